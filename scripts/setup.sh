@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up custody on a fresh Debian/Ubuntu machine: system packages, then a virtualenv
+# in .venv with custody and its test tools installed. Safe to run again.
+#   bash scripts/setup.sh            # everything the tests need
+#   CUSTODY_WITH_POSTGRES=1 ...      # also PostgreSQL (only for the shared-ledger backend)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+packages=(libimage-exiftool-perl openssl b3sum ffmpeg poppler-utils python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing system packages: ${missing[*]}"
+  # Another process may hold the package manager lock at boot: wait for it.
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+echo "==> installing custody into .venv"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+echo "==> ready: $(.venv/bin/custody --version), $(exiftool -ver | sed 's/^/exiftool /')"

@@ -1,0 +1,428 @@
+"""Cataloguing: walking files inside the evidence root into signed item records.
+
+The pipeline, per run:
+
+1. walk the given paths without following symbolic links, keeping each name's exact
+   bytes; links, devices, FIFOs and unreadable entries are reported and skipped;
+2. skip files whose latest record has the same size and modification time (so a re-run
+   adds nothing and an interrupted run resumes where it stopped);
+3. hash the rest on a small thread pool (one pass per file, all digests at once);
+4. read metadata for completed files in batches from one long-lived exiftool;
+5. under the ledger lock, decide for each file - new, duplicate of earlier content,
+   or a new version of a known path - and append the signed records in batches;
+6. end with a checkpoint over the whole ledger.
+
+A file that changes between hashing and recording is re-read (twice at most) and
+otherwise skipped: a digest must describe bytes that existed all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from custody.clock import Clock, format_ns, utc_now
+from custody.hashing import EvidenceReadError, FileChangedError, FileDigest, hash_file
+from custody.keys import SigningKey
+from custody.ledger import Ledger, LedgerWriter
+from custody.metadata import ExifTool, FileMetadata
+from custody.records import Acquisition, ItemBody, SignedRecord
+from custody.root import STATE_DIR, EvidenceRoot
+
+BATCH_FILES = 64
+BATCH_SECONDS = 1.0
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Descriptive:
+    """What the documenter says about the files: recorded verbatim in every item."""
+
+    collector: str | None = None
+    source: str | None = None
+    location: str | None = None
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    rel: bytes  # path relative to the root, exact bytes
+    size: int
+    mtime_ns: int
+    acquisition: Acquisition | None = None
+    digest: FileDigest | None = None  # already computed from these bytes (ingest's re-read)
+
+    @property
+    def display(self) -> str:
+        return self.rel.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One record this run wrote, as reported back to the user."""
+
+    seq: int
+    path: str
+    kind: str  # "new" | "duplicate" | "version"
+    sha256: str
+    size: int
+    related: int | None = None  # duplicate_of / supersedes
+    metadata_error: str | None = None
+
+
+@dataclass
+class CatalogueReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    bytes_hashed: int = 0
+    files_seen: int = 0
+    checkpoint: int | None = None
+    ledger_size: int = 0
+
+    def count(self, kind: str) -> int:
+        return sum(1 for o in self.outcomes if o.kind == kind)
+
+    @property
+    def metadata_errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.metadata_error]
+
+
+class Observer(Protocol):
+    """Progress callbacks; ``advance`` is called from hashing threads."""
+
+    def planned(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, nbytes: int) -> None: ...
+    def finished_file(self, path: str) -> None: ...
+
+
+class NullObserver:
+    def planned(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def finished_file(self, path: str) -> None:
+        pass
+
+
+# --- walking ------------------------------------------------------------------------------
+
+
+def walk(root: EvidenceRoot, paths: Sequence[str | os.PathLike[str]]) -> Iterator[Candidate | Skipped]:
+    """Yield regular files under ``paths`` (inside ``root``), never following links."""
+    root_b = os.fsencode(root.path)
+    seen: set[bytes] = set()
+    for given in paths:
+        rel = os.fsencode(root.relative(given))  # RootError when outside the root
+        yield from _walk_one(root_b, rel, seen)
+
+
+def _walk_one(root_b: bytes, rel: bytes, seen: set[bytes]) -> Iterator[Candidate | Skipped]:
+    stack = [rel]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current == STATE_DIR.encode() or current.startswith(STATE_DIR.encode() + b"/"):
+            continue
+        full = root_b + b"/" + current if current else root_b
+        display = current.decode("utf-8", "replace") or "."
+        try:
+            st = os.lstat(full)
+        except OSError as exc:
+            yield Skipped(display, exc.strerror or "cannot stat")
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield Candidate(current, st.st_size, st.st_mtime_ns)
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                names = sorted(os.listdir(full), reverse=True)
+            except OSError as exc:
+                yield Skipped(display, f"folder not readable: {exc.strerror}")
+                continue
+            prefix = current + b"/" if current else b""
+            stack.extend(prefix + name for name in names)
+        elif stat.S_ISLNK(st.st_mode):
+            yield Skipped(display, "symbolic link, not followed")
+        else:
+            yield Skipped(display, "not a regular file (device, FIFO or socket)")
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Hashed:
+    candidate: Candidate
+    digest: FileDigest
+    metadata: FileMetadata | None = None
+
+
+def catalogue(
+    root: EvidenceRoot,
+    paths: Sequence[str | os.PathLike[str]],
+    signer: SigningKey,
+    *,
+    descriptive: Descriptive = Descriptive(),
+    rehash: bool = False,
+    workers: int | None = None,
+    observer: Observer | None = None,
+    clock: Clock = utc_now,
+    candidates: Iterable[Candidate | Skipped] | None = None,
+) -> CatalogueReport:
+    """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring."""
+    config = root.config()
+    observer = observer or NullObserver()
+    report = CatalogueReport()
+    with Ledger(root) as ledger:
+        todo: list[Candidate] = []
+        for entry in candidates if candidates is not None else walk(root, paths):
+            if isinstance(entry, Skipped):
+                report.skipped.append(entry)
+                continue
+            report.files_seen += 1
+            latest = ledger.index.latest_item_at(entry.rel)
+            if (
+                not rehash
+                and latest is not None
+                and latest.size == entry.size
+                and latest.mtime_ns == entry.mtime_ns
+            ):
+                report.unchanged += 1
+                continue
+            todo.append(entry)
+        observer.planned(len(todo), sum(c.size for c in todo))
+        if todo:
+            with ExifTool(
+                timeout=config.exiftool_timeout, embedded=config.exiftool_embedded
+            ) as exif:
+                run = _Run(
+                    root, ledger, signer, descriptive, config.digests, exif, observer, clock, report
+                )
+                run.process(todo, workers or min(4, os.cpu_count() or 2))
+        with ledger.writer(signer, clock=clock) as writer:
+            last = ledger.index.size - 1
+            if writer.written or last < 0 or _type_of(ledger, last) != "checkpoint":
+                report.checkpoint = writer.checkpoint().seq
+            report.ledger_size = writer.size
+    return report
+
+
+def _type_of(ledger: Ledger, seq: int) -> str:
+    for _, record_type, _ in ledger.index.record_types(seq):
+        return record_type
+    return ""
+
+
+class _Run:
+    def __init__(
+        self,
+        root: EvidenceRoot,
+        ledger: Ledger,
+        signer: SigningKey,
+        descriptive: Descriptive,
+        algorithms: Sequence[str],
+        exif: ExifTool,
+        observer: Observer,
+        clock: Clock,
+        report: CatalogueReport,
+    ) -> None:
+        self.root = root
+        self.root_b = os.fsencode(root.path)
+        self.ledger = ledger
+        self.signer = signer
+        self.descriptive = descriptive
+        self.algorithms = tuple(algorithms)
+        self.exif = exif
+        self.observer = observer
+        self.clock = clock
+        self.report = report
+        self._local = threading.local()
+
+    def _buffer(self) -> bytearray:
+        buf: bytearray | None = getattr(self._local, "buffer", None)
+        if buf is None:
+            buf = self._local.buffer = bytearray(1 << 20)
+        return buf
+
+    def _hash(self, candidate: Candidate) -> _Hashed | Skipped:
+        full = self.root_b + b"/" + candidate.rel
+        known = candidate.digest
+        if known is not None and set(known.digests) >= set(self.algorithms):
+            hashed = _Hashed(candidate, known)
+            if self._unchanged_since_hash(hashed):
+                self.observer.advance(known.size)
+                return hashed
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                digest = hash_file(
+                    full, self.algorithms, progress=self.observer.advance, buffer=self._buffer()
+                )
+            except FileChangedError as exc:
+                if attempt == MAX_ATTEMPTS - 1:
+                    return Skipped(candidate.display, exc.reason)
+                continue
+            except EvidenceReadError as exc:
+                return Skipped(candidate.display, exc.reason)
+            return _Hashed(candidate, digest)
+        raise AssertionError("unreachable")
+
+    def process(self, todo: list[Candidate], workers: int) -> None:
+        ready: list[_Hashed] = []
+        retry: list[Candidate] = []
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+            # A bounded window keeps memory flat for millions of files.
+            window: deque[Future[_Hashed | Skipped]] = deque()
+            queue = iter(todo)
+            for candidate in queue:
+                window.append(pool.submit(self._hash, candidate))
+                if len(window) >= workers * 4:
+                    break
+            while window:
+                result = window.popleft().result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    window.append(pool.submit(self._hash, nxt))
+                if isinstance(result, Skipped):
+                    self.report.skipped.append(result)
+                    self.observer.finished_file(result.path)
+                    continue
+                self.report.bytes_hashed += result.digest.size
+                ready.append(result)
+                if len(ready) >= BATCH_FILES or time.monotonic() - started > BATCH_SECONDS:
+                    retry.extend(self._commit(ready))
+                    ready = []
+                    started = time.monotonic()
+            if ready:
+                retry.extend(self._commit(ready))
+        for candidate in retry:  # changed between hashing and metadata: one more careful pass
+            result = self._hash(candidate)
+            if isinstance(result, Skipped):
+                self.report.skipped.append(result)
+            else:
+                self.report.bytes_hashed += result.digest.size
+                leftover = self._commit([result])
+                for c in leftover:
+                    self.report.skipped.append(Skipped(c.display, "file changed while it was being read"))
+
+    def _commit(self, batch: list[_Hashed]) -> list[Candidate]:
+        """Read metadata, then record the batch under the lock. Returns files to re-read."""
+        metadata = self.exif.extract([self.root_b + b"/" + h.candidate.rel for h in batch])
+        stable: list[_Hashed] = []
+        changed: list[Candidate] = []
+        for hashed, meta in zip(batch, metadata, strict=True):
+            hashed.metadata = meta
+            if self._unchanged_since_hash(hashed):
+                stable.append(hashed)
+            else:
+                changed.append(hashed.candidate)
+        with self.ledger.writer(self.signer, clock=self.clock) as writer:
+            pending_paths: dict[bytes, int] = {}
+            pending_digests: dict[str, int] = {}
+            for hashed in stable:
+                outcome = self._record(writer, hashed, pending_paths, pending_digests)
+                if outcome is not None:
+                    self.report.outcomes.append(outcome)
+                else:
+                    self.report.unchanged += 1
+                self.observer.finished_file(hashed.candidate.display)
+        return changed
+
+    def _unchanged_since_hash(self, hashed: _Hashed) -> bool:
+        try:
+            st = os.lstat(self.root_b + b"/" + hashed.candidate.rel)
+        except OSError:
+            return False
+        ident = hashed.digest.identity
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (
+            ident.size,
+            ident.mtime_ns,
+            ident.ino,
+            ident.dev,
+        )
+
+    def _record(
+        self,
+        writer: LedgerWriter,
+        hashed: _Hashed,
+        pending_paths: dict[bytes, int],
+        pending_digests: dict[str, int],
+    ) -> Outcome | None:
+        candidate, digest = hashed.candidate, hashed.digest
+        sha256 = digest.digests["sha256"]
+        index = writer.index
+        # Decisions are made here, under the lock, so concurrent runs never record a file twice.
+        latest_seq = pending_paths.get(candidate.rel)
+        latest = index.latest_item_at(candidate.rel) if latest_seq is None else None
+        if latest is not None and latest.sha256 == sha256 and latest.size == digest.size:
+            return None  # same content already recorded at this path (perhaps by another run)
+        supersedes = latest_seq if latest_seq is not None else (latest.seq if latest else None)
+        duplicate_of = None
+        if supersedes is None:
+            first = pending_digests.get(sha256)
+            if first is None:
+                row = index.first_item_with(sha256)
+                first = row.seq if row is not None else None
+            duplicate_of = first
+        body = self._body(hashed, supersedes, duplicate_of)
+        signed: SignedRecord = writer.append("item", body.to_json())
+        pending_paths[candidate.rel] = signed.seq
+        pending_digests.setdefault(sha256, signed.seq)
+        kind = "version" if supersedes is not None else "duplicate" if duplicate_of is not None else "new"
+        return Outcome(
+            signed.seq,
+            candidate.display,
+            kind,
+            sha256,
+            digest.size,
+            supersedes if supersedes is not None else duplicate_of,
+            body.metadata_error,
+        )
+
+    def _body(self, hashed: _Hashed, supersedes: int | None, duplicate_of: int | None) -> ItemBody:
+        candidate, digest, meta = hashed.candidate, hashed.digest, hashed.metadata
+        try:
+            path = candidate.rel.decode("utf-8")
+            path_bytes = None
+        except UnicodeDecodeError:
+            path = candidate.rel.decode("utf-8", errors="replace")
+            path_bytes = candidate.rel
+        d = self.descriptive
+        return ItemBody(
+            path=path,
+            path_bytes=path_bytes,
+            size=digest.size,
+            mtime=format_ns(digest.mtime_ns),
+            digests=dict(digest.digests),
+            mime=meta.mime if meta else None,
+            metadata=dict(meta.tags) if meta else None,
+            metadata_error=meta.error if meta else None,
+            capture_time=meta.capture_time if meta else None,
+            collector=d.collector,
+            source=d.source,
+            location=d.location,
+            note=d.note,
+            tags=d.tags,
+            duplicate_of=duplicate_of,
+            supersedes=supersedes,
+            acquisition=candidate.acquisition,
+        )
+

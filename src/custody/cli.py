@@ -1,0 +1,587 @@
+"""The ``custody`` command line: parse arguments, call the library, render the result.
+
+Nothing here decides anything about evidence: each command opens what it needs, calls
+one library function and renders the returned object, as rich text for people or as
+JSON (``--json``, validated by the schemas in ``schemas/``) for programs. Progress and
+summaries go to stderr; reports and JSON go to stdout. ``main`` turns ``CustodyError``
+into a one-line message and the exit code documented in docs/exit-codes.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from custody import __version__
+from custody.errors import CustodyError, ExitCode, SigningKeyError
+
+app = typer.Typer(
+    name="custody",
+    help="Evidence preservation and chain of custody: catalogue, sign, timestamp, verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+keys_app = typer.Typer(help="Signing identities (Ed25519 keys).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Evidence root (default: CUSTODY_ROOT, else search upwards)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see schemas/) instead of text.")]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", help="Signing key name (default: the only key).")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"custody {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """custody keeps evidence provable: what each file was, who held it, and when."""
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _root(root: Path | None) -> Any:
+    from custody.root import find_root
+
+    return find_root(explicit=str(root) if root else None)
+
+
+def _passphrase(prompt: str, *, confirm: bool = False) -> str:
+    from_env = os.environ.get("CUSTODY_PASSPHRASE")
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        raise SigningKeyError("no passphrase: set CUSTODY_PASSPHRASE or run in a terminal")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def _signer(name: str | None) -> Any:
+    from custody.keys import Keyring
+
+    key_file = Keyring().select(name)
+    return key_file.unlock(_passphrase(f"Passphrase for key {key_file.name!r}"))
+
+
+def _emit_json(document: Any) -> None:
+    out.out(json.dumps(document, ensure_ascii=False, indent=2), highlight=False)
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar (files and bytes) on stderr, or a silent observer."""
+    from custody.catalogue import NullObserver
+
+    if not enabled or not err.is_terminal:
+        yield _SilentObserver() if enabled else NullObserver()
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        yield _RichObserver(progress, label)
+
+
+class _SilentObserver:
+    def planned(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def finished_file(self, path: str) -> None:
+        pass
+
+    def copy_written(self, source: str, copy: str) -> None:
+        pass
+
+
+class _RichObserver:
+    def __init__(self, progress: Any, label: str) -> None:
+        self.progress = progress
+        self.bytes_task = progress.add_task(label, total=None)
+        self.files_done = 0
+        self.files_total = 0
+
+    def planned(self, files: int, total_bytes: int) -> None:
+        self.files_total += files
+        self.progress.update(self.bytes_task, total=total_bytes)
+
+    def advance(self, nbytes: int) -> None:
+        self.progress.advance(self.bytes_task, nbytes)
+
+    def finished_file(self, path: str) -> None:
+        self.files_done += 1
+
+    def copy_written(self, source: str, copy: str) -> None:
+        pass
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+# --- init -----------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    root: Annotated[Path, typer.Argument(help="Folder to place under custody.")] = Path("."),
+    json_output: JsonOpt = False,
+) -> None:
+    """Make ROOT an evidence root (creates ROOT/.custody/)."""
+    from custody.root import init_root
+
+    created = init_root(root)
+    if json_output:
+        _emit_json({"root": str(created.path), "ledger": str(created.ledger_path)})
+    else:
+        err.print(f"Initialised evidence root [bold]{escape(str(created.path))}[/]")
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: Annotated[str, typer.Option("--name", help="A short name for this identity.")],
+    role: Annotated[
+        str, typer.Option("--role", help="documenter, custodian or lawyer.")
+    ] = "documenter",
+    json_output: JsonOpt = False,
+) -> None:
+    """Create an Ed25519 signing key, encrypted with a passphrase."""
+    from custody.clock import format_time, utc_now
+    from custody.keys import Keyring, check_name
+
+    keyring = Keyring()
+    check_name(name)
+    if keyring.path_for(name).exists():
+        raise SigningKeyError(f"a key named {name!r} already exists ({keyring.path_for(name)})")
+    passphrase = _passphrase(f"New passphrase for key {name!r}", confirm=True)
+    key = keyring.generate(name, role, passphrase, format_time(utc_now()))
+    if json_output:
+        _emit_json(_key_json(key))
+    else:
+        err.print(f"Created key [bold]{escape(name)}[/] ({role})")
+        out.print(f"fingerprint {key.public.fingerprint}")
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "name": key.public.name,
+        "role": key.public.role,
+        "fingerprint": key.public.fingerprint,
+        "created": key.created,
+        "path": str(key.path),
+    }
+
+
+@keys_app.command("list")
+def keys_list(json_output: JsonOpt = False) -> None:
+    """List the signing keys in your keyring."""
+    from custody.keys import Keyring
+
+    keys = Keyring().list()
+    if json_output:
+        _emit_json({"keys": [_key_json(k) for k in keys]})
+        return
+    if not keys:
+        err.print("No keys yet: run 'custody keys generate --name NAME'.")
+        return
+    table = Table("name", "role", "fingerprint", "created")
+    for k in keys:
+        table.add_row(escape(k.name), k.public.role, k.public.fingerprint, k.created)
+    out.print(table)
+
+
+@keys_app.command("export")
+def keys_export(
+    name: Annotated[str, typer.Argument(help="Key name.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write the PEM here instead of stdout.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Export a key's PUBLIC half as PEM (for openssl and for others to verify you)."""
+    from custody.keys import Keyring
+    from custody.storage import write_atomic
+
+    key = Keyring().get(name)
+    pem = key.public.pem()
+    if output:
+        write_atomic(output, pem)
+    if json_output:
+        _emit_json({**_key_json(key), "public_key_pem": pem.decode()})
+    elif not output:
+        out.out(pem.decode().rstrip("\n"), highlight=False)
+
+
+# --- hash -----------------------------------------------------------------------------------
+
+
+@app.command("hash")
+def hash_command(
+    files: Annotated[list[Path], typer.Argument(help="Files to hash.")],
+    algo: Annotated[
+        list[str] | None,
+        typer.Option("--algo", "-a", help="sha256 (default), sha512, sha3-256, blake3, sha1, md5."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print streaming digests; with SHA-256 alone the output suits 'sha256sum -c'."""
+    from custody.hashing import EvidenceReadError, check_algorithms, hash_file
+
+    algorithms = check_algorithms(algo or ["sha256"])
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    for path in files:
+        try:
+            digest = hash_file(os.fsencode(path), algorithms)
+        except EvidenceReadError as exc:
+            failures.append({"path": str(path), "error": exc.reason})
+            err.print(f"custody: {escape(str(exc))}")
+            continue
+        results.append({"path": str(path), "size": digest.size, "digests": digest.digests})
+        if json_output:
+            continue
+        if len(algorithms) == 1 and algorithms[0] == "sha256":
+            out.out(_sha256sum_line(digest.digests["sha256"], str(path)), highlight=False)
+        else:
+            for algorithm in algorithms:
+                out.out(f"{algorithm.upper()} ({path}) = {digest.digests[algorithm]}", highlight=False)
+    if json_output:
+        _emit_json({"files": results, "errors": failures})
+    if failures:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _sha256sum_line(digest: str, path: str) -> str:
+    # GNU coreutils escapes names with backslash or newline and marks the line with '\'.
+    if "\\" in path or "\n" in path or "\r" in path:
+        escaped = path.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        return f"\\{digest}  {escaped}"
+    return f"{digest}  {path}"
+
+
+# --- catalogue and ingest --------------------------------------------------------------------
+
+CollectorOpt = Annotated[str | None, typer.Option("--collector", help="Who collected the files.")]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="Where they came from (device, person, platform).")
+]
+LocationOpt = Annotated[str | None, typer.Option("--location", help="Where they were collected.")]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="A free-text note.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+
+
+def _descriptive(
+    collector: str | None, source: str | None, location: str | None, note: str | None,
+    tags: list[str] | None,
+) -> Any:
+    from custody.catalogue import Descriptive
+
+    return Descriptive(collector, source, location, note, tuple(tags or ()))
+
+
+@app.command()
+def catalogue(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders inside the evidence root.")],
+    collector: CollectorOpt = None,
+    source: SourceOpt = None,
+    location: LocationOpt = None,
+    note: NoteOpt = None,
+    tag: TagOpt = None,
+    rehash: Annotated[
+        bool, typer.Option("--rehash", help="Re-read files even if size and time are unchanged.")
+    ] = False,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Hash, describe and sign every file under PATHS into the ledger."""
+    from custody.catalogue import catalogue as run_catalogue
+
+    evidence = _root(root)
+    signer = _signer(key)
+    with _progress("Cataloguing", not json_output) as observer:
+        report = run_catalogue(
+            evidence,
+            [str(p) for p in paths],
+            signer,
+            descriptive=_descriptive(collector, source, location, note, tag),
+            rehash=rehash,
+            observer=observer,
+        )
+    if json_output:
+        _emit_json(_catalogue_json(report))
+    else:
+        _render_catalogue(report)
+    if report.skipped:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _catalogue_json(report: Any) -> dict[str, Any]:
+    return {
+        "files_seen": report.files_seen,
+        "added": report.count("new"),
+        "duplicates": report.count("duplicate"),
+        "versions": report.count("version"),
+        "unchanged": report.unchanged,
+        "bytes_hashed": report.bytes_hashed,
+        "checkpoint": report.checkpoint,
+        "ledger_size": report.ledger_size,
+        "items": [
+            {
+                "seq": o.seq,
+                "path": o.path,
+                "kind": o.kind,
+                "sha256": o.sha256,
+                "size": o.size,
+                "related": o.related,
+                "metadata_error": o.metadata_error,
+            }
+            for o in report.outcomes
+        ],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+    }
+
+
+def _render_catalogue(report: Any) -> None:
+    for o in report.outcomes:
+        if o.kind == "version":
+            err.print(
+                f"[bold yellow]CHANGED[/] {escape(o.path)}: content differs from record {o.related}; "
+                f"recorded as new version {o.seq}"
+            )
+    for s in report.skipped:
+        err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
+    table = Table(title="Catalogue summary", show_header=False)
+    table.add_row("new items", str(report.count("new")))
+    table.add_row("duplicates of earlier content", str(report.count("duplicate")))
+    table.add_row("changed since last recorded", str(report.count("version")))
+    table.add_row("unchanged, not re-recorded", str(report.unchanged))
+    table.add_row("skipped", str(len(report.skipped)))
+    table.add_row("metadata errors (catalogued anyway)", str(len(report.metadata_errors)))
+    table.add_row("bytes hashed", _size(report.bytes_hashed))
+    table.add_row("ledger records", str(report.ledger_size))
+    if report.checkpoint is not None:
+        table.add_row("checkpoint", f"record {report.checkpoint}")
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="Files or folders outside the root.")],
+    into: Annotated[
+        str | None, typer.Option("--into", help="Folder inside the root to copy into.")
+    ] = None,
+    collector: CollectorOpt = None,
+    source: SourceOpt = None,
+    location: LocationOpt = None,
+    note: NoteOpt = None,
+    tag: TagOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy files into the evidence root, prove each copy identical, then catalogue it."""
+    from custody.ingest import ingest as run_ingest
+
+    evidence = _root(root)
+    signer = _signer(key)
+    with _progress("Ingesting", not json_output) as observer:
+        report = run_ingest(
+            evidence,
+            [str(s) for s in sources],
+            signer,
+            into=into,
+            descriptive=_descriptive(collector, source, location, note, tag),
+            observer=observer,
+        )
+    if json_output:
+        _emit_json(
+            {
+                "copied": report.copied,
+                "already_present": report.already_present,
+                "bytes_copied": report.bytes_copied,
+                "failures": [
+                    {"source": f.source, "copy": f.copy, "reason": f.reason} for f in report.failures
+                ],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "catalogue": _catalogue_json(report.catalogue),
+            }
+        )
+    else:
+        for f in report.failures:
+            err.print(f"[bold red]COPY FAILED[/] {escape(f.source)} -> {escape(f.copy)}: {f.reason}")
+        for s in report.skipped:
+            err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
+        err.print(
+            f"Copied {report.copied} files ({_size(report.bytes_copied)}), "
+            f"{report.already_present} already present"
+        )
+        _render_catalogue(report.catalogue)
+    if report.failures or report.skipped or report.catalogue.skipped:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+# --- log and show ---------------------------------------------------------------------------
+
+
+@app.command()
+def log(
+    record_type: Annotated[
+        str | None, typer.Option("--type", help="Only records of this type.")
+    ] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the last N records.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List the ledger's records."""
+    from custody.ledger import Ledger
+    from custody.views import summarise
+
+    with Ledger(_root(root)) as ledger:
+        start = max(0, ledger.index.size - last) if last else 0
+        rows = [
+            summarise(r)
+            for r in ledger.records(start)
+            if record_type is None or r.record.type == record_type
+        ]
+    if json_output:
+        _emit_json({"records": rows})
+        return
+    table = Table("#", "type", "time (UTC)", "signer", "summary")
+    for row in rows:
+        table.add_row(
+            str(row["seq"]), row["type"], row["time"], row["signer"][:12], escape(row["summary"])
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    item: Annotated[str, typer.Argument(help="Record number, path, or digest prefix.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show one record in full."""
+    from custody.ledger import Ledger
+    from custody.lookup import resolve_record
+    from custody.views import record_json
+
+    with Ledger(_root(root)) as ledger:
+        signed = ledger.read(resolve_record(ledger, item))
+    document = record_json(signed)
+    if json_output:
+        _emit_json(document)
+        return
+    _render_record(document)
+
+
+def _render_record(doc: dict[str, Any]) -> None:
+    signed = doc["record"]["signed"]
+    body = signed["body"]
+    table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
+    table.add_row("time (UTC)", signed["time"])
+    table.add_row("signer", signed["signer"])
+    table.add_row("previous line SHA-256", str(signed["prev"]))
+    table.add_row("this line SHA-256", doc["line_sha256"])
+    for name, value in body.items():
+        if name == "metadata":
+            continue
+        table.add_row(name, escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+    for name, value in doc.get("highlights", {}).items():
+        table.add_row(f"[dim]{name}[/]", escape(str(value)))
+    out.print(table)
+    metadata = body.get("metadata")
+    if metadata:
+        meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
+        for tag, value in metadata.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            meta.add_row(escape(tag), escape(text[:200]))
+        out.print(meta)
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code; errors become one line on stderr."""
+    try:
+        # Standalone mode lets Typer report usage errors itself (exit 2); everything
+        # custody raises on purpose comes through here as a CustodyError.
+        app(args=list(argv) if argv is not None else None, prog_name="custody")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else ExitCode.FINDINGS)
+    except CustodyError as exc:
+        err.print(f"custody: error: {escape(str(exc))}", soft_wrap=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("custody: interrupted")
+        return 130
+    except Exception as exc:  # a bug: still one line, with the detail on request
+        if os.environ.get("CUSTODY_DEBUG"):
+            raise
+        err.print(
+            f"custody: internal error: {type(exc).__name__}: {escape(str(exc))} "
+            "(set CUSTODY_DEBUG=1 for details, and please report it)"
+        )
+        return 70
+    return ExitCode.OK
+
+
+def main() -> None:
+    sys.exit(run())

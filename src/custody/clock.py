@@ -1,0 +1,56 @@
+"""UTC time as custody writes and reads it: RFC 3339 with a ``Z`` suffix.
+
+Times in records are produced by a ``Clock`` passed in from the edge, so tests can
+fix time without sleeping or patching. Naive datetimes are refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """``2026-11-27T07:02:10.123456Z``: microsecond precision, always UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: custody only records timezone-aware times")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_ns(epoch_ns: int) -> str:
+    """A file time in nanoseconds since the epoch, kept to the nanosecond."""
+    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{nanos:09d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """Parse RFC 3339 (any offset, up to nanoseconds; sub-microsecond digits are dropped)."""
+    match = _RFC3339.match(text)
+    if not match:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    frac = (match.group(7) or "").ljust(6, "0")[:6]
+    offset = match.group(8)
+    iso = f"{text[:19]}.{frac}{'+00:00' if offset == 'Z' else offset}"
+    return datetime.fromisoformat(iso).astimezone(UTC)
+
+
+def parse_ns(text: str) -> int:
+    """Inverse of ``format_ns`` for ``...Z`` times with nanoseconds."""
+    match = _RFC3339.match(text)
+    if not match or match.group(8) != "Z":
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+    whole = datetime.fromisoformat(text[:19] + "+00:00")
+    nanos = int((match.group(7) or "").ljust(9, "0"))
+    return int(whole.timestamp()) * 1_000_000_000 + nanos

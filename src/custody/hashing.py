@@ -1,0 +1,193 @@
+"""Streaming digests of evidence files, opened read-only and never altered.
+
+Originals are opened with O_RDONLY | O_NOFOLLOW | O_NOATIME (where permitted), so a
+symbolic link is never followed and even the access time stays as the documenter left
+it. Data is read with ``readinto`` into one reused buffer and fed to every requested
+algorithm in the same pass, so memory stays flat whatever the file size and each byte is
+read once. ``hashlib`` and ``blake3`` release the GIL on large updates, which lets two
+threads hash two files on two cores.
+
+A file whose size, modification time or inode changes while it is read raises
+``FileChangedError``: its digest would describe bytes that never existed together.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from custody.errors import CustodyError, UsageError
+
+BUFFER_SIZE = 1 << 20
+DEFAULT_ALGORITHMS = ("sha256", "blake3")
+ALGORITHMS = ("sha256", "blake3", "sha512", "sha3-256", "sha1", "md5")
+
+
+class _Hash(Protocol):
+    def update(self, data: Any, /) -> object: ...
+    def hexdigest(self) -> str: ...
+
+
+class EvidenceReadError(CustodyError):
+    """One file could not be read as evidence (symlink, device, permissions...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class FileChangedError(EvidenceReadError):
+    """The file changed while it was being read."""
+
+
+def new_hash(algorithm: str) -> _Hash:
+    if algorithm == "blake3":
+        from blake3 import blake3  # imported on use: keeps start-up fast
+
+        return blake3()  # type: ignore[no-any-return]
+    if algorithm == "sha3-256":
+        return hashlib.sha3_256()
+    if algorithm in ("sha256", "sha512", "sha1", "md5"):
+        return hashlib.new(algorithm)
+    raise UsageError(f"unknown digest algorithm {algorithm!r}: choose from {', '.join(ALGORITHMS)}")
+
+
+def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(a.lower() for a in algorithms))
+    for algorithm in chosen:
+        if algorithm not in ALGORITHMS:
+            raise UsageError(
+                f"unknown digest algorithm {algorithm!r}: choose from {', '.join(ALGORITHMS)}"
+            )
+    return chosen
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What we compare before and after reading to detect a file changing under us."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    dev: int
+
+    @staticmethod
+    def of(st: os.stat_result) -> FileIdentity:
+        return FileIdentity(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    size: int
+    mtime_ns: int
+    digests: dict[str, str]
+    identity: FileIdentity
+
+
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_evidence(path: str | bytes) -> int:
+    """Open an original for reading only, refusing anything but a regular file."""
+    display = os.fsdecode(path)
+    # O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags | _NOATIME)
+        except PermissionError:
+            # O_NOATIME is only allowed to the file's owner; fall back rather than fail.
+            fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise EvidenceReadError(display, "symbolic link, not followed") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise EvidenceReadError(display, "permission denied") from None
+        if exc.errno == errno.ENOENT:
+            raise EvidenceReadError(display, "no such file") from None
+        raise EvidenceReadError(display, exc.strerror or str(exc)) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise EvidenceReadError(display, f"not a regular file ({_kind(mode)})")
+    return fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def hash_fd(
+    fd: int,
+    algorithms: Sequence[str],
+    *,
+    progress: Callable[[int], None] | None = None,
+    buffer: bytearray | None = None,
+    sink: Callable[[memoryview], None] | None = None,
+) -> tuple[int, dict[str, str]]:
+    """Hash everything readable from ``fd``; returns (bytes read, {algorithm: hex}).
+
+    ``sink`` receives each chunk too (ingest writes the copy from the very bytes hashed).
+    """
+    hashes = [new_hash(a) for a in algorithms]
+    buf = buffer if buffer is not None else bytearray(BUFFER_SIZE)
+    view = memoryview(buf)
+    total = 0
+    while True:
+        n = os.readv(fd, [buf])
+        if n == 0:
+            break
+        chunk = view[:n]
+        for h in hashes:
+            h.update(chunk)
+        if sink is not None:
+            sink(chunk)
+        total += n
+        if progress is not None:
+            progress(n)
+    return total, {a: h.hexdigest() for a, h in zip(algorithms, hashes, strict=True)}
+
+
+def hash_file(
+    path: str | bytes,
+    algorithms: Sequence[str] = ("sha256",),
+    *,
+    progress: Callable[[int], None] | None = None,
+    buffer: bytearray | None = None,
+) -> FileDigest:
+    """Digest one original. Trusts nothing but the bytes read through this descriptor."""
+    display = os.fsdecode(path)
+    fd = open_evidence(path)
+    try:
+        before = FileIdentity.of(os.fstat(fd))
+        try:
+            size, digests = hash_fd(fd, algorithms, progress=progress, buffer=buffer)
+        except OSError as exc:
+            raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+        after = FileIdentity.of(os.fstat(fd))
+    finally:
+        os.close(fd)
+    if before != after or size != before.size:
+        raise FileChangedError(display, "file changed while it was being read")
+    try:
+        now = FileIdentity.of(os.lstat(path))
+    except OSError:
+        now = None
+    if now != after:
+        raise FileChangedError(display, "file was replaced while it was being read")
+    return FileDigest(size, after.mtime_ns, digests, after)

@@ -1,0 +1,247 @@
+"""The ledger's derived index: a SQLite cache for fast lookups and O(1)-ish appends.
+
+Everything here can be thrown away and rebuilt from the ledger lines, which stay the
+only source of truth; ``verify`` never consults it. It holds what appending and proving
+need without re-reading the ledger: where each record starts, the head of the hash chain,
+the latest record per path and the first per digest (for idempotent, duplicate-aware
+cataloguing), which keys are introduced, and the perfect subtrees of the RFC 9162 Merkle
+tree (so an inclusion proof costs O(log n) lookups at any ledger size).
+
+The index remembers how many bytes of the ledger it has consumed and the hash of the
+last line it read. On open it checks that line is still there unchanged; if the ledger
+was rolled back or rewritten it rebuilds from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from custody import merkle
+from custody.records import ItemBody, SignedRecord
+
+SCHEMA_VERSION = "3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY, offset INTEGER NOT NULL, length INTEGER NOT NULL,
+    type TEXT NOT NULL, signer TEXT NOT NULL, line_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY, path BLOB NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS items_path ON items (path, seq);
+CREATE INDEX IF NOT EXISTS items_sha256 ON items (sha256, seq);
+CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tag, seq));
+CREATE TABLE IF NOT EXISTS keys (fingerprint TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    seq: int
+    path: bytes
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where the next record goes: its sequence number, byte offset and ``prev`` value."""
+
+    size: int
+    offset: int
+    last_hash: str | None
+
+
+class LedgerIndex(merkle.NodeStore):
+    """SQLite-backed index; also the persistent node store of the ledger's Merkle tree."""
+
+    def __init__(self, path: Path | None) -> None:
+        # ``None`` (or an unwritable cache) gives an in-memory index, rebuilt per process:
+        # a read-only copy of an evidence root can still be read, proved and verified.
+        self.path = path
+        self.db = self._connect(path)
+
+    @staticmethod
+    def _connect(path: Path | None) -> sqlite3.Connection:
+        target = ":memory:"
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if os.access(path.parent, os.W_OK):
+                    target = str(path)
+            except OSError:
+                pass
+        db = sqlite3.connect(target, isolation_level=None, timeout=60.0)
+        db.execute("PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        db.execute("PRAGMA synchronous=NORMAL")  # derived data: losing the tail only costs a re-read
+        db.executescript(_SCHEMA)
+        if LedgerIndex._meta(db, "schema") != SCHEMA_VERSION:
+            db.executescript(
+                "DELETE FROM meta; DELETE FROM records; DELETE FROM items; DELETE FROM tags;"
+                "DELETE FROM keys; DELETE FROM nodes;"
+            )
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        return db
+
+    @staticmethod
+    def _meta(db: sqlite3.Connection, key: str) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- head and consistency -------------------------------------------------------------
+
+    def head(self) -> Head:
+        size = int(self._meta(self.db, "size") or 0)
+        offset = int(self._meta(self.db, "offset") or 0)
+        return Head(size, offset, self._meta(self.db, "last_hash"))
+
+    def last_record_span(self) -> tuple[int, int] | None:
+        row = self.db.execute(
+            "SELECT offset, length FROM records ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def reset(self) -> None:
+        self.db.executescript(
+            "BEGIN; DELETE FROM records; DELETE FROM items; DELETE FROM tags; DELETE FROM keys;"
+            "DELETE FROM nodes; DELETE FROM meta WHERE key != 'schema'; COMMIT;"
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add(self, entries: Iterable[tuple[int, SignedRecord]]) -> None:
+        """Index records (with their byte offsets) that follow the current head.
+
+        Call inside ``transaction()``. The caller has checked the chain; this only files.
+        """
+        head = self.head()
+        size, offset, last_hash = head.size, head.offset, head.last_hash
+        for start, signed in entries:
+            record = signed.record
+            line_hash = signed.line_hash
+            self.db.execute(
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                (record.seq, start, len(signed.line), record.type, record.signer, line_hash),
+            )
+            if record.type == "item":
+                body: ItemBody = record.typed_body()
+                self.db.execute(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?)",
+                    (record.seq, body.name_bytes, body.sha256, body.size, body.mtime_ns),
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(t, record.seq) for t in body.tags]
+                )
+            elif record.type == "key":
+                self.db.execute(
+                    "INSERT OR IGNORE INTO keys VALUES (?, ?)",
+                    (record.body["fingerprint"], record.seq),
+                )
+            self.db.executemany(
+                "INSERT INTO nodes VALUES (?, ?, ?)",
+                merkle.completed_nodes(self, merkle.leaf_hash(signed.line)),
+            )
+            size, offset, last_hash = size + 1, start + len(signed.line) + 1, line_hash
+            self._set_head(size, offset, last_hash)
+
+    def _set_head(self, size: int, offset: int, last_hash: str) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [("size", str(size)), ("offset", str(offset)), ("last_hash", last_hash)],
+        )
+
+    # --- merkle.NodeStore -------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.head().size
+
+    def node(self, level: int, index: int) -> bytes:
+        row = self.db.execute(
+            "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"Merkle node ({level}, {index}) is not in the index")
+        return bytes(row[0])
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def record_span(self, seq: int) -> tuple[int, int] | None:
+        row = self.db.execute("SELECT offset, length FROM records WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def latest_item_at(self, path: bytes) -> ItemRow | None:
+        row = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE path = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (path,),
+        ).fetchone()
+        return None if row is None else ItemRow(row[0], bytes(row[1]), row[2], row[3], row[4])
+
+    def first_item_with(self, sha256: str) -> ItemRow | None:
+        row = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 = ? "
+            "ORDER BY seq LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return None if row is None else ItemRow(row[0], bytes(row[1]), row[2], row[3], row[4])
+
+    def items_with_prefix(self, prefix: str) -> list[ItemRow]:
+        rows = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 >= ? AND sha256 < ? "
+            "ORDER BY seq",
+            (prefix, prefix + "g"),
+        ).fetchall()
+        return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def items_at_or_under(self, path: bytes) -> list[ItemRow]:
+        """Items at this exact path or inside this folder (latest record per path only).
+
+        The empty path means the whole evidence root.
+        """
+        if not path:
+            rows = self.db.execute(
+                "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE seq IN ("
+                " SELECT max(seq) FROM items GROUP BY path) ORDER BY seq"
+            ).fetchall()
+            return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+        rows = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE seq IN ("
+            " SELECT max(seq) FROM items WHERE path = ? OR substr(path, 1, ?) = ? GROUP BY path)"
+            " ORDER BY seq",
+            (path, len(path) + 1, path + b"/"),
+        ).fetchall()
+        return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def items_tagged(self, tag: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT seq FROM tags WHERE tag = ? ORDER BY seq", (tag,))]
+
+    def key_known(self, fingerprint: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return row is not None
+
+    def record_types(self, start: int = 0) -> Iterator[tuple[int, str, str]]:
+        yield from self.db.execute(
+            "SELECT seq, type, signer FROM records WHERE seq >= ? ORDER BY seq", (start,)
+        )

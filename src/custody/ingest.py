@@ -1,0 +1,303 @@
+"""Acquisition: copying files from outside the evidence root in, proven identical.
+
+For each source file: read it once (read-only, links never followed), hashing while
+writing the copy to a private temporary file under ``.custody/tmp``; fsync; give the copy
+the source's modification time; move it into place without ever replacing an existing
+file; then re-read the copy from disk and compare every digest with the source's. Only a
+copy that matches is catalogued, with where it came from (source path, volume label and
+UUID where the system knows them). A copy that does not match is moved to
+``.custody/quarantine/`` and reported; the source is never touched.
+
+Re-running an interrupted ingest skips copies already in place and matching their
+source, and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from custody.catalogue import (
+    CatalogueReport,
+    Candidate,
+    Descriptive,
+    NullObserver,
+    Observer,
+    Skipped,
+    catalogue,
+)
+from custody.clock import Clock, utc_now
+from custody.errors import RootError, StorageError, UsageError
+from custody.hashing import EvidenceReadError, FileDigest, FileIdentity, hash_fd, hash_file, open_evidence
+from custody.keys import SigningKey
+from custody.records import Acquisition
+from custody.root import EvidenceRoot
+from custody.storage import describe_os_error, fsync_dir, write_all
+
+
+class IngestObserver(Observer, Protocol):
+    def copy_written(self, source: str, copy: str) -> None:
+        """Called after a copy is durable and before it is re-read for verification."""
+
+
+class NullIngestObserver(NullObserver):
+    def copy_written(self, source: str, copy: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class CopyFailure:
+    source: str
+    copy: str
+    reason: str
+    made_by_us: bool = True  # only our own bad copies are moved to quarantine
+
+
+@dataclass
+class IngestReport:
+    copied: int = 0
+    already_present: int = 0
+    bytes_copied: int = 0
+    failures: list[CopyFailure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    catalogue: CatalogueReport | None = None
+
+
+@dataclass(frozen=True)
+class _SourceFile:
+    path: bytes  # absolute
+    rel: bytes  # destination path relative to the evidence root
+
+
+def _walk_source(source: bytes, dest_rel: bytes) -> Iterator[_SourceFile | Skipped]:
+    stack = [(source, dest_rel)]
+    while stack:
+        path, rel = stack.pop()
+        display = os.fsdecode(path)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            yield Skipped(display, exc.strerror or "cannot stat")
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield _SourceFile(path, rel)
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                names = sorted(os.listdir(path), reverse=True)
+            except OSError as exc:
+                yield Skipped(display, f"folder not readable: {exc.strerror}")
+                continue
+            stack.extend((path + b"/" + n, rel + b"/" + n) for n in names)
+        elif stat.S_ISLNK(st.st_mode):
+            yield Skipped(display, "symbolic link, not followed")
+        else:
+            yield Skipped(display, "not a regular file (device, FIFO or socket)")
+
+
+def volume_of(path: str) -> dict[str, str]:
+    """Mount point, device, file system, label and UUID of the volume holding ``path``."""
+    mount = os.path.abspath(path)
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    info: dict[str, str] = {"mount_point": mount}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            if len(fields) > 4 and fields[4].replace("\\040", " ") == mount:
+                parts = right.split()
+                if len(parts) >= 2:
+                    info["fstype"], info["device"] = parts[0], parts[1]
+    device = info.get("device", "")
+    if device.startswith("/dev/"):
+        real = os.path.realpath(device)
+        for kind in ("label", "uuid"):
+            folder = Path(f"/dev/disk/by-{kind}")
+            with contextlib.suppress(OSError):
+                for entry in folder.iterdir():
+                    if os.path.realpath(entry) == real:
+                        # udev escapes spaces and slashes in labels as \x20, \x2f
+                        info[kind] = entry.name.encode().decode("unicode_escape")
+    return info
+
+
+def ingest(
+    root: EvidenceRoot,
+    sources: Sequence[str],
+    signer: SigningKey,
+    *,
+    into: str | None = None,
+    descriptive: Descriptive = Descriptive(),
+    observer: IngestObserver | None = None,
+    clock: Clock = utc_now,
+) -> IngestReport:
+    observer = observer or NullIngestObserver()
+    config = root.config()
+    algorithms = config.digests
+    into_rel = _checked_into(root, into)
+    report = IngestReport()
+    files: list[_SourceFile] = []
+    for source in sources:
+        absolute = os.path.abspath(source)
+        if not os.path.lexists(absolute):
+            raise UsageError(f"{source}: no such file or folder")
+        with contextlib.suppress(RootError):
+            root.relative(absolute)
+            raise UsageError(f"{source} is already inside the evidence root; use 'custody catalogue'")
+        name = os.fsencode(os.path.basename(absolute.rstrip("/")) or "volume")
+        dest_rel = (into_rel + b"/" + name) if into_rel else name
+        for entry in _walk_source(os.fsencode(absolute), dest_rel):
+            if isinstance(entry, Skipped):
+                report.skipped.append(entry)
+            else:
+                files.append(entry)
+    sizes = {}
+    for f in files:
+        with contextlib.suppress(OSError):
+            sizes[f.path] = os.lstat(f.path).st_size
+    observer.planned(len(files), sum(sizes.values()))
+    volumes: dict[str, dict[str, str]] = {}
+    tmp_dir = _private_tmp(root)
+    candidates: list[Candidate | Skipped] = []
+    try:
+        for f in files:
+            src_display = os.fsdecode(f.path)
+            dest = os.fsencode(root.path) + b"/" + f.rel
+            try:
+                outcome = _copy_verified(f, dest, tmp_dir, algorithms, observer)
+            except EvidenceReadError as exc:
+                report.skipped.append(Skipped(src_display, exc.reason))
+                continue
+            if isinstance(outcome, CopyFailure):
+                report.failures.append(outcome)
+                if outcome.made_by_us:
+                    _quarantine(root, dest, f.rel)
+                continue
+            source_digest, copy_digest, fresh = outcome
+            if fresh:
+                report.copied += 1
+                report.bytes_copied += source_digest.size
+            else:
+                report.already_present += 1
+            mount = os.path.dirname(src_display)
+            volume = volumes.get(mount)
+            if volume is None:
+                volume = volumes[mount] = volume_of(src_display)
+            acquisition = Acquisition(src_display, source_digest.digests["sha256"], volume)
+            candidates.append(
+                Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
+            )
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    report.catalogue = catalogue(
+        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock
+    )
+    return report
+
+
+def _checked_into(root: EvidenceRoot, into: str | None) -> bytes:
+    if not into:
+        return b""
+    parts = [p for p in into.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or parts[0] == ".custody" or into.startswith("/"):
+        raise UsageError(f"--into {into!r} must be a folder inside the evidence root")
+    return os.fsencode("/".join(parts))
+
+
+def _private_tmp(root: EvidenceRoot) -> bytes:
+    base = root.state / "tmp"
+    try:
+        base.mkdir(exist_ok=True)
+        for stale in base.iterdir():
+            pid = stale.name.split("-", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(stale, ignore_errors=True)
+        path = base / f"{os.getpid()}-{os.urandom(4).hex()}"
+        path.mkdir()
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "create a temporary folder in", base)) from None
+    return os.fsencode(path)
+
+
+def _copy_verified(
+    f: _SourceFile, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
+) -> tuple[FileDigest, FileDigest, bool] | CopyFailure:
+    """Copy one file and prove the copy identical. Returns (source, copy, freshly copied)."""
+    src_display, dest_display = os.fsdecode(f.path), os.fsdecode(dest)
+    if os.path.lexists(dest):
+        # Resuming: an existing copy is accepted only if it matches the source now.
+        source_digest = hash_file(f.path, algorithms, progress=observer.advance)
+        try:
+            copy_digest = hash_file(dest, algorithms)
+        except EvidenceReadError as exc:
+            return CopyFailure(
+                src_display, dest_display, f"existing copy unusable: {exc.reason}", False
+            )
+        if copy_digest.digests != source_digest.digests:
+            return CopyFailure(
+                src_display, dest_display, "a different file already exists at the destination", False
+            )
+        return source_digest, copy_digest, False
+    source_digest = _copy(f.path, dest, tmp_dir, algorithms, observer)
+    observer.copy_written(src_display, dest_display)
+    try:
+        copy_digest = hash_file(dest, algorithms)  # re-read what the disk now holds
+    except EvidenceReadError as exc:
+        return CopyFailure(src_display, dest_display, f"copy could not be re-read: {exc.reason}")
+    if copy_digest.digests != source_digest.digests or copy_digest.size != source_digest.size:
+        return CopyFailure(src_display, dest_display, "copy does not match its source on re-read")
+    return source_digest, copy_digest, True
+
+
+def _copy(
+    src: bytes, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
+) -> FileDigest:
+    src_fd = open_evidence(src)
+    tmp = tmp_dir + b"/" + os.urandom(8).hex().encode()
+    try:
+        before = FileIdentity.of(os.fstat(src_fd))
+        out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            def sink(chunk: memoryview) -> None:
+                write_all(out_fd, bytes(chunk))
+
+            size, digests = hash_fd(src_fd, algorithms, progress=observer.advance, sink=sink)
+            os.fsync(out_fd)
+        finally:
+            os.close(out_fd)
+        after = FileIdentity.of(os.fstat(src_fd))
+        if before != after or size != before.size:
+            raise EvidenceReadError(os.fsdecode(src), "file changed while it was being copied")
+        os.utime(tmp, ns=(before.mtime_ns, before.mtime_ns))
+        dest_dir = os.path.dirname(dest)
+        os.makedirs(dest_dir, exist_ok=True)
+        # link() never replaces an existing file, unlike rename(): a race cannot clobber one.
+        os.link(tmp, dest)
+        fsync_dir(Path(os.fsdecode(dest_dir)))
+        return FileDigest(size, before.mtime_ns, digests, before)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "copy to", dest)) from None
+    finally:
+        os.close(src_fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _quarantine(root: EvidenceRoot, dest: bytes, rel: bytes) -> None:
+    """Move a copy that failed verification out of the evidence tree, keeping it for study."""
+    if not os.path.lexists(dest):
+        return
+    target = os.fsencode(root.state / "quarantine") + b"/" + rel
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            target += b"." + os.urandom(4).hex().encode()
+        os.rename(dest, target)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "quarantine", dest)) from None

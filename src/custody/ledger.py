@@ -1,0 +1,306 @@
+"""The append-only ledger file: reading its lines, and appending signed records safely.
+
+The ledger is ``.custody/ledger.jsonl``: one canonical-JSON record per line
+(``custody.records``). Appends happen only inside ``Ledger.writer()``, which holds an
+exclusive ``flock`` for its whole duration, brings the derived index up to date with
+anything other processes appended, and writes each batch of complete lines with a single
+``write`` on an ``O_APPEND`` descriptor followed by ``fsync``. A record counts as written
+only once that ``fsync`` has returned.
+
+A line without its final newline (a write torn by a crash) is never built upon:
+appending refuses until ``custody repair`` has dealt with it, and ``verify`` reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from custody import merkle
+from custody.clock import Clock, format_time, utc_now
+from custody.errors import LedgerError, RecordError, StorageError
+from custody.index import Head, LedgerIndex
+from custody.keys import SigningKey
+from custody.records import (
+    FORMAT_VERSION,
+    CheckpointBody,
+    KeyBody,
+    Record,
+    SignedRecord,
+    line_hash,
+)
+from custody.root import EvidenceRoot
+from custody.storage import describe_os_error, exclusive_lock, write_all, write_atomic
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RawLine:
+    offset: int
+    data: bytes  # without the newline
+    complete: bool  # False only for a final line with no newline (a torn write)
+
+
+def iter_raw_lines(path: os.PathLike[str] | str, start: int = 0) -> Iterator[RawLine]:
+    """Yield the ledger's lines from byte ``start``, streaming, never loading the whole file."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed in finally; generator
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "read", path)) from None
+    try:
+        handle.seek(start)
+        offset = start
+        pending = b""
+        while True:
+            chunk = handle.read(READ_CHUNK)
+            if not chunk:
+                break
+            pending += chunk
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                yield RawLine(offset, line, True)
+                offset += len(line) + 1
+        if pending:
+            yield RawLine(offset, pending, False)
+    finally:
+        handle.close()
+
+
+class Ledger:
+    """An evidence root's ledger with its derived index."""
+
+    def __init__(self, root: EvidenceRoot) -> None:
+        self.root = root
+        self.path = root.ledger_path
+        if not self.path.exists():
+            raise LedgerError(f"{self.path} is missing: this evidence root has no ledger")
+        self._index: LedgerIndex | None = None
+
+    @property
+    def index(self) -> LedgerIndex:
+        """The index, brought up to date with the ledger file (read-only use)."""
+        if self._index is None:
+            self._index = LedgerIndex(self.root.cache_dir / "index.sqlite")
+            self._sync(self._index)
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def lines(self, start: int = 0) -> Iterator[RawLine]:
+        return iter_raw_lines(self.path, start)
+
+    def read(self, seq: int) -> SignedRecord:
+        span = self.index.record_span(seq)
+        if span is None:
+            raise LedgerError(f"no record {seq}: the ledger has {self.index.size} records")
+        offset, length = span
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            return SignedRecord.parse(handle.read(length))
+
+    def records(self, start: int = 0) -> Iterator[SignedRecord]:
+        """Complete records from ``start`` in order (strict parse; RecordError if malformed)."""
+        span = self.index.record_span(start) if start else (0, 0)
+        if span is None:
+            return
+        for raw in self.lines(span[0]):
+            if raw.complete:
+                yield SignedRecord.parse(raw.data)
+
+    def root_hash(self, size: int | None = None) -> bytes:
+        return merkle.root_hash(self.index, size)
+
+    # --- keeping the index in step ------------------------------------------------------------
+
+    def _sync(self, index: LedgerIndex) -> bool:
+        """Index lines appended since last time; rebuild if the ledger changed underneath.
+
+        Returns True when the ledger ends with a torn (incomplete) line.
+        """
+        head = index.head()
+        if not self._head_still_valid(index, head):
+            index.reset()
+            head = index.head()
+        torn = False
+        batch: list[tuple[int, SignedRecord]] = []
+        size, last_hash = head.size, head.last_hash
+
+        def flush() -> None:
+            with index.transaction():
+                index.add(batch)
+            batch.clear()
+
+        for raw in self.lines(head.offset):
+            if not raw.complete:
+                torn = True
+                break
+            try:
+                signed = SignedRecord.parse(raw.data)
+            except RecordError as exc:
+                raise LedgerError(
+                    f"ledger record {size} (byte {raw.offset}) is malformed: {exc}; "
+                    "run 'custody verify' for the full report"
+                ) from None
+            record = signed.record
+            if record.seq != size or record.prev != last_hash:
+                raise LedgerError(
+                    f"ledger record {size} (byte {raw.offset}) does not follow the one before it "
+                    "(sequence or hash chain broken); run 'custody verify'"
+                )
+            batch.append((raw.offset, signed))
+            size, last_hash = size + 1, signed.line_hash
+            if len(batch) >= 5000:
+                flush()
+        if batch:
+            flush()
+        return torn
+
+    def _head_still_valid(self, index: LedgerIndex, head: Head) -> bool:
+        try:
+            file_size = self.path.stat().st_size
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, "read", self.path)) from None
+        if head.size == 0:
+            return True
+        span = index.last_record_span()
+        if file_size < head.offset or span is None:
+            return False
+        offset, length = span
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(length + 1)
+        return data[-1:] == b"\n" and line_hash(data[:-1]) == head.last_hash
+
+    # --- appending --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(
+        self, signer: SigningKey, *, clock: Clock = utc_now, lock_timeout: float = 120.0
+    ) -> Iterator[LedgerWriter]:
+        """Hold the ledger lock; records appended through the writer are durable on return."""
+        with exclusive_lock(self.root.lock_path, timeout=lock_timeout):
+            index = self.index
+            if self._sync(index):
+                raise LedgerError(
+                    f"{self.path} ends with an incomplete record (a write was cut off); "
+                    "run 'custody repair' before adding records"
+                )
+            writer = LedgerWriter(self, index, signer, clock)
+            try:
+                yield writer
+            finally:
+                writer.flush()
+
+
+class LedgerWriter:
+    """Appends records for one signer while the ledger lock is held."""
+
+    def __init__(self, ledger: Ledger, index: LedgerIndex, signer: SigningKey, clock: Clock) -> None:
+        self.ledger = ledger
+        self.index = index
+        self.signer = signer
+        self.clock = clock
+        head = index.head()
+        self._size, self._offset, self._prev = head.size, head.offset, head.last_hash
+        self._pending: list[tuple[int, SignedRecord]] = []
+        self._failed = False
+        self.written: list[SignedRecord] = []
+
+    @property
+    def size(self) -> int:
+        """The ledger size including records not yet flushed."""
+        return self._size
+
+    def append(self, record_type: str, body: Mapping[str, Any]) -> SignedRecord:
+        if self._failed:
+            raise LedgerError("an earlier write to the ledger failed; nothing more is appended")
+        if record_type != "key" and not self._signer_introduced():
+            self.introduce(self.signer)
+        record = Record(
+            seq=self._size,
+            type=record_type,
+            time=format_time(self.clock()),
+            signer=self.signer.fingerprint,
+            prev=self._prev,
+            body=body,
+            version=FORMAT_VERSION,
+        )
+        payload = record.signed_bytes()
+        signed = SignedRecord.assemble(record, self.signer.sign(payload), payload)
+        self._pending.append((self._offset, signed))
+        self._size += 1
+        self._offset += len(signed.line) + 1
+        self._prev = signed.line_hash
+        return signed
+
+    def introduce(self, key: SigningKey, *, replaces: str | None = None) -> SignedRecord:
+        """Put a key's public half into the ledger, signed by the writer's signer."""
+        public = key.public
+        body = KeyBody(public.fingerprint, public.raw, public.name, public.role, replaces=replaces)
+        signed = self.append("key", body.to_json())
+        pem_path = self.ledger.root.keys_dir / f"{public.fingerprint}.pem"
+        if not pem_path.exists():
+            with contextlib.suppress(StorageError):  # a convenience copy; the ledger is the truth
+                pem_path.parent.mkdir(exist_ok=True)
+                write_atomic(pem_path, public.pem())
+        return signed
+
+    def _signer_introduced(self) -> bool:
+        fingerprint = self.signer.fingerprint
+        if self.index.key_known(fingerprint):
+            return True
+        return any(
+            s.record.type == "key" and s.record.body.get("fingerprint") == fingerprint
+            for _, s in self._pending
+        )
+
+    def checkpoint(self, statement: str | None = None) -> SignedRecord:
+        """Append a checkpoint over every record before it."""
+        self.flush()  # the root is computed from the index, so it must hold every record
+        if not self._signer_introduced():
+            self.introduce(self.signer)
+            self.flush()
+        size = self._size
+        root = merkle.root_hash(self.index, size).hex()
+        return self.append("checkpoint", CheckpointBody(size, root, statement).to_json())
+
+    def flush(self) -> None:
+        """Write pending lines in one append, fsync, then index them."""
+        if not self._pending or self._failed:
+            return
+        data = b"".join(s.line + b"\n" for _, s in self._pending)
+        try:
+            fd = os.open(self.ledger.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        except OSError as exc:
+            self._failed = True
+            self._pending.clear()
+            # The tail may now hold a partial line; it will be reported and repaired, never
+            # silently extended.
+            raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
+        finally:
+            os.close(fd)
+        with self.index.transaction():
+            self.index.add(self._pending)
+        self.written.extend(s for _, s in self._pending)
+        self._pending.clear()

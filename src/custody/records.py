@@ -1,0 +1,440 @@
+"""Ledger records: the signed envelope and the typed bodies, as frozen dataclasses.
+
+A ledger line is the canonical JSON (``custody.canonical``) of::
+
+    {"sig": "<base64 Ed25519 signature>",
+     "signed": {"v": 1, "seq": N, "type": "...", "time": "...Z",
+                "signer": "<key fingerprint>", "prev": "<sha256 of line N-1>" | null,
+                "body": {...}}}
+
+The signature covers the canonical bytes of the ``signed`` member, which - because
+"signed" sorts last - are exactly the bytes between ``{"sig":"...","signed":`` and the
+final ``}`` of the line. docs/format.md is the normative description; keep it in step.
+
+Parsing is strict and total: anything that does not match the format raises
+``RecordError`` with a one-line reason, so ``verify`` can report RECORD_MALFORMED.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody import canonical
+from custody.clock import parse_ns, parse_time
+from custody.errors import RecordError
+
+FORMAT_VERSION = 1
+RECORD_TYPES = frozenset({"key", "item", "checkpoint", "timestamp", "event", "repair"})
+ROLES = ("documenter", "custodian", "lawyer")
+DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha3-256": 64, "blake3": 64, "sha1": 40, "md5": 32}
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SIGNED_MARKER = b',"signed":'
+
+
+def line_hash(line: bytes) -> str:
+    """The chain link: hex SHA-256 of a ledger line's bytes, without its newline."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise RecordError(f"{what} is not valid base64") from exc
+
+
+# --- small strict accessors: each raises RecordError naming the field ---------------------
+
+
+def _get(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if name not in obj:
+        raise RecordError(f"{where}: missing field {name!r}")
+    value = obj[name]
+    # bool is an int subclass; a JSON true is never a valid count or sequence number
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise RecordError(f"{where}: field {name!r} has the wrong type")
+    if not isinstance(value, kind):
+        raise RecordError(f"{where}: field {name!r} has the wrong type")
+    return value
+
+
+def _opt(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if name not in obj:
+        return None
+    return _get(obj, name, kind, where)
+
+
+def _nonneg(obj: Mapping[str, Any], name: str, where: str) -> int:
+    value: int = _get(obj, name, int, where)
+    if value < 0:
+        raise RecordError(f"{where}: field {name!r} is negative")
+    return value
+
+
+def _hex64(obj: Mapping[str, Any], name: str, where: str) -> str:
+    value: str = _get(obj, name, str, where)
+    if not _HEX64.match(value):
+        raise RecordError(f"{where}: field {name!r} is not 64 lowercase hex digits")
+    return value
+
+
+def _only(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = set(obj) - allowed
+    if extra:
+        raise RecordError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyBody:
+    """Introduces a signing key. Self-introduced when the record's signer is this key."""
+
+    fingerprint: str
+    public_key: bytes
+    name: str
+    role: str
+    algorithm: str = "ed25519"
+    replaces: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise RecordError("key: an Ed25519 public key is 32 bytes")
+        if hashlib.sha256(self.public_key).hexdigest() != self.fingerprint:
+            raise RecordError("key: fingerprint is not the SHA-256 of the public key")
+        if self.role not in ROLES:
+            raise RecordError(f"key: unknown role {self.role!r}")
+        if self.algorithm != "ed25519":
+            raise RecordError(f"key: unsupported algorithm {self.algorithm!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "algorithm": self.algorithm,
+                "fingerprint": self.fingerprint,
+                "name": self.name,
+                "public_key": b64encode(self.public_key),
+                "replaces": self.replaces,
+                "role": self.role,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> KeyBody:
+        w = "key"
+        _only(obj, {"algorithm", "fingerprint", "name", "public_key", "replaces", "role"}, w)
+        replaces = _opt(obj, "replaces", str, w)
+        if replaces is not None and not _HEX64.match(replaces):
+            raise RecordError("key: field 'replaces' is not a key fingerprint")
+        return cls(
+            fingerprint=_hex64(obj, "fingerprint", w),
+            public_key=b64decode(_get(obj, "public_key", str, w), "key public_key"),
+            name=_get(obj, "name", str, w),
+            role=_get(obj, "role", str, w),
+            algorithm=_get(obj, "algorithm", str, w),
+            replaces=replaces,
+        )
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Where an ingested copy came from, as the system saw it at copy time."""
+
+    source_path: str
+    source_sha256: str
+    volume: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source_path": self.source_path,
+            "source_sha256": self.source_sha256,
+            "volume": dict(self.volume),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Acquisition:
+        w = "item acquisition"
+        _only(obj, {"source_path", "source_sha256", "volume"}, w)
+        volume = _get(obj, "volume", dict, w)
+        if not all(isinstance(v, str) for v in volume.values()):
+            raise RecordError(f"{w}: volume values must be strings")
+        return cls(_get(obj, "source_path", str, w), _hex64(obj, "source_sha256", w), volume)
+
+
+@dataclass(frozen=True)
+class ItemBody:
+    """One catalogued file: what it was (size, digests, metadata) and who said so."""
+
+    path: str
+    size: int
+    mtime: str
+    digests: Mapping[str, str]
+    mime: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    metadata_error: str | None = None
+    capture_time: str | None = None
+    path_bytes: bytes | None = None  # only when the name is not valid UTF-8
+    collector: str | None = None
+    source: str | None = None
+    location: str | None = None
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    duplicate_of: int | None = None
+    supersedes: int | None = None
+    acquisition: Acquisition | None = None
+
+    def __post_init__(self) -> None:
+        if "sha256" not in self.digests:
+            raise RecordError("item: digests must include sha256")
+        for algo, value in self.digests.items():
+            expected = DIGEST_LENGTHS.get(algo)
+            if expected is None:
+                raise RecordError(f"item: unknown digest algorithm {algo!r}")
+            if len(value) != expected or value.strip("0123456789abcdef"):
+                raise RecordError(f"item: {algo} digest is not {expected} lowercase hex digits")
+        if self.size < 0:
+            raise RecordError("item: negative size")
+        if self.path.startswith("/") or not self.path or ".." in self.path.split("/"):
+            raise RecordError("item: path must be relative to the evidence root, without '..'")
+
+    @property
+    def sha256(self) -> str:
+        return self.digests["sha256"]
+
+    @property
+    def name_bytes(self) -> bytes:
+        """The exact bytes of the relative path, as the file system holds them."""
+        return self.path_bytes if self.path_bytes is not None else self.path.encode("utf-8")
+
+    @property
+    def mtime_ns(self) -> int:
+        return parse_ns(self.mtime)
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "acquisition": self.acquisition.to_json() if self.acquisition else None,
+                "capture_time": self.capture_time,
+                "collector": self.collector,
+                "digests": dict(self.digests),
+                "duplicate_of": self.duplicate_of,
+                "location": self.location,
+                "metadata": dict(self.metadata) if self.metadata is not None else None,
+                "metadata_error": self.metadata_error,
+                "mime": self.mime,
+                "mtime": self.mtime,
+                "note": self.note,
+                "path": self.path,
+                "path_bytes": b64encode(self.path_bytes) if self.path_bytes is not None else None,
+                "size": self.size,
+                "source": self.source,
+                "supersedes": self.supersedes,
+                "tags": list(self.tags) if self.tags else None,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ItemBody:
+        w = "item"
+        _only(
+            obj,
+            {
+                "acquisition", "capture_time", "collector", "digests", "duplicate_of",
+                "location", "metadata", "metadata_error", "mime", "mtime", "note", "path",
+                "path_bytes", "size", "source", "supersedes", "tags",
+            },
+            w,
+        )
+        digests = _get(obj, "digests", dict, w)
+        if not all(isinstance(v, str) for v in digests.values()):
+            raise RecordError("item: digests must be strings")
+        tags = _opt(obj, "tags", list, w) or []
+        if not all(isinstance(t, str) for t in tags):
+            raise RecordError("item: tags must be strings")
+        mtime = _get(obj, "mtime", str, w)
+        try:
+            parse_ns(mtime)
+        except ValueError as exc:
+            raise RecordError(f"item: {exc}") from exc
+        raw_path = _opt(obj, "path_bytes", str, w)
+        acquisition = _opt(obj, "acquisition", dict, w)
+        for ref in ("duplicate_of", "supersedes"):
+            if ref in obj:
+                _nonneg(obj, ref, w)
+        return cls(
+            path=_get(obj, "path", str, w),
+            size=_nonneg(obj, "size", w),
+            mtime=mtime,
+            digests=digests,
+            mime=_opt(obj, "mime", str, w),
+            metadata=_opt(obj, "metadata", dict, w),
+            metadata_error=_opt(obj, "metadata_error", str, w),
+            capture_time=_opt(obj, "capture_time", str, w),
+            path_bytes=b64decode(raw_path, "item path_bytes") if raw_path is not None else None,
+            collector=_opt(obj, "collector", str, w),
+            source=_opt(obj, "source", str, w),
+            location=_opt(obj, "location", str, w),
+            note=_opt(obj, "note", str, w),
+            tags=tuple(tags),
+            duplicate_of=obj.get("duplicate_of"),
+            supersedes=obj.get("supersedes"),
+            acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointBody:
+    """The signer's statement that the ledger's first ``tree_size`` lines have root ``root``."""
+
+    tree_size: int
+    root: str
+    statement: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none({"root": self.root, "statement": self.statement, "tree_size": self.tree_size})
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> CheckpointBody:
+        w = "checkpoint"
+        _only(obj, {"root", "statement", "tree_size"}, w)
+        return cls(_nonneg(obj, "tree_size", w), _hex64(obj, "root", w), _opt(obj, "statement", str, w))
+
+
+BODY_TYPES: dict[str, Any] = {"key": KeyBody, "item": ItemBody, "checkpoint": CheckpointBody}
+
+
+def register_body(record_type: str, body_class: Any) -> None:
+    """Let the module that owns a record type (timestamps, events, repair) declare its body."""
+    if record_type not in RECORD_TYPES:
+        raise ValueError(f"unknown record type {record_type!r}")
+    BODY_TYPES[record_type] = body_class
+
+
+# --- the envelope ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """The signed part of a ledger line."""
+
+    seq: int
+    type: str
+    time: str
+    signer: str
+    prev: str | None
+    body: Mapping[str, Any]
+    version: int = FORMAT_VERSION
+
+    def signed_json(self) -> dict[str, Any]:
+        return {
+            "body": dict(self.body),
+            "prev": self.prev,
+            "seq": self.seq,
+            "signer": self.signer,
+            "time": self.time,
+            "type": self.type,
+            "v": self.version,
+        }
+
+    def signed_bytes(self) -> bytes:
+        return canonical.encode(self.signed_json())
+
+    def typed_body(self) -> Any:
+        """The body as its dataclass (``KeyBody``, ``ItemBody``...); RecordError if malformed."""
+        body_class = BODY_TYPES.get(self.type)
+        if body_class is None:
+            raise RecordError(f"record {self.seq}: no body format known for type {self.type!r}")
+        try:
+            return body_class.from_json(self.body)
+        except RecordError as exc:
+            raise RecordError(f"record {self.seq}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SignedRecord:
+    """A ledger line: the record, its signature and the exact bytes as stored."""
+
+    record: Record
+    signature: bytes
+    line: bytes
+
+    @property
+    def seq(self) -> int:
+        return self.record.seq
+
+    @property
+    def line_hash(self) -> str:
+        return line_hash(self.line)
+
+    @property
+    def signed_bytes(self) -> bytes:
+        """The bytes the signature covers, sliced from the stored line (never re-serialised)."""
+        start = self.line.index(_SIGNED_MARKER) + len(_SIGNED_MARKER)
+        return self.line[start:-1]
+
+    @staticmethod
+    def assemble(record: Record, signature: bytes, signed_bytes: bytes) -> SignedRecord:
+        """Build the line from the exact bytes that were signed.
+
+        Splicing is the canonical form itself: "sig" sorts before "signed", a base64 string
+        needs no escaping, and ``signed_bytes`` is already canonical.
+        """
+        line = b'{"sig":"' + b64encode(signature).encode("ascii") + b'","signed":' + signed_bytes + b"}"
+        return SignedRecord(record, signature, line)
+
+    @staticmethod
+    def parse(line: bytes) -> SignedRecord:
+        """Strictly parse one ledger line (without newline). Raises RecordError."""
+        obj = canonical.decode(line)
+        if not isinstance(obj, dict):
+            raise RecordError("a ledger line must be a JSON object")
+        _only(obj, {"sig", "signed"}, "line")
+        signature = b64decode(_get(obj, "sig", str, "line"), "signature")
+        if len(signature) != 64:
+            raise RecordError("an Ed25519 signature is 64 bytes")
+        signed = _get(obj, "signed", dict, "line")
+        w = "record"
+        _only(signed, {"body", "prev", "seq", "signer", "time", "type", "v"}, w)
+        version = _get(signed, "v", int, w)
+        if version != FORMAT_VERSION:
+            raise RecordError(
+                f"record format version {version} is not supported by this custody; upgrade custody"
+            )
+        record_type = _get(signed, "type", str, w)
+        if record_type not in RECORD_TYPES:
+            raise RecordError(f"unknown record type {record_type!r}")
+        prev = signed.get("prev")
+        if prev is not None:
+            prev = _hex64(signed, "prev", w)
+        elif "prev" not in signed:
+            raise RecordError("record: missing field 'prev'")
+        time = _get(signed, "time", str, w)
+        try:
+            parse_time(time)
+        except ValueError as exc:
+            raise RecordError(f"record: {exc}") from exc
+        record = Record(
+            seq=_nonneg(signed, "seq", w),
+            type=record_type,
+            time=time,
+            signer=_hex64(signed, "signer", w),
+            prev=prev,
+            body=_get(signed, "body", dict, w),
+            version=version,
+        )
+        return SignedRecord(record, signature, line)

@@ -1,0 +1,181 @@
+"""The evidence root: finding it, creating it, its ``.custody/`` layout and its config.
+
+An evidence root is a folder holding ``.custody/``. Commands run anywhere inside it find
+it by walking up, as git does; ``--root`` or ``CUSTODY_ROOT`` override the search. The
+config is TOML written once by ``init`` and readable by hand; unknown keys are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custody.errors import RootError, StorageError, UsageError
+from custody.storage import describe_os_error, write_atomic
+
+STATE_DIR = ".custody"
+CONFIG_FORMAT = 1
+
+# Public RFC 3161 services that answer anonymous requests; see docs/timestamps.md.
+DEFAULT_TSAS = (
+    "http://timestamp.digicert.com",
+    "http://timestamp.sectigo.com",
+    "https://freetsa.org/tsr",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    digests: tuple[str, ...] = ("sha256", "blake3")
+    exiftool_timeout: float = 30.0
+    exiftool_embedded: bool = False
+    tsa_urls: tuple[str, ...] = DEFAULT_TSAS
+    tsa_min_success: int = 1
+    tsa_timeout: float = 20.0
+    case: dict[str, str] = field(default_factory=dict)
+    ledger: str = "file"
+
+    def to_toml(self) -> dict[str, Any]:
+        return {
+            "format": CONFIG_FORMAT,
+            "ledger": {"backend": self.ledger},
+            "catalogue": {
+                "digests": list(self.digests),
+                "exiftool_timeout": self.exiftool_timeout,
+                "exiftool_embedded": self.exiftool_embedded,
+            },
+            "timestamps": {
+                "tsa": list(self.tsa_urls),
+                "min_success": self.tsa_min_success,
+                "timeout": self.tsa_timeout,
+            },
+            "case": dict(self.case),
+        }
+
+    @staticmethod
+    def from_toml(doc: dict[str, Any], where: Path) -> Config:
+        try:
+            if doc.get("format") != CONFIG_FORMAT:
+                raise ValueError(f"unsupported config format {doc.get('format')!r}")
+            cat = doc.get("catalogue", {})
+            ts = doc.get("timestamps", {})
+            digests = tuple(str(d) for d in cat.get("digests", ("sha256", "blake3")))
+            if "sha256" not in digests:
+                raise ValueError("catalogue.digests must include sha256")
+            return Config(
+                digests=digests,
+                exiftool_timeout=float(cat.get("exiftool_timeout", 30.0)),
+                exiftool_embedded=bool(cat.get("exiftool_embedded", False)),
+                tsa_urls=tuple(str(u) for u in ts.get("tsa", DEFAULT_TSAS)),
+                tsa_min_success=int(ts.get("min_success", 1)),
+                tsa_timeout=float(ts.get("timeout", 20.0)),
+                case={str(k): str(v) for k, v in doc.get("case", {}).items()},
+                ledger=str(doc.get("ledger", {}).get("backend", "file")),
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RootError(f"{where} is not a valid custody config: {exc}") from None
+
+
+@dataclass(frozen=True)
+class EvidenceRoot:
+    """A folder under custody. ``path`` is absolute and resolved."""
+
+    path: Path
+
+    @property
+    def state(self) -> Path:
+        return self.path / STATE_DIR
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state / "ledger.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state / "ledger.lock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state / "config.toml"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state / "keys"
+
+    @property
+    def timestamps_dir(self) -> Path:
+        return self.state / "timestamps"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state / "cache"
+
+    def config(self) -> Config:
+        try:
+            raw = self.config_path.read_bytes()
+        except OSError as exc:
+            raise RootError(describe_os_error(exc, "read", self.config_path)) from None
+        try:
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise RootError(f"{self.config_path} is not valid TOML: {exc}") from None
+        return Config.from_toml(doc, self.config_path)
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """The path of ``path`` relative to the root, with '/' separators; RootError outside."""
+        real = os.path.realpath(os.path.abspath(path))
+        root = str(self.path)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise RootError(
+                f"{os.fsdecode(path)} is outside the evidence root {root}; "
+                "use 'custody ingest' to copy it in"
+            )
+        rel = os.path.relpath(real, root)
+        return "" if rel == "." else rel
+
+    def absolute(self, rel: str | bytes) -> bytes:
+        """The file-system path (bytes, exact) of a root-relative path."""
+        rel_bytes = rel if isinstance(rel, bytes) else os.fsencode(rel)
+        return os.fsencode(self.path) + b"/" + rel_bytes
+
+
+def find_root(start: str | os.PathLike[str] | None = None, explicit: str | None = None) -> EvidenceRoot:
+    """Locate the evidence root: explicit path, else CUSTODY_ROOT, else walk up from start."""
+    chosen = explicit or os.environ.get("CUSTODY_ROOT")
+    if chosen:
+        path = Path(chosen).resolve()
+        if not (path / STATE_DIR).is_dir():
+            raise RootError(f"{chosen} is not an evidence root (no {STATE_DIR}/); run 'custody init'")
+        return EvidenceRoot(path)
+    here = Path(start or os.getcwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / STATE_DIR).is_dir():
+            return EvidenceRoot(candidate)
+    raise RootError(
+        f"not inside an evidence root ({here} or any parent): run 'custody init' or pass --root"
+    )
+
+
+def init_root(path: str | os.PathLike[str], config: Config | None = None) -> EvidenceRoot:
+    import tomli_w
+
+    target = Path(path).resolve()
+    if (target / STATE_DIR).exists():
+        raise RootError(f"{target} is already an evidence root ({STATE_DIR}/ exists)")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} exists and is not a folder")
+    root = EvidenceRoot(target)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        root.state.mkdir()
+        for sub in (root.keys_dir, root.timestamps_dir, root.cache_dir):
+            sub.mkdir()
+        write_atomic(root.config_path, tomli_w.dumps((config or Config()).to_toml()).encode())
+        # An empty ledger is a valid ledger of size 0.
+        write_atomic(root.ledger_path, b"")
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "initialise", target)) from None
+    return root
