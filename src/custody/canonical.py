@@ -126,8 +126,6 @@ class _Parse:
         raise ValueError(f"{name} is not allowed in JSON")
 
 
-
-
 def decode(data: bytes, *, require_canonical: bool = True) -> Any:
     """Parse JSON bytes strictly; raise ``RecordError`` with the reason otherwise.
 

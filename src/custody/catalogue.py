@@ -124,7 +124,9 @@ class NullObserver:
 # --- walking ------------------------------------------------------------------------------
 
 
-def walk(root: EvidenceRoot, paths: Sequence[str | os.PathLike[str]]) -> Iterator[Candidate | Skipped]:
+def walk(
+    root: EvidenceRoot, paths: Sequence[str | os.PathLike[str]]
+) -> Iterator[Candidate | Skipped]:
     """Yield regular files under ``paths`` (inside ``root``), never following links."""
     root_b = os.fsencode(root.path)
     seen: set[bytes] = set()
@@ -180,7 +182,7 @@ def catalogue(
     paths: Sequence[str | os.PathLike[str]],
     signer: SigningKey,
     *,
-    descriptive: Descriptive = Descriptive(),
+    descriptive: Descriptive | None = None,
     rehash: bool = False,
     workers: int | None = None,
     observer: Observer | None = None,
@@ -190,6 +192,7 @@ def catalogue(
     """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring."""
     config = root.config()
     observer = observer or NullObserver()
+    descriptive = descriptive or Descriptive()
     report = CatalogueReport()
     with Ledger(root) as ledger:
         todo: list[Candidate] = []
@@ -321,7 +324,9 @@ class _Run:
                 self.report.bytes_hashed += result.digest.size
                 leftover = self._commit([result])
                 for c in leftover:
-                    self.report.skipped.append(Skipped(c.display, "file changed while it was being read"))
+                    self.report.skipped.append(
+                        Skipped(c.display, "file changed while it was being read")
+                    )
 
     def _commit(self, batch: list[_Hashed]) -> list[Candidate]:
         """Read metadata, then record the batch under the lock. Returns files to re-read."""
@@ -386,7 +391,13 @@ class _Run:
         signed: SignedRecord = writer.append("item", body.to_json())
         pending_paths[candidate.rel] = signed.seq
         pending_digests.setdefault(sha256, signed.seq)
-        kind = "version" if supersedes is not None else "duplicate" if duplicate_of is not None else "new"
+        kind = (
+            "version"
+            if supersedes is not None
+            else "duplicate"
+            if duplicate_of is not None
+            else "new"
+        )
         return Outcome(
             signed.seq,
             candidate.display,
@@ -425,4 +436,3 @@ class _Run:
             supersedes=supersedes,
             acquisition=candidate.acquisition,
         )
-

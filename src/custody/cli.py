@@ -299,7 +299,9 @@ def hash_command(
             out.out(_sha256sum_line(digest.digests["sha256"], str(path)), highlight=False)
         else:
             for algorithm in algorithms:
-                out.out(f"{algorithm.upper()} ({path}) = {digest.digests[algorithm]}", highlight=False)
+                out.out(
+                    f"{algorithm.upper()} ({path}) = {digest.digests[algorithm]}", highlight=False
+                )
     if json_output:
         _emit_json({"files": results, "errors": failures})
     if failures:
@@ -326,7 +328,10 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatab
 
 
 def _descriptive(
-    collector: str | None, source: str | None, location: str | None, note: str | None,
+    collector: str | None,
+    source: str | None,
+    location: str | None,
+    note: str | None,
     tags: list[str] | None,
 ) -> Any:
     from custody.catalogue import Descriptive
@@ -336,7 +341,9 @@ def _descriptive(
 
 @app.command()
 def catalogue(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders inside the evidence root.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders inside the evidence root.")
+    ],
     collector: CollectorOpt = None,
     source: SourceOpt = None,
     location: LocationOpt = None,
@@ -401,8 +408,8 @@ def _render_catalogue(report: Any) -> None:
     for o in report.outcomes:
         if o.kind == "version":
             err.print(
-                f"[bold yellow]CHANGED[/] {escape(o.path)}: content differs from record {o.related}; "
-                f"recorded as new version {o.seq}"
+                f"[bold yellow]CHANGED[/] {escape(o.path)}: content differs from record "
+                f"{o.related}; recorded as new version {o.seq}"
             )
     for s in report.skipped:
         err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
@@ -456,7 +463,8 @@ def ingest(
                 "already_present": report.already_present,
                 "bytes_copied": report.bytes_copied,
                 "failures": [
-                    {"source": f.source, "copy": f.copy, "reason": f.reason} for f in report.failures
+                    {"source": f.source, "copy": f.copy, "reason": f.reason}
+                    for f in report.failures
                 ],
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
                 "catalogue": _catalogue_json(report.catalogue),
@@ -464,7 +472,9 @@ def ingest(
         )
     else:
         for f in report.failures:
-            err.print(f"[bold red]COPY FAILED[/] {escape(f.source)} -> {escape(f.copy)}: {f.reason}")
+            err.print(
+                f"[bold red]COPY FAILED[/] {escape(f.source)} -> {escape(f.copy)}: {f.reason}"
+            )
         for s in report.skipped:
             err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
         err.print(
@@ -472,7 +482,7 @@ def ingest(
             f"{report.already_present} already present"
         )
         _render_catalogue(report.catalogue)
-    if report.failures or report.skipped or report.catalogue.skipped:
+    if report.failures or report.skipped or (report.catalogue and report.catalogue.skipped):
         raise typer.Exit(ExitCode.FINDINGS)
 
 
@@ -541,7 +551,10 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in body.items():
         if name == "metadata":
             continue
-        table.add_row(name, escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+        table.add_row(
+            name,
+            escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value),
+        )
     for name, value in doc.get("highlights", {}).items():
         table.add_row(f"[dim]{name}[/]", escape(str(value)))
     out.print(table)
@@ -552,6 +565,251 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(escape(tag), escape(text[:200]))
         out.print(meta)
+
+
+# --- sign, verify, proofs ---------------------------------------------------------------------
+
+proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
+app.add_typer(proof_app, name="proof")
+
+
+@app.command()
+def sign(
+    statement: Annotated[
+        str | None, typer.Option("--statement", help="What the signer attests, in words.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Also write the checkpoint line to this file.")
+    ] = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Append a signed checkpoint: the ledger's size and Merkle root, attested by your key.
+
+    A second party (a custodian or lawyer receiving the ledger) countersigns this way with
+    their own key, for example --statement "received this ledger".
+    """
+    from custody.ledger import Ledger
+    from custody.storage import write_atomic
+
+    evidence = _root(root)
+    signer = _signer(key)
+    with Ledger(evidence) as ledger, ledger.writer(signer) as writer:
+        signed = writer.checkpoint(statement)
+    if output:
+        write_atomic(output, signed.line + b"\n")
+    body = signed.record.body
+    if json_output:
+        _emit_json(
+            {
+                "seq": signed.seq,
+                "tree_size": body["tree_size"],
+                "root": body["root"],
+                "signer": signed.record.signer,
+                "statement": body.get("statement"),
+                "line": signed.line.decode(),
+            }
+        )
+    else:
+        out.print(
+            f"checkpoint record {signed.seq}: {body['tree_size']} records, root {body['root']}"
+        )
+
+
+@app.command()
+def verify(
+    target: Annotated[
+        Path | None, typer.Argument(help="Evidence root to verify (default: the current one).")
+    ] = None,
+    ledger_only: Annotated[
+        bool, typer.Option("--ledger-only", help="Check the ledger only (fast).")
+    ] = False,
+    files_only: Annotated[
+        bool, typer.Option("--files-only", help="Check the files only (re-hashes everything).")
+    ] = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="A checkpoint line obtained earlier (custody sign --out)."
+        ),
+    ] = None,
+    tree_size: Annotated[
+        int | None, typer.Option("--size", help="With --root-hash: a tree size you hold.")
+    ] = None,
+    root_hash: Annotated[
+        str | None, typer.Option("--root-hash", help="With --size: the root hash you hold.")
+    ] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check everything: files, hash chain, signatures, checkpoints; report every finding."""
+    from custody.errors import UsageError
+    from custody.root import find_root
+    from custody.verify import TrustedCheckpoint, trusted_checkpoint_from_line, verify_root
+
+    if ledger_only and files_only:
+        raise UsageError("--ledger-only and --files-only exclude each other")
+    chosen = root or target
+    evidence = find_root(explicit=str(chosen)) if chosen else _root(None)
+    trusted = None
+    if checkpoint is not None:
+        try:
+            data = checkpoint.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {checkpoint}: {exc.strerror}") from None
+        trusted = trusted_checkpoint_from_line(data, str(checkpoint))
+    elif tree_size is not None or root_hash is not None:
+        if tree_size is None or root_hash is None:
+            raise UsageError("--size and --root-hash go together")
+        try:
+            raw = bytes.fromhex(root_hash)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise UsageError("--root-hash must be 64 hex digits")
+        trusted = TrustedCheckpoint(tree_size, raw, "the command line")
+    with _progress("Re-hashing", not json_output) as observer:
+        result = verify_root(
+            evidence,
+            ledger=not files_only,
+            files=not ledger_only,
+            trusted=trusted,
+            observer=observer,
+        )
+    if json_output:
+        _emit_json(result.to_json())
+    else:
+        _render_verification(result)
+    raise typer.Exit(ExitCode.OK if result.ok else ExitCode.FINDINGS)
+
+
+def _render_verification(result: Any) -> None:
+    from rich.panel import Panel
+
+    errors, warnings = result.errors, result.warnings
+    if result.ok:
+        verdict = "[bold green]VERIFIED[/]: every check passed"
+        style = "green"
+    else:
+        verdict = f"[bold red]NOT VERIFIED[/]: {len(errors)} integrity finding(s)"
+        style = "red"
+    if warnings:
+        verdict += f"  [yellow]({len(warnings)} warning(s))[/]"
+    out.print(Panel(verdict, title=escape(result.root), border_style=style, expand=False))
+    checks = Table("check", "result", "covered", "what was checked")
+    for check in result.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        checks.add_row(check.name, mark, str(check.covered), escape(check.detail))
+    out.print(checks)
+    if result.findings:
+        table = Table("finding", "item", "detail", "expected", "found")
+        for f in result.findings:
+            colour = "yellow" if f.severity == "warning" else "red"
+            table.add_row(
+                f"[{colour}]{f.code}[/]",
+                escape(f.item),
+                escape(f.message),
+                escape(f.expected or ""),
+                escape(f.found or ""),
+            )
+        out.print(table)
+    out.print(
+        f"{result.ledger_size} records, tree root {result.tree_root}; "
+        f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed"
+    )
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    item: Annotated[str, typer.Argument(help="Record number, path or digest prefix.")],
+    checkpoint_seq: Annotated[
+        int | None, typer.Option("--checkpoint", help="Prove against this checkpoint record.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof file here.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Prove one record is in the ledger, revealing no other record."""
+    from custody.ledger import Ledger
+    from custody.lookup import resolve_record
+    from custody.proofs import inclusion_document
+
+    with Ledger(_root(root)) as ledger:
+        document = inclusion_document(ledger, resolve_record(ledger, item), checkpoint_seq)
+    _write_proof(document, output, json_output)
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    old_size: Annotated[int, typer.Argument(help="Size of the earlier ledger.")],
+    new_size: Annotated[
+        int | None, typer.Argument(help="Size of the later (default: now).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof file here.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Prove the ledger at NEW_SIZE is an append-only extension of it at OLD_SIZE."""
+    from custody.ledger import Ledger
+    from custody.proofs import consistency_document
+
+    with Ledger(_root(root)) as ledger:
+        document = consistency_document(ledger, old_size, new_size)
+    _write_proof(document, output, json_output)
+
+
+def _write_proof(document: dict[str, Any], output: Path | None, json_output: bool) -> None:
+    from custody import canonical
+    from custody.storage import write_atomic
+
+    if output:
+        write_atomic(output, canonical.encode(document) + b"\n")
+    if json_output:
+        _emit_json(document)
+        return
+    if document["format"].startswith("custody-inclusion"):
+        out.print(
+            f"record {document['leaf_index']} is leaf {document['leaf_index']} of the "
+            f"{document['tree_size']}-record tree with root {document['root']}"
+        )
+    else:
+        out.print(
+            f"the {document['new_size']}-record tree (root {document['new_root']}) extends the "
+            f"{document['old_size']}-record tree (root {document['old_root']})"
+        )
+    for h in document.get("audit_path", document.get("proof", [])):
+        out.print(f"  {h}")
+    if output:
+        err.print(f"proof written to {escape(str(output))}")
+
+
+@proof_app.command("verify")
+def proof_verify(
+    proof_file: Annotated[Path, typer.Argument(help="A proof file (custody proof ... --out).")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Check a proof file offline: hashes, path to the root, and signatures."""
+    from custody.errors import UsageError
+    from custody.proofs import check_document, load_document
+
+    try:
+        data = proof_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {proof_file}: {exc.strerror}") from None
+    outcome = check_document(load_document(data, str(proof_file)))
+    if json_output:
+        _emit_json(outcome.to_json())
+    else:
+        verdict = "[bold green]VALID[/]" if outcome.ok else "[bold red]INVALID[/]"
+        out.print(f"{outcome.kind} proof: {verdict}")
+        for name, passed, detail in outcome.checks:
+            out.print(
+                f"  {'[green]pass[/]' if passed else '[red]FAIL[/]'} {name}: {escape(detail)}"
+            )
+        for fingerprint, name in outcome.signers.items():
+            out.print(f"  signer {escape(name)}: {fingerprint}")
+    raise typer.Exit(ExitCode.OK if outcome.ok else ExitCode.FINDINGS)
 
 
 # --- entry point ----------------------------------------------------------------------------

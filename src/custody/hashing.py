@@ -50,7 +50,7 @@ def new_hash(algorithm: str) -> _Hash:
     if algorithm == "blake3":
         from blake3 import blake3  # imported on use: keeps start-up fast
 
-        return blake3()  # type: ignore[no-any-return]
+        return blake3()  # type: ignore[no-any-return,unused-ignore]
     if algorithm == "sha3-256":
         return hashlib.sha3_256()
     if algorithm in ("sha256", "sha512", "sha1", "md5"):

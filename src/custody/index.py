@@ -82,8 +82,12 @@ class LedgerIndex(merkle.NodeStore):
             except OSError:
                 pass
         db = sqlite3.connect(target, isolation_level=None, timeout=60.0)
-        db.execute("PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY")
-        db.execute("PRAGMA synchronous=NORMAL")  # derived data: losing the tail only costs a re-read
+        db.execute(
+            "PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY"
+        )
+        db.execute(
+            "PRAGMA synchronous=NORMAL"
+        )  # derived data: losing the tail only costs a re-read
         db.executescript(_SCHEMA)
         if LedgerIndex._meta(db, "schema") != SCHEMA_VERSION:
             db.executescript(
@@ -235,7 +239,9 @@ class LedgerIndex(merkle.NodeStore):
         return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def items_tagged(self, tag: str) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT seq FROM tags WHERE tag = ? ORDER BY seq", (tag,))]
+        return [
+            r[0] for r in self.db.execute("SELECT seq FROM tags WHERE tag = ? ORDER BY seq", (tag,))
+        ]
 
     def key_known(self, fingerprint: str) -> bool:
         row = self.db.execute("SELECT 1 FROM keys WHERE fingerprint = ?", (fingerprint,)).fetchone()

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 from custody.catalogue import (
-    CatalogueReport,
     Candidate,
+    CatalogueReport,
     Descriptive,
     NullObserver,
     Observer,
@@ -34,7 +34,14 @@ from custody.catalogue import (
 )
 from custody.clock import Clock, utc_now
 from custody.errors import RootError, StorageError, UsageError
-from custody.hashing import EvidenceReadError, FileDigest, FileIdentity, hash_fd, hash_file, open_evidence
+from custody.hashing import (
+    EvidenceReadError,
+    FileDigest,
+    FileIdentity,
+    hash_fd,
+    hash_file,
+    open_evidence,
+)
 from custody.keys import SigningKey
 from custody.records import Acquisition
 from custody.root import EvidenceRoot
@@ -133,11 +140,12 @@ def ingest(
     signer: SigningKey,
     *,
     into: str | None = None,
-    descriptive: Descriptive = Descriptive(),
+    descriptive: Descriptive | None = None,
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
 ) -> IngestReport:
     observer = observer or NullIngestObserver()
+    descriptive = descriptive or Descriptive()
     config = root.config()
     algorithms = config.digests
     into_rel = _checked_into(root, into)
@@ -149,7 +157,9 @@ def ingest(
             raise UsageError(f"{source}: no such file or folder")
         with contextlib.suppress(RootError):
             root.relative(absolute)
-            raise UsageError(f"{source} is already inside the evidence root; use 'custody catalogue'")
+            raise UsageError(
+                f"{source} is already inside the evidence root; use 'custody catalogue'"
+            )
         name = os.fsencode(os.path.basename(absolute.rstrip("/")) or "volume")
         dest_rel = (into_rel + b"/" + name) if into_rel else name
         for entry in _walk_source(os.fsencode(absolute), dest_rel):
@@ -241,7 +251,10 @@ def _copy_verified(
             )
         if copy_digest.digests != source_digest.digests:
             return CopyFailure(
-                src_display, dest_display, "a different file already exists at the destination", False
+                src_display,
+                dest_display,
+                "a different file already exists at the destination",
+                False,
             )
         return source_digest, copy_digest, False
     source_digest = _copy(f.path, dest, tmp_dir, algorithms, observer)
@@ -264,6 +277,7 @@ def _copy(
         before = FileIdentity.of(os.fstat(src_fd))
         out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
+
             def sink(chunk: memoryview) -> None:
                 write_all(out_fd, bytes(chunk))
 

@@ -166,14 +166,15 @@ def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, crea
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     public = PublicKey(raw_public, name, role)
-    params = {
+    salt = secrets.token_bytes(16)
+    params: dict[str, Any] = {
         "name": "argon2id",
-        "salt": b64encode(secrets.token_bytes(16)),
+        "salt": b64encode(salt),
         "iterations": ARGON2_ITERATIONS,
         "lanes": ARGON2_LANES,
         "memory_kib": ARGON2_MEMORY_KIB,
     }
-    key = _derive(passphrase, b64decode(params["salt"], "salt"), params)
+    key = _derive(passphrase, salt, params)
     nonce = secrets.token_bytes(12)
     seed = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()

@@ -211,7 +211,9 @@ class Ledger:
 class LedgerWriter:
     """Appends records for one signer while the ledger lock is held."""
 
-    def __init__(self, ledger: Ledger, index: LedgerIndex, signer: SigningKey, clock: Clock) -> None:
+    def __init__(
+        self, ledger: Ledger, index: LedgerIndex, signer: SigningKey, clock: Clock
+    ) -> None:
         self.ledger = ledger
         self.index = index
         self.signer = signer

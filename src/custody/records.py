@@ -254,9 +254,23 @@ class ItemBody:
         _only(
             obj,
             {
-                "acquisition", "capture_time", "collector", "digests", "duplicate_of",
-                "location", "metadata", "metadata_error", "mime", "mtime", "note", "path",
-                "path_bytes", "size", "source", "supersedes", "tags",
+                "acquisition",
+                "capture_time",
+                "collector",
+                "digests",
+                "duplicate_of",
+                "location",
+                "metadata",
+                "metadata_error",
+                "mime",
+                "mtime",
+                "note",
+                "path",
+                "path_bytes",
+                "size",
+                "source",
+                "supersedes",
+                "tags",
             },
             w,
         )
@@ -306,13 +320,17 @@ class CheckpointBody:
     statement: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _drop_none({"root": self.root, "statement": self.statement, "tree_size": self.tree_size})
+        return _drop_none(
+            {"root": self.root, "statement": self.statement, "tree_size": self.tree_size}
+        )
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> CheckpointBody:
         w = "checkpoint"
         _only(obj, {"root", "statement", "tree_size"}, w)
-        return cls(_nonneg(obj, "tree_size", w), _hex64(obj, "root", w), _opt(obj, "statement", str, w))
+        return cls(
+            _nonneg(obj, "tree_size", w), _hex64(obj, "root", w), _opt(obj, "statement", str, w)
+        )
 
 
 BODY_TYPES: dict[str, Any] = {"key": KeyBody, "item": ItemBody, "checkpoint": CheckpointBody}
@@ -394,7 +412,13 @@ class SignedRecord:
         Splicing is the canonical form itself: "sig" sorts before "signed", a base64 string
         needs no escaping, and ``signed_bytes`` is already canonical.
         """
-        line = b'{"sig":"' + b64encode(signature).encode("ascii") + b'","signed":' + signed_bytes + b"}"
+        line = (
+            b'{"sig":"'
+            + b64encode(signature).encode("ascii")
+            + b'","signed":'
+            + signed_bytes
+            + b"}"
+        )
         return SignedRecord(record, signature, line)
 
     @staticmethod

@@ -142,13 +142,17 @@ class EvidenceRoot:
         return os.fsencode(self.path) + b"/" + rel_bytes
 
 
-def find_root(start: str | os.PathLike[str] | None = None, explicit: str | None = None) -> EvidenceRoot:
+def find_root(
+    start: str | os.PathLike[str] | None = None, explicit: str | None = None
+) -> EvidenceRoot:
     """Locate the evidence root: explicit path, else CUSTODY_ROOT, else walk up from start."""
     chosen = explicit or os.environ.get("CUSTODY_ROOT")
     if chosen:
         path = Path(chosen).resolve()
         if not (path / STATE_DIR).is_dir():
-            raise RootError(f"{chosen} is not an evidence root (no {STATE_DIR}/); run 'custody init'")
+            raise RootError(
+                f"{chosen} is not an evidence root (no {STATE_DIR}/); run 'custody init'"
+            )
         return EvidenceRoot(path)
     here = Path(start or os.getcwd()).resolve()
     for candidate in (here, *here.parents):

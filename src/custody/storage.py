@@ -19,7 +19,7 @@ from pathlib import Path
 from custody.errors import LedgerBusyError, StorageError
 
 
-def describe_os_error(exc: OSError, action: str, path: os.PathLike[str] | str) -> str:
+def describe_os_error(exc: OSError, action: str, path: os.PathLike[str] | str | bytes) -> str:
     reason = {
         errno.ENOSPC: "the disk is full",
         errno.EDQUOT: "the disk quota is exhausted",

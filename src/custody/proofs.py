@@ -1,0 +1,355 @@
+"""Inclusion and consistency proofs as self-contained files, and their offline checking.
+
+An inclusion proof shows one record is leaf ``i`` of the tree a signed checkpoint commits
+to, without revealing any other record: it carries the record's exact line, the audit
+path (sibling hashes only), the checkpoint line, and the key records needed to check both
+signatures. A consistency proof shows a later tree extends an earlier one. Both are
+canonical JSON; docs/proofs.md describes every field so they can be checked with
+``sha256sum`` and a few lines of any language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody import canonical, merkle
+from custody.errors import ProofError, RecordError, UsageError
+from custody.keys import PublicKey
+from custody.ledger import Ledger
+from custody.records import CheckpointBody, KeyBody, SignedRecord
+
+INCLUSION_FORMAT = "custody-inclusion-proof/1"
+CONSISTENCY_FORMAT = "custody-consistency-proof/1"
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8")
+
+
+def covering_checkpoint(ledger: Ledger, seq: int, at: int | None = None) -> SignedRecord:
+    """The checkpoint to prove against: record ``at``, else the latest one covering ``seq``."""
+    if at is not None:
+        signed = ledger.read(at)
+        if signed.record.type != "checkpoint":
+            raise UsageError(f"record {at} is a {signed.record.type} record, not a checkpoint")
+        if int(signed.record.body["tree_size"]) <= seq:
+            raise UsageError(
+                f"checkpoint {at} covers records 0-{signed.record.body['tree_size'] - 1}, not {seq}"
+            )
+        return signed
+    for position, record_type, _ in reversed(list(ledger.index.record_types(seq + 1))):
+        if record_type == "checkpoint":
+            signed = ledger.read(position)
+            if int(signed.record.body["tree_size"]) > seq:
+                return signed
+    raise UsageError(f"no checkpoint covers record {seq} yet: run 'custody sign' first")
+
+
+def _key_lines(ledger: Ledger, fingerprints: Iterable[str]) -> list[str]:
+    wanted = set(fingerprints)
+    lines: list[str] = []
+    for position, record_type, _ in ledger.index.record_types(0):
+        if not wanted:
+            break
+        if record_type != "key":
+            continue
+        signed = ledger.read(position)
+        fingerprint = signed.record.body.get("fingerprint")
+        if fingerprint in wanted:
+            wanted.discard(fingerprint)
+            lines.append(_text(signed.line))
+    return lines
+
+
+def inclusion_document(
+    ledger: Ledger, seq: int, checkpoint_seq: int | None = None
+) -> dict[str, Any]:
+    record = ledger.read(seq)
+    checkpoint = covering_checkpoint(ledger, seq, checkpoint_seq)
+    body = CheckpointBody.from_json(checkpoint.record.body)
+    path = merkle.inclusion_proof(ledger.index, seq, body.tree_size)
+    document = {
+        "format": INCLUSION_FORMAT,
+        "leaf_index": seq,
+        "tree_size": body.tree_size,
+        "root": body.root,
+        "record_line": _text(record.line),
+        "leaf_hash": merkle.leaf_hash(record.line).hex(),
+        "audit_path": [h.hex() for h in path],
+        "checkpoint_line": _text(checkpoint.line),
+        "key_lines": _key_lines(ledger, {record.record.signer, checkpoint.record.signer}),
+    }
+    # Never hand out a proof we cannot check ourselves (the index is only a cache).
+    outcome = check_document(document)
+    if not outcome.ok:
+        raise ProofError(
+            f"internal check of the proof failed: {outcome.failures[0]}; run 'custody verify'"
+        )
+    return document
+
+
+def consistency_document(
+    ledger: Ledger, old_size: int, new_size: int | None = None
+) -> dict[str, Any]:
+    size = ledger.index.size
+    new_size = size if new_size is None else new_size
+    if not 0 < old_size <= new_size <= size:
+        raise UsageError(f"need 0 < OLD_SIZE <= NEW_SIZE <= {size} (the ledger size)")
+    proof = merkle.consistency_proof(ledger.index, old_size, new_size)
+    document: dict[str, Any] = {
+        "format": CONSISTENCY_FORMAT,
+        "old_size": old_size,
+        "new_size": new_size,
+        "old_root": merkle.root_hash(ledger.index, old_size).hex(),
+        "new_root": merkle.root_hash(ledger.index, new_size).hex(),
+        "proof": [h.hex() for h in proof],
+    }
+    checkpoints = _checkpoints_at(ledger, {old_size, new_size})
+    signers = set()
+    for size_, signed in checkpoints.items():
+        document["old_checkpoint_line" if size_ == old_size else "new_checkpoint_line"] = _text(
+            signed.line
+        )
+        signers.add(signed.record.signer)
+    if signers:
+        document["key_lines"] = _key_lines(ledger, signers)
+    outcome = check_document(document)
+    if not outcome.ok:
+        raise ProofError(
+            f"internal check of the proof failed: {outcome.failures[0]}; run 'custody verify'"
+        )
+    return document
+
+
+def _checkpoints_at(ledger: Ledger, sizes: set[int]) -> dict[int, SignedRecord]:
+    found: dict[int, SignedRecord] = {}
+    for position, record_type, _ in ledger.index.record_types(min(sizes)):
+        if record_type == "checkpoint":
+            signed = ledger.read(position)
+            tree_size = int(signed.record.body["tree_size"])
+            if tree_size in sizes and tree_size not in found:
+                found[tree_size] = signed
+    return found
+
+
+# --- checking -------------------------------------------------------------------------------
+
+
+@dataclass
+class ProofCheck:
+    """Every check made on a proof file, passed or failed, with the reason."""
+
+    kind: str
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> key name
+
+    def add(self, name: str, passed: bool, detail: str) -> bool:
+        self.checks.append((name, passed, detail))
+        return passed
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{name}: {detail}" for name, passed, detail in self.checks if not passed]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "verified": self.ok,
+            "checks": [{"name": n, "passed": p, "detail": d} for n, p, d in self.checks],
+            "signers": [{"fingerprint": f, "name": n} for f, n in sorted(self.signers.items())],
+        }
+
+
+def load_document(data: bytes, source: str) -> dict[str, Any]:
+    try:
+        document = canonical.decode(data.strip(), require_canonical=False)
+    except RecordError as exc:
+        raise ProofError(f"{source} is not a custody proof: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") not in (
+        INCLUSION_FORMAT,
+        CONSISTENCY_FORMAT,
+    ):
+        raise ProofError(f"{source} is not a custody proof (unknown or missing 'format')")
+    return document
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ProofError(f"{what} is not a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ProofError(f"{what} is not a hex string") from None
+    if len(raw) != 32:
+        raise ProofError(f"{what} is not a SHA-256 hash")
+    return raw
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProofError(f"{what} is not a non-negative integer")
+    return value
+
+
+def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]:
+    keys: dict[str, PublicKey] = {}
+    lines = document.get("key_lines", [])
+    if not isinstance(lines, list):
+        raise ProofError("key_lines is not a list")
+    for text in lines:
+        if not isinstance(text, str):
+            raise ProofError("key_lines holds something other than record lines")
+        try:
+            signed = SignedRecord.parse(text.encode("utf-8"))
+            body = signed.record.typed_body()
+        except RecordError as exc:
+            raise ProofError(f"a key record in the proof is malformed: {exc}") from None
+        if not isinstance(body, KeyBody):
+            raise ProofError("key_lines holds a record that is not a key introduction")
+        public = PublicKey(body.public_key, body.name, body.role)
+        # Self-introduced keys prove possession; others are checked when their signer is present.
+        if signed.record.signer == body.fingerprint and not public.verify(
+            signed.signature, signed.signed_bytes
+        ):
+            outcome.add(
+                f"key {body.name}", False, "its introduction record is not validly self-signed"
+            )
+            continue
+        keys[body.fingerprint] = public
+        outcome.signers[body.fingerprint] = body.name
+    return keys
+
+
+def _check_signed_line(
+    text: Any, what: str, keys: dict[str, PublicKey], outcome: ProofCheck
+) -> SignedRecord | None:
+    if not isinstance(text, str):
+        outcome.add(what, False, "missing")
+        return None
+    try:
+        signed = SignedRecord.parse(text.encode("utf-8"))
+    except RecordError as exc:
+        outcome.add(what, False, f"malformed record: {exc}")
+        return None
+    key = keys.get(signed.record.signer)
+    if key is None:
+        outcome.add(
+            f"{what} signature", False, f"signed by key {signed.record.signer[:16]}…, not included"
+        )
+    else:
+        outcome.add(
+            f"{what} signature",
+            key.verify(signed.signature, signed.signed_bytes),
+            f"Ed25519 signature by {key.name!r} ({signed.record.signer[:16]}…)",
+        )
+    return signed
+
+
+def check_document(document: dict[str, Any]) -> ProofCheck:
+    """Check a proof document completely and offline. Never raises for bad content."""
+    kind = "inclusion" if document.get("format") == INCLUSION_FORMAT else "consistency"
+    outcome = ProofCheck(kind)
+    try:
+        keys = _keys(document, outcome)
+        if kind == "inclusion":
+            _check_inclusion(document, keys, outcome)
+        else:
+            _check_consistency(document, keys, outcome)
+    except ProofError as exc:
+        outcome.add("proof format", False, str(exc))
+    return outcome
+
+
+def _check_inclusion(
+    document: dict[str, Any], keys: dict[str, PublicKey], outcome: ProofCheck
+) -> None:
+    index = _int(document.get("leaf_index"), "leaf_index")
+    size = _int(document.get("tree_size"), "tree_size")
+    root = _hex(document.get("root"), "root")
+    path = [_hex(h, "audit_path element") for h in _list(document.get("audit_path"), "audit_path")]
+    line = document.get("record_line")
+    if not isinstance(line, str):
+        raise ProofError("record_line is missing")
+    leaf = merkle.leaf_hash(line.encode("utf-8"))
+    outcome.add(
+        "leaf hash",
+        leaf == _hex(document.get("leaf_hash"), "leaf_hash"),
+        f"SHA-256(0x00 || record line) = {leaf.hex()}",
+    )
+    record = _check_signed_line(line, "record", keys, outcome)
+    if record is not None:
+        outcome.add(
+            "record position",
+            record.record.seq == index,
+            f"record says sequence {record.record.seq}, proof says leaf {index}",
+        )
+    try:
+        merkle.verify_inclusion(leaf, index, size, path, root)
+        outcome.add(
+            "inclusion",
+            True,
+            f"leaf {index} is in the tree of {size} records with root {root.hex()}",
+        )
+    except merkle.MerkleProofError as exc:
+        outcome.add("inclusion", False, str(exc))
+    _check_checkpoint_line(document.get("checkpoint_line"), "checkpoint", size, root, keys, outcome)
+
+
+def _check_checkpoint_line(
+    text: Any, what: str, size: int, root: bytes, keys: dict[str, PublicKey], outcome: ProofCheck
+) -> None:
+    checkpoint = _check_signed_line(text, what, keys, outcome)
+    if checkpoint is None:
+        return
+    try:
+        body = checkpoint.record.typed_body()
+    except RecordError as exc:
+        outcome.add(what, False, str(exc))
+        return
+    if not isinstance(body, CheckpointBody):
+        outcome.add(what, False, f"a {checkpoint.record.type} record, not a checkpoint")
+        return
+    outcome.add(
+        f"{what} commits to this tree",
+        body.tree_size == size and body.root == root.hex(),
+        f"checkpoint record {checkpoint.record.seq}: size {body.tree_size}, root {body.root}",
+    )
+
+
+def _list(value: Any, what: str) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise ProofError(f"{what} is not a list")
+    return value
+
+
+def _check_consistency(
+    document: dict[str, Any], keys: dict[str, PublicKey], outcome: ProofCheck
+) -> None:
+    old_size = _int(document.get("old_size"), "old_size")
+    new_size = _int(document.get("new_size"), "new_size")
+    old_root = _hex(document.get("old_root"), "old_root")
+    new_root = _hex(document.get("new_root"), "new_root")
+    proof = [_hex(h, "proof element") for h in _list(document.get("proof"), "proof")]
+    try:
+        merkle.verify_consistency(old_size, new_size, old_root, new_root, proof)
+        outcome.add(
+            "consistency",
+            True,
+            f"the tree of {new_size} records extends the tree of {old_size} records",
+        )
+    except merkle.MerkleProofError as exc:
+        outcome.add("consistency", False, str(exc))
+    if "old_checkpoint_line" in document:
+        _check_checkpoint_line(
+            document["old_checkpoint_line"], "old checkpoint", old_size, old_root, keys, outcome
+        )
+    if "new_checkpoint_line" in document:
+        _check_checkpoint_line(
+            document["new_checkpoint_line"], "new checkpoint", new_size, new_root, keys, outcome
+        )
