@@ -28,6 +28,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "==> installing custody into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+log=.venv/pip-install.log
+if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+       && .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]"; } >"$log" 2>&1; then
+  tail -40 "$log"
+  echo "pip install failed; full log in $log" >&2
+  exit 1
+fi
 echo "==> ready: $(.venv/bin/custody --version), $(exiftool -ver | sed 's/^/exiftool /')"
