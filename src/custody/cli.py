@@ -45,6 +45,15 @@ RootOpt = Annotated[
     typer.Option("--root", help="Evidence root (default: CUSTODY_ROOT, else search upwards)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see schemas/) instead of text.")]
+TsaRootOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--tsa-root",
+        help="PEM file of TSA certificates to trust: roots, and intermediates to reach them.",
+    ),
+]
+
+
 KeyOpt = Annotated[
     str | None, typer.Option("--key", help="Signing key name (default: the only key).")
 ]
@@ -352,6 +361,9 @@ def catalogue(
     rehash: Annotated[
         bool, typer.Option("--rehash", help="Re-read files even if size and time are unchanged.")
     ] = False,
+    timestamp: Annotated[
+        bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
+    ] = False,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -370,12 +382,22 @@ def catalogue(
             rehash=rehash,
             observer=observer,
         )
+    stamped = None
+    if timestamp:
+        stamped = _stamp(evidence, signer, [], None, [])
     if json_output:
-        _emit_json(_catalogue_json(report))
+        document = _catalogue_json(report)
+        if stamped is not None:
+            document["timestamp"] = stamped.to_json()
+        _emit_json(document)
     else:
         _render_catalogue(report)
+        if stamped is not None:
+            _render_stamp(stamped)
     if report.skipped:
         raise typer.Exit(ExitCode.FINDINGS)
+    if stamped is not None and not stamped.ok:
+        raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
 
 
 def _catalogue_json(report: Any) -> dict[str, Any]:
@@ -640,12 +662,18 @@ def verify(
     root_hash: Annotated[
         str | None, typer.Option("--root-hash", help="With --size: the root hash you hold.")
     ] = None,
+    tsa_root: TsaRootOpt = None,
+    require_timestamps: Annotated[
+        bool,
+        typer.Option("--require-timestamps", help="Fail if any record lacks a trusted timestamp."),
+    ] = False,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Check everything: files, hash chain, signatures, checkpoints; report every finding."""
     from custody.errors import UsageError
     from custody.root import find_root
+    from custody.stamping import load_trust
     from custody.verify import TrustedCheckpoint, trusted_checkpoint_from_line, verify_root
 
     if ledger_only and files_only:
@@ -676,6 +704,8 @@ def verify(
             files=not ledger_only,
             trusted=trusted,
             observer=observer,
+            tsa_trust=load_trust(tsa_root or []),
+            require_timestamps=require_timestamps,
         )
     if json_output:
         _emit_json(result.to_json())
@@ -718,6 +748,70 @@ def _render_verification(result: Any) -> None:
         f"{result.ledger_size} records, tree root {result.tree_root}; "
         f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed"
     )
+
+
+def _stamp(
+    evidence: Any, signer: Any, tsa: list[str], min_success: int | None, tsa_root: list[Path]
+) -> Any:
+    from custody.stamping import load_trust, stamp
+
+    config = evidence.config()
+    urls = [*tsa, *config.tsa_urls] if tsa else None
+    trust = load_trust([*config.tsa_roots, *tsa_root])
+    return stamp(evidence, signer, tsa_urls=urls, min_success=min_success, trust=trust)
+
+
+@app.command()
+def timestamp(
+    tsa: Annotated[
+        list[str] | None,
+        typer.Option("--tsa", help="A timestamp authority URL, tried before the configured ones."),
+    ] = None,
+    min_success: Annotated[
+        int | None, typer.Option("--min", help="Tokens needed per checkpoint (policy).")
+    ] = None,
+    tsa_root: TsaRootOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Get RFC 3161 timestamps for every checkpoint not yet stamped.
+
+    Makes a checkpoint first if records were added since the last one. When no authority
+    answers, the checkpoints stay pending (exit 7) and a later run stamps them.
+    """
+    evidence = _root(root)
+    signer = _signer(key)
+    report = _stamp(evidence, signer, tsa or [], min_success, tsa_root or [])
+    if json_output:
+        _emit_json(report.to_json())
+    else:
+        _render_stamp(report)
+    if not report.ok:
+        raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def _render_stamp(report: Any) -> None:
+    if report.new_checkpoint is not None:
+        err.print(f"made checkpoint record {report.new_checkpoint}")
+    if not report.checkpoints:
+        out.print("Every checkpoint already has its timestamps.")
+        return
+    for entry in report.checkpoints:
+        for o in entry.outcomes:
+            mark = "[green]stamped[/]" if o.ok else "[red]failed[/]"
+            out.print(
+                f"checkpoint {entry.checkpoint}: {mark} by {escape(o.tsa)}: {escape(o.reason)}"
+            )
+    pending = report.pending
+    if pending:
+        listing = ", ".join(str(c.checkpoint) for c in pending)
+        out.print(
+            f"[bold yellow]PENDING[/]: checkpoint(s) {listing} still need "
+            f"{report.min_success} token(s); run 'custody timestamp' again when online"
+        )
+    else:
+        out.print(f"[bold green]Stamped[/]: {len(report.checkpoints)} checkpoint(s).")
 
 
 @proof_app.command("inclusion")

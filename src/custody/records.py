@@ -333,7 +333,89 @@ class CheckpointBody:
         )
 
 
-BODY_TYPES: dict[str, Any] = {"key": KeyBody, "item": ItemBody, "checkpoint": CheckpointBody}
+@dataclass(frozen=True)
+class TimestampBody:
+    """An RFC 3161 token over a checkpoint record, stored under ``.custody/timestamps/``.
+
+    The token's message imprint is SHA-256 of the checkpoint line's exact bytes; the
+    response file's SHA-256 is recorded so the ledger itself says which bytes were kept.
+    """
+
+    checkpoint: int
+    imprint: str
+    tsa: str
+    gen_time: str
+    serial: str
+    token_sha256: str
+    token_file: str
+    nonce: str | None = None
+    policy: str | None = None
+    tsa_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.token_file.startswith("/") or ".." in self.token_file.split("/"):
+            raise RecordError("timestamp: token_file must be a path inside .custody/")
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "checkpoint": self.checkpoint,
+                "gen_time": self.gen_time,
+                "imprint": self.imprint,
+                "nonce": self.nonce,
+                "policy": self.policy,
+                "serial": self.serial,
+                "token_file": self.token_file,
+                "token_sha256": self.token_sha256,
+                "tsa": self.tsa,
+                "tsa_name": self.tsa_name,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> TimestampBody:
+        w = "timestamp"
+        _only(
+            obj,
+            {
+                "checkpoint",
+                "gen_time",
+                "imprint",
+                "nonce",
+                "policy",
+                "serial",
+                "token_file",
+                "token_sha256",
+                "tsa",
+                "tsa_name",
+            },
+            w,
+        )
+        gen_time = _get(obj, "gen_time", str, w)
+        try:
+            parse_time(gen_time)
+        except ValueError as exc:
+            raise RecordError(f"timestamp: {exc}") from exc
+        return cls(
+            checkpoint=_nonneg(obj, "checkpoint", w),
+            imprint=_hex64(obj, "imprint", w),
+            tsa=_get(obj, "tsa", str, w),
+            gen_time=gen_time,
+            serial=_get(obj, "serial", str, w),
+            token_sha256=_hex64(obj, "token_sha256", w),
+            token_file=_get(obj, "token_file", str, w),
+            nonce=_opt(obj, "nonce", str, w),
+            policy=_opt(obj, "policy", str, w),
+            tsa_name=_opt(obj, "tsa_name", str, w),
+        )
+
+
+BODY_TYPES: dict[str, Any] = {
+    "key": KeyBody,
+    "item": ItemBody,
+    "checkpoint": CheckpointBody,
+    "timestamp": TimestampBody,
+}
 
 
 def register_body(record_type: str, body_class: Any) -> None:

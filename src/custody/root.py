@@ -35,6 +35,7 @@ class Config:
     tsa_urls: tuple[str, ...] = DEFAULT_TSAS
     tsa_min_success: int = 1
     tsa_timeout: float = 20.0
+    tsa_roots: tuple[str, ...] = ()
     case: dict[str, str] = field(default_factory=dict)
     ledger: str = "file"
 
@@ -51,6 +52,7 @@ class Config:
                 "tsa": list(self.tsa_urls),
                 "min_success": self.tsa_min_success,
                 "timeout": self.tsa_timeout,
+                "roots": list(self.tsa_roots),
             },
             "case": dict(self.case),
         }
@@ -72,6 +74,7 @@ class Config:
                 tsa_urls=tuple(str(u) for u in ts.get("tsa", DEFAULT_TSAS)),
                 tsa_min_success=int(ts.get("min_success", 1)),
                 tsa_timeout=float(ts.get("timeout", 20.0)),
+                tsa_roots=tuple(str(r) for r in ts.get("roots", ())),
                 case={str(k): str(v) for k, v in doc.get("case", {}).items()},
                 ledger=str(doc.get("ledger", {}).get("backend", "file")),
             )

@@ -36,7 +36,14 @@ from custody import merkle
 from custody.errors import CustodyError, LedgerError, RecordError
 from custody.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.keys import PublicKey
-from custody.records import CheckpointBody, ItemBody, KeyBody, SignedRecord, line_hash
+from custody.records import (
+    CheckpointBody,
+    ItemBody,
+    KeyBody,
+    SignedRecord,
+    TimestampBody,
+    line_hash,
+)
 from custody.root import STATE_DIR, EvidenceRoot
 
 
@@ -58,10 +65,26 @@ class Code(StrEnum):
     FILE_UNEXPECTED = "FILE_UNEXPECTED"
     FILE_UNREADABLE = "FILE_UNREADABLE"
     NO_CHECKPOINT = "NO_CHECKPOINT"
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
+    TIMESTAMP_UNTRUSTED = "TIMESTAMP_UNTRUSTED"
+    TIMESTAMP_MISMATCH = "TIMESTAMP_MISMATCH"
+    TIMESTAMP_PENDING = "TIMESTAMP_PENDING"
+    CAPTURE_AFTER_TIMESTAMP = "CAPTURE_AFTER_TIMESTAMP"
+    CATALOGUED_AFTER_TIMESTAMP = "CATALOGUED_AFTER_TIMESTAMP"
+    CATALOGUE_TIME_FAR = "CATALOGUE_TIME_FAR"
 
 
-# Findings that describe a state worth knowing but not a failure of integrity.
-WARNINGS = frozenset({Code.NO_CHECKPOINT})
+# Findings that describe a state worth knowing but not a failure of integrity. A pending
+# timestamp becomes an error only when the verifier asks (--require-timestamps).
+WARNINGS = frozenset(
+    {
+        Code.NO_CHECKPOINT,
+        Code.TIMESTAMP_PENDING,
+        Code.CAPTURE_AFTER_TIMESTAMP,
+        Code.CATALOGUED_AFTER_TIMESTAMP,
+        Code.CATALOGUE_TIME_FAR,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -72,10 +95,14 @@ class Finding:
     seq: int | None = None
     expected: str | None = None
     found: str | None = None
+    required: bool = False  # a warning class the verifier chose to treat as an error
+    warning: bool = False  # an error class that, here, only limits what could be checked
 
     @property
     def severity(self) -> str:
-        return "warning" if self.code in WARNINGS else "error"
+        if self.warning:
+            return "warning"
+        return "warning" if self.code in WARNINGS and not self.required else "error"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +143,8 @@ class VerificationResult:
     tree_root: str | None = None
     files_checked: int = 0
     bytes_hashed: int = 0
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
+    clock: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -145,6 +174,8 @@ class VerificationResult:
             "bytes_hashed": self.bytes_hashed,
             "checks": [c.to_json() for c in self.checks],
             "findings": [f.to_json() for f in self.findings],
+            "timestamps": self.timestamps,
+            "clock": self.clock,
         }
 
 
@@ -180,6 +211,10 @@ class LedgerState:
 
     items: dict[bytes, ItemBody] = field(default_factory=dict)  # latest record per path
     item_seq: dict[bytes, int] = field(default_factory=dict)
+    item_time: dict[bytes, str] = field(default_factory=dict)
+    kinds: bytearray = field(default_factory=bytearray)  # one letter per record, "?" unread
+    checkpoint_lines: dict[int, bytes] = field(default_factory=dict)
+    timestamps: list[tuple[int, TimestampBody]] = field(default_factory=list)
     keys: dict[str, tuple[int, PublicKey]] = field(default_factory=dict)
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
@@ -244,6 +279,7 @@ def verify_ledger_lines(
         previous, cursor = cursor, _ChainCursor(this_hash, False)
         where = f"record {position}"
         if not complete:
+            state.kinds.append(ord("?"))
             structure.append(
                 Finding(
                     Code.TRUNCATED_RECORD,
@@ -264,7 +300,9 @@ def verify_ledger_lines(
         except RecordError as exc:
             structure.append(Finding(Code.RECORD_MALFORMED, where, str(exc), position))
             seqs.append(-1)
+            state.kinds.append(ord("?"))
             continue
+        state.kinds.append(ord(record.type[0]))
         cursor.parsed = True
         seqs.append(record.seq)
         ok = False
@@ -302,8 +340,12 @@ def verify_ledger_lines(
         if isinstance(body, ItemBody) and collect_items:
             state.items[body.name_bytes] = body
             state.item_seq[body.name_bytes] = record.seq
+            state.item_time[body.name_bytes] = record.time
         elif isinstance(body, CheckpointBody):
             checkpoint_findings.extend(_check_checkpoint(state, position, body))
+            state.checkpoint_lines[position] = data
+        elif isinstance(body, TimestampBody):
+            state.timestamps.append((position, body))
 
     state.records = len(seqs)
     structure.extend(_sequence_findings(seqs))
@@ -351,7 +393,7 @@ def verify_ledger_lines(
     return state
 
 
-_TYPED = frozenset({"key", "item", "checkpoint"})
+_TYPED = frozenset({"key", "item", "checkpoint", "timestamp"})
 
 
 def _chain_link(
@@ -726,6 +768,8 @@ def verify_root(
     files: bool = True,
     trusted: TrustedCheckpoint | None = None,
     observer: VerifyObserver | None = None,
+    tsa_trust: Any = None,
+    require_timestamps: bool = False,
 ) -> VerificationResult:
     """Verify an evidence root. Raises ``LedgerError`` only when there is nothing to verify."""
     result = VerificationResult(root=str(root.path))
@@ -739,9 +783,129 @@ def verify_root(
         # checks are not part of what the user asked to see.
         result.checks.clear()
         result.findings.clear()
+    else:
+        verify_timestamps(
+            root.state,
+            state,
+            result,
+            trust=tsa_trust,
+            require=require_timestamps,
+            clock=files,
+        )
     if files:
         verify_files(root, state, result, observer=observer)
     return result
+
+
+def verify_timestamps(
+    state_dir: Any,
+    state: LedgerState,
+    result: VerificationResult,
+    *,
+    trust: Any = None,
+    require: bool = False,
+    clock: bool = True,
+) -> None:
+    """Check every token, coverage by trusted time, and (with ``clock``) each item's clocks."""
+    from custody.stamping import Trust, reconcile, review_tokens
+
+    review = review_tokens(state_dir, state.timestamps, state.checkpoint_lines, trust or Trust())
+    findings = [
+        Finding(Code(code), item, message, seq, expected, found)
+        for code, item, message, seq, expected, found in review.findings
+    ]
+    stamped = {t.checkpoint for t in review.valid}
+    covered = max((t.tree_size for t in review.valid), default=0)
+    uncovered = [
+        p
+        for p in range(covered, len(state.kinds))
+        if state.kinds[p] != ord("t") and p not in stamped
+    ]
+    if uncovered:
+        findings.append(
+            Finding(
+                Code.TIMESTAMP_PENDING,
+                f"record {uncovered[0]}"
+                if len(uncovered) == 1
+                else f"records {uncovered[0]}-{uncovered[-1]}",
+                f"{len(uncovered)} record(s) not yet covered by a trusted timestamp: "
+                "run 'custody timestamp'",
+                uncovered[0],
+                "a trusted timestamp",
+                "none yet",
+                required=require,
+            )
+        )
+    trust = (
+        "the TSA roots you supplied"
+        if review.trust == "roots"
+        else "only the certificates stored with each token (weaker: supply --tsa-root)"
+    )
+    if review.unanchored:
+        findings.append(
+            Finding(
+                Code.TIMESTAMP_UNTRUSTED,
+                "timestamps",
+                f"{review.unanchored} token(s) carry no root certificate to anchor their chain; "
+                "supply the TSA's root with --tsa-root to establish trust",
+                None,
+                "a chain to a trusted root",
+                "no anchor",
+                warning=True,
+            )
+        )
+    result.add_check(
+        "timestamps",
+        findings,
+        review.checked,
+        f"{len(review.valid)} of {review.checked} RFC 3161 tokens valid, checked against {trust}",
+    )
+    result.timestamps = [
+        {
+            "record": t.record,
+            "checkpoint": t.checkpoint,
+            "tree_size": t.tree_size,
+            "gen_time": t.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tsa": t.tsa,
+            "trust": review.trust,
+        }
+        for t in review.valid
+    ]
+    if not clock:
+        return
+    clock_findings: list[Finding] = []
+    for path, body in state.items.items():
+        row = reconcile(
+            state.item_seq[path], body.path, body.capture_time, state.item_time[path], review.valid
+        )
+        result.clock.append(row.to_json())
+        for flag in row.flags:
+            clock_findings.append(
+                Finding(
+                    Code(flag),
+                    body.path,
+                    _CLOCK_MESSAGES[flag],
+                    row.seq,
+                    row.earliest_timestamp,
+                    row.capture_time if flag.startswith("CAPTURE") else row.catalogued,
+                )
+            )
+    result.add_check(
+        "clocks",
+        clock_findings,
+        len(state.items),
+        "claimed capture time, catalogue time and earliest trusted time compared per item",
+    )
+
+
+_CLOCK_MESSAGES = {
+    "CAPTURE_AFTER_TIMESTAMP": "the capture time the file claims is later than a trusted "
+    "timestamp proving the file already existed: the device clock or the metadata is wrong",
+    "CATALOGUED_AFTER_TIMESTAMP": "the catalogue time is later than the trusted timestamp "
+    "covering the record: the cataloguing computer's clock was ahead",
+    "CATALOGUE_TIME_FAR": "the catalogue time is more than 7 days from every trusted "
+    "timestamp: check the cataloguing computer's clock",
+}
 
 
 def trusted_checkpoint_from_line(data: bytes, source: str) -> TrustedCheckpoint:

@@ -1,0 +1,496 @@
+"""Trusted timestamps in the ledger: which checkpoints need one, getting them, checking them.
+
+A token from an RFC 3161 timestamp authority (TSA) over a checkpoint proves that the
+checkpoint - and through its Merkle root every record before it - existed at the TSA's
+``genTime``. The message imprint is SHA-256 of the checkpoint line's exact bytes (without
+its newline), so an expert recomputes it with ``sed -n 'N+1p' ledger.jsonl | tr -d '\\n' |
+sha256sum``.
+
+``stamp`` makes a checkpoint if records were added since the last one, asks every
+configured TSA for a token for every checkpoint that is still pending (fewer tokens than
+the policy's ``min_success``), keeps each raw DER response under
+``.custody/timestamps/``, and appends one ``timestamp`` record per token. Being offline
+is normal in the field: what no TSA answered stays pending for a later run.
+
+``verify_timestamps`` checks every token against its checkpoint and the trust anchors,
+the causal order of token times, coverage of records by trusted time, and sets each
+item's claimed capture time beside its catalogue time and its earliest trusted time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from custody.clock import Clock, format_time, parse_time, utc_now
+from custody.errors import StorageError, TimestampError, UsageError
+from custody.keys import SigningKey
+from custody.ledger import Ledger
+from custody.records import CheckpointBody, SignedRecord, TimestampBody
+from custody.root import EvidenceRoot
+from custody.storage import write_atomic
+
+# TSAs' clocks and ours differ by seconds; causal order is checked with this slack.
+ORDER_TOLERANCE = timedelta(seconds=60)
+# A catalogue time further than this from every trusted time is flagged for a human.
+CATALOGUE_DISTANCE = timedelta(days=7)
+# A capture time without a zone may be local time anywhere on Earth.
+UNKNOWN_ZONE_SLACK = timedelta(hours=14)
+
+
+@dataclass(frozen=True)
+class TsaOutcome:
+    tsa: str
+    ok: bool
+    reason: str
+    gen_time: str | None = None
+    record: int | None = None
+
+
+@dataclass
+class CheckpointStamp:
+    checkpoint: int
+    tree_size: int
+    tokens_before: int
+    outcomes: list[TsaOutcome] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_before + sum(1 for o in self.outcomes if o.ok)
+
+
+@dataclass
+class StampReport:
+    min_success: int
+    new_checkpoint: int | None = None
+    checkpoints: list[CheckpointStamp] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[CheckpointStamp]:
+        return [c for c in self.checkpoints if c.tokens < self.min_success]
+
+    @property
+    def ok(self) -> bool:
+        return not self.pending
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stamped": self.ok,
+            "min_success": self.min_success,
+            "new_checkpoint": self.new_checkpoint,
+            "checkpoints": [
+                {
+                    "checkpoint": c.checkpoint,
+                    "tree_size": c.tree_size,
+                    "tokens": c.tokens,
+                    "pending": c.tokens < self.min_success,
+                    "outcomes": [
+                        {
+                            "tsa": o.tsa,
+                            "ok": o.ok,
+                            "reason": o.reason,
+                            "gen_time": o.gen_time,
+                            "record": o.record,
+                        }
+                        for o in c.outcomes
+                    ],
+                }
+                for c in self.checkpoints
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the verifier trusts: root certificates, plus intermediates to build chains."""
+
+    roots: tuple[Any, ...] = ()
+    intermediates: tuple[Any, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.roots)
+
+
+def load_trust(paths: Sequence[str | Path]) -> Trust:
+    """Certificates from PEM files: self-signed ones are roots, the others intermediates."""
+    from cryptography import x509
+
+    roots: list[Any] = []
+    intermediates: list[Any] = []
+    for path in paths:
+        try:
+            certificates = x509.load_pem_x509_certificates(Path(path).read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read TSA certificate file {path}: {exc.strerror}") from None
+        except ValueError:
+            raise UsageError(f"{path} holds no PEM certificate") from None
+        for certificate in certificates:
+            self_signed = certificate.issuer == certificate.subject
+            (roots if self_signed else intermediates).append(certificate)
+    return Trust(tuple(roots), tuple(intermediates))
+
+
+def _ledger_timestamps(ledger: Ledger) -> list[tuple[int, TimestampBody]]:
+    found = []
+    for seq, record_type, _ in ledger.index.record_types(0):
+        if record_type == "timestamp":
+            found.append((seq, TimestampBody.from_json(ledger.read(seq).record.body)))
+    return found
+
+
+def _needs_checkpoint(ledger: Ledger) -> bool:
+    """True if a record other than a timestamp follows the last checkpoint (or none exists)."""
+    kinds = [t for _, t, _ in ledger.index.record_types(0)]
+    for kind in reversed(kinds):
+        if kind == "checkpoint":
+            return False
+        if kind != "timestamp":
+            return True
+    return bool(kinds)
+
+
+def _file_name(checkpoint: int, url: str, serial: str) -> str:
+    host = urllib.parse.urlsplit(url).netloc or "tsa"
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", host)[:60]
+    return f"checkpoint-{checkpoint:08d}-{safe}-{serial[:32]}.tsr"
+
+
+def stamp(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    *,
+    tsa_urls: Sequence[str] | None = None,
+    min_success: int | None = None,
+    timeout: float | None = None,
+    trust: Trust = Trust(),
+    clock: Clock = utc_now,
+) -> StampReport:
+    """Stamp every pending checkpoint; see the module docstring."""
+    from custody import timestamps
+
+    config = root.config()
+    urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
+    if not urls:
+        raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
+    need = min_success if min_success is not None else config.tsa_min_success
+    if not 1 <= need <= len(urls):
+        raise UsageError(f"the policy asks for {need} tokens but {len(urls)} TSA(s) are configured")
+    wait = timeout if timeout is not None else config.tsa_timeout
+    report = StampReport(min_success=need)
+    with Ledger(root) as ledger:
+        if _needs_checkpoint(ledger):
+            with ledger.writer(signer, clock=clock) as writer:
+                report.new_checkpoint = writer.checkpoint().seq
+        stamped_by: dict[int, set[str]] = {}
+        for _, existing in _ledger_timestamps(ledger):
+            stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
+        dead: dict[str, str] = {}
+        bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
+        for seq, record_type, _ in list(ledger.index.record_types(0)):
+            if record_type != "checkpoint":
+                continue
+            done = stamped_by.get(seq, set())
+            if len(done) >= need:
+                continue
+            checkpoint = ledger.read(seq)
+            entry = CheckpointStamp(seq, int(checkpoint.record.body["tree_size"]), len(done))
+            report.checkpoints.append(entry)
+            digest = hashlib.sha256(checkpoint.line).digest()
+            for url in urls:
+                if url in done:
+                    continue
+                if url in dead:
+                    entry.outcomes.append(TsaOutcome(url, False, dead[url]))
+                    continue
+                outcome, body = _one_token(root, seq, digest, url, wait, trust, timestamps)
+                if body is None:
+                    if outcome.reason.startswith("unreachable"):
+                        dead[url] = outcome.reason
+                    entry.outcomes.append(outcome)
+                else:
+                    bodies.append((entry, outcome, body))
+        if bodies:
+            with ledger.writer(signer, clock=clock) as writer:
+                for entry, outcome, body in bodies:
+                    signed = writer.append("timestamp", body.to_json())
+                    entry.outcomes.append(
+                        TsaOutcome(outcome.tsa, True, outcome.reason, outcome.gen_time, signed.seq)
+                    )
+    return report
+
+
+def _one_token(
+    root: EvidenceRoot,
+    checkpoint: int,
+    digest: bytes,
+    url: str,
+    wait: float,
+    trust: Trust,
+    timestamps: Any,
+) -> tuple[TsaOutcome, TimestampBody | None]:
+    request = timestamps.build_request(digest)
+    try:
+        raw = timestamps.request_token(url, request, timeout=wait)
+    except TimestampError as exc:
+        return TsaOutcome(url, False, f"unreachable: {exc}"), None
+    check = _check(timestamps, raw, digest, request.nonce, trust)
+    if not acceptable(check, trust) or check.gen_time is None or check.serial_number is None:
+        _keep_rejected(root, checkpoint, url, raw)
+        return TsaOutcome(url, False, f"response refused ({check.finding}): {check.reason}"), None
+    serial = format(check.serial_number, "x")
+    name = _file_name(checkpoint, url, serial)
+    try:
+        write_atomic(root.timestamps_dir / name, raw)
+    except StorageError:
+        raise
+    gen_time = format_time(check.gen_time)
+    body = TimestampBody(
+        checkpoint=checkpoint,
+        imprint=digest.hex(),
+        tsa=url,
+        gen_time=gen_time,
+        serial=serial,
+        token_sha256=hashlib.sha256(raw).hexdigest(),
+        token_file=f"timestamps/{name}",
+        nonce=format(request.nonce, "x"),
+        policy=check.policy_oid,
+        tsa_name=check.tsa_name,
+    )
+    note = (
+        check.reason if check.ok else "valid signature; chain not anchored (no TSA root configured)"
+    )
+    return TsaOutcome(url, True, note, gen_time), body
+
+
+def _check(timestamps: Any, raw: bytes, digest: bytes, nonce: int | None, trust: Trust) -> Any:
+    return timestamps.check_response(
+        raw,
+        digest=digest,
+        nonce=nonce,
+        roots=trust.roots,
+        intermediates=trust.intermediates,
+        trust="roots" if trust else "embedded",
+    )
+
+
+def acceptable(check: Any, trust: Trust) -> bool:
+    """A token is usable if every check passed - or, when no trust anchors were given, if
+    only the anchoring of its chain could not be done (many TSAs do not send their root).
+    Trust is then for the verifier to establish with --tsa-root."""
+    return bool(check.ok or (not trust and check.finding == "TIMESTAMP_UNTRUSTED"))
+
+
+def _keep_rejected(root: EvidenceRoot, checkpoint: int, url: str, raw: bytes) -> None:
+    """Keep a refused response for diagnosis; it is never referenced by the ledger."""
+    folder = root.timestamps_dir / "refused"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp_time = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        write_atomic(folder / _file_name(checkpoint, url, stamp_time), raw)
+    except (OSError, StorageError):
+        pass  # diagnosis only
+
+
+# --- checking tokens in verification ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidToken:
+    record: int
+    checkpoint: int
+    tree_size: int
+    gen_time: datetime
+    tsa: str
+
+
+@dataclass
+class TokenReview:
+    """What verification concluded about the ledger's timestamps."""
+
+    findings: list[tuple[str, str, str, int | None, str | None, str | None]] = field(
+        default_factory=list
+    )  # (code, item, message, seq, expected, found)
+    valid: list[ValidToken] = field(default_factory=list)
+    checked: int = 0
+    trust: str = "embedded"
+    unanchored: int = 0  # valid signatures whose chain no anchor was given for
+
+
+def review_tokens(
+    state_dir: Path,
+    timestamps_found: Sequence[tuple[int, TimestampBody]],
+    checkpoint_lines: dict[int, bytes],
+    trust: Trust,
+) -> TokenReview:
+    """Check each timestamp record's token; never raises for bad content."""
+    from custody import timestamps
+
+    review = TokenReview(trust="roots" if trust else "embedded")
+    for position, body in timestamps_found:
+        review.checked += 1
+        where = f"record {position}"
+
+        def add(
+            code: str,
+            message: str,
+            expected: str | None = None,
+            found: str | None = None,
+            _where: str = where,
+            _position: int = position,
+        ) -> None:
+            review.findings.append((code, _where, message, _position, expected, found))
+
+        line = checkpoint_lines.get(body.checkpoint)
+        if line is None or body.checkpoint >= position:
+            add(
+                "TIMESTAMP_MISMATCH",
+                f"names record {body.checkpoint}, which is not an earlier checkpoint",
+            )
+            continue
+        digest = hashlib.sha256(line).digest()
+        if body.imprint != digest.hex():
+            add(
+                "TIMESTAMP_MISMATCH",
+                "the recorded imprint is not the SHA-256 of the checkpoint line",
+                digest.hex(),
+                body.imprint,
+            )
+            continue
+        try:
+            raw = (state_dir / body.token_file).read_bytes()
+        except OSError as exc:
+            add("TIMESTAMP_INVALID", f"token file {body.token_file} cannot be read: {exc.strerror}")
+            continue
+        if hashlib.sha256(raw).hexdigest() != body.token_sha256:
+            add(
+                "TIMESTAMP_INVALID",
+                f"token file {body.token_file} is not the one recorded",
+                body.token_sha256,
+                hashlib.sha256(raw).hexdigest(),
+            )
+            continue
+        nonce = int(body.nonce, 16) if body.nonce else None
+        check = _check(timestamps, raw, digest, nonce, trust)
+        if not acceptable(check, trust):
+            add(check.finding or "TIMESTAMP_INVALID", check.reason)
+            continue
+        if not check.ok:
+            review.unanchored += 1
+        assert check.gen_time is not None
+        if format_time(check.gen_time) != body.gen_time:
+            add(
+                "TIMESTAMP_MISMATCH",
+                "the recorded genTime differs from the token's",
+                body.gen_time,
+                format_time(check.gen_time),
+            )
+            continue
+        tree_size = int(CheckpointBody.from_json(SignedRecord.parse(line).record.body).tree_size)
+        review.valid.append(
+            ValidToken(position, body.checkpoint, tree_size, check.gen_time, body.tsa)
+        )
+    # Causal order: a token over a checkpoint proves everything that checkpoint covers
+    # existed at its genTime - including earlier timestamp records and their tokens.
+    for later in review.valid:
+        for earlier in review.valid:
+            if (
+                earlier.record < later.tree_size
+                and earlier.gen_time > later.gen_time + ORDER_TOLERANCE
+            ):
+                review.findings.append(
+                    (
+                        "TIMESTAMP_INVALID",
+                        f"record {earlier.record}",
+                        f"token time is later than the token over checkpoint {later.checkpoint}, "
+                        "which covers this record: the times are out of order",
+                        earlier.record,
+                        f"<= {format_time(later.gen_time)}",
+                        format_time(earlier.gen_time),
+                    )
+                )
+    return review
+
+
+def earliest_covering(valid: Sequence[ValidToken], seq: int) -> ValidToken | None:
+    """The earliest valid token whose checkpoint covers record ``seq``."""
+    covering = [t for t in valid if t.tree_size > seq or t.checkpoint == seq]
+    return min(covering, key=lambda t: t.gen_time, default=None)
+
+
+_EXIF_TIME = re.compile(
+    r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_capture_time(text: str) -> tuple[datetime, bool] | None:
+    """(time, zone known) from an exiftool or RFC 3339 date; None if unusable."""
+    match = _EXIF_TIME.match(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return None
+    if zone is None:
+        return moment.replace(tzinfo=UTC), False
+    if zone == "Z":
+        return moment.replace(tzinfo=UTC), True
+    sign = 1 if zone[0] == "+" else -1
+    digits = zone[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+    return (moment - sign * offset).replace(tzinfo=UTC), True
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    seq: int
+    path: str
+    capture_time: str | None
+    catalogued: str
+    earliest_timestamp: str | None
+    flags: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "path": self.path,
+            "capture_time": self.capture_time,
+            "catalogued": self.catalogued,
+            "earliest_timestamp": self.earliest_timestamp,
+            "flags": list(self.flags),
+        }
+
+
+def reconcile(
+    seq: int, path: str, capture_time: str | None, catalogued: str, valid: Sequence[ValidToken]
+) -> ClockRow:
+    """Set the three clocks side by side and flag what a court would question."""
+    flags: list[str] = []
+    earliest = earliest_covering(valid, seq)
+    catalogue_moment = parse_time(catalogued)
+    if earliest is not None:
+        parsed = parse_capture_time(capture_time) if capture_time else None
+        if parsed is not None:
+            moment, zoned = parsed
+            slack = timedelta(0) if zoned else UNKNOWN_ZONE_SLACK
+            if moment - slack > earliest.gen_time:
+                flags.append("CAPTURE_AFTER_TIMESTAMP")
+        if catalogue_moment > earliest.gen_time + ORDER_TOLERANCE:
+            flags.append("CATALOGUED_AFTER_TIMESTAMP")
+    if valid and min(abs(catalogue_moment - t.gen_time) for t in valid) > CATALOGUE_DISTANCE:
+        flags.append("CATALOGUE_TIME_FAR")
+    return ClockRow(
+        seq,
+        path,
+        capture_time,
+        catalogued,
+        format_time(earliest.gen_time) if earliest else None,
+        tuple(flags),
+    )
