@@ -640,6 +640,41 @@ def sign(
 
 
 @app.command()
+def repair(
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove an incomplete final ledger line left by a crash, keeping a copy of it.
+
+    Complete records are never touched; the repair itself is recorded as a signed record.
+    """
+    from custody.ledger import Ledger
+
+    evidence = _root(root)
+    signer = _signer(key)
+    with Ledger(evidence) as ledger:
+        signed = ledger.repair(signer)
+    if json_output:
+        _emit_json(
+            {
+                "repaired": signed is not None,
+                "record": signed.seq if signed else None,
+                **(dict(signed.record.body) if signed else {}),
+            }
+        )
+    elif signed is None:
+        out.print("Nothing to repair: the ledger ends with a complete record.")
+    else:
+        body = signed.record.body
+        out.print(
+            f"Removed an incomplete final line ({body['removed_bytes']} bytes at byte "
+            f"{body['offset']}); a copy is in .custody/{body['saved_as']}; "
+            f"recorded as record {signed.seq}."
+        )
+
+
+@app.command()
 def verify(
     target: Annotated[
         Path | None, typer.Argument(help="Evidence root to verify (default: the current one).")

@@ -62,6 +62,17 @@ class Head:
     last_hash: str | None
 
 
+class _GrowingTree:
+    """The index's tree while a batch is being added: size tracked here, nodes in SQLite."""
+
+    def __init__(self, index: LedgerIndex, size: int) -> None:
+        self.index = index
+        self.size = size
+
+    def node(self, level: int, index: int) -> bytes:
+        return self.index.node(level, index)
+
+
 class LedgerIndex(merkle.NodeStore):
     """SQLite-backed index; also the persistent node store of the ledger's Merkle tree."""
 
@@ -140,7 +151,8 @@ class LedgerIndex(merkle.NodeStore):
         Call inside ``transaction()``. The caller has checked the chain; this only files.
         """
         head = self.head()
-        size, offset, last_hash = head.size, head.offset, head.last_hash
+        tree = _GrowingTree(self, head.size)
+        offset, last_hash = head.offset, head.last_hash
         for start, signed in entries:
             record = signed.record
             line_hash = signed.line_hash
@@ -164,10 +176,12 @@ class LedgerIndex(merkle.NodeStore):
                 )
             self.db.executemany(
                 "INSERT INTO nodes VALUES (?, ?, ?)",
-                merkle.completed_nodes(self, merkle.leaf_hash(signed.line)),
+                merkle.completed_nodes(tree, merkle.leaf_hash(signed.line)),
             )
-            size, offset, last_hash = size + 1, start + len(signed.line) + 1, line_hash
-            self._set_head(size, offset, last_hash)
+            tree.size += 1
+            offset, last_hash = start + len(signed.line) + 1, line_hash
+        if last_hash is not None and tree.size != head.size:
+            self._set_head(tree.size, offset, last_hash)
 
     def _set_head(self, size: int, offset: int, last_hash: str) -> None:
         self.db.executemany(

@@ -14,10 +14,11 @@ appending refuses until ``custody repair`` has dealt with it, and ``verify`` rep
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from custody import merkle
 from custody.clock import Clock, format_time, utc_now
@@ -29,6 +30,7 @@ from custody.records import (
     CheckpointBody,
     KeyBody,
     Record,
+    RepairBody,
     SignedRecord,
     line_hash,
 )
@@ -187,6 +189,45 @@ class Ledger:
             data = handle.read(length + 1)
         return data[-1:] == b"\n" and line_hash(data[:-1]) == head.last_hash
 
+    # --- repair -----------------------------------------------------------------------------
+
+    def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
+        """Cut an incomplete final line (a torn write), keep a copy, record the repair.
+
+        Only bytes after the last newline are removed: every complete record stays as it
+        is. Returns the signed ``repair`` record, or None if there was nothing to repair.
+        """
+        with exclusive_lock(self.root.lock_path):
+            try:
+                with open(self.path, "r+b") as handle:
+                    size = handle.seek(0, os.SEEK_END)
+                    keep = _complete_prefix(handle, size)
+                    if keep == size:
+                        return None
+                    handle.seek(keep)
+                    tail = handle.read()
+                    saved = (
+                        self.root.state
+                        / "repairs"
+                        / (f"{format_time(clock()).replace(':', '')}-offset-{keep}.bin")
+                    )
+                    saved.parent.mkdir(exist_ok=True)
+                    write_atomic(saved, tail)  # the copy is durable before anything is cut
+                    handle.truncate(keep)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise StorageError(describe_os_error(exc, "repair", self.path)) from None
+            body = RepairBody(
+                keep, len(tail), hashlib.sha256(tail).hexdigest(), f"repairs/{saved.name}"
+            )
+            index = self.index
+            self._sync(index)
+            writer = LedgerWriter(self, index, signer, clock)
+            signed = writer.append("repair", body.to_json())
+            writer.flush()
+            return signed
+
     # --- appending --------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -206,6 +247,20 @@ class Ledger:
                 yield writer
             finally:
                 writer.flush()
+
+
+def _complete_prefix(handle: BinaryIO, size: int) -> int:
+    """Byte length of the ledger up to and including its last newline."""
+    position = size
+    while position > 0:
+        step = min(READ_CHUNK, position)
+        handle.seek(position - step)
+        block = handle.read(step)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return position - step + cut + 1
+        position -= step
+    return 0
 
 
 class LedgerWriter:
@@ -283,26 +338,38 @@ class LedgerWriter:
         return self.append("checkpoint", CheckpointBody(size, root, statement).to_json())
 
     def flush(self) -> None:
-        """Write pending lines in one append, fsync, then index them."""
+        """Write pending lines in one append, fsync, then index them.
+
+        If the write fails (disk full, I/O error), the ledger is cut back to where this
+        batch began, so it still ends with a complete record; the batch is reported as not
+        written and the writer refuses further appends.
+        """
         if not self._pending or self._failed:
             return
         data = b"".join(s.line + b"\n" for _, s in self._pending)
+        start = self._pending[0][0]
         try:
             fd = os.open(self.ledger.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         except OSError as exc:
+            self._fail()
             raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
         try:
             write_all(fd, data)
             os.fsync(fd)
         except OSError as exc:
-            self._failed = True
-            self._pending.clear()
-            # The tail may now hold a partial line; it will be reported and repaired, never
-            # silently extended.
+            self._fail()
+            with contextlib.suppress(OSError):
+                # Under the lock nobody else appends, so everything past ``start`` is ours.
+                os.ftruncate(fd, start)
+                os.fsync(fd)
             raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
         finally:
             os.close(fd)
         with self.index.transaction():
             self.index.add(self._pending)
         self.written.extend(s for _, s in self._pending)
+        self._pending.clear()
+
+    def _fail(self) -> None:
+        self._failed = True
         self._pending.clear()

@@ -410,11 +410,41 @@ class TimestampBody:
         )
 
 
+@dataclass(frozen=True)
+class RepairBody:
+    """The record ``custody repair`` leaves after cutting an incomplete final line."""
+
+    offset: int
+    removed_bytes: int
+    removed_sha256: str
+    saved_as: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "removed_bytes": self.removed_bytes,
+            "removed_sha256": self.removed_sha256,
+            "saved_as": self.saved_as,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> RepairBody:
+        w = "repair"
+        _only(obj, {"offset", "removed_bytes", "removed_sha256", "saved_as"}, w)
+        return cls(
+            _nonneg(obj, "offset", w),
+            _nonneg(obj, "removed_bytes", w),
+            _hex64(obj, "removed_sha256", w),
+            _get(obj, "saved_as", str, w),
+        )
+
+
 BODY_TYPES: dict[str, Any] = {
     "key": KeyBody,
     "item": ItemBody,
     "checkpoint": CheckpointBody,
     "timestamp": TimestampBody,
+    "repair": RepairBody,
 }
 
 

@@ -393,7 +393,7 @@ def verify_ledger_lines(
     return state
 
 
-_TYPED = frozenset({"key", "item", "checkpoint", "timestamp"})
+_TYPED = frozenset({"key", "item", "checkpoint", "timestamp", "repair"})
 
 
 def _chain_link(
