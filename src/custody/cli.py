@@ -258,15 +258,33 @@ def keys_list(json_output: JsonOpt = False) -> None:
 def keys_export(
     name: Annotated[str, typer.Argument(help="Key name.")],
     output: Annotated[
-        Path | None, typer.Option("--out", help="Write the PEM here instead of stdout.")
+        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
     ] = None,
+    private: Annotated[
+        bool,
+        typer.Option(
+            "--private", help="Export the ENCRYPTED private key for safekeeping (needs --out)."
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Export a key's PUBLIC half as PEM (for openssl and for others to verify you)."""
+    """Export a key's public half as PEM, or (--private) an encrypted backup of the whole key."""
+    from custody.errors import UsageError
     from custody.keys import Keyring
     from custody.storage import write_atomic
 
     key = Keyring().get(name)
+    if private:
+        if output is None:
+            raise UsageError("--private writes a file: give --out FILE (it is never printed)")
+        write_atomic(output, key.path.read_bytes(), mode=0o600)
+        if json_output:
+            _emit_json({**_key_json(key), "backup": str(output)})
+        else:
+            err.print(
+                f"encrypted backup of {escape(name)} written to {escape(str(output))} (mode 0600)"
+            )
+        return
     pem = key.public.pem()
     if output:
         write_atomic(output, pem)
@@ -939,6 +957,327 @@ def proof_verify(
         for fingerprint, name in outcome.signers.items():
             out.print(f"  signer {escape(name)}: {fingerprint}")
     raise typer.Exit(ExitCode.OK if outcome.ok else ExitCode.FINDINGS)
+
+
+# --- chain of custody: events, vault, history ---------------------------------------------
+
+event_app = typer.Typer(
+    help="Record what happens to items after cataloguing.", no_args_is_help=True
+)
+app.add_typer(event_app, name="event")
+vault_app = typer.Typer(help="Second copies of the evidence root.", no_args_is_help=True)
+app.add_typer(vault_app, name="vault")
+
+ItemsArg = Annotated[
+    list[str] | None, typer.Argument(help="Items: paths, record numbers or digest prefixes.")
+]
+TagSelectOpt = Annotated[
+    list[str] | None, typer.Option("--tag", help="Also every item with this tag (repeatable).")
+]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words.")]
+
+
+def _items(ledger: Any, items: list[str] | None, tags: list[str] | None) -> list[int]:
+    from custody.errors import UsageError
+    from custody.lookup import resolve_items
+
+    if not items and not tags:
+        raise UsageError("name at least one item (path, record number, digest prefix) or --tag")
+    return resolve_items(ledger, items or [], tags=tags or [])
+
+
+def _run_event(
+    action: str,
+    items: list[str] | None,
+    tags: list[str] | None,
+    key: str | None,
+    root: Path | None,
+    json_output: bool,
+    **details: Any,
+) -> None:
+    from custody.events import event as record
+    from custody.ledger import Ledger
+
+    evidence = _root(root)
+    with Ledger(evidence) as ledger:
+        seqs = _items(ledger, items, tags)
+    signer = _signer(key)
+    signed = record(evidence, signer, action, seqs, **details)
+    _render_event(signed, json_output)
+
+
+def _render_event(signed: Any, json_output: bool) -> None:
+    from custody.views import record_json, summarise
+
+    if json_output:
+        _emit_json(record_json(signed))
+    else:
+        out.print(f"record {signed.seq}: {escape(summarise(signed)['summary'])}")
+
+
+@event_app.command("transfer")
+def event_transfer(
+    items: ItemsArg = None,
+    to: Annotated[str, typer.Option("--to", help="Who receives custody.")] = "",
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Custody of ITEMS passes to another person or organisation."""
+    from custody.errors import UsageError
+
+    if not to:
+        raise UsageError("say who receives custody with --to NAME")
+    _run_event("transfer", items, tag, key, root, json_output, to=to, reason=reason)
+
+
+@event_app.command("access")
+def event_access(
+    items: ItemsArg = None,
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """ITEMS were viewed, played or analysed."""
+    _run_event("access", items, tag, key, root, json_output, reason=reason)
+
+
+@event_app.command("note")
+def event_note(
+    items: ItemsArg = None,
+    text: Annotated[str | None, typer.Option("--text", help="The annotation.")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    incident: Annotated[
+        str | None, typer.Option("--incident", help="The incident documented.")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language")] = None,
+    sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Annotate ITEMS: description, incident, language, sensitivity."""
+    from custody.errors import UsageError
+
+    fields = {
+        k: v
+        for k, v in (
+            ("description", description),
+            ("incident", incident),
+            ("language", language),
+            ("sensitivity", sensitivity),
+        )
+        if v
+    }
+    if not text and not fields:
+        raise UsageError(
+            "a note needs --text or one of --description/--incident/--language/--sensitivity"
+        )
+    _run_event("note", items, tag, key, root, json_output, text=text, fields=fields)
+
+
+@event_app.command("dispose")
+def event_dispose(
+    items: ItemsArg = None,
+    reason: Annotated[str, typer.Option("--reason", help="Returned, destroyed... and why.")] = "",
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """ITEMS were returned or destroyed (custodian role)."""
+    from custody.errors import UsageError
+
+    if not reason:
+        raise UsageError("a disposal needs --reason")
+    _run_event("dispose", items, tag, key, root, json_output, reason=reason)
+
+
+@event_app.command("copy")
+def event_copy(
+    items: ItemsArg = None,
+    dest: Annotated[Path | None, typer.Option("--dest", help="Folder to copy into.")] = None,
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy ITEMS elsewhere, re-read each copy to prove it, and record the copy."""
+    from custody.errors import UsageError
+    from custody.events import copy_event
+    from custody.ledger import Ledger
+
+    if dest is None:
+        raise UsageError("say where to copy with --dest PATH")
+    evidence = _root(root)
+    with Ledger(evidence) as ledger:
+        seqs = _items(ledger, items, tag)
+    signed = copy_event(evidence, _signer(key), seqs, dest, reason=reason)
+    _render_event(signed, json_output)
+
+
+@event_app.command("derive")
+def event_derive(
+    original: Annotated[str, typer.Argument(help="The evidentiary original.")],
+    output: Annotated[Path, typer.Option("--output", help="The working copy (inside the root).")],
+    action: Annotated[str, typer.Option("--action", help="transcode, clip, redaction, still...")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Catalogue a working copy made from ORIGINAL, linked by digest; ORIGINAL is untouched."""
+    from custody.events import derive
+    from custody.ledger import Ledger
+    from custody.lookup import resolve_record
+
+    evidence = _root(root)
+    with Ledger(evidence) as ledger:
+        seq = resolve_record(ledger, original)
+    _, signed = derive(evidence, _signer(key), seq, output, action, reason=reason)
+    _render_event(signed, json_output)
+
+
+@vault_app.command("copy")
+def vault_copy(
+    dest: Annotated[Path, typer.Argument(help="Second storage location (disk, NAS mount).")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy every current item and the ledger to DEST, verifying each copy; DEST then verifies."""
+    from custody.vault import vault_copy as run
+
+    evidence = _root(root)
+    report = run(evidence, _signer(key), dest, reason=reason)
+    if json_output:
+        _emit_json(
+            {
+                "destination": report.destination,
+                "copied": len(report.copied),
+                "events": report.events,
+                "ledger_records": report.ledger_records,
+            }
+        )
+    else:
+        out.print(
+            f"{len(report.copied)} items copied to {escape(report.destination)} and re-read; "
+            f"ledger of {report.ledger_records} records written; "
+            f"check it with: custody verify --root {escape(report.destination)}"
+        )
+
+
+@app.command()
+def history(
+    item: Annotated[str, typer.Argument(help="Path, record number or digest prefix.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
+    from custody.history import history as build
+    from custody.ledger import Ledger
+    from custody.lookup import resolve_record
+
+    with Ledger(_root(root)) as ledger:
+        result = build(ledger, resolve_record(ledger, item))
+    if json_output:
+        _emit_json(result.to_json())
+        return
+    table = Table(
+        "#",
+        "time (UTC)",
+        "what",
+        "by",
+        "detail",
+        title=f"{escape(result.path)}  sha256 {result.sha256}",
+    )
+    for e in result.entries:
+        table.add_row(str(e.seq), e.time, e.kind, escape(e.signer_name), escape(e.summary))
+    out.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    old: Annotated[str, typer.Argument(help="The key being replaced.")],
+    new: Annotated[str, typer.Option("--new", help="Name of the successor key (created now).")],
+    role: Annotated[
+        str | None, typer.Option("--role", help="Role of the new key (default: same).")
+    ] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Create a successor key; the old key signs its introduction and retires."""
+    from custody.clock import format_time, utc_now
+    from custody.events import rotate
+    from custody.keys import Keyring
+
+    evidence = _root(root)
+    keyring = Keyring()
+    old_key = keyring.get(old).unlock(_passphrase(f"Passphrase for key {old!r}"))
+    created = keyring.generate(
+        new,
+        role or old_key.public.role,
+        _passphrase(f"New passphrase for key {new!r}", confirm=True),
+        format_time(utc_now()),
+    )
+    new_key = created.unlock(_passphrase(f"Passphrase for key {new!r}"))
+    signed = rotate(evidence, old_key, new_key)
+    if json_output:
+        _emit_json({**_key_json(created), "record": signed.seq, "replaces": old_key.fingerprint})
+    else:
+        out.print(
+            f"record {signed.seq}: {escape(old)} introduced its successor {escape(new)} "
+            f"({new_key.fingerprint}); {escape(old)} may no longer sign"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    target: Annotated[str, typer.Argument(help="Key name in your keyring, or a fingerprint.")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Revoke a key: records it signs from now on fail verification (KEY_REVOKED)."""
+    import re
+
+    from custody.events import revoke
+    from custody.keys import Keyring
+
+    evidence = _root(root)
+    fingerprint = (
+        target
+        if re.fullmatch(r"[0-9a-f]{64}", target)
+        else Keyring().get(target).public.fingerprint
+    )
+    signed = revoke(evidence, _signer(key), fingerprint, reason=reason)
+    if json_output:
+        _emit_json({"record": signed.seq, "revoked": fingerprint, "reason": reason})
+    else:
+        out.print(f"record {signed.seq}: key {fingerprint} revoked")
+
+
+@keys_app.command("import")
+def keys_import(
+    key_file: Annotated[Path, typer.Argument(help="A key backup made by 'keys export --private'.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Restore a private key backup into your keyring (it stays encrypted)."""
+    from custody.keys import Keyring
+
+    restored = Keyring().restore(key_file)
+    if json_output:
+        _emit_json(_key_json(restored))
+    else:
+        out.print(f"restored key {escape(restored.name)} ({restored.public.fingerprint})")
 
 
 # --- entry point ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from custody import merkle
 from custody.records import ItemBody, SignedRecord
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,8 +36,11 @@ CREATE TABLE IF NOT EXISTS items (
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS items_path ON items (path, seq);
 CREATE INDEX IF NOT EXISTS items_sha256 ON items (sha256, seq);
+CREATE INDEX IF NOT EXISTS records_type ON records (type, seq);
 CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tag, seq));
 CREATE TABLE IF NOT EXISTS keys (fingerprint TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_items (
+    item INTEGER NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (item, event)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID;
@@ -103,7 +106,7 @@ class LedgerIndex(merkle.NodeStore):
         if LedgerIndex._meta(db, "schema") != SCHEMA_VERSION:
             db.executescript(
                 "DELETE FROM meta; DELETE FROM records; DELETE FROM items; DELETE FROM tags;"
-                "DELETE FROM keys; DELETE FROM nodes;"
+                "DELETE FROM keys; DELETE FROM nodes; DELETE FROM event_items;"
             )
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         return db
@@ -132,7 +135,8 @@ class LedgerIndex(merkle.NodeStore):
     def reset(self) -> None:
         self.db.executescript(
             "BEGIN; DELETE FROM records; DELETE FROM items; DELETE FROM tags; DELETE FROM keys;"
-            "DELETE FROM nodes; DELETE FROM meta WHERE key != 'schema'; COMMIT;"
+            "DELETE FROM nodes; DELETE FROM event_items; DELETE FROM meta WHERE key != 'schema';"
+            "COMMIT;"
         )
 
     @contextlib.contextmanager
@@ -168,6 +172,16 @@ class LedgerIndex(merkle.NodeStore):
                 )
                 self.db.executemany(
                     "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(t, record.seq) for t in body.tags]
+                )
+            elif record.type == "event":
+                body_json = record.body
+                named = [ref.get("seq") for ref in body_json.get("items", [])]
+                output = body_json.get("output")
+                if isinstance(output, dict):
+                    named.append(output.get("seq"))
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO event_items VALUES (?, ?)",
+                    [(n, record.seq) for n in named if isinstance(n, int)],
                 )
             elif record.type == "key":
                 self.db.execute(
@@ -255,6 +269,36 @@ class LedgerIndex(merkle.NodeStore):
     def items_tagged(self, tag: str) -> list[int]:
         return [
             r[0] for r in self.db.execute("SELECT seq FROM tags WHERE tag = ? ORDER BY seq", (tag,))
+        ]
+
+    def events_naming(self, item: int) -> list[int]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT event FROM event_items WHERE item = ? ORDER BY event", (item,)
+            )
+        ]
+
+    def items_with(self, sha256: str) -> list[ItemRow]:
+        rows = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 = ? ORDER BY seq",
+            (sha256,),
+        ).fetchall()
+        return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def items_at(self, path: bytes) -> list[ItemRow]:
+        rows = self.db.execute(
+            "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE path = ? ORDER BY seq",
+            (path,),
+        ).fetchall()
+        return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def records_of_type(self, record_type: str) -> list[int]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT seq FROM records WHERE type = ? ORDER BY seq", (record_type,)
+            )
         ]
 
     def key_known(self, fingerprint: str) -> bool:

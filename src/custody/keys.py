@@ -254,6 +254,20 @@ class Keyring:
             raise SigningKeyError(f"a key named {name!r} already exists ({path})")
         return self.store(Ed25519PrivateKey.generate(), name, role, passphrase, created)
 
+    def restore(self, backup: Path) -> KeyFile:
+        """Put a backup made by ``keys export --private`` back into the keyring."""
+        key = load_key_file(backup)  # validates the format and the public half
+        path = self.path_for(key.name)
+        if path.exists():
+            if load_key_file(path).public.fingerprint == key.public.fingerprint:
+                return load_key_file(path)
+            raise SigningKeyError(
+                f"a different key named {key.name!r} is already in {self.directory}"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(path, backup.read_bytes(), mode=0o600)
+        return load_key_file(path)
+
     def store(
         self, private: Ed25519PrivateKey, name: str, role: str, passphrase: str, created: str
     ) -> KeyFile:

@@ -30,7 +30,9 @@ from custody.clock import parse_ns, parse_time
 from custody.errors import RecordError
 
 FORMAT_VERSION = 1
-RECORD_TYPES = frozenset({"key", "item", "checkpoint", "timestamp", "event", "repair"})
+RECORD_TYPES = frozenset(
+    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation"}
+)
 ROLES = ("documenter", "custodian", "lawyer")
 DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha3-256": 64, "blake3": 64, "sha1": 40, "md5": 32}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -439,20 +441,167 @@ class RepairBody:
         )
 
 
+ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive")
+NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """An item as an event names it: its record number, content digest and path."""
+
+    seq: int
+    sha256: str
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "seq": self.seq, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> ItemRef:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: an item reference must be an object")
+        _only(obj, {"path", "seq", "sha256"}, where)
+        sha256 = _get(obj, "sha256", str, where)
+        if not _HEX64.match(sha256):
+            raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
+        return cls(_nonneg(obj, "seq", where), sha256, _get(obj, "path", str, where))
+
+
+@dataclass(frozen=True)
+class CopyRef:
+    """A copy written outside the evidence root, with the digest read back from it."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> CopyRef:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: a copy must be an object")
+        _only(obj, {"path", "sha256", "size"}, where)
+        sha256 = _get(obj, "sha256", str, where)
+        if not _HEX64.match(sha256):
+            raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
+        return cls(_get(obj, "path", str, where), sha256, _nonneg(obj, "size", where))
+
+
+@dataclass(frozen=True)
+class EventBody:
+    action: str
+    items: tuple[ItemRef, ...]
+    reason: str | None = None
+    to: str | None = None
+    destination: str | None = None
+    copies: tuple[CopyRef, ...] = ()
+    output: ItemRef | None = None
+    text: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise RecordError(f"event: unknown action {self.action!r}")
+        if not self.items:
+            raise RecordError("event: names no item")
+        if self.action == "transfer" and not self.to:
+            raise RecordError("event: a transfer names who receives custody ('to')")
+        if self.action == "derive" and self.output is None:
+            raise RecordError("event: a derive event names its output item")
+        if self.action == "copy" and len(self.copies) != len(self.items):
+            raise RecordError("event: a copy event lists one copy per item")
+        unknown = set(self.fields) - set(NOTE_FIELDS)
+        if unknown:
+            raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
+        for name in ("reason", "to", "destination", "text", "source"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.copies:
+            out["copies"] = [c.to_json() for c in self.copies]
+        if self.output is not None:
+            out["output"] = self.output.to_json()
+        if self.fields:
+            out["fields"] = dict(self.fields)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> EventBody:
+        w = "event"
+        _only(
+            obj,
+            {
+                "action",
+                "items",
+                "reason",
+                "to",
+                "destination",
+                "copies",
+                "output",
+                "text",
+                "fields",
+                "source",
+            },
+            w,
+        )
+        items = _get(obj, "items", list, w)
+        copies = _opt(obj, "copies", list, w) or []
+        output = _opt(obj, "output", dict, w)
+        fields = _opt(obj, "fields", dict, w) or {}
+        if not all(isinstance(v, str) for v in fields.values()):
+            raise RecordError("event: note fields must be strings")
+        return cls(
+            action=_get(obj, "action", str, w),
+            items=tuple(ItemRef.from_json(i, "event item") for i in items),
+            reason=_opt(obj, "reason", str, w),
+            to=_opt(obj, "to", str, w),
+            destination=_opt(obj, "destination", str, w),
+            copies=tuple(CopyRef.from_json(c, "event copy") for c in copies),
+            output=ItemRef.from_json(output, "event output") if output is not None else None,
+            text=_opt(obj, "text", str, w),
+            fields=fields,
+            source=_opt(obj, "source", str, w),
+        )
+
+
+@dataclass(frozen=True)
+class RevocationBody:
+    """Withdraws a key: records it signs after this one fail verification (KEY_REVOKED)."""
+
+    key: str
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> RevocationBody:
+        w = "revocation"
+        _only(obj, {"key", "reason"}, w)
+        key = _get(obj, "key", str, w)
+        if not _HEX64.match(key):
+            raise RecordError("revocation: 'key' is not a key fingerprint")
+        return cls(key, _opt(obj, "reason", str, w))
+
+
 BODY_TYPES: dict[str, Any] = {
     "key": KeyBody,
     "item": ItemBody,
     "checkpoint": CheckpointBody,
     "timestamp": TimestampBody,
     "repair": RepairBody,
+    "event": EventBody,
+    "revocation": RevocationBody,
 }
-
-
-def register_body(record_type: str, body_class: Any) -> None:
-    """Let the module that owns a record type (timestamps, events, repair) declare its body."""
-    if record_type not in RECORD_TYPES:
-        raise ValueError(f"unknown record type {record_type!r}")
-    BODY_TYPES[record_type] = body_class
 
 
 # --- the envelope ---------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+"""Chain of custody after cataloguing: events, working copies and key revocations.
+
+Every event is a signed ``event`` record naming the actor (its signer), the items it
+concerns (by record number AND SHA-256, so the link survives any renumbering argument),
+the UTC time and a free-text reason:
+
+* ``transfer`` - custody passes to another person or organisation (``to``);
+* ``access``   - viewed, played, analysed;
+* ``copy``     - a copy made elsewhere; each copy's digest is re-read from the written bytes;
+* ``derive``   - a working copy (transcode, clip, redaction, still, thumbnail), catalogued
+  as its own item and linked to its evidentiary original, which is never altered;
+* ``note``     - an annotation (description, incident, language, sensitivity);
+* ``dispose``  - the item was returned or destroyed (a custodian's decision);
+* ``receive``  - items arrived from elsewhere (``custody import``).
+
+Roles (docs/events.md): disposal, revoking another person's key and introducing a key
+other than one's own successor need the custodian role; ``verify`` reports
+ROLE_NOT_ALLOWED otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from custody.clock import Clock, utc_now
+from custody.errors import SigningKeyError, StorageError, UsageError
+from custody.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
+from custody.keys import SigningKey
+from custody.ledger import Ledger
+from custody.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
+from custody.root import EvidenceRoot
+from custody.storage import describe_os_error, fsync_dir, write_all
+
+# --- building events ------------------------------------------------------------------------
+
+
+def item_refs(ledger: Ledger, seqs: Sequence[int]) -> list[ItemRef]:
+    refs = []
+    for seq in seqs:
+        signed = ledger.read(seq)
+        body: ItemBody = signed.record.typed_body()
+        refs.append(ItemRef(seq, body.sha256, body.path))
+    return refs
+
+
+def record_event(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    body: EventBody,
+    *,
+    clock: Clock = utc_now,
+) -> SignedRecord:
+    if body.action == "dispose" and signer.public.role != "custodian":
+        raise SigningKeyError(
+            f"disposal is a custodian's decision; key {signer.name!r} has the role "
+            f"{signer.public.role!r}"
+        )
+    with Ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
+        return writer.append("event", body.to_json())
+
+
+def copy_out(root: EvidenceRoot, items: Sequence[ItemRef], destination: Path) -> list[CopyRef]:
+    """Copy items to ``destination`` (keeping their relative paths), re-reading each copy."""
+    copies = []
+    root_b = os.fsencode(root.path)
+    dest_b = os.fsencode(destination.resolve())
+    for item in items:
+        source = root_b + b"/" + os.fsencode(item.path)
+        target = dest_b + b"/" + os.fsencode(item.path)
+        copies.append(copy_verified(source, target, item.sha256))
+    return copies
+
+
+def copy_verified(source: bytes, target: bytes, expected_sha256: str) -> CopyRef:
+    """Copy one evidence file and prove the copy is what the ledger recorded.
+
+    Never replaces an existing file unless it already holds the expected bytes.
+    """
+    display = os.fsdecode(target)
+    if os.path.lexists(target):
+        existing = hash_file(target, ("sha256",))
+        if existing.digests["sha256"] != expected_sha256:
+            raise UsageError(f"{display} already exists with other content; not overwritten")
+        return CopyRef(display, expected_sha256, existing.size)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    partial = target + b".custody-partial"
+    src = open_evidence(source)
+    try:
+        st = os.fstat(src)
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            _, digests = hash_fd(
+                src, ("sha256",), sink=lambda chunk: write_all(out, bytes(chunk)), limit=st.st_size
+            )
+            os.fsync(out)
+        finally:
+            os.close(out)
+        if digests["sha256"] != expected_sha256:
+            raise UsageError(
+                f"{os.fsdecode(source)} no longer matches its record; run 'custody verify'"
+            )
+        os.utime(partial, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.link(partial, target)
+        fsync_dir(Path(os.fsdecode(os.path.dirname(target))))
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "copy to", target)) from None
+    finally:
+        os.close(src)
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+    try:
+        reread = hash_file(target, ("sha256",))  # what the destination really holds
+    except EvidenceReadError as exc:
+        raise StorageError(f"{display}: copy could not be re-read: {exc.reason}") from None
+    if reread.digests["sha256"] != expected_sha256:
+        raise StorageError(f"{display}: the copy does not match on re-read; do not rely on it")
+    return CopyRef(display, reread.digests["sha256"], reread.size)
+
+
+# --- the operations the CLI offers ----------------------------------------------------------
+
+
+def event(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    action: str,
+    seqs: Sequence[int],
+    *,
+    reason: str | None = None,
+    to: str | None = None,
+    text: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    source: str | None = None,
+    clock: Clock = utc_now,
+) -> SignedRecord:
+    """Record a transfer, access, note, dispose or receive event for catalogued items."""
+    if action in ("copy", "derive"):
+        raise UsageError(f"use the {action} operation, which makes and checks the new file")
+    with Ledger(root) as ledger:
+        refs = tuple(item_refs(ledger, seqs))
+    body = EventBody(
+        action, refs, reason=reason, to=to, text=text, fields=dict(fields or {}), source=source
+    )
+    return record_event(root, signer, body, clock=clock)
+
+
+def copy_event(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    seqs: Sequence[int],
+    destination: Path,
+    *,
+    reason: str | None = None,
+    clock: Clock = utc_now,
+) -> SignedRecord:
+    """Copy items outside the root, verify each copy by re-reading it, record the event."""
+    with Ledger(root) as ledger:
+        refs = tuple(item_refs(ledger, seqs))
+    copies = tuple(copy_out(root, refs, destination))
+    body = EventBody(
+        "copy", refs, reason=reason, destination=str(destination.resolve()), copies=copies
+    )
+    return record_event(root, signer, body, clock=clock)
+
+
+def derive(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    original: int,
+    output: Path,
+    action: str,
+    *,
+    reason: str | None = None,
+    clock: Clock = utc_now,
+) -> tuple[int, SignedRecord]:
+    """Catalogue a working copy made from ``original`` and record how it was derived.
+
+    The output must already exist inside the evidence root (made by ffmpeg, an editor...).
+    Returns the derived item's record number and the derive event.
+    """
+    from custody.catalogue import Descriptive, catalogue
+
+    with Ledger(root) as ledger:
+        (original_ref,) = item_refs(ledger, [original])
+    rel = os.fsencode(root.relative(output))
+    if not os.path.isfile(root.absolute(rel)):
+        raise UsageError(f"{output}: the derived file does not exist")
+    note = f"derived from record {original} ({original_ref.path}): {action}"
+    report = catalogue(root, [str(output)], signer, descriptive=Descriptive(note=note), clock=clock)
+    if report.skipped:
+        raise UsageError(f"{output}: {report.skipped[0].reason}")
+    with Ledger(root) as ledger:
+        row = ledger.index.latest_item_at(rel)
+        assert row is not None  # just catalogued
+        (output_ref,) = item_refs(ledger, [row.seq])
+    if output_ref.sha256 == original_ref.sha256:
+        raise UsageError("the derived file is identical to the original; nothing was derived")
+    body = EventBody("derive", (original_ref,), reason=reason or action, output=output_ref)
+    return row.seq, record_event(root, signer, body, clock=clock)
+
+
+def revoke(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    fingerprint: str,
+    *,
+    reason: str | None = None,
+    clock: Clock = utc_now,
+) -> SignedRecord:
+    """Revoke a key from this point of the ledger (by itself or by a custodian)."""
+    from custody.records import RevocationBody
+
+    if fingerprint != signer.fingerprint and signer.public.role != "custodian":
+        raise SigningKeyError(
+            "only the key itself or a custodian's key may revoke a key; "
+            f"{signer.name!r} is a {signer.public.role}"
+        )
+    with Ledger(root) as ledger:
+        if not ledger.index.key_known(fingerprint):
+            raise UsageError(f"key {fingerprint[:16]}… has not been introduced in this ledger")
+        with ledger.writer(signer, clock=clock) as writer:
+            return writer.append("revocation", RevocationBody(fingerprint, reason).to_json())
+
+
+def rotate(
+    root: EvidenceRoot, old: SigningKey, new: SigningKey, *, clock: Clock = utc_now
+) -> SignedRecord:
+    """The old key introduces its successor; from here on only the new key may sign."""
+    with Ledger(root) as ledger, ledger.writer(old, clock=clock) as writer:
+        return writer.introduce(new, replaces=old.fingerprint)

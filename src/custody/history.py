@@ -1,0 +1,191 @@
+"""An item's whole chronology, in ledger order, as plain data.
+
+``history`` gathers everything the ledger says about one item: how it entered (catalogue
+or ingest, with where it came from), other records of the same content (duplicates) or
+the same path (versions), every event naming it (transfers, accesses, copies, notes,
+disposal, working copies derived from it or it from another), and the checkpoints and
+trusted timestamps that cover it. It reads the index to find records, then the records
+themselves; it decides nothing about their validity (that is ``verify``'s job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody.errors import UsageError
+from custody.ledger import Ledger
+from custody.records import (
+    CheckpointBody,
+    EventBody,
+    ItemBody,
+    KeyBody,
+    SignedRecord,
+    TimestampBody,
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    time: str
+    kind: str
+    signer: str
+    signer_name: str
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "kind": self.kind,
+            "signer": self.signer,
+            "signer_name": self.signer_name,
+            "summary": self.summary,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class ItemHistory:
+    seq: int
+    path: str
+    sha256: str
+    entries: list[Entry] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.seq,
+            "path": self.path,
+            "sha256": self.sha256,
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+
+def _names(ledger: Ledger) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for seq in ledger.index.records_of_type("key"):
+        body = KeyBody.from_json(ledger.read(seq).record.body)
+        names.setdefault(body.fingerprint, f"{body.name} ({body.role})")
+    return names
+
+
+def history(ledger: Ledger, seq: int) -> ItemHistory:
+    signed = ledger.read(seq)
+    if signed.record.type != "item":
+        raise UsageError(f"record {seq} is a {signed.record.type} record, not a catalogued item")
+    item: ItemBody = signed.record.typed_body()
+    names = _names(ledger)
+    index = ledger.index
+    family = {r.seq for r in index.items_at(item.name_bytes)} | {
+        r.seq for r in index.items_with(item.sha256)
+    }
+    result = ItemHistory(seq, item.path, item.sha256)
+    seen: set[int] = set()
+
+    def add(record: SignedRecord, kind: str, summary: str, detail: dict[str, Any]) -> None:
+        if record.seq in seen:
+            return
+        seen.add(record.seq)
+        signer = record.record.signer
+        result.entries.append(
+            Entry(
+                record.seq,
+                record.record.time,
+                kind,
+                signer,
+                names.get(signer, "unknown key"),
+                summary,
+                detail,
+            )
+        )
+
+    for member in sorted(family):
+        record = ledger.read(member)
+        body: ItemBody = record.record.typed_body()
+        add(record, *_describe_item(member, body, item, seq))
+    for member in sorted(family):
+        for event_seq in index.events_naming(member):
+            record = ledger.read(event_seq)
+            add(record, *_describe_event(EventBody.from_json(record.record.body), family))
+    covering = []
+    for checkpoint_seq in index.records_of_type("checkpoint"):
+        record = ledger.read(checkpoint_seq)
+        checkpoint = CheckpointBody.from_json(record.record.body)
+        if checkpoint.tree_size > seq:
+            covering.append(checkpoint_seq)
+            statement = f": {checkpoint.statement}" if checkpoint.statement else ""
+            add(
+                record,
+                "checkpoint",
+                f"checkpoint of {checkpoint.tree_size} records covers it{statement}",
+                {"tree_size": checkpoint.tree_size, "root": checkpoint.root},
+            )
+    for stamp_seq in index.records_of_type("timestamp"):
+        record = ledger.read(stamp_seq)
+        stamp = TimestampBody.from_json(record.record.body)
+        if stamp.checkpoint in covering:
+            add(
+                record,
+                "timestamp",
+                f"trusted time {stamp.gen_time} from {stamp.tsa_name or stamp.tsa} "
+                f"over checkpoint {stamp.checkpoint}",
+                {"gen_time": stamp.gen_time, "tsa": stamp.tsa, "checkpoint": stamp.checkpoint},
+            )
+    result.entries.sort(key=lambda e: e.seq)
+    return result
+
+
+def _describe_item(
+    member: int, body: ItemBody, item: ItemBody, seq: int
+) -> tuple[str, str, dict[str, Any]]:
+    detail: dict[str, Any] = {"path": body.path, "sha256": body.sha256, "size": body.size}
+    if body.acquisition is not None:
+        detail["acquired_from"] = body.acquisition.source_path
+    if member == seq:
+        how = "ingested" if body.acquisition else "catalogued"
+        text = f"{how} {body.path} ({body.size} bytes)"
+        if body.acquisition is not None:
+            text += f" from {body.acquisition.source_path}"
+        if body.collector:
+            text += f", collected by {body.collector}"
+        return how, text, detail
+    if body.sha256 == item.sha256 and body.path != item.path:
+        return "same content", f"the same content recorded at {body.path}", detail
+    if member < seq:
+        return (
+            "earlier version",
+            f"an earlier version at this path (sha256 {body.sha256[:16]}…)",
+            detail,
+        )
+    return "later version", f"the file at this path CHANGED (sha256 {body.sha256[:16]}…)", detail
+
+
+def _describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:
+    detail = body.to_json()
+    reason = f": {body.reason}" if body.reason else ""
+    if body.action == "derive" and body.output is not None:
+        if body.output.seq in family:
+            source = body.items[0]
+            return (
+                "derived from",
+                f"derived from record {source.seq} ({source.path}){reason}",
+                detail,
+            )
+        return (
+            "derived",
+            f"working copy made: {body.output.path} (record {body.output.seq}){reason}",
+            detail,
+        )
+    if body.action == "transfer":
+        return "transfer", f"custody transferred to {body.to}{reason}", detail
+    if body.action == "copy":
+        return "copy", f"copied to {body.destination}, copy re-read and matching{reason}", detail
+    if body.action == "note":
+        fields = ", ".join(f"{k}: {v}" for k, v in sorted(body.fields.items()))
+        text = body.text or ""
+        return "note", f"note: {text}{' (' + fields + ')' if fields else ''}", detail
+    if body.action == "receive":
+        return "receive", f"received from {body.source or 'elsewhere'}{reason}", detail
+    return body.action, f"{body.action}{reason}", detail
