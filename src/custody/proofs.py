@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody import canonical, merkle
-from custody.errors import ProofError, RecordError, UsageError
+from custody.errors import ExitCode, ProofError, RecordError, UsageError
 from custody.keys import PublicKey
 from custody.ledger import Ledger
 from custody.records import CheckpointBody, KeyBody, SignedRecord
 
 INCLUSION_FORMAT = "custody-inclusion-proof/1"
 CONSISTENCY_FORMAT = "custody-consistency-proof/1"
+
+
+class ProofFileError(ProofError):
+    """The file is not a custody proof at all (not JSON, unknown format): unusable input."""
+
+    exit_code = ExitCode.UNUSABLE_INPUT
 
 
 def _text(line: bytes) -> str:
@@ -48,19 +54,25 @@ def covering_checkpoint(ledger: Ledger, seq: int, at: int | None = None) -> Sign
 
 
 def _key_lines(ledger: Ledger, fingerprints: Iterable[str]) -> list[str]:
-    wanted = set(fingerprints)
-    lines: list[str] = []
+    """The introductions of these keys and, transitively, of the keys that introduced them
+    (a key introduced by another key is only as good as its introducer's signature)."""
+    introductions: dict[str, SignedRecord] = {}
     for position, record_type, _ in ledger.index.record_types(0):
-        if not wanted:
-            break
         if record_type != "key":
             continue
         signed = ledger.read(position)
         fingerprint = signed.record.body.get("fingerprint")
-        if fingerprint in wanted:
-            wanted.discard(fingerprint)
-            lines.append(_text(signed.line))
-    return lines
+        if isinstance(fingerprint, str) and fingerprint not in introductions:
+            introductions[fingerprint] = signed
+    wanted = list(fingerprints)
+    chosen: dict[str, SignedRecord] = {}
+    while wanted:
+        fingerprint = wanted.pop()
+        if fingerprint in chosen or fingerprint not in introductions:
+            continue
+        chosen[fingerprint] = introductions[fingerprint]
+        wanted.append(chosen[fingerprint].record.signer)
+    return [_text(s.line) for s in sorted(chosen.values(), key=lambda s: s.seq)]
 
 
 def inclusion_document(
@@ -170,13 +182,20 @@ def load_document(data: bytes, source: str) -> dict[str, Any]:
     try:
         document = canonical.decode(data.strip(), require_canonical=False)
     except RecordError as exc:
-        raise ProofError(f"{source} is not a custody proof: {exc}") from None
+        raise ProofFileError(f"{source} is not a custody proof: {exc}") from None
     if not isinstance(document, dict) or document.get("format") not in (
         INCLUSION_FORMAT,
         CONSISTENCY_FORMAT,
     ):
-        raise ProofError(f"{source} is not a custody proof (unknown or missing 'format')")
+        raise ProofFileError(f"{source} is not a custody proof (unknown or missing 'format')")
     return document
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is no ledger line
+        raise ProofError(f"{what} is not valid Unicode text") from None
 
 
 def _hex(value: Any, what: str) -> bytes:
@@ -198,31 +217,54 @@ def _int(value: Any, what: str) -> int:
 
 
 def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]:
-    keys: dict[str, PublicKey] = {}
     lines = document.get("key_lines", [])
     if not isinstance(lines, list):
         raise ProofError("key_lines is not a list")
+    pending: list[tuple[SignedRecord, KeyBody]] = []
     for text in lines:
         if not isinstance(text, str):
             raise ProofError("key_lines holds something other than record lines")
         try:
-            signed = SignedRecord.parse(text.encode("utf-8"))
+            signed = SignedRecord.parse(_utf8(text, "a key record"))
             body = signed.record.typed_body()
         except RecordError as exc:
             raise ProofError(f"a key record in the proof is malformed: {exc}") from None
         if not isinstance(body, KeyBody):
             raise ProofError("key_lines holds a record that is not a key introduction")
-        public = PublicKey(body.public_key, body.name, body.role)
-        # Self-introduced keys prove possession; others are checked when their signer is present.
-        if signed.record.signer == body.fingerprint and not public.verify(
-            signed.signature, signed.signed_bytes
-        ):
-            outcome.add(
-                f"key {body.name}", False, "its introduction record is not validly self-signed"
-            )
-            continue
-        keys[body.fingerprint] = public
-        outcome.signers[body.fingerprint] = body.name
+        pending.append((signed, body))
+    # A key counts once its introduction verifies: self-signed (proof of possession) or
+    # signed by a key that already counts. Never on the introduction's word alone.
+    keys: dict[str, PublicKey] = {}
+    progress = True
+    while pending and progress:
+        progress = False
+        waiting: list[tuple[SignedRecord, KeyBody]] = []
+        for signed, body in pending:
+            public = PublicKey(body.public_key, body.name, body.role)
+            self_signed = signed.record.signer == body.fingerprint
+            introducer = public if self_signed else keys.get(signed.record.signer)
+            if introducer is None:
+                waiting.append((signed, body))
+                continue
+            progress = True
+            if not introducer.verify(signed.signature, signed.signed_bytes):
+                outcome.add(
+                    f"key {body.name}",
+                    False,
+                    "its introduction record is not validly "
+                    + ("self-signed" if self_signed else f"signed by {introducer.name!r}"),
+                )
+                continue
+            keys[body.fingerprint] = public
+            outcome.signers[body.fingerprint] = body.name
+        pending = waiting
+    for signed, body in pending:
+        outcome.add(
+            f"key {body.name}",
+            False,
+            f"introduced by key {signed.record.signer[:16]}…, whose introduction the proof "
+            "does not include",
+        )
     return keys
 
 
@@ -233,8 +275,8 @@ def _check_signed_line(
         outcome.add(what, False, "missing")
         return None
     try:
-        signed = SignedRecord.parse(text.encode("utf-8"))
-    except RecordError as exc:
+        signed = SignedRecord.parse(_utf8(text, what))
+    except (RecordError, ProofError) as exc:
         outcome.add(what, False, f"malformed record: {exc}")
         return None
     key = keys.get(signed.record.signer)
@@ -276,7 +318,7 @@ def _check_inclusion(
     line = document.get("record_line")
     if not isinstance(line, str):
         raise ProofError("record_line is missing")
-    leaf = merkle.leaf_hash(line.encode("utf-8"))
+    leaf = merkle.leaf_hash(_utf8(line, "record_line"))
     outcome.add(
         "leaf hash",
         leaf == _hex(document.get("leaf_hash"), "leaf_hash"),

@@ -42,6 +42,7 @@ from custody.records import (
     KeyBody,
     SignedRecord,
     TimestampBody,
+    b64encode,
     line_hash,
 )
 from custody.root import STATE_DIR, EvidenceRoot
@@ -249,6 +250,7 @@ class _ChainCursor:
 
     hash: str | None = None
     parsed: bool = False
+    seq: int | None = None  # the sequence number the previous line claims, once parsed
 
 
 def verify_ledger_lines(
@@ -272,6 +274,7 @@ def verify_ledger_lines(
     seqs = array("q")
     cursor = _ChainCursor()
     signed_count = 0
+    checkpoint_records = 0
 
     for position, (data, complete) in enumerate(lines()):
         state.tree.append(data)
@@ -297,6 +300,10 @@ def verify_ledger_lines(
             signed = SignedRecord.parse(data)
             record = signed.record
             body = record.typed_body() if record.type in _TYPED else None
+            if not data.startswith(b'{"sig":"' + b64encode(signed.signature).encode() + b'"'):
+                # Non-zero padding bits (RFC 4648 §3.5) decode to the same signature: the
+                # line's bytes could change unnoticed where no later record chains to them.
+                raise RecordError("the signature is not in canonical base64")
         except RecordError as exc:
             structure.append(Finding(Code.RECORD_MALFORMED, where, str(exc), position))
             seqs.append(-1)
@@ -304,6 +311,7 @@ def verify_ledger_lines(
             continue
         state.kinds.append(ord(record.type[0]))
         cursor.parsed = True
+        cursor.seq = record.seq
         seqs.append(record.seq)
         ok = False
         candidate = candidates.get(record.signer)
@@ -336,12 +344,13 @@ def verify_ledger_lines(
                         "an invalid signature",
                     )
                 )
-        chain.extend(_chain_link(position, record.prev, previous, ok))
+        chain.extend(_chain_link(position, record.seq, record.prev, previous, ok))
         if isinstance(body, ItemBody) and collect_items:
             state.items[body.name_bytes] = body
             state.item_seq[body.name_bytes] = record.seq
             state.item_time[body.name_bytes] = record.time
         elif isinstance(body, CheckpointBody):
+            checkpoint_records += 1
             checkpoint_findings.extend(_check_checkpoint(state, position, body))
             state.checkpoint_lines[position] = data
         elif isinstance(body, TimestampBody):
@@ -350,7 +359,8 @@ def verify_ledger_lines(
     state.records = len(seqs)
     structure.extend(_sequence_findings(seqs))
     checkpoint_findings.extend(_consistency_between_checkpoints(state))
-    if not state.checkpoints and state.records:
+    if not checkpoint_records and state.records:
+        # (A checkpoint that does not match is reported as such, not as "none signed".)
         checkpoint_findings.append(
             Finding(
                 Code.NO_CHECKPOINT,
@@ -397,12 +407,15 @@ _TYPED = frozenset({"key", "item", "checkpoint", "timestamp", "repair"})
 
 
 def _chain_link(
-    position: int, prev: str | None, before: _ChainCursor, authentic: bool
+    position: int, seq: int, prev: str | None, before: _ChainCursor, authentic: bool
 ) -> list[Finding]:
     if prev == before.hash:
         return []
-    if position > 0 and authentic and before.parsed:
-        # This record is authentic and commits to other bytes: the one before it changed.
+    if position > 0 and authentic and before.parsed and before.seq == seq - 1:
+        # This record is authentic and commits to other bytes than its predecessor (by
+        # sequence number) holds: that one changed. When the line before is not its
+        # predecessor (records removed, inserted or reordered), blame nobody: the chain
+        # is broken here and the sequence check names what is missing or out of order.
         return [
             Finding(
                 Code.RECORD_ALTERED,
@@ -506,6 +519,29 @@ def _check_trusted(state: LedgerState, trusted: TrustedCheckpoint) -> list[Findi
                 actual.hex(),
             )
         ]
+    if trusted.line is not None:
+        # The checkpoint you hold was itself a record of this ledger; a ledger rolled back
+        # to just before it was signed still has the records it covers, but not the record.
+        try:
+            position = SignedRecord.parse(trusted.line).seq
+        except RecordError:
+            return []
+        if position >= state.tree.size or state.tree.node(0, position) != merkle.leaf_hash(
+            trusted.line
+        ):
+            return [
+                Finding(
+                    Code.NOT_APPEND_ONLY,
+                    where,
+                    f"the checkpoint you hold was record {position} of this ledger and is not "
+                    "there any more: the ledger was rolled back or rewritten after it was signed",
+                    None,
+                    f"record {position}: the checkpoint you hold",
+                    f"{state.tree.size} records"
+                    if position >= state.tree.size
+                    else f"another record {position}",
+                )
+            ]
     return []
 
 
@@ -542,23 +578,45 @@ def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
                 )
             )
         highest = max(highest, seq)
-    present = set(seen)
     # Lines that failed to parse may still hold their record; report only gaps beyond them.
     unparsed = sum(1 for s in seqs if s < 0)
-    missing = [s for s in range(highest + 1) if s not in present]
-    if len(missing) > unparsed:
-        for seq in missing:
-            findings.append(
-                Finding(
-                    Code.RECORD_MISSING,
-                    f"record {seq}",
-                    f"record {seq} is not in the ledger",
-                    seq,
-                    f"record {seq}",
-                    "nothing",
+    # Gaps as ranges: one forged sequence number near 2**53 must not make verify enumerate
+    # (or report) every number below it.
+    gaps: list[tuple[int, int]] = []
+    following = 0
+    for seq in sorted(seen):
+        if seq > following:
+            gaps.append((following, seq))
+        following = seq + 1
+    if sum(end - start for start, end in gaps) > unparsed:
+        for start, end in gaps:
+            if end - start > _LISTED_GAP:
+                findings.append(
+                    Finding(
+                        Code.RECORD_MISSING,
+                        f"records {start}-{end - 1}",
+                        f"{end - start} records ({start} to {end - 1}) are not in the ledger",
+                        start,
+                        f"records {start}-{end - 1}",
+                        "nothing",
+                    )
                 )
-            )
+                continue
+            for seq in range(start, end):
+                findings.append(
+                    Finding(
+                        Code.RECORD_MISSING,
+                        f"record {seq}",
+                        f"record {seq} is not in the ledger",
+                        seq,
+                        f"record {seq}",
+                        "nothing",
+                    )
+                )
     return findings
+
+
+_LISTED_GAP = 1000  # longer runs of missing records are reported as one range
 
 
 # --- the files ------------------------------------------------------------------------------
@@ -775,6 +833,9 @@ def verify_root(
     result = VerificationResult(root=str(root.path))
     if not root.ledger_path.is_file():
         raise LedgerError(f"{root.ledger_path} is missing: nothing to verify")
+    if root.ledger_path.stat().st_size == 0:
+        # "Nothing checked" is never a pass, whether the ledger is new or was emptied.
+        raise LedgerError(f"{root.ledger_path} is empty: no record to verify")
     state = verify_ledger_lines(
         lambda: read_ledger_lines(root.ledger_path), result, collect_items=files, trusted=trusted
     )
