@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custody import __version__
-from custody.errors import CustodyError, ExitCode, SigningKeyError
+from custody.errors import CustodyError, ExitCode, InputError, SigningKeyError
 
 app = typer.Typer(
     name="custody",
@@ -738,7 +738,7 @@ def verify(
         try:
             data = checkpoint.read_bytes()
         except OSError as exc:
-            raise UsageError(f"cannot read {checkpoint}: {exc.strerror}") from None
+            raise InputError(f"cannot read {checkpoint}: {exc.strerror}") from None
         trusted = trusted_checkpoint_from_line(data, str(checkpoint))
     elif tree_size is not None or root_hash is not None:
         if tree_size is None or root_hash is None:
@@ -937,13 +937,12 @@ def proof_verify(
     json_output: JsonOpt = False,
 ) -> None:
     """Check a proof file offline: hashes, path to the root, and signatures."""
-    from custody.errors import UsageError
     from custody.proofs import check_document, load_document
 
     try:
         data = proof_file.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read {proof_file}: {exc.strerror}") from None
+        raise InputError(f"cannot read {proof_file}: {exc.strerror}") from None
     outcome = check_document(load_document(data, str(proof_file)))
     if json_output:
         _emit_json(outcome.to_json())

@@ -37,7 +37,7 @@ def format_ns(epoch_ns: int) -> str:
 
 def parse_time(text: str) -> datetime:
     """Parse RFC 3339 (any offset, up to nanoseconds; sub-microsecond digits are dropped)."""
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if not match:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     frac = (match.group(7) or "").ljust(6, "0")[:6]
@@ -48,7 +48,7 @@ def parse_time(text: str) -> datetime:
 
 def parse_ns(text: str) -> int:
     """Inverse of ``format_ns`` for ``...Z`` times with nanoseconds."""
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if not match or match.group(8) != "Z":
         raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
     whole = datetime.fromisoformat(text[:19] + "+00:00")

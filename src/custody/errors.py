@@ -29,6 +29,12 @@ class CustodyError(Exception):
     exit_code: int = ExitCode.UNUSABLE_INPUT
 
 
+class InputError(CustodyError):
+    """A file given to be checked cannot be read at all."""
+
+    exit_code = ExitCode.UNUSABLE_INPUT
+
+
 class UsageError(CustodyError):
     """The command was given something it cannot act on."""
 

@@ -87,6 +87,19 @@ class LedgerIndex(merkle.NodeStore):
 
     @staticmethod
     def _connect(path: Path | None) -> sqlite3.Connection:
+        try:
+            return LedgerIndex._open(path)
+        except sqlite3.DatabaseError:
+            # A damaged cache is only a cache: throw it away and rebuild from the ledger.
+            if path is None:
+                raise
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{path}{suffix}")
+            return LedgerIndex._open(path)
+
+    @staticmethod
+    def _open(path: Path | None) -> sqlite3.Connection:
         target = ":memory:"
         if path is not None:
             try:
@@ -96,13 +109,17 @@ class LedgerIndex(merkle.NodeStore):
             except OSError:
                 pass
         db = sqlite3.connect(target, isolation_level=None, timeout=60.0)
-        db.execute(
-            "PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY"
-        )
-        db.execute(
-            "PRAGMA synchronous=NORMAL"
-        )  # derived data: losing the tail only costs a re-read
-        db.executescript(_SCHEMA)
+        try:
+            db.execute(
+                "PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY"
+            )
+            # Derived data: losing the last transactions only costs a re-read of the ledger.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT count(*) FROM nodes").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
         if LedgerIndex._meta(db, "schema") != SCHEMA_VERSION:
             db.executescript(
                 "DELETE FROM meta; DELETE FROM records; DELETE FROM items; DELETE FROM tags;"

@@ -54,7 +54,7 @@ def fingerprint_of(public_raw: bytes) -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise SigningKeyError(
             f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )

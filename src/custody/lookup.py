@@ -67,6 +67,6 @@ def _items_for(ledger: Ledger, spec: str, cwd: str) -> list[int]:
         rows = index.items_at_or_under(os.fsencode(rel) if rel not in ("", ".") else b"")
         if rows:
             return [r.seq for r in rows]
-    if _HEX.match(spec):
+    if _HEX.fullmatch(spec):
         return [r.seq for r in index.items_with_prefix(spec.lower())]
     return []

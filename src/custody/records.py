@@ -49,10 +49,14 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode(text: str, what: str) -> bytes:
+    """Strict base64: the one canonical encoding only (RFC 4648 §3.5: zero padding bits)."""
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
         raise RecordError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise RecordError(f"{what} is not in canonical base64")
+    return raw
 
 
 # --- small strict accessors: each raises RecordError naming the field ---------------------
@@ -85,7 +89,7 @@ def _nonneg(obj: Mapping[str, Any], name: str, where: str) -> int:
 
 def _hex64(obj: Mapping[str, Any], name: str, where: str) -> str:
     value: str = _get(obj, name, str, where)
-    if not _HEX64.match(value):
+    if not _HEX64.fullmatch(value):
         raise RecordError(f"{where}: field {name!r} is not 64 lowercase hex digits")
     return value
 
@@ -141,7 +145,7 @@ class KeyBody:
         w = "key"
         _only(obj, {"algorithm", "fingerprint", "name", "public_key", "replaces", "role"}, w)
         replaces = _opt(obj, "replaces", str, w)
-        if replaces is not None and not _HEX64.match(replaces):
+        if replaces is not None and not _HEX64.fullmatch(replaces):
             raise RecordError("key: field 'replaces' is not a key fingerprint")
         return cls(
             fingerprint=_hex64(obj, "fingerprint", w),
@@ -462,7 +466,7 @@ class ItemRef:
             raise RecordError(f"{where}: an item reference must be an object")
         _only(obj, {"path", "seq", "sha256"}, where)
         sha256 = _get(obj, "sha256", str, where)
-        if not _HEX64.match(sha256):
+        if not _HEX64.fullmatch(sha256):
             raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
         return cls(_nonneg(obj, "seq", where), sha256, _get(obj, "path", str, where))
 
@@ -484,7 +488,7 @@ class CopyRef:
             raise RecordError(f"{where}: a copy must be an object")
         _only(obj, {"path", "sha256", "size"}, where)
         sha256 = _get(obj, "sha256", str, where)
-        if not _HEX64.match(sha256):
+        if not _HEX64.fullmatch(sha256):
             raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
         return cls(_get(obj, "path", str, where), sha256, _nonneg(obj, "size", where))
 
@@ -588,7 +592,7 @@ class RevocationBody:
         w = "revocation"
         _only(obj, {"key", "reason"}, w)
         key = _get(obj, "key", str, w)
-        if not _HEX64.match(key):
+        if not _HEX64.fullmatch(key):
             raise RecordError("revocation: 'key' is not a key fingerprint")
         return cls(key, _opt(obj, "reason", str, w))
 
