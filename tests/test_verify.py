@@ -1038,12 +1038,6 @@ def test_absurd_sequence_number_is_reported_quickly(catalogued: Path) -> None:
 # --- design question: keys nobody vouched for -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design gap (docs/format.md §5): any self-introduced key is accepted, so a stranger "
-    "can append a key, a superseding item and a checkpoint and verify says VERIFIED without "
-    "naming the new signer",
-)
 def test_records_appended_by_a_stranger_key_are_not_silently_verified(
     catalogued: Path, check: Verifier
 ) -> None:

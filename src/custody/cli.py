@@ -720,6 +720,13 @@ def verify(
         bool,
         typer.Option("--require-timestamps", help="Fail if any record lacks a trusted timestamp."),
     ] = False,
+    trusted_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trusted-key",
+            help="Only these signers count (PEM public keys, or files of fingerprints).",
+        ),
+    ] = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -759,12 +766,44 @@ def verify(
             observer=observer,
             tsa_trust=load_trust(tsa_root or []),
             require_timestamps=require_timestamps,
+            trusted_keys=_fingerprints(trusted_key) if trusted_key else None,
         )
     if json_output:
         _emit_json(result.to_json())
     else:
         _render_verification(result)
     raise typer.Exit(ExitCode.OK if result.ok else ExitCode.FINDINGS)
+
+
+def _fingerprints(files: list[Path]) -> set[str]:
+    """Fingerprints from PEM public keys (custody keys export) or lines of hex."""
+    import re
+
+    from custody.keys import fingerprint_of
+
+    found: set[str] = set()
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        if b"BEGIN PUBLIC KEY" in data:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+            try:
+                key = serialization.load_pem_public_key(data)
+            except ValueError:
+                raise InputError(f"{path} is not a readable public key") from None
+            if not isinstance(key, Ed25519PublicKey):
+                raise InputError(f"{path} is not an Ed25519 public key")
+            raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            found.add(fingerprint_of(raw))
+        else:
+            found.update(re.findall(r"\b[0-9a-f]{64}\b", data.decode("utf-8", "replace")))
+    if not found:
+        raise InputError("no key fingerprint found in the --trusted-key files")
+    return found
 
 
 def _render_verification(result: Any) -> None:
@@ -797,6 +836,34 @@ def _render_verification(result: Any) -> None:
                 escape(f.found or ""),
             )
         out.print(table)
+    if result.signers:
+        signers = Table(
+            "signer",
+            "role",
+            "fingerprint",
+            "introduced",
+            "records",
+            "status",
+            title="Keys that signed this ledger",
+        )
+        for k in result.signers:
+            status = (
+                f"revoked at record {k['revoked_at']}"
+                if k["revoked_at"] is not None
+                else f"retired at record {k['retired_at']}"
+                if k["retired_at"] is not None
+                else "valid"
+            )
+            how = "itself" if k["introduced_by"] == k["fingerprint"] else k["introduced_by"][:12]
+            signers.add_row(
+                escape(k["name"]),
+                k["role"],
+                k["fingerprint"],
+                f"record {k['introduced_at']} by {how}",
+                str(k["records"]),
+                status,
+            )
+        out.print(signers)
     out.print(
         f"{result.ledger_size} records, tree root {result.tree_root}; "
         f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed"

@@ -13,9 +13,8 @@ the UTC time and a free-text reason:
 * ``dispose``  - the item was returned or destroyed (a custodian's decision);
 * ``receive``  - items arrived from elsewhere (``custody import``).
 
-Roles (docs/events.md): disposal, revoking another person's key and introducing a key
-other than one's own successor need the custodian role; ``verify`` reports
-ROLE_NOT_ALLOWED otherwise.
+Roles (docs/events.md): disposal, revoking another person's key and introducing a
+custodian's key need the custodian role; ``verify`` reports ROLE_NOT_ALLOWED otherwise.
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""Verification results: finding classes, findings, checks, and the overall result.
+
+Shared by every verifier (ledger, files, timestamps, bundles). Findings are data with
+named fields; nothing here prints or decides exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Code(StrEnum):
+    TRUNCATED_RECORD = "TRUNCATED_RECORD"
+    RECORD_MALFORMED = "RECORD_MALFORMED"
+    RECORD_MISSING = "RECORD_MISSING"
+    RECORDS_REORDERED = "RECORDS_REORDERED"
+    RECORD_DUPLICATED = "RECORD_DUPLICATED"
+    RECORD_ALTERED = "RECORD_ALTERED"
+    CHAIN_BROKEN = "CHAIN_BROKEN"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
+    NOT_APPEND_ONLY = "NOT_APPEND_ONLY"
+    FILE_MISSING = "FILE_MISSING"
+    FILE_MODIFIED = "FILE_MODIFIED"
+    FILE_MOVED = "FILE_MOVED"
+    FILE_UNEXPECTED = "FILE_UNEXPECTED"
+    FILE_UNREADABLE = "FILE_UNREADABLE"
+    NO_CHECKPOINT = "NO_CHECKPOINT"
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
+    TIMESTAMP_UNTRUSTED = "TIMESTAMP_UNTRUSTED"
+    TIMESTAMP_MISMATCH = "TIMESTAMP_MISMATCH"
+    TIMESTAMP_PENDING = "TIMESTAMP_PENDING"
+    CAPTURE_AFTER_TIMESTAMP = "CAPTURE_AFTER_TIMESTAMP"
+    CATALOGUED_AFTER_TIMESTAMP = "CATALOGUED_AFTER_TIMESTAMP"
+    CATALOGUE_TIME_FAR = "CATALOGUE_TIME_FAR"
+    KEY_REVOKED = "KEY_REVOKED"
+    ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
+    KEY_UNVOUCHED = "KEY_UNVOUCHED"
+    KEY_NAME_REUSED = "KEY_NAME_REUSED"
+
+
+# Findings that describe a state worth knowing but not a failure of integrity. A pending
+# timestamp becomes an error only when the verifier asks (--require-timestamps).
+WARNINGS = frozenset(
+    {
+        Code.NO_CHECKPOINT,
+        Code.TIMESTAMP_PENDING,
+        Code.CAPTURE_AFTER_TIMESTAMP,
+        Code.CATALOGUED_AFTER_TIMESTAMP,
+        Code.CATALOGUE_TIME_FAR,
+        Code.KEY_UNVOUCHED,
+        Code.KEY_NAME_REUSED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: Code
+    item: str
+    message: str
+    seq: int | None = None
+    expected: str | None = None
+    found: str | None = None
+    required: bool = False  # a warning class the verifier chose to treat as an error
+    warning: bool = False  # an error class that, here, only limits what could be checked
+
+    @property
+    def severity(self) -> str:
+        if self.warning:
+            return "warning"
+        return "warning" if self.code in WARNINGS and not self.required else "error"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": str(self.code),
+            "severity": self.severity,
+            "item": self.item,
+            "seq": self.seq,
+            "message": self.message,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check, what it covered and whether it passed."""
+
+    name: str
+    passed: bool
+    covered: int
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "covered": self.covered,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class VerificationResult:
+    root: str
+    checks: list[Check] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    ledger_size: int = 0
+    tree_root: str | None = None
+    files_checked: int = 0
+    bytes_hashed: int = 0
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
+    clock: list[dict[str, Any]] = field(default_factory=list)
+    signers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and not self.errors
+
+    def add_check(self, name: str, findings: Sequence[Finding], covered: int, detail: str) -> None:
+        self.findings.extend(findings)
+        self.checks.append(
+            Check(name, not [f for f in findings if f.severity == "error"], covered, detail)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "verified": self.ok,
+            "ledger_size": self.ledger_size,
+            "tree_root": self.tree_root,
+            "files_checked": self.files_checked,
+            "bytes_hashed": self.bytes_hashed,
+            "checks": [c.to_json() for c in self.checks],
+            "findings": [f.to_json() for f in self.findings],
+            "timestamps": self.timestamps,
+            "clock": self.clock,
+            "signers": self.signers,
+        }
+
+

@@ -1,0 +1,749 @@
+"""Checking a ledger's lines: structure, sequence, hash chain, keys, roles and checkpoints.
+
+The work splits in two. Per line, independently of every other line: parse strictly,
+hash, and check the Ed25519 signature against the key the ledger introduces for that
+fingerprint (``examine``). That is ~90 % of the cost and runs on every core in a process
+pool for large ledgers. Then, in ledger order, everything that depends on what came
+before (``_Pass``): sequence numbers, the hash chain, whether the signer was introduced
+before the record and not revoked or retired, whether its role allows the record, and -
+once the Merkle tree is built from all leaf hashes - every checkpoint's root.
+
+Key rules (docs/events.md): the first key introduces itself; later keys introduce
+themselves (reported as KEY_UNVOUCHED unless the verifier pinned them) or are vouched for
+by a key already introduced - only a custodian may introduce a custodian - or by the key
+they replace (rotation retires the old key). A revocation is
+signed by the key itself or a custodian. Records a key signs after its revocation or
+retirement fail with KEY_REVOKED. Disposal needs the custodian role (ROLE_NOT_ALLOWED).
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody import merkle
+from custody.errors import RecordError
+from custody.findings import Code, Finding, VerificationResult
+from custody.keys import PublicKey
+from custody.records import (
+    CheckpointBody,
+    EventBody,
+    ItemBody,
+    KeyBody,
+    RevocationBody,
+    SignedRecord,
+    TimestampBody,
+    b64encode,
+    line_hash,
+)
+
+LineSource = Callable[[], Iterable[tuple[bytes, bool]]]
+CHUNK_LINES = 2000
+PARALLEL_FROM = 4 * CHUNK_LINES  # below this, a process pool costs more than it saves
+_LISTED_GAP = 1000  # longer runs of missing records are reported as one range
+
+
+@dataclass(frozen=True)
+class TrustedCheckpoint:
+    """A tree size and root the verifier obtained independently of this ledger."""
+
+    tree_size: int
+    root: bytes
+    source: str
+    line: bytes | None = None  # the signed checkpoint record, when the verifier holds one
+
+
+@dataclass
+class KeyState:
+    fingerprint: str
+    name: str
+    role: str
+    introduced_at: int
+    introduced_by: str
+    revoked_at: int | None = None
+    retired_at: int | None = None  # replaced by a successor (rotation)
+    records: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "name": self.name,
+            "role": self.role,
+            "introduced_at": self.introduced_at,
+            "introduced_by": self.introduced_by,
+            "revoked_at": self.revoked_at,
+            "retired_at": self.retired_at,
+            "records": self.records,
+        }
+
+
+@dataclass
+class LedgerState:
+    """What a ledger pass learns, for the file and timestamp checks and for bundles."""
+
+    items: dict[bytes, ItemBody] = field(default_factory=dict)  # latest record per path
+    item_seq: dict[bytes, int] = field(default_factory=dict)
+    item_time: dict[bytes, str] = field(default_factory=dict)
+    disposed: set[int] = field(default_factory=set)
+    kinds: bytearray = field(default_factory=bytearray)  # first letter of each type, "?"
+    checkpoint_lines: dict[int, bytes] = field(default_factory=dict)
+    timestamps: list[tuple[int, TimestampBody]] = field(default_factory=list)
+    keys: dict[str, KeyState] = field(default_factory=dict)
+    checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
+    tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
+    records: int = 0
+
+
+# --- per line, in any order -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineFacts:
+    """Everything about one line that does not depend on other lines."""
+
+    complete: bool
+    leaf: bytes
+    hash: str
+    size: int
+    error: str | None = None
+    seq: int = -1
+    type: str = ""
+    signer: str = ""
+    prev: str | None = None
+    time: str = ""
+    signature_ok: bool | None = None  # None: no key of that fingerprint anywhere in the ledger
+    body: Any = None  # the typed body where the ordered pass needs it
+    line: bytes | None = None  # kept for checkpoints: timestamps' imprints are over these bytes
+
+
+_TYPED = frozenset({"key", "item", "checkpoint", "timestamp", "repair", "event", "revocation"})
+_KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation"})
+
+
+def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: bool) -> LineFacts:
+    """Parse, hash and check the signature of one line; never raises for bad content."""
+    leaf = merkle.leaf_hash(data)
+    digest = line_hash(data)
+    if not complete:
+        return LineFacts(False, leaf, digest, len(data))
+    try:
+        signed = SignedRecord.parse(data)
+        record = signed.record
+        body = record.typed_body() if record.type in _TYPED else None
+        if not data.startswith(b'{"sig":"' + b64encode(signed.signature).encode() + b'"'):
+            raise RecordError("the signature is not in canonical base64")
+    except RecordError as exc:
+        return LineFacts(True, leaf, digest, len(data), error=str(exc))
+    raw = keys.get(record.signer)
+    ok = None
+    if raw is not None:
+        ok = PublicKey(raw, "", "").verify(signed.signature, signed.signed_bytes)
+    kept = body if record.type in _KEEP or (keep_items and record.type == "item") else None
+    return LineFacts(
+        True,
+        leaf,
+        digest,
+        len(data),
+        None,
+        record.seq,
+        record.type,
+        record.signer,
+        record.prev,
+        record.time,
+        ok,
+        kept,
+        data if record.type == "checkpoint" else None,
+    )
+
+
+_WORKER_KEYS: dict[str, bytes] = {}
+
+
+def _init_worker(keys: dict[str, bytes]) -> None:
+    _WORKER_KEYS.clear()
+    _WORKER_KEYS.update(keys)
+
+
+def _examine_chunk(chunk: list[tuple[bytes, bool]], keep_items: bool) -> list[LineFacts]:
+    return [examine(data, complete, _WORKER_KEYS, keep_items) for data, complete in chunk]
+
+
+def _chunks(lines: Iterable[tuple[bytes, bool]]) -> Iterator[list[tuple[bytes, bool]]]:
+    chunk: list[tuple[bytes, bool]] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= CHUNK_LINES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _facts(
+    lines: LineSource, keys: dict[str, bytes], keep_items: bool, parallel: bool
+) -> Iterator[LineFacts]:
+    """Examine every line, in order, on a process pool when the ledger is large."""
+    if not parallel:
+        for data, complete in lines():
+            yield examine(data, complete, keys, keep_items)
+        return
+    workers = os.cpu_count() or 1
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys,)) as pool:
+        window: list[Future[list[LineFacts]]] = []
+        for chunk in _chunks(lines()):
+            window.append(pool.submit(_examine_chunk, chunk, keep_items))
+            if len(window) > workers * 3:  # a bounded window keeps memory flat
+                yield from window.pop(0).result()
+        for future in window:
+            yield from future.result()
+
+
+def prescan(lines: Iterable[tuple[bytes, bool]]) -> tuple[dict[str, bytes], int]:
+    """Public keys of every key record (first per fingerprint), and the number of lines."""
+    keys: dict[str, bytes] = {}
+    count = 0
+    for data, complete in lines:
+        count += 1
+        if not complete or b'"type":"key"' not in data:
+            continue
+        try:
+            body = SignedRecord.parse(data).record.typed_body()
+        except RecordError:
+            continue
+        if isinstance(body, KeyBody):
+            keys.setdefault(body.fingerprint, body.public_key)
+    return keys, count
+
+
+# --- in order -------------------------------------------------------------------------------
+
+
+class _Pass:
+    def __init__(self, trusted_keys: frozenset[str] | None, collect_items: bool) -> None:
+        self.state = LedgerState()
+        self.trusted_keys = trusted_keys
+        self.collect_items = collect_items
+        self.structure: list[Finding] = []
+        self.chain: list[Finding] = []
+        self.signatures: list[Finding] = []
+        self.identities: list[Finding] = []
+        self.seqs = array("q")
+        self.leaves = bytearray()
+        self.checkpoint_records = 0
+        self.signed_count = 0
+        self.prev_hash: str | None = None
+        self.prev_parsed = False
+        self.prev_seq: int | None = None
+
+    def feed(self, position: int, facts: LineFacts) -> None:
+        state = self.state
+        self.leaves += facts.leaf
+        before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
+        self.prev_hash, self.prev_parsed, self.prev_seq = facts.hash, False, None
+        where = f"record {position}"
+        if not facts.complete:
+            state.kinds.append(ord("?"))
+            self.seqs.append(-1)
+            self.structure.append(
+                Finding(
+                    Code.TRUNCATED_RECORD,
+                    where,
+                    "the ledger ends with an incomplete line (a write was cut off); "
+                    "'custody repair' removes it",
+                    position,
+                    "a complete line ending in a newline",
+                    f"{facts.size} bytes without a newline",
+                )
+            )
+            return
+        if facts.error is not None:
+            state.kinds.append(ord("?"))
+            self.seqs.append(-1)
+            self.structure.append(Finding(Code.RECORD_MALFORMED, where, facts.error, position))
+            return
+        state.kinds.append(ord(facts.type[0]))
+        self.seqs.append(facts.seq)
+        self.prev_parsed, self.prev_seq = True, facts.seq
+        authentic = self._signer_check(position, facts)
+        self.chain.extend(
+            _chain_link(
+                position, facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic
+            )
+        )
+        body = facts.body
+        if isinstance(body, ItemBody):
+            if self.collect_items:
+                state.items[body.name_bytes] = body
+                state.item_seq[body.name_bytes] = facts.seq
+                state.item_time[body.name_bytes] = facts.time
+        elif isinstance(body, CheckpointBody):
+            self.checkpoint_records += 1
+            state.checkpoints.append((position, body))
+            if facts.line is not None:
+                state.checkpoint_lines[position] = facts.line
+        elif isinstance(body, TimestampBody):
+            state.timestamps.append((position, body))
+        elif isinstance(body, EventBody) and body.action == "dispose" and authentic:
+            state.disposed.update(ref.seq for ref in body.items)
+
+    def _signer_check(self, position: int, facts: LineFacts) -> bool:
+        """Signature, introduction, revocation and role; True if the record is authentic."""
+        where = f"record {position}"
+        keys = self.state.keys
+        body = facts.body
+        signer = keys.get(facts.signer)
+        self_introduction = (
+            signer is None and isinstance(body, KeyBody) and body.fingerprint == facts.signer
+        )
+        if facts.signature_ok is None or (signer is None and not self_introduction):
+            self.signatures.append(
+                Finding(
+                    Code.UNKNOWN_KEY,
+                    where,
+                    "signed by a key that the ledger has not introduced before this record",
+                    position,
+                    "a key introduced earlier in the ledger",
+                    facts.signer,
+                )
+            )
+            return False
+        self.signed_count += 1
+        if not facts.signature_ok:
+            named = f"key {signer.name!r}" if signer else f"the key {facts.signer[:16]}…"
+            self.signatures.append(
+                Finding(
+                    Code.BAD_SIGNATURE,
+                    where,
+                    f"the signature does not verify with {named}",
+                    position,
+                    "a valid Ed25519 signature",
+                    "an invalid signature",
+                )
+            )
+            return False
+        if self.trusted_keys is not None and facts.signer not in self.trusted_keys:
+            self.signatures.append(
+                Finding(
+                    Code.UNKNOWN_KEY,
+                    where,
+                    "signed by a key that is not among the keys you said to trust",
+                    position,
+                    "one of the trusted keys",
+                    facts.signer,
+                )
+            )
+            return False
+        if self_introduction:
+            assert isinstance(body, KeyBody)
+            self._introduce(position, body, facts.signer)
+            keys[facts.signer].records += 1
+            return True
+        assert signer is not None
+        signer.records += 1
+        ended = signer.revoked_at if signer.revoked_at is not None else signer.retired_at
+        if ended is not None and position > ended:
+            how = (
+                "revoked" if signer.revoked_at is not None else "retired (replaced by a successor)"
+            )
+            self.identities.append(
+                Finding(
+                    Code.KEY_REVOKED,
+                    where,
+                    f"signed by key {signer.name!r}, {how} at record {ended}",
+                    position,
+                    f"a key valid at record {position}",
+                    signer.fingerprint,
+                )
+            )
+            return False
+        return self._role_check(position, facts, signer)
+
+    def _role_check(self, position: int, facts: LineFacts, signer: KeyState) -> bool:
+        where = f"record {position}"
+        body = facts.body
+
+        def refuse(what: str) -> bool:
+            self.identities.append(
+                Finding(
+                    Code.ROLE_NOT_ALLOWED,
+                    where,
+                    f"{what} needs the custodian role; key {signer.name!r} is a {signer.role}",
+                    position,
+                    "custodian",
+                    signer.role,
+                )
+            )
+            return False
+
+        if isinstance(body, KeyBody) and body.fingerprint != signer.fingerprint:
+            if body.fingerprint in self.state.keys:
+                return True  # a repeated introduction changes nothing
+            if body.role == "custodian" and signer.role != "custodian":
+                return refuse("introducing a custodian's key")
+            if body.replaces == signer.fingerprint:
+                signer.retired_at = position
+            self._introduce(position, body, signer.fingerprint)
+        elif isinstance(body, RevocationBody):
+            target = self.state.keys.get(body.key)
+            if body.key != signer.fingerprint and signer.role != "custodian":
+                return refuse("revoking another person's key")
+            if target is not None and target.revoked_at is None:
+                target.revoked_at = position
+        elif (
+            isinstance(body, EventBody) and body.action == "dispose" and signer.role != "custodian"
+        ):
+            return refuse("disposal")
+        return True
+
+    def _introduce(self, position: int, body: KeyBody, by: str) -> None:
+        keys = self.state.keys
+        where = f"record {position}"
+        if body.fingerprint == by and keys:
+            custodians = any(k.role == "custodian" for k in keys.values())
+            if body.role == "custodian" and custodians:
+                self.identities.append(
+                    Finding(
+                        Code.ROLE_NOT_ALLOWED,
+                        where,
+                        f"key {body.name!r} claims the custodian role by introducing itself; "
+                        "an existing custodian must introduce it",
+                        position,
+                        "introduced by a custodian",
+                        "self-introduced",
+                    )
+                )
+            if self.trusted_keys is None:
+                self.identities.append(
+                    Finding(
+                        Code.KEY_UNVOUCHED,
+                        where,
+                        f"key {body.name!r} ({body.role}) introduced itself: confirm fingerprint "
+                        f"{body.fingerprint} with its holder, or pin trusted keys",
+                        position,
+                        "a key introduced by a known key",
+                        body.fingerprint,
+                    )
+                )
+        for other in keys.values():
+            if other.name == body.name and other.fingerprint != body.fingerprint:
+                self.identities.append(
+                    Finding(
+                        Code.KEY_NAME_REUSED,
+                        where,
+                        f"a second key is named {body.name!r}; the names are only labels, "
+                        "the fingerprints identify the signers",
+                        position,
+                        other.fingerprint,
+                        body.fingerprint,
+                    )
+                )
+                break
+        keys[body.fingerprint] = KeyState(body.fingerprint, body.name, body.role, position, by)
+
+
+def _chain_link(
+    position: int,
+    seq: int,
+    prev: str | None,
+    before_hash: str | None,
+    before_parsed: bool,
+    before_seq: int | None,
+    authentic: bool,
+) -> list[Finding]:
+    if prev == before_hash:
+        return []
+    if position > 0 and authentic and before_parsed and before_seq == seq - 1:
+        # This record is authentic and commits to other bytes than its predecessor (by
+        # sequence number) holds: that one changed. When the line before is not its
+        # predecessor (records removed, inserted or reordered), blame nobody: the chain
+        # is broken here and the sequence check names what is missing or out of order.
+        return [
+            Finding(
+                Code.RECORD_ALTERED,
+                f"record {position - 1}",
+                f"record {position} (validly signed) chains to other bytes than this record "
+                "holds: it was changed after it was written",
+                position - 1,
+                prev,
+                before_hash,
+            )
+        ]
+    return [
+        Finding(
+            Code.CHAIN_BROKEN,
+            f"record {position}",
+            "the previous-line hash does not match the line before it",
+            position,
+            before_hash,
+            prev,
+        )
+    ]
+
+
+def verify_ledger_lines(
+    lines: LineSource,
+    result: VerificationResult,
+    *,
+    collect_items: bool = True,
+    trusted: TrustedCheckpoint | None = None,
+    trusted_keys: Iterable[str] | None = None,
+) -> LedgerState:
+    """Check a ledger's lines; ``lines()`` yields (bytes without newline, complete) afresh.
+
+    Two streaming passes (keys, then everything), so memory grows with the ledger only by
+    the Merkle tree (64 bytes a record), the sequence numbers and, if asked, the items.
+    """
+    keys, count = prescan(lines())
+    pinned = frozenset(trusted_keys) if trusted_keys is not None else None
+    run = _Pass(pinned, collect_items)
+    for position, facts in enumerate(_facts(lines, keys, collect_items, count >= PARALLEL_FROM)):
+        run.feed(position, facts)
+    return _finish(run, result, trusted)
+
+
+def _finish(
+    run: _Pass, result: VerificationResult, trusted: TrustedCheckpoint | None
+) -> LedgerState:
+    state = run.state
+    state.records = len(run.seqs)
+    state.tree = merkle.MemoryTree.from_leaf_hashes(bytes(run.leaves))
+    del run.leaves
+    checkpoint_findings = _check_checkpoints(state)
+    run.structure.extend(_sequence_findings(run.seqs))
+    if not run.checkpoint_records and state.records:
+        # (A checkpoint that does not match is reported as such, not as "none signed".)
+        checkpoint_findings.append(
+            Finding(
+                Code.NO_CHECKPOINT,
+                "ledger",
+                "no checkpoint has been signed yet: run 'custody sign'",
+            )
+        )
+    result.ledger_size = state.records
+    result.tree_root = merkle.root_hash(state.tree).hex()
+    result.signers = [k.to_json() for k in state.keys.values()]
+    result.add_check(
+        "record structure",
+        run.structure,
+        state.records,
+        f"{state.records} lines parsed as canonical, well-formed records in sequence",
+    )
+    result.add_check(
+        "hash chain",
+        run.chain,
+        state.records,
+        "each record names the SHA-256 of the line before it",
+    )
+    result.add_check(
+        "signatures",
+        run.signatures,
+        run.signed_count,
+        f"{run.signed_count} Ed25519 signatures checked against {len(state.keys)} introduced keys",
+    )
+    result.add_check(
+        "keys and roles",
+        run.identities,
+        len(state.keys),
+        "each signer introduced before it signed, not revoked or retired, and in a role "
+        "allowed to make the record",
+    )
+    result.add_check(
+        "checkpoints",
+        checkpoint_findings,
+        len(state.checkpoints),
+        f"{len(state.checkpoints)} checkpoint roots recomputed (RFC 9162) and chained by "
+        "consistency proofs",
+    )
+    if trusted is not None:
+        result.add_check(
+            "held checkpoint",
+            _check_trusted(state, trusted),
+            1,
+            f"today's ledger extends the checkpoint of {trusted.tree_size} records "
+            f"from {trusted.source}",
+        )
+    return state
+
+
+def _check_checkpoints(state: LedgerState) -> list[Finding]:
+    """Every checkpoint's root against the tree; consistency between the matching ones."""
+    findings: list[Finding] = []
+    matching: list[tuple[int, CheckpointBody]] = []
+    for position, body in state.checkpoints:
+        where = f"record {position}"
+        if body.tree_size > position:
+            findings.append(
+                Finding(
+                    Code.CHECKPOINT_MISMATCH,
+                    where,
+                    "checkpoint claims records that come after it",
+                    position,
+                    f"tree size <= {position}",
+                    str(body.tree_size),
+                )
+            )
+            continue
+        actual = merkle.root_hash(state.tree, body.tree_size).hex()
+        if actual != body.root:
+            findings.append(
+                Finding(
+                    Code.CHECKPOINT_MISMATCH,
+                    where,
+                    f"the root of the first {body.tree_size} records is not the one signed here: "
+                    "records it covers were changed, removed or reordered",
+                    position,
+                    body.root,
+                    actual,
+                )
+            )
+            continue
+        matching.append((position, body))
+    previous: CheckpointBody | None = None
+    for position, body in matching:
+        if previous is not None and previous.tree_size <= body.tree_size:
+            proof = merkle.consistency_proof(state.tree, previous.tree_size, body.tree_size)
+            try:
+                merkle.verify_consistency(
+                    previous.tree_size,
+                    body.tree_size,
+                    bytes.fromhex(previous.root),
+                    bytes.fromhex(body.root),
+                    proof,
+                )
+            except merkle.MerkleProofError as exc:
+                findings.append(
+                    Finding(Code.NOT_APPEND_ONLY, f"record {position}", str(exc), position)
+                )
+        previous = body
+    state.checkpoints = matching
+    return findings
+
+
+def _check_trusted(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
+    where = f"held checkpoint ({trusted.source})"
+    if trusted.tree_size > state.tree.size:
+        return [
+            Finding(
+                Code.NOT_APPEND_ONLY,
+                where,
+                "the ledger is shorter than the checkpoint you hold: records were removed "
+                "or the ledger was rolled back",
+                None,
+                f"at least {trusted.tree_size} records",
+                f"{state.tree.size} records",
+            )
+        ]
+    actual = merkle.root_hash(state.tree, trusted.tree_size)
+    if actual != trusted.root:
+        return [
+            Finding(
+                Code.NOT_APPEND_ONLY,
+                where,
+                f"the first {trusted.tree_size} records are not the ones your checkpoint "
+                "covers: the ledger was rewritten",
+                None,
+                trusted.root.hex(),
+                actual.hex(),
+            )
+        ]
+    if trusted.line is not None:
+        # The checkpoint you hold was itself a record of this ledger; a ledger rolled back
+        # to just before it was signed still has the records it covers, but not the record.
+        try:
+            position = SignedRecord.parse(trusted.line).seq
+        except RecordError:
+            return []
+        if position >= state.tree.size or state.tree.node(0, position) != merkle.leaf_hash(
+            trusted.line
+        ):
+            return [
+                Finding(
+                    Code.NOT_APPEND_ONLY,
+                    where,
+                    f"the checkpoint you hold was record {position} of this ledger and is not "
+                    "there any more: the ledger was rolled back or rewritten after it was signed",
+                    None,
+                    f"record {position}: the checkpoint you hold",
+                    f"{state.tree.size} records"
+                    if position >= state.tree.size
+                    else f"another record {position}",
+                )
+            ]
+    return []
+
+
+def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
+    """Gaps, duplicates and order of sequence numbers (-1 marks an unreadable line)."""
+    if all(seq == position for position, seq in enumerate(seqs)):
+        return []  # the normal case, checked without building anything
+    findings: list[Finding] = []
+    seen: dict[int, int] = {}
+    highest = -1
+    for position, seq in enumerate(seqs):
+        if seq < 0:
+            continue
+        if seq in seen:
+            findings.append(
+                Finding(
+                    Code.RECORD_DUPLICATED,
+                    f"record {seq}",
+                    f"sequence number {seq} appears again at line {position + 1}",
+                    seq,
+                    f"line {seen[seq] + 1} only",
+                    f"also line {position + 1}",
+                )
+            )
+            continue
+        seen[seq] = position
+        if seq < highest:
+            findings.append(
+                Finding(
+                    Code.RECORDS_REORDERED,
+                    f"record {seq}",
+                    f"record {seq} appears after record {highest}",
+                    seq,
+                    f"line {seq + 1}",
+                    f"line {position + 1}",
+                )
+            )
+        highest = max(highest, seq)
+    # Lines that failed to parse may still hold their record; report only gaps beyond them.
+    unparsed = sum(1 for s in seqs if s < 0)
+    # Gaps as ranges: one forged sequence number near 2**53 must not make verify enumerate
+    # (or report) every number below it.
+    gaps: list[tuple[int, int]] = []
+    following = 0
+    for seq in sorted(seen):
+        if seq > following:
+            gaps.append((following, seq))
+        following = seq + 1
+    if sum(end - start for start, end in gaps) > unparsed:
+        for start, end in gaps:
+            if end - start > _LISTED_GAP:
+                findings.append(
+                    Finding(
+                        Code.RECORD_MISSING,
+                        f"records {start}-{end - 1}",
+                        f"{end - start} records ({start} to {end - 1}) are not in the ledger",
+                        start,
+                        f"records {start}-{end - 1}",
+                        "nothing",
+                    )
+                )
+                continue
+            for seq in range(start, end):
+                findings.append(
+                    Finding(
+                        Code.RECORD_MISSING,
+                        f"record {seq}",
+                        f"record {seq} is not in the ledger",
+                        seq,
+                        f"record {seq}",
+                        "nothing",
+                    )
+                )
+    return findings
