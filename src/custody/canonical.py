@@ -96,7 +96,11 @@ class _Parse:
         if len(literal) > 15:
             self.long_ints = True
             if abs(value) > MAX_SAFE_INTEGER:
-                return float(value)  # type: ignore[return-value]
+                try:
+                    return float(value)  # type: ignore[return-value]
+                except OverflowError:  # beyond any double: no canonical form exists
+                    self.problem = self.problem or f"number {literal[:20]}... is out of range"
+                    return 0
         return value
 
     def pairs(self, pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:

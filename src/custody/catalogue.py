@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from custody.clock import Clock, format_ns, utc_now
+from custody.errors import UsageError
 from custody.hashing import EvidenceReadError, FileChangedError, FileDigest, hash_file
 from custody.keys import SigningKey
 from custody.ledger import Ledger, LedgerWriter
@@ -131,6 +132,10 @@ def walk(
     root_b = os.fsencode(root.path)
     seen: set[bytes] = set()
     for given in paths:
+        # A path named on the command line that is not there is a mistake, not a finding
+        # (as in ingest): say so before anything is written.
+        if not os.path.lexists(given):
+            raise UsageError(f"{os.fsdecode(given)}: no such file or folder")
         rel = os.fsencode(root.relative(given))  # RootError when outside the root
         yield from _walk_one(root_b, rel, seen)
 
@@ -221,17 +226,10 @@ def catalogue(
                 )
                 run.process(todo, workers or min(4, os.cpu_count() or 2))
         with ledger.writer(signer, clock=clock) as writer:
-            last = ledger.index.size - 1
-            if writer.written or last < 0 or _type_of(ledger, last) != "checkpoint":
+            if writer.written or ledger.needs_checkpoint():
                 report.checkpoint = writer.checkpoint().seq
             report.ledger_size = writer.size
     return report
-
-
-def _type_of(ledger: Ledger, seq: int) -> str:
-    for _, record_type, _ in ledger.index.record_types(seq):
-        return record_type
-    return ""
 
 
 class _Run:
@@ -340,7 +338,7 @@ class _Run:
             else:
                 changed.append(hashed.candidate)
         with self.ledger.writer(self.signer, clock=self.clock) as writer:
-            pending_paths: dict[bytes, int] = {}
+            pending_paths: dict[bytes, tuple[int, str, int]] = {}
             pending_digests: dict[str, int] = {}
             for hashed in stable:
                 outcome = self._record(writer, hashed, pending_paths, pending_digests)
@@ -368,18 +366,22 @@ class _Run:
         self,
         writer: LedgerWriter,
         hashed: _Hashed,
-        pending_paths: dict[bytes, int],
+        pending_paths: dict[bytes, tuple[int, str, int]],
         pending_digests: dict[str, int],
     ) -> Outcome | None:
         candidate, digest = hashed.candidate, hashed.digest
         sha256 = digest.digests["sha256"]
         index = writer.index
         # Decisions are made here, under the lock, so concurrent runs never record a file twice.
-        latest_seq = pending_paths.get(candidate.rel)
-        latest = index.latest_item_at(candidate.rel) if latest_seq is None else None
-        if latest is not None and latest.sha256 == sha256 and latest.size == digest.size:
+        # The latest record at this path: one written earlier in this batch (not yet in the
+        # index) or one in the index. Same content there is not a new version of it.
+        latest = pending_paths.get(candidate.rel)
+        if latest is None:
+            row = index.latest_item_at(candidate.rel)
+            latest = (row.seq, row.sha256, row.size) if row is not None else None
+        if latest is not None and latest[1:] == (sha256, digest.size):
             return None  # same content already recorded at this path (perhaps by another run)
-        supersedes = latest_seq if latest_seq is not None else (latest.seq if latest else None)
+        supersedes = latest[0] if latest is not None else None
         duplicate_of = None
         if supersedes is None:
             first = pending_digests.get(sha256)
@@ -389,7 +391,7 @@ class _Run:
             duplicate_of = first
         body = self._body(hashed, supersedes, duplicate_of)
         signed: SignedRecord = writer.append("item", body.to_json())
-        pending_paths[candidate.rel] = signed.seq
+        pending_paths[candidate.rel] = (signed.seq, sha256, digest.size)
         pending_digests.setdefault(sha256, signed.seq)
         kind = (
             "version"

@@ -877,7 +877,9 @@ def _stamp(
 
     config = evidence.config()
     urls = [*tsa, *config.tsa_urls] if tsa else None
-    trust = load_trust([*config.tsa_roots, *tsa_root])
+    # Paths in config.toml are read beside it; paths on the command line from here.
+    configured = [evidence.state / Path(p).expanduser() for p in config.tsa_roots]
+    trust = load_trust([*configured, *tsa_root])
     return stamp(evidence, signer, tsa_urls=urls, min_success=min_success, trust=trust)
 
 
@@ -927,8 +929,9 @@ def _render_stamp(report: Any) -> None:
     if pending:
         listing = ", ".join(str(c.checkpoint) for c in pending)
         out.print(
-            f"[bold yellow]PENDING[/]: checkpoint(s) {listing} still need "
-            f"{report.min_success} token(s); run 'custody timestamp' again when online"
+            f"[bold yellow]PENDING[/]: checkpoint(s) {listing} have fewer than the "
+            f"{report.min_success} token(s) the policy asks for; run 'custody timestamp' "
+            "again when the timestamp authorities can be reached"
         )
     else:
         out.print(f"[bold green]Stamped[/]: {len(report.checkpoints)} checkpoint(s).")

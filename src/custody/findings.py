@@ -150,5 +150,3 @@ class VerificationResult:
             "clock": self.clock,
             "signers": self.signers,
         }
-
-

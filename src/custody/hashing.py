@@ -93,7 +93,7 @@ class FileDigest:
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-def open_evidence(path: str | bytes) -> int:
+def open_evidence(path: str | bytes | os.PathLike[str]) -> int:
     """Open an original for reading only, refusing anything but a regular file."""
     display = os.fsdecode(path)
     # O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
@@ -139,17 +139,23 @@ def hash_fd(
     progress: Callable[[int], None] | None = None,
     buffer: bytearray | None = None,
     sink: Callable[[memoryview], None] | None = None,
+    limit: int | None = None,
 ) -> tuple[int, dict[str, str]]:
     """Hash everything readable from ``fd``; returns (bytes read, {algorithm: hex}).
 
     ``sink`` receives each chunk too (ingest writes the copy from the very bytes hashed).
+    With ``limit`` (the size seen at open) at most ``limit + 1`` bytes are read: one byte
+    more proves the file grew, and a file that never stops growing cannot keep us reading.
     """
     hashes = [new_hash(a) for a in algorithms]
     buf = buffer if buffer is not None else bytearray(BUFFER_SIZE)
     view = memoryview(buf)
     total = 0
     while True:
-        n = os.readv(fd, [buf])
+        want = len(buf) if limit is None else min(len(buf), limit + 1 - total)
+        if want <= 0:
+            break
+        n = os.readv(fd, [view[:want]])
         if n == 0:
             break
         chunk = view[:n]
@@ -164,7 +170,7 @@ def hash_fd(
 
 
 def hash_file(
-    path: str | bytes,
+    path: str | bytes | os.PathLike[str],
     algorithms: Sequence[str] = ("sha256",),
     *,
     progress: Callable[[int], None] | None = None,
@@ -176,7 +182,9 @@ def hash_file(
     try:
         before = FileIdentity.of(os.fstat(fd))
         try:
-            size, digests = hash_fd(fd, algorithms, progress=progress, buffer=buffer)
+            size, digests = hash_fd(
+                fd, algorithms, progress=progress, buffer=buffer, limit=before.size
+            )
         except OSError as exc:
             raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
         after = FileIdentity.of(os.fstat(fd))

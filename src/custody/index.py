@@ -318,6 +318,13 @@ class LedgerIndex(merkle.NodeStore):
             )
         ]
 
+    def last_type_except(self, skipped: str) -> str | None:
+        """Type of the last record that is not of type ``skipped`` (None if there is none)."""
+        row = self.db.execute(
+            "SELECT type FROM records WHERE type != ? ORDER BY seq DESC LIMIT 1", (skipped,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def key_known(self, fingerprint: str) -> bool:
         row = self.db.execute("SELECT 1 FROM keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return row is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator, Sequence
@@ -107,6 +108,16 @@ def _walk_source(source: bytes, dest_rel: bytes) -> Iterator[_SourceFile | Skipp
             yield Skipped(display, "not a regular file (device, FIFO or socket)")
 
 
+def udev_unescape(name: str) -> str:
+    """A /dev/disk/by-label name as the label reads: udev writes unsafe bytes as \\xHH.
+
+    udev keeps valid UTF-8 as it is, so the escapes are turned back into bytes and the
+    whole decoded as UTF-8 ("unicode_escape" would garble every non-ASCII label).
+    """
+    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m[1], 16)]), os.fsencode(name))
+    return raw.decode("utf-8", errors="replace")
+
+
 def volume_of(path: str) -> dict[str, str]:
     """Mount point, device, file system, label and UUID of the volume holding ``path``."""
     mount = os.path.abspath(path)
@@ -129,8 +140,7 @@ def volume_of(path: str) -> dict[str, str]:
             with contextlib.suppress(OSError):
                 for entry in folder.iterdir():
                     if os.path.realpath(entry) == real:
-                        # udev escapes spaces and slashes in labels as \x20, \x2f
-                        info[kind] = entry.name.encode().decode("unicode_escape")
+                        info[kind] = udev_unescape(entry.name)
     return info
 
 
@@ -199,7 +209,11 @@ def ingest(
             volume = volumes.get(mount)
             if volume is None:
                 volume = volumes[mount] = volume_of(src_display)
-            acquisition = Acquisition(src_display, source_digest.digests["sha256"], volume)
+            # A record holds text: a name that is not UTF-8 gets U+FFFD here (lone surrogates
+            # from fsdecode cannot be written as canonical JSON); the copy's item record
+            # keeps the exact name bytes in path_bytes.
+            source_text = f.path.decode("utf-8", errors="replace")
+            acquisition = Acquisition(source_text, source_digest.digests["sha256"], volume)
             candidates.append(
                 Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
             )
@@ -281,7 +295,9 @@ def _copy(
             def sink(chunk: memoryview) -> None:
                 write_all(out_fd, bytes(chunk))
 
-            size, digests = hash_fd(src_fd, algorithms, progress=observer.advance, sink=sink)
+            size, digests = hash_fd(
+                src_fd, algorithms, progress=observer.advance, sink=sink, limit=before.size
+            )
             os.fsync(out_fd)
         finally:
             os.close(out_fd)

@@ -125,6 +125,15 @@ class Ledger:
             if raw.complete:
                 yield SignedRecord.parse(raw.data)
 
+    def needs_checkpoint(self) -> bool:
+        """True if records other than timestamps came after the last checkpoint.
+
+        Timestamp records follow the checkpoint they stamp; covering them with yet another
+        checkpoint would start an endless stamp-checkpoint-stamp cycle.
+        """
+        last = self.index.last_type_except("timestamp")
+        return last is not None and last != "checkpoint"
+
     def root_hash(self, size: int | None = None) -> bytes:
         return merkle.root_hash(self.index, size)
 

@@ -133,6 +133,13 @@ def load_trust(paths: Sequence[str | Path]) -> Trust:
         for certificate in certificates:
             self_signed = certificate.issuer == certificate.subject
             (roots if self_signed else intermediates).append(certificate)
+    if paths and not roots:
+        # Without an anchor, checking would silently fall back to the self-contained mode,
+        # trusting whatever root a token carries: the opposite of what was asked for.
+        listing = ", ".join(str(p) for p in paths)
+        raise UsageError(
+            f"no root (self-signed) certificate in {listing}: give the TSA's root certificate"
+        )
     return Trust(tuple(roots), tuple(intermediates))
 
 
@@ -144,21 +151,22 @@ def _ledger_timestamps(ledger: Ledger) -> list[tuple[int, TimestampBody]]:
     return found
 
 
-def _needs_checkpoint(ledger: Ledger) -> bool:
-    """True if a record other than a timestamp follows the last checkpoint (or none exists)."""
-    kinds = [t for _, t, _ in ledger.index.record_types(0)]
-    for kind in reversed(kinds):
-        if kind == "checkpoint":
-            return False
-        if kind != "timestamp":
-            return True
-    return bool(kinds)
+def _token_kept(root: EvidenceRoot, body: TimestampBody) -> bool:
+    """True if the recorded token file is there with the recorded SHA-256."""
+    try:
+        raw = (root.state / body.token_file).read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(raw).hexdigest() == body.token_sha256
 
 
 def _file_name(checkpoint: int, url: str, serial: str) -> str:
     host = urllib.parse.urlsplit(url).netloc or "tsa"
     safe = re.sub(r"[^A-Za-z0-9.-]+", "_", host)[:60]
-    return f"checkpoint-{checkpoint:08d}-{safe}-{serial[:32]}.tsr"
+    # Several TSAs can share a host (units under different paths), each counting its own
+    # serials: the whole URL's digest keeps one's token from overwriting another's.
+    unit = hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
+    return f"checkpoint-{checkpoint:08d}-{safe}-{unit}-{serial[:32]}.tsr"
 
 
 def stamp(
@@ -184,12 +192,13 @@ def stamp(
     wait = timeout if timeout is not None else config.tsa_timeout
     report = StampReport(min_success=need)
     with Ledger(root) as ledger:
-        if _needs_checkpoint(ledger):
+        if ledger.needs_checkpoint():
             with ledger.writer(signer, clock=clock) as writer:
                 report.new_checkpoint = writer.checkpoint().seq
         stamped_by: dict[int, set[str]] = {}
         for _, existing in _ledger_timestamps(ledger):
-            stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
+            if _token_kept(root, existing):  # a record whose token is gone is no token
+                stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
         dead: dict[str, str] = {}
         bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
         for seq, record_type, _ in list(ledger.index.record_types(0)):
@@ -424,7 +433,8 @@ def earliest_covering(valid: Sequence[ValidToken], seq: int) -> ValidToken | Non
 
 
 _EXIF_TIME = re.compile(
-    r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"  # the zone as custody.metadata accepts it: +HH[[:]MM]
 )
 
 

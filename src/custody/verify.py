@@ -361,16 +361,21 @@ def verify_timestamps(
         if review.trust == "roots"
         else "only the certificates stored with each token (weaker: supply --tsa-root)"
     )
-    if review.unanchored:
+    if review.trust != "roots" and review.valid:
+        # Anyone can make a root certificate: a token checked only against the ones it
+        # carries proves its signature, not who the timestamp authority was.
+        anchored = len(review.valid) - review.unanchored
         findings.append(
             Finding(
                 Code.TIMESTAMP_UNTRUSTED,
                 "timestamps",
-                f"{review.unanchored} token(s) carry no root certificate to anchor their chain; "
-                "supply the TSA's root with --tsa-root to establish trust",
+                f"{len(review.valid)} token(s) checked without trust anchors from you "
+                f"({anchored} against a root they carry themselves, {review.unanchored} "
+                "with no root at all): supply the TSA's root with --tsa-root to establish "
+                "whose timestamps these are",
                 None,
-                "a chain to a trusted root",
-                "no anchor",
+                "a chain to a root you trust",
+                "no root supplied",
                 warning=True,
             )
         )
