@@ -738,6 +738,15 @@ def verify(
 
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
+    if target is not None and _is_bundle(target) and root is None:
+        from custody.bundle import verify_bundle
+
+        result = verify_bundle(target, tsa_trust=load_trust(tsa_root or []))
+        if json_output:
+            _emit_json(result.to_json())
+        else:
+            _render_verification(result)
+        raise typer.Exit(ExitCode.OK if result.ok else ExitCode.FINDINGS)
     chosen = root or target
     evidence = find_root(explicit=str(chosen)) if chosen else _root(None)
     trusted = None
@@ -773,6 +782,12 @@ def verify(
     else:
         _render_verification(result)
     raise typer.Exit(ExitCode.OK if result.ok else ExitCode.FINDINGS)
+
+
+def _is_bundle(path: Path) -> bool:
+    return (path.is_dir() and (path / "bagit.txt").is_file()) or (
+        path.is_file() and path.suffix.lower() == ".zip"
+    )
 
 
 def _fingerprints(files: list[Path]) -> set[str]:
@@ -1347,6 +1362,88 @@ def keys_import(
         _emit_json(_key_json(restored))
     else:
         out.print(f"restored key {escape(restored.name)} ({restored.public.fingerprint})")
+
+
+# --- the lawyer's deliverables ------------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    items: ItemsArg = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="New folder for the bundle.")
+    ] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="Every current item.")] = False,
+    tag: TagSelectOpt = None,
+    make_zip: Annotated[
+        bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
+    ] = False,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write a self-contained, offline-verifiable evidence bundle (BagIt) of ITEMS."""
+    from custody.bundle import export_bundle
+    from custody.errors import UsageError
+    from custody.ledger import Ledger
+    from custody.vault import current_items
+
+    if out_dir is None:
+        raise UsageError("say where to write the bundle with --out DIR")
+    evidence = _root(root)
+    with Ledger(evidence) as ledger:
+        seqs = [r.seq for r in current_items(ledger)] if all_items else _items(ledger, items, tag)
+    report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
+    if json_output:
+        _emit_json(report.to_json())
+        return
+    for warning in report.warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    out.print(
+        f"bundle of {len(report.items)} item(s), {_size(report.payload_bytes)}, "
+        f"{report.records} ledger records with inclusion proofs against checkpoint "
+        f"{report.checkpoint}, {report.timestamps} timestamp token(s): {escape(report.out)}"
+    )
+    if report.zip:
+        out.print(f"zip: {escape(report.zip)}")
+
+
+@app.command("import")
+def import_command(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder or .zip.")],
+    into: Annotated[str | None, typer.Option("--into", help="Folder inside the root.")] = None,
+    tsa_root: TsaRootOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Verify a received bundle and, only if it passes, bring it into this evidence root."""
+    from custody.bundle import import_bundle
+    from custody.stamping import load_trust
+
+    evidence = _root(root)
+    signer = _signer(key)
+    report = import_bundle(
+        bundle, evidence, signer, into=into, tsa_trust=load_trust(tsa_root or [])
+    )
+    if json_output:
+        _emit_json(
+            {
+                "imported": report.imported,
+                "folder": report.folder,
+                "event": report.event,
+                "verification": report.verification.to_json(),
+            }
+        )
+    else:
+        if not report.verification.ok:
+            _render_verification(report.verification)
+            err.print("[bold red]refused[/]: the bundle does not verify; nothing was written")
+        else:
+            out.print(
+                f"imported {report.imported} item(s) into {escape(report.folder)}; "
+                f"receipt recorded as record {report.event}"
+            )
+    raise typer.Exit(ExitCode.OK if report.verification.ok else ExitCode.FINDINGS)
 
 
 # --- entry point ----------------------------------------------------------------------------

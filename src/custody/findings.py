@@ -41,6 +41,9 @@ class Code(StrEnum):
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
     KEY_UNVOUCHED = "KEY_UNVOUCHED"
     KEY_NAME_REUSED = "KEY_NAME_REUSED"
+    BUNDLE_UNSAFE = "BUNDLE_UNSAFE"
+    BUNDLE_MALFORMED = "BUNDLE_MALFORMED"
+    PROOF_INVALID = "PROOF_INVALID"
 
 
 # Findings that describe a state worth knowing but not a failure of integrity. A pending
