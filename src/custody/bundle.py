@@ -45,7 +45,7 @@ from custody.errors import InputError, RecordError, StorageError, UsageError
 from custody.findings import Code, Finding, VerificationResult
 from custody.hashing import new_hash, open_evidence
 from custody.keys import PublicKey
-from custody.ledger import Ledger
+from custody.ledger import Ledger, open_ledger
 from custody.proofs import check_document, consistency_document, inclusion_document
 from custody.records import (
     CheckpointBody,
@@ -172,7 +172,7 @@ def export_bundle(
     if root.path == out or root.path in out.parents:
         raise UsageError(f"{out} is inside the evidence root; export somewhere else")
     report = ExportReport(str(out))
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         item_records = [ledger.read(seq) for seq in items]
         for signed in item_records:
             if signed.record.type != "item":

@@ -32,7 +32,7 @@ from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
 from custody.hashing import EvidenceReadError, FileChangedError, FileDigest, hash_file
 from custody.keys import SigningKey
-from custody.ledger import Ledger, LedgerWriter
+from custody.ledger import Ledger, LedgerWriter, open_ledger
 from custody.metadata import ExifTool, FileMetadata
 from custody.records import Acquisition, ItemBody, SignedRecord
 from custody.root import STATE_DIR, EvidenceRoot
@@ -199,7 +199,7 @@ def catalogue(
     observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()
     report = CatalogueReport()
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         todo: list[Candidate] = []
         for entry in candidates if candidates is not None else walk(root, paths):
             if isinstance(entry, Skipped):

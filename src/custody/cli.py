@@ -186,12 +186,16 @@ def _size(n: int) -> str:
 @app.command()
 def init(
     root: Annotated[Path, typer.Argument(help="Folder to place under custody.")] = Path("."),
+    ledger: Annotated[
+        str | None,
+        typer.Option("--ledger", help="postgresql://... to keep the ledger in PostgreSQL."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Make ROOT an evidence root (creates ROOT/.custody/)."""
     from custody.root import init_root
 
-    created = init_root(root)
+    created = init_root(root, ledger=ledger)
     if json_output:
         _emit_json({"root": str(created.path), "ledger": str(created.ledger_path)})
     else:
@@ -322,12 +326,14 @@ def hash_command(
         results.append({"path": str(path), "size": digest.size, "digests": digest.digests})
         if json_output:
             continue
+        name = os.fsencode(path)
         if len(algorithms) == 1 and algorithms[0] == "sha256":
-            out.out(_sha256sum_line(digest.digests["sha256"], str(path)), highlight=False)
+            _raw_line(_sha256sum_line(digest.digests["sha256"], name))
         else:
             for algorithm in algorithms:
-                out.out(
-                    f"{algorithm.upper()} ({path}) = {digest.digests[algorithm]}", highlight=False
+                _raw_line(
+                    b"%s (%s) = %s"
+                    % (algorithm.upper().encode(), name, digest.digests[algorithm].encode())
                 )
     if json_output:
         _emit_json({"files": results, "errors": failures})
@@ -335,12 +341,19 @@ def hash_command(
         raise typer.Exit(ExitCode.FINDINGS)
 
 
-def _sha256sum_line(digest: str, path: str) -> str:
+def _raw_line(line: bytes) -> None:
+    """Write bytes as they are: names are file-system bytes, not text to be laid out."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(line + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _sha256sum_line(digest: str, path: bytes) -> bytes:
     # GNU coreutils escapes names with backslash or newline and marks the line with '\'.
-    if "\\" in path or "\n" in path or "\r" in path:
-        escaped = path.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-        return f"\\{digest}  {escaped}"
-    return f"{digest}  {path}"
+    if b"\\" in path or b"\n" in path or b"\r" in path:
+        escaped = path.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+        return b"\\" + digest.encode() + b"  " + escaped
+    return digest.encode() + b"  " + path
 
 
 # --- catalogue and ingest --------------------------------------------------------------------
@@ -539,10 +552,10 @@ def log(
     json_output: JsonOpt = False,
 ) -> None:
     """List the ledger's records."""
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.views import summarise
 
-    with Ledger(_root(root)) as ledger:
+    with open_ledger(_root(root)) as ledger:
         start = max(0, ledger.index.size - last) if last else 0
         rows = [
             summarise(r)
@@ -567,11 +580,11 @@ def show(
     json_output: JsonOpt = False,
 ) -> None:
     """Show one record in full."""
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.lookup import resolve_record
     from custody.views import record_json
 
-    with Ledger(_root(root)) as ledger:
+    with open_ledger(_root(root)) as ledger:
         signed = ledger.read(resolve_record(ledger, item))
     document = record_json(signed)
     if json_output:
@@ -630,12 +643,12 @@ def sign(
     A second party (a custodian or lawyer receiving the ledger) countersigns this way with
     their own key, for example --statement "received this ledger".
     """
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.storage import write_atomic
 
     evidence = _root(root)
     signer = _signer(key)
-    with Ledger(evidence) as ledger, ledger.writer(signer) as writer:
+    with open_ledger(evidence) as ledger, ledger.writer(signer) as writer:
         signed = writer.checkpoint(statement)
     if output:
         write_atomic(output, signed.line + b"\n")
@@ -667,11 +680,11 @@ def repair(
 
     Complete records are never touched; the repair itself is recorded as a signed record.
     """
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
 
     evidence = _root(root)
     signer = _signer(key)
-    with Ledger(evidence) as ledger:
+    with open_ledger(evidence) as ledger:
         signed = ledger.repair(signer)
     if json_output:
         _emit_json(
@@ -963,11 +976,11 @@ def proof_inclusion(
     json_output: JsonOpt = False,
 ) -> None:
     """Prove one record is in the ledger, revealing no other record."""
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.lookup import resolve_record
     from custody.proofs import inclusion_document
 
-    with Ledger(_root(root)) as ledger:
+    with open_ledger(_root(root)) as ledger:
         document = inclusion_document(ledger, resolve_record(ledger, item), checkpoint_seq)
     _write_proof(document, output, json_output)
 
@@ -983,10 +996,10 @@ def proof_consistency(
     json_output: JsonOpt = False,
 ) -> None:
     """Prove the ledger at NEW_SIZE is an append-only extension of it at OLD_SIZE."""
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.proofs import consistency_document
 
-    with Ledger(_root(root)) as ledger:
+    with open_ledger(_root(root)) as ledger:
         document = consistency_document(ledger, old_size, new_size)
     _write_proof(document, output, json_output)
 
@@ -1080,10 +1093,10 @@ def _run_event(
     **details: Any,
 ) -> None:
     from custody.events import event as record
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
 
     evidence = _root(root)
-    with Ledger(evidence) as ledger:
+    with open_ledger(evidence) as ledger:
         seqs = _items(ledger, items, tags)
     signer = _signer(key)
     signed = record(evidence, signer, action, seqs, **details)
@@ -1195,12 +1208,12 @@ def event_copy(
     """Copy ITEMS elsewhere, re-read each copy to prove it, and record the copy."""
     from custody.errors import UsageError
     from custody.events import copy_event
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
 
     if dest is None:
         raise UsageError("say where to copy with --dest PATH")
     evidence = _root(root)
-    with Ledger(evidence) as ledger:
+    with open_ledger(evidence) as ledger:
         seqs = _items(ledger, items, tag)
     signed = copy_event(evidence, _signer(key), seqs, dest, reason=reason)
     _render_event(signed, json_output)
@@ -1218,11 +1231,11 @@ def event_derive(
 ) -> None:
     """Catalogue a working copy made from ORIGINAL, linked by digest; ORIGINAL is untouched."""
     from custody.events import derive
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.lookup import resolve_record
 
     evidence = _root(root)
-    with Ledger(evidence) as ledger:
+    with open_ledger(evidence) as ledger:
         seq = resolve_record(ledger, original)
     _, signed = derive(evidence, _signer(key), seq, output, action, reason=reason)
     _render_event(signed, json_output)
@@ -1266,10 +1279,10 @@ def history(
 ) -> None:
     """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
     from custody.history import history as build
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.lookup import resolve_record
 
-    with Ledger(_root(root)) as ledger:
+    with open_ledger(_root(root)) as ledger:
         result = build(ledger, resolve_record(ledger, item))
     if json_output:
         _emit_json(result.to_json())
@@ -1364,6 +1377,63 @@ def keys_import(
         out.print(f"restored key {escape(restored.name)} ({restored.public.fingerprint})")
 
 
+# --- ledger stores ----------------------------------------------------------------------
+
+ledger_app = typer.Typer(help="Move the ledger between stores.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("dump")
+def ledger_dump(
+    output: Annotated[Path, typer.Option("--out", help="The canonical line file to write.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write the ledger as the canonical line file independent verifiers read."""
+    from custody.ledger import open_ledger
+
+    evidence = _root(root)
+    with open_ledger(evidence) as ledger:
+        records, digest = ledger.dump(output)
+    if json_output:
+        _emit_json({"out": str(output), "records": records, "sha256": digest})
+    else:
+        out.print(f"{records} records written to {escape(str(output))} (sha256 {digest})")
+
+
+@ledger_app.command("load")
+def ledger_load(
+    ledger_file: Annotated[Path, typer.Argument(help="A canonical line file (ledger dump).")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Load a line file into this root's empty PostgreSQL ledger, after verifying it."""
+    from custody.errors import UsageError
+    from custody.findings import VerificationResult
+    from custody.ledger import iter_raw_lines, open_ledger
+    from custody.ledgercheck import verify_ledger_lines
+    from custody.pgledger import PgLedger
+
+    evidence = _root(root)
+    result = VerificationResult(root=str(ledger_file))
+
+    def lines() -> Any:
+        return ((r.data, r.complete) for r in iter_raw_lines(ledger_file))
+
+    verify_ledger_lines(lines, result, collect_items=False)
+    if not result.ok:
+        _render_verification(result)
+        raise UsageError(f"{ledger_file} does not verify; nothing was loaded")
+    with open_ledger(evidence) as ledger:
+        if not isinstance(ledger, PgLedger):
+            raise UsageError("load is for a PostgreSQL ledger (custody init --ledger URL)")
+        count = ledger.load(r.data for r in iter_raw_lines(ledger_file))
+    if json_output:
+        _emit_json({"loaded": count, "root": str(evidence.path)})
+    else:
+        out.print(f"verified and loaded {count} records")
+
+
 # --- the lawyer's deliverables ------------------------------------------------------------
 
 
@@ -1384,13 +1454,13 @@ def export_command(
     """Write a self-contained, offline-verifiable evidence bundle (BagIt) of ITEMS."""
     from custody.bundle import export_bundle
     from custody.errors import UsageError
-    from custody.ledger import Ledger
+    from custody.ledger import open_ledger
     from custody.vault import current_items
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
     evidence = _root(root)
-    with Ledger(evidence) as ledger:
+    with open_ledger(evidence) as ledger:
         seqs = [r.seq for r in current_items(ledger)] if all_items else _items(ledger, items, tag)
     report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
     if json_output:

@@ -28,7 +28,7 @@ from custody.clock import Clock, utc_now
 from custody.errors import SigningKeyError, StorageError, UsageError
 from custody.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
 from custody.keys import SigningKey
-from custody.ledger import Ledger
+from custody.ledger import Ledger, open_ledger
 from custody.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
 from custody.root import EvidenceRoot
 from custody.storage import describe_os_error, fsync_dir, write_all
@@ -57,7 +57,7 @@ def record_event(
             f"disposal is a custodian's decision; key {signer.name!r} has the role "
             f"{signer.public.role!r}"
         )
-    with Ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
+    with open_ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
         return writer.append("event", body.to_json())
 
 
@@ -138,7 +138,7 @@ def event(
     """Record a transfer, access, note, dispose or receive event for catalogued items."""
     if action in ("copy", "derive"):
         raise UsageError(f"use the {action} operation, which makes and checks the new file")
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
     body = EventBody(
         action, refs, reason=reason, to=to, text=text, fields=dict(fields or {}), source=source
@@ -156,7 +156,7 @@ def copy_event(
     clock: Clock = utc_now,
 ) -> SignedRecord:
     """Copy items outside the root, verify each copy by re-reading it, record the event."""
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
     copies = tuple(copy_out(root, refs, destination))
     body = EventBody(
@@ -182,7 +182,7 @@ def derive(
     """
     from custody.catalogue import Descriptive, catalogue
 
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         (original_ref,) = item_refs(ledger, [original])
     rel = os.fsencode(root.relative(output))
     if not os.path.isfile(root.absolute(rel)):
@@ -191,7 +191,7 @@ def derive(
     report = catalogue(root, [str(output)], signer, descriptive=Descriptive(note=note), clock=clock)
     if report.skipped:
         raise UsageError(f"{output}: {report.skipped[0].reason}")
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         row = ledger.index.latest_item_at(rel)
         assert row is not None  # just catalogued
         (output_ref,) = item_refs(ledger, [row.seq])
@@ -217,7 +217,7 @@ def revoke(
             "only the key itself or a custodian's key may revoke a key; "
             f"{signer.name!r} is a {signer.public.role}"
         )
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         if not ledger.index.key_known(fingerprint):
             raise UsageError(f"key {fingerprint[:16]}… has not been introduced in this ledger")
         with ledger.writer(signer, clock=clock) as writer:
@@ -228,5 +228,5 @@ def rotate(
     root: EvidenceRoot, old: SigningKey, new: SigningKey, *, clock: Clock = utc_now
 ) -> SignedRecord:
     """The old key introduces its successor; from here on only the new key may sign."""
-    with Ledger(root) as ledger, ledger.writer(old, clock=clock) as writer:
+    with open_ledger(root) as ledger, ledger.writer(old, clock=clock) as writer:
         return writer.introduce(new, replaces=old.fingerprint)

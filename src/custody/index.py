@@ -18,7 +18,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from custody import merkle
@@ -65,10 +65,39 @@ class Head:
     last_hash: str | None
 
 
-class _GrowingTree:
+@dataclass(frozen=True)
+class IndexRows:
+    """What one record contributes to an index, whatever database holds it."""
+
+    item: tuple[int, bytes, str, int, int] | None = None  # seq, path, sha256, size, mtime_ns
+    tags: list[tuple[str, int]] = field(default_factory=list)
+    events: list[tuple[int, int]] = field(default_factory=list)  # (item seq, event seq)
+    key: tuple[str, int] | None = None  # fingerprint, seq of its introduction
+
+
+def index_rows(signed: SignedRecord) -> IndexRows:
+    record = signed.record
+    if record.type == "item":
+        body: ItemBody = record.typed_body()
+        return IndexRows(
+            item=(record.seq, body.name_bytes, body.sha256, body.size, body.mtime_ns),
+            tags=[(t, record.seq) for t in body.tags],
+        )
+    if record.type == "event":
+        named = [ref.get("seq") for ref in record.body.get("items", [])]
+        output = record.body.get("output")
+        if isinstance(output, dict):
+            named.append(output.get("seq"))
+        return IndexRows(events=[(n, record.seq) for n in named if isinstance(n, int)])
+    if record.type == "key":
+        return IndexRows(key=(str(record.body["fingerprint"]), record.seq))
+    return IndexRows()
+
+
+class GrowingTree:
     """The index's tree while a batch is being added: size tracked here, nodes in SQLite."""
 
-    def __init__(self, index: LedgerIndex, size: int) -> None:
+    def __init__(self, index: merkle.NodeStore, size: int) -> None:
         self.index = index
         self.size = size
 
@@ -172,39 +201,22 @@ class LedgerIndex(merkle.NodeStore):
         Call inside ``transaction()``. The caller has checked the chain; this only files.
         """
         head = self.head()
-        tree = _GrowingTree(self, head.size)
+        tree = GrowingTree(self, head.size)
         offset, last_hash = head.offset, head.last_hash
         for start, signed in entries:
             record = signed.record
             line_hash = signed.line_hash
+            rows = index_rows(signed)
             self.db.execute(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
                 (record.seq, start, len(signed.line), record.type, record.signer, line_hash),
             )
-            if record.type == "item":
-                body: ItemBody = record.typed_body()
-                self.db.execute(
-                    "INSERT INTO items VALUES (?, ?, ?, ?, ?)",
-                    (record.seq, body.name_bytes, body.sha256, body.size, body.mtime_ns),
-                )
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(t, record.seq) for t in body.tags]
-                )
-            elif record.type == "event":
-                body_json = record.body
-                named = [ref.get("seq") for ref in body_json.get("items", [])]
-                output = body_json.get("output")
-                if isinstance(output, dict):
-                    named.append(output.get("seq"))
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO event_items VALUES (?, ?)",
-                    [(n, record.seq) for n in named if isinstance(n, int)],
-                )
-            elif record.type == "key":
-                self.db.execute(
-                    "INSERT OR IGNORE INTO keys VALUES (?, ?)",
-                    (record.body["fingerprint"], record.seq),
-                )
+            if rows.item is not None:
+                self.db.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows.item)
+            self.db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", rows.tags)
+            self.db.executemany("INSERT OR IGNORE INTO event_items VALUES (?, ?)", rows.events)
+            if rows.key is not None:
+                self.db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?)", rows.key)
             self.db.executemany(
                 "INSERT INTO nodes VALUES (?, ?, ?)",
                 merkle.completed_nodes(tree, merkle.leaf_hash(signed.line)),

@@ -13,11 +13,13 @@ appending refuses until ``custody repair`` has dealt with it, and ``verify`` rep
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from custody import merkle
@@ -73,8 +75,99 @@ def iter_raw_lines(path: os.PathLike[str] | str, start: int = 0) -> Iterator[Raw
         handle.close()
 
 
-class Ledger:
-    """An evidence root's ledger with its derived index."""
+class Ledger(abc.ABC):
+    """An evidence root's ledger: ``Ledger(root)`` opens the store the root's config names.
+
+    The file ledger (``FileLedger``) is the default; ``postgresql://...`` selects the shared
+    PostgreSQL store (``custody.pgledger``). Both hold the same canonical lines and offer the
+    same reading, appending and index operations, so every command works on either.
+    """
+
+    root: EvidenceRoot
+
+    def __new__(cls, root: EvidenceRoot) -> Ledger:
+        # ``Ledger(root)`` is kept working (as ``open_ledger(root)``) for callers that
+        # construct the base class; the library itself calls ``open_ledger``.
+        if cls is Ledger:
+            cls = _store_class(root)
+        return super().__new__(cls)
+
+    # --- what every store provides ------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def index(self) -> Any:
+        """The store's index (``LedgerIndex`` API), up to date with every record."""
+
+    @abc.abstractmethod
+    def read(self, seq: int) -> SignedRecord:
+        """Record ``seq``, parsed strictly."""
+
+    @abc.abstractmethod
+    def records(self, start: int = 0) -> Iterator[SignedRecord]:
+        """Complete records from ``start`` in order (strict parse; RecordError if malformed)."""
+
+    @abc.abstractmethod
+    def raw_lines(self) -> Iterator[tuple[bytes, bool]]:
+        """Every line as stored (bytes, complete?), read without the index: for verify."""
+
+    @abc.abstractmethod
+    def writer(
+        self, signer: SigningKey, *, clock: Clock = utc_now, lock_timeout: float = 120.0
+    ) -> contextlib.AbstractContextManager[LedgerWriter]:
+        """Exclusive appending; records appended through the writer are durable on exit."""
+
+    @abc.abstractmethod
+    def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
+        """Remove an incomplete final record, keeping a copy; None if there is none."""
+
+    @abc.abstractmethod
+    def dump(self, out: Path) -> tuple[int, str]:
+        """Write the canonical line file (the form independent verifiers read).
+
+        Returns the number of records and the SHA-256 of the bytes written.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's resources."""
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def needs_checkpoint(self) -> bool:
+        """True if records other than timestamps came after the last checkpoint.
+
+        Timestamp records follow the checkpoint they stamp; covering them with yet another
+        checkpoint would start an endless stamp-checkpoint-stamp cycle.
+        """
+        last = self.index.last_type_except("timestamp")
+        return last is not None and last != "checkpoint"
+
+    def root_hash(self, size: int | None = None) -> bytes:
+        return merkle.root_hash(self.index, size)
+
+
+def _store_class(root: EvidenceRoot) -> type[Ledger]:
+    backend = root.config().ledger
+    if backend.startswith(("postgresql:", "postgres:")):
+        from custody.pgledger import PgLedger
+
+        return PgLedger
+    return FileLedger
+
+
+def open_ledger(root: EvidenceRoot) -> Ledger:
+    """The ledger of ``root``, in whichever store its config names."""
+    store = _store_class(root)
+    return store(root)
+
+
+class FileLedger(Ledger):
+    """The default store: ``.custody/ledger.jsonl`` plus a derived SQLite index."""
 
     def __init__(self, root: EvidenceRoot) -> None:
         self.root = root
@@ -96,16 +189,23 @@ class Ledger:
             self._index.close()
             self._index = None
 
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- reading ----------------------------------------------------------------------------
 
     def lines(self, start: int = 0) -> Iterator[RawLine]:
         return iter_raw_lines(self.path, start)
+
+    def raw_lines(self) -> Iterator[tuple[bytes, bool]]:
+        for raw in iter_raw_lines(self.path):
+            yield raw.data, raw.complete
+
+    def dump(self, out: Path) -> tuple[int, str]:
+        from custody.hashing import hash_file
+        from custody.storage import copy_atomic
+
+        with exclusive_lock(self.root.lock_path):
+            copy_atomic(self.path, out)
+            digest = hash_file(self.path, ("sha256",)).digests["sha256"]
+        return self.index.size, digest
 
     def read(self, seq: int) -> SignedRecord:
         span = self.index.record_span(seq)
@@ -124,18 +224,6 @@ class Ledger:
         for raw in self.lines(span[0]):
             if raw.complete:
                 yield SignedRecord.parse(raw.data)
-
-    def needs_checkpoint(self) -> bool:
-        """True if records other than timestamps came after the last checkpoint.
-
-        Timestamp records follow the checkpoint they stamp; covering them with yet another
-        checkpoint would start an endless stamp-checkpoint-stamp cycle.
-        """
-        last = self.index.last_type_except("timestamp")
-        return last is not None and last != "checkpoint"
-
-    def root_hash(self, size: int | None = None) -> bytes:
-        return merkle.root_hash(self.index, size)
 
     # --- keeping the index in step ------------------------------------------------------------
 
@@ -232,7 +320,7 @@ class Ledger:
             )
             index = self.index
             self._sync(index)
-            writer = LedgerWriter(self, index, signer, clock)
+            writer = LedgerWriter(self, index, index.head(), signer, clock, self._commit)
             signed = writer.append("repair", body.to_json())
             writer.flush()
             return signed
@@ -251,11 +339,38 @@ class Ledger:
                     f"{self.path} ends with an incomplete record (a write was cut off); "
                     "run 'custody repair' before adding records"
                 )
-            writer = LedgerWriter(self, index, signer, clock)
+            writer = LedgerWriter(self, index, index.head(), signer, clock, self._commit)
             try:
                 yield writer
             finally:
                 writer.flush()
+
+    def _commit(self, pending: list[tuple[int, SignedRecord]]) -> None:
+        """Append lines in one write, fsync, then index them (called with the lock held).
+
+        If the write fails (disk full, I/O error), the file is cut back to where this batch
+        began, so it still ends with a complete record.
+        """
+        data = b"".join(s.line + b"\n" for _, s in pending)
+        start = pending[0][0]
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, "append to", self.path)) from None
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                # Under the lock nobody else appends, so everything past ``start`` is ours.
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise StorageError(describe_os_error(exc, "append to", self.path)) from None
+        finally:
+            os.close(fd)
+        index = self.index
+        with index.transaction():
+            index.add(pending)
 
 
 def _complete_prefix(handle: BinaryIO, size: int) -> int:
@@ -276,13 +391,19 @@ class LedgerWriter:
     """Appends records for one signer while the ledger lock is held."""
 
     def __init__(
-        self, ledger: Ledger, index: LedgerIndex, signer: SigningKey, clock: Clock
+        self,
+        ledger: Ledger,
+        index: Any,
+        head: Head,
+        signer: SigningKey,
+        clock: Clock,
+        commit: Callable[[list[tuple[int, SignedRecord]]], None],
     ) -> None:
         self.ledger = ledger
         self.index = index
         self.signer = signer
         self.clock = clock
-        head = index.head()
+        self._commit = commit
         self._size, self._offset, self._prev = head.size, head.offset, head.last_hash
         self._pending: list[tuple[int, SignedRecord]] = []
         self._failed = False
@@ -347,35 +468,18 @@ class LedgerWriter:
         return self.append("checkpoint", CheckpointBody(size, root, statement).to_json())
 
     def flush(self) -> None:
-        """Write pending lines in one append, fsync, then index them.
+        """Make pending records durable and indexed; only then do they count as written.
 
-        If the write fails (disk full, I/O error), the ledger is cut back to where this
-        batch began, so it still ends with a complete record; the batch is reported as not
-        written and the writer refuses further appends.
+        If the store refuses (disk full, I/O error, lost connection), the batch is reported
+        as not written and the writer refuses further appends.
         """
         if not self._pending or self._failed:
             return
-        data = b"".join(s.line + b"\n" for _, s in self._pending)
-        start = self._pending[0][0]
         try:
-            fd = os.open(self.ledger.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        except OSError as exc:
+            self._commit(self._pending)
+        except BaseException:
             self._fail()
-            raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        except OSError as exc:
-            self._fail()
-            with contextlib.suppress(OSError):
-                # Under the lock nobody else appends, so everything past ``start`` is ours.
-                os.ftruncate(fd, start)
-                os.fsync(fd)
-            raise StorageError(describe_os_error(exc, "append to", self.ledger.path)) from None
-        finally:
-            os.close(fd)
-        with self.index.transaction():
-            self.index.add(self._pending)
+            raise
         self.written.extend(s for _, s in self._pending)
         self._pending.clear()
 

@@ -31,7 +31,7 @@ from typing import Any
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import StorageError, TimestampError, UsageError
 from custody.keys import SigningKey
-from custody.ledger import Ledger
+from custody.ledger import Ledger, open_ledger
 from custody.records import CheckpointBody, SignedRecord, TimestampBody
 from custody.root import EvidenceRoot
 from custody.storage import write_atomic
@@ -191,7 +191,7 @@ def stamp(
         raise UsageError(f"the policy asks for {need} tokens but {len(urls)} TSA(s) are configured")
     wait = timeout if timeout is not None else config.tsa_timeout
     report = StampReport(min_success=need)
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         if ledger.needs_checkpoint():
             with ledger.writer(signer, clock=clock) as writer:
                 report.new_checkpoint = writer.checkpoint().seq

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from custody.clock import Clock, utc_now
@@ -20,13 +20,13 @@ from custody.errors import StorageError, UsageError
 from custody.events import copy_verified, item_refs, record_event
 from custody.hashing import hash_file
 from custody.keys import SigningKey
-from custody.ledger import Ledger
+from custody.ledger import Ledger, open_ledger
 from custody.records import CopyRef, EventBody, ItemRef
 from custody.root import STATE_DIR, EvidenceRoot
-from custody.storage import copy_atomic, describe_os_error, exclusive_lock
+from custody.storage import describe_os_error, write_atomic
 
 EVENT_BATCH = 1000  # items per copy event, so no single record grows without bound
-STATE_PARTS = ("config.toml", "keys", "timestamps", "repairs")
+STATE_PARTS = ("keys", "timestamps", "repairs")
 
 
 @dataclass
@@ -70,7 +70,7 @@ def vault_copy(
     if (dest / STATE_DIR).exists() and not (dest / STATE_DIR / "ledger.jsonl").is_file():
         raise UsageError(f"{destination} has a {STATE_DIR}/ that is not a custody vault")
     report = VaultReport(str(dest))
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         items = current_items(ledger)
     dest_b = os.fsencode(dest)
     root_b = os.fsencode(source)
@@ -98,7 +98,13 @@ def vault_copy(
 
 
 def _copy_state(root: EvidenceRoot, dest: Path) -> int:
-    """Write the ledger and its companions into DEST/.custody, checked by digest."""
+    """Write the ledger and its companions into DEST/.custody, checked by digest.
+
+    The vault is always a file ledger, whatever store the source uses, so it can be
+    verified anywhere with nothing but custody (or the format spec).
+    """
+    import tomli_w
+
     state = dest / STATE_DIR
     try:
         state.mkdir(parents=True, exist_ok=True)
@@ -107,16 +113,13 @@ def _copy_state(root: EvidenceRoot, dest: Path) -> int:
             there = state / part
             if here.is_dir():
                 shutil.copytree(here, there, dirs_exist_ok=True)
-            elif here.is_file():
-                shutil.copy2(here, there)
-        # The ledger last, whole, atomically, and under the lock so no append is half in.
-        with exclusive_lock(root.lock_path):
-            copy_atomic(root.ledger_path, state / "ledger.jsonl")
-            source_digest = hash_file(root.ledger_path, ("sha256",))
+        config = replace(root.config(), ledger="file")
+        write_atomic(state / "config.toml", tomli_w.dumps(config.to_toml()).encode())
+        with open_ledger(root) as ledger:
+            records, digest = ledger.dump(state / "ledger.jsonl")
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "write the vault's ledger in", state)) from None
     copy_digest = hash_file(state / "ledger.jsonl", ("sha256",))
-    if copy_digest.digests != source_digest.digests:
+    if copy_digest.digests["sha256"] != digest:
         raise StorageError(f"{state / 'ledger.jsonl'}: the ledger copy does not match on re-read")
-    with Ledger(EvidenceRoot(dest)) as copy:
-        return copy.index.size
+    return records

@@ -266,13 +266,6 @@ def _locate_by_digest(
 # --- entry points ---------------------------------------------------------------------------
 
 
-def read_ledger_lines(path: os.PathLike[str] | str) -> Iterator[tuple[bytes, bool]]:
-    from custody.ledger import iter_raw_lines
-
-    for raw in iter_raw_lines(path):
-        yield raw.data, raw.complete
-
-
 def verify_root(
     root: EvidenceRoot,
     *,
@@ -286,18 +279,21 @@ def verify_root(
 ) -> VerificationResult:
     """Verify an evidence root. Raises ``LedgerError`` only when there is nothing to verify."""
     result = VerificationResult(root=str(root.path))
-    if not root.ledger_path.is_file():
-        raise LedgerError(f"{root.ledger_path} is missing: nothing to verify")
-    if root.ledger_path.stat().st_size == 0:
-        # "Nothing checked" is never a pass, whether the ledger is new or was emptied.
-        raise LedgerError(f"{root.ledger_path} is empty: no record to verify")
-    state = verify_ledger_lines(
-        lambda: read_ledger_lines(root.ledger_path),
-        result,
-        collect_items=files,
-        trusted=trusted,
-        trusted_keys=trusted_keys,
-    )
+    from custody.ledger import open_ledger
+
+    with open_ledger(root) as store:
+        # The store's lines as held (file bytes, or database rows) - never the index cache.
+        first = next(store.raw_lines(), None)
+        if first is None:
+            # "Nothing checked" is never a pass, whether the ledger is new or was emptied.
+            raise LedgerError(f"the ledger of {root.path} is empty: no record to verify")
+        state = verify_ledger_lines(
+            store.raw_lines,
+            result,
+            collect_items=files,
+            trusted=trusted,
+            trusted_keys=trusted_keys,
+        )
     if not ledger:
         # The ledger was still read (the files' expected state comes from it), but its
         # checks are not part of what the user asked to see.

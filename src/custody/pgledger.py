@@ -1,0 +1,379 @@
+"""The shared PostgreSQL ledger: one case, many documenters appending at once.
+
+The database holds exactly the lines the file ledger would hold - the same canonical
+bytes, chain, signatures and Merkle tree - so proofs, checkpoints, timestamps, bundles and
+every verifier work unchanged, and ``custody ledger dump`` writes the very file an
+independent verifier reads. Beside the lines, the same index the file ledger keeps in
+SQLite (latest item per path, first per digest, keys, events per item, and the perfect
+subtrees of the Merkle tree) lives in the database, in the same transactions, so it can
+never disagree with the lines; it is rebuildable from them (``custody ledger load``).
+
+Appends are ordered by the database: a writer's transaction locks the single head row
+(``SELECT ... FOR UPDATE``), reads the sequence number and previous-line hash, inserts its
+records and index rows and moves the head, then commits. A second writer simply waits for
+the lock, then sees the first one's records (READ COMMITTED), so the chain stays single
+and a file is never recorded twice; a lost connection rolls back whole transactions, so
+nothing is ever half-written, and re-running the command resumes.
+
+Connection settings come from where libpq looks: the URL in config.toml (prefer one
+without a password), ``PG*`` environment variables, ``~/.pgpass``, and ``sslmode`` for
+TLS. psycopg is imported only when this store is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from custody import merkle
+from custody.clock import Clock, utc_now
+from custody.errors import LedgerBusyError, LedgerError, StorageError, UsageError
+from custody.index import GrowingTree, Head, ItemRow, index_rows
+from custody.keys import SigningKey
+from custody.ledger import Ledger, LedgerWriter
+from custody.records import SignedRecord
+from custody.root import EvidenceRoot
+from custody.storage import describe_os_error, fsync_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS custody_head (
+    id integer PRIMARY KEY CHECK (id = 1), size bigint NOT NULL, last_hash text);
+INSERT INTO custody_head VALUES (1, 0, NULL) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS custody_records (
+    seq bigint PRIMARY KEY, line bytea NOT NULL, type text NOT NULL, signer text NOT NULL,
+    line_hash text NOT NULL);
+CREATE INDEX IF NOT EXISTS custody_records_type ON custody_records (type, seq);
+CREATE TABLE IF NOT EXISTS custody_items (
+    seq bigint PRIMARY KEY, path bytea NOT NULL, sha256 text NOT NULL, size bigint NOT NULL,
+    mtime_ns bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS custody_items_path ON custody_items (path, seq);
+CREATE INDEX IF NOT EXISTS custody_items_sha256 ON custody_items (sha256, seq);
+CREATE TABLE IF NOT EXISTS custody_tags (tag text NOT NULL, seq bigint NOT NULL,
+    PRIMARY KEY (tag, seq));
+CREATE TABLE IF NOT EXISTS custody_keys (fingerprint text PRIMARY KEY, seq bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS custody_event_items (item bigint NOT NULL, event bigint NOT NULL,
+    PRIMARY KEY (item, event));
+CREATE TABLE IF NOT EXISTS custody_nodes (level integer NOT NULL, idx bigint NOT NULL,
+    hash bytea NOT NULL, PRIMARY KEY (level, idx));
+"""
+
+_ITEM_COLUMNS = "seq, path, sha256, size, mtime_ns"
+
+
+def _connect(url: str) -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError(
+            "this evidence root keeps its ledger in PostgreSQL: install psycopg "
+            "(pip install 'custody[postgres]')"
+        ) from None
+    try:
+        return psycopg.connect(url, connect_timeout=15, application_name="custody")
+    except psycopg.OperationalError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise LedgerError(f"cannot reach the PostgreSQL ledger: {detail}") from None
+
+
+def create_schema(url: str) -> int:
+    """Create the tables if needed; returns the number of records already there."""
+    conn = _connect(url)
+    try:
+        with conn.transaction():
+            conn.execute(SCHEMA)
+            row = conn.execute("SELECT size FROM custody_head WHERE id = 1").fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+class PgIndex(merkle.NodeStore):
+    """The index API of ``custody.index.LedgerIndex``, answered by PostgreSQL."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.conn.execute(sql, params).fetchone()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return list(self.conn.execute(sql, params).fetchall())
+
+    @staticmethod
+    def _items(rows: Iterable[Any]) -> list[ItemRow]:
+        return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def head(self) -> Head:
+        size, last_hash = self._one("SELECT size, last_hash FROM custody_head WHERE id = 1")
+        return Head(int(size), 0, last_hash)
+
+    @property
+    def size(self) -> int:
+        return self.head().size
+
+    def node(self, level: int, index: int) -> bytes:
+        row = self._one(
+            "SELECT hash FROM custody_nodes WHERE level = %s AND idx = %s", (level, index)
+        )
+        if row is None:
+            raise LookupError(f"Merkle node ({level}, {index}) is not in the database")
+        return bytes(row[0])
+
+    def add(self, entries: Iterable[tuple[int, SignedRecord]]) -> None:
+        """Insert records and their index rows; the caller holds the head row lock."""
+        head = self.head()
+        tree = GrowingTree(self, head.size)
+        last_hash = head.last_hash
+        with self.conn.cursor() as cur:
+            for _, signed in entries:
+                record = signed.record
+                rows = index_rows(signed)
+                cur.execute(
+                    "INSERT INTO custody_records VALUES (%s, %s, %s, %s, %s)",
+                    (record.seq, signed.line, record.type, record.signer, signed.line_hash),
+                )
+                if rows.item is not None:
+                    cur.execute("INSERT INTO custody_items VALUES (%s, %s, %s, %s, %s)", rows.item)
+                if rows.tags:
+                    cur.executemany(
+                        "INSERT INTO custody_tags VALUES (%s, %s) ON CONFLICT DO NOTHING", rows.tags
+                    )
+                if rows.events:
+                    cur.executemany(
+                        "INSERT INTO custody_event_items VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        rows.events,
+                    )
+                if rows.key is not None:
+                    cur.execute(
+                        "INSERT INTO custody_keys VALUES (%s, %s) ON CONFLICT DO NOTHING", rows.key
+                    )
+                cur.executemany(
+                    "INSERT INTO custody_nodes VALUES (%s, %s, %s)",
+                    merkle.completed_nodes(tree, merkle.leaf_hash(signed.line)),
+                )
+                tree.size += 1
+                last_hash = signed.line_hash
+            cur.execute(
+                "UPDATE custody_head SET size = %s, last_hash = %s WHERE id = 1",
+                (tree.size, last_hash),
+            )
+
+    # --- lookups: the same answers as LedgerIndex ------------------------------------------
+
+    def latest_item_at(self, path: bytes) -> ItemRow | None:
+        rows = self._items(
+            self._rows(
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE path = %s "
+                "ORDER BY seq DESC LIMIT 1",
+                (path,),
+            )
+        )
+        return rows[0] if rows else None
+
+    def first_item_with(self, sha256: str) -> ItemRow | None:
+        rows = self._items(
+            self._rows(
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE sha256 = %s ORDER BY seq LIMIT 1",
+                (sha256,),
+            )
+        )
+        return rows[0] if rows else None
+
+    def items_with_prefix(self, prefix: str) -> list[ItemRow]:
+        return self._items(
+            self._rows(
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE sha256 >= %s AND sha256 < %s "
+                "ORDER BY seq",
+                (prefix, prefix + "g"),
+            )
+        )
+
+    def items_at_or_under(self, path: bytes) -> list[ItemRow]:
+        if not path:
+            sql = (
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE seq IN "
+                "(SELECT max(seq) FROM custody_items GROUP BY path) ORDER BY seq"
+            )
+            return self._items(self._rows(sql))
+        sql = (
+            f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE seq IN (SELECT max(seq) "
+            "FROM custody_items WHERE path = %s OR substring(path from 1 for %s) = %s "
+            "GROUP BY path) ORDER BY seq"
+        )
+        return self._items(self._rows(sql, (path, len(path) + 1, path + b"/")))
+
+    def items_tagged(self, tag: str) -> list[int]:
+        return [
+            r[0]
+            for r in self._rows("SELECT seq FROM custody_tags WHERE tag = %s ORDER BY seq", (tag,))
+        ]
+
+    def items_with(self, sha256: str) -> list[ItemRow]:
+        return self._items(
+            self._rows(
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE sha256 = %s ORDER BY seq",
+                (sha256,),
+            )
+        )
+
+    def items_at(self, path: bytes) -> list[ItemRow]:
+        return self._items(
+            self._rows(
+                f"SELECT {_ITEM_COLUMNS} FROM custody_items WHERE path = %s ORDER BY seq", (path,)
+            )
+        )
+
+    def events_naming(self, item: int) -> list[int]:
+        return [
+            r[0]
+            for r in self._rows(
+                "SELECT event FROM custody_event_items WHERE item = %s ORDER BY event", (item,)
+            )
+        ]
+
+    def records_of_type(self, record_type: str) -> list[int]:
+        return [
+            r[0]
+            for r in self._rows(
+                "SELECT seq FROM custody_records WHERE type = %s ORDER BY seq", (record_type,)
+            )
+        ]
+
+    def last_type_except(self, skipped: str) -> str | None:
+        row = self._one(
+            "SELECT type FROM custody_records WHERE type != %s ORDER BY seq DESC LIMIT 1",
+            (skipped,),
+        )
+        return None if row is None else str(row[0])
+
+    def key_known(self, fingerprint: str) -> bool:
+        return (
+            self._one("SELECT 1 FROM custody_keys WHERE fingerprint = %s", (fingerprint,))
+            is not None
+        )
+
+    def record_types(self, start: int = 0) -> Iterator[tuple[int, str, str]]:
+        yield from self._rows(
+            "SELECT seq, type, signer FROM custody_records WHERE seq >= %s ORDER BY seq", (start,)
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class PgLedger(Ledger):
+    """A ledger whose lines live in PostgreSQL (see the module docstring)."""
+
+    def __init__(self, root: EvidenceRoot) -> None:
+        self.root = root
+        self.url = root.config().ledger
+        self.conn = _connect(self.url)
+        # Reads run in autocommit; appends open their own transaction.
+        self.conn.autocommit = True
+        self._index = PgIndex(self.conn)
+
+    @property
+    def index(self) -> PgIndex:
+        return self._index
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def read(self, seq: int) -> SignedRecord:
+        row = self.conn.execute(
+            "SELECT line FROM custody_records WHERE seq = %s", (seq,)
+        ).fetchone()
+        if row is None:
+            raise LedgerError(f"no record {seq}: the ledger has {self.index.size} records")
+        return SignedRecord.parse(bytes(row[0]))
+
+    def _stream(self, start: int = 0) -> Iterator[bytes]:
+        # A server-side cursor: a million-record ledger never sits in memory at once.
+        with self.conn.transaction(), self.conn.cursor(name="custody_lines") as cur:
+            cur.itersize = 2000
+            cur.execute("SELECT line FROM custody_records WHERE seq >= %s ORDER BY seq", (start,))
+            for (line,) in cur:
+                yield bytes(line)
+
+    def records(self, start: int = 0) -> Iterator[SignedRecord]:
+        for line in self._stream(start):
+            yield SignedRecord.parse(line)
+
+    def raw_lines(self) -> Iterator[tuple[bytes, bool]]:
+        # Rows are whole by construction: a transaction inserts a line completely or not at all.
+        for line in self._stream():
+            yield line, True
+
+    @contextlib.contextmanager
+    def writer(
+        self, signer: SigningKey, *, clock: Clock = utc_now, lock_timeout: float = 120.0
+    ) -> Iterator[LedgerWriter]:
+        import psycopg
+
+        conn = self.conn
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
+                try:
+                    conn.execute("SELECT size FROM custody_head WHERE id = 1 FOR UPDATE")
+                except psycopg.errors.LockNotAvailable:
+                    raise LedgerBusyError(
+                        f"another custody process held the ledger for {lock_timeout:.0f} s"
+                    ) from None
+                head = self._index.head()
+                writer = LedgerWriter(self, self._index, head, signer, clock, self._index.add)
+                yield writer
+                writer.flush()
+        except psycopg.OperationalError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise LedgerError(
+                f"the connection to the PostgreSQL ledger failed; nothing of this batch was "
+                f"written (run the command again to resume): {detail}"
+            ) from None
+
+    def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
+        return None  # a transactional store never holds a torn record
+
+    def dump(self, out: Path) -> tuple[int, str]:
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        digest = hashlib.sha256()
+        count = 0
+        try:
+            with open(tmp, "wb") as handle:
+                for line in self._stream():
+                    handle.write(line + b"\n")
+                    digest.update(line + b"\n")
+                    count += 1
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, out)
+            fsync_dir(out.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(describe_os_error(exc, "write", out)) from None
+        return count, digest.hexdigest()
+
+    def load(self, lines: Iterable[bytes]) -> int:
+        """Load verified canonical lines into an empty database, in one transaction."""
+        with self.conn.transaction():
+            self.conn.execute("SELECT size FROM custody_head WHERE id = 1 FOR UPDATE")
+            if self._index.head().size:
+                raise UsageError("the database already holds a ledger; load needs an empty one")
+            batch: list[tuple[int, SignedRecord]] = []
+            count = 0
+            for line in lines:
+                batch.append((0, SignedRecord.parse(line)))
+                if len(batch) >= 2000:
+                    self._index.add(batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                self._index.add(batch)
+                count += len(batch)
+        return count
