@@ -252,7 +252,9 @@ def _write_payload(
         rel = "data/" + body.path
         if rel in payload:
             continue
-        target = os.fsencode(data_dir) + b"/" + body.name_bytes
+        # BagIt manifests are UTF-8 text: the bag holds the file under its display path
+        # (the item record's path_bytes keeps the exact name, and import restores it).
+        target = os.fsencode(data_dir) + b"/" + body.path.encode("utf-8", "surrogateescape")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         source = open_evidence(root_b + b"/" + body.name_bytes)
         hashes = {a: new_hash(a) for a in (*PAYLOAD_ALGORITHMS, "blake3")}
@@ -445,7 +447,11 @@ def _zip(out: Path) -> Path:
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for rel in sorted(_relative_files(out)):
-            archive.write(out / rel, f"{out.name}/{rel}")
+            # Originals are stored, not deflated: media is compressed already, and a
+            # highly compressible original (silence, a blank scan) would exceed the zip-bomb
+            # ratio the verifier enforces, so custody would refuse its own bundle.
+            kind = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
+            archive.write(out / rel, f"{out.name}/{rel}", compress_type=kind)
     os.replace(tmp, target)
     return target
 
@@ -891,6 +897,7 @@ def _verify_custody(
         file_findings.append(
             Finding(Code.FILE_UNEXPECTED, rel, "a payload file no item record describes")
         )
+    records_findings.extend(_index_disagreements(index, parsed))
     # Consistency proofs of earlier checkpoints.
     for entry in index.get("consistency", []):
         rel = str(entry.get("file", ""))
@@ -936,6 +943,60 @@ def _verify_custody(
         f"{len(hashed)} payload files against the manifests and their item records",
     )
     _verify_tokens(source, result, parsed, checkpoint, tsa_trust)
+
+
+def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
+    """index.json is covered only by the tag manifests, which anyone can recompute: its
+    item entries must say exactly what the signed item records say, and list them all."""
+    findings: list[Finding] = []
+    items = {
+        seq: ItemBody.from_json(s.record.body)
+        for seq, s in parsed.items()
+        if s.record.type == "item"
+    }
+    listed: set[int] = set()
+    for entry in index.get("items", []):
+        seq = entry.get("record") if isinstance(entry, dict) else None
+        body = items.get(seq) if isinstance(seq, int) else None
+        if body is None or seq in listed:
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    "custody/index.json",
+                    f"lists record {seq!r}, which is not an item record in records.jsonl",
+                )
+            )
+            continue
+        listed.add(seq)
+        expected = {
+            "path": body.path,
+            "data_path": "data/" + body.path,
+            "size": body.size,
+            "digests": dict(body.digests),
+        }
+        wrong = sorted(k for k, v in expected.items() if entry.get(k) != v)
+        if wrong:
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    "custody/index.json",
+                    f"its entry for record {seq} disagrees with the signed item record "
+                    f"({', '.join(wrong)})",
+                    seq,
+                    json.dumps({k: expected[k] for k in wrong}, ensure_ascii=False),
+                    json.dumps({k: entry.get(k) for k in wrong}, ensure_ascii=False),
+                )
+            )
+    for seq in sorted(set(items) - listed):
+        findings.append(
+            Finding(
+                Code.BUNDLE_MALFORMED,
+                "custody/index.json",
+                f"does not list item record {seq}",
+                seq,
+            )
+        )
+    return findings
 
 
 def _revocations(parsed: dict[int, SignedRecord], proven: set[int]) -> list[Finding]:
@@ -1083,24 +1144,40 @@ def import_bundle(
         raise UsageError(f"{target} exists already; import into another folder with --into")
     try:
         index = json.loads(source.read("custody/index.json"))
+        # What to copy comes from the verified item records, never from index.json.
+        lines = [x for x in source.read("custody/records.jsonl").split(b"\n") if x]
+        items = [
+            ItemBody.from_json(signed.record.body)
+            for signed in map(SignedRecord.parse, lines)
+            if signed.record.type == "item"
+        ]
+        for item in items:
+            parts = item.name_bytes.split(b"/")
+            if item.name_bytes.startswith(b"/") or {b"", b".", b".."} & set(parts):
+                raise InputError(f"item path {item.path!r} leaves the import folder; refused")
         candidates: list[Candidate] = []
         root_b = os.fsencode(root.path)
-        for entry in index["items"]:
-            rel = str(entry["data_path"])
-            dest_rel = os.fsencode(name) + b"/" + os.fsencode(rel[len("data/") :])
+        for item in items:
+            rel = "data/" + item.path
+            dest_rel = os.fsencode(name) + b"/" + item.name_bytes
             dest = root_b + b"/" + dest_rel
             os.makedirs(os.path.dirname(dest), exist_ok=True)
+            copied = hashlib.sha256()
             with source.open(rel) as handle, open(dest, "xb") as out:
-                shutil.copyfileobj(handle, out, 1 << 20)
-                out.flush()
+                while chunk := handle.read(1 << 20):
+                    copied.update(chunk)
+                    write_all(out.fileno(), chunk)
                 os.fsync(out.fileno())
+            if copied.hexdigest() != item.sha256:
+                shutil.rmtree(target, ignore_errors=True)
+                raise InputError(f"{bundle}: {rel} changed while it was being imported")
             st = os.lstat(dest)
             candidates.append(
                 Candidate(
                     dest_rel,
                     st.st_size,
                     st.st_mtime_ns,
-                    Acquisition(f"{bundle}:{rel}", str(entry["digests"]["sha256"]), {}),
+                    Acquisition(f"{bundle}:{rel}", item.sha256, {}),
                 )
             )
         material = root.state / "imports" / bundle.stem

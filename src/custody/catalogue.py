@@ -149,6 +149,13 @@ def _walk_one(root_b: bytes, rel: bytes, seen: set[bytes]) -> Iterator[Candidate
         seen.add(current)
         if current == STATE_DIR.encode() or current.startswith(STATE_DIR.encode() + b"/"):
             continue
+        if current.rsplit(b"/", 1)[-1] == STATE_DIR.encode():
+            # Another evidence root nested inside this one: its ledger and keys are custody's
+            # own files, not evidence.
+            yield Skipped(
+                current.decode("utf-8", "replace"), "state folder of a nested evidence root"
+            )
+            continue
         full = root_b + b"/" + current if current else root_b
         display = current.decode("utf-8", "replace") or "."
         try:

@@ -38,7 +38,7 @@ keys_app = typer.Typer(help="Signing identities (Ed25519 keys).", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 RootOpt = Annotated[
     Path | None,
@@ -107,10 +107,8 @@ def _emit_json(document: Any) -> None:
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Any]:
     """A rich progress bar (files and bytes) on stderr, or a silent observer."""
-    from custody.catalogue import NullObserver
-
     if not enabled or not err.is_terminal:
-        yield _SilentObserver() if enabled else NullObserver()
+        yield _SilentObserver()
         return
     from rich.progress import (
         BarColumn,
@@ -425,7 +423,9 @@ def catalogue(
         _render_catalogue(report)
         if stamped is not None:
             _render_stamp(stamped)
-    if report.skipped:
+    if report.skipped or report.count("version"):
+        # Skipped files and originals that changed since they were recorded both need a
+        # person to look: the run finished, but not cleanly.
         raise typer.Exit(ExitCode.FINDINGS)
     if stamped is not None and not stamped.ok:
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
@@ -556,7 +556,7 @@ def log(
     from custody.views import summarise
 
     with open_ledger(_root(root)) as ledger:
-        start = max(0, ledger.index.size - last) if last else 0
+        start = max(0, ledger.index.size - last) if last is not None else 0
         rows = [
             summarise(r)
             for r in ledger.records(start)

@@ -154,8 +154,17 @@ def ingest(
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
 ) -> IngestReport:
+    from custody.errors import ToolMissingError
+    from custody.metadata import exiftool_available
+
     observer = observer or NullIngestObserver()
     descriptive = descriptive or Descriptive()
+    if not exiftool_available():
+        # Say so before copying anything: a copy that cannot be catalogued helps nobody.
+        raise ToolMissingError(
+            "exiftool is not installed; run the set-up command in README.md "
+            "(Debian package libimage-exiftool-perl)"
+        )
     config = root.config()
     algorithms = config.digests
     into_rel = _checked_into(root, into)
@@ -170,6 +179,9 @@ def ingest(
             raise UsageError(
                 f"{source} is already inside the evidence root; use 'custody catalogue'"
             )
+        real_source = os.path.realpath(absolute).rstrip("/") + "/"
+        if (str(root.path) + "/").startswith(real_source):
+            raise UsageError(f"{source} contains the evidence root; ingest a folder beside it")
         name = os.fsencode(os.path.basename(absolute.rstrip("/")) or "volume")
         dest_rel = (into_rel + b"/" + name) if into_rel else name
         for entry in _walk_source(os.fsencode(absolute), dest_rel):

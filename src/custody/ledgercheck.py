@@ -339,7 +339,8 @@ class _Pass:
             return False
         if self_introduction:
             assert isinstance(body, KeyBody)
-            self._introduce(position, body, facts.signer)
+            if not self._introduce(position, body, facts.signer):
+                return False
             keys[facts.signer].records += 1
             return True
         assert signer is not None
@@ -399,12 +400,16 @@ class _Pass:
             return refuse("disposal")
         return True
 
-    def _introduce(self, position: int, body: KeyBody, by: str) -> None:
+    def _introduce(self, position: int, body: KeyBody, by: str) -> bool:
+        """Register a key; False if its introduction is refused (the key stays unknown)."""
         keys = self.state.keys
         where = f"record {position}"
         if body.fingerprint == by and keys:
             custodians = any(k.role == "custodian" for k in keys.values())
             if body.role == "custodian" and custodians:
+                # Refused like a custodian introduced by a non-custodian: the key is not
+                # introduced, so it gains no custodian powers and what it signs later is
+                # UNKNOWN_KEY (registering it would let its disposals and revocations count).
                 self.identities.append(
                     Finding(
                         Code.ROLE_NOT_ALLOWED,
@@ -416,6 +421,7 @@ class _Pass:
                         "self-introduced",
                     )
                 )
+                return False
             if self.trusted_keys is None:
                 self.identities.append(
                     Finding(
@@ -443,6 +449,7 @@ class _Pass:
                 )
                 break
         keys[body.fingerprint] = KeyState(body.fingerprint, body.name, body.role, position, by)
+        return True
 
 
 def _chain_link(

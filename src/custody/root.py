@@ -128,8 +128,18 @@ class EvidenceRoot:
         return Config.from_toml(doc, self.config_path)
 
     def relative(self, path: str | os.PathLike[str]) -> str:
-        """The path of ``path`` relative to the root, with '/' separators; RootError outside."""
-        real = os.path.realpath(os.path.abspath(path))
+        """The path of ``path`` relative to the root, with '/' separators; RootError outside.
+
+        Links in the folders leading to ``path`` are resolved; ``path`` itself is not, so a
+        symbolic link named on the command line stays a link (and is reported, not followed).
+        """
+        absolute = os.path.abspath(path)
+        parent, name = os.path.split(absolute)
+        real = (
+            os.path.realpath(absolute)
+            if name in ("", ".", "..")
+            else os.path.join(os.path.realpath(parent), name)
+        )
         root = str(self.path)
         if real != root and not real.startswith(root.rstrip("/") + "/"):
             raise RootError(
