@@ -572,7 +572,8 @@ def test_every_catalogue_run_ends_with_a_checkpoint(catalogued: Path, cli: CLI) 
     changed = catalogued / "media" / "second" / "statement.txt"
     changed.write_text("statement received second, amended\n")
     result = cli("catalogue", changed, "--root", catalogued, "--json")
-    assert result.code == 0
+    assert result.code == 1  # a changed original is recorded, and flagged (docs/exit-codes.md)
+    assert result.json()["versions"] == 1
     validate(result.json(), "cli-catalogue.schema.json")
     assert (
         assert_ends_with_checkpoint(catalogued)["seq"] == result.json()["checkpoint"] > last["seq"]

@@ -1362,6 +1362,98 @@ def keys_revoke(
         out.print(f"record {signed.seq}: key {fingerprint} revoked")
 
 
+@keys_app.command("introduce")
+def keys_introduce(
+    public_key: Annotated[Path, typer.Argument(help="Their public key (PEM from 'keys export').")],
+    name: Annotated[str, typer.Option("--name", help="Their name.")],
+    role: Annotated[str, typer.Option("--role", help="documenter, custodian or lawyer.")],
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Vouch for another person's key: introduce it into the ledger, signed by yours.
+
+    Check the fingerprint with its holder first (they see it with 'custody keys list').
+    Only a custodian may introduce a custodian.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from custody.errors import UsageError
+    from custody.keys import PublicKey, check_name
+    from custody.ledger import open_ledger
+    from custody.records import ROLES
+
+    check_name(name)
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    try:
+        loaded = serialization.load_pem_public_key(public_key.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read {public_key}: {exc.strerror}") from None
+    except ValueError:
+        raise InputError(f"{public_key} is not a PEM public key") from None
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise InputError(f"{public_key} is not an Ed25519 public key")
+    raw = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = PublicKey(raw, name, role)
+    signer = _signer(key)
+    if role == "custodian" and signer.public.role != "custodian":
+        raise SigningKeyError("only a custodian may introduce a custodian's key")
+    evidence = _root(root)
+    with open_ledger(evidence) as ledger:
+        if ledger.index.key_known(public.fingerprint):
+            raise UsageError(f"key {public.fingerprint} is already introduced in this ledger")
+        with ledger.writer(signer) as writer:
+            signed = writer.introduce(public)
+    if json_output:
+        _emit_json(
+            {
+                "record": signed.seq,
+                "fingerprint": public.fingerprint,
+                "name": name,
+                "role": role,
+                "introduced_by": signer.fingerprint,
+            }
+        )
+    else:
+        out.print(
+            f"record {signed.seq}: {escape(signer.name)} vouched for {escape(name)} "
+            f"({role}), key {public.fingerprint}"
+        )
+
+
+@app.command("export-case")
+def export_case(
+    items: ItemsArg = None,
+    output: Annotated[Path | None, typer.Option("--out", help="The .jsonld file to write.")] = None,
+    tag: TagSelectOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag).
+
+    The export restates the ledger; run 'custody verify' first to know it is sound.
+    """
+    from custody.case import case_document, case_json
+    from custody.errors import UsageError
+    from custody.ledger import open_ledger
+    from custody.lookup import resolve_items
+    from custody.storage import write_atomic
+
+    if output is None:
+        raise UsageError("say where to write with --out FILE.jsonld")
+    with open_ledger(_root(root)) as ledger:
+        seqs = resolve_items(ledger, items or [], tags=tag or []) if (items or tag) else None
+        document = case_document(ledger, seqs)
+    write_atomic(output, case_json(document).encode("utf-8"))
+    graph = document.get("@graph", [])
+    if json_output:
+        _emit_json({"out": str(output), "objects": len(graph)})
+    else:
+        out.print(f"CASE/UCO JSON-LD with {len(graph)} objects written to {escape(str(output))}")
+
+
 @keys_app.command("import")
 def keys_import(
     key_file: Annotated[Path, typer.Argument(help="A key backup made by 'keys export --private'.")],

@@ -45,6 +45,16 @@ def item_refs(ledger: Ledger, seqs: Sequence[int]) -> list[ItemRef]:
     return refs
 
 
+def item_names(ledger: Ledger, seqs: Sequence[int]) -> list[bytes]:
+    """Each item's exact name bytes: ``ItemRef.path`` is only a display form when the
+    name is not valid UTF-8 (U+FFFD replacements), so files are found by these."""
+    names = []
+    for seq in seqs:
+        body: ItemBody = ledger.read(seq).record.typed_body()
+        names.append(body.name_bytes)
+    return names
+
+
 def record_event(
     root: EvidenceRoot,
     signer: SigningKey,
@@ -61,15 +71,23 @@ def record_event(
         return writer.append("event", body.to_json())
 
 
-def copy_out(root: EvidenceRoot, items: Sequence[ItemRef], destination: Path) -> list[CopyRef]:
-    """Copy items to ``destination`` (keeping their relative paths), re-reading each copy."""
+def copy_out(
+    root: EvidenceRoot,
+    items: Sequence[ItemRef],
+    destination: Path,
+    names: Sequence[bytes] | None = None,
+) -> list[CopyRef]:
+    """Copy items to ``destination`` (keeping their relative paths), re-reading each copy.
+
+    ``names`` are the items' exact name bytes (``item_names``); without them the display
+    paths are used, which fails for names that are not valid UTF-8.
+    """
     copies = []
     root_b = os.fsencode(root.path)
     dest_b = os.fsencode(destination.resolve())
-    for item in items:
-        source = root_b + b"/" + os.fsencode(item.path)
-        target = dest_b + b"/" + os.fsencode(item.path)
-        copies.append(copy_verified(source, target, item.sha256))
+    for number, item in enumerate(items):
+        name = names[number] if names is not None else os.fsencode(item.path)
+        copies.append(copy_verified(root_b + b"/" + name, dest_b + b"/" + name, item.sha256))
     return copies
 
 
@@ -78,7 +96,8 @@ def copy_verified(source: bytes, target: bytes, expected_sha256: str) -> CopyRef
 
     Never replaces an existing file unless it already holds the expected bytes.
     """
-    display = os.fsdecode(target)
+    # The recorded path is text: a name that is not UTF-8 gets U+FFFD, like an item's path.
+    display = target.decode("utf-8", "replace")
     if os.path.lexists(target):
         existing = hash_file(target, ("sha256",))
         if existing.digests["sha256"] != expected_sha256:
@@ -158,7 +177,8 @@ def copy_event(
     """Copy items outside the root, verify each copy by re-reading it, record the event."""
     with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
-    copies = tuple(copy_out(root, refs, destination))
+        names = item_names(ledger, seqs)
+    copies = tuple(copy_out(root, refs, destination, names))
     body = EventBody(
         "copy", refs, reason=reason, destination=str(destination.resolve()), copies=copies
     )
@@ -229,4 +249,9 @@ def rotate(
 ) -> SignedRecord:
     """The old key introduces its successor; from here on only the new key may sign."""
     with open_ledger(root) as ledger, ledger.writer(old, clock=clock) as writer:
+        if not ledger.index.key_known(old.fingerprint):
+            # A key record is not preceded by the signer's own introduction automatically
+            # (the writer does that only for other types): without this, rotating a key
+            # that never signed here would be signed by an unknown key (UNKNOWN_KEY).
+            writer.introduce(old)
         return writer.introduce(new, replaces=old.fingerprint)

@@ -17,6 +17,7 @@ import abc
 import contextlib
 import hashlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,9 @@ from typing import Any, BinaryIO
 
 from custody import merkle
 from custody.clock import Clock, format_time, utc_now
-from custody.errors import LedgerError, RecordError, StorageError
+from custody.errors import LedgerError, RecordError, SigningKeyError, StorageError
 from custody.index import Head, LedgerIndex
-from custody.keys import SigningKey
+from custody.keys import PublicKey, SigningKey
 from custody.records import (
     FORMAT_VERSION,
     CheckpointBody,
@@ -40,6 +41,30 @@ from custody.root import EvidenceRoot
 from custody.storage import describe_os_error, exclusive_lock, write_all, write_atomic
 
 READ_CHUNK = 1 << 20
+
+# SQLite primary result codes (sqlite3.h) for the index's write failures.
+_SQLITE_REASONS = {
+    3: "permission denied",  # SQLITE_PERM
+    8: "the file system is read-only",  # SQLITE_READONLY
+    10: "an input/output error",  # SQLITE_IOERR
+    13: "the disk is full",  # SQLITE_FULL
+    14: "it cannot be opened",  # SQLITE_CANTOPEN
+}
+
+
+@contextlib.contextmanager
+def _index_errors(path: Path) -> Iterator[None]:
+    """Report a failing index write (disk full, read-only...) as the I/O error it is.
+
+    Why: the index is SQLite, whose errors are not OSError; uncaught, a full disk made
+    every command end in "internal error" (exit 70) instead of exit 9 naming the file.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        reason = _SQLITE_REASONS.get(code & 0xFF if isinstance(code, int) else -1, str(exc))
+        raise StorageError(f"cannot update the ledger index {path}: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -150,6 +175,24 @@ class Ledger(abc.ABC):
     def root_hash(self, size: int | None = None) -> bytes:
         return merkle.root_hash(self.index, size)
 
+    def key_ended(self, fingerprint: str) -> str | None:
+        """Why ``fingerprint`` may no longer sign here (revoked or replaced), or None.
+
+        Judged by exactly the rules verification applies (docs/events.md).
+        """
+        from custody.ledgercheck import key_states
+
+        index = self.index
+        seqs = [*index.records_of_type("key"), *index.records_of_type("revocation")]
+        state = key_states((seq, self.read(seq).line) for seq in seqs).get(fingerprint)
+        if state is None:
+            return None
+        if state.revoked_at is not None:
+            return f"it was revoked at record {state.revoked_at}"
+        if state.retired_at is not None:
+            return f"it was replaced by a successor at record {state.retired_at}"
+        return None
+
 
 def _store_class(root: EvidenceRoot) -> type[Ledger]:
     backend = root.config().ledger
@@ -180,8 +223,10 @@ class FileLedger(Ledger):
     def index(self) -> LedgerIndex:
         """The index, brought up to date with the ledger file (read-only use)."""
         if self._index is None:
-            self._index = LedgerIndex(self.root.cache_dir / "index.sqlite")
-            self._sync(self._index)
+            path = self.root.cache_dir / "index.sqlite"
+            with _index_errors(path):
+                self._index = LedgerIndex(path)
+                self._sync(self._index)
         return self._index
 
     def close(self) -> None:
@@ -232,6 +277,10 @@ class FileLedger(Ledger):
 
         Returns True when the ledger ends with a torn (incomplete) line.
         """
+        with _index_errors(index.path or Path(":memory:")):
+            return self._sync_index(index)
+
+    def _sync_index(self, index: LedgerIndex) -> bool:
         head = index.head()
         if not self._head_still_valid(index, head):
             index.reset()
@@ -339,6 +388,7 @@ class FileLedger(Ledger):
                     f"{self.path} ends with an incomplete record (a write was cut off); "
                     "run 'custody repair' before adding records"
                 )
+            refuse_ended_signer(self, signer)
             writer = LedgerWriter(self, index, index.head(), signer, clock, self._commit)
             try:
                 yield writer
@@ -369,8 +419,15 @@ class FileLedger(Ledger):
         finally:
             os.close(fd)
         index = self.index
-        with index.transaction():
+        # The lines are durable from here on; only the cache can still fail to follow.
+        with _index_errors(index.path or Path(":memory:")), index.transaction():
             index.add(pending)
+
+
+def refuse_ended_signer(ledger: Ledger, signer: SigningKey) -> None:
+    ended = ledger.key_ended(signer.fingerprint)
+    if ended:
+        raise SigningKeyError(f"key {signer.name!r} may no longer sign in this ledger: {ended}")
 
 
 def _complete_prefix(handle: BinaryIO, size: int) -> int:
@@ -436,9 +493,14 @@ class LedgerWriter:
         self._prev = signed.line_hash
         return signed
 
-    def introduce(self, key: SigningKey, *, replaces: str | None = None) -> SignedRecord:
-        """Put a key's public half into the ledger, signed by the writer's signer."""
-        public = key.public
+    def introduce(
+        self, key: SigningKey | PublicKey, *, replaces: str | None = None
+    ) -> SignedRecord:
+        """Put a key's public half into the ledger, signed by the writer's signer.
+
+        Introducing someone else's public key is vouching for it (docs/events.md).
+        """
+        public = key.public if isinstance(key, SigningKey) else key
         body = KeyBody(public.fingerprint, public.raw, public.name, public.role, replaces=replaces)
         signed = self.append("key", body.to_json())
         pem_path = self.ledger.root.keys_dir / f"{public.fingerprint}.pem"

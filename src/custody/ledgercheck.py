@@ -452,6 +452,21 @@ class _Pass:
         return True
 
 
+def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
+    """Keys as verification would judge them, from (seq, line) of key and revocation records.
+
+    The same rules as a full verification (introduction, roles, retirement, revocation),
+    applied to just the records that decide them, so writers can refuse a key that may no
+    longer sign before they write anything.
+    """
+    chosen = sorted(lines)
+    keys, _ = prescan((data, True) for _, data in chosen)
+    run = _Pass(None, False)
+    for seq, data in chosen:
+        run.feed(seq, examine(data, True, keys, False))
+    return run.state.keys
+
+
 def _chain_link(
     position: int,
     seq: int,

@@ -34,7 +34,7 @@ from custody.clock import Clock, utc_now
 from custody.errors import LedgerBusyError, LedgerError, StorageError, UsageError
 from custody.index import GrowingTree, Head, ItemRow, index_rows
 from custody.keys import SigningKey
-from custody.ledger import Ledger, LedgerWriter
+from custody.ledger import Ledger, LedgerWriter, refuse_ended_signer
 from custody.records import SignedRecord
 from custody.root import EvidenceRoot
 from custody.storage import describe_os_error, fsync_dir
@@ -62,6 +62,42 @@ CREATE TABLE IF NOT EXISTS custody_nodes (level integer NOT NULL, idx bigint NOT
 """
 
 _ITEM_COLUMNS = "seq, path, sha256, size, mtime_ns"
+_TABLES = (
+    "custody_head",
+    "custody_records",
+    "custody_items",
+    "custody_tags",
+    "custody_keys",
+    "custody_event_items",
+    "custody_nodes",
+)
+_SCHEMA_LOCK = 0x637573746F6479  # pg_advisory_xact_lock key for schema creation ("custody")
+
+
+class ConnectionLostError(LedgerError):
+    """The server went away (or refused us) in the middle of a command."""
+
+    detail = ""
+
+
+class MissingNodeError(LedgerError, LookupError):
+    """The database's Merkle node table lacks a node the records imply."""
+
+
+@contextlib.contextmanager
+def _connection_errors() -> Iterator[None]:
+    """Turn a lost connection while reading into one clear LedgerError (exit 3)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        detail = " ".join(str(exc).split())[:200]
+        lost = ConnectionLostError(
+            f"lost the connection to the PostgreSQL ledger (run the command again): {detail}"
+        )
+        lost.detail = detail
+        raise lost from None
 
 
 def _connect(url: str) -> Any:
@@ -81,12 +117,33 @@ def _connect(url: str) -> Any:
 
 def create_schema(url: str) -> int:
     """Create the tables if needed; returns the number of records already there."""
+    import psycopg
+
     conn = _connect(url)
     try:
         with conn.transaction():
-            conn.execute(SCHEMA)
+            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalogue
+            # (duplicate pg_type row): several documenters running init at once take turns.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            # DDL needs CREATE on the schema even when every table exists: a documenter's
+            # role that may only read and append joins an existing case without it.
+            (present,) = conn.execute(
+                "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) AS t",
+                (list(_TABLES),),
+            ).fetchone()
+            if not present:
+                conn.execute(SCHEMA)
             row = conn.execute("SELECT size FROM custody_head WHERE id = 1").fetchone()
         return int(row[0])
+    except psycopg.OperationalError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise LedgerError(f"cannot reach the PostgreSQL ledger: {detail}") from None
+    except psycopg.Error as exc:
+        detail = exc.diag.message_primary or " ".join(str(exc).split())[:300]
+        raise LedgerError(
+            f"cannot set up the ledger tables in PostgreSQL: {detail} (the first 'custody "
+            "init' needs a role that may create tables in the database, e.g. its owner)"
+        ) from None
     finally:
         conn.close()
 
@@ -98,10 +155,12 @@ class PgIndex(merkle.NodeStore):
         self.conn = conn
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.conn.execute(sql, params).fetchone()
+        with _connection_errors():
+            return self.conn.execute(sql, params).fetchone()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        return list(self.conn.execute(sql, params).fetchall())
+        with _connection_errors():
+            return list(self.conn.execute(sql, params).fetchall())
 
     @staticmethod
     def _items(rows: Iterable[Any]) -> list[ItemRow]:
@@ -120,7 +179,11 @@ class PgIndex(merkle.NodeStore):
             "SELECT hash FROM custody_nodes WHERE level = %s AND idx = %s", (level, index)
         )
         if row is None:
-            raise LookupError(f"Merkle node ({level}, {index}) is not in the database")
+            raise MissingNodeError(
+                f"Merkle node ({level}, {index}) is missing from the database's custody_nodes "
+                "table; rebuild it from the records: 'custody ledger dump --out FILE', then "
+                "'custody ledger load FILE' into an empty database"
+            )
         return bytes(row[0])
 
     def add(self, entries: Iterable[tuple[int, SignedRecord]]) -> None:
@@ -275,6 +338,7 @@ class PgLedger(Ledger):
         # Reads run in autocommit; appends open their own transaction.
         self.conn.autocommit = True
         self._index = PgIndex(self.conn)
+        self._pinned_size: int | None = None
 
     @property
     def index(self) -> PgIndex:
@@ -285,18 +349,24 @@ class PgLedger(Ledger):
             self.conn.close()
 
     def read(self, seq: int) -> SignedRecord:
-        row = self.conn.execute(
-            "SELECT line FROM custody_records WHERE seq = %s", (seq,)
-        ).fetchone()
+        row = self._index._one("SELECT line FROM custody_records WHERE seq = %s", (seq,))
         if row is None:
             raise LedgerError(f"no record {seq}: the ledger has {self.index.size} records")
         return SignedRecord.parse(bytes(row[0]))
 
-    def _stream(self, start: int = 0) -> Iterator[bytes]:
+    def _stream(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         # A server-side cursor: a million-record ledger never sits in memory at once.
-        with self.conn.transaction(), self.conn.cursor(name="custody_lines") as cur:
+        stop = "" if end is None else " AND seq < %s"
+        params = (start,) if end is None else (start, end)
+        with (
+            _connection_errors(),
+            self.conn.transaction(),
+            self.conn.cursor(name="custody_lines") as cur,
+        ):
             cur.itersize = 2000
-            cur.execute("SELECT line FROM custody_records WHERE seq >= %s ORDER BY seq", (start,))
+            cur.execute(
+                f"SELECT line FROM custody_records WHERE seq >= %s{stop} ORDER BY seq", params
+            )
             for (line,) in cur:
                 yield bytes(line)
 
@@ -306,7 +376,11 @@ class PgLedger(Ledger):
 
     def raw_lines(self) -> Iterator[tuple[bytes, bool]]:
         # Rows are whole by construction: a transaction inserts a line completely or not at all.
-        for line in self._stream():
+        # Verify reads the lines in several passes while others may be appending: every call
+        # yields the same records, those that existed at the first call.
+        if self._pinned_size is None:
+            self._pinned_size = self._index.size
+        for line in self._stream(0, self._pinned_size):
             yield line, True
 
     @contextlib.contextmanager
@@ -326,11 +400,12 @@ class PgLedger(Ledger):
                         f"another custody process held the ledger for {lock_timeout:.0f} s"
                     ) from None
                 head = self._index.head()
+                refuse_ended_signer(self, signer)
                 writer = LedgerWriter(self, self._index, head, signer, clock, self._index.add)
                 yield writer
                 writer.flush()
-        except psycopg.OperationalError as exc:
-            detail = " ".join(str(exc).split())[:200]
+        except (psycopg.OperationalError, ConnectionLostError) as exc:
+            detail = getattr(exc, "detail", "") or " ".join(str(exc).split())[:200]
             raise LedgerError(
                 f"the connection to the PostgreSQL ledger failed; nothing of this batch was "
                 f"written (run the command again to resume): {detail}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from custody.clock import Clock, utc_now
 from custody.errors import StorageError, UsageError
-from custody.events import copy_verified, item_refs, record_event
+from custody.events import copy_verified, item_names, item_refs, record_event
 from custody.hashing import hash_file
 from custody.keys import SigningKey
 from custody.ledger import Ledger, open_ledger
@@ -72,17 +72,14 @@ def vault_copy(
     report = VaultReport(str(dest))
     with open_ledger(root) as ledger:
         items = current_items(ledger)
+        names = item_names(ledger, [ref.seq for ref in items])  # exact bytes, not display
     dest_b = os.fsencode(dest)
     root_b = os.fsencode(source)
     for start in range(0, len(items), EVENT_BATCH):
         batch = items[start : start + EVENT_BATCH]
         copies = tuple(
-            copy_verified(
-                root_b + b"/" + os.fsencode(ref.path),
-                dest_b + b"/" + os.fsencode(ref.path),
-                ref.sha256,
-            )
-            for ref in batch
+            copy_verified(root_b + b"/" + name, dest_b + b"/" + name, ref.sha256)
+            for ref, name in zip(batch, names[start : start + EVENT_BATCH], strict=True)
         )
         report.copied.extend(copies)
         body = EventBody(
