@@ -958,7 +958,7 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
     for entry in index.get("items", []):
         seq = entry.get("record") if isinstance(entry, dict) else None
         body = items.get(seq) if isinstance(seq, int) else None
-        if body is None or seq in listed:
+        if body is None or not isinstance(seq, int) or seq in listed:
             findings.append(
                 Finding(
                     Code.BUNDLE_MALFORMED,

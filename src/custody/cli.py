@@ -1569,6 +1569,37 @@ def export_command(
         out.print(f"zip: {escape(report.zip)}")
 
 
+@app.command()
+def report(
+    source: Annotated[
+        Path | None, typer.Argument(help="Evidence root, bundle folder or .zip (default: here).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="report.html or report.pdf")] = None,
+    tsa_root: TsaRootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix."""
+    from custody.errors import UsageError
+    from custody.report import build_report, render_html, write_pdf
+    from custody.stamping import load_trust
+    from custody.storage import write_atomic
+
+    if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise UsageError("say where to write with --out report.html or --out report.pdf")
+    target = source if source is not None else _root(None).path
+    built = build_report(target, tsa_trust=load_trust(tsa_root or []))
+    html_text = render_html(built)
+    if output.suffix.lower() == ".pdf":
+        write_pdf(html_text, output)
+    else:
+        write_atomic(output, html_text.encode("utf-8"))
+    if json_output:
+        _emit_json({"out": str(output), "verified": built.verified, "verdict": built.verdict})
+    else:
+        out.print(f"{built.verdict}: report written to {escape(str(output))}")
+    raise typer.Exit(ExitCode.OK if built.verified else ExitCode.FINDINGS)
+
+
 @app.command("import")
 def import_command(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder or .zip.")],
