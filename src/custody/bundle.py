@@ -515,7 +515,7 @@ custody/index.json lists every file named above.
 # --- verification ---------------------------------------------------------------------------
 
 
-class _Source:
+class BundleSource:
     """Read-only access to a bundle folder or zip, refusing anything that escapes it."""
 
     def __init__(self, path: Path) -> None:
@@ -651,7 +651,7 @@ def _parse_manifest(data: bytes, name: str, findings: list[Finding]) -> dict[str
 def verify_bundle(path: Path, *, tsa_trust: Any = None) -> VerificationResult:
     """Verify a bundle folder or zip offline; every check, every finding."""
     result = VerificationResult(root=str(path))
-    source = _Source(path)
+    source = BundleSource(path)
     try:
         _verify(source, result, tsa_trust)
     finally:
@@ -659,7 +659,7 @@ def verify_bundle(path: Path, *, tsa_trust: Any = None) -> VerificationResult:
     return result
 
 
-def _verify(source: _Source, result: VerificationResult, tsa_trust: Any) -> None:
+def _verify(source: BundleSource, result: VerificationResult, tsa_trust: Any) -> None:
     structure: list[Finding] = list(source.findings)
     files = source.files
     if "bagit.txt" not in files:
@@ -726,7 +726,7 @@ def _verify(source: _Source, result: VerificationResult, tsa_trust: Any) -> None
 
 
 def _verify_custody(
-    source: _Source,
+    source: BundleSource,
     result: VerificationResult,
     hashed: dict[str, dict[str, str]],
     file_findings: list[Finding],
@@ -1023,13 +1023,13 @@ def _revocations(parsed: dict[int, SignedRecord], proven: set[int]) -> list[Find
 
 
 def _verify_tokens(
-    source: _Source,
+    source: BundleSource,
     result: VerificationResult,
     parsed: dict[int, SignedRecord],
     checkpoint: SignedRecord | None,
     tsa_trust: Any,
 ) -> None:
-    from custody.stamping import Trust, review_tokens
+    from custody.stamping import Trust, review_findings, review_tokens, token_rows
 
     if checkpoint is None:
         return
@@ -1042,10 +1042,7 @@ def _verify_tokens(
         review = review_tokens(
             folder, stamps, {checkpoint.seq: checkpoint.line}, tsa_trust or Trust()
         )
-    findings = [
-        Finding(Code(code), item, message, seq, expected, found)
-        for code, item, message, seq, expected, found in review.findings
-    ]
+    findings = review_findings(review)
     if not review.valid:
         findings.append(
             Finding(
@@ -1055,39 +1052,19 @@ def _verify_tokens(
                 checkpoint.seq,
             )
         )
-    elif review.trust != "roots":
-        findings.append(
-            Finding(
-                Code.TIMESTAMP_UNTRUSTED,
-                "timestamps",
-                f"{len(review.valid)} token(s) checked without trust anchors from you: "
-                "supply the TSA's root with --tsa-root",
-                warning=True,
-            )
-        )
     result.add_check(
         "timestamps",
         findings,
         review.checked,
         f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid",
     )
-    result.timestamps = [
-        {
-            "record": t.record,
-            "checkpoint": t.checkpoint,
-            "tree_size": t.tree_size,
-            "gen_time": t.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "tsa": t.tsa,
-            "trust": review.trust,
-        }
-        for t in review.valid
-    ]
+    result.timestamps = token_rows(review)
 
 
 class _TokenDir:
     """Token files from the bundle, laid out where the timestamp records say they are."""
 
-    def __init__(self, source: _Source, stamps: Sequence[tuple[int, TimestampBody]]) -> None:
+    def __init__(self, source: BundleSource, stamps: Sequence[tuple[int, TimestampBody]]) -> None:
         import tempfile
 
         self.tmp = Path(tempfile.mkdtemp(prefix="custody-bundle-tokens-"))
@@ -1135,7 +1112,7 @@ def import_bundle(
     report = ImportReport(result)
     if not result.ok:
         return report  # nothing is written for a bundle that fails
-    source = _Source(bundle)
+    source = BundleSource(bundle)
     name = (into or f"received/{bundle.stem}").strip("/")
     if ".." in name.split("/") or name.startswith(".custody"):
         raise UsageError(f"--into {into!r} must be a folder inside the evidence root")

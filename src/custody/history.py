@@ -104,11 +104,11 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
     for member in sorted(family):
         record = ledger.read(member)
         body: ItemBody = record.record.typed_body()
-        add(record, *_describe_item(member, body, item, seq))
+        add(record, *describe_item(member, body, item, seq))
     for member in sorted(family):
         for event_seq in index.events_naming(member):
             record = ledger.read(event_seq)
-            add(record, *_describe_event(EventBody.from_json(record.record.body), family))
+            add(record, *describe_event(EventBody.from_json(record.record.body), family))
     covering = []
     for checkpoint_seq in index.records_of_type("checkpoint"):
         record = ledger.read(checkpoint_seq)
@@ -137,7 +137,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
     return result
 
 
-def _describe_item(
+def describe_item(
     member: int, body: ItemBody, item: ItemBody, seq: int
 ) -> tuple[str, str, dict[str, Any]]:
     detail: dict[str, Any] = {"path": body.path, "sha256": body.sha256, "size": body.size}
@@ -162,7 +162,7 @@ def _describe_item(
     return "later version", f"the file at this path CHANGED (sha256 {body.sha256[:16]}…)", detail
 
 
-def _describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:
+def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:
     detail = body.to_json()
     reason = f": {body.reason}" if body.reason else ""
     if body.action == "derive" and body.output is not None:

@@ -46,7 +46,7 @@ from typing import Any
 from custody import __version__
 from custody.errors import CustodyError, ExitCode, RecordError, ToolMissingError
 from custody.findings import Check, Finding, VerificationResult
-from custody.history import Entry, _describe_event, _describe_item
+from custody.history import Entry, describe_event, describe_item
 from custody.records import (
     CheckpointBody,
     EventBody,
@@ -540,7 +540,7 @@ def _bundle_history(
                   names.get(signer, "unknown key"), summary, detail)
         )  # fmt: skip
 
-    add(signed, *_describe_item(seq, item, item, seq))
+    add(signed, *describe_item(seq, item, item, seq))
     covering: list[int] = []
     for other_seq, record in sorted(parsed.items()):
         kind = record.record.type
@@ -548,7 +548,7 @@ def _bundle_history(
             body = EventBody.from_json(record.record.body)
             named = {ref.seq for ref in body.items} | ({body.output.seq} if body.output else set())
             if seq in named:
-                add(record, *_describe_event(body, {seq}))
+                add(record, *describe_event(body, {seq}))
         elif kind == "checkpoint":
             checkpoint = CheckpointBody.from_json(record.record.body)
             if checkpoint.tree_size > seq:
@@ -570,11 +570,11 @@ def _bundle_history(
 
 
 def _from_bundle(path: Path, tsa_trust: Any) -> Report:
-    from custody.bundle import _Source, verify_bundle
+    from custody.bundle import BundleSource, verify_bundle
     from custody.stamping import ValidToken, reconcile
 
     result = verify_bundle(path, tsa_trust=tsa_trust)
-    source = _Source(path)
+    source = BundleSource(path)
     try:
         try:
             index = json.loads(source.read("custody/index.json", limit=1 << 26))
@@ -691,9 +691,9 @@ def _from_bundle(path: Path, tsa_trust: Any) -> Report:
 
 
 def _bag_info(path: Path) -> dict[str, str]:
-    from custody.bundle import _Source
+    from custody.bundle import BundleSource
 
-    source = _Source(path)
+    source = BundleSource(path)
     try:
         text = source.read("bag-info.txt", limit=1 << 20).decode("utf-8", "replace")
     except (FileNotFoundError, CustodyError):

@@ -426,6 +426,50 @@ def review_tokens(
     return review
 
 
+def review_findings(review: TokenReview) -> list[Any]:
+    """The review as findings, with the weaker-trust warning when no anchor was supplied."""
+    from custody.findings import Code, Finding
+
+    findings = [
+        Finding(Code(code), item, message, seq, expected, found)
+        for code, item, message, seq, expected, found in review.findings
+    ]
+    if review.trust != "roots" and review.valid:
+        # Anyone can make a root certificate: a token checked only against the ones it
+        # carries proves its signature, not who the timestamp authority was.
+        anchored = len(review.valid) - review.unanchored
+        findings.append(
+            Finding(
+                Code.TIMESTAMP_UNTRUSTED,
+                "timestamps",
+                f"{len(review.valid)} token(s) checked without trust anchors from you "
+                f"({anchored} against a root they carry themselves, {review.unanchored} "
+                "with no root at all): supply the TSA's root with --tsa-root to establish "
+                "whose timestamps these are",
+                None,
+                "a chain to a root you trust",
+                "no root supplied",
+                warning=True,
+            )
+        )
+    return findings
+
+
+def token_rows(review: TokenReview) -> list[dict[str, Any]]:
+    """The valid tokens as verification reports them (``--json`` "timestamps")."""
+    return [
+        {
+            "record": t.record,
+            "checkpoint": t.checkpoint,
+            "tree_size": t.tree_size,
+            "gen_time": t.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tsa": t.tsa,
+            "trust": review.trust,
+        }
+        for t in review.valid
+    ]
+
+
 def earliest_covering(valid: Sequence[ValidToken], seq: int) -> ValidToken | None:
     """The earliest valid token whose checkpoint covers record ``seq``."""
     covering = [t for t in valid if t.tree_size > seq or t.checkpoint == seq]

@@ -323,13 +323,10 @@ def verify_timestamps(
     clock: bool = True,
 ) -> None:
     """Check every token, coverage by trusted time, and (with ``clock``) each item's clocks."""
-    from custody.stamping import Trust, reconcile, review_tokens
+    from custody.stamping import Trust, reconcile, review_findings, review_tokens, token_rows
 
     review = review_tokens(state_dir, state.timestamps, state.checkpoint_lines, trust or Trust())
-    findings = [
-        Finding(Code(code), item, message, seq, expected, found)
-        for code, item, message, seq, expected, found in review.findings
-    ]
+    findings = review_findings(review)
     stamped = {t.checkpoint for t in review.valid}
     covered = max((t.tree_size for t in review.valid), default=0)
     uncovered = [
@@ -357,41 +354,13 @@ def verify_timestamps(
         if review.trust == "roots"
         else "only the certificates stored with each token (weaker: supply --tsa-root)"
     )
-    if review.trust != "roots" and review.valid:
-        # Anyone can make a root certificate: a token checked only against the ones it
-        # carries proves its signature, not who the timestamp authority was.
-        anchored = len(review.valid) - review.unanchored
-        findings.append(
-            Finding(
-                Code.TIMESTAMP_UNTRUSTED,
-                "timestamps",
-                f"{len(review.valid)} token(s) checked without trust anchors from you "
-                f"({anchored} against a root they carry themselves, {review.unanchored} "
-                "with no root at all): supply the TSA's root with --tsa-root to establish "
-                "whose timestamps these are",
-                None,
-                "a chain to a root you trust",
-                "no root supplied",
-                warning=True,
-            )
-        )
     result.add_check(
         "timestamps",
         findings,
         review.checked,
         f"{len(review.valid)} of {review.checked} RFC 3161 tokens valid, checked against {trust}",
     )
-    result.timestamps = [
-        {
-            "record": t.record,
-            "checkpoint": t.checkpoint,
-            "tree_size": t.tree_size,
-            "gen_time": t.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "tsa": t.tsa,
-            "trust": review.trust,
-        }
-        for t in review.valid
-    ]
+    result.timestamps = token_rows(review)
     if not clock:
         return
     clock_findings: list[Finding] = []
