@@ -174,9 +174,18 @@ def export_bundle(
     report = ExportReport(str(out))
     with open_ledger(root) as ledger:
         item_records = [ledger.read(seq) for seq in items]
+        by_path: dict[object, int] = {}
         for signed in item_records:
             if signed.record.type != "item":
                 raise UsageError(f"record {signed.seq} is not a catalogued item")
+            name = signed.record.body.get("path_bytes", signed.record.body["path"])
+            if name in by_path:
+                # One payload file per path: two versions would need two files at one place.
+                raise UsageError(
+                    f"records {by_path[name]} and {signed.seq} are versions of the same path; "
+                    "export one of them"
+                )
+            by_path[name] = signed.seq
         related, withheld = _related_records(ledger, items)
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])
