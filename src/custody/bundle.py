@@ -344,7 +344,8 @@ def _write_custody(
     for stamp in stamps:
         body_t = TimestampBody.from_json(stamp.record.body)
         name = posixpath.basename(body_t.token_file)
-        shutil.copyfile(root.state / body_t.token_file, folder / "timestamps" / name)
+        with open_ledger(root) as ledger:
+            write_atomic(folder / "timestamps" / name, ledger.read_token(body_t.token_file))
         tokens.append(
             {
                 "record": stamp.seq,
@@ -1047,10 +1048,20 @@ def _verify_tokens(
         for seq, s in sorted(parsed.items())
         if s.record.type == "timestamp"
     ]
-    with _TokenDir(source, stamps) as folder:
-        review = review_tokens(
-            folder, stamps, {checkpoint.seq: checkpoint.line}, tsa_trust or Trust()
-        )
+
+    def read_token(token_file: str) -> bytes:
+        # A token travels as custody/timestamps/<its file name>; nothing else is read.
+        name = posixpath.basename(token_file)
+        if name in ("", ".", ".."):
+            raise FileNotFoundError(token_file)
+        try:
+            return source.read(f"custody/timestamps/{name}", limit=1 << 22)
+        except InputError as exc:
+            raise FileNotFoundError(str(exc)) from None
+
+    review = review_tokens(
+        read_token, stamps, {checkpoint.seq: checkpoint.line}, tsa_trust or Trust()
+    )
     findings = review_findings(review)
     if not review.valid:
         findings.append(
@@ -1068,29 +1079,6 @@ def _verify_tokens(
         f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid",
     )
     result.timestamps = token_rows(review)
-
-
-class _TokenDir:
-    """Token files from the bundle, laid out where the timestamp records say they are."""
-
-    def __init__(self, source: BundleSource, stamps: Sequence[tuple[int, TimestampBody]]) -> None:
-        import tempfile
-
-        self.tmp = Path(tempfile.mkdtemp(prefix="custody-bundle-tokens-"))
-        for _, body in stamps:
-            name = posixpath.basename(body.token_file)
-            rel = f"custody/timestamps/{name}"
-            if rel in source.files and "/" not in name and name not in ("", ".", ".."):
-                target = self.tmp / body.token_file
-                if self.tmp in target.resolve().parents:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(source.read(rel, limit=1 << 22))
-
-    def __enter__(self) -> Path:
-        return self.tmp
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --- import ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ otherwise skipped: a digest must describe bytes that existed all at once.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import threading
 import time
@@ -30,7 +31,13 @@ from typing import Protocol
 
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
-from custody.hashing import EvidenceReadError, FileChangedError, FileDigest, hash_file
+from custody.hashing import (
+    EvidenceReadError,
+    FileChangedError,
+    FileDigest,
+    FileIdentity,
+    hash_file,
+)
 from custody.keys import SigningKey
 from custody.ledger import Ledger, LedgerWriter, open_ledger
 from custody.metadata import ExifTool, FileMetadata
@@ -207,6 +214,9 @@ def catalogue(
     descriptive = descriptive or Descriptive()
     report = CatalogueReport()
     with open_ledger(root) as ledger:
+        # Why: a ledger that ends with a torn line (or cannot be written at all) refuses
+        # every append; find out now, not after hours of hashing a large dump.
+        ensure_appendable(ledger, signer, clock)
         todo: list[Candidate] = []
         for entry in candidates if candidates is not None else walk(root, paths):
             if isinstance(entry, Skipped):
@@ -225,8 +235,11 @@ def catalogue(
             todo.append(entry)
         observer.planned(len(todo), sum(c.size for c in todo))
         if todo:
+            scratch = _scratch_dir(root)
             with ExifTool(
-                timeout=config.exiftool_timeout, embedded=config.exiftool_embedded
+                timeout=config.exiftool_timeout,
+                embedded=config.exiftool_embedded,
+                scratch=scratch,
             ) as exif:
                 run = _Run(
                     root, ledger, signer, descriptive, config.digests, exif, observer, clock, report
@@ -237,6 +250,44 @@ def catalogue(
                 report.checkpoint = writer.checkpoint().seq
             report.ledger_size = writer.size
     return report
+
+
+def _scratch_dir(root: EvidenceRoot) -> str | None:
+    """``.custody/tmp`` for exiftool's name aliases, cleared of what dead runs left there.
+
+    Why: a run killed with SIGKILL cannot clean up; its folder (named after its pid) is
+    removed here by the next run. None when the folder cannot be used (read-only root).
+    """
+    base = root.state / "tmp"
+    try:
+        base.mkdir(exist_ok=True)
+        for stale in base.iterdir():
+            pid = stale.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+    except OSError:
+        return None
+    return str(base)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def ensure_appendable(ledger: Ledger, signer: SigningKey, clock: Clock = utc_now) -> None:
+    """Raise now (LedgerError, StorageError...) if records could not be appended.
+
+    Takes the writer briefly and appends nothing: the same checks a real append makes
+    (lock, index up to date, no torn final line), before any file is read or copied.
+    """
+    with ledger.writer(signer, clock=clock):
+        pass
 
 
 class _Run:
@@ -361,13 +412,8 @@ class _Run:
             st = os.lstat(self.root_b + b"/" + hashed.candidate.rel)
         except OSError:
             return False
-        ident = hashed.digest.identity
-        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (
-            ident.size,
-            ident.mtime_ns,
-            ident.ino,
-            ident.dev,
-        )
+        # ctime included: see FileIdentity (a rewrite that restores the mtime).
+        return FileIdentity.of(st) == hashed.digest.identity
 
     def _record(
         self,

@@ -7,8 +7,9 @@ algorithm in the same pass, so memory stays flat whatever the file size and each
 read once. ``hashlib`` and ``blake3`` release the GIL on large updates, which lets two
 threads hash two files on two cores.
 
-A file whose size, modification time or inode changes while it is read raises
-``FileChangedError``: its digest would describe bytes that never existed together.
+A file whose size, modification time, status-change time or inode changes while it is
+read raises ``FileChangedError``: its digest would describe bytes that never existed
+together.
 """
 
 from __future__ import annotations
@@ -76,10 +77,15 @@ class FileIdentity:
     mtime_ns: int
     ino: int
     dev: int
+    # Why ctime too: a writer can rewrite bytes in place and put the old mtime back
+    # (``touch -r``, ``utime``, rsync --inplace); size and mtime then match before and
+    # after, and a digest of mixed old and new bytes was recorded. Nobody can set the
+    # ctime back: every write, utime or chmod moves it.
+    ctime_ns: int = 0
 
     @staticmethod
     def of(st: os.stat_result) -> FileIdentity:
-        return FileIdentity(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        return FileIdentity(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)

@@ -341,7 +341,7 @@ class LedgerIndex(merkle.NodeStore):
         row = self.db.execute("SELECT 1 FROM keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return row is not None
 
-    def record_types(self, start: int = 0) -> Iterator[tuple[int, str, str]]:
-        yield from self.db.execute(
-            "SELECT seq, type, signer FROM records WHERE seq >= ? ORDER BY seq", (start,)
-        )
+    def record_type(self, seq: int) -> str | None:
+        row = self.db.execute("SELECT type FROM records WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+

@@ -32,6 +32,7 @@ from custody.catalogue import (
     Observer,
     Skipped,
     catalogue,
+    ensure_appendable,
 )
 from custody.clock import Clock, utc_now
 from custody.errors import RootError, StorageError, UsageError
@@ -44,6 +45,7 @@ from custody.hashing import (
     open_evidence,
 )
 from custody.keys import SigningKey
+from custody.ledger import open_ledger
 from custody.records import Acquisition
 from custody.root import EvidenceRoot
 from custody.storage import describe_os_error, fsync_dir, write_all
@@ -168,6 +170,10 @@ def ingest(
     config = root.config()
     algorithms = config.digests
     into_rel = _checked_into(root, into)
+    # Why: a ledger that cannot take records (torn final line, read-only, locked) would
+    # refuse only after every file was copied in; say so before copying anything.
+    with open_ledger(root) as ledger:
+        ensure_appendable(ledger, signer, clock)
     report = IngestReport()
     files: list[_SourceFile] = []
     for source in sources:

@@ -153,6 +153,18 @@ class Ledger(abc.ABC):
         Returns the number of records and the SHA-256 of the bytes written.
         """
 
+    def store_token(self, token_file: str, raw: bytes) -> None:
+        """Keep a timestamp token's raw response (``token_file`` is relative to .custody/)."""
+        target = self.root.state / token_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, raw)
+
+    def read_token(self, token_file: str) -> bytes:
+        """The raw response a timestamp record names; OSError if it is not there."""
+        if token_file.startswith("/") or ".." in token_file.split("/"):
+            raise FileNotFoundError(token_file)
+        return (self.root.state / token_file).read_bytes()
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the store's resources."""

@@ -53,10 +53,10 @@ def _items_for(ledger: Ledger, spec: str, cwd: str) -> list[int]:
     index = ledger.index
     if spec.isdigit() and int(spec) < index.size:
         seq = int(spec)
-        for _, record_type, _ in index.record_types(seq):
-            if record_type != "item":
-                raise UsageError(f"record {seq} is a {record_type} record, not a catalogued item")
-            return [seq]
+        record_type = index.record_type(seq)
+        if record_type != "item":
+            raise UsageError(f"record {seq} is a {record_type} record, not a catalogued item")
+        return [seq]
     # A path as typed from here, then as written relative to the evidence root.
     rels: list[str] = []
     with contextlib.suppress(RootError):

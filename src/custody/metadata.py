@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -157,6 +157,24 @@ class _Crash(_ExchangeFailure):
 
 class _OutputMismatch(Exception):
     """exiftool's answer cannot be attributed to the files we asked about."""
+
+
+# Environment variables that may hold secrets given to custody (the key passphrase, a
+# PostgreSQL password). exiftool parses files an adversary may have crafted; it must not
+# inherit them.
+_SECRET_ENV = ("CUSTODY_PASSPHRASE", "PGPASSWORD")
+
+
+@contextlib.contextmanager
+def _secrets_withheld() -> Iterator[None]:
+    """Start a child without the secret variables (pyexiftool offers no ``env``)."""
+    # Why: with CUSTODY_PASSPHRASE set, the passphrase was readable in
+    # /proc/<exiftool>/environ for as long as exiftool ran.
+    saved = {name: os.environ.pop(name) for name in _SECRET_ENV if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def exiftool_available(executable: str = "exiftool") -> bool:
@@ -326,6 +344,7 @@ class ExifTool:
         embedded: bool = False,
         executable: str = "exiftool",
         batch_size: int = 64,
+        scratch: str | os.PathLike[str] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -340,6 +359,7 @@ class ExifTool:
         self._et: _PyExifTool | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._alias_dir: str | None = None
+        self._scratch = scratch  # where alias folders go (default: the system temp)
         self._alias_count = 0
         self._closed = False
         self.version: str = self._start()
@@ -355,7 +375,8 @@ class ExifTool:
         except OSError as exc:  # vanished between which() and here
             raise ToolMissingError(f"exiftool ({path}) could not be started: {exc}") from None
         try:
-            et.run()
+            with _secrets_withheld():
+                et.run()
         except (
             OSError,
             RuntimeError,
@@ -492,8 +513,7 @@ class ExifTool:
 
     def _make_alias(self, target: bytes) -> bytes:
         if self._alias_dir is None:
-            # Private (0700) and outside the evidence: we never write next to evidence.
-            self._alias_dir = tempfile.mkdtemp(prefix="custody-exiftool-")
+            self._alias_dir = self._new_alias_dir()
         self._alias_count += 1
         # Keep the extension: exiftool falls back on it when the content is ambiguous.
         ext = os.path.splitext(os.path.basename(target))[1]
@@ -502,6 +522,25 @@ class ExifTool:
         alias = os.path.join(os.fsencode(self._alias_dir), b"f%08d%s" % (self._alias_count, ext))
         os.symlink(target, alias)
         return alias
+
+    def _new_alias_dir(self) -> str:
+        """A private (0700) folder for aliases; never next to evidence."""
+        # Why ``scratch``: a run killed with SIGKILL cannot remove its aliases. In the
+        # system temp they stayed behind for good, naming evidence files outside the
+        # evidence root; under the root's .custody/tmp, named "<pid>-exiftool-...", the
+        # next run removes them. The folder's own path must be sendable to exiftool.
+        if self._scratch is not None:
+            base = os.fsencode(self._scratch)
+            try:
+                text = base.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            sendable = text is not None and not any(c in text for c in _ALIAS_CHARS)
+            if text is not None and sendable and os.path.isabs(text):
+                with contextlib.suppress(OSError):
+                    os.makedirs(text, exist_ok=True)
+                    return tempfile.mkdtemp(prefix=f"{os.getpid()}-exiftool-", dir=text)
+        return tempfile.mkdtemp(prefix="custody-exiftool-")
 
     def _run_batch(self, batch: list[_Job]) -> list[FileMetadata]:
         try:

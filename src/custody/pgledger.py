@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS custody_tags (tag text NOT NULL, seq bigint NOT NULL,
 CREATE TABLE IF NOT EXISTS custody_keys (fingerprint text PRIMARY KEY, seq bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS custody_event_items (item bigint NOT NULL, event bigint NOT NULL,
     PRIMARY KEY (item, event));
+CREATE TABLE IF NOT EXISTS custody_tokens (name text PRIMARY KEY, data bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS custody_nodes (level integer NOT NULL, idx bigint NOT NULL,
     hash bytea NOT NULL, PRIMARY KEY (level, idx));
 """
@@ -70,6 +71,7 @@ _TABLES = (
     "custody_keys",
     "custody_event_items",
     "custody_nodes",
+    "custody_tokens",
 )
 _SCHEMA_LOCK = 0x637573746F6479  # pg_advisory_xact_lock key for schema creation ("custody")
 
@@ -319,10 +321,9 @@ class PgIndex(merkle.NodeStore):
             is not None
         )
 
-    def record_types(self, start: int = 0) -> Iterator[tuple[int, str, str]]:
-        yield from self._rows(
-            "SELECT seq, type, signer FROM custody_records WHERE seq >= %s ORDER BY seq", (start,)
-        )
+    def record_type(self, seq: int) -> str | None:
+        row = self._one("SELECT type FROM custody_records WHERE seq = %s", (seq,))
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         pass
@@ -413,6 +414,24 @@ class PgLedger(Ledger):
 
     def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
         return None  # a transactional store never holds a torn record
+
+    def store_token(self, token_file: str, raw: bytes) -> None:
+        # In the database, so every machine of the case can check it; and a local copy for
+        # the openssl commands of docs/timestamps-expert.md.
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO custody_tokens VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (token_file, raw),
+            )
+        super().store_token(token_file, raw)
+
+    def read_token(self, token_file: str) -> bytes:
+        row = self.conn.execute(
+            "SELECT data FROM custody_tokens WHERE name = %s", (token_file,)
+        ).fetchone()
+        if row is not None:
+            return bytes(row[0])
+        return super().read_token(token_file)
 
     def dump(self, out: Path) -> tuple[int, str]:
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

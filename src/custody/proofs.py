@@ -45,11 +45,12 @@ def covering_checkpoint(ledger: Ledger, seq: int, at: int | None = None) -> Sign
                 f"checkpoint {at} covers records 0-{signed.record.body['tree_size'] - 1}, not {seq}"
             )
         return signed
-    for position, record_type, _ in reversed(list(ledger.index.record_types(seq + 1))):
-        if record_type == "checkpoint":
-            signed = ledger.read(position)
-            if int(signed.record.body["tree_size"]) > seq:
-                return signed
+    for position in reversed(ledger.index.records_of_type("checkpoint")):
+        if position <= seq:
+            break
+        signed = ledger.read(position)
+        if int(signed.record.body["tree_size"]) > seq:
+            return signed
     raise UsageError(f"no checkpoint covers record {seq} yet: run 'custody sign' first")
 
 
@@ -57,9 +58,7 @@ def _key_lines(ledger: Ledger, fingerprints: Iterable[str]) -> list[str]:
     """The introductions of these keys and, transitively, of the keys that introduced them
     (a key introduced by another key is only as good as its introducer's signature)."""
     introductions: dict[str, SignedRecord] = {}
-    for position, record_type, _ in ledger.index.record_types(0):
-        if record_type != "key":
-            continue
+    for position in ledger.index.records_of_type("key"):
         signed = ledger.read(position)
         fingerprint = signed.record.body.get("fingerprint")
         if isinstance(fingerprint, str) and fingerprint not in introductions:
@@ -137,12 +136,13 @@ def consistency_document(
 
 def _checkpoints_at(ledger: Ledger, sizes: set[int]) -> dict[int, SignedRecord]:
     found: dict[int, SignedRecord] = {}
-    for position, record_type, _ in ledger.index.record_types(min(sizes)):
-        if record_type == "checkpoint":
-            signed = ledger.read(position)
-            tree_size = int(signed.record.body["tree_size"])
-            if tree_size in sizes and tree_size not in found:
-                found[tree_size] = signed
+    for position in ledger.index.records_of_type("checkpoint"):
+        if position < min(sizes):
+            continue
+        signed = ledger.read(position)
+        tree_size = int(signed.record.body["tree_size"])
+        if tree_size in sizes and tree_size not in found:
+            found[tree_size] = signed
     return found
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,17 +144,16 @@ def load_trust(paths: Sequence[str | Path]) -> Trust:
 
 
 def _ledger_timestamps(ledger: Ledger) -> list[tuple[int, TimestampBody]]:
-    found = []
-    for seq, record_type, _ in ledger.index.record_types(0):
-        if record_type == "timestamp":
-            found.append((seq, TimestampBody.from_json(ledger.read(seq).record.body)))
-    return found
+    return [
+        (seq, TimestampBody.from_json(ledger.read(seq).record.body))
+        for seq in ledger.index.records_of_type("timestamp")
+    ]
 
 
-def _token_kept(root: EvidenceRoot, body: TimestampBody) -> bool:
-    """True if the recorded token file is there with the recorded SHA-256."""
+def _token_kept(ledger: Ledger, body: TimestampBody) -> bool:
+    """True if the recorded token is kept with the recorded SHA-256."""
     try:
-        raw = (root.state / body.token_file).read_bytes()
+        raw = ledger.read_token(body.token_file)
     except OSError:
         return False
     return hashlib.sha256(raw).hexdigest() == body.token_sha256
@@ -197,13 +196,11 @@ def stamp(
                 report.new_checkpoint = writer.checkpoint().seq
         stamped_by: dict[int, set[str]] = {}
         for _, existing in _ledger_timestamps(ledger):
-            if _token_kept(root, existing):  # a record whose token is gone is no token
+            if _token_kept(ledger, existing):  # a record whose token is gone is no token
                 stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
         dead: dict[str, str] = {}
         bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
-        for seq, record_type, _ in list(ledger.index.record_types(0)):
-            if record_type != "checkpoint":
-                continue
+        for seq in ledger.index.records_of_type("checkpoint"):
             done = stamped_by.get(seq, set())
             if len(done) >= need:
                 continue
@@ -217,7 +214,7 @@ def stamp(
                 if url in dead:
                     entry.outcomes.append(TsaOutcome(url, False, dead[url]))
                     continue
-                outcome, body = _one_token(root, seq, digest, url, wait, trust, timestamps)
+                outcome, body = _one_token(root, ledger, seq, digest, url, wait, trust, timestamps)
                 if body is None:
                     if outcome.reason.startswith("unreachable"):
                         dead[url] = outcome.reason
@@ -236,6 +233,7 @@ def stamp(
 
 def _one_token(
     root: EvidenceRoot,
+    ledger: Ledger,
     checkpoint: int,
     digest: bytes,
     url: str,
@@ -254,10 +252,7 @@ def _one_token(
         return TsaOutcome(url, False, f"response refused ({check.finding}): {check.reason}"), None
     serial = format(check.serial_number, "x")
     name = _file_name(checkpoint, url, serial)
-    try:
-        write_atomic(root.timestamps_dir / name, raw)
-    except StorageError:
-        raise
+    ledger.store_token(f"timestamps/{name}", raw)
     gen_time = format_time(check.gen_time)
     body = TimestampBody(
         checkpoint=checkpoint,
@@ -332,12 +327,16 @@ class TokenReview:
 
 
 def review_tokens(
-    state_dir: Path,
+    read_token: Callable[[str], bytes],
     timestamps_found: Sequence[tuple[int, TimestampBody]],
     checkpoint_lines: dict[int, bytes],
     trust: Trust,
 ) -> TokenReview:
-    """Check each timestamp record's token; never raises for bad content."""
+    """Check each timestamp record's token; never raises for bad content.
+
+    ``read_token`` gives the raw response a record's ``token_file`` names (from the evidence
+    root, the shared database, or a bundle); OSError if it has none.
+    """
     from custody import timestamps
 
     review = TokenReview(trust="roots" if trust else "embedded")
@@ -372,7 +371,7 @@ def review_tokens(
             )
             continue
         try:
-            raw = (state_dir / body.token_file).read_bytes()
+            raw = read_token(body.token_file)
         except OSError as exc:
             add("TIMESTAMP_INVALID", f"token file {body.token_file} cannot be read: {exc.strerror}")
             continue

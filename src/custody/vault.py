@@ -10,6 +10,7 @@ copies) into DEST/.custody/. DEST is then an evidence root of its own on which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field, replace
@@ -114,6 +115,14 @@ def _copy_state(root: EvidenceRoot, dest: Path) -> int:
         write_atomic(state / "config.toml", tomli_w.dumps(config.to_toml()).encode())
         with open_ledger(root) as ledger:
             records, digest = ledger.dump(state / "ledger.jsonl")
+            # Every token the ledger names, wherever the store keeps it (a shared database
+            # holds other machines' tokens too).
+            for seq in ledger.index.records_of_type("timestamp"):
+                token_file = str(ledger.read(seq).record.body["token_file"])
+                with contextlib.suppress(OSError):
+                    target = state / token_file
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(target, ledger.read_token(token_file))
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "write the vault's ledger in", state)) from None
     copy_digest = hash_file(state / "ledger.jsonl", ("sha256",))

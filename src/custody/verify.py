@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -294,27 +294,27 @@ def verify_root(
             trusted=trusted,
             trusted_keys=trusted_keys,
         )
-    if not ledger:
-        # The ledger was still read (the files' expected state comes from it), but its
-        # checks are not part of what the user asked to see.
-        result.checks.clear()
-        result.findings.clear()
-    else:
-        verify_timestamps(
-            root.state,
-            state,
-            result,
-            trust=tsa_trust,
-            require=require_timestamps,
-            clock=files,
-        )
+        if not ledger:
+            # The ledger was still read (the files' expected state comes from it), but its
+            # checks are not part of what the user asked to see.
+            result.checks.clear()
+            result.findings.clear()
+        else:
+            verify_timestamps(
+                store.read_token,
+                state,
+                result,
+                trust=tsa_trust,
+                require=require_timestamps,
+                clock=files,
+            )
     if files:
         verify_files(root, state, result, observer=observer)
     return result
 
 
 def verify_timestamps(
-    state_dir: Any,
+    read_token: Callable[[str], bytes],
     state: LedgerState,
     result: VerificationResult,
     *,
@@ -325,7 +325,7 @@ def verify_timestamps(
     """Check every token, coverage by trusted time, and (with ``clock``) each item's clocks."""
     from custody.stamping import Trust, reconcile, review_findings, review_tokens, token_rows
 
-    review = review_tokens(state_dir, state.timestamps, state.checkpoint_lines, trust or Trust())
+    review = review_tokens(read_token, state.timestamps, state.checkpoint_lines, trust or Trust())
     findings = review_findings(review)
     stamped = {t.checkpoint for t in review.valid}
     covered = max((t.tree_size for t in review.valid), default=0)
