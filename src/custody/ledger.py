@@ -74,8 +74,11 @@ class RawLine:
     complete: bool  # False only for a final line with no newline (a torn write)
 
 
-def iter_raw_lines(path: os.PathLike[str] | str, start: int = 0) -> Iterator[RawLine]:
-    """Yield the ledger's lines from byte ``start``, streaming, never loading the whole file."""
+def iter_raw_lines(
+    path: os.PathLike[str] | str, start: int = 0, end: int | None = None
+) -> Iterator[RawLine]:
+    """Yield the ledger's lines from byte ``start`` (to ``end``), streaming, never loading
+    the whole file."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed in finally; generator
     except OSError as exc:
@@ -85,7 +88,8 @@ def iter_raw_lines(path: os.PathLike[str] | str, start: int = 0) -> Iterator[Raw
         offset = start
         pending = b""
         while True:
-            chunk = handle.read(READ_CHUNK)
+            want = READ_CHUNK if end is None else min(READ_CHUNK, end - offset - len(pending))
+            chunk = handle.read(want) if want > 0 else b""
             if not chunk:
                 break
             pending += chunk
@@ -230,6 +234,7 @@ class FileLedger(Ledger):
         if not self.path.exists():
             raise LedgerError(f"{self.path} is missing: this evidence root has no ledger")
         self._index: LedgerIndex | None = None
+        self._pinned_end: int | None = None
 
     @property
     def index(self) -> LedgerIndex:
@@ -252,7 +257,14 @@ class FileLedger(Ledger):
         return iter_raw_lines(self.path, start)
 
     def raw_lines(self) -> Iterator[tuple[bytes, bool]]:
-        for raw in iter_raw_lines(self.path):
+        # Verification reads the lines more than once; the first read fixes how far, so
+        # records another process appends meanwhile are not half-seen (checked next time).
+        if self._pinned_end is None:
+            try:
+                self._pinned_end = self.path.stat().st_size
+            except OSError as exc:
+                raise StorageError(describe_os_error(exc, "read", self.path)) from None
+        for raw in iter_raw_lines(self.path, 0, self._pinned_end):
             yield raw.data, raw.complete
 
     def dump(self, out: Path) -> tuple[int, str]:
