@@ -95,14 +95,25 @@ def index_rows(signed: SignedRecord) -> IndexRows:
 
 
 class GrowingTree:
-    """The index's tree while a batch is being added: size tracked here, nodes in SQLite."""
+    """The index's tree while a batch is being added: the size is tracked here, and nodes
+    completed in this batch are answered from memory before asking the database."""
 
     def __init__(self, index: merkle.NodeStore, size: int) -> None:
         self.index = index
         self.size = size
+        self.fresh: dict[tuple[int, int], bytes] = {}
 
     def node(self, level: int, index: int) -> bytes:
-        return self.index.node(level, index)
+        found = self.fresh.get((level, index))
+        return found if found is not None else self.index.node(level, index)
+
+    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
+        """The nodes adding this leaf completes (recorded here too); the size grows by one."""
+        nodes = merkle.completed_nodes(self, leaf_hash)
+        for level, index, value in nodes:
+            self.fresh[(level, index)] = value
+        self.size += 1
+        return nodes
 
 
 class LedgerIndex(merkle.NodeStore):
@@ -218,10 +229,8 @@ class LedgerIndex(merkle.NodeStore):
             if rows.key is not None:
                 self.db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?)", rows.key)
             self.db.executemany(
-                "INSERT INTO nodes VALUES (?, ?, ?)",
-                merkle.completed_nodes(tree, merkle.leaf_hash(signed.line)),
+                "INSERT INTO nodes VALUES (?, ?, ?)", tree.append(merkle.leaf_hash(signed.line))
             )
-            tree.size += 1
             offset, last_hash = start + len(signed.line) + 1, line_hash
         if last_hash is not None and tree.size != head.size:
             self._set_head(tree.size, offset, last_hash)
@@ -344,4 +353,3 @@ class LedgerIndex(merkle.NodeStore):
     def record_type(self, seq: int) -> str | None:
         row = self.db.execute("SELECT type FROM records WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else str(row[0])
-

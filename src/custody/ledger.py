@@ -113,6 +113,8 @@ class Ledger(abc.ABC):
     """
 
     root: EvidenceRoot
+    # (the key and revocation records judged, the key states they gave): see key_ended
+    _key_states: tuple[tuple[int, ...], dict[str, Any]] | None = None
 
     def __new__(cls, root: EvidenceRoot) -> Ledger:
         # ``Ledger(root)`` is kept working (as ``open_ledger(root)``) for callers that
@@ -199,8 +201,13 @@ class Ledger(abc.ABC):
         from custody.ledgercheck import key_states
 
         index = self.index
-        seqs = [*index.records_of_type("key"), *index.records_of_type("revocation")]
-        state = key_states((seq, self.read(seq).line) for seq in seqs).get(fingerprint)
+        seqs = (*index.records_of_type("key"), *index.records_of_type("revocation"))
+        # Key records are few and only ever appended: judge them again only when they change.
+        cached = self._key_states
+        if cached is None or cached[0] != seqs:
+            cached = (seqs, key_states((seq, self.read(seq).line) for seq in seqs))
+            self._key_states = cached
+        state = cached[1].get(fingerprint)
         if state is None:
             return None
         if state.revoked_at is not None:
@@ -488,6 +495,7 @@ class LedgerWriter:
         self._size, self._offset, self._prev = head.size, head.offset, head.last_hash
         self._pending: list[tuple[int, SignedRecord]] = []
         self._failed = False
+        self._introduced = False
         self.written: list[SignedRecord] = []
 
     @property
@@ -535,13 +543,14 @@ class LedgerWriter:
         return signed
 
     def _signer_introduced(self) -> bool:
+        if self._introduced:
+            return True  # asked once per writer, not once per record
         fingerprint = self.signer.fingerprint
-        if self.index.key_known(fingerprint):
-            return True
-        return any(
+        self._introduced = self.index.key_known(fingerprint) or any(
             s.record.type == "key" and s.record.body.get("fingerprint") == fingerprint
             for _, s in self._pending
         )
+        return self._introduced
 
     def checkpoint(self, statement: str | None = None) -> SignedRecord:
         """Append a checkpoint over every record before it."""

@@ -189,39 +189,47 @@ class PgIndex(merkle.NodeStore):
         return bytes(row[0])
 
     def add(self, entries: Iterable[tuple[int, SignedRecord]]) -> None:
-        """Insert records and their index rows; the caller holds the head row lock."""
+        """Insert records and their index rows; the caller holds the head row lock.
+
+        Rows are gathered first and sent one statement per table: the head lock is held
+        for a few round trips per batch, not several per record.
+        """
         head = self.head()
         tree = GrowingTree(self, head.size)
         last_hash = head.last_hash
+        records, items, tags, events, keys, nodes = [], [], [], [], [], []
+        for _, signed in entries:
+            record = signed.record
+            rows = index_rows(signed)
+            records.append((record.seq, signed.line, record.type, record.signer, signed.line_hash))
+            if rows.item is not None:
+                items.append(rows.item)
+            tags.extend(rows.tags)
+            events.extend(rows.events)
+            if rows.key is not None:
+                keys.append(rows.key)
+            nodes.extend(tree.append(merkle.leaf_hash(signed.line)))
+            last_hash = signed.line_hash
+        if not records:
+            return
         with self.conn.cursor() as cur:
-            for _, signed in entries:
-                record = signed.record
-                rows = index_rows(signed)
-                cur.execute(
-                    "INSERT INTO custody_records VALUES (%s, %s, %s, %s, %s)",
-                    (record.seq, signed.line, record.type, record.signer, signed.line_hash),
-                )
-                if rows.item is not None:
-                    cur.execute("INSERT INTO custody_items VALUES (%s, %s, %s, %s, %s)", rows.item)
-                if rows.tags:
-                    cur.executemany(
-                        "INSERT INTO custody_tags VALUES (%s, %s) ON CONFLICT DO NOTHING", rows.tags
-                    )
-                if rows.events:
-                    cur.executemany(
-                        "INSERT INTO custody_event_items VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                        rows.events,
-                    )
-                if rows.key is not None:
-                    cur.execute(
-                        "INSERT INTO custody_keys VALUES (%s, %s) ON CONFLICT DO NOTHING", rows.key
-                    )
+            cur.executemany("INSERT INTO custody_records VALUES (%s, %s, %s, %s, %s)", records)
+            if items:
+                cur.executemany("INSERT INTO custody_items VALUES (%s, %s, %s, %s, %s)", items)
+            if tags:
                 cur.executemany(
-                    "INSERT INTO custody_nodes VALUES (%s, %s, %s)",
-                    merkle.completed_nodes(tree, merkle.leaf_hash(signed.line)),
+                    "INSERT INTO custody_tags VALUES (%s, %s) ON CONFLICT DO NOTHING", tags
                 )
-                tree.size += 1
-                last_hash = signed.line_hash
+            if events:
+                cur.executemany(
+                    "INSERT INTO custody_event_items VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    events,
+                )
+            if keys:
+                cur.executemany(
+                    "INSERT INTO custody_keys VALUES (%s, %s) ON CONFLICT DO NOTHING", keys
+                )
+            cur.executemany("INSERT INTO custody_nodes VALUES (%s, %s, %s)", nodes)
             cur.execute(
                 "UPDATE custody_head SET size = %s, last_hash = %s WHERE id = 1",
                 (tree.size, last_hash),
