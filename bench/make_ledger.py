@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from pathlib import Path
 
 from custody.clock import format_ns
 from custody.keys import Keyring
