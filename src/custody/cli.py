@@ -309,49 +309,12 @@ def hash_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Print streaming digests; with SHA-256 alone the output suits 'sha256sum -c'."""
-    from custody.hashing import EvidenceReadError, check_algorithms, hash_file
+    from custody.quick import run_hash
 
-    algorithms = check_algorithms(algo or ["sha256"])
-    results: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
-    for path in files:
-        try:
-            digest = hash_file(os.fsencode(path), algorithms)
-        except EvidenceReadError as exc:
-            failures.append({"path": str(path), "error": exc.reason})
-            err.print(f"custody: {escape(str(exc))}")
-            continue
-        results.append({"path": str(path), "size": digest.size, "digests": digest.digests})
-        if json_output:
-            continue
-        name = os.fsencode(path)
-        if len(algorithms) == 1 and algorithms[0] == "sha256":
-            _raw_line(_sha256sum_line(digest.digests["sha256"], name))
-        else:
-            for algorithm in algorithms:
-                _raw_line(
-                    b"%s (%s) = %s"
-                    % (algorithm.upper().encode(), name, digest.digests[algorithm].encode())
-                )
-    if json_output:
-        _emit_json({"files": results, "errors": failures})
-    if failures:
-        raise typer.Exit(ExitCode.FINDINGS)
-
-
-def _raw_line(line: bytes) -> None:
-    """Write bytes as they are: names are file-system bytes, not text to be laid out."""
     sys.stdout.flush()
-    sys.stdout.buffer.write(line + b"\n")
-    sys.stdout.buffer.flush()
-
-
-def _sha256sum_line(digest: str, path: bytes) -> bytes:
-    # GNU coreutils escapes names with backslash or newline and marks the line with '\'.
-    if b"\\" in path or b"\n" in path or b"\r" in path:
-        escaped = path.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-        return b"\\" + digest.encode() + b"  " + escaped
-    return digest.encode() + b"  " + path
+    code = run_hash([os.fsencode(p) for p in files], algo or [], json_output=json_output)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- catalogue and ingest --------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Commands answered before the CLI framework loads: ``--version`` and ``hash``.
+
+Start-up counts when hashing (``custody hash`` of a 2 GiB file must keep pace with
+``openssl dgst``), and Typer with rich and pydantic costs a tenth of a second to import.
+So ``custody.__main__`` hands the plain forms of these commands here - ``hash`` with
+``--algo``/``-a`` and ``--json`` - and everything else, ``--help`` included, to
+``custody.cli``, whose ``hash`` command calls the same ``run_hash``: one implementation,
+two doors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, BinaryIO, TextIO
+
+
+def sha256sum_line(digest: str, path: bytes) -> bytes:
+    """A line exactly as GNU ``sha256sum`` prints it (so ``sha256sum -c`` accepts it)."""
+    # coreutils escapes names with backslash, newline or CR and marks the line with '\'.
+    if b"\\" in path or b"\n" in path or b"\r" in path:
+        escaped = path.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+        return b"\\" + digest.encode() + b"  " + escaped
+    return digest.encode() + b"  " + path
+
+
+def run_hash(
+    files: Sequence[bytes],
+    algorithms: Sequence[str],
+    *,
+    json_output: bool,
+    out: BinaryIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Digest each file, print sha256sum-style lines (or JSON); returns the exit code."""
+    from custody.errors import ExitCode
+    from custody.hashing import EvidenceReadError, check_algorithms, hash_file
+
+    out = out or sys.stdout.buffer
+    err = err or sys.stderr
+    chosen = check_algorithms(algorithms or ["sha256"])
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    for name in files:
+        display = name.decode("utf-8", "replace")
+        try:
+            digest = hash_file(name, chosen)
+        except EvidenceReadError as exc:
+            failures.append({"path": display, "error": exc.reason})
+            err.write(f"custody: {display}: {exc.reason}\n")
+            err.flush()
+            continue
+        results.append({"path": display, "size": digest.size, "digests": digest.digests})
+        if json_output:
+            continue
+        if chosen == ("sha256",):
+            out.write(sha256sum_line(digest.digests["sha256"], name) + b"\n")
+        else:
+            for algorithm in chosen:
+                value = digest.digests[algorithm].encode()
+                out.write(b"%s (%s) = %s\n" % (algorithm.upper().encode(), name, value))
+        out.flush()
+    if json_output:
+        document = {"files": results, "errors": failures}
+        out.write(json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
+        out.flush()
+    return ExitCode.FINDINGS if failures else ExitCode.OK
+
+
+def try_quick(argv: Sequence[str]) -> int | None:
+    """Handle ``--version`` and plain ``hash`` invocations; None means "ask the CLI"."""
+    if list(argv) == ["--version"]:
+        from custody import __version__
+
+        print(f"custody {__version__}")
+        return 0
+    if not argv or argv[0] != "hash":
+        return None
+    files: list[bytes] = []
+    algorithms: list[str] = []
+    json_output = False
+    words = list(argv[1:])
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            files.extend(os.fsencode(w) for w in words)
+            break
+        if word in ("--algo", "-a") and words:
+            algorithms.append(words.pop(0))
+        elif word.startswith("--algo="):
+            algorithms.append(word.split("=", 1)[1])
+        elif word == "--json":
+            json_output = True
+        elif word.startswith("-") and word != "-":
+            return None  # --help, or something only the full CLI knows how to refuse
+        else:
+            files.append(os.fsencode(word))
+    if not files:
+        return None  # let the CLI say what is missing
+    from custody.errors import CustodyError
+
+    try:
+        return run_hash(files, algorithms, json_output=json_output)
+    except CustodyError as exc:
+        sys.stderr.write(f"custody: error: {exc}\n")
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("custody: interrupted\n")
+        return 130
