@@ -83,52 +83,45 @@ def _float_is_plain(value: float) -> bool:
         return False
 
 
-class _Parse:
-    """Per-call parser state; the hooks note what the fast equality check cannot see."""
+class _NotCanonical(ValueError):
+    """Raised from inside the JSON parser: the reason is already the user's message."""
 
-    def __init__(self) -> None:
-        self.problem: str | None = None
-        self.long_ints = False
 
-    def int_(self, literal: str) -> int:
-        # 16+ characters may exceed 2**53 - 1, where json.dumps and RFC 8785 part ways.
-        # RFC 8785 numbers are IEEE doubles, so such a literal is read as one.
-        value = int(literal)
-        if len(literal) > 15:
-            self.long_ints = True
-            if abs(value) > MAX_SAFE_INTEGER:
-                try:
-                    return float(value)  # type: ignore[return-value]
-                except OverflowError:  # beyond any double: no canonical form exists
-                    self.problem = self.problem or f"number {literal[:20]}... is out of range"
-                    return 0
+def _checked_float(literal: str) -> float:
+    value = float(literal)
+    # In fixed notation Python's repr and ECMAScript's Number::toString both give the
+    # shortest round-tripping digits; only exponents and "x.0" need the exact check.
+    if literal == repr(value) and "e" not in literal and not literal.endswith(".0"):
         return value
+    try:
+        canonical = rfc8785.dumps(value).decode()
+    except rfc8785.CanonicalizationError:
+        canonical = None
+    if canonical != literal:
+        raise _NotCanonical(f"number {literal} is not in canonical form")
+    return value
 
-    def pairs(self, pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                self.problem = self.problem or f"duplicate member name {key!r}"
-            out[key] = value
-        return out
 
-    def float_(self, literal: str) -> float:
-        value = float(literal)
-        # In fixed notation Python's repr and ECMAScript's Number::toString both give the
-        # shortest round-tripping digits; only exponents and "x.0" need the exact check.
-        if literal == repr(value) and "e" not in literal and not literal.endswith(".0"):
-            return value
-        try:
-            canonical = rfc8785.dumps(value).decode()
-        except rfc8785.CanonicalizationError:
-            canonical = None
-        if canonical != literal:
-            self.problem = self.problem or f"number {literal} is not in canonical form"
-        return value
+def _no_constant(name: str) -> Any:
+    raise _NotCanonical(f"{name} is not allowed in JSON")
 
-    @staticmethod
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not allowed in JSON")
+
+def _unique_pairs(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _NotCanonical(f"duplicate member name {key!r}")
+        out[key] = value
+    return out
+
+
+# Built once: every record verify reads goes through one of these. Duplicate names only
+# need a hook when canonical form is not checked: a duplicate can never survive the
+# re-serialisation comparison.
+_STRICT = json.JSONDecoder(parse_float=_checked_float, parse_constant=_no_constant)
+_LOOSE = json.JSONDecoder(
+    parse_float=_checked_float, parse_constant=_no_constant, object_pairs_hook=_unique_pairs
+)
 
 
 def decode(data: bytes, *, require_canonical: bool = True) -> Any:
@@ -142,44 +135,50 @@ def decode(data: bytes, *, require_canonical: bool = True) -> Any:
         text = data.decode("utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise RecordError(f"not valid UTF-8 at byte {exc.start}") from exc
-    state = _Parse()
     try:
-        value = json.loads(
-            text,
-            # Duplicate names only need a hook when canonical form is not checked: a
-            # duplicate can never survive the re-serialisation comparison.
-            object_pairs_hook=None if require_canonical else state.pairs,
-            parse_float=state.float_,
-            parse_int=state.int_,
-            parse_constant=state.constant,
-        )
+        value = (_STRICT if require_canonical else _LOOSE).decode(text)
+    except _NotCanonical as exc:
+        raise RecordError(str(exc)) from None
     except RecursionError as exc:
         raise RecordError("JSON nested too deeply") from exc
     except ValueError as exc:  # includes JSONDecodeError and over-long integers
         raise RecordError(f"not valid JSON: {str(exc)[:120]}") from exc
-    if state.problem:
-        raise RecordError(state.problem)
-    if require_canonical and not _is_canonical(value, data, text, state.long_ints):
-        raise RecordError("JSON is not in RFC 8785 canonical form")
+    if require_canonical:
+        canonical, value = _is_canonical(value, data, text)
+        if not canonical:
+            raise RecordError("JSON is not in RFC 8785 canonical form")
     return value
 
 
-def _is_canonical(value: Any, data: bytes, text: str, unsafe_ints: bool) -> bool:
-    # The fast form differs from RFC 8785 only for astral-plane member names (sort order)
-    # and unsafe integers; both are rare, so such lines take the slow, exact path.
-    fast_ok = (text.isascii() or max(text) <= "\uffff") and not unsafe_ints
-    if fast_ok:
-        # orjson writes what RFC 8785 writes for strings, member order within the BMP and
-        # integers; its float spelling differs in a few ranges, but every float literal was
-        # already checked against the ECMAScript form as it was parsed, so a difference
-        # there only sends the line to the exact comparison below.
+def _is_canonical(value: Any, data: bytes, text: str) -> tuple[bool, Any]:
+    """(whether ``data`` is the RFC 8785 form of ``value``, the value as RFC 8785 reads it)."""
+    # orjson writes what RFC 8785 writes for strings, member order within the BMP and
+    # integers up to 2**53 (OPT_STRICT_INTEGER refuses larger ones); its float spelling
+    # differs in a few ranges, but every float literal was already checked against the
+    # ECMAScript form as it was parsed, so a difference there only sends the line to the
+    # exact comparison below. Astral-plane member names sort differently in UTF-16.
+    if text.isascii() or max(text) <= "\uffff":
         try:
-            fast = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            if orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER) == data:
+                return True, value
         except (orjson.JSONEncodeError, RecursionError, TypeError):
-            fast = b""
-        if fast == data:
-            return True
+            pass
     try:
-        return bytes(rfc8785.dumps(value)) == data
-    except (rfc8785.CanonicalizationError, RecursionError):
-        return False
+        # RFC 8785 numbers are IEEE doubles: an integer literal beyond 2**53 is the
+        # canonical spelling of a large double (1e20 is written 100000000000000000000).
+        value = _as_doubles(value)
+        return bytes(rfc8785.dumps(value)) == data, value
+    except (rfc8785.CanonicalizationError, RecursionError, OverflowError):
+        return False, value
+
+
+def _as_doubles(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value) if abs(value) > MAX_SAFE_INTEGER else value
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    return value

@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from custody import merkle
 from custody.errors import RecordError
@@ -101,9 +101,12 @@ class LedgerState:
 # --- per line, in any order -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LineFacts:
-    """Everything about one line that does not depend on other lines."""
+class LineFacts(NamedTuple):
+    """Everything about one line that does not depend on other lines.
+
+    A NamedTuple rather than a dataclass: it crosses from the worker processes for every
+    line, and tuples pickle about seven times faster.
+    """
 
     complete: bool
     leaf: bytes
