@@ -290,7 +290,7 @@ class FileLedger(Ledger):
         offset, length = span
         with open(self.path, "rb") as handle:
             handle.seek(offset)
-            return SignedRecord.parse(handle.read(length))
+            return _parse_typed(handle.read(length))
 
     def records(self, start: int = 0) -> Iterator[SignedRecord]:
         """Complete records from ``start`` in order (strict parse; RecordError if malformed)."""
@@ -299,7 +299,7 @@ class FileLedger(Ledger):
             return
         for raw in self.lines(span[0]):
             if raw.complete:
-                yield SignedRecord.parse(raw.data)
+                yield _parse_typed(raw.data)
 
     # --- keeping the index in step ------------------------------------------------------------
 
@@ -331,6 +331,8 @@ class FileLedger(Ledger):
                 break
             try:
                 signed = SignedRecord.parse(raw.data)
+                if signed.record.type != "item":  # items: checked by index_rows already
+                    signed.record.typed_body()
             except RecordError as exc:
                 raise LedgerError(
                     f"ledger record {size} (byte {raw.offset}) is malformed: {exc}; "
@@ -441,12 +443,16 @@ class FileLedger(Ledger):
         try:
             write_all(fd, data)
             os.fsync(fd)
-        except OSError as exc:
+        except BaseException as exc:
+            # BaseException, not only OSError: a Ctrl-C (KeyboardInterrupt) between a short
+            # write and the fsync also leaves a batch that is reported as not written.
             with contextlib.suppress(OSError):
                 # Under the lock nobody else appends, so everything past ``start`` is ours.
                 os.ftruncate(fd, start)
                 os.fsync(fd)
-            raise StorageError(describe_os_error(exc, "append to", self.path)) from None
+            if isinstance(exc, OSError):
+                raise StorageError(describe_os_error(exc, "append to", self.path)) from None
+            raise
         finally:
             os.close(fd)
         index = self.index
@@ -459,6 +465,19 @@ def refuse_ended_signer(ledger: Ledger, signer: SigningKey) -> None:
     ended = ledger.key_ended(signer.fingerprint)
     if ended:
         raise SigningKeyError(f"key {signer.name!r} may no longer sign in this ledger: {ended}")
+
+
+def _parse_typed(line: bytes) -> SignedRecord:
+    """Parse a ledger line strictly, its body included (RecordError otherwise).
+
+    Why the body: records come out of the store to code that reads a checkpoint's
+    ``tree_size`` or a key's ``fingerprint`` directly. A record whose envelope parsed but
+    whose body did not fit its type (a damaged or forged ledger) made those commands end
+    in KeyError, "internal error" (exit 70), instead of naming the malformed record.
+    """
+    signed = SignedRecord.parse(line)
+    signed.record.typed_body()
+    return signed
 
 
 def _complete_prefix(handle: BinaryIO, size: int) -> int:
