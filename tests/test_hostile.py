@@ -593,13 +593,8 @@ def hostile_bundle(draw: st.DrawFn, folder: Path) -> tuple[str, str, Callable[[P
     return target, what, apply
 
 
-# Known bug (bundle.py, not ours to fix here): verify trusts the shape of
-# custody/index.json. It parses it with json.loads catching ValueError, KeyError and
-# TypeError but not RecursionError (~line 750), then iterates and indexes its members
-# unchecked (e.g. ``for entry in index.get("consistency", [])``, ~line 912). A nested,
-# mistyped or mis-shaped index.json ends in "internal error" (exit 70). The tests below
-# pin it; the bundle fuzz tolerates exactly that failure (``index_shape_bug``) so that it
-# keeps guarding everything else. When the tests below pass, delete both.
+# A mis-shaped custody/index.json (nested, mistyped members) must be refused as unusable
+# input, never crash verify: bundle.load_index checks its shape.
 MISSHAPEN_INDEX = {
     "nested": lambda doc: nested(50_000, "array"),
     "consistency is a number": lambda doc: json.dumps({**doc, "consistency": 1.5}).encode(),
@@ -607,22 +602,6 @@ MISSHAPEN_INDEX = {
 }
 
 
-def index_shape_bug(target: str, exc: BaseException) -> bool:
-    if target != "custody/index.json":
-        return False
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append((Path(tb.tb_frame.f_code.co_filename).name, tb.tb_frame.f_code.co_name))
-        tb = tb.tb_next
-    return ("bundle.py", "_verify_custody") in frames
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bundle.py _verify_custody trusts the shape of custody/index.json (json.loads "
-    "without RecursionError ~line 750; unchecked members ~line 912): internal error, exit 70",
-)
 @pytest.mark.parametrize("shape", sorted(MISSHAPEN_INDEX))
 def test_misshapen_bundle_index_is_a_finding(made: Made, tmp_path: Path, shape: str) -> None:
     copy = tmp_path / "bundle"
@@ -681,20 +660,17 @@ def test_fuzzed_bundles_never_crash_and_never_pass_damaged_content(
             rebag(copy)
         subject = zip_folder(copy, Path(scratch) / "bundle.zip") if zipped else copy
         before = sorted(p.relative_to(scratch) for p in Path(scratch).rglob("*"))
-        known_bug = False
         try:
             result = verify_bundle(subject)
         except CustodyError:
             result = None  # refused outright: a documented exit code
         except Exception as exc:
-            if not index_shape_bug(target, exc):
-                raise AssertionError(f"{target}: {what}: {type(exc).__name__}: {exc}") from exc
-            result, known_bug = None, True  # the known bundle.py bug, pinned by its own test
+            raise AssertionError(f"{target}: {what}: {type(exc).__name__}: {exc}") from exc
         if result is not None and must_fail(target, what, rebagged):
             assert not result.ok, (target, what, rebagged, result.to_json()["findings"][:3])
         assert sorted(p.relative_to(scratch) for p in Path(scratch).rglob("*")) == before
         cli = cli_in_process("verify", subject, "--json")
-        assert cli.code in ({0, 1, 3, 70} if known_bug else {0, 1, 3}), (target, what, cli.err)
+        assert cli.code in {0, 1, 3}, (target, what, cli.err)
         assert "Traceback" not in cli.err
 
 
@@ -907,11 +883,6 @@ def remove_deep(top: Path) -> None:
     os.rmdir(top)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints file names raw: a newline or terminal escape in a name forges "
-    "lines in custody's output (cli.py _render_catalogue and run(); see docs/robustness.md)",
-)
 def test_names_with_control_characters_cannot_forge_output_lines(
     evidence: Path, env: Path, tmp_path: Path
 ) -> None:
@@ -1100,11 +1071,6 @@ def iter_lines(data: bytes) -> Iterator[bytes]:  # pragma: no cover - kept for d
 # --- a hostile or mistaken config ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="root.py Config.from_toml accepts a non-positive or NaN exiftool_timeout: "
-    "catalogue then ends in 'internal error' (exit 70) or blames exiftool (exit 6)",
-)
 @pytest.mark.parametrize("value", [-1.0, 0.0, float("nan")])
 def test_invalid_exiftool_timeout_in_the_config_is_a_config_error(
     evidence: Path, env: Path, tmp_path: Path, value: float

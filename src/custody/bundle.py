@@ -658,6 +658,41 @@ def _parse_manifest(data: bytes, name: str, findings: list[Finding]) -> dict[str
     return entries
 
 
+def load_index(source: BundleSource) -> dict[str, Any]:
+    """custody/index.json, parsed strictly and of the shape the checks rely on.
+
+    It is untrusted input like everything in a bundle: a nested, mistyped or oversized
+    index is unusable input (InputError), never a crash.
+    """
+    where = "custody/index.json is not a custody bundle index"
+    try:
+        index = canonical.decode(
+            source.read("custody/index.json", limit=1 << 26), require_canonical=False
+        )
+    except RecordError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    checkpoint = index.get("checkpoint") if isinstance(index, dict) else None
+    if not isinstance(checkpoint, dict):
+        raise InputError(f"{where}: no checkpoint")
+    record, tree_size, root = (checkpoint.get(k) for k in ("record", "tree_size", "root"))
+    if not (
+        isinstance(record, int)
+        and isinstance(tree_size, int)
+        and isinstance(root, str)
+        and not isinstance(record, bool)
+        and not isinstance(tree_size, bool)
+        and len(root) == 64
+        and all(c in "0123456789abcdef" for c in root)
+    ):
+        raise InputError(f"{where}: the checkpoint needs a record, a tree size and a root")
+    for name in ("items", "consistency", "timestamps", "keys", "withheld_events"):
+        members = index.get(name, [])
+        if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+            raise InputError(f"{where}: '{name}' is not a list of objects")
+    checked: dict[str, Any] = index
+    return checked
+
+
 def verify_bundle(path: Path, *, tsa_trust: Any = None) -> VerificationResult:
     """Verify a bundle folder or zip offline; every check, every finding."""
     result = VerificationResult(root=str(path))
@@ -746,13 +781,10 @@ def _verify_custody(
 
     records_findings: list[Finding] = []
     proof_findings: list[Finding] = []
-    try:
-        index = json.loads(source.read("custody/index.json"))
-        checkpoint_info = index["checkpoint"]
-        tree_size = int(checkpoint_info["tree_size"])
-        root = bytes.fromhex(checkpoint_info["root"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"custody/index.json is not a custody bundle index: {exc}") from None
+    index = load_index(source)
+    checkpoint_info = index["checkpoint"]
+    tree_size = int(checkpoint_info["tree_size"])
+    root = bytes.fromhex(checkpoint_info["root"])
     raw_lines = source.read("custody/records.jsonl").split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
@@ -1117,7 +1149,7 @@ def import_bundle(
     if target.exists():
         raise UsageError(f"{target} exists already; import into another folder with --into")
     try:
-        index = json.loads(source.read("custody/index.json"))
+        index = load_index(source)
         # What to copy comes from the verified item records, never from index.json.
         lines = [x for x in source.read("custody/records.jsonl").split(b"\n") if x]
         items = [

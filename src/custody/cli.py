@@ -24,6 +24,7 @@ from rich.table import Table
 
 from custody import __version__
 from custody.errors import CustodyError, ExitCode, InputError, SigningKeyError
+from custody.quick import printable
 
 app = typer.Typer(
     name="custody",
@@ -57,6 +58,11 @@ TsaRootOpt = Annotated[
 KeyOpt = Annotated[
     str | None, typer.Option("--key", help="Signing key name (default: the only key).")
 ]
+
+
+def shown(text: str) -> str:
+    """Text from files or users, safe for one rich line: no markup, no control characters."""
+    return escape(printable(text))
 
 
 def _version(value: bool) -> None:
@@ -424,11 +430,11 @@ def _render_catalogue(report: Any) -> None:
     for o in report.outcomes:
         if o.kind == "version":
             err.print(
-                f"[bold yellow]CHANGED[/] {escape(o.path)}: content differs from record "
+                f"[bold yellow]CHANGED[/] {shown(o.path)}: content differs from record "
                 f"{o.related}; recorded as new version {o.seq}"
             )
     for s in report.skipped:
-        err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
+        err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
     table = Table(title="Catalogue summary", show_header=False)
     table.add_row("new items", str(report.count("new")))
     table.add_row("duplicates of earlier content", str(report.count("duplicate")))
@@ -489,10 +495,10 @@ def ingest(
     else:
         for f in report.failures:
             err.print(
-                f"[bold red]COPY FAILED[/] {escape(f.source)} -> {escape(f.copy)}: {f.reason}"
+                f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}"
             )
         for s in report.skipped:
-            err.print(f"[red]skipped[/] {escape(s.path)}: {escape(s.reason)}")
+            err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
         err.print(
             f"Copied {report.copied} files ({_size(report.bytes_copied)}), "
             f"{report.already_present} already present"
@@ -821,7 +827,7 @@ def _render_verification(result: Any) -> None:
             colour = "yellow" if f.severity == "warning" else "red"
             table.add_row(
                 f"[{colour}]{f.code}[/]",
-                escape(f.item),
+                shown(f.item),
                 escape(f.message),
                 escape(f.expected or ""),
                 escape(f.found or ""),
@@ -1615,7 +1621,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else ExitCode.FINDINGS)
     except CustodyError as exc:
-        err.print(f"custody: error: {escape(str(exc))}", soft_wrap=True)
+        err.print(f"custody: error: {shown(str(exc))}", soft_wrap=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         err.print("custody: interrupted")
@@ -1624,7 +1630,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CUSTODY_DEBUG"):
             raise
         err.print(
-            f"custody: internal error: {type(exc).__name__}: {escape(str(exc))} "
+            f"custody: internal error: {type(exc).__name__}: {shown(str(exc))} "
             "(set CUSTODY_DEBUG=1 for details, and please report it)"
         )
         return 70

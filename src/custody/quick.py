@@ -16,6 +16,29 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
+_BIDI = {0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal line: control characters and bidirectional overrides
+    become visible escapes, so a file name can never forge, hide or reorder output."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif code in _BIDI or 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
 
 def sha256sum_line(digest: str, path: bytes) -> bytes:
     """A line exactly as GNU ``sha256sum`` prints it (so ``sha256sum -c`` accepts it)."""
@@ -49,7 +72,7 @@ def run_hash(
             digest = hash_file(name, chosen)
         except EvidenceReadError as exc:
             failures.append({"path": display, "error": exc.reason})
-            err.write(f"custody: {display}: {exc.reason}\n")
+            err.write(f"custody: {printable(display)}: {printable(exc.reason)}\n")
             err.flush()
             continue
         results.append({"path": display, "size": digest.size, "digests": digest.digests})

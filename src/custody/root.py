@@ -67,6 +67,16 @@ class Config:
             digests = tuple(str(d) for d in cat.get("digests", ("sha256", "blake3")))
             if "sha256" not in digests:
                 raise ValueError("catalogue.digests must include sha256")
+            for section, key, value in (
+                ("catalogue", "exiftool_timeout", cat.get("exiftool_timeout", 30.0)),
+                ("timestamps", "timeout", ts.get("timeout", 20.0)),
+            ):
+                seconds = float(value)
+                # NaN fails every comparison, so "not > 0" also catches it.
+                if not (seconds > 0 and seconds != float("inf")):
+                    raise ValueError(f"{section}.{key} must be a positive number of seconds")
+            if int(ts.get("min_success", 1)) < 1:
+                raise ValueError("timestamps.min_success must be at least 1")
             return Config(
                 digests=digests,
                 exiftool_timeout=float(cat.get("exiftool_timeout", 30.0)),
