@@ -24,7 +24,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -199,7 +199,7 @@ class _Hashed:
 def catalogue(
     root: EvidenceRoot,
     paths: Sequence[str | os.PathLike[str]],
-    signer: SigningKey,
+    signer: SigningKey | Callable[[], SigningKey],
     *,
     descriptive: Descriptive | None = None,
     rehash: bool = False,
@@ -208,48 +208,98 @@ def catalogue(
     clock: Clock = utc_now,
     candidates: Iterable[Candidate | Skipped] | None = None,
 ) -> CatalogueReport:
-    """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring."""
+    """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring.
+
+    ``signer`` may be a function that unlocks the key: it is then called while exiftool
+    starts, so the two costs (each about a tenth of a second) overlap.
+    """
     config = root.config()
     observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()
     report = CatalogueReport()
-    with open_ledger(root) as ledger:
-        # Why: a ledger that ends with a torn line (or cannot be written at all) refuses
-        # every append; find out now, not after hours of hashing a large dump.
-        ensure_appendable(ledger, signer, clock)
-        todo: list[Candidate] = []
-        for entry in candidates if candidates is not None else walk(root, paths):
-            if isinstance(entry, Skipped):
-                report.skipped.append(entry)
-                continue
-            report.files_seen += 1
-            latest = ledger.index.latest_item_at(entry.rel)
-            if (
-                not rehash
-                and latest is not None
-                and latest.size == entry.size
-                and latest.mtime_ns == entry.mtime_ns
-            ):
-                report.unchanged += 1
-                continue
-            todo.append(entry)
-        observer.planned(len(todo), sum(c.size for c in todo))
-        if todo:
-            scratch = _scratch_dir(root)
-            with ExifTool(
-                timeout=config.exiftool_timeout,
-                embedded=config.exiftool_embedded,
-                scratch=scratch,
-            ) as exif:
-                run = _Run(
-                    root, ledger, signer, descriptive, config.digests, exif, observer, clock, report
-                )
-                run.process(todo, workers or min(4, os.cpu_count() or 2))
-        with ledger.writer(signer, clock=clock) as writer:
-            if writer.written or ledger.needs_checkpoint():
-                report.checkpoint = writer.checkpoint().seq
-            report.ledger_size = writer.size
+    exiftool = _Background(
+        lambda: ExifTool(
+            timeout=config.exiftool_timeout,
+            embedded=config.exiftool_embedded,
+            scratch=_scratch_dir(root),
+        )
+    )
+    try:
+        key = signer if isinstance(signer, SigningKey) else signer()
+        with open_ledger(root) as ledger:
+            # Why: a ledger that ends with a torn line (or cannot be written at all) refuses
+            # every append; find out now, not after hours of hashing a large dump.
+            ensure_appendable(ledger, key, clock)
+            todo: list[Candidate] = []
+            for entry in candidates if candidates is not None else walk(root, paths):
+                if isinstance(entry, Skipped):
+                    report.skipped.append(entry)
+                    continue
+                report.files_seen += 1
+                latest = ledger.index.latest_item_at(entry.rel)
+                if (
+                    not rehash
+                    and latest is not None
+                    and latest.size == entry.size
+                    and latest.mtime_ns == entry.mtime_ns
+                ):
+                    report.unchanged += 1
+                    continue
+                todo.append(entry)
+            observer.planned(len(todo), sum(c.size for c in todo))
+            if todo:
+                with exiftool.result() as exif:
+                    run = _Run(
+                        root,
+                        ledger,
+                        key,
+                        descriptive,
+                        config.digests,
+                        exif,
+                        observer,
+                        clock,
+                        report,
+                    )
+                    run.process(todo, workers or min(4, os.cpu_count() or 2))
+            with ledger.writer(key, clock=clock) as writer:
+                if writer.written or ledger.needs_checkpoint():
+                    report.checkpoint = writer.checkpoint().seq
+                report.ledger_size = writer.size
+    finally:
+        exiftool.discard()
     return report
+
+
+class _Background:
+    """Start exiftool on a thread while the caller does other work; its outcome (a running
+    ExifTool, or the error starting it) is handed over by ``result`` - or, if the run never
+    needs it, ``discard`` closes it."""
+
+    def __init__(self, start: Callable[[], ExifTool]) -> None:
+        self._value: ExifTool | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+        self._thread.start()
+
+    def _run(self, start: Callable[[], ExifTool]) -> None:
+        try:
+            self._value = start()
+        except BaseException as exc:  # handed to result() in the calling thread
+            self._error = exc
+
+    def result(self) -> ExifTool:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        self._taken = True
+        return self._value
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._value is not None and not self._taken:
+            self._value.close()
 
 
 def _scratch_dir(root: EvidenceRoot) -> str | None:

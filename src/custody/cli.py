@@ -100,10 +100,16 @@ def _passphrase(prompt: str, *, confirm: bool = False) -> str:
 
 
 def _signer(name: str | None) -> Any:
+    return _unlocker(name)()
+
+
+def _unlocker(name: str | None) -> Any:
+    """Ask for the passphrase now; unlock (the slow, memory-hard part) when called."""
     from custody.keys import Keyring
 
     key_file = Keyring().select(name)
-    return key_file.unlock(_passphrase(f"Passphrase for key {key_file.name!r}"))
+    passphrase = _passphrase(f"Passphrase for key {key_file.name!r}")
+    return lambda: key_file.unlock(passphrase)
 
 
 def _emit_json(document: Any) -> None:
@@ -370,7 +376,13 @@ def catalogue(
     from custody.catalogue import catalogue as run_catalogue
 
     evidence = _root(root)
-    signer = _signer(key)
+    unlock = _unlocker(key)
+    unlocked: list[Any] = []
+
+    def signer() -> Any:  # unlocked while exiftool starts; kept for --timestamp
+        unlocked.append(unlock())
+        return unlocked[-1]
+
     with _progress("Cataloguing", not json_output) as observer:
         report = run_catalogue(
             evidence,
@@ -382,7 +394,7 @@ def catalogue(
         )
     stamped = None
     if timestamp:
-        stamped = _stamp(evidence, signer, [], None, [])
+        stamped = _stamp(evidence, unlocked[-1] if unlocked else unlock(), [], None, [])
     if json_output:
         document = _catalogue_json(report)
         if stamped is not None:
