@@ -74,7 +74,6 @@ from test_crash import (
 
 # In CI the examples are the same every run (a landing is never blocked by chance); on a
 # developer's machine they differ every run, to keep exploring.
-IN_CI = os.environ.get("CI") == "true"
 FUZZ_LEDGER = int(os.environ.get("CUSTODY_FUZZ_EXAMPLES", "200"))
 FUZZ_BUNDLE = int(os.environ.get("CUSTODY_FUZZ_BUNDLE_EXAMPLES", "150"))
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}  # docs/exit-codes.md, less 70 (a bug) and 130
@@ -377,7 +376,7 @@ def expect_custody(action: Callable[[], Any], what: str) -> Any:
 @settings(
     max_examples=FUZZ_LEDGER,
     deadline=None,
-    derandomize=IN_CI,
+
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
@@ -644,7 +643,7 @@ def zip_folder(folder: Path, target: Path) -> Path:
 @settings(
     max_examples=FUZZ_BUNDLE,
     deadline=None,
-    derandomize=IN_CI,
+
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data(), rebagged=st.booleans(), zipped=st.booleans())

@@ -217,89 +217,79 @@ def catalogue(
     observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()
     report = CatalogueReport()
-    exiftool = _Background(
-        lambda: ExifTool(
-            timeout=config.exiftool_timeout,
-            embedded=config.exiftool_embedded,
-            scratch=_scratch_dir(root),
+    # Unlocking (Argon2, memory-hard) runs on a thread while files are walked and exiftool
+    # starts. Not the other way round: exiftool is started with PR_SET_PDEATHSIG, which
+    # kills it when the *thread* that started it ends.
+    unlocking = _Background(signer if callable(signer) else (lambda: signer))
+    with open_ledger(root) as ledger:
+        todo: list[Candidate] = []
+        for entry in candidates if candidates is not None else walk(root, paths):
+            if isinstance(entry, Skipped):
+                report.skipped.append(entry)
+                continue
+            report.files_seen += 1
+            latest = ledger.index.latest_item_at(entry.rel)
+            if (
+                not rehash
+                and latest is not None
+                and latest.size == entry.size
+                and latest.mtime_ns == entry.mtime_ns
+            ):
+                report.unchanged += 1
+                continue
+            todo.append(entry)
+        exif = (
+            ExifTool(
+                timeout=config.exiftool_timeout,
+                embedded=config.exiftool_embedded,
+                scratch=_scratch_dir(root),
+            )
+            if todo
+            else None
         )
-    )
-    try:
-        key = signer if isinstance(signer, SigningKey) else signer()
-        with open_ledger(root) as ledger:
+        try:
+            key = unlocking.result()
             # Why: a ledger that ends with a torn line (or cannot be written at all) refuses
             # every append; find out now, not after hours of hashing a large dump.
             ensure_appendable(ledger, key, clock)
-            todo: list[Candidate] = []
-            for entry in candidates if candidates is not None else walk(root, paths):
-                if isinstance(entry, Skipped):
-                    report.skipped.append(entry)
-                    continue
-                report.files_seen += 1
-                latest = ledger.index.latest_item_at(entry.rel)
-                if (
-                    not rehash
-                    and latest is not None
-                    and latest.size == entry.size
-                    and latest.mtime_ns == entry.mtime_ns
-                ):
-                    report.unchanged += 1
-                    continue
-                todo.append(entry)
             observer.planned(len(todo), sum(c.size for c in todo))
-            if todo:
-                with exiftool.result() as exif:
-                    run = _Run(
-                        root,
-                        ledger,
-                        key,
-                        descriptive,
-                        config.digests,
-                        exif,
-                        observer,
-                        clock,
-                        report,
-                    )
-                    run.process(todo, workers or min(4, os.cpu_count() or 2))
-            with ledger.writer(key, clock=clock) as writer:
-                if writer.written or ledger.needs_checkpoint():
-                    report.checkpoint = writer.checkpoint().seq
-                report.ledger_size = writer.size
-    finally:
-        exiftool.discard()
+            if exif is not None:
+                run = _Run(
+                    root, ledger, key, descriptive, config.digests, exif, observer, clock, report
+                )
+                run.process(todo, workers or min(4, os.cpu_count() or 2))
+        finally:
+            if exif is not None:
+                exif.close()
+        with ledger.writer(key, clock=clock) as writer:
+            if writer.written or ledger.needs_checkpoint():
+                report.checkpoint = writer.checkpoint().seq
+            report.ledger_size = writer.size
     return report
 
 
 class _Background:
-    """Start exiftool on a thread while the caller does other work; its outcome (a running
-    ExifTool, or the error starting it) is handed over by ``result`` - or, if the run never
-    needs it, ``discard`` closes it."""
+    """Run one function on a thread while the caller goes on; ``result`` hands over its
+    value, or raises what it raised, in the calling thread."""
 
-    def __init__(self, start: Callable[[], ExifTool]) -> None:
-        self._value: ExifTool | None = None
+    def __init__(self, work: Callable[[], SigningKey]) -> None:
+        self._value: SigningKey | None = None
         self._error: BaseException | None = None
-        self._taken = False
-        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
         self._thread.start()
 
-    def _run(self, start: Callable[[], ExifTool]) -> None:
+    def _run(self, work: Callable[[], SigningKey]) -> None:
         try:
-            self._value = start()
+            self._value = work()
         except BaseException as exc:  # handed to result() in the calling thread
             self._error = exc
 
-    def result(self) -> ExifTool:
+    def result(self) -> SigningKey:
         self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._value is not None
-        self._taken = True
         return self._value
-
-    def discard(self) -> None:
-        self._thread.join()
-        if self._value is not None and not self._taken:
-            self._value.close()
 
 
 def _scratch_dir(root: EvidenceRoot) -> str | None:
