@@ -238,11 +238,14 @@ def catalogue(
                 report.unchanged += 1
                 continue
             todo.append(entry)
+        # Clear what killed runs left in .custody/tmp on every run, not only on runs with
+        # files to read: a re-run that finds nothing new must still tidy up.
+        scratch = _scratch_dir(root)
         exif = (
             ExifTool(
                 timeout=config.exiftool_timeout,
                 embedded=config.exiftool_embedded,
-                scratch=_scratch_dir(root),
+                scratch=scratch,
             )
             if todo
             else None
