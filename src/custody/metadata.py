@@ -31,6 +31,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -175,6 +176,27 @@ def _secrets_withheld() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while exiftool is forked, then deliver it.
+
+    Why: pyexiftool starts exiftool with a ``preexec_fn``, so Python runs its at-fork
+    callbacks (logging's among them) around the fork; a KeyboardInterrupt raised inside
+    one cannot propagate and is printed as an "Exception ignored" traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals (and may set handlers)
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def exiftool_available(executable: str = "exiftool") -> bool:
@@ -375,7 +397,7 @@ class ExifTool:
         except OSError as exc:  # vanished between which() and here
             raise ToolMissingError(f"exiftool ({path}) could not be started: {exc}") from None
         try:
-            with _secrets_withheld():
+            with _secrets_withheld(), _interrupts_deferred():
                 et.run()
         except (
             OSError,
