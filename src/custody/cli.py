@@ -506,9 +506,7 @@ def ingest(
         )
     else:
         for f in report.failures:
-            err.print(
-                f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}"
-            )
+            err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
         for s in report.skipped:
             err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
         err.print(
@@ -1631,6 +1629,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         app(args=list(argv) if argv is not None else None, prog_name="custody")
     except SystemExit as exc:
         code = exc.code
+        if code == 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
+            err.print("custody: interrupted")
         return code if isinstance(code, int) else (0 if code is None else ExitCode.FINDINGS)
     except CustodyError as exc:
         err.print(f"custody: error: {shown(str(exc))}", soft_wrap=True)

@@ -149,6 +149,14 @@ class Ledger(abc.ABC):
         """Exclusive appending; records appended through the writer are durable on exit."""
 
     @abc.abstractmethod
+    def check_appendable(self, *, lock_timeout: float = 120.0) -> None:
+        """Raise now (LedgerError, LedgerBusyError...) if no record could be appended.
+
+        Needs no key, so it can run before one is unlocked: a torn ledger is refused before
+        hours of hashing, not after.
+        """
+
+    @abc.abstractmethod
     def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
         """Remove an incomplete final record, keeping a copy; None if there is none."""
 
@@ -409,6 +417,17 @@ class FileLedger(Ledger):
 
     # --- appending --------------------------------------------------------------------------
 
+    def check_appendable(self, *, lock_timeout: float = 120.0) -> None:
+        with exclusive_lock(self.root.lock_path, timeout=lock_timeout):
+            self._refuse_torn(self.index)
+
+    def _refuse_torn(self, index: Any) -> None:
+        if self._sync(index):
+            raise LedgerError(
+                f"{self.path} ends with an incomplete record (a write was cut off); "
+                "run 'custody repair' before adding records"
+            )
+
     @contextlib.contextmanager
     def writer(
         self, signer: SigningKey, *, clock: Clock = utc_now, lock_timeout: float = 120.0
@@ -416,11 +435,7 @@ class FileLedger(Ledger):
         """Hold the ledger lock; records appended through the writer are durable on return."""
         with exclusive_lock(self.root.lock_path, timeout=lock_timeout):
             index = self.index
-            if self._sync(index):
-                raise LedgerError(
-                    f"{self.path} ends with an incomplete record (a write was cut off); "
-                    "run 'custody repair' before adding records"
-                )
+            self._refuse_torn(index)
             refuse_ended_signer(self, signer)
             writer = LedgerWriter(self, index, index.head(), signer, clock, self._commit)
             try:

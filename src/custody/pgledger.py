@@ -420,6 +420,9 @@ class PgLedger(Ledger):
                 f"written (run the command again to resume): {detail}"
             ) from None
 
+    def check_appendable(self, *, lock_timeout: float = 120.0) -> None:
+        pass  # a transactional store never holds a torn record; the connection is open
+
     def repair(self, signer: SigningKey, *, clock: Clock = utc_now) -> SignedRecord | None:
         return None  # a transactional store never holds a torn record
 
