@@ -149,13 +149,20 @@ def bench_hash_memory(quick: bool) -> list[Row]:
 def bench_catalogue_large(quick: bool) -> list[Row]:
     each = (32 if quick else 256) * MiB
     files = [drop_in(OUT / "data" / "large" / f"part-{i}.bin", each) for i in range(8)]
-    root, env = fresh_root("catalogue-large")
-    target = root / "large"
-    target.mkdir()
-    for f in files:
-        os.link(f, target / f.name)  # hard links: no copy, same page cache
     warm(files)
-    ours, rss = timed([BIN / "custody", "catalogue", "large"], env=env, cwd=root)
+
+    def catalogue_once(run: int) -> tuple[float, float]:
+        # A fresh root each time (a second run over the same root would find nothing new),
+        # so custody is timed like the reference: best of two first runs.
+        root, env = fresh_root(f"catalogue-large-{run}")
+        target = root / "large"
+        target.mkdir()
+        for f in files:
+            os.link(f, target / f.name)  # hard links: no copy, same page cache
+        return timed([BIN / "custody", "catalogue", "large"], env=env, cwd=root)
+
+    runs = [catalogue_once(i) for i in range(2)]
+    ours, rss = min(r[0] for r in runs), max(r[1] for r in runs)
     halves = [files[:4], files[4:]]
     script = "for f in \"$@\"; do openssl dgst -sha256 \"$f\" >/dev/null; done; " \
              "for f in \"$@\"; do b3sum --num-threads 1 \"$f\" >/dev/null; done"

@@ -115,8 +115,8 @@ def test_ingest_json_output_matches_schema(
     (small / "a.jpg").write_bytes(b"first")
     (small / "b.jpg").write_bytes(b"first")
     result = cli("ingest", small, "--root", evidence, "--json")
-    # BUG (cli.py _progress): with --json it yields catalogue.NullObserver, which has no
-    # copy_written, so ingest --json dies with AttributeError (exit 70) after copying.
+    # Once a bug: with --json the CLI's silent observer lacked copy_written, so ingest
+    # --json died with AttributeError (exit 70) after copying.
     assert result.code == 0, result.err
     document = result.json()
     validate(document, "cli-ingest.schema.json")

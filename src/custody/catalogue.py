@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
@@ -41,6 +40,7 @@ from custody.hashing import (
 from custody.keys import SigningKey
 from custody.ledger import Ledger, LedgerWriter, open_ledger, refuse_ended_signer
 from custody.metadata import ExifTool, FileMetadata
+from custody.progress import NullObserver, Observer
 from custody.records import Acquisition, ItemBody, SignedRecord
 from custody.root import STATE_DIR, EvidenceRoot
 
@@ -108,25 +108,6 @@ class CatalogueReport:
     @property
     def metadata_errors(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.metadata_error]
-
-
-class Observer(Protocol):
-    """Progress callbacks; ``advance`` is called from hashing threads."""
-
-    def planned(self, files: int, total_bytes: int) -> None: ...
-    def advance(self, nbytes: int) -> None: ...
-    def finished_file(self, path: str) -> None: ...
-
-
-class NullObserver:
-    def planned(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def finished_file(self, path: str) -> None:
-        pass
 
 
 # --- walking ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,7 +121,9 @@ def _emit_json(document: Any) -> None:
 def _progress(label: str, enabled: bool) -> Iterator[Any]:
     """A rich progress bar (files and bytes) on stderr, or a silent observer."""
     if not enabled or not err.is_terminal:
-        yield _SilentObserver()
+        from custody.progress import NullObserver
+
+        yield NullObserver()
         return
     from rich.progress import (
         BarColumn,
@@ -144,20 +147,6 @@ def _progress(label: str, enabled: bool) -> Iterator[Any]:
         transient=True,
     ) as progress:
         yield _RichObserver(progress, label)
-
-
-class _SilentObserver:
-    def planned(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def finished_file(self, path: str) -> None:
-        pass
-
-    def copy_written(self, source: str, copy: str) -> None:
-        pass
 
 
 class _RichObserver:
@@ -1623,6 +1612,9 @@ def import_command(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code; errors become one line on stderr."""
+    # pyexiftool warns when it finds its process gone; metadata.py owns that process and
+    # reports what matters, and a Ctrl-C can make the warning surface as stray stderr lines.
+    warnings.filterwarnings("ignore", category=UserWarning, module="exiftool")
     try:
         # Standalone mode lets Typer report usage errors itself (exit 2); everything
         # custody raises on purpose comes through here as a CustodyError.

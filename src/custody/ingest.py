@@ -22,14 +22,11 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from custody.catalogue import (
     Candidate,
     CatalogueReport,
     Descriptive,
-    NullObserver,
-    Observer,
     Skipped,
     catalogue,
     ensure_appendable,
@@ -46,19 +43,10 @@ from custody.hashing import (
 )
 from custody.keys import SigningKey
 from custody.ledger import open_ledger
+from custody.progress import IngestObserver, NullObserver
 from custody.records import Acquisition
 from custody.root import EvidenceRoot
 from custody.storage import describe_os_error, fsync_dir, write_all
-
-
-class IngestObserver(Observer, Protocol):
-    def copy_written(self, source: str, copy: str) -> None:
-        """Called after a copy is durable and before it is re-read for verification."""
-
-
-class NullIngestObserver(NullObserver):
-    def copy_written(self, source: str, copy: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -159,7 +147,7 @@ def ingest(
     from custody.errors import ToolMissingError
     from custody.metadata import exiftool_available
 
-    observer = observer or NullIngestObserver()
+    observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()
     if not exiftool_available():
         # Say so before copying anything: a copy that cannot be catalogued helps nobody.

@@ -410,6 +410,11 @@ class ExifTool:
             if isinstance(exc, _Timeout):
                 reason = f"no answer to -ver within {exc.args[0]:g} s"
             raise ToolMissingError(f"exiftool ({path}) could not be started: {reason}") from None
+        except BaseException:
+            # Ctrl-C held back during the start is raised when it ends: the process runs,
+            # but nobody would own it (pyexiftool warns about it when collected).
+            self._discard(et)
+            raise
         self._et = et
         self._proc = et.popen  # we drive its pipes ourselves, see _exchange()
         return str(et.version)
@@ -450,14 +455,19 @@ class ExifTool:
         self._closed = True
         et, self._et, self._proc = self._et, None, None
         if et is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "process died" if it died on its own
-                alive = et.running
-            if alive:
-                # Ask politely first (-stay_open False); _discard kills whatever is left.
-                with contextlib.suppress(Exception):
-                    et.terminate(timeout=5)
-            self._discard(et)
+            # "process died" warnings: exiftool may die on its own, or between our check
+            # and terminate()'s own one (a kill by _exchange on Ctrl-C is not reaped yet).
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if et.running:
+                        # Ask politely first (-stay_open False); _discard kills the rest.
+                        with contextlib.suppress(Exception):
+                            et.terminate(timeout=5)
+            finally:
+                # Also after a Ctrl-C inside terminate(): otherwise the dead process is
+                # noticed (and warned about) when pyexiftool's object is collected.
+                self._discard(et)
         if self._alias_dir is not None:
             shutil.rmtree(self._alias_dir, ignore_errors=True)
             self._alias_dir = None

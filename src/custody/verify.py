@@ -38,6 +38,7 @@ from custody.ledgercheck import (
     TrustedCheckpoint,
     verify_ledger_lines,
 )
+from custody.progress import NullObserver, Observer
 from custody.records import (
     CheckpointBody,
     SignedRecord,
@@ -57,19 +58,6 @@ __all__ = [
 ]
 
 
-class VerifyObserver:
-    """Progress for the expensive half; the CLI passes a rich implementation."""
-
-    def planned(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def finished_file(self, path: str) -> None:
-        pass
-
-
 # --- the files ------------------------------------------------------------------------------
 
 
@@ -78,11 +66,11 @@ def verify_files(
     state: LedgerState,
     result: VerificationResult,
     *,
-    observer: VerifyObserver | None = None,
+    observer: Observer | None = None,
     workers: int = 2,
 ) -> None:
     """Compare the latest record of every catalogued path with the file on disk."""
-    observer = observer or VerifyObserver()
+    observer = observer or NullObserver()
     root_b = os.fsencode(root.path)
     on_disk = dict(_walk_files(root_b))
     findings: list[Finding] = []
@@ -272,7 +260,7 @@ def verify_root(
     ledger: bool = True,
     files: bool = True,
     trusted: TrustedCheckpoint | None = None,
-    observer: VerifyObserver | None = None,
+    observer: Observer | None = None,
     tsa_trust: Any = None,
     require_timestamps: bool = False,
     trusted_keys: Iterable[str] | None = None,
