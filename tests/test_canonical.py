@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -76,6 +77,43 @@ def test_decode_round_trips(value: Any) -> None:
     # Numbers are IEEE doubles in RFC 8785: 1.0 comes back as 1 and -0.0 as 0; equal.
     assert decoded == value
     assert canonical.encode(decoded) == data
+
+
+@SETTINGS
+@given(JSON_VALUES)
+def test_fast_reader_accepts_only_what_rfc8785_writes(value: Any) -> None:
+    """The orjson fast path either defers or returns exactly what RFC 8785 reads back."""
+    try:
+        data = bytes(rfc8785.dumps(value))
+    except rfc8785.CanonicalizationError:
+        return
+    fast = canonical._read_canonical_fast(data)
+    if fast is not canonical._UNSURE:
+        assert fast == value
+        assert rfc8785.dumps(fast) == data
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-4, max_value=1e15)
+    | st.floats(min_value=-1e15, max_value=-1e-4)
+)
+def test_orjson_fixed_notation_is_the_ecmascript_spelling(number: float) -> None:
+    # The claim _floats_spelled_alike rests on.
+    spelled = orjson.dumps(number)
+    if b"e" not in spelled and not spelled.endswith(b".0"):
+        assert spelled == rfc8785.dumps(number)
+    if 1e-4 <= abs(number) < 1e15 and not number.is_integer():
+        # the range canonical._floats_spelled_alike takes without asking orjson
+        assert b"e" not in spelled and not spelled.endswith(b".0")
+
+
+@pytest.mark.parametrize(
+    "data", [b"2.0", b"[1,-0.0]", b'{"a":1e+21}', b'{"a":1e21}', b"[1.0e5]", b'{"a":[0.5,3.0]}']
+)
+def test_fast_reader_defers_numbers_orjson_spells_its_own_way(data: bytes) -> None:
+    assert canonical._read_canonical_fast(data) is canonical._UNSURE
 
 
 @settings(max_examples=400, deadline=None)

@@ -354,6 +354,17 @@ def test_roots_match_reference() -> None:
         assert root_hash(SHARED, n) == ref_mth(SHARED_DATA[:n]), n
 
 
+def test_tree_built_at_once_holds_the_same_nodes_as_appending() -> None:
+    for n in range(REF_MAX + 1):
+        built = MemoryTree.from_leaf_hashes(b"".join(leaf_hash(d) for d in SHARED_DATA[:n]))
+        appended = MemoryTree(SHARED_DATA[:n])
+        assert built.size == n
+        assert root_hash(built) == root_hash(appended) == ref_mth(SHARED_DATA[:n]), n
+        for level in range(n.bit_length()):
+            for index in range(n >> level):
+                assert built.node(level, index) == appended.node(level, index), (n, level)
+
+
 def test_inclusion_proofs_match_reference() -> None:
     for n in range(1, REF_MAX + 1):
         root = root_hash(SHARED, n)

@@ -245,7 +245,25 @@ MALFORMED: list[Any] = [
                  id="acquisition-bad-sha256"),
     pytest.param(_set("signed.body.acquisition.extra", "x"), "unknown",
                  id="acquisition-unknown-field"),
+    pytest.param(_set("signed.body.mime", None), "type", id="item-optional-text-null"),
+    pytest.param(_set("signed.body.note", 5), "type", id="item-note-number"),
+    pytest.param(_set("signed.body.metadata", ["x"]), "type", id="item-metadata-list"),
+    pytest.param(_set("signed.body.supersedes", True), "type", id="item-reference-bool"),
+    pytest.param(_set("signed.body.tags", "a"), "type", id="item-tags-string"),
+    pytest.param(_set("signed.time", "0001-01-01T00:00:00+01:00"), "time",
+                 id="time-before-year-1-in-utc"),
+    pytest.param(_set("signed.time", "2026-11-27T07:02:10+24:00"), "time", id="offset-24h"),
 ]
+
+
+@pytest.mark.parametrize("mutate, reason", MALFORMED)
+def test_verify_check_refuses_what_parsing_refuses(
+    mutate: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    """verify checks item bodies without building them (check_body): the same verdicts."""
+    with pytest.raises(RecordError) as info:
+        SignedRecord.parse(line_with(mutate)).record.check_body()
+    assert reason.lower() in str(info.value).lower()
 
 
 @pytest.mark.parametrize("mutate, reason", MALFORMED)

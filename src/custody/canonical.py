@@ -17,6 +17,7 @@ checked as they are parsed, so the fast path can never accept a non-canonical li
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -131,6 +132,10 @@ def decode(data: bytes, *, require_canonical: bool = True) -> Any:
     the RFC 8785 form of what they parse to; that also rules out duplicate member names,
     whitespace, escapes that need not be escapes and integers outside the I-JSON range.
     """
+    if require_canonical:
+        value = _read_canonical_fast(data)
+        if value is not _UNSURE:
+            return value
     try:
         text = data.decode("utf-8", errors="strict")
     except UnicodeDecodeError as exc:
@@ -148,6 +153,66 @@ def decode(data: bytes, *, require_canonical: bool = True) -> Any:
         if not canonical:
             raise RecordError("JSON is not in RFC 8785 canonical form")
     return value
+
+
+_UNSURE = object()
+_ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ASTRAL = re.compile(rb"[\xf0-\xff]")  # lead bytes of 4-byte UTF-8 sequences
+
+
+def _read_canonical_fast(data: bytes) -> Any:
+    """The value of ``data`` when orjson proves it canonical on its own, else ``_UNSURE``.
+
+    Verify reads every ledger line through here, so this is the hot path. If orjson reads
+    the bytes and writes exactly them back, they are RFC 8785 unless a float is spelled
+    in one of the forms where orjson and ECMAScript differ, or a member name lies outside
+    the Basic Multilingual Plane (RFC 8785 sorts by UTF-16 code units). Either way - and
+    for anything orjson refuses - the full strict reader decides.
+    """
+    if not data.isascii() and _ASTRAL.search(data):
+        return _UNSURE
+    try:
+        value = orjson.loads(data)
+        if orjson.dumps(value, option=_ORJSON_CANONICAL) != data:
+            return _UNSURE
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError, TypeError):
+        return _UNSURE
+    return value if _floats_spelled_alike(value) else _UNSURE
+
+
+def _floats_spelled_alike(value: Any) -> bool:
+    """False if a float in ``value`` has an exponent or an integral value in orjson's form.
+
+    Only those spellings differ from ECMAScript's (1e+16 / 10000000000000000, 2.0 / 2):
+    orjson writes every other finite double as the shortest round-tripping digits in fixed
+    notation, which is what RFC 8785 writes too (tests/test_canonical.py checks the claim).
+    """
+    kind = value.__class__
+    if kind is dict:
+        items: Iterable[Any] = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind is not float or _float_spelled_alike(value)
+    for item in items:
+        kind = item.__class__
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            # orjson writes fixed notation from 1e-5 up to 1e16 (the tests hold it to that)
+            if (1e-4 <= abs(item) < 1e15 and not item.is_integer()) or _float_spelled_alike(
+                item
+            ):
+                continue
+            return False
+        if not _floats_spelled_alike(item):
+            return False
+    return True
+
+
+def _float_spelled_alike(number: float) -> bool:
+    spelled = orjson.dumps(number)
+    return b"e" not in spelled and not spelled.endswith(b".0")
 
 
 def _is_canonical(value: Any, data: bytes, text: str) -> tuple[bool, Any]:

@@ -1470,7 +1470,7 @@ def ledger_load(
     """Load a line file into this root's empty PostgreSQL ledger, after verifying it."""
     from custody.errors import UsageError
     from custody.findings import VerificationResult
-    from custody.ledger import iter_raw_lines, open_ledger
+    from custody.ledger import iter_line_data, iter_raw_lines, open_ledger
     from custody.ledgercheck import verify_ledger_lines
     from custody.pgledger import PgLedger
 
@@ -1478,7 +1478,7 @@ def ledger_load(
     result = VerificationResult(root=str(ledger_file))
 
     def lines() -> Any:
-        return ((r.data, r.complete) for r in iter_raw_lines(ledger_file))
+        return iter_line_data(ledger_file)
 
     verify_ledger_lines(lines, result, collect_items=False)
     if not result.ok:

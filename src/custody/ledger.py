@@ -77,29 +77,38 @@ class RawLine:
 def iter_raw_lines(
     path: os.PathLike[str] | str, start: int = 0, end: int | None = None
 ) -> Iterator[RawLine]:
-    """Yield the ledger's lines from byte ``start`` (to ``end``), streaming, never loading
-    the whole file."""
+    """Yield the ledger's lines from byte ``start`` (to ``end``) with their offsets."""
+    offset = start
+    for data, complete in iter_line_data(path, start, end):
+        yield RawLine(offset, data, complete)
+        offset += len(data) + 1
+
+
+def iter_line_data(
+    path: os.PathLike[str] | str, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, bool]]:
+    """Yield (line without newline, complete) from byte ``start`` (to ``end``), streaming,
+    never loading the whole file. Only a final line with no newline is incomplete."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed in finally; generator
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "read", path)) from None
     try:
         handle.seek(start)
-        offset = start
+        left = None if end is None else end - start
         pending = b""
-        while True:
-            want = READ_CHUNK if end is None else min(READ_CHUNK, end - offset - len(pending))
-            chunk = handle.read(want) if want > 0 else b""
+        while left is None or left > 0:
+            chunk = handle.read(READ_CHUNK if left is None else min(READ_CHUNK, left))
             if not chunk:
                 break
-            pending += chunk
-            lines = pending.split(b"\n")
+            if left is not None:
+                left -= len(chunk)
+            lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
             for line in lines:
-                yield RawLine(offset, line, True)
-                offset += len(line) + 1
+                yield line, True
         if pending:
-            yield RawLine(offset, pending, False)
+            yield pending, False
     finally:
         handle.close()
 
@@ -279,8 +288,7 @@ class FileLedger(Ledger):
                 self._pinned_end = self.path.stat().st_size
             except OSError as exc:
                 raise StorageError(describe_os_error(exc, "read", self.path)) from None
-        for raw in iter_raw_lines(self.path, 0, self._pinned_end):
-            yield raw.data, raw.complete
+        yield from iter_line_data(self.path, 0, self._pinned_end)
 
     def dump(self, out: Path) -> tuple[int, str]:
         from custody.hashing import hash_file

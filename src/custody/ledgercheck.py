@@ -18,6 +18,7 @@ retirement fail with KEY_REVOKED. Disposal needs the custodian role (ROLE_NOT_AL
 
 from __future__ import annotations
 
+import itertools
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,7 +29,7 @@ from typing import Any, NamedTuple
 from custody import merkle
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
-from custody.keys import PublicKey
+from custody.keys import verify_ed25519
 from custody.records import (
     CheckpointBody,
     EventBody,
@@ -37,13 +38,12 @@ from custody.records import (
     RevocationBody,
     SignedRecord,
     TimestampBody,
-    b64encode,
     line_hash,
 )
 
 LineSource = Callable[[], Iterable[tuple[bytes, bool]]]
 CHUNK_LINES = 2000
-PARALLEL_FROM = 4 * CHUNK_LINES  # below this, a process pool costs more than it saves
+PARALLEL_FROM = 8000  # lines; below this, a process pool costs more than it saves
 _LISTED_GAP = 1000  # longer runs of missing records are reported as one range
 
 
@@ -123,7 +123,6 @@ class LineFacts(NamedTuple):
     line: bytes | None = None  # kept for checkpoints: timestamps' imprints are over these bytes
 
 
-_TYPED = frozenset({"key", "item", "checkpoint", "timestamp", "repair", "event", "revocation"})
 _KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation"})
 
 
@@ -136,16 +135,18 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
     try:
         signed = SignedRecord.parse(data)
         record = signed.record
-        body = record.typed_body() if record.type in _TYPED else None
-        if not data.startswith(b'{"sig":"' + b64encode(signed.signature).encode() + b'"'):
-            raise RecordError("the signature is not in canonical base64")
+        # Bodies the ordered pass needs are built; the rest (most items) only checked.
+        body = None
+        if record.type in _KEEP or (keep_items and record.type == "item"):
+            body = record.typed_body()
+        else:
+            record.check_body()
     except RecordError as exc:
         return LineFacts(True, leaf, digest, len(data), error=str(exc))
     raw = keys.get(record.signer)
     ok = None
     if raw is not None:
-        ok = PublicKey(raw, "", "").verify(signed.signature, signed.signed_bytes)
-    kept = body if record.type in _KEEP or (keep_items and record.type == "item") else None
+        ok = verify_ed25519(raw, signed.signature, signed.signed_bytes)
     return LineFacts(
         True,
         leaf,
@@ -158,27 +159,26 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
         record.prev,
         record.time,
         ok,
-        kept,
+        body,
         data if record.type == "checkpoint" else None,
     )
 
 
-_WORKER_KEYS: dict[str, bytes] = {}
+def _examine_chunk(
+    chunk: list[tuple[bytes, bool]], keys: dict[str, bytes], keep_items: bool
+) -> list[LineFacts]:
+    return [examine(data, complete, keys, keep_items) for data, complete in chunk]
 
 
-def _init_worker(keys: dict[str, bytes]) -> None:
-    _WORKER_KEYS.clear()
-    _WORKER_KEYS.update(keys)
-
-
-def _examine_chunk(chunk: list[tuple[bytes, bool]], keep_items: bool) -> list[LineFacts]:
-    return [examine(data, complete, _WORKER_KEYS, keep_items) for data, complete in chunk]
-
-
-def _chunks(lines: Iterable[tuple[bytes, bool]]) -> Iterator[list[tuple[bytes, bool]]]:
+def _chunks(
+    lines: Iterable[tuple[bytes, bool]], keys: dict[str, bytes]
+) -> Iterator[list[tuple[bytes, bool]]]:
+    """The lines in chunks; ``keys`` gains each key record's public key as it is read."""
     chunk: list[tuple[bytes, bool]] = []
     for line in lines:
         chunk.append(line)
+        if line[1] and b'"type":"key"' in line[0]:
+            learn_key(line[0], keys)
         if len(chunk) >= CHUNK_LINES:
             yield chunk
             chunk = []
@@ -186,40 +186,39 @@ def _chunks(lines: Iterable[tuple[bytes, bool]]) -> Iterator[list[tuple[bytes, b
         yield chunk
 
 
-def _facts(
-    lines: LineSource, keys: dict[str, bytes], keep_items: bool, parallel: bool
-) -> Iterator[LineFacts]:
-    """Examine every line, in order, on a process pool when the ledger is large."""
-    if not parallel:
-        for data, complete in lines():
-            yield examine(data, complete, keys, keep_items)
+def _facts(lines: LineSource, keep_items: bool) -> Iterator[LineFacts]:
+    """Examine every line, in order; on a process pool when the ledger is large.
+
+    Each chunk is checked with the keys introduced up to its end. A record signed by a key
+    the ledger introduces only later is UNKNOWN_KEY whatever its signature, so nothing
+    needs the keys of later chunks, and the ledger is read once.
+    """
+    keys: dict[str, bytes] = {}
+    chunks = _chunks(lines(), keys)
+    ahead = list(itertools.islice(chunks, PARALLEL_FROM // CHUNK_LINES))
+    if len(ahead) * CHUNK_LINES < PARALLEL_FROM:
+        for chunk in ahead:
+            yield from _examine_chunk(chunk, keys, keep_items)
         return
     workers = os.cpu_count() or 1
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys,)) as pool:
+    with ProcessPoolExecutor(workers) as pool:
         window: list[Future[list[LineFacts]]] = []
-        for chunk in _chunks(lines()):
-            window.append(pool.submit(_examine_chunk, chunk, keep_items))
+        for chunk in itertools.chain(ahead, chunks):
+            window.append(pool.submit(_examine_chunk, chunk, dict(keys), keep_items))
             if len(window) > workers * 3:  # a bounded window keeps memory flat
                 yield from window.pop(0).result()
         for future in window:
             yield from future.result()
 
 
-def prescan(lines: Iterable[tuple[bytes, bool]]) -> tuple[dict[str, bytes], int]:
-    """Public keys of every key record (first per fingerprint), and the number of lines."""
-    keys: dict[str, bytes] = {}
-    count = 0
-    for data, complete in lines:
-        count += 1
-        if not complete or b'"type":"key"' not in data:
-            continue
-        try:
-            body = SignedRecord.parse(data).record.typed_body()
-        except RecordError:
-            continue
-        if isinstance(body, KeyBody):
-            keys.setdefault(body.fingerprint, body.public_key)
-    return keys, count
+def learn_key(data: bytes, keys: dict[str, bytes]) -> None:
+    """Add the public key of a key record line to ``keys`` (the first per fingerprint)."""
+    try:
+        body = SignedRecord.parse(data).record.typed_body()
+    except RecordError:
+        return
+    if isinstance(body, KeyBody):
+        keys.setdefault(body.fingerprint, body.public_key)
 
 
 # --- in order -------------------------------------------------------------------------------
@@ -247,14 +246,13 @@ class _Pass:
         self.leaves += facts.leaf
         before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
         self.prev_hash, self.prev_parsed, self.prev_seq = facts.hash, False, None
-        where = f"record {position}"
         if not facts.complete:
             state.kinds.append(ord("?"))
             self.seqs.append(-1)
             self.structure.append(
                 Finding(
                     Code.TRUNCATED_RECORD,
-                    where,
+                    f"record {position}",
                     "the ledger ends with an incomplete line (a write was cut off); "
                     "'custody repair' removes it",
                     position,
@@ -266,18 +264,20 @@ class _Pass:
         if facts.error is not None:
             state.kinds.append(ord("?"))
             self.seqs.append(-1)
-            self.structure.append(Finding(Code.RECORD_MALFORMED, where, facts.error, position))
+            self.structure.append(
+                Finding(Code.RECORD_MALFORMED, f"record {position}", facts.error, position)
+            )
             return
         state.kinds.append(ord(facts.type[0]))
         self.seqs.append(facts.seq)
         self.prev_parsed, self.prev_seq = True, facts.seq
         authentic = self._signer_check(position, facts)
-        self.chain.extend(
-            _chain_link(
-                position, facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic
-            )
-        )
+        if facts.prev != before_hash:
+            link = (facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic)
+            self.chain.extend(_chain_link(position, *link))
         body = facts.body
+        if body is None:  # an item record not collected (verify --ledger-only), or a repair
+            return
         if isinstance(body, ItemBody):
             if self.collect_items:
                 state.items[body.name_bytes] = body
@@ -295,7 +295,6 @@ class _Pass:
 
     def _signer_check(self, position: int, facts: LineFacts) -> bool:
         """Signature, introduction, revocation and role; True if the record is authentic."""
-        where = f"record {position}"
         keys = self.state.keys
         body = facts.body
         signer = keys.get(facts.signer)
@@ -306,7 +305,7 @@ class _Pass:
             self.signatures.append(
                 Finding(
                     Code.UNKNOWN_KEY,
-                    where,
+                    f"record {position}",
                     "signed by a key that the ledger has not introduced before this record",
                     position,
                     "a key introduced earlier in the ledger",
@@ -320,7 +319,7 @@ class _Pass:
             self.signatures.append(
                 Finding(
                     Code.BAD_SIGNATURE,
-                    where,
+                    f"record {position}",
                     f"the signature does not verify with {named}",
                     position,
                     "a valid Ed25519 signature",
@@ -332,7 +331,7 @@ class _Pass:
             self.signatures.append(
                 Finding(
                     Code.UNKNOWN_KEY,
-                    where,
+                    f"record {position}",
                     "signed by a key that is not among the keys you said to trust",
                     position,
                     "one of the trusted keys",
@@ -356,7 +355,7 @@ class _Pass:
             self.identities.append(
                 Finding(
                     Code.KEY_REVOKED,
-                    where,
+                    f"record {position}",
                     f"signed by key {signer.name!r}, {how} at record {ended}",
                     position,
                     f"a key valid at record {position}",
@@ -367,8 +366,10 @@ class _Pass:
         return self._role_check(position, facts, signer)
 
     def _role_check(self, position: int, facts: LineFacts, signer: KeyState) -> bool:
-        where = f"record {position}"
         body = facts.body
+        if body is None:  # an item: every role may catalogue
+            return True
+        where = f"record {position}"
 
         def refuse(what: str) -> bool:
             self.identities.append(
@@ -463,7 +464,9 @@ def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
     longer sign before they write anything.
     """
     chosen = sorted(lines)
-    keys, _ = prescan((data, True) for _, data in chosen)
+    keys: dict[str, bytes] = {}
+    for _, data in chosen:
+        learn_key(data, keys)
     run = _Pass(None, False)
     for seq, data in chosen:
         run.feed(seq, examine(data, True, keys, False))
@@ -479,8 +482,7 @@ def _chain_link(
     before_seq: int | None,
     authentic: bool,
 ) -> list[Finding]:
-    if prev == before_hash:
-        return []
+    """The finding for a record whose ``prev`` is not the hash of the line before it."""
     if position > 0 and authentic and before_parsed and before_seq == seq - 1:
         # This record is authentic and commits to other bytes than its predecessor (by
         # sequence number) holds: that one changed. When the line before is not its
@@ -517,15 +519,14 @@ def verify_ledger_lines(
     trusted: TrustedCheckpoint | None = None,
     trusted_keys: Iterable[str] | None = None,
 ) -> LedgerState:
-    """Check a ledger's lines; ``lines()`` yields (bytes without newline, complete) afresh.
+    """Check a ledger's lines; ``lines()`` yields (bytes without newline, complete).
 
-    Two streaming passes (keys, then everything), so memory grows with the ledger only by
-    the Merkle tree (64 bytes a record), the sequence numbers and, if asked, the items.
+    One streaming pass, so memory grows with the ledger only by the Merkle tree (64 bytes
+    a record), the sequence numbers and, if asked, the items.
     """
-    keys, count = prescan(lines())
     pinned = frozenset(trusted_keys) if trusted_keys is not None else None
     run = _Pass(pinned, collect_items)
-    for position, facts in enumerate(_facts(lines, keys, collect_items, count >= PARALLEL_FROM)):
+    for position, facts in enumerate(_facts(lines, collect_items)):
         run.feed(position, facts)
     return _finish(run, result, trusted)
 

@@ -146,16 +146,14 @@ class MemoryTree:
         tree = cls()
         tree._levels = [bytearray(leaves)]
         level = tree._levels[0]
-        while len(level) >= 2 * HASH_SIZE:
-            view = memoryview(level)
-            pairs = len(level) // (2 * HASH_SIZE)
+        pair = 2 * HASH_SIZE
+        sha256 = hashlib.sha256
+        while len(level) >= pair:
+            # node_hash(left, right) with the pair read as one slice: left and right lie
+            # side by side in the level.
             upper = bytearray()
-            for i in range(pairs):
-                start = 2 * HASH_SIZE * i
-                upper += node_hash(
-                    bytes(view[start : start + HASH_SIZE]),
-                    bytes(view[start + HASH_SIZE : start + 2 * HASH_SIZE]),
-                )
+            for start in range(0, len(level) - pair + 1, pair):
+                upper += sha256(_NODE_PREFIX + level[start : start + pair]).digest()
             tree._levels.append(upper)
             level = upper
         return tree

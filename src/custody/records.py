@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody import canonical
-from custody.clock import parse_ns, parse_time
+from custody.clock import check_time, parse_ns
 from custody.errors import RecordError
 
 FORMAT_VERSION = 1
@@ -184,6 +184,30 @@ class Acquisition:
         return cls(_get(obj, "source_path", str, w), _hex64(obj, "source_sha256", w), volume)
 
 
+_ITEM_TEXT = frozenset(
+    {"capture_time", "collector", "location", "metadata_error", "mime", "note", "source"}
+)
+_ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
+_ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
+    "acquisition", "digests", "metadata", "mtime", "path", "path_bytes", "size", "tags"
+}
+
+
+def _check_item_values(path: str, size: int, digests: Mapping[str, str]) -> None:
+    if "sha256" not in digests:
+        raise RecordError("item: digests must include sha256")
+    for algo, value in digests.items():
+        expected = DIGEST_LENGTHS.get(algo)
+        if expected is None:
+            raise RecordError(f"item: unknown digest algorithm {algo!r}")
+        if len(value) != expected or value.strip("0123456789abcdef"):
+            raise RecordError(f"item: {algo} digest is not {expected} lowercase hex digits")
+    if size < 0:
+        raise RecordError("item: negative size")
+    if path.startswith("/") or not path or ".." in path.split("/"):
+        raise RecordError("item: path must be relative to the evidence root, without '..'")
+
+
 @dataclass(frozen=True)
 class ItemBody:
     """One catalogued file: what it was (size, digests, metadata) and who said so."""
@@ -207,18 +231,7 @@ class ItemBody:
     acquisition: Acquisition | None = None
 
     def __post_init__(self) -> None:
-        if "sha256" not in self.digests:
-            raise RecordError("item: digests must include sha256")
-        for algo, value in self.digests.items():
-            expected = DIGEST_LENGTHS.get(algo)
-            if expected is None:
-                raise RecordError(f"item: unknown digest algorithm {algo!r}")
-            if len(value) != expected or value.strip("0123456789abcdef"):
-                raise RecordError(f"item: {algo} digest is not {expected} lowercase hex digits")
-        if self.size < 0:
-            raise RecordError("item: negative size")
-        if self.path.startswith("/") or not self.path or ".." in self.path.split("/"):
-            raise RecordError("item: path must be relative to the evidence root, without '..'")
+        _check_item_values(self.path, self.size, self.digests)
 
     @property
     def sha256(self) -> str:
@@ -258,65 +271,62 @@ class ItemBody:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> ItemBody:
-        w = "item"
-        _only(
-            obj,
-            {
-                "acquisition",
-                "capture_time",
-                "collector",
-                "digests",
-                "duplicate_of",
-                "location",
-                "metadata",
-                "metadata_error",
-                "mime",
-                "mtime",
-                "note",
-                "path",
-                "path_bytes",
-                "size",
-                "source",
-                "supersedes",
-                "tags",
-            },
-            w,
+        cls.check_json(obj)
+        raw_path = obj.get("path_bytes")
+        acquisition = obj.get("acquisition")
+        get = obj.get
+        return cls(
+            path=obj["path"],
+            size=obj["size"],
+            mtime=obj["mtime"],
+            digests=obj["digests"],
+            mime=get("mime"),
+            metadata=get("metadata"),
+            metadata_error=get("metadata_error"),
+            capture_time=get("capture_time"),
+            path_bytes=b64decode(raw_path, "item path_bytes") if raw_path is not None else None,
+            collector=get("collector"),
+            source=get("source"),
+            location=get("location"),
+            note=get("note"),
+            tags=tuple(get("tags", ())),
+            duplicate_of=get("duplicate_of"),
+            supersedes=get("supersedes"),
+            acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
         )
+
+    @staticmethod
+    def check_json(obj: Mapping[str, Any]) -> None:
+        """Raise RecordError unless ``from_json`` would succeed; builds nothing.
+
+        ``verify`` checks every item record this way and builds only the bodies it keeps.
+        """
+        w = "item"
+        _only(obj, _ITEM_FIELDS, w)
         digests = _get(obj, "digests", dict, w)
-        if not all(isinstance(v, str) for v in digests.values()):
+        if not all(v.__class__ is str for v in digests.values()):
             raise RecordError("item: digests must be strings")
-        tags = _opt(obj, "tags", list, w) or []
-        if not all(isinstance(t, str) for t in tags):
+        tags = _opt(obj, "tags", list, w) or ()
+        if not all(t.__class__ is str for t in tags):
             raise RecordError("item: tags must be strings")
         mtime = _get(obj, "mtime", str, w)
         try:
-            parse_ns(mtime)
+            check_time(mtime, utc=True)
         except ValueError as exc:
             raise RecordError(f"item: {exc}") from exc
+        # Verify reads every item: optional fields are type-checked only where present.
+        for name in _ITEM_TEXT.intersection(obj):
+            _get(obj, name, str, w)
+        for name in _ITEM_REFS.intersection(obj):
+            _nonneg(obj, name, w)
         raw_path = _opt(obj, "path_bytes", str, w)
+        if raw_path is not None:
+            b64decode(raw_path, "item path_bytes")
+        _opt(obj, "metadata", dict, w)
         acquisition = _opt(obj, "acquisition", dict, w)
-        for ref in ("duplicate_of", "supersedes"):
-            if ref in obj:
-                _nonneg(obj, ref, w)
-        return cls(
-            path=_get(obj, "path", str, w),
-            size=_nonneg(obj, "size", w),
-            mtime=mtime,
-            digests=digests,
-            mime=_opt(obj, "mime", str, w),
-            metadata=_opt(obj, "metadata", dict, w),
-            metadata_error=_opt(obj, "metadata_error", str, w),
-            capture_time=_opt(obj, "capture_time", str, w),
-            path_bytes=b64decode(raw_path, "item path_bytes") if raw_path is not None else None,
-            collector=_opt(obj, "collector", str, w),
-            source=_opt(obj, "source", str, w),
-            location=_opt(obj, "location", str, w),
-            note=_opt(obj, "note", str, w),
-            tags=tuple(tags),
-            duplicate_of=obj.get("duplicate_of"),
-            supersedes=obj.get("supersedes"),
-            acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
-        )
+        if acquisition is not None:
+            Acquisition.from_json(acquisition)
+        _check_item_values(_get(obj, "path", str, w), _nonneg(obj, "size", w), digests)
 
 
 @dataclass(frozen=True)
@@ -401,7 +411,7 @@ class TimestampBody:
         )
         gen_time = _get(obj, "gen_time", str, w)
         try:
-            parse_time(gen_time)
+            check_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"timestamp: {exc}") from exc
         return cls(
@@ -612,6 +622,9 @@ BODY_TYPES: dict[str, Any] = {
 
 # --- the envelope ---------------------------------------------------------------------------
 
+_LINE_FIELDS = frozenset({"sig", "signed"})
+_RECORD_FIELDS = frozenset({"body", "prev", "seq", "signer", "time", "type", "v"})
+
 
 @dataclass(frozen=True)
 class Record:
@@ -638,6 +651,16 @@ class Record:
 
     def signed_bytes(self) -> bytes:
         return canonical.encode(self.signed_json())
+
+    def check_body(self) -> None:
+        """Raise RecordError where ``typed_body`` would, building an item's body not at all."""
+        if self.type != "item":
+            self.typed_body()
+            return
+        try:
+            ItemBody.check_json(self.body)
+        except RecordError as exc:
+            raise RecordError(f"record {self.seq}: {exc}") from exc
 
     def typed_body(self) -> Any:
         """The body as its dataclass (``KeyBody``, ``ItemBody``...); RecordError if malformed."""
@@ -694,13 +717,13 @@ class SignedRecord:
         obj = canonical.decode(line)
         if not isinstance(obj, dict):
             raise RecordError("a ledger line must be a JSON object")
-        _only(obj, {"sig", "signed"}, "line")
+        _only(obj, _LINE_FIELDS, "line")
         signature = b64decode(_get(obj, "sig", str, "line"), "signature")
         if len(signature) != 64:
             raise RecordError("an Ed25519 signature is 64 bytes")
         signed = _get(obj, "signed", dict, "line")
         w = "record"
-        _only(signed, {"body", "prev", "seq", "signer", "time", "type", "v"}, w)
+        _only(signed, _RECORD_FIELDS, w)
         version = _get(signed, "v", int, w)
         if version != FORMAT_VERSION:
             raise RecordError(
@@ -716,7 +739,7 @@ class SignedRecord:
             raise RecordError("record: missing field 'prev'")
         time = _get(signed, "time", str, w)
         try:
-            parse_time(time)
+            check_time(time)
         except ValueError as exc:
             raise RecordError(f"record: {exc}") from exc
         record = Record(
