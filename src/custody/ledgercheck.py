@@ -43,7 +43,7 @@ from custody.records import (
 
 LineSource = Callable[[], Iterable[tuple[bytes, bool]]]
 CHUNK_LINES = 2000
-PARALLEL_FROM = 8000  # lines; below this, a process pool costs more than it saves
+PARALLEL_FROM = 4 * CHUNK_LINES  # below this, a process pool costs more than it saves
 _LISTED_GAP = 1000  # longer runs of missing records are reported as one range
 
 
