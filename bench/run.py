@@ -202,9 +202,20 @@ def bench_catalogue_small(quick: bool) -> list[Row]:
         # Make each copy distinct content (a duplicate is cheaper to record).
         data += rng.randbytes(16)
         (folder / f"IMG_{i:05d}{source.suffix}").write_bytes(data)
-    ours, rss = timed([BIN / "custody", "catalogue", "photos"], env=env, cwd=root)
-    exif, _ = timed(["exiftool", "-json", "-r", str(folder)])
-    ossl, _ = timed(["bash", "-c", f"openssl dgst -sha256 {folder}/* >/dev/null"])
+    def catalogue_once() -> tuple[float, float]:
+        # A second run over the same root would find nothing new: start from an empty
+        # ledger each time (keys and config stay), so both runs catalogue all the photos.
+        shutil.rmtree(root / ".custody" / "cache", ignore_errors=True)
+        (root / ".custody" / "ledger.jsonl").write_bytes(b"")
+        return timed([BIN / "custody", "catalogue", "photos"], env=env, cwd=root)
+
+    # Best of two for custody and for each reference tool: one slow run on a shared
+    # machine is noise, not a result.
+    ours, rss = best_of(2, catalogue_once)
+    exif, _ = best_of(2, lambda: timed(["exiftool", "-json", "-r", str(folder)]))
+    ossl, _ = best_of(
+        2, lambda: timed(["bash", "-c", f"openssl dgst -sha256 {folder}/* >/dev/null"])
+    )
     ref = exif + ossl
     ratio = ours / ref
     return [Row("catalogue-small", f"{count} photos, s", ours, ref, ratio,

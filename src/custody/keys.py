@@ -13,11 +13,13 @@ recompute it with ``openssl pkey -pubin -in key.pem -outform DER | tail -c 32 | 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,16 +60,24 @@ def verify_ed25519(public_raw: bytes, signature: bytes, message: bytes) -> bool:
     small-order keys and non-canonical encodings). Signing stays with ``cryptography``;
     the tests check our signatures with ``openssl pkeyutl`` as well.
     """
+    if len(signature) != 64 or len(public_raw) != 32:
+        return False
+    sign_open, refusals = _libsodium()
+    try:
+        sign_open(signature + message, public_raw)
+    except refusals:
+        return False
+    return True
+
+
+@functools.cache
+def _libsodium() -> tuple[Callable[[bytes, bytes], bytes], tuple[type[Exception], ...]]:
+    # Imported on first use (other commands need not pay for it) and only once: verify
+    # calls this for every record, and a repeated import statement costs a microsecond.
     from nacl.bindings import crypto_sign_open
     from nacl.exceptions import BadSignatureError, CryptoError
 
-    if len(signature) != 64 or len(public_raw) != 32:
-        return False
-    try:
-        crypto_sign_open(signature + message, public_raw)
-    except (BadSignatureError, CryptoError, ValueError, TypeError):
-        return False
-    return True
+    return crypto_sign_open, (BadSignatureError, CryptoError, ValueError, TypeError)
 
 
 def fingerprint_of(public_raw: bytes) -> str:
