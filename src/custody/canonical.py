@@ -7,11 +7,14 @@ I-JSON range, and re-serialises to exactly the same bytes. Anything else is a
 ``RecordError`` naming what is wrong.
 
 Checking "re-serialises to the same bytes" with ``rfc8785`` alone costs ~200 µs for a
-typical record, which would dominate ``verify``. The standard library's compact, sorted
-``json.dumps`` produces identical bytes except for floats and for member names outside
-the Basic Multilingual Plane, so we compare against that first and fall back to
-``rfc8785`` only when the fast form differs; float literals and astral member names are
-checked as they are parsed, so the fast path can never accept a non-canonical line.
+typical record, which would dominate ``verify``. So writing goes through the standard
+library's compact, sorted ``json.dumps`` where that is known to give the RFC 8785 bytes,
+and reading tries two fast proofs before the slow one: orjson reads the line and writes
+exactly those bytes back (5 µs a record; floats in the two spellings where orjson and
+ECMAScript differ, and astral-plane member names, are sent on), else the standard
+library parser checks every float literal as it reads and orjson or ``rfc8785`` compare
+the result. No fast path can accept a line the exact comparison would refuse; the tests
+hold each one to ``rfc8785`` byte for byte.
 """
 
 from __future__ import annotations
