@@ -676,6 +676,41 @@ def test_disk_full_at_any_stage_is_a_clear_error_and_the_ledger_stays_intact(
     assert any(partial for _, _, partial in failures), f"no failure between batches: {failures}"
 
 
+def test_init_killed_at_any_moment_never_blocks_the_next_init(env: Path, tmp_path: Path) -> None:
+    """SIGKILL a real `custody init` at random moments, and as soon as its staging folder
+    shows: each time, either a complete .custody/ or none, and `init` then succeeds."""
+    rng = random.Random(SEED)
+    child_env = custody_env(env, tmp_path)
+    outcomes = {"complete": 0, "none": 0, "staging seen": 0}
+    for attempt in range(24):
+        root = tmp_path / f"card-{attempt}"
+        proc = spawn(["init", root], child_env, tmp_path / "logs" / f"init-{attempt}")
+        if attempt % 2:
+            time.sleep(rng.uniform(0.0, 0.4))
+        else:  # aim at the moment the state folder is being built
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None:
+                if root.is_dir() and list(root.glob(".custody.init-*")):
+                    outcomes["staging seen"] += 1
+                    break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = root / ".custody"
+        if state.exists():
+            outcomes["complete"] += 1
+            assert (state / "config.toml").is_file() and ledger_file(root).read_bytes() == b""
+            assert run(["init", root], child_env).returncode != 0  # already a root
+        else:
+            outcomes["none"] += 1
+            again = run(["init", root], child_env)
+            assert again.returncode == 0, again.stderr
+            assert state.is_dir()
+        # Whatever the kill left behind is gone; nothing but .custody/ in the new root.
+        assert [p.name for p in root.iterdir()] == [".custody"]
+        assert run(["verify", root, "--ledger-only"], child_env).returncode == UNUSABLE_INPUT
+    assert outcomes["staging seen"] >= 1, outcomes  # the critical moment was hit at least once
+
+
 def test_read_only_file_system_refuses_cleanly(env: Path, tmp_path: Path) -> None:
     watched_tmp = tmp_path / "tmpdir"
     watched_tmp.mkdir()

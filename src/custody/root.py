@@ -8,15 +8,18 @@ config is TOML written once by ``init`` and readable by hand; unknown keys are k
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from custody.errors import RootError, StorageError, UsageError
-from custody.storage import describe_os_error, write_atomic
+from custody.storage import describe_os_error, fsync_dir, write_atomic
 
 STATE_DIR = ".custody"
+_STAGING = ".init-"  # STATE_DIR + this + random: an init in progress
 CONFIG_FORMAT = 1
 
 # Public RFC 3161 services that answer anonymous requests; see docs/timestamps.md.
@@ -208,14 +211,32 @@ def init_root(
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} exists and is not a folder")
     root = EvidenceRoot(target)
+    # Built in a staging folder and renamed into place, so an init cut short (power, kill)
+    # never leaves a half-made .custody/ that refuses the next attempt; the next init
+    # removes what such a run left.
+    staging = target / f"{STATE_DIR}{_STAGING}{secrets.token_hex(4)}"
     try:
         target.mkdir(parents=True, exist_ok=True)
-        root.state.mkdir()
+        for stale in target.glob(f"{STATE_DIR}{_STAGING}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging.mkdir()
         for sub in (root.keys_dir, root.timestamps_dir, root.cache_dir):
-            sub.mkdir()
-        write_atomic(root.config_path, tomli_w.dumps((config or Config()).to_toml()).encode())
+            (staging / sub.name).mkdir()
+        config_text = tomli_w.dumps((config or Config()).to_toml()).encode()
+        write_atomic(staging / root.config_path.name, config_text)
         # An empty ledger is a valid ledger of size 0.
-        write_atomic(root.ledger_path, b"")
+        write_atomic(staging / root.ledger_path.name, b"")
+        try:
+            os.rename(staging, root.state)
+        except OSError:
+            if root.state.exists():  # another init won the race
+                raise RootError(
+                    f"{target} is already an evidence root ({STATE_DIR}/ exists)"
+                ) from None
+            raise
+        fsync_dir(target)
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "initialise", target)) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return root
