@@ -893,6 +893,58 @@ def test_consistent_rewrite_is_caught_only_by_a_held_checkpoint(
     assert cli("verify", catalogued, "--checkpoint", held).code == 1
 
 
+# --- references between records ------------------------------------------------------------
+
+
+def _append_signed(root: Path, record_type: str, body: dict[str, Any]) -> int:
+    """Append one record signed with the documenter's real key, correctly chained."""
+    lines = read_lines(root)
+    key = real_key()
+    signed = {
+        "body": body,
+        "prev": sha256_hex(lines[-1]),
+        "seq": len(lines),
+        "signer": key.fingerprint,
+        "time": "2026-11-27T12:00:00.000000Z",
+        "type": record_type,
+        "v": 1,
+    }
+    write_lines(root, [*lines, resign(signed, key.sign)])
+    return len(lines)
+
+
+def test_event_naming_other_content_than_its_item_is_an_invalid_reference(
+    catalogued: Path, check: Verifier
+) -> None:
+    first, second = plain_items(catalogued)[:2]
+    wrong = {"path": first.path, "seq": first.seq, "sha256": second.sha256}
+    good = {"path": second.path, "seq": second.seq, "sha256": second.sha256}
+    seq = _append_signed(catalogued, "event", {"action": "access", "items": [good, wrong]})
+    out = check(catalogued, ledger_only=True)
+    finding = out.one("REFERENCE_INVALID", item=f"record {seq}")
+    assert finding["expected"] == second.sha256 and finding["found"] == first.sha256
+    assert f"record {first.seq}" in finding["message"]
+    assert out.error_codes == {"REFERENCE_INVALID"} and out.code == 1
+
+
+def test_item_calling_a_checkpoint_or_a_later_record_its_original_is_an_invalid_reference(
+    catalogued: Path, check: Verifier
+) -> None:
+    template = signed_of(read_lines(catalogued)[plain_items(catalogued)[0].seq])["body"]
+    checkpoint = next(
+        signed_of(line)["seq"]
+        for line in read_lines(catalogued)
+        if signed_of(line)["type"] == "checkpoint"
+    )
+    one = _append_signed(catalogued, "item", {**template, "path": "x/1.jpg",
+                                              "duplicate_of": checkpoint})
+    two = _append_signed(catalogued, "item", {**template, "path": "x/2.jpg", "supersedes": 10**6})
+    out = check(catalogued, ledger_only=True)
+    assert "not an item record" in out.one("REFERENCE_INVALID", item=f"record {one}")["message"]
+    assert "does not come before" in out.one("REFERENCE_INVALID", item=f"record {two}")["message"]
+    assert out.error_codes == {"REFERENCE_INVALID"}
+
+
 # --- scope options --------------------------------------------------------------------------
 
 

@@ -121,9 +121,12 @@ class LineFacts(NamedTuple):
     signature_ok: bool | None = None  # None: no key of that fingerprint anywhere in the ledger
     body: Any = None  # the typed body where the ordered pass needs it
     line: bytes | None = None  # kept for checkpoints: timestamps' imprints are over these bytes
+    # items: (raw SHA-256, duplicate_of, supersedes), for the references of later records
+    item: tuple[bytes, int | None, int | None] | None = None
 
 
 _KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation"})
+_NO_DIGEST = bytes(32)
 
 
 def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: bool) -> LineFacts:
@@ -147,6 +150,11 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
     ok = None
     if raw is not None:
         ok = verify_ed25519(raw, signed.signature, signed.signed_bytes)
+    item = None
+    if record.type == "item":  # what later records may say about it (checked: see _Pass)
+        fields = record.body
+        content = bytes.fromhex(fields["digests"]["sha256"])
+        item = (content, fields.get("duplicate_of"), fields.get("supersedes"))
     return LineFacts(
         True,
         leaf,
@@ -161,6 +169,7 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
         ok,
         body,
         data if record.type == "checkpoint" else None,
+        item,
     )
 
 
@@ -235,6 +244,9 @@ class _Pass:
         self.identities: list[Finding] = []
         self.seqs = array("q")
         self.leaves = bytearray()
+        self.digests = bytearray()  # the SHA-256 of the item at each position, else zeros
+        self.references: list[Finding] = []
+        self.reference_count = 0
         self.checkpoint_records = 0
         self.signed_count = 0
         self.prev_hash: str | None = None
@@ -244,6 +256,7 @@ class _Pass:
     def feed(self, position: int, facts: LineFacts) -> None:
         state = self.state
         self.leaves += facts.leaf
+        self.digests += facts.item[0] if facts.item is not None else _NO_DIGEST
         before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
         self.prev_hash, self.prev_parsed, self.prev_seq = facts.hash, False, None
         if not facts.complete:
@@ -275,9 +288,18 @@ class _Pass:
         if facts.prev != before_hash:
             link = (facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic)
             self.chain.extend(_chain_link(position, *link))
+        if facts.item is not None and authentic:
+            digest, duplicate_of, supersedes = facts.item
+            if duplicate_of is not None:
+                self._reference(position, duplicate_of, digest.hex(), "its duplicate_of")
+            if supersedes is not None:
+                self._reference(position, supersedes, None, "its supersedes")
         body = facts.body
         if body is None:  # an item record not collected (verify --ledger-only), or a repair
             return
+        if isinstance(body, EventBody) and authentic:
+            for ref in (*body.items, *((body.output,) if body.output is not None else ())):
+                self._reference(position, ref.seq, ref.sha256, "the event")
         if isinstance(body, ItemBody):
             if self.collect_items:
                 state.items[body.name_bytes] = body
@@ -292,6 +314,32 @@ class _Pass:
             state.timestamps.append((position, body))
         elif isinstance(body, EventBody) and body.action == "dispose" and authentic:
             state.disposed.update(ref.seq for ref in body.items)
+
+    def _reference(self, position: int, target: int, sha256: str | None, what: str) -> None:
+        """An authentic record names item record ``target`` (with that SHA-256, if given).
+
+        Record numbers are positions in a well-numbered ledger; where the numbering around
+        ``target`` is broken, the sequence check already says so and this one stays quiet.
+        """
+        self.reference_count += 1
+        if target < position and self.seqs[target] != target:
+            return
+        expected = found = None
+        if target >= position:
+            problem = f"{what} names record {target}, which does not come before it"
+        elif self.state.kinds[target] != ord("i"):
+            problem = f"{what} names record {target}, which is not an item record"
+        else:
+            found = self.digests[target * 32 : target * 32 + 32].hex()
+            if sha256 is None or found == sha256:
+                return
+            expected = sha256
+            problem = f"{what} names record {target} with other content than that record holds"
+        self.references.append(
+            Finding(
+                Code.REFERENCE_INVALID, f"record {position}", problem, position, expected, found
+            )
+        )
 
     def _signer_check(self, position: int, facts: LineFacts) -> bool:
         """Signature, introduction, revocation and role; True if the record is authentic."""
@@ -576,6 +624,13 @@ def _finish(
         len(state.keys),
         "each signer introduced before it signed, not revoked or retired, and in a role "
         "allowed to make the record",
+    )
+    result.add_check(
+        "references",
+        run.references,
+        run.reference_count,
+        f"{run.reference_count} references from events, duplicates and new versions name an "
+        "earlier item record with that content",
     )
     result.add_check(
         "checkpoints",
