@@ -454,6 +454,48 @@ def test_custody_verifies_the_folder_and_the_zip(case: Case, bundle: Bundle, cli
         assert text.code == 0 and "VERIFIED" in text.out
 
 
+def test_an_event_naming_other_content_is_an_invalid_reference_in_the_bundle(
+    case: Case, tmp_path: Path, cli: CLI
+) -> None:
+    """A validly signed event that names the GPS photo with another photo's digest: the
+    bundle carries it, and verifying the bundle names it, as verifying the root does."""
+    root = tmp_path / "evidence"
+    shutil.copytree(case.root, root, symlinks=True)
+    ledger = root / ".custody" / "ledger.jsonl"
+    records = _ledger(root)
+    other = next(r for r in records if r["signed"]["seq"] == case.seqs[OTHER_PHOTO])
+    wrong = {"path": GPS_PHOTO, "seq": case.seqs[GPS_PHOTO],
+             "sha256": other["signed"]["body"]["digests"]["sha256"]}  # fmt: skip
+    signer = Keyring(case.home / "keys").get("alice").unlock(PASSPHRASE)
+    signed = {"body": {"action": "access", "items": [wrong], "reason": "viewed"},
+              "prev": hashlib.sha256(ledger.read_bytes().split(b"\n")[-2]).hexdigest(),
+              "seq": len(records), "signer": signer.fingerprint,
+              "time": format_time(utc_now()), "type": "event", "v": 1}  # fmt: skip
+    signature = base64.b64encode(signer.sign(canonical.encode(signed))).decode()
+    with open(ledger, "ab") as handle:
+        handle.write(canonical.encode({"sig": signature, "signed": signed}) + b"\n")
+    env = {"CUSTODY_HOME": str(case.home), "CUSTODY_PASSPHRASE": PASSPHRASE}
+    with running_tsa(tmp_path, "ok", include_chain=True) as tsa:
+        configure_tsa(root, tsa.url)
+        stamped = run_custody("timestamp", "--root", root, env=env)
+        assert stamped.returncode == 0, stamped.stderr
+    ledger_check = cli("verify", root, "--ledger-only", "--json").json()
+    assert {f["code"] for f in ledger_check["findings"] if f["severity"] == "error"} == {
+        "REFERENCE_INVALID"
+    }
+    out = tmp_path / "bundle"
+    exported = run_custody("export", str(case.seqs[GPS_PHOTO]), "--out", out, "--root", root,
+                           "--json", env=env)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    verified = cli("verify", out, "--tsa-root", tsa.root_pem, "--json")
+    assert verified.code == FINDINGS, verified.out
+    errors = [f for f in verified.json()["findings"] if f["severity"] == "error"]
+    assert [(f["code"], f["item"]) for f in errors] == [
+        ("REFERENCE_INVALID", f"record {len(records)}")
+    ]
+    assert errors[0]["found"] == hashlib.sha256((out / "data" / GPS_PHOTO).read_bytes()).hexdigest()
+
+
 def test_selective_disclosure_reveals_nothing_of_other_items(case: Case, bundle: Bundle) -> None:
     ledger = (case.root / ".custody" / "ledger.jsonl").read_bytes().split(b"\n")[:-1]
     exported = {case.seqs[p] for p in EXPORTED}

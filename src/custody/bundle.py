@@ -777,7 +777,7 @@ def _verify_custody(
     file_findings: list[Finding],
     tsa_trust: Any,
 ) -> None:
-    from custody.ledgercheck import examine
+    from custody.ledgercheck import examine, reference_findings
 
     records_findings: list[Finding] = []
     proof_findings: list[Finding] = []
@@ -983,6 +983,17 @@ def _verify_custody(
         file_findings,
         len(hashed),
         f"{len(hashed)} payload files against the manifests and their item records",
+    )
+    # (References to records the bundle leaves out - other victims' items - are not checked.)
+    reference_problems, checked = reference_findings(
+        {seq: signed.record for seq, signed in parsed.items()}
+    )
+    result.add_check(
+        "references",
+        reference_problems,
+        checked,
+        f"{checked} references between the bundle's records name an earlier item record "
+        "with that content",
     )
     _verify_tokens(source, result, parsed, checkpoint, tsa_trust)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -35,6 +35,7 @@ from custody.records import (
     EventBody,
     ItemBody,
     KeyBody,
+    Record,
     RevocationBody,
     SignedRecord,
     TimestampBody,
@@ -121,8 +122,8 @@ class LineFacts(NamedTuple):
     signature_ok: bool | None = None  # None: no key of that fingerprint anywhere in the ledger
     body: Any = None  # the typed body where the ordered pass needs it
     line: bytes | None = None  # kept for checkpoints: timestamps' imprints are over these bytes
-    # items: (raw SHA-256, duplicate_of, supersedes), for the references of later records
-    item: tuple[bytes, int | None, int | None] | None = None
+    content: bytes | None = None  # an item's raw SHA-256: what later references must match
+    refs: tuple[Reference, ...] = ()  # the item records this record names
 
 
 _KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation"})
@@ -150,11 +151,9 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
     ok = None
     if raw is not None:
         ok = verify_ed25519(raw, signed.signature, signed.signed_bytes)
-    item = None
-    if record.type == "item":  # what later records may say about it (checked: see _Pass)
-        fields = record.body
-        content = bytes.fromhex(fields["digests"]["sha256"])
-        item = (content, fields.get("duplicate_of"), fields.get("supersedes"))
+    content = None
+    if record.type == "item":
+        content = bytes.fromhex(record.body["digests"]["sha256"])
     return LineFacts(
         True,
         leaf,
@@ -169,7 +168,8 @@ def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: boo
         ok,
         body,
         data if record.type == "checkpoint" else None,
-        item,
+        content,
+        references(record.type, record.body),
     )
 
 
@@ -230,6 +230,67 @@ def learn_key(data: bytes, keys: dict[str, bytes]) -> None:
         keys.setdefault(body.fingerprint, body.public_key)
 
 
+class Reference(NamedTuple):
+    """A record naming an item record: by number, and by SHA-256 where it says one."""
+
+    target: int
+    sha256: str | None
+    what: str  # who names it, for the finding: "the event", "its duplicate_of"...
+
+
+def references(record_type: str, body: Any) -> tuple[Reference, ...]:
+    """The item records a record's (already validated) body names."""
+    if record_type == "item":
+        found = []
+        original, earlier = body.get("duplicate_of"), body.get("supersedes")
+        if original is not None:
+            found.append(Reference(original, body["digests"]["sha256"], "its duplicate_of"))
+        if earlier is not None:
+            found.append(Reference(earlier, None, "its supersedes"))
+        return tuple(found)
+    if record_type == "event":
+        named = [*body["items"], *([body["output"]] if body.get("output") else [])]
+        return tuple(Reference(ref["seq"], ref["sha256"], "the event") for ref in named)
+    return ()
+
+
+def reference_finding(position: int, ref: Reference, held: bytes | None) -> Finding | None:
+    """REFERENCE_INVALID unless ``ref`` (made by record ``position``) names an earlier item
+    record with that content. ``held``: the SHA-256 of the target if it is an item record."""
+    expected = found = None
+    if ref.target >= position:
+        problem = f"{ref.what} names record {ref.target}, which does not come before it"
+    elif held is None:
+        problem = f"{ref.what} names record {ref.target}, which is not an item record"
+    else:
+        if ref.sha256 is None or held.hex() == ref.sha256:
+            return None
+        expected, found = ref.sha256, held.hex()
+        problem = f"{ref.what} names record {ref.target} with other content than it holds"
+    return Finding(Code.REFERENCE_INVALID, f"record {position}", problem, position, expected, found)
+
+
+def reference_findings(records: Mapping[int, Record]) -> tuple[list[Finding], int]:
+    """Reference findings among some records of a ledger (a bundle's), keyed by number;
+    references to records not given are skipped. Returns (findings, references checked)."""
+    held = {
+        seq: bytes.fromhex(record.body["digests"]["sha256"])
+        for seq, record in records.items()
+        if record.type == "item"
+    }
+    findings: list[Finding] = []
+    checked = 0
+    for seq, record in sorted(records.items()):
+        for ref in references(record.type, record.body):
+            if ref.target < seq and ref.target not in records:
+                continue
+            checked += 1
+            finding = reference_finding(seq, ref, held.get(ref.target))
+            if finding is not None:
+                findings.append(finding)
+    return findings, checked
+
+
 # --- in order -------------------------------------------------------------------------------
 
 
@@ -256,7 +317,7 @@ class _Pass:
     def feed(self, position: int, facts: LineFacts) -> None:
         state = self.state
         self.leaves += facts.leaf
-        self.digests += facts.item[0] if facts.item is not None else _NO_DIGEST
+        self.digests += facts.content or _NO_DIGEST
         before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
         self.prev_hash, self.prev_parsed, self.prev_seq = facts.hash, False, None
         if not facts.complete:
@@ -288,18 +349,12 @@ class _Pass:
         if facts.prev != before_hash:
             link = (facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic)
             self.chain.extend(_chain_link(position, *link))
-        if facts.item is not None and authentic:
-            digest, duplicate_of, supersedes = facts.item
-            if duplicate_of is not None:
-                self._reference(position, duplicate_of, digest.hex(), "its duplicate_of")
-            if supersedes is not None:
-                self._reference(position, supersedes, None, "its supersedes")
+        if authentic:
+            for ref in facts.refs:
+                self._reference(position, ref)
         body = facts.body
         if body is None:  # an item record not collected (verify --ledger-only), or a repair
             return
-        if isinstance(body, EventBody) and authentic:
-            for ref in (*body.items, *((body.output,) if body.output is not None else ())):
-                self._reference(position, ref.seq, ref.sha256, "the event")
         if isinstance(body, ItemBody):
             if self.collect_items:
                 state.items[body.name_bytes] = body
@@ -315,31 +370,19 @@ class _Pass:
         elif isinstance(body, EventBody) and body.action == "dispose" and authentic:
             state.disposed.update(ref.seq for ref in body.items)
 
-    def _reference(self, position: int, target: int, sha256: str | None, what: str) -> None:
-        """An authentic record names item record ``target`` (with that SHA-256, if given).
-
-        Record numbers are positions in a well-numbered ledger; where the numbering around
-        ``target`` is broken, the sequence check already says so and this one stays quiet.
-        """
+    def _reference(self, position: int, ref: Reference) -> None:
+        # Record numbers are positions in a well-numbered ledger; where the numbering around
+        # the target is broken, the sequence check already says so and this one stays quiet.
         self.reference_count += 1
+        target = ref.target
         if target < position and self.seqs[target] != target:
             return
-        expected = found = None
-        if target >= position:
-            problem = f"{what} names record {target}, which does not come before it"
-        elif self.state.kinds[target] != ord("i"):
-            problem = f"{what} names record {target}, which is not an item record"
-        else:
-            found = self.digests[target * 32 : target * 32 + 32].hex()
-            if sha256 is None or found == sha256:
-                return
-            expected = sha256
-            problem = f"{what} names record {target} with other content than that record holds"
-        self.references.append(
-            Finding(
-                Code.REFERENCE_INVALID, f"record {position}", problem, position, expected, found
-            )
-        )
+        held = None
+        if target < position and self.state.kinds[target] == ord("i"):
+            held = bytes(self.digests[target * 32 : target * 32 + 32])
+        finding = reference_finding(position, ref, held)
+        if finding is not None:
+            self.references.append(finding)
 
     def _signer_check(self, position: int, facts: LineFacts) -> bool:
         """Signature, introduction, revocation and role; True if the record is authentic."""
