@@ -13,12 +13,45 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from typing import Any
 
 from custody.clock import format_ns
 from custody.keys import Keyring
 from custody.ledger import Ledger
 from custody.records import ItemBody
 from custody.root import find_root
+
+
+def item_body(i: int, prefix: str = "dump") -> dict[str, Any]:
+    """A realistic item body: digests, times, exiftool-like tags (also for pg_bench.py)."""
+    seed = f"{prefix}/{i}".encode()
+    return ItemBody(
+        path=f"{prefix}/DCIM/{i // 1000:04d}/IMG_{i:07d}.jpg",
+        size=1_000_000 + i,
+        mtime=format_ns(1_700_000_000_000_000_000 + i * 1_000_000_000),
+        digests={
+            "sha256": hashlib.sha256(seed).hexdigest(),
+            "blake3": hashlib.sha3_256(seed).hexdigest(),
+        },
+        mime="image/jpeg",
+        metadata={
+            "File:FileType": "JPEG",
+            "File:MIMEType": "image/jpeg",
+            "IFD0:Make": "samsung",
+            "IFD0:Model": "SM-G975F",
+            "ExifIFD:DateTimeOriginal": "2024:03:12 10:15:00",
+            "ExifIFD:ExposureTime": 0.0007818608288,
+            "ExifIFD:FNumber": 2.2,
+            "ExifIFD:ISO": 50,
+            "Composite:GPSLatitude": 36.2 + (i % 100_000) * 1e-6,
+            "Composite:GPSLongitude": 37.15 - (i % 100_000) * 1e-6,
+            "Composite:ImageSize": "4032 3024",
+            "Composite:Megapixels": 12.192768,
+        },
+        capture_time="2024:03:12 10:15:00",
+        collector="benchmark",
+        tags=("bench",),
+    ).to_json()
 
 
 def main() -> None:
@@ -31,35 +64,7 @@ def main() -> None:
             batch = min(10_000, count - done)
             with ledger.writer(signer) as writer:
                 for i in range(done, done + batch):
-                    seed = i.to_bytes(8, "big")
-                    body = ItemBody(
-                        path=f"dump/DCIM/{i // 1000:04d}/IMG_{i:07d}.jpg",
-                        size=1_000_000 + i,
-                        mtime=format_ns(1_700_000_000_000_000_000 + i * 1_000_000_000),
-                        digests={
-                            "sha256": hashlib.sha256(seed).hexdigest(),
-                            "blake3": hashlib.sha3_256(seed).hexdigest(),
-                        },
-                        mime="image/jpeg",
-                        metadata={
-                            "File:FileType": "JPEG",
-                            "File:MIMEType": "image/jpeg",
-                            "IFD0:Make": "samsung",
-                            "IFD0:Model": "SM-G975F",
-                            "ExifIFD:DateTimeOriginal": "2024:03:12 10:15:00",
-                            "ExifIFD:ExposureTime": 0.0007818608288,
-                            "ExifIFD:FNumber": 2.2,
-                            "ExifIFD:ISO": 50,
-                            "Composite:GPSLatitude": 36.2 + i * 1e-6,
-                            "Composite:GPSLongitude": 37.15 - i * 1e-6,
-                            "Composite:ImageSize": "4032 3024",
-                            "Composite:Megapixels": 12.192768,
-                        },
-                        capture_time="2024:03:12 10:15:00",
-                        collector="benchmark",
-                        tags=("bench",),
-                    )
-                    writer.append("item", body.to_json())
+                    writer.append("item", item_body(i))
                 writer.checkpoint()
             done += batch
             print(f"{done} records", file=sys.stderr, flush=True)

@@ -29,7 +29,6 @@ Numbers on a shared machine are noisy; the script prints the machine's load with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import multiprocessing
 import os
 import random
@@ -44,6 +43,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 sys.path.insert(0, str(REPO / "tests"))
+
+from make_ledger import item_body  # noqa: E402 - bench/make_ledger.py: the same records
 
 from pg import PgServer  # noqa: E402 - tests/pg.py, shared with the test suite
 
@@ -65,41 +66,6 @@ def throwaway_key(name: str) -> Any:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     return SigningKey(PublicKey(raw, name, "documenter"), private)
-
-
-def item_body(i: int, prefix: str = "dump") -> dict[str, Any]:
-    """A realistic item body (as bench/make_ledger.py): digests, times, exiftool-like tags."""
-    from custody.clock import format_ns
-    from custody.records import ItemBody
-
-    seed = f"{prefix}/{i}".encode()
-    return ItemBody(
-        path=f"{prefix}/DCIM/{i // 1000:04d}/IMG_{i:07d}.jpg",
-        size=1_000_000 + i,
-        mtime=format_ns(1_700_000_000_000_000_000 + i * 1_000_000_000),
-        digests={
-            "sha256": hashlib.sha256(seed).hexdigest(),
-            "blake3": hashlib.sha3_256(seed).hexdigest(),
-        },
-        mime="image/jpeg",
-        metadata={
-            "File:FileType": "JPEG",
-            "File:MIMEType": "image/jpeg",
-            "IFD0:Make": "samsung",
-            "IFD0:Model": "SM-G975F",
-            "ExifIFD:DateTimeOriginal": "2024:03:12 10:15:00",
-            "ExifIFD:ExposureTime": 0.0007818608288,
-            "ExifIFD:FNumber": 2.2,
-            "ExifIFD:ISO": 50,
-            "Composite:GPSLatitude": 36.2 + (i % 100_000) * 1e-6,
-            "Composite:GPSLongitude": 37.15 - (i % 100_000) * 1e-6,
-            "Composite:ImageSize": "4032 3024",
-            "Composite:Megapixels": 12.192768,
-        },
-        capture_time="2024:03:12 10:15:00",
-        collector="benchmark",
-        tags=("bench",),
-    ).to_json()
 
 
 # --- 1. concurrent writers ---------------------------------------------------------------
