@@ -16,9 +16,9 @@ import sys
 from typing import Any
 
 from custody.clock import format_ns
-from custody.keys import Keyring
-from custody.ledger import Ledger
-from custody.records import ItemBody
+from custody.keys.keyring import Keyring
+from custody.ledger.records import ItemBody
+from custody.ledger.store import Ledger
 from custody.root import find_root
 
 

@@ -20,7 +20,7 @@ Starts a server the way the tests do (``tests/pg.py``: initdb into a temporary f
    ``PgIndex.add`` writes (records, items, tags, keys, Merkle nodes, head). The Merkle root
    from the database's nodes is checked against the last checkpoint. Timed: the audit path
    alone (``merkle.inclusion_proof`` on the database's nodes), the whole proof document
-   (``custody.proofs.inclusion_document``: record, covering checkpoint, key lines, and its
+   (``custody.ledger.proofs.inclusion_document``: record, covering checkpoint, key lines, and its
    own check of the result), and the CLI ``custody proof inclusion`` end to end.
 
 Numbers on a shared machine are noisy; the script prints the machine's load with them.
@@ -48,7 +48,7 @@ from make_ledger import item_body  # noqa: E402 - bench/make_ledger.py: the same
 
 from pg import PgServer  # noqa: E402 - tests/pg.py, shared with the test suite
 
-BATCH = 64  # custody.catalogue.BATCH_FILES: records per transaction when cataloguing
+BATCH = 64  # custody.acquisition.catalogue.BATCH_FILES: records per transaction when cataloguing
 CHECKPOINT_EVERY = 10_000
 
 
@@ -59,7 +59,7 @@ def throwaway_key(name: str) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from custody.keys import PublicKey, SigningKey
+    from custody.keys.keyring import PublicKey, SigningKey
 
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(
@@ -74,7 +74,7 @@ def throwaway_key(name: str) -> Any:
 def writer_process(
     root_path: str, index: int, start_at: float, seconds: float, batch: int, results: Any
 ) -> None:
-    from custody.ledger import open_ledger
+    from custody.ledger.store import open_ledger
     from custody.root import EvidenceRoot
 
     key = throwaway_key(f"writer{index}")
@@ -98,8 +98,8 @@ def bench_writers(
     server: PgServer, workers: int, seconds: float, batch: int, work: Path
 ) -> dict[str, Any]:
     from custody.findings import VerificationResult
-    from custody.ledger import open_ledger
-    from custody.ledgercheck import verify_ledger_lines
+    from custody.ledger.checks import verify_ledger_lines
+    from custody.ledger.store import open_ledger
     from custody.root import init_root
 
     name = f"bench_writers_{workers}"
@@ -146,9 +146,9 @@ def bench_writers(
 
 def generate_lines(count: int, path: Path) -> None:
     """``count`` real signed records, chained, one throwaway key, checkpoints every 10,000."""
-    from custody import merkle
     from custody.clock import format_time, utc_now
-    from custody.records import FORMAT_VERSION, CheckpointBody, KeyBody, Record, SignedRecord
+    from custody.ledger import merkle
+    from custody.ledger.records import FORMAT_VERSION, CheckpointBody, KeyBody, Record, SignedRecord
 
     key = throwaway_key("bench")
     tree = merkle.MemoryTree()
@@ -192,10 +192,10 @@ def bulk_load(url: str, lines_path: Path) -> tuple[int, bytes]:
     """COPY the lines and every index row PgIndex.add would write; returns (size, root)."""
     import psycopg
 
-    from custody import merkle
-    from custody.index import index_rows
-    from custody.ledger import iter_raw_lines
-    from custody.records import SignedRecord
+    from custody.ledger import merkle
+    from custody.ledger.index import index_rows
+    from custody.ledger.records import SignedRecord
+    from custody.ledger.store import iter_raw_lines
 
     leaves = bytearray()
     size, last_hash = 0, None
@@ -254,9 +254,9 @@ def timed(fn: Any, repeat: int) -> list[float]:
 
 
 def bench_proof(server: PgServer, count: int, proofs: int, work: Path) -> dict[str, Any]:
-    from custody import merkle
-    from custody.ledger import open_ledger
-    from custody.proofs import inclusion_document
+    from custody.ledger import merkle
+    from custody.ledger.proofs import inclusion_document
+    from custody.ledger.store import open_ledger
     from custody.root import init_root
 
     OUT.mkdir(parents=True, exist_ok=True)

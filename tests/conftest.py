@@ -96,7 +96,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cli(env: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     """Run the CLI in-process, as the console script would, capturing its output."""
-    from custody.cli import run
+    from custody.cli.app import run
 
     def invoke(*args: str | os.PathLike[str]) -> Result:
         capsys.readouterr()

@@ -42,11 +42,11 @@ from tests.helpers import files_under, schema
 from tests.tsa import OPENSSL, openssl_ok, running_tsa
 
 from conftest import PASSPHRASE, Result, copy_media, media_source, run_custody, snapshot, validate
-from custody import canonical
-from custody.catalogue import Descriptive, catalogue
+from custody.acquisition.catalogue import Descriptive, catalogue
 from custody.clock import format_time, utc_now
-from custody.events import event
-from custody.keys import Keyring
+from custody.handling.events import event
+from custody.keys.keyring import Keyring
+from custody.ledger import canonical
 from custody.root import init_root
 
 CLI = Callable[..., Result]

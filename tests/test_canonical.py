@@ -1,4 +1,4 @@
-"""custody.canonical against the reference RFC 8785 implementation (the ``rfc8785`` package).
+"""custody.ledger.canonical against the reference RFC 8785 implementation (the ``rfc8785`` package).
 
 ``encode`` takes a fast path through ``json.dumps`` and ``decode`` checks canonical form
 the same way; these tests hold both to ``rfc8785.dumps`` byte for byte, and hold
@@ -17,8 +17,8 @@ import rfc8785
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from custody import canonical
 from custody.errors import RecordError
+from custody.ledger import canonical
 
 SAFE = 2**53 - 1
 

@@ -1,4 +1,4 @@
-"""custody.case: the chain of custody as CASE/UCO JSON-LD, checked by the real case_validate.
+"""custody.delivery.case_uco: CASE/UCO JSON-LD, checked by the real case_validate.
 
 A real life is built once (real photos and a video, real keys, a clip cut by ffmpeg, a
 copy, a vault, an ingest from outside the root, a rotation, a revocation and a disposal)
@@ -27,16 +27,16 @@ import tomli_w
 from tests.helpers import ledger_records, tool
 
 from conftest import PASSPHRASE, media_source
-from custody.case import case_document, case_json
-from custody.catalogue import Descriptive, catalogue
+from custody.acquisition.catalogue import Descriptive, catalogue
+from custody.acquisition.ingest import ingest
+from custody.delivery.case_uco import case_document, case_json
 from custody.errors import UsageError
-from custody.events import copy_event, derive, event, revoke, rotate
-from custody.ingest import ingest
-from custody.keys import Keyring, SigningKey
-from custody.ledger import open_ledger
+from custody.handling.events import copy_event, derive, event, revoke, rotate
+from custody.handling.vault import vault_copy
+from custody.keys.keyring import Keyring, SigningKey
+from custody.ledger.store import open_ledger
 from custody.root import EvidenceRoot, init_root
-from custody.storage import write_atomic
-from custody.vault import vault_copy
+from custody.system.files import write_atomic
 
 CAMERA = media_source() / "field-dump-01" / "DCIM" / "Camera"
 VIDEO_NAME = "VID_20201023_202729.mp4"
@@ -358,7 +358,7 @@ def test_the_export_is_deterministic(life: dict[str, Any]) -> None:
         assert identifier.startswith("urn:uuid:")
         assert uuid.UUID(identifier[len("urn:uuid:") :]).version == 5
     # The vault's ledger is the same lines, so it exports the same document.
-    from custody.case import CONTEXT
+    from custody.delivery.case_uco import CONTEXT
 
     with open_ledger(EvidenceRoot((life["base"] / "vault").resolve())) as vault:
         copy = case_document(vault, [life["video"]])

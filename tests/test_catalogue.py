@@ -51,8 +51,8 @@ from conftest import (
     snapshot,
     validate,
 )
-from custody.catalogue import catalogue
-from custody.keys import Keyring
+from custody.acquisition.catalogue import catalogue
+from custody.keys.keyring import Keyring
 from custody.root import find_root, init_root
 
 CREATED = "2026-11-27T07:02:10.123456Z"

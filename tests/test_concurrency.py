@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from conftest import SAMPLES, copy_media, media_source, snapshot
-from custody.ledgercheck import verify_ledger_lines
-from custody.verify import VerificationResult
+from custody.ledger.checks import verify_ledger_lines
+from custody.verify.roots import VerificationResult
 from test_crash import (
     SEED,
     Chain,

@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from conftest import PASSPHRASE, SAMPLES, copy_media, snapshot
 from custody.root import EvidenceRoot
-from custody.verify import verify_root
+from custody.verify.roots import verify_root
 
 SEED = int(os.environ.get("CUSTODY_CRASH_SEED", "20261127"))
 KILLS = int(os.environ.get("CUSTODY_CRASH_KILLS", "52"))

@@ -118,7 +118,7 @@ def test_the_proof_snippet_checks_a_real_proof(
 def test_every_command_has_help_text() -> None:
     import typer.main
 
-    from custody.cli import app
+    from custody.cli.app import app
 
     def walk(command: object, path: str) -> list[str]:
         missing = []

@@ -41,12 +41,12 @@ from tests.helpers import (
 from conftest import PASSPHRASE, Result, copy_media, media_source, snapshot, validate
 from custody.clock import format_time, utc_now
 from custody.errors import SigningKeyError
-from custody.events import event, revoke
-from custody.keys import Keyring, SigningKey
-from custody.ledger import open_ledger
-from custody.records import EventBody, ItemRef, KeyBody, Record, RevocationBody, SignedRecord
+from custody.handling.events import event, revoke
+from custody.keys.keyring import Keyring, SigningKey
+from custody.ledger.records import EventBody, ItemRef, KeyBody, Record, RevocationBody, SignedRecord
+from custody.ledger.store import open_ledger
 from custody.root import EvidenceRoot, init_root
-from custody.verify import verify_root
+from custody.verify.roots import verify_root
 
 CAMERA = "media/field-dump-01/DCIM/Camera"
 VIDEO = f"{CAMERA}/VID_20201023_202729.mp4"
@@ -442,7 +442,7 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SigningKey]:
 def office(tmp_path: Path, people: dict[str, SigningKey]) -> Path:
     """A root where the custodian came first and vouched for the documenter and the lawyer;
     the documenter catalogued two real photos."""
-    from custody.catalogue import catalogue
+    from custody.acquisition.catalogue import catalogue
 
     root = init_root(tmp_path / "office")
     source = media_source() / "field-dump-01" / "DCIM" / "Camera"
@@ -499,7 +499,7 @@ def test_custodian_disposal_lets_the_file_go(
     result = verify_root(evidence)
     assert not [f for f in result.findings if str(f.code).startswith("FILE_")]
     # A later vault leaves the disposed item out and still verifies.
-    from custody.vault import vault_copy
+    from custody.handling.vault import vault_copy
 
     report = vault_copy(evidence, people["keeper"], tmp_path / "vault")
     assert photo.path not in [c.path for c in report.copied]
@@ -583,7 +583,7 @@ def test_the_first_custodian_may_introduce_itself(
     tmp_path: Path, people: dict[str, SigningKey]
 ) -> None:
     """With no custodian yet, a self-introduced custodian is only unvouched (a warning)."""
-    from custody.catalogue import catalogue
+    from custody.acquisition.catalogue import catalogue
 
     root = init_root(tmp_path / "late")
     shutil.copy2(media_source() / "field-dump-01" / "DCIM" / "Camera" / "20160912_100531.jpg",
@@ -660,9 +660,9 @@ def test_copies_and_vaults_keep_names_that_are_not_utf8(
     office: Path, people: dict[str, SigningKey], tmp_path: Path
 ) -> None:
     """Items are copied by their exact name bytes, not by the display path (U+FFFD)."""
-    from custody.catalogue import catalogue
-    from custody.events import copy_event
-    from custody.vault import vault_copy
+    from custody.acquisition.catalogue import catalogue
+    from custody.handling.events import copy_event
+    from custody.handling.vault import vault_copy
 
     name = b"photos/bad\xffname.jpg"
     with open(os.fsencode(office) + b"/" + name, "wb") as handle:
@@ -685,7 +685,7 @@ def test_rotating_a_key_that_never_signed_in_this_ledger(
     office: Path, people: dict[str, SigningKey], tmp_path: Path
 ) -> None:
     """The old key introduces itself before vouching for its successor."""
-    from custody.events import rotate
+    from custody.handling.events import rotate
 
     keyring = Keyring(tmp_path / "keys")
     made = format_time(utc_now())

@@ -1,4 +1,4 @@
-"""custody.hashing: digests equal the standard tools', and an original is read as it is.
+"""custody.evidence.hashing: digests equal the standard tools', and an original is read as it is.
 
 Links are refused, not followed; FIFOs and devices are refused without blocking; and a
 file that changes while it is read raises FileChangedError. The changes are real: a
@@ -21,7 +21,7 @@ import pytest
 from tests.helpers import b3sum_file, tool
 
 from custody.errors import UsageError
-from custody.hashing import (
+from custody.evidence.hashing import (
     ALGORITHMS,
     BUFFER_SIZE,
     EvidenceReadError,
@@ -145,7 +145,7 @@ def test_unreadable_file_is_permission_denied(tmp_path: Path) -> None:
     secret.chmod(0o000)
     code = (
         "import sys\n"
-        "from custody.hashing import hash_file, EvidenceReadError\n"
+        "from custody.evidence.hashing import hash_file, EvidenceReadError\n"
         "try:\n"
         "    hash_file(sys.argv[1])\n"
         "except EvidenceReadError as exc:\n"

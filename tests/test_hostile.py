@@ -53,12 +53,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import PASSPHRASE, SAMPLES, Result, snapshot
-from custody.bundle import verify_bundle
+from custody.delivery.bundle import verify_bundle
 from custody.errors import CustodyError, LedgerError
-from custody.keys import Keyring, SigningKey
-from custody.ledger import open_ledger
+from custody.keys.keyring import Keyring, SigningKey
+from custody.ledger.store import open_ledger
 from custody.root import EvidenceRoot
-from custody.verify import verify_root
+from custody.verify.roots import verify_root
 from test_crash import (
     Chain,
     custody_env,
@@ -355,7 +355,7 @@ def cli_in_process(*args: str | os.PathLike[str]) -> Result:
     import contextlib
     import io
 
-    from custody.cli import run as cli_run
+    from custody.cli.app import run as cli_run
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

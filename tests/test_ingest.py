@@ -20,9 +20,9 @@ import pytest
 from tests.helpers import files_under, items, latest_items, ledger_path, sha256sum_tree, tool
 
 from conftest import PASSPHRASE, Result, copy_media, media_source, snapshot, validate
+from custody.acquisition.ingest import CopyFailure, IngestReport, ingest, udev_unescape
 from custody.errors import UsageError
-from custody.ingest import CopyFailure, IngestReport, ingest, udev_unescape
-from custody.keys import Keyring
+from custody.keys.keyring import Keyring
 from custody.root import find_root
 
 CARD = "SDCARD"
@@ -154,8 +154,8 @@ def test_same_file_twice_in_one_run_is_not_a_new_version(
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    from custody.ingest import ingest
-    from custody.keys import Keyring
+    from custody.acquisition.ingest import ingest
+    from custody.keys.keyring import Keyring
     from custody.root import find_root
 
     class KillAfter:

@@ -1,4 +1,4 @@
-"""custody.keys: generating and unlocking keys, their protection at rest, keyring rules."""
+"""custody.keys.keyring: generating and unlocking keys, their protection at rest, keyring rules."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from tests.helpers import tool
 
 from custody.errors import PassphraseError, SigningKeyError
-from custody.keys import Keyring, SigningKey, keyring_dir, load_key_file
+from custody.keys.keyring import Keyring, SigningKey, keyring_dir, load_key_file
 
 PASSPHRASE = "correct horse battery staple"
 CREATED = "2026-11-27T07:02:10.123456Z"

@@ -1,4 +1,4 @@
-"""Tests for custody.merkle: public vectors, an independent reference, properties, scale.
+"""Tests for custody.ledger.merkle: public vectors, an independent reference, properties, scale.
 
 Test-vector provenance (transcribed, hex unchanged, into tests/vectors/rfc6962_merkle.json):
 
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from custody.errors import CustodyError, ProofError
-from custody.merkle import (
+from custody.ledger.merkle import (
     EMPTY_ROOT,
     MAX_TREE_SIZE,
     MemoryTree,
@@ -54,7 +54,7 @@ SOME_HASH = H(VECTORS["some_hash"])
 
 # --------------------------------------------------------------------------------------
 # Independent reference: RFC 9162 §2.1.1, §2.1.3.1 and §2.1.4.1 transcribed literally,
-# over the leaf data, with hashlib directly (nothing from custody.merkle).
+# over the leaf data, with hashlib directly (nothing from custody.ledger.merkle).
 # --------------------------------------------------------------------------------------
 
 

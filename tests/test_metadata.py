@@ -1,4 +1,4 @@
-"""Tests for custody.metadata against the real exiftool and the real media corpus."""
+"""Tests for custody.evidence.metadata against the real exiftool and the real media corpus."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custody import metadata as internals  # private helpers, for the sanitising units
 from custody.errors import ToolMissingError
-from custody.metadata import ExifTool, FileMetadata, exiftool_available
+from custody.evidence import metadata as internals  # private helpers, for the sanitising units
+from custody.evidence.metadata import ExifTool, FileMetadata, exiftool_available
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXIFTOOL = shutil.which("exiftool")

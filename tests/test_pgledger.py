@@ -119,7 +119,7 @@ def assert_consistent(url: str) -> list[bytes]:
     expected = {lvl: size >> lvl for lvl in range(max(size.bit_length(), 1)) if size >> lvl}
     assert per_level == expected
     if lines:
-        from custody import merkle
+        from custody.ledger import merkle
 
         class Nodes:
             def __init__(self) -> None:
@@ -303,8 +303,8 @@ def test_dump_is_a_file_ledger_that_verifies_the_same(
     pg_catalogued: Path, cli: CLI, tmp_path: Path
 ) -> None:
     from custody.findings import VerificationResult
-    from custody.ledger import iter_raw_lines
-    from custody.ledgercheck import verify_ledger_lines
+    from custody.ledger.checks import verify_ledger_lines
+    from custody.ledger.store import iter_raw_lines
 
     root = pg_catalogued
     assert cli("sign", "--root", root, "--statement", "before the dump").code == 0
@@ -614,7 +614,7 @@ def test_concurrent_init_against_one_database(pg_db_factory: Callable[[], str]) 
     """Documenters running 'custody init --ledger URL' at the same moment all succeed."""
     import multiprocessing
 
-    from custody.pgledger import create_schema
+    from custody.ledger.pgstore import create_schema
 
     context = multiprocessing.get_context("fork")
     for _round in range(3):
@@ -626,7 +626,7 @@ def test_concurrent_init_against_one_database(pg_db_factory: Callable[[], str]) 
 
 
 def _create_schema_or_error(url: str) -> int | str:
-    from custody.pgledger import create_schema
+    from custody.ledger.pgstore import create_schema
 
     try:
         return create_schema(url)
@@ -665,8 +665,8 @@ CHURN = r"""
 import sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from custody.keys import PublicKey, SigningKey
-from custody.ledger import open_ledger
+from custody.keys.keyring import PublicKey, SigningKey
+from custody.ledger.store import open_ledger
 from custody.root import find_root
 
 root = find_root(explicit=sys.argv[1])
@@ -690,8 +690,8 @@ with open_ledger(root) as ledger:
 # Holds the head row locked with records inserted but not committed, until killed.
 HOLDER = r"""
 import os, sys, time
-from custody.keys import Keyring
-from custody.ledger import open_ledger
+from custody.keys.keyring import Keyring
+from custody.ledger.store import open_ledger
 from custody.root import find_root
 
 root = find_root(explicit=sys.argv[1])
@@ -859,8 +859,8 @@ def test_a_lost_connection_is_one_clear_error_and_the_run_resumes(pg_root: Path,
 
 def test_a_writer_that_cannot_get_the_head_lock_gives_up_cleanly(pg_catalogued: Path) -> None:
     from custody.errors import ExitCode, LedgerBusyError
-    from custody.keys import Keyring
-    from custody.ledger import open_ledger
+    from custody.keys.keyring import Keyring
+    from custody.ledger.store import open_ledger
     from custody.root import find_root
 
     root = find_root(explicit=str(pg_catalogued))
@@ -1090,10 +1090,10 @@ def test_a_timestamp_taken_on_one_machine_verifies_on_another(
 
 
 def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) -> None:
-    from custody.keys import Keyring
-    from custody.ledger import open_ledger
-    from custody.proofs import inclusion_document
-    from custody.records import ItemBody
+    from custody.keys.keyring import Keyring
+    from custody.ledger.proofs import inclusion_document
+    from custody.ledger.records import ItemBody
+    from custody.ledger.store import open_ledger
     from custody.root import find_root
 
     root = find_root(explicit=str(pg_catalogued))

@@ -32,14 +32,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PASSPHRASE, Result, copy_media, media_source, validate
-from custody import merkle
 from custody.clock import format_time, utc_now
 from custody.errors import ProofError
-from custody.index import LedgerIndex
-from custody.keys import Keyring
-from custody.ledger import Ledger
-from custody.proofs import check_document, load_document
-from custody.records import Record, SignedRecord
+from custody.keys.keyring import Keyring
+from custody.ledger import merkle
+from custody.ledger.index import LedgerIndex
+from custody.ledger.proofs import check_document, load_document
+from custody.ledger.records import Record, SignedRecord
+from custody.ledger.store import Ledger
 from custody.root import find_root
 
 CLI = Callable[..., Result]
@@ -189,7 +189,7 @@ def assert_ends_with_checkpoint(root: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def catalogue_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """conftest's ``catalogued`` root and keyring, built by the same steps once per module."""
-    from custody.cli import run
+    from custody.cli.app import run
 
     base = tmp_path_factory.mktemp("catalogue-template")
     root = base / "evidence"

@@ -1,4 +1,4 @@
-"""custody.records: the signed envelope, what the signature covers, and strict parsing."""
+"""custody.ledger.records: the signed envelope, what the signature covers, and strict parsing."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custody import canonical
 from custody.errors import RecordError
-from custody.keys import PublicKey, SigningKey
-from custody.records import (
+from custody.keys.keyring import PublicKey, SigningKey
+from custody.ledger import canonical
+from custody.ledger.records import (
     Acquisition,
     CheckpointBody,
     ItemBody,

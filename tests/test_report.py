@@ -1,4 +1,4 @@
-"""Court reports (custody.report): what is really on the rendered page.
+"""Court reports (custody.delivery.report): what is really on the rendered page.
 
 One catalogued, annotated and really timestamped copy of the media (tests/test_bundle's
 ``make_case``: a loopback RFC 3161 TSA) and one bundle of part of it are reported on, as
@@ -34,12 +34,12 @@ from tests.test_bundle import (
 )
 
 from conftest import PASSPHRASE
+from custody.delivery.report import build_report, render_html, write_pdf
 from custody.errors import ToolMissingError
-from custody.events import event
-from custody.keys import Keyring
-from custody.report import build_report, render_html, write_pdf
+from custody.handling.events import event
+from custody.keys.keyring import Keyring
 from custody.root import EvidenceRoot
-from custody.stamping import load_trust
+from custody.timestamps.stamping import load_trust
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(

@@ -20,12 +20,12 @@ import pytest
 from tests.helpers import ledger_lines, schema
 
 from conftest import PASSPHRASE, SAMPLES, SCHEMAS, copy_media
-from custody import canonical
-from custody.catalogue import Descriptive, catalogue
+from custody.acquisition.catalogue import Descriptive, catalogue
+from custody.acquisition.ingest import ingest
 from custody.errors import RecordError
-from custody.ingest import ingest
-from custody.keys import Keyring
-from custody.records import SignedRecord
+from custody.keys.keyring import Keyring
+from custody.ledger import canonical
+from custody.ledger.records import SignedRecord
 from custody.root import init_root
 
 CLI_COMMANDS = [

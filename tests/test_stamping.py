@@ -1,4 +1,4 @@
-"""Trusted timestamps in the ledger (custody.stamping, `custody timestamp`, verify).
+"""Trusted timestamps in the ledger (custody.timestamps.stamping, `custody timestamp`, verify).
 
 Everything runs against REAL timestamp authorities on loopback (tests/tsa.py: OpenSSL's
 `ts -reply` behind an HTTP server, one misbehaviour per mode), real media copied from the
@@ -41,13 +41,13 @@ import tomli_w
 from tests.tsa import OPENSSL, POLICY, TSA, make_pki, openssl_ok, running_tsa
 
 from conftest import PASSPHRASE, SCHEMAS, Result, copy_media, media_source, validate
-from custody import timestamps
-from custody.catalogue import Descriptive, catalogue
+from custody.acquisition.catalogue import Descriptive, catalogue
 from custody.clock import format_time, parse_time, utc_now
-from custody.keys import Keyring, SigningKey
-from custody.ledger import Ledger
+from custody.keys.keyring import Keyring, SigningKey
+from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot, init_root
-from custody.stamping import parse_capture_time, stamp
+from custody.timestamps import rfc3161 as timestamps
+from custody.timestamps.stamping import parse_capture_time, stamp
 
 CLI = Callable[..., Result]
 SCHEMA = "cli-timestamp.schema.json"
@@ -240,7 +240,7 @@ def trust_args(*tsa_list: TSA) -> list[str | Path]:
 
 def record_an_access(root: Path, signer: SigningKey) -> int:
     """Counsel viewed an item: a record after the last checkpoint (events add none)."""
-    from custody.events import event
+    from custody.handling.events import event
 
     item = of_type(root, "item")[0]["seq"]
     return event(EvidenceRoot(root), signer, "access", [item], reason="viewed by counsel").seq
@@ -1173,7 +1173,7 @@ def test_catalogue_with_timestamp_run_again_adds_nothing(
 ) -> None:
     """Re-running the same command with nothing new must not grow the ledger.
 
-    BUG (src/custody/catalogue.py, end of catalogue(): `_type_of(ledger, last) !=
+    BUG (src/custody/acquisition/catalogue.py, end of catalogue(): `_type_of(ledger, last) !=
     "checkpoint"`): after a stamp the ledger ends with timestamp records, so a catalogue run
     that recorded nothing appends a checkpoint over them anyway, which --timestamp then
     stamps; every re-run adds a checkpoint and a token per TSA. stamping._needs_checkpoint
@@ -1373,7 +1373,7 @@ def test_tsa_root_without_a_root_certificate_is_refused(
 def test_relative_roots_in_config_are_read_beside_the_config(
     root: Path, cli: CLI, tsas: Callable[..., TSA], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """BUG (src/custody/cli.py, _stamp: `load_trust([*config.tsa_roots, ...])`): relative
+    """BUG (src/custody/cli/app.py, _stamp: `load_trust([*config.tsa_roots, ...])`): relative
     paths in config.toml's [timestamps] roots are opened relative to the current directory,
     so the same evidence root stamps or fails depending on where the command is run. They
     should be resolved against the folder holding config.toml (.custody/)."""
@@ -1407,7 +1407,7 @@ def test_documented_defaults_are_the_real_defaults() -> None:
 
 
 def test_documented_timestamp_record_is_exact() -> None:
-    from custody.records import SignedRecord, TimestampBody
+    from custody.ledger.records import SignedRecord, TimestampBody
 
     text = DOC.read_text()
     line = text.split("```json\n")[1].split("\n```")[0].encode()

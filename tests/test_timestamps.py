@@ -1,4 +1,4 @@
-"""custody.timestamps against a real OpenSSL TSA on loopback (tests/tsa.py)."""
+"""custody.timestamps.rfc3161 against a real OpenSSL TSA on loopback (tests/tsa.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.tsa import (
 )
 
 from custody.errors import TimestampError
-from custody.timestamps import (
+from custody.timestamps.rfc3161 import (
     CHECK_CERT_ID,
     CHECK_CHAIN,
     CHECK_EKU,

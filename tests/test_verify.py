@@ -47,9 +47,9 @@ from conftest import (
     run_custody,
     validate,
 )
-from custody.keys import Keyring, SigningKey
+from custody.keys.keyring import Keyring, SigningKey
 from custody.root import EvidenceRoot, find_root
-from custody.verify import (
+from custody.verify.roots import (
     WARNINGS,
     Code,
     Finding,
@@ -58,7 +58,7 @@ from custody.verify import (
     trusted_checkpoint_from_line,
     verify_root,
 )
-from custody.verify import (
+from custody.verify.roots import (
     Check as VerifyCheck,
 )
 
@@ -209,7 +209,7 @@ def middle_item(root: Path) -> Item:
 @pytest.fixture(scope="module")
 def catalogue_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """conftest's ``catalogued`` root and keyring, built by the same steps once per module."""
-    from custody.cli import run
+    from custody.cli.app import run
 
     base = tmp_path_factory.mktemp("catalogue-template")
     root = base / "evidence"

@@ -1,7 +1,7 @@
 """``python -m custody`` and the ``custody`` console script.
 
 ``--version`` and plain ``hash`` runs are answered before the CLI framework is imported
-(``custody.quick``): start-up time counts when hashing.
+(``custody.cli.fastpath``): start-up time counts when hashing.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import sys
 
 
 def main() -> None:
-    from custody.quick import try_quick
+    from custody.cli.fastpath import try_quick
 
     code = try_quick(sys.argv[1:])
     if code is not None:
         sys.exit(code)
-    from custody.cli import main as cli_main
+    from custody.cli.app import main as cli_main
 
     cli_main()
 

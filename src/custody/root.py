@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.errors import RootError, StorageError, UsageError
-from custody.storage import describe_os_error, fsync_dir, write_atomic
+from custody.system.files import describe_os_error, fsync_dir, write_atomic
 
 STATE_DIR = ".custody"
 _STAGING = ".init-"  # STATE_DIR + this + random: an init in progress
@@ -200,7 +200,7 @@ def init_root(
     if ledger is not None:
         if not ledger.startswith(("postgresql://", "postgres://")):
             raise UsageError("--ledger takes a postgresql:// URL (the file ledger is the default)")
-        from custody.pgledger import create_schema
+        from custody.ledger.pgstore import create_schema
 
         create_schema(ledger)  # fails before anything is written if the server is unreachable
         config = dataclasses.replace(config or Config(), ledger=ledger)

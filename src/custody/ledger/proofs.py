@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from custody import canonical, merkle
 from custody.errors import ExitCode, ProofError, RecordError, UsageError
-from custody.keys import PublicKey
-from custody.ledger import Ledger
-from custody.records import CheckpointBody, KeyBody, SignedRecord
+from custody.keys.keyring import PublicKey
+from custody.ledger import canonical, merkle
+from custody.ledger.records import CheckpointBody, KeyBody, SignedRecord
+from custody.ledger.store import Ledger
 
 INCLUSION_FORMAT = "custody-inclusion-proof/1"
 CONSISTENCY_FORMAT = "custody-consistency-proof/1"

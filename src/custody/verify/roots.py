@@ -30,19 +30,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from custody.errors import CustodyError, LedgerError, RecordError
+from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
-from custody.hashing import EvidenceReadError, FileChangedError, hash_file
-from custody.ledgercheck import (
+from custody.ledger.checks import (
     LedgerState,
     LineSource,
     TrustedCheckpoint,
     verify_ledger_lines,
 )
-from custody.progress import NullObserver, Observer
-from custody.records import (
+from custody.ledger.records import (
     CheckpointBody,
     SignedRecord,
 )
+from custody.progress import NullObserver, Observer
 from custody.root import STATE_DIR, EvidenceRoot
 
 __all__ = [
@@ -267,7 +267,7 @@ def verify_root(
 ) -> VerificationResult:
     """Verify an evidence root. Raises ``LedgerError`` only when there is nothing to verify."""
     result = VerificationResult(root=str(root.path))
-    from custody.ledger import open_ledger
+    from custody.ledger.store import open_ledger
 
     with open_ledger(root) as store:
         # The store's lines as held (file bytes, or database rows) - never the index cache.
@@ -311,7 +311,13 @@ def verify_timestamps(
     clock: bool = True,
 ) -> None:
     """Check every token, coverage by trusted time, and (with ``clock``) each item's clocks."""
-    from custody.stamping import Trust, reconcile, review_findings, review_tokens, token_rows
+    from custody.timestamps.stamping import (
+        Trust,
+        reconcile,
+        review_findings,
+        review_tokens,
+        token_rows,
+    )
 
     review = review_tokens(read_token, state.timestamps, state.checkpoint_lines, trust or Trust())
     findings = review_findings(review)

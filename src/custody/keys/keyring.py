@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from custody.errors import PassphraseError, SigningKeyError
-from custody.records import ROLES, b64decode, b64encode
-from custody.storage import write_atomic
+from custody.ledger.records import ROLES, b64decode, b64encode
+from custody.system.files import write_atomic
 
 KEY_FILE_FORMAT = "custody-key/1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

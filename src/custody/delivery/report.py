@@ -5,7 +5,7 @@
 ``verify_bundle`` (verification is not redone here), then each item - name, size, type,
 digests, a thumbnail or video still, what its metadata claims (capture time, GPS,
 device), who collected it and from where, when it was catalogued, the trusted
-timestamps covering it and every custody event in ledger order (``custody.history`` for
+timestamps covering it and every custody event in ledger order (``custody.handling.history`` for
 a root; the same descriptions over the bundle's records for a bundle) - and the keys and
 timestamp authorities relied on, the tool version and the exact commands with which an
 independent expert reproduces each check.
@@ -46,8 +46,9 @@ from typing import Any
 from custody import __version__
 from custody.errors import CustodyError, ExitCode, RecordError, ToolMissingError
 from custody.findings import Check, Finding, VerificationResult
-from custody.history import Entry, describe_event, describe_item
-from custody.records import (
+from custody.handling.history import Entry, describe_event, describe_item
+from custody.ledger.describe import highlights
+from custody.ledger.records import (
     CheckpointBody,
     EventBody,
     ItemBody,
@@ -55,7 +56,6 @@ from custody.records import (
     SignedRecord,
     TimestampBody,
 )
-from custody.views import highlights
 
 THUMBNAIL_PX = 240
 TOOL_TIMEOUT = 60.0
@@ -275,7 +275,7 @@ def is_bundle(path: Path) -> bool:
 def build_report(source: Path, *, tsa_trust: Any = None) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
-    ``tsa_trust`` is a ``custody.stamping.Trust`` (``load_trust``) of TSA roots to check
+    ``tsa_trust`` is a ``custody.timestamps.stamping.Trust`` (``load_trust``) of TSA roots to check
     tokens against; without it tokens are checked against the certificates they carry and
     the report says so. Raises what verification raises for input that cannot be checked
     at all (not a root, not a bundle, a zip bomb); every other problem is a finding.
@@ -404,7 +404,7 @@ def _trust_words(mode: str) -> str:
 def _tsas(
     stamps: Sequence[tuple[TimestampBody, bytes | None]], valid: Sequence[dict[str, Any]]
 ) -> list[TsaInfo]:
-    from custody import timestamps
+    from custody.timestamps import rfc3161 as timestamps
 
     by_url: dict[str, TsaInfo] = {}
     for body, raw in stamps:
@@ -439,11 +439,11 @@ def _sha256(data: bytes) -> str:
 
 
 def _from_root(path: Path, tsa_trust: Any) -> Report:
-    from custody.history import history
-    from custody.ledger import open_ledger
+    from custody.handling.history import history
+    from custody.handling.vault import current_items
+    from custody.ledger.store import open_ledger
     from custody.root import find_root
-    from custody.vault import current_items
-    from custody.verify import verify_root
+    from custody.verify.roots import verify_root
 
     root = find_root(explicit=str(path))
     result = verify_root(root, tsa_trust=tsa_trust)
@@ -528,7 +528,7 @@ def _from_root(path: Path, tsa_trust: Any) -> Report:
 def _bundle_history(
     seq: int, parsed: dict[int, SignedRecord], names: dict[str, str], valid: set[int]
 ) -> list[Entry]:
-    """The item's entries from the bundle's records, described as ``custody.history`` does."""
+    """The item's entries from the bundle's records, as ``custody.handling.history`` does."""
     entries: list[Entry] = []
     signed = parsed[seq]
     item: ItemBody = signed.record.typed_body()
@@ -570,8 +570,8 @@ def _bundle_history(
 
 
 def _from_bundle(path: Path, tsa_trust: Any) -> Report:
-    from custody.bundle import BundleSource, verify_bundle
-    from custody.stamping import ValidToken, reconcile
+    from custody.delivery.bundle import BundleSource, verify_bundle
+    from custody.timestamps.stamping import ValidToken, reconcile
 
     result = verify_bundle(path, tsa_trust=tsa_trust)
     source = BundleSource(path)
@@ -691,7 +691,7 @@ def _from_bundle(path: Path, tsa_trust: Any) -> Report:
 
 
 def _bag_info(path: Path) -> dict[str, str]:
-    from custody.bundle import BundleSource
+    from custody.delivery.bundle import BundleSource
 
     source = BundleSource(path)
     try:
@@ -852,7 +852,7 @@ def _manifest_heredoc(root: Path, items: Sequence[ReportItem]) -> str:
 def _token_commands(
     base: str, stamps: Sequence[tuple[TimestampBody, bytes | None]], token_dir: str
 ) -> list[Command]:
-    from custody.timestamps import openssl_verify_command
+    from custody.timestamps.rfc3161 import openssl_verify_command
 
     commands = []
     for stamp, _ in stamps:
@@ -1395,6 +1395,6 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
         if proc.returncode != 0 or not data.startswith(b"%PDF"):
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise RenderError(f"chromium could not print the report: {detail[0][:200]}")
-        from custody.storage import write_atomic
+        from custody.system.files import write_atomic
 
         write_atomic(out, data)  # raises StorageError with the reason

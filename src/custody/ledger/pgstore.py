@@ -29,15 +29,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from custody import merkle
 from custody.clock import Clock, utc_now
 from custody.errors import LedgerBusyError, LedgerError, StorageError, UsageError
-from custody.index import GrowingTree, Head, ItemRow, index_rows
-from custody.keys import SigningKey
-from custody.ledger import Ledger, LedgerWriter, refuse_ended_signer
-from custody.records import SignedRecord
+from custody.keys.keyring import SigningKey
+from custody.ledger import merkle
+from custody.ledger.index import GrowingTree, Head, ItemRow, index_rows
+from custody.ledger.records import SignedRecord
+from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
 from custody.root import EvidenceRoot
-from custody.storage import describe_os_error, fsync_dir
+from custody.system.files import describe_os_error, fsync_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS custody_head (
@@ -151,7 +151,7 @@ def create_schema(url: str) -> int:
 
 
 class PgIndex(merkle.NodeStore):
-    """The index API of ``custody.index.LedgerIndex``, answered by PostgreSQL."""
+    """The index API of ``custody.ledger.index.LedgerIndex``, answered by PostgreSQL."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn

@@ -24,8 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from custody import __version__
+from custody.cli.fastpath import printable
 from custody.errors import CustodyError, ExitCode, InputError, SigningKeyError
-from custody.quick import printable
 
 app = typer.Typer(
     name="custody",
@@ -106,7 +106,7 @@ def _signer(name: str | None) -> Any:
 
 def _unlocker(name: str | None) -> Any:
     """Ask for the passphrase now; unlock (the slow, memory-hard part) when called."""
-    from custody.keys import Keyring
+    from custody.keys.keyring import Keyring
 
     key_file = Keyring().select(name)
     passphrase = _passphrase(f"Passphrase for key {key_file.name!r}")
@@ -214,7 +214,7 @@ def keys_generate(
 ) -> None:
     """Create an Ed25519 signing key, encrypted with a passphrase."""
     from custody.clock import format_time, utc_now
-    from custody.keys import Keyring, check_name
+    from custody.keys.keyring import Keyring, check_name
 
     keyring = Keyring()
     check_name(name)
@@ -242,7 +242,7 @@ def _key_json(key: Any) -> dict[str, Any]:
 @keys_app.command("list")
 def keys_list(json_output: JsonOpt = False) -> None:
     """List the signing keys in your keyring."""
-    from custody.keys import Keyring
+    from custody.keys.keyring import Keyring
 
     keys = Keyring().list()
     if json_output:
@@ -273,8 +273,8 @@ def keys_export(
 ) -> None:
     """Export a key's public half as PEM, or (--private) an encrypted backup of the whole key."""
     from custody.errors import UsageError
-    from custody.keys import Keyring
-    from custody.storage import write_atomic
+    from custody.keys.keyring import Keyring
+    from custody.system.files import write_atomic
 
     key = Keyring().get(name)
     if private:
@@ -310,7 +310,7 @@ def hash_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Print streaming digests; with SHA-256 alone the output suits 'sha256sum -c'."""
-    from custody.quick import run_hash
+    from custody.cli.fastpath import run_hash
 
     sys.stdout.flush()
     code = run_hash([os.fsencode(p) for p in files], algo or [], json_output=json_output)
@@ -336,7 +336,7 @@ def _descriptive(
     note: str | None,
     tags: list[str] | None,
 ) -> Any:
-    from custody.catalogue import Descriptive
+    from custody.acquisition.catalogue import Descriptive
 
     return Descriptive(collector, source, location, note, tuple(tags or ()))
 
@@ -362,7 +362,7 @@ def catalogue(
     json_output: JsonOpt = False,
 ) -> None:
     """Hash, describe and sign every file under PATHS into the ledger."""
-    from custody.catalogue import catalogue as run_catalogue
+    from custody.acquisition.catalogue import catalogue as run_catalogue
 
     evidence = _root(root)
     unlock = _unlocker(key)
@@ -466,7 +466,7 @@ def ingest(
     json_output: JsonOpt = False,
 ) -> None:
     """Copy files into the evidence root, prove each copy identical, then catalogue it."""
-    from custody.ingest import ingest as run_ingest
+    from custody.acquisition.ingest import ingest as run_ingest
 
     evidence = _root(root)
     signer = _signer(key)
@@ -520,8 +520,8 @@ def log(
     json_output: JsonOpt = False,
 ) -> None:
     """List the ledger's records."""
-    from custody.ledger import open_ledger
-    from custody.views import summarise
+    from custody.ledger.describe import summarise
+    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         start = max(0, ledger.index.size - last) if last is not None else 0
@@ -548,9 +548,9 @@ def show(
     json_output: JsonOpt = False,
 ) -> None:
     """Show one record in full."""
-    from custody.ledger import open_ledger
-    from custody.lookup import resolve_record
-    from custody.views import record_json
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.describe import record_json
+    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         signed = ledger.read(resolve_record(ledger, item))
@@ -611,8 +611,8 @@ def sign(
     A second party (a custodian or lawyer receiving the ledger) countersigns this way with
     their own key, for example --statement "received this ledger".
     """
-    from custody.ledger import open_ledger
-    from custody.storage import write_atomic
+    from custody.ledger.store import open_ledger
+    from custody.system.files import write_atomic
 
     evidence = _root(root)
     signer = _signer(key)
@@ -648,7 +648,7 @@ def repair(
 
     Complete records are never touched; the repair itself is recorded as a signed record.
     """
-    from custody.ledger import open_ledger
+    from custody.ledger.store import open_ledger
 
     evidence = _root(root)
     signer = _signer(key)
@@ -714,13 +714,13 @@ def verify(
     """Check everything: files, hash chain, signatures, checkpoints; report every finding."""
     from custody.errors import UsageError
     from custody.root import find_root
-    from custody.stamping import load_trust
-    from custody.verify import TrustedCheckpoint, trusted_checkpoint_from_line, verify_root
+    from custody.timestamps.stamping import load_trust
+    from custody.verify.roots import TrustedCheckpoint, trusted_checkpoint_from_line, verify_root
 
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
     if target is not None and _is_bundle(target) and root is None:
-        from custody.bundle import verify_bundle
+        from custody.delivery.bundle import verify_bundle
 
         result = verify_bundle(target, tsa_trust=load_trust(tsa_root or []))
         if json_output:
@@ -775,7 +775,7 @@ def _fingerprints(files: list[Path]) -> set[str]:
     """Fingerprints from PEM public keys (custody keys export) or lines of hex."""
     import re
 
-    from custody.keys import fingerprint_of
+    from custody.keys.keyring import fingerprint_of
 
     found: set[str] = set()
     for path in files:
@@ -869,7 +869,7 @@ def _render_verification(result: Any) -> None:
 def _stamp(
     evidence: Any, signer: Any, tsa: list[str], min_success: int | None, tsa_root: list[Path]
 ) -> Any:
-    from custody.stamping import load_trust, stamp
+    from custody.timestamps.stamping import load_trust, stamp
 
     config = evidence.config()
     urls = [*tsa, *config.tsa_urls] if tsa else None
@@ -944,9 +944,9 @@ def proof_inclusion(
     json_output: JsonOpt = False,
 ) -> None:
     """Prove one record is in the ledger, revealing no other record."""
-    from custody.ledger import open_ledger
-    from custody.lookup import resolve_record
-    from custody.proofs import inclusion_document
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.proofs import inclusion_document
+    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         document = inclusion_document(ledger, resolve_record(ledger, item), checkpoint_seq)
@@ -964,8 +964,8 @@ def proof_consistency(
     json_output: JsonOpt = False,
 ) -> None:
     """Prove the ledger at NEW_SIZE is an append-only extension of it at OLD_SIZE."""
-    from custody.ledger import open_ledger
-    from custody.proofs import consistency_document
+    from custody.ledger.proofs import consistency_document
+    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         document = consistency_document(ledger, old_size, new_size)
@@ -973,8 +973,8 @@ def proof_consistency(
 
 
 def _write_proof(document: dict[str, Any], output: Path | None, json_output: bool) -> None:
-    from custody import canonical
-    from custody.storage import write_atomic
+    from custody.ledger import canonical
+    from custody.system.files import write_atomic
 
     if output:
         write_atomic(output, canonical.encode(document) + b"\n")
@@ -1003,7 +1003,7 @@ def proof_verify(
     json_output: JsonOpt = False,
 ) -> None:
     """Check a proof file offline: hashes, path to the root, and signatures."""
-    from custody.proofs import check_document, load_document
+    from custody.ledger.proofs import check_document, load_document
 
     try:
         data = proof_file.read_bytes()
@@ -1044,7 +1044,7 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words."
 
 def _items(ledger: Any, items: list[str] | None, tags: list[str] | None) -> list[int]:
     from custody.errors import UsageError
-    from custody.lookup import resolve_items
+    from custody.handling.lookup import resolve_items
 
     if not items and not tags:
         raise UsageError("name at least one item (path, record number, digest prefix) or --tag")
@@ -1060,8 +1060,8 @@ def _run_event(
     json_output: bool,
     **details: Any,
 ) -> None:
-    from custody.events import event as record
-    from custody.ledger import open_ledger
+    from custody.handling.events import event as record
+    from custody.ledger.store import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1072,7 +1072,7 @@ def _run_event(
 
 
 def _render_event(signed: Any, json_output: bool) -> None:
-    from custody.views import record_json, summarise
+    from custody.ledger.describe import record_json, summarise
 
     if json_output:
         _emit_json(record_json(signed))
@@ -1175,8 +1175,8 @@ def event_copy(
 ) -> None:
     """Copy ITEMS elsewhere, re-read each copy to prove it, and record the copy."""
     from custody.errors import UsageError
-    from custody.events import copy_event
-    from custody.ledger import open_ledger
+    from custody.handling.events import copy_event
+    from custody.ledger.store import open_ledger
 
     if dest is None:
         raise UsageError("say where to copy with --dest PATH")
@@ -1198,9 +1198,9 @@ def event_derive(
     json_output: JsonOpt = False,
 ) -> None:
     """Catalogue a working copy made from ORIGINAL, linked by digest; ORIGINAL is untouched."""
-    from custody.events import derive
-    from custody.ledger import open_ledger
-    from custody.lookup import resolve_record
+    from custody.handling.events import derive
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.store import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1218,7 +1218,7 @@ def vault_copy(
     json_output: JsonOpt = False,
 ) -> None:
     """Copy every current item and the ledger to DEST, verifying each copy; DEST then verifies."""
-    from custody.vault import vault_copy as run
+    from custody.handling.vault import vault_copy as run
 
     evidence = _root(root)
     report = run(evidence, _signer(key), dest, reason=reason)
@@ -1246,9 +1246,9 @@ def history(
     json_output: JsonOpt = False,
 ) -> None:
     """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
-    from custody.history import history as build
-    from custody.ledger import open_ledger
-    from custody.lookup import resolve_record
+    from custody.handling.history import history as build
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         result = build(ledger, resolve_record(ledger, item))
@@ -1280,8 +1280,8 @@ def keys_rotate(
 ) -> None:
     """Create a successor key; the old key signs its introduction and retires."""
     from custody.clock import format_time, utc_now
-    from custody.events import rotate
-    from custody.keys import Keyring
+    from custody.handling.events import rotate
+    from custody.keys.keyring import Keyring
 
     evidence = _root(root)
     keyring = Keyring()
@@ -1314,8 +1314,8 @@ def keys_revoke(
     """Revoke a key: records it signs from now on fail verification (KEY_REVOKED)."""
     import re
 
-    from custody.events import revoke
-    from custody.keys import Keyring
+    from custody.handling.events import revoke
+    from custody.keys.keyring import Keyring
 
     evidence = _root(root)
     fingerprint = (
@@ -1348,9 +1348,9 @@ def keys_introduce(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from custody.errors import UsageError
-    from custody.keys import PublicKey, check_name
-    from custody.ledger import open_ledger
-    from custody.records import ROLES
+    from custody.keys.keyring import PublicKey, check_name
+    from custody.ledger.records import ROLES
+    from custody.ledger.store import open_ledger
 
     check_name(name)
     if role not in ROLES:
@@ -1403,11 +1403,11 @@ def export_case(
 
     The export restates the ledger; run 'custody verify' first to know it is sound.
     """
-    from custody.case import case_document, case_json
+    from custody.delivery.case_uco import case_document, case_json
     from custody.errors import UsageError
-    from custody.ledger import open_ledger
-    from custody.lookup import resolve_items
-    from custody.storage import write_atomic
+    from custody.handling.lookup import resolve_items
+    from custody.ledger.store import open_ledger
+    from custody.system.files import write_atomic
 
     if output is None:
         raise UsageError("say where to write with --out FILE.jsonld")
@@ -1428,7 +1428,7 @@ def keys_import(
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a private key backup into your keyring (it stays encrypted)."""
-    from custody.keys import Keyring
+    from custody.keys.keyring import Keyring
 
     restored = Keyring().restore(key_file)
     if json_output:
@@ -1450,7 +1450,7 @@ def ledger_dump(
     json_output: JsonOpt = False,
 ) -> None:
     """Write the ledger as the canonical line file independent verifiers read."""
-    from custody.ledger import open_ledger
+    from custody.ledger.store import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1470,9 +1470,9 @@ def ledger_load(
     """Load a line file into this root's empty PostgreSQL ledger, after verifying it."""
     from custody.errors import UsageError
     from custody.findings import VerificationResult
-    from custody.ledger import iter_line_data, iter_raw_lines, open_ledger
-    from custody.ledgercheck import verify_ledger_lines
-    from custody.pgledger import PgLedger
+    from custody.ledger.checks import verify_ledger_lines
+    from custody.ledger.pgstore import PgLedger
+    from custody.ledger.store import iter_line_data, iter_raw_lines, open_ledger
 
     evidence = _root(root)
     result = VerificationResult(root=str(ledger_file))
@@ -1512,10 +1512,10 @@ def export_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Write a self-contained, offline-verifiable evidence bundle (BagIt) of ITEMS."""
-    from custody.bundle import export_bundle
+    from custody.delivery.bundle import export_bundle
     from custody.errors import UsageError
-    from custody.ledger import open_ledger
-    from custody.vault import current_items
+    from custody.handling.vault import current_items
+    from custody.ledger.store import open_ledger
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
@@ -1547,10 +1547,10 @@ def report(
     json_output: JsonOpt = False,
 ) -> None:
     """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix."""
+    from custody.delivery.report import build_report, render_html, write_pdf
     from custody.errors import UsageError
-    from custody.report import build_report, render_html, write_pdf
-    from custody.stamping import load_trust
-    from custody.storage import write_atomic
+    from custody.system.files import write_atomic
+    from custody.timestamps.stamping import load_trust
 
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UsageError("say where to write with --out report.html or --out report.pdf")
@@ -1578,8 +1578,8 @@ def import_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Verify a received bundle and, only if it passes, bring it into this evidence root."""
-    from custody.bundle import import_bundle
-    from custody.stamping import load_trust
+    from custody.delivery.bundle import import_bundle
+    from custody.timestamps.stamping import load_trust
 
     evidence = _root(root)
     signer = _signer(key)

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custody import merkle
-from custody.records import ItemBody, SignedRecord
+from custody.ledger import merkle
+from custody.ledger.records import ItemBody, SignedRecord
 
 SCHEMA_VERSION = "4"
 

@@ -1,7 +1,7 @@
 """The append-only ledger file: reading its lines, and appending signed records safely.
 
 The ledger is ``.custody/ledger.jsonl``: one canonical-JSON record per line
-(``custody.records``). Appends happen only inside ``Ledger.writer()``, which holds an
+(``custody.ledger.records``). Appends happen only inside ``Ledger.writer()``, which holds an
 exclusive ``flock`` for its whole duration, brings the derived index up to date with
 anything other processes appended, and writes each batch of complete lines with a single
 ``write`` on an ``O_APPEND`` descriptor followed by ``fsync``. A record counts as written
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from custody import merkle
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import LedgerError, RecordError, SigningKeyError, StorageError
-from custody.index import Head, LedgerIndex
-from custody.keys import PublicKey, SigningKey
-from custody.records import (
+from custody.keys.keyring import PublicKey, SigningKey
+from custody.ledger import merkle
+from custody.ledger.index import Head, LedgerIndex
+from custody.ledger.records import (
     FORMAT_VERSION,
     CheckpointBody,
     KeyBody,
@@ -38,7 +38,7 @@ from custody.records import (
     line_hash,
 )
 from custody.root import EvidenceRoot
-from custody.storage import describe_os_error, exclusive_lock, write_all, write_atomic
+from custody.system.files import describe_os_error, exclusive_lock, write_all, write_atomic
 
 READ_CHUNK = 1 << 20
 
@@ -117,7 +117,7 @@ class Ledger(abc.ABC):
     """An evidence root's ledger: ``Ledger(root)`` opens the store the root's config names.
 
     The file ledger (``FileLedger``) is the default; ``postgresql://...`` selects the shared
-    PostgreSQL store (``custody.pgledger``). Both hold the same canonical lines and offer the
+    PostgreSQL store (``custody.ledger.pgstore``). Both hold the same canonical lines and offer the
     same reading, appending and index operations, so every command works on either.
     """
 
@@ -215,7 +215,7 @@ class Ledger(abc.ABC):
 
         Judged by exactly the rules verification applies (docs/events.md).
         """
-        from custody.ledgercheck import key_states
+        from custody.ledger.checks import key_states
 
         index = self.index
         seqs = (*index.records_of_type("key"), *index.records_of_type("revocation"))
@@ -237,7 +237,7 @@ class Ledger(abc.ABC):
 def _store_class(root: EvidenceRoot) -> type[Ledger]:
     backend = root.config().ledger
     if backend.startswith(("postgresql:", "postgres:")):
-        from custody.pgledger import PgLedger
+        from custody.ledger.pgstore import PgLedger
 
         return PgLedger
     return FileLedger
@@ -291,8 +291,8 @@ class FileLedger(Ledger):
         yield from iter_line_data(self.path, 0, self._pinned_end)
 
     def dump(self, out: Path) -> tuple[int, str]:
-        from custody.hashing import hash_file
-        from custody.storage import copy_atomic
+        from custody.evidence.hashing import hash_file
+        from custody.system.files import copy_atomic
 
         with exclusive_lock(self.root.lock_path):
             copy_atomic(self.path, out)

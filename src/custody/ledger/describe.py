@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from custody.records import SignedRecord
+from custody.ledger.records import SignedRecord
 
 # exiftool -G1 tag names that answer "when, where, with what" at a glance.
 _HIGHLIGHTS = {

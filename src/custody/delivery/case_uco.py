@@ -67,8 +67,7 @@ from typing import Any
 
 from custody import __version__
 from custody.errors import CustodyError, UsageError
-from custody.ledger import Ledger
-from custody.records import (
+from custody.ledger.records import (
     CopyRef,
     EventBody,
     ItemBody,
@@ -77,6 +76,7 @@ from custody.records import (
     SignedRecord,
     b64encode,
 )
+from custody.ledger.store import Ledger
 
 CUSTODY_NS = "https://custody.invalid/ns/case#"
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CUSTODY_NS)
@@ -663,7 +663,7 @@ def _selection(ledger: Ledger, seqs: Sequence[int] | None) -> list[int]:
 def case_document(ledger: Ledger, seqs: Sequence[int] | None) -> dict[str, Any]:
     """CASE/UCO JSON-LD for the chain of custody of items ``seqs`` (None: every item).
 
-    ``seqs`` are item record numbers (``custody.lookup.resolve_items`` turns paths, digest
+    ``seqs`` are item record numbers (``custody.handling.lookup.resolve_items`` turns paths, digest
     prefixes, record numbers and tags into them). Raises UsageError for a record that is
     not an item. Deterministic: the same ledger and selection give the same document.
     """

@@ -8,7 +8,7 @@ SHA-512 payload manifests. The custody material is tag files under ``custody/``:
   keys that signed them (and whoever introduced those keys), the checkpoint every proof
   is against, and the timestamp records over it - nothing about any other item;
 * ``proofs/record-<seq>.json`` - an inclusion proof of each of those records against the
-  checkpoint (``custody.proofs`` format: only sibling hashes of other records);
+  checkpoint (``custody.ledger.proofs`` format: only sibling hashes of other records);
 * ``proofs/consistency-<a>-<b>.json`` - each earlier checkpoint the checkpoint extends;
 * ``keys/<fingerprint>.pem`` - the public keys, for ``openssl pkeyutl``;
 * ``timestamps/*.tsr`` - the raw RFC 3161 responses over the checkpoint;
@@ -40,14 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from custody import __version__, canonical
+from custody import __version__
 from custody.errors import InputError, RecordError, StorageError, UsageError
+from custody.evidence.hashing import new_hash, open_evidence
 from custody.findings import Code, Finding, VerificationResult
-from custody.hashing import new_hash, open_evidence
-from custody.keys import PublicKey
-from custody.ledger import Ledger, open_ledger
-from custody.proofs import check_document, consistency_document, inclusion_document
-from custody.records import (
+from custody.keys.keyring import PublicKey
+from custody.ledger import canonical
+from custody.ledger.proofs import check_document, consistency_document, inclusion_document
+from custody.ledger.records import (
     CheckpointBody,
     EventBody,
     ItemBody,
@@ -55,8 +55,9 @@ from custody.records import (
     SignedRecord,
     TimestampBody,
 )
+from custody.ledger.store import Ledger, open_ledger
 from custody.root import EvidenceRoot
-from custody.storage import describe_os_error, fsync_dir, write_all, write_atomic
+from custody.system.files import describe_os_error, fsync_dir, write_all, write_atomic
 
 BUNDLE_FORMAT = "custody-bundle/1"
 PAYLOAD_ALGORITHMS = ("sha256", "sha512")
@@ -777,7 +778,7 @@ def _verify_custody(
     file_findings: list[Finding],
     tsa_trust: Any,
 ) -> None:
-    from custody.ledgercheck import examine, reference_findings
+    from custody.ledger.checks import examine, reference_findings
 
     records_findings: list[Finding] = []
     proof_findings: list[Finding] = []
@@ -1082,7 +1083,7 @@ def _verify_tokens(
     checkpoint: SignedRecord | None,
     tsa_trust: Any,
 ) -> None:
-    from custody.stamping import Trust, review_findings, review_tokens, token_rows
+    from custody.timestamps.stamping import Trust, review_findings, review_tokens, token_rows
 
     if checkpoint is None:
         return
@@ -1144,9 +1145,9 @@ def import_bundle(
     tsa_trust: Any = None,
 ) -> ImportReport:
     """Verify a bundle; only if it passes, copy it into ``root`` and record its receipt."""
-    from custody.catalogue import Candidate, Descriptive, catalogue
-    from custody.events import event
-    from custody.records import Acquisition
+    from custody.acquisition.catalogue import Candidate, Descriptive, catalogue
+    from custody.handling.events import event
+    from custody.ledger.records import Acquisition
 
     result = verify_bundle(bundle, tsa_trust=tsa_trust)
     report = ImportReport(result)

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import UsageError
-from custody.ledger import Ledger
-from custody.records import (
+from custody.ledger.records import (
     CheckpointBody,
     EventBody,
     ItemBody,
@@ -23,6 +22,7 @@ from custody.records import (
     SignedRecord,
     TimestampBody,
 )
+from custody.ledger.store import Ledger
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from custody.errors import RootError, UsageError
-from custody.ledger import Ledger
+from custody.ledger.store import Ledger
 
 _HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
 

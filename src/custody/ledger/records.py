@@ -1,6 +1,6 @@
 """Ledger records: the signed envelope and the typed bodies, as frozen dataclasses.
 
-A ledger line is the canonical JSON (``custody.canonical``) of::
+A ledger line is the canonical JSON (``custody.ledger.canonical``) of::
 
     {"sig": "<base64 Ed25519 signature>",
      "signed": {"v": 1, "seq": N, "type": "...", "time": "...Z",
@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from custody import canonical
 from custody.clock import check_time, parse_ns
 from custody.errors import RecordError
+from custody.ledger import canonical
 
 FORMAT_VERSION = 1
 RECORD_TYPES = frozenset(

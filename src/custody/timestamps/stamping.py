@@ -30,11 +30,11 @@ from typing import Any
 
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import StorageError, TimestampError, UsageError
-from custody.keys import SigningKey
-from custody.ledger import Ledger, open_ledger
-from custody.records import CheckpointBody, SignedRecord, TimestampBody
+from custody.keys.keyring import SigningKey
+from custody.ledger.records import CheckpointBody, SignedRecord, TimestampBody
+from custody.ledger.store import Ledger, open_ledger
 from custody.root import EvidenceRoot
-from custody.storage import write_atomic
+from custody.system.files import write_atomic
 
 # TSAs' clocks and ours differ by seconds; causal order is checked with this slack.
 ORDER_TOLERANCE = timedelta(seconds=60)
@@ -181,7 +181,7 @@ def stamp(
     clock: Clock = utc_now,
 ) -> StampReport:
     """Stamp every pending checkpoint; see the module docstring."""
-    from custody import timestamps
+    from custody.timestamps import rfc3161 as timestamps
 
     config = root.config()
     urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
@@ -342,7 +342,7 @@ def review_tokens(
     review = TokenReview(trust="roots" if trust else "embedded")
     if not timestamps_found:
         return review  # without loading the RFC 3161 stack (~45 ms of imports)
-    from custody import timestamps
+    from custody.timestamps import rfc3161 as timestamps
 
     for position, body in timestamps_found:
         review.checked += 1
@@ -481,7 +481,7 @@ def earliest_covering(valid: Sequence[ValidToken], seq: int) -> ValidToken | Non
 
 _EXIF_TIME = re.compile(
     r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
-    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"  # the zone as custody.metadata accepts it: +HH[[:]MM]
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"  # the zone as custody.evidence.metadata accepts it: +HH[[:]MM]
 )
 
 

@@ -30,18 +30,18 @@ from dataclasses import dataclass, field
 
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
-from custody.hashing import (
+from custody.evidence.hashing import (
     EvidenceReadError,
     FileChangedError,
     FileDigest,
     FileIdentity,
     hash_file,
 )
-from custody.keys import SigningKey
-from custody.ledger import Ledger, LedgerWriter, open_ledger, refuse_ended_signer
-from custody.metadata import ExifTool, FileMetadata
+from custody.evidence.metadata import ExifTool, FileMetadata
+from custody.keys.keyring import SigningKey
+from custody.ledger.records import Acquisition, ItemBody, SignedRecord
+from custody.ledger.store import Ledger, LedgerWriter, open_ledger, refuse_ended_signer
 from custody.progress import NullObserver, Observer
-from custody.records import Acquisition, ItemBody, SignedRecord
 from custody.root import STATE_DIR, EvidenceRoot
 
 BATCH_FILES = 64

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from custody.clock import Clock, utc_now
 from custody.errors import StorageError, UsageError
-from custody.events import copy_verified, item_names, item_refs, record_event
-from custody.hashing import hash_file
-from custody.keys import SigningKey
-from custody.ledger import Ledger, open_ledger
-from custody.records import CopyRef, EventBody, ItemRef
+from custody.evidence.hashing import hash_file
+from custody.handling.events import copy_verified, item_names, item_refs, record_event
+from custody.keys.keyring import SigningKey
+from custody.ledger.records import CopyRef, EventBody, ItemRef
+from custody.ledger.store import Ledger, open_ledger
 from custody.root import STATE_DIR, EvidenceRoot
-from custody.storage import describe_os_error, write_atomic
+from custody.system.files import describe_os_error, write_atomic
 
 EVENT_BATCH = 1000  # items per copy event, so no single record grows without bound
 STATE_PARTS = ("keys", "timestamps", "repairs")
@@ -39,7 +39,7 @@ class VaultReport:
 
 
 def disposed_items(ledger: Ledger) -> set[int]:
-    from custody.records import EventBody as Body
+    from custody.ledger.records import EventBody as Body
 
     gone: set[int] = set()
     for seq in ledger.index.records_of_type("event"):

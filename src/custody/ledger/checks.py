@@ -26,11 +26,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from custody import merkle
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
-from custody.keys import verify_ed25519
-from custody.records import (
+from custody.keys.keyring import verify_ed25519
+from custody.ledger import merkle
+from custody.ledger.records import (
     CheckpointBody,
     EventBody,
     ItemBody,

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custody.catalogue import (
+from custody.acquisition.catalogue import (
     Candidate,
     CatalogueReport,
     Descriptive,
@@ -33,7 +33,7 @@ from custody.catalogue import (
 )
 from custody.clock import Clock, utc_now
 from custody.errors import RootError, StorageError, UsageError
-from custody.hashing import (
+from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
     FileIdentity,
@@ -41,12 +41,12 @@ from custody.hashing import (
     hash_file,
     open_evidence,
 )
-from custody.keys import SigningKey
-from custody.ledger import open_ledger
+from custody.keys.keyring import SigningKey
+from custody.ledger.records import Acquisition
+from custody.ledger.store import open_ledger
 from custody.progress import IngestObserver, NullObserver
-from custody.records import Acquisition
 from custody.root import EvidenceRoot
-from custody.storage import describe_os_error, fsync_dir, write_all
+from custody.system.files import describe_os_error, fsync_dir, write_all
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def ingest(
     clock: Clock = utc_now,
 ) -> IngestReport:
     from custody.errors import ToolMissingError
-    from custody.metadata import exiftool_available
+    from custody.evidence.metadata import exiftool_available
 
     observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()

@@ -4,7 +4,7 @@ Start-up counts when hashing (``custody hash`` of a 2 GiB file must keep pace wi
 ``openssl dgst``), and Typer with rich and pydantic costs a tenth of a second to import.
 So ``custody.__main__`` hands the plain forms of these commands here - ``hash`` with
 ``--algo``/``-a`` and ``--json`` - and everything else, ``--help`` included, to
-``custody.cli``, whose ``hash`` command calls the same ``run_hash``: one implementation,
+``custody.cli.app``, whose ``hash`` command calls the same ``run_hash``: one implementation,
 two doors.
 """
 
@@ -59,7 +59,7 @@ def run_hash(
 ) -> int:
     """Digest each file, print sha256sum-style lines (or JSON); returns the exit code."""
     from custody.errors import ExitCode
-    from custody.hashing import EvidenceReadError, check_algorithms, hash_file
+    from custody.evidence.hashing import EvidenceReadError, check_algorithms, hash_file
 
     out = out or sys.stdout.buffer
     err = err or sys.stderr

@@ -26,12 +26,12 @@ from pathlib import Path
 
 from custody.clock import Clock, utc_now
 from custody.errors import SigningKeyError, StorageError, UsageError
-from custody.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
-from custody.keys import SigningKey
-from custody.ledger import Ledger, open_ledger
-from custody.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
+from custody.evidence.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
+from custody.keys.keyring import SigningKey
+from custody.ledger.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
+from custody.ledger.store import Ledger, open_ledger
 from custody.root import EvidenceRoot
-from custody.storage import describe_os_error, fsync_dir, write_all
+from custody.system.files import describe_os_error, fsync_dir, write_all
 
 # --- building events ------------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ def derive(
     The output must already exist inside the evidence root (made by ffmpeg, an editor...).
     Returns the derived item's record number and the derive event.
     """
-    from custody.catalogue import Descriptive, catalogue
+    from custody.acquisition.catalogue import Descriptive, catalogue
 
     with open_ledger(root) as ledger:
         (original_ref,) = item_refs(ledger, [original])
@@ -230,7 +230,7 @@ def revoke(
     clock: Clock = utc_now,
 ) -> SignedRecord:
     """Revoke a key from this point of the ledger (by itself or by a custodian)."""
-    from custody.records import RevocationBody
+    from custody.ledger.records import RevocationBody
 
     if fingerprint != signer.fingerprint and signer.public.role != "custodian":
         raise SigningKeyError(
