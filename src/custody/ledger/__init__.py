@@ -1,0 +1,1 @@
+"""The ledger: canonical form, records, Merkle tree, stores, checks and proofs."""
