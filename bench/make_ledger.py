@@ -17,8 +17,8 @@ from typing import Any
 
 from custody.clock import format_ns
 from custody.keys.keyring import Keyring
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import ItemBody
-from custody.ledger.store import Ledger
 from custody.root import find_root
 
 
@@ -58,7 +58,7 @@ def main() -> None:
     root = find_root(explicit=sys.argv[1])
     count = int(sys.argv[2])
     signer = Keyring().select(None).unlock(os.environ["CUSTODY_PASSPHRASE"])
-    with Ledger(root) as ledger:
+    with open_ledger(root) as ledger:
         done = 0
         while done < count:
             batch = min(10_000, count - done)

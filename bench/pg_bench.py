@@ -74,7 +74,7 @@ def throwaway_key(name: str) -> Any:
 def writer_process(
     root_path: str, index: int, start_at: float, seconds: float, batch: int, results: Any
 ) -> None:
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
     from custody.root import EvidenceRoot
 
     key = throwaway_key(f"writer{index}")
@@ -98,14 +98,13 @@ def bench_writers(
     server: PgServer, workers: int, seconds: float, batch: int, work: Path
 ) -> dict[str, Any]:
     from custody.findings import VerificationResult
+    from custody.ledger.backends import create_root, open_ledger
     from custody.ledger.checks import verify_ledger_lines
-    from custody.ledger.store import open_ledger
-    from custody.root import init_root
 
     name = f"bench_writers_{workers}"
     server.drop_database(name)
     url = server.create_database(name)
-    root = init_root(work / name, ledger=url)
+    root = create_root(work / name, ledger=url)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     start_at = time.time() + 3.0  # time for every process to start and connect
@@ -193,9 +192,9 @@ def bulk_load(url: str, lines_path: Path) -> tuple[int, bytes]:
     import psycopg
 
     from custody.ledger import merkle
+    from custody.ledger.filestore import iter_raw_lines
     from custody.ledger.index import index_rows
     from custody.ledger.records import SignedRecord
-    from custody.ledger.store import iter_raw_lines
 
     leaves = bytearray()
     size, last_hash = 0, None
@@ -255,9 +254,8 @@ def timed(fn: Any, repeat: int) -> list[float]:
 
 def bench_proof(server: PgServer, count: int, proofs: int, work: Path) -> dict[str, Any]:
     from custody.ledger import merkle
+    from custody.ledger.backends import create_root, open_ledger
     from custody.ledger.proofs import inclusion_document
-    from custody.ledger.store import open_ledger
-    from custody.root import init_root
 
     OUT.mkdir(parents=True, exist_ok=True)
     lines_path = OUT / f"pg-bench-{count}.jsonl"
@@ -269,7 +267,7 @@ def bench_proof(server: PgServer, count: int, proofs: int, work: Path) -> dict[s
     name = f"bench_proof_{count}"
     server.drop_database(name)
     url = server.create_database(name)
-    root = init_root(work / name, ledger=url)
+    root = create_root(work / name, ledger=url)
     began = time.perf_counter()
     size, expected_root = bulk_load(url, lines_path)
     load_seconds = time.perf_counter() - began

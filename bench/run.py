@@ -250,7 +250,7 @@ def bench_million(quick: bool) -> list[Row]:
     # The proof itself, in the library: what the target is about (O(log n) work).
     script = (
         "import random, statistics, sys, time\n"
-        "from custody.ledger.store import open_ledger\n"
+        "from custody.ledger.backends import open_ledger\n"
         "from custody.ledger.proofs import inclusion_document\n"
         "from custody.root import find_root\n"
         "with open_ledger(find_root(explicit=sys.argv[1])) as ledger:\n"

@@ -34,7 +34,7 @@ from custody.errors import UsageError
 from custody.handling.events import copy_event, derive, event, revoke, rotate
 from custody.handling.vault import vault_copy
 from custody.keys.keyring import Keyring, SigningKey
-from custody.ledger.store import open_ledger
+from custody.ledger.backends import open_ledger
 from custody.root import EvidenceRoot, init_root
 from custody.system.files import write_atomic
 

@@ -43,8 +43,8 @@ from custody.clock import format_time, utc_now
 from custody.errors import SigningKeyError
 from custody.handling.events import event, revoke
 from custody.keys.keyring import Keyring, SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import EventBody, ItemRef, KeyBody, Record, RevocationBody, SignedRecord
-from custody.ledger.store import open_ledger
 from custody.root import EvidenceRoot, init_root
 from custody.verify.roots import verify_root
 

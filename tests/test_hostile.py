@@ -56,7 +56,7 @@ from conftest import PASSPHRASE, SAMPLES, Result, snapshot
 from custody.delivery.bundle import verify_bundle
 from custody.errors import CustodyError, LedgerError
 from custody.keys.keyring import Keyring, SigningKey
-from custody.ledger.store import open_ledger
+from custody.ledger.backends import open_ledger
 from custody.root import EvidenceRoot
 from custody.verify.roots import verify_root
 from test_crash import (

@@ -304,7 +304,7 @@ def test_dump_is_a_file_ledger_that_verifies_the_same(
 ) -> None:
     from custody.findings import VerificationResult
     from custody.ledger.checks import verify_ledger_lines
-    from custody.ledger.store import iter_raw_lines
+    from custody.ledger.filestore import iter_raw_lines
 
     root = pg_catalogued
     assert cli("sign", "--root", root, "--statement", "before the dump").code == 0
@@ -666,7 +666,7 @@ import sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from custody.keys.keyring import PublicKey, SigningKey
-from custody.ledger.store import open_ledger
+from custody.ledger.backends import open_ledger
 from custody.root import find_root
 
 root = find_root(explicit=sys.argv[1])
@@ -691,7 +691,7 @@ with open_ledger(root) as ledger:
 HOLDER = r"""
 import os, sys, time
 from custody.keys.keyring import Keyring
-from custody.ledger.store import open_ledger
+from custody.ledger.backends import open_ledger
 from custody.root import find_root
 
 root = find_root(explicit=sys.argv[1])
@@ -860,7 +860,7 @@ def test_a_lost_connection_is_one_clear_error_and_the_run_resumes(pg_root: Path,
 def test_a_writer_that_cannot_get_the_head_lock_gives_up_cleanly(pg_catalogued: Path) -> None:
     from custody.errors import ExitCode, LedgerBusyError
     from custody.keys.keyring import Keyring
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
     from custody.root import find_root
 
     root = find_root(explicit=str(pg_catalogued))
@@ -1091,9 +1091,9 @@ def test_a_timestamp_taken_on_one_machine_verifies_on_another(
 
 def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) -> None:
     from custody.keys.keyring import Keyring
+    from custody.ledger.backends import open_ledger
     from custody.ledger.proofs import inclusion_document
     from custody.ledger.records import ItemBody
-    from custody.ledger.store import open_ledger
     from custody.root import find_root
 
     root = find_root(explicit=str(pg_catalogued))

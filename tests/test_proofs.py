@@ -36,10 +36,10 @@ from custody.clock import format_time, utc_now
 from custody.errors import ProofError
 from custody.keys.keyring import Keyring
 from custody.ledger import merkle
+from custody.ledger.backends import open_ledger
 from custody.ledger.index import LedgerIndex
 from custody.ledger.proofs import check_document, load_document
 from custody.ledger.records import Record, SignedRecord
-from custody.ledger.store import Ledger
 from custody.root import find_root
 
 CLI = Callable[..., Result]
@@ -640,9 +640,9 @@ def test_key_introduced_by_another_key_is_proved_through_its_introducer(
         PASSPHRASE
     )
     root = find_root(explicit=str(catalogued))
-    with Ledger(root) as ledger, ledger.writer(alice) as writer:
+    with open_ledger(root) as ledger, ledger.writer(alice) as writer:
         introduction = writer.introduce(lawyer)  # alice vouches for the lawyer's key
-    with Ledger(root) as ledger, ledger.writer(lawyer) as writer:
+    with open_ledger(root) as ledger, ledger.writer(lawyer) as writer:
         countersigned = writer.checkpoint("received")
     assert introduction.record.signer == alice.fingerprint
     assert countersigned.seq == introduction.seq + 1

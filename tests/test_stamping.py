@@ -44,7 +44,7 @@ from conftest import PASSPHRASE, SCHEMAS, Result, copy_media, media_source, vali
 from custody.acquisition.catalogue import Descriptive, catalogue
 from custody.clock import format_time, parse_time, utc_now
 from custody.keys.keyring import Keyring, SigningKey
-from custody.ledger.store import Ledger
+from custody.ledger.backends import open_ledger
 from custody.root import EvidenceRoot, init_root
 from custody.timestamps import rfc3161 as timestamps
 from custody.timestamps.stamping import parse_capture_time, stamp
@@ -818,7 +818,7 @@ def forge_timestamp(root: Path, change: Callable[[dict[str, Any], list[bytes], i
     checkpoint, altered by ``change(body, lines, new_checkpoint_seq)``; its seq."""
     key = Keyring().get("alice").unlock(PASSPHRASE)
     body = dict(of_type(root, "timestamp")[0]["body"])
-    with Ledger(EvidenceRoot(root)) as ledger, ledger.writer(key) as writer:
+    with open_ledger(EvidenceRoot(root)) as ledger, ledger.writer(key) as writer:
         new_checkpoint = writer.checkpoint().seq
         writer.flush()
         change(body, lines(root), new_checkpoint)

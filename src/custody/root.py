@@ -189,21 +189,9 @@ def find_root(
     )
 
 
-def init_root(
-    path: str | os.PathLike[str], config: Config | None = None, *, ledger: str | None = None
-) -> EvidenceRoot:
-    """Create ``.custody/``; ``ledger`` a postgresql:// URL puts the ledger in PostgreSQL."""
-    import dataclasses
-
+def init_root(path: str | os.PathLike[str], config: Config | None = None) -> EvidenceRoot:
+    """Create ``.custody/`` (``custody.ledger.backends.create_root`` for a PostgreSQL ledger)."""
     import tomli_w
-
-    if ledger is not None:
-        if not ledger.startswith(("postgresql://", "postgres://")):
-            raise UsageError("--ledger takes a postgresql:// URL (the file ledger is the default)")
-        from custody.ledger.pgstore import create_schema
-
-        create_schema(ledger)  # fails before anything is written if the server is unreachable
-        config = dataclasses.replace(config or Config(), ledger=ledger)
 
     target = Path(path).resolve()
     if (target / STATE_DIR).exists():

@@ -39,8 +39,9 @@ from custody.evidence.hashing import (
 )
 from custody.evidence.metadata import ExifTool, FileMetadata
 from custody.keys.keyring import SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import Acquisition, ItemBody, SignedRecord
-from custody.ledger.store import Ledger, LedgerWriter, open_ledger, refuse_ended_signer
+from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
 from custody.progress import NullObserver, Observer
 from custody.root import STATE_DIR, EvidenceRoot
 

@@ -42,8 +42,8 @@ from custody.evidence.hashing import (
     open_evidence,
 )
 from custody.keys.keyring import SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import Acquisition
-from custody.ledger.store import open_ledger
 from custody.progress import IngestObserver, NullObserver
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all

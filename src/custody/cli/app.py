@@ -192,9 +192,9 @@ def init(
     json_output: JsonOpt = False,
 ) -> None:
     """Make ROOT an evidence root (creates ROOT/.custody/)."""
-    from custody.root import init_root
+    from custody.ledger.backends import create_root
 
-    created = init_root(root, ledger=ledger)
+    created = create_root(root, ledger=ledger)
     if json_output:
         _emit_json({"root": str(created.path), "ledger": str(created.ledger_path)})
     else:
@@ -520,8 +520,8 @@ def log(
     json_output: JsonOpt = False,
 ) -> None:
     """List the ledger's records."""
+    from custody.ledger.backends import open_ledger
     from custody.ledger.describe import summarise
-    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         start = max(0, ledger.index.size - last) if last is not None else 0
@@ -549,8 +549,8 @@ def show(
 ) -> None:
     """Show one record in full."""
     from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
     from custody.ledger.describe import record_json
-    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         signed = ledger.read(resolve_record(ledger, item))
@@ -611,7 +611,7 @@ def sign(
     A second party (a custodian or lawyer receiving the ledger) countersigns this way with
     their own key, for example --statement "received this ledger".
     """
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
     from custody.system.files import write_atomic
 
     evidence = _root(root)
@@ -648,7 +648,7 @@ def repair(
 
     Complete records are never touched; the repair itself is recorded as a signed record.
     """
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     evidence = _root(root)
     signer = _signer(key)
@@ -945,8 +945,8 @@ def proof_inclusion(
 ) -> None:
     """Prove one record is in the ledger, revealing no other record."""
     from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
     from custody.ledger.proofs import inclusion_document
-    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         document = inclusion_document(ledger, resolve_record(ledger, item), checkpoint_seq)
@@ -964,8 +964,8 @@ def proof_consistency(
     json_output: JsonOpt = False,
 ) -> None:
     """Prove the ledger at NEW_SIZE is an append-only extension of it at OLD_SIZE."""
+    from custody.ledger.backends import open_ledger
     from custody.ledger.proofs import consistency_document
-    from custody.ledger.store import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         document = consistency_document(ledger, old_size, new_size)
@@ -1061,7 +1061,7 @@ def _run_event(
     **details: Any,
 ) -> None:
     from custody.handling.events import event as record
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1176,7 +1176,7 @@ def event_copy(
     """Copy ITEMS elsewhere, re-read each copy to prove it, and record the copy."""
     from custody.errors import UsageError
     from custody.handling.events import copy_event
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     if dest is None:
         raise UsageError("say where to copy with --dest PATH")
@@ -1200,7 +1200,7 @@ def event_derive(
     """Catalogue a working copy made from ORIGINAL, linked by digest; ORIGINAL is untouched."""
     from custody.handling.events import derive
     from custody.handling.lookup import resolve_record
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1248,7 +1248,7 @@ def history(
     """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
     from custody.handling.history import history as build
     from custody.handling.lookup import resolve_record
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     with open_ledger(_root(root)) as ledger:
         result = build(ledger, resolve_record(ledger, item))
@@ -1349,8 +1349,8 @@ def keys_introduce(
 
     from custody.errors import UsageError
     from custody.keys.keyring import PublicKey, check_name
+    from custody.ledger.backends import open_ledger
     from custody.ledger.records import ROLES
-    from custody.ledger.store import open_ledger
 
     check_name(name)
     if role not in ROLES:
@@ -1406,7 +1406,7 @@ def export_case(
     from custody.delivery.case_uco import case_document, case_json
     from custody.errors import UsageError
     from custody.handling.lookup import resolve_items
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
     from custody.system.files import write_atomic
 
     if output is None:
@@ -1450,7 +1450,7 @@ def ledger_dump(
     json_output: JsonOpt = False,
 ) -> None:
     """Write the ledger as the canonical line file independent verifiers read."""
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     evidence = _root(root)
     with open_ledger(evidence) as ledger:
@@ -1470,9 +1470,10 @@ def ledger_load(
     """Load a line file into this root's empty PostgreSQL ledger, after verifying it."""
     from custody.errors import UsageError
     from custody.findings import VerificationResult
+    from custody.ledger.backends import open_ledger
     from custody.ledger.checks import verify_ledger_lines
+    from custody.ledger.filestore import iter_line_data, iter_raw_lines
     from custody.ledger.pgstore import PgLedger
-    from custody.ledger.store import iter_line_data, iter_raw_lines, open_ledger
 
     evidence = _root(root)
     result = VerificationResult(root=str(ledger_file))
@@ -1515,7 +1516,7 @@ def export_command(
     from custody.delivery.bundle import export_bundle
     from custody.errors import UsageError
     from custody.handling.vault import current_items
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")

@@ -46,6 +46,7 @@ from custody.evidence.hashing import new_hash, open_evidence
 from custody.findings import Code, Finding, VerificationResult
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
+from custody.ledger.backends import open_ledger
 from custody.ledger.proofs import check_document, consistency_document, inclusion_document
 from custody.ledger.records import (
     CheckpointBody,
@@ -55,7 +56,7 @@ from custody.ledger.records import (
     SignedRecord,
     TimestampBody,
 )
-from custody.ledger.store import Ledger, open_ledger
+from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all, write_atomic
 

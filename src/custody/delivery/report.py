@@ -441,7 +441,7 @@ def _sha256(data: bytes) -> str:
 def _from_root(path: Path, tsa_trust: Any) -> Report:
     from custody.handling.history import history
     from custody.handling.vault import current_items
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
     from custody.root import find_root
     from custody.verify.roots import verify_root
 

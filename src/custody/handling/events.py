@@ -28,8 +28,9 @@ from custody.clock import Clock, utc_now
 from custody.errors import SigningKeyError, StorageError, UsageError
 from custody.evidence.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
 from custody.keys.keyring import SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
-from custody.ledger.store import Ledger, open_ledger
+from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all
 

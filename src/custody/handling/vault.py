@@ -21,8 +21,9 @@ from custody.errors import StorageError, UsageError
 from custody.evidence.hashing import hash_file
 from custody.handling.events import copy_verified, item_names, item_refs, record_event
 from custody.keys.keyring import SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import CopyRef, EventBody, ItemRef
-from custody.ledger.store import Ledger, open_ledger
+from custody.ledger.store import Ledger
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_atomic
 

@@ -31,8 +31,9 @@ from typing import Any
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import StorageError, TimestampError, UsageError
 from custody.keys.keyring import SigningKey
+from custody.ledger.backends import open_ledger
 from custody.ledger.records import CheckpointBody, SignedRecord, TimestampBody
-from custody.ledger.store import Ledger, open_ledger
+from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 

@@ -267,7 +267,7 @@ def verify_root(
 ) -> VerificationResult:
     """Verify an evidence root. Raises ``LedgerError`` only when there is nothing to verify."""
     result = VerificationResult(root=str(root.path))
-    from custody.ledger.store import open_ledger
+    from custody.ledger.backends import open_ledger
 
     with open_ledger(root) as store:
         # The store's lines as held (file bytes, or database rows) - never the index cache.
