@@ -1349,8 +1349,8 @@ def keys_introduce(
 
     from custody.errors import UsageError
     from custody.keys.keyring import PublicKey, check_name
+    from custody.keys.roles import ROLES
     from custody.ledger.backends import open_ledger
-    from custody.ledger.records import ROLES
 
     check_name(name)
     if role not in ROLES:

@@ -66,6 +66,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from custody import __version__
+from custody.encoding import b64encode
 from custody.errors import CustodyError, UsageError
 from custody.ledger.records import (
     CopyRef,
@@ -74,7 +75,6 @@ from custody.ledger.records import (
     KeyBody,
     RevocationBody,
     SignedRecord,
-    b64encode,
 )
 from custody.ledger.store import Ledger
 

@@ -30,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from custody.encoding import b64decode, b64encode
 from custody.errors import PassphraseError, SigningKeyError
-from custody.ledger.records import ROLES, b64decode, b64encode
+from custody.keys.roles import ROLES
 from custody.system.files import write_atomic
 
 KEY_FILE_FORMAT = "custody-key/1"

@@ -17,8 +17,6 @@ Parsing is strict and total: anything that does not match the format raises
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Mapping
@@ -26,14 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.clock import check_time, parse_ns
+from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
+from custody.keys.roles import ROLES
 from custody.ledger import canonical
 
 FORMAT_VERSION = 1
 RECORD_TYPES = frozenset(
     {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation"}
 )
-ROLES = ("documenter", "custodian", "lawyer")
 DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha3-256": 64, "blake3": 64, "sha1": 40, "md5": 32}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SIGNED_MARKER = b',"signed":'
@@ -42,21 +41,6 @@ _SIGNED_MARKER = b',"signed":'
 def line_hash(line: bytes) -> str:
     """The chain link: hex SHA-256 of a ledger line's bytes, without its newline."""
     return hashlib.sha256(line).hexdigest()
-
-
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode(text: str, what: str) -> bytes:
-    """Strict base64: the one canonical encoding only (RFC 4648 §3.5: zero padding bits)."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise RecordError(f"{what} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise RecordError(f"{what} is not in canonical base64")
-    return raw
 
 
 # --- small strict accessors: each raises RecordError naming the field ---------------------
