@@ -1,0 +1,242 @@
+"""``custody hash``, ``catalogue`` and ``ingest``: reading evidence in."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custody.cli.common import (
+    JsonOpt,
+    KeyOpt,
+    RootOpt,
+    app,
+    emit_json,
+    err,
+    evidence_root,
+    human_size,
+    out,
+    progress_bar,
+    shown,
+    signer_for,
+    unlocker_for,
+)
+from custody.cli.timestamps import render_stamp, stamp_root
+from custody.errors import ExitCode
+
+
+@app.command("hash")
+def hash_command(
+    files: Annotated[list[Path], typer.Argument(help="Files to hash.")],
+    algo: Annotated[
+        list[str] | None,
+        typer.Option("--algo", "-a", help="sha256 (default), sha512, sha3-256, blake3, sha1, md5."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print streaming digests; with SHA-256 alone the output suits 'sha256sum -c'."""
+    from custody.cli.fastpath import run_hash
+
+    sys.stdout.flush()
+    code = run_hash([os.fsencode(p) for p in files], algo or [], json_output=json_output)
+    if code:
+        raise typer.Exit(code)
+
+
+CollectorOpt = Annotated[str | None, typer.Option("--collector", help="Who collected the files.")]
+
+
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="Where they came from (device, person, platform).")
+]
+
+
+LocationOpt = Annotated[str | None, typer.Option("--location", help="Where they were collected.")]
+
+
+NoteOpt = Annotated[str | None, typer.Option("--note", help="A free-text note.")]
+
+
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+
+
+def _descriptive(
+    collector: str | None,
+    source: str | None,
+    location: str | None,
+    note: str | None,
+    tags: list[str] | None,
+) -> Any:
+    from custody.acquisition.catalogue import Descriptive
+
+    return Descriptive(collector, source, location, note, tuple(tags or ()))
+
+
+@app.command()
+def catalogue(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders inside the evidence root.")
+    ],
+    collector: CollectorOpt = None,
+    source: SourceOpt = None,
+    location: LocationOpt = None,
+    note: NoteOpt = None,
+    tag: TagOpt = None,
+    rehash: Annotated[
+        bool, typer.Option("--rehash", help="Re-read files even if size and time are unchanged.")
+    ] = False,
+    timestamp: Annotated[
+        bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
+    ] = False,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Hash, describe and sign every file under PATHS into the ledger."""
+    from custody.acquisition.catalogue import catalogue as run_catalogue
+
+    evidence = evidence_root(root)
+    unlock = unlocker_for(key)
+    unlocked: list[Any] = []
+
+    def signer() -> Any:  # unlocked while exiftool starts; kept for --timestamp
+        unlocked.append(unlock())
+        return unlocked[-1]
+
+    with progress_bar("Cataloguing", not json_output) as observer:
+        report = run_catalogue(
+            evidence,
+            [str(p) for p in paths],
+            signer,
+            descriptive=_descriptive(collector, source, location, note, tag),
+            rehash=rehash,
+            observer=observer,
+        )
+    stamped = None
+    if timestamp:
+        stamped = stamp_root(evidence, unlocked[-1] if unlocked else unlock(), [], None, [])
+    if json_output:
+        document = _catalogue_json(report)
+        if stamped is not None:
+            document["timestamp"] = stamped.to_json()
+        emit_json(document)
+    else:
+        _render_catalogue(report)
+        if stamped is not None:
+            render_stamp(stamped)
+    if report.skipped or report.count("version"):
+        # Skipped files and originals that changed since they were recorded both need a
+        # person to look: the run finished, but not cleanly.
+        raise typer.Exit(ExitCode.FINDINGS)
+    if stamped is not None and not stamped.ok:
+        raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def _catalogue_json(report: Any) -> dict[str, Any]:
+    return {
+        "files_seen": report.files_seen,
+        "added": report.count("new"),
+        "duplicates": report.count("duplicate"),
+        "versions": report.count("version"),
+        "unchanged": report.unchanged,
+        "bytes_hashed": report.bytes_hashed,
+        "checkpoint": report.checkpoint,
+        "ledger_size": report.ledger_size,
+        "items": [
+            {
+                "seq": o.seq,
+                "path": o.path,
+                "kind": o.kind,
+                "sha256": o.sha256,
+                "size": o.size,
+                "related": o.related,
+                "metadata_error": o.metadata_error,
+            }
+            for o in report.outcomes
+        ],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+    }
+
+
+def _render_catalogue(report: Any) -> None:
+    for o in report.outcomes:
+        if o.kind == "version":
+            err.print(
+                f"[bold yellow]CHANGED[/] {shown(o.path)}: content differs from record "
+                f"{o.related}; recorded as new version {o.seq}"
+            )
+    for s in report.skipped:
+        err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+    table = Table(title="Catalogue summary", show_header=False)
+    table.add_row("new items", str(report.count("new")))
+    table.add_row("duplicates of earlier content", str(report.count("duplicate")))
+    table.add_row("changed since last recorded", str(report.count("version")))
+    table.add_row("unchanged, not re-recorded", str(report.unchanged))
+    table.add_row("skipped", str(len(report.skipped)))
+    table.add_row("metadata errors (catalogued anyway)", str(len(report.metadata_errors)))
+    table.add_row("bytes hashed", human_size(report.bytes_hashed))
+    table.add_row("ledger records", str(report.ledger_size))
+    if report.checkpoint is not None:
+        table.add_row("checkpoint", f"record {report.checkpoint}")
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="Files or folders outside the root.")],
+    into: Annotated[
+        str | None, typer.Option("--into", help="Folder inside the root to copy into.")
+    ] = None,
+    collector: CollectorOpt = None,
+    source: SourceOpt = None,
+    location: LocationOpt = None,
+    note: NoteOpt = None,
+    tag: TagOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy files into the evidence root, prove each copy identical, then catalogue it."""
+    from custody.acquisition.ingest import ingest as run_ingest
+
+    evidence = evidence_root(root)
+    signer = signer_for(key)
+    with progress_bar("Ingesting", not json_output) as observer:
+        report = run_ingest(
+            evidence,
+            [str(s) for s in sources],
+            signer,
+            into=into,
+            descriptive=_descriptive(collector, source, location, note, tag),
+            observer=observer,
+        )
+    if json_output:
+        emit_json(
+            {
+                "copied": report.copied,
+                "already_present": report.already_present,
+                "bytes_copied": report.bytes_copied,
+                "failures": [
+                    {"source": f.source, "copy": f.copy, "reason": f.reason}
+                    for f in report.failures
+                ],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "catalogue": _catalogue_json(report.catalogue),
+            }
+        )
+    else:
+        for f in report.failures:
+            err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
+        for s in report.skipped:
+            err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+        err.print(
+            f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
+            f"{report.already_present} already present"
+        )
+        _render_catalogue(report.catalogue)
+    if report.failures or report.skipped or (report.catalogue and report.catalogue.skipped):
+        raise typer.Exit(ExitCode.FINDINGS)

@@ -1,0 +1,90 @@
+"""The ``custody`` command line: parse arguments, call the library, render the result.
+
+Nothing in ``custody.cli`` decides anything about evidence: each command opens what it
+needs, calls one library function and renders the returned object, as rich text for
+people or as JSON (``--json``, validated by the schemas in ``schemas/``) for programs.
+Progress and summaries go to stderr; reports and JSON go to stdout. ``run`` turns
+``CustodyError`` into a one-line message and the exit code documented in
+docs/exit-codes.md.
+
+One module per command group registers its commands on the shared ``app``
+(``custody.cli.common``); this module imports them all and fixes the order ``--help``
+lists them in: the order a documenter meets them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from typer.models import CommandInfo
+
+from custody.cli import (  # noqa: F401 - imported to register their commands
+    acquire,
+    delivery,
+    events,
+    inspect,
+    keys,
+    ledger,
+    setup,
+    timestamps,
+    verify,
+)
+from custody.cli.common import app, err, shown
+from custody.errors import CustodyError, ExitCode
+
+COMMAND_ORDER = (
+    "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
+    "timestamp", "history", "export-case", "export", "report", "import",
+)  # fmt: skip
+GROUP_ORDER = ("keys", "proof", "event", "vault", "ledger")
+
+
+def _command_name(info: CommandInfo) -> str:
+    if info.name:
+        return info.name
+    return str(getattr(info.callback, "__name__", "")).replace("_", "-")
+
+
+app.registered_commands.sort(key=lambda info: COMMAND_ORDER.index(_command_name(info)))
+app.registered_groups.sort(key=lambda info: GROUP_ORDER.index(info.name or ""))
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code; errors become one line on stderr."""
+    # pyexiftool warns when it finds its process gone; metadata.py owns that process and
+    # reports what matters, and a Ctrl-C can make the warning surface as stray stderr lines.
+    warnings.filterwarnings("ignore", category=UserWarning, module="exiftool")
+    try:
+        # Standalone mode lets Typer report usage errors itself (exit 2); everything
+        # custody raises on purpose comes through here as a CustodyError.
+        app(args=list(argv) if argv is not None else None, prog_name="custody")
+    except SystemExit as exc:
+        code = exc.code
+        if code == 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
+            err.print("custody: interrupted")
+        return code if isinstance(code, int) else (0 if code is None else ExitCode.FINDINGS)
+    except CustodyError as exc:
+        err.print(f"custody: error: {shown(str(exc))}", soft_wrap=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("custody: interrupted")
+        return 130
+    except Exception as exc:  # a bug: still one line, with the detail on request
+        if os.environ.get("CUSTODY_DEBUG"):
+            raise
+        err.print(
+            f"custody: internal error: {type(exc).__name__}: {shown(str(exc))} "
+            "(set CUSTODY_DEBUG=1 for details, and please report it)"
+        )
+        return 70
+    return ExitCode.OK
+
+
+def main() -> None:
+    sys.exit(run())

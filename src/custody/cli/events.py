@@ -1,0 +1,225 @@
+"""``custody event …`` and ``custody vault …``: the chain of custody after cataloguing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from custody.cli.common import (
+    ItemsArg,
+    JsonOpt,
+    KeyOpt,
+    ReasonOpt,
+    RootOpt,
+    TagSelectOpt,
+    app,
+    emit_json,
+    evidence_root,
+    out,
+    select_items,
+    signer_for,
+)
+
+event_app = typer.Typer(
+    help="Record what happens to items after cataloguing.", no_args_is_help=True
+)
+
+
+app.add_typer(event_app, name="event")
+
+
+vault_app = typer.Typer(help="Second copies of the evidence root.", no_args_is_help=True)
+
+
+app.add_typer(vault_app, name="vault")
+
+
+def _run_event(
+    action: str,
+    items: list[str] | None,
+    tags: list[str] | None,
+    key: str | None,
+    root: Path | None,
+    json_output: bool,
+    **details: Any,
+) -> None:
+    from custody.handling.events import event as record
+    from custody.ledger.backends import open_ledger
+
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = select_items(ledger, items, tags)
+    signer = signer_for(key)
+    signed = record(evidence, signer, action, seqs, **details)
+    _render_event(signed, json_output)
+
+
+def _render_event(signed: Any, json_output: bool) -> None:
+    from custody.ledger.describe import record_json, summarise
+
+    if json_output:
+        emit_json(record_json(signed))
+    else:
+        out.print(f"record {signed.seq}: {escape(summarise(signed)['summary'])}")
+
+
+@event_app.command("transfer")
+def event_transfer(
+    items: ItemsArg = None,
+    to: Annotated[str, typer.Option("--to", help="Who receives custody.")] = "",
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Custody of ITEMS passes to another person or organisation."""
+    from custody.errors import UsageError
+
+    if not to:
+        raise UsageError("say who receives custody with --to NAME")
+    _run_event("transfer", items, tag, key, root, json_output, to=to, reason=reason)
+
+
+@event_app.command("access")
+def event_access(
+    items: ItemsArg = None,
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """ITEMS were viewed, played or analysed."""
+    _run_event("access", items, tag, key, root, json_output, reason=reason)
+
+
+@event_app.command("note")
+def event_note(
+    items: ItemsArg = None,
+    text: Annotated[str | None, typer.Option("--text", help="The annotation.")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    incident: Annotated[
+        str | None, typer.Option("--incident", help="The incident documented.")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language")] = None,
+    sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Annotate ITEMS: description, incident, language, sensitivity."""
+    from custody.errors import UsageError
+
+    fields = {
+        k: v
+        for k, v in (
+            ("description", description),
+            ("incident", incident),
+            ("language", language),
+            ("sensitivity", sensitivity),
+        )
+        if v
+    }
+    if not text and not fields:
+        raise UsageError(
+            "a note needs --text or one of --description/--incident/--language/--sensitivity"
+        )
+    _run_event("note", items, tag, key, root, json_output, text=text, fields=fields)
+
+
+@event_app.command("dispose")
+def event_dispose(
+    items: ItemsArg = None,
+    reason: Annotated[str, typer.Option("--reason", help="Returned, destroyed... and why.")] = "",
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """ITEMS were returned or destroyed (custodian role)."""
+    from custody.errors import UsageError
+
+    if not reason:
+        raise UsageError("a disposal needs --reason")
+    _run_event("dispose", items, tag, key, root, json_output, reason=reason)
+
+
+@event_app.command("copy")
+def event_copy(
+    items: ItemsArg = None,
+    dest: Annotated[Path | None, typer.Option("--dest", help="Folder to copy into.")] = None,
+    reason: ReasonOpt = None,
+    tag: TagSelectOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy ITEMS elsewhere, re-read each copy to prove it, and record the copy."""
+    from custody.errors import UsageError
+    from custody.handling.events import copy_event
+    from custody.ledger.backends import open_ledger
+
+    if dest is None:
+        raise UsageError("say where to copy with --dest PATH")
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = select_items(ledger, items, tag)
+    signed = copy_event(evidence, signer_for(key), seqs, dest, reason=reason)
+    _render_event(signed, json_output)
+
+
+@event_app.command("derive")
+def event_derive(
+    original: Annotated[str, typer.Argument(help="The evidentiary original.")],
+    output: Annotated[Path, typer.Option("--output", help="The working copy (inside the root).")],
+    action: Annotated[str, typer.Option("--action", help="transcode, clip, redaction, still...")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Catalogue a working copy made from ORIGINAL, linked by digest; ORIGINAL is untouched."""
+    from custody.handling.events import derive
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
+
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seq = resolve_record(ledger, original)
+    _, signed = derive(evidence, signer_for(key), seq, output, action, reason=reason)
+    _render_event(signed, json_output)
+
+
+@vault_app.command("copy")
+def vault_copy(
+    dest: Annotated[Path, typer.Argument(help="Second storage location (disk, NAS mount).")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy every current item and the ledger to DEST, verifying each copy; DEST then verifies."""
+    from custody.handling.vault import vault_copy as run
+
+    evidence = evidence_root(root)
+    report = run(evidence, signer_for(key), dest, reason=reason)
+    if json_output:
+        emit_json(
+            {
+                "destination": report.destination,
+                "copied": len(report.copied),
+                "events": report.events,
+                "ledger_records": report.ledger_records,
+            }
+        )
+    else:
+        out.print(
+            f"{len(report.copied)} items copied to {escape(report.destination)} and re-read; "
+            f"ledger of {report.ledger_records} records written; "
+            f"check it with: custody verify --root {escape(report.destination)}"
+        )

@@ -1,0 +1,119 @@
+"""``custody log``, ``show`` and ``history``: reading the ledger as a person."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from custody.cli.common import JsonOpt, RootOpt, app, emit_json, evidence_root, out
+
+
+@app.command()
+def log(
+    record_type: Annotated[
+        str | None, typer.Option("--type", help="Only records of this type.")
+    ] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the last N records.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List the ledger's records."""
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.describe import summarise
+
+    with open_ledger(evidence_root(root)) as ledger:
+        start = max(0, ledger.index.size - last) if last is not None else 0
+        rows = [
+            summarise(r)
+            for r in ledger.records(start)
+            if record_type is None or r.record.type == record_type
+        ]
+    if json_output:
+        emit_json({"records": rows})
+        return
+    table = Table("#", "type", "time (UTC)", "signer", "summary")
+    for row in rows:
+        table.add_row(
+            str(row["seq"]), row["type"], row["time"], row["signer"][:12], escape(row["summary"])
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    item: Annotated[str, typer.Argument(help="Record number, path, or digest prefix.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show one record in full."""
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.describe import record_json
+
+    with open_ledger(evidence_root(root)) as ledger:
+        signed = ledger.read(resolve_record(ledger, item))
+    document = record_json(signed)
+    if json_output:
+        emit_json(document)
+        return
+    _render_record(document)
+
+
+def _render_record(doc: dict[str, Any]) -> None:
+    signed = doc["record"]["signed"]
+    body = signed["body"]
+    table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
+    table.add_row("time (UTC)", signed["time"])
+    table.add_row("signer", signed["signer"])
+    table.add_row("previous line SHA-256", str(signed["prev"]))
+    table.add_row("this line SHA-256", doc["line_sha256"])
+    for name, value in body.items():
+        if name == "metadata":
+            continue
+        table.add_row(
+            name,
+            escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value),
+        )
+    for name, value in doc.get("highlights", {}).items():
+        table.add_row(f"[dim]{name}[/]", escape(str(value)))
+    out.print(table)
+    metadata = body.get("metadata")
+    if metadata:
+        meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
+        for tag, value in metadata.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            meta.add_row(escape(tag), escape(text[:200]))
+        out.print(meta)
+
+
+@app.command()
+def history(
+    item: Annotated[str, typer.Argument(help="Path, record number or digest prefix.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
+    from custody.handling.history import history as build
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
+
+    with open_ledger(evidence_root(root)) as ledger:
+        result = build(ledger, resolve_record(ledger, item))
+    if json_output:
+        emit_json(result.to_json())
+        return
+    table = Table(
+        "#",
+        "time (UTC)",
+        "what",
+        "by",
+        "detail",
+        title=f"{escape(result.path)}  sha256 {result.sha256}",
+    )
+    for e in result.entries:
+        table.add_row(str(e.seq), e.time, e.kind, escape(e.signer_name), escape(e.summary))
+    out.print(table)

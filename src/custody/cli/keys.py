@@ -1,0 +1,261 @@
+"""``custody keys``: generate, list, export, rotate, revoke, introduce, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from custody.cli.common import (
+    JsonOpt,
+    KeyOpt,
+    ReasonOpt,
+    RootOpt,
+    app,
+    ask_passphrase,
+    emit_json,
+    err,
+    evidence_root,
+    out,
+    signer_for,
+)
+from custody.errors import InputError, SigningKeyError
+
+keys_app = typer.Typer(help="Signing identities (Ed25519 keys).", no_args_is_help=True)
+
+
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: Annotated[str, typer.Option("--name", help="A short name for this identity.")],
+    role: Annotated[
+        str, typer.Option("--role", help="documenter, custodian or lawyer.")
+    ] = "documenter",
+    json_output: JsonOpt = False,
+) -> None:
+    """Create an Ed25519 signing key, encrypted with a passphrase."""
+    from custody.clock import format_time, utc_now
+    from custody.keys.keyring import Keyring, check_name
+
+    keyring = Keyring()
+    check_name(name)
+    if keyring.path_for(name).exists():
+        raise SigningKeyError(f"a key named {name!r} already exists ({keyring.path_for(name)})")
+    passphrase = ask_passphrase(f"New passphrase for key {name!r}", confirm=True)
+    key = keyring.generate(name, role, passphrase, format_time(utc_now()))
+    if json_output:
+        emit_json(_key_json(key))
+    else:
+        err.print(f"Created key [bold]{escape(name)}[/] ({role})")
+        out.print(f"fingerprint {key.public.fingerprint}")
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "name": key.public.name,
+        "role": key.public.role,
+        "fingerprint": key.public.fingerprint,
+        "created": key.created,
+        "path": str(key.path),
+    }
+
+
+@keys_app.command("list")
+def keys_list(json_output: JsonOpt = False) -> None:
+    """List the signing keys in your keyring."""
+    from custody.keys.keyring import Keyring
+
+    keys = Keyring().list()
+    if json_output:
+        emit_json({"keys": [_key_json(k) for k in keys]})
+        return
+    if not keys:
+        err.print("No keys yet: run 'custody keys generate --name NAME'.")
+        return
+    table = Table("name", "role", "fingerprint", "created")
+    for k in keys:
+        table.add_row(escape(k.name), k.public.role, k.public.fingerprint, k.created)
+    out.print(table)
+
+
+@keys_app.command("export")
+def keys_export(
+    name: Annotated[str, typer.Argument(help="Key name.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+    ] = None,
+    private: Annotated[
+        bool,
+        typer.Option(
+            "--private", help="Export the ENCRYPTED private key for safekeeping (needs --out)."
+        ),
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Export a key's public half as PEM, or (--private) an encrypted backup of the whole key."""
+    from custody.errors import UsageError
+    from custody.keys.keyring import Keyring
+    from custody.system.files import write_atomic
+
+    key = Keyring().get(name)
+    if private:
+        if output is None:
+            raise UsageError("--private writes a file: give --out FILE (it is never printed)")
+        write_atomic(output, key.path.read_bytes(), mode=0o600)
+        if json_output:
+            emit_json({**_key_json(key), "backup": str(output)})
+        else:
+            err.print(
+                f"encrypted backup of {escape(name)} written to {escape(str(output))} (mode 0600)"
+            )
+        return
+    pem = key.public.pem()
+    if output:
+        write_atomic(output, pem)
+    if json_output:
+        emit_json({**_key_json(key), "public_key_pem": pem.decode()})
+    elif not output:
+        out.out(pem.decode().rstrip("\n"), highlight=False)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    old: Annotated[str, typer.Argument(help="The key being replaced.")],
+    new: Annotated[str, typer.Option("--new", help="Name of the successor key (created now).")],
+    role: Annotated[
+        str | None, typer.Option("--role", help="Role of the new key (default: same).")
+    ] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Create a successor key; the old key signs its introduction and retires."""
+    from custody.clock import format_time, utc_now
+    from custody.handling.events import rotate
+    from custody.keys.keyring import Keyring
+
+    evidence = evidence_root(root)
+    keyring = Keyring()
+    old_key = keyring.get(old).unlock(ask_passphrase(f"Passphrase for key {old!r}"))
+    created = keyring.generate(
+        new,
+        role or old_key.public.role,
+        ask_passphrase(f"New passphrase for key {new!r}", confirm=True),
+        format_time(utc_now()),
+    )
+    new_key = created.unlock(ask_passphrase(f"Passphrase for key {new!r}"))
+    signed = rotate(evidence, old_key, new_key)
+    if json_output:
+        emit_json({**_key_json(created), "record": signed.seq, "replaces": old_key.fingerprint})
+    else:
+        out.print(
+            f"record {signed.seq}: {escape(old)} introduced its successor {escape(new)} "
+            f"({new_key.fingerprint}); {escape(old)} may no longer sign"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    target: Annotated[str, typer.Argument(help="Key name in your keyring, or a fingerprint.")],
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Revoke a key: records it signs from now on fail verification (KEY_REVOKED)."""
+    import re
+
+    from custody.handling.events import revoke
+    from custody.keys.keyring import Keyring
+
+    evidence = evidence_root(root)
+    fingerprint = (
+        target
+        if re.fullmatch(r"[0-9a-f]{64}", target)
+        else Keyring().get(target).public.fingerprint
+    )
+    signed = revoke(evidence, signer_for(key), fingerprint, reason=reason)
+    if json_output:
+        emit_json({"record": signed.seq, "revoked": fingerprint, "reason": reason})
+    else:
+        out.print(f"record {signed.seq}: key {fingerprint} revoked")
+
+
+@keys_app.command("introduce")
+def keys_introduce(
+    public_key: Annotated[Path, typer.Argument(help="Their public key (PEM from 'keys export').")],
+    name: Annotated[str, typer.Option("--name", help="Their name.")],
+    role: Annotated[str, typer.Option("--role", help="documenter, custodian or lawyer.")],
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Vouch for another person's key: introduce it into the ledger, signed by yours.
+
+    Check the fingerprint with its holder first (they see it with 'custody keys list').
+    Only a custodian may introduce a custodian.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from custody.errors import UsageError
+    from custody.keys.keyring import PublicKey, check_name
+    from custody.keys.roles import ROLES
+    from custody.ledger.backends import open_ledger
+
+    check_name(name)
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    try:
+        loaded = serialization.load_pem_public_key(public_key.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read {public_key}: {exc.strerror}") from None
+    except ValueError:
+        raise InputError(f"{public_key} is not a PEM public key") from None
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise InputError(f"{public_key} is not an Ed25519 public key")
+    raw = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = PublicKey(raw, name, role)
+    signer = signer_for(key)
+    if role == "custodian" and signer.public.role != "custodian":
+        raise SigningKeyError("only a custodian may introduce a custodian's key")
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        if ledger.index.key_known(public.fingerprint):
+            raise UsageError(f"key {public.fingerprint} is already introduced in this ledger")
+        with ledger.writer(signer) as writer:
+            signed = writer.introduce(public)
+    if json_output:
+        emit_json(
+            {
+                "record": signed.seq,
+                "fingerprint": public.fingerprint,
+                "name": name,
+                "role": role,
+                "introduced_by": signer.fingerprint,
+            }
+        )
+    else:
+        out.print(
+            f"record {signed.seq}: {escape(signer.name)} vouched for {escape(name)} "
+            f"({role}), key {public.fingerprint}"
+        )
+
+
+@keys_app.command("import")
+def keys_import(
+    key_file: Annotated[Path, typer.Argument(help="A key backup made by 'keys export --private'.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Restore a private key backup into your keyring (it stays encrypted)."""
+    from custody.keys.keyring import Keyring
+
+    restored = Keyring().restore(key_file)
+    if json_output:
+        emit_json(_key_json(restored))
+    else:
+        out.print(f"restored key {escape(restored.name)} ({restored.public.fingerprint})")

@@ -1,0 +1,256 @@
+"""``custody sign``, ``repair``, ``proof …`` and ``ledger …``: the ledger itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from custody.cli.common import (
+    JsonOpt,
+    KeyOpt,
+    RootOpt,
+    app,
+    emit_json,
+    err,
+    evidence_root,
+    out,
+    signer_for,
+)
+from custody.cli.verify import render_verification
+from custody.errors import ExitCode, InputError
+
+proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
+
+
+app.add_typer(proof_app, name="proof")
+
+
+@app.command()
+def sign(
+    statement: Annotated[
+        str | None, typer.Option("--statement", help="What the signer attests, in words.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Also write the checkpoint line to this file.")
+    ] = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Append a signed checkpoint: the ledger's size and Merkle root, attested by your key.
+
+    A second party (a custodian or lawyer receiving the ledger) countersigns this way with
+    their own key, for example --statement "received this ledger".
+    """
+    from custody.ledger.backends import open_ledger
+    from custody.system.files import write_atomic
+
+    evidence = evidence_root(root)
+    signer = signer_for(key)
+    with open_ledger(evidence) as ledger, ledger.writer(signer) as writer:
+        signed = writer.checkpoint(statement)
+    if output:
+        write_atomic(output, signed.line + b"\n")
+    body = signed.record.body
+    if json_output:
+        emit_json(
+            {
+                "seq": signed.seq,
+                "tree_size": body["tree_size"],
+                "root": body["root"],
+                "signer": signed.record.signer,
+                "statement": body.get("statement"),
+                "line": signed.line.decode(),
+            }
+        )
+    else:
+        out.print(
+            f"checkpoint record {signed.seq}: {body['tree_size']} records, root {body['root']}"
+        )
+
+
+@app.command()
+def repair(
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove an incomplete final ledger line left by a crash, keeping a copy of it.
+
+    Complete records are never touched; the repair itself is recorded as a signed record.
+    """
+    from custody.ledger.backends import open_ledger
+
+    evidence = evidence_root(root)
+    signer = signer_for(key)
+    with open_ledger(evidence) as ledger:
+        signed = ledger.repair(signer)
+    if json_output:
+        emit_json(
+            {
+                "repaired": signed is not None,
+                "record": signed.seq if signed else None,
+                **(dict(signed.record.body) if signed else {}),
+            }
+        )
+    elif signed is None:
+        out.print("Nothing to repair: the ledger ends with a complete record.")
+    else:
+        body = signed.record.body
+        out.print(
+            f"Removed an incomplete final line ({body['removed_bytes']} bytes at byte "
+            f"{body['offset']}); a copy is in .custody/{body['saved_as']}; "
+            f"recorded as record {signed.seq}."
+        )
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    item: Annotated[str, typer.Argument(help="Record number, path or digest prefix.")],
+    checkpoint_seq: Annotated[
+        int | None, typer.Option("--checkpoint", help="Prove against this checkpoint record.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof file here.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Prove one record is in the ledger, revealing no other record."""
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.proofs import inclusion_document
+
+    with open_ledger(evidence_root(root)) as ledger:
+        document = inclusion_document(ledger, resolve_record(ledger, item), checkpoint_seq)
+    _write_proof(document, output, json_output)
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    old_size: Annotated[int, typer.Argument(help="Size of the earlier ledger.")],
+    new_size: Annotated[
+        int | None, typer.Argument(help="Size of the later (default: now).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof file here.")] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Prove the ledger at NEW_SIZE is an append-only extension of it at OLD_SIZE."""
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.proofs import consistency_document
+
+    with open_ledger(evidence_root(root)) as ledger:
+        document = consistency_document(ledger, old_size, new_size)
+    _write_proof(document, output, json_output)
+
+
+def _write_proof(document: dict[str, Any], output: Path | None, json_output: bool) -> None:
+    from custody.ledger import canonical
+    from custody.system.files import write_atomic
+
+    if output:
+        write_atomic(output, canonical.encode(document) + b"\n")
+    if json_output:
+        emit_json(document)
+        return
+    if document["format"].startswith("custody-inclusion"):
+        out.print(
+            f"record {document['leaf_index']} is leaf {document['leaf_index']} of the "
+            f"{document['tree_size']}-record tree with root {document['root']}"
+        )
+    else:
+        out.print(
+            f"the {document['new_size']}-record tree (root {document['new_root']}) extends the "
+            f"{document['old_size']}-record tree (root {document['old_root']})"
+        )
+    for h in document.get("audit_path", document.get("proof", [])):
+        out.print(f"  {h}")
+    if output:
+        err.print(f"proof written to {escape(str(output))}")
+
+
+@proof_app.command("verify")
+def proof_verify(
+    proof_file: Annotated[Path, typer.Argument(help="A proof file (custody proof ... --out).")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Check a proof file offline: hashes, path to the root, and signatures."""
+    from custody.ledger.proofs import check_document, load_document
+
+    try:
+        data = proof_file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {proof_file}: {exc.strerror}") from None
+    outcome = check_document(load_document(data, str(proof_file)))
+    if json_output:
+        emit_json(outcome.to_json())
+    else:
+        verdict = "[bold green]VALID[/]" if outcome.ok else "[bold red]INVALID[/]"
+        out.print(f"{outcome.kind} proof: {verdict}")
+        for name, passed, detail in outcome.checks:
+            out.print(
+                f"  {'[green]pass[/]' if passed else '[red]FAIL[/]'} {name}: {escape(detail)}"
+            )
+        for fingerprint, name in outcome.signers.items():
+            out.print(f"  signer {escape(name)}: {fingerprint}")
+    raise typer.Exit(ExitCode.OK if outcome.ok else ExitCode.FINDINGS)
+
+
+ledger_app = typer.Typer(help="Move the ledger between stores.", no_args_is_help=True)
+
+
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("dump")
+def ledger_dump(
+    output: Annotated[Path, typer.Option("--out", help="The canonical line file to write.")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write the ledger as the canonical line file independent verifiers read."""
+    from custody.ledger.backends import open_ledger
+
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        records, digest = ledger.dump(output)
+    if json_output:
+        emit_json({"out": str(output), "records": records, "sha256": digest})
+    else:
+        out.print(f"{records} records written to {escape(str(output))} (sha256 {digest})")
+
+
+@ledger_app.command("load")
+def ledger_load(
+    ledger_file: Annotated[Path, typer.Argument(help="A canonical line file (ledger dump).")],
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Load a line file into this root's empty PostgreSQL ledger, after verifying it."""
+    from custody.errors import UsageError
+    from custody.findings import VerificationResult
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.checks import verify_ledger_lines
+    from custody.ledger.filestore import iter_line_data, iter_raw_lines
+    from custody.ledger.pgstore import PgLedger
+
+    evidence = evidence_root(root)
+    result = VerificationResult(root=str(ledger_file))
+
+    def lines() -> Any:
+        return iter_line_data(ledger_file)
+
+    verify_ledger_lines(lines, result, collect_items=False)
+    if not result.ok:
+        render_verification(result)
+        raise UsageError(f"{ledger_file} does not verify; nothing was loaded")
+    with open_ledger(evidence) as ledger:
+        if not isinstance(ledger, PgLedger):
+            raise UsageError("load is for a PostgreSQL ledger (custody init --ledger URL)")
+        count = ledger.load(r.data for r in iter_raw_lines(ledger_file))
+    if json_output:
+        emit_json({"loaded": count, "root": str(evidence.path)})
+    else:
+        out.print(f"verified and loaded {count} records")
