@@ -466,6 +466,12 @@ class _Validator:
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such folder; give the bag's folder") from None
         except OSError as exc:
+            # Linux answers ENOTDIR rather than ELOOP for a link when O_DIRECTORY is set.
+            with contextlib.suppress(OSError):
+                if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                    raise InputError(
+                        f"{self.path} is a symbolic link; give the bag's real folder"
+                    ) from None
             if exc.errno == errno.ELOOP:
                 raise InputError(
                     f"{self.path} is a symbolic link; give the bag's real folder"
