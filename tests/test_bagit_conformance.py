@@ -661,3 +661,29 @@ def test_command_line_entry(tmp_path: Path) -> None:
                               text=True, timeout=60, check=False)
     assert proc.returncode == 1 and proc.stdout == ""
     assert "error: ChecksumMismatch" in proc.stderr
+
+
+def test_every_mismatch_is_unverified_even_past_the_findings_cap(tmp_path: Path) -> None:
+    count = MAX_FINDINGS_PER_KIND + 10
+    payload = {f"data/f{i:03d}".encode(): b"x" for i in range(count)}
+    bag = write_bag(tmp_path / "bag", payload, algorithms=("sha256",), tag_manifest=False)
+    (bag / "manifest-sha256.txt").write_bytes(
+        b"".join(b"1" * 64 + b"  " + name + b"\n" for name in payload)
+    )
+    result = validate_bag(bag)
+    assert not any(p.verified for p in result.payload)
+    truncated = [f for f in result.errors if f.kind == Kind.FINDINGS_TRUNCATED]
+    assert truncated and "10 more ChecksumMismatch" in truncated[0].message
+
+
+def test_variant_entries_must_each_match_the_one_file(tmp_path: Path) -> None:
+    """A second spelling of a listed file is accepted only with the same digest."""
+    nfc = unicodedata.normalize("NFC", "data/é").encode()
+    nfd = unicodedata.normalize("NFD", "data/é").encode()
+    bag = write_bag(tmp_path / "bag", {nfc: b"x"}, algorithms=("sha256",), tag_manifest=False)
+    with open(bag / "manifest-sha256.txt", "ab") as fh:
+        fh.write(hashlib.sha256(b"other").hexdigest().encode() + b"  " + nfd + b"\n")
+    assert Kind.CONFLICTING_ENTRY in error_kinds(validate_bag(bag))
+    folder = write_bag(tmp_path / "folder", {b"data/sub/a": b"a"}, algorithms=("sha256",),
+                       tag_manifest=False, extra_manifest_lines=b"0" * 64 + b"  data/sub\n")
+    assert Kind.LISTS_DIRECTORY in error_kinds(validate_bag(folder))

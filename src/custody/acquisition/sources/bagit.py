@@ -170,8 +170,9 @@ class PayloadFile:
     """A regular file under data/: exact name bytes, size and the bag's own digests.
 
     ``digests`` are the manifests' values by algorithm (lower-case hex); ``verified`` is
-    true when each was recomputed and matched. ``listed_as`` holds manifest names that
-    differ from the on-disk name (normalisation or case variants, percent-literal names).
+    true when each was recomputed and matched (false when there are none). ``listed_as``
+    holds manifest names that differ from the on-disk name (normalisation or case
+    variants, percent-literal names).
     """
 
     path: str
@@ -422,6 +423,7 @@ class _Validator:
         self.listed_as: dict[bytes, set[str]] = {}
         self.computed: dict[bytes, dict[str, str]] = {}
         self.unreadable: set[bytes] = set()
+        self.mismatched: set[bytes] = set()
         self.files_hashed = 0
         self.bytes_hashed = 0
         self.oxum: tuple[int, int] | None = None
@@ -1046,16 +1048,23 @@ class _Validator:
 
     def resolve(self, manifest: _Manifest) -> None:
         """Match each entry to exactly one file on disk, or make the finding that says why."""
-        in_scope = [k for k in self.files if k.startswith(b"data/") != manifest.tag]
         nfc_index: dict[str, list[bytes]] = {}
         fold_index: dict[str, list[bytes]] = {}
-        for k in in_scope:
-            try:
-                name = k.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            nfc_index.setdefault(_nfc_key(name), []).append(k)
-            fold_index.setdefault(_fold_key(name), []).append(k)
+
+        def build_indexes() -> None:
+            # Only built when some entry names no file exactly: most bags never need it.
+            if nfc_index:
+                return
+            for k in self.files:
+                if k.startswith(b"data/") == manifest.tag:
+                    continue
+                try:
+                    name = k.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                nfc_index.setdefault(_nfc_key(name), []).append(k)
+                fold_index.setdefault(_fold_key(name), []).append(k)
+
         exact = {e.path.encode("utf-8", "surrogateescape"): e for e in manifest.entries}
         by_nfc: dict[str, list[_Entry]] = {}
         for e in manifest.entries:
@@ -1087,6 +1096,7 @@ class _Validator:
                          f"{manifest.name} line {entry.line} lists a folder; manifests list "
                          "files only", "RFC 8493 §2.1.3")
                 continue
+            build_indexes()
             nfc_hits = [k for k in nfc_index.get(_nfc_key(entry.path), []) if k != key]
             if len(nfc_hits) == 1:
                 target = nfc_hits[0]
@@ -1130,11 +1140,13 @@ class _Validator:
                      f"listed in {manifest.name} (line {entry.line}) but not in the bag", rule)
 
     def _all_empty(self, path: str) -> bool:
-        for m in self.manifests:
-            for e in m.entries:
-                if e.path == path and e.digest != _EMPTY_DIGESTS[m.algorithm]:
-                    return False
-        return True
+        """True when every manifest that lists ``path`` gives the digest of zero bytes."""
+        return all(
+            e.digest == _EMPTY_DIGESTS[m.algorithm]
+            for m in self.manifests
+            for e in m.entries
+            if e.path == path
+        )
 
     def _cover(self, manifest: _Manifest, entry: _Entry, key: bytes) -> None:
         entry.key = key
@@ -1178,9 +1190,10 @@ class _Validator:
         self.fetch_not_in_manifest(payload_manifests)
 
     def fetch_not_in_manifest(self, payload_manifests: Sequence[_Manifest]) -> None:
+        listed = {m.name: {e.path for e in m.entries} for m in payload_manifests}
         for f in self.fetch:
             for m in payload_manifests:
-                if not any(e.path == f.path for e in m.entries):
+                if f.path not in listed[m.name]:
                     self.add(Kind.FETCH_NOT_IN_MANIFEST, f.path,
                              f"listed in fetch.txt but not in {m.name}", "RFC 8493 §2.2.3")
 
@@ -1227,6 +1240,7 @@ class _Validator:
                 if got is None:
                     continue  # unreadable: already a finding, never called a mismatch
                 if got != digest:
+                    self.mismatched.add(key)
                     self.add(Kind.CHECKSUM_MISMATCH, _show(key),
                              f"{m.algorithm} is {got}, {m.name} says {digest}",
                              "RFC 8493 §3")
@@ -1323,14 +1337,12 @@ class _Validator:
         for m in self.manifests:
             for key, value in m.covers.items():
                 digests.setdefault(key, {})[m.algorithm] = value
-        bad = {f.path for f in self.errors if f.kind == Kind.CHECKSUM_MISMATCH}
-
         def verified(key: bytes) -> bool:
             return (
                 key in digests
                 and key in self.computed
                 and key not in self.unreadable
-                and _show(key) not in bad
+                and key not in self.mismatched
             )
 
         payload = []
