@@ -22,6 +22,8 @@ from pathlib import Path
 
 import bagit
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from custody.acquisition.sources.bagit import (
     MAX_FINDINGS_PER_KIND,
@@ -687,3 +689,30 @@ def test_variant_entries_must_each_match_the_one_file(tmp_path: Path) -> None:
     folder = write_bag(tmp_path / "folder", {b"data/sub/a": b"a"}, algorithms=("sha256",),
                        tag_manifest=False, extra_manifest_lines=b"0" * 64 + b"  data/sub\n")
     assert Kind.LISTS_DIRECTORY in error_kinds(validate_bag(folder))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    target=st.sampled_from(
+        ["bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt",
+         "fetch.txt"]
+    ),
+    content=st.binary(max_size=400)
+    | st.lists(st.sampled_from([b"data/a.txt", b"  ", b"\t", b"\r", b"\n", b"%0A", b"%25",
+                                b"..", b"/", b":", b"\xef\xbb\xbf", b"\xff", b"0" * 64,
+                                b"BagIt-Version: 1.0", b"Payload-Oxum: 1.1", b"*", b"./"]),
+               max_size=40).map(b"".join),
+)
+def test_arbitrary_tag_file_bytes_give_findings_never_a_traceback(
+    target: str, content: bytes
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bag = write_bag(Path(tmp) / "bag", {b"data/a.txt": b"a"}, algorithms=("sha256",))
+        (bag / target).write_bytes(content)
+        result = validate_bag(bag)
+        assert all(isinstance(f.kind, Kind) for f in result.findings)
+        # Soundness: "valid" only ever stands on recomputed digests of the real bytes.
+        if result.valid:
+            (payload,) = result.payload
+            assert payload.verified and payload.digests
+            assert payload.digest("sha256") == hashlib.sha256(b"a").hexdigest()
