@@ -961,10 +961,14 @@ class _Validator:
                              f"{path!r}", rule)
                     continue
                 if "/" not in path and path.startswith("tagmanifest-"):
-                    self.add(Kind.TAG_MANIFEST_LISTED, where,
-                             f"line {lineno}: a tag manifest must not list tag manifest "
-                             f"{path!r}", rule)
-                    continue
+                    if self.version_info >= (1, 0):
+                        self.add(Kind.TAG_MANIFEST_LISTED, where,
+                                 f"line {lineno}: a tag manifest must not list tag manifest "
+                                 f"{path!r}", rule)
+                        continue
+                    # 0.97 did not forbid it; the entry is still checked like any other.
+                    self.warn(Kind.TAG_MANIFEST_LISTED, where,
+                              f"line {lineno}: lists tag manifest {path!r}", rule)
             elif not path.startswith("data/"):
                 self.add(Kind.OUTSIDE_PAYLOAD, where,
                          f"line {lineno}: {path!r} is outside the payload directory data/",
@@ -1211,8 +1215,10 @@ class _Validator:
         }
         for m in tag_manifests:
             for name in sorted(payload_names - set(m.covers)):
+                # A 1.0 rule; before it an unlisted payload manifest was merely unprotected.
                 self.add(Kind.PAYLOAD_MANIFEST_UNCOVERED, m.name,
-                         f"does not list payload manifest {_show(name)}", "RFC 8493 §2.2.1")
+                         f"does not list payload manifest {_show(name)}", "RFC 8493 §2.2.1",
+                         "error" if self.version_info >= (1, 0) else "warning")
         covered_somewhere = set().union(*(set(m.covers) for m in tag_manifests))
         for key in sorted(tag_keys - covered_somewhere - payload_names):
             self.warn(Kind.TAG_FILE_UNCOVERED, _show(key),
