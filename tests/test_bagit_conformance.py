@@ -499,6 +499,7 @@ def test_percent_signs_in_1_0_names(tmp_path: Path) -> None:
     result = validate_bag(bag)
     assert result.valid, result.errors
     assert {Kind.PERCENT_LITERAL_NAME, Kind.UNENCODED_PERCENT} <= kinds(result)
+    assert all(p.listed_as == () and p.verified for p in result.payload)
     # Before 1.0 nothing is decoded: %0A is three characters of a name.
     old = write_bag(tmp_path / "old", {b"data/a%0Ab": b"x"}, version="0.97")
     assert validate_bag(old).valid

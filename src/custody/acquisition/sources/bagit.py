@@ -1093,7 +1093,7 @@ class _Validator:
                               f"line {entry.line}: {raw!r} names the file literally; RFC 8493 "
                               f"reads it as {entry.path!r} (bagit-python writes names this "
                               "way)", "RFC 8493 §2.1.3")
-                    self._cover(manifest, entry, rkey)
+                    self._cover(manifest, entry, rkey, as_written=raw)
                     continue
             if key in self.dirs:
                 self.add(Kind.LISTS_DIRECTORY, entry.path,
@@ -1152,10 +1152,13 @@ class _Validator:
             if e.path == path
         )
 
-    def _cover(self, manifest: _Manifest, entry: _Entry, key: bytes) -> None:
+    def _cover(
+        self, manifest: _Manifest, entry: _Entry, key: bytes, as_written: str | None = None
+    ) -> None:
         entry.key = key
-        if entry.path.encode("utf-8", "surrogateescape") != key:
-            self.listed_as.setdefault(key, set()).add(entry.path)
+        name = entry.path if as_written is None else as_written
+        if name.encode("utf-8", "surrogateescape") != key:
+            self.listed_as.setdefault(key, set()).add(name)
         previous = manifest.covers.get(key)
         if previous is not None and previous != entry.digest:
             self.add(Kind.CONFLICTING_ENTRY, _show(key),
