@@ -717,3 +717,16 @@ def test_arbitrary_tag_file_bytes_give_findings_never_a_traceback(
             (payload,) = result.payload
             assert payload.verified and payload.digests
             assert payload.digest("sha256") == hashlib.sha256(b"a").hexdigest()
+
+
+def test_findings_print_as_one_honest_line(tmp_path: Path) -> None:
+    """Names from the bag cannot break a line, colour a terminal or reorder the text."""
+    name = b"data/evil\x1b[2J\nfdp.\xe2\x80\xaeexe"
+    bag = write_bag(tmp_path / "bag", {b"data/a.txt": b"a"}, algorithms=("sha256",),
+                    tag_manifest=False,
+                    extra_manifest_lines=b"0" * 64 + b"  " + encode_name(name) + b"\n")
+    lines: list[str] = []
+    assert main([str(bag)], err=lines.append) == 1
+    (missing,) = [line for line in lines if "FileMissing" in line]
+    assert "\n" not in missing and "\x1b" not in missing and "\u202e" not in missing
+    assert "\\x1b" in missing and "\\u202e" in missing

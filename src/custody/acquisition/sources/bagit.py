@@ -151,8 +151,9 @@ class Finding:
     rule: str
 
     def __str__(self) -> str:
-        where = f"{self.path}: " if self.path is not None else ""
-        return f"{self.kind}: {where}{self.message} ({self.rule})"
+        """One line, safe for a terminal: names from the bag may hold controls."""
+        where = f"{_printable(self.path)}: " if self.path is not None else ""
+        return f"{self.kind}: {where}{_printable(self.message)} ({self.rule})"
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,24 @@ _O_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _O_NOATIME: Final = getattr(os, "O_NOATIME", 0)
+
+
+# Bidirectional controls reorder what a reader sees (a risk in right-to-left scripts).
+_BIDI_CONTROLS: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                  "\u2066\u2067\u2068\u2069")
+
+
+def _printable(text: str) -> str:
+    """Escape control and bidi-control characters so a finding stays one honest line."""
+    if text.isprintable() and not _BIDI_CONTROLS.intersection(text):
+        return text
+    out = []
+    for ch in text:
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _show(name: bytes) -> str:
