@@ -1,6 +1,5 @@
-"""Acquisition: bringing evidence into a root — catalogue, ingest and the field's own formats.
+"""Bringing evidence into a root: cataloguing files already inside it, and ingesting (copying
+in, proven identical) files from outside.
 
-Modules here read what arrives from outside (folders, devices, other archives' packages)
-and decide, before anything is copied, what it is and whether it is whole. They never
-write into the material they read.
+May import the foundation modules, root, keys, evidence, ledger and timestamps.
 """
