@@ -727,12 +727,10 @@ class _Verifier:
                 f"{signature.size} bytes: too large to be a detached signature",
             )
         result = gpg.verify_file(str(signature.disk), data_filename=str(data.disk))
-        status = tuple(
-            line[len("[GNUPG:] ") :]
-            for line in (result.stderr or "").splitlines()
-            if line.startswith("[GNUPG:] ")
-        )
-        return _interpret(signature, data, status, bundle_key)
+        lines = (result.stderr or "").splitlines()
+        status = tuple(line[len("[GNUPG:] ") :] for line in lines if line.startswith("[GNUPG:] "))
+        said = [line[len("gpg: ") :] for line in lines if line.startswith("gpg: ")]
+        return _interpret(signature, data, status, bundle_key, said[-1] if said else None)
 
 
 def _sig(
@@ -754,7 +752,7 @@ def _sig(
 
 
 def _interpret(
-    signature: _File, data: _File, status: tuple[str, ...], key: BundleKey
+    signature: _File, data: _File, status: tuple[str, ...], key: BundleKey, said: str | None
 ) -> SignatureResult:
     """Decide from GnuPG's status lines (doc/DETAILS in GnuPG) alone, conservatively."""
     words = [line.split() for line in status if line.strip()]
@@ -768,8 +766,9 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{signature.rel} holds no OpenPGP signature; this says nothing about "
-            "whether the file was altered",
+            f"{signature.rel} is not a detached OpenPGP signature GnuPG can read"
+            + (f" (gpg: {said})" if said else "")
+            + "; this says nothing about whether the file was altered",
             **base,
         )
     if signatures > 1:
