@@ -705,3 +705,38 @@ def test_every_check_has_a_reason(device_key: pgpy.PGPKey, tmp_path: Path) -> No
                 assert check.problem is None
             if check.state is CheckState.FAILED:
                 assert check.problem is not None
+
+
+# --- C2PA inside a ProofMode bundle ----------------------------------------------------------
+
+
+def test_media_with_c2pa_manifest(device_key: pgpy.PGPKey, tmp_path: Path) -> None:
+    """ProofMode signs the media with C2PA first, then writes its proof over the result."""
+    from tests.test_c2pa import make_chain, sign_file
+
+    chain = make_chain("ProofMode Device")
+    media = tmp_path / PHOTO.name
+    sign_file(chain, PHOTO, media)
+    made = make_bundle(device_key, media)
+    path = made.write_zip(tmp_path / "b.zip")
+
+    untrusted = only(read_proofmode(path))
+    assert state(untrusted, "c2pa_integrity") == (CheckState.PASSED, None)
+    assert state(untrusted, "c2pa_signer_trusted") == (
+        CheckState.NOT_CHECKABLE,
+        Problem.C2PA_TRUST_NOT_CHECKED,
+    )
+    assert untrusted.c2pa is not None and untrusted.c2pa.manifest_store_sha256
+
+    trusted = only(read_proofmode(path, trust_anchors_pem=chain.root_pem))
+    assert state(trusted, "c2pa_signer_trusted") == (CheckState.PASSED, None)
+    stranger = make_chain("Somebody Else")
+    other = only(read_proofmode(path, trust_anchors_pem=stranger.root_pem))
+    assert state(other, "c2pa_signer_trusted") == (CheckState.FAILED, Problem.C2PA_UNTRUSTED)
+
+    data = bytearray(made.files[made.media_name])
+    data[-5000] ^= 0x01
+    made.files[made.media_name] = bytes(data)
+    tampered = only(read_proofmode(made.write_zip(tmp_path / "t.zip")))
+    assert state(tampered, "c2pa_integrity") == (CheckState.FAILED, Problem.C2PA_INVALID)
+    assert state(tampered, "recorded_hash") == (CheckState.FAILED, Problem.PROOF_HASH_MISMATCH)
