@@ -740,3 +740,13 @@ def test_media_with_c2pa_manifest(device_key: pgpy.PGPKey, tmp_path: Path) -> No
     tampered = only(read_proofmode(made.write_zip(tmp_path / "t.zip")))
     assert state(tampered, "c2pa_integrity") == (CheckState.FAILED, Problem.C2PA_INVALID)
     assert state(tampered, "recorded_hash") == (CheckState.FAILED, Problem.PROOF_HASH_MISMATCH)
+
+
+def test_media_stored_under_its_hash(device_key: pgpy.PGPKey, tmp_path: Path) -> None:
+    """ProofMode's IPFS storage names the media ``H.<ext>`` beside its proof files."""
+    made = make_bundle(device_key)
+    made.files[f"{made.media_hash}.jpg"] = made.files.pop(made.media_name)
+    result = only(read_proofmode(made.write_zip(tmp_path / "b.zip")))
+    assert result.media_file == f"{made.media_hash}.jpg"
+    assert not result.failed
+    assert state(result, "media_signature") == (CheckState.PASSED, None)

@@ -47,8 +47,10 @@ itself, following c2pa-rs:
 
 Other containers (BMFF video, WebP, TIFF, PDF …) are validated by the SDK all the same,
 but their store hash is not computed and the report says so (``manifest_store_note``). The
-test suite checks the JPEG extraction byte for byte against the store the SDK itself
-returns when signing.
+test suite checks the JPEG and PNG extraction byte for byte against the store the SDK
+itself returns when signing. The hash names these exact bytes; it is not itself signed:
+the COSE ``pad`` bytes c2pa-rs reserves in the signature box are covered by no signature,
+so changing them changes the hash and leaves the state ``trusted``.
 
 How an expert confirms
 ----------------------

@@ -94,6 +94,8 @@ very tool ProofMode's instructions and an expert witness use; python-gnupg (main
 3.13), reads neither RFC 9580 (v6) keys nor Ed448, and depends on cipher APIs
 ``cryptography`` is retiring. The tests use PGPy only to make keys and signatures, so
 what is verified was produced by another implementation than the one verifying it.
+ProofMode's keys carry SHA-1 self-signatures: GnuPG 2.2 and 2.4 accept them; should a
+GnuPG release refuse them, the signatures here would fail as unusable-key, never pass.
 """
 
 from __future__ import annotations
@@ -971,6 +973,18 @@ class _Context:
     anchors: bytes | None
 
 
+def _is_artefact_suffix(suffix: str) -> bool:
+    """A proof set's own files, as opposed to media stored under its hash (``H.jpg``, which
+    ProofMode's IPFS storage writes)."""
+    lowered = suffix.lower()
+    return (
+        lowered in (SIGNATURE, OTS, GST, NOSTR, ".provider", ".uri")
+        or lowered.startswith((".proof.", ".lp.", ".ipfs-cids"))
+        or lowered.endswith(SIGNATURE)
+        or not _is_media_name("x" + lowered)
+    )
+
+
 def _is_media_name(name: str) -> bool:
     guessed, _ = mimetypes.guess_type(name, strict=False)
     if guessed and guessed.split("/")[0] in ("image", "video", "audio"):
@@ -984,7 +998,7 @@ def _check_folder(ctx: _Context) -> tuple[list[MediaProof], list[str]]:
     artefacts: set[str] = {PUBKEY_FILE, HOWTO_FILE, C2PA_CERT_FILE}
     for name, item in files.items():
         match = _HASH_NAMED.match(name)
-        if match:
+        if match and _is_artefact_suffix(match.group(2)):
             proof_sets.setdefault(match.group(1).lower(), {})[match.group(2)] = item
             artefacts.add(name)
     candidates = sorted(n for n in files if n not in artefacts)
