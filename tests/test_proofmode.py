@@ -750,3 +750,17 @@ def test_media_stored_under_its_hash(device_key: pgpy.PGPKey, tmp_path: Path) ->
     assert result.media_file == f"{made.media_hash}.jpg"
     assert not result.failed
     assert state(result, "media_signature") == (CheckState.PASSED, None)
+
+
+def test_sha1_data_signature_passes_with_a_warning(device_key: pgpy.PGPKey, tmp_path: Path) -> None:
+    made = make_bundle(device_key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weak = device_key.sign(made.files[made.media_name], hash=HashAlgorithm.SHA1)
+    made.replace(".asc", str(weak).encode())
+    result = only(read_proofmode(made.write_zip(tmp_path / "b.zip")))
+    check = result.check("media_signature")
+    assert check is not None and check.state is CheckState.PASSED
+    assert "SHA-1 is weak" in check.reason
+    media_sig = next(s for s in result.signatures if s.signed_file == made.media_name)
+    assert media_sig.hash_algorithm == "SHA-1"

@@ -94,8 +94,9 @@ very tool ProofMode's instructions and an expert witness use; python-gnupg (main
 3.13), reads neither RFC 9580 (v6) keys nor Ed448, and depends on cipher APIs
 ``cryptography`` is retiring. The tests use PGPy only to make keys and signatures, so
 what is verified was produced by another implementation than the one verifying it.
-ProofMode's keys carry SHA-1 self-signatures: GnuPG 2.2 and 2.4 accept them; should a
-GnuPG release refuse them, the signatures here would fail as unusable-key, never pass.
+ProofMode's keys carry SHA-1 self-signatures: GnuPG 2.2.40 (tested here) accepts them;
+should a GnuPG release refuse them, the key would not import and every signature would be
+reported ``PROOF_KEY_UNUSABLE``, never passed.
 """
 
 from __future__ import annotations
@@ -893,6 +894,9 @@ def _interpret(
     note = ""
     if "EXPKEYSIG" in keywords:
         note = "; the key has expired since (the signature predates that)"
+    if details["hash_algorithm"] in ("SHA-1", "MD5", "RIPEMD-160"):
+        # GnuPG still accepts these; a court should know collisions are practical for them.
+        note += f"; note: digest {details['hash_algorithm']} is weak against collisions"
     return _sig(
         signature,
         data,
