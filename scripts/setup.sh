@@ -11,7 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # golang-go + golang-golang-x-mod-dev: Go's own signed-note code, the independent check of
 # custody.ledger.c2sp (tests/test_c2sp.py builds tests/go/c2spcheck offline against it).
-packages=(libimage-exiftool-perl openssl b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev)
+# gpg: ProofMode's OpenPGP signatures (custody.acquisition.sources.proofmode); sqv: Sequoia,
+# the independent OpenPGP check in tests/test_proofmode.py.
+packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
 missing=()
