@@ -53,7 +53,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import PASSPHRASE, SAMPLES, Result, snapshot
-from custody.delivery.bundle import verify_bundle
+from custody.delivery.bundle_check import verify_bundle
 from custody.errors import CustodyError, LedgerError
 from custody.keys.keyring import Keyring, SigningKey
 from custody.ledger.backends import open_ledger

@@ -74,7 +74,7 @@ def export_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Write a self-contained, offline-verifiable evidence bundle (BagIt) of ITEMS."""
-    from custody.delivery.bundle import export_bundle
+    from custody.delivery.bundle_export import export_bundle
     from custody.errors import UsageError
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
@@ -143,7 +143,7 @@ def import_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Verify a received bundle and, only if it passes, bring it into this evidence root."""
-    from custody.delivery.bundle import import_bundle
+    from custody.delivery.bundle_import import import_bundle
     from custody.timestamps.stamping import load_trust
 
     evidence = evidence_root(root)

@@ -71,7 +71,7 @@ def verify(
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
     if target is not None and is_bundle(target) and root is None:
-        from custody.delivery.bundle import verify_bundle
+        from custody.delivery.bundle_check import verify_bundle
 
         result = verify_bundle(target, tsa_trust=load_trust(tsa_root or []))
         if json_output:

@@ -570,7 +570,7 @@ def _bundle_history(
 
 
 def _from_bundle(path: Path, tsa_trust: Any) -> Report:
-    from custody.delivery.bundle import BundleSource, verify_bundle
+    from custody.delivery.bundle_check import BundleSource, verify_bundle
     from custody.timestamps.stamping import ValidToken, reconcile
 
     result = verify_bundle(path, tsa_trust=tsa_trust)
@@ -691,7 +691,7 @@ def _from_bundle(path: Path, tsa_trust: Any) -> Report:
 
 
 def _bag_info(path: Path) -> dict[str, str]:
-    from custody.delivery.bundle import BundleSource
+    from custody.delivery.bundle_check import BundleSource
 
     source = BundleSource(path)
     try:

@@ -1,0 +1,514 @@
+"""Writing evidence bundles: what a lawyer receives, as a BagIt bag with custody's proofs.
+
+A bundle is a BagIt bag (RFC 8493). The payload under ``data/`` is the exported originals,
+byte for byte, at their paths relative to the evidence root, listed in SHA-256 and
+SHA-512 payload manifests. The custody material is tag files under ``custody/``:
+
+* ``records.jsonl`` - the exact ledger lines of the exported items, their events, the
+  keys that signed them (and whoever introduced those keys), the checkpoint every proof
+  is against, and the timestamp records over it - nothing about any other item;
+* ``proofs/record-<seq>.json`` - an inclusion proof of each of those records against the
+  checkpoint (``custody.ledger.proofs`` format: only sibling hashes of other records);
+* ``proofs/consistency-<a>-<b>.json`` - each earlier checkpoint the checkpoint extends;
+* ``keys/<fingerprint>.pem`` - the public keys, for ``openssl pkeyutl``;
+* ``timestamps/*.tsr`` - the raw RFC 3161 responses over the checkpoint;
+* ``index.json`` - a machine-readable map of all of it;
+
+plus ``HOW-TO-VERIFY.txt`` and a tag manifest. bagit-python is the independent validator;
+the bag is written here (bagit-python's ``make_bag`` moves files and changes the process's
+working directory), each original read once and its copy re-read to prove it.
+
+``verify_bundle`` checks a bundle folder or zip without trusting anything in it except
+what the checks establish: every manifest entry, every record's signature and inclusion
+proof, the checkpoint, the tokens, and every payload file against its item record.
+Hostile bundles - paths with ``..``, absolute paths, links, extra or missing files,
+altered proofs, tokens or records, zip bombs - get findings, and nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from custody import __version__
+from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS
+from custody.errors import StorageError, UsageError
+from custody.evidence.hashing import new_hash, open_evidence
+from custody.keys.keyring import PublicKey
+from custody.ledger import canonical
+from custody.ledger.backends import open_ledger
+from custody.ledger.proofs import consistency_document, inclusion_document
+from custody.ledger.records import (
+    EventBody,
+    ItemBody,
+    KeyBody,
+    SignedRecord,
+    TimestampBody,
+)
+from custody.ledger.store import Ledger
+from custody.root import EvidenceRoot
+from custody.system.files import describe_os_error, fsync_dir, write_all, write_atomic
+
+
+@dataclass
+class ExportReport:
+    out: str
+    items: list[int] = field(default_factory=list)
+    records: int = 0
+    checkpoint: int = 0
+    timestamps: int = 0
+    payload_bytes: int = 0
+    zip: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": self.out,
+            "zip": self.zip,
+            "items": self.items,
+            "records": self.records,
+            "checkpoint": self.checkpoint,
+            "timestamps": self.timestamps,
+            "payload_bytes": self.payload_bytes,
+            "warnings": self.warnings,
+        }
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _choose_checkpoint(ledger: Ledger, needed: int) -> SignedRecord:
+    """The latest timestamped checkpoint covering record ``needed``, else the latest one."""
+    checkpoints = ledger.index.records_of_type("checkpoint")
+    if not checkpoints:
+        raise UsageError("the ledger has no checkpoint yet: run 'custody sign' first")
+    stamped = {
+        ledger.read(seq).record.body.get("checkpoint")
+        for seq in ledger.index.records_of_type("timestamp")
+    }
+    for seq in reversed(checkpoints):
+        if seq in stamped and int(ledger.read(seq).record.body["tree_size"]) > needed:
+            return ledger.read(seq)
+    return ledger.read(checkpoints[-1])
+
+
+def _related_records(ledger: Ledger, items: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The items and every event naming only exported items; and the events withheld.
+
+    An event that also names items outside the bundle (a vault copy of everything, a batch
+    transfer) would disclose their paths and digests, so it stays home; the bundle lists
+    its record number so the recipient knows it exists and can ask for it.
+    """
+    exported = set(items)
+    chosen: set[int] = set(items)
+    withheld: set[int] = set()
+    for seq in items:
+        for event_seq in ledger.index.events_naming(seq):
+            body = EventBody.from_json(ledger.read(event_seq).record.body)
+            named = {ref.seq for ref in body.items} | (
+                {body.output.seq} if body.output is not None else set()
+            )
+            (chosen if named <= exported else withheld).add(event_seq)
+    return sorted(chosen), sorted(withheld)
+
+
+def _key_closure(ledger: Ledger, signers: set[str]) -> list[int]:
+    """Key introductions of the signers and, transitively, of their introducers; plus any
+    rotation or revocation touching those keys (so key validity can be judged)."""
+    introductions: dict[str, SignedRecord] = {}
+    for seq in ledger.index.records_of_type("key"):
+        signed = ledger.read(seq)
+        introductions.setdefault(str(signed.record.body["fingerprint"]), signed)
+    chosen: set[int] = set()
+    wanted = list(signers)
+    seen: set[str] = set()
+    while wanted:
+        fingerprint = wanted.pop()
+        if fingerprint in seen or fingerprint not in introductions:
+            continue
+        seen.add(fingerprint)
+        intro = introductions[fingerprint]
+        chosen.add(intro.seq)
+        wanted.append(intro.record.signer)
+    for seq in ledger.index.records_of_type("revocation"):
+        if ledger.read(seq).record.body.get("key") in seen:
+            chosen.add(seq)
+    for seq in ledger.index.records_of_type("key"):
+        replaces = ledger.read(seq).record.body.get("replaces")
+        if replaces in seen:
+            chosen.add(seq)
+    return sorted(chosen)
+
+
+def export_bundle(
+    root: EvidenceRoot,
+    items: Sequence[int],
+    out: Path,
+    *,
+    make_zip: bool = False,
+) -> ExportReport:
+    """Write a BagIt bundle of ``items`` (item record numbers) to ``out``; see module doc."""
+    if not items:
+        raise UsageError("nothing to export: name items, a --tag, or use --all")
+    out = out.resolve()
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty; choose a new folder")
+    if root.path == out or root.path in out.parents:
+        raise UsageError(f"{out} is inside the evidence root; export somewhere else")
+    report = ExportReport(str(out))
+    with open_ledger(root) as ledger:
+        item_records = [ledger.read(seq) for seq in items]
+        by_path: dict[object, int] = {}
+        for signed in item_records:
+            if signed.record.type != "item":
+                raise UsageError(f"record {signed.seq} is not a catalogued item")
+            name = signed.record.body.get("path_bytes", signed.record.body["path"])
+            if name in by_path:
+                # One payload file per path: two versions would need two files at one place.
+                raise UsageError(
+                    f"records {by_path[name]} and {signed.seq} are versions of the same path; "
+                    "export one of them"
+                )
+            by_path[name] = signed.seq
+        related, withheld = _related_records(ledger, items)
+        checkpoint = _choose_checkpoint(ledger, max(related))
+        tree_size = int(checkpoint.record.body["tree_size"])
+        late = [seq for seq in related if seq >= tree_size]
+        if late:
+            raise UsageError(
+                f"records {', '.join(map(str, late[:5]))} come after the last checkpoint: "
+                "run 'custody sign' (and 'custody timestamp') first"
+            )
+        signers = {ledger.read(seq).record.signer for seq in related} | {checkpoint.record.signer}
+        keys = _key_closure(ledger, signers)
+        proven = sorted(set(related) | {k for k in keys if k < tree_size})
+        stamps = [
+            ledger.read(seq)
+            for seq in ledger.index.records_of_type("timestamp")
+            if ledger.read(seq).record.body.get("checkpoint") == checkpoint.seq
+        ]
+        if not stamps:
+            report.warnings.append(
+                f"checkpoint {checkpoint.seq} has no trusted timestamp: run 'custody timestamp' "
+                "before exporting if the recipient needs proof of time"
+            )
+        earlier = [
+            seq for seq in ledger.index.records_of_type("checkpoint") if seq < checkpoint.seq
+        ]
+        lines = sorted(
+            {ledger.read(seq).line for seq in (*proven, *keys, checkpoint.seq)}
+            | {s.line for s in stamps},
+            key=lambda line: SignedRecord.parse(line).seq,
+        )
+        proofs = {seq: inclusion_document(ledger, seq, checkpoint.seq) for seq in proven}
+        consistency = []
+        for seq in earlier:
+            size = int(ledger.read(seq).record.body["tree_size"])
+            if 0 < size < tree_size:
+                consistency.append((seq, consistency_document(ledger, size, tree_size)))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        payload = _write_payload(root, item_records, out / "data")
+        _write_custody(
+            root,
+            out,
+            lines,
+            proofs,
+            consistency,
+            stamps,
+            checkpoint,
+            payload,
+            item_records,
+            withheld,
+        )
+        _write_bag_files(root, out, payload, item_records, checkpoint)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "write the bundle in", out)) from None
+    report.items = list(items)
+    report.records = len(lines)
+    report.checkpoint = checkpoint.seq
+    report.timestamps = len(stamps)
+    report.payload_bytes = sum(size for size, _ in payload.values())
+    if make_zip:
+        report.zip = str(_zip(out))
+    return report
+
+
+def _write_payload(
+    root: EvidenceRoot, items: Sequence[SignedRecord], data_dir: Path
+) -> dict[str, tuple[int, dict[str, str]]]:
+    """Copy each original once, hashing for the manifests; re-read each copy to prove it."""
+    payload: dict[str, tuple[int, dict[str, str]]] = {}
+    root_b = os.fsencode(root.path)
+    for signed in items:
+        body: ItemBody = signed.record.typed_body()
+        rel = "data/" + body.path
+        if rel in payload:
+            continue
+        # BagIt manifests are UTF-8 text: the bag holds the file under its display path
+        # (the item record's path_bytes keeps the exact name, and import restores it).
+        target = os.fsencode(data_dir) + b"/" + body.path.encode("utf-8", "surrogateescape")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        source = open_evidence(root_b + b"/" + body.name_bytes)
+        hashes = {a: new_hash(a) for a in (*PAYLOAD_ALGORITHMS, "blake3")}
+        size = 0
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                while chunk := os.read(source, 1 << 20):
+                    for h in hashes.values():
+                        h.update(chunk)
+                    write_all(fd, chunk)
+                    size += len(chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            mtime = os.fstat(source).st_mtime_ns
+        finally:
+            os.close(source)
+        os.utime(target, ns=(mtime, mtime))
+        digests = {a: h.hexdigest() for a, h in hashes.items()}
+        if digests["sha256"] != body.sha256 or size != body.size:
+            raise UsageError(
+                f"{body.path} no longer matches its record {signed.seq}; run 'custody verify' "
+                "before exporting"
+            )
+        reread = hashlib.sha256(Path(os.fsdecode(target)).read_bytes()).hexdigest()
+        if reread != body.sha256:
+            raise StorageError(f"{os.fsdecode(target)}: the copy does not match on re-read")
+        payload[rel] = (size, {a: digests[a] for a in PAYLOAD_ALGORITHMS})
+    fsync_dir(data_dir)
+    return payload
+
+
+def _manifest_name(path: str) -> str:
+    # RFC 8493 §2.1.3: CR, LF and % in file names are percent-encoded in manifests.
+    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _write_custody(
+    root: EvidenceRoot,
+    out: Path,
+    lines: Sequence[bytes],
+    proofs: dict[int, dict[str, Any]],
+    consistency: Sequence[tuple[int, dict[str, Any]]],
+    stamps: Sequence[SignedRecord],
+    checkpoint: SignedRecord,
+    payload: dict[str, tuple[int, dict[str, str]]],
+    items: Sequence[SignedRecord],
+    withheld: Sequence[int],
+) -> None:
+    folder = out / "custody"
+    for sub in ("proofs", "keys", "timestamps"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "records.jsonl", b"".join(line + b"\n" for line in lines))
+    for seq, document in proofs.items():
+        write_atomic(folder / "proofs" / f"record-{seq}.json", canonical.encode(document) + b"\n")
+    consistency_files = []
+    for seq, document in consistency:
+        name = f"consistency-{document['old_size']}-{document['new_size']}.json"
+        write_atomic(folder / "proofs" / name, canonical.encode(document) + b"\n")
+        consistency_files.append({"checkpoint": seq, "file": f"custody/proofs/{name}"})
+    keys = []
+    for line in lines:
+        signed = SignedRecord.parse(line)
+        if signed.record.type == "key":
+            body = KeyBody.from_json(signed.record.body)
+            pem = PublicKey(body.public_key, body.name, body.role).pem()
+            write_atomic(folder / "keys" / f"{body.fingerprint}.pem", pem)
+            keys.append(
+                {
+                    "fingerprint": body.fingerprint,
+                    "name": body.name,
+                    "role": body.role,
+                    "file": f"custody/keys/{body.fingerprint}.pem",
+                }
+            )
+    tokens = []
+    for stamp in stamps:
+        body_t = TimestampBody.from_json(stamp.record.body)
+        name = posixpath.basename(body_t.token_file)
+        with open_ledger(root) as ledger:
+            write_atomic(folder / "timestamps" / name, ledger.read_token(body_t.token_file))
+        tokens.append(
+            {
+                "record": stamp.seq,
+                "file": f"custody/timestamps/{name}",
+                "tsa": body_t.tsa,
+                "gen_time": body_t.gen_time,
+                "imprint": body_t.imprint,
+            }
+        )
+    index = {
+        "format": BUNDLE_FORMAT,
+        "tool": f"custody {__version__}",
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "checkpoint": {
+            "record": checkpoint.seq,
+            "tree_size": checkpoint.record.body["tree_size"],
+            "root": checkpoint.record.body["root"],
+            "signer": checkpoint.record.signer,
+        },
+        "records": "custody/records.jsonl",
+        "items": [
+            {
+                "record": s.seq,
+                "path": s.record.body["path"],
+                "data_path": "data/" + s.record.body["path"],
+                "size": s.record.body["size"],
+                "digests": s.record.body["digests"],
+                "proof": f"custody/proofs/record-{s.seq}.json",
+            }
+            for s in items
+        ],
+        "proofs": {str(seq): f"custody/proofs/record-{seq}.json" for seq in sorted(proofs)},
+        "consistency": consistency_files,
+        "keys": keys,
+        "timestamps": tokens,
+        "payload_files": len(payload),
+        "withheld_events": [
+            {"record": seq, "reason": "also names items outside this bundle"} for seq in withheld
+        ],
+    }
+    write_atomic(
+        folder / "index.json", (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
+    )
+    write_atomic(out / "HOW-TO-VERIFY.txt", _how_to_verify(index).encode())
+
+
+def _write_bag_files(
+    root: EvidenceRoot,
+    out: Path,
+    payload: dict[str, tuple[int, dict[str, str]]],
+    items: Sequence[SignedRecord],
+    checkpoint: SignedRecord,
+) -> None:
+    write_atomic(out / "bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    for algorithm in PAYLOAD_ALGORITHMS:
+        text = "".join(
+            f"{digests[algorithm]}  {_manifest_name(path)}\n"
+            for path, (_, digests) in sorted(payload.items())
+        )
+        write_atomic(out / f"manifest-{algorithm}.txt", text.encode())
+    total = sum(size for size, _ in payload.values())
+    case = root.config().case
+    info = {
+        "Source-Organization": case.get("organization", case.get("organisation", "")),
+        "Contact-Name": case.get("contact", ""),
+        "External-Identifier": case.get("id", case.get("name", "")),
+        "External-Description": case.get(
+            "description", f"custody evidence bundle of {len(items)} item(s)"
+        ),
+        "Bagging-Date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "Bag-Software-Agent": f"custody {__version__}",
+        "Payload-Oxum": f"{total}.{len(payload)}",
+        "Custody-Checkpoint": (
+            f"record {checkpoint.seq}, {checkpoint.record.body['tree_size']} records, "
+            f"root {checkpoint.record.body['root']}"
+        ),
+        "Custody-Items": str(len(items)),
+    }
+    lines = [f"{k}: {_one_line(v)}" for k, v in info.items() if v]
+    write_atomic(out / "bag-info.txt", ("\n".join(lines) + "\n").encode())
+    tag_files = sorted(
+        p
+        for p in _relative_files(out)
+        if not p.startswith("data/") and not p.startswith("tagmanifest-")
+    )
+    for algorithm in PAYLOAD_ALGORITHMS:
+        text = ""
+        for rel in tag_files:
+            digest = new_hash(algorithm)
+            digest.update((out / rel).read_bytes())
+            text += f"{digest.hexdigest()}  {_manifest_name(rel)}\n"
+        write_atomic(out / f"tagmanifest-{algorithm}.txt", text.encode())
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _relative_files(folder: Path) -> Iterator[str]:
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            yield os.path.relpath(os.path.join(dirpath, name), folder).replace(os.sep, "/")
+
+
+def _zip(out: Path) -> Path:
+    target = out.with_suffix(".zip")
+    if target.exists():
+        raise UsageError(f"{target} exists; not overwritten")
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for rel in sorted(_relative_files(out)):
+            # Originals are stored, not deflated: media is compressed already, and a
+            # highly compressible original (silence, a blank scan) would exceed the zip-bomb
+            # ratio the verifier enforces, so custody would refuse its own bundle.
+            kind = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
+            archive.write(out / rel, f"{out.name}/{rel}", compress_type=kind)
+    os.replace(tmp, target)
+    return target
+
+
+def _how_to_verify(index: dict[str, Any]) -> str:
+    checkpoint = index["checkpoint"]
+    return f"""HOW TO VERIFY THIS EVIDENCE BUNDLE
+==================================
+
+This folder is a BagIt bag (RFC 8493) made by {index["tool"]} on {index["created"]}.
+It holds {len(index["items"])} evidence file(s) under data/, exactly as catalogued, and
+under custody/ the records, proofs, keys and timestamps that show where they came from.
+Every check below uses standard tools; none needs custody. Run them from this folder.
+
+1. The bag is complete and no file was changed
+   python3 -m pip install bagit && bagit.py --validate .
+   sha256sum -c manifest-sha256.txt        (every line must say OK)
+   sha512sum -c manifest-sha512.txt
+
+2. The records say what the files are
+   custody/records.jsonl holds one signed record per line (format: docs/format.md of
+   custody). For each file, its "item" record gives the path, size and digests; compare:
+       grep '"type":"item"' custody/records.jsonl
+   The "sha256" in each item record must equal the file's line in manifest-sha256.txt.
+
+3. Each record was signed by the key it names
+   The public keys are in custody/keys/<fingerprint>.pem. A key's fingerprint is:
+       openssl pkey -pubin -in custody/keys/F.pem -outform DER | tail -c 32 | sha256sum
+   To check the signature of line N of custody/records.jsonl:
+       line=$(sed -n 'Np' custody/records.jsonl)
+       printf '%s' "$line" | sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' > msg.bin
+       printf '%s' "$line" | sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' | base64 -d > sig.bin
+       openssl pkeyutl -verify -pubin -inkey custody/keys/F.pem -rawin -in msg.bin -sigfile sig.bin
+   where F is the "signer" of that record. It must print "Signature Verified Successfully".
+
+4. The records are in the ledger the checkpoint covers, and nothing else is revealed
+   The checkpoint is record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger
+   records have the RFC 9162 Merkle root {checkpoint["root"]}.
+   custody/proofs/record-<seq>.json proves one record is in that tree: "record_line" is the
+   exact line, "audit_path" the sibling hashes (RFC 9162 section 2.1.3.2). The leaf hash is
+       printf '%s' "<record_line>" | (printf '\\000'; cat) | sha256sum
+   Other people's records are represented only by these hashes.
+
+5. The checkpoint existed at the trusted time
+   Each custody/timestamps/*.tsr is an RFC 3161 response over the SHA-256 of the
+   checkpoint line (record {checkpoint["record"]} in custody/records.jsonl, without newline):
+       grep -n '"type":"checkpoint"' custody/records.jsonl
+       sed -n 'Lp' custody/records.jsonl | tr -d '\\n' | sha256sum     (L = that line)
+       openssl ts -reply -in custody/timestamps/T.tsr -text
+       openssl ts -verify -digest <that sha256> -in custody/timestamps/T.tsr \\
+           -CAfile <the timestamp authority's root certificate, obtained from the TSA>
+   (add -attime <genTime as seconds since 1970> if the TSA certificate has since expired).
+
+6. All of it at once, with custody installed:
+       custody verify .          (or: custody verify bundle.zip)
+
+custody/index.json lists every file named above.
+"""

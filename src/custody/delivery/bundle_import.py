@@ -1,0 +1,132 @@
+"""Importing a received bundle: verified first, and only if it passes, copied into the
+lawyer's own evidence root, catalogued, and its receipt recorded as a signed event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from custody.delivery.bundle_check import BundleSource, load_index, verify_bundle
+from custody.errors import InputError, StorageError, UsageError
+from custody.findings import VerificationResult
+from custody.ledger.records import (
+    ItemBody,
+    SignedRecord,
+)
+from custody.root import EvidenceRoot
+from custody.system.files import describe_os_error, write_all
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    verification: VerificationResult
+    imported: int = 0
+    folder: str = ""
+    event: int | None = None
+
+
+def import_bundle(
+    bundle: Path,
+    root: EvidenceRoot,
+    signer: Any,
+    *,
+    into: str | None = None,
+    tsa_trust: Any = None,
+) -> ImportReport:
+    """Verify a bundle; only if it passes, copy it into ``root`` and record its receipt."""
+    from custody.acquisition.catalogue import Candidate, Descriptive, catalogue
+    from custody.handling.events import event
+    from custody.ledger.records import Acquisition
+
+    result = verify_bundle(bundle, tsa_trust=tsa_trust)
+    report = ImportReport(result)
+    if not result.ok:
+        return report  # nothing is written for a bundle that fails
+    source = BundleSource(bundle)
+    name = (into or f"received/{bundle.stem}").strip("/")
+    if ".." in name.split("/") or name.startswith(".custody"):
+        raise UsageError(f"--into {into!r} must be a folder inside the evidence root")
+    target = root.path / name
+    if target.exists():
+        raise UsageError(f"{target} exists already; import into another folder with --into")
+    try:
+        index = load_index(source)
+        # What to copy comes from the verified item records, never from index.json.
+        lines = [x for x in source.read("custody/records.jsonl").split(b"\n") if x]
+        items = [
+            ItemBody.from_json(signed.record.body)
+            for signed in map(SignedRecord.parse, lines)
+            if signed.record.type == "item"
+        ]
+        for item in items:
+            parts = item.name_bytes.split(b"/")
+            if item.name_bytes.startswith(b"/") or {b"", b".", b".."} & set(parts):
+                raise InputError(f"item path {item.path!r} leaves the import folder; refused")
+        candidates: list[Candidate] = []
+        root_b = os.fsencode(root.path)
+        for item in items:
+            rel = "data/" + item.path
+            dest_rel = os.fsencode(name) + b"/" + item.name_bytes
+            dest = root_b + b"/" + dest_rel
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            copied = hashlib.sha256()
+            with source.open(rel) as handle, open(dest, "xb") as out:
+                while chunk := handle.read(1 << 20):
+                    copied.update(chunk)
+                    write_all(out.fileno(), chunk)
+                os.fsync(out.fileno())
+            if copied.hexdigest() != item.sha256:
+                shutil.rmtree(target, ignore_errors=True)
+                raise InputError(f"{bundle}: {rel} changed while it was being imported")
+            st = os.lstat(dest)
+            candidates.append(
+                Candidate(
+                    dest_rel,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    Acquisition(f"{bundle}:{rel}", item.sha256, {}),
+                )
+            )
+        material = root.state / "imports" / bundle.stem
+        material.mkdir(parents=True, exist_ok=True)
+        for rel in source.files:
+            if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt"):
+                out_path = material / rel
+                out_path.parent.mkdir(parents=True, exist_ok=True)
+                out_path.write_bytes(source.read(rel))
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "import into", target)) from None
+    finally:
+        source.close()
+    catalogued = catalogue(
+        root,
+        [],
+        signer,
+        descriptive=Descriptive(
+            source=f"evidence bundle {bundle.name}",
+            note=f"checkpoint root {index['checkpoint']['root']}",
+        ),
+        candidates=candidates,
+    )
+    seqs = [o.seq for o in catalogued.outcomes]
+    report.imported = len(seqs)
+    report.folder = str(target)
+    if seqs:
+        signed = event(
+            root,
+            signer,
+            "receive",
+            seqs,
+            source=str(bundle),
+            reason=f"bundle verified: {index['checkpoint']['tree_size']} records, "
+            f"root {index['checkpoint']['root']}",
+        )
+        report.event = signed.seq
+    return report
