@@ -34,7 +34,9 @@ from tests.test_bundle import (
 )
 
 from conftest import PASSPHRASE
-from custody.delivery.report import build_report, render_html, write_pdf
+from custody.delivery.report.build import build_report
+from custody.delivery.report.html import render_html
+from custody.delivery.report.pdf import write_pdf
 from custody.errors import ToolMissingError
 from custody.handling.events import event
 from custody.keys.keyring import Keyring

@@ -112,7 +112,9 @@ def report(
     json_output: JsonOpt = False,
 ) -> None:
     """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix."""
-    from custody.delivery.report import build_report, render_html, write_pdf
+    from custody.delivery.report.build import build_report
+    from custody.delivery.report.html import render_html
+    from custody.delivery.report.pdf import write_pdf
     from custody.errors import UsageError
     from custody.system.files import write_atomic
     from custody.timestamps.stamping import load_trust

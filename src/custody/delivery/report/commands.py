@@ -1,0 +1,150 @@
+"""The exact commands with which an independent expert reproduces each check of a report
+(sha256sum, openssl pkeyutl, openssl ts), for a root or a bundle.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from custody.delivery.report.model import Command, Report, ReportItem
+from custody.ledger.records import (
+    SignedRecord,
+    TimestampBody,
+)
+
+# --- reproducing the checks -------------------------------------------------------------------
+
+
+_SIGNATURE_LOOP = """while IFS= read -r line; do
+  signer=$(printf '%s' "$line" | sed 's/.*"signer":"\\([0-9a-f]*\\)".*/\\1/')
+  printf '%s' "$line" | sed 's/^{"sig":"[^"]*","signed"://; s/}$//' > msg.bin
+  printf '%s' "$line" | sed 's/^{"sig":"\\([^"]*\\)".*/\\1/' | base64 -d > sig.bin
+  openssl pkeyutl -verify -pubin -inkey {keys}/"$signer".pem -rawin -in msg.bin -sigfile sig.bin
+done < {lines}"""
+
+
+def _manifest_heredoc(root: Path, items: Sequence[ReportItem]) -> str:
+    lines = [f"{i.digests['sha256']}  {i.path}" for i in items if "\n" not in i.path]
+    return f"cd {shlex.quote(str(root))} && sha256sum -c <<'EOF'\n" + "\n".join(lines) + "\nEOF"
+
+
+def _token_commands(
+    base: str, stamps: Sequence[tuple[TimestampBody, bytes | None]], token_dir: str
+) -> list[Command]:
+    from custody.timestamps.rfc3161 import openssl_verify_command
+
+    commands = []
+    for stamp, _ in stamps:
+        token = f"{token_dir}/{stamp.token_file.rsplit('/', 1)[-1]}"
+        argv = openssl_verify_command(
+            token=token, digest=stamp.imprint, ca_file="TSA-ROOT.pem", untrusted=None
+        )
+        commands.append(
+            Command(
+                f"the RFC 3161 token of record over checkpoint {stamp.checkpoint} (genTime "
+                f"{stamp.gen_time}, {stamp.tsa_name or stamp.tsa}); the digest is the SHA-256 "
+                "of the checkpoint line; TSA-ROOT.pem is the TSA's root certificate, obtained "
+                "from the TSA itself (add -untrusted with its intermediates if the token does "
+                "not carry them)",
+                f"cd {shlex.quote(base)} && " + shlex.join(argv),
+            )
+        )
+    return commands
+
+
+def root_commands(
+    root: Path, report: Report, stamps: Sequence[tuple[TimestampBody, bytes | None]]
+) -> list[Command]:
+    q = shlex.quote(str(root))
+    commands = [
+        Command("every check at once, with custody installed", f"custody verify --root {q}"),
+        Command(
+            "each file against the SHA-256 recorded for it (every line must say OK)",
+            _manifest_heredoc(root, report.items),
+        ),
+        Command(
+            "the signature of every ledger record, with the public keys kept beside the ledger "
+            "(every line must say 'Signature Verified Successfully')",
+            f"cd {q}/.custody && "
+            + _SIGNATURE_LOOP.replace("{keys}", "keys").replace("{lines}", "ledger.jsonl"),
+        ),
+        Command(
+            "the Merkle root of the whole ledger (RFC 9162), to compare with the latest "
+            "checkpoint's root",
+            f"cd {q}/.custody && python3 -c '\nimport hashlib\n"
+            "def root(h):\n"
+            "    if len(h) == 1: return h[0]\n"
+            "    k = 1\n"
+            "    while k * 2 < len(h): k *= 2\n"
+            '    return hashlib.sha256(b"\\x01" + root(h[:k]) + root(h[k:])).digest()\n'
+            'lines = open("ledger.jsonl", "rb").read().split(b"\\n")[:-1]\n'
+            'print(root([hashlib.sha256(b"\\x00" + l).digest() for l in lines]).hex())\'',
+        ),
+    ]
+    commands += _token_commands(str(root / ".custody"), stamps, "timestamps")
+    return commands
+
+
+def bundle_commands(
+    path: Path,
+    top: str,
+    report: Report,
+    parsed: dict[int, SignedRecord],
+    stamps: Sequence[tuple[TimestampBody, bytes | None]],
+) -> list[Command]:
+    commands: list[Command] = []
+    if path.is_file():
+        folder = str(path.parent / top) if top else str(path.parent / path.stem)
+        if top:
+            unpack = f"cd {shlex.quote(str(path.parent))} && unzip {shlex.quote(path.name)}"
+        else:
+            unpack = f"unzip {shlex.quote(str(path))} -d {shlex.quote(folder)}"
+        commands.append(Command("unpack the bundle (the checks below run on the folder)", unpack))
+    else:
+        folder = str(path)
+    q = shlex.quote(folder)
+    commands += [
+        Command(
+            "every check at once, with custody installed",
+            f"custody verify {shlex.quote(str(path))}",
+        ),
+        Command(
+            "the BagIt bag is complete and valid (RFC 8493), with the independent bagit-python",
+            f"bagit.py --validate {q}",
+        ),
+        Command(
+            "each evidence file against the SHA-256 payload manifest (every line must say OK)",
+            f"cd {q} && sha256sum -c manifest-sha256.txt",
+        ),
+        Command(
+            "the signature of every record in the bundle (every line must say 'Signature "
+            "Verified Successfully')",
+            f"cd {q} && "
+            + _SIGNATURE_LOOP.replace("{keys}", "custody/keys").replace(
+                "{lines}", "custody/records.jsonl"
+            ),
+        ),
+        Command(
+            "each record's inclusion proof against the checkpoint's Merkle root (RFC 9162 "
+            "section 2.1.3.2; prints the root, which must equal the checkpoint's)",
+            f"cd {q} && for p in custody/proofs/record-*.json; do python3 -c '\n"
+            "import hashlib, json, sys\n"
+            "p = json.load(open(sys.argv[1]))\n"
+            'fn, sn = p["leaf_index"], p["tree_size"] - 1\n'
+            'r = hashlib.sha256(b"\\x00" + p["record_line"].encode()).digest()\n'
+            'for h in map(bytes.fromhex, p["audit_path"]):\n'
+            "    if fn & 1 or fn == sn:\n"
+            '        r = hashlib.sha256(b"\\x01" + h + r).digest()\n'
+            "        while not fn & 1 and fn: fn, sn = fn >> 1, sn >> 1\n"
+            "    else:\n"
+            '        r = hashlib.sha256(b"\\x01" + r + h).digest()\n'
+            "    fn, sn = fn >> 1, sn >> 1\n"
+            'print(sys.argv[1], r.hex(), "OK" if sn == 0 and r.hex() == p["root"] else "FAILED")'
+            '\' "$p"; done',
+        ),
+    ]
+    commands += _token_commands(folder, stamps, "custody/timestamps")
+    del parsed
+    return commands

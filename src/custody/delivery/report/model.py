@@ -1,0 +1,197 @@
+"""The report as plain data: what ``build`` gathers and ``html`` renders.
+
+Nothing here reads files or runs tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody.errors import ExitCode, ToolMissingError
+from custody.findings import Check, Finding
+from custody.handling.history import Entry
+
+
+class RenderError(ToolMissingError):
+    """Chromium is installed but could not print the report."""
+
+    exit_code = ExitCode.MISSING_TOOL
+
+
+# --- the report as data ---------------------------------------------------------------------
+
+
+@dataclass
+class Thumbnail:
+    data_uri: str | None  # data:image/jpeg;base64,...
+    note: str  # how it was made, or why there is none
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data_uri": self.data_uri, "note": self.note}
+
+
+@dataclass
+class ReportItem:
+    seq: int
+    path: str
+    name: str
+    size: int
+    mime: str | None
+    kind: str  # image, video, audio, document, file
+    digests: dict[str, str]
+    status: str  # "matches its record" or what is wrong
+    intact: bool
+    findings: list[Finding]
+    thumbnail: Thumbnail
+    capture_time: str | None
+    gps: tuple[float, float] | None
+    device: str | None
+    highlights: dict[str, Any]
+    collector: str | None
+    source: str | None
+    location: str | None
+    note: str | None
+    tags: list[str]
+    acquired_from: str | None
+    catalogued: str
+    catalogued_by: str
+    timestamps: list[dict[str, Any]]  # valid tokens whose checkpoint covers the item
+    clock: dict[str, Any] | None
+    events: list[Entry]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "path": self.path,
+            "name": self.name,
+            "size": self.size,
+            "mime": self.mime,
+            "kind": self.kind,
+            "digests": self.digests,
+            "status": self.status,
+            "intact": self.intact,
+            "findings": [f.to_json() for f in self.findings],
+            "thumbnail": self.thumbnail.to_json(),
+            "capture_time": self.capture_time,
+            "gps": list(self.gps) if self.gps else None,
+            "device": self.device,
+            "highlights": self.highlights,
+            "collector": self.collector,
+            "source": self.source,
+            "location": self.location,
+            "note": self.note,
+            "tags": self.tags,
+            "acquired_from": self.acquired_from,
+            "catalogued": self.catalogued,
+            "catalogued_by": self.catalogued_by,
+            "timestamps": self.timestamps,
+            "clock": self.clock,
+            "events": [e.to_json() for e in self.events],
+        }
+
+
+@dataclass
+class KeyInfo:
+    fingerprint: str
+    name: str
+    role: str
+    introduced_at: int | None
+    records: int | None
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TsaInfo:
+    url: str
+    name: str
+    tokens: int
+    gen_times: list[str]
+    certificate_subject: str | None
+    certificate_sha256: str | None
+    trust: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Command:
+    purpose: str
+    command: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"purpose": self.purpose, "command": self.command}
+
+
+@dataclass
+class Report:
+    kind: str  # "evidence root" or "evidence bundle"
+    source: str
+    generated: str
+    tool: str
+    verified: bool
+    checks: list[Check]
+    findings: list[Finding]
+    items: list[ReportItem]
+    keys: list[KeyInfo]
+    tsas: list[TsaInfo]
+    timestamps: list[dict[str, Any]]
+    clock: list[dict[str, Any]]
+    ledger_size: int
+    tree_root: str | None
+    reproduce: list[Command]
+    case: dict[str, str] = field(default_factory=dict)
+    withheld_events: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: dict[str, Any] | None = None
+    timestamp_trust: str = "embedded"
+
+    @property
+    def verdict(self) -> str:
+        return "VERIFIED" if self.verified else "NOT VERIFIED"
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "generated": self.generated,
+            "tool": self.tool,
+            "verdict": self.verdict,
+            "verified": self.verified,
+            "checks": [c.to_json() for c in self.checks],
+            "findings": [f.to_json() for f in self.findings],
+            "items": [i.to_json() for i in self.items],
+            "keys": [k.to_json() for k in self.keys],
+            "tsas": [t.to_json() for t in self.tsas],
+            "timestamps": self.timestamps,
+            "clock": self.clock,
+            "ledger_size": self.ledger_size,
+            "tree_root": self.tree_root,
+            "reproduce": [c.to_json() for c in self.reproduce],
+            "case": self.case,
+            "withheld_events": self.withheld_events,
+            "checkpoint": self.checkpoint,
+            "timestamp_trust": self.timestamp_trust,
+        }
+
+
+def media_kind(mime: str | None) -> str:
+    if not mime:
+        return "file"
+    major = mime.split("/", 1)[0]
+    if major in ("image", "video", "audio"):
+        return major
+    if mime in ("application/pdf", "text/plain") or mime.startswith("application/vnd"):
+        return "document"
+    return "file"
