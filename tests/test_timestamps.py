@@ -38,13 +38,11 @@ from custody.timestamps.rfc3161 import (
     TIMESTAMP_INVALID,
     TIMESTAMP_MISMATCH,
     TIMESTAMP_UNTRUSTED,
-    TimestampRequest,
     TokenCheck,
-    build_request,
     check_response,
     openssl_verify_command,
-    request_token,
 )
+from custody.timestamps.tsa_client import TimestampRequest, build_request, request_token
 
 RECORD = b'{"kind":"checkpoint","seq":41,"root":"5f1c"}'
 DIGEST = hashlib.sha256(RECORD).digest()

@@ -5,10 +5,7 @@ bytes (docs/format.md); this module only ever sees that 32-byte digest.
 
 Three steps, kept apart so that each can be tested and reused on its own:
 
-* :func:`build_request` makes a ``TimeStampReq`` (SHA-256 imprint, fresh random
-  nonce, ``certReq`` true);
-* :func:`request_token` POSTs it to a timestamp authority (TSA) and returns the raw
-  DER ``TimeStampResp`` exactly as received; those bytes are what custody stores;
+* requests are made and sent by ``custody.timestamps.tsa_client``;
 * :func:`check_response` examines stored or fresh response bytes and returns a
   :class:`TokenCheck` listing every check, passed or failed, with a reason. It never
   raises for bad input: garbage, forgeries and rejections are results, not errors.
@@ -26,16 +23,9 @@ not reach the supplied roots) is told apart from "invalid" (forged, altered, gar
 from __future__ import annotations
 
 import datetime as _dt
-import http.client
-import ipaddress
-import secrets
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal
 
@@ -53,7 +43,17 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
-from custody.errors import TimestampError
+from custody.timestamps.der import (
+    DerError,
+    Tlv,
+    children,
+    der_int,
+    der_oid,
+    der_sorted_certificates,
+    expect,
+    signed_data,
+    single,
+)
 
 __all__ = [
     "CHECK_CERT_ID",
@@ -66,69 +66,119 @@ __all__ = [
     "CHECK_SIGNATURE",
     "CHECK_STATUS",
     "CHECK_VALIDITY",
-    "CONTENT_TYPE_QUERY",
-    "CONTENT_TYPE_REPLY",
-    "MAX_RESPONSE_BYTES",
     "TIMESTAMP_INVALID",
     "TIMESTAMP_MISMATCH",
     "TIMESTAMP_UNTRUSTED",
     "Check",
-    "TimestampRequest",
     "TokenCheck",
     "TrustMode",
-    "build_request",
     "check_response",
     "openssl_verify_command",
-    "request_token",
 ]
 
-CONTENT_TYPE_QUERY: Final = "application/timestamp-query"
-CONTENT_TYPE_REPLY: Final = "application/timestamp-reply"
-# RFC 3161 §3.4 names application/timestamp-reply; a few deployed TSAs answer with the
-# draft name application/timestamp-response. Both carry the same DER TimeStampResp.
-_REPLY_TYPES: Final = frozenset({CONTENT_TYPE_REPLY, "application/timestamp-response"})
-MAX_RESPONSE_BYTES: Final = 1024 * 1024  # real tokens with a full chain are < 20 KiB
 
 TIMESTAMP_INVALID: Final = "TIMESTAMP_INVALID"
+
+
 TIMESTAMP_UNTRUSTED: Final = "TIMESTAMP_UNTRUSTED"
+
+
 TIMESTAMP_MISMATCH: Final = "TIMESTAMP_MISMATCH"
+
 
 # Names of the checks, in the order check_response runs them.
 CHECK_PARSE: Final = "parse"  # a DER TimeStampResp that rfc3161-client can read
+
+
 CHECK_STATUS: Final = "status"  # PKIStatus granted (or grantedWithMods)
+
+
 CHECK_IMPRINT: Final = "imprint"  # SHA-256 message imprint equals the expected digest
+
+
 CHECK_NONCE: Final = "nonce"  # nonce equals the request's (only when one is given)
+
+
 CHECK_EKU: Final = "eku"  # signer certificate: critical EKU id-kp-timeStamping only
+
+
 CHECK_CERT_ID: Final = "cert_id"  # ESS signingCertificate(V2) names the signer certificate
+
+
 CHECK_SIGNATURE: Final = "signature"  # CMS signature over the TSTInfo verifies
+
+
 CHECK_CHAIN: Final = "chain"  # signer certificate chains to a trust anchor
+
+
 CHECK_VALIDITY: Final = "validity"  # every certificate on the path valid at genTime
+
+
 CHECK_LIBRARY: Final = "rfc3161_client"  # rfc3161-client's own Verifier accepts it
 
+
 _MISMATCH_CHECKS: Final = frozenset({CHECK_IMPRINT})
+
+
 _UNTRUSTED_CHECKS: Final = frozenset({CHECK_CHAIN})
 
+
 TrustMode = Literal["roots", "embedded"]
+
+
 Outcome = Literal["passed", "failed", "skipped"]
+
 
 # Object identifiers (dotted strings).
 _OID_SHA1: Final = "1.3.14.3.2.26"
+
+
 _OID_SHA224: Final = "2.16.840.1.101.3.4.2.4"
+
+
 _OID_SHA256: Final = "2.16.840.1.101.3.4.2.1"
+
+
 _OID_SHA384: Final = "2.16.840.1.101.3.4.2.2"
+
+
 _OID_SHA512: Final = "2.16.840.1.101.3.4.2.3"
-_OID_SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
+
+
+
+
 _OID_CT_TSTINFO: Final = "1.2.840.113549.1.9.16.1.4"
+
+
 _OID_ATTR_CONTENT_TYPE: Final = "1.2.840.113549.1.9.3"
+
+
 _OID_ATTR_MESSAGE_DIGEST: Final = "1.2.840.113549.1.9.4"
+
+
 _OID_ATTR_SIGNING_CERT: Final = "1.2.840.113549.1.9.16.2.12"
+
+
 _OID_ATTR_SIGNING_CERT_V2: Final = "1.2.840.113549.1.9.16.2.47"
+
+
 _OID_RSA: Final = "1.2.840.113549.1.1.1"
+
+
 _OID_RSA_PSS: Final = "1.2.840.113549.1.1.10"
+
+
 _OID_MGF1: Final = "1.2.840.113549.1.1.8"
+
+
 _OID_EC_PUBLIC_KEY: Final = "1.2.840.10045.2.1"
+
+
 _OID_ED25519: Final = "1.3.101.112"
+
+
 _OID_ED448: Final = "1.3.101.113"
+
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     _OID_SHA1: hashes.SHA1,
@@ -137,6 +187,8 @@ _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     _OID_SHA384: hashes.SHA384,
     _OID_SHA512: hashes.SHA512,
 }
+
+
 _HASH_NAMES: Final = {
     _OID_SHA1: "sha1",
     _OID_SHA224: "sha224",
@@ -144,6 +196,8 @@ _HASH_NAMES: Final = {
     _OID_SHA384: "sha384",
     _OID_SHA512: "sha512",
 }
+
+
 # signatureAlgorithm OID -> hash OID (None: take the SignerInfo's digestAlgorithm).
 _RSA_PKCS1: Final[dict[str, str | None]] = {
     _OID_RSA: None,
@@ -152,6 +206,8 @@ _RSA_PKCS1: Final[dict[str, str | None]] = {
     "1.2.840.113549.1.1.13": _OID_SHA512,
     "1.2.840.113549.1.1.14": _OID_SHA224,
 }
+
+
 _ECDSA: Final[dict[str, str | None]] = {
     _OID_EC_PUBLIC_KEY: None,
     "1.2.840.10045.4.3.1": _OID_SHA224,
@@ -159,6 +215,8 @@ _ECDSA: Final[dict[str, str | None]] = {
     "1.2.840.10045.4.3.3": _OID_SHA384,
     "1.2.840.10045.4.3.4": _OID_SHA512,
 }
+
+
 _FAILURE_INFO: Final = {
     0: "badAlg",
     2: "badRequest",
@@ -169,6 +227,8 @@ _FAILURE_INFO: Final = {
     17: "addInfoNotAvailable",
     25: "systemFailure",
 }
+
+
 _STATUS_NAMES: Final = {
     0: "granted",
     1: "grantedWithMods",
@@ -177,150 +237,12 @@ _STATUS_NAMES: Final = {
     4: "revocationWarning",
     5: "revocationNotification",
 }
+
+
 _MAX_CHAIN_DEPTH: Final = 8
+
+
 _DER_ENCODING: Final = Encoding.DER
-
-
-# --------------------------------------------------------------------------- DER
-# A minimal reader for the few CMS/TSP structures custody must look into itself:
-# definite lengths only, low tag numbers only, bounds checked everywhere. It is used
-# (a) to put the certificate SET back into DER order and (b) to reach the signed
-# attributes and signature bytes that rfc3161-client does not expose.
-
-
-class _DerError(ValueError):
-    """The bytes are not the DER structure expected at this point."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Tlv:
-    tag: int
-    start: int  # offset of the tag octet
-    body: int  # offset of the first content octet
-    end: int  # offset just past the content
-
-
-def _read_tlv(data: bytes, pos: int, limit: int) -> _Tlv:
-    if pos + 2 > limit:
-        raise _DerError("truncated DER header")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise _DerError("high tag numbers are not used in these structures")
-    first = data[pos + 1]
-    if first < 0x80:
-        length, body = first, pos + 2
-    elif first == 0x80:
-        raise _DerError("indefinite length is not DER")
-    else:
-        count = first & 0x7F
-        if count > 4 or pos + 2 + count > limit:
-            raise _DerError("bad DER length")
-        length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
-        body = pos + 2 + count
-    if body + length > limit:
-        raise _DerError("DER value runs past its container")
-    return _Tlv(tag, pos, body, body + length)
-
-
-def _single(data: bytes) -> _Tlv:
-    tlv = _read_tlv(data, 0, len(data))
-    if tlv.end != len(data):
-        raise _DerError("trailing bytes after the DER value")
-    return tlv
-
-
-def _children(data: bytes, parent: _Tlv) -> list[_Tlv]:
-    kids: list[_Tlv] = []
-    pos = parent.body
-    while pos < parent.end:
-        kid = _read_tlv(data, pos, parent.end)
-        kids.append(kid)
-        pos = kid.end
-    return kids
-
-
-def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
-    if tlv.tag != tag:
-        raise _DerError(f"{what}: expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")
-    return tlv
-
-
-def _oid(data: bytes, tlv: _Tlv) -> str:
-    content = data[tlv.body : tlv.end]
-    _expect(tlv, 0x06, "OBJECT IDENTIFIER")
-    if not content:
-        raise _DerError("empty OBJECT IDENTIFIER")
-    arcs: list[int] = []
-    value = 0
-    for octet in content:
-        value = (value << 7) | (octet & 0x7F)
-        if not octet & 0x80:
-            arcs.append(value)
-            value = 0
-    if content[-1] & 0x80:
-        raise _DerError("truncated OBJECT IDENTIFIER")
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
-
-
-def _int(data: bytes, tlv: _Tlv) -> int:
-    _expect(tlv, 0x02, "INTEGER")
-    return int.from_bytes(data[tlv.body : tlv.end], "big", signed=True)
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_length(len(content)) + content
-
-
-def _der_uint(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _signed_data(raw: bytes) -> tuple[list[_Tlv], _Tlv]:
-    """Return the SignedData's fields and the TimeStampResp's PKIStatusInfo."""
-    top = _expect(_single(raw), 0x30, "TimeStampResp")
-    resp = _children(raw, top)
-    if len(resp) != 2:
-        raise _DerError("TimeStampResp has no timeStampToken")
-    content_info = _children(raw, _expect(resp[1], 0x30, "ContentInfo"))
-    if len(content_info) != 2 or _oid(raw, content_info[0]) != _OID_SIGNED_DATA:
-        raise _DerError("timeStampToken is not CMS SignedData")
-    explicit = _children(raw, _expect(content_info[1], 0xA0, "ContentInfo.content"))
-    if len(explicit) != 1:
-        raise _DerError("bad ContentInfo.content")
-    return _children(raw, _expect(explicit[0], 0x30, "SignedData")), resp[0]
-
-
-def _der_sorted_certificates(raw: bytes) -> bytes | None:
-    """The same response with SignedData.certificates re-emitted in DER SET OF order.
-
-    Only whole certificate encodings are permuted inside the ``[0]`` field, so every
-    length stays the same and nothing outside that field changes. Returns None when
-    the structure is not recognised or the order is already DER.
-    """
-    try:
-        fields, _status = _signed_data(raw)
-        cert_field = next((f for f in fields if f.tag == 0xA0), None)
-        if cert_field is None:
-            return None
-        elements = [raw[c.start : c.end] for c in _children(raw, cert_field)]
-    except _DerError:
-        return None
-    # X.690 §11.6: ascending order of the encodings compared as octet strings. Two
-    # distinct complete TLVs can never be prefixes of one another, so plain byte
-    # ordering is the DER order.
-    ordered = sorted(elements)
-    if ordered == elements:
-        return None
-    fixed = raw[: cert_field.body] + b"".join(ordered) + raw[cert_field.end :]
-    return fixed if len(fixed) == len(raw) else None
 
 
 # ---------------------------------------------------------------- result types
@@ -407,133 +329,6 @@ class TokenCheck:
         raise KeyError(name)
 
 
-@dataclass(frozen=True)
-class TimestampRequest:
-    """A DER ``TimeStampReq`` over a SHA-256 digest, with the nonce kept for checking."""
-
-    digest: bytes
-    nonce: int
-    der: bytes = field(repr=False)
-    cert_req: bool = True
-
-    def as_bytes(self) -> bytes:
-        return self.der
-
-
-# ----------------------------------------------------------------- requesting
-
-
-def build_request(digest: bytes) -> TimestampRequest:
-    """A ``TimeStampReq`` (RFC 3161 §2.4.1) for a 32-byte SHA-256 digest.
-
-    The imprint is the digest itself (rfc3161-client's TimestampRequestBuilder hashes
-    the data it is given, which would stamp SHA-256 of the digest instead), with a fresh
-    random 64-bit nonce and ``certReq`` true so the TSA includes its certificate.
-    """
-    if not isinstance(digest, bytes) or len(digest) != 32:
-        raise ValueError("a SHA-256 digest of exactly 32 bytes is required")
-    nonce = secrets.randbits(64) | (1 << 63)  # always a full 64 bits
-    algorithm = _der(0x30, _der(0x06, bytes.fromhex("608648016503040201")) + b"\x05\x00")
-    imprint = _der(0x30, algorithm + _der(0x04, digest))
-    body = _der_uint(1) + imprint + _der_uint(nonce) + b"\x01\x01\xff"
-    return TimestampRequest(digest=digest, nonce=nonce, cert_req=True, der=_der(0x30, body))
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a bodiless GET; a TSA URL that
-    # redirects is a configuration problem, reported as the HTTP status it is.
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def request_token(url: str, request: TimestampRequest, *, timeout: float = 20.0) -> bytes:
-    """POST ``request`` to the TSA at ``url`` and return the raw DER response.
-
-    ``timeout`` bounds connecting and every blocking read, so a server that accepts
-    the connection and stays silent costs ``timeout`` seconds; in addition the body is
-    abandoned once ``timeout`` has elapsed since the start (checked between reads), so
-    a server trickling bytes cannot hold the caller much longer. Raises TimestampError
-    (one line) on anything but an HTTP 200 ``application/timestamp-reply`` of at most
-    MAX_RESPONSE_BYTES. The bytes are not checked here: see :func:`check_response`.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TimestampError(f"timestamp authority URL {url!r} is not an http(s) URL")
-    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-    if _is_loopback(parts.hostname):
-        handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
-    opener = urllib.request.build_opener(*handlers)
-    http_request = urllib.request.Request(
-        url,
-        data=request.as_bytes(),
-        method="POST",
-        headers={"Content-Type": CONTENT_TYPE_QUERY, "Accept": CONTENT_TYPE_REPLY},
-    )
-    deadline = time.monotonic() + timeout
-    try:
-        with opener.open(http_request, timeout=timeout) as response:
-            ctype = response.headers.get_content_type()
-            if ctype not in _REPLY_TYPES:
-                raise TimestampError(
-                    f"timestamp authority {url} answered with content type {ctype!r}, "
-                    f"not {CONTENT_TYPE_REPLY}"
-                )
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-                raise TimestampError(_too_big(url))
-            body = bytearray()
-            while True:
-                # Each read blocks for at most `timeout` (the socket timeout); the
-                # deadline stops a server that trickles bytes from stretching it.
-                if time.monotonic() > deadline:
-                    raise TimeoutError
-                chunk = response.read1(65536)
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise TimestampError(_too_big(url))
-            return bytes(body)
-    except TimestampError:
-        raise
-    except urllib.error.HTTPError as err:
-        raise TimestampError(
-            f"timestamp authority {url} answered HTTP {err.code} {err.reason}".rstrip()
-        ) from None
-    except urllib.error.URLError as err:
-        raise TimestampError(_unreachable(url, err.reason, timeout)) from None
-    except OSError as err:  # timeouts, resets, TLS failures while reading
-        raise TimestampError(_unreachable(url, err, timeout)) from None
-    except (http.client.HTTPException, ValueError) as err:  # malformed HTTP
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise TimestampError(
-            f"timestamp authority {url} sent a malformed HTTP answer: {detail[:120]}"
-        ) from None
-
-
-def _too_big(url: str) -> str:
-    return f"timestamp authority {url} sent more than {MAX_RESPONSE_BYTES} bytes; answer refused"
-
-
-def _unreachable(url: str, reason: object, timeout: float) -> str:
-    if isinstance(reason, TimeoutError):
-        return f"timestamp authority {url} did not answer within {timeout:g} s"
-    if isinstance(reason, ConnectionRefusedError):
-        return f"cannot reach timestamp authority {url}: connection refused"
-    if isinstance(reason, OSError) and reason.strerror:
-        return f"cannot reach timestamp authority {url}: {reason.strerror}"
-    return f"cannot reach timestamp authority {url}: {reason}".replace("\n", " ")
-
-
 # -------------------------------------------------------------------- checking
 
 
@@ -561,58 +356,58 @@ class _Token:
 
 
 def _parse_token(raw: bytes) -> _Token:
-    fields, _status = _signed_data(raw)
+    fields, _status = signed_data(raw)
     if len(fields) < 4:
-        raise _DerError("SignedData is too short")
-    encap = _children(raw, _expect(fields[2], 0x30, "EncapsulatedContentInfo"))
+        raise DerError("SignedData is too short")
+    encap = children(raw, expect(fields[2], 0x30, "EncapsulatedContentInfo"))
     if len(encap) != 2:
-        raise _DerError("the token carries no content")
-    econtent_type = _oid(raw, encap[0])
-    inner = _children(raw, _expect(encap[1], 0xA0, "eContent"))
+        raise DerError("the token carries no content")
+    econtent_type = der_oid(raw, encap[0])
+    inner = children(raw, expect(encap[1], 0xA0, "eContent"))
     if len(inner) != 1:
-        raise _DerError("bad eContent")
+        raise DerError("bad eContent")
     econtent = raw[inner[0].body : inner[0].end]
-    _expect(inner[0], 0x04, "eContent")
+    expect(inner[0], 0x04, "eContent")
     certificates: list[bytes] = []
     for f in fields[3:-1]:
         if f.tag == 0xA0:
-            certificates = [raw[c.start : c.end] for c in _children(raw, f) if c.tag == 0x30]
-    signer_set = _expect(fields[-1], 0x31, "SignerInfos")
+            certificates = [raw[c.start : c.end] for c in children(raw, f) if c.tag == 0x30]
+    signer_set = expect(fields[-1], 0x31, "SignerInfos")
     return _Token(
         econtent_type,
         econtent,
         certificates,
-        [_parse_signer(raw, s) for s in _children(raw, signer_set)],
+        [_parse_signer(raw, s) for s in children(raw, signer_set)],
     )
 
 
-def _parse_signer(raw: bytes, tlv: _Tlv) -> _Signer:
-    f = _children(raw, _expect(tlv, 0x30, "SignerInfo"))
+def _parse_signer(raw: bytes, tlv: Tlv) -> _Signer:
+    f = children(raw, expect(tlv, 0x30, "SignerInfo"))
     if len(f) < 6:
-        raise _DerError("SignerInfo is too short")
+        raise DerError("SignerInfo is too short")
     issuer = serial = ski = None
     if f[1].tag == 0x30:
-        ias = _children(raw, f[1])
+        ias = children(raw, f[1])
         if len(ias) != 2:
-            raise _DerError("bad issuerAndSerialNumber")
-        issuer, serial = raw[ias[0].start : ias[0].end], _int(raw, ias[1])
+            raise DerError("bad issuerAndSerialNumber")
+        issuer, serial = raw[ias[0].start : ias[0].end], der_int(raw, ias[1])
     elif f[1].tag == 0x80:
         ski = raw[f[1].body : f[1].end]
     else:
-        raise _DerError("unknown SignerIdentifier")
-    digest_oid = _oid(raw, _children(raw, _expect(f[2], 0x30, "digestAlgorithm"))[0])
+        raise DerError("unknown SignerIdentifier")
+    digest_oid = der_oid(raw, children(raw, expect(f[2], 0x30, "digestAlgorithm"))[0])
     if f[3].tag != 0xA0:
-        raise _DerError("SignerInfo has no signed attributes")
+        raise DerError("SignerInfo has no signed attributes")
     attrs: dict[str, list[bytes]] = {}
-    for attr in _children(raw, f[3]):
-        kids = _children(raw, _expect(attr, 0x30, "Attribute"))
+    for attr in children(raw, f[3]):
+        kids = children(raw, expect(attr, 0x30, "Attribute"))
         if len(kids) != 2:
-            raise _DerError("bad Attribute")
-        values = _children(raw, _expect(kids[1], 0x31, "AttributeValues"))
-        attrs.setdefault(_oid(raw, kids[0]), []).extend(raw[v.start : v.end] for v in values)
-    alg = _children(raw, _expect(f[4], 0x30, "signatureAlgorithm"))
+            raise DerError("bad Attribute")
+        values = children(raw, expect(kids[1], 0x31, "AttributeValues"))
+        attrs.setdefault(der_oid(raw, kids[0]), []).extend(raw[v.start : v.end] for v in values)
+    alg = children(raw, expect(f[4], 0x30, "signatureAlgorithm"))
     params = raw[alg[1].start : alg[1].end] if len(alg) > 1 else None
-    _expect(f[5], 0x04, "signature")
+    expect(f[5], 0x04, "signature")
     return _Signer(
         issuer=issuer,
         serial=serial,
@@ -620,7 +415,7 @@ def _parse_signer(raw: bytes, tlv: _Tlv) -> _Signer:
         digest_oid=digest_oid,
         signed_attrs=raw[f[3].start : f[3].end],
         attrs=attrs,
-        sig_oid=_oid(raw, alg[0]),
+        sig_oid=der_oid(raw, alg[0]),
         sig_params=params,
         signature=raw[f[5].body : f[5].end],
     )
@@ -628,7 +423,7 @@ def _parse_signer(raw: bytes, tlv: _Tlv) -> _Signer:
 
 def _tbs_issuer(cert: x509.Certificate) -> bytes:
     tbs = cert.tbs_certificate_bytes
-    kids = _children(tbs, _single(tbs))
+    kids = children(tbs, single(tbs))
     index = 3 if kids[0].tag == 0xA0 else 2  # skip [0] version when present
     return tbs[kids[index].start : kids[index].end]
 
@@ -647,7 +442,7 @@ def _find_signer_cert(
         elif cert.serial_number == signer.serial:
             try:
                 same_issuer = _tbs_issuer(cert) == signer.issuer
-            except (_DerError, IndexError):
+            except (DerError, IndexError):
                 same_issuer = False
             if same_issuer:
                 return cert
@@ -670,23 +465,23 @@ def _check_cert_id(signer: _Signer, cert: x509.Certificate) -> tuple[bool, str]:
         if len(values) != 1:
             return False, f"signingCertificate{'V2' if version == 2 else ''} has several values"
         value = values[0]
-        ids = _children(value, _children(value, _single(value))[0])
+        ids = children(value, children(value, single(value))[0])
         if not ids:
             return False, "the signingCertificate attribute lists no certificate"
-        first = _children(value, ids[0])
+        first = children(value, ids[0])
         hash_oid = _OID_SHA256 if version == 2 else _OID_SHA1
         if version == 2 and first[0].tag == 0x30:
-            hash_oid = _oid(value, _children(value, first[0])[0])
+            hash_oid = der_oid(value, children(value, first[0])[0])
             first = first[1:]
         if hash_oid not in _HASHES:
             return False, f"the signingCertificate hash algorithm {hash_oid} is not supported"
         cert_hash = value[first[0].body : first[0].end]
-        _expect(first[0], 0x04, "certHash")
+        expect(first[0], 0x04, "certHash")
         if cert_hash != _hash(hash_oid, der):
             return False, "the signed signingCertificate attribute names another certificate"
         if len(first) > 1:
-            serial_tlv = _children(value, first[1])[-1]
-            if _int(value, serial_tlv) != cert.serial_number:
+            serial_tlv = children(value, first[1])[-1]
+            if der_int(value, serial_tlv) != cert.serial_number:
                 return False, "the signingCertificate serial number names another certificate"
         name = "signingCertificateV2" if version == 2 else "signingCertificate"
         return True, f"{name} ({_HASH_NAMES[hash_oid]}) names the signer certificate"
@@ -699,13 +494,13 @@ def _verify_signature(token: _Token, signer: _Signer, cert: x509.Certificate) ->
     if signer.digest_oid not in _HASHES or signer.digest_oid == _OID_SHA1:
         return False, f"digest algorithm {signer.digest_oid} is not accepted"
     ctype = signer.attrs.get(_OID_ATTR_CONTENT_TYPE, [])
-    if len(ctype) != 1 or _oid(ctype[0], _single(ctype[0])) != _OID_CT_TSTINFO:
+    if len(ctype) != 1 or der_oid(ctype[0], single(ctype[0])) != _OID_CT_TSTINFO:
         return False, "the signed contentType attribute is not id-ct-TSTInfo"
     digests = signer.attrs.get(_OID_ATTR_MESSAGE_DIGEST, [])
     if len(digests) != 1:
         return False, "the signed attributes carry no single messageDigest"
-    md = _single(digests[0])
-    _expect(md, 0x04, "messageDigest")
+    md = single(digests[0])
+    expect(md, 0x04, "messageDigest")
     if digests[0][md.body : md.end] != _hash(signer.digest_oid, token.econtent):
         return False, "the TSTInfo does not match the signed messageDigest (content altered)"
     # RFC 5652 §5.4: the signature covers the DER of the attributes as a SET OF.
@@ -740,17 +535,17 @@ def _verify_signature(token: _Token, signer: _Signer, cert: x509.Certificate) ->
 def _pss_params(params: bytes | None) -> tuple[padding.PSS, hashes.HashAlgorithm]:
     hash_oid, mgf_oid, salt = _OID_SHA1, _OID_SHA1, 20  # RFC 4055 defaults
     if params is not None:
-        for item in _children(params, _single(params)):
-            inner = _children(params, item)
+        for item in children(params, single(params)):
+            inner = children(params, item)
             if item.tag == 0xA0:
-                hash_oid = _oid(params, _children(params, inner[0])[0])
+                hash_oid = der_oid(params, children(params, inner[0])[0])
             elif item.tag == 0xA1:
-                mgf = _children(params, inner[0])
-                if _oid(params, mgf[0]) != _OID_MGF1:
+                mgf = children(params, inner[0])
+                if der_oid(params, mgf[0]) != _OID_MGF1:
                     raise ValueError("RSASSA-PSS with a mask generation function other than MGF1")
-                mgf_oid = _oid(params, _children(params, mgf[1])[0])
+                mgf_oid = der_oid(params, children(params, mgf[1])[0])
             elif item.tag == 0xA2:
-                salt = _int(params, inner[0])
+                salt = der_int(params, inner[0])
     if hash_oid == _OID_SHA1 or hash_oid not in _HASHES or mgf_oid not in _HASHES:
         raise ValueError(f"RSASSA-PSS hash {hash_oid} is not accepted")
     return padding.PSS(padding.MGF1(_HASHES[mgf_oid]()), salt), _HASHES[hash_oid]()
@@ -860,8 +655,8 @@ def _status_text(raw: bytes, status: int, strings: Sequence[str]) -> str:
     if strings:
         text += ": " + " ".join(strings)
     try:  # PKIFailureInfo is not exposed by rfc3161-client; read the BIT STRING
-        status_info = _children(raw, _single(raw))[0]
-        for kid in _children(raw, status_info):
+        status_info = children(raw, single(raw))[0]
+        for kid in children(raw, status_info):
             if kid.tag == 0x03 and kid.end - kid.body >= 2:
                 unused, bits = raw[kid.body], raw[kid.body + 1 : kid.end]
                 flags = [
@@ -871,7 +666,7 @@ def _status_text(raw: bytes, status: int, strings: Sequence[str]) -> str:
                 ]
                 if flags:
                     text += f" (failInfo {', '.join(flags)})"
-    except (_DerError, IndexError):
+    except (DerError, IndexError):
         pass
     return " ".join(text.split())
 
@@ -956,7 +751,7 @@ def _check(
         try:
             resp = decode_timestamp_response(raw)
         except ValueError as err:
-            fixed = _der_sorted_certificates(raw) if "InvalidSetOrdering" in str(err) else None
+            fixed = der_sorted_certificates(raw) if "InvalidSetOrdering" in str(err) else None
             if fixed is None:
                 raise
             resp = decode_timestamp_response(fixed)
@@ -1042,11 +837,11 @@ def _check(
     add(CHECK_EKU, *_check_eku(signer_cert))
     try:
         add(CHECK_CERT_ID, *_check_cert_id(signer, signer_cert))
-    except (_DerError, IndexError, ValueError) as err:
+    except (DerError, IndexError, ValueError) as err:
         add(CHECK_CERT_ID, False, f"the signingCertificate attribute cannot be read: {err}")
     try:
         add(CHECK_SIGNATURE, *_verify_signature(token, signer, signer_cert))
-    except (_DerError, IndexError) as err:
+    except (DerError, IndexError) as err:
         add(CHECK_SIGNATURE, False, f"the signed attributes cannot be read: {err}")
 
     # 5. chain to a trust anchor, and time validity -------------------------------

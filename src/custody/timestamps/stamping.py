@@ -244,9 +244,11 @@ def _one_token(
     trust: Trust,
     timestamps: Any,
 ) -> tuple[TsaOutcome, TimestampBody | None]:
-    request = timestamps.build_request(digest)
+    from custody.timestamps import tsa_client
+
+    request = tsa_client.build_request(digest)
     try:
-        raw = timestamps.request_token(url, request, timeout=wait)
+        raw = tsa_client.request_token(url, request, timeout=wait)
     except TimestampError as exc:
         return TsaOutcome(url, False, f"unreachable: {exc}"), None
     check = _check(timestamps, raw, digest, request.nonce, trust)
