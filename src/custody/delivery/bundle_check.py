@@ -290,7 +290,8 @@ def _verify_custody(
     file_findings: list[Finding],
     tsa_trust: Any,
 ) -> None:
-    from custody.ledger.checks import examine, reference_findings
+    from custody.ledger.linefacts import examine
+    from custody.ledger.references import reference_findings
 
     records_findings: list[Finding] = []
     proof_findings: list[Finding] = []

@@ -1,9 +1,8 @@
 """Checking a ledger's lines: structure, sequence, hash chain, keys, roles and checkpoints.
 
-The work splits in two. Per line, independently of every other line: parse strictly,
-hash, and check the Ed25519 signature against the key the ledger introduces for that
-fingerprint (``examine``). That is ~90 % of the cost and runs on every core in a process
-pool for large ledgers. Then, in ledger order, everything that depends on what came
+The work splits in two. Per line, independently of every other line
+(``custody.ledger.linefacts``): parse strictly, hash, check the signature. Then, here, in
+ledger order, everything that depends on what came
 before (``_Pass``): sequence numbers, the hash chain, whether the signer was introduced
 before the record and not revoked or retired, whether its role allows the record, and -
 once the Merkle tree is built from all leaf hashes - every checkpoint's root.
@@ -18,33 +17,33 @@ retirement fail with KEY_REVOKED. Disposal needs the custodian role (ROLE_NOT_AL
 
 from __future__ import annotations
 
-import itertools
-import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
-from custody.keys.keyring import verify_ed25519
 from custody.ledger import merkle
+from custody.ledger.linefacts import (
+    NO_DIGEST,
+    LineFacts,
+    LineSource,
+    examine,
+    learn_key,
+    line_facts,
+)
 from custody.ledger.records import (
     CheckpointBody,
     EventBody,
     ItemBody,
     KeyBody,
-    Record,
     RevocationBody,
     SignedRecord,
     TimestampBody,
-    line_hash,
 )
+from custody.ledger.references import Reference, reference_finding
 
-LineSource = Callable[[], Iterable[tuple[bytes, bool]]]
-CHUNK_LINES = 2000
-PARALLEL_FROM = 4 * CHUNK_LINES  # below this, a process pool costs more than it saves
 _LISTED_GAP = 1000  # longer runs of missing records are reported as one range
 
 
@@ -99,198 +98,6 @@ class LedgerState:
     records: int = 0
 
 
-# --- per line, in any order -----------------------------------------------------------------
-
-
-class LineFacts(NamedTuple):
-    """Everything about one line that does not depend on other lines.
-
-    A NamedTuple rather than a dataclass: it crosses from the worker processes for every
-    line, and tuples pickle about seven times faster.
-    """
-
-    complete: bool
-    leaf: bytes
-    hash: str
-    size: int
-    error: str | None = None
-    seq: int = -1
-    type: str = ""
-    signer: str = ""
-    prev: str | None = None
-    time: str = ""
-    signature_ok: bool | None = None  # None: no key of that fingerprint anywhere in the ledger
-    body: Any = None  # the typed body where the ordered pass needs it
-    line: bytes | None = None  # kept for checkpoints: timestamps' imprints are over these bytes
-    content: bytes | None = None  # an item's raw SHA-256: what later references must match
-    refs: tuple[Reference, ...] = ()  # the item records this record names
-
-
-_KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation"})
-_NO_DIGEST = bytes(32)
-
-
-def examine(data: bytes, complete: bool, keys: dict[str, bytes], keep_items: bool) -> LineFacts:
-    """Parse, hash and check the signature of one line; never raises for bad content."""
-    leaf = merkle.leaf_hash(data)
-    digest = line_hash(data)
-    if not complete:
-        return LineFacts(False, leaf, digest, len(data))
-    try:
-        signed = SignedRecord.parse(data)
-        record = signed.record
-        # Bodies the ordered pass needs are built; the rest (most items) only checked.
-        body = None
-        if record.type in _KEEP or (keep_items and record.type == "item"):
-            body = record.typed_body()
-        else:
-            record.check_body()
-    except RecordError as exc:
-        return LineFacts(True, leaf, digest, len(data), error=str(exc))
-    raw = keys.get(record.signer)
-    ok = None
-    if raw is not None:
-        ok = verify_ed25519(raw, signed.signature, signed.signed_bytes)
-    content = None
-    if record.type == "item":
-        content = bytes.fromhex(record.body["digests"]["sha256"])
-    return LineFacts(
-        True,
-        leaf,
-        digest,
-        len(data),
-        None,
-        record.seq,
-        record.type,
-        record.signer,
-        record.prev,
-        record.time,
-        ok,
-        body,
-        data if record.type == "checkpoint" else None,
-        content,
-        references(record.type, record.body),
-    )
-
-
-def _examine_chunk(
-    chunk: list[tuple[bytes, bool]], keys: dict[str, bytes], keep_items: bool
-) -> list[LineFacts]:
-    return [examine(data, complete, keys, keep_items) for data, complete in chunk]
-
-
-def _chunks(
-    lines: Iterable[tuple[bytes, bool]], keys: dict[str, bytes]
-) -> Iterator[list[tuple[bytes, bool]]]:
-    """The lines in chunks; ``keys`` gains each key record's public key as it is read."""
-    chunk: list[tuple[bytes, bool]] = []
-    for line in lines:
-        chunk.append(line)
-        if line[1] and b'"type":"key"' in line[0]:
-            learn_key(line[0], keys)
-        if len(chunk) >= CHUNK_LINES:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _facts(lines: LineSource, keep_items: bool) -> Iterator[LineFacts]:
-    """Examine every line, in order; on a process pool when the ledger is large.
-
-    Each chunk is checked with the keys introduced up to its end. A record signed by a key
-    the ledger introduces only later is UNKNOWN_KEY whatever its signature, so nothing
-    needs the keys of later chunks, and the ledger is read once.
-    """
-    keys: dict[str, bytes] = {}
-    chunks = _chunks(lines(), keys)
-    ahead = list(itertools.islice(chunks, PARALLEL_FROM // CHUNK_LINES))
-    if len(ahead) * CHUNK_LINES < PARALLEL_FROM:
-        for chunk in ahead:
-            yield from _examine_chunk(chunk, keys, keep_items)
-        return
-    workers = os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) as pool:
-        window: list[Future[list[LineFacts]]] = []
-        for chunk in itertools.chain(ahead, chunks):
-            window.append(pool.submit(_examine_chunk, chunk, dict(keys), keep_items))
-            if len(window) > workers * 3:  # a bounded window keeps memory flat
-                yield from window.pop(0).result()
-        for future in window:
-            yield from future.result()
-
-
-def learn_key(data: bytes, keys: dict[str, bytes]) -> None:
-    """Add the public key of a key record line to ``keys`` (the first per fingerprint)."""
-    try:
-        body = SignedRecord.parse(data).record.typed_body()
-    except RecordError:
-        return
-    if isinstance(body, KeyBody):
-        keys.setdefault(body.fingerprint, body.public_key)
-
-
-class Reference(NamedTuple):
-    """A record naming an item record: by number, and by SHA-256 where it says one."""
-
-    target: int
-    sha256: str | None
-    what: str  # who names it, for the finding: "the event", "its duplicate_of"...
-
-
-def references(record_type: str, body: Any) -> tuple[Reference, ...]:
-    """The item records a record's (already validated) body names."""
-    if record_type == "item":
-        found = []
-        original, earlier = body.get("duplicate_of"), body.get("supersedes")
-        if original is not None:
-            found.append(Reference(original, body["digests"]["sha256"], "its duplicate_of"))
-        if earlier is not None:
-            found.append(Reference(earlier, None, "its supersedes"))
-        return tuple(found)
-    if record_type == "event":
-        named = [*body["items"], *([body["output"]] if body.get("output") else [])]
-        return tuple(Reference(ref["seq"], ref["sha256"], "the event") for ref in named)
-    return ()
-
-
-def reference_finding(position: int, ref: Reference, held: bytes | None) -> Finding | None:
-    """REFERENCE_INVALID unless ``ref`` (made by record ``position``) names an earlier item
-    record with that content. ``held``: the SHA-256 of the target if it is an item record."""
-    expected = found = None
-    if ref.target >= position:
-        problem = f"{ref.what} names record {ref.target}, which does not come before it"
-    elif held is None:
-        problem = f"{ref.what} names record {ref.target}, which is not an item record"
-    else:
-        if ref.sha256 is None or held.hex() == ref.sha256:
-            return None
-        expected, found = ref.sha256, held.hex()
-        problem = f"{ref.what} names record {ref.target} with other content than it holds"
-    return Finding(Code.REFERENCE_INVALID, f"record {position}", problem, position, expected, found)
-
-
-def reference_findings(records: Mapping[int, Record]) -> tuple[list[Finding], int]:
-    """Reference findings among some records of a ledger (a bundle's), keyed by number;
-    references to records not given are skipped. Returns (findings, references checked)."""
-    held = {
-        seq: bytes.fromhex(record.body["digests"]["sha256"])
-        for seq, record in records.items()
-        if record.type == "item"
-    }
-    findings: list[Finding] = []
-    checked = 0
-    for seq, record in sorted(records.items()):
-        for ref in references(record.type, record.body):
-            if ref.target < seq and ref.target not in records:
-                continue
-            checked += 1
-            finding = reference_finding(seq, ref, held.get(ref.target))
-            if finding is not None:
-                findings.append(finding)
-    return findings, checked
-
-
 # --- in order -------------------------------------------------------------------------------
 
 
@@ -317,7 +124,7 @@ class _Pass:
     def feed(self, position: int, facts: LineFacts) -> None:
         state = self.state
         self.leaves += facts.leaf
-        self.digests += facts.content or _NO_DIGEST
+        self.digests += facts.content or NO_DIGEST
         before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
         self.prev_hash, self.prev_parsed, self.prev_seq = facts.hash, False, None
         if not facts.complete:
@@ -617,7 +424,7 @@ def verify_ledger_lines(
     """
     pinned = frozenset(trusted_keys) if trusted_keys is not None else None
     run = _Pass(pinned, collect_items)
-    for position, facts in enumerate(_facts(lines, collect_items)):
+    for position, facts in enumerate(line_facts(lines, collect_items)):
         run.feed(position, facts)
     return _finish(run, result, trusted)
 

@@ -32,12 +32,8 @@ from typing import Any
 from custody.errors import CustodyError, LedgerError, RecordError
 from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
-from custody.ledger.checks import (
-    LedgerState,
-    LineSource,
-    TrustedCheckpoint,
-    verify_ledger_lines,
-)
+from custody.ledger.checks import LedgerState, TrustedCheckpoint, verify_ledger_lines
+from custody.ledger.linefacts import LineSource
 from custody.ledger.records import (
     CheckpointBody,
     SignedRecord,
