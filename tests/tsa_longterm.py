@@ -244,8 +244,13 @@ def _build(
     tsa_key = ec.generate_private_key(ec.SECP256R1())
     ca_start, ca_end = not_before - YEAR, not_before + 40 * YEAR
 
-    def ca(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
-           signer: ec.EllipticCurvePrivateKey, serial: int) -> x509.Certificate:
+    def ca(
+        subject: x509.Name,
+        issuer: x509.Name,
+        key: ec.EllipticCurvePrivateKey,
+        signer: ec.EllipticCurvePrivateKey,
+        serial: int,
+    ) -> x509.Certificate:
         b = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -372,7 +377,11 @@ def clocked_tsa(
     tsa.start()
     try:
         root, inter, cert, int_key, root_key = _build(
-            directory, name, not_before=not_before, not_after=not_after, base=tsa.base,
+            directory,
+            name,
+            not_before=not_before,
+            not_after=not_after,
+            base=tsa.base,
             with_urls=with_urls,
         )
         tsa.root, tsa.intermediate, tsa.certificate = root, inter, cert

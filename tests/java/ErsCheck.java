@@ -289,6 +289,6 @@ public class ErsCheck
             gen.addData(new ERSByteData(Files.readAllBytes(Paths.get(args[i]))));
         }
         TimeStampRequest req = gen.generateTimeStampRequest(requests());
-        System.out.println(Hex.toHexString(req.getMessageImprintDigest()));
+        System.out.println("OK " + Hex.toHexString(req.getMessageImprintDigest()));
     }
 }

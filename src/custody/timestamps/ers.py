@@ -758,9 +758,7 @@ class AlgorithmPolicy:
 
 # SHA-1: collisions shown in 2017 (SHAttered); NIST disallowed it for new signatures from
 # 2014. Evidence that still relies on SHA-1 after 2011 had years of warning.
-DEFAULT_POLICY: Final = AlgorithmPolicy(
-    {"1.3.14.3.2.26": _dt.datetime(2011, 1, 1, tzinfo=_dt.UTC)}
-)
+DEFAULT_POLICY: Final = AlgorithmPolicy({"1.3.14.3.2.26": _dt.datetime(2011, 1, 1, tzinfo=_dt.UTC)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,8 +913,14 @@ class _Verifier:
         if record.version != 1:
             self.add(ERS_VERSION, f"version {record.version}; only v1(1) is defined")
         items = [
-            _Ats(k, j, ats, check_token(ats.time_stamp, roots=self.roots,
-                                        extra_certificates=self.material.certificates))
+            _Ats(
+                k,
+                j,
+                ats,
+                check_token(
+                    ats.time_stamp, roots=self.roots, extra_certificates=self.material.certificates
+                ),
+            )
             for k, j, ats in record.archive_time_stamps
         ]
         for item in items:
@@ -1029,8 +1033,9 @@ class _Verifier:
         if item.index > 0:
             previous = self.record.chains[item.chain][item.index - 1]
             expected = [alg.digest(previous.time_stamp)]
-            self._covers(item, alg, expected, ERS_RENEWAL_NOT_COVERED,
-                         "the hash of the timestamp it renews")
+            self._covers(
+                item, alg, expected, ERS_RENEWAL_NOT_COVERED, "the hash of the timestamp it renews"
+            )
             return
         data = [alg.digest(m) for m in self.members]
         if item.chain == 0:
@@ -1047,8 +1052,13 @@ class _Verifier:
                 "7411 reading); accepted"
             )
             return
-        self._covers(item, alg, literal, ERS_CHAIN_NOT_COVERED,
-                     "H(h(d) || H(earlier ArchiveTimeStampSequence))")
+        self._covers(
+            item,
+            alg,
+            literal,
+            ERS_CHAIN_NOT_COVERED,
+            "H(h(d) || H(earlier ArchiveTimeStampSequence))",
+        )
 
     def _covers(
         self,
@@ -1080,8 +1090,11 @@ class _Verifier:
             return False
         if root != facts.imprint:
             if code:
-                self.add(ERS_HASHTREE_MISMATCH,
-                         "the reduced hash tree does not lead to the timestamped root", item)
+                self.add(
+                    ERS_HASHTREE_MISMATCH,
+                    "the reduced hash tree does not lead to the timestamped root",
+                    item,
+                )
             return False
         return True
 
@@ -1101,8 +1114,10 @@ class _Verifier:
                 continue
             for code, detail, severity in self._still_valid(prev, t_next, last=False):
                 self.add(code, detail, prev, severity)
-            if nxt.chain != prev.chain and prev.alg and not self.policy.secure_at(
-                prev.alg.oid, t_next
+            if (
+                nxt.chain != prev.chain
+                and prev.alg
+                and not self.policy.secure_at(prev.alg.oid, t_next)
             ):
                 self.add(
                     ERS_ALGORITHM_WEAK,
@@ -1123,27 +1138,33 @@ class _Verifier:
             if when > cert.not_valid_after_utc:
                 end = f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
                 what = "was not renewed before" if last else "was renewed only after"
-                out.append((
-                    expired_code,
-                    f"{what} {cert.subject.rfc4514_string()} expired ({end}); needed at {at}",
-                    "error",
-                ))
+                out.append(
+                    (
+                        expired_code,
+                        f"{what} {cert.subject.rfc4514_string()} expired ({end}); needed at {at}",
+                        "error",
+                    )
+                )
         for cert, issuer in pairwise(item.path):
             status = revocation_status(cert, issuer, self.material, when)
             if status.state == "revoked":
-                out.append((
-                    revoked_code,
-                    f"{cert.subject.rfc4514_string()} was revoked at "
-                    f"{format_time(status.revoked_at or when)}, before {at} ({status.source})",
-                    "error",
-                ))
+                out.append(
+                    (
+                        revoked_code,
+                        f"{cert.subject.rfc4514_string()} was revoked at "
+                        f"{format_time(status.revoked_at or when)}, before {at} ({status.source})",
+                        "error",
+                    )
+                )
             elif status.state == "unknown":
-                out.append((
-                    ERS_REVOCATION_UNKNOWN,
-                    f"no CRL or OCSP answer kept shows {cert.subject.rfc4514_string()} "
-                    f"unrevoked at {at}",
-                    "warning",
-                ))
+                out.append(
+                    (
+                        ERS_REVOCATION_UNKNOWN,
+                        f"no CRL or OCSP answer kept shows {cert.subject.rfc4514_string()} "
+                        f"unrevoked at {at}",
+                        "warning",
+                    )
+                )
         if item.alg and not self.policy.secure_at(item.alg.oid, when):
             out.append((ERS_ALGORITHM_WEAK, f"{item.alg.name} is not secure at {at}", "error"))
         return out
@@ -1218,9 +1239,9 @@ def renewal_due(
     if alg_end is not None and alg_end - margin <= at:
         return RenewalAdvice("hashtree", "the hash algorithm's end is near", deadline)
     if deadline - margin <= at:
-        name = (algorithm_by_oid(oid).name if algorithm_by_oid(oid) else oid)  # type: ignore[union-attr]
+        name = algorithm_by_oid(oid).name if algorithm_by_oid(oid) else oid  # type: ignore[union-attr]
         action: Literal["timestamp", "hashtree"] = "timestamp" if name == preferred else "hashtree"
-        return RenewalAdvice(action, f"the last timestamp lapses at {format_time(deadline)}",
-                             deadline)
+        return RenewalAdvice(
+            action, f"the last timestamp lapses at {format_time(deadline)}", deadline
+        )
     return RenewalAdvice("none", f"valid until {format_time(deadline)}", deadline)
-

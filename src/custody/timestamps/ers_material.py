@@ -539,8 +539,10 @@ def load_validation_material(folder: Path) -> ValidationMaterial:
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise InputError(f"{folder} does not hold custody validation material")
     if manifest.get("version") != 1:
-        raise InputError(f"{folder}: validation material version {manifest.get('version')!r} "
-                         "is newer than this custody understands; upgrade custody")
+        raise InputError(
+            f"{folder}: validation material version {manifest.get('version')!r} "
+            "is newer than this custody understands; upgrade custody"
+        )
     files = manifest.get("files")
     if not isinstance(files, list) or len(files) > _MAX_FILES:
         raise InputError(f"{folder / MANIFEST}: 'files' is not a list of files")
@@ -563,8 +565,12 @@ def load_validation_material(folder: Path) -> ValidationMaterial:
         if not isinstance(item, dict) or item.get("kind") not in ("crl", "ocsp", "issuer"):
             raise InputError(f"{folder / MANIFEST}: a 'missing' entry is malformed")
         missing.append(
-            Missing(item["kind"], str(item.get("subject", "")), item.get("url"),
-                    str(item.get("reason", "")))
+            Missing(
+                item["kind"],
+                str(item.get("subject", "")),
+                item.get("url"),
+                str(item.get("reason", "")),
+            )
         )
     collected = manifest.get("collected_at")
     try:
@@ -578,4 +584,3 @@ def load_validation_material(folder: Path) -> ValidationMaterial:
         missing=tuple(missing),
         collected_at=collected_at,
     )
-

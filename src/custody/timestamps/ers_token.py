@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from custody.errors import TimestampError
+from custody.errors import TimestampError, UsageError
 
 __all__ = [
     "ALGORITHMS",
@@ -111,7 +111,7 @@ def algorithm(name: str) -> HashAlgorithm:
         return ALGORITHMS[name.lower()]
     except KeyError:
         known = ", ".join(n for n in ALGORITHMS if n != "sha1")
-        raise ValueError(f"unknown hash algorithm {name!r}; one of {known}") from None
+        raise UsageError(f"unknown hash algorithm {name!r}; one of {known}") from None
 
 
 def algorithm_by_oid(oid: str) -> HashAlgorithm | None:
