@@ -24,7 +24,7 @@ from cryptography import x509
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
-from custody.timestamps import ers
+from custody.timestamps import ers, ers_token
 from custody.timestamps.ers import (
     ArchiveTimeStamp,
     EvidenceRecord,
@@ -566,3 +566,41 @@ def test_tsa_unreachable_is_a_timestamp_error(tmp_path: Path) -> None:
         initial_record([b"a"], "sha1", HttpTsa("http://127.0.0.1:9/tsa"))
     with pytest.raises(UsageError):
         initial_record([], "sha256", HttpTsa("http://127.0.0.1:9/tsa"))
+
+
+def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
+    tsas: tuple[ClockedTSA, ClockedTSA],
+) -> None:
+    # RFC 4998 §5.2 step 4 says H(h(i) + ha(i)); erratum 7411 (reported) says to sort the
+    # two first. custody writes the former; a record from a producer that sorted must
+    # still verify. Only a data hash above ha(i) tells the two apart: find one.
+    one, two = tsas
+    objects = [f"object {i}".encode() for i in range(40)]
+    evidence = stamp_initial(one, objects)
+    sha512 = ers_token.algorithm("sha512")
+    for i, obj in enumerate(objects):
+        record = evidence.evidence_record(i)
+        ha = sha512.digest(ers._sequence_der(record.chains))
+        h = sha512.digest(obj)
+        if h > ha:
+            break
+    else:
+        pytest.fail("no data hash above ha(i) among 40 objects")
+    leaf = sha512.digest(ha + h)  # sorted: ha first, unlike §5.2's text
+    two.clock = T0 + 100 * DAY
+    request, nonce = ers_token.build_request(leaf, sha512)
+    token = ers_token.token_from_response(
+        HttpTsa(two.url)(request), digest=leaf, alg=sha512, nonce=nonce, source="test"
+    )
+    migrated = dataclasses.replace(
+        record,
+        chains=(*record.chains, (ArchiveTimeStamp(time_stamp=token),)),
+        digest_algorithms=(*record.digest_algorithms, sha512.der),
+    )
+    at = T0 + 200 * DAY
+    mat = material_for(one, two, at=at)
+    result = verify_record(migrated, obj, roots_of(one, two), mat, at)
+    assert result.ok, result.problems
+    assert any("7411" in n for n in result.notes)
+    other = verify_record(migrated, objects[i - 1 if i else 1], roots_of(one, two), mat, at)
+    assert "ERS_CHAIN_NOT_COVERED" in codes(other) or "ERS_DATA_NOT_COVERED" in codes(other)

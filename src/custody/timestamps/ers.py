@@ -120,6 +120,10 @@ DataObject = bytes | Sequence[bytes]
 """A data object (its bytes), or a data object group (the bytes of each member)."""
 
 _MAX_OBJECTS: Final = 10_000_000
+# Two TSAs' clocks may differ by their accuracy; a renewal made right after the token it
+# renews may carry a slightly earlier genTime without anything being wrong (custody's
+# RFC 3161 checks allow the same 60 s, docs/timestamps.md §7.3).
+_CLOCK_TOLERANCE: Final = _dt.timedelta(seconds=60)
 
 # Problem codes (ErsProblem.code). Errors unless noted.
 ERS_MALFORMED: Final = "ERS_MALFORMED"  # not a DER EvidenceRecord
@@ -1104,7 +1108,7 @@ class _Verifier:
             if prev.check.facts is None or nxt.check.facts is None:
                 continue
             t_prev, t_next = prev.check.facts.gen_time, nxt.check.facts.gen_time
-            if t_next < t_prev:
+            if t_next < t_prev - _CLOCK_TOLERANCE:
                 self.add(
                     ERS_TIME_ORDER,
                     f"genTime {format_time(t_next)} is before the renewed timestamp's "
@@ -1239,8 +1243,10 @@ def renewal_due(
     if alg_end is not None and alg_end - margin <= at:
         return RenewalAdvice("hashtree", "the hash algorithm's end is near", deadline)
     if deadline - margin <= at:
-        name = algorithm_by_oid(oid).name if algorithm_by_oid(oid) else oid  # type: ignore[union-attr]
-        action: Literal["timestamp", "hashtree"] = "timestamp" if name == preferred else "hashtree"
+        known = algorithm_by_oid(oid)
+        # a chain on a non-preferred algorithm migrates at the same cost as a renewal
+        same = known is not None and known.name == preferred
+        action: Literal["timestamp", "hashtree"] = "timestamp" if same else "hashtree"
         return RenewalAdvice(
             action, f"the last timestamp lapses at {format_time(deadline)}", deadline
         )

@@ -22,6 +22,7 @@ with id-kp-OCSPSigning).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -150,6 +151,7 @@ def _load_any_cert(data: bytes) -> list[x509.Certificate]:
         return []
 
 
+@functools.lru_cache(maxsize=256)  # verification asks about the same CRLs many times
 def _load_crl(data: bytes) -> x509.CertificateRevocationList | None:
     for loader in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
         try:
@@ -381,6 +383,18 @@ def _ocsp_signer_ok(answer: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool
     return False
 
 
+@functools.lru_cache(maxsize=1024)
+def _crl_signed_by(crl_der: bytes, issuer_der: bytes) -> bool:
+    crl = _load_crl(crl_der)
+    if crl is None:
+        return False
+    try:
+        key = x509.load_der_x509_certificate(issuer_der).public_key()
+        return crl.is_signature_valid(key)  # type: ignore[arg-type]
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False
+
+
 def revocation_status(
     cert: x509.Certificate,
     issuer: x509.Certificate,
@@ -394,10 +408,7 @@ def revocation_status(
         crl = _load_crl(der)
         if crl is None or crl.issuer != cert.issuer:
             continue
-        try:
-            if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-                continue
-        except (TypeError, ValueError, UnsupportedAlgorithm):
+        if not _crl_signed_by(der, issuer.public_bytes(serialization.Encoding.DER)):
             continue
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         issued = crl.last_update_utc
