@@ -270,6 +270,9 @@ def test_record_not_renewed_is_reported_once_its_certificate_expired(
     advice = renewal_due(record, [one.root], at_time=T0 + YEAR - 30 * DAY)
     assert advice.action == "timestamp" and advice.deadline == T0 + YEAR
     assert renewal_due(record, [one.root], at_time=T0 + 2 * DAY).action == "none"
+    sunset = ers.AlgorithmPolicy({"2.16.840.1.101.3.4.2.1": T0 + 200 * DAY})
+    migrate = renewal_due(record, [one.root], at_time=T0 + 100 * DAY, policy=sunset)
+    assert migrate.action == "hashtree" and migrate.deadline == T0 + 200 * DAY
 
 
 def test_renewal_after_expiry_is_too_late(tsas: tuple[ClockedTSA, ClockedTSA]) -> None:
@@ -318,6 +321,11 @@ def test_renewal_after_revocation_is_reported_from_collected_crls(
     assert isinstance(early, EvidenceSet)
     good = verify_record(early.evidence_record(3), OBJECTS[3], roots_of(one, two), kept, at)
     assert good.ok, good.problems
+    # a token the TSA signed after its certificate was revoked is worthless from the start
+    one.clock = T0 + 120 * DAY
+    late = initial_record(OBJECTS, "sha256", HttpTsa(one.url))
+    result = verify_record(late.evidence_record(0), OBJECTS[0], [one.root], kept, T0 + 121 * DAY)
+    assert "ERS_TOKEN_REVOKED" in codes(result)
 
 
 def test_algorithm_migration_sha256_to_sha512_rehashes_and_chains(
@@ -604,3 +612,44 @@ def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
     assert any("7411" in n for n in result.notes)
     other = verify_record(migrated, objects[i - 1 if i else 1], roots_of(one, two), mat, at)
     assert "ERS_CHAIN_NOT_COVERED" in codes(other) or "ERS_DATA_NOT_COVERED" in codes(other)
+
+
+def test_hostile_records_give_findings_never_tracebacks(
+    tsas: tuple[ClockedTSA, ClockedTSA],
+) -> None:
+    one, _ = tsas
+    der = stamp_initial(one).evidence_record(1).to_der()
+    rng = __import__("random").Random(4998)
+    at = T0 + 2 * DAY
+    accepted = []
+    for _ in range(150):
+        mutated = bytearray(der)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        result = verify_record(bytes(mutated), OBJECTS[1], [one.root], at_time=at)
+        assert isinstance(result, ers.ErsVerification)
+        if result.ok and bytes(mutated) != der:
+            accepted.append(bytes(mutated))
+    # CMS leaves some bytes outside every hash and signature (SignedData.digestAlgorithms,
+    # certificates not on the path) and RFC 4998 leaves EvidenceRecord.digestAlgorithms
+    # unprotected: a change there may pass. Whatever passed must carry the very same
+    # signed content and the same reduced hash tree.
+    original = EvidenceRecord.from_der(der).chains[0][0]
+    assert len(accepted) < 30
+
+    def signed_parts(ats: ArchiveTimeStamp) -> tuple[object, ...]:
+        sd = a_cms.ContentInfo.load(ats.time_stamp)["content"]
+        signer = sd["signer_infos"][0]
+        return (
+            sd["encap_content_info"]["content"].contents,
+            signer["signed_attrs"].dump(),
+            signer["signature"].native,
+            ats.reduced_hashtree,
+        )
+
+    for passed in accepted:
+        assert signed_parts(EvidenceRecord.from_der(passed).chains[0][0]) == signed_parts(original)
+    with pytest.raises(UsageError):
+        verify_record(der, OBJECTS[1], [one.root], at_time=dt.datetime(2031, 1, 2))

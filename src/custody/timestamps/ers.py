@@ -88,6 +88,7 @@ from custody.timestamps.ers_token import (
     algorithm,
     algorithm_by_oid,
     build_request,
+    check_der,
     check_token,
     children,
     der_tlv,
@@ -146,6 +147,7 @@ ERS_ALGORITHM_WEAK: Final = "ERS_ALGORITHM_WEAK"  # relied on after the policy's
 ERS_NOT_RENEWED: Final = "ERS_NOT_RENEWED"  # the last timestamp no longer valid at at_time
 ERS_LAST_REVOKED: Final = "ERS_LAST_REVOKED"  # the last timestamp's certificate is revoked
 ERS_REVOCATION_UNKNOWN: Final = "ERS_REVOCATION_UNKNOWN"  # warning: no material for that time
+ERS_TOKEN_NOT_DER: Final = "ERS_TOKEN_NOT_DER"  # warning: other verifiers may hash it otherwise
 
 
 # ============================================================== ASN.1 (RFC 4998 §3-§5)
@@ -968,6 +970,12 @@ class _Verifier:
             self.add(codes.get(code, ERS_TOKEN_INVALID), detail, item)
         if item.check.facts is None:
             return
+        try:
+            check_der(item.ats.time_stamp)
+        except DerError as err:
+            # §5.2 hashes timestamps in DER; Bouncy Castle hashes its DER re-encoding,
+            # custody the stored bytes: on a non-DER token the two would disagree.
+            self.add(ERS_TOKEN_NOT_DER, f"the token is not DER ({err})", item, "warning")
         item.path = item.check.path_certificates()
         gen = item.check.facts.gen_time
         for cert, issuer in pairwise(item.path):
