@@ -24,7 +24,7 @@ from cryptography import x509
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
-from custody.timestamps import ers, ers_token
+from custody.timestamps import ers, ers_material, ers_token
 from custody.timestamps.ers import (
     ArchiveTimeStamp,
     EvidenceRecord,
@@ -653,3 +653,22 @@ def test_hostile_records_give_findings_never_tracebacks(
         assert signed_parts(EvidenceRecord.from_der(passed).chains[0][0]) == signed_parts(original)
     with pytest.raises(UsageError):
         verify_record(der, OBJECTS[1], [one.root], at_time=dt.datetime(2031, 1, 2))
+
+
+def test_ocsp_answers_decide_revocation_status(tmp_path: Path) -> None:
+    # cryptography's OCSP builder dates its answers with the real clock: this test works in
+    # today's time, unlike the others.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with clocked_tsa(tmp_path, "OCSP TSA", not_before=now - YEAR, not_after=now + YEAR) as one:
+        one.clock = now - DAY
+        token = initial_record([b"a", b"b"], "sha256", HttpTsa(one.url)).chains[0].time_stamps[0]
+        one.revoke(now - 10 * DAY)
+        material = collect_validation_material(token, timeout=10)
+        assert len(material.ocsp_responses) == 1 and not material.crls
+        status = ers_material.revocation_status
+        cert, issuer = one.certificate, one.intermediate
+        assert status(cert, issuer, material, now - 5 * DAY).state == "revoked"
+        before = status(cert, issuer, material, now - 20 * DAY)
+        assert before.state == "good" and before.revoked_at == now - 10 * DAY
+        forged = ValidationMaterial(ocsp_responses=material.ocsp_responses)
+        assert status(cert, one.root, forged, now - 5 * DAY).state == "unknown"  # wrong issuer

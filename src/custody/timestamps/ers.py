@@ -43,8 +43,13 @@ Readings of RFC 4998 where implementations differ, and what is done here:
 * Timestamps are hashed in DER (§5.2); tokens are stored with their certificate SET in DER
   order (see ``ers_token.der_sort_token_sets``).
 
-The RFC's own text was read from the rfc-editor.org copy and its erratum page; the ASN.1
-module matches pyasn1-alt-modules' ``rfc4998.py`` (russhousley/pyasn1-alt-modules).
+Sources: RFC 4998 (section numbers as published; the stored corpus held its abstract and
+the rfc-editor.org erratum page, erratum 7411, while §4.2/§4.3/§5.2 were checked against the
+passages quoted in bcgit/bc-java issues #1164 and #1216 and in esig/dss); the ASN.1 module
+as transcribed in russhousley/pyasn1-alt-modules ``pyasn1_alt_modules/rfc4998.py``;
+Bouncy Castle r1rv72 ``ERSEvidenceRecord``, ``ERSArchiveTimeStamp``,
+``ERSArchiveTimeStampGenerator``, ``BinaryTreeRootCalculator``, ``ERSUtil``; esig/dss
+``dss-evidence-record-asn1`` ``ASN1ArchiveTimeStampSequenceDigestHelper``.
 
 ASN.1 library: ``asn1crypto`` (1.5.1) decodes, because it already defines every structure
 an evidence record embeds (CMS ContentInfo/SignedData, TSTInfo, X.509, CRL, OCSP) in one

@@ -434,14 +434,18 @@ def revocation_status(
             if single.issuer_key_hash != _spki_key_hash(issuer, single.hash_algorithm):
                 continue
             produced = answer.produced_at_utc
-            if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-                revoked = single.revocation_time_utc
-                if revoked is not None and revoked <= at:
-                    return RevocationStatus("revoked", revoked, f"OCSP of {format_time(produced)}")
-                if revoked is not None:
-                    later = revoked if later is None else min(later, revoked)
-            elif single.certificate_status == ocsp.OCSPCertStatus.GOOD and produced >= at:
-                good = good or RevocationStatus("good", None, f"OCSP of {format_time(produced)}")
+            source = f"OCSP of {format_time(produced)}"
+            status = single.certificate_status
+            revoked = single.revocation_time_utc
+            if status == ocsp.OCSPCertStatus.REVOKED and revoked is not None:
+                if revoked <= at:
+                    return RevocationStatus("revoked", revoked, source)
+                later = revoked if later is None else min(later, revoked)
+            elif status != ocsp.OCSPCertStatus.GOOD:
+                continue  # UNKNOWN: the responder does not know the certificate
+            # answered at or after `at`, and not revoked by then: unrevoked at `at`
+            if produced >= at and good is None:
+                good = RevocationStatus("good", None, source)
     if good is not None:
         return RevocationStatus("good", later, good.source)
     return RevocationStatus("unknown", later, "no CRL or OCSP answer kept covers that time")
