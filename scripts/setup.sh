@@ -13,7 +13,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # custody.ledger.c2sp (tests/test_c2sp.py builds tests/go/c2spcheck offline against it).
 # gpg: ProofMode's OpenPGP signatures (custody.acquisition.sources.proofmode); sqv: Sequoia,
 # the independent OpenPGP check in tests/test_proofmode.py.
-packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev)
+# default-jdk-headless + libbc*-java: Bouncy Castle's RFC 4998 code, the independent check of
+# custody.timestamps.ers (tests/test_ers.py compiles tests/java/ErsCheck.java against it);
+# faketime: the loopback TSA of tests/tsa_longterm.py signs at the times a test chooses.
+packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
 missing=()

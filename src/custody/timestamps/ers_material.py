@@ -1,0 +1,601 @@
+"""Validation material for RFC 4998 evidence records: certificates, CRLs, OCSP answers.
+
+Owns: collecting, for a timestamp token, the TSA's certificate chain and the revocation
+information its certificates point at (CRL distribution points, AIA OCSP and caIssuers,
+over HTTP with bounded time and size); recording what could not be had (offline, refused,
+unreadable); storing all of it as a plain folder of DER files with a JSON manifest; and
+answering "was this certificate revoked at time T?" from that material, with signatures of
+CRLs and OCSP answers checked against the issuer.
+
+RFC 4998 §5.3 needs this: each archive timestamp must have been renewed while the one
+before it was still valid, i.e. before its certificate expired *or was revoked*; a
+verifier decades later must be able to show that from what was kept, offline.
+
+May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps.ers_token``,
+``cryptography``, ``asn1crypto`` and the standard library.
+
+Followed: RFC 5280 §4.2.1.13 (cRLDistributionPoints), §4.2.2.1 (authorityInfoAccess),
+§5 (CRLs, invalidityDate); RFC 6960 §4.1-§4.2 (OCSP request/response, delegated responder
+with id-kp-OCSPSigning).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from asn1crypto import keys as a_keys
+from asn1crypto import tsp as a_tsp
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from custody.clock import Clock, format_time, parse_time, utc_now
+from custody.errors import InputError, StorageError, TimestampError, UsageError
+from custody.timestamps.ers_token import http_get, http_post, read_token
+
+__all__ = [
+    "MANIFEST",
+    "Missing",
+    "RevocationStatus",
+    "ValidationMaterial",
+    "collect_validation_material",
+    "load_validation_material",
+    "revocation_status",
+    "save_validation_material",
+]
+
+MANIFEST: Final = "manifest.json"
+_FORMAT: Final = "custody-ers-validation-material"
+_MAX_FILE: Final = 16 * 1024 * 1024
+_MAX_FILES: Final = 10_000
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Something a verifier will want and that was not obtained, and why."""
+
+    kind: Literal["crl", "ocsp", "issuer"]
+    subject: str  # RFC 4514 subject of the certificate concerned
+    url: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ValidationMaterial:
+    """DER certificates, CRLs and OCSP responses kept with an evidence record."""
+
+    certificates: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    ocsp_responses: tuple[bytes, ...] = ()
+    missing: tuple[Missing, ...] = ()
+    collected_at: _dt.datetime | None = None
+
+    def merged(self, *others: ValidationMaterial) -> ValidationMaterial:
+        """Union of the material (duplicates dropped, order kept)."""
+        every = (self, *others)
+
+        def union(items: Iterable[bytes]) -> tuple[bytes, ...]:
+            return tuple(dict.fromkeys(items))
+
+        return ValidationMaterial(
+            certificates=union(c for m in every for c in m.certificates),
+            crls=union(c for m in every for c in m.crls),
+            ocsp_responses=union(o for m in every for o in m.ocsp_responses),
+            missing=tuple(dict.fromkeys(x for m in every for x in m.missing)),
+            collected_at=max((m.collected_at for m in every if m.collected_at), default=None),
+        )
+
+    def certificate_objects(self) -> list[x509.Certificate]:
+        out = []
+        for der in self.certificates:
+            try:
+                out.append(x509.load_der_x509_certificate(der))
+            except ValueError:
+                continue
+        return out
+
+
+# ------------------------------------------------------------------ collecting
+
+
+def _subject(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string()
+
+
+def _http_urls(names: Iterable[x509.GeneralName]) -> list[str]:
+    return [
+        n.value
+        for n in names
+        if isinstance(n, x509.UniformResourceIdentifier)
+        and n.value.lower().startswith(("http://", "https://"))
+    ]
+
+
+def _crl_urls(cert: x509.Certificate) -> list[str]:
+    try:
+        dps = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [u for dp in dps for u in _http_urls(dp.full_name or [])]
+
+
+def _aia_urls(cert: x509.Certificate, method: x509.ObjectIdentifier) -> list[str]:
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return []
+    return _http_urls(d.access_location for d in aia if d.access_method == method)
+
+
+def _load_any_cert(data: bytes) -> list[x509.Certificate]:
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        pass
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return []
+
+
+@functools.lru_cache(maxsize=256)  # verification asks about the same CRLs many times
+def _load_crl(data: bytes) -> x509.CertificateRevocationList | None:
+    for loader in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
+        try:
+            return loader(data)
+        except ValueError:
+            continue
+    return None
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _issuer_of(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    for cand in pool:
+        if cand.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(cand)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue
+        return cand
+    return None
+
+
+def collect_validation_material(
+    token_der: bytes,
+    fetch: bool = True,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 4 * 1024 * 1024,
+    extra_certificates: Sequence[bytes] = (),
+    clock: Clock = utc_now,
+) -> ValidationMaterial:
+    """The TSA certificate chain in ``token_der`` and, with ``fetch``, the CRLs and OCSP
+    answers its certificates name (and issuer certificates a token left out).
+
+    Each URL gets one request of at most ``timeout`` seconds and ``max_bytes`` bytes;
+    only http(s) is followed, never a redirect. Whatever could not be had is listed in
+    ``missing`` with the reason (``offline: not fetched`` when ``fetch`` is false), so
+    that the gap is on record rather than silent. Raises InputError when ``token_der``
+    is not a timestamp token (a TimeStampToken, or a TimeStampResp holding one).
+    """
+    token = _token_bytes(token_der)
+    ci, _tst = read_token(token)
+    certs = [
+        c.chosen.dump() for c in ci["content"]["certificates"] or [] if c.name == "certificate"
+    ]
+    pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
+    fetched_certs: list[bytes] = []
+    crls: list[bytes] = []
+    answers: list[bytes] = []
+    missing: list[Missing] = []
+
+    def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
+        if not fetch:
+            missing.append(Missing(kind, subject, url, "offline: not fetched"))
+            return None
+        try:
+            return http_get(url, timeout=timeout, max_bytes=max_bytes)
+        except TimestampError as err:
+            missing.append(Missing(kind, subject, url, str(err)))
+            return None
+
+    queue = list(pool)
+    seen: set[bytes] = set()
+    while queue:
+        cert = queue.pop(0)
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der in seen or _is_self_signed(cert):
+            continue
+        seen.add(der)
+        subject = _subject(cert)
+        issuer = _issuer_of(cert, pool)
+        if issuer is None:
+            urls = _aia_urls(cert, AuthorityInformationAccessOID.CA_ISSUERS)
+            for url in urls:
+                body = get(url, "issuer", subject)
+                found = [c for c in _load_any_cert(body or b"") if c.subject == cert.issuer]
+                if body is not None and not found:
+                    missing.append(Missing("issuer", subject, url, "not an issuer certificate"))
+                for c in found:
+                    pool.append(c)
+                    queue.append(c)
+                    fetched_certs.append(c.public_bytes(serialization.Encoding.DER))
+                if found:
+                    break
+            issuer = _issuer_of(cert, pool)
+            if issuer is None and not urls:
+                missing.append(Missing("issuer", subject, None, "issuer certificate not at hand"))
+        crl_urls = _crl_urls(cert)
+        ocsp_urls = _aia_urls(cert, AuthorityInformationAccessOID.OCSP)
+        if not crl_urls and not ocsp_urls:
+            missing.append(
+                Missing("crl", subject, None, "the certificate names no CRL or OCSP location")
+            )
+        for url in crl_urls:
+            body = get(url, "crl", subject)
+            if body is None:
+                continue
+            crl = _load_crl(body)
+            if crl is None:
+                missing.append(Missing("crl", subject, url, "the answer is not a CRL"))
+            else:
+                crls.append(crl.public_bytes(serialization.Encoding.DER))
+        for url in ocsp_urls:
+            if issuer is None:
+                missing.append(Missing("ocsp", subject, url, "no issuer certificate to ask about"))
+                continue
+            if not fetch:
+                missing.append(Missing("ocsp", subject, url, "offline: not fetched"))
+                continue
+            request = (
+                ocsp.OCSPRequestBuilder()
+                .add_certificate(cert, issuer, hashes.SHA1())  # SHA-1 CertID: every responder
+                .build()
+                .public_bytes(serialization.Encoding.DER)
+            )
+            try:
+                body = http_post(
+                    url,
+                    request,
+                    content_type="application/ocsp-request",
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                )
+                answer = ocsp.load_der_ocsp_response(body)
+            except TimestampError as err:
+                missing.append(Missing("ocsp", subject, url, str(err)))
+                continue
+            except ValueError:
+                missing.append(Missing("ocsp", subject, url, "the answer is not an OCSP response"))
+                continue
+            if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+                why = f"the responder answered {answer.response_status.name}"
+                missing.append(Missing("ocsp", subject, url, why))
+                continue
+            answers.append(body)
+    return ValidationMaterial(
+        certificates=tuple(dict.fromkeys([*certs, *fetched_certs])),
+        crls=tuple(dict.fromkeys(crls)),
+        ocsp_responses=tuple(dict.fromkeys(answers)),
+        missing=tuple(missing),
+        collected_at=clock(),
+    )
+
+
+def _token_bytes(data: bytes) -> bytes:
+    """A TimeStampToken from a token or a TimeStampResp; InputError otherwise."""
+    try:
+        read_token(data)
+        return data
+    except ValueError:
+        pass
+    try:
+        resp = a_tsp.TimeStampResp.load(data, strict=True)
+        token: bytes = resp["time_stamp_token"].dump()
+        read_token(token)
+        return token
+    except (ValueError, TypeError, KeyError):
+        raise InputError("not a timestamp token or timestamp response") from None
+
+
+# ------------------------------------------------------------------ revocation
+
+
+@dataclass(frozen=True)
+class RevocationStatus:
+    """A certificate's revocation status as of ``at``.
+
+    ``good``: material issued at or after ``at`` shows it unrevoked then (``revoked_at``
+    may still name a later revocation); ``revoked``: revoked at ``revoked_at`` <= ``at``;
+    ``unknown``: nothing kept answers for that time.
+    """
+
+    state: Literal["good", "revoked", "unknown"]
+    revoked_at: _dt.datetime | None
+    source: str
+
+
+def _crl_revocation_time(entry: x509.RevokedCertificate) -> _dt.datetime:
+    when = entry.revocation_date_utc
+    try:
+        inv = entry.extensions.get_extension_for_class(x509.InvalidityDate).value
+        when = min(when, inv.invalidity_date_utc)  # RFC 5280 §5.3.2: known compromise time
+    except x509.ExtensionNotFound:
+        pass
+    return when
+
+
+def _verify_with(key: object, signature: bytes, data: bytes, algo: hashes.HashAlgorithm) -> bool:
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(algo))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _ocsp_signer_ok(answer: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
+    algo = answer.signature_hash_algorithm
+    if algo is None:
+        return False
+    if _verify_with(issuer.public_key(), answer.signature, answer.tbs_response_bytes, algo):
+        return True
+    for responder in answer.certificates:  # delegated responder (RFC 6960 §4.2.2.2)
+        try:
+            eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            continue
+        if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+            continue
+        try:
+            responder.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue
+        if _verify_with(responder.public_key(), answer.signature, answer.tbs_response_bytes, algo):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _crl_signed_by(crl_der: bytes, issuer_der: bytes) -> bool:
+    crl = _load_crl(crl_der)
+    if crl is None:
+        return False
+    try:
+        key = x509.load_der_x509_certificate(issuer_der).public_key()
+        return crl.is_signature_valid(key)  # type: ignore[arg-type]
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False
+
+
+def revocation_status(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    material: ValidationMaterial,
+    at: _dt.datetime,
+) -> RevocationStatus:
+    """Was ``cert`` revoked at ``at``, according to CRLs/OCSP answers signed by its issuer?"""
+    good: RevocationStatus | None = None
+    later: _dt.datetime | None = None
+    for der in material.crls:
+        crl = _load_crl(der)
+        if crl is None or crl.issuer != cert.issuer:
+            continue
+        if not _crl_signed_by(der, issuer.public_bytes(serialization.Encoding.DER)):
+            continue
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        issued = crl.last_update_utc
+        if entry is not None:
+            when = _crl_revocation_time(entry)
+            if when <= at:
+                return RevocationStatus("revoked", when, f"CRL of {format_time(issued)}")
+            later = when if later is None else min(later, when)
+        if issued >= at and good is None:
+            good = RevocationStatus("good", None, f"CRL of {format_time(issued)}")
+    for der in material.ocsp_responses:
+        try:
+            answer = ocsp.load_der_ocsp_response(der)
+        except ValueError:
+            continue
+        if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            continue
+        if not _ocsp_signer_ok(answer, issuer):
+            continue
+        for single in answer.responses:
+            if single.serial_number != cert.serial_number:
+                continue
+            if single.issuer_key_hash != _spki_key_hash(issuer, single.hash_algorithm):
+                continue
+            produced = answer.produced_at_utc
+            source = f"OCSP of {format_time(produced)}"
+            status = single.certificate_status
+            revoked = single.revocation_time_utc
+            if status == ocsp.OCSPCertStatus.REVOKED and revoked is not None:
+                if revoked <= at:
+                    return RevocationStatus("revoked", revoked, source)
+                later = revoked if later is None else min(later, revoked)
+            elif status != ocsp.OCSPCertStatus.GOOD:
+                continue  # UNKNOWN: the responder does not know the certificate
+            # answered at or after `at`, and not revoked by then: unrevoked at `at`
+            if produced >= at and good is None:
+                good = RevocationStatus("good", None, source)
+    if good is not None:
+        return RevocationStatus("good", later, good.source)
+    return RevocationStatus("unknown", later, "no CRL or OCSP answer kept covers that time")
+
+
+def _spki_key_hash(issuer: x509.Certificate, algo: hashes.HashAlgorithm) -> bytes:
+    # RFC 6960 §4.1.1: issuerKeyHash is the hash of the subjectPublicKey BIT STRING value
+    # (not of the whole SubjectPublicKeyInfo).
+    spki = issuer.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bits = a_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
+    return hashlib.new(algo.name, bits).digest()
+
+
+# ---------------------------------------------------------------------- storing
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; never through a symlink, never overwriting."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if the name exists, symlink or not
+    finally:
+        os.unlink(tmp)
+
+
+def _plain_dir(path: Path) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o755)
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path} exists and is not a folder (symlinks are refused)")
+
+
+def save_validation_material(material: ValidationMaterial, folder: Path) -> None:
+    """Write ``material`` into ``folder`` (created; must be absent or empty).
+
+    Layout: ``certs/``, ``crls/``, ``ocsp/`` holding one DER file each, named by the
+    SHA-256 of its bytes, and ``manifest.json`` listing every file with its SHA-256 and
+    what is missing. Nothing outside ``folder`` is written; symlinks are refused.
+    """
+    try:
+        _plain_dir(folder)
+        if any(folder.iterdir()):
+            raise UsageError(f"{folder} is not empty; validation material needs a fresh folder")
+        entries = []
+        for kind, items in (
+            ("certs", material.certificates),
+            ("crls", material.crls),
+            ("ocsp", material.ocsp_responses),
+        ):
+            sub = folder / kind
+            _plain_dir(sub)
+            for der in items:
+                name = f"{_sha256(der)}.der"
+                _write_new(sub / name, der)
+                entries.append({"kind": kind, "file": f"{kind}/{name}", "sha256": _sha256(der)})
+        manifest = {
+            "format": _FORMAT,
+            "version": 1,
+            "collected_at": format_time(material.collected_at) if material.collected_at else None,
+            "files": entries,
+            "missing": [
+                {"kind": m.kind, "subject": m.subject, "url": m.url, "reason": m.reason}
+                for m in material.missing
+            ],
+        }
+        data = json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True).encode()
+        _write_new(folder / MANIFEST, data + b"\n")
+    except OSError as err:
+        raise StorageError(f"cannot write validation material to {folder}: {err}") from None
+
+
+def _read_plain(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InputError(f"{path} is not a regular file")
+        data = handle.read(_MAX_FILE + 1)
+    if len(data) > _MAX_FILE:
+        raise InputError(f"{path} is larger than {_MAX_FILE} bytes")
+    return data
+
+
+def load_validation_material(folder: Path) -> ValidationMaterial:
+    """Read what :func:`save_validation_material` wrote; InputError on anything amiss
+    (unknown format, a file missing or changed, a path leaving the folder, a symlink)."""
+    try:
+        manifest = json.loads(_read_plain(folder / MANIFEST))
+    except ValueError:
+        raise InputError(f"{folder / MANIFEST} is not JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise InputError(f"{folder} does not hold custody validation material")
+    if manifest.get("version") != 1:
+        raise InputError(
+            f"{folder}: validation material version {manifest.get('version')!r} "
+            "is newer than this custody understands; upgrade custody"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, list) or len(files) > _MAX_FILES:
+        raise InputError(f"{folder / MANIFEST}: 'files' is not a list of files")
+    buckets: dict[str, list[bytes]] = {"certs": [], "crls": [], "ocsp": []}
+    for entry in files:
+        if not isinstance(entry, dict):
+            raise InputError(f"{folder / MANIFEST}: a file entry is not an object")
+        kind, name, digest = entry.get("kind"), entry.get("file"), entry.get("sha256")
+        if kind not in buckets or not isinstance(name, str) or not isinstance(digest, str):
+            raise InputError(f"{folder / MANIFEST}: a file entry is malformed")
+        parts = name.split("/")
+        if len(parts) != 2 or parts[0] != kind or parts[1] in ("", ".", "..") or "\\" in name:
+            raise InputError(f"{folder / MANIFEST}: file name {name!r} leaves its folder")
+        data = _read_plain(folder / kind / parts[1])
+        if _sha256(data) != digest:
+            raise InputError(f"{folder / name} was changed since it was stored (SHA-256 differs)")
+        buckets[kind].append(data)
+    missing = []
+    for item in manifest.get("missing") or []:
+        if not isinstance(item, dict) or item.get("kind") not in ("crl", "ocsp", "issuer"):
+            raise InputError(f"{folder / MANIFEST}: a 'missing' entry is malformed")
+        missing.append(
+            Missing(
+                item["kind"],
+                str(item.get("subject", "")),
+                item.get("url"),
+                str(item.get("reason", "")),
+            )
+        )
+    collected = manifest.get("collected_at")
+    try:
+        collected_at = parse_time(collected) if isinstance(collected, str) else None
+    except ValueError:
+        raise InputError(f"{folder / MANIFEST}: collected_at is not an RFC 3339 time") from None
+    return ValidationMaterial(
+        certificates=tuple(buckets["certs"]),
+        crls=tuple(buckets["crls"]),
+        ocsp_responses=tuple(buckets["ocsp"]),
+        missing=tuple(missing),
+        collected_at=collected_at,
+    )
