@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custody.errors import ToolMissingError
-from custody.evidence import metadata as internals  # private helpers, for the sanitising units
-from custody.evidence.metadata import ExifTool, FileMetadata, exiftool_available
+from custody.evidence import exiftool as internals  # private helpers, for the exchange units
+from custody.evidence.exiftool import ExifTool, FileMetadata, exiftool_available
+from custody.evidence.metadata import capture_time
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXIFTOOL = shutil.which("exiftool")
@@ -664,7 +665,7 @@ def test_warnings_and_errors_from_any_group() -> None:
     ],
 )
 def test_capture_time_rules(tags: dict[str, Any], expected: str | None) -> None:
-    assert internals._capture_time(tags) == expected
+    assert capture_time(tags) == expected
 
 
 _json_leaf = (

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
+from custody.evidence.exiftool import ExifTool, FileMetadata
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileChangedError,
@@ -37,7 +38,6 @@ from custody.evidence.hashing import (
     FileIdentity,
     hash_file,
 )
-from custody.evidence.metadata import ExifTool, FileMetadata
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.records import Acquisition, ItemBody, SignedRecord

@@ -145,7 +145,7 @@ def ingest(
     clock: Clock = utc_now,
 ) -> IngestReport:
     from custody.errors import ToolMissingError
-    from custody.evidence.metadata import exiftool_available
+    from custody.evidence.exiftool import exiftool_available
 
     observer = observer or NullObserver()
     descriptive = descriptive or Descriptive()

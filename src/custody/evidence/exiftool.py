@@ -1,4 +1,4 @@
-"""File metadata through one long-lived exiftool process, made safe for canonical JSON.
+"""Running exiftool: one long-lived process per thread, fed many files, with a deadline.
 
 This module owns everything custody knows about exiftool:
 
@@ -9,8 +9,7 @@ This module owns everything custody knows about exiftool:
   caused it gets an error;
 * passing awkward file names (newline/CR, leading ``-``, invalid UTF-8, NFD) so exiftool
   reads exactly the file we mean;
-* turning exiftool's JSON into ``FileMetadata``: tags sanitised for RFC 8785 / I-JSON,
-  the MIME type, exiftool's Error/Warning tags and the claimed capture time.
+* handing exiftool's JSON to ``custody.evidence.metadata``, which makes ``FileMetadata``.
 
 It never prints and never decides what a warning means for the evidence: callers do.
 An ``ExifTool`` object is not thread-safe; use one per thread.
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import secrets
@@ -34,14 +32,23 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import exiftool as pyexiftool
 
 from custody.errors import ToolMissingError
+from custody.evidence.metadata import (
+    FileMetadata,
+    capture_time,
+    clean_text,
+    named,
+    parse_float,
+    parse_int,
+    sanitise,
+    texts,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -51,12 +58,15 @@ __all__ = [
     "exiftool_available",
 ]
 
+
 DEFAULT_TIMEOUT = 30.0
+
 
 _NOT_INSTALLED = (
     "exiftool is not installed; run the set-up command in README.md "
     "(Debian package libimage-exiftool-perl)"
 )
+
 
 # Options sent with every command (not as pyexiftool ``common_args``, so that the
 # ``-ver`` handshake run() performs stays a plain version query).
@@ -86,62 +96,27 @@ _BASE_ARGS: tuple[bytes, ...] = (
     b"-progress",
 )
 
-# System-group tags we keep. Everything else exiftool reports in the System group
-# describes where or when WE read the file, not the file: its name and directory (and
-# our private alias for awkward names), FileAccessDate (changed by the act of reading),
-# FileInodeChangeDate (changed by chmod/link/copy), FilePermissions (our mount and
-# umask), and on other platforms FileCreateDate (birth of this copy), FileAttributes,
-# inode/device/owner numbers. We keep FileSize (content) and FileModifyDate (the mtime
-# the file arrived with, rendered in UTC so it does not depend on the reader's zone).
-_SYSTEM_KEEP = frozenset({"System:FileSize", "System:FileModifyDate"})
-
-# The capture time candidates, in order of preference (the brief for clock
-# reconciliation). ModifyDate is deliberately not one: editing software rewrites it.
-_CAPTURE_TAGS = (
-    "DateTimeOriginal",
-    "CreationDate",
-    "ContentCreateDate",
-    "CreateDate",
-    "MediaCreateDate",
-    "DateCreated",
-)
-# EXIF 2.31 stores the zone of an EXIF date in a separate tag of the same group.
-_EXIF_OFFSET_TAG = {
-    "DateTimeOriginal": "OffsetTimeOriginal",
-    "CreateDate": "OffsetTimeDigitized",
-}
 
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-_MAX_SAFE_INT = 2**53 - 1  # I-JSON (RFC 7493) / RFC 8785 integer range
+
 _PROGRESS_PREFIX = b"======== "
+
+
 _READ_CHUNK = 1 << 16
+
+
 _COALESCE = 0.0005  # seconds to let output pile up between reads
+
+
 # A pipe that selects writable accepts PIPE_BUF bytes without blocking (POSIX: >= 512).
 _PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)
+
+
 _ALIAS_EXT = re.compile(rb"\.[A-Za-z0-9_-]{1,16}")
+
+
 _ALIAS_CHARS = ("\n", "\r", "\ufffe", "\uffff")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_EXIF_DATE = re.compile(
-    r"(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
-    r"(Z|[+-]\d{2}(?::?\d{2})?)?"
-)
-_ZONE = re.compile(r"Z|[+-]\d{2}(?::?\d{2})?")
-
-
-@dataclass(frozen=True)
-class FileMetadata:
-    """What exiftool said about one file.
-
-    ``tags`` is a plain ``dict`` (so it can go straight into ``rfc8785.dumps``); treat it
-    as read-only. It is empty when exiftool produced nothing (timeout, crash, file gone).
-    """
-
-    tags: Mapping[str, Any]
-    mime: str | None
-    error: str | None
-    warnings: tuple[str, ...]
-    capture_time: str | None
 
 
 class _ExchangeFailure(Exception):
@@ -302,7 +277,7 @@ def _describe_exit(proc: subprocess.Popen[bytes], err: bytes | bytearray) -> str
     last = ""
     for raw in reversed(bytes(err).splitlines()):
         if raw.strip() and not raw.startswith(_PROGRESS_PREFIX):
-            last = _clean_text(raw.decode("utf-8", "replace")).strip()
+            last = clean_text(raw.decode("utf-8", "replace")).strip()
             break
     return f"{how} ({last[:200]})" if last else how
 
@@ -628,21 +603,26 @@ def _failed(error: str) -> FileMetadata:
     return FileMetadata(tags={}, mime=None, error=error, warnings=(), capture_time=None)
 
 
-# -- turning exiftool's JSON into FileMetadata --------------------------------------
+def _stderr_error(stderr: bytes, label: str) -> str:
+    """exiftool's own reason for skipping a file ("Error: File not found - NAME")."""
+    suffix = f" - {label}"
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        if line.startswith("Error: ") and line.endswith(suffix):
+            return clean_text(line[len("Error: ") : -len(suffix)]) or "exiftool error"
+    return "exiftool returned no metadata for this file"
 
 
-def _parse_int(text: str) -> int | str:
-    # exiftool already quotes integers of 16+ digits; this is the I-JSON guard anyway.
-    if len(text) > 17:  # also keeps int() away from its 4300-digit refusal
-        return text
-    value = int(text)
-    return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else text
-
-
-def _parse_float(text: str) -> float | str:
-    # exiftool writes numbers like "1e999" unquoted; json would make them inf.
-    value = float(text)
-    return value if math.isfinite(value) else text
+def _to_metadata(obj: Mapping[str, Any]) -> FileMetadata:
+    tags = sanitise(obj)
+    mime = tags.get("File:MIMEType")
+    errors = [t for _, v in named(tags, "Error") for t in texts(v)]
+    return FileMetadata(
+        tags=tags,
+        mime=mime if isinstance(mime, str) and mime else None,
+        error="; ".join(errors) if errors else None,
+        warnings=tuple(t for _, v in named(tags, "Warning") for t in texts(v)),
+        capture_time=capture_time(tags),
+    )
 
 
 def _attribute(batch: list[_Job], stdout: bytes, stderr: bytes) -> list[FileMetadata]:
@@ -654,8 +634,8 @@ def _attribute(batch: list[_Job], stdout: bytes, stderr: bytes) -> list[FileMeta
         objects = (
             json.loads(
                 text,
-                parse_int=_parse_int,
-                parse_float=_parse_float,
+                parse_int=parse_int,
+                parse_float=parse_float,
                 parse_constant=str,  # NaN / Infinity stay text
                 strict=False,
             )
@@ -683,112 +663,3 @@ def _attribute(batch: list[_Job], stdout: bytes, stderr: bytes) -> list[FileMeta
     if pos != len(objects):
         raise _OutputMismatch(f"{len(objects) - pos} answer(s) match no file that was sent")
     return results
-
-
-def _stderr_error(stderr: bytes, label: str) -> str:
-    """exiftool's own reason for skipping a file ("Error: File not found - NAME")."""
-    suffix = f" - {label}"
-    for line in stderr.decode("utf-8", "replace").splitlines():
-        if line.startswith("Error: ") and line.endswith(suffix):
-            return _clean_text(line[len("Error: ") : -len(suffix)]) or "exiftool error"
-    return "exiftool returned no metadata for this file"
-
-
-def _clean_text(text: str) -> str:
-    # Only \u escapes can still carry a lone surrogate here (bytes were decoded with
-    # errors="replace"); RFC 8785 cannot encode one.
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _clean_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, list):
-        return [_clean_value(v) for v in value]
-    if isinstance(value, dict):
-        return {_clean_text(k): _clean_value(v) for k, v in value.items()}
-    return value  # bool, None, and numbers already range-checked while parsing
-
-
-def _sanitise(obj: Mapping[str, Any]) -> dict[str, Any]:
-    tags: dict[str, Any] = {}
-    for key, value in obj.items():
-        if key == "SourceFile":
-            continue
-        if key.startswith("System:") and key not in _SYSTEM_KEEP:
-            continue
-        tags[_clean_text(key)] = _clean_value(value)
-    return tags
-
-
-def _named(tags: Mapping[str, Any], name: str) -> Iterable[tuple[str, Any]]:
-    """(group, value) of every tag called ``name``, in exiftool's output order."""
-    suffix = ":" + name
-    for key, value in tags.items():
-        if key.endswith(suffix):
-            yield key[: -len(suffix)], value
-
-
-def _texts(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [t for v in value for t in _texts(v)]
-    return [] if value is None else [str(value)]
-
-
-def _to_metadata(obj: Mapping[str, Any]) -> FileMetadata:
-    tags = _sanitise(obj)
-    mime = tags.get("File:MIMEType")
-    errors = [t for _, v in _named(tags, "Error") for t in _texts(v)]
-    return FileMetadata(
-        tags=tags,
-        mime=mime if isinstance(mime, str) and mime else None,
-        error="; ".join(errors) if errors else None,
-        warnings=tuple(t for _, v in _named(tags, "Warning") for t in _texts(v)),
-        capture_time=_capture_time(tags),
-    )
-
-
-def _capture_time(tags: Mapping[str, Any]) -> str | None:
-    """First claimed capture time: RFC 3339 if its zone is known, else as exiftool wrote it."""
-    for name in _CAPTURE_TAGS:
-        for group, value in _named(tags, name):
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                continue
-            text = str(value).strip()
-            if not any(c in "123456789" for c in text):
-                continue  # unset: "", "0000:00:00 00:00:00", "    :  :     :  :  "
-            zone = None
-            offset_tag = _EXIF_OFFSET_TAG.get(name)
-            if offset_tag is not None:
-                offset = tags.get(f"{group}:{offset_tag}")
-                if isinstance(offset, str) and _ZONE.fullmatch(offset.strip()):
-                    zone = offset.strip()
-            return _rfc3339(text, zone) or text
-    return None
-
-
-def _rfc3339(text: str, extra_zone: str | None) -> str | None:
-    """exiftool date "YYYY:MM:DD HH:MM:SS[.f][zone]" -> RFC 3339; None if no zone or invalid."""
-    m = _EXIF_DATE.fullmatch(text)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, frac, zone = m.groups()
-    zone = zone or extra_zone
-    if zone is None:
-        return None
-    try:
-        if zone != "Z":
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone[1:].replace(":", "")
-            hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-            if hours > 23 or minutes > 59:
-                return None
-            tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-            zone = f"{zone[0]}{hours:02d}:{minutes:02d}"
-        else:
-            tz = UTC
-        # Validates the calendar (no month 13, no 30 February); leap seconds aside.
-        datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz)
-    except ValueError:
-        return None
-    return f"{year}-{month}-{day}T{hour}:{minute}:{second}{frac or ''}{zone}"
