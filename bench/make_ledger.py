@@ -18,7 +18,7 @@ from typing import Any
 from custody.clock import format_ns
 from custody.keys.keyring import Keyring
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import ItemBody
+from custody.ledger.bodies import ItemBody
 from custody.root import find_root
 
 

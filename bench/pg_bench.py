@@ -147,7 +147,8 @@ def generate_lines(count: int, path: Path) -> None:
     """``count`` real signed records, chained, one throwaway key, checkpoints every 10,000."""
     from custody.clock import format_time, utc_now
     from custody.ledger import merkle
-    from custody.ledger.records import FORMAT_VERSION, CheckpointBody, KeyBody, Record, SignedRecord
+    from custody.ledger.bodies import CheckpointBody, KeyBody
+    from custody.ledger.records import FORMAT_VERSION, Record, SignedRecord
 
     key = throwaway_key("bench")
     tree = merkle.MemoryTree()

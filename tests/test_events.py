@@ -44,7 +44,8 @@ from custody.errors import SigningKeyError
 from custody.handling.events import event, revoke
 from custody.keys.keyring import Keyring, SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import EventBody, ItemRef, KeyBody, Record, RevocationBody, SignedRecord
+from custody.ledger.bodies import EventBody, ItemRef, KeyBody, RevocationBody
+from custody.ledger.records import Record, SignedRecord
 from custody.root import EvidenceRoot, init_root
 from custody.verify.roots import verify_root
 

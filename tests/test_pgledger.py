@@ -1092,8 +1092,8 @@ def test_a_timestamp_taken_on_one_machine_verifies_on_another(
 def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) -> None:
     from custody.keys.keyring import Keyring
     from custody.ledger.backends import open_ledger
+    from custody.ledger.bodies import ItemBody
     from custody.ledger.proofs import inclusion_document
-    from custody.ledger.records import ItemBody
     from custody.root import find_root
 
     root = find_root(explicit=str(pg_catalogued))

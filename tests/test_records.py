@@ -18,15 +18,8 @@ from hypothesis import strategies as st
 from custody.errors import RecordError
 from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import canonical
-from custody.ledger.records import (
-    Acquisition,
-    CheckpointBody,
-    ItemBody,
-    KeyBody,
-    Record,
-    SignedRecord,
-    line_hash,
-)
+from custody.ledger.bodies import Acquisition, CheckpointBody, ItemBody, KeyBody
+from custody.ledger.records import Record, SignedRecord, line_hash
 
 SHA = "ab" * 32
 BLAKE = "cd" * 32

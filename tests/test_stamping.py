@@ -1407,7 +1407,8 @@ def test_documented_defaults_are_the_real_defaults() -> None:
 
 
 def test_documented_timestamp_record_is_exact() -> None:
-    from custody.ledger.records import SignedRecord, TimestampBody
+    from custody.ledger.bodies import TimestampBody
+    from custody.ledger.records import SignedRecord
 
     text = DOC.read_text()
     line = text.split("```json\n")[1].split("\n```")[0].encode()

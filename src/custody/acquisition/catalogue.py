@@ -40,7 +40,8 @@ from custody.evidence.hashing import (
 )
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import Acquisition, ItemBody, SignedRecord
+from custody.ledger.bodies import Acquisition, ItemBody
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
 from custody.progress import NullObserver, Observer
 from custody.root import STATE_DIR, EvidenceRoot

@@ -43,7 +43,7 @@ from custody.evidence.hashing import (
 )
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import Acquisition
+from custody.ledger.bodies import Acquisition
 from custody.progress import IngestObserver, NullObserver
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all

@@ -26,14 +26,9 @@ from custody.errors import InputError, RecordError
 from custody.evidence.hashing import new_hash
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
+from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.proofs import check_document
-from custody.ledger.records import (
-    CheckpointBody,
-    ItemBody,
-    KeyBody,
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.records import SignedRecord
 
 # --- verification ---------------------------------------------------------------------------
 

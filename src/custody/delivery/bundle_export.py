@@ -45,14 +45,9 @@ from custody.evidence.hashing import new_hash, open_evidence
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
+from custody.ledger.bodies import EventBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.proofs import consistency_document, inclusion_document
-from custody.ledger.records import (
-    EventBody,
-    ItemBody,
-    KeyBody,
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all, write_atomic

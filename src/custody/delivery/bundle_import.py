@@ -14,10 +14,8 @@ from typing import Any
 from custody.delivery.bundle_check import BundleSource, load_index, verify_bundle
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import VerificationResult
-from custody.ledger.records import (
-    ItemBody,
-    SignedRecord,
-)
+from custody.ledger.bodies import ItemBody
+from custody.ledger.records import SignedRecord
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, write_all
 
@@ -43,7 +41,7 @@ def import_bundle(
     """Verify a bundle; only if it passes, copy it into ``root`` and record its receipt."""
     from custody.acquisition.catalogue import Candidate, Descriptive, catalogue
     from custody.handling.events import event
-    from custody.ledger.records import Acquisition
+    from custody.ledger.bodies import Acquisition
 
     result = verify_bundle(bundle, tsa_trust=tsa_trust)
     report = ImportReport(result)

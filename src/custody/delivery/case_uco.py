@@ -68,14 +68,8 @@ from typing import Any
 from custody import __version__
 from custody.encoding import b64encode
 from custody.errors import CustodyError, UsageError
-from custody.ledger.records import (
-    CopyRef,
-    EventBody,
-    ItemBody,
-    KeyBody,
-    RevocationBody,
-    SignedRecord,
-)
+from custody.ledger.bodies import CopyRef, EventBody, ItemBody, KeyBody, RevocationBody
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
 CUSTODY_NS = "https://custody.invalid/ns/case#"

@@ -29,7 +29,8 @@ from custody.errors import SigningKeyError, StorageError, UsageError
 from custody.evidence.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import CopyRef, EventBody, ItemBody, ItemRef, SignedRecord
+from custody.ledger.bodies import CopyRef, EventBody, ItemBody, ItemRef
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir, write_all
@@ -231,7 +232,7 @@ def revoke(
     clock: Clock = utc_now,
 ) -> SignedRecord:
     """Revoke a key from this point of the ledger (by itself or by a custodian)."""
-    from custody.ledger.records import RevocationBody
+    from custody.ledger.bodies import RevocationBody
 
     if fingerprint != signer.fingerprint and signer.public.role != "custodian":
         raise SigningKeyError(

@@ -14,14 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import UsageError
-from custody.ledger.records import (
-    CheckpointBody,
-    EventBody,
-    ItemBody,
-    KeyBody,
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
 

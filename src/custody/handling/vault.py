@@ -22,7 +22,7 @@ from custody.evidence.hashing import hash_file
 from custody.handling.events import copy_verified, item_names, item_refs, record_event
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import CopyRef, EventBody, ItemRef
+from custody.ledger.bodies import CopyRef, EventBody, ItemRef
 from custody.ledger.store import Ledger
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_atomic
@@ -40,7 +40,7 @@ class VaultReport:
 
 
 def disposed_items(ledger: Ledger) -> set[int]:
-    from custody.ledger.records import EventBody as Body
+    from custody.ledger.bodies import EventBody as Body
 
     gone: set[int] = set()
     for seq in ledger.index.records_of_type("event"):

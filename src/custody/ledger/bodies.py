@@ -1,24 +1,13 @@
-"""Ledger records: the signed envelope and the typed bodies, as frozen dataclasses.
+"""The typed bodies of ledger records (key, item, checkpoint, timestamp, event, repair,
+revocation) as frozen dataclasses, each parsed strictly from its JSON (``from_json``)
+and written back as exactly the members the format defines (``to_json``).
 
-A ledger line is the canonical JSON (``custody.ledger.canonical``) of::
-
-    {"sig": "<base64 Ed25519 signature>",
-     "signed": {"v": 1, "seq": N, "type": "...", "time": "...Z",
-                "signer": "<key fingerprint>", "prev": "<sha256 of line N-1>" | null,
-                "body": {...}}}
-
-The signature covers the canonical bytes of the ``signed`` member, which - because
-"signed" sorts last - are exactly the bytes between ``{"sig":"...","signed":`` and the
-final ``}`` of the line. docs/format.md is the normative description; keep it in step.
-
-Parsing is strict and total: anything that does not match the format raises
-``RecordError`` with a one-line reason, so ``verify`` can report RECORD_MALFORMED.
+docs/format.md and docs/events.md are the normative description; keep them in step.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,68 +16,16 @@ from custody.clock import check_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.keys.roles import ROLES
-from custody.ledger import canonical
-
-FORMAT_VERSION = 1
-RECORD_TYPES = frozenset(
-    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation"}
+from custody.ledger.fields import (
+    DIGEST_LENGTHS,
+    HEX64,
+    drop_none,
+    get_field,
+    hex64_field,
+    nonneg_field,
+    only_fields,
+    opt_field,
 )
-DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha3-256": 64, "blake3": 64, "sha1": 40, "md5": 32}
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_SIGNED_MARKER = b',"signed":'
-
-
-def line_hash(line: bytes) -> str:
-    """The chain link: hex SHA-256 of a ledger line's bytes, without its newline."""
-    return hashlib.sha256(line).hexdigest()
-
-
-# --- small strict accessors: each raises RecordError naming the field ---------------------
-
-
-def _get(obj: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
-    # Runs for every field of every record verify reads: kept to one lookup and one test.
-    try:
-        value = obj[name]
-    except KeyError:
-        raise RecordError(f"{where}: missing field {name!r}") from None
-    # bool is an int subclass; a JSON true is never a valid count or sequence number
-    if not isinstance(value, kind) or (value.__class__ is bool and kind is not bool):
-        raise RecordError(f"{where}: field {name!r} has the wrong type")
-    return value
-
-
-def _opt(obj: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
-    if name not in obj:
-        return None
-    return _get(obj, name, kind, where)
-
-
-def _nonneg(obj: Mapping[str, Any], name: str, where: str) -> int:
-    value: int = _get(obj, name, int, where)
-    if value < 0:
-        raise RecordError(f"{where}: field {name!r} is negative")
-    return value
-
-
-def _hex64(obj: Mapping[str, Any], name: str, where: str) -> str:
-    value: str = _get(obj, name, str, where)
-    if not _HEX64.fullmatch(value):
-        raise RecordError(f"{where}: field {name!r} is not 64 lowercase hex digits")
-    return value
-
-
-def _only(obj: Mapping[str, Any], allowed: frozenset[str] | set[str], where: str) -> None:
-    if obj.keys() <= allowed:
-        return
-    extra = set(obj) - allowed
-    if extra:
-        raise RecordError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
-
-
-def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
 
 # --- bodies ---------------------------------------------------------------------------------
 
@@ -115,7 +52,7 @@ class KeyBody:
             raise RecordError(f"key: unsupported algorithm {self.algorithm!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {
                 "algorithm": self.algorithm,
                 "fingerprint": self.fingerprint,
@@ -129,16 +66,16 @@ class KeyBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> KeyBody:
         w = "key"
-        _only(obj, {"algorithm", "fingerprint", "name", "public_key", "replaces", "role"}, w)
-        replaces = _opt(obj, "replaces", str, w)
-        if replaces is not None and not _HEX64.fullmatch(replaces):
+        only_fields(obj, {"algorithm", "fingerprint", "name", "public_key", "replaces", "role"}, w)
+        replaces = opt_field(obj, "replaces", str, w)
+        if replaces is not None and not HEX64.fullmatch(replaces):
             raise RecordError("key: field 'replaces' is not a key fingerprint")
         return cls(
-            fingerprint=_hex64(obj, "fingerprint", w),
-            public_key=b64decode(_get(obj, "public_key", str, w), "key public_key"),
-            name=_get(obj, "name", str, w),
-            role=_get(obj, "role", str, w),
-            algorithm=_get(obj, "algorithm", str, w),
+            fingerprint=hex64_field(obj, "fingerprint", w),
+            public_key=b64decode(get_field(obj, "public_key", str, w), "key public_key"),
+            name=get_field(obj, "name", str, w),
+            role=get_field(obj, "role", str, w),
+            algorithm=get_field(obj, "algorithm", str, w),
             replaces=replaces,
         )
 
@@ -161,17 +98,23 @@ class Acquisition:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Acquisition:
         w = "item acquisition"
-        _only(obj, {"source_path", "source_sha256", "volume"}, w)
-        volume = _get(obj, "volume", dict, w)
+        only_fields(obj, {"source_path", "source_sha256", "volume"}, w)
+        volume = get_field(obj, "volume", dict, w)
         if not all(isinstance(v, str) for v in volume.values()):
             raise RecordError(f"{w}: volume values must be strings")
-        return cls(_get(obj, "source_path", str, w), _hex64(obj, "source_sha256", w), volume)
+        return cls(
+            get_field(obj, "source_path", str, w), hex64_field(obj, "source_sha256", w), volume
+        )
 
 
 _ITEM_TEXT = frozenset(
     {"capture_time", "collector", "location", "metadata_error", "mime", "note", "source"}
 )
+
+
 _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
+
+
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
     "acquisition", "digests", "metadata", "mtime", "path", "path_bytes", "size", "tags"
 }
@@ -231,7 +174,7 @@ class ItemBody:
         return parse_ns(self.mtime)
 
     def to_json(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {
                 "acquisition": self.acquisition.to_json() if self.acquisition else None,
                 "capture_time": self.capture_time,
@@ -286,31 +229,31 @@ class ItemBody:
         ``verify`` checks every item record this way and builds only the bodies it keeps.
         """
         w = "item"
-        _only(obj, _ITEM_FIELDS, w)
-        digests = _get(obj, "digests", dict, w)
+        only_fields(obj, _ITEM_FIELDS, w)
+        digests = get_field(obj, "digests", dict, w)
         if not all(v.__class__ is str for v in digests.values()):
             raise RecordError("item: digests must be strings")
-        tags = _opt(obj, "tags", list, w) or ()
+        tags = opt_field(obj, "tags", list, w) or ()
         if not all(t.__class__ is str for t in tags):
             raise RecordError("item: tags must be strings")
-        mtime = _get(obj, "mtime", str, w)
+        mtime = get_field(obj, "mtime", str, w)
         try:
             check_time(mtime, utc=True)
         except ValueError as exc:
             raise RecordError(f"item: {exc}") from exc
         # Verify reads every item: optional fields are type-checked only where present.
         for name in _ITEM_TEXT.intersection(obj):
-            _get(obj, name, str, w)
+            get_field(obj, name, str, w)
         for name in _ITEM_REFS.intersection(obj):
-            _nonneg(obj, name, w)
-        raw_path = _opt(obj, "path_bytes", str, w)
+            nonneg_field(obj, name, w)
+        raw_path = opt_field(obj, "path_bytes", str, w)
         if raw_path is not None:
             b64decode(raw_path, "item path_bytes")
-        _opt(obj, "metadata", dict, w)
-        acquisition = _opt(obj, "acquisition", dict, w)
+        opt_field(obj, "metadata", dict, w)
+        acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
-        _check_item_values(_get(obj, "path", str, w), _nonneg(obj, "size", w), digests)
+        _check_item_values(get_field(obj, "path", str, w), nonneg_field(obj, "size", w), digests)
 
 
 @dataclass(frozen=True)
@@ -322,16 +265,18 @@ class CheckpointBody:
     statement: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {"root": self.root, "statement": self.statement, "tree_size": self.tree_size}
         )
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> CheckpointBody:
         w = "checkpoint"
-        _only(obj, {"root", "statement", "tree_size"}, w)
+        only_fields(obj, {"root", "statement", "tree_size"}, w)
         return cls(
-            _nonneg(obj, "tree_size", w), _hex64(obj, "root", w), _opt(obj, "statement", str, w)
+            nonneg_field(obj, "tree_size", w),
+            hex64_field(obj, "root", w),
+            opt_field(obj, "statement", str, w),
         )
 
 
@@ -359,7 +304,7 @@ class TimestampBody:
             raise RecordError("timestamp: token_file must be a path inside .custody/")
 
     def to_json(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {
                 "checkpoint": self.checkpoint,
                 "gen_time": self.gen_time,
@@ -377,7 +322,7 @@ class TimestampBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> TimestampBody:
         w = "timestamp"
-        _only(
+        only_fields(
             obj,
             {
                 "checkpoint",
@@ -393,22 +338,22 @@ class TimestampBody:
             },
             w,
         )
-        gen_time = _get(obj, "gen_time", str, w)
+        gen_time = get_field(obj, "gen_time", str, w)
         try:
             check_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"timestamp: {exc}") from exc
         return cls(
-            checkpoint=_nonneg(obj, "checkpoint", w),
-            imprint=_hex64(obj, "imprint", w),
-            tsa=_get(obj, "tsa", str, w),
+            checkpoint=nonneg_field(obj, "checkpoint", w),
+            imprint=hex64_field(obj, "imprint", w),
+            tsa=get_field(obj, "tsa", str, w),
             gen_time=gen_time,
-            serial=_get(obj, "serial", str, w),
-            token_sha256=_hex64(obj, "token_sha256", w),
-            token_file=_get(obj, "token_file", str, w),
-            nonce=_opt(obj, "nonce", str, w),
-            policy=_opt(obj, "policy", str, w),
-            tsa_name=_opt(obj, "tsa_name", str, w),
+            serial=get_field(obj, "serial", str, w),
+            token_sha256=hex64_field(obj, "token_sha256", w),
+            token_file=get_field(obj, "token_file", str, w),
+            nonce=opt_field(obj, "nonce", str, w),
+            policy=opt_field(obj, "policy", str, w),
+            tsa_name=opt_field(obj, "tsa_name", str, w),
         )
 
 
@@ -432,16 +377,18 @@ class RepairBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> RepairBody:
         w = "repair"
-        _only(obj, {"offset", "removed_bytes", "removed_sha256", "saved_as"}, w)
+        only_fields(obj, {"offset", "removed_bytes", "removed_sha256", "saved_as"}, w)
         return cls(
-            _nonneg(obj, "offset", w),
-            _nonneg(obj, "removed_bytes", w),
-            _hex64(obj, "removed_sha256", w),
-            _get(obj, "saved_as", str, w),
+            nonneg_field(obj, "offset", w),
+            nonneg_field(obj, "removed_bytes", w),
+            hex64_field(obj, "removed_sha256", w),
+            get_field(obj, "saved_as", str, w),
         )
 
 
 ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive")
+
+
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
 
 
@@ -460,11 +407,11 @@ class ItemRef:
     def from_json(cls, obj: Any, where: str) -> ItemRef:
         if not isinstance(obj, dict):
             raise RecordError(f"{where}: an item reference must be an object")
-        _only(obj, {"path", "seq", "sha256"}, where)
-        sha256 = _get(obj, "sha256", str, where)
-        if not _HEX64.fullmatch(sha256):
+        only_fields(obj, {"path", "seq", "sha256"}, where)
+        sha256 = get_field(obj, "sha256", str, where)
+        if not HEX64.fullmatch(sha256):
             raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
-        return cls(_nonneg(obj, "seq", where), sha256, _get(obj, "path", str, where))
+        return cls(nonneg_field(obj, "seq", where), sha256, get_field(obj, "path", str, where))
 
 
 @dataclass(frozen=True)
@@ -482,11 +429,11 @@ class CopyRef:
     def from_json(cls, obj: Any, where: str) -> CopyRef:
         if not isinstance(obj, dict):
             raise RecordError(f"{where}: a copy must be an object")
-        _only(obj, {"path", "sha256", "size"}, where)
-        sha256 = _get(obj, "sha256", str, where)
-        if not _HEX64.fullmatch(sha256):
+        only_fields(obj, {"path", "sha256", "size"}, where)
+        sha256 = get_field(obj, "sha256", str, where)
+        if not HEX64.fullmatch(sha256):
             raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
-        return cls(_get(obj, "path", str, where), sha256, _nonneg(obj, "size", where))
+        return cls(get_field(obj, "path", str, where), sha256, nonneg_field(obj, "size", where))
 
 
 @dataclass(frozen=True)
@@ -534,7 +481,7 @@ class EventBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> EventBody:
         w = "event"
-        _only(
+        only_fields(
             obj,
             {
                 "action",
@@ -550,23 +497,23 @@ class EventBody:
             },
             w,
         )
-        items = _get(obj, "items", list, w)
-        copies = _opt(obj, "copies", list, w) or []
-        output = _opt(obj, "output", dict, w)
-        fields = _opt(obj, "fields", dict, w) or {}
+        items = get_field(obj, "items", list, w)
+        copies = opt_field(obj, "copies", list, w) or []
+        output = opt_field(obj, "output", dict, w)
+        fields = opt_field(obj, "fields", dict, w) or {}
         if not all(isinstance(v, str) for v in fields.values()):
             raise RecordError("event: note fields must be strings")
         return cls(
-            action=_get(obj, "action", str, w),
+            action=get_field(obj, "action", str, w),
             items=tuple(ItemRef.from_json(i, "event item") for i in items),
-            reason=_opt(obj, "reason", str, w),
-            to=_opt(obj, "to", str, w),
-            destination=_opt(obj, "destination", str, w),
+            reason=opt_field(obj, "reason", str, w),
+            to=opt_field(obj, "to", str, w),
+            destination=opt_field(obj, "destination", str, w),
             copies=tuple(CopyRef.from_json(c, "event copy") for c in copies),
             output=ItemRef.from_json(output, "event output") if output is not None else None,
-            text=_opt(obj, "text", str, w),
+            text=opt_field(obj, "text", str, w),
             fields=fields,
-            source=_opt(obj, "source", str, w),
+            source=opt_field(obj, "source", str, w),
         )
 
 
@@ -586,11 +533,11 @@ class RevocationBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> RevocationBody:
         w = "revocation"
-        _only(obj, {"key", "reason"}, w)
-        key = _get(obj, "key", str, w)
-        if not _HEX64.fullmatch(key):
+        only_fields(obj, {"key", "reason"}, w)
+        key = get_field(obj, "key", str, w)
+        if not HEX64.fullmatch(key):
             raise RecordError("revocation: 'key' is not a key fingerprint")
-        return cls(key, _opt(obj, "reason", str, w))
+        return cls(key, opt_field(obj, "reason", str, w))
 
 
 BODY_TYPES: dict[str, Any] = {
@@ -602,137 +549,3 @@ BODY_TYPES: dict[str, Any] = {
     "event": EventBody,
     "revocation": RevocationBody,
 }
-
-
-# --- the envelope ---------------------------------------------------------------------------
-
-_LINE_FIELDS = frozenset({"sig", "signed"})
-_RECORD_FIELDS = frozenset({"body", "prev", "seq", "signer", "time", "type", "v"})
-
-
-@dataclass(frozen=True)
-class Record:
-    """The signed part of a ledger line."""
-
-    seq: int
-    type: str
-    time: str
-    signer: str
-    prev: str | None
-    body: Mapping[str, Any]
-    version: int = FORMAT_VERSION
-
-    def signed_json(self) -> dict[str, Any]:
-        return {
-            "body": dict(self.body),
-            "prev": self.prev,
-            "seq": self.seq,
-            "signer": self.signer,
-            "time": self.time,
-            "type": self.type,
-            "v": self.version,
-        }
-
-    def signed_bytes(self) -> bytes:
-        return canonical.encode(self.signed_json())
-
-    def check_body(self) -> None:
-        """Raise RecordError where ``typed_body`` would, building an item's body not at all."""
-        if self.type != "item":
-            self.typed_body()
-            return
-        try:
-            ItemBody.check_json(self.body)
-        except RecordError as exc:
-            raise RecordError(f"record {self.seq}: {exc}") from exc
-
-    def typed_body(self) -> Any:
-        """The body as its dataclass (``KeyBody``, ``ItemBody``...); RecordError if malformed."""
-        body_class = BODY_TYPES.get(self.type)
-        if body_class is None:
-            raise RecordError(f"record {self.seq}: no body format known for type {self.type!r}")
-        try:
-            return body_class.from_json(self.body)
-        except RecordError as exc:
-            raise RecordError(f"record {self.seq}: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class SignedRecord:
-    """A ledger line: the record, its signature and the exact bytes as stored."""
-
-    record: Record
-    signature: bytes
-    line: bytes
-
-    @property
-    def seq(self) -> int:
-        return self.record.seq
-
-    @property
-    def line_hash(self) -> str:
-        return line_hash(self.line)
-
-    @property
-    def signed_bytes(self) -> bytes:
-        """The bytes the signature covers, sliced from the stored line (never re-serialised)."""
-        start = self.line.index(_SIGNED_MARKER) + len(_SIGNED_MARKER)
-        return self.line[start:-1]
-
-    @staticmethod
-    def assemble(record: Record, signature: bytes, signed_bytes: bytes) -> SignedRecord:
-        """Build the line from the exact bytes that were signed.
-
-        Splicing is the canonical form itself: "sig" sorts before "signed", a base64 string
-        needs no escaping, and ``signed_bytes`` is already canonical.
-        """
-        line = (
-            b'{"sig":"'
-            + b64encode(signature).encode("ascii")
-            + b'","signed":'
-            + signed_bytes
-            + b"}"
-        )
-        return SignedRecord(record, signature, line)
-
-    @staticmethod
-    def parse(line: bytes) -> SignedRecord:
-        """Strictly parse one ledger line (without newline). Raises RecordError."""
-        obj = canonical.decode(line)
-        if not isinstance(obj, dict):
-            raise RecordError("a ledger line must be a JSON object")
-        _only(obj, _LINE_FIELDS, "line")
-        signature = b64decode(_get(obj, "sig", str, "line"), "signature")
-        if len(signature) != 64:
-            raise RecordError("an Ed25519 signature is 64 bytes")
-        signed = _get(obj, "signed", dict, "line")
-        w = "record"
-        _only(signed, _RECORD_FIELDS, w)
-        version = _get(signed, "v", int, w)
-        if version != FORMAT_VERSION:
-            raise RecordError(
-                f"record format version {version} is not supported by this custody; upgrade custody"
-            )
-        record_type = _get(signed, "type", str, w)
-        if record_type not in RECORD_TYPES:
-            raise RecordError(f"unknown record type {record_type!r}")
-        prev = signed.get("prev")
-        if prev is not None:
-            prev = _hex64(signed, "prev", w)
-        elif "prev" not in signed:
-            raise RecordError("record: missing field 'prev'")
-        time = _get(signed, "time", str, w)
-        try:
-            check_time(time)
-        except ValueError as exc:
-            raise RecordError(f"record: {exc}") from exc
-        record = Record(
-            seq=_nonneg(signed, "seq", w),
-            type=record_type,
-            time=time,
-            signer=_hex64(signed, "signer", w),
-            prev=prev,
-            body=_get(signed, "body", dict, w),
-            version=version,
-        )
-        return SignedRecord(record, signature, line)

@@ -25,6 +25,14 @@ from typing import Any
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import merkle
+from custody.ledger.bodies import (
+    CheckpointBody,
+    EventBody,
+    ItemBody,
+    KeyBody,
+    RevocationBody,
+    TimestampBody,
+)
 from custody.ledger.linefacts import (
     NO_DIGEST,
     LineFacts,
@@ -33,15 +41,7 @@ from custody.ledger.linefacts import (
     learn_key,
     line_facts,
 )
-from custody.ledger.records import (
-    CheckpointBody,
-    EventBody,
-    ItemBody,
-    KeyBody,
-    RevocationBody,
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.records import SignedRecord
 from custody.ledger.references import Reference, reference_finding
 
 _LISTED_GAP = 1000  # longer runs of missing records are reported as one range

@@ -25,12 +25,9 @@ from typing import Any, BinaryIO
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import LedgerError, RecordError, StorageError
 from custody.keys.keyring import SigningKey
+from custody.ledger.bodies import RepairBody
 from custody.ledger.index import Head, LedgerIndex
-from custody.ledger.records import (
-    RepairBody,
-    SignedRecord,
-    line_hash,
-)
+from custody.ledger.records import SignedRecord, line_hash
 from custody.ledger.store import Ledger, LedgerWriter, parse_typed, refuse_ended_signer
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, exclusive_lock, write_all, write_atomic

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custody.ledger import merkle
-from custody.ledger.records import ItemBody, SignedRecord
+from custody.ledger.bodies import ItemBody
+from custody.ledger.records import SignedRecord
 
 SCHEMA_VERSION = "4"
 

@@ -16,11 +16,8 @@ from typing import Any, NamedTuple
 from custody.errors import RecordError
 from custody.keys.keyring import verify_ed25519
 from custody.ledger import merkle
-from custody.ledger.records import (
-    KeyBody,
-    SignedRecord,
-    line_hash,
-)
+from custody.ledger.bodies import KeyBody
+from custody.ledger.records import SignedRecord, line_hash
 from custody.ledger.references import Reference, references
 
 LineSource = Callable[[], Iterable[tuple[bytes, bool]]]

@@ -17,7 +17,8 @@ from typing import Any
 from custody.errors import ExitCode, ProofError, RecordError, UsageError
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical, merkle
-from custody.ledger.records import CheckpointBody, KeyBody, SignedRecord
+from custody.ledger.bodies import CheckpointBody, KeyBody
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
 INCLUSION_FORMAT = "custody-inclusion-proof/1"

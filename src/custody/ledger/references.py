@@ -9,9 +9,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from custody.findings import Code, Finding
-from custody.ledger.records import (
-    Record,
-)
+from custody.ledger.records import Record
 
 
 class Reference(NamedTuple):

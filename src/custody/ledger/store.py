@@ -22,8 +22,9 @@ from custody.clock import Clock, format_time, utc_now
 from custody.errors import LedgerError, SigningKeyError, StorageError
 from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import merkle
+from custody.ledger.bodies import CheckpointBody, KeyBody
 from custody.ledger.index import Head
-from custody.ledger.records import FORMAT_VERSION, CheckpointBody, KeyBody, Record, SignedRecord
+from custody.ledger.records import FORMAT_VERSION, Record, SignedRecord
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 

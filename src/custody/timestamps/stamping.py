@@ -32,7 +32,8 @@ from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import StorageError, TimestampError, UsageError
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
-from custody.ledger.records import CheckpointBody, SignedRecord, TimestampBody
+from custody.ledger.bodies import CheckpointBody, TimestampBody
+from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic

@@ -32,12 +32,10 @@ from typing import Any
 from custody.errors import CustodyError, LedgerError, RecordError
 from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
+from custody.ledger.bodies import CheckpointBody
 from custody.ledger.checks import LedgerState, TrustedCheckpoint, verify_ledger_lines
 from custody.ledger.linefacts import LineSource
-from custody.ledger.records import (
-    CheckpointBody,
-    SignedRecord,
-)
+from custody.ledger.records import SignedRecord
 from custody.progress import NullObserver, Observer
 from custody.root import STATE_DIR, EvidenceRoot
 

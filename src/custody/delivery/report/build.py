@@ -38,15 +38,9 @@ from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
 from custody.errors import CustodyError, RecordError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
+from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.describe import highlights
-from custody.ledger.records import (
-    CheckpointBody,
-    EventBody,
-    ItemBody,
-    KeyBody,
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.records import SignedRecord
 
 # --- building -------------------------------------------------------------------------------
 

@@ -9,10 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from custody.delivery.report.model import Command, Report, ReportItem
-from custody.ledger.records import (
-    SignedRecord,
-    TimestampBody,
-)
+from custody.ledger.bodies import TimestampBody
+from custody.ledger.records import SignedRecord
 
 # --- reproducing the checks -------------------------------------------------------------------
 
