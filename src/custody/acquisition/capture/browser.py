@@ -157,7 +157,8 @@ def run_browser(url: str, *, work: Path, proxy_port: int, spki: str, user_agent:
         "pdf_path": os.fspath(work / "page.pdf"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-I", os.fspath(_WORKER)],
+        # The profile path on the command line marks the worker as this capture's too.
+        [sys.executable, "-I", os.fspath(_WORKER), os.fspath(profile)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, cwd=home, start_new_session=True,
     )
@@ -171,9 +172,12 @@ def run_browser(url: str, *, work: Path, proxy_port: int, spki: str, user_agent:
         fatal = "the browser did not finish within the time limit and was killed"
     finally:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
+        # The group is the worker's own session: whatever is left in it (Playwright's Node
+        # driver, a Chromium helper) was started by this capture.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
     # Anything still running with this capture's profile path is a leftover of this capture.
     deadline = time.monotonic() + 2.0
     killed = 0

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from custody.acquisition.capture import browser as browser_mod
 from custody.acquisition.capture import media as media_mod
@@ -52,7 +52,12 @@ from custody.acquisition.capture.errors import (
     CaptureUsageError,
 )
 from custody.acquisition.capture.package import OutputFolder, write_wacz
-from custody.acquisition.capture.recorder import Exchange, Recorder, RecordingProxy
+from custody.acquisition.capture.recorder import (
+    TLS_REFUSAL,
+    Exchange,
+    Recorder,
+    RecordingProxy,
+)
 from custody.acquisition.capture.result import (
     CaptureResult,
     ExchangeSummary,
@@ -79,13 +84,17 @@ BROWSER_SERVICE_HOSTS = frozenset({
     "edgedl.me.gvt1.com", "redirector.gvt1.com",
 })
 MAX_TIMEOUT_S = 3600.0
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
 _BROWSER_SHARE = 0.6
 
 
 def normalise_url(url: str) -> str:
-    """Lower-case scheme and host, default port dropped, empty path as ``/``."""
+    """Lower-case scheme and host (IDNA), default port dropped, empty path as ``/``, and
+    non-ASCII in path and query percent-encoded as UTF-8, the form a browser sends."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    with contextlib.suppress(UnicodeError):
+        host = host.encode("idna").decode("ascii")
     if ":" in host:
         host = f"[{host}]"
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
@@ -94,7 +103,9 @@ def normalise_url(url: str) -> str:
     except ValueError:
         port = None
     netloc = host if port in (None, default) else f"{host}:{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    query = quote(parts.query, safe=_URL_SAFE + "?")
+    return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
 def _check_url(url: str) -> tuple[str, str, int]:
@@ -400,7 +411,10 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
 
     # --- outcome ---
     status = main.status if main is not None else None
-    if main is None or status is None:
+    refused = [e for e in exchanges if e.error and e.error.startswith(TLS_REFUSAL)]
+    if (main is None or status is None) and refused:
+        outcome = "refused-tls"
+    elif main is None or status is None:
         outcome = "no-document"
     elif report.timed_out:
         outcome = "timed-out"
@@ -437,9 +451,14 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         files=tuple(folder.files), notes=tuple(notes),
     )
     _write_record(folder, result.to_record())
-    if outcome == "no-document":
-        reason = report.navigation_error or "nothing came back for the page itself"
+    if outcome == "refused-tls":
         record = result.to_record()
+        raise CaptureTLSError(
+            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; capture with "
+            "insecure=True to keep it anyway", record)
+    if outcome == "no-document":
+        record = result.to_record()
+        reason = report.navigation_error or "nothing came back for the page itself"
         raise CaptureNetworkError(f"the page {url[:200]} could not be loaded: {reason}", record)
     return result
 

@@ -139,7 +139,8 @@ def run_ytdlp(url: str, *, proxy_port: int, ca_file: Path, work: Path, env: dict
         _out, err = proc.communicate()
     errors = [line[len("ERROR:"):].strip() for line in err.decode("utf-8", "replace").splitlines()
               if line.startswith("ERROR:")]
-    files, infos = [], []
+    files: list[Path] = []
+    infos: list[Path] = []
     for path in sorted(target.iterdir()):
         if path.is_symlink() or not path.is_file() or path.name.endswith((".part", ".ytdl")):
             continue
@@ -351,7 +352,7 @@ def _join(group: list[_Payload], dest: Path) -> Path | None:
             return None
         pieces.append((first, last, total, p.saved))
     totals = {t for _f, _l, t, _s in pieces}
-    if not pieces or len(totals) != 1 or not _covers([(f, l, t) for f, l, t, _ in pieces],
+    if not pieces or len(totals) != 1 or not _covers([(a, b, t) for a, b, t, _ in pieces],
                                                       totals.copy().pop()):
         return None
     with open(dest, "xb") as out:

@@ -107,14 +107,17 @@ class OutputFolder:
         except FileNotFoundError:
             info = None
         except OSError as exc:
-            raise CaptureStorageError(f"cannot use {path} as the output folder: {exc.strerror}") from exc
+            raise CaptureStorageError(
+                f"cannot use {path} as the output folder: {exc.strerror}") from exc
         if info is not None:
             if stat.S_ISLNK(info.st_mode):
-                raise CaptureUsageError(f"the output folder {path} is a symlink: give a real folder")
+                raise CaptureUsageError(
+                    f"the output folder {path} is a symlink: give a real folder")
             if not stat.S_ISDIR(info.st_mode):
                 raise CaptureUsageError(f"{path} exists and is not a folder")
             if os.listdir(path):
-                raise CaptureUsageError(f"the output folder {path} is not empty: give a new folder")
+                raise CaptureUsageError(
+                    f"the output folder {path} is not empty: give a new folder")
         else:
             try:
                 os.mkdir(path, 0o755)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import socket
 import ssl
 import tempfile
@@ -72,6 +73,7 @@ _MAX_HEAD = 64 * 1024
 _MAX_LINES = 256
 _CHUNK = 64 * 1024
 _HOP_BY_HOP_PROXY = (b"proxy-connection", b"proxy-authorization")
+TLS_REFUSAL = "the server's certificate did not verify"  # how such an exchange's error starts
 
 
 def warc_date(moment: datetime) -> str:
@@ -178,7 +180,8 @@ class Recorder:
         self.warcinfo_id: str = record.rec_headers.get_header("WARC-Record-ID")
 
     def spool(self) -> IO[bytes]:
-        return tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024, dir=self._spool_dir)
+        return tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024, mode="w+b",
+                                             dir=os.fspath(self._spool_dir))
 
     @property
     def exchanges(self) -> tuple[Exchange, ...]:
@@ -472,10 +475,13 @@ class RecordingProxy:
         return check_host(host.strip("[]")), int(port_text)
 
     def _failed_connect(self, url: str, host: str, port: int, exc: Exception) -> None:
-        reason = getattr(exc, "verify_message", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            error = f"{TLS_REFUSAL} ({exc.verify_message})"
+        else:
+            error = f"upstream connection failed: {exc or type(exc).__name__}"
         pending = _Pending(self._client, "CONNECT", url, self._recorder.clock(),
                            f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
-                           .encode("latin-1"), b"", error=f"upstream connection failed: {reason}")
+                           .encode("latin-1"), b"", error=error)
         self._recorder.finish(pending)
 
     def _relay(self, head: bytes, reader: io.BufferedReader, client: socket.socket, scheme: str,

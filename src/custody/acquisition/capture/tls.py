@@ -64,7 +64,7 @@ class Certificate:
     der: bytes
 
     def to_record(self) -> dict[str, Any]:
-        """``sha256``, ``subject``, ``issuer``, ``serial``, ``not_before``, ``not_after``, ``der_b64``."""
+        """Keys: sha256, subject, issuer, serial, not_before, not_after, der_b64."""
         out: dict[str, Any] = {"sha256": hashlib.sha256(self.der).hexdigest()}
         try:
             cert = x509.load_der_x509_certificate(self.der)
@@ -118,7 +118,7 @@ def presented_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
     if getter is None:  # pragma: no cover - every CPython from 3.10 has it
         raise RuntimeError("this Python cannot read a TLS peer's certificate chain")
     chain = getter() or []
-    return tuple(bytes(c.public_bytes(_DER)) if hasattr(c, "public_bytes") else bytes(c) for c in chain)
+    return tuple(bytes(c.public_bytes(_DER)) for c in chain)
 
 
 def client_context(*, ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
@@ -172,7 +172,8 @@ def probe_tls(
                 tuple(Certificate(d) for d in presented_chain(tls)), probed_at,
             )
     except ssl.SSLCertVerificationError as exc:
-        verified, verify_error = False, f"{exc.verify_message} (OpenSSL verify code {exc.verify_code})"
+        verified = False
+        verify_error = f"{exc.verify_message} (OpenSSL verify code {exc.verify_code})"
     except ssl.SSLError as exc:
         verified, verify_error = False, f"TLS handshake failed: {exc.reason or exc}"
     except OSError as exc:
