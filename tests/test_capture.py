@@ -104,7 +104,8 @@ def _pages(site: Site) -> dict[str, tuple[int, str, bytes, dict[str, str]]]:
         b"<h1>Witness statement 7</h1><p id='js'>script not run</p>"
         b"<img src='/img/photo.jpg' width='400' alt='photo'>"
         b"<video src='/media/clip.mp4' controls preload='auto' width='320'></video>"
-        b"<script src='/app.js'></script></body></html>"
+        b"<script src='/app.js'></script><script src='/truncated_body.js'></script>"
+        b"<link rel='stylesheet' href='/corrupt_gzip.css'></body></html>"
     )
     script_media = (
         b"<!doctype html><html><head><meta charset='utf-8'><title>Scripted video</title></head>"
@@ -160,6 +161,25 @@ def _handler(site: Site, scheme: str) -> type[BaseHTTPRequestHandler]:
                 _check_env(site)
             if path == "/hang-forever":
                 site.release.wait(60)
+                return
+            if path == "/truncated_body.js":  # promises 1000 bytes, sends 10, hangs up
+                self.send_response(200)
+                self.send_header("Content-Type", "application/javascript")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"var x = 1;")
+                self.close_connection = True
+                self._log(200)
+                return
+            if path == "/corrupt_gzip.css":  # claims gzip, is not
+                body = b"\x1f\x8b\x08\x00" + b"not really gzip at all" * 10
+                self.send_response(200)
+                self.send_header("Content-Type", "text/css")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self._log(200)
                 return
             if path not in pages:
                 body = b"<html><body>not here</body></html>"
@@ -438,7 +458,22 @@ def test_every_resource_the_server_served_is_in_the_warc(main_page: Capture, sit
     missing = served - recorded
     assert not missing, f"served but not in the WARC: {missing}"
     paths = {p for _s, _m, p, _st in main_page.log}
-    assert {"/index.html", "/style.css", "/img/photo.jpg", "/app.js", "/media/clip.mp4"} <= paths
+    assert {"/index.html", "/style.css", "/img/photo.jpg", "/app.js", "/media/clip.mp4",
+            "/truncated_body.js", "/corrupt_gzip.css"} <= paths
+
+
+def test_hostile_responses_are_kept_and_marked(main_page: Capture) -> None:
+    truncated = dict(main_page.result.exchanges.truncated)
+    url = main_page.result.final_url or ""
+    assert truncated[url.replace("/index.html", "/truncated_body.js")] == "disconnect"
+    marks = {rec.rec_headers.get_header("WARC-Target-URI"):
+             rec.rec_headers.get_header("WARC-Truncated")
+             for rec in ArchiveIterator(io.BytesIO(_warc_bytes(main_page.out)))
+             if rec.rec_type == "response"}
+    assert marks[url.replace("/index.html", "/truncated_body.js")] == "disconnect"
+    assert marks[url.replace("/index.html", "/corrupt_gzip.css")] is None
+    raw = gzip.decompress(_warc_bytes(main_page.out))
+    assert b"\x1f\x8b\x08\x00not really gzip at all" in raw
 
 
 def test_bytes_are_recorded_as_sent(main_page: Capture, site: Site) -> None:

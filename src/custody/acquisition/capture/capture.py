@@ -273,7 +273,8 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         "warcio": _version("warcio"), "wacz": _version("wacz"),
         "cdxj-indexer": _version("cdxj-indexer"), "python": platform.python_version(),
     }
-    authority = CaptureAuthority(work, clock())
+    # Certificate validity is about real time, whatever clock the record is stamped with.
+    authority = CaptureAuthority(work, utc_now())
     warc_path = work / "data.warc.gz"
     spool = work / "spool"
     spool.mkdir(mode=0o700)

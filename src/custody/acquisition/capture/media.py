@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -113,6 +114,8 @@ def run_ytdlp(url: str, *, proxy_port: int, ca_file: Path, work: Path, env: dict
     target.mkdir(mode=0o700)
     if budget_s < 1:
         return YtdlpRun((), (), "no time left for yt-dlp within the capture's time limit", True)
+    if importlib.util.find_spec("yt_dlp") is None:
+        return YtdlpRun((), (), "yt-dlp is not installed (pip install yt-dlp)", False)
     cmd = [
         sys.executable, "-I", "-m", "yt_dlp",
         "--ignore-config", "--no-cache-dir", "--no-progress", "--no-color",
@@ -237,6 +240,7 @@ def scan_warc(warc: Path, spool: Path) -> list[_Payload]:
             saved = spool / f"{n:06d}" if keep else None
             digest = hashlib.sha256()
             length = 0
+            undecodable = False
             out = open(saved, "xb") if saved else None  # noqa: SIM115 - closed below
             try:
                 stream = record.content_stream()
@@ -248,9 +252,15 @@ def scan_warc(warc: Path, spool: Path) -> list[_Payload]:
                     length += len(block)
                     if out:
                         out.write(block)
+            except Exception:  # a hostile body: warcio's decoders raise many kinds
+                undecodable = True
             finally:
                 if out:
                     out.close()
+            if undecodable:  # keep it out of media matching; the WARC still holds it
+                if saved is not None:
+                    saved.unlink()
+                continue
             found.append(_Payload(
                 record_id=str(record.rec_headers.get_header("WARC-Record-ID")),
                 url=str(record.rec_headers.get_header("WARC-Target-URI")), status=status,
