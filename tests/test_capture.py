@@ -62,6 +62,7 @@ from custody.acquisition.capture.browser import leftover_processes
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "field-dump"
 VIDEO = SAMPLES / "field-dump-01" / "DCIM" / "Camera" / "VID_20201023_202729.mp4"
+MOV = SAMPLES / "field-dump-02" / "DCIM" / "100APPLE" / "IMG_0412.MOV"
 PHOTO = SAMPLES / "field-dump-01" / "DCIM" / "Camera" / "20160912_100531.jpg"
 BIN = Path(sys.executable).parent
 ARABIC = "شهادة من حلب: قصف السوق في الصباح الباكر"
@@ -118,7 +119,8 @@ def _pages(site: Site) -> dict[str, tuple[int, str, bytes, dict[str, str]]]:
         b"const v=document.createElement('video');v.muted=true;"
         b"v.src=URL.createObjectURL(new Blob([b1,b2],{type:'video/mp4'}));"
         b"document.body.appendChild(v);"
-        b"document.getElementById('s').textContent='loaded '+(b1.byteLength+b2.byteLength);}"
+        b"document.getElementById('s').textContent='loaded '+(b1.byteLength+b2.byteLength);"
+        b"await fetch('/media/partial.mov',{headers:{Range:'bytes=0-99999'}});}"
         b"go();</script></body></html>"
     )
     arabic = (
@@ -133,6 +135,7 @@ def _pages(site: Site) -> dict[str, tuple[int, str, bytes, dict[str, str]]]:
                     b"document.getElementById('js').textContent='script ran';", {"chunked": "1"}),
         "/media/clip.mp4": (200, "video/mp4", VIDEO.read_bytes(), {"ranges": "1"}),
         "/media/late.mp4": (200, "video/mp4", VIDEO.read_bytes(), {"ranges": "1"}),
+        "/media/partial.mov": (200, "video/quicktime", MOV.read_bytes(), {"ranges": "1"}),
         "/script-media.html": (200, "text/html; charset=utf-8", script_media, {}),
         "/arabic.html": (200, "text/html; charset=utf-8", arabic, {}),
         "/hang.html": (200, "text/html", b"<html><title>hangs</title><body>waiting"
@@ -625,6 +628,13 @@ def test_range_fetched_video_is_reassembled(script_page: Capture) -> None:
     assert _sha((script_page.out / joined[0].path).read_bytes()) == want
     ranges = [e for e in script_page.log if e[2] == "/media/late.mp4"]
     assert [e[3] for e in ranges] == [206, 206], "the page did not fetch in two ranges"
+    # The script sampled only the start of partial.mov: the recorder fetched it whole.
+    (whole,) = [m for m in r.media if m.urls[0].endswith("/media/partial.mov")]
+    assert whole.source == "completion" and whole.match == "payload"
+    assert whole.sha256 == _sha(MOV.read_bytes())
+    assert _sha((script_page.out / whole.path).read_bytes()) == whole.sha256
+    assert dict(r.exchanges.by_client)["completion"] == 1
+    assert [e[3] for e in script_page.log if e[2] == "/media/partial.mov"] == [206, 200]
     (miss,) = [m for m in r.media_misses if m.tool == "yt-dlp"]
     assert "Unsupported URL" in miss.error
     assert script_page.leftovers == []

@@ -372,7 +372,8 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
 
     # --- media ---
     payloads = media_mod.scan_warc(warc_path, work / "payloads")
-    built = media_mod.build_media(payloads, ytdlp, work=work)
+    clients = {e.response_record_id: e.client for e in exchanges if e.response_record_id}
+    built = media_mod.build_media(payloads, ytdlp, work=work, clients=clients)
     media_files = []
     for item in built:
         rel = f"media/{item.name}"

@@ -39,8 +39,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -295,18 +295,21 @@ class Built:
     info_json: Path | None = None
 
 
-def build_media(payloads: list[_Payload], ytdlp: YtdlpRun, *, work: Path) -> list[Built]:
-    """yt-dlp's files linked to the WARC, plus whole media the browser fetched itself."""
+def build_media(payloads: list[_Payload], ytdlp: YtdlpRun, *, work: Path,
+                clients: Mapping[str, str]) -> list[Built]:
+    """yt-dlp's files linked to the WARC, plus whole media the browser fetched itself.
+
+    ``clients`` maps response record ids to the client that made the request. Files with
+    the same bytes are one item listing every URL and record they were seen under.
+    """
     by_sha: dict[str, list[_Payload]] = {}
     for p in payloads:
         if p.status in (200, 206) and not p.truncated and p.length:
             by_sha.setdefault(p.sha256, []).append(p)
     built: list[Built] = []
-    seen: set[str] = set()
     infos = {i.name[: -len(".info.json")]: i for i in ytdlp.info_jsons}
     for path in ytdlp.files:
         sha, _size = _sha256(path)
-        seen.add(sha)
         stem = path.name.split(".", 1)[0]
         info = infos.get(path.name.rsplit(".", 1)[0]) or next(
             (v for k, v in infos.items() if k.split(".", 1)[0] == stem), None)
@@ -320,6 +323,18 @@ def build_media(payloads: list[_Payload], ytdlp: YtdlpRun, *, work: Path) -> lis
         built.append(Built(path, path.name, "yt-dlp", tuple(sorted(urls)), ids,
                            "derived" if ids else "unlinked", sha, info))
     # Media the browser (or the completion fetch) got: whole 200s and joined 206 ranges.
+    index = {item.sha256: n for n, item in enumerate(built)}
+
+    def add(item: Built) -> None:
+        at = index.get(item.sha256)
+        if at is None:
+            index[item.sha256] = len(built)
+            built.append(item)
+            return
+        old = built[at]
+        built[at] = replace(old, urls=tuple(sorted({*old.urls, *item.urls})),
+                            record_ids=tuple(dict.fromkeys(old.record_ids + item.record_ids)))
+
     groups: dict[str, list[_Payload]] = {}
     for p in payloads:
         if p.saved is not None and not p.truncated:
@@ -327,26 +342,20 @@ def build_media(payloads: list[_Payload], ytdlp: YtdlpRun, *, work: Path) -> lis
     out_dir = work / "joined"
     out_dir.mkdir(mode=0o700)
     for n, (url, group) in enumerate(sorted(groups.items())):
-        whole = [p for p in group if p.status == 200 and p.saved is not None]
+        whole = [(p, p.saved) for p in group if p.status == 200 and p.saved is not None]
         if whole:
-            p = whole[-1]
-            if p.sha256 in seen or p.saved is None:
-                continue
-            seen.add(p.sha256)
-            name = f"browser-{n:03d}{_extension(url, p.content_type)}"
-            built.append(Built(p.saved, name, "browser", (url,), (p.record_id,), "payload",
-                               p.sha256))
+            p, saved = whole[-1]
+            source = "completion" if clients.get(p.record_id) == "completion" else "browser"
+            add(Built(saved, f"{source}-{n:03d}{_extension(url, p.content_type)}", source,
+                      (url,), (p.record_id,), "payload", p.sha256))
             continue
         joined = _join(group, out_dir / f"{n:03d}")
         if joined is None:
             continue
         sha, _size = _sha256(joined)
-        if sha in seen:
-            continue
-        seen.add(sha)
-        name = f"browser-{n:03d}{_extension(url, group[0].content_type)}"
-        built.append(Built(joined, name, "browser-ranges", (url,),
-                           tuple(p.record_id for p in group if p.status == 206), "ranges", sha))
+        add(Built(joined, f"browser-{n:03d}{_extension(url, group[0].content_type)}",
+                  "browser-ranges", (url,),
+                  tuple(p.record_id for p in group if p.status == 206), "ranges", sha))
     return built
 
 
