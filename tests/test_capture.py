@@ -660,10 +660,20 @@ def test_hanging_page_is_bounded_and_recorded(site: Site, tmp_path: Path) -> Non
 def test_404_is_captured_with_its_status(site: Site, tmp_path: Path) -> None:
     # An Arabic path: the browser sends it percent-encoded; the capture must still find it.
     cap = _capture(site, f"http://127.0.0.1:{site.http_port}/missing/وثيقة", tmp_path / "c",
-                   timeout_s=30)
+                   timeout_s=30, user_agent="custody-test-agent/1.0")
     assert cap.result.outcome == "http-error" and cap.result.http_status == 404
     assert cap.result.final_url == (f"http://127.0.0.1:{site.http_port}/missing/"
                                     "%D9%88%D8%AB%D9%8A%D9%82%D8%A9")
+    assert cap.result.user_agent == "custody-test-agent/1.0"
+    agents = {rec.http_headers.get_header("User-Agent")
+              for rec in ArchiveIterator(io.BytesIO(_warc_bytes(cap.out)))
+              if rec.rec_type == "request" and rec.http_headers is not None
+              and rec.rec_headers.get_header("WARC-Target-URI") == cap.result.final_url}
+    assert agents == {"custody-test-agent/1.0"}
+    summary = [rec for rec in ArchiveIterator(io.BytesIO(_warc_bytes(cap.out)))
+               if rec.rec_type == "metadata" and rec.rec_headers.get_header("WARC-Refers-To")
+               is None and b"capture-started" in rec.content_stream().read()]
+    assert len(summary) == 1
     assert any(st == 404 and b"not here" in body for _u, st, _h, _r, body in _responses(cap.out))
     done = _run([str(BIN / "wacz"), "validate", "-f", str(cap.out / "archive.wacz")])
     assert done.returncode == 0, done.stdout

@@ -342,6 +342,19 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
                 proxy.stop()
         ended = clock()
         exchanges = recorder.exchanges
+        # The WARC carries its own short account, so that it says what it is even alone.
+        recorder.write_summary(url, {
+            "capture-started": format_time(started),
+            "capture-ended": format_time(ended),
+            "requested-url": url,
+            "browser-final-url": report.final_url or "",
+            "browser": tools.get("chromium", ""),
+            "user-agent": report.user_agent or "",
+            "insecure": "true" if insecure else "false",
+            "tls-probe-chain-sha256": " ".join(
+                hashlib.sha256(c.der).hexdigest() for c in probe.chain) if probe else "",
+            "tls-probe-verified": "" if probe is None else str(probe.verified).lower(),
+        })
         blocked = sorted({b for p in proxies for b in p.refused})
         warcinfo_id = recorder.warcinfo_id
         chains = recorder.chains

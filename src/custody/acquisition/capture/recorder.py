@@ -73,6 +73,8 @@ _MAX_HEAD = 64 * 1024
 _MAX_LINES = 256
 _CHUNK = 64 * 1024
 _HOP_BY_HOP_PROXY = (b"proxy-connection", b"proxy-authorization")
+# Only these are sent again when a kept-alive connection turns out to have been dropped.
+_IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
 TLS_REFUSAL = "the server's certificate did not verify"  # how such an exchange's error starts
 
 
@@ -200,8 +202,8 @@ class Recorder:
             if chain not in seen:
                 seen.append(chain)
 
-    def write_resource_metadata(self, uri: str, fields: dict[str, str]) -> str:
-        """A free-standing 'metadata' record (e.g. the capture's summary); returns its id."""
+    def write_summary(self, uri: str, fields: dict[str, str]) -> str:
+        """A free-standing 'metadata' record about the whole capture; returns its id."""
         payload = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
         with self._lock:
             record = self._writer.create_warc_record(
@@ -495,7 +497,8 @@ class RecordingProxy:
         else:
             origin_form = target
             default = 443
-            url = f"https://{host}{'' if port == default else f':{port}'}{target}"
+            shown = f"[{host}]" if ":" in host else host
+            url = f"https://{shown}{'' if port == default else f':{port}'}{target}"
         lines = head.split(b"\r\n")
         kept = [line for line in lines[1:]
                 if line.partition(b":")[0].strip().lower() not in _HOP_BY_HOP_PROXY]
@@ -529,13 +532,13 @@ class RecordingProxy:
                     self._to_client(p, client, head)
                     head = _read_head(upstream.reader)
             except (OSError, _Closed) as exc:
-                if attempt == 0 and upstream.was_reused:
+                if attempt == 0 and upstream.was_reused and p.method in _IDEMPOTENT:
                     upstream.close()  # a kept-alive connection the server had dropped
                     continue
                 p.error = self._reason(exc)
                 return
             if not head:
-                if attempt == 0 and upstream.was_reused:
+                if attempt == 0 and upstream.was_reused and p.method in _IDEMPOTENT:
                     upstream.close()
                     continue
                 p.error = "the server closed the connection without answering"
