@@ -75,13 +75,14 @@ from custody.acquisition.capture.tls import (
 from custody.clock import format_time, utc_now
 
 # Chromium's own service endpoints: the browser calls them on its own (updates, sign-in,
-# safe browsing); they are not part of the page and must not leak that a capture runs.
+# safe browsing) even with the background-networking switches; they are not part of the page
+# and must not tell anyone that a capture runs. A page that itself needs one of them (a
+# Google sign-in frame) loses it, and the record lists it under exchanges.blocked.
 BROWSER_SERVICE_HOSTS = frozenset({
     "update.googleapis.com", "clients2.google.com", "clients2.googleusercontent.com",
     "accounts.google.com", "optimizationguide-pa.googleapis.com",
     "content-autofill.googleapis.com", "safebrowsing.googleapis.com",
-    "safebrowsingohttpgateway.googleapis.com", "www.googleapis.com",
-    "edgedl.me.gvt1.com", "redirector.gvt1.com",
+    "safebrowsingohttpgateway.googleapis.com", "edgedl.me.gvt1.com", "redirector.gvt1.com",
 })
 MAX_TIMEOUT_S = 3600.0
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"

@@ -34,9 +34,15 @@ meaning gets a new format string. Times are UTC RFC 3339 with microseconds and `
   ``cdxj-indexer``, ``python``).
 - ``browser``: ``documents`` (what Chromium reported for each main-frame document) and
   ``errors`` (screenshot/PDF/certificate steps that failed), ``killed_leftovers``.
-- ``media`` (files with ``path``, ``sha256``, ``bytes``, ``source``, ``urls``,
-  ``warc_record_ids``, ``match``, ``info_json``), ``media_misses`` (``url``, ``tool``,
-  ``error``).
+- ``media``: one entry per distinct file, with ``path``, ``sha256``, ``bytes``, ``source``
+  (``yt-dlp``; ``browser``, a whole response the browser got; ``browser-ranges``, joined from
+  the browser's 206 responses; ``completion``, fetched whole by the recorder because the
+  browser only sampled it), ``urls``, ``warc_record_ids`` (the response records holding
+  those bytes), ``match`` (``payload``: the file equals a recorded response payload;
+  ``ranges``: it equals the recorded ranges joined; ``derived``: yt-dlp made it from the
+  recorded responses, e.g. by merging; ``unlinked``: no record found), ``info_json``
+  (yt-dlp's own description, kept beside it). ``media_misses``: ``url``, ``tool``
+  (``yt-dlp`` or ``recorder``), ``error`` (the tool's own words).
 - ``exchanges``: ``count``, ``by_client``, ``failed`` (list of ``url``, ``error``),
   ``truncated`` (list of ``url``, ``reason``), ``blocked`` (host:port the recorder refused).
 - ``warc``: ``path`` (inside the WACZ), ``sha256``, ``bytes``, ``warcinfo_id``.
