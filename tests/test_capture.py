@@ -106,7 +106,8 @@ def _pages(site: Site) -> dict[str, tuple[int, str, bytes, dict[str, str]]]:
         b"<img src='/img/photo.jpg' width='400' alt='photo'>"
         b"<video src='/media/clip.mp4' controls preload='auto' width='320'></video>"
         b"<script src='/app.js'></script><script src='/truncated_body.js'></script>"
-        b"<link rel='stylesheet' href='/corrupt_gzip.css'></body></html>"
+        b"<link rel='stylesheet' href='/corrupt_gzip.css'>"
+        b"<script src='/bad_chunks.js'></script></body></html>"
     )
     script_media = (
         b"<!doctype html><html><head><meta charset='utf-8'><title>Scripted video</title></head>"
@@ -171,6 +172,15 @@ def _handler(site: Site, scheme: str) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "1000")
                 self.end_headers()
                 self.wfile.write(b"var x = 1;")
+                self.close_connection = True
+                self._log(200)
+                return
+            if path == "/bad_chunks.js":  # a chunk-size line that is not hexadecimal
+                self.send_response(200)
+                self.send_header("Content-Type", "application/javascript")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"5\r\nvar y\r\nzz; not hex\r\nrest of it\r\n0\r\n\r\n")
                 self.close_connection = True
                 self._log(200)
                 return
@@ -462,7 +472,7 @@ def test_every_resource_the_server_served_is_in_the_warc(main_page: Capture, sit
     assert not missing, f"served but not in the WARC: {missing}"
     paths = {p for _s, _m, p, _st in main_page.log}
     assert {"/index.html", "/style.css", "/img/photo.jpg", "/app.js", "/media/clip.mp4",
-            "/truncated_body.js", "/corrupt_gzip.css"} <= paths
+            "/truncated_body.js", "/corrupt_gzip.css", "/bad_chunks.js"} <= paths
 
 
 def test_hostile_responses_are_kept_and_marked(main_page: Capture) -> None:
@@ -475,6 +485,8 @@ def test_hostile_responses_are_kept_and_marked(main_page: Capture) -> None:
              if rec.rec_type == "response"}
     assert marks[url.replace("/index.html", "/truncated_body.js")] == "disconnect"
     assert marks[url.replace("/index.html", "/corrupt_gzip.css")] is None
+    assert marks[url.replace("/index.html", "/bad_chunks.js")] == "unspecified"
+    assert truncated[url.replace("/index.html", "/bad_chunks.js")] == "unspecified"
     raw = gzip.decompress(_warc_bytes(main_page.out))
     assert b"\x1f\x8b\x08\x00not really gzip at all" in raw
 

@@ -45,6 +45,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -70,6 +71,7 @@ from custody.acquisition.capture.tls import (
 )
 
 _MAX_HEAD = 64 * 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _MAX_LINES = 256
 _CHUNK = 64 * 1024
 _HOP_BY_HOP_PROXY = (b"proxy-connection", b"proxy-authorization")
@@ -281,6 +283,10 @@ class Recorder:
 
 class _Closed(Exception):
     """The peer closed the connection, or the capture ended."""
+
+
+class _Malformed(_Closed):
+    """The server broke HTTP/1.1 framing; what came before is kept, the rest is not read."""
 
 
 def _read_head(reader: io.BufferedReader) -> bytes:
@@ -614,7 +620,8 @@ class RecordingProxy:
         except (OSError, _Closed) as exc:
             upstream.reusable = False
             timed = time.monotonic() >= self.deadline or self._stopping
-            p.truncated = "time" if timed else "disconnect"
+            p.truncated = ("time" if timed else
+                           "unspecified" if isinstance(exc, _Malformed) else "disconnect")
             p.error = self._reason(exc)
 
     def _check_time(self) -> None:
@@ -625,10 +632,13 @@ class RecordingProxy:
         while True:
             self._check_time()
             line = reader.readline(4096)
-            if not line.endswith(b"\n"):
-                raise _Closed("bad chunk-size line")
+            if not line:
+                raise _Closed("connection closed before the last chunk")
             self._keep(p, client, line)
-            size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+            digits = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(digits):
+                raise _Malformed(f"malformed chunk-size line {line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 while True:
                     trailer = reader.readline(4096)
