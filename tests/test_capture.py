@@ -58,6 +58,7 @@ from custody.acquisition.capture import (
     capture_url,
 )
 from custody.acquisition.capture.browser import leftover_processes
+from custody.canonical import decode, encode
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "field-dump"
@@ -546,6 +547,7 @@ def test_record_lists_every_file_with_its_digest(main_page: Capture) -> None:
     record = json.loads((main_page.out / "capture.json").read_text(encoding="utf-8"))
     assert record == json.loads(json.dumps(main_page.result.to_record()))
     assert record["format"] == "custody-web-capture/1"
+    assert decode(encode(record)) == record, "the record must go into the ledger unchanged"
     listed = {f["path"]: f for f in record["files"]}
     on_disk = {str(p.relative_to(main_page.out)) for p in main_page.out.rglob("*") if p.is_file()}
     assert on_disk == set(listed) | {"capture.json"}

@@ -137,6 +137,7 @@ def _write_record(folder: OutputFolder, record: dict[str, Any]) -> None:
     with folder.create("capture.json", "record") as out:
         out.write(data + b"\n")
     folder.files.pop()  # capture.json lists the other files, not itself
+    folder.sync()
 
 
 def _failure_record(url: str, outcome: str, message: str, started: datetime,
@@ -149,7 +150,7 @@ def _failure_record(url: str, outcome: str, message: str, started: datetime,
         "error": message,
         "started_at": format_time(started),
         "ended_at": format_time(ended),
-        "timeout_s": timeout_s,
+        "timeout_ms": round(timeout_s * 1000),
         "insecure": insecure,
         "trust_anchors_sha256": anchors,
         "tls": [] if probe is None else [{

@@ -132,6 +132,11 @@ class OutputFolder:
             raise CaptureStorageError(f"cannot open {path}: {exc.strerror}") from exc
         self.files: list[OutputFile] = []
 
+    def sync(self) -> None:
+        """Make the folder's entries durable (the files themselves are fsynced on close)."""
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self._fd)

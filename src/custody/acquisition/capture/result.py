@@ -28,7 +28,9 @@ meaning gets a new format string. Times are UTC RFC 3339 with microseconds and `
   this host: its traffic went through the recorder).
 - ``insecure`` (verification of the server was switched off by the caller),
   ``trust_anchors_sha256`` (extra CA file given by the caller, or null).
-- ``started_at``, ``ended_at`` (network activity over), ``packaged_at``, ``timeout_s``,
+- ``started_at``, ``ended_at`` (network activity over), ``packaged_at``, ``timeout_ms``
+  (the time limit; an integer, as every number in the record is, so that the record goes
+  into custody's canonical JSON unchanged),
   ``timed_out``, ``settled``, ``navigation_error``.
 - ``user_agent``, ``tools`` (``chromium``, ``playwright``, ``yt-dlp``, ``warcio``, ``wacz``,
   ``cdxj-indexer``, ``python``).
@@ -191,7 +193,7 @@ class CaptureResult:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "packaged_at": self.packaged_at,
-            "timeout_s": self.timeout_s,
+            "timeout_ms": round(self.timeout_s * 1000),
             "timed_out": self.timed_out,
             "settled": self.settled,
             "navigation_error": self.navigation_error,
