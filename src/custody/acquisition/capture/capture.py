@@ -380,7 +380,7 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     if main is not None and main.status is not None:
         status_line = main.response_head.split(b"\r\n", 1)[0].decode("latin-1")
         main_doc = MainDocument(main.url, main.status, status_line, main.headers(), main.ip,
-                                main.port, main.response_record_id, main.body_sha256)
+                                main.port, main.response_record_id, main.payload_sha256)
 
     tls = _tls_section(url, redirects, main, probe, chains, report, authority,
                        connect_timeout=connect_timeout, anchors=anchors, clock=clock)

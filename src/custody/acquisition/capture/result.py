@@ -17,7 +17,8 @@ meaning gets a new format string. Times are UTC RFC 3339 with microseconds and `
   HTTP redirect chain: a script or meta refresh moved it).
 - ``main_document``: ``url``, ``status``, ``status_line``, ``headers`` (list of
   ``[name, value]`` exactly as received, in order), ``server_ip``, ``server_port``,
-  ``warc_response_id``, ``body_sha256`` (of the body as received, before any decoding).
+  ``warc_response_id``, ``payload_sha256`` (of the entity-body: chunked transfer coding
+  removed, any content coding such as gzip kept; the hex form of WARC-Payload-Digest).
 - ``tls``: one entry per HTTPS origin of the redirect chain: ``host``, ``port``, ``probe``
   (the separate handshake: ``ip``, ``verified``, ``verify_error``, ``protocol``, ``cipher``,
   ``probed_at``, ``chain`` with each certificate's ``sha256``, ``subject``, ``issuer``,
@@ -87,14 +88,14 @@ class MainDocument:
     server_ip: str | None
     server_port: int | None
     warc_response_id: str | None
-    body_sha256: str | None
+    payload_sha256: str | None
 
     def to_record(self) -> dict[str, Any]:
         return {
             "url": self.url, "status": self.status, "status_line": self.status_line,
             "headers": [list(h) for h in self.headers], "server_ip": self.server_ip,
             "server_port": self.server_port, "warc_response_id": self.warc_response_id,
-            "body_sha256": self.body_sha256,
+            "payload_sha256": self.payload_sha256,
         }
 
 
