@@ -762,6 +762,16 @@ def test_untrusted_certificate_refused_then_captured_insecure(site: Site, tmp_pa
     assert any("insecure" in n for n in r.notes)
     assert cap.leftovers == []
 
+    # The same URL with the test root given as a trust anchor: verified, nothing insecure.
+    cap = _capture(site, url, tmp_path / "anchored", timeout_s=30, trust_anchors=site.root_pem)
+    r = cap.result
+    assert r.outcome == "complete" and not r.insecure
+    assert r.trust_anchors_sha256 == _sha(site.root_pem.read_bytes())
+    (tls,) = r.tls
+    assert tls.probe is not None and tls.probe.verified and tls.probe_matches_recording
+    assert tls.browser_saw_capture_proxy is True
+    assert cap.leftovers == []
+
 
 def test_redirect_to_an_untrusted_certificate_is_refused(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "c"
