@@ -64,6 +64,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             user_agent=job.get("user_agent") or None,
             viewport={"width": 1280, "height": 800},
             accept_downloads=False,
+            # A service worker could answer the page from its own cache, not the network.
             service_workers="block",
             timeout=job["launch_timeout_ms"],
         )
