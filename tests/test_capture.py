@@ -62,7 +62,7 @@ from custody.acquisition.capture import (
     capture_url,
 )
 from custody.acquisition.capture.browser import leftover_processes
-from custody.canonical import decode, encode
+from custody.ledger.canonical import decode, encode
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "field-dump"
