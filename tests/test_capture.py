@@ -62,6 +62,7 @@ from custody.acquisition.capture import (
     capture_url,
 )
 from custody.acquisition.capture.browser import leftover_processes
+from custody.acquisition.capture.check import check_capture
 from custody.ledger.canonical import decode, encode
 
 REPO = Path(__file__).resolve().parents[1]
@@ -820,3 +821,75 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         _one_line(info.value)
     assert not any((tmp_path / "elsewhere").iterdir())
     assert sorted(p.name for p in used.iterdir()) == ["x"]
+
+
+# --- checking a capture folder offline ----------------------------------------------------
+
+
+def test_check_passes_on_untouched_captures(main_page: Capture, secure_page: Capture,
+                                            script_page: Capture) -> None:
+    for cap in (main_page, secure_page, script_page):
+        result = check_capture(cap.out)
+        assert result.ok, result.to_record()
+        assert any(c.startswith("archive/data.warc.gz (") for c in result.checked)
+
+
+def _copy(cap: Capture, dest: Path) -> Path:
+    shutil.copytree(cap.out, dest, symlinks=True)
+    return dest
+
+
+def test_check_finds_changed_missing_and_unlisted_files(main_page: Capture,
+                                                       tmp_path: Path) -> None:
+    folder = _copy(main_page, tmp_path / "c")
+    shot = folder / "screenshot.png"
+    data = bytearray(shot.read_bytes())
+    data[100] ^= 0x01
+    shot.write_bytes(bytes(data))
+    (folder / "page.pdf").unlink()
+    (folder / "page.pdf").symlink_to(main_page.out / "page.pdf")  # the right bytes, via a link
+    (folder / "media" / "extra.mp4").write_bytes(b"planted")
+    codes = {(f.code, f.path) for f in check_capture(folder).findings}
+    assert codes == {("changed-file", "screenshot.png"), ("missing-file", "page.pdf"),
+                     ("unlisted-file", "media/extra.mp4")}
+    (folder / "capture.json").unlink()
+    result = check_capture(folder)
+    assert not result.ok and result.findings[0].code == "missing-record"
+
+
+def test_check_finds_a_warc_record_changed_behind_consistent_listings(
+        main_page: Capture, tmp_path: Path) -> None:
+    """Someone swaps photo bytes in the WARC and re-lists every digest outside the WARC:
+    the WARC's own record digests still give it away."""
+    folder = _copy(main_page, tmp_path / "c")
+    wacz = folder / "archive.wacz"
+    with zipfile.ZipFile(wacz) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    plain = gzip.decompress(entries["archive/data.warc.gz"])
+    original = PHOTO.read_bytes()[:200]
+    assert plain.count(original) == 1
+    changed = original[:150] + bytes([original[150] ^ 0x01]) + original[151:]
+    warc = gzip.compress(plain.replace(original, changed))
+    entries["archive/data.warc.gz"] = warc
+    package = json.loads(entries["datapackage.json"])
+    for resource in package["resources"]:
+        blob = entries[resource["path"]]
+        resource["hash"], resource["bytes"] = f"sha256:{_sha(blob)}", len(blob)
+    entries["datapackage.json"] = json.dumps(package).encode()
+    entries["datapackage-digest.json"] = json.dumps(
+        {"path": "datapackage.json", "hash": f"sha256:{_sha(entries['datapackage.json'])}"}
+    ).encode()
+    wacz.unlink()
+    with zipfile.ZipFile(wacz, "w") as zf:
+        for name, blob in entries.items():
+            zf.writestr(name, blob)
+    record = json.loads((folder / "capture.json").read_text(encoding="utf-8"))
+    record["warc"]["sha256"] = _sha(warc)
+    for entry in record["files"]:
+        if entry["path"] == "archive.wacz":
+            entry["sha256"], entry["bytes"] = _sha(wacz.read_bytes()), wacz.stat().st_size
+    (folder / "capture.json").write_text(json.dumps(record), encoding="utf-8")
+    findings = check_capture(folder).findings
+    assert {f.code for f in findings} == {"bad-warc-record"}
+    assert {f.detail for f in findings} == {"WARC-Block-Digest fails",
+                                            "WARC-Payload-Digest fails"}

@@ -8,7 +8,8 @@ what was captured, from where, when and with which tools. Modules: ``errors`` (t
 ``tls`` (the separate TLS probe and the capture's own throw-away certificate authority),
 ``recorder`` (the recording proxy and the WARC writer), ``browser`` (Chromium, run in a child
 process), ``media`` (yt-dlp and reassembly of media from the WARC), ``package`` (WACZ and file
-digests), ``result`` (the frozen dataclasses) and ``capture`` (the top-level API).
+digests), ``result`` (the frozen dataclasses), ``capture`` (the top-level API) and ``check``
+(``check_capture``: re-checking a finished capture folder offline, with its own WARC reader).
 
 This package imports only ``custody.errors`` and ``custody.clock`` from custody itself.
 """
@@ -16,6 +17,7 @@ This package imports only ``custody.errors`` and ``custody.clock`` from custody 
 from __future__ import annotations
 
 from custody.acquisition.capture.capture import capture_url
+from custody.acquisition.capture.check import CaptureCheck, Finding, check_capture
 from custody.acquisition.capture.errors import (
     CaptureError,
     CaptureNetworkError,
@@ -26,11 +28,14 @@ from custody.acquisition.capture.errors import (
 from custody.acquisition.capture.result import CaptureResult
 
 __all__ = [
+    "CaptureCheck",
     "CaptureError",
     "CaptureNetworkError",
     "CaptureResult",
     "CaptureTLSError",
     "CaptureToolError",
     "CaptureUsageError",
+    "Finding",
     "capture_url",
+    "check_capture",
 ]
