@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-packages=(libimage-exiftool-perl openssl b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples)
+packages=(libimage-exiftool-perl openssl b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples libnss3-tools)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
 missing=()

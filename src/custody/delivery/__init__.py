@@ -1,0 +1,3 @@
+"""What leaves an evidence root: bundles, their verification and import, reports, registers
+and exports.
+"""
