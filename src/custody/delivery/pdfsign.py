@@ -52,6 +52,7 @@ import json
 import logging
 import os
 import stat
+import stringprep
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -86,6 +87,7 @@ from pyhanko.sign.validation import validate_pdf_timestamp
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
     RevocationInfoGatheringSpec,
@@ -97,6 +99,7 @@ from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
+    NonRevokedStatusAssertion,
     RevocationCheckingPolicy,
     RevocationCheckingRule,
 )
@@ -214,10 +217,12 @@ def load_pem_certificates(
         raw = blob.encode("ascii", "replace") if isinstance(blob, str) else bytes(blob)
         if len(raw) > MAX_PEM_BYTES:
             raise UsageError(f"{what}: PEM data over {MAX_PEM_BYTES} bytes")
+        if not raw.strip():
+            continue
         try:
             certs.extend(x509.load_pem_x509_certificates(raw))
-        except ValueError as exc:
-            raise UsageError(f"{what}: not PEM certificates ({exc})") from None
+        except ValueError:
+            raise UsageError(f"{what}: not PEM certificates") from None
     if not certs:
         raise UsageError(f"{what}: no certificate given")
     return certs
@@ -445,6 +450,17 @@ def _check_display_name(name: str) -> str:
         raise UsageError(
             "the preparer's name must be 1-64 printable characters (it goes into certificates)"
         )
+    # RFC 4518 (via RFC 3454 section 6): validators compare names after string
+    # preparation, which refuses a value mixing right-to-left and left-to-right letters,
+    # or right-to-left text that does not begin and end with a right-to-left letter
+    # (asn1crypto, under pyHanko, raises on such a certificate).
+    rtl = [stringprep.in_table_d1(ch) for ch in name]
+    if any(rtl) and (any(stringprep.in_table_d2(ch) for ch in name) or not (rtl[0] and rtl[-1])):
+        raise UsageError(
+            "the preparer's name mixes Arabic (or other right-to-left) and Latin letters, "
+            "or does not begin and end with a letter: certificates need one script, "
+            "e.g. 'أمل حداد' or 'Amal Haddad'"
+        )
     return name
 
 
@@ -473,7 +489,14 @@ def create_preparer_ca(
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    subject = _name(f"{name} (custody PDF signing CA)", "custody preparer")
+    # The name alone in CN (a suffix would mix scripts for an Arabic name); the role in OU.
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "custody PDF signing CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "custody preparer"),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -1130,6 +1153,7 @@ class PdfSignatureCheck:
     dss_ocsps: int
     ltv_indication: str | None
     problems: tuple[Problem, ...]
+    assumptions: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -1161,6 +1185,7 @@ class PdfSignatureCheck:
             },
             "ltv_indication": self.ltv_indication,
             "problems": [p.to_json() for p in self.problems],
+            "assumptions": list(self.assumptions),
         }
 
 
@@ -1209,7 +1234,7 @@ def _dss_counts(reader: Any) -> tuple[int, int, int]:
         return 0, 0, 0
 
 
-def _validation_spec(roots: Sequence[x509.Certificate]) -> Any:
+def _validation_spec(roots: Sequence[x509.Certificate], unrevoked: Sequence[Any] = ()) -> Any:
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=[_asn1(c) for c in roots]),
         revinfo_policy=_revinfo_policy(),
@@ -1220,6 +1245,7 @@ def _validation_spec(roots: Sequence[x509.Certificate]) -> Any:
             revinfo_gathering_policy=RevocationInfoGatheringSpec(
                 online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
             ),
+            local_knowledge=LocalKnowledge(nonrevoked_assertions=list(unrevoked)),
         )
     )
 
@@ -1279,8 +1305,15 @@ def check_signed_pdf_bytes(
     timing = ValidationTimingInfo(
         validation_time=moment, best_signature_time=moment, point_in_time_validation=False
     )
+    # Offline, nothing can tell whether the newest timestamp's TSA certificates were
+    # revoked after their embedded CRLs/OCSP responses went stale: take them as not
+    # revoked at ``moment`` (as pyHanko's simulate_future_ades_lta_validation does) and
+    # say so. Everything older is proven by the timestamp chain and embedded data.
+    unrevoked, assumptions = _newest_timestamp_assumption(stamps, moment)
+    base["assumptions"] = assumptions
     try:
-        result = asyncio.run(ades_lta_validation(sig, _validation_spec(roots), timing_info=timing))
+        spec = _validation_spec(roots, unrevoked)
+        result = asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
         status = result.api_status
         if status is None:
             raise ValueError("pyHanko returned no status")
@@ -1317,23 +1350,42 @@ def check_signed_pdf_bytes(
         problems.append(
             Problem("CUSTODY_BINDING", f"custody binding {binding.status}: {binding.detail}")
         )
-    sig_ts = _timestamp_check(status.timestamp_validity)
+    subindic = result.ades_subindic
+    indication = f"{type(subindic).__name__}.{getattr(subindic, 'name', subindic)}"
+    doc_ts = tuple(
+        _document_timestamp(ts, reader, roots, moment, newest=i == len(stamps) - 1)
+        for i, ts in enumerate(stamps)
+    )
+    # With document timestamps, ETSI's long-term process decides: once it passes, the
+    # signature timestamp and older document timestamps need only be intact (their TSA
+    # certificates may have expired since; the newer timestamps prove they came first).
+    # Without any (B-LT), everything must check out at ``moment``; pyHanko's LTA engine
+    # then answers NO_POE regardless, so its verdict is recorded but not required.
+    ltv_passed = bool(doc_ts) and type(subindic).__name__.endswith("Passed")
+    if intact and doc_ts and not ltv_passed:
+        problems.append(
+            Problem("LTV_NOT_VALIDATED", f"offline long-term validation gave {indication}")
+        )
+    sig_ts_status = status.timestamp_validity
+    if sig_ts_status is None and result.signature_timestamp_status is not None:
+        sig_ts_status = result.signature_timestamp_status.api_status
+    sig_ts = _timestamp_check(sig_ts_status)
     if sig_ts is None:
-        problems.append(Problem("NO_SIGNATURE_TIMESTAMP", "the signature has no trusted timestamp"))
+        problems.append(Problem("NO_SIGNATURE_TIMESTAMP", "the signature has no timestamp"))
     elif not sig_ts.intact:
         problems.append(Problem("SIGNATURE_TIMESTAMP_BROKEN", "the signature timestamp is altered"))
-    elif not sig_ts.trusted:
+    elif not sig_ts.trusted and not ltv_passed:
         problems.append(
             Problem("SIGNATURE_TIMESTAMP_UNTRUSTED", "the signature timestamp's TSA is not trusted")
         )
-    doc_ts = tuple(_document_timestamp(ts, reader, roots, moment) for ts in stamps)
     for number, ts in enumerate(doc_ts, 1):
-        if not (ts.intact and ts.trusted):
+        newest = number == len(doc_ts)
+        if not ts.intact or (newest and not ts.trusted):
             problems.append(
                 Problem(
                     "DOCUMENT_TIMESTAMP_INVALID",
                     f"document timestamp {number} is "
-                    + ("altered" if not ts.intact else "not trusted"),
+                    + ("altered" if not ts.intact else "not trusted at the validation time"),
                 )
             )
     coverage = status.coverage
@@ -1357,15 +1409,6 @@ def check_signed_pdf_bytes(
         # that are no revision at all are not the file that was signed.
         problems.append(
             Problem("NOT_WHOLE_FILE", "bytes after the last signature or timestamp are unsigned")
-        )
-    subindic = result.ades_subindic
-    indication = f"{type(subindic).__name__}.{getattr(subindic, 'name', subindic)}"
-    # ETSI's long-term process rests on document timestamps; a B-LT file has none, and
-    # pyHanko's LTA engine then answers NO_POE even when the signature, its timestamp and
-    # the embedded revocation data all check out at ``moment`` (reported above).
-    if intact and doc_ts and not type(subindic).__name__.endswith("Passed"):
-        problems.append(
-            Problem("LTV_NOT_VALIDATED", f"offline long-term validation gave {indication}")
         )
     level = _level(sig_ts, n_certs, doc_ts)
     claimed = sig.self_reported_timestamp
@@ -1439,9 +1482,46 @@ def _timestamp_check(ts_status: Any) -> TimestampCheck | None:
     )
 
 
+def _newest_timestamp_assumption(
+    stamps: Sequence[Any], moment: dt.datetime
+) -> tuple[list[NonRevokedStatusAssertion], tuple[str, ...]]:
+    if not stamps:
+        return [], ()
+    assertions = []
+    try:
+        for choice in stamps[-1].signed_data["certificates"]:
+            cert = choice.chosen
+            if isinstance(cert, asn1_x509.Certificate) and not cert.self_issued:
+                assertions.append(NonRevokedStatusAssertion(cert.sha256, moment))
+    except Exception:  # an unreadable token: its validation will fail on its own
+        return [], ()
+    note = (
+        "the newest document timestamp's TSA certificates are taken as not revoked at "
+        f"{format_time(moment)}: an offline check cannot learn of a later revocation"
+    )
+    return assertions, (note,)
+
+
 def _document_timestamp(
-    ts: Any, reader: Any, roots: Sequence[x509.Certificate], moment: dt.datetime
+    ts: Any,
+    reader: Any,
+    roots: Sequence[x509.Certificate],
+    moment: dt.datetime,
+    *,
+    newest: bool,
 ) -> TimestampCheck:
+    # Older timestamps are checked at ``moment`` as they are; the newest one under the
+    # assumption stated in the result (no revocation checks for its chain).
+    policy = (
+        CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
+                intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
+            )
+        )
+        if newest
+        else _revinfo_policy()
+    )
     try:
         dss = DocumentSecurityStore.read_dss(reader)
         context = dss.as_validation_context(
@@ -1449,7 +1529,7 @@ def _document_timestamp(
                 "trust_roots": [_asn1(c) for c in roots],
                 "allow_fetching": False,
                 "moment": moment,
-                "revinfo_policy": _revinfo_policy(),
+                "revinfo_policy": policy,
             }
         )
     except Exception:
@@ -1457,7 +1537,7 @@ def _document_timestamp(
             trust_roots=[_asn1(c) for c in roots],
             allow_fetching=False,
             moment=moment,
-            revinfo_policy=_revinfo_policy(),
+            revinfo_policy=policy,
         )
     try:
         status = validate_pdf_timestamp(ts, validation_context=context, skip_diff=True)
