@@ -522,7 +522,7 @@ def test_long_term_validation_offline_after_the_tsa_certificate_expired(
         info = extend_archive_timestamp(
             first.read_bytes(), tsa_urls=[archive.url], trust_roots_pem=roots, out_path=renewed
         )
-        assert info is not None and info.tsa_subject == "CN=Archive TSA Unit"
+        assert info.tsa_subject == "CN=Archive TSA Unit" and info.document_timestamp
     finally:
         short.stop()
         archive.stop()
@@ -866,3 +866,31 @@ def test_hostile_inputs_get_one_line_errors(
     assert not unsigned.ok and [p.code for p in unsigned.problems] == ["NO_SIGNATURE"]
     with pytest.raises(UsageError):
         check_signed_pdf(signed.path, b"not a certificate")
+
+
+def test_no_flipped_byte_in_signed_ranges_passes(signed: Signed, work: Path) -> None:
+    """Any single changed byte that the last signature or timestamp covers makes the
+    check fail (or the file unreadable): never a "verified" for a changed file."""
+    import random
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    data = signed.path.read_bytes()
+    reader = PdfFileReader(io.BytesIO(data))
+    last = reader.embedded_signatures[-1]
+    start1, len1, start2, len2 = (int(x) for x in last.sig_object["/ByteRange"])
+    covered = [*range(start1, start1 + len1), *range(start2, start2 + len2)]
+    # B-LTA: the document timestamp covers every byte; B-LT: the DSS after the
+    # signature is unsigned by design (validation data, checked on its own merits).
+    assert (start2 + len2 == len(data)) == (signed.level == "B-LTA")
+    rng = random.Random(3161)
+    for position in rng.sample(covered, 20):
+        altered = bytearray(data)
+        altered[position] ^= 1 << rng.randrange(8)
+        path = work / f"flip-{signed.level}.pdf"
+        path.write_bytes(bytes(altered))
+        try:
+            check = check_signed_pdf(path, signed.roots)
+        except InputError:
+            continue
+        assert not check.ok, f"byte {position} changed and the check still passed"

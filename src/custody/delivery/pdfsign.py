@@ -170,10 +170,6 @@ for _logger in ("pyhanko", "pyhanko_certvalidator"):
     logging.getLogger(_logger).addHandler(logging.NullHandler())
 
 
-class PdfSignError(CustodyError):
-    """Signing could not produce a PDF whose signature checks out."""
-
-
 # ----------------------------------------------------------------------- small helpers
 
 
@@ -1003,13 +999,13 @@ def extend_archive_timestamp(
     trust_roots_pem: bytes | str | Sequence[bytes | str],
     out_path: Path,
     timeout: float = 10.0,
-) -> SignedPdfInfo | None:
+) -> SignedPdfInfo:
     """Add validation data for the newest timestamp and a new document timestamp.
 
     Run this before the newest document timestamp's TSA certificate expires (or its
     algorithms weaken): ETSI long-term validation rests on the newest timestamp being
-    valid when the check is made. Returns None if no authority answered usably; raises
-    ``InputError`` if the input is not a custody-signed PDF that checks out now.
+    valid when the check is made. Raises ``TimestampError`` if no authority answered
+    usably, ``InputError`` if the input is not a custody-signed PDF that checks out now.
     """
     urls = _check_tsa_urls(tsa_urls)
     roots = load_pem_certificates(trust_roots_pem, "trust roots")
@@ -1062,7 +1058,9 @@ def extend_archive_timestamp(
             dss_ocsps=after.dss_ocsps,
             tsa_failures=tuple(failures),
         )
-    return None
+    raise TimestampError(
+        "no timestamp authority produced a usable document timestamp: " + " | ".join(failures)
+    )
 
 
 # ------------------------------------------------------------------------------ checking
@@ -1411,7 +1409,10 @@ def check_signed_pdf_bytes(
             Problem("NOT_WHOLE_FILE", "bytes after the last signature or timestamp are unsigned")
         )
     level = _level(sig_ts, n_certs, doc_ts)
-    claimed = sig.self_reported_timestamp
+    try:  # /M is the signer's own clock, and hostile input may make it unparsable
+        claimed = sig.self_reported_timestamp
+    except Exception:
+        claimed = None
     return PdfSignatureCheck(
         **base,
         intact=intact,
