@@ -588,6 +588,8 @@ def test_tsa_failover_then_refusals(
                 )
             assert bad.url in str(err.value)
             assert not target.exists()
+            if mode == "oversized":
+                assert "larger than 1048576 bytes" in str(err.value)
 
 
 # ----------------------------------------------------------------- identities, at rest

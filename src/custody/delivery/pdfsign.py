@@ -754,9 +754,13 @@ class _BoundedTimeStamper(HTTPTimeStamper):
                 ctype = response.headers.get("Content-Type", "")
                 if ctype.split(";")[0].strip().lower() != "application/timestamp-reply":
                     raise TimestampRequestError(f"content type {ctype!r}, not a timestamp reply")
-                body = await response.content.read(MAX_TSA_RESPONSE + 1)
-                if len(body) > MAX_TSA_RESPONSE:
-                    raise TimestampRequestError(f"answer larger than {MAX_TSA_RESPONSE} bytes")
+                body = b""
+                while chunk := await response.content.read(65536):  # may return less
+                    body += chunk
+                    if len(body) > MAX_TSA_RESPONSE:
+                        raise TimestampRequestError(f"answer larger than {MAX_TSA_RESPONSE} bytes")
+        except TimestampRequestError:
+            raise  # ours, with its reason (it is an OSError too)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TimestampRequestError(f"could not reach it ({type(exc).__name__})") from exc
         try:
@@ -1369,7 +1373,9 @@ def check_signed_pdf_bytes(
         sig_ts_status = result.signature_timestamp_status.api_status
     sig_ts = _timestamp_check(sig_ts_status)
     if sig_ts is None:
-        problems.append(Problem("NO_SIGNATURE_TIMESTAMP", "the signature has no timestamp"))
+        problems.append(
+            Problem("NO_SIGNATURE_TIMESTAMP", "the signature carries no timestamp that verifies")
+        )
     elif not sig_ts.intact:
         problems.append(Problem("SIGNATURE_TIMESTAMP_BROKEN", "the signature timestamp is altered"))
     elif not sig_ts.trusted and not ltv_passed:
