@@ -105,7 +105,6 @@ from pyhanko_certvalidator.policy_decl import (
 )
 from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustManager
 
-from custody.canonical import encode
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import (
     CustodyError,
@@ -116,6 +115,7 @@ from custody.errors import (
     TimestampError,
     UsageError,
 )
+from custody.ledger.canonical import encode
 
 __all__ = [
     "BINDING_FORMAT",
