@@ -21,6 +21,7 @@ class ExitCode:
     TIMESTAMP_PENDING = 7  # no timestamp authority answered
     LEDGER_BUSY = 8  # could not take the ledger lock in time
     IO_ERROR = 9  # disk full, permission denied, read-only ledger
+    UNCONFIRMED = 10  # intact, but a signer is not one the verifier trusts (yet)
 
 
 class CustodyError(Exception):

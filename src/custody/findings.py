@@ -45,6 +45,24 @@ class Code(StrEnum):
     BUNDLE_UNSAFE = "BUNDLE_UNSAFE"
     BUNDLE_MALFORMED = "BUNDLE_MALFORMED"
     PROOF_INVALID = "PROOF_INVALID"
+    UNAUTHORISED_SIGNER = "UNAUTHORISED_SIGNER"
+    UNTRUSTED_SIGNER = "UNTRUSTED_SIGNER"
+    ORIGINAL_MISSING = "ORIGINAL_MISSING"
+    HELD_CHECKPOINT_UNPROVEN = "HELD_CHECKPOINT_UNPROVEN"
+
+
+class Verdict(StrEnum):
+    """What a verification concludes, for people and for programs (docs/threat-model.md).
+
+    ``verified``: no integrity finding, and every signer is one the verifier trusts (an
+    anchor, or introduced by a chain of valid keys from one). ``unconfirmed``: intact, but
+    at least one signer is not anchored - the result names each and how to confirm it.
+    ``failed``: integrity findings.
+    """
+
+    VERIFIED = "verified"
+    UNCONFIRMED = "unconfirmed"
+    FAILED = "failed"
 
 
 # Findings that describe a state worth knowing but not a failure of integrity. A pending
@@ -121,6 +139,8 @@ class VerificationResult:
     timestamps: list[dict[str, Any]] = field(default_factory=list)
     clock: list[dict[str, Any]] = field(default_factory=list)
     signers: list[dict[str, Any]] = field(default_factory=list)
+    # What the verifier trusted, in words ("trusted because: ..."), from the TrustPolicy.
+    trust: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -132,7 +152,22 @@ class VerificationResult:
 
     @property
     def ok(self) -> bool:
+        """Intact: checks ran and none found an integrity problem (says nothing of who signed)."""
         return bool(self.checks) and not self.errors
+
+    @property
+    def unconfirmed_signers(self) -> list[dict[str, Any]]:
+        """Keys that signed what was checked and that the verifier does not trust (yet)."""
+        return [s for s in self.signers if s.get("records", 0) and not s.get("anchored", False)]
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.ok:
+            return Verdict.FAILED
+        if self.unconfirmed_signers or not any(s.get("records", 0) for s in self.signers):
+            # Nobody identifiable signed what was checked: intact, but from whom is unknown.
+            return Verdict.UNCONFIRMED
+        return Verdict.VERIFIED
 
     def add_check(self, name: str, findings: Sequence[Finding], covered: int, detail: str) -> None:
         self.findings.extend(findings)
@@ -143,7 +178,9 @@ class VerificationResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "root": self.root,
-            "verified": self.ok,
+            "verdict": str(self.verdict),
+            "verified": self.verdict is Verdict.VERIFIED,
+            "intact": self.ok,
             "ledger_size": self.ledger_size,
             "tree_root": self.tree_root,
             "files_checked": self.files_checked,
@@ -153,4 +190,5 @@ class VerificationResult:
             "timestamps": self.timestamps,
             "clock": self.clock,
             "signers": self.signers,
+            "trust": self.trust,
         }

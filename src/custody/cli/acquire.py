@@ -167,7 +167,11 @@ def _render_catalogue(report: Any) -> None:
         if o.kind == "version":
             err.print(
                 f"[bold yellow]CHANGED[/] {shown(o.path)}: content differs from record "
-                f"{o.related}; recorded as new version {o.seq}"
+                f"{o.related}; recorded as new version {o.seq}. The bytes acquired as record "
+                f"{o.related} are no longer in the evidence root, and 'custody verify' reports "
+                "that (ORIGINAL_MISSING) until they are restored from a vault copy ('custody "
+                f"vault restore {o.related} --from VAULT') or an 'custody event supersede "
+                f"{o.related} --reason ...' says what happened"
             )
     for s in report.skipped:
         err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")

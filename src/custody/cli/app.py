@@ -30,6 +30,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     ledger,
     setup,
     timestamps,
+    trust,
     verify,
 )
 from custody.cli.common import app, err, shown
@@ -39,7 +40,7 @@ COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "history", "export-case", "export", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "proof", "event", "vault", "ledger")
 
 
 def _command_name(info: CommandInfo) -> str:

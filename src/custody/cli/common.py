@@ -55,6 +55,15 @@ TsaRootOpt = Annotated[
 ]
 
 
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        help="Confirm the PostgreSQL ledger this root's config names (remembered afterwards).",
+    ),
+]
+
+
 KeyOpt = Annotated[
     str | None, typer.Option("--key", help="Signing key name (default: the only key).")
 ]

@@ -12,6 +12,7 @@ from custody.cli.common import (
     ItemsArg,
     JsonOpt,
     KeyOpt,
+    LedgerOpt,
     RootOpt,
     TagSelectOpt,
     TsaRootOpt,
@@ -24,7 +25,15 @@ from custody.cli.common import (
     select_items,
     signer_for,
 )
-from custody.cli.verify import render_verification
+from custody.cli.render import exit_code, render_verification
+from custody.cli.verify import (
+    CheckpointOpt,
+    RequireTimestampsOpt,
+    RootHashOpt,
+    SizeOpt,
+    TrustedKeyOpt,
+    trust_policy,
+)
 from custody.errors import ExitCode
 
 
@@ -70,6 +79,7 @@ def export_command(
     make_zip: Annotated[
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
+    ledger: LedgerOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -78,15 +88,17 @@ def export_command(
     from custody.errors import UsageError
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
+    from custody.trust.databases import confirm_ledger
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
     evidence = evidence_root(root)
-    with open_ledger(evidence) as ledger:
+    confirm_ledger(evidence, ledger)
+    with open_ledger(evidence) as store:
         if all_items:
-            seqs = [r.seq for r in current_items(ledger)]
+            seqs = [r.seq for r in current_items(store)]
         else:
-            seqs = select_items(ledger, items, tag)
+            seqs = select_items(store, items, tag)
     report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
     if json_output:
         emit_json(report.to_json())
@@ -108,51 +120,83 @@ def report(
         Path | None, typer.Argument(help="Evidence root, bundle folder or .zip (default: here).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--out", help="report.html or report.pdf")] = None,
+    checkpoint: CheckpointOpt = None,
+    tree_size: SizeOpt = None,
+    root_hash: RootHashOpt = None,
     tsa_root: TsaRootOpt = None,
+    require_timestamps: RequireTimestampsOpt = False,
+    trusted_key: TrustedKeyOpt = None,
+    ledger: LedgerOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix."""
+    """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix.
+
+    Exit 0 when the evidence is VERIFIED, 10 when it is intact but a signer is not confirmed,
+    1 when it is not verified; the report is written in every case and says which."""
     from custody.delivery.report.build import build_report
     from custody.delivery.report.html import render_html
     from custody.delivery.report.pdf import write_pdf
     from custody.errors import UsageError
     from custody.system.files import write_atomic
-    from custody.timestamps.stamping import load_trust
 
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UsageError("say where to write with --out report.html or --out report.pdf")
+    from custody.cli.verify import is_bundle
+    from custody.root import find_root
+    from custody.trust.databases import confirm_ledger
+
     target = source if source is not None else evidence_root(None).path
-    built = build_report(target, tsa_trust=load_trust(tsa_root or []))
+    if is_bundle(target):
+        if ledger is not None:
+            raise UsageError("--ledger applies to evidence roots, not bundles")
+    else:
+        confirm_ledger(find_root(explicit=str(target)), ledger)
+    policy = trust_policy(
+        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
+    )
+    built = build_report(target, policy=policy)
     html_text = render_html(built)
     if output.suffix.lower() == ".pdf":
         write_pdf(html_text, output)
     else:
         write_atomic(output, html_text.encode("utf-8"))
     if json_output:
-        emit_json({"out": str(output), "verified": built.verified, "verdict": built.verdict})
+        emit_json(
+            {"out": str(output), "verified": built.verified, "verdict": built.verdict_code}
+        )
     else:
         out.print(f"{built.verdict}: report written to {escape(str(output))}")
-    raise typer.Exit(ExitCode.OK if built.verified else ExitCode.FINDINGS)
+    raise typer.Exit(
+        {"verified": ExitCode.OK, "unconfirmed": ExitCode.UNCONFIRMED}.get(
+            built.verdict_code, ExitCode.FINDINGS
+        )
+    )
 
 
 @app.command("import")
 def import_command(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder or .zip.")],
     into: Annotated[str | None, typer.Option("--into", help="Folder inside the root.")] = None,
+    checkpoint: CheckpointOpt = None,
+    tree_size: SizeOpt = None,
+    root_hash: RootHashOpt = None,
     tsa_root: TsaRootOpt = None,
+    require_timestamps: RequireTimestampsOpt = False,
+    trusted_key: TrustedKeyOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Verify a received bundle and, only if it passes, bring it into this evidence root."""
+    """Verify a received bundle and, only if it is VERIFIED (intact, and signed by keys you
+    trust), bring it into this evidence root."""
     from custody.delivery.bundle_import import import_bundle
-    from custody.timestamps.stamping import load_trust
 
     evidence = evidence_root(root)
-    signer = signer_for(key)
-    report = import_bundle(
-        bundle, evidence, signer, into=into, tsa_trust=load_trust(tsa_root or [])
+    policy = trust_policy(
+        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
     )
+    signer = signer_for(key)
+    report = import_bundle(bundle, evidence, signer, into=into, policy=policy)
     if json_output:
         emit_json(
             {
@@ -163,12 +207,18 @@ def import_command(
             }
         )
     else:
-        if not report.verification.ok:
+        if report.event is None:
             render_verification(report.verification)
-            err.print("[bold red]refused[/]: the bundle does not verify; nothing was written")
+            why = (
+                "the bundle does not verify"
+                if not report.verification.ok
+                else "a signer is not a key you trust: confirm its fingerprint with the sender "
+                "by another channel, then 'custody trust add' it (or pass --trusted-key)"
+            )
+            err.print(f"[bold red]refused[/]: {why}; nothing was written")
         else:
             out.print(
                 f"imported {report.imported} item(s) into {escape(report.folder)}; "
                 f"receipt recorded as record {report.event}"
             )
-    raise typer.Exit(ExitCode.OK if report.verification.ok else ExitCode.FINDINGS)
+    raise typer.Exit(exit_code(report.verification))

@@ -149,6 +149,32 @@ def event_dispose(
     _run_event("dispose", items, tag, key, root, json_output, reason=reason)
 
 
+@event_app.command("supersede")
+def event_supersede(
+    items: Annotated[
+        list[str],
+        typer.Argument(help="The earlier version: its record number, or the path (all earlier)."),
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="What happened to those bytes.")] = "",
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Say why an earlier version's bytes are gone from the root (else verify reports
+    ORIGINAL_MISSING): e.g. replaced by a corrected copy, kept in a vault only."""
+    from custody.errors import UsageError
+    from custody.handling.events import earlier_versions, event
+    from custody.ledger.backends import open_ledger
+
+    if not reason:
+        raise UsageError("say what happened to the earlier version with --reason")
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = earlier_versions(ledger, items)
+    signed = event(evidence, signer_for(key), "supersede", seqs, reason=reason)
+    _render_event(signed, json_output)
+
+
 @event_app.command("copy")
 def event_copy(
     items: ItemsArg = None,
@@ -223,3 +249,40 @@ def vault_copy(
             f"ledger of {report.ledger_records} records written; "
             f"check it with: custody verify --root {escape(report.destination)}"
         )
+
+
+@vault_app.command("restore")
+def vault_restore(
+    items: Annotated[
+        list[str], typer.Argument(help="Item records to restore: record numbers or paths.")
+    ],
+    vault: Annotated[Path, typer.Option("--from", help="The vault copy to restore from.")],
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy verified originals back from a vault copy (re-hashed; unrecorded bytes at their
+    path are moved to .custody/quarantine/, never deleted); a signed note records it."""
+    from custody.handling.lookup import resolve_record
+    from custody.handling.vault import vault_restore as run
+    from custody.ledger.backends import open_ledger
+
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = sorted({resolve_record(ledger, spec) for spec in items})
+    report = run(evidence, signer_for(key), seqs, vault)
+    if json_output:
+        emit_json(
+            {
+                "vault": report.vault,
+                "restored": [r.__dict__ for r in report.restored],
+                "records": report.records,
+            }
+        )
+        return
+    for r in report.restored:
+        where = "beside the later version, and catalogued" if r.beside else "in place"
+        out.print(f"record {r.seq}: restored to {escape(r.path)} ({where}); SHA-256 {r.sha256}")
+        if r.quarantined:
+            out.print(f"  the bytes found there were moved to {escape(r.quarantined)}")
+    out.print(f"recorded as record {', '.join(map(str, report.records))}")

@@ -162,6 +162,14 @@ def keys_rotate(
 def keys_revoke(
     target: Annotated[str, typer.Argument(help="Key name in your keyring, or a fingerprint.")],
     reason: ReasonOpt = None,
+    compromised_since: Annotated[
+        str | None,
+        typer.Option(
+            "--compromised-since",
+            help="RECORD number or RFC 3339 TIME from which the key was in someone else's "
+            "hands: what it signed from then on, and the keys it introduced, stop verifying.",
+        ),
+    ] = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -178,11 +186,26 @@ def keys_revoke(
         if re.fullmatch(r"[0-9a-f]{64}", target)
         else Keyring().get(target).public.fingerprint
     )
-    signed = revoke(evidence, signer_for(key), fingerprint, reason=reason)
+    signed = revoke(
+        evidence, signer_for(key), fingerprint, reason=reason, compromised_since=compromised_since
+    )
+    since = signed.record.body.get("compromised_since")
     if json_output:
-        emit_json({"record": signed.seq, "revoked": fingerprint, "reason": reason})
+        emit_json(
+            {
+                "record": signed.seq,
+                "revoked": fingerprint,
+                "reason": reason,
+                "compromised_since": since,
+            }
+        )
     else:
         out.print(f"record {signed.seq}: key {fingerprint} revoked")
+        if since is not None:
+            out.print(
+                f"everything it signed from record {since} on, and every key it introduced from "
+                "there, no longer verifies"
+            )
 
 
 @keys_app.command("introduce")

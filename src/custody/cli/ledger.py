@@ -19,7 +19,8 @@ from custody.cli.common import (
     out,
     signer_for,
 )
-from custody.cli.verify import render_verification
+from custody.cli.render import grouped, render_verification
+from custody.cli.verify import TrustedKeyOpt
 from custody.errors import ExitCode, InputError
 
 proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
@@ -174,28 +175,51 @@ def _write_proof(document: dict[str, Any], output: Path | None, json_output: boo
 @proof_app.command("verify")
 def proof_verify(
     proof_file: Annotated[Path, typer.Argument(help="A proof file (custody proof ... --out).")],
+    trusted_key: TrustedKeyOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Check a proof file offline: hashes, path to the root, and signatures."""
+    """Check a proof file offline: hashes, path to the root, signatures, and who signed:
+    VERIFIED (exit 0), INTACT, SIGNER NOT CONFIRMED (exit 10) or INVALID (exit 1)."""
     from custody.ledger.proofs import check_document, load_document
+    from custody.trust.policy import policy_for
+    from custody.trust.signers import judge_proof_signers
 
     try:
         data = proof_file.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {proof_file}: {exc.strerror}") from None
+    policy = policy_for(trusted_keys=trusted_key or [])
     outcome = check_document(load_document(data, str(proof_file)))
-    if json_output:
-        emit_json(outcome.to_json())
+    signers = judge_proof_signers(outcome.signers, outcome.introduced_by, policy)
+    if not outcome.ok:
+        verdict, code = "failed", ExitCode.FINDINGS
+    elif signers and all(s["anchored"] for s in signers):
+        verdict, code = "verified", ExitCode.OK
     else:
-        verdict = "[bold green]VALID[/]" if outcome.ok else "[bold red]INVALID[/]"
-        out.print(f"{outcome.kind} proof: {verdict}")
+        verdict, code = "unconfirmed", ExitCode.UNCONFIRMED
+    if json_output:
+        emit_json(
+            {**outcome.to_json(), "verdict": verdict, "signers": signers,
+             "trust": policy.describe()}
+        )  # fmt: skip
+    else:
+        words = {
+            "verified": "[bold green]VERIFIED[/]: the proof holds; its signer is a key you trust",
+            "unconfirmed": "[bold yellow]INTACT, SIGNER NOT CONFIRMED[/]: the proof holds, but "
+            "its signer is not a key you trust",
+            "failed": "[bold red]INVALID[/]",
+        }
+        out.print(f"{outcome.kind} proof: {words[verdict]}")
         for name, passed, detail in outcome.checks:
             out.print(
                 f"  {'[green]pass[/]' if passed else '[red]FAIL[/]'} {name}: {escape(detail)}"
             )
-        for fingerprint, name in outcome.signers.items():
-            out.print(f"  signer {escape(name)}: {fingerprint}")
-    raise typer.Exit(ExitCode.OK if outcome.ok else ExitCode.FINDINGS)
+        for s in signers:
+            how = "; ".join(s["trusted_because"]) or "NOT CONFIRMED"
+            out.print(f"  signer {escape(s['name'])}: {grouped(s['fingerprint'])} ({escape(how)})")
+        if verdict != "verified":
+            out.print("  what each verdict proves: docs/threat-model.md")
+    raise typer.Exit(code)
 
 
 ledger_app = typer.Typer(help="Move the ledger between stores.", no_args_is_help=True)

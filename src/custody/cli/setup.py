@@ -24,6 +24,11 @@ def init(
     from custody.ledger.backends import create_root
 
     created = create_root(root, ledger=ledger)
+    if ledger is not None:
+        from custody.trust.databases import remember_ledger
+
+        # This person chose this database for this root: later verifications follow it.
+        remember_ledger(created, ledger)
     if json_output:
         emit_json({"root": str(created.path), "ledger": str(created.ledger_path)})
     else:

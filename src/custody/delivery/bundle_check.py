@@ -27,8 +27,12 @@ from custody.evidence.hashing import new_hash
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
 from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.checks import TrustedCheckpoint
+from custody.ledger.keyrules import Compromise, KeyRules
+from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
 from custody.ledger.records import SignedRecord
+from custody.trust.policy import TrustPolicy
 
 # --- verification ---------------------------------------------------------------------------
 
@@ -201,18 +205,23 @@ def load_index(source: BundleSource) -> dict[str, Any]:
     return checked
 
 
-def verify_bundle(path: Path, *, tsa_trust: Any = None) -> VerificationResult:
-    """Verify a bundle folder or zip offline; every check, every finding."""
-    result = VerificationResult(root=str(path))
+def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
+    """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
+
+    Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
+    the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
+    held checkpoint must be proven to be extended by the bundle's checkpoint.
+    """
+    result = VerificationResult(root=str(path), trust=policy.describe())
     source = BundleSource(path)
     try:
-        _verify(source, result, tsa_trust)
+        _verify(source, result, policy)
     finally:
         source.close()
     return result
 
 
-def _verify(source: BundleSource, result: VerificationResult, tsa_trust: Any) -> None:
+def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolicy) -> None:
     structure: list[Finding] = list(source.findings)
     files = source.files
     if "bagit.txt" not in files:
@@ -275,7 +284,7 @@ def _verify(source: BundleSource, result: VerificationResult, tsa_trust: Any) ->
         len(files),
         "BagIt files present, manifests readable, no path leaving the bundle",
     )
-    _verify_custody(source, result, hashed, file_findings, tsa_trust)
+    _verify_custody(source, result, hashed, file_findings, policy)
 
 
 def _verify_custody(
@@ -283,10 +292,11 @@ def _verify_custody(
     result: VerificationResult,
     hashed: dict[str, dict[str, str]],
     file_findings: list[Finding],
-    tsa_trust: Any,
+    policy: TrustPolicy,
 ) -> None:
     from custody.ledger.linefacts import examine
     from custody.ledger.references import reference_findings
+    from custody.trust.signers import judge_signers
 
     records_findings: list[Finding] = []
     proof_findings: list[Finding] = []
@@ -397,25 +407,25 @@ def _verify_custody(
             for s in parsed.values()
         )
     }
-    signature_findings: list[Finding] = []
-    for seq, signed in sorted(parsed.items()):
-        facts = examine(signed.line, True, usable_keys, False)
-        if facts.signature_ok is None:
-            signature_findings.append(
-                Finding(
-                    Code.UNKNOWN_KEY,
-                    f"record {seq}",
-                    "signed by a key not proven in this bundle",
-                    seq,
-                    None,
-                    signed.record.signer,
-                )
-            )
-        elif not facts.signature_ok:
-            signature_findings.append(
-                Finding(Code.BAD_SIGNATURE, f"record {seq}", "the signature does not verify", seq)
-            )
-    signature_findings.extend(_revocations(parsed, proven))
+    # Who signed, by the same key rules as a full ledger verification, over the records
+    # the bundle proves (and its checkpoint with the timestamps over it).
+    facts = {seq: examine(s.line, True, usable_keys, False) for seq, s in parsed.items()}
+    counted = sorted(
+        seq
+        for seq, s in parsed.items()
+        if seq in proven
+        or (checkpoint is not None and seq == checkpoint.seq)
+        or (
+            checkpoint is not None
+            and s.record.type == "timestamp"
+            and s.record.body.get("checkpoint") == checkpoint.seq
+        )
+    )
+    rules = _judge(facts, counted, policy, {})
+    if rules.found_compromises:
+        rules = _judge(facts, counted, policy, rules.found_compromises)
+    signature_findings = [*rules.signatures, *rules.identities]
+    result.signers = judge_signers(rules.keys, policy)
     # Items against the payload.
     expected_paths: set[str] = set()
     for seq, signed in sorted(parsed.items()):
@@ -482,11 +492,20 @@ def _verify_custody(
         f"{len(proven)} records proven in the {tree_size}-record ledger with root {root.hex()}",
     )
     result.add_check(
-        "signatures",
+        "signatures and keys",
         signature_findings,
         len(parsed),
-        f"signatures checked against {len(usable_keys)} keys proven in the ledger",
+        f"signatures checked against {len(usable_keys)} keys proven in the ledger; each signer "
+        "introduced before it signed, valid, in a role and with the authority its records need",
     )
+    if policy.held is not None:
+        result.add_check(
+            "held checkpoint",
+            _held_findings(policy.held, tree_size, root, source, index),
+            1,
+            f"the bundle's checkpoint extends the checkpoint of {policy.held.tree_size} records "
+            f"from {policy.held.source}",
+        )
     result.add_check(
         "files",
         file_findings,
@@ -504,7 +523,7 @@ def _verify_custody(
         f"{checked} references between the bundle's records name an earlier item record "
         "with that content",
     )
-    _verify_tokens(source, result, parsed, checkpoint, tsa_trust)
+    _verify_tokens(source, result, parsed, checkpoint, policy)
 
 
 def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
@@ -561,26 +580,75 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
     return findings
 
 
-def _revocations(parsed: dict[int, SignedRecord], proven: set[int]) -> list[Finding]:
-    """KEY_REVOKED for records signed after a proven revocation or rotation of their key."""
-    ended: dict[str, int] = {}
-    for seq, signed in sorted(parsed.items()):
-        if seq not in proven:
-            continue
-        body = signed.record.body
-        if signed.record.type == "revocation":
-            ended.setdefault(str(body.get("key")), seq)
-        elif signed.record.type == "key" and body.get("replaces") == signed.record.signer:
-            ended.setdefault(signed.record.signer, seq)
+def _judge(
+    facts: dict[int, LineFacts],
+    counted: list[int],
+    policy: TrustPolicy,
+    compromised: dict[str, Compromise],
+) -> KeyRules:
+    rules = KeyRules(anchors=policy.fingerprints, pinned=policy.pinned, compromised=compromised)
+    for seq in counted:
+        rules.judge(seq, facts[seq])
+    return rules
+
+
+def _held_findings(
+    held: TrustedCheckpoint,
+    tree_size: int,
+    root: bytes,
+    source: BundleSource,
+    index: dict[str, Any],
+) -> list[Finding]:
+    """Does the bundle's checkpoint extend the checkpoint the verifier holds?"""
+    where = f"held checkpoint ({held.source})"
+    if held.tree_size == tree_size:
+        if held.root == root:
+            return []
+        return [
+            Finding(
+                Code.NOT_APPEND_ONLY,
+                where,
+                f"the bundle's checkpoint has the size of the one you hold ({tree_size} records) "
+                "but another root: it is not the ledger your checkpoint covers",
+                None,
+                held.root.hex(),
+                root.hex(),
+            )
+        ]
+    if held.tree_size < tree_size:
+        for entry in index.get("consistency", []):
+            try:
+                document = canonical.decode(
+                    source.read(str(entry.get("file", ""))).strip(), require_canonical=False
+                )
+            except (RecordError, FileNotFoundError, InputError):
+                continue
+            if not isinstance(document, dict) or document.get("old_size") != held.tree_size:
+                continue
+            if document.get("old_root") != held.root.hex():
+                return [
+                    Finding(
+                        Code.NOT_APPEND_ONLY,
+                        where,
+                        f"the bundle's ledger at {held.tree_size} records is not the one your "
+                        "checkpoint covers: it was rewritten, or is another ledger",
+                        None,
+                        held.root.hex(),
+                        str(document.get("old_root")),
+                    )
+                ]
+            if check_document(document).ok and document.get("new_root") == root.hex():
+                return []
     return [
         Finding(
-            Code.KEY_REVOKED,
-            f"record {seq}",
-            f"signed after its key was revoked or retired at record {ended[s.record.signer]}",
-            seq,
+            Code.HELD_CHECKPOINT_UNPROVEN,
+            where,
+            f"the bundle carries no proof that its checkpoint ({tree_size} records) extends the "
+            f"one you hold ({held.tree_size} records): it cannot be shown to be that ledger",
+            None,
+            f"a consistency proof from {held.tree_size} records",
+            "none",
         )
-        for seq, s in sorted(parsed.items())
-        if s.record.signer in ended and seq > ended[s.record.signer]
     ]
 
 
@@ -589,9 +657,9 @@ def _verify_tokens(
     result: VerificationResult,
     parsed: dict[int, SignedRecord],
     checkpoint: SignedRecord | None,
-    tsa_trust: Any,
+    policy: TrustPolicy,
 ) -> None:
-    from custody.timestamps.stamping import Trust, review_findings, review_tokens, token_rows
+    from custody.timestamps.stamping import review_findings, review_tokens, token_rows
 
     if checkpoint is None:
         return
@@ -611,9 +679,7 @@ def _verify_tokens(
         except InputError as exc:
             raise FileNotFoundError(str(exc)) from None
 
-    review = review_tokens(
-        read_token, stamps, {checkpoint.seq: checkpoint.line}, tsa_trust or Trust()
-    )
+    review = review_tokens(read_token, stamps, {checkpoint.seq: checkpoint.line}, policy.tsa)
     findings = review_findings(review)
     if not review.valid:
         findings.append(
@@ -622,6 +688,7 @@ def _verify_tokens(
                 f"record {checkpoint.seq}",
                 "the checkpoint has no trusted timestamp in this bundle",
                 checkpoint.seq,
+                required=policy.require_timestamps,
             )
         )
     result.add_check(

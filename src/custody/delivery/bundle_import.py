@@ -13,11 +13,12 @@ from typing import Any
 
 from custody.delivery.bundle_check import BundleSource, load_index, verify_bundle
 from custody.errors import InputError, StorageError, UsageError
-from custody.findings import VerificationResult
+from custody.findings import Verdict, VerificationResult
 from custody.ledger.bodies import ItemBody
 from custody.ledger.records import SignedRecord
 from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, write_all
+from custody.trust.policy import TrustPolicy
 
 # --- import ---------------------------------------------------------------------------------
 
@@ -36,17 +37,18 @@ def import_bundle(
     signer: Any,
     *,
     into: str | None = None,
-    tsa_trust: Any = None,
+    policy: TrustPolicy,
 ) -> ImportReport:
-    """Verify a bundle; only if it passes, copy it into ``root`` and record its receipt."""
+    """Verify a bundle under ``policy``; only if it is VERIFIED (intact, and signed by keys
+    the policy trusts), copy it into ``root`` and record its receipt."""
     from custody.acquisition.catalogue import Candidate, Descriptive, catalogue
     from custody.handling.events import event
     from custody.ledger.bodies import Acquisition
 
-    result = verify_bundle(bundle, tsa_trust=tsa_trust)
+    result = verify_bundle(bundle, policy=policy)
     report = ImportReport(result)
-    if not result.ok:
-        return report  # nothing is written for a bundle that fails
+    if result.verdict is not Verdict.VERIFIED:
+        return report  # nothing is written for a bundle that fails or whose signer is unknown
     source = BundleSource(bundle)
     name = (into or f"received/{bundle.stem}").strip("/")
     if ".." in name.split("/") or name.startswith(".custody"):
@@ -124,7 +126,10 @@ def import_bundle(
             seqs,
             source=str(bundle),
             reason=f"bundle verified: {index['checkpoint']['tree_size']} records, "
-            f"root {index['checkpoint']['root']}",
+            f"root {index['checkpoint']['root']}; signed by "
+            + ", ".join(
+                f"{s['name']} {s['fingerprint']}" for s in result.signers if s.get("records")
+            ),
         )
         report.event = signed.seq
     return report

@@ -167,6 +167,28 @@ def event(
     return record_event(root, signer, body, clock=clock)
 
 
+def earlier_versions(ledger: Ledger, specs: Sequence[str]) -> list[int]:
+    """The replaced versions ITEM specs name: a record number as given, a path as every
+    version of it before the current one. UsageError for a current version or a non-item."""
+    from custody.handling.lookup import resolve_record
+
+    chosen: dict[int, None] = {}
+    for spec in specs:
+        seq = resolve_record(ledger, spec)
+        if ledger.index.record_type(seq) != "item":
+            raise UsageError(f"record {seq} is not an item record")
+        body = ItemBody.from_json(ledger.read(seq).record.body)
+        replaced = [row.seq for row in ledger.index.items_at(body.name_bytes)][:-1]
+        earlier = ([seq] if seq in replaced else []) if spec.isdigit() else replaced
+        if not earlier:
+            raise UsageError(
+                f"{spec!r} is the current version of {body.path}: supersede names an earlier "
+                "version that a later one replaced"
+            )
+        chosen.update((v, None) for v in earlier)
+    return sorted(chosen)
+
+
 def copy_event(
     root: EvidenceRoot,
     signer: SigningKey,
@@ -229,9 +251,15 @@ def revoke(
     fingerprint: str,
     *,
     reason: str | None = None,
+    compromised_since: str | None = None,
     clock: Clock = utc_now,
 ) -> SignedRecord:
-    """Revoke a key from this point of the ledger (by itself or by a custodian)."""
+    """Revoke a key from this point of the ledger (by itself or by a custodian).
+
+    ``compromised_since`` (a record number, or an RFC 3339 time: the first record written at
+    or after it) declares the key compromised from there: what it signed from that record
+    on, and every key it introduced from there, no longer verifies (docs/events.md).
+    """
     from custody.ledger.bodies import RevocationBody
 
     if fingerprint != signer.fingerprint and signer.public.role != "custodian":
@@ -242,8 +270,36 @@ def revoke(
     with open_ledger(root) as ledger:
         if not ledger.index.key_known(fingerprint):
             raise UsageError(f"key {fingerprint[:16]}… has not been introduced in this ledger")
+        since = None
+        if compromised_since is not None:
+            since = _compromise_point(ledger, compromised_since)
         with ledger.writer(signer, clock=clock) as writer:
-            return writer.append("revocation", RevocationBody(fingerprint, reason).to_json())
+            body = RevocationBody(fingerprint, reason, since)
+            return writer.append("revocation", body.to_json())
+
+
+def _compromise_point(ledger: Ledger, text: str) -> int:
+    """The record number a ``--compromised-since`` RECORD|TIME names."""
+    from custody.clock import parse_time
+
+    size = ledger.index.size
+    if text.isdigit():
+        number = int(text)
+        if number >= size:
+            raise UsageError(f"--compromised-since {number}: the ledger has {size} records")
+        return number
+    try:
+        moment = parse_time(text)
+    except ValueError:
+        raise UsageError(
+            f"--compromised-since takes a record number or an RFC 3339 time, not {text!r}"
+        ) from None
+    # Record times are claimed by their signers, and a thief can backdate; the point is
+    # therefore the first record *in ledger order* written at or after the time.
+    for signed in ledger.records():
+        if parse_time(signed.record.time) >= moment:
+            return signed.seq
+    raise UsageError(f"no record was written at or after {text}: nothing to declare compromised")
 
 
 def rotate(

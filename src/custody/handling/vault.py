@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from custody.clock import Clock, utc_now
-from custody.errors import StorageError, UsageError
+from custody.errors import CustodyError, StorageError, UsageError
 from custody.evidence.hashing import hash_file
 from custody.handling.events import copy_verified, item_names, item_refs, record_event
 from custody.keys.keyring import SigningKey
@@ -130,3 +130,138 @@ def _copy_state(root: EvidenceRoot, dest: Path) -> int:
     if copy_digest.digests["sha256"] != digest:
         raise StorageError(f"{state / 'ledger.jsonl'}: the ledger copy does not match on re-read")
     return records
+
+
+@dataclass
+class Restored:
+    seq: int  # the item record whose bytes were restored
+    path: str  # where they are now in the root
+    sha256: str
+    beside: bool  # restored beside a later version (and catalogued there), not in place
+    quarantined: str | None = None  # where unrecorded bytes found at the path were moved
+
+
+@dataclass
+class RestoreReport:
+    vault: str
+    restored: list[Restored] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)
+
+
+def vault_restore(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    seqs: list[int],
+    vault: Path,
+    *,
+    clock: Clock = utc_now,
+) -> RestoreReport:
+    """Copy verified originals back from a vault copy into the root.
+
+    For each item record: its bytes are found in the vault (at the same path, else wherever
+    the vault's own ledger records that SHA-256), copied in and re-hashed. If the recorded
+    path is free, they go back there; if it holds bytes no record describes (an original
+    altered on disk), those bytes are moved to ``.custody/quarantine/`` first, never
+    deleted; if it holds a later recorded version, the original goes beside it
+    (``NAME.record-N.EXT``) and is catalogued there. A signed note records each restore.
+    """
+    from custody.handling.events import event
+    from custody.ledger.bodies import ItemBody
+
+    source = vault.resolve()
+    if source == root.path or root.path in source.parents or source in root.path.parents:
+        raise UsageError(f"{vault} overlaps the evidence root; name the vault copy")
+    if not (source / STATE_DIR / "ledger.jsonl").is_file():
+        raise UsageError(f"{vault} is not a vault copy (no {STATE_DIR}/ledger.jsonl)")
+    report = RestoreReport(str(source))
+    root_b = os.fsencode(root.path)
+    with open_ledger(root) as ledger:
+        wanted: list[tuple[int, ItemBody, int | None]] = []
+        for seq in seqs:
+            if ledger.index.record_type(seq) != "item":
+                raise UsageError(f"record {seq} is not an item record")
+            body = ItemBody.from_json(ledger.read(seq).record.body)
+            latest = ledger.index.latest_item_at(body.name_bytes)
+            wanted.append((seq, body, latest.seq if latest is not None else None))
+    beside: list[tuple[int, bytes]] = []
+    for seq, body, latest in wanted:
+        found = _find_in_vault(source, body)
+        if found is None:
+            raise UsageError(
+                f"the vault {vault} holds no copy of record {seq} ({body.path}, SHA-256 "
+                f"{body.sha256})"
+            )
+        target = root_b + b"/" + body.name_bytes
+        quarantined = None
+        if latest != seq:
+            stem, dot, ext = body.name_bytes.rpartition(b".")
+            name = (
+                stem + f".record-{seq}".encode() + dot + ext
+                if dot and b"/" not in ext
+                else body.name_bytes + f".record-{seq}".encode()
+            )
+            target = root_b + b"/" + name
+            beside.append((seq, name))
+        elif os.path.lexists(target):
+            present = hash_file(target, ("sha256",)).digests["sha256"]
+            if present != body.sha256:
+                quarantined = _quarantine(root, target, clock)
+        copy = copy_verified(found, target, body.sha256)
+        report.restored.append(
+            Restored(seq, copy.path.removeprefix(str(root.path) + "/"), copy.sha256,
+                     latest != seq, quarantined)
+        )  # fmt: skip
+    if beside:
+        from custody.acquisition.catalogue import Descriptive, catalogue
+
+        catalogue(
+            root,
+            [os.fsdecode(root_b + b"/" + name) for _, name in beside],
+            signer,
+            descriptive=Descriptive(note=f"restored from the vault copy {source}"),
+            clock=clock,
+        )
+    signed = event(
+        root,
+        signer,
+        "note",
+        [r.seq for r in report.restored],
+        text=f"restored from the vault copy {source}: "
+        + "; ".join(f"record {r.seq} to {r.path}" for r in report.restored),
+        clock=clock,
+    )
+    report.records.append(signed.seq)
+    return report
+
+
+def _find_in_vault(vault: Path, body: object) -> bytes | None:
+    """The vault file holding ``body``'s bytes (checked by SHA-256), or None."""
+    from custody.ledger.bodies import ItemBody
+
+    assert isinstance(body, ItemBody)
+    vault_b = os.fsencode(vault)
+    candidates = [body.name_bytes]
+    with contextlib.suppress(Exception), open_ledger(EvidenceRoot(vault)) as ledger:
+        candidates += [row.path for row in ledger.index.items_with(body.sha256)]
+    for rel in dict.fromkeys(candidates):
+        path = vault_b + b"/" + rel
+        with contextlib.suppress(OSError, CustodyError):
+            regular = os.path.isfile(path) and not os.path.islink(path)
+            if regular and hash_file(path, ("sha256",)).digests["sha256"] == body.sha256:
+                return path
+    return None
+
+
+def _quarantine(root: EvidenceRoot, target: bytes, clock: Clock) -> str:
+    """Move unrecorded bytes found at a recorded path aside, keeping them."""
+    from custody.clock import format_time
+
+    folder = root.state / "quarantine"
+    folder.mkdir(exist_ok=True)
+    stamp = format_time(clock()).replace(":", "")
+    moved = os.fsencode(folder) + b"/" + stamp.encode() + b"-" + os.path.basename(target)
+    try:
+        os.rename(target, moved)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "move aside", target)) from None
+    return os.fsdecode(moved)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import secrets
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from custody.encoding import b64decode, b64encode
 from custody.errors import PassphraseError, SigningKeyError
+from custody.home import keyring_dir
 from custody.keys.roles import ROLES
 from custody.system.files import write_atomic
 
@@ -42,15 +42,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ARGON2_MEMORY_KIB = 47104
 ARGON2_ITERATIONS = 1
 ARGON2_LANES = 1
-
-
-def keyring_dir() -> Path:
-    """Where this user's private keys live; ``CUSTODY_HOME`` overrides for automation."""
-    home = os.environ.get("CUSTODY_HOME")
-    if home:
-        return Path(home) / "keys"
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "custody" / "keys"
 
 
 def verify_ed25519(public_raw: bytes, signature: bytes, message: bytes) -> bool:

@@ -40,8 +40,12 @@ class KeyBody:
     role: str
     algorithm: str = "ed25519"
     replaces: str | None = None
+    # The holder's full name as they write it (any script); ``name`` stays a short handle.
+    holder: str | None = None
 
     def __post_init__(self) -> None:
+        if self.holder is not None and not self.holder.strip():
+            raise RecordError("key: 'holder' is empty")
         if len(self.public_key) != 32:
             raise RecordError("key: an Ed25519 public key is 32 bytes")
         if hashlib.sha256(self.public_key).hexdigest() != self.fingerprint:
@@ -56,6 +60,7 @@ class KeyBody:
             {
                 "algorithm": self.algorithm,
                 "fingerprint": self.fingerprint,
+                "holder": self.holder,
                 "name": self.name,
                 "public_key": b64encode(self.public_key),
                 "replaces": self.replaces,
@@ -66,7 +71,11 @@ class KeyBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> KeyBody:
         w = "key"
-        only_fields(obj, {"algorithm", "fingerprint", "name", "public_key", "replaces", "role"}, w)
+        only_fields(
+            obj,
+            {"algorithm", "fingerprint", "holder", "name", "public_key", "replaces", "role"},
+            w,
+        )
         replaces = opt_field(obj, "replaces", str, w)
         if replaces is not None and not HEX64.fullmatch(replaces):
             raise RecordError("key: field 'replaces' is not a key fingerprint")
@@ -77,6 +86,7 @@ class KeyBody:
             role=get_field(obj, "role", str, w),
             algorithm=get_field(obj, "algorithm", str, w),
             replaces=replaces,
+            holder=opt_field(obj, "holder", str, w),
         )
 
 
@@ -386,7 +396,7 @@ class RepairBody:
         )
 
 
-ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive")
+ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede")
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
@@ -458,6 +468,8 @@ class EventBody:
             raise RecordError("event: a transfer names who receives custody ('to')")
         if self.action == "derive" and self.output is None:
             raise RecordError("event: a derive event names its output item")
+        if self.action == "supersede" and not self.reason:
+            raise RecordError(f"event: a {self.action} event says why ('reason')")
         if self.action == "copy" and len(self.copies) != len(self.items):
             raise RecordError("event: a copy event lists one copy per item")
         unknown = set(self.fields) - set(NOTE_FIELDS)
@@ -519,25 +531,36 @@ class EventBody:
 
 @dataclass(frozen=True)
 class RevocationBody:
-    """Withdraws a key: records it signs after this one fail verification (KEY_REVOKED)."""
+    """Withdraws a key: records it signs after this one fail verification (KEY_REVOKED).
+
+    With ``compromised_since`` (a record number, not after this one) the key is declared
+    compromised from that record on: its records from there, and every key it introduced
+    from there (transitively, with their records), fail too.
+    """
 
     key: str
     reason: str | None = None
+    compromised_since: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.compromised_since is not None:
+            out["compromised_since"] = self.compromised_since
         return out
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> RevocationBody:
         w = "revocation"
-        only_fields(obj, {"key", "reason"}, w)
+        only_fields(obj, {"compromised_since", "key", "reason"}, w)
         key = get_field(obj, "key", str, w)
         if not HEX64.fullmatch(key):
             raise RecordError("revocation: 'key' is not a key fingerprint")
-        return cls(key, opt_field(obj, "reason", str, w))
+        since = None
+        if "compromised_since" in obj:
+            since = nonneg_field(obj, "compromised_since", w)
+        return cls(key, opt_field(obj, "reason", str, w), since)
 
 
 BODY_TYPES: dict[str, Any] = {

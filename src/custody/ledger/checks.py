@@ -20,7 +20,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
@@ -29,10 +28,9 @@ from custody.ledger.bodies import (
     CheckpointBody,
     EventBody,
     ItemBody,
-    KeyBody,
-    RevocationBody,
     TimestampBody,
 )
+from custody.ledger.keyrules import Compromise, KeyRules, KeyState
 from custody.ledger.linefacts import (
     NO_DIGEST,
     LineFacts,
@@ -58,30 +56,6 @@ class TrustedCheckpoint:
 
 
 @dataclass
-class KeyState:
-    fingerprint: str
-    name: str
-    role: str
-    introduced_at: int
-    introduced_by: str
-    revoked_at: int | None = None
-    retired_at: int | None = None  # replaced by a successor (rotation)
-    records: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "name": self.name,
-            "role": self.role,
-            "introduced_at": self.introduced_at,
-            "introduced_by": self.introduced_by,
-            "revoked_at": self.revoked_at,
-            "retired_at": self.retired_at,
-            "records": self.records,
-        }
-
-
-@dataclass
 class LedgerState:
     """What a ledger pass learns, for the file and timestamp checks and for bundles."""
 
@@ -93,6 +67,10 @@ class LedgerState:
     checkpoint_lines: dict[int, bytes] = field(default_factory=dict)
     timestamps: list[tuple[int, TimestampBody]] = field(default_factory=list)
     keys: dict[str, KeyState] = field(default_factory=dict)
+    # Item records that a later version of the same path replaced: their bytes must still be
+    # somewhere in the root unless an authorised event accounts for them (ORIGINAL_MISSING).
+    replaced: dict[int, ItemBody] = field(default_factory=dict)
+    accounted: set[int] = field(default_factory=set)  # disposed or superseded by an event
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     records: int = 0
@@ -102,21 +80,19 @@ class LedgerState:
 
 
 class _Pass:
-    def __init__(self, trusted_keys: frozenset[str] | None, collect_items: bool) -> None:
+    def __init__(self, rules: KeyRules, collect_items: bool) -> None:
         self.state = LedgerState()
-        self.trusted_keys = trusted_keys
+        self.rules = rules
+        self.state.keys = rules.keys
         self.collect_items = collect_items
         self.structure: list[Finding] = []
         self.chain: list[Finding] = []
-        self.signatures: list[Finding] = []
-        self.identities: list[Finding] = []
         self.seqs = array("q")
         self.leaves = bytearray()
         self.digests = bytearray()  # the SHA-256 of the item at each position, else zeros
         self.references: list[Finding] = []
         self.reference_count = 0
         self.checkpoint_records = 0
-        self.signed_count = 0
         self.prev_hash: str | None = None
         self.prev_parsed = False
         self.prev_seq: int | None = None
@@ -152,7 +128,7 @@ class _Pass:
         state.kinds.append(ord(facts.type[0]))
         self.seqs.append(facts.seq)
         self.prev_parsed, self.prev_seq = True, facts.seq
-        authentic = self._signer_check(position, facts)
+        authentic = self.rules.judge(position, facts)
         if facts.prev != before_hash:
             link = (facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic)
             self.chain.extend(_chain_link(position, *link))
@@ -163,10 +139,16 @@ class _Pass:
         if body is None:  # an item record not collected (verify --ledger-only), or a repair
             return
         if isinstance(body, ItemBody):
-            if self.collect_items:
-                state.items[body.name_bytes] = body
-                state.item_seq[body.name_bytes] = facts.seq
-                state.item_time[body.name_bytes] = facts.time
+            # Only authentic, allowed records count: a forged item must not become the
+            # "current item" the file check compares a swapped file with.
+            if self.collect_items and authentic:
+                name = body.name_bytes
+                earlier = state.item_seq.get(name)
+                if earlier is not None and earlier != facts.seq:
+                    state.replaced[earlier] = state.items[name]
+                state.items[name] = body
+                state.item_seq[name] = facts.seq
+                state.item_time[name] = facts.time
         elif isinstance(body, CheckpointBody):
             self.checkpoint_records += 1
             state.checkpoints.append((position, body))
@@ -174,8 +156,12 @@ class _Pass:
                 state.checkpoint_lines[position] = facts.line
         elif isinstance(body, TimestampBody):
             state.timestamps.append((position, body))
-        elif isinstance(body, EventBody) and body.action == "dispose" and authentic:
-            state.disposed.update(ref.seq for ref in body.items)
+        elif isinstance(body, EventBody) and authentic:
+            if body.action == "dispose":
+                state.disposed.update(ref.seq for ref in body.items)
+                state.accounted.update(ref.seq for ref in body.items)
+            elif body.action == "supersede":
+                state.accounted.update(ref.seq for ref in body.items)
 
     def _reference(self, position: int, ref: Reference) -> None:
         # Record numbers are positions in a well-numbered ledger; where the numbering around
@@ -191,168 +177,6 @@ class _Pass:
         if finding is not None:
             self.references.append(finding)
 
-    def _signer_check(self, position: int, facts: LineFacts) -> bool:
-        """Signature, introduction, revocation and role; True if the record is authentic."""
-        keys = self.state.keys
-        body = facts.body
-        signer = keys.get(facts.signer)
-        self_introduction = (
-            signer is None and isinstance(body, KeyBody) and body.fingerprint == facts.signer
-        )
-        if facts.signature_ok is None or (signer is None and not self_introduction):
-            self.signatures.append(
-                Finding(
-                    Code.UNKNOWN_KEY,
-                    f"record {position}",
-                    "signed by a key that the ledger has not introduced before this record",
-                    position,
-                    "a key introduced earlier in the ledger",
-                    facts.signer,
-                )
-            )
-            return False
-        self.signed_count += 1
-        if not facts.signature_ok:
-            named = f"key {signer.name!r}" if signer else f"the key {facts.signer[:16]}…"
-            self.signatures.append(
-                Finding(
-                    Code.BAD_SIGNATURE,
-                    f"record {position}",
-                    f"the signature does not verify with {named}",
-                    position,
-                    "a valid Ed25519 signature",
-                    "an invalid signature",
-                )
-            )
-            return False
-        if self.trusted_keys is not None and facts.signer not in self.trusted_keys:
-            self.signatures.append(
-                Finding(
-                    Code.UNKNOWN_KEY,
-                    f"record {position}",
-                    "signed by a key that is not among the keys you said to trust",
-                    position,
-                    "one of the trusted keys",
-                    facts.signer,
-                )
-            )
-            return False
-        if self_introduction:
-            assert isinstance(body, KeyBody)
-            if not self._introduce(position, body, facts.signer):
-                return False
-            keys[facts.signer].records += 1
-            return True
-        assert signer is not None
-        signer.records += 1
-        ended = signer.revoked_at if signer.revoked_at is not None else signer.retired_at
-        if ended is not None and position > ended:
-            how = (
-                "revoked" if signer.revoked_at is not None else "retired (replaced by a successor)"
-            )
-            self.identities.append(
-                Finding(
-                    Code.KEY_REVOKED,
-                    f"record {position}",
-                    f"signed by key {signer.name!r}, {how} at record {ended}",
-                    position,
-                    f"a key valid at record {position}",
-                    signer.fingerprint,
-                )
-            )
-            return False
-        return self._role_check(position, facts, signer)
-
-    def _role_check(self, position: int, facts: LineFacts, signer: KeyState) -> bool:
-        body = facts.body
-        if body is None:  # an item: every role may catalogue
-            return True
-        where = f"record {position}"
-
-        def refuse(what: str) -> bool:
-            self.identities.append(
-                Finding(
-                    Code.ROLE_NOT_ALLOWED,
-                    where,
-                    f"{what} needs the custodian role; key {signer.name!r} is a {signer.role}",
-                    position,
-                    "custodian",
-                    signer.role,
-                )
-            )
-            return False
-
-        if isinstance(body, KeyBody) and body.fingerprint != signer.fingerprint:
-            if body.fingerprint in self.state.keys:
-                return True  # a repeated introduction changes nothing
-            if body.role == "custodian" and signer.role != "custodian":
-                return refuse("introducing a custodian's key")
-            if body.replaces == signer.fingerprint:
-                signer.retired_at = position
-            self._introduce(position, body, signer.fingerprint)
-        elif isinstance(body, RevocationBody):
-            target = self.state.keys.get(body.key)
-            if body.key != signer.fingerprint and signer.role != "custodian":
-                return refuse("revoking another person's key")
-            if target is not None and target.revoked_at is None:
-                target.revoked_at = position
-        elif (
-            isinstance(body, EventBody) and body.action == "dispose" and signer.role != "custodian"
-        ):
-            return refuse("disposal")
-        return True
-
-    def _introduce(self, position: int, body: KeyBody, by: str) -> bool:
-        """Register a key; False if its introduction is refused (the key stays unknown)."""
-        keys = self.state.keys
-        where = f"record {position}"
-        if body.fingerprint == by and keys:
-            custodians = any(k.role == "custodian" for k in keys.values())
-            if body.role == "custodian" and custodians:
-                # Refused like a custodian introduced by a non-custodian: the key is not
-                # introduced, so it gains no custodian powers and what it signs later is
-                # UNKNOWN_KEY (registering it would let its disposals and revocations count).
-                self.identities.append(
-                    Finding(
-                        Code.ROLE_NOT_ALLOWED,
-                        where,
-                        f"key {body.name!r} claims the custodian role by introducing itself; "
-                        "an existing custodian must introduce it",
-                        position,
-                        "introduced by a custodian",
-                        "self-introduced",
-                    )
-                )
-                return False
-            if self.trusted_keys is None:
-                self.identities.append(
-                    Finding(
-                        Code.KEY_UNVOUCHED,
-                        where,
-                        f"key {body.name!r} ({body.role}) introduced itself: confirm fingerprint "
-                        f"{body.fingerprint} with its holder, or pin trusted keys",
-                        position,
-                        "a key introduced by a known key",
-                        body.fingerprint,
-                    )
-                )
-        for other in keys.values():
-            if other.name == body.name and other.fingerprint != body.fingerprint:
-                self.identities.append(
-                    Finding(
-                        Code.KEY_NAME_REUSED,
-                        where,
-                        f"a second key is named {body.name!r}; the names are only labels, "
-                        "the fingerprints identify the signers",
-                        position,
-                        other.fingerprint,
-                        body.fingerprint,
-                    )
-                )
-                break
-        keys[body.fingerprint] = KeyState(body.fingerprint, body.name, body.role, position, by)
-        return True
-
 
 def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
     """Keys as verification would judge them, from (seq, line) of key and revocation records.
@@ -365,10 +189,15 @@ def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
     keys: dict[str, bytes] = {}
     for _, data in chosen:
         learn_key(data, keys)
-    run = _Pass(None, False)
-    for seq, data in chosen:
-        run.feed(seq, examine(data, True, keys, False))
-    return run.state.keys
+    facts = [(seq, examine(data, True, keys, False)) for seq, data in chosen]
+    rules = KeyRules()
+    for seq, fact in facts:
+        rules.judge(seq, fact)
+    if rules.found_compromises:
+        rules = KeyRules(compromised=rules.found_compromises)
+        for seq, fact in facts:
+            rules.judge(seq, fact)
+    return rules.keys
 
 
 def _chain_link(
@@ -415,18 +244,29 @@ def verify_ledger_lines(
     *,
     collect_items: bool = True,
     trusted: TrustedCheckpoint | None = None,
-    trusted_keys: Iterable[str] | None = None,
+    anchors: Iterable[str] = (),
+    pinned: bool = False,
 ) -> LedgerState:
     """Check a ledger's lines; ``lines()`` yields (bytes without newline, complete).
 
+    ``anchors``: the fingerprints the verifier trusts (they have authority here, see
+    ``custody.ledger.keyrules``); ``pinned``: signers outside their chains are errors.
+
     One streaming pass, so memory grows with the ledger only by the Merkle tree (64 bytes
-    a record), the sequence numbers and, if asked, the items.
+    a record), the sequence numbers and, if asked, the items. A key revoked as compromised
+    since an earlier record makes the records between invalid after the fact: then the
+    lines are judged once more, knowing the compromise from the start.
     """
-    pinned = frozenset(trusted_keys) if trusted_keys is not None else None
-    run = _Pass(pinned, collect_items)
-    for position, facts in enumerate(line_facts(lines, collect_items)):
-        run.feed(position, facts)
-    return _finish(run, result, trusted)
+    anchor_set = frozenset(anchors)
+    compromised: dict[str, Compromise] = {}
+    while True:
+        rules = KeyRules(anchors=anchor_set, pinned=pinned, compromised=dict(compromised))
+        run = _Pass(rules, collect_items)
+        for position, facts in enumerate(line_facts(lines, collect_items)):
+            run.feed(position, facts)
+        if not rules.found_compromises:
+            return _finish(run, result, trusted)
+        compromised.update(rules.found_compromises)
 
 
 def _finish(
@@ -450,6 +290,7 @@ def _finish(
     result.ledger_size = state.records
     result.tree_root = merkle.root_hash(state.tree).hex()
     result.signers = [k.to_json() for k in state.keys.values()]
+    rules = run.rules
     result.add_check(
         "record structure",
         run.structure,
@@ -464,16 +305,17 @@ def _finish(
     )
     result.add_check(
         "signatures",
-        run.signatures,
-        run.signed_count,
-        f"{run.signed_count} Ed25519 signatures checked against {len(state.keys)} introduced keys",
+        rules.signatures,
+        rules.signed_count,
+        f"{rules.signed_count} Ed25519 signatures checked against {len(state.keys)} "
+        "introduced keys",
     )
     result.add_check(
         "keys and roles",
-        run.identities,
+        rules.identities,
         len(state.keys),
-        "each signer introduced before it signed, not revoked or retired, and in a role "
-        "allowed to make the record",
+        "each signer introduced before it signed, not revoked, retired or compromised, in a "
+        "role allowed to make the record, and with authority to change the state of evidence",
     )
     result.add_check(
         "references",

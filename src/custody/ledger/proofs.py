@@ -157,6 +157,7 @@ class ProofCheck:
     kind: str
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> key name
+    introduced_by: dict[str, str] = field(default_factory=dict)  # fingerprint -> introducer
 
     def add(self, name: str, passed: bool, detail: str) -> bool:
         self.checks.append((name, passed, detail))
@@ -258,6 +259,7 @@ def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]
                 continue
             keys[body.fingerprint] = public
             outcome.signers[body.fingerprint] = body.name
+            outcome.introduced_by[body.fingerprint] = signed.record.signer
         pending = waiting
     for signed, body in pending:
         outcome.add(

@@ -38,6 +38,8 @@ from custody.ledger.linefacts import LineSource
 from custody.ledger.records import SignedRecord
 from custody.progress import NullObserver, Observer
 from custody.root import STATE_DIR, EvidenceRoot
+from custody.trust.policy import TrustPolicy
+from custody.trust.signers import judge_signers
 
 __all__ = [
     "WARNINGS",
@@ -143,16 +145,43 @@ def verify_files(
         return path, [], digest.size
 
     absent: list[bytes] = []
+    present: set[str] = set()  # content found intact in the root, by SHA-256
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, found, hashed in pool.map(check, list(expected)):
             findings.extend(found)
             result.bytes_hashed += hashed
             if path not in on_disk:
                 absent.append(path)
+            elif not found:
+                present.add(expected[path].sha256)
     result.files_checked = len(expected)
 
+    # Earlier versions whose bytes nobody accounted for (no authorised disposal or
+    # supersede event) must still be somewhere in the root.
+    originals = {
+        seq: body
+        for seq, body in state.replaced.items()
+        if seq not in state.accounted and body.sha256 not in present
+    }
     unexpected = [p for p in on_disk if p not in expected and p not in disposed]
-    moved_to = _locate_by_digest(root_b, unexpected, {expected[p].sha256 for p in absent})
+    wanted = {expected[p].sha256 for p in absent} | {b.sha256 for b in originals.values()}
+    moved_to = _locate_by_digest(root_b, unexpected, wanted)
+    for seq, body in sorted(originals.items()):
+        if body.sha256 in moved_to:
+            continue
+        findings.append(
+            Finding(
+                Code.ORIGINAL_MISSING,
+                body.path,
+                f"the bytes acquired as record {seq} are no longer in the evidence root: a later "
+                "version replaced them and no authorised event says why. Restore them from a "
+                "vault copy ('custody vault restore'), or record what happened ('custody event "
+                "supersede' or 'dispose' with a reason)",
+                seq,
+                body.sha256,
+                "nothing with that SHA-256",
+            )
+        )
     claimed: set[bytes] = set()
     for path in absent:
         body = expected[path]
@@ -251,16 +280,15 @@ def _locate_by_digest(
 def verify_root(
     root: EvidenceRoot,
     *,
+    policy: TrustPolicy,
     ledger: bool = True,
     files: bool = True,
-    trusted: TrustedCheckpoint | None = None,
     observer: Observer | None = None,
-    tsa_trust: Any = None,
-    require_timestamps: bool = False,
-    trusted_keys: Iterable[str] | None = None,
 ) -> VerificationResult:
-    """Verify an evidence root. Raises ``LedgerError`` only when there is nothing to verify."""
-    result = VerificationResult(root=str(root.path))
+    """Verify an evidence root under ``policy``; the result's ``verdict`` says whether it is
+    intact and signed by keys the policy trusts. Raises ``LedgerError`` only when there is
+    nothing to verify."""
+    result = VerificationResult(root=str(root.path), trust=policy.describe())
     from custody.ledger.backends import open_ledger
 
     with open_ledger(root) as store:
@@ -273,9 +301,11 @@ def verify_root(
             store.raw_lines,
             result,
             collect_items=files,
-            trusted=trusted,
-            trusted_keys=trusted_keys,
+            trusted=policy.held,
+            anchors=policy.fingerprints,
+            pinned=policy.pinned,
         )
+        result.signers = judge_signers(state.keys, policy)
         if not ledger:
             # The ledger was still read (the files' expected state comes from it), but its
             # checks are not part of what the user asked to see.
@@ -286,8 +316,8 @@ def verify_root(
                 store.read_token,
                 state,
                 result,
-                trust=tsa_trust,
-                require=require_timestamps,
+                trust=policy.tsa,
+                require=policy.require_timestamps,
                 clock=files,
             )
     if files:
@@ -396,9 +426,3 @@ def trusted_checkpoint_from_line(data: bytes, source: str) -> TrustedCheckpoint:
     if not isinstance(body, CheckpointBody):
         raise CustodyError(f"{source} holds a {signed.record.type} record, not a checkpoint")
     return TrustedCheckpoint(body.tree_size, bytes.fromhex(body.root), source, signed.line)
-
-
-def exit_code_for(result: VerificationResult) -> int:
-    from custody.errors import ExitCode
-
-    return ExitCode.OK if result.ok else ExitCode.FINDINGS

@@ -41,6 +41,7 @@ from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.describe import highlights
 from custody.ledger.records import SignedRecord
+from custody.trust.policy import TrustPolicy
 
 # --- building -------------------------------------------------------------------------------
 
@@ -50,18 +51,19 @@ def is_bundle(path: Path) -> bool:
     return (path.is_dir() and (path / "bagit.txt").is_file()) or path.is_file()
 
 
-def build_report(source: Path, *, tsa_trust: Any = None) -> Report:
+def build_report(source: Path, *, policy: TrustPolicy) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
-    ``tsa_trust`` is a ``custody.timestamps.stamping.Trust`` (``load_trust``) of TSA roots to check
-    tokens against; without it tokens are checked against the certificates they carry and
-    the report says so. Raises what verification raises for input that cannot be checked
-    at all (not a root, not a bundle, a zip bomb); every other problem is a finding.
+    ``policy`` is the preparer's trust (``custody.trust.policy``): whose keys they trust, and
+    the TSA roots tokens are checked against (without them, against the certificates the
+    tokens carry, and the report says so). Raises what verification raises for input that
+    cannot be checked at all (not a root, not a bundle, a zip bomb); every other problem is a
+    finding.
     """
     source = Path(source)
     if is_bundle(source):
-        return _from_bundle(source, tsa_trust)
-    return _from_root(source, tsa_trust)
+        return _from_bundle(source, policy)
+    return _from_root(source, policy)
 
 
 def _now() -> str:
@@ -196,7 +198,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _from_root(path: Path, tsa_trust: Any) -> Report:
+def _from_root(path: Path, policy: TrustPolicy) -> Report:
     from custody.handling.history import history
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
@@ -204,7 +206,7 @@ def _from_root(path: Path, tsa_trust: Any) -> Report:
     from custody.verify.roots import verify_root
 
     root = find_root(explicit=str(path))
-    result = verify_root(root, tsa_trust=tsa_trust)
+    result = verify_root(root, policy=policy)
     clock = {int(row["seq"]): row for row in result.clock}
     names = {k["fingerprint"]: f"{k['name']} ({k['role']})" for k in result.signers}
     items: list[ReportItem] = []
@@ -238,21 +240,7 @@ def _from_root(path: Path, tsa_trust: Any) -> Report:
             stamps.append((stamp, raw))
         checkpoints = ledger.index.records_of_type("checkpoint")
         last = ledger.read(checkpoints[-1]) if checkpoints else None
-    keys = [
-        KeyInfo(
-            k["fingerprint"],
-            k["name"],
-            k["role"],
-            k["introduced_at"],
-            k["records"],
-            f"revoked at record {k['revoked_at']}"
-            if k["revoked_at"] is not None
-            else f"retired at record {k['retired_at']}"
-            if k["retired_at"] is not None
-            else "valid",
-        )
-        for k in result.signers
-    ]
+    keys = [KeyInfo.from_signer(k) for k in result.signers]
     trust = str(result.timestamps[0]["trust"]) if result.timestamps else "embedded"
     case = {k: str(v) for k, v in root.config().case.items() if isinstance(v, str | int)}
     report = Report(
@@ -260,7 +248,8 @@ def _from_root(path: Path, tsa_trust: Any) -> Report:
         source=str(root.path),
         generated=_now(),
         tool=f"custody {__version__}",
-        verified=result.ok,
+        verdict_code=str(result.verdict),
+        trust=list(result.trust),
         checks=list(result.checks),
         findings=list(result.findings),
         items=items,
@@ -327,11 +316,11 @@ def _bundle_history(
     return entries
 
 
-def _from_bundle(path: Path, tsa_trust: Any) -> Report:
+def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
     from custody.delivery.bundle_check import BundleSource, verify_bundle
     from custody.timestamps.stamping import ValidToken, reconcile
 
-    result = verify_bundle(path, tsa_trust=tsa_trust)
+    result = verify_bundle(path, policy=policy)
     source = BundleSource(path)
     try:
         try:
@@ -402,25 +391,7 @@ def _from_bundle(path: Path, tsa_trust: Any) -> Report:
         top = source.prefix.rstrip("/")
     finally:
         source.close()
-    signed_count: dict[str, int] = {}
-    for signed in parsed.values():
-        signed_count[signed.record.signer] = signed_count.get(signed.record.signer, 0) + 1
-    revoked = {
-        str(s.record.body.get("key")): s.seq
-        for s in parsed.values()
-        if s.record.type == "revocation"
-    }
-    keys = [
-        KeyInfo(
-            fingerprint,
-            KeyBody.from_json(record.record.body).name,
-            KeyBody.from_json(record.record.body).role,
-            record.seq,
-            signed_count.get(fingerprint, 0),
-            f"revoked at record {revoked[fingerprint]}" if fingerprint in revoked else "valid",
-        )
-        for fingerprint, record in sorted(key_records.items(), key=lambda kv: kv[1].seq)
-    ]
+    keys = [KeyInfo.from_signer(k) for k in result.signers]
     info = index.get("checkpoint") if isinstance(index.get("checkpoint"), dict) else None
     trust = str(result.timestamps[0]["trust"]) if result.timestamps else "embedded"
     report = Report(
@@ -428,7 +399,8 @@ def _from_bundle(path: Path, tsa_trust: Any) -> Report:
         source=str(path.resolve()),
         generated=_now(),
         tool=f"custody {__version__}",
-        verified=result.ok,
+        verdict_code=str(result.verdict),
+        trust=list(result.trust),
         checks=list(result.checks),
         findings=list(result.findings),
         items=items,

@@ -99,6 +99,35 @@ class KeyInfo:
     introduced_at: int | None
     records: int | None
     status: str
+    holder: str | None = None
+    anchored: bool = False
+    trusted_because: tuple[str, ...] = ()
+    confirm: str | None = None
+
+    @classmethod
+    def from_signer(cls, k: dict[str, Any]) -> KeyInfo:
+        """From a verification result's signer entry (``custody.trust.signers``)."""
+        status = (
+            f"compromised since record {k['compromised_from']}"
+            if k.get("compromised_from") is not None
+            else f"revoked at record {k['revoked_at']}"
+            if k.get("revoked_at") is not None
+            else f"retired at record {k['retired_at']}"
+            if k.get("retired_at") is not None
+            else "valid"
+        )
+        return cls(
+            k["fingerprint"],
+            k["name"],
+            k["role"],
+            k.get("introduced_at"),
+            k.get("records"),
+            status,
+            k.get("holder"),
+            bool(k.get("anchored")),
+            tuple(k.get("trusted_because") or ()),
+            k.get("confirm"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -133,7 +162,7 @@ class Report:
     source: str
     generated: str
     tool: str
-    verified: bool
+    verdict_code: str  # custody.findings.Verdict: "verified", "unconfirmed" or "failed"
     checks: list[Check]
     findings: list[Finding]
     items: list[ReportItem]
@@ -148,10 +177,18 @@ class Report:
     withheld_events: list[dict[str, Any]] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
+    trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
+
+    @property
+    def verified(self) -> bool:
+        return self.verdict_code == "verified"
 
     @property
     def verdict(self) -> str:
-        return "VERIFIED" if self.verified else "NOT VERIFIED"
+        return {
+            "verified": "VERIFIED",
+            "unconfirmed": "INTACT, SIGNER NOT CONFIRMED",
+        }.get(self.verdict_code, "NOT VERIFIED")
 
     @property
     def errors(self) -> list[Finding]:
@@ -167,8 +204,9 @@ class Report:
             "source": self.source,
             "generated": self.generated,
             "tool": self.tool,
-            "verdict": self.verdict,
+            "verdict": self.verdict_code,
             "verified": self.verified,
+            "trust": self.trust,
             "checks": [c.to_json() for c in self.checks],
             "findings": [f.to_json() for f in self.findings],
             "items": [i.to_json() for i in self.items],

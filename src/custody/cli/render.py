@@ -1,0 +1,187 @@
+"""Rendering verification results for people: a terminal gets panels and tables whose
+cells fold (never cut) long paths, digests and fingerprints; anything else (a file, a pipe,
+a clerk's paste) gets plain lines, one finding per line, that can be grepped.
+
+Only rendering: every fact comes from the ``VerificationResult``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from custody.cli.common import human_size, out, shown
+from custody.errors import ExitCode
+from custody.findings import Verdict, VerificationResult
+
+THREAT_MODEL = "docs/threat-model.md"
+
+_VERDICT_TEXT = {
+    Verdict.VERIFIED: "VERIFIED: intact, and every signer is a key you trust",
+    Verdict.UNCONFIRMED: "INTACT, SIGNER NOT CONFIRMED: nothing was changed, but at least one "
+    "signer is not a key you trust yet",
+    Verdict.FAILED: "NOT VERIFIED",
+}
+
+
+def exit_code(result: VerificationResult) -> int:
+    """0 verified, 10 intact but a signer not confirmed, 1 integrity findings."""
+    return {
+        Verdict.VERIFIED: ExitCode.OK,
+        Verdict.UNCONFIRMED: ExitCode.UNCONFIRMED,
+        Verdict.FAILED: ExitCode.FINDINGS,
+    }[result.verdict]
+
+
+def grouped(fingerprint: str) -> str:
+    """A fingerprint in groups of four, to be read aloud and compared."""
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def verdict_line(result: VerificationResult) -> str:
+    verdict = result.verdict
+    text = _VERDICT_TEXT[verdict]
+    if verdict is Verdict.FAILED:
+        text += f": {len(result.errors)} integrity finding(s)"
+    if result.warnings:
+        text += f" ({len(result.warnings)} warning(s))"
+    return text
+
+
+def render_verification(result: VerificationResult) -> None:
+    if out.is_terminal:
+        _render_rich(result)
+    else:
+        _render_plain(result)
+
+
+def _signer_status(k: dict[str, Any]) -> str:
+    if k.get("compromised_from") is not None:
+        return f"compromised since record {k['compromised_from']}"
+    if k.get("revoked_at") is not None:
+        return f"revoked at record {k['revoked_at']}"
+    if k.get("retired_at") is not None:
+        return f"retired at record {k['retired_at']}"
+    return "valid"
+
+
+def _signer_name(k: dict[str, Any]) -> str:
+    holder = k.get("holder")
+    return f"{k['name']} ({holder})" if holder and holder != k["name"] else str(k["name"])
+
+
+def _render_plain(result: VerificationResult) -> None:
+    p = out.out
+    p(f"{verdict_line(result)}: {result.root}", highlight=False)
+    for line in result.trust:
+        p(f"trusted because: {line}", highlight=False)
+    for check in result.checks:
+        mark = "pass" if check.passed else "FAIL"
+        if check.passed and check.covered == 0:
+            mark = "none"
+        p(f"check {check.name}: {mark} ({check.covered}): {check.detail}", highlight=False)
+    for f in result.findings:
+        fields = [
+            f.code,
+            f.severity,
+            f"record {f.seq}" if f.seq is not None else "-",
+            printable(f.item),
+            f.message,
+        ]
+        if f.expected is not None or f.found is not None:
+            fields += [f"expected {f.expected or '-'}", f"found {f.found or '-'}"]
+        p("finding " + " | ".join(fields), highlight=False)
+    for k in result.signers:
+        trust = "; ".join(k.get("trusted_because") or []) or "NOT CONFIRMED"
+        p(
+            f"signer {printable(_signer_name(k))} | role {k['role']} | fingerprint "
+            f"{grouped(k['fingerprint'])} | {k['records']} record(s) | {_signer_status(k)} | "
+            f"{trust}",
+            highlight=False,
+        )
+        if k.get("confirm") and k.get("records"):
+            p(f"  to confirm: {k['confirm']}", highlight=False)
+    p(
+        f"{result.ledger_size} records, tree root {result.tree_root}; "
+        f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed",
+        highlight=False,
+    )
+    if result.verdict is not Verdict.VERIFIED:
+        p(f"what each verdict proves, and what it cannot: {THREAT_MODEL}", highlight=False)
+
+
+def printable(text: str) -> str:
+    from custody.cli.fastpath import printable as clean
+
+    return clean(text)
+
+
+def _render_rich(result: VerificationResult) -> None:
+    verdict = result.verdict
+    style = {Verdict.VERIFIED: "green", Verdict.UNCONFIRMED: "yellow", Verdict.FAILED: "red"}[
+        verdict
+    ]
+    out.print(
+        Panel(
+            f"[bold {style}]{escape(verdict_line(result))}[/]",
+            title=escape(result.root),
+            border_style=style,
+        )
+    )
+    for line in result.trust:
+        out.print(f"[dim]trusted because:[/] {escape(line)}")
+    checks = Table("check", "result", "covered", "what was checked")
+    for check in result.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        if check.passed and check.covered == 0:
+            mark = "[dim]none[/]"
+        checks.add_row(check.name, mark, str(check.covered), escape(check.detail))
+    out.print(checks)
+    if result.findings:
+        table = Table("finding", "record", "item", "detail", "expected", "found")
+        for column in table.columns:
+            column.overflow = "fold"
+        for f in result.findings:
+            colour = "yellow" if f.severity == "warning" else "red"
+            table.add_row(
+                f"[{colour}]{f.code}[/]",
+                str(f.seq) if f.seq is not None else "",
+                shown(f.item),
+                escape(f.message),
+                escape(f.expected or ""),
+                escape(f.found or ""),
+            )
+        out.print(table)
+    if result.signers:
+        signers = Table(
+            "signer", "role", "fingerprint", "records", "status", "trusted because",
+            title="Keys that signed",
+        )  # fmt: skip
+        for column in signers.columns:
+            column.overflow = "fold"
+        for k in result.signers:
+            trust = "\n".join(k.get("trusted_because") or []) or "[yellow]NOT CONFIRMED[/]"
+            signers.add_row(
+                shown(_signer_name(k)),
+                k["role"],
+                grouped(k["fingerprint"]),
+                str(k["records"]),
+                _signer_status(k),
+                trust,
+            )
+        out.print(signers)
+        for k in result.signers:
+            if k.get("confirm") and k.get("records"):
+                out.print(
+                    f"[yellow]to confirm[/] {shown(_signer_name(k))} "
+                    f"({grouped(k['fingerprint'])}): {escape(k['confirm'])}"
+                )
+    out.print(
+        f"{result.ledger_size} records, tree root {result.tree_root}; "
+        f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed"
+    )
+    if verdict is not Verdict.VERIFIED:
+        out.print(f"What each verdict proves, and what it cannot: {THREAT_MODEL}")

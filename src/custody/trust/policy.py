@@ -1,0 +1,130 @@
+"""The trust a verification runs under, as one explicit value (``TrustPolicy``).
+
+Every verification - of a root, a bundle folder or zip, a proof file, a report - is given a
+``TrustPolicy`` and shows it in its output ("trusted because: ..."). It holds:
+
+* the **anchors**: keys this person trusts - their own keys (from their keyring), the keys in
+  their trust store, and keys named with ``--trusted-key`` for this one run - each with where
+  the trust comes from;
+* whether the verifier **pinned** the signers it expects (``--trusted-key``): then a signer
+  outside the anchors' chains is an error, not merely unconfirmed;
+* a **held checkpoint** (``--checkpoint`` or ``--size``/``--root-hash``) the evidence must
+  extend;
+* whether every record must be covered by a trusted timestamp, and the TSA roots.
+
+Trust material only ever comes from the verifier's side: the keyring and trust store in the
+custody home, and the verifier's own command line - never from the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from custody.ledger.checks import TrustedCheckpoint
+from custody.timestamps.stamping import Trust
+from custody.trust.store import TrustStore, fingerprints_in_file
+
+THREAT_MODEL = "docs/threat-model.md"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    fingerprint: str
+    name: str | None
+    source: str  # in words: why this key is trusted
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    anchors: tuple[Anchor, ...] = ()
+    pinned: bool = False
+    held: TrustedCheckpoint | None = None
+    require_timestamps: bool = False
+    tsa: Trust = field(default_factory=Trust)
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        return frozenset(a.fingerprint for a in self.anchors)
+
+    def anchor(self, fingerprint: str) -> Anchor | None:
+        return next((a for a in self.anchors if a.fingerprint == fingerprint), None)
+
+    def describe(self) -> list[str]:
+        """What this verification trusted, in words, for every output."""
+        lines: list[str] = []
+        if not self.anchors:
+            lines.append(
+                "no trust anchors: you hold no key and trust none, so no signer can be "
+                "confirmed (confirm a signer's fingerprint by another channel, then "
+                "'custody trust add')"
+            )
+        for a in self.anchors:
+            label = f"{a.name!r} " if a.name else ""
+            lines.append(f"key {label}{group(a.fingerprint)}: {a.source}")
+        if self.pinned:
+            lines.append("only signers trusted through the keys above count (--trusted-key)")
+        if self.held is not None:
+            lines.append(
+                f"the evidence must extend the checkpoint of {self.held.tree_size} records "
+                f"from {self.held.source}"
+            )
+        if self.require_timestamps:
+            lines.append("every record must be covered by a trusted timestamp")
+        lines.append(
+            "timestamp authorities: the roots you supplied"
+            if self.tsa.roots
+            else "timestamp authorities: no roots supplied (tokens checked only against the "
+            "certificates they carry; supply --tsa-root)"
+        )
+        return lines
+
+
+def group(fingerprint: str) -> str:
+    """A fingerprint in groups of four, to be read aloud and compared."""
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def own_anchors() -> list[Anchor]:
+    """The keys in this person's keyring: trusted because they are theirs."""
+    from custody.keys.keyring import Keyring
+
+    return [
+        Anchor(k.public.fingerprint, k.name, f"your own key {k.name!r} (keyring)")
+        for k in Keyring().list()
+    ]
+
+
+def stored_anchors(store: TrustStore | None = None) -> list[Anchor]:
+    anchors = []
+    for a in (store or TrustStore()).anchors():
+        note = f"; {a.note}" if a.note else ""
+        anchors.append(Anchor(a.fingerprint, a.name, f"your trust store (added {a.added}{note})"))
+    return anchors
+
+
+def policy_for(
+    *,
+    trusted_keys: Sequence[Path] = (),
+    held: TrustedCheckpoint | None = None,
+    require_timestamps: bool = False,
+    tsa: Trust | None = None,
+    store: TrustStore | None = None,
+) -> TrustPolicy:
+    """The policy of this person's verification: their keys, their store, their options."""
+    anchors: dict[str, Anchor] = {}
+    for anchor in [*own_anchors(), *stored_anchors(store)]:
+        anchors.setdefault(anchor.fingerprint, anchor)
+    for path in trusted_keys:
+        for fingerprint, _pem in fingerprints_in_file(path):
+            anchors.setdefault(
+                fingerprint, Anchor(fingerprint, None, f"--trusted-key {path} (this run only)")
+            )
+    return TrustPolicy(
+        anchors=tuple(anchors.values()),
+        pinned=bool(trusted_keys),
+        held=held,
+        require_timestamps=require_timestamps,
+        tsa=tsa or Trust(),
+    )
