@@ -199,8 +199,8 @@ def proof_verify(
         verdict, code = "unconfirmed", ExitCode.UNCONFIRMED
     if json_output:
         emit_json(
-            {**outcome.to_json(), "verdict": verdict, "signers": signers,
-             "trust": policy.describe()}
+            {**outcome.to_json(), "verdict": verdict, "verified": verdict == "verified",
+             "intact": outcome.ok, "signers": signers, "trust": policy.describe()}
         )  # fmt: skip
     else:
         words = {

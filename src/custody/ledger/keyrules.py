@@ -183,6 +183,9 @@ class KeyRules:
             revocation = signer.compromise_revocation
             if revocation == position:
                 return True  # the revocation that declares the compromise
+            if isinstance(body, KeyBody) and body.fingerprint not in self.keys:
+                # A key the thief introduced: known (so its records are named), compromised.
+                self._introduce(position, body, signer.fingerprint, signer)
             self._revoked(
                 position,
                 signer,

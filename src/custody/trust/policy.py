@@ -9,7 +9,8 @@ Every verification - of a root, a bundle folder or zip, a proof file, a report -
 * whether the verifier **pinned** the signers it expects (``--trusted-key``): then a signer
   outside the anchors' chains is an error, not merely unconfirmed;
 * a **held checkpoint** (``--checkpoint`` or ``--size``/``--root-hash``) the evidence must
-  extend;
+  extend; a checkpoint *line* you kept also makes its signer an anchor for the run, since it
+  reached you from that signer;
 * whether every record must be covered by a trusted timestamp, and the TSA roots.
 
 Trust material only ever comes from the verifier's side: the keyring and trust store in the
@@ -121,6 +122,15 @@ def policy_for(
             anchors.setdefault(
                 fingerprint, Anchor(fingerprint, None, f"--trusted-key {path} (this run only)")
             )
+    if held is not None and held.line is not None:
+        # A checkpoint you kept came to you from its signer: that signer is whom you trust
+        # for this run. (Its records verify only if the evidence also extends it.)
+        from custody.ledger.records import SignedRecord
+
+        signer = SignedRecord.parse(held.line).record.signer
+        anchors.setdefault(
+            signer, Anchor(signer, None, f"signed the checkpoint you hold ({held.source})")
+        )
     return TrustPolicy(
         anchors=tuple(anchors.values()),
         pinned=bool(trusted_keys),

@@ -87,6 +87,8 @@ p { margin: 1.5mm 0; }
 .verdict.bad { border-color: #a11; background: #fbeeee; }
 .verdict .word { font-size: 20pt; font-weight: bold; letter-spacing: 0.5pt; }
 .verdict.ok .word { color: #1b6e20; } .verdict.bad .word { color: #a11; }
+.verdict.warn-verdict { border-color: #a66a00; background: #fdf6e7; }
+.verdict.warn-verdict .word { color: #8a5600; }
 table { border-collapse: collapse; width: 100%; margin: 1.5mm 0 3mm 0; font-size: 8.8pt; }
 th, td { border: 0.6pt solid #999; padding: 1mm 1.5mm; text-align: start; vertical-align: top;
          overflow-wrap: break-word; }
@@ -153,9 +155,22 @@ def render_html(report: Report) -> str:
 def _verdict(report: Report, w: Any) -> None:
     errors, warnings = report.errors, report.warnings
     ok = report.verified
-    w(f'<section class="verdict {"ok" if ok else "bad"}" id="verdict">')
+    klass = "ok" if ok else "warn-verdict" if report.verdict_code == "unconfirmed" else "bad"
+    w(f'<section class="verdict {klass}" id="verdict">')
     w(f'<div class="word">{_e(report.verdict)}</div>')
-    if ok:
+    if report.verdict_code == "unconfirmed":
+        unconfirmed = [k for k in report.keys if not k.anchored and k.records]
+        w(
+            "<p><b>Nothing was changed, but the signer is not confirmed.</b> Every check of "
+            "integrity passed; the records are signed by keys the person who prepared this "
+            "report has not confirmed as belonging to who they claim. Compare these "
+            "fingerprints with ones obtained from the signers by another channel:</p><ul>"
+        )
+        for key in unconfirmed:
+            grouped = _e(_grouped(key.fingerprint))
+            w(f'<li>{_t(key.holder or key.name)}: <span class="hash">{grouped}</span></li>')
+        w("</ul>")
+    elif ok:
         w(
             f"<p><b>Every check passed.</b> The {len(report.items)} evidence file(s) below are "
             "exactly the files that were catalogued: the same size and the same digests. "
@@ -344,15 +359,22 @@ def _keys_and_tsas(report: Report, w: Any) -> None:
         "signers published or gave you independently.</p>"
     )
     w("<table><thead><tr><th>Name</th><th>Role</th><th>Fingerprint</th><th>Records signed</th>"
-      "<th>Status</th></tr></thead><tbody>")  # fmt: skip
+      "<th>Status</th><th>Trusted because</th></tr></thead><tbody>")  # fmt: skip
     for key in report.keys:
+        name = f"{key.name} ({key.holder})" if key.holder and key.holder != key.name else key.name
+        because = "<br>".join(_e(step) for step in key.trusted_because) or "not confirmed"
         w(
-            f"<tr><td>{_t(key.name)}</td><td>{_e(key.role)}</td>"
-            f'<td class="hash">{_e(key.fingerprint)}</td>'
+            f"<tr><td>{_t(name)}</td><td>{_e(key.role)}</td>"
+            f'<td class="hash">{_e(_grouped(key.fingerprint))}</td>'
             f"<td>{_e(key.records if key.records is not None else '')}</td>"
-            f"<td>{_e(key.status)}</td></tr>"
+            f"<td>{_e(key.status)}</td><td>{because}</td></tr>"
         )
     w("</tbody></table>")
+    if report.trust:
+        w("<p><b>What the preparer trusted</b></p><ul>")
+        for line in report.trust:
+            w(f"<li>{_t(line)}</li>")
+        w("</ul>")
     if not report.tsas:
         w("<p>No timestamp authority was used.</p>")
         return
@@ -393,3 +415,7 @@ def trust_words(mode: str) -> str:
         else "checked only against the certificates inside each token (weaker: anyone can "
         "make a root certificate; supply the TSA's root to establish whose timestamps these are)"
     )
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
