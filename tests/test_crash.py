@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from conftest import PASSPHRASE, SAMPLES, copy_media, snapshot
 from custody.root import EvidenceRoot
+from custody.trust.policy import policy_for
 from custody.verify.roots import verify_root
 
 SEED = int(os.environ.get("CUSTODY_CRASH_SEED", "20261127"))
@@ -191,7 +192,7 @@ def item_paths(signed: Sequence[dict[str, Any]]) -> list[bytes]:
 
 def ledger_codes(root: Path) -> set[str]:
     """Error finding codes of custody's own ledger check (warnings left out)."""
-    result = verify_root(EvidenceRoot(root.resolve()), files=False)
+    result = verify_root(EvidenceRoot(root.resolve()), files=False, policy=policy_for())
     return {f.code.value for f in result.errors}
 
 

@@ -89,7 +89,11 @@ def test_custody_verifies_the_example(
     assert cli("init", root).code == 0
     shutil.copy(EXAMPLE / "ledger.jsonl", root / ".custody" / "ledger.jsonl")
     shutil.copy2(EXAMPLE / "note.txt", root / "note.txt")
-    result = cli("verify", "--root", root, "--json")
+    # Intact, but signed by a key this verifier has never confirmed: exit 10 until it is
+    # trusted (here with the example's published key).
+    unconfirmed = cli("verify", "--root", root, "--json")
+    assert unconfirmed.code == 10 and unconfirmed.json()["verdict"] == "unconfirmed"
+    result = cli("verify", "--root", root, "--trusted-key", EXAMPLE / "example.pub.pem", "--json")
     document = result.json()
     assert result.code == 0, document["findings"]
     assert document["ledger_size"] == 3

@@ -49,6 +49,7 @@ from conftest import (
 )
 from custody.keys.keyring import Keyring, SigningKey
 from custody.root import EvidenceRoot, find_root
+from custody.trust.policy import TrustPolicy, policy_for
 from custody.verify.roots import (
     WARNINGS,
     Code,
@@ -319,14 +320,15 @@ def check(cli: Callable[..., Result]) -> Verifier:
         assert "Traceback" not in result.err, result.err
         doc = result.json()
         validate(doc, "cli-verify.schema.json")
-        assert result.code == (0 if doc["verified"] else 1), (result.code, doc)
+        expected_code = {"verified": 0, "unconfirmed": 10, "failed": 1}[doc["verdict"]]
+        assert result.code == expected_code, (result.code, doc)
         library = verify_root(
             find_root(explicit=str(root)),
+            policy=policy_for(held=trusted),
             ledger=not files_only,
             files=not ledger_only,
-            trusted=trusted,
         ).to_json()
-        assert library["verified"] == doc["verified"]
+        assert library["verdict"] == doc["verdict"]
         assert _key(library["findings"]) == _key(doc["findings"])
         assert [c["name"] for c in library["checks"]] == [c["name"] for c in doc["checks"]]
         return Outcome(result.code, doc, result.err)
@@ -771,7 +773,11 @@ def test_body_altered_without_resigning_is_bad_signature(catalogued: Path, check
     assert "alice" in bad["message"]
     assert len(out.of("BAD_SIGNATURE")) == 1
     out.one("RECORD_ALTERED", item=f"record {item.seq}", seq=item.seq)
-    assert out.of("UNKNOWN_KEY") == [] and not out.error_codes & FILE_CODES
+    assert out.of("UNKNOWN_KEY") == []
+    # A record that is not authentic has no effect: its file is described by no authentic
+    # record, so it is unexpected (never "verified" against the forged record's claims).
+    assert out.error_codes & FILE_CODES == {"FILE_UNEXPECTED"}
+    out.one("FILE_UNEXPECTED", item=item.path)
     assert out.code == 1
 
 
@@ -1063,7 +1069,7 @@ def test_tampered_ledger_fails_although_the_cache_is_of_the_good_one(
     write_lines(catalogued, lines)
     out = check(catalogued)
     out.one("BAD_SIGNATURE", item=f"record {item.seq}")
-    out.one("FILE_MODIFIED", item=item.path)
+    out.one("FILE_UNEXPECTED", item=item.path)  # the forged record does not count
     assert out.code == 1
     assert {p: p.read_bytes() for p in _cache(catalogued).iterdir()} == cache_files
 
@@ -1203,6 +1209,6 @@ def test_no_single_byte_damage_to_a_real_ledger_verifies(
         root = Path(scratch) / "evidence"
         shutil.copytree(small_ledger, root, symlinks=True, ignore=shutil.ignore_patterns("cache"))
         ledger_file(root).write_bytes(damaged)
-        result = verify_root(EvidenceRoot(root.resolve()))  # must not raise
+        result = verify_root(EvidenceRoot(root.resolve()), policy=TrustPolicy())  # must not raise
         assert not result.ok, (what, result.to_json()["findings"])
         assert result.errors

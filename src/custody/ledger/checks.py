@@ -190,11 +190,14 @@ def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
     for _, data in chosen:
         learn_key(data, keys)
     facts = [(seq, examine(data, True, keys, False)) for seq, data in chosen]
-    rules = KeyRules()
+    # Writers refuse a key that *any* verifier would find ended: every key is given the
+    # authority a verifier that trusts it would grant, so no revocation is discounted.
+    everyone = frozenset(keys)
+    rules = KeyRules(anchors=everyone)
     for seq, fact in facts:
         rules.judge(seq, fact)
     if rules.found_compromises:
-        rules = KeyRules(compromised=rules.found_compromises)
+        rules = KeyRules(anchors=everyone, compromised=rules.found_compromises)
         for seq, fact in facts:
             rules.judge(seq, fact)
     return rules.keys

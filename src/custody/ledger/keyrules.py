@@ -301,7 +301,7 @@ class KeyRules:
         anchored = body.fingerprint in self.anchors
         if introducer is None and not founder:
             custodians = any(k.role == "custodian" for k in keys.values())
-            if body.role == "custodian" and custodians and not anchored:
+            if body.role == "custodian" and custodians:
                 # Refused like a custodian introduced by a non-custodian: the key is not
                 # introduced, so it gains no custodian powers and what it signs later is
                 # UNKNOWN_KEY (registering it would let its disposals and revocations count).
