@@ -225,7 +225,7 @@ class SafeZip:
             if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
                 raise self._refuse(info.filename, "its local header is missing or damaged")
             fields = _LOCAL_HEADER.unpack(header)
-            name_len, extra_len = fields[9], fields[10]
+            name_len, extra_len = fields[10], fields[11]
             start = info.header_offset
             end = start + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
             spans.append((start, end, info.filename))

@@ -45,6 +45,7 @@ May import: the standard library, ``custody.errors`` and the sibling ``claims``/
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -105,7 +106,8 @@ OMITTED = {
     "video omitted": "idem",
     "audio omitted": "idem",
     "sticker omitted": "idem",
-    "gif omitted": "idem (older iOS wrote these inside <...>: whats_json chats_unique/eng_chat.txt)",
+    # Older iOS wrote these inside <...>: whats_json chats_unique/eng_chat.txt.
+    "gif omitted": "idem",
     "contact card omitted": "idem",
     "لم يتم إدراج الصورة": "whats_json test/data/languages/arabic_ios.txt",
     "لم يتم إدراج الفيديوهات": "idem",
@@ -231,11 +233,13 @@ def _match_header(line: str, line_no: int) -> _Header | None:
             return None
     elif len(a) > 2 or len(c) not in (2, 4):
         return None
-    time_start = m.start("a")
     time_end = m.end("ampm") if m["ampm"] else m.end("mi") if m["s"] is None else m.end("s")
+    # Verbatim from just inside the bracket (marks there belong to the date) or from the
+    # date's first digit, to the end of the time or its AM/PM.
+    start = norm.after(m.end("open"), line) if m["open"] else norm.origin[m.start("a")]
     return _Header(
         line_no=line_no,
-        time_as_written=norm.span(line, time_start, time_end),
+        time_as_written=line[start : norm.origin[time_end - 1] + 1],
         a=a,
         b=m["b"],
         c=c,
@@ -570,7 +574,7 @@ def _read_folder(
             problems.append(Problem("UNREADABLE_FILE", f"not measured: {why}", name))
         else:
             files[name] = measured
-    chat_file = files.get(chat_name) or ExportFile(chat_name, 0, "0" * 64)
+    chat_file = _chat_file(chat_name, data, files.get(chat_name), given)
     kind: Literal["folder", "chat-file"] = "folder" if given.is_dir() else "chat-file"
     container_name = given.name if kind == "folder" else given.parent.name
     return _build(
@@ -595,13 +599,21 @@ def _read_zip(archive: SafeZip, given: Path, limits: ReadLimits) -> ChatExport:
     folder = chat_name.rsplit("/", 1)[0] + "/" if "/" in chat_name else ""
     return _build(
         ExportSource("zip", os.fspath(given), measure_file(given)),
-        files[chat_name],
+        _chat_file(chat_name, data, files[chat_name], given),
         data,
         files,
         folder,
         given.name,
         problems,
     )
+
+
+def _chat_file(name: str, data: bytes, measured: ExportFile | None, where: Path) -> ExportFile:
+    """The chat file as parsed: its digest is of the very bytes read for parsing."""
+    parsed = ExportFile(name, len(data), hashlib.sha256(data).hexdigest())
+    if measured is not None and measured != parsed:
+        raise ChatExportError(f"{name} in {where} changed while it was being read; read it again")
+    return parsed
 
 
 def _decode(data: bytes, where: str) -> tuple[str, list[Problem]]:
@@ -752,10 +764,12 @@ def _decide_order(
                 alive.remove(order)
                 killed[order] = h
     names = {"DMY": "day/month/year", "MDY": "month/day/year", "YMD": "year/month/day"}
+    # Orders ruled out by where the four-digit year stands need no example line.
+    year_first = any(len(h.a) == 4 for h in headers)
     why = "; ".join(
-        f"not {names[o]}: line {h.line_no} ({h.time_as_written!r}) would not be a date"
+        f"not {names[o]}: line {h.line_no} ({h.time_as_written!r}) is no calendar date so read"
         for o, h in killed.items()
-        if len(h.a) != 4 or o == "YMD"
+        if (o == "YMD") == year_first
     )
     if len(alive) == 1:
         return (
