@@ -291,6 +291,10 @@ def test_ambiguous_date_order_carries_every_reading(tmp_path: Path) -> None:
         "DMY": datetime(2024, 1, 3, 10, 15),
         "MDY": datetime(2024, 3, 1, 10, 15),
     }
+    # The media name's date agrees with day/month/year; that stays a hint, not a decision.
+    assert export.date_order_hint == (
+        "DMY: 1 of 1 dated media name(s) agree; MDY: 0 of 1 dated media name(s) agree"
+    )
     claim = export.media_claims()[0]
     assert claim.time_ambiguous
     assert claim.time_readings == ("2024-01-03T10:16:00 (DMY)", "2024-03-01T10:16:00 (MDY)")

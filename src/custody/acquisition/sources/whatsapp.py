@@ -382,6 +382,9 @@ class ChatExport:
     unnamed_files: tuple[ExportFile, ...]  # in the export, named by no message
     problems: tuple[Problem, ...]
     time_zone_note: str = TIME_ZONE_NOTE
+    # When the order is ambiguous: what WhatsApp's own media names (which carry a date)
+    # say about it. A hint for a person to weigh, never used to pick a reading.
+    date_order_hint: str | None = None
 
     @property
     def missing(self) -> tuple[WhatsAppAttachment, ...]:
@@ -718,6 +721,7 @@ def _build(
         date_order_candidates=candidates,
         date_order_ambiguous=order is None and len(candidates) > 1,
         date_order_reason=reason,
+        date_order_hint=_order_hint(messages, attachments) if len(candidates) > 1 else None,
         messages=tuple(messages),
         attachments=tuple(attachments),
         unnamed_files=unnamed,
@@ -986,6 +990,42 @@ def _attachment(
         file=files.local[hit] if hit is not None else None,
         name_match=match,
         note=note,
+    )
+
+
+_NAME_DATES = (
+    re.compile(r"-(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-WA\d"),  # IMG-20231231-WA0003.jpg
+    re.compile(r"-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})-\d{2}-\d{2}-\d{2}\."),  # iOS
+)
+
+
+def _order_hint(
+    messages: Sequence[WhatsAppMessage], attachments: Sequence[WhatsAppAttachment]
+) -> str | None:
+    """Which readings agree with the date inside WhatsApp's media names. The name's date
+    is the day the phone saved the file, usually the day the message arrived."""
+    agree: dict[DateOrder, int] = {}
+    compared = 0
+    for att in attachments:
+        for pattern in _NAME_DATES:
+            m = pattern.search(att.name)
+            if m is None:
+                continue
+            try:
+                named = date(int(m["y"]), int(m["m"]), int(m["d"]))
+            except ValueError:
+                continue
+            compared += 1
+            for reading in messages[att.message_index].readings:
+                if reading.local_time.date() == named:
+                    agree[reading.order] = agree.get(reading.order, 0) + 1
+            break
+    if not compared:
+        return None
+    return "; ".join(
+        f"{order}: {agree.get(order, 0)} of {compared} dated media name(s) agree"
+        for order in _ORDERS
+        if any(order == r.order for msg in messages for r in msg.readings)
     )
 
 
