@@ -588,3 +588,21 @@ def test_any_text_reads_or_fails_cleanly(
         for attachment in export.attachments:
             if attachment.file is not None:
                 assert "/" not in attachment.file.path
+
+
+def test_zip_with_the_export_in_a_folder(tmp_path: Path) -> None:
+    # A re-zipped export: the chat and its media one folder down, plus a stray file.
+    built = ios_export_folder(tmp_path)
+    archive = tmp_path / "handover.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in sorted(built.files):
+            zf.write(built.files[name], f"WhatsApp Chat - {IOS_GROUP}/{name}")
+        zf.writestr("notes/readme.txt", b"from the documenter")
+    export = read_whatsapp_export(archive)
+    assert export.chat_file.path == f"WhatsApp Chat - {IOS_GROUP}/_chat.txt"
+    assert export.conversation_name == IOS_GROUP
+    assert export.conversation_name_from == f"WhatsApp Chat - {IOS_GROUP}"
+    present = [a.path_in_export for a in export.attachments if a.status == "present"]
+    assert all(p is not None and p.startswith(f"WhatsApp Chat - {IOS_GROUP}/") for p in present)
+    assert len(present) == 4
+    assert [f.path for f in export.unnamed_files] == ["notes/readme.txt"]

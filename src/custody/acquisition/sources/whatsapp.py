@@ -80,6 +80,9 @@ TIME_ZONE_NOTE = (
 )
 
 _ORDERS: tuple[DateOrder, ...] = ("DMY", "MDY", "YMD")
+_SENDER_SCAN = 256  # characters searched for the ": " that ends a sender's name
+_PHRASE_SCAN = 96  # characters: longer messages are no generated phrase
+_ATTACHMENT_SCAN = 1024  # characters: a document's title, a bullet, pages and its name
 
 # --- the strings WhatsApp writes (see the module docstring for every source) -------------
 
@@ -130,6 +133,7 @@ DELETED = {
     "أنت حذفت هذه الرسالة": "whats_json test/data/languages/arabic_ios.txt",
 }
 EDITED_SUFFIXES = ("<this message was edited>",)
+_EDITED_SCAN = 64
 
 # WhatsApp's own media names: Android ``IMG-20231231-WA0003.jpg``; iOS
 # ``00000012-PHOTO-2023-12-31-21-41-05.jpg`` and documents ``00000046-Some file.txt``.
@@ -153,6 +157,7 @@ _DROP = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\
 _TO_SPACE = frozenset("\u00a0\u202f\u2009\u2007")
 _DIGITS = {chr(0x660 + i): str(i) for i in range(10)} | {chr(0x6F0 + i): str(i) for i in range(10)}
 
+_HEADER_SCAN = 96  # characters: the longest header, with marks around every part, fits
 _HEADER = re.compile(
     r"""
     (?P<open>\[)?
@@ -170,30 +175,45 @@ _ANDROID_ATTACHMENT = re.compile(
 )
 
 
+_PLAIN_TABLE = str.maketrans(dict.fromkeys(_DROP) | dict.fromkeys(_TO_SPACE, " "))
+_DIGIT_TABLE = str.maketrans(
+    dict.fromkeys(_DROP) | dict.fromkeys(_TO_SPACE, " ") | _DIGITS | {"\u060c": ","}
+)
+_TRAILING = " \t" + "".join(sorted(_DROP | _TO_SPACE))
+_SPECIAL = re.compile(
+    "[" + "".join(sorted(_DROP | _TO_SPACE)) + "\u060c\u0660-\u0669\u06f0-\u06f9]"
+)
+# A header can only begin with a digit, after marks and an optional bracket: lines that
+# cannot are skipped before the (costlier) normalised match.
+_MAY_BE_HEADER = re.compile(
+    "["
+    + "".join(sorted(_DROP))
+    + "]*\\[?["
+    + "".join(sorted(_DROP))
+    + "]*[0-9\u0660-\u0669\u06f0-\u06f9]"
+)
+
+
 @dataclass(frozen=True)
 class _Normalised:
     """A line with directional marks dropped and look-alike characters mapped, plus where
     each remaining character came from, so every match maps back to the verbatim text."""
 
     text: str
-    origin: tuple[int, ...]
+    origin: Sequence[int]
 
     @classmethod
-    def of(cls, line: str, *, digits: bool) -> _Normalised:
-        chars: list[str] = []
-        origin: list[int] = []
-        for i, ch in enumerate(line):
-            if ch in _DROP:
-                continue
-            if ch in _TO_SPACE:
-                ch = " "
-            elif digits and ch in _DIGITS:
-                ch = _DIGITS[ch]
-            elif digits and ch == "\u060c":
-                ch = ","
-            chars.append(ch)
-            origin.append(i)
-        return cls("".join(chars), tuple(origin))
+    def of(cls, line: str, *, digits: bool, limit: int | None = None) -> _Normalised:
+        """``limit``: normalise only that many leading characters (headers and senders
+        are short; message bodies can be long)."""
+        if limit is not None:
+            line = line[:limit]
+        if _SPECIAL.search(line) is None:
+            return cls(line, range(len(line)))
+        text = line.translate(_DIGIT_TABLE if digits else _PLAIN_TABLE)
+        if len(text) == len(line):
+            return cls(text, range(len(line)))
+        return cls(text, [i for i, ch in enumerate(line) if ch not in _DROP])
 
     def span(self, line: str, start: int, end: int) -> str:
         """The verbatim text of ``line`` covering normalised characters ``start:end``."""
@@ -222,7 +242,9 @@ class _Header:
 
 
 def _match_header(line: str, line_no: int) -> _Header | None:
-    norm = _Normalised.of(line, digits=True)
+    if _MAY_BE_HEADER.match(line) is None:
+        return None
+    norm = _Normalised.of(line, digits=True, limit=_HEADER_SCAN)
     m = _HEADER.match(norm.text)
     if m is None:
         return None
@@ -852,7 +874,7 @@ def _message(
     found = _find_attachment(first, files) if sender is not None else None
     if found is not None:
         kind, marker = "attachment", found.marker
-    elif sender is not None:
+    elif sender is not None and len(first) <= _PHRASE_SCAN:
         plain = _plain(first)
         if (
             plain in _KEYS["omitted"]
@@ -861,7 +883,7 @@ def _message(
             kind, marker = "media_omitted", first.strip()
         elif (doc := _omitted_document(first)) is not None:
             kind, marker, omitted_name = "media_omitted", first.strip(), doc
-        elif _plain(text) in _KEYS["deleted"]:
+        elif len(text) <= _PHRASE_SCAN and _plain(text) in _KEYS["deleted"]:
             kind, marker = "deleted", text.strip()
     message = WhatsAppMessage(
         index=index,
@@ -876,13 +898,13 @@ def _message(
         marker=marker,
         attachment_name=found.name if found else None,
         omitted_name=omitted_name,
-        edited=_plain(text).endswith(EDITED_SUFFIXES),
+        edited=_plain(text[-_EDITED_SCAN:]).endswith(EDITED_SUFFIXES),
     )
     return message, found
 
 
 def _split_sender(rest: str) -> tuple[str | None, str]:
-    norm = _Normalised.of(rest, digits=False)
+    norm = _Normalised.of(rest, digits=False, limit=_SENDER_SCAN)
     at = norm.text.find(": ")
     if at <= 0:
         return None, rest
@@ -891,10 +913,17 @@ def _split_sender(rest: str) -> tuple[str | None, str]:
 
 
 def _plain(text: str) -> str:
-    """For comparing with the known phrases: no marks, no diacritics, folded case."""
-    folded = unicodedata.normalize("NFKD", strip_bidi(text).replace("\u00a0", " "))
-    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Mn")
-    return unicodedata.normalize("NFC", folded).strip().rstrip(".").strip().casefold()
+    """For comparing with the known phrases: no marks, no diacritics, folded case.
+    Text far longer than any phrase is returned unfolded: it cannot match one."""
+    if len(text) > _PHRASE_SCAN:
+        return text
+    folded = text.translate(_PLAIN_TABLE)
+    if not folded.isascii():
+        # Diacritics (Arabic harakat, Latin accents) vary between app versions: drop them.
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        folded = unicodedata.normalize("NFC", folded)
+    return folded.strip().rstrip(".").strip().casefold()
 
 
 _KEYS = {
@@ -910,6 +939,9 @@ _OMITTED_DOCUMENT = re.compile(
 
 def _omitted_document(first: str) -> str | None:
     """The document name before "document omitted", as written, if that is the message."""
+    folded = first.casefold()
+    if not any(phrase in folded for phrase in OMITTED_DOCUMENT):
+        return None
     norm = _Normalised.of(first, digits=False)
     m = _OMITTED_DOCUMENT.search(norm.text)
     if m is None or not norm.text[: m.start()].strip():
@@ -923,6 +955,8 @@ def _find_attachment(first: str, files: _Files) -> _Found | None:
     """An attachment written at the end of ``first``: iOS ``<marker: name>`` or Android
     ``name (marker)``. Taken as one when the marker is a cited string, the name is one
     WhatsApp gives its media, or a file of that name is in the export."""
+    if not first.rstrip(_TRAILING).endswith((">", ")")) or len(first) > _ATTACHMENT_SCAN:
+        return None
     norm = _Normalised.of(first, digits=False)
     form: Literal["ios", "android"]
     m = _IOS_ATTACHMENT.search(norm.text)
