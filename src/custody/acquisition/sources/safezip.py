@@ -271,13 +271,9 @@ class SafeZip:
         size, digest = sha256_stream(self._chunks(name))
         return ExportFile(name, size, digest)
 
-
-def measure_file(path: Path) -> ExportFile:
-    """Size and SHA-256 of a whole file on disk (the archive as received)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise UnsafeArchiveError(f"cannot open {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        size, digest = sha256_stream(iter(lambda: handle.read(CHUNK), b""))
-    return ExportFile(path.name, size, digest)
+    def measure_archive(self) -> ExportFile:
+        """Size and SHA-256 of the archive as received, read through the descriptor the
+        members were read from (so it is the same file, whatever happens to the path)."""
+        self._file.seek(0)
+        size, digest = sha256_stream(iter(lambda: self._file.read(CHUNK), b""))
+        return ExportFile(self.path.name, size, digest)

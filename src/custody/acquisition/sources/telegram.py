@@ -670,12 +670,14 @@ def read_telegram_export(
         fd, why = root.open_file(json_name)
         if fd is None:
             if why == "missing":
-                html = any(root.open_file(n)[1] != "missing" for n in ("messages.html",))
+                html_fd, _ = root.open_file("messages.html")
+                if html_fd is not None:
+                    os.close(html_fd)
                 raise ChatExportError(
                     f"no {json_name} in {folder}"
                     + (
                         ": this is an HTML export; export again choosing 'Machine-readable JSON'"
-                        if html
+                        if html_fd is not None
                         else ""
                     )
                 )

@@ -67,7 +67,7 @@ from custody.acquisition.sources.claims import (
     strip_bidi,
     unsafe_name_reason,
 )
-from custody.acquisition.sources.safezip import SafeZip, ZipLimits, measure_file
+from custody.acquisition.sources.safezip import SafeZip, ZipLimits
 
 DateOrder = Literal["DMY", "MDY", "YMD"]
 Platform = Literal["android", "ios", "unknown"]
@@ -102,14 +102,14 @@ IOS_ATTACHED = {
     "المُرفق": "whats_json chats_unique/WhatsApp Chat - Elon Musk (Arabic+Media).txt",
     "مرفق": "reported by public parsers, not seen in a cited export",
 }
-# A whole message saying the media was left out of the export.
+# A whole message saying the media was left out of the export (older iOS wrote the iOS
+# phrases inside <...>: whats_json chats_unique/eng_chat.txt; both forms are read).
 OMITTED = {
     "<media omitted>": "whats_json test/data/android (English)",
     "image omitted": "whats_json test/data/languages/english_ios.txt",
     "video omitted": "idem",
     "audio omitted": "idem",
     "sticker omitted": "idem",
-    # Older iOS wrote these inside <...>: whats_json chats_unique/eng_chat.txt.
     "gif omitted": "idem",
     "contact card omitted": "idem",
     "لم يتم إدراج الصورة": "whats_json test/data/languages/arabic_ios.txt",
@@ -287,6 +287,7 @@ def _date_under(header: _Header, order: DateOrder) -> date | None:
     else:
         if len(header.a) == 4:
             return None
+        # WhatsApp appeared in 2009: a two-digit year is 20yy.
         year = c + 2000 if len(header.c) == 2 else c
         month, day = (b, a) if order == "DMY" else (a, b)
     try:
@@ -623,7 +624,7 @@ def _read_zip(archive: SafeZip, given: Path, limits: ReadLimits) -> ChatExport:
     files = {name: archive.measure(name) for name in names}
     folder = chat_name.rsplit("/", 1)[0] + "/" if "/" in chat_name else ""
     return _build(
-        ExportSource("zip", os.fspath(given), measure_file(given)),
+        ExportSource("zip", os.fspath(given), archive.measure_archive()),
         _chat_file(chat_name, data, files[chat_name], given),
         data,
         files,
