@@ -357,15 +357,19 @@ PRIVATE_ZONE = "Europe/Berlin"
 def telegram_private_export(tmp: Path) -> tuple[Path, dict[str, Any]]:
     """A personal chat across the March 2024 change to summer time in Berlin: a voice
     message, a forwarded photo (its origin's name written as null), a photo named in the
-    JSON but absent from the folder, a phone call, and a photo file nothing names."""
+    JSON but absent from the folder, a forwarded video too large for the export's settings
+    (with Arabic text in entities), a sticker with its thumbnail, a phone call, and a photo
+    file nothing names."""
     root = tmp / "ChatExport_2024-04-01"
-    for sub in ("photos", "voice_messages"):
+    for sub in ("photos", "voice_messages", "stickers"):
         (root / sub).mkdir(parents=True)
     before = 1711843200 - 3600  # 2024-03-30T23:00:00Z, winter time (+01:00)
     after = 1711843200 + 86400  # 2024-03-31T23:00:00Z, summer time (+02:00)
     shutil.copyfile(media(VOICE), root / "voice_messages" / "audio_1@31-03-2024_00-00-00.ogg")
     shutil.copyfile(media(PHOTO_2), root / "photos" / "photo_2@01-04-2024_01-00-00.jpg")
     shutil.copyfile(media(PHOTO), root / "photos" / "photo_9@01-04-2024_02-00-00.jpg")
+    shutil.copyfile(media(PHOTO_2), root / "stickers" / "sticker.webp")
+    shutil.copyfile(media(PHOTO), root / "stickers" / "sticker.webp_thumb.jpg")
     rami = {"from": "Rami", "from_id": "user5550001"}
     document = {
         "name": "Rami",
@@ -412,6 +416,42 @@ def telegram_private_export(tmp: Path) -> tuple[Path, dict[str, Any]]:
                 "text_entities": [],
             },
             {
+                "id": 104,
+                "type": "message",
+                **stamp(after + 90, PRIVATE_ZONE),
+                **rami,
+                "forwarded_from": "Syrian Archive",
+                "file": "(File exceeds maximum size. Change data exporting settings to download.)",
+                "file_name": "raqqa_drone.mp4",
+                "file_size": 2147483000,
+                "media_type": "video_file",
+                "mime_type": "video/mp4",
+                "text": [
+                    {"type": "bold", "text": "الرقة"},
+                    " — ",
+                    {"type": "italic", "text": "فيديو كامل"},
+                ],
+                "text_entities": [
+                    {"type": "bold", "text": "الرقة"},
+                    {"type": "plain", "text": " — "},
+                    {"type": "italic", "text": "فيديو كامل"},
+                ],
+            },
+            {
+                "id": 105,
+                "type": "message",
+                **stamp(after + 95, PRIVATE_ZONE),
+                **rami,
+                "file": "stickers/sticker.webp",
+                "file_size": (root / "stickers/sticker.webp").stat().st_size,
+                "thumbnail": "stickers/sticker.webp_thumb.jpg",
+                "media_type": "sticker",
+                "sticker_emoji": "👍",
+                "mime_type": "image/webp",
+                "text": "",
+                "text_entities": [],
+            },
+            {
                 "id": 103,
                 "type": "service",
                 **stamp(after + 120, PRIVATE_ZONE),
@@ -433,7 +473,7 @@ def telegram_private_export(tmp: Path) -> tuple[Path, dict[str, Any]]:
 
 def telegram_account_export(tmp: Path) -> tuple[Path, dict[str, Any]]:
     """A full-account export: "chats" → "list" with two chats in chats/chat_NN/ folders,
-    a left channel, and a profile picture."""
+    a left channel, a profile picture, and a story whose photo was not downloaded."""
     root = tmp / "DataExport_2024-01-05"
     for sub in ("chats/chat_01/photos", "chats/chat_02/files", "profile_pictures"):
         (root / sub).mkdir(parents=True)
@@ -451,6 +491,13 @@ def telegram_account_export(tmp: Path) -> tuple[Path, dict[str, Any]]:
         },
         "profile_pictures": [
             {**stamp(t - 86400, ZONE), "photo": "profile_pictures/photo_1@01-01-2024_09-00-00.jpg"}
+        ],
+        "stories": [
+            {
+                **stamp(t - 3600, ZONE),
+                "pinned": False,
+                "media": "(Photo not included. Change data exporting settings to download.)",
+            }
         ],
         "chats": {
             "about": "This page lists all chats from this export.",

@@ -142,6 +142,16 @@ def test_private_chat_across_a_summer_time_change(tmp_path: Path) -> None:
     assert absent.status == "missing"
     assert absent.missing_reason == "named in the JSON but not in the folder"
 
+    big = export.message(0, 104)
+    assert big is not None and big.forwarded_from == "Syrian Archive"
+    assert big.text == "الرقة — فيديو كامل"
+    [too_large] = media_of(export, 104)
+    assert too_large.status == "missing" and too_large.file_name == "raqqa_drone.mp4"
+    assert too_large.missing_reason == "not downloaded: larger than the export's size limit"
+    sticker, sticker_thumb = media_of(export, 105)
+    assert (sticker.media_type, sticker.status) == ("sticker", "present")
+    assert (sticker_thumb.field, sticker_thumb.status) == ("thumbnail", "present")
+
     call = export.message(0, 103)
     assert call is not None and call.kind == "service"
     assert (call.actor, call.action) == ("Rami", "phone_call")
@@ -163,7 +173,7 @@ def test_full_account_export(tmp_path: Path) -> None:
     ]
     saved = export.message(1, 8)
     assert saved is not None and saved.saved_from == "شبكة الرصد الميداني"
-    paths = {m.path_in_export for m in export.media}
+    paths = {m.path_in_export for m in export.media if m.status == "present"}
     assert paths == {
         "chats/chat_01/photos/photo_1@02-01-2024_10-00-00.jpg",
         f"chats/chat_02/files/{REPORT}",
@@ -171,6 +181,9 @@ def test_full_account_export(tmp_path: Path) -> None:
     }
     profile = next(m for m in export.media if m.origin == "profile_picture")
     assert profile.chat_index is None and profile.message_id is None
+    story = next(m for m in export.media if m.origin == "story")
+    assert story.status == "missing" and story.field == "media"
+    assert story.missing_reason == "not downloaded: excluded by the export's settings"
     assert export.unreferenced_files == ()
     assert (
         len(export.media)
