@@ -193,7 +193,7 @@ def test_full_account_export(tmp_path: Path) -> None:
                 root / "result.json",
             )
         )
-        + 1
+        + 2  # the profile picture and the story
     )
 
 
