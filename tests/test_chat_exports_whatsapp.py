@@ -440,6 +440,16 @@ def test_zip_overlapping_members_are_refused(tmp_path: Path) -> None:
         read_whatsapp_export(archive)
 
 
+def test_zip_member_claiming_more_data_than_the_archive_holds(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "long.zip", {"_chat.txt": CHAT, "a.jpg": b"a" * 100})
+    data = bytearray(archive.read_bytes())
+    cd = _central_entry(bytes(data), "a.jpg")
+    data[cd + 20 : cd + 24] = (1 << 20).to_bytes(4, "little")  # compressed size: 1 MiB
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArchiveError, match="runs past the end"):
+        read_whatsapp_export(archive)
+
+
 def test_zip_encrypted_member_is_refused(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "enc.zip", {"_chat.txt": CHAT})
     data = bytearray(archive.read_bytes())

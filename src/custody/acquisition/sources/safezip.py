@@ -233,6 +233,11 @@ class SafeZip:
         for (_s1, end1, name1), (start2, _e2, name2) in itertools.pairwise(spans):
             if start2 < end1:
                 raise self._refuse(name2, f"its data overlaps member {name1!r}")
+        # The central directory follows the last member's data (APPNOTE 4.3.6).
+        directory = int(getattr(self._zip, "start_dir", 0)) or os.fstat(self._file.fileno()).st_size
+        for _start, end, name in spans:
+            if end > directory:
+                raise self._refuse(name, "its data runs past the end of the archive's content")
 
     # --- the content --------------------------------------------------------------------
 
