@@ -1,0 +1,284 @@
+"""Reading a ZIP archive that may be hostile, without extracting it.
+
+Owns ``SafeZip``: an archive whose central directory has been checked before a byte of
+content is read, and whose members are then read with hard caps. Refused, with an
+``UnsafeArchiveError`` naming the member:
+
+* names that could reach outside a folder if extracted (absolute, drive letters, ``..``,
+  backslashes, control characters) or that are too long;
+* two members with the same name, or names equal after Unicode NFC normalisation
+  (which one would an extractor keep?);
+* symbolic links and other non-regular members (Unix mode in the external attributes);
+* encrypted members, and compression methods Python cannot read;
+* zip bombs: more entries, larger members or a larger total than ``ZipLimits`` allows, a
+  compression ratio above the limit, and members whose data overlap (the overlapping-file
+  construction, https://www.bamsoftware.com/hacks/zipbomb/) - checked from the directory,
+  before anything is decompressed;
+* damage: a member whose CRC-32 or length does not match, a local header that disagrees
+  with the directory, or an archive Python's ``zipfile`` cannot parse.
+
+Format: PKWARE APPNOTE.TXT 6.3.10 (sections 4.3.7 local header, 4.3.12 central directory,
+4.4.4 general purpose flag bit 0 "encrypted" and bit 11 "UTF-8 names"); the Unix mode is
+the high 16 bits of "external file attributes" when "version made by" names Unix (3).
+
+May import: the standard library, ``custody.errors`` (through ``claims``) and ``claims``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import stat
+import struct
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from custody.acquisition.sources.claims import (
+    CHUNK,
+    ExportFile,
+    Problem,
+    UnsafeArchiveError,
+    sha256_stream,
+    unsafe_name_reason,
+)
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_MAGIC = b"PK\x03\x04"
+_UNIX = 3
+_FLAG_ENCRYPTED = 0x1
+_FLAG_UTF8 = 0x800
+_READABLE_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Caps applied to an archive before and while reading it.
+
+    WhatsApp allows documents of up to 2 GB, so single members may be large; media barely
+    compress (JPEG, MP4, Opus), and a chat text compresses perhaps tenfold - a member that
+    claims to expand more than ``max_ratio`` times is treated as a bomb.
+    """
+
+    max_entries: int = 20_000
+    max_member_size: int = 16 << 30
+    max_total_size: int = 64 << 30
+    max_ratio: int = 100
+    ratio_floor: int = 1 << 20  # members expanding to less than this are not ratio-checked
+    max_name_bytes: int = 1024
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """A regular-file member as the central directory declares it (unverified sizes)."""
+
+    name: str
+    declared_size: int
+    compressed_size: int
+
+
+class SafeZip:
+    """An archive checked as a whole on opening; members read only through caps."""
+
+    def __init__(self, path: Path, limits: ZipLimits | None = None) -> None:
+        self.path = path
+        self.limits = limits or ZipLimits()
+        self.problems: list[Problem] = []
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            raise UnsafeArchiveError(f"cannot read {path}: {exc.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeArchiveError(f"{path} is a symbolic link; give the archive itself")
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeArchiveError(f"{path} is not a regular file")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise UnsafeArchiveError(f"cannot open {path}: {exc.strerror}") from None
+        self._file: IO[bytes] = os.fdopen(fd, "rb")
+        try:
+            self._zip = zipfile.ZipFile(self._file)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            self._file.close()
+            raise UnsafeArchiveError(f"{path} is not a readable ZIP archive ({exc})") from None
+        try:
+            self._infos = self._check_directory()
+        except BaseException:
+            self.close()
+            raise
+        self.members = tuple(
+            ZipMember(name, info.file_size, info.compress_size)
+            for name, info in self._infos.items()
+        )
+
+    def close(self) -> None:
+        self._zip.close()
+        self._file.close()
+
+    def __enter__(self) -> SafeZip:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- the directory ------------------------------------------------------------------
+
+    def _refuse(self, name: str, why: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"{self.path}: member {name!r} refused: {why}")
+
+    def _member_name(self, info: zipfile.ZipInfo) -> str:
+        name = info.filename
+        if not info.flag_bits & _FLAG_UTF8 and not name.isascii():
+            # zipfile decoded the raw bytes as CP437; exports from phones are UTF-8 in
+            # practice, so read them so when they decode, and say that we guessed.
+            raw = name.encode("cp437")
+            with contextlib.suppress(UnicodeDecodeError):
+                name = raw.decode("utf-8")
+            self.problems.append(
+                Problem(
+                    "ZIP_NAME_ENCODING_UNDECLARED",
+                    "the archive does not say how this name is encoded; read as "
+                    + ("UTF-8" if name != info.filename else "CP437"),
+                    name,
+                )
+            )
+        return name
+
+    def _check_directory(self) -> dict[str, zipfile.ZipInfo]:
+        limits = self.limits
+        infos = self._zip.infolist()
+        if len(infos) > limits.max_entries:
+            raise UnsafeArchiveError(
+                f"{self.path} has {len(infos)} entries, more than {limits.max_entries}"
+            )
+        files: dict[str, zipfile.ZipInfo] = {}
+        normalised: dict[str, str] = {}
+        total = 0
+        for info in infos:
+            name = self._member_name(info)
+            if len(name.encode("utf-8")) > limits.max_name_bytes:
+                raise self._refuse(name[:80], "the name is too long")
+            is_dir = name.endswith("/")
+            check = name[:-1] if is_dir else name
+            reason = unsafe_name_reason(check)
+            if reason is not None:
+                raise self._refuse(name, reason)
+            key = unicodedata.normalize("NFC", name)
+            if key in normalised:
+                twin = normalised[key]
+                raise self._refuse(
+                    name,
+                    "another member has the same name"
+                    + ("" if twin == name else f" after Unicode normalisation ({twin!r})"),
+                )
+            normalised[key] = name
+            if info.create_system == _UNIX:
+                mode = info.external_attr >> 16
+                kind = stat.S_IFMT(mode)
+                if stat.S_ISLNK(mode):
+                    raise self._refuse(name, "it is a symbolic link")
+                if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise self._refuse(name, "it is not a regular file or folder")
+            if is_dir:
+                continue
+            if info.flag_bits & _FLAG_ENCRYPTED:
+                raise self._refuse(name, "it is encrypted; decrypt the archive first")
+            if info.compress_type not in _READABLE_METHODS:
+                raise self._refuse(name, f"compression method {info.compress_type} unknown")
+            if info.file_size > limits.max_member_size:
+                raise self._refuse(
+                    name,
+                    f"it declares {info.file_size} bytes, more than {limits.max_member_size}",
+                )
+            if info.file_size >= limits.ratio_floor and (
+                info.file_size > limits.max_ratio * max(info.compress_size, 1)
+            ):
+                raise self._refuse(
+                    name,
+                    f"it declares {info.file_size} bytes from {info.compress_size} compressed"
+                    f" (more than {limits.max_ratio} to 1): a zip bomb?",
+                )
+            total += info.file_size
+            if total > limits.max_total_size:
+                raise UnsafeArchiveError(
+                    f"{self.path} declares more than {limits.max_total_size} bytes in all"
+                )
+            files[name] = info
+        self._check_no_overlap(list(files.values()))
+        return files
+
+    def _check_no_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
+        """Each member's data must end before the next local header begins: overlapping
+        members let a small archive expand many times over through shared data."""
+        spans: list[tuple[int, int, str]] = []
+        for info in infos:
+            self._file.seek(info.header_offset)
+            header = self._file.read(_LOCAL_HEADER.size)
+            if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
+                raise self._refuse(info.filename, "its local header is missing or damaged")
+            fields = _LOCAL_HEADER.unpack(header)
+            name_len, extra_len = fields[10], fields[11]
+            start = info.header_offset
+            end = start + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
+            spans.append((start, end, info.filename))
+        spans.sort()
+        for (_s1, end1, name1), (start2, _e2, name2) in itertools.pairwise(spans):
+            if start2 < end1:
+                raise self._refuse(name2, f"its data overlaps member {name1!r}")
+        # The central directory follows the last member's data (APPNOTE 4.3.6).
+        directory = int(getattr(self._zip, "start_dir", 0)) or os.fstat(self._file.fileno()).st_size
+        for _start, end, name in spans:
+            if end > directory:
+                raise self._refuse(name, "its data runs past the end of the archive's content")
+
+    # --- the content --------------------------------------------------------------------
+
+    def _chunks(self, name: str) -> Iterator[bytes]:
+        info = self._infos[name]
+        read = 0
+        try:
+            with self._zip.open(info) as handle:
+                while True:
+                    chunk = handle.read(CHUNK)
+                    if not chunk:
+                        break
+                    read += len(chunk)
+                    yield chunk
+        except zipfile.BadZipFile as exc:
+            raise self._refuse(name, f"it is damaged ({exc})") from None
+        except (EOFError, zlib.error, OSError, ValueError, NotImplementedError) as exc:
+            raise self._refuse(name, f"it cannot be decompressed ({exc})") from None
+        if read != info.file_size:
+            raise self._refuse(
+                name, f"it holds {read} bytes where the directory declares {info.file_size}"
+            )
+
+    def read(self, name: str, limit: int) -> bytes:
+        """The whole member, refused when it declares more than ``limit`` bytes."""
+        info = self._infos[name]
+        if info.file_size > limit:
+            raise UnsafeArchiveError(
+                f"{self.path}: {name!r} is larger than {limit} bytes; not read"
+            )
+        return b"".join(self._chunks(name))
+
+    def measure(self, name: str) -> ExportFile:
+        """Size and SHA-256 of a member's decompressed bytes. Trusted: nothing - the
+        bytes are read in full, so ``zipfile`` also checks them against their CRC-32."""
+        size, digest = sha256_stream(self._chunks(name))
+        return ExportFile(name, size, digest)
+
+    def measure_archive(self) -> ExportFile:
+        """Size and SHA-256 of the archive as received, read through the descriptor the
+        members were read from (so it is the same file, whatever happens to the path)."""
+        self._file.seek(0)
+        size, digest = sha256_stream(iter(lambda: self._file.read(CHUNK), b""))
+        return ExportFile(self.path.name, size, digest)
