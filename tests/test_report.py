@@ -42,6 +42,7 @@ from custody.handling.events import event
 from custody.keys.keyring import Keyring
 from custody.root import EvidenceRoot
 from custody.timestamps.stamping import load_trust
+from custody.trust.policy import Anchor, TrustPolicy
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(
@@ -84,8 +85,17 @@ def read_pdf(pdf: Path) -> tuple[str, str, str]:
     return text, " ".join(text.split()), "".join(text.split())
 
 
-def render(report_source: Path, out: Path, trust: Path | None) -> Rendered:
-    report = build_report(report_source, tsa_trust=load_trust([trust]) if trust else None)
+def preparer_policy(case: Case, trust: Path | None) -> TrustPolicy:
+    """The preparer has confirmed the documenter's key (as a lawyer would, by phone)."""
+    alice = Keyring(case.home / "keys").get("alice").public
+    return TrustPolicy(
+        anchors=(Anchor(alice.fingerprint, "alice", "confirmed by the preparer"),),
+        tsa=load_trust([trust]) if trust else load_trust([]),
+    )
+
+
+def render(report_source: Path, out: Path, trust: Path | None, case: Case) -> Rendered:
+    report = build_report(report_source, policy=preparer_policy(case, trust))
     page = render_html(report)
     html_file = out.with_suffix(".html")
     html_file.write_text(page, encoding="utf-8")
@@ -119,8 +129,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(
         case,
         Path(exported["zip"]),
-        render(case.root, out / "root-report", case.tsa_root),
-        render(Path(exported["zip"]), out / "bundle-report", case.tsa_root),
+        render(case.root, out / "root-report", case.tsa_root, case),
+        render(Path(exported["zip"]), out / "bundle-report", case.tsa_root, case),
         note.seq,
         out,
     )
@@ -284,7 +294,7 @@ def test_keys_timestamp_authorities_and_reproducing_commands(world: World) -> No
 @needs_chromium
 def test_the_reproducing_commands_really_reproduce_the_checks(world: World, tmp_path: Path) -> None:
     """Run the bundle report's sha256sum and inclusion commands, unzipped, as printed."""
-    report = build_report(world.bundle_zip)
+    report = build_report(world.bundle_zip, policy=preparer_policy(world.case, None))
     commands = {c.purpose.split(" ")[0]: c.command for c in report.reproduce}
     work = tmp_path / "unpacked"
     work.mkdir()
@@ -388,7 +398,7 @@ def test_a_tampered_bundle_reports_not_verified_and_why(world: World, tmp_path: 
     data = records.read_bytes().replace(b'"collector":"Amina Haddad"', b'"collector":"Someone"', 1)
     records.write_bytes(data)
     rebag(folder)
-    rendered = render(folder, tmp_path / "tampered", world.case.tsa_root)
+    rendered = render(folder, tmp_path / "tampered", world.case.tsa_root, world.case)
     first_page = rendered.text.split("\f", 1)[0]
     assert "NOT VERIFIED" in first_page and "integrity finding" in first_page
     assert "BAD_SIGNATURE" in rendered.words and "PROOF_INVALID" in rendered.words

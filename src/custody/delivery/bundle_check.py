@@ -425,6 +425,19 @@ def _verify_custody(
     if rules.found_compromises:
         rules = _judge(facts, counted, policy, rules.found_compromises)
     signature_findings = [*rules.signatures, *rules.identities]
+    # Records the bundle does not prove are already findings; their signatures are still
+    # reported, but they judge no key and count for nothing.
+    for seq in sorted(set(facts) - set(counted)):
+        fact = facts[seq]
+        if fact.signature_ok is None:
+            message = "signed by a key not proven in this bundle"
+            signature_findings.append(
+                Finding(Code.UNKNOWN_KEY, f"record {seq}", message, seq, None, fact.signer)
+            )
+        elif not fact.signature_ok:
+            signature_findings.append(
+                Finding(Code.BAD_SIGNATURE, f"record {seq}", "the signature does not verify", seq)
+            )
     result.signers = judge_signers(rules.keys, policy)
     # Items against the payload.
     expected_paths: set[str] = set()
