@@ -74,6 +74,7 @@ TRANSFER_TO = "Bob Advocate (chambers)"
 class Case:
     root: Path
     home: Path  # CUSTODY_HOME of the documenter (alice)
+    pem: Path  # alice's public key, as she would send it to the lawyer by another channel
     tsa_root: Path  # the loopback TSA's root certificate: the trust anchor
     tsa_chain: Path  # its intermediate CA certificate
     seqs: dict[str, int]  # catalogued path -> item record number
@@ -100,6 +101,8 @@ def make_case(base: Path) -> Case:
     home = base / "alice-home"
     key = Keyring(home / "keys").generate("alice", "documenter", PASSPHRASE, format_time(utc_now()))
     signer = key.unlock(PASSPHRASE)
+    pem = base / "alice.pem"
+    pem.write_bytes(key.public.pem())
     root = init_root(base / "evidence")
     copy_media(media_source(), root.path / "media")
     (root.path / SILENCE).parent.mkdir(parents=True)
@@ -141,6 +144,7 @@ def make_case(base: Path) -> Case:
         return Case(
             root.path,
             home,
+            pem,
             tsa.root_pem,
             tsa.chain_pem,
             seqs,
@@ -436,21 +440,26 @@ def test_inclusion_proofs_check_by_hand_against_the_signed_checkpoint(bundle: Bu
 
 def test_custody_verifies_the_folder_and_the_zip(case: Case, bundle: Bundle, cli: CLI) -> None:
     for target in (bundle.folder, bundle.zip):
-        trusted = cli("verify", target, "--tsa-root", case.tsa_root, "--json")
+        # The lawyer has not confirmed alice yet: intact, signer not confirmed.
+        unconfirmed = cli("verify", target, "--tsa-root", case.tsa_root, "--json")
+        assert unconfirmed.code == 10 and unconfirmed.json()["intact"], unconfirmed.out
+        trusted = cli("verify", target, "--tsa-root", case.tsa_root, "--trusted-key", case.pem,
+                      "--json")  # fmt: skip
         assert trusted.code == 0, trusted.out
         document = trusted.json()
         validate(document, "cli-verify.schema.json")
         assert document["verified"] is True and document["findings"] == []
         assert document["files_checked"] == len(EXPORTED)
         assert {c["name"] for c in document["checks"]} >= {
-            "bag structure", "records", "inclusion proofs", "signatures", "files", "timestamps"
+            "bag structure", "records", "inclusion proofs", "signatures and keys", "files",
+            "timestamps"
         }  # fmt: skip
         assert document["timestamps"] and document["timestamps"][0]["trust"] == "roots"
         # Without the TSA's root the token still checks, with a warning saying so.
-        plain = cli("verify", target, "--json")
+        plain = cli("verify", target, "--trusted-key", case.pem, "--json")
         assert plain.code == 0
         assert [f["code"] for f in plain.json()["findings"]] == ["TIMESTAMP_UNTRUSTED"]
-        text = cli("verify", target)
+        text = cli("verify", target, "--trusted-key", case.pem)
         assert text.code == 0 and "VERIFIED" in text.out
 
 
@@ -538,19 +547,19 @@ def test_a_highly_compressible_original_is_not_taken_for_a_zip_bomb(
 ) -> None:
     """A 20 s silent WAV deflates ~1000 times; custody's own --zip must still verify."""
     document = export(case, tmp_path / "silence", SILENCE)
-    result = cli("verify", document["zip"], "--json")
+    result = cli("verify", document["zip"], "--trusted-key", case.pem, "--json")
     assert result.code == 0, result.err
     assert result.json()["verified"] is True
 
 
 def test_a_bag_re_zipped_without_its_top_folder_verifies(
-    bundle: Bundle, tmp_path: Path, cli: CLI
+    case: Case, bundle: Bundle, tmp_path: Path, cli: CLI
 ) -> None:
     target = tmp_path / "rezipped.zip"
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(files_under(bundle.folder)):
             archive.write(bundle.folder / name.decode(), name.decode())
-    assert cli("verify", target).code == 0
+    assert cli("verify", target, "--trusted-key", case.pem).code == 0
 
 
 # --- hostile bundles ------------------------------------------------------------------------
@@ -809,7 +818,10 @@ def test_import_records_a_receive_event_signed_by_the_lawyer(
     form: str, case: Case, bundle: Bundle, lawyer: Lawyer, cli: CLI
 ) -> None:
     source = bundle.zip if form == "zip" else bundle.folder
-    result = cli("import", source, "--root", lawyer.root, "--tsa-root", case.tsa_root, "--json")
+    refused = cli("import", source, "--root", lawyer.root, "--tsa-root", case.tsa_root, "--json")
+    assert refused.code == 10 and refused.json()["event"] is None  # alice not confirmed yet
+    result = cli("import", source, "--root", lawyer.root, "--tsa-root", case.tsa_root,
+                 "--trusted-key", case.pem, "--json")  # fmt: skip
     assert result.code == 0, result.err
     document = result.json()
     validate(document, "cli-import.schema.json")
@@ -866,8 +878,10 @@ def test_a_file_name_that_is_not_utf8_travels_and_comes_back_exact(
     for target in (folder, tmp_path / "odd.zip"):
         result = cli("verify", target, "--json")
         assert result.code == 0, result.out
+    assert cli("keys", "export", "alice", "--out", tmp_path / "alice.pem").code == 0
     monkeypatch.setenv("CUSTODY_HOME", str(lawyer.keys.parent))
-    imported = cli("import", tmp_path / "odd.zip", "--root", lawyer.root, "--json")
+    imported = cli("import", tmp_path / "odd.zip", "--root", lawyer.root,
+                   "--trusted-key", tmp_path / "alice.pem", "--json")  # fmt: skip
     assert imported.code == 0, imported.out + imported.err
     restored = os.fsencode(lawyer.root / "received" / "odd" / "in") + b"/" + name
     with open(restored, "rb") as handle:
