@@ -49,6 +49,8 @@ class Code(StrEnum):
     UNTRUSTED_SIGNER = "UNTRUSTED_SIGNER"
     ORIGINAL_MISSING = "ORIGINAL_MISSING"
     HELD_CHECKPOINT_UNPROVEN = "HELD_CHECKPOINT_UNPROVEN"
+    WITNESS_MISSING = "WITNESS_MISSING"
+    COSIGNATURE_INVALID = "COSIGNATURE_INVALID"
 
 
 class Verdict(StrEnum):
@@ -141,6 +143,10 @@ class VerificationResult:
     signers: list[dict[str, Any]] = field(default_factory=list)
     # What the verifier trusted, in words ("trusted because: ..."), from the TrustPolicy.
     trust: list[str] = field(default_factory=list)
+    # The ledger's identity (SHA-256 of its first line) and the checkpoint this verification
+    # vouches for, for the verifier to remember (custody.trust.remembered).
+    ledger_identity: str | None = None
+    checkpoint: dict[str, Any] | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -191,4 +197,6 @@ class VerificationResult:
             "clock": self.clock,
             "signers": self.signers,
             "trust": self.trust,
+            "ledger_identity": self.ledger_identity,
+            "checkpoint": self.checkpoint,
         }

@@ -32,6 +32,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     timestamps,
     trust,
     verify,
+    witness,
 )
 from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
@@ -40,7 +41,7 @@ COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "history", "export-case", "export", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
 
 
 def _command_name(info: CommandInfo) -> str:

@@ -32,6 +32,7 @@ from custody.cli.verify import (
     RootHashOpt,
     SizeOpt,
     TrustedKeyOpt,
+    remember,
     trust_policy,
 )
 from custody.errors import ExitCode
@@ -197,6 +198,7 @@ def import_command(
     )
     signer = signer_for(key)
     report = import_bundle(bundle, evidence, signer, into=into, policy=policy)
+    remember(report.verification, str(bundle))
     if json_output:
         emit_json(
             {

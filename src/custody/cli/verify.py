@@ -22,6 +22,7 @@ from custody.cli.render import exit_code, render_verification
 from custody.errors import InputError, UsageError
 
 if TYPE_CHECKING:
+    from custody.findings import VerificationResult
     from custody.trust.policy import TrustPolicy
 
 TrustedKeyOpt = Annotated[
@@ -41,6 +42,22 @@ SizeOpt = Annotated[
 ]
 RootHashOpt = Annotated[
     str | None, typer.Option("--root-hash", help="With --size: the root hash you hold.")
+]
+WitnessOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="A witness whose cosignatures you rely on (PEM public key or fingerprint); "
+        "repeatable.",
+    ),
+]
+MinWitnessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-witnesses",
+        help="How many of the --witness keys must have cosigned a checkpoint covering every "
+        "record (default: all of them).",
+    ),
 ]
 RequireTimestampsOpt = Annotated[
     bool,
@@ -69,6 +86,8 @@ def verify(
     tsa_root: TsaRootOpt = None,
     require_timestamps: RequireTimestampsOpt = False,
     trusted_key: TrustedKeyOpt = None,
+    witness: WitnessOpt = None,
+    min_witnesses: MinWitnessesOpt = None,
     ledger: LedgerOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -89,8 +108,9 @@ def verify(
             "--ledger-only, --files-only and --ledger apply to evidence roots, not bundles"
         )
     policy = trust_policy(
-        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
-    )
+        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key,
+        witness, min_witnesses,
+    )  # fmt: skip
     if bundle:
         from custody.delivery.bundle_check import verify_bundle
 
@@ -108,11 +128,30 @@ def verify(
                 files=not ledger_only,
                 observer=observer,
             )
+    if not files_only:
+        remember(result, str(target.resolve()) if bundle and target is not None else result.root)
     if json_output:
         emit_json(result.to_json())
     else:
         render_verification(result)
     raise typer.Exit(exit_code(result))
+
+
+def remember(result: VerificationResult, source: str) -> None:
+    """Keep the checkpoint an intact verification vouched for (custody.trust.remembered)."""
+    from custody.trust.remembered import RememberedLedgers
+
+    checkpoint = result.checkpoint
+    if not result.ok or result.ledger_identity is None or checkpoint is None:
+        return
+    line = checkpoint.get("line")
+    RememberedLedgers().remember(
+        result.ledger_identity,
+        int(checkpoint["tree_size"]),
+        str(checkpoint["root"]),
+        source,
+        line=line.encode("utf-8") if isinstance(line, str) else None,
+    )
 
 
 def trust_policy(
@@ -122,6 +161,8 @@ def trust_policy(
     tsa_root: list[Path] | None,
     require_timestamps: bool,
     trusted_key: list[Path] | None,
+    witness: list[str] | None = None,
+    min_witnesses: int | None = None,
 ) -> TrustPolicy:
     """The verifier's TrustPolicy from its options (the same for roots and bundles)."""
     from custody.ledger.checks import TrustedCheckpoint
@@ -153,6 +194,8 @@ def trust_policy(
         held=held,
         require_timestamps=require_timestamps,
         tsa=load_trust(tsa_root or []),
+        witnesses=witness or [],
+        min_witnesses=min_witnesses,
     )
 
 

@@ -7,6 +7,7 @@ or records, zip bombs) get findings, and nothing is ever written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -197,7 +198,7 @@ def load_index(source: BundleSource) -> dict[str, Any]:
         and all(c in "0123456789abcdef" for c in root)
     ):
         raise InputError(f"{where}: the checkpoint needs a record, a tree size and a root")
-    for name in ("items", "consistency", "timestamps", "keys", "withheld_events"):
+    for name in ("items", "consistency", "timestamps", "keys", "withheld_events", "cosignatures"):
         members = index.get(name, [])
         if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
             raise InputError(f"{where}: '{name}' is not a list of objects")
@@ -473,11 +474,14 @@ def _verify_custody(
         )
     records_findings.extend(_index_disagreements(index, parsed))
     # Consistency proofs of earlier checkpoints.
+    extended = {tree_size: root.hex()}  # trees the bundle's checkpoint is proven to extend
     for entry in index.get("consistency", []):
         rel = str(entry.get("file", ""))
         try:
             document = canonical.decode(source.read(rel).strip(), require_canonical=False)
             outcome = check_document(document)
+            if outcome.ok and document.get("new_root") == root.hex():
+                extended[int(document["old_size"])] = str(document["old_root"])
             if not outcome.ok or document.get("new_root") != root.hex():
                 proof_findings.append(
                     Finding(
@@ -518,6 +522,59 @@ def _verify_custody(
             1,
             f"the bundle's checkpoint extends the checkpoint of {policy.held.tree_size} records "
             f"from {policy.held.source}",
+        )
+    # The ledger's identity: its first line, when the bundle proves it (it carries it).
+    first = parsed.get(0)
+    if first is not None and 0 in proven:
+        result.ledger_identity = hashlib.sha256(first.line).hexdigest()
+    _verify_cosignatures(source, result, index, extended, proven, policy)
+    if checkpoint is not None:
+        result.checkpoint = {
+            "record": checkpoint.seq,
+            "tree_size": tree_size,
+            "root": root.hex(),
+            "line": checkpoint.line.decode("utf-8", "replace"),
+        }
+    if policy.remembered is not None and result.ledger_identity is not None:
+        known = policy.remembered.get(result.ledger_identity)
+        seen = known.checkpoints if known is not None else []
+        remembered: list[Finding] = []
+        for earlier in seen:
+            held = TrustedCheckpoint(earlier.tree_size, bytes.fromhex(earlier.root),
+                                     earlier.describe())  # fmt: skip
+            if earlier.tree_size > tree_size:
+                # An older bundle than what you saw: not a rewrite unless it contradicts it.
+                remembered.append(
+                    Finding(
+                        Code.HELD_CHECKPOINT_UNPROVEN,
+                        f"remembered checkpoint ({earlier.describe()})",
+                        f"this bundle's checkpoint ({tree_size} records) is older than one you "
+                        "verified before; it cannot show that it is part of that history",
+                        warning=True,
+                    )
+                )
+                continue
+            # A genuine later bundle of this ledger always carries a consistency proof from
+            # every earlier checkpoint (the remembered one is one): none, or a wrong one, is a
+            # history rewritten since you saw it.
+            for finding in _held_findings(held, tree_size, root, source, index):
+                remembered.append(
+                    Finding(
+                        Code.NOT_APPEND_ONLY,
+                        finding.item,
+                        f"this bundle does not extend a checkpoint of this ledger you verified "
+                        f"before: {finding.message}",
+                        None,
+                        finding.expected,
+                        finding.found,
+                    )
+                )
+        result.add_check(
+            "remembered checkpoints",
+            remembered,
+            len(seen),
+            f"the bundle's checkpoint extends the {len(seen)} checkpoint(s) of this ledger you "
+            "verified before",
         )
     result.add_check(
         "files",
@@ -591,6 +648,73 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
             )
         )
     return findings
+
+
+def _verify_cosignatures(
+    source: BundleSource,
+    result: VerificationResult,
+    index: dict[str, Any],
+    extended: dict[int, str],
+    proven: set[int],
+    policy: TrustPolicy,
+) -> None:
+    """Witness cosignatures the bundle carries: each valid over a tree the bundle's
+    checkpoint extends; with required witnesses, every proven record covered."""
+    from custody.ledger import cosignatures
+
+    entries = index.get("cosignatures", [])
+    if not isinstance(entries, list):
+        entries = []
+    if not entries and not policy.min_witnesses:
+        return
+    identity = result.ledger_identity
+    findings: list[Finding] = []
+    bodies = []
+    for entry in entries:
+        rel = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+        try:
+            claimed, body = cosignatures.from_document(source.read(rel, limit=1 << 16), rel)
+        except (InputError, FileNotFoundError) as exc:
+            findings.append(Finding(Code.COSIGNATURE_INVALID, rel or "index.json", str(exc)))
+            continue
+        if identity is None or claimed != identity:
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature is for another ledger")
+            )
+        elif extended.get(body.tree_size) != body.root:
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, f"the cosigned tree of {body.tree_size} "
+                        "records is not one this bundle's checkpoint is proven to extend")
+            )  # fmt: skip
+        elif not cosignatures.is_valid(identity, body):
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature does not verify")
+            )
+        else:
+            bodies.append(body)
+    detail = f"{len(entries)} witness cosignature(s) carried"
+    if policy.min_witnesses:
+        covered = cosignatures.coverage(
+            identity or "", bodies, policy.witnesses, policy.min_witnesses, extended.get
+        )
+        uncovered = sorted(seq for seq in proven if seq >= covered.size)
+        if uncovered:
+            findings.append(
+                Finding(
+                    Code.WITNESS_MISSING,
+                    f"records {uncovered[0]}-{uncovered[-1]}",
+                    f"{len(uncovered)} record(s) are not covered by a checkpoint that at least "
+                    f"{policy.min_witnesses} of your witnesses cosigned",
+                    uncovered[0],
+                    f"cosigned by {policy.min_witnesses} of {len(policy.witnesses)} witnesses",
+                    f"covered up to {covered.size} records",
+                )
+            )
+        detail += (
+            f"; {policy.min_witnesses} of your {len(policy.witnesses)} witnesses cover the "
+            f"first {covered.size} records"
+        )
+    result.add_check("witnesses", findings, len(entries), detail)
 
 
 def _judge(

@@ -183,7 +183,9 @@ def export_bundle(
                 "run 'custody sign' (and 'custody timestamp') first"
             )
         signers = {ledger.read(seq).record.signer for seq in related} | {checkpoint.record.signer}
-        keys = _key_closure(ledger, signers)
+        # Record 0 (the founding key) always travels: its bytes are the ledger's identity,
+        # which verifiers remember checkpoints under (custody.trust.remembered).
+        keys = sorted(set(_key_closure(ledger, signers)) | {0})
         proven = sorted(set(related) | {k for k in keys if k < tree_size})
         stamps = [
             ledger.read(seq)
@@ -342,6 +344,7 @@ def _write_custody(
                 "imprint": body_t.imprint,
             }
         )
+    cosignature_files, note_file = _write_witness_material(root, folder, checkpoint, consistency)
     index = {
         "format": BUNDLE_FORMAT,
         "tool": f"custody {__version__}",
@@ -372,11 +375,60 @@ def _write_custody(
         "withheld_events": [
             {"record": seq, "reason": "also names items outside this bundle"} for seq in withheld
         ],
+        "cosignatures": cosignature_files,
     }
+    if note_file is not None:
+        index["checkpoint_note"] = note_file
     write_atomic(
         folder / "index.json", (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
     )
     write_atomic(out / "HOW-TO-VERIFY.txt", _how_to_verify(index).encode())
+
+
+def _write_witness_material(
+    root: EvidenceRoot,
+    folder: Path,
+    checkpoint: SignedRecord,
+    consistency: Sequence[tuple[int, dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Witnesses' cosignatures of the bundle's checkpoint (or of an earlier checkpoint the
+    bundle proves it extends), as cosignature files; and the checkpoint's C2SP note if one
+    was made (custody sign --format c2sp). Cosignatures authenticate themselves, so they
+    travel without inclusion proofs."""
+    from custody.ledger import cosignatures
+    from custody.ledger.bodies import WitnessBody
+
+    sizes = {int(checkpoint.record.body["tree_size"])} | {
+        int(document["old_size"]) for _, document in consistency
+    }
+    files: list[dict[str, Any]] = []
+    note_file = None
+    with open_ledger(root) as ledger:
+        identity = hashlib.sha256(ledger.read(0).line).hexdigest()
+        for seq in ledger.index.records_of_type("witness"):
+            body = WitnessBody.from_json(ledger.read(seq).record.body)
+            if body.tree_size not in sizes:
+                continue
+            document = cosignatures.to_document(identity, body)
+            (folder / "cosignatures").mkdir(exist_ok=True)
+            name = f"cosignatures/record-{seq}.json"
+            write_atomic(folder / name, (json.dumps(document, indent=2) + "\n").encode())
+            files.append(
+                {
+                    "file": f"custody/{name}",
+                    "record": seq,
+                    "tree_size": body.tree_size,
+                    "witness": document["witness_fingerprint"],
+                }
+            )
+        try:
+            note = ledger.read_token(f"notes/checkpoint-{checkpoint.seq}.txt")
+        except OSError:
+            note = None
+        if note is not None:
+            write_atomic(folder / "checkpoint.note", note)
+            note_file = "custody/checkpoint.note"
+    return files, note_file
 
 
 def _write_bag_files(

@@ -563,6 +563,53 @@ class RevocationBody:
         return cls(key, opt_field(obj, "reason", str, w), since)
 
 
+@dataclass(frozen=True)
+class WitnessBody:
+    """A witness's cosignature of a checkpoint (C2SP tlog-cosignature/v1), carried into the
+    ledger by any key: the cosignature itself is what verification checks
+    (``custody.ledger.cosignatures``), against the witnesses the verifier names."""
+
+    tree_size: int
+    root: str  # hex SHA-256 root of the first ``tree_size`` records
+    witness_key: bytes  # the witness's raw Ed25519 public key
+    witness_name: str  # its C2SP key name (custody-<fingerprint prefix>)
+    time: int  # the cosignature's POSIX time, as signed
+    signature: bytes  # 64-byte Ed25519 signature over the cosignature/v1 message
+
+    def __post_init__(self) -> None:
+        if len(self.witness_key) != 32:
+            raise RecordError("witness: an Ed25519 public key is 32 bytes")
+        if len(self.signature) != 64:
+            raise RecordError("witness: an Ed25519 signature is 64 bytes")
+        if not 0 <= self.time < 2**63 or self.tree_size < 1:
+            raise RecordError("witness: time or tree_size out of range")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "signature": b64encode(self.signature),
+            "time": self.time,
+            "tree_size": self.tree_size,
+            "witness_key": b64encode(self.witness_key),
+            "witness_name": self.witness_name,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> WitnessBody:
+        w = "witness"
+        only_fields(
+            obj, {"root", "signature", "time", "tree_size", "witness_key", "witness_name"}, w
+        )
+        return cls(
+            nonneg_field(obj, "tree_size", w),
+            hex64_field(obj, "root", w),
+            b64decode(get_field(obj, "witness_key", str, w), "witness key"),
+            get_field(obj, "witness_name", str, w),
+            nonneg_field(obj, "time", w),
+            b64decode(get_field(obj, "signature", str, w), "witness signature"),
+        )
+
+
 BODY_TYPES: dict[str, Any] = {
     "key": KeyBody,
     "item": ItemBody,
@@ -571,4 +618,5 @@ BODY_TYPES: dict[str, Any] = {
     "repair": RepairBody,
     "event": EventBody,
     "revocation": RevocationBody,
+    "witness": WitnessBody,
 }

@@ -29,6 +29,7 @@ from custody.ledger.bodies import (
     EventBody,
     ItemBody,
     TimestampBody,
+    WitnessBody,
 )
 from custody.ledger.keyrules import Compromise, KeyRules, KeyState
 from custody.ledger.linefacts import (
@@ -71,6 +72,8 @@ class LedgerState:
     # somewhere in the root unless an authorised event accounts for them (ORIGINAL_MISSING).
     replaced: dict[int, ItemBody] = field(default_factory=dict)
     accounted: set[int] = field(default_factory=set)  # disposed or superseded by an event
+    first_line_hash: str | None = None  # the ledger's identity: SHA-256 of line 0
+    witnesses: list[tuple[int, WitnessBody]] = field(default_factory=list)
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     records: int = 0
@@ -99,6 +102,8 @@ class _Pass:
 
     def feed(self, position: int, facts: LineFacts) -> None:
         state = self.state
+        if position == 0 and facts.complete:
+            state.first_line_hash = facts.hash
         self.leaves += facts.leaf
         self.digests += facts.content or NO_DIGEST
         before_hash, before_parsed, before_seq = self.prev_hash, self.prev_parsed, self.prev_seq
@@ -156,6 +161,8 @@ class _Pass:
                 state.checkpoint_lines[position] = facts.line
         elif isinstance(body, TimestampBody):
             state.timestamps.append((position, body))
+        elif isinstance(body, WitnessBody) and authentic:
+            state.witnesses.append((position, body))
         elif isinstance(body, EventBody) and authentic:
             if body.action == "dispose":
                 state.disposed.update(ref.seq for ref in body.items)
@@ -337,7 +344,7 @@ def _finish(
     if trusted is not None:
         result.add_check(
             "held checkpoint",
-            _check_trusted(state, trusted),
+            check_held(state, trusted),
             1,
             f"today's ledger extends the checkpoint of {trusted.tree_size} records "
             f"from {trusted.source}",
@@ -399,7 +406,7 @@ def _check_checkpoints(state: LedgerState) -> list[Finding]:
     return findings
 
 
-def _check_trusted(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
+def check_held(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
     where = f"held checkpoint ({trusted.source})"
     if trusted.tree_size > state.tree.size:
         return [

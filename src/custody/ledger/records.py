@@ -34,7 +34,7 @@ FORMAT_VERSION = 1
 
 
 RECORD_TYPES = frozenset(
-    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation"}
+    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation", "witness"}
 )
 
 

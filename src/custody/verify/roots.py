@@ -33,7 +33,12 @@ from custody.errors import CustodyError, LedgerError, RecordError
 from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
 from custody.ledger.bodies import CheckpointBody
-from custody.ledger.checks import LedgerState, TrustedCheckpoint, verify_ledger_lines
+from custody.ledger.checks import (
+    LedgerState,
+    TrustedCheckpoint,
+    check_held,
+    verify_ledger_lines,
+)
 from custody.ledger.linefacts import LineSource
 from custody.ledger.records import SignedRecord
 from custody.progress import NullObserver, Observer
@@ -306,6 +311,9 @@ def verify_root(
             pinned=policy.pinned,
         )
         result.signers = judge_signers(state.keys, policy)
+        _identify(state, result, policy, check=ledger)
+        if ledger:
+            _witnesses(state, result, policy)
         if not ledger:
             # The ledger was still read (the files' expected state comes from it), but its
             # checks are not part of what the user asked to see.
@@ -323,6 +331,103 @@ def verify_root(
     if files:
         verify_files(root, state, result, observer=observer)
     return result
+
+
+def _identify(
+    state: LedgerState, result: VerificationResult, policy: TrustPolicy, *, check: bool
+) -> None:
+    """The ledger's identity and latest checkpoint; every remembered checkpoint extended."""
+    result.ledger_identity = state.first_line_hash
+    if state.checkpoints:
+        position, body = state.checkpoints[-1]
+        line = state.checkpoint_lines.get(position)
+        result.checkpoint = {
+            "record": position,
+            "tree_size": body.tree_size,
+            "root": body.root,
+            "line": line.decode("utf-8", "replace") if line is not None else None,
+        }
+    if not check or policy.remembered is None or state.first_line_hash is None:
+        return
+    known = policy.remembered.get(state.first_line_hash)
+    seen = known.checkpoints if known is not None else []
+    findings: list[Finding] = []
+    for checkpoint in seen:
+        held = TrustedCheckpoint(
+            checkpoint.tree_size,
+            bytes.fromhex(checkpoint.root),
+            checkpoint.describe(),
+            checkpoint.line.encode("utf-8") if checkpoint.line else None,
+        )
+        findings += check_held(state, held)
+    result.add_check(
+        "remembered checkpoints",
+        findings,
+        len(seen),
+        f"the ledger extends the {len(seen)} checkpoint(s) of it you verified before",
+    )
+
+
+def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPolicy) -> None:
+    """Every witness record valid over the real tree; with required witnesses, coverage."""
+    from custody.ledger import cosignatures, merkle
+
+    if not state.witnesses and not policy.min_witnesses:
+        return
+    identity = state.first_line_hash or ""
+    size_now = state.tree.size
+
+    def root_at(size: int) -> str | None:
+        return merkle.root_hash(state.tree, size).hex() if 0 < size <= size_now else None
+
+    findings: list[Finding] = []
+    for position, body in state.witnesses:
+        if root_at(body.tree_size) != body.root:
+            message = (
+                f"the witness {body.witness_name} cosigned a tree of {body.tree_size} records "
+                "that is not this ledger's"
+            )
+            findings.append(
+                Finding(
+                    Code.COSIGNATURE_INVALID,
+                    f"record {position}",
+                    message,
+                    position,
+                    body.root,
+                    root_at(body.tree_size),
+                )
+            )
+        elif not cosignatures.is_valid(identity, body):
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, f"record {position}",
+                        f"the cosignature by {body.witness_name} does not verify", position)
+            )  # fmt: skip
+    detail = f"{len(state.witnesses)} witness cosignature(s) checked over the ledger's tree"
+    if policy.min_witnesses:
+        covered = cosignatures.coverage(
+            identity, (b for _, b in state.witnesses), policy.witnesses,
+            policy.min_witnesses, root_at,
+        )  # fmt: skip
+        uncovered = [
+            p for p in range(covered.size, size_now) if chr(state.kinds[p]) not in "ctw"
+        ]
+        if uncovered:
+            findings.append(
+                Finding(
+                    Code.WITNESS_MISSING,
+                    f"records {uncovered[0]}-{uncovered[-1]}",
+                    f"{len(uncovered)} record(s) are not covered by a checkpoint that at least "
+                    f"{policy.min_witnesses} of your witnesses cosigned",
+                    uncovered[0],
+                    f"cosigned by {policy.min_witnesses} of {len(policy.witnesses)} witnesses",
+                    f"covered up to {covered.size} records",
+                )
+            )
+        detail += (
+            f"; {policy.min_witnesses} of your {len(policy.witnesses)} witnesses cover the first "
+            f"{covered.size} records"
+        )
+    result.add_check("witnesses", findings, len(state.witnesses), detail)
 
 
 def verify_timestamps(
