@@ -124,16 +124,21 @@ def _render_rich(result: VerificationResult) -> None:
     style = {Verdict.VERIFIED: "green", Verdict.UNCONFIRMED: "yellow", Verdict.FAILED: "red"}[
         verdict
     ]
+    # soft_wrap=False here: rich wraps these at word boundaries (folding a long digest
+    # instead of cutting it); the console's soft wrap would let the panel crop its text.
     out.print(
         Panel(
             f"[bold {style}]{escape(verdict_line(result))}[/]",
             title=escape(result.root),
             border_style=style,
-        )
+        ),
+        soft_wrap=False,
     )
     for line in result.trust:
-        out.print(f"[dim]trusted because:[/] {escape(line)}")
+        out.print(f"[dim]trusted because:[/] {escape(line)}", soft_wrap=False)
     checks = Table("check", "result", "covered", "what was checked")
+    for column in checks.columns:
+        column.overflow = "fold"
     for check in result.checks:
         mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
         if check.passed and check.covered == 0:
@@ -177,11 +182,13 @@ def _render_rich(result: VerificationResult) -> None:
             if k.get("confirm") and k.get("records"):
                 out.print(
                     f"[yellow]to confirm[/] {shown(_signer_name(k))} "
-                    f"({grouped(k['fingerprint'])}): {escape(k['confirm'])}"
+                    f"({grouped(k['fingerprint'])}): {escape(k['confirm'])}",
+                    soft_wrap=False,
                 )
     out.print(
         f"{result.ledger_size} records, tree root {result.tree_root}; "
-        f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed"
+        f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed",
+        soft_wrap=False,
     )
     if verdict is not Verdict.VERIFIED:
         out.print(f"What each verdict proves, and what it cannot: {THREAT_MODEL}")
