@@ -698,22 +698,9 @@ def _verify_cosignatures(
             identity or "", bodies, policy.witnesses, policy.min_witnesses, extended.get
         )
         uncovered = sorted(seq for seq in proven if seq >= covered.size)
-        if uncovered:
-            findings.append(
-                Finding(
-                    Code.WITNESS_MISSING,
-                    f"records {uncovered[0]}-{uncovered[-1]}",
-                    f"{len(uncovered)} record(s) are not covered by a checkpoint that at least "
-                    f"{policy.min_witnesses} of your witnesses cosigned",
-                    uncovered[0],
-                    f"cosigned by {policy.min_witnesses} of {len(policy.witnesses)} witnesses",
-                    f"covered up to {covered.size} records",
-                )
-            )
-        detail += (
-            f"; {policy.min_witnesses} of your {len(policy.witnesses)} witnesses cover the "
-            f"first {covered.size} records"
-        )
+        missing, words = cosignatures.coverage_findings(covered, uncovered, len(policy.witnesses))
+        findings += missing
+        detail += words
     result.add_check("witnesses", findings, len(entries), detail)
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from custody.errors import InputError
+from custody.findings import Code, Finding
 from custody.keys.keyring import fingerprint_of, verify_ed25519
 from custody.ledger.bodies import WitnessBody
 from custody.ledger.c2sp import (
@@ -143,3 +144,28 @@ def coverage(
     sizes = sorted(best.values(), reverse=True)
     size = sizes[quorum - 1] if quorum <= len(sizes) else 0
     return Coverage(size, best, quorum)
+
+
+def coverage_findings(
+    covered: Coverage, uncovered: list[int], witnesses: int
+) -> tuple[list[Finding], str]:
+    """WITNESS_MISSING for the records relied on beyond the covered size, and the words
+    for the check's detail; the same for a root and a bundle."""
+    findings = []
+    if uncovered:
+        findings.append(
+            Finding(
+                Code.WITNESS_MISSING,
+                f"records {uncovered[0]}-{uncovered[-1]}",
+                f"{len(uncovered)} record(s) are not covered by a checkpoint that at least "
+                f"{covered.quorum} of your witnesses cosigned",
+                uncovered[0],
+                f"cosigned by {covered.quorum} of {witnesses} witnesses",
+                f"covered up to {covered.size} records",
+            )
+        )
+    detail = (
+        f"; {covered.quorum} of your {witnesses} witnesses cover the first {covered.size} "
+        "records"
+    )
+    return findings, detail
