@@ -86,6 +86,10 @@ class StorageError(CustodyError):
     exit_code = ExitCode.IO_ERROR
 
 
+class UnsafePathError(StorageError):
+    """A write was refused: it would go through a symbolic link or leave its folder."""
+
+
 class TimestampError(CustodyError):
     """A timestamp authority could not be reached or returned an unusable answer."""
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from custody.ledger.index import GrowingTree, Head, ItemRow, index_rows
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
 from custody.root import EvidenceRoot
-from custody.system.files import describe_os_error, fsync_dir
+from custody.system.files import describe_os_error
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS custody_head (
@@ -445,22 +444,18 @@ class PgLedger(Ledger):
         return super().read_token(token_file)
 
     def dump(self, out: Path) -> tuple[int, str]:
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        from custody.system.files import atomic_file
+
         digest = hashlib.sha256()
         count = 0
         try:
-            with open(tmp, "wb") as handle:
+            # An unpredictable temporary name, O_EXCL|O_NOFOLLOW (custody.system.files).
+            with atomic_file(out) as handle:
                 for line in self._stream():
                     handle.write(line + b"\n")
                     digest.update(line + b"\n")
                     count += 1
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, out)
-            fsync_dir(out.parent)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise StorageError(describe_os_error(exc, "write", out)) from None
         return count, digest.hexdigest()
 
