@@ -141,8 +141,35 @@ def _check_item_values(path: str, size: int, digests: Mapping[str, str]) -> None
             raise RecordError(f"item: {algo} digest is not {expected} lowercase hex digits")
     if size < 0:
         raise RecordError("item: negative size")
-    if path.startswith("/") or not path or ".." in path.split("/"):
-        raise RecordError("item: path must be relative to the evidence root, without '..'")
+
+
+_BAD_PARTS = frozenset({"", ".", ".."})
+
+
+def _check_item_name(path: str, path_bytes: bytes | None) -> None:
+    """``path`` (and ``path_bytes``) name a file inside the root, and the same one.
+
+    A name is relative, its components are not empty, ``.`` or ``..``, and it holds no NUL.
+    ``path_bytes`` appears only for a name that is not valid UTF-8, and ``path`` is then
+    exactly its display form (each invalid sequence as U+FFFD): a record must never show
+    people one name and have custody check, copy or write another (docs/format.md).
+    """
+    if not path or path[0] == "/" or "\0" in path or not _BAD_PARTS.isdisjoint(path.split("/")):
+        raise RecordError(
+            "item: path must be relative to the evidence root, without empty, '.' or '..' "
+            "components or NUL"
+        )
+    if path_bytes is None:
+        return
+    try:
+        path_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        raise RecordError("item: path_bytes is only for a name that is not valid UTF-8")
+    if path_bytes.decode("utf-8", "replace") != path:
+        raise RecordError("item: path is not the display form of path_bytes")
+    # path is its display form, so path_bytes has the same '/' components: checked above.
 
 
 @dataclass(frozen=True)
@@ -169,6 +196,7 @@ class ItemBody:
 
     def __post_init__(self) -> None:
         _check_item_values(self.path, self.size, self.digests)
+        _check_item_name(self.path, self.path_bytes)
 
     @property
     def sha256(self) -> str:
@@ -257,13 +285,14 @@ class ItemBody:
         for name in _ITEM_REFS.intersection(obj):
             nonneg_field(obj, name, w)
         raw_path = opt_field(obj, "path_bytes", str, w)
-        if raw_path is not None:
-            b64decode(raw_path, "item path_bytes")
+        name_bytes = b64decode(raw_path, "item path_bytes") if raw_path is not None else None
         opt_field(obj, "metadata", dict, w)
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
-        _check_item_values(get_field(obj, "path", str, w), nonneg_field(obj, "size", w), digests)
+        path = get_field(obj, "path", str, w)
+        _check_item_values(path, nonneg_field(obj, "size", w), digests)
+        _check_item_name(path, name_bytes)
 
 
 @dataclass(frozen=True)
@@ -310,7 +339,8 @@ class TimestampBody:
     tsa_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.token_file.startswith("/") or ".." in self.token_file.split("/"):
+        name = self.token_file
+        if not name or name[0] == "/" or "\0" in name or not _BAD_PARTS.isdisjoint(name.split("/")):
             raise RecordError("timestamp: token_file must be a path inside .custody/")
 
     def to_json(self) -> dict[str, Any]:
