@@ -162,6 +162,30 @@ class EvidenceRoot:
         rel = os.path.relpath(real, root)
         return "" if rel == "." else rel
 
+    def folder_inside(self, into: str, option: str = "--into") -> bytes:
+        """A folder the user named for custody to write into, as clean root-relative bytes.
+
+        ``./x``, ``x//y`` and ``x/./y`` mean ``x`` and ``x/y``; an absolute path is accepted
+        only inside the root. Refused (UsageError, one line): a path that leaves the root
+        (``..``), custody's own state or a nested root's (any ``.custody`` component), NUL,
+        and the root itself. Links are not resolved here: the writes that follow open each
+        component without following links (``custody.system.paths``).
+        """
+        text = into
+        if text.startswith("/"):
+            base = str(self.path).rstrip("/") + "/"
+            normal = os.path.normpath(text)
+            if not (normal + "/").startswith(base):
+                raise UsageError(f"{option} {into!r} must be a folder inside the evidence root")
+            text = normal[len(base) :]
+        parts = [p for p in text.split("/") if p not in ("", ".")]
+        if not parts or ".." in parts or STATE_DIR in parts or "\0" in text:
+            raise UsageError(
+                f"{option} {into!r} must be a folder inside the evidence root, outside "
+                f"{STATE_DIR}/"
+            )
+        return os.fsencode("/".join(parts))
+
     def absolute(self, rel: str | bytes) -> bytes:
         """The file-system path (bytes, exact) of a root-relative path."""
         rel_bytes = rel if isinstance(rel, bytes) else os.fsencode(rel)

@@ -32,7 +32,7 @@ from custody.acquisition.catalogue import (
     ensure_appendable,
 )
 from custody.clock import Clock, utc_now
-from custody.errors import RootError, StorageError, UsageError
+from custody.errors import RootError, StorageError, UnsafePathError, UsageError
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
@@ -46,7 +46,8 @@ from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import Acquisition
 from custody.progress import IngestObserver, NullObserver
 from custody.root import EvidenceRoot
-from custody.system.files import describe_os_error, fsync_dir, write_all
+from custody.system.files import describe_os_error, write_all
+from custody.system.paths import Folder
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def ingest(
             src_display = os.fsdecode(f.path)
             dest = os.fsencode(root.path) + b"/" + f.rel
             try:
-                outcome = _copy_verified(f, dest, tmp_dir, algorithms, observer)
+                outcome = _copy_verified(f, os.fsencode(root.path), tmp_dir, algorithms, observer)
             except EvidenceReadError as exc:
                 report.skipped.append(Skipped(src_display, exc.reason))
                 continue
@@ -232,12 +233,7 @@ def ingest(
 
 
 def _checked_into(root: EvidenceRoot, into: str | None) -> bytes:
-    if not into:
-        return b""
-    parts = [p for p in into.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or parts[0] == ".custody" or into.startswith("/"):
-        raise UsageError(f"--into {into!r} must be a folder inside the evidence root")
-    return os.fsencode("/".join(parts))
+    return root.folder_inside(into) if into else b""
 
 
 def _private_tmp(root: EvidenceRoot) -> bytes:
@@ -256,11 +252,24 @@ def _private_tmp(root: EvidenceRoot) -> bytes:
 
 
 def _copy_verified(
-    f: _SourceFile, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
+    f: _SourceFile, root_b: bytes, tmp_dir: bytes, algorithms: Sequence[str],
+    observer: IngestObserver,
 ) -> tuple[FileDigest, FileDigest, bool] | CopyFailure:
     """Copy one file and prove the copy identical. Returns (source, copy, freshly copied)."""
+    dest = root_b + b"/" + f.rel
     src_display, dest_display = os.fsdecode(f.path), os.fsdecode(dest)
-    if os.path.lexists(dest):
+    # Every folder leading to the copy is opened without following links (a link planted
+    # in the root used to send copies outside it): UnsafePathError refuses the run.
+    with Folder.open(root_b) as evidence:
+        parent, name = evidence.parent_of(f.rel)
+    with parent:
+        present = parent.lstat(name)
+        if present is not None and stat.S_ISLNK(present.st_mode):
+            raise UnsafePathError(
+                f"refused to write {dest_display}: it is a symbolic link, and custody never "
+                "writes through links"
+            )
+    if present is not None:
         # Resuming: an existing copy is accepted only if it matches the source now.
         source_digest = hash_file(f.path, algorithms, progress=observer.advance)
         try:
@@ -277,7 +286,7 @@ def _copy_verified(
                 False,
             )
         return source_digest, copy_digest, False
-    source_digest = _copy(f.path, dest, tmp_dir, algorithms, observer)
+    source_digest = _copy(f.path, root_b, f.rel, tmp_dir, algorithms, observer)
     observer.copy_written(src_display, dest_display)
     try:
         copy_digest = hash_file(dest, algorithms)  # re-read what the disk now holds
@@ -289,8 +298,10 @@ def _copy_verified(
 
 
 def _copy(
-    src: bytes, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
+    src: bytes, root_b: bytes, rel: bytes, tmp_dir: bytes, algorithms: Sequence[str],
+    observer: IngestObserver,
 ) -> FileDigest:
+    dest = root_b + b"/" + rel
     src_fd = open_evidence(src)
     tmp = tmp_dir + b"/" + os.urandom(8).hex().encode()
     try:
@@ -311,11 +322,13 @@ def _copy(
         if before != after or size != before.size:
             raise EvidenceReadError(os.fsdecode(src), "file changed while it was being copied")
         os.utime(tmp, ns=(before.mtime_ns, before.mtime_ns))
-        dest_dir = os.path.dirname(dest)
-        os.makedirs(dest_dir, exist_ok=True)
-        # link() never replaces an existing file, unlike rename(): a race cannot clobber one.
-        os.link(tmp, dest)
-        fsync_dir(Path(os.fsdecode(dest_dir)))
+        # link() never replaces an existing file, unlike rename(): a race cannot clobber one;
+        # the folder is reached through descriptors, never through a link.
+        with Folder.open(root_b) as evidence:
+            parent, name = evidence.parent_of(rel)
+        with parent:
+            os.link(tmp, name, dst_dir_fd=parent.fd, follow_symlinks=False)
+            parent.sync()
         return FileDigest(size, before.mtime_ns, digests, before)
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "copy to", dest)) from None

@@ -20,20 +20,23 @@ custodian's key need the custodian role; ``verify`` reports ROLE_NOT_ALLOWED oth
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from custody.clock import Clock, utc_now
-from custody.errors import SigningKeyError, StorageError, UsageError
-from custody.evidence.hashing import EvidenceReadError, hash_fd, hash_file, open_evidence
+from custody.errors import SigningKeyError, StorageError, UnsafePathError, UsageError
+from custody.evidence.hashing import EvidenceReadError, hash_fd
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemBody, ItemRef
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
-from custody.system.files import describe_os_error, fsync_dir, write_all
+from custody.system.files import describe_os_error, write_all
+from custody.system.paths import Folder
 
 # --- building events ------------------------------------------------------------------------
 
@@ -82,62 +85,118 @@ def copy_out(
     """Copy items to ``destination`` (keeping their relative paths), re-reading each copy.
 
     ``names`` are the items' exact name bytes (``item_names``); without them the display
-    paths are used, which fails for names that are not valid UTF-8.
+    paths are used, which fails for names that are not valid UTF-8. Nothing is written
+    outside ``destination`` or through a link below it (``custody.system.paths``).
     """
     copies = []
-    root_b = os.fsencode(root.path)
-    dest_b = os.fsencode(destination.resolve())
-    for number, item in enumerate(items):
-        name = names[number] if names is not None else os.fsencode(item.path)
-        copies.append(copy_verified(root_b + b"/" + name, dest_b + b"/" + name, item.sha256))
+    source = Folder.open(root.path)
+    dest = Folder.open(destination.resolve(), create=True)
+    with source, dest:
+        for number, item in enumerate(items):
+            name = names[number] if names is not None else os.fsencode(item.path)
+            copies.append(copy_verified(source, name, dest, name, item.sha256))
     return copies
 
 
-def copy_verified(source: bytes, target: bytes, expected_sha256: str) -> CopyRef:
+def copy_verified(
+    source: Folder, source_rel: bytes, dest: Folder, rel: bytes, expected_sha256: str
+) -> CopyRef:
     """Copy one evidence file and prove the copy is what the ledger recorded.
 
-    Never replaces an existing file unless it already holds the expected bytes.
+    The original is read at ``source_rel`` below ``source`` and the copy written at ``rel``
+    below ``dest``, every component opened without following links (a link at either end
+    is refused with one line). Never replaces an existing file unless it already holds the
+    expected bytes.
     """
     # The recorded path is text: a name that is not UTF-8 gets U+FFFD, like an item's path.
-    display = target.decode("utf-8", "replace")
-    if os.path.lexists(target):
-        existing = hash_file(target, ("sha256",))
-        if existing.digests["sha256"] != expected_sha256:
-            raise UsageError(f"{display} already exists with other content; not overwritten")
-        return CopyRef(display, expected_sha256, existing.size)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    partial = target + b".custody-partial"
-    src = open_evidence(source)
-    try:
-        st = os.fstat(src)
-        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    display = dest.where(rel).decode("utf-8", "replace")
+    shown_source = source.where(source_rel)
+    parent, name = dest.parent_of(rel)
+    with parent:
+        existing = parent.lstat(name)
+        if existing is not None:
+            if not stat.S_ISREG(existing.st_mode):
+                kind = "a symbolic link" if stat.S_ISLNK(existing.st_mode) else "not a file"
+                raise UnsafePathError(
+                    f"refused to write {display}: it is {kind}, and custody never writes "
+                    "through links"
+                )
+            found = _hash_at(parent, name, display)
+            if found[1] != expected_sha256:
+                raise UsageError(f"{display} already exists with other content; not overwritten")
+            return CopyRef(display, expected_sha256, found[0])
+        src = _open_original(source, source_rel)
+        partial = name + b".custody-partial"
         try:
-            _, digests = hash_fd(
-                src, ("sha256",), sink=lambda chunk: write_all(out, bytes(chunk)), limit=st.st_size
-            )
-            os.fsync(out)
-        finally:
-            os.close(out)
-        if digests["sha256"] != expected_sha256:
+            st = os.fstat(src)
+            out = parent.create(partial, 0o444)
+            try:
+                _, digests = hash_fd(
+                    src,
+                    ("sha256",),
+                    sink=lambda chunk: write_all(out, bytes(chunk)),
+                    limit=st.st_size,
+                )
+                os.fsync(out)
+            finally:
+                os.close(out)
+            if digests["sha256"] != expected_sha256:
+                raise UsageError(
+                    f"{os.fsdecode(shown_source)} no longer matches its record; "
+                    "run 'custody verify'"
+                )
+            parent.utime(partial, (st.st_atime_ns, st.st_mtime_ns))
+            parent.link(partial, name)
+            parent.sync()
+        except FileExistsError:
             raise UsageError(
-                f"{os.fsdecode(source)} no longer matches its record; run 'custody verify'"
-            )
-        os.utime(partial, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.link(partial, target)
-        fsync_dir(Path(os.fsdecode(os.path.dirname(target))))
-    except OSError as exc:
-        raise StorageError(describe_os_error(exc, "copy to", target)) from None
-    finally:
-        os.close(src)
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-    try:
-        reread = hash_file(target, ("sha256",))  # what the destination really holds
-    except EvidenceReadError as exc:
-        raise StorageError(f"{display}: copy could not be re-read: {exc.reason}") from None
-    if reread.digests["sha256"] != expected_sha256:
+                f"{display} appeared while it was being copied; not overwritten"
+            ) from None
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, "copy to", dest.where(rel))) from None
+        finally:
+            os.close(src)
+            with contextlib.suppress(OSError):
+                parent.unlink(partial)
+        size, sha256 = _hash_at(parent, name, display)  # what the destination really holds
+    if sha256 != expected_sha256:
         raise StorageError(f"{display}: the copy does not match on re-read; do not rely on it")
-    return CopyRef(display, reread.digests["sha256"], reread.size)
+    return CopyRef(display, sha256, size)
+
+
+def _open_original(source: Folder, rel: bytes) -> int:
+    """An original opened read-only below ``source``, no component a link."""
+    try:
+        folder, name = source.parent_of(rel, create=False)
+    except FileNotFoundError:
+        raise EvidenceReadError(os.fsdecode(source.where(rel)), "no such file") from None
+    with folder:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=folder.fd)  # fmt: skip
+        except OSError as exc:
+            raise EvidenceReadError(
+                os.fsdecode(source.where(rel)),
+                "symbolic link, not followed" if exc.errno == errno.ELOOP else
+                (exc.strerror or str(exc)),
+            ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise EvidenceReadError(os.fsdecode(source.where(rel)), "not a regular file")
+    return fd
+
+
+def _hash_at(folder: Folder, name: bytes, display: str) -> tuple[int, str]:
+    """(size, SHA-256) of the regular file ``name`` in ``folder``, read without links."""
+    try:
+        fd = folder.open_read(name)
+    except StorageError as exc:
+        raise StorageError(f"{display}: copy could not be re-read: {exc}") from None
+    try:
+        size, digests = hash_fd(fd, ("sha256",))
+    finally:
+        os.close(fd)
+    return size, digests["sha256"]
 
 
 # --- the operations the CLI offers ----------------------------------------------------------
@@ -231,7 +290,9 @@ def derive(
     rel = os.fsencode(root.relative(output))
     if not os.path.isfile(root.absolute(rel)):
         raise UsageError(f"{output}: the derived file does not exist")
-    note = f"derived from record {original} ({original_ref.path}): {action}"
+    # A reference names the record number and the digest only, never the original's path:
+    # a bundle of the working copy alone must disclose nothing of the original's name.
+    note = f"derived from record {original} (SHA-256 {original_ref.sha256}): {action}"
     report = catalogue(root, [str(output)], signer, descriptive=Descriptive(note=note), clock=clock)
     if report.skipped:
         raise UsageError(f"{output}: {report.skipped[0].reason}")

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from custody.clock import Clock, utc_now
-from custody.errors import CustodyError, StorageError, UsageError
-from custody.evidence.hashing import hash_file
+from custody.errors import CustodyError, StorageError, UnsafePathError, UsageError
+from custody.evidence.hashing import hash_fd
 from custody.handling.events import copy_verified, item_names, item_refs, record_event
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemRef
 from custody.ledger.store import Ledger
 from custody.root import STATE_DIR, EvidenceRoot
-from custody.system.files import describe_os_error, write_atomic
+from custody.system.files import describe_os_error
+from custody.system.paths import Folder, read_tree, write_file_under
 
 EVENT_BATCH = 1000  # items per copy event, so no single record grows without bound
 STATE_PARTS = ("keys", "timestamps", "repairs")
@@ -75,60 +76,82 @@ def vault_copy(
     with open_ledger(root) as ledger:
         items = current_items(ledger)
         names = item_names(ledger, [ref.seq for ref in items])  # exact bytes, not display
-    dest_b = os.fsencode(dest)
-    root_b = os.fsencode(source)
-    for start in range(0, len(items), EVENT_BATCH):
-        batch = items[start : start + EVENT_BATCH]
-        copies = tuple(
-            copy_verified(root_b + b"/" + name, dest_b + b"/" + name, ref.sha256)
-            for ref, name in zip(batch, names[start : start + EVENT_BATCH], strict=True)
-        )
-        report.copied.extend(copies)
-        body = EventBody(
-            "copy",
-            tuple(batch),
-            reason=reason or "vault copy",
-            destination=str(dest),
-            copies=copies,
-        )
-        report.events.append(record_event(root, signer, body, clock=clock).seq)
-    report.ledger_records = _copy_state(root, dest)
+    # custody's own files are read first, so a link planted among them refuses the vault
+    # before anything is written (it used to copy a link's target, a private key, along).
+    state_files = _state_files(root)
+    with Folder.open(source) as originals, Folder.open(dest, create=True) as vault:
+        for start in range(0, len(items), EVENT_BATCH):
+            batch = items[start : start + EVENT_BATCH]
+            copies = tuple(
+                copy_verified(originals, name, vault, name, ref.sha256)
+                for ref, name in zip(batch, names[start : start + EVENT_BATCH], strict=True)
+            )
+            report.copied.extend(copies)
+            body = EventBody(
+                "copy",
+                tuple(batch),
+                reason=reason or "vault copy",
+                destination=str(dest),
+                copies=copies,
+            )
+            report.events.append(record_event(root, signer, body, clock=clock).seq)
+        report.ledger_records = _copy_state(root, vault, state_files)
     return report
 
 
-def _copy_state(root: EvidenceRoot, dest: Path) -> int:
+def _state_files(root: EvidenceRoot) -> dict[bytes, bytes]:
+    """custody's own files a vault needs ({.custody-relative name: bytes}), links refused."""
+    found: dict[bytes, bytes] = {}
+    with Folder.open(root.state) as state:
+        for part in STATE_PARTS:
+            st = state.lstat(part)
+            if st is None:
+                continue
+            for rel, data in read_tree(state, part):
+                found[part.encode() + b"/" + rel] = data
+    return found
+
+
+def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) -> int:
     """Write the ledger and its companions into DEST/.custody, checked by digest.
 
     The vault is always a file ledger, whatever store the source uses, so it can be
-    verified anywhere with nothing but custody (or the format spec).
+    verified anywhere with nothing but custody (or the format spec). Every write goes
+    through ``custody.system.paths`` (never through a link, never outside DEST).
     """
     import tomli_w
 
-    state = dest / STATE_DIR
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        for part in STATE_PARTS:
-            here = root.state / part
-            there = state / part
-            if here.is_dir():
-                shutil.copytree(here, there, dirs_exist_ok=True)
+    with vault.sub(STATE_DIR) as state:
+        for rel, data in files.items():
+            write_file_under(state, rel, data)
         config = replace(root.config(), ledger="file")
-        write_atomic(state / "config.toml", tomli_w.dumps(config.to_toml()).encode())
-        with open_ledger(root) as ledger:
-            records, digest = ledger.dump(state / "ledger.jsonl")
-            # Every token the ledger names, wherever the store keeps it (a shared database
-            # holds other machines' tokens too).
-            for seq in ledger.index.records_of_type("timestamp"):
-                token_file = str(ledger.read(seq).record.body["token_file"])
-                with contextlib.suppress(OSError):
-                    target = state / token_file
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(target, ledger.read_token(token_file))
-    except OSError as exc:
-        raise StorageError(describe_os_error(exc, "write the vault's ledger in", state)) from None
-    copy_digest = hash_file(state / "ledger.jsonl", ("sha256",))
-    if copy_digest.digests["sha256"] != digest:
-        raise StorageError(f"{state / 'ledger.jsonl'}: the ledger copy does not match on re-read")
+        state.write_atomic("config.toml", tomli_w.dumps(config.to_toml()).encode())
+        if (st := state.lstat("ledger.jsonl")) is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(
+                f"refused to write {state.where('ledger.jsonl').decode('utf-8', 'replace')}: "
+                "it is not a regular file"
+            )
+        target = Path(os.fsdecode(state.where(b"ledger.jsonl")))
+        try:
+            with open_ledger(root) as ledger:
+                records, digest = ledger.dump(state.through("ledger.jsonl"))
+                # Every token the ledger names, wherever the store keeps it (a shared
+                # database holds other machines' tokens too).
+                for seq in ledger.index.records_of_type("timestamp"):
+                    token_file = str(ledger.read(seq).record.body["token_file"])
+                    with contextlib.suppress(OSError):
+                        write_file_under(state, token_file, ledger.read_token(token_file))
+        except OSError as exc:
+            raise StorageError(
+                describe_os_error(exc, "write the vault's ledger in", target)
+            ) from None
+        fd = state.open_read("ledger.jsonl")
+        try:
+            _, copied = hash_fd(fd, ("sha256",))
+        finally:
+            os.close(fd)
+    if copied["sha256"] != digest:
+        raise StorageError(f"{target}: the ledger copy does not match on re-read")
     return records
 
 
@@ -184,33 +207,34 @@ def vault_restore(
             latest = ledger.index.latest_item_at(body.name_bytes)
             wanted.append((seq, body, latest.seq if latest is not None else None))
     beside: list[tuple[int, bytes]] = []
-    for seq, body, latest in wanted:
-        found = _find_in_vault(source, body)
-        if found is None:
-            raise UsageError(
-                f"the vault {vault} holds no copy of record {seq} ({body.path}, SHA-256 "
-                f"{body.sha256})"
-            )
-        target = root_b + b"/" + body.name_bytes
-        quarantined = None
-        if latest != seq:
-            stem, dot, ext = body.name_bytes.rpartition(b".")
-            name = (
-                stem + f".record-{seq}".encode() + dot + ext
-                if dot and b"/" not in ext
-                else body.name_bytes + f".record-{seq}".encode()
-            )
-            target = root_b + b"/" + name
-            beside.append((seq, name))
-        elif os.path.lexists(target):
-            present = hash_file(target, ("sha256",)).digests["sha256"]
-            if present != body.sha256:
-                quarantined = _quarantine(root, target, clock)
-        copy = copy_verified(found, target, body.sha256)
-        report.restored.append(
-            Restored(seq, copy.path.removeprefix(str(root.path) + "/"), copy.sha256,
-                     latest != seq, quarantined)
-        )  # fmt: skip
+    # Both ends are reached through descriptors, never through a link (custody.system.paths).
+    with Folder.open(source) as copies, Folder.open(root.path) as evidence:
+        for seq, body, latest in wanted:
+            found = _find_in_vault(source, copies, body)
+            if found is None:
+                raise UsageError(
+                    f"the vault {vault} holds no copy of record {seq} ({body.path}, SHA-256 "
+                    f"{body.sha256})"
+                )
+            name = body.name_bytes
+            quarantined = None
+            if latest != seq:
+                stem, dot, ext = body.name_bytes.rpartition(b".")
+                name = (
+                    stem + f".record-{seq}".encode() + dot + ext
+                    if dot and b"/" not in ext
+                    else body.name_bytes + f".record-{seq}".encode()
+                )
+                beside.append((seq, name))
+            else:
+                present = _digest_at(evidence, name)
+                if present is not None and present != body.sha256:
+                    quarantined = _quarantine(root, evidence, name, clock)
+            copy = copy_verified(copies, found, evidence, name, body.sha256)
+            report.restored.append(
+                Restored(seq, copy.path.removeprefix(str(root.path) + "/"), copy.sha256,
+                         latest != seq, quarantined)
+            )  # fmt: skip
     if beside:
         from custody.acquisition.catalogue import Descriptive, catalogue
 
@@ -226,42 +250,68 @@ def vault_restore(
         signer,
         "note",
         [r.seq for r in report.restored],
+        # Record numbers and digests only: a path here could name another item (the
+        # later version a restored original now sits beside).
         text=f"restored from the vault copy {source}: "
-        + "; ".join(f"record {r.seq} to {r.path}" for r in report.restored),
+        + "; ".join(
+            f"record {r.seq} (SHA-256 {r.sha256}) "
+            + ("beside a later version, as a new item" if r.beside else "in place")
+            for r in report.restored
+        ),
         clock=clock,
     )
     report.records.append(signed.seq)
     return report
 
 
-def _find_in_vault(vault: Path, body: object) -> bytes | None:
-    """The vault file holding ``body``'s bytes (checked by SHA-256), or None."""
+def _find_in_vault(vault: Path, copies: Folder, body: object) -> bytes | None:
+    """The vault-relative name of a file holding ``body``'s bytes (by SHA-256), or None."""
     from custody.ledger.bodies import ItemBody
 
     assert isinstance(body, ItemBody)
-    vault_b = os.fsencode(vault)
     candidates = [body.name_bytes]
     with contextlib.suppress(Exception), open_ledger(EvidenceRoot(vault)) as ledger:
         candidates += [row.path for row in ledger.index.items_with(body.sha256)]
     for rel in dict.fromkeys(candidates):
-        path = vault_b + b"/" + rel
         with contextlib.suppress(OSError, CustodyError):
-            regular = os.path.isfile(path) and not os.path.islink(path)
-            if regular and hash_file(path, ("sha256",)).digests["sha256"] == body.sha256:
-                return path
+            if _digest_at(copies, rel) == body.sha256:
+                return rel
     return None
 
 
-def _quarantine(root: EvidenceRoot, target: bytes, clock: Clock) -> str:
+def _digest_at(folder: Folder, rel: bytes) -> str | None:
+    """SHA-256 of the regular file at ``rel`` below ``folder``; None if there is none.
+
+    A link at ``rel`` or in a folder leading to it is UnsafePathError, never followed.
+    """
+    try:
+        parent, name = folder.parent_of(rel, create=False)
+    except FileNotFoundError:
+        return None
+    with parent:
+        st = parent.lstat(name)
+        if st is None:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            shown = parent.where(name).decode("utf-8", "replace")
+            raise UnsafePathError(f"refused {shown}: it is not a regular file (a link?)")
+        fd = parent.open_read(name)
+        try:
+            return hash_fd(fd, ("sha256",))[1]["sha256"]
+        finally:
+            os.close(fd)
+
+
+def _quarantine(root: EvidenceRoot, evidence: Folder, rel: bytes, clock: Clock) -> str:
     """Move unrecorded bytes found at a recorded path aside, keeping them."""
     from custody.clock import format_time
 
-    folder = root.state / "quarantine"
-    folder.mkdir(exist_ok=True)
     stamp = format_time(clock()).replace(":", "")
-    moved = os.fsencode(folder) + b"/" + stamp.encode() + b"-" + os.path.basename(target)
-    try:
-        os.rename(target, moved)
-    except OSError as exc:
-        raise StorageError(describe_os_error(exc, "move aside", target)) from None
-    return os.fsdecode(moved)
+    parent, name = evidence.parent_of(rel, create=False)
+    with parent, Folder.open(root.state) as state, state.sub("quarantine") as folder:
+        moved = stamp.encode() + b"-" + name
+        try:
+            os.rename(name, moved, src_dir_fd=parent.fd, dst_dir_fd=folder.fd)
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, "move aside", parent.where(name))) from None
+        return os.fsdecode(folder.where(moved))
