@@ -505,6 +505,18 @@ def test_an_event_naming_other_content_is_an_invalid_reference_in_the_bundle(
     assert errors[0]["found"] == hashlib.sha256((out / "data" / GPS_PHOTO).read_bytes()).hexdigest()
 
 
+def assert_discloses_nothing(folder: Path, zipped: Path, secrets: list[bytes]) -> None:
+    """Search every byte of the bundle folder, and every entry name and content of its zip."""
+    haystacks = [(n.decode(), (folder / n.decode()).read_bytes()) for n in files_under(folder)]
+    with zipfile.ZipFile(zipped) as archive:
+        haystacks += [
+            (i.filename, i.filename.encode() + archive.read(i)) for i in archive.infolist()
+        ]
+    for name, data in haystacks:
+        for secret in secrets:
+            assert secret not in data, f"{name} reveals {secret[:80]!r}"
+
+
 def test_selective_disclosure_reveals_nothing_of_other_items(case: Case, bundle: Bundle) -> None:
     ledger = (case.root / ".custody" / "ledger.jsonl").read_bytes().split(b"\n")[:-1]
     exported = {case.seqs[p] for p in EXPORTED}
@@ -524,22 +536,46 @@ def test_selective_disclosure_reveals_nothing_of_other_items(case: Case, bundle:
                 d.encode() for d in body["digests"].values() if d not in exported_digests
             )
     secrets.append(ledger[case.withheld_event])
-    # Every byte of the folder, and every entry name and content of the zip.
-    haystacks = [(n.decode(), (bundle.folder / n.decode()).read_bytes())
-                 for n in files_under(bundle.folder)]  # fmt: skip
-    with zipfile.ZipFile(bundle.zip) as archive:
-        haystacks += [
-            (i.filename, i.filename.encode() + archive.read(i)) for i in archive.infolist()
-        ]
-    for name, data in haystacks:
-        for secret in secrets:
-            assert secret not in data, f"{name} reveals {secret[:80]!r}"
+    assert_discloses_nothing(bundle.folder, bundle.zip, secrets)
     withheld = index(bundle.folder)["withheld_events"]
     assert [w["record"] for w in withheld] == [case.withheld_event]
     # The events naming only exported items did travel.
     seqs = {json.loads(line)["signed"]["seq"] for line in records(bundle.folder)}
     assert {case.transfer_event, case.note_event} <= seqs
     assert seqs & {case.seqs[OTHER_PHOTO], case.withheld_event} == set()
+
+
+def test_a_bundle_of_a_derived_copy_alone_reveals_nothing_of_its_original(
+    cli: CLI, tmp_path: Path
+) -> None:
+    """Issue 15, point 15: 'event derive' wrote "derived from record N (PATH)" into the
+    working copy's signed note, so a bundle of the redacted copy alone named the original.
+    A reference carries the record number and the digest only (docs/events.md)."""
+    root = tmp_path / "root"
+    assert cli("init", root).code == 0
+    assert cli("keys", "generate", "--name", "alice").code == 0
+    original = "interviews/شهادة خالد العلي - witness 7.txt"
+    (root / "interviews").mkdir()
+    (root / original).write_text("the unredacted testimony, with the witness's name\n")
+    (root / "work").mkdir()
+    assert cli("catalogue", root / "interviews", "--root", root).code == 0
+    (root / "work" / "redacted.txt").write_text("the testimony, name removed\n")
+    derived = cli("event", "derive", original, "--output", root / "work" / "redacted.txt",
+                  "--action", "redaction", "--root", root, "--json")  # fmt: skip
+    assert derived.code == 0, derived.err
+    copy_seq = derived.json()["record"]["signed"]["body"]["output"]["seq"]
+    assert cli("sign", "--root", root).code == 0
+    out = tmp_path / "redacted-only"
+    exported = cli("export", str(copy_seq), "--out", out, "--zip", "--root", root)
+    assert exported.code == 0, exported.err
+    ledger = (root / ".custody" / "ledger.jsonl").read_bytes().split(b"\n")[:-1]
+    original_line = next(line for line in ledger if original.encode() in line)
+    name = original.rsplit("/", 1)[1]
+    secrets = [original.encode(), name.encode(), name.split(" - ")[0].encode(),
+               json.dumps(original)[1:-1].encode(), original_line]  # fmt: skip
+    assert_discloses_nothing(out, out.with_suffix(".zip"), secrets)
+    withheld = [w["record"] for w in index(out)["withheld_events"]]
+    assert withheld == [derived.json()["seq"]]  # the derive event names the original: home
 
 
 def test_a_highly_compressible_original_is_not_taken_for_a_zip_bomb(
@@ -701,6 +737,39 @@ def _build_hostile(kind: str, bundle: Bundle, case: Case, base: Path) -> Hostile
         return Hostile(
             folder, FINDINGS, "BUNDLE_MALFORMED", "disagrees with the signed item record"
         )
+    if kind == "tag_manifests_deleted":
+        # Issue 15, point 17: deleting both tag manifests used to raise no finding.
+        for algorithm in ("sha256", "sha512"):
+            (folder / f"tagmanifest-{algorithm}.txt").unlink()
+        return Hostile(folder, FINDINGS, "BUNDLE_MALFORMED", "tag manifest")
+    if kind == "tag_manifest_line_deleted":
+        for algorithm in ("sha256", "sha512"):
+            manifest = folder / f"tagmanifest-{algorithm}.txt"
+            lines = manifest.read_text().splitlines(keepends=True)
+            manifest.write_text("".join(x for x in lines if "custody/index.json" not in x))
+        return Hostile(folder, FINDINGS, "BUNDLE_MALFORMED", "does not list")
+    if kind in ("withheld_names_a_carried_record", "withheld_beyond_the_checkpoint",
+                "withheld_reason_rewritten"):  # fmt: skip
+        # Issue 15, point 16: index.json's withheld_events is not signed; what the records
+        # allow is checked (a middleman adding a notice, or rewording it, is a finding).
+        document = index(folder)
+        if kind == "withheld_names_a_carried_record":
+            document["withheld_events"].append(
+                {"record": case.transfer_event, "reason": "also names items outside this bundle"}
+            )
+            words = "which the bundle carries"
+        elif kind == "withheld_beyond_the_checkpoint":
+            size = document["checkpoint"]["tree_size"]
+            document["withheld_events"].append(
+                {"record": size + 5, "reason": "also names items outside this bundle"}
+            )
+            words = "cannot be an event about the exported items"
+        else:
+            document["withheld_events"][0]["reason"] = "the police took the originals"
+            words = "withheld_events entry"
+        (folder / "custody" / "index.json").write_text(json.dumps(document, indent=2))
+        rebag(folder)
+        return Hostile(folder, FINDINGS, "BUNDLE_MALFORMED", words)
     if kind == "zip_bomb":
         return Hostile(_zip_bomb(bundle, base), UNUSABLE, None, "zip bomb")
     if kind == "garbage":
@@ -739,6 +808,11 @@ HOSTILE = [
     "altered_record",
     "resigned_record",
     "index_redirect",
+    "tag_manifests_deleted",
+    "tag_manifest_line_deleted",
+    "withheld_names_a_carried_record",
+    "withheld_beyond_the_checkpoint",
+    "withheld_reason_rewritten",
     "zip_bomb",
     "garbage",
 ]

@@ -390,3 +390,72 @@ def test_write_atomic_replaces_a_link_itself_never_its_target(tmp_path: Path) ->
     write_atomic(out, b"new\n")
     assert victim.read_bytes() == b"untouched\n"
     assert not out.is_symlink() and out.read_bytes() == b"new\n"
+
+
+# --- point 1: import works from the bytes it verified ---------------------------------------
+
+
+def _forged_records(bundle: Path) -> bytes:
+    """records.jsonl plus an item nobody trusted signed: the payload of media/a.txt under
+    another name (a key made here; path_bytes naming the planted file, as main accepted)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from custody.ledger import canonical
+
+    lines = (bundle / "custody" / "records.jsonl").read_bytes().split(b"\n")[:-1]
+    signed = [json.loads(line)["signed"] for line in lines]
+    item = next(s for s in signed if s["type"] == "item" and s["body"]["path"] == "media/a.txt")
+    body = {**item["body"], "path_bytes": base64.b64encode(b"media/planted.txt").decode()}
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    record = {"body": body, "prev": None, "seq": max(s["seq"] for s in signed) + 1,
+              "signer": hashlib.sha256(raw).hexdigest(), "time": item["time"], "type": "item",
+              "v": 1}  # fmt: skip
+    sig = base64.b64encode(key.sign(canonical.encode(record))).decode()
+    return b"".join(x + b"\n" for x in [*lines, canonical.encode({"sig": sig, "signed": record})])
+
+
+@pytest.mark.parametrize("swap_at", [1, 2, 3, 4, 5, 6])
+def test_import_copies_only_what_it_verified_even_if_the_bundle_changes_meanwhile(
+    swap_at: int,
+    sent: Sent,
+    chambers: Path,
+    cli: CLI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """records.jsonl is swapped (atomically, as a process sharing the folder would) just
+    before the N-th time custody opens it. Import used to verify one copy and then decide
+    what to copy, and under which names, from a second read nobody checked: it imported an
+    unsigned item and recorded a signed receipt saying "bundle verified". Whenever the swap
+    lands, the import must be refused or bring in exactly the verified items."""
+    import custody.delivery.bundle_check as bundle_check
+    import custody.delivery.bundle_import as bundle_import
+
+    forged = _forged_records(sent.bundle)
+    records = sent.bundle / "custody" / "records.jsonl"
+    opened = [0]
+
+    class SwappedMeanwhile(bundle_check.BundleSource):
+        def open(self, rel: str) -> Any:
+            if rel == "custody/records.jsonl":
+                opened[0] += 1
+                if opened[0] == swap_at:
+                    spare = records.with_name(".swap")
+                    spare.write_bytes(forged)
+                    os.replace(spare, records)
+            return super().open(rel)
+
+    monkeypatch.setattr(bundle_check, "BundleSource", SwappedMeanwhile)
+    monkeypatch.setattr(bundle_import, "BundleSource", SwappedMeanwhile)
+    result = import_(cli, sent, chambers, "--json")
+    planted = [p for p in chambers.rglob("*") if "planted" in p.name]
+    assert planted == []
+    items = [json.loads(x)["signed"] for x in ledger_lines(chambers)]
+    names = sorted(s["body"]["path"] for s in items if s["type"] == "item")
+    if result.code == 0:
+        assert result.json()["imported"] == 2
+        assert names == ["received/notes/media/a.txt", "received/notes/media/b.txt"]
+    else:
+        assert names == [] and not (chambers / "received").exists()
+        assert not any(s["type"] == "event" for s in items)

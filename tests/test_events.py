@@ -255,7 +255,9 @@ def test_the_life_of_a_video(footage: Path, cli: CLI, env: Path, tmp_path: Path)
         derived[output.name] = body["output"]["seq"]
         item = items_by_path(root)[f"work/{output.name}"]
         assert item["seq"] == body["output"]["seq"] < document["seq"]
-        assert item["body"]["note"] == f"derived from record {video} (SHA-256 {video_sha}): {action}"
+        # By record number and digest only, never the original's path (issue 15, point 15).
+        note = f"derived from record {video} (SHA-256 {video_sha}): {action}"
+        assert item["body"]["note"] == note
 
     # Copies elsewhere (ITEM by --tag), each re-read: the recorded digest is the copy's.
     outside = tmp_path / "for-counsel"

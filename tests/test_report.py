@@ -197,6 +197,8 @@ def test_the_bundle_report_states_the_verdict_first_then_each_item(world: World)
     for check in ("bag structure", "inclusion proofs", "signatures", "timestamps"):
         assert check in words
     assert "Withheld from this bundle" in words and str(world.case.withheld_event) in words
+    # The list is not signed (issue 15, point 16): the page says so, and what was checked.
+    assert "which nobody signs" in words and "cannot show that the list is complete" in words
 
 
 @needs_chromium

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from custody.delivery.bundle_format import (
+    BUNDLE_FORMAT,
     MAX_ZIP_ENTRIES,
     MAX_ZIP_RATIO,
     MAX_ZIP_TOTAL,
     PAYLOAD_ALGORITHMS,
+    WITHHELD_REASON,
 )
-from custody.errors import InputError, RecordError
+from custody.errors import CustodyError, InputError, RecordError
 from custody.evidence.hashing import new_hash
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
@@ -33,26 +35,46 @@ from custody.ledger.keyrules import Compromise, KeyRules
 from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
 from custody.ledger.records import SignedRecord
+from custody.system.paths import Folder
 from custody.trust.policy import TrustPolicy
 
 # --- verification ---------------------------------------------------------------------------
 
 
 class BundleSource:
-    """Read-only access to a bundle folder or zip, refusing anything that escapes it."""
+    """Read-only access to a bundle folder or zip, refusing anything that escapes it.
+
+    One snapshot of the bytes: every file ``read`` is read from the bundle once and kept,
+    so that what verification checked is exactly what import copies and what the report
+    shows (a bundle changed between two reads used to import unsigned items); a file
+    hashed by ``digests`` without being kept (payload) has its SHA-256 pinned, and a later
+    ``read`` of other bytes is refused. In a folder every file is opened relative to the
+    bundle folder's descriptor without following links (``custody.system.paths``).
+    Use as a context manager, or call ``close``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.findings: list[Finding] = []
         self.zip: zipfile.ZipFile | None = None
+        self.folder: Folder | None = None
         self.prefix = ""
         self.files: dict[str, int] = {}  # relative path -> size
+        self._kept: dict[str, bytes] = {}  # the one snapshot of every file read
+        self._pinned: dict[str, str] = {}  # SHA-256 of files hashed but not kept
         if path.is_dir():
             self._scan_folder()
+            self.folder = Folder.open(path)
         elif zipfile.is_zipfile(path):
             self._scan_zip()
         else:
             raise InputError(f"{path} is neither a bundle folder nor a zip file")
+
+    def __enter__(self) -> BundleSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _unsafe(self, name: str, why: str) -> None:
         self.findings.append(
@@ -126,30 +148,72 @@ class BundleSource:
                 self.files[name[len(self.prefix) :]] = size
 
     def open(self, rel: str) -> BinaryIO:
+        """The bundle's file ``rel`` as it is now (callers check what they read: payload
+        copies are hashed against the signed digests)."""
         if rel not in self.files:
             raise FileNotFoundError(rel)
         if self.zip is not None:
             return self.zip.open(self.prefix + rel)  # type: ignore[return-value]
-        return open(self.path / rel, "rb")
+        assert self.folder is not None
+        try:
+            parent, name = self.folder.parent_of(rel, create=False)
+            with parent:
+                fd = parent.open_read(name)
+        except CustodyError as exc:
+            raise InputError(f"{rel} in the bundle cannot be read: {exc}") from None
+        return os.fdopen(fd, "rb")
 
     def read(self, rel: str, limit: int = 1 << 30) -> bytes:
-        with self.open(rel) as handle:
-            data = handle.read(limit + 1)
+        """The bytes of ``rel``, read once and then always the same (see the class)."""
+        data = self._kept.get(rel)
+        if data is None:
+            with self.open(rel) as handle:
+                data = handle.read(limit + 1)
+            pinned = self._pinned.get(rel)
+            if pinned is not None and hashlib.sha256(data).hexdigest() != pinned:
+                raise InputError(
+                    f"{rel} in the bundle changed while it was being checked; nothing was "
+                    "written: check the bundle again when nothing else is changing it"
+                )
+            self._kept[rel] = data
         if len(data) > limit:
             raise InputError(f"{rel} in the bundle is implausibly large")
         return data
 
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
-        hashes = {a: new_hash(a) for a in algorithms}
+        """Digests of ``rel``: of the kept bytes if it was read, else streamed and pinned."""
+        kept = self._kept.get(rel)
+        if kept is not None:
+            return {a: _digest_of(a, kept) for a in algorithms}
+        hashes = {a: new_hash(a) for a in {*algorithms, "sha256"}}
         with self.open(rel) as handle:
             while chunk := handle.read(1 << 20):
                 for h in hashes.values():
                     h.update(chunk)
-        return {a: h.hexdigest() for a, h in hashes.items()}
+        found = {a: h.hexdigest() for a, h in hashes.items()}
+        if self._pinned.setdefault(rel, found["sha256"]) != found["sha256"]:
+            raise InputError(
+                f"{rel} in the bundle changed while it was being checked; nothing was "
+                "written: check the bundle again when nothing else is changing it"
+            )
+        return {a: found[a] for a in algorithms}
+
+    def pinned(self, rel: str) -> str | None:
+        """The SHA-256 this source saw for ``rel`` (kept or streamed), if it saw it."""
+        kept = self._kept.get(rel)
+        return hashlib.sha256(kept).hexdigest() if kept is not None else self._pinned.get(rel)
 
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+        if self.folder is not None:
+            self.folder.close()
+
+
+def _digest_of(algorithm: str, data: bytes) -> str:
+    h = new_hash(algorithm)
+    h.update(data)
+    return h.hexdigest()
 
 
 def _parse_manifest(data: bytes, name: str, findings: list[Finding]) -> dict[str, str]:
@@ -213,12 +277,15 @@ def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
     the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
     held checkpoint must be proven to be extended by the bundle's checkpoint.
     """
-    result = VerificationResult(root=str(path), trust=policy.describe())
-    source = BundleSource(path)
-    try:
-        _verify(source, result, policy)
-    finally:
-        source.close()
+    with BundleSource(path) as source:
+        return verify_source(source, policy=policy)
+
+
+def verify_source(source: BundleSource, *, policy: TrustPolicy) -> VerificationResult:
+    """``verify_bundle`` over an open source, whose snapshot the caller then uses: what
+    import copies and what a report shows are the very bytes verified here."""
+    result = VerificationResult(root=str(source.path), trust=policy.describe())
+    _verify(source, result, policy)
     return result
 
 
@@ -237,6 +304,17 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
     }
     if not manifests:
         structure.append(Finding(Code.BUNDLE_MALFORMED, "manifest", "no payload manifest"))
+    for algorithm in PAYLOAD_ALGORITHMS:
+        if manifests and algorithm not in manifests:
+            structure.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    f"manifest-{algorithm}.txt",
+                    f"the payload manifest manifest-{algorithm}.txt is missing: a "
+                    f"{BUNDLE_FORMAT} bag lists its payload under each of "
+                    f"{', '.join(PAYLOAD_ALGORITHMS)}",
+                )
+            )
     listed = set().union(*(m.keys() for m in manifests.values())) if manifests else set()
     payload = {p for p in files if p.startswith("data/")}
     file_findings: list[Finding] = []
@@ -265,12 +343,31 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                         actual[algorithm],
                     )
                 )
-    # Tag manifests cover the custody material.
+    # Tag manifests cover the custody material: both of them, each listing every tag file
+    # (deleting them, or a line of them, used to raise no finding).
+    tag_files = {r for r in files if not r.startswith(("data/", "tagmanifest-"))}
     for algorithm in PAYLOAD_ALGORITHMS:
         name = f"tagmanifest-{algorithm}.txt"
         if name not in files:
+            structure.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    name,
+                    f"the tag manifest {name} is missing: a {BUNDLE_FORMAT} bag covers every "
+                    "file outside data/ with one per algorithm",
+                )
+            )
             continue
-        for rel, expected in _parse_manifest(source.read(name), name, structure).items():
+        listed_tags = _parse_manifest(source.read(name), name, structure)
+        for rel in sorted(tag_files - set(listed_tags)):
+            structure.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    rel,
+                    f"a file outside data/ that {name} does not list",
+                )
+            )
+        for rel, expected in listed_tags.items():
             if rel not in files:
                 structure.append(Finding(Code.FILE_MISSING, rel, f"listed in {name} but absent"))
             elif source.digests(rel, (algorithm,))[algorithm] != expected:
@@ -473,6 +570,7 @@ def _verify_custody(
             Finding(Code.FILE_UNEXPECTED, rel, "a payload file no item record describes")
         )
     records_findings.extend(_index_disagreements(index, parsed))
+    records_findings.extend(_withheld_disagreements(index, parsed, tree_size))
     # Consistency proofs of earlier checkpoints.
     extended = {tree_size: root.hex()}  # trees the bundle's checkpoint is proven to extend
     for entry in index.get("consistency", []):
@@ -702,6 +800,46 @@ def _verify_cosignatures(
         findings += missing
         detail += words
     result.add_check("witnesses", findings, len(entries), detail)
+
+
+def _withheld_disagreements(
+    index: dict[str, Any], parsed: dict[int, SignedRecord], tree_size: int
+) -> list[Finding]:
+    """index.json's ``withheld_events`` against what the records allow.
+
+    The list is not signed (export holds no key), so a middleman could add or remove it;
+    what can be checked is checked: each entry names, once, a record of the ledger the
+    checkpoint covers that the bundle does not carry and that comes after an exported
+    item (an event naming an item is recorded after it), with the one reason export
+    writes. That the list is complete cannot be checked from the bundle: the report says
+    so (docs/bundle.md, "Selective disclosure").
+    """
+    findings: list[Finding] = []
+    first_item = min(
+        (seq for seq, s in parsed.items() if s.record.type == "item"), default=tree_size
+    )
+    seen: set[int] = set()
+    for entry in index.get("withheld_events", []):
+        seq = entry.get("record")
+        why = None
+        if set(entry) != {"record", "reason"} or entry.get("reason") != WITHHELD_REASON:
+            why = f"a withheld_events entry is not {{record, reason: {WITHHELD_REASON!r}}}"
+        elif not isinstance(seq, int) or isinstance(seq, bool):
+            why = "a withheld_events entry does not name a record number"
+        elif seq in seen:
+            why = f"withheld_events lists record {seq} twice"
+        elif seq in parsed:
+            why = f"withheld_events lists record {seq}, which the bundle carries"
+        elif not first_item < seq < tree_size:
+            why = (
+                f"withheld_events lists record {seq}, which cannot be an event about the "
+                f"exported items in the {tree_size}-record ledger"
+            )
+        if why is not None:
+            findings.append(Finding(Code.BUNDLE_MALFORMED, "custody/index.json", why))
+        if isinstance(seq, int):
+            seen.add(seq)
+    return findings
 
 
 def _judge(

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from custody import __version__
-from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS
+from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS, WITHHELD_REASON
 from custody.errors import StorageError, UsageError
-from custody.evidence.hashing import new_hash, open_evidence
+from custody.evidence.hashing import hash_fd, new_hash, open_evidence
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
@@ -50,7 +50,14 @@ from custody.ledger.proofs import consistency_document, inclusion_document
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 from custody.root import EvidenceRoot
-from custody.system.files import describe_os_error, fsync_dir, write_all, write_atomic
+from custody.system.files import (
+    atomic_file,
+    describe_os_error,
+    fsync_dir,
+    write_all,
+    write_atomic,
+)
+from custody.system.paths import Folder
 
 
 @dataclass
@@ -176,6 +183,8 @@ def export_bundle(
         related, withheld = _related_records(ledger, items)
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])
+        # Only events of the ledger the bundle attests (up to its checkpoint) are listed.
+        withheld = [seq for seq in withheld if seq < tree_size]
         late = [seq for seq in related if seq >= tree_size]
         if late:
             raise UsageError(
@@ -252,35 +261,42 @@ def _write_payload(
             continue
         # BagIt manifests are UTF-8 text: the bag holds the file under its display path
         # (the item record's path_bytes keeps the exact name, and import restores it).
-        target = os.fsencode(data_dir) + b"/" + body.path.encode("utf-8", "surrogateescape")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        source = open_evidence(root_b + b"/" + body.name_bytes)
-        hashes = {a: new_hash(a) for a in (*PAYLOAD_ALGORITHMS, "blake3")}
-        size = 0
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        # Written below data/ through descriptors: never through a link, never outside.
+        with Folder.open(data_dir, create=True) as data:
+            parent, name = data.parent_of(body.path.encode("utf-8", "surrogateescape"))
+        with parent:
+            source = open_evidence(root_b + b"/" + body.name_bytes)
+            hashes = {a: new_hash(a) for a in (*PAYLOAD_ALGORITHMS, "blake3")}
+            size = 0
             try:
-                while chunk := os.read(source, 1 << 20):
-                    for h in hashes.values():
-                        h.update(chunk)
-                    write_all(fd, chunk)
-                    size += len(chunk)
-                os.fsync(fd)
+                fd = parent.create(name)
+                try:
+                    while chunk := os.read(source, 1 << 20):
+                        for h in hashes.values():
+                            h.update(chunk)
+                        write_all(fd, chunk)
+                        size += len(chunk)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                mtime = os.fstat(source).st_mtime_ns
+            finally:
+                os.close(source)
+            parent.utime(name, (mtime, mtime))
+            digests = {a: h.hexdigest() for a, h in hashes.items()}
+            if digests["sha256"] != body.sha256 or size != body.size:
+                raise UsageError(
+                    f"{body.path} no longer matches its record {signed.seq}; run "
+                    "'custody verify' before exporting"
+                )
+            fd = parent.open_read(name)
+            try:
+                reread = hash_fd(fd, ("sha256",))[1]["sha256"]
             finally:
                 os.close(fd)
-            mtime = os.fstat(source).st_mtime_ns
-        finally:
-            os.close(source)
-        os.utime(target, ns=(mtime, mtime))
-        digests = {a: h.hexdigest() for a, h in hashes.items()}
-        if digests["sha256"] != body.sha256 or size != body.size:
-            raise UsageError(
-                f"{body.path} no longer matches its record {signed.seq}; run 'custody verify' "
-                "before exporting"
-            )
-        reread = hashlib.sha256(Path(os.fsdecode(target)).read_bytes()).hexdigest()
         if reread != body.sha256:
-            raise StorageError(f"{os.fsdecode(target)}: the copy does not match on re-read")
+            shown = parent.where(name).decode("utf-8", "replace")
+            raise StorageError(f"{shown}: the copy does not match on re-read")
         payload[rel] = (size, {a: digests[a] for a in PAYLOAD_ALGORITHMS})
     fsync_dir(data_dir)
     return payload
@@ -372,9 +388,7 @@ def _write_custody(
         "keys": keys,
         "timestamps": tokens,
         "payload_files": len(payload),
-        "withheld_events": [
-            {"record": seq, "reason": "also names items outside this bundle"} for seq in withheld
-        ],
+        "withheld_events": [{"record": seq, "reason": WITHHELD_REASON} for seq in withheld],
         "cosignatures": cosignature_files,
     }
     if note_file is not None:
@@ -493,15 +507,22 @@ def _zip(out: Path) -> Path:
     target = out.with_suffix(".zip")
     if target.exists():
         raise UsageError(f"{target} exists; not overwritten")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for rel in sorted(_relative_files(out)):
-            # Originals are stored, not deflated: media is compressed already, and a
-            # highly compressible original (silence, a blank scan) would exceed the zip-bomb
-            # ratio the verifier enforces, so custody would refuse its own bundle.
-            kind = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
-            archive.write(out / rel, f"{out.name}/{rel}", compress_type=kind)
-    os.replace(tmp, target)
+    # An unpredictable temporary name, created O_EXCL|O_NOFOLLOW (custody.system.files).
+    try:
+        with (
+            atomic_file(target) as handle,
+            zipfile.ZipFile(
+                handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+            ) as archive,
+        ):
+            for rel in sorted(_relative_files(out)):
+                # Originals are stored, not deflated: media is compressed already, and a
+                # highly compressible original (silence, a blank scan) would exceed the
+                # zip-bomb ratio the verifier enforces, so custody would refuse its own bundle.
+                kind = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
+                archive.write(out / rel, f"{out.name}/{rel}", compress_type=kind)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, "write", target)) from None
     return target
 
 

@@ -12,6 +12,10 @@ BUNDLE_FORMAT = "custody-bundle/1"
 PAYLOAD_ALGORITHMS = ("sha256", "sha512")
 
 
+# The one reason index.json gives for an event left out of a bundle (checked on receipt).
+WITHHELD_REASON = "also names items outside this bundle"
+
+
 # Zip safety: refuse archives whose expansion is implausible for evidence.
 MAX_ZIP_ENTRIES = 1_000_000
 

@@ -4,20 +4,21 @@ lawyer's own evidence root, catalogued, and its receipt recorded as a signed eve
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custody.delivery.bundle_check import BundleSource, load_index, verify_bundle
+from custody.delivery.bundle_check import BundleSource, load_index, verify_source
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import Verdict, VerificationResult
 from custody.ledger.bodies import ItemBody
 from custody.ledger.records import SignedRecord
-from custody.root import EvidenceRoot
+from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_all
+from custody.system.paths import Folder, write_file_under
 from custody.trust.policy import TrustPolicy
 
 # --- import ---------------------------------------------------------------------------------
@@ -41,22 +42,18 @@ def import_bundle(
 ) -> ImportReport:
     """Verify a bundle under ``policy``; only if it is VERIFIED (intact, and signed by keys
     the policy trusts), copy it into ``root`` and record its receipt."""
-    from custody.acquisition.catalogue import Candidate, Descriptive, catalogue
+    from custody.acquisition.catalogue import Descriptive, catalogue
     from custody.handling.events import event
-    from custody.ledger.bodies import Acquisition
 
-    result = verify_bundle(bundle, policy=policy)
-    report = ImportReport(result)
-    if result.verdict is not Verdict.VERIFIED:
-        return report  # nothing is written for a bundle that fails or whose signer is unknown
-    source = BundleSource(bundle)
-    name = (into or f"received/{bundle.stem}").strip("/")
-    if ".." in name.split("/") or name.startswith(".custody"):
-        raise UsageError(f"--into {into!r} must be a folder inside the evidence root")
-    target = root.path / name
-    if target.exists():
-        raise UsageError(f"{target} exists already; import into another folder with --into")
-    try:
+    stem = bundle.resolve().stem
+    name = root.folder_inside(into or f"received/{stem}")
+    with BundleSource(bundle) as source:
+        # One snapshot: what is copied, and under which names, comes from the very bytes
+        # verified here (a second read of records.jsonl used to decide it).
+        result = verify_source(source, policy=policy)
+        report = ImportReport(result)
+        if result.verdict is not Verdict.VERIFIED:
+            return report  # nothing is written for a bundle that fails or is unconfirmed
         index = load_index(source)
         # What to copy comes from the verified item records, never from index.json.
         lines = [x for x in source.read("custody/records.jsonl").split(b"\n") if x]
@@ -66,45 +63,13 @@ def import_bundle(
             if signed.record.type == "item"
         ]
         for item in items:
-            parts = item.name_bytes.split(b"/")
-            if item.name_bytes.startswith(b"/") or {b"", b".", b".."} & set(parts):
-                raise InputError(f"item path {item.path!r} leaves the import folder; refused")
-        candidates: list[Candidate] = []
-        root_b = os.fsencode(root.path)
-        for item in items:
-            rel = "data/" + item.path
-            dest_rel = os.fsencode(name) + b"/" + item.name_bytes
-            dest = root_b + b"/" + dest_rel
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            copied = hashlib.sha256()
-            with source.open(rel) as handle, open(dest, "xb") as out:
-                while chunk := handle.read(1 << 20):
-                    copied.update(chunk)
-                    write_all(out.fileno(), chunk)
-                os.fsync(out.fileno())
-            if copied.hexdigest() != item.sha256:
-                shutil.rmtree(target, ignore_errors=True)
-                raise InputError(f"{bundle}: {rel} changed while it was being imported")
-            st = os.lstat(dest)
-            candidates.append(
-                Candidate(
-                    dest_rel,
-                    st.st_size,
-                    st.st_mtime_ns,
-                    Acquisition(f"{bundle}:{rel}", item.sha256, {}),
-                )
-            )
-        material = root.state / "imports" / bundle.stem
-        material.mkdir(parents=True, exist_ok=True)
-        for rel in source.files:
-            if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt"):
-                out_path = material / rel
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_bytes(source.read(rel))
-    except OSError as exc:
-        raise StorageError(describe_os_error(exc, "import into", target)) from None
-    finally:
-        source.close()
+            # ItemBody already refuses '..', absolute and empty components; a bundle item
+            # may not reach into a nested evidence root's state either.
+            if STATE_DIR.encode() in item.name_bytes.split(b"/"):
+                raise InputError(f"item path {item.path!r} names a {STATE_DIR} folder; refused")
+        target = root.path / os.fsdecode(name)
+        candidates = _copy_items(bundle, source, root, name, items)
+        _keep_material(source, root, stem)
     catalogued = catalogue(
         root,
         [],
@@ -133,3 +98,86 @@ def import_bundle(
         )
         report.event = signed.seq
     return report
+
+
+def _copy_items(
+    bundle: Path, source: BundleSource, root: EvidenceRoot, name: bytes, items: list[ItemBody]
+) -> list[Any]:
+    """Copy each verified item into ROOT/NAME, never through a link, never over a file.
+
+    Each copy is hashed as it is written and must have the SHA-256 its signed record
+    gives, which is the digest verification pinned: a payload changed since it was
+    verified is refused and what was copied removed.
+    """
+    from custody.acquisition.catalogue import Candidate
+    from custody.ledger.bodies import Acquisition
+
+    candidates: list[Candidate] = []
+    with Folder.open(root.path) as evidence:
+        if evidence.lstat(name.split(b"/")[0]) is not None:
+            try:
+                existing = evidence.sub(name, create=False)
+            except FileNotFoundError:
+                existing = None
+            if existing is not None:
+                existing.close()
+                raise UsageError(
+                    f"{root.path / os.fsdecode(name)} exists already; import into another "
+                    "folder with --into"
+                )
+        folder = evidence.sub(name)
+        written: list[tuple[Folder, bytes]] = []
+        try:
+            for item in items:
+                rel = "data/" + item.path
+                parent, leaf = folder.parent_of(item.name_bytes)
+                written.append((parent, leaf))
+                copied = hashlib.sha256()
+                out = parent.create(leaf)
+                try:
+                    with source.open(rel) as handle:
+                        while chunk := handle.read(1 << 20):
+                            copied.update(chunk)
+                            write_all(out, chunk)
+                    os.fsync(out)
+                    st = os.fstat(out)
+                except OSError as exc:
+                    raise StorageError(
+                        describe_os_error(exc, "import into", folder.where(item.name_bytes))
+                    ) from None
+                finally:
+                    os.close(out)
+                if copied.hexdigest() != item.sha256:
+                    raise InputError(f"{bundle}: {rel} changed while it was being imported")
+                candidates.append(
+                    Candidate(
+                        name + b"/" + item.name_bytes,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        Acquisition(f"{bundle}:{rel}", item.sha256, {}),
+                    )
+                )
+        except BaseException:
+            for parent, leaf in written:
+                with contextlib.suppress(OSError):
+                    parent.unlink(leaf)
+            raise
+        finally:
+            for parent, _ in written:
+                parent.close()
+            folder.close()
+    return candidates
+
+
+def _keep_material(source: BundleSource, root: EvidenceRoot, stem: str) -> None:
+    """The bundle's custody material (records, proofs, keys, tokens, index), kept under
+    ``.custody/imports/STEM/`` from the verified snapshot, never through a link."""
+    where = root.folder_inside(stem, "the bundle's name")
+    with (
+        Folder.open(root.state) as state,
+        state.sub("imports") as imports,
+        imports.sub(where) as material,
+    ):
+        for rel in source.files:
+            if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt"):
+                write_file_under(material, rel, source.read(rel))

@@ -15,9 +15,9 @@ Nothing here prints; the CLI renders and writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -35,7 +35,7 @@ from custody.delivery.report.model import (
     media_kind,
 )
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
-from custody.errors import CustodyError, RecordError
+from custody.errors import CustodyError, InputError, RecordError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
@@ -317,12 +317,13 @@ def _bundle_history(
 
 
 def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
-    from custody.delivery.bundle_check import BundleSource, verify_bundle
+    from custody.delivery.bundle_check import BundleSource, verify_source
     from custody.timestamps.stamping import ValidToken, reconcile
 
-    result = verify_bundle(path, policy=policy)
     source = BundleSource(path)
     try:
+        # The report shows the very bytes verified (one snapshot of the bundle).
+        result = verify_source(source, policy=policy)
         try:
             index = json.loads(source.read("custody/index.json", limit=1 << 26))
         except (ValueError, FileNotFoundError):
@@ -389,6 +390,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
                     raw = None
                 stamps.append((stamp, raw))
         top = source.prefix.rstrip("/")
+        case = _bag_info(source)
     finally:
         source.close()
     keys = [KeyInfo.from_signer(k) for k in result.signers]
@@ -411,7 +413,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         ledger_size=result.ledger_size,
         tree_root=result.tree_root,
         reproduce=[],
-        case=_bag_info(path),
+        case=case,
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
@@ -420,16 +422,11 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
     return report
 
 
-def _bag_info(path: Path) -> dict[str, str]:
-    from custody.delivery.bundle_check import BundleSource
-
-    source = BundleSource(path)
+def _bag_info(source: Any) -> dict[str, str]:
     try:
         text = source.read("bag-info.txt", limit=1 << 20).decode("utf-8", "replace")
     except (FileNotFoundError, CustodyError):
         return {}
-    finally:
-        source.close()
     wanted = ("Source-Organization", "Contact-Name", "External-Identifier",
               "External-Description", "Bagging-Date", "Bag-Software-Agent")  # fmt: skip
     found: dict[str, str] = {}
@@ -448,6 +445,12 @@ def _payload_copy(source: Any, rel: str, tmp: Path) -> Path | None:
         return Path(source.path) / rel
     suffix = Path(rel).suffix[:16]
     target = tmp / f"payload-{len(list(tmp.iterdir()))}{suffix}"
-    with source.open(rel) as handle, open(target, "wb") as out:
-        shutil.copyfileobj(handle, out, 1 << 20)
+    copied = hashlib.sha256()
+    with source.open(rel) as handle, open(target, "xb") as out:
+        while chunk := handle.read(1 << 20):
+            copied.update(chunk)
+            out.write(chunk)
+    if copied.hexdigest() != source.pinned(rel):
+        # The picture shown must be of the bytes verified (one snapshot of the bundle).
+        raise InputError(f"{rel} in the bundle changed while the report was being made")
     return target

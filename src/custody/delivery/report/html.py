@@ -227,10 +227,14 @@ def _overview(report: Report, w: Any) -> None:
     w("</tbody></table>")
     if report.withheld_events:
         listing = ", ".join(str(int(e.get("record", -1))) for e in report.withheld_events)
+        # index.json's list is not signed: say what it is and what was checked (issue 15).
         w(
             f'<p class="small">Withheld from this bundle: event record(s) {_e(listing)}, '
             "which also name items outside it (selective disclosure). The sender can provide "
-            "them; nothing about the items withheld is in the bundle.</p>"
+            "them; nothing about the items withheld is in the bundle. This list comes from the "
+            "bundle's index, which nobody signs: custody checked that each number is a record "
+            "of the sender's ledger that the bundle does not carry, but it cannot show that "
+            "the list is complete. Ask the sender whether other events name these items.</p>"
         )
 
 
