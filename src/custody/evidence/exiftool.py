@@ -49,6 +49,7 @@ from custody.evidence.metadata import (
     sanitise,
     texts,
 )
+from custody.system.children import child_env
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -151,6 +152,27 @@ def _secrets_withheld() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
+
+
+class _ChildEnvSubprocess:
+    """What pyexiftool sees as ``subprocess``: the real module, except that every process
+    it starts gets custody's explicit minimal environment (``custody.system.children``).
+
+    pyexiftool offers no ``env`` argument; before this, exiftool - which parses files an
+    adversary may have crafted - inherited the whole environment (every variable, and a
+    HOME whose ``.ExifTool_config`` would change what it reports).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(args: Sequence[Any], **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs["env"] = child_env(program=os.fsdecode(args[0]))
+        return subprocess.Popen(args, **kwargs)
+
+
+pyexiftool.exiftool.subprocess = _ChildEnvSubprocess()
 
 
 @contextlib.contextmanager

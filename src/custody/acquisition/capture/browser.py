@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.acquisition.capture.errors import CaptureToolError
+from custody.system.children import child_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 _WORKER = Path(__file__).with_name("_chromium_worker.py")
@@ -92,14 +93,9 @@ def check_tools() -> None:
 
 
 def minimal_env(home: Path) -> dict[str, str]:
-    """The whole environment a capture's child processes get."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "HOME": os.fspath(home),
-        "TMPDIR": os.fspath(home),
-    }
+    """The whole environment a capture's child processes get (``custody.system.children``:
+    the one helper every child process of custody is started with)."""
+    return child_env(home)
 
 
 def leftover_processes(marker: str) -> list[int]:

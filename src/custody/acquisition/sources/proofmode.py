@@ -126,6 +126,7 @@ from opentimestamps.core.timestamp import DetachedTimestampFile
 
 from custody.acquisition.sources.c2pa import C2paReport, ValidationState, read_c2pa
 from custody.errors import CustodyError, InputError, ToolMissingError, UsageError
+from custody.system.children import child_env
 
 __all__ = [
     "BundleIssue",
@@ -666,8 +667,7 @@ class _Verifier:
     def _gpg(self, home: Path) -> gnupg.GPG:
         home.mkdir(mode=0o700, exist_ok=True)
         # Only what gpg needs: never the caller's environment (it may hold passphrases).
-        path = os.pathsep.join(dict.fromkeys([os.path.dirname(self._binary), "/usr/bin", "/bin"]))
-        env = {"PATH": path, "LANG": "C", "LC_ALL": "C", "HOME": str(home), "GNUPGHOME": str(home)}
+        env = child_env(home, program=self._binary, extra={"GNUPGHOME": str(home)})
         options = [
             "--no-options",
             "--no-autostart",

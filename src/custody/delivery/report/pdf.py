@@ -1,5 +1,7 @@
 """``write_pdf`` prints a report page to PDF (A4) with Debian's ``chromium`` in headless
-mode.
+mode: with a throw-away profile and HOME in a temporary folder removed afterwards, and an
+explicit minimal environment (``custody.system.children``), so the user's own browser
+profile is never written and no secret of custody's reaches the browser.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from custody.delivery.report.model import RenderError
 from custody.errors import ToolMissingError
+from custody.system.children import child_env
 
 PDF_TIMEOUT = 300.0
 
@@ -53,7 +56,11 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
             "--disable-dev-shm-usage",
             "--mute-audio",
             "--hide-scrollbars",
+            # A throw-away profile, and HOME inside the same temporary folder: Chromium
+            # also writes ~/.pki/nssdb, ~/.cache and crash reports under HOME, never the
+            # user's ~/.config/chromium.
             f"--user-data-dir={folder / 'profile'}",
+            f"--crash-dumps-dir={folder / 'crashes'}",
             "--no-pdf-header-footer",
             f"--print-to-pdf={pdf}",
             page.as_uri(),
@@ -61,8 +68,15 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
         if os.geteuid() == 0:
             argv.insert(2, "--no-sandbox")  # Chromium refuses to run its sandbox as root
         try:
+            home = folder / "home"
+            home.mkdir(mode=0o700)
             proc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+                argv,
+                env=child_env(home, program=browser),  # no secret of ours, no user profile
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise RenderError(f"chromium did not finish printing within {timeout:.0f} s") from None

@@ -17,6 +17,7 @@ from typing import Any
 
 from custody.delivery.report.model import Thumbnail, media_kind
 from custody.ledger.describe import highlights
+from custody.system.children import child_env
 
 THUMBNAIL_PX = 240
 
@@ -69,6 +70,7 @@ def _run(argv: Sequence[str], data: bytes | None = None) -> bytes | None:
     try:
         proc = subprocess.run(
             list(argv),
+            env=child_env(program=argv[0]),  # never the caller's environment (its secrets)
             input=data,
             stdin=None if data is not None else subprocess.DEVNULL,
             capture_output=True,

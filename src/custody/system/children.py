@@ -1,0 +1,88 @@
+"""The environment of every child process custody starts: explicit, minimal, no secrets.
+
+custody starts programs that parse files an adversary may have crafted (exiftool, ffmpeg,
+Chromium, GnuPG, yt-dlp). None of them may inherit the caller's environment: it may hold
+``CUSTODY_PASSPHRASE`` (the key's passphrase), ``PGPASSWORD`` and other credentials, all
+readable in ``/proc/<pid>/environ`` for as long as the child runs, and it may hold settings
+that change what the child does (``LD_PRELOAD``, ``PERL5OPT``, ``EXIFTOOL_HOME``, a
+``HOME`` with a user's ``.ExifTool_config`` or Chromium profile). ``child_env`` builds the
+whole environment from nothing:
+
+* ``PATH``  - the system folders, plus the folder of the program being run;
+* ``LANG`` / ``LC_ALL`` - ``C.UTF-8``, so output and file names are read the same everywhere;
+* ``TZ``    - ``UTC``;
+* ``HOME`` / ``TMPDIR`` - a folder of the caller's (a throw-away one where the child writes
+  state: Chromium's profile and NSS database, GnuPG's keyring), never the user's home;
+* what the caller adds on purpose (``extra``), which may never be a secret variable.
+
+Every ``subprocess`` call in ``src/`` passes ``env=child_env(...)`` (pyexiftool, which offers
+no ``env`` argument, is given it through ``custody.evidence.exiftool``); tests/test_children.py
+runs each command that starts a child with fake tools that record their environment.
+
+Imports nothing from custody.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+
+SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+# Never passed to a child, whatever a caller asks (docs/robustness.md, "Secrets").
+SECRET_VARIABLES = frozenset({"CUSTODY_PASSPHRASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"})
+
+
+def child_env(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    program: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment for a child process; see the module docstring.
+
+    ``home`` becomes HOME and TMPDIR (default: an empty private folder of this process,
+    removed at exit). ``program`` is the executable's path; its folder is put first on PATH
+    so a tool installed beside it (a script's interpreter) is found.
+    """
+    folders = list(SYSTEM_PATH)
+    if program is not None:
+        here = os.path.dirname(os.fspath(program))
+        if here and here not in folders:
+            folders.insert(0, here)
+    place = os.fspath(home) if home is not None else empty_home()
+    env = {
+        "PATH": os.pathsep.join(folders),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "HOME": place,
+        "TMPDIR": place,
+    }
+    for name, value in (extra or {}).items():
+        if name in SECRET_VARIABLES:
+            raise ValueError(f"{name} is never passed to a child process")
+        env[name] = value
+    return env
+
+
+_HOME_LOCK = threading.Lock()
+_HOME: list[str] = []
+
+
+def empty_home() -> str:
+    """A private (0700), empty folder for this process's children, removed at exit.
+
+    A child that reads settings from HOME (exiftool's ``~/.ExifTool_config``, ffmpeg's
+    presets) finds none; one that writes state there writes it where nobody else looks.
+    """
+    with _HOME_LOCK:
+        if not _HOME or not os.path.isdir(_HOME[0]):
+            _HOME[:] = [tempfile.mkdtemp(prefix="custody-child-")]
+            atexit.register(shutil.rmtree, _HOME[0], True)
+        return _HOME[0]
