@@ -11,7 +11,8 @@ every command still does its real work. Each command that starts a child is run 
 process with secrets and a canary in its environment; every environment recorded must hold
 only the variables ``custody.system.children.child_env`` gives and no secret value, and at
 least one child of each expected tool must have been recorded (the test cannot pass by
-starting nothing). The user's HOME must stay empty.
+starting nothing). The user's HOME must stay empty. (GnuPG, started by the ProofMode
+reader, is checked the same way in tests/test_proofmode.py.)
 """
 
 from __future__ import annotations
@@ -132,31 +133,6 @@ def test_every_command_that_starts_a_child_gives_it_the_minimal_environment(
     # Point 14: nothing of any child (Chromium's profile, crash database, NSS store, caches)
     # was written into the user's own HOME.
     assert sorted(p.relative_to(user_home).as_posix() for p in user_home.rglob("*")) == []
-
-
-def test_proofmode_gpg_gets_the_minimal_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if shutil.which("gpg") is None:
-        pytest.skip("needs GnuPG (Debian package gpg)")
-    pytest.importorskip("pgpy")
-    from tests.test_proofmode import _make_key, make_bundle
-
-    from custody.acquisition.sources.proofmode import read_proofmode
-
-    bin_dir, logs = make_fakes(tmp_path)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    from pgpy.constants import HashAlgorithm
-
-    folder = tmp_path / "proofmode"
-    make_bundle(_make_key(2048, HashAlgorithm.SHA256)).write_folder(folder)
-    read_proofmode(folder)
-    children = recorded(logs)
-    assert "gpg" in children
-    assert_minimal("proofmode", children)
-    assert all(env["GNUPGHOME"] == env["HOME"] for env in children["gpg"])
 
 
 def test_capture_children_get_the_minimal_environment(

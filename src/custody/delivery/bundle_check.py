@@ -126,6 +126,9 @@ class BundleSource:
             if name.startswith("/") or "\\" in name or ".." in name.split("/") or ":" in name:
                 self._unsafe(name, "a path that leaves the bundle")
                 continue
+            if {"", "."} & set(name.split("/")) or "\0" in name:
+                self._unsafe(name, "a path with an empty or '.' component, or a NUL")
+                continue
             if (
                 info.file_size > (1 << 20)
                 and info.compress_size

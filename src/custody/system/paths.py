@@ -148,7 +148,7 @@ class Folder:
                 try:
                     nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
-                    Folder(fd, path)._refuse_link(part, exc, "open the folder")
+                    Folder(fd, path)._refuse_link(part, exc, "use the folder")
                     raise  # pragma: no cover - _refuse_link always raises
                 os.close(fd)
                 fd, path = nxt, path + b"/" + part
