@@ -118,7 +118,6 @@ def test_every_command_that_starts_a_child_gives_it_the_minimal_environment(
     run("derive", "event", "derive", f"media/{PHOTO.name}", "--output", root / "work" / "still.jpg",
         "--action", "still", "--root", root, expect={"exiftool"})  # fmt: skip
     run("sign", "sign", "--root", root)
-    run("report html", "report", root, "--out", tmp_path / "r.html", expect={"ffmpeg"})
     run("report pdf", "report", root, "--out", tmp_path / "r.pdf",
         expect={"ffmpeg", "chromium"})  # fmt: skip
     run("export", "export", "--all", "--out", tmp_path / "bundle", "--root", root)
@@ -129,7 +128,7 @@ def test_every_command_that_starts_a_child_gives_it_the_minimal_environment(
     run("import", "import", tmp_path / "bundle", "--root", lawyer,
         "--trusted-key", tmp_path / "alice.pem", expect={"exiftool"}, env=lawyer_env)  # fmt: skip
     run("bundle report", "report", tmp_path / "bundle", "--trusted-key", tmp_path / "alice.pem",
-        "--out", tmp_path / "b.pdf", expect={"ffmpeg", "chromium"}, env=lawyer_env)  # fmt: skip
+        "--out", tmp_path / "b.html", expect={"ffmpeg"}, env=lawyer_env)  # fmt: skip
     # Point 14: nothing of any child (Chromium's profile, crash database, NSS store, caches)
     # was written into the user's own HOME.
     assert sorted(p.relative_to(user_home).as_posix() for p in user_home.rglob("*")) == []
