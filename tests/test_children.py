@@ -134,6 +134,22 @@ def test_every_command_that_starts_a_child_gives_it_the_minimal_environment(
     assert sorted(p.relative_to(user_home).as_posix() for p in user_home.rglob("*")) == []
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_a_pdf_leaves_nothing_in_the_users_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chromium used to create ~/.config/chromium/Crash Reports (and ~/.cache) in the
+    user's own HOME although its profile was a temporary folder."""
+    from custody.delivery.report.pdf import write_pdf
+
+    home = tmp_path / "user-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    write_pdf("<html><body><p>report</p></body></html>", tmp_path / "report.pdf")
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.relative_to(home).as_posix() for p in home.rglob("*")) == []
+
+
 def test_capture_children_get_the_minimal_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
