@@ -416,24 +416,14 @@ def _forged_records(bundle: Path) -> bytes:
     return b"".join(x + b"\n" for x in [*lines, canonical.encode({"sig": sig, "signed": record})])
 
 
-@pytest.mark.parametrize("swap_at", [1, 2, 3, 4, 5, 6])
-def test_import_copies_only_what_it_verified_even_if_the_bundle_changes_meanwhile(
-    swap_at: int,
-    sent: Sent,
-    chambers: Path,
-    cli: CLI,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """records.jsonl is swapped (atomically, as a process sharing the folder would) just
-    before the N-th time custody opens it. Import used to verify one copy and then decide
-    what to copy, and under which names, from a second read nobody checked: it imported an
-    unsigned item and recorded a signed receipt saying "bundle verified". Whenever the swap
-    lands, the import must be refused or bring in exactly the verified items."""
+def swap_records_at(swap_at: int, bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make custody's bundle reader replace records.jsonl with the forged one (atomically,
+    as another process sharing the folder would) just before it opens it the N-th time."""
     import custody.delivery.bundle_check as bundle_check
     import custody.delivery.bundle_import as bundle_import
 
-    forged = _forged_records(sent.bundle)
-    records = sent.bundle / "custody" / "records.jsonl"
+    forged = _forged_records(bundle)
+    records = bundle / "custody" / "records.jsonl"
     opened = [0]
 
     class SwappedMeanwhile(bundle_check.BundleSource):
@@ -448,6 +438,22 @@ def test_import_copies_only_what_it_verified_even_if_the_bundle_changes_meanwhil
 
     monkeypatch.setattr(bundle_check, "BundleSource", SwappedMeanwhile)
     monkeypatch.setattr(bundle_import, "BundleSource", SwappedMeanwhile)
+
+
+@pytest.mark.parametrize("swap_at", [1, 2, 3, 4, 5, 6])
+def test_import_copies_only_what_it_verified_even_if_the_bundle_changes_meanwhile(
+    swap_at: int,
+    sent: Sent,
+    chambers: Path,
+    cli: CLI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """records.jsonl is swapped (atomically, as a process sharing the folder would) just
+    before the N-th time custody opens it. Import used to verify one copy and then decide
+    what to copy, and under which names, from a second read nobody checked: it imported an
+    unsigned item and recorded a signed receipt saying "bundle verified". Whenever the swap
+    lands, the import must be refused or bring in exactly the verified items."""
+    swap_records_at(swap_at, sent.bundle, monkeypatch)
     result = import_(cli, sent, chambers, "--json")
     planted = [p for p in chambers.rglob("*") if "planted" in p.name]
     assert planted == []
@@ -459,3 +465,24 @@ def test_import_copies_only_what_it_verified_even_if_the_bundle_changes_meanwhil
     else:
         assert names == [] and not (chambers / "received").exists()
         assert not any(s["type"] == "event" for s in items)
+
+
+@pytest.mark.parametrize("swap_at", [1, 2, 3, 4, 5, 6])
+def test_a_bundle_report_shows_only_what_it_verified(
+    swap_at: int, sent: Sent, office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same class of hole in ``custody report``: it verified the bundle, then listed
+    the items of a second read of records.jsonl under the verdict VERIFIED."""
+    from custody.delivery.report.build import build_report
+    from custody.errors import CustodyError
+    from custody.trust.policy import Anchor, TrustPolicy
+
+    swap_records_at(swap_at, sent.bundle, monkeypatch)
+    alice = Anchor(office.signer.fingerprint, "alice", "confirmed by the test")
+    try:
+        report = build_report(sent.bundle, policy=TrustPolicy(anchors=(alice,)))
+    except CustodyError as exc:
+        assert "changed while it was being checked" in str(exc)
+        return
+    if report.verified:
+        assert len(report.items) == 2, [item.name for item in report.items]
