@@ -11,8 +11,9 @@ whole environment from nothing:
 * ``PATH``  - the system folders, plus the folder of the program being run;
 * ``LANG`` / ``LC_ALL`` - ``C.UTF-8``, so output and file names are read the same everywhere;
 * ``TZ``    - ``UTC``;
-* ``HOME`` / ``TMPDIR`` - a folder of the caller's (a throw-away one where the child writes
-  state: Chromium's profile and NSS database, GnuPG's keyring), never the user's home;
+* ``HOME`` / ``TMPDIR`` - a throw-away folder of the caller's where the child writes state
+  (Chromium's profile and NSS database, GnuPG's keyring), else HOME is ``/nonexistent``
+  (Debian's home for users without one); never the user's home;
 * what the caller adds on purpose (``extra``), which may never be a secret variable.
 
 Every ``subprocess`` call in ``src/`` passes ``env=child_env(...)`` (pyexiftool, which offers
@@ -24,11 +25,7 @@ Imports nothing from custody.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Mapping
 
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
@@ -36,6 +33,12 @@ SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 
 # Never passed to a child, whatever a caller asks (docs/robustness.md, "Secrets").
 SECRET_VARIABLES = frozenset({"CUSTODY_PASSPHRASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"})
+
+
+# Debian Policy 9.2.1: the home of users who have none; it must never exist. A child that
+# reads settings from HOME (exiftool's ~/.ExifTool_config, ffmpeg's presets) finds none,
+# and nothing is created that a killed run could leave behind.
+NO_HOME = "/nonexistent"
 
 
 def child_env(
@@ -46,43 +49,27 @@ def child_env(
 ) -> dict[str, str]:
     """The whole environment for a child process; see the module docstring.
 
-    ``home`` becomes HOME and TMPDIR (default: an empty private folder of this process,
-    removed at exit). ``program`` is the executable's path; its folder is put first on PATH
-    so a tool installed beside it (a script's interpreter) is found.
+    ``home`` becomes HOME and TMPDIR: a throw-away folder of the caller's, for a child that
+    writes state there. Without it HOME is ``/nonexistent`` and TMPDIR is not set (the
+    system's temporary folder). ``program`` is the executable's path; its folder is put
+    first on PATH so a tool installed beside it (a script's interpreter) is found.
     """
     folders = list(SYSTEM_PATH)
     if program is not None:
         here = os.path.dirname(os.fspath(program))
         if here and here not in folders:
             folders.insert(0, here)
-    place = os.fspath(home) if home is not None else empty_home()
     env = {
         "PATH": os.pathsep.join(folders),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TZ": "UTC",
-        "HOME": place,
-        "TMPDIR": place,
+        "HOME": NO_HOME,
     }
+    if home is not None:
+        env["HOME"] = env["TMPDIR"] = os.fspath(home)
     for name, value in (extra or {}).items():
         if name in SECRET_VARIABLES:
             raise ValueError(f"{name} is never passed to a child process")
         env[name] = value
     return env
-
-
-_HOME_LOCK = threading.Lock()
-_HOME: list[str] = []
-
-
-def empty_home() -> str:
-    """A private (0700), empty folder for this process's children, removed at exit.
-
-    A child that reads settings from HOME (exiftool's ``~/.ExifTool_config``, ffmpeg's
-    presets) finds none; one that writes state there writes it where nobody else looks.
-    """
-    with _HOME_LOCK:
-        if not _HOME or not os.path.isdir(_HOME[0]):
-            _HOME[:] = [tempfile.mkdtemp(prefix="custody-child-")]
-            atexit.register(shutil.rmtree, _HOME[0], True)
-        return _HOME[0]
