@@ -26,8 +26,8 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 from tests.tsa_longterm import DAY, YEAR, clocked_tsa  # noqa: E402
 
 from custody.timestamps import ers  # noqa: E402
-from custody.timestamps.ers_material import ValidationMaterial  # noqa: E402
-from custody.timestamps.ers_token import HttpTsa  # noqa: E402
+from custody.timestamps.material import ValidationMaterial  # noqa: E402
+from custody.timestamps.tsa_client import HttpTsa  # noqa: E402
 
 T0 = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
 

@@ -24,7 +24,9 @@ from cryptography import x509
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
-from custody.timestamps import ers, ers_material, ers_token
+from custody.timestamps import algorithms, ers, rfc3161
+from custody.timestamps import material as ers_material
+from custody.timestamps.der import check_der, children, der_sorted_token, single
 from custody.timestamps.ers import (
     ArchiveTimeStamp,
     EvidenceRecord,
@@ -35,19 +37,13 @@ from custody.timestamps.ers import (
     renewal_due,
     verify_record,
 )
-from custody.timestamps.ers_material import (
+from custody.timestamps.material import (
     ValidationMaterial,
     collect_validation_material,
     load_validation_material,
     save_validation_material,
 )
-from custody.timestamps.ers_token import (
-    HttpTsa,
-    check_der,
-    children,
-    der_sort_token_sets,
-    single,
-)
+from custody.timestamps.tsa_client import HttpTsa
 
 T0 = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
 JARS = [Path(f"/usr/share/java/{j}.jar") for j in ("bcprov", "bcpkix", "bcutil")]
@@ -339,7 +335,7 @@ def test_algorithm_migration_sha256_to_sha512_rehashes_and_chains(
     assert [c.algorithm for c in migrated.chains] == ["sha256", "sha512"]
     # §5.2 steps 2-4 recomputed here from the object and the stored first chain
     for i, obj in enumerate(OBJECTS):
-        earlier = ers._sequence_der([migrated.chains[0].archive_time_stamps(i)])
+        earlier = ers.sequence_der([migrated.chains[0].archive_time_stamps(i)])
         ha = hashlib.sha512(earlier).digest()
         expected = hashlib.sha512(hashlib.sha512(obj).digest() + ha).digest()
         assert migrated.chains[1].objects[i] == (expected,)
@@ -561,7 +557,7 @@ def test_validation_material_offline_and_store(
 def test_token_certificate_set_is_put_in_der_order(tsas: tuple[ClockedTSA, ClockedTSA]) -> None:
     one, _ = tsas
     token = stamp_initial(one).chains[0].time_stamps[0]
-    assert der_sort_token_sets(token) == token
+    assert der_sorted_token(token) == token
     check_der(token)
 
 
@@ -585,10 +581,10 @@ def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
     one, two = tsas
     objects = [f"object {i}".encode() for i in range(40)]
     evidence = stamp_initial(one, objects)
-    sha512 = ers_token.algorithm("sha512")
+    sha512 = algorithms.algorithm("sha512")
     for i, obj in enumerate(objects):
         record = evidence.evidence_record(i)
-        ha = sha512.digest(ers._sequence_der(record.chains))
+        ha = sha512.digest(ers.sequence_der(record.chains))
         h = sha512.digest(obj)
         if h > ha:
             break
@@ -596,10 +592,7 @@ def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
         pytest.fail("no data hash above ha(i) among 40 objects")
     leaf = sha512.digest(ha + h)  # sorted: ha first, unlike §5.2's text
     two.clock = T0 + 100 * DAY
-    request, nonce = ers_token.build_request(leaf, sha512)
-    token = ers_token.token_from_response(
-        HttpTsa(two.url)(request), digest=leaf, alg=sha512, nonce=nonce, source="test"
-    )
+    token, _check = rfc3161.stamp_digest(leaf, "sha512", HttpTsa(two.url), source="test")
     migrated = dataclasses.replace(
         record,
         chains=(*record.chains, (ArchiveTimeStamp(time_stamp=token),)),

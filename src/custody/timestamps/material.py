@@ -1,17 +1,20 @@
-"""Validation material for RFC 4998 evidence records: certificates, CRLs, OCSP answers.
+"""Validation material for timestamp tokens: certificates, CRLs, OCSP answers.
 
 Owns: collecting, for a timestamp token, the TSA's certificate chain and the revocation
 information its certificates point at (CRL distribution points, AIA OCSP and caIssuers,
-over HTTP with bounded time and size); recording what could not be had (offline, refused,
-unreadable); storing all of it as a plain folder of DER files with a JSON manifest; and
-answering "was this certificate revoked at time T?" from that material, with signatures of
-CRLs and OCSP answers checked against the issuer.
+over HTTP with bounded time and size, through ``tsa_client``); recording what could not
+be had (offline, refused, unreadable); storing all of it as a plain folder of DER files
+with a JSON manifest (bundles; the ledger keeps the same files through its store, see
+``custody.timestamps.longterm``); and answering "was this certificate revoked at time
+T?" from that material, with signatures of CRLs and OCSP answers checked against the
+issuer.
 
 RFC 4998 §5.3 needs this: each archive timestamp must have been renewed while the one
 before it was still valid, i.e. before its certificate expired *or was revoked*; a
 verifier decades later must be able to show that from what was kept, offline.
 
-May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps.ers_token``,
+May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps.tsa_client``,
+``custody.timestamps.cms``, ``custody.timestamps.rfc3161``, ``custody.timestamps.der``,
 ``cryptography``, ``asn1crypto`` and the standard library.
 
 Followed: RFC 5280 §4.2.1.13 (cRLDistributionPoints), §4.2.2.1 (authorityInfoAccess),
@@ -34,7 +37,6 @@ from pathlib import Path
 from typing import Final, Literal
 
 from asn1crypto import keys as a_keys
-from asn1crypto import tsp as a_tsp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,7 +46,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import InputError, StorageError, TimestampError, UsageError
-from custody.timestamps.ers_token import http_get, http_post, read_token
+from custody.timestamps.cms import parse_token
+from custody.timestamps.der import DerError
+from custody.timestamps.rfc3161 import token_of, wrap_token
+from custody.timestamps.tsa_client import http_get, http_post
 
 __all__ = [
     "MANIFEST",
@@ -55,6 +60,7 @@ __all__ = [
     "load_validation_material",
     "revocation_status",
     "save_validation_material",
+    "token_certificates",
 ]
 
 MANIFEST: Final = "manifest.json"
@@ -201,11 +207,7 @@ def collect_validation_material(
     that the gap is on record rather than silent. Raises InputError when ``token_der``
     is not a timestamp token (a TimeStampToken, or a TimeStampResp holding one).
     """
-    token = _token_bytes(token_der)
-    ci, _tst = read_token(token)
-    certs = [
-        c.chosen.dump() for c in ci["content"]["certificates"] or [] if c.name == "certificate"
-    ]
+    certs = token_certificates(token_der)
     pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
     fetched_certs: list[bytes] = []
     crls: list[bytes] = []
@@ -217,7 +219,7 @@ def collect_validation_material(
             missing.append(Missing(kind, subject, url, "offline: not fetched"))
             return None
         try:
-            return http_get(url, timeout=timeout, max_bytes=max_bytes)
+            return http_get(url, timeout=timeout, max_bytes=max_bytes, what=_WHAT[kind])
         except TimestampError as err:
             missing.append(Missing(kind, subject, url, str(err)))
             return None
@@ -283,6 +285,7 @@ def collect_validation_material(
                     content_type="application/ocsp-request",
                     timeout=timeout,
                     max_bytes=max_bytes,
+                    what=_WHAT["ocsp"],
                 )
                 answer = ocsp.load_der_ocsp_response(body)
             except TimestampError as err:
@@ -305,20 +308,23 @@ def collect_validation_material(
     )
 
 
-def _token_bytes(data: bytes) -> bytes:
-    """A TimeStampToken from a token or a TimeStampResp; InputError otherwise."""
-    try:
-        read_token(data)
-        return data
-    except ValueError:
-        pass
-    try:
-        resp = a_tsp.TimeStampResp.load(data, strict=True)
-        token: bytes = resp["time_stamp_token"].dump()
-        read_token(token)
-        return token
-    except (ValueError, TypeError, KeyError):
-        raise InputError("not a timestamp token or timestamp response") from None
+_WHAT: Final = {
+    "crl": "CRL distribution point",
+    "ocsp": "OCSP responder",
+    "issuer": "issuer certificate location",
+}
+
+
+def token_certificates(data: bytes) -> list[bytes]:
+    """The DER certificates a TimeStampToken (or a TimeStampResp holding one) carries;
+    InputError when ``data`` is neither."""
+    for candidate in (data, None):
+        try:
+            token = data if candidate is not None else token_of(data)
+            return parse_token(wrap_token(token)).certificates
+        except (DerError, ValueError, IndexError):
+            continue
+    raise InputError("not a timestamp token or timestamp response")
 
 
 # ------------------------------------------------------------------ revocation
