@@ -39,7 +39,8 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
-    "timestamp", "history", "export-case", "export", "report", "import",
+    "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
+    "report", "import",
 )  # fmt: skip
 GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
 

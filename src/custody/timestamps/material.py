@@ -31,6 +31,7 @@ import json
 import os
 import stat
 import tempfile
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ __all__ = [
     "RevocationStatus",
     "ValidationMaterial",
     "collect_validation_material",
+    "issuer_path",
     "load_validation_material",
     "revocation_status",
     "save_validation_material",
@@ -189,6 +191,19 @@ def _issuer_of(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> x509
     return None
 
 
+def issuer_path(leaf: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """``leaf`` and its issuers as far as ``pool`` reaches (each link a verified
+    signature), ending at a self-signed certificate when one is found. No trust is
+    decided here: this is the path whose revocation status material must show."""
+    path = [leaf]
+    while len(path) <= 8 and not _is_self_signed(path[-1]):
+        issuer = _issuer_of(path[-1], [c for c in pool if c not in path])
+        if issuer is None:
+            break
+        path.append(issuer)
+    return path
+
+
 def collect_validation_material(
     token_der: bytes,
     fetch: bool = True,
@@ -197,6 +212,7 @@ def collect_validation_material(
     max_bytes: int = 4 * 1024 * 1024,
     extra_certificates: Sequence[bytes] = (),
     clock: Clock = utc_now,
+    unreachable: set[str] | None = None,
 ) -> ValidationMaterial:
     """The TSA certificate chain in ``token_der`` and, with ``fetch``, the CRLs and OCSP
     answers its certificates name (and issuer certificates a token left out).
@@ -204,9 +220,13 @@ def collect_validation_material(
     Each URL gets one request of at most ``timeout`` seconds and ``max_bytes`` bytes;
     only http(s) is followed, never a redirect. Whatever could not be had is listed in
     ``missing`` with the reason (``offline: not fetched`` when ``fetch`` is false), so
-    that the gap is on record rather than silent. Raises InputError when ``token_der``
-    is not a timestamp token (a TimeStampToken, or a TimeStampResp holding one).
+    that the gap is on record rather than silent. ``unreachable`` (shared between calls
+    of one run) collects hosts that could not be reached, and they are not tried again:
+    offline, a run costs one timeout per host, not one per URL. Raises InputError when
+    ``token_der`` is not a timestamp token (a TimeStampToken, or a TimeStampResp holding
+    one).
     """
+    dead = unreachable if unreachable is not None else set()
     certs = token_certificates(token_der)
     pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
     fetched_certs: list[bytes] = []
@@ -214,14 +234,30 @@ def collect_validation_material(
     answers: list[bytes] = []
     missing: list[Missing] = []
 
-    def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
+    def skipped(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bool:
         if not fetch:
             missing.append(Missing(kind, subject, url, "offline: not fetched"))
+            return True
+        host = _host(url)
+        if host in dead:
+            missing.append(Missing(kind, subject, url, f"{host} could not be reached this run"))
+            return True
+        return False
+
+    def failed(
+        url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str, err: Exception
+    ) -> None:
+        if "cannot reach" in str(err) or "did not answer" in str(err):
+            dead.add(_host(url))
+        missing.append(Missing(kind, subject, url, str(err)))
+
+    def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
+        if skipped(url, kind, subject):
             return None
         try:
             return http_get(url, timeout=timeout, max_bytes=max_bytes, what=_WHAT[kind])
         except TimestampError as err:
-            missing.append(Missing(kind, subject, url, str(err)))
+            failed(url, kind, subject, err)
             return None
 
     queue = list(pool)
@@ -269,8 +305,7 @@ def collect_validation_material(
             if issuer is None:
                 missing.append(Missing("ocsp", subject, url, "no issuer certificate to ask about"))
                 continue
-            if not fetch:
-                missing.append(Missing("ocsp", subject, url, "offline: not fetched"))
+            if skipped(url, "ocsp", subject):
                 continue
             request = (
                 ocsp.OCSPRequestBuilder()
@@ -289,7 +324,7 @@ def collect_validation_material(
                 )
                 answer = ocsp.load_der_ocsp_response(body)
             except TimestampError as err:
-                missing.append(Missing("ocsp", subject, url, str(err)))
+                failed(url, "ocsp", subject, err)
                 continue
             except ValueError:
                 missing.append(Missing("ocsp", subject, url, "the answer is not an OCSP response"))
@@ -313,6 +348,10 @@ _WHAT: Final = {
     "ocsp": "OCSP responder",
     "issuer": "issuer certificate location",
 }
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.lower()
 
 
 def token_certificates(data: bytes) -> list[bytes]:

@@ -498,7 +498,9 @@ class _Verifier:
                         "error",
                     )
                 )
-            elif status.state == "unknown":
+            elif status.state == "unknown" and not last:
+                # (For the last timestamp, "unrevoked at a time still to come" cannot be
+                # known from anything kept; its expiry is in renew_before.)
                 out.append(
                     (
                         ERS_REVOCATION_UNKNOWN,
