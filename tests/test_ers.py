@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms as a_cms
 from cryptography import x509
+from tests.bouncy import BouncyCastle, compile_checker
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
@@ -46,8 +45,6 @@ from custody.timestamps.material import (
 from custody.timestamps.tsa_client import HttpTsa
 
 T0 = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
-JARS = [Path(f"/usr/share/java/{j}.jar") for j in ("bcprov", "bcpkix", "bcutil")]
-JAVA_SRC = Path(__file__).parent / "java" / "ErsCheck.java"
 OBJECTS = [f"checkpoint line {i}".encode() for i in range(6)] + [b"token bytes"]
 
 pytestmark = pytest.mark.skipif(
@@ -58,63 +55,9 @@ pytestmark = pytest.mark.skipif(
 # ------------------------------------------------------------------ Bouncy Castle
 
 
-class BouncyCastle:
-    def __init__(self, classes: Path, work: Path) -> None:
-        self.classes = classes
-        self.work = work
-        self.n = 0
-
-    def run(self, *args: str) -> tuple[bool, str]:
-        cp = os.pathsep.join([str(self.classes), *map(str, JARS)])
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.work)}
-        proc = subprocess.run(
-            ["java", "-cp", cp, "ErsCheck", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=env,
-        )
-        out = (proc.stdout + proc.stderr).strip()
-        return proc.returncode == 0 and out.startswith("OK"), out
-
-    def _file(self, data: bytes, suffix: str) -> str:
-        self.n += 1
-        path = self.work / f"f{self.n}{suffix}"
-        path.write_bytes(data)
-        return str(path)
-
-    def verify(
-        self, record: bytes, data: bytes | Sequence[bytes], roots: Sequence[x509.Certificate]
-    ) -> tuple[bool, str]:
-        pem = b"".join(r.public_bytes(_PEM) for r in roots)
-        members = [data] if isinstance(data, bytes) else list(data)
-        files = [self._file(m, ".bin") for m in members]
-        return self.run("verify", self._file(pem, ".pem"), self._file(record, ".ers"), *files)
-
-
-from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
-
-_PEM = Encoding.PEM
-
-
 @pytest.fixture(scope="module")
 def bc(tmp_path_factory: pytest.TempPathFactory) -> BouncyCastle:
-    if shutil.which("javac") is None or not all(j.exists() for j in JARS):
-        pytest.skip("javac and Bouncy Castle jars are needed (scripts/setup.sh installs them)")
-    classes = tmp_path_factory.mktemp("ers-java")
-    cp = os.pathsep.join(map(str, JARS))
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(classes)}
-    proc = subprocess.run(
-        ["javac", "-nowarn", "-d", str(classes), "-cp", cp, str(JAVA_SRC)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return BouncyCastle(classes, tmp_path_factory.mktemp("ers-bc-work"))
+    return compile_checker(tmp_path_factory)
 
 
 # ------------------------------------------------------------------------ TSAs

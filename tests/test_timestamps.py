@@ -24,6 +24,7 @@ from tests.tsa import (
 )
 
 from custody.errors import TimestampError
+from custody.timestamps.der import check_der
 from custody.timestamps.rfc3161 import (
     CHECK_CERT_ID,
     CHECK_CHAIN,
@@ -45,7 +46,6 @@ from custody.timestamps.rfc3161 import (
     stamp_digest,
     token_of,
 )
-from custody.timestamps.der import check_der
 from custody.timestamps.tsa_client import HttpTsa, TimestampRequest, build_request, request_token
 
 RECORD = b'{"kind":"checkpoint","seq":41,"root":"5f1c"}'
@@ -152,7 +152,7 @@ def test_requests_and_checks_take_any_imprint_algorithm(tmp_path: Path, name: st
         assert bare.ok and bare.check(CHECK_IMPRINT).outcome == "skipped"
         assert bare.message_imprint == digest and bare.gen_time == good.gen_time
         assert check_token(token[:-3], roots=roots).finding == TIMESTAMP_INVALID
-        token2, checked = stamp_digest(digest, name, HttpTsa(tsa.url), roots=roots)
+        _token, checked = stamp_digest(digest, name, HttpTsa(tsa.url), roots=roots)
         assert checked.ok and checked.hash_algorithm == request_oid(name)
     token_file = tmp_path / "t.tsr"
     token_file.write_bytes(raw)
