@@ -495,3 +495,96 @@ def test_postgresql_store_keeps_evidence_for_every_machine(
         cli, machine_b, "--root", machine_b, *stamped.trust(), "--at", day(NOW + 30 * DAY)
     )
     assert code == 0 and document["evidence_records"][0]["status"] == "valid"
+
+
+# === hostile records, bodies and bundle indexes =================================================
+
+
+def test_records_naming_the_wrong_records_are_reference_findings(case: Case, cli: CLI) -> None:
+    from custody.ledger.bodies import ObjectGroup, TokenRef, ValidationBody
+
+    renew(cli, case)
+    [evidence] = of_type(case.root, "evidence-record")
+    [stamp] = of_type(case.root, "timestamp")
+    body = EvidenceRecordBody.from_json(evidence["body"])
+    item = of_type(case.root, "item")[0]["seq"]
+    root = find_root(explicit=str(case.root))
+    signer = Keyring().select(None).unlock(PASSPHRASE)
+    material = body.validation[:1]
+    bad = {
+        "item as checkpoint": EvidenceRecordBody(
+            "initial", body.set_file, body.set_sha256, body.set_size,
+            (ObjectGroup(item, (stamp["seq"],)),), body.time_stamp,
+        ),
+        "renews a timestamp": EvidenceRecordBody(
+            "timestamp-renewal", body.set_file, body.set_sha256, body.set_size,
+            body.objects, body.time_stamp, previous=stamp["seq"],
+        ),
+        "material for an item": ValidationBody(
+            (TokenRef(item, stamp["body"]["token_sha256"]),), material
+        ),
+    }  # fmt: skip
+    seqs = {}
+    with open_ledger(root) as ledger, ledger.writer(signer) as writer:
+        for name, made in bad.items():
+            kind = "validation" if isinstance(made, ValidationBody) else "evidence-record"
+            seqs[name] = writer.append(kind, made.to_json()).seq
+    code, document = verify(cli, case.root, *case.trust(), "--ledger-only")
+    assert code == 1
+    found = {f["seq"] for f in document["findings"] if f["code"] == "REFERENCE_INVALID"}
+    assert found == set(seqs.values()), document["findings"]
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda b: {**b, "set": {**b["set"], "file": "../outside.der"}}, "without '..'"),
+        (lambda b: {**b, "action": "renewal"}, "unknown action"),
+        (lambda b: {**b, "previous": 3}, "names the record it renews"),
+        (lambda b: {**b, "objects": []}, "covers no data object"),
+        (lambda b: {**b, "objects": [{"checkpoint": 1, "timestamps": []}]}, "ascending"),
+        (lambda b: {**b, "objects": [{"checkpoint": 1, "timestamps": [2, 2]}]}, "ascending"),
+        (lambda b: {**b, "validation": [{"kind": "x", "file": "a", "sha256": "0" * 64}]}, "kind"),
+        (lambda b: {**b, "extra": 1}, "unknown field"),
+    ],
+)
+def test_malformed_evidence_bodies_are_refused_by_parser_and_schema(
+    change: Callable[[dict[str, Any]], dict[str, Any]], why: str
+) -> None:
+    import jsonschema
+
+    from custody.errors import RecordError
+    from custody.ledger.bodies import ObjectGroup
+
+    good = EvidenceRecordBody(
+        "initial", "evidence/" + "a" * 64 + ".der", "a" * 64, 10,
+        (ObjectGroup(1, (2,)),),
+        ArchiveStamp("sha256", "2026-01-01T00:00:00.000000Z", "http://tsa", "b" * 64),
+    ).to_json()  # fmt: skip
+    schema = json.loads((Path(__file__).parents[1] / "schemas" / "record.schema.json").read_text())
+    body_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/evidence_record_body"}
+    jsonschema.validate(good, body_schema, cls=jsonschema.Draft202012Validator)
+    bad = change(good)
+    with pytest.raises(RecordError, match=why):
+        EvidenceRecordBody.from_json(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, body_schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_hostile_bundle_index_entries_are_findings(
+    case: Case, cli: CLI, tmp_path: Path
+) -> None:
+    renew(cli, case)
+    out = tmp_path / "bundle"
+    assert cli("export", "3", "--root", case.root, "--out", out).code == 0
+    index_path = out / "custody" / "index.json"
+    index = json.loads(index_path.read_text())
+    escape = {"file": "../../etc/passwd", "checkpoint": 6, "timestamps": []}
+    index["evidence_records"].append(escape)
+    index["validation"][0]["file"] = "custody/records.jsonl"
+    index_path.write_text(json.dumps(index))
+    code, document = verify(cli, out, *case.trust())
+    assert code == 1
+    found = codes(document, "error")
+    assert {"BUNDLE_MALFORMED", "VALIDATION_MATERIAL_INVALID"} <= found
+    assert document["evidence_records"][0]["status"] == "valid"  # the genuine one still checks
