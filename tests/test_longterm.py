@@ -588,3 +588,23 @@ def test_hostile_bundle_index_entries_are_findings(
     found = codes(document, "error")
     assert {"BUNDLE_MALFORMED", "VALIDATION_MATERIAL_INVALID"} <= found
     assert document["evidence_records"][0]["status"] == "valid"  # the genuine one still checks
+
+
+def test_renewal_without_revocation_material_is_a_warning(
+    case: Case, cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the catalogue, TSA One's CRL is withdrawn and its OCSP responder stops
+    # answering: when TSA Two renews, 50 days on, nothing kept shows TSA One's certificate
+    # unrevoked at that moment (what was fetched earlier predates it).
+    monkeypatch.setattr(case.one, "_crl_this_update", None)
+    with monkeypatch.context() as down:
+        down.setattr(case.one, "_ocsp", lambda body: (_ for _ in ()).throw(OSError("down")))
+        renew(cli, case)
+        case.two.clock = NOW + 50 * DAY
+        code, _ = renew(cli, case, "--tsa", case.two.url, "--before", day(NOW + 200 * DAY))
+        assert code == 0
+    code, document = verify(cli, case.root, *case.trust(), "--at", day(NOW + YEAR))
+    assert code == 0 and document["verified"], document["findings"]
+    unknown = [f for f in document["findings"] if f["code"] == "REVOCATION_UNKNOWN"]
+    assert unknown and {f["severity"] for f in unknown} == {"warning"}
+    assert any("CN=TSA One," in f["message"] for f in unknown)
