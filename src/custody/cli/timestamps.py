@@ -171,34 +171,36 @@ def render_renew(report: Any) -> None:
     from custody.clock import format_time
 
     verb = "would" if report.dry_run else "did"
+    out.print(f"Evidence records (RFC 4998), judged {format_time(report.at)}")
     out.print(
-        f"Evidence records (RFC 4998), judged {format_time(report.at)}: renewing what lapses "
-        f"before {format_time(report.renew_before)}"
+        f"renewing what lapses before {format_time(report.renew_before)}"
         + (f", migrating to {report.requested_algorithm}" if report.requested_algorithm else "")
     )
     for action in report.actions:
-        target = (
-            f" of record {action.renews}" if action.renews is not None else ""
-        ) + f" (checkpoint(s) {', '.join(str(g.checkpoint) for g in action.objects)})"
+        target = f" of record {action.renews}" if action.renews is not None else ""
+        checkpoints = ", ".join(str(g.checkpoint) for g in action.objects)
         if action.outcome == "planned":
             mark = "[yellow]would[/]" if report.dry_run else "[yellow]planned[/]"
-            done = ""
         elif action.outcome == "done":
             mark = "[green]done[/]"
-            done = (
-                f": {action.algorithm} archive timestamp of {action.gen_time} by "
-                f"{shown(action.tsa or '')}, record {action.record}, {action.bytes_added} bytes"
-            )
         else:
             mark = f"[red]{action.outcome}[/]"
-            done = f": {shown(action.message or '')}"
-        out.print(f"  {mark} {action.action}{target}: {shown(action.reason)}{done}")
+        out.print(f"  {mark} {action.action}{target}, checkpoint(s) {checkpoints}")
+        out.print(f"    why: {shown(action.reason)}")
+        if action.outcome == "done":
+            out.print(
+                f"    {action.algorithm} archive timestamp of {action.gen_time} by "
+                f"{shown(action.tsa or '')}"
+            )
+            out.print(f"    record {action.record}, {action.bytes_added} bytes added")
+        elif action.message:
+            out.print(f"    {shown(action.message)}")
     for row in report.current:
         checkpoints = ", ".join(str(c) for c in row["checkpoints"])
         out.print(
-            f"  [green]current[/] record {row['evidence_record']} (checkpoint(s) {checkpoints}): "
-            f"{shown(row['reason'])}"
+            f"  [green]current[/] record {row['evidence_record']}, checkpoint(s) {checkpoints}"
         )
+        out.print(f"    {shown(row['reason'])}")
     for row in report.skipped:
         out.print(f"  [yellow]skipped[/] checkpoint {row['checkpoint']}: {shown(row['reason'])}")
     for row in report.validation:
