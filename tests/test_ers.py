@@ -23,7 +23,7 @@ from tests.bouncy import BouncyCastle, compile_checker
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
-from custody.timestamps import algorithms, ers, rfc3161
+from custody.timestamps import algorithms, ers, keeping, rfc3161
 from custody.timestamps import material as ers_material
 from custody.timestamps.der import check_der, children, der_sorted_token, single
 from custody.timestamps.ers import (
@@ -39,8 +39,6 @@ from custody.timestamps.ers import (
 from custody.timestamps.material import (
     ValidationMaterial,
     collect_validation_material,
-    load_validation_material,
-    save_validation_material,
 )
 from custody.timestamps.tsa_client import HttpTsa
 
@@ -247,8 +245,7 @@ def test_renewal_after_revocation_is_reported_from_collected_crls(
         collect_validation_material(renewed.chains[0].time_stamps[1], timeout=10)
     )
     assert len(material.crls) == 4 and material.ocsp_responses and not material.missing
-    save_validation_material(material, tmp_path / "material")
-    kept = load_validation_material(tmp_path / "material")
+    kept = _round_trip(material)
     at = T0 + 250 * DAY
     result = verify_record(renewed.evidence_record(3), OBJECTS[3], roots_of(one, two), kept, at)
     assert "ERS_RENEWED_AFTER_REVOCATION" in codes(result)
@@ -478,23 +475,28 @@ def test_validation_material_offline_and_store(
     # the CRL URL answers 404 until the CA publishes: a reasoned gap, not a silent one
     online = collect_validation_material(token, timeout=5)
     assert any("404" in m.reason for m in online.missing) and online.ocsp_responses
-    folder = tmp_path / "vm"
-    save_validation_material(online, folder)
-    again = load_validation_material(folder)
-    assert again.certificates == online.certificates
-    assert again.ocsp_responses == online.ocsp_responses and again.missing == online.missing
-    with pytest.raises(UsageError):
-        save_validation_material(online, folder)  # not empty
-    victim = next((folder / "certs").iterdir())
-    victim.write_bytes(victim.read_bytes() + b"\x00")
-    with pytest.raises(InputError, match="changed"):
-        load_validation_material(folder)
-    link = tmp_path / "link"
-    link.symlink_to(folder)
-    with pytest.raises(UsageError, match="symlink"):
-        save_validation_material(online, link)
+    # kept through a store by SHA-256 (the ledger's, in custody) and read back checked
+    store: dict[str, bytes] = {}
+    kept = keeping.collect_and_keep(token, T0 + DAY, store.__setitem__, timeout=5)
+    assert {f.kind for f in kept.files} == {"certificate", "ocsp"}
+    assert all(f.file.endswith(f"/{f.sha256}.der") for f in kept.files)
+    pool = keeping.MaterialPool.read(store.__getitem__, kept.files)
+    assert set(pool.material.certificates) == set(online.certificates)
+    assert pool.material.ocsp_responses and not pool.problems
+    # the CRLs are still missing; the OCSP answer was produced now, not after genTime (2031)
+    assert {g.kind for g in kept.gaps} >= {"crl"} and all(g.url for g in kept.gaps)
+    victim = kept.files[0].file
+    store[victim] = store[victim] + b"\x00"
+    changed = keeping.MaterialPool.read(store.__getitem__, kept.files)
+    assert [why for _, why in changed.problems] == ["is not the file recorded (SHA-256 differs)"]
     with pytest.raises(InputError):
         collect_validation_material(b"not a token")
+
+
+def _round_trip(material: ValidationMaterial) -> ValidationMaterial:
+    store: dict[str, bytes] = {}
+    files = keeping._store(store.__setitem__, material)
+    return keeping.MaterialPool.read(store.__getitem__, files).material
 
 
 def test_token_certificate_set_is_put_in_der_order(tsas: tuple[ClockedTSA, ClockedTSA]) -> None:

@@ -62,7 +62,7 @@ from custody.timestamps.ers import (
     renewal_due,
 )
 from custody.timestamps.keeping import MaterialPool, TokenGaps, collect_and_keep, fill_gaps
-from custody.timestamps.rfc3161 import TIMESTAMP_UNTRUSTED, check_response, token_of
+from custody.timestamps.rfc3161 import check_response, token_of, usable
 from custody.timestamps.tsa_client import HttpTsa
 
 __all__ = [
@@ -317,8 +317,7 @@ def _checkpoint_digest_ok(
         intermediates=intermediates,
         trust="roots" if roots else "embedded",
     )
-    usable = check.ok or (not roots and check.finding == TIMESTAMP_UNTRUSTED)
-    return usable, check.reason
+    return usable(check, bool(roots)), check.reason
 
 
 def _new_groups(

@@ -3,11 +3,10 @@
 Owns: collecting, for a timestamp token, the TSA's certificate chain and the revocation
 information its certificates point at (CRL distribution points, AIA OCSP and caIssuers,
 over HTTP with bounded time and size, through ``tsa_client``); recording what could not
-be had (offline, refused, unreadable); storing all of it as a plain folder of DER files
-with a JSON manifest (bundles; the ledger keeps the same files through its store, see
-``custody.timestamps.longterm``); and answering "was this certificate revoked at time
-T?" from that material, with signatures of CRLs and OCSP answers checked against the
-issuer.
+be had (offline, refused, unreadable); and answering "was this certificate revoked at
+time T?" from that material, with signatures of CRLs and OCSP answers checked against the
+issuer. Storing it, through the ledger's store and listed in records, is
+``custody.timestamps.keeping``'s.
 
 RFC 4998 §5.3 needs this: each archive timestamp must have been renewed while the one
 before it was still valid, i.e. before its certificate expired *or was revoked*; a
@@ -27,14 +26,9 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
-import json
-import os
-import stat
-import tempfile
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Literal
 
 from asn1crypto import keys as a_keys
@@ -45,23 +39,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from custody.clock import Clock, format_time, parse_time, utc_now
-from custody.errors import InputError, StorageError, TimestampError, UsageError
-from custody.timestamps.cms import parse_token
+from custody.clock import Clock, format_time, utc_now
+from custody.errors import InputError, TimestampError
+from custody.timestamps.cms import is_self_signed, parse_token
 from custody.timestamps.der import DerError
 from custody.timestamps.rfc3161 import token_of, wrap_token
 from custody.timestamps.tsa_client import http_get, http_post
 
 __all__ = [
-    "MANIFEST",
     "Missing",
     "RevocationStatus",
     "ValidationMaterial",
     "collect_validation_material",
     "issuer_path",
-    "load_validation_material",
     "revocation_status",
-    "save_validation_material",
     "token_certificates",
 ]
 
@@ -170,13 +161,7 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList | None:
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
+    return cert.subject == cert.issuer and is_self_signed(cert)
 
 
 def _issuer_of(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> x509.Certificate | None:
@@ -504,143 +489,3 @@ def _spki_key_hash(issuer: x509.Certificate, algo: hashes.HashAlgorithm) -> byte
     )
     bits = a_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
     return hashlib.new(algo.name, bits).digest()
-
-
-# ---------------------------------------------------------------------- storing
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically; never through a symlink, never overwriting."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # fails if the name exists, symlink or not
-    finally:
-        os.unlink(tmp)
-
-
-def _plain_dir(path: Path) -> None:
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        os.mkdir(path, 0o755)
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{path} exists and is not a folder (symlinks are refused)")
-
-
-def save_validation_material(material: ValidationMaterial, folder: Path) -> None:
-    """Write ``material`` into ``folder`` (created; must be absent or empty).
-
-    Layout: ``certs/``, ``crls/``, ``ocsp/`` holding one DER file each, named by the
-    SHA-256 of its bytes, and ``manifest.json`` listing every file with its SHA-256 and
-    what is missing. Nothing outside ``folder`` is written; symlinks are refused.
-    """
-    try:
-        _plain_dir(folder)
-        if any(folder.iterdir()):
-            raise UsageError(f"{folder} is not empty; validation material needs a fresh folder")
-        entries = []
-        for kind, items in (
-            ("certs", material.certificates),
-            ("crls", material.crls),
-            ("ocsp", material.ocsp_responses),
-        ):
-            sub = folder / kind
-            _plain_dir(sub)
-            for der in items:
-                name = f"{_sha256(der)}.der"
-                _write_new(sub / name, der)
-                entries.append({"kind": kind, "file": f"{kind}/{name}", "sha256": _sha256(der)})
-        manifest = {
-            "format": _FORMAT,
-            "version": 1,
-            "collected_at": format_time(material.collected_at) if material.collected_at else None,
-            "files": entries,
-            "missing": [
-                {"kind": m.kind, "subject": m.subject, "url": m.url, "reason": m.reason}
-                for m in material.missing
-            ],
-        }
-        data = json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True).encode()
-        _write_new(folder / MANIFEST, data + b"\n")
-    except OSError as err:
-        raise StorageError(f"cannot write validation material to {folder}: {err}") from None
-
-
-def _read_plain(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise InputError(f"{path} is not a regular file")
-        data = handle.read(_MAX_FILE + 1)
-    if len(data) > _MAX_FILE:
-        raise InputError(f"{path} is larger than {_MAX_FILE} bytes")
-    return data
-
-
-def load_validation_material(folder: Path) -> ValidationMaterial:
-    """Read what :func:`save_validation_material` wrote; InputError on anything amiss
-    (unknown format, a file missing or changed, a path leaving the folder, a symlink)."""
-    try:
-        manifest = json.loads(_read_plain(folder / MANIFEST))
-    except ValueError:
-        raise InputError(f"{folder / MANIFEST} is not JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise InputError(f"{folder} does not hold custody validation material")
-    if manifest.get("version") != 1:
-        raise InputError(
-            f"{folder}: validation material version {manifest.get('version')!r} "
-            "is newer than this custody understands; upgrade custody"
-        )
-    files = manifest.get("files")
-    if not isinstance(files, list) or len(files) > _MAX_FILES:
-        raise InputError(f"{folder / MANIFEST}: 'files' is not a list of files")
-    buckets: dict[str, list[bytes]] = {"certs": [], "crls": [], "ocsp": []}
-    for entry in files:
-        if not isinstance(entry, dict):
-            raise InputError(f"{folder / MANIFEST}: a file entry is not an object")
-        kind, name, digest = entry.get("kind"), entry.get("file"), entry.get("sha256")
-        if kind not in buckets or not isinstance(name, str) or not isinstance(digest, str):
-            raise InputError(f"{folder / MANIFEST}: a file entry is malformed")
-        parts = name.split("/")
-        if len(parts) != 2 or parts[0] != kind or parts[1] in ("", ".", "..") or "\\" in name:
-            raise InputError(f"{folder / MANIFEST}: file name {name!r} leaves its folder")
-        data = _read_plain(folder / kind / parts[1])
-        if _sha256(data) != digest:
-            raise InputError(f"{folder / name} was changed since it was stored (SHA-256 differs)")
-        buckets[kind].append(data)
-    missing = []
-    for item in manifest.get("missing") or []:
-        if not isinstance(item, dict) or item.get("kind") not in ("crl", "ocsp", "issuer"):
-            raise InputError(f"{folder / MANIFEST}: a 'missing' entry is malformed")
-        missing.append(
-            Missing(
-                item["kind"],
-                str(item.get("subject", "")),
-                item.get("url"),
-                str(item.get("reason", "")),
-            )
-        )
-    collected = manifest.get("collected_at")
-    try:
-        collected_at = parse_time(collected) if isinstance(collected, str) else None
-    except ValueError:
-        raise InputError(f"{folder / MANIFEST}: collected_at is not an RFC 3339 time") from None
-    return ValidationMaterial(
-        certificates=tuple(buckets["certs"]),
-        crls=tuple(buckets["crls"]),
-        ocsp_responses=tuple(buckets["ocsp"]),
-        missing=tuple(missing),
-        collected_at=collected_at,
-    )

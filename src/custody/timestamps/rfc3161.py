@@ -92,6 +92,7 @@ __all__ = [
     "openssl_verify_command",
     "stamp_digest",
     "token_of",
+    "usable",
     "wrap_token",
 ]
 
@@ -549,6 +550,13 @@ def _tsa_name(tst: TimeStampTokenInfo) -> str | None:
     return str(value)
 
 
+def usable(check: TokenCheck, anchored: bool) -> bool:
+    """Whether a token may be used: every check passed - or, when no trust anchors were
+    given (``anchored`` false), only the anchoring of its chain could not be done (many
+    TSAs do not send their root). Trust is then for the verifier to establish."""
+    return bool(check.ok or (not anchored and check.finding == TIMESTAMP_UNTRUSTED))
+
+
 # ------------------------------------------------------------- bare tokens
 
 
@@ -626,8 +634,7 @@ def stamp_digest(
         trust="roots" if roots else "embedded",
         algorithm=algorithm,
     )
-    usable = check.ok or (not roots and check.finding == TIMESTAMP_UNTRUSTED)
-    if not usable or check.gen_time is None:
+    if not usable(check, bool(roots)) or check.gen_time is None:
         raise TimestampError(f"{source} sent an unusable token ({check.finding}): {check.reason}")
     try:
         token = token_of(raw)

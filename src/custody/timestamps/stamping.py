@@ -362,10 +362,11 @@ def _check(timestamps: Any, raw: bytes, digest: bytes, nonce: int | None, trust:
 
 
 def acceptable(check: Any, trust: Trust) -> bool:
-    """A token is usable if every check passed - or, when no trust anchors were given, if
-    only the anchoring of its chain could not be done (many TSAs do not send their root).
-    Trust is then for the verifier to establish with --tsa-root."""
-    return bool(check.ok or (not trust and check.finding == "TIMESTAMP_UNTRUSTED"))
+    """``rfc3161.usable``: every check passed, or only the anchoring when no TSA root was
+    given (trust is then for the verifier to establish with --tsa-root)."""
+    from custody.timestamps.rfc3161 import usable
+
+    return usable(check, bool(trust))
 
 
 def _keep_rejected(root: EvidenceRoot, checkpoint: int, url: str, raw: bytes) -> None:
