@@ -610,3 +610,22 @@ def test_ocsp_answers_decide_revocation_status(tmp_path: Path) -> None:
         assert before.state == "good" and before.revoked_at == now - 10 * DAY
         forged = ValidationMaterial(ocsp_responses=material.ocsp_responses)
         assert status(cert, one.root, forged, now - 5 * DAY).state == "unknown"  # wrong issuer
+
+
+@pytest.mark.parametrize("name", ["sha384", "sha3-512"])
+def test_migration_to_other_algorithms(
+    tsas: tuple[ClockedTSA, ClockedTSA], bc: BouncyCastle, name: str
+) -> None:
+    one, two = tsas
+    evidence = stamp_initial(one)
+    two.clock = T0 + 100 * DAY
+    migrated = renew_hashtree(evidence, name, OBJECTS, HttpTsa(two.url))
+    assert isinstance(migrated, EvidenceSet) and migrated.chains[1].algorithm == name
+    record = migrated.evidence_record(2)
+    at = T0 + 2 * YEAR
+    material = material_for(one, two, at=at)
+    result = verify_record(record, OBJECTS[2], roots_of(one, two), material, at)
+    assert result.ok, result.problems
+    assert result.timestamps[1].algorithm == algorithms.algorithm(name).oid
+    ok, out = bc.verify(record.to_der(), OBJECTS[2], roots_of(one, two))
+    assert ok, out

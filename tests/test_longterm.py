@@ -608,3 +608,30 @@ def test_renewal_without_revocation_material_is_a_warning(
     unknown = [f for f in document["findings"] if f["code"] == "REVOCATION_UNKNOWN"]
     assert unknown and {f["severity"] for f in unknown} == {"warning"}
     assert any("CN=TSA One," in f["message"] for f in unknown)
+
+
+# === what cannot apply is a usage error =========================================================
+
+
+def test_usage_errors_are_one_line_exit_2(evidence: Path, cli: CLI, tmp_path: Path) -> None:
+    shutil.copytree(MEDIA, evidence / "media")
+    assert cli("catalogue", evidence / "media", "--root", evidence).code == 0
+    nothing = cli("renew", "--root", evidence, "--dry-run", "--json")
+    assert nothing.code == 0 and nothing.json()["actions"] == []
+    assert "Nothing is due." in cli("renew", "--root", evidence, "--dry-run").out
+    for args, message in (
+        (("renew", "--hash", "md5"), "unknown hash algorithm"),
+        (("renew", "--hash", "sha1"), "not acceptable for new evidence"),
+        (("renew", "--before", "2020-01-01"), "is not in the future"),
+        (("renew", "--before", "next week"), "--before wants YYYY-MM-DD"),
+        (("verify", "--at", "soon"), "--at wants YYYY-MM-DD"),
+        (("verify", "--at", "2030-01-01", "--files-only"), "cannot go with --files-only"),
+        (("export-evidence-record", "3"), "--out"),
+        (("export-evidence-record", "3", "--out", evidence / "x.ers"), "inside the evidence root"),
+        (("export-evidence-record", "3", "--out", tmp_path / "x.ers"), "no evidence record covers"),
+        (("export-evidence-record", "0", "--out", tmp_path / "x.ers"), "not a catalogued item"),
+    ):
+        result = cli(*args, "--root", evidence)
+        assert result.code == 2, (args, result.out, result.err)
+        assert message in result.err and result.err.count("\n") == 1, (args, result.err)
+    assert not (tmp_path / "x.ers").exists()
