@@ -207,7 +207,7 @@ def _evidence_lines(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         checkpoints = ", ".join(str(c) for c in row["checkpoints"])
         lines.append(
-            f"evidence record {row.get('file') or row['label']}, checkpoint(s) {checkpoints}: "
+            f"evidence record ({row.get('file') or row['label']}), checkpoint(s) {checkpoints}: "
             f"{row['status']}"
         )
         lines.append(f"  renew before {row['renew_before'] or 'unknown'}")
