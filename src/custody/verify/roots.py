@@ -413,8 +413,12 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
             identity, (b for _, b in state.witnesses), policy.witnesses,
             policy.min_witnesses, root_at,
         )  # fmt: skip
+        # (Checkpoints, witness records and self-dated records - timestamps, validation
+        # material, evidence records - need no cosigned checkpoint after them.)
         uncovered = [
-            p for p in range(covered.size, size_now) if chr(state.kinds[p]) not in "ctw"
+            p
+            for p in range(covered.size, size_now)
+            if chr(state.kinds[p]) not in "cw" and state.kinds[p] not in SELF_DATED_KINDS
         ]
         missing, words = cosignatures.coverage_findings(covered, uncovered, len(policy.witnesses))
         findings += missing
