@@ -131,11 +131,19 @@ def test_clock_reconciliation_is_total_at_the_ends_of_the_calendar() -> None:
             for catalogued in RECORD_TIMES:
                 row = reconcile(1, "x.jpg", claim, catalogued, tokens)
                 assert row.earliest_timestamp is not None
-    late = ValidToken(3, 2, 3, CALENDAR_ENDS[0], "a")
-    early = ValidToken(5, 4, 5, CALENDAR_ENDS[1], "b")
-    # A token over a checkpoint covering an earlier token, with an earlier genTime.
-    assert [f[1] for f in order_findings([late, early])] == ["record 3"]
-    assert order_findings([early, late]) == []
+    # Record 3 is a token; the token of record 5 covers it. Its genTime may not be later.
+    out_of_order = [
+        ValidToken(3, 2, 3, CALENDAR_ENDS[0], "a"),
+        ValidToken(5, 4, 5, CALENDAR_ENDS[1], "b"),
+    ]
+    assert [f[1] for f in order_findings(out_of_order)] == ["record 3"]
+    assert out_of_order[1].gen_time.year == 1
+    assert order_findings(out_of_order)[0][4] == "<= 0001-01-01T00:00:00.000000Z"
+    in_order = [
+        ValidToken(3, 2, 3, CALENDAR_ENDS[1], "a"),
+        ValidToken(5, 4, 5, CALENDAR_ENDS[0], "b"),
+    ]
+    assert order_findings(in_order) == []
 
 
 # --- 7. a nonce that is not hex --------------------------------------------------------------
@@ -388,9 +396,7 @@ def test_zip_with_unicode_twins_is_unsafe(case: Case, tmp_path: Path) -> None:
     check_zip_everywhere(case, tmp_path, archive, "BUNDLE_UNSAFE", "caf")
 
 
-def test_zip_central_directory_lying_about_a_size_is_a_finding(
-    case: Case, tmp_path: Path
-) -> None:
+def test_zip_central_directory_lying_about_a_size_is_a_finding(case: Case, tmp_path: Path) -> None:
     """The same class of hole: a declared size that is not the member's real size."""
     archive = tmp_path / "bundle.zip"
     raw = bytearray(case.zip.read_bytes())

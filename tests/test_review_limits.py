@@ -128,11 +128,16 @@ def test_writer_refuses_a_record_longer_than_the_cap(case: Case, tmp_path: Path)
     root = copy_root(case, tmp_path / "evidence")
     before = (root / ".custody" / "ledger.jsonl").read_bytes()
     lines = ledger_lines(root)
-    body = dict(signed_of(lines[next(n for n, x in enumerate(lines) if b'"type":"item"' in x)])["body"])
+    body = dict(
+        signed_of(lines[next(n for n, x in enumerate(lines) if b'"type":"item"' in x)])["body"]
+    )
     body["note"] = "n" * MAX_LINE_BYTES
-    with open_ledger(EvidenceRoot(root)) as ledger, pytest.raises(CustodyError, match="MiB"):
-        with ledger.writer(case.key()) as writer:
-            writer.append("item", body)
+    with (
+        open_ledger(EvidenceRoot(root)) as ledger,
+        pytest.raises(CustodyError, match="MiB"),
+        ledger.writer(case.key()) as writer,
+    ):
+        writer.append("item", body)
     assert (root / ".custody" / "ledger.jsonl").read_bytes() == before
 
 
@@ -214,7 +219,9 @@ def limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
 
 
-def run_limited(argv: list[Any], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_limited(
+    argv: list[Any], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     try:
         done = subprocess.run(

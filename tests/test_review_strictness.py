@@ -96,7 +96,9 @@ def test_later_checkpoint_with_a_smaller_tree_is_not_append_only(
 ) -> None:
     root = copy_root(case, tmp_path / "evidence")
     lines = ledger_lines(root)
-    sizes = [signed_of(x)["body"]["tree_size"] for x in lines if signed_of(x)["type"] == "checkpoint"]
+    sizes = [
+        signed_of(x)["body"]["tree_size"] for x in lines if signed_of(x)["type"] == "checkpoint"
+    ]
     tree_size = sizes[-1] - 1 if size == "previous - 1" else int(size)
     assert tree_size < sizes[-1]
     body = {"root": mth(lines[:tree_size]).hex(), "tree_size": tree_size}
@@ -116,7 +118,7 @@ def test_later_checkpoint_of_the_same_size_is_accepted(case: Case, tmp_path: Pat
     lines = append_signed(case, lines, "checkpoint", dict(previous["body"]))
     write_ledger(root, lines)
     code, found = verify_json(case, root)
-    assert not errors(found), found
+    assert code == 0 and not errors(found), found
 
 
 # --- 19. time precision and members per action, as the spec says ------------------------------
@@ -235,9 +237,9 @@ def test_event_member_for_another_action_is_malformed(
     body: dict[str, Any] = {"action": action, "items": [ref], "reason": "a test"}
     if action == "transfer":
         body["to"] = "Bob"
-    body[member] = {"COPY": [copy_ref()], "ITEM": ref}.get(value, value) if isinstance(
-        value, str
-    ) else value
+    body[member] = (
+        {"COPY": [copy_ref()], "ITEM": ref}.get(value, value) if isinstance(value, str) else value
+    )
     lines = append_signed(case, lines, "event", body)
     write_ledger(root, lines)
     code, found = verify_json(case, root, "--ledger-only")
@@ -281,9 +283,7 @@ def test_bundle_forged_item_does_not_make_a_swapped_file_pass(
     (folder / "data" / target).write_bytes(swapped)
     records = folder / "custody" / "records.jsonl"
     lines = records.read_bytes().split(b"\n")[:-1]
-    number = next(
-        n for n, x in enumerate(lines) if signed_of(x)["body"].get("path") == target
-    )
+    number = next(n for n, x in enumerate(lines) if signed_of(x)["body"].get("path") == target)
     signed = signed_of(lines[number])
     signed["body"]["size"] = len(swapped)
     signed["body"]["digests"] = {"sha256": hashlib.sha256(swapped).hexdigest()}
@@ -406,7 +406,18 @@ def test_keys_introduce_as_the_first_record_writes_the_vouching_key_first(
         )
     )
     done = run(
-        ["keys", "introduce", pem, "--name", "bob", "--role", "documenter", "--root", root, "--json"],
+        [
+            "keys",
+            "introduce",
+            pem,
+            "--name",
+            "bob",
+            "--role",
+            "documenter",
+            "--root",
+            root,
+            "--json",
+        ],
         env,
     )
     assert done.returncode == 0, done.stderr

@@ -23,9 +23,16 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """``2026-11-27T07:02:10.123456Z``: microsecond precision, always UTC."""
+    return f"{format_seconds(moment)[:-1]}.{moment.microsecond:06d}Z"
+
+
+def format_seconds(moment: datetime) -> str:
+    """``2026-11-27T07:02:10Z``: whole seconds, always UTC, the year always four digits
+    (``strftime("%Y")`` writes year 1 as ``1``, which is not RFC 3339)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: custody only records timezone-aware times")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def format_ns(epoch_ns: int) -> str:
