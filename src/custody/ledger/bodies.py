@@ -8,11 +8,12 @@ docs/format.md and docs/events.md are the normative description; keep them in st
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from custody.clock import check_time, parse_ns
+from custody.clock import check_file_time, check_record_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.keys.roles import ROLES
@@ -248,7 +249,7 @@ class ItemBody:
             raise RecordError("item: tags must be strings")
         mtime = get_field(obj, "mtime", str, w)
         try:
-            check_time(mtime, utc=True)
+            check_file_time(mtime)
         except ValueError as exc:
             raise RecordError(f"item: {exc}") from exc
         # Verify reads every item: optional fields are type-checked only where present.
@@ -290,6 +291,11 @@ class CheckpointBody:
         )
 
 
+# A token's serial number and our request's nonce, as ``format(n, "x")`` writes them:
+# lowercase hex, no leading zeros, at most 256 bits (RFC 3161 needs 160 for serials).
+_HEX_NUMBER = re.compile(r"0|[1-9a-f][0-9a-f]{0,63}")
+
+
 @dataclass(frozen=True)
 class TimestampBody:
     """An RFC 3161 token over a checkpoint record, stored under ``.custody/timestamps/``.
@@ -312,6 +318,12 @@ class TimestampBody:
     def __post_init__(self) -> None:
         if self.token_file.startswith("/") or ".." in self.token_file.split("/"):
             raise RecordError("timestamp: token_file must be a path inside .custody/")
+        for name, value in (("serial", self.serial), ("nonce", self.nonce)):
+            if value is not None and not _HEX_NUMBER.fullmatch(value):
+                raise RecordError(
+                    f"timestamp: {name!r} is not a number in lowercase hex without leading "
+                    "zeros (at most 64 digits)"
+                )
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
@@ -350,7 +362,7 @@ class TimestampBody:
         )
         gen_time = get_field(obj, "gen_time", str, w)
         try:
-            check_time(gen_time)
+            check_record_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"timestamp: {exc}") from exc
         return cls(
@@ -400,6 +412,23 @@ ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive",
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
+
+
+# The members an event of each action may carry besides ``action``, ``items`` and ``reason``
+# (docs/events.md §1.1; tests/test_review_strictness.py holds the two tables together).
+EVENT_MEMBERS: dict[str, frozenset[str]] = {
+    "transfer": frozenset({"to"}),
+    "access": frozenset(),
+    "copy": frozenset({"destination", "copies"}),
+    "derive": frozenset({"output"}),
+    "note": frozenset({"text", "fields"}),
+    "dispose": frozenset(),
+    "receive": frozenset({"source"}),
+    "supersede": frozenset(),
+}
+
+
+_EVENT_FIELDS = frozenset({"action", "items", "reason"}).union(*EVENT_MEMBERS.values())
 
 
 @dataclass(frozen=True)
@@ -475,6 +504,7 @@ class EventBody:
         unknown = set(self.fields) - set(NOTE_FIELDS)
         if unknown:
             raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+        _check_event_members(self.action, self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
@@ -493,22 +523,10 @@ class EventBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> EventBody:
         w = "event"
-        only_fields(
-            obj,
-            {
-                "action",
-                "items",
-                "reason",
-                "to",
-                "destination",
-                "copies",
-                "output",
-                "text",
-                "fields",
-                "source",
-            },
-            w,
-        )
+        only_fields(obj, _EVENT_FIELDS, w)
+        action = get_field(obj, "action", str, w)
+        if action in EVENT_MEMBERS:
+            _check_event_members(action, obj)
         items = get_field(obj, "items", list, w)
         copies = opt_field(obj, "copies", list, w) or []
         output = opt_field(obj, "output", dict, w)
@@ -516,7 +534,7 @@ class EventBody:
         if not all(isinstance(v, str) for v in fields.values()):
             raise RecordError("event: note fields must be strings")
         return cls(
-            action=get_field(obj, "action", str, w),
+            action=action,
             items=tuple(ItemRef.from_json(i, "event item") for i in items),
             reason=opt_field(obj, "reason", str, w),
             to=opt_field(obj, "to", str, w),
@@ -526,6 +544,16 @@ class EventBody:
             text=opt_field(obj, "text", str, w),
             fields=fields,
             source=opt_field(obj, "source", str, w),
+        )
+
+
+def _check_event_members(action: str, members: Mapping[str, Any]) -> None:
+    """RecordError for a member documented for other actions only (``to`` on ``access``)."""
+    misplaced = set(members) - {"action", "items", "reason"} - EVENT_MEMBERS[action]
+    if misplaced:
+        raise RecordError(
+            f"event: {', '.join(sorted(misplaced))} not allowed on a {action} event "
+            "(docs/events.md §1.1)"
         )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from custody.clock import check_time
+from custody.clock import check_record_time
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.ledger import canonical
@@ -167,7 +167,7 @@ class SignedRecord:
             raise RecordError("record: missing field 'prev'")
         time = get_field(signed, "time", str, w)
         try:
-            check_time(time)
+            check_record_time(time)
         except ValueError as exc:
             raise RecordError(f"record: {exc}") from exc
         record = Record(
