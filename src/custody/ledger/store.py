@@ -194,7 +194,10 @@ class LedgerWriter:
     def append(self, record_type: str, body: Mapping[str, Any]) -> SignedRecord:
         if self._failed:
             raise LedgerError("an earlier write to the ledger failed; nothing more is appended")
-        if record_type != "key" and not self._signer_introduced():
+        # Every record's signer is introduced before it: a key record vouching for another
+        # key too (only a key's own introduction comes first by itself).
+        own_key = record_type == "key" and body.get("fingerprint") == self.signer.fingerprint
+        if not own_key and not self._signer_introduced():
             self.introduce(self.signer)
         record = Record(
             seq=self._size,
