@@ -259,6 +259,29 @@ def test_absurd_timeouts_in_the_config_are_a_config_error(
     assert f"{section}.{name}" in line and str(config) in line
 
 
+@pytest.mark.parametrize(
+    ("section", "name", "value"),
+    [
+        ("timestamps", "min_success", float("inf")),
+        ("timestamps", "min_success", "many"),
+        ("catalogue", "exiftool_timeout", "soon"),
+        ("catalogue", "digests", 7),
+    ],
+)
+def test_config_values_of_the_wrong_kind_are_a_config_error(
+    case: Case, tmp_path: Path, section: str, name: str, value: Any
+) -> None:
+    """The same class of hole: every value read from config.toml is checked, none crashes."""
+    root = copy_root(case, tmp_path / "evidence")
+    config = root / ".custody" / "config.toml"
+    document = tomllib.loads(config.read_text())
+    document.setdefault(section, {})[name] = value
+    config.write_text(tomli_w.dumps(document))
+    done = run(["timestamp", "--root", root, "--tsa", "http://127.0.0.1:9/"], case.env)
+    no_crash(done, "timestamp")
+    assert done.returncode == 4, one_line(done.stderr)
+
+
 SECRET = b"Sesame\xffopen-sesame"
 
 
@@ -294,6 +317,33 @@ def test_passphrase_that_is_not_utf8_is_refused_without_echoing_it(
     for piece in (b"Sesame", b"open", b"\xff", b"xff", b"0xff", b"position", b"\\udcff"):
         assert piece not in done.stderr and piece not in done.stdout, (piece, line)
     assert b"in position" not in done.stderr
+
+
+@pytest.mark.parametrize("shape", ["deep", "not an object", "endless", "argon2 asks 1 TiB"])
+def test_hostile_key_file_is_refused_in_one_line(case: Case, tmp_path: Path, shape: str) -> None:
+    """The same class of hole: a key file from elsewhere ('keys import') is input too."""
+    home = tmp_path / "home"
+    shutil.copytree(case.home, home)
+    env = {**case.env, "CUSTODY_HOME": str(home)}
+    backup = tmp_path / "backup.key"
+    if shape == "deep":
+        backup.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    elif shape == "not an object":
+        backup.write_bytes(b"[1, 2]")
+    elif shape == "endless":
+        backup = Path("/dev/zero")
+    else:
+        document = json.loads((home / "keys" / "alice.key").read_bytes())
+        document["sealed"]["kdf"]["memory_kib"] = 1 << 30
+        (home / "keys" / "alice.key").write_text(json.dumps(document))
+    if shape != "argon2 asks 1 TiB":
+        done = run(["keys", "import", backup], env, timeout=60)
+    else:
+        done = run(["sign", "--root", copy_root(case, tmp_path / "evidence")], env, timeout=60)
+    no_crash(done, shape)
+    line = one_line(done.stderr)
+    assert done.returncode == 5, line
+    assert "damaged" in line or "out of range" in line, line
 
 
 # --- 9. zip bundles: damaged members, disagreeing headers, duplicate names --------------------
