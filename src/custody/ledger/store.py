@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from custody.clock import Clock, format_time, utc_now
-from custody.errors import LedgerError, SigningKeyError, StorageError
+from custody.errors import LedgerError, RecordError, SigningKeyError, StorageError
 from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import merkle
 from custody.ledger.bodies import CheckpointBody, KeyBody
 from custody.ledger.index import Head
-from custody.ledger.records import FORMAT_VERSION, Record, SignedRecord
+from custody.ledger.records import FORMAT_VERSION, Record, SignedRecord, check_line_length
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 
@@ -210,6 +210,10 @@ class LedgerWriter:
         )
         payload = record.signed_bytes()
         signed = SignedRecord.assemble(record, self.signer.sign(payload), payload)
+        try:
+            check_line_length(len(signed.line))  # never write what verify would refuse
+        except RecordError as exc:
+            raise LedgerError(f"a {record_type} record is not written: {exc}") from None
         self._pending.append((self._offset, signed))
         self._size += 1
         self._offset += len(signed.line) + 1
