@@ -192,8 +192,16 @@ def test_metadata_that_expands_is_capped_and_kept_whole_beside_the_ledger(
     assert len(raw) == full["size"] > 64 << 20
     assert hashlib.sha256(raw).hexdigest() == full["sha256"]
     assert json.loads(raw)["PNG:Comment"] == "A" * (64 << 20)
+    from conftest import validate
+
+    validate(json.loads(next(x for x in lines if b"expands.png" in x)), "record.schema.json")
     checked = run(["verify", root, "--json"], case.env)
     assert checked.returncode == 0, checked.stdout[-2000:]
+    # A vault copy carries it, and verifies on its own.
+    vault = tmp_path / "vault"
+    assert run(["vault", "copy", vault, "--root", root], case.env).returncode == 0
+    assert (vault / ".custody" / "metadata" / kept.name).read_bytes() == raw
+    assert run(["verify", vault, "--json"], case.env).returncode == 0
     # The whole metadata is held to its record like any other file the ledger names.
     kept.write_bytes(raw[:-2] + b"}")
     changed = run(["verify", root, "--json"], case.env)

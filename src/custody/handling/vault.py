@@ -28,7 +28,7 @@ from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_atomic
 
 EVENT_BATCH = 1000  # items per copy event, so no single record grows without bound
-STATE_PARTS = ("keys", "timestamps", "repairs")
+STATE_PARTS = ("keys", "timestamps", "repairs", "metadata")  # metadata: items' whole metadata
 
 
 @dataclass

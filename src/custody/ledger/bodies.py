@@ -118,6 +118,29 @@ class Acquisition:
         )
 
 
+@dataclass(frozen=True)
+class FullMetadata:
+    """exiftool's whole output for an item whose record keeps only part of it (the rest was
+    over the cap): canonical JSON bytes kept as ``.custody/metadata/<sha256>.json``."""
+
+    sha256: str
+    size: int
+
+    @property
+    def file(self) -> str:
+        """Where it is kept, relative to ``.custody/``."""
+        return f"metadata/{self.sha256}.json"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> FullMetadata:
+        w = "item metadata_full"
+        only_fields(obj, {"sha256", "size"}, w)
+        return cls(hex64_field(obj, "sha256", w), nonneg_field(obj, "size", w))
+
+
 _ITEM_TEXT = frozenset(
     {"capture_time", "collector", "location", "metadata_error", "mime", "note", "source"}
 )
@@ -127,7 +150,8 @@ _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
 
 
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
-    "acquisition", "digests", "metadata", "mtime", "path", "path_bytes", "size", "tags"
+    "acquisition", "digests", "metadata", "metadata_full", "mtime", "path", "path_bytes",
+    "size", "tags",
 }
 
 
@@ -167,9 +191,12 @@ class ItemBody:
     duplicate_of: int | None = None
     supersedes: int | None = None
     acquisition: Acquisition | None = None
+    metadata_full: FullMetadata | None = None  # only when ``metadata`` keeps part of it
 
     def __post_init__(self) -> None:
         _check_item_values(self.path, self.size, self.digests)
+        if self.metadata_full is not None and self.metadata is None:
+            raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
 
     @property
     def sha256(self) -> str:
@@ -195,6 +222,7 @@ class ItemBody:
                 "location": self.location,
                 "metadata": dict(self.metadata) if self.metadata is not None else None,
                 "metadata_error": self.metadata_error,
+                "metadata_full": self.metadata_full.to_json() if self.metadata_full else None,
                 "mime": self.mime,
                 "mtime": self.mtime,
                 "note": self.note,
@@ -212,6 +240,7 @@ class ItemBody:
         cls.check_json(obj)
         raw_path = obj.get("path_bytes")
         acquisition = obj.get("acquisition")
+        full = obj.get("metadata_full")
         get = obj.get
         return cls(
             path=obj["path"],
@@ -231,6 +260,7 @@ class ItemBody:
             duplicate_of=get("duplicate_of"),
             supersedes=get("supersedes"),
             acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
+            metadata_full=FullMetadata.from_json(full) if full is not None else None,
         )
 
     @staticmethod
@@ -260,7 +290,12 @@ class ItemBody:
         raw_path = opt_field(obj, "path_bytes", str, w)
         if raw_path is not None:
             b64decode(raw_path, "item path_bytes")
-        opt_field(obj, "metadata", dict, w)
+        metadata = opt_field(obj, "metadata", dict, w)
+        full = opt_field(obj, "metadata_full", dict, w)
+        if full is not None:
+            FullMetadata.from_json(full)
+            if metadata is None:
+                raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)

@@ -87,13 +87,15 @@ class Ledger(abc.ABC):
         """
 
     def store_token(self, token_file: str, raw: bytes) -> None:
-        """Keep a timestamp token's raw response (``token_file`` is relative to .custody/)."""
+        """Keep a file a record names by its digest - a timestamp token's raw response, an
+        item's whole metadata - under ``token_file``, relative to .custody/."""
         target = self.root.state / token_file
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, raw)
 
     def read_token(self, token_file: str) -> bytes:
-        """The raw response a timestamp record names; OSError if it is not there."""
+        """A file ``store_token`` kept (a token, an item's whole metadata); OSError if it is
+        not there."""
         if token_file.startswith("/") or ".." in token_file.split("/"):
             raise FileNotFoundError(token_file)
         return (self.root.state / token_file).read_bytes()
