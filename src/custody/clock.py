@@ -23,9 +23,16 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """``2026-11-27T07:02:10.123456Z``: microsecond precision, always UTC."""
+    return f"{format_seconds(moment)[:-1]}.{moment.microsecond:06d}Z"
+
+
+def format_seconds(moment: datetime) -> str:
+    """``2026-11-27T07:02:10Z``: whole seconds, always UTC, the year always four digits
+    (``strftime("%Y")`` writes year 1 as ``1``, which is not RFC 3339)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: custody only records timezone-aware times")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def format_ns(epoch_ns: int) -> str:
@@ -49,15 +56,22 @@ def parse_time(text: str) -> datetime:
         raise ValueError(f"not a representable time: {text!r}") from None
 
 
-def check_time(text: str, *, utc: bool = False) -> None:
-    """Raise ValueError unless ``text`` is an RFC 3339 time (with ``utc``: ending in ``Z``).
+def check_time(text: str, *, utc: bool = False, digits: int | None = None) -> None:
+    """Raise ValueError unless ``text`` is an RFC 3339 time (with ``utc``: ending in ``Z``;
+    with ``digits``: exactly that many digits of fractional seconds).
 
     What ``parse_time`` and ``parse_ns`` accept, at a third of the cost: verify checks the
-    times of every record and needs no datetime for them.
+    times of every record and needs no datetime for them. Records are held to what custody
+    writes (docs/format.md §3): ``time`` with ``utc=True, digits=6`` (``format_time``), an
+    item's ``mtime`` with ``utc=True, digits=9`` (``format_ns``).
     """
     match = _RFC3339.fullmatch(text)
     if match is None or (utc and match.group(8) != "Z"):
         raise ValueError(f"not an RFC 3339 {'UTC ' if utc else ''}time: {text!r}")
+    if digits is not None and len(match.group(7) or "") != digits:
+        raise ValueError(
+            f"not an RFC 3339 time with {digits} digits of fractional seconds: {text!r}"
+        )
     offset = match.group(8)
     try:
         datetime.fromisoformat(text[:19])  # calendar and clock ranges
@@ -68,6 +82,16 @@ def check_time(text: str, *, utc: bool = False) -> None:
             raise ValueError(f"not an RFC 3339 time: {text!r}")
         if text[:4] in ("0001", "9999"):
             parse_time(text)  # the offset may move it off the calendar
+
+
+def check_record_time(text: str) -> None:
+    """A record's ``time`` or a token's ``gen_time``: as ``format_time`` writes it."""
+    check_time(text, utc=True, digits=6)
+
+
+def check_file_time(text: str) -> None:
+    """An item's ``mtime``: as ``format_ns`` writes it."""
+    check_time(text, utc=True, digits=9)
 
 
 def parse_ns(text: str) -> int:

@@ -21,6 +21,9 @@ from custody.system.files import describe_os_error, fsync_dir, write_atomic
 STATE_DIR = ".custody"
 _STAGING = ".init-"  # STATE_DIR + this + random: an init in progress
 CONFIG_FORMAT = 1
+# The longest wait a config may ask for (exiftool on one file, one TSA request): a day.
+# More is a mistake, and past ~10^9 s the operating system's timers cannot hold it at all.
+MAX_TIMEOUT = 86400.0
 
 # Public RFC 3161 services that answer anonymous requests; see docs/timestamps.md.
 DEFAULT_TSAS = (
@@ -76,8 +79,11 @@ class Config:
             ):
                 seconds = float(value)
                 # NaN fails every comparison, so "not > 0" also catches it.
-                if not (seconds > 0 and seconds != float("inf")):
-                    raise ValueError(f"{section}.{key} must be a positive number of seconds")
+                if not (0 < seconds <= MAX_TIMEOUT):
+                    raise ValueError(
+                        f"{section}.{key} must be a number of seconds above 0 and at most "
+                        f"{MAX_TIMEOUT:.0f} (one day)"
+                    )
             if int(ts.get("min_success", 1)) < 1:
                 raise ValueError("timestamps.min_success must be at least 1")
             return Config(
@@ -91,7 +97,7 @@ class Config:
                 case={str(k): str(v) for k, v in doc.get("case", {}).items()},
                 ledger=str(doc.get("ledger", {}).get("backend", "file")),
             )
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise RootError(f"{where} is not a valid custody config: {exc}") from None
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from custody.acquisition.metadata_files import item_metadata
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
 from custody.evidence.exiftool import ExifTool, FileMetadata
@@ -524,6 +525,7 @@ class _Run:
             path = candidate.rel.decode("utf-8", errors="replace")
             path_bytes = candidate.rel
         d = self.descriptive
+        metadata, metadata_full = item_metadata(self.ledger, meta)
         return ItemBody(
             path=path,
             path_bytes=path_bytes,
@@ -531,7 +533,8 @@ class _Run:
             mtime=format_ns(digest.mtime_ns),
             digests=dict(digest.digests),
             mime=meta.mime if meta else None,
-            metadata=dict(meta.tags) if meta else None,
+            metadata=metadata,
+            metadata_full=metadata_full,
             metadata_error=meta.error if meta else None,
             capture_time=meta.capture_time if meta else None,
             collector=d.collector,

@@ -6,7 +6,8 @@ encryption at rest (PKCS#12), signing a PDF as a PAdES baseline signature with a
 RFC 3161 signature timestamp, validation material in the Document Security Store (DSS)
 and optionally a document timestamp, renewing that document timestamp, and checking a
 signed PDF offline into a structured result. May import: ``custody.errors``,
-``custody.clock``, ``custody.canonical``, ``cryptography``, ``pyhanko`` /
+``custody.clock``, ``custody.canonical``, ``custody.keys.keyring`` (passphrases as UTF-8,
+refused without echo), ``cryptography``, ``pyhanko`` /
 ``pyhanko_certvalidator`` / ``asn1crypto`` (pyHanko's own dependency) and ``aiohttp``
 (pyHanko's HTTP client). It prints nothing and reads no environment variable.
 
@@ -115,6 +116,7 @@ from custody.errors import (
     TimestampError,
     UsageError,
 )
+from custody.keys.keyring import passphrase_bytes
 from custody.ledger.canonical import encode
 
 __all__ = [
@@ -536,7 +538,7 @@ def seal_preparer(identity: PreparerIdentity, passphrase: str) -> bytes:
         .kdf_rounds(PKCS12_KDF_ROUNDS)
         .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
         .hmac_hash(hashes.SHA256())
-        .build(passphrase.encode("utf-8"))
+        .build(passphrase_bytes(passphrase))
     )
     label = f"{identity.kind}:{identity.signer_name}".encode()
     return pkcs12.serialize_key_and_certificates(
@@ -616,7 +618,7 @@ def open_preparer(
 ) -> PreparerIdentity:
     """Open a sealed identity (``seal_preparer``) or an organisation's PKCS#12 file."""
     try:
-        loaded = pkcs12.load_pkcs12(data, passphrase.encode("utf-8"))
+        loaded = pkcs12.load_pkcs12(data, passphrase_bytes(passphrase))
     except ValueError:
         raise PassphraseError(
             "could not open the PDF-signing identity: wrong passphrase or not a PKCS#12 file"
@@ -648,7 +650,7 @@ def load_organisation_identity(
     certs = load_pem_certificates(cert_pem, "organisation certificate")
     try:
         key = serialization.load_pem_private_key(
-            key_pem, passphrase.encode("utf-8") if passphrase else None
+            key_pem, passphrase_bytes(passphrase) if passphrase else None
         )
     except TypeError:
         raise PassphraseError("the organisation key is encrypted: a passphrase is needed") from None

@@ -3,18 +3,26 @@ with tags sanitised for RFC 8785 / I-JSON (no unsafe integers, no non-finite flo
 control characters or lone surrogates), the MIME type, exiftool's Error/Warning tags,
 and the claimed capture time in RFC 3339.
 
+Also the cap on what an item record keeps of it (``cap_metadata``): exiftool's output is
+unbounded (a 65 KB PNG whose compressed text chunk expands to 64 MiB gave 67 MB of JSON),
+so a record keeps at most ``MAX_METADATA_BYTES``; the whole output is then kept beside the
+ledger by the caller, and the record names its SHA-256 (docs/format.md §6, ``item``).
+
 Pure: no processes, no files. ``custody.evidence.exiftool`` runs exiftool and calls
-``to_metadata``.
+``to_metadata``. May import: the standard library and ``rfc8785`` (the canonical sizes).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+import rfc8785
 
 # The capture time candidates, in order of preference (the brief for clock
 # reconciliation). ModifyDate is deliberately not one: editing software rewrites it.
@@ -45,6 +53,14 @@ _EXIF_OFFSET_TAG = {
 
 
 _MAX_SAFE_INT = 2**53 - 1  # I-JSON (RFC 7493) / RFC 8785 integer range
+
+
+# What an item record keeps of exiftool's output (docs/format.md §6): at most this many
+# bytes of canonical JSON in all, and, when the whole is larger, only the tags whose own
+# member (``"Group:Tag":value``) is at most ``MAX_TAG_BYTES``. A photo's metadata is 5-40
+# KiB; a video's with embedded telemetry can be megabytes.
+MAX_METADATA_BYTES = 256 << 10
+MAX_TAG_BYTES = 4 << 10
 
 
 _EXIF_DATE = re.compile(
@@ -173,3 +189,56 @@ def _rfc3339(text: str, extra_zone: str | None) -> str | None:
     except ValueError:
         return None
     return f"{year}-{month}-{day}T{hour}:{minute}:{second}{frac or ''}{zone}"
+
+
+# -- what a record keeps ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CappedMetadata:
+    """The tags an item record keeps, and - when that is not all of them - the whole of
+    exiftool's sanitised output as canonical JSON (RFC 8785), to be kept beside the ledger."""
+
+    tags: dict[str, Any]
+    full: bytes | None = None
+
+
+def _estimate(value: Any) -> int:
+    """Length of ``value`` as compact JSON by the C encoder, at a thirtieth of the cost of
+    encoding it canonically. Only number spellings differ (Python's repr against ECMAScript's,
+    RFC 8785 §3.2.2.3): the canonical length is at least 4/5 of this ("1e-07" is "1e-7") and
+    at most 4.2 times it ("1e+20" is "100000000000000000000")."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _canonical_size(value: Any) -> int:
+    return len(rfc8785.dumps(value))
+
+
+def cap_metadata(tags: Mapping[str, Any]) -> CappedMetadata:
+    """What an item record keeps of ``tags`` (sanitised exiftool output, see ``sanitise``).
+
+    All of it when its canonical JSON is at most ``MAX_METADATA_BYTES``. Otherwise, in
+    exiftool's order, every tag whose canonical member is at most ``MAX_TAG_BYTES``, as long
+    as the kept object stays within ``MAX_METADATA_BYTES``; and the whole as canonical bytes.
+    """
+    whole = dict(tags)
+    # The estimate settles most files (5-40 KiB) without encoding anything canonically, and
+    # a huge one is never encoded just to be measured.
+    estimate = _estimate(whole)
+    if estimate * 5 <= MAX_METADATA_BYTES:
+        return CappedMetadata(whole)
+    if estimate * 4 <= MAX_METADATA_BYTES * 5 and _canonical_size(whole) <= MAX_METADATA_BYTES:
+        return CappedMetadata(whole)
+    kept: dict[str, Any] = {}
+    size = 2  # the braces
+    for name, value in whole.items():
+        member = {name: value}
+        if _estimate(member) > 2 * MAX_TAG_BYTES:
+            continue  # cannot be within MAX_TAG_BYTES: never encoded in full
+        length = _canonical_size(member) - 2 + (1 if kept else 0)  # no braces; a comma
+        if length - (1 if kept else 0) > MAX_TAG_BYTES or size + length > MAX_METADATA_BYTES:
+            continue
+        kept[name] = value
+        size += length
+    return CappedMetadata(kept, bytes(rfc8785.dumps(whole)))

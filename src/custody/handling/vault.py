@@ -29,7 +29,7 @@ from custody.system.files import describe_os_error
 from custody.system.paths import Folder, read_tree, write_file_under
 
 EVENT_BATCH = 1000  # items per copy event, so no single record grows without bound
-STATE_PARTS = ("keys", "timestamps", "repairs")
+STATE_PARTS = ("keys", "timestamps", "repairs", "metadata")  # metadata: items' whole metadata
 
 
 @dataclass

@@ -165,16 +165,45 @@ def _aad(public: PublicKey) -> bytes:
     return f"{KEY_FILE_FORMAT}:{public.fingerprint}:{public.name}:{public.role}".encode()
 
 
+# What a key file may ask of Argon2id: a file from elsewhere ('keys import') must not make
+# unlocking it take hours or all the memory there is. custody itself writes 1, 1, 46 MiB.
+_MAX_ITERATIONS = 64
+_MAX_LANES = 64
+_MAX_MEMORY_KIB = 1 << 20  # 1 GiB
+
+
+def passphrase_bytes(passphrase: str) -> bytes:
+    """The passphrase as UTF-8, or PassphraseError - saying nothing of the passphrase.
+
+    A byte that is not UTF-8 (from CUSTODY_PASSPHRASE, or a terminal in another encoding)
+    reaches Python as a lone surrogate; the codec's own message would echo it and its
+    position, so it is never shown, nor chained to this error.
+    """
+    try:
+        return passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PassphraseError(
+            "the passphrase is not valid UTF-8 text: custody reads passphrases as UTF-8 "
+            "(check CUSTODY_PASSPHRASE, or the terminal's character encoding)"
+        ) from None
+
+
 def _derive(passphrase: str, salt: bytes, params: dict[str, Any]) -> bytes:
     if params.get("name") != "argon2id":
         raise ValueError("unsupported key derivation")
+    iterations = int(params["iterations"])
+    lanes = int(params["lanes"])
+    memory = int(params["memory_kib"])
+    if not (
+        1 <= iterations <= _MAX_ITERATIONS
+        and 1 <= lanes <= _MAX_LANES
+        and 8 * lanes <= memory <= _MAX_MEMORY_KIB
+    ):
+        raise ValueError("key derivation parameters out of range")
+    secret = passphrase_bytes(passphrase)
     return Argon2id(
-        salt=salt,
-        length=32,
-        iterations=int(params["iterations"]),
-        lanes=int(params["lanes"]),
-        memory_cost=int(params["memory_kib"]),
-    ).derive(passphrase.encode("utf-8"))
+        salt=salt, length=32, iterations=iterations, lanes=lanes, memory_cost=memory
+    ).derive(secret)
 
 
 def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, created: str) -> bytes:
@@ -216,9 +245,16 @@ def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, crea
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
+_MAX_KEY_FILE = 1 << 20  # a key file is under 1 KiB; a larger one is not one
+
+
 def load_key_file(path: Path) -> KeyFile:
     try:
-        document = json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_KEY_FILE + 1)
+        if len(data) > _MAX_KEY_FILE:
+            raise ValueError("far too large to be a key file")
+        document = json.loads(data)
         if document.get("format") != KEY_FILE_FORMAT:
             raise ValueError(f"not a {KEY_FILE_FORMAT} file")
         raw = b64decode(document["public_key"], "public key")
@@ -228,6 +264,8 @@ def load_key_file(path: Path) -> KeyFile:
         return KeyFile(path, public, document["created"], document["sealed"])
     except OSError as exc:
         raise SigningKeyError(f"cannot read key file {path}: {exc.strerror}") from None
+    except RecursionError:
+        raise SigningKeyError(f"key file {path} is damaged: nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SigningKeyError(f"key file {path} is damaged: {exc}") from None
 

@@ -9,11 +9,12 @@ docs/format.md and docs/events.md are the normative description; keep them in st
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from custody.clock import check_time, parse_ns
+from custody.clock import check_file_time, check_record_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.keys.roles import ROLES
@@ -118,6 +119,29 @@ class Acquisition:
         )
 
 
+@dataclass(frozen=True)
+class FullMetadata:
+    """exiftool's whole output for an item whose record keeps only part of it (the rest was
+    over the cap): canonical JSON bytes kept as ``.custody/metadata/<sha256>.json``."""
+
+    sha256: str
+    size: int
+
+    @property
+    def file(self) -> str:
+        """Where it is kept, relative to ``.custody/``."""
+        return f"metadata/{self.sha256}.json"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> FullMetadata:
+        w = "item metadata_full"
+        only_fields(obj, {"sha256", "size"}, w)
+        return cls(hex64_field(obj, "sha256", w), nonneg_field(obj, "size", w))
+
+
 _ITEM_TEXT = frozenset(
     {"capture_time", "collector", "location", "metadata_error", "mime", "note", "source"}
 )
@@ -127,7 +151,8 @@ _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
 
 
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
-    "acquisition", "digests", "metadata", "mtime", "path", "path_bytes", "size", "tags"
+    "acquisition", "digests", "metadata", "metadata_full", "mtime", "path", "path_bytes",
+    "size", "tags",
 }
 
 
@@ -194,10 +219,13 @@ class ItemBody:
     duplicate_of: int | None = None
     supersedes: int | None = None
     acquisition: Acquisition | None = None
+    metadata_full: FullMetadata | None = None  # only when ``metadata`` keeps part of it
 
     def __post_init__(self) -> None:
         _check_item_values(self.path, self.size, self.digests)
         _check_item_name(self.path, self.path_bytes)
+        if self.metadata_full is not None and self.metadata is None:
+            raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
 
     @property
     def sha256(self) -> str:
@@ -223,6 +251,7 @@ class ItemBody:
                 "location": self.location,
                 "metadata": dict(self.metadata) if self.metadata is not None else None,
                 "metadata_error": self.metadata_error,
+                "metadata_full": self.metadata_full.to_json() if self.metadata_full else None,
                 "mime": self.mime,
                 "mtime": self.mtime,
                 "note": self.note,
@@ -240,6 +269,7 @@ class ItemBody:
         cls.check_json(obj)
         raw_path = obj.get("path_bytes")
         acquisition = obj.get("acquisition")
+        full = obj.get("metadata_full")
         get = obj.get
         return cls(
             path=obj["path"],
@@ -259,6 +289,7 @@ class ItemBody:
             duplicate_of=get("duplicate_of"),
             supersedes=get("supersedes"),
             acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
+            metadata_full=FullMetadata.from_json(full) if full is not None else None,
         )
 
     @staticmethod
@@ -277,7 +308,7 @@ class ItemBody:
             raise RecordError("item: tags must be strings")
         mtime = get_field(obj, "mtime", str, w)
         try:
-            check_time(mtime, utc=True)
+            check_file_time(mtime)
         except ValueError as exc:
             raise RecordError(f"item: {exc}") from exc
         # Verify reads every item: optional fields are type-checked only where present.
@@ -287,7 +318,12 @@ class ItemBody:
             nonneg_field(obj, name, w)
         raw_path = opt_field(obj, "path_bytes", str, w)
         name_bytes = b64decode(raw_path, "item path_bytes") if raw_path is not None else None
-        opt_field(obj, "metadata", dict, w)
+        metadata = opt_field(obj, "metadata", dict, w)
+        full = opt_field(obj, "metadata_full", dict, w)
+        if full is not None:
+            FullMetadata.from_json(full)
+            if metadata is None:
+                raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
@@ -415,6 +451,11 @@ def _material_from(
     )
 
 
+# A token's serial number and our request's nonce, as ``format(n, "x")`` writes them:
+# lowercase hex, no leading zeros, at most 256 bits (RFC 3161 needs 160 for serials).
+_HEX_NUMBER = re.compile(r"0|[1-9a-f][0-9a-f]{0,63}")
+
+
 @dataclass(frozen=True)
 class TimestampBody:
     """An RFC 3161 token over a checkpoint record, stored under ``.custody/timestamps/``.
@@ -442,6 +483,12 @@ class TimestampBody:
         name = self.token_file
         if not name or name[0] == "/" or "\0" in name or not _BAD_PARTS.isdisjoint(name.split("/")):
             raise RecordError("timestamp: token_file must be a path inside .custody/")
+        for name, value in (("serial", self.serial), ("nonce", self.nonce)):
+            if value is not None and not _HEX_NUMBER.fullmatch(value):
+                raise RecordError(
+                    f"timestamp: {name!r} is not a number in lowercase hex without leading "
+                    "zeros (at most 64 digits)"
+                )
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
@@ -483,7 +530,7 @@ class TimestampBody:
         )
         gen_time = get_field(obj, "gen_time", str, w)
         try:
-            check_time(gen_time)
+            check_record_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"timestamp: {exc}") from exc
         validation, missing = _material_from(obj, w)
@@ -536,6 +583,23 @@ ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive",
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
+
+
+# The members an event of each action may carry besides ``action``, ``items`` and ``reason``
+# (docs/events.md §1.1; tests/test_review_strictness.py holds the two tables together).
+EVENT_MEMBERS: dict[str, frozenset[str]] = {
+    "transfer": frozenset({"to"}),
+    "access": frozenset(),
+    "copy": frozenset({"destination", "copies"}),
+    "derive": frozenset({"output"}),
+    "note": frozenset({"text", "fields"}),
+    "dispose": frozenset(),
+    "receive": frozenset({"source"}),
+    "supersede": frozenset(),
+}
+
+
+_EVENT_FIELDS = frozenset({"action", "items", "reason"}).union(*EVENT_MEMBERS.values())
 
 
 @dataclass(frozen=True)
@@ -611,6 +675,7 @@ class EventBody:
         unknown = set(self.fields) - set(NOTE_FIELDS)
         if unknown:
             raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+        _check_event_members(self.action, self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
@@ -629,22 +694,10 @@ class EventBody:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> EventBody:
         w = "event"
-        only_fields(
-            obj,
-            {
-                "action",
-                "items",
-                "reason",
-                "to",
-                "destination",
-                "copies",
-                "output",
-                "text",
-                "fields",
-                "source",
-            },
-            w,
-        )
+        only_fields(obj, _EVENT_FIELDS, w)
+        action = get_field(obj, "action", str, w)
+        if action in EVENT_MEMBERS:
+            _check_event_members(action, obj)
         items = get_field(obj, "items", list, w)
         copies = opt_field(obj, "copies", list, w) or []
         output = opt_field(obj, "output", dict, w)
@@ -652,7 +705,7 @@ class EventBody:
         if not all(isinstance(v, str) for v in fields.values()):
             raise RecordError("event: note fields must be strings")
         return cls(
-            action=get_field(obj, "action", str, w),
+            action=action,
             items=tuple(ItemRef.from_json(i, "event item") for i in items),
             reason=opt_field(obj, "reason", str, w),
             to=opt_field(obj, "to", str, w),
@@ -662,6 +715,16 @@ class EventBody:
             text=opt_field(obj, "text", str, w),
             fields=fields,
             source=opt_field(obj, "source", str, w),
+        )
+
+
+def _check_event_members(action: str, members: Mapping[str, Any]) -> None:
+    """RecordError for a member documented for other actions only (``to`` on ``access``)."""
+    misplaced = set(members) - {"action", "items", "reason"} - EVENT_MEMBERS[action]
+    if misplaced:
+        raise RecordError(
+            f"event: {', '.join(sorted(misplaced))} not allowed on a {action} event "
+            "(docs/events.md §1.1)"
         )
 
 
@@ -848,7 +911,7 @@ class ArchiveStamp:
         only_fields(obj, {"algorithm", "gen_time", "token_sha256", "tsa"}, where)
         gen_time = get_field(obj, "gen_time", str, where)
         try:
-            check_time(gen_time)
+            check_record_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"{where}: {exc}") from exc
         return cls(

@@ -456,7 +456,23 @@ def _check_checkpoints(state: LedgerState) -> list[Finding]:
         matching.append((position, body))
     previous: CheckpointBody | None = None
     for position, body in matching:
-        if previous is not None and previous.tree_size <= body.tree_size:
+        if previous is not None and body.tree_size < previous.tree_size:
+            # A signed statement that the ledger had fewer records than an earlier one
+            # attested: a rollback, even when its root is right for that smaller size.
+            findings.append(
+                Finding(
+                    Code.NOT_APPEND_ONLY,
+                    f"record {position}",
+                    f"this checkpoint covers {body.tree_size} records, fewer than the "
+                    f"{previous.tree_size} an earlier checkpoint covers: a later checkpoint "
+                    "may never be smaller",
+                    position,
+                    f"tree size >= {previous.tree_size}",
+                    str(body.tree_size),
+                )
+            )
+            continue  # the larger earlier checkpoint stays the one later ones must extend
+        if previous is not None:
             proof = merkle.consistency_proof(state.tree, previous.tree_size, body.tree_size)
             try:
                 merkle.verify_consistency(

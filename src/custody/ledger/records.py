@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from custody.clock import check_time
+from custody.clock import check_record_time
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.ledger import canonical
@@ -31,6 +31,14 @@ from custody.ledger.bodies import BODY_TYPES, ItemBody
 from custody.ledger.fields import get_field, hex64_field, nonneg_field, only_fields
 
 FORMAT_VERSION = 1
+
+
+# The longest line a record may be (docs/format.md §2). A catalogued item stays far below
+# it (its metadata is capped at custody.evidence.metadata.MAX_METADATA_BYTES); the largest
+# records custody writes are events naming 1,000 items with their copies (a few MiB at
+# most). A longer line is RECORD_MALFORMED without being decoded, and custody never
+# writes one.
+MAX_LINE_BYTES = 16 << 20
 
 
 RECORD_TYPES = frozenset(
@@ -61,6 +69,15 @@ _SIGNED_MARKER = b',"signed":'
 def line_hash(line: bytes) -> str:
     """The chain link: hex SHA-256 of a ledger line's bytes, without its newline."""
     return hashlib.sha256(line).hexdigest()
+
+
+def check_line_length(length: int) -> None:
+    """RecordError for a line longer than ``MAX_LINE_BYTES``."""
+    if length > MAX_LINE_BYTES:
+        raise RecordError(
+            f"the line is {length} bytes, more than the {MAX_LINE_BYTES >> 20} MiB "
+            f"({MAX_LINE_BYTES} bytes) a record may be"
+        )
 
 
 # --- the envelope ---------------------------------------------------------------------------
@@ -159,6 +176,7 @@ class SignedRecord:
     @staticmethod
     def parse(line: bytes) -> SignedRecord:
         """Strictly parse one ledger line (without newline). Raises RecordError."""
+        check_line_length(len(line))
         obj = canonical.decode(line)
         if not isinstance(obj, dict):
             raise RecordError("a ledger line must be a JSON object")
@@ -184,7 +202,7 @@ class SignedRecord:
             raise RecordError("record: missing field 'prev'")
         time = get_field(signed, "time", str, w)
         try:
-            check_time(time)
+            check_record_time(time)
         except ValueError as exc:
             raise RecordError(f"record: {exc}") from exc
         record = Record(

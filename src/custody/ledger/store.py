@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from custody.clock import Clock, format_time, utc_now
-from custody.errors import LedgerError, SigningKeyError, StorageError
+from custody.errors import LedgerError, RecordError, SigningKeyError, StorageError
 from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import merkle
 from custody.ledger.bodies import CheckpointBody, KeyBody
 from custody.ledger.index import Head
-from custody.ledger.records import FORMAT_VERSION, SELF_DATED_TYPES, Record, SignedRecord
+from custody.ledger.records import (
+    FORMAT_VERSION,
+    SELF_DATED_TYPES,
+    Record,
+    SignedRecord,
+    check_line_length,
+)
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 
@@ -87,13 +93,15 @@ class Ledger(abc.ABC):
         """
 
     def store_token(self, token_file: str, raw: bytes) -> None:
-        """Keep a timestamp token's raw response (``token_file`` is relative to .custody/)."""
+        """Keep a file a record names by its digest - a timestamp token's raw response, an
+        item's whole metadata - under ``token_file``, relative to .custody/."""
         target = self.root.state / token_file
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, raw)
 
     def read_token(self, token_file: str) -> bytes:
-        """The raw response a timestamp record names; OSError if it is not there."""
+        """A file ``store_token`` kept (a token, an item's whole metadata); OSError if it is
+        not there."""
         if token_file.startswith("/") or ".." in token_file.split("/"):
             raise FileNotFoundError(token_file)
         return (self.root.state / token_file).read_bytes()
@@ -195,7 +203,10 @@ class LedgerWriter:
     def append(self, record_type: str, body: Mapping[str, Any]) -> SignedRecord:
         if self._failed:
             raise LedgerError("an earlier write to the ledger failed; nothing more is appended")
-        if record_type != "key" and not self._signer_introduced():
+        # Every record's signer is introduced before it: a key record vouching for another
+        # key too (only a key's own introduction comes first by itself).
+        own_key = record_type == "key" and body.get("fingerprint") == self.signer.fingerprint
+        if not own_key and not self._signer_introduced():
             self.introduce(self.signer)
         record = Record(
             seq=self._size,
@@ -208,6 +219,10 @@ class LedgerWriter:
         )
         payload = record.signed_bytes()
         signed = SignedRecord.assemble(record, self.signer.sign(payload), payload)
+        try:
+            check_line_length(len(signed.line))  # never write what verify would refuse
+        except RecordError as exc:
+            raise LedgerError(f"a {record_type} record is not written: {exc}") from None
         self._pending.append((self._offset, signed))
         self._size += 1
         self._offset += len(signed.line) + 1

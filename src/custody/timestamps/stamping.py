@@ -27,11 +27,11 @@ import re
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from custody.clock import Clock, format_time, parse_time, utc_now
+from custody.clock import Clock, format_seconds, format_time, parse_time, utc_now
 from custody.errors import InputError, StorageError, TimestampError, UsageError
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
@@ -484,15 +484,27 @@ def review_tokens(
         review.valid.append(
             ValidToken(position, body.checkpoint, tree_size, check.gen_time, body.tsa)
         )
-    # Causal order: a token over a checkpoint proves everything that checkpoint covers
-    # existed at its genTime - including earlier timestamp records and their tokens.
-    for later in review.valid:
-        for earlier in review.valid:
+    review.findings.extend(order_findings(review.valid))
+    return review
+
+
+def order_findings(
+    valid: Sequence[ValidToken],
+) -> list[tuple[str, str, str, int | None, str | None, str | None]]:
+    """Causal order: a token over a checkpoint proves everything that checkpoint covers
+    existed at its genTime - including earlier timestamp records and their tokens.
+
+    Times are compared by their difference, never by adding a tolerance to one of them:
+    a token may claim any genTime up to 9999-12-31, where ``time + 60 s`` overflows.
+    """
+    findings: list[tuple[str, str, str, int | None, str | None, str | None]] = []
+    for later in valid:
+        for earlier in valid:
             if (
                 earlier.record < later.tree_size
-                and earlier.gen_time > later.gen_time + ORDER_TOLERANCE
+                and earlier.gen_time - later.gen_time > ORDER_TOLERANCE
             ):
-                review.findings.append(
+                findings.append(
                     (
                         "TIMESTAMP_INVALID",
                         f"record {earlier.record}",
@@ -503,7 +515,7 @@ def review_tokens(
                         format_time(earlier.gen_time),
                     )
                 )
-    return review
+    return findings
 
 
 def review_findings(review: TokenReview) -> list[Any]:
@@ -542,7 +554,7 @@ def token_rows(review: TokenReview) -> list[dict[str, Any]]:
             "record": t.record,
             "checkpoint": t.checkpoint,
             "tree_size": t.tree_size,
-            "gen_time": t.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "gen_time": format_seconds(t.gen_time),
             "tsa": t.tsa,
             "trust": review.trust,
         }
@@ -563,7 +575,13 @@ _EXIF_TIME = re.compile(
 
 
 def parse_capture_time(text: str) -> tuple[datetime, bool] | None:
-    """(time, zone known) from an exiftool or RFC 3339 date; None if unusable."""
+    """(time, zone known) from an exiftool or RFC 3339 date; None if unusable.
+
+    A known zone is kept as the datetime's own offset, never converted to UTC here: at the
+    ends of the calendar (9999-12-31 23:59:59 at -23:59, 0001-01-01 at +01:00) the UTC
+    instant is not a Python datetime. Compare such times by subtracting them (the
+    difference is a ``timedelta``, which has room for any two datetimes).
+    """
     match = _EXIF_TIME.match(text.strip())
     if not match:
         return None
@@ -578,8 +596,10 @@ def parse_capture_time(text: str) -> tuple[datetime, bool] | None:
         return moment.replace(tzinfo=UTC), True
     sign = 1 if zone[0] == "+" else -1
     digits = zone[1:].replace(":", "")
-    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-    return (moment - sign * offset).replace(tzinfo=UTC), True
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours > 23 or minutes > 59:
+        return None
+    return moment.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes))), True
 
 
 @dataclass(frozen=True)
@@ -614,9 +634,10 @@ def reconcile(
         if parsed is not None:
             moment, zoned = parsed
             slack = timedelta(0) if zoned else UNKNOWN_ZONE_SLACK
-            if moment - slack > earliest.gen_time:
+            # Differences, not sums: no time near either end of the calendar overflows.
+            if moment - earliest.gen_time > slack:
                 flags.append("CAPTURE_AFTER_TIMESTAMP")
-        if catalogue_moment > earliest.gen_time + ORDER_TOLERANCE:
+        if catalogue_moment - earliest.gen_time > ORDER_TOLERANCE:
             flags.append("CATALOGUED_AFTER_TIMESTAMP")
     if valid and min(abs(catalogue_moment - t.gen_time) for t in valid) > CATALOGUE_DISTANCE:
         flags.append("CATALOGUE_TIME_FAR")

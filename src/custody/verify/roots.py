@@ -23,6 +23,7 @@ digests (FILE_MISSING, FILE_MODIFIED, FILE_UNREADABLE); files nobody catalogued
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -333,6 +334,8 @@ def verify_root(
                 clock=files,
             )
             verify_longterm(store.read_token, state, result, trust=policy.tsa, at=policy.at)
+            if files:
+                verify_full_metadata(store.read_token, state, result)
     if files:
         verify_files(root, state, result, observer=observer)
     return result
@@ -424,6 +427,53 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
         findings += missing
         detail += words
     result.add_check("witnesses", findings, len(state.witnesses), detail)
+
+
+def verify_full_metadata(
+    read_file: Callable[[str], bytes], state: LedgerState, result: VerificationResult
+) -> None:
+    """Each current item's whole metadata, where its record keeps only part of it, is kept
+    beside the ledger with the SHA-256 and size its record names (docs/format.md §6)."""
+    findings: list[Finding] = []
+    checked = 0
+    for path, body in state.items.items():
+        full = body.metadata_full
+        if full is None:
+            continue
+        checked += 1
+        where = f"{STATE_DIR}/{full.file}"
+        seq = state.item_seq[path]
+        try:
+            raw = read_file(full.file)
+        except OSError:
+            findings.append(
+                Finding(
+                    Code.FILE_MISSING,
+                    where,
+                    f"the whole metadata of {body.path} (record {seq}) is not kept",
+                    seq,
+                )
+            )
+            continue
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != full.sha256 or len(raw) != full.size:
+            findings.append(
+                Finding(
+                    Code.FILE_MODIFIED,
+                    where,
+                    f"the whole metadata of {body.path} is not what record {seq} names",
+                    seq,
+                    full.sha256,
+                    digest,
+                )
+            )
+    if checked:
+        result.add_check(
+            "whole metadata",
+            findings,
+            checked,
+            f"{checked} items' whole metadata, kept beside the ledger, against their records",
+        )
 
 
 def verify_timestamps(
