@@ -311,7 +311,7 @@ def test_bundle_forged_item_does_not_make_a_swapped_file_pass(
         # The swapped file is described by no authentic record: never "matches" the forgery.
         assert file_codes & {"FILE_UNEXPECTED", "FILE_MODIFIED"}, found
         checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
-        assert checks["files"]["ok"] is False
+        assert checks["files"]["passed"] is False
 
 
 # --- 21. exports carry every selected file or refuse loudly ------------------------------------

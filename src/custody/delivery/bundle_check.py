@@ -5,6 +5,18 @@ checkpoint, the tokens, the RFC 4998 evidence record and validation material it 
 Hostile bundles
 (paths with ``..``, absolute paths, links, extra or missing files, altered proofs, tokens
 or records, zip bombs) get findings, and nothing is ever written.
+
+A zip is read through ``custody.acquisition.sources.safezip`` - the one safe zip reader -
+held to ``bundle_format``'s limits: two entries of one name (also after Unicode
+normalisation and case folding) are BUNDLE_UNSAFE and neither is read; a local header that
+names another file than the central directory is BUNDLE_MALFORMED; a payload entry whose
+bytes fail their CRC-32 is FILE_MODIFIED. Work and memory are bounded by the bundle's real
+and declared sizes: the declared total by the archive's size, the bundle's own files by
+``bundle_format``'s caps, records by the number of files that could prove them, and the
+findings of one kind listed per check by ``LISTED_FINDINGS`` (the rest are counted).
+
+May import: ``custody.acquisition.sources.safezip`` (and its ``claims``), ``custody.ledger``,
+``custody.trust``, ``custody.timestamps``, ``custody.findings``, ``custody.errors``.
 """
 
 from __future__ import annotations
@@ -15,19 +27,25 @@ import os
 import posixpath
 import stat
 import zipfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from custody.acquisition.sources.safezip import DamagedMemberError, SafeZip, ZipLimits
 from custody.clock import format_time
 from custody.delivery.bundle_format import (
     BUNDLE_FORMAT,
+    LISTED_FINDINGS,
+    MAX_MANIFEST_LINE,
+    MAX_PROOF_BYTES,
     MAX_ZIP_ENTRIES,
     MAX_ZIP_RATIO,
     MAX_ZIP_TOTAL,
     PAYLOAD_ALGORITHMS,
     WITHHELD_REASON,
+    max_index_bytes,
 )
 from custody.errors import CustodyError, InputError, RecordError
 from custody.evidence.hashing import new_hash
@@ -38,11 +56,85 @@ from custody.ledger.checks import TrustedCheckpoint
 from custody.ledger.keyrules import Compromise, KeyRules
 from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
-from custody.ledger.records import SignedRecord
+from custody.ledger.records import MAX_LINE_BYTES, SignedRecord
 from custody.system.paths import Folder
 from custody.trust.policy import TrustPolicy
 
-# --- verification ---------------------------------------------------------------------------
+BUNDLE_ZIP_LIMITS = ZipLimits(
+    max_entries=MAX_ZIP_ENTRIES,
+    max_member_size=MAX_ZIP_TOTAL,
+    max_total_size=MAX_ZIP_TOTAL,
+    max_ratio=MAX_ZIP_RATIO,
+    ratio_floor=1 << 20,
+    max_name_bytes=16 << 10,
+    fold_case=True,
+    max_total_ratio=MAX_ZIP_RATIO,
+)
+
+
+def bundle_name_reason(name: str) -> str | None:
+    """Why a zip entry may not name a file of a bundle (None when it may).
+
+    A bundle carries evidence under its own names, control characters included (custody
+    keeps them exactly); what is refused is what an extractor could take outside the
+    bundle: absolute and ``..`` paths, backslashes, and ``:`` (a drive letter, or an NTFS
+    stream on Windows).
+    """
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
+        return "a path that leaves the bundle"
+    if "" in parts or "." in parts:
+        return "a path with an empty or '.' component"
+    return None
+
+
+# --- findings, bounded ------------------------------------------------------------------------
+
+
+class Findings:
+    """Findings of one check, at most ``LISTED_FINDINGS`` of each code kept; the others are
+    counted and summed up in one more finding, so a hostile bundle listing a million missing
+    files costs a counter, not a million objects (nor a million lines on a terminal)."""
+
+    def __init__(self, summary_item: str = "bundle") -> None:
+        self.kept: list[Finding] = []
+        self.counts: Counter[Code] = Counter()
+        self.items: set[str] = set()  # items named by a kept or counted finding
+        self.summary_item = summary_item
+
+    def append(self, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        if len(self.items) < 1 << 20:
+            self.items.add(finding.item)
+        if self.counts[finding.code] <= LISTED_FINDINGS:
+            self.kept.append(finding)
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self.append(finding)
+
+    def names(self, item: str) -> bool:
+        return item in self.items
+
+    def result(self) -> list[Finding]:
+        out = list(self.kept)
+        for code, count in self.counts.items():
+            if count > LISTED_FINDINGS:
+                out.append(
+                    Finding(
+                        code,
+                        self.summary_item,
+                        f"and {count - LISTED_FINDINGS} more {code} findings of this check, "
+                        f"not listed ({count} in all)",
+                        None,
+                        None,
+                        str(count),
+                    )
+                )
+        return out
+
+
+# --- reading ----------------------------------------------------------------------------------
 
 
 class BundleSource:
@@ -60,8 +152,10 @@ class BundleSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.findings: list[Finding] = []
-        self.zip: zipfile.ZipFile | None = None
+        self.zip: SafeZip | None = None
         self.folder: Folder | None = None
+        # custody/records.jsonl as parsed once (``bundle_records``), and its findings
+        self.parsed_records: tuple[dict[int, SignedRecord], list[Finding]] | None = None
         self.prefix = ""
         self.files: dict[str, int] = {}  # relative path -> size
         self._kept: dict[str, bytes] = {}  # the one snapshot of every file read
@@ -112,40 +206,24 @@ class BundleSource:
                     self.files[rel] = st.st_size
 
     def _scan_zip(self) -> None:
-        archive = zipfile.ZipFile(self.path)
+        # Whole-archive refusals (zip bombs, overlapping members, an unreadable directory)
+        # are UnsafeArchiveError, an InputError: the bundle cannot be verified at all.
+        archive = SafeZip(
+            self.path, BUNDLE_ZIP_LIMITS, name_reason=bundle_name_reason, collect=True
+        )
         self.zip = archive
-        entries = archive.infolist()
-        if len(entries) > MAX_ZIP_ENTRIES:
-            raise InputError(f"{self.path}: {len(entries)} entries; refused as a zip bomb")
-        total = 0
-        names = []
-        for info in entries:
-            name = info.filename
-            if info.is_dir():
-                continue
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == stat.S_IFLNK:
-                self._unsafe(name, "a symbolic link")
-                continue
-            if name.startswith("/") or "\\" in name or ".." in name.split("/") or ":" in name:
-                self._unsafe(name, "a path that leaves the bundle")
-                continue
-            if {"", "."} & set(name.split("/")) or "\0" in name:
-                self._unsafe(name, "a path with an empty or '.' component, or a NUL")
-                continue
-            if (
-                info.file_size > (1 << 20)
-                and info.compress_size
-                and (info.file_size / info.compress_size > MAX_ZIP_RATIO)
-            ):
-                raise InputError(
-                    f"{self.path}: {name} expands {info.file_size // max(info.compress_size, 1)} "
-                    "times; refused as a zip bomb"
+        for refused in archive.refused:
+            if refused.damaged:
+                self.findings.append(
+                    Finding(
+                        Code.BUNDLE_MALFORMED,
+                        refused.name,
+                        f"refused: {refused.reason}; nothing is read from it",
+                    )
                 )
-            total += info.file_size
-            names.append((name, info.file_size))
-        if total > MAX_ZIP_TOTAL:
-            raise InputError(f"{self.path}: expands to {total} bytes; refused as a zip bomb")
+            else:
+                self._unsafe(refused.name, refused.reason)
+        names = [(m.name, m.declared_size) for m in archive.members]
         # A zip made by custody has one top folder; accept a bag at the top level too.
         tops = {n.split("/", 1)[0] for n, _ in names}
         if len(tops) == 1 and not any(n == "bagit.txt" for n, _ in names):
@@ -156,7 +234,8 @@ class BundleSource:
 
     def open(self, rel: str) -> BinaryIO:
         """The bundle's file ``rel`` as it is now (callers check what they read: payload
-        copies are hashed against the signed digests)."""
+        copies are hashed against the signed digests); reading a zip entry whose bytes fail
+        its CRC-32 or declared length raises ``DamagedMemberError``."""
         if rel not in self.files:
             raise FileNotFoundError(rel)
         if self.zip is not None:
@@ -174,6 +253,8 @@ class BundleSource:
         """The bytes of ``rel``, read once and then always the same (see the class)."""
         data = self._kept.get(rel)
         if data is None:
+            if rel in self.files and self.files[rel] > limit:
+                raise InputError(f"{rel} in the bundle is implausibly large")
             with self.open(rel) as handle:
                 data = handle.read(limit + 1)
             pinned = self._pinned.get(rel)
@@ -187,6 +268,36 @@ class BundleSource:
             raise InputError(f"{rel} in the bundle is implausibly large")
         return data
 
+    def lines(self, rel: str, max_line: int) -> Iterator[tuple[int, bytes | None]]:
+        """(number, line) of a text file, streaming; ``None`` for a line longer than
+        ``max_line`` (skipped, never held). Lines end at LF, CR LF or CR (RFC 8493 §2.1),
+        never at the other characters ``str.splitlines`` splits at (U+2028, U+0085...).
+
+        Of the one snapshot: the kept bytes if ``rel`` was read; else streamed, and when
+        read to its end its SHA-256 pinned (a later read of other bytes is refused)."""
+        kept = self._kept.get(rel)
+        if kept is not None:
+            yield from _split_lines((kept[i : i + CHUNK] for i in range(0, len(kept), CHUNK)),
+                                    max_line)  # fmt: skip
+            return
+        digest = hashlib.sha256()
+        with self.open(rel) as handle:
+
+            def chunks() -> Iterator[bytes]:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    yield chunk
+
+            yield from _split_lines(chunks(), max_line)
+        self._pin(rel, digest.hexdigest())
+
+    def _pin(self, rel: str, sha256: str) -> None:
+        if self._pinned.setdefault(rel, sha256) != sha256:
+            raise InputError(
+                f"{rel} in the bundle changed while it was being checked; nothing was "
+                "written: check the bundle again when nothing else is changing it"
+            )
+
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
         """Digests of ``rel``: of the kept bytes if it was read, else streamed and pinned."""
         kept = self._kept.get(rel)
@@ -198,11 +309,7 @@ class BundleSource:
                 for h in hashes.values():
                     h.update(chunk)
         found = {a: h.hexdigest() for a, h in hashes.items()}
-        if self._pinned.setdefault(rel, found["sha256"]) != found["sha256"]:
-            raise InputError(
-                f"{rel} in the bundle changed while it was being checked; nothing was "
-                "written: check the bundle again when nothing else is changing it"
-            )
+        self._pin(rel, found["sha256"])
         return {a: found[a] for a in algorithms}
 
     def pinned(self, rel: str) -> str | None:
@@ -217,41 +324,100 @@ class BundleSource:
             self.folder.close()
 
 
+CHUNK = 1 << 20
+
+
+def _split_lines(chunks: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
+    """``BundleSource.lines`` over the bytes ``chunks`` yields."""
+    number = 0
+    pending: list[bytes] = []
+    held = 0
+    too_long = False
+    carry_cr = False
+    for chunk in chunks:
+        if carry_cr:
+            chunk = b"\r" + chunk
+        carry_cr = chunk.endswith(b"\r")
+        if carry_cr:
+            chunk = chunk[:-1]  # a CR LF split across two chunks is one line end
+        pieces = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        for piece in pieces[:-1]:
+            number += 1
+            if too_long or held + len(piece) > max_line:
+                yield number, None
+            else:
+                yield number, b"".join([*pending, piece])
+            pending, held, too_long = [], 0, False
+        tail = pieces[-1]
+        if not too_long:
+            if held + len(tail) > max_line:
+                pending, held, too_long = [], 0, True
+            elif tail:
+                pending.append(tail)
+                held += len(tail)
+    if carry_cr:
+        number += 1
+        yield number, None if too_long or held > max_line else b"".join(pending)
+        pending, too_long = [], False
+    if pending or too_long:
+        yield number + 1, None if too_long else b"".join(pending)
+
+
 def _digest_of(algorithm: str, data: bytes) -> str:
     h = new_hash(algorithm)
     h.update(data)
     return h.hexdigest()
 
 
-def _parse_manifest(data: bytes, name: str, findings: list[Finding]) -> dict[str, str]:
+def _manifest(
+    source: BundleSource, name: str, known: set[str] | dict[str, int], findings: Findings
+) -> tuple[dict[str, str], list[str], int]:
+    """A (tag) manifest read as it streams: (digest of each listed path that ``known``
+    holds, the first listed paths it does not hold, how many paths it does not hold)."""
     entries: dict[str, str] = {}
-    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-        if not raw.strip():
-            continue
-        parts = raw.split(None, 1) if "  " not in raw else raw.split("  ", 1)
-        if len(parts) != 2:
-            findings.append(
-                Finding(Code.BUNDLE_MALFORMED, name, f"line {number} is not 'digest  path'")
-            )
-            continue
-        digest, path = (
-            parts[0].lower(),
-            parts[1].replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%"),
-        )
-        entries[path] = digest
-    return entries
+    others: list[str] = []
+    other_count = 0
+    try:
+        for number, raw in source.lines(name, MAX_MANIFEST_LINE):
+            if raw is None:
+                findings.append(
+                    Finding(Code.BUNDLE_MALFORMED, name, f"line {number} is implausibly long")
+                )
+                continue
+            line = raw.decode("utf-8", "replace")
+            if not line.strip():
+                continue
+            parts = line.split(None, 1) if "  " not in line else line.split("  ", 1)
+            if len(parts) != 2:
+                findings.append(
+                    Finding(Code.BUNDLE_MALFORMED, name, f"line {number} is not 'digest  path'")
+                )
+                continue
+            digest = parts[0].lower()
+            path = parts[1].replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+            if path in known:
+                entries[path] = digest
+            else:
+                other_count += 1
+                if len(others) < LISTED_FINDINGS:
+                    others.append(path)
+    except DamagedMemberError as exc:
+        findings.append(Finding(Code.BUNDLE_MALFORMED, name, f"cannot be read: {exc}"))
+    return entries, others, other_count
 
 
 def load_index(source: BundleSource) -> dict[str, Any]:
     """custody/index.json, parsed strictly and of the shape the checks rely on.
 
     It is untrusted input like everything in a bundle: a nested, mistyped or oversized
-    index is unusable input (InputError), never a crash.
+    index is unusable input (InputError), never a crash. Its size is bounded by the
+    bundle's: a few KiB per file it could describe.
     """
     where = "custody/index.json is not a custody bundle index"
     try:
         index = canonical.decode(
-            source.read("custody/index.json", limit=1 << 26), require_canonical=False
+            source.read("custody/index.json", limit=max_index_bytes(len(source.files))),
+            require_canonical=False,
         )
     except RecordError as exc:
         raise InputError(f"{where}: {exc}") from None
@@ -277,6 +443,72 @@ def load_index(source: BundleSource) -> dict[str, Any]:
     return checked
 
 
+def bundle_records(
+    source: BundleSource, findings: Findings | None = None
+) -> dict[int, SignedRecord]:
+    """custody/records.jsonl parsed strictly: the first well-formed record of each number.
+
+    Bounded by the bundle: every record it can prove needs a file (an inclusion proof or a
+    token) except the checkpoint, so lines beyond the number of its files are not read;
+    a line longer than a record may be is malformed without being decoded. Parsed once per
+    source: verification, import and the report all use these very records (one snapshot).
+    """
+    if source.parsed_records is None:
+        source.parsed_records = _parse_records(source)
+    parsed, found = source.parsed_records
+    if findings is not None:
+        findings.extend(found)
+    return dict(parsed)
+
+
+def _parse_records(source: BundleSource) -> tuple[dict[int, SignedRecord], list[Finding]]:
+    sink: list[Finding] = []
+    parsed: dict[int, SignedRecord] = {}
+    most = len(source.files) + 1
+    for number, line in source.lines("custody/records.jsonl", MAX_LINE_BYTES):
+        if number > most:
+            sink.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    "custody/records.jsonl",
+                    f"holds more lines than a bundle of {len(source.files)} files can prove; "
+                    f"lines after {most} are not read",
+                )
+            )
+            break
+        where = f"records.jsonl line {number}"
+        if line is None:
+            sink.append(
+                Finding(
+                    Code.RECORD_MALFORMED,
+                    where,
+                    f"the line is longer than the {MAX_LINE_BYTES >> 20} MiB a record may be",
+                )
+            )
+            continue
+        if not line:
+            continue
+        try:
+            signed = SignedRecord.parse(line)
+            signed.record.typed_body()
+        except RecordError as exc:
+            sink.append(Finding(Code.RECORD_MALFORMED, where, str(exc)))
+            continue
+        if signed.seq in parsed:
+            sink.append(Finding(Code.RECORD_DUPLICATED, f"record {signed.seq}", "listed twice"))
+            continue
+        parsed[signed.seq] = signed
+    return parsed, sink
+
+
+def _proof_document(source: BundleSource, rel: str) -> Any:
+    """A proof file's JSON (any shape: ``check_document`` judges it); RecordError,
+    InputError or FileNotFoundError when it cannot be read."""
+    return canonical.decode(
+        source.read(rel, limit=MAX_PROOF_BYTES).strip(), require_canonical=False
+    )
+
+
 def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
     With ``policy.at`` the long-term validity of its timestamps is required at that date
@@ -294,23 +526,59 @@ def verify_source(source: BundleSource, *, policy: TrustPolicy) -> VerificationR
     """``verify_bundle`` over an open source, whose snapshot the caller then uses: what
     import copies and what a report shows are the very bytes verified here."""
     result = VerificationResult(root=str(source.path), trust=policy.describe())
-    _verify(source, result, policy)
+    try:
+        _verify(source, result, policy)
+    except DamagedMemberError as exc:
+        # A file the checks cannot do without (the index, the records) is damaged in the zip.
+        result.add_check(
+            "bag structure",
+            [*source.findings, Finding(Code.BUNDLE_MALFORMED, "bundle", f"cannot be read: {exc}")],
+            len(source.files),
+            "BagIt files present and readable",
+        )
     return result
 
 
 def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolicy) -> None:
-    structure: list[Finding] = list(source.findings)
+    structure = Findings()
+    structure.extend(source.findings)
     files = source.files
+    required = ("bagit.txt", "custody/index.json", "custody/records.jsonl")
+    missing = [name for name in required if name not in files]
+    if missing and source.findings:
+        # Set aside as unsafe or damaged: a finding, not "this is not a bundle".
+        for name in missing:
+            structure.append(Finding(Code.BUNDLE_MALFORMED, name, "missing or refused"))
+        result.add_check("bag structure", structure.result(), len(files), "BagIt files present")
+        return
     if "bagit.txt" not in files:
         raise InputError(f"{source.path} is not a BagIt bag (no bagit.txt)")
     if "custody/index.json" not in files or "custody/records.jsonl" not in files:
         raise InputError(f"{source.path} is not a custody bundle (no custody/index.json)")
+    payload = {p for p in files if p.startswith("data/")}
     # Payload manifests: every payload file listed and matching; nothing extra.
-    manifests = {
-        a: _parse_manifest(source.read(f"manifest-{a}.txt"), f"manifest-{a}.txt", structure)
-        for a in PAYLOAD_ALGORITHMS
-        if f"manifest-{a}.txt" in files
-    }
+    manifests: dict[str, dict[str, str]] = {}
+    file_findings = Findings()
+    unlisted_elsewhere: dict[str, None] = {}  # listed, not a payload file of the bundle
+    for algorithm in PAYLOAD_ALGORITHMS:
+        name = f"manifest-{algorithm}.txt"
+        if name in files:
+            entries, others, count = _manifest(source, name, payload, structure)
+            manifests[algorithm] = entries
+            for rel in others:
+                unlisted_elsewhere.setdefault(rel)
+            if count > len(others):
+                file_findings.append(
+                    Finding(
+                        Code.FILE_MISSING,
+                        name,
+                        f"lists {count} files that are not payload files of the bundle; "
+                        f"the first {len(others)} are named",
+                        None,
+                        None,
+                        str(count),
+                    )
+                )
     if not manifests:
         structure.append(Finding(Code.BUNDLE_MALFORMED, "manifest", "no payload manifest"))
     for algorithm in PAYLOAD_ALGORITHMS:
@@ -325,9 +593,7 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                 )
             )
     listed = set().union(*(m.keys() for m in manifests.values())) if manifests else set()
-    payload = {p for p in files if p.startswith("data/")}
-    file_findings: list[Finding] = []
-    for rel in sorted(listed - payload):
+    for rel in unlisted_elsewhere:
         if ".." in rel.split("/") or rel.startswith("/"):
             structure.append(Finding(Code.BUNDLE_UNSAFE, rel, "a manifest entry leaves the bundle"))
         else:
@@ -338,7 +604,18 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
         file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, "in data/ but in no manifest"))
     hashed: dict[str, dict[str, str]] = {}
     for rel in sorted(payload & listed):
-        actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
+        try:
+            actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
+        except DamagedMemberError as exc:
+            file_findings.append(
+                Finding(
+                    Code.FILE_MODIFIED,
+                    rel,
+                    "its bytes in the zip are not the ones the zip recorded (CRC-32 or length): "
+                    f"changed or damaged ({exc})",
+                )
+            )
+            continue
         hashed[rel] = actual
         for algorithm, manifest in manifests.items():
             if rel in manifest and manifest[rel] != actual[algorithm]:
@@ -367,8 +644,8 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                 )
             )
             continue
-        listed_tags = _parse_manifest(source.read(name), name, structure)
-        for rel in sorted(tag_files - set(listed_tags)):
+        entries, others, count = _manifest(source, name, files, structure)
+        for rel in sorted(tag_files - set(entries) - set(others)):
             structure.append(
                 Finding(
                     Code.BUNDLE_MALFORMED,
@@ -376,10 +653,26 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                     f"a file outside data/ that {name} does not list",
                 )
             )
-        for rel, expected in listed_tags.items():
-            if rel not in files:
-                structure.append(Finding(Code.FILE_MISSING, rel, f"listed in {name} but absent"))
-            elif source.digests(rel, (algorithm,))[algorithm] != expected:
+        for rel in others:
+            structure.append(Finding(Code.FILE_MISSING, rel, f"listed in {name} but absent"))
+        if count > len(others):
+            structure.append(
+                Finding(
+                    Code.FILE_MISSING,
+                    name,
+                    f"lists {count} files that are not in the bundle; the first {len(others)} "
+                    "are named",
+                    None,
+                    None,
+                    str(count),
+                )
+            )
+        for rel, expected in entries.items():
+            try:
+                found = source.digests(rel, (algorithm,))[algorithm]
+            except DamagedMemberError:
+                found = "unreadable"
+            if found != expected:
                 structure.append(
                     Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected)
                 )
@@ -387,50 +680,49 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
     result.bytes_hashed = sum(files[r] for r in hashed)
     result.add_check(
         "bag structure",
-        structure,
+        structure.result(),
         len(files),
         "BagIt files present, manifests readable, no path leaving the bundle",
     )
     _verify_custody(source, result, hashed, file_findings, policy)
 
 
+def _consistency_files(index: dict[str, Any], source: BundleSource) -> tuple[list[str], bool]:
+    """The consistency proof files the index names, each once, and at most as many as the
+    bundle has proof files; and whether it names more than that."""
+    proofs = sum(1 for f in source.files if f.startswith("custody/proofs/"))
+    chosen: dict[str, None] = {}
+    for entry in index.get("consistency", []):
+        name = str(entry.get("file", ""))
+        if name in chosen:
+            continue
+        if len(chosen) >= proofs:
+            return list(chosen), True
+        chosen[name] = None
+    return list(chosen), False
+
+
 def _verify_custody(
     source: BundleSource,
     result: VerificationResult,
     hashed: dict[str, dict[str, str]],
-    file_findings: list[Finding],
+    file_findings: Findings,
     policy: TrustPolicy,
 ) -> None:
     from custody.ledger.linefacts import examine
     from custody.ledger.references import reference_findings
     from custody.trust.signers import judge_signers
 
-    records_findings: list[Finding] = []
-    proof_findings: list[Finding] = []
+    records_findings = Findings()
+    proof_findings = Findings()
     index = load_index(source)
     checkpoint_info = index["checkpoint"]
     tree_size = int(checkpoint_info["tree_size"])
     root = bytes.fromhex(checkpoint_info["root"])
-    raw_lines = source.read("custody/records.jsonl").split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
+    parsed = bundle_records(source, records_findings)
     # Keys come only from key records that are proven to be in the ledger (below).
     keys: dict[str, bytes] = {}
-    parsed: dict[int, SignedRecord] = {}
-    for number, line in enumerate(raw_lines, 1):
-        try:
-            signed = SignedRecord.parse(line)
-            signed.record.typed_body()
-        except RecordError as exc:
-            records_findings.append(
-                Finding(Code.RECORD_MALFORMED, f"records.jsonl line {number}", str(exc))
-            )
-            continue
-        if signed.seq in parsed:
-            records_findings.append(
-                Finding(Code.RECORD_DUPLICATED, f"record {signed.seq}", "listed twice")
-            )
-        parsed[signed.seq] = signed
+    for signed in parsed.values():
         if signed.record.type == "key":
             keys.setdefault(
                 str(signed.record.body["fingerprint"]),
@@ -478,8 +770,8 @@ def _verify_custody(
             )
             continue
         try:
-            document = canonical.decode(source.read(name).strip(), require_canonical=False)
-        except RecordError as exc:
+            document = _proof_document(source, name)
+        except (RecordError, InputError) as exc:
             proof_findings.append(
                 Finding(Code.PROOF_INVALID, f"record {seq}", f"{name}: {exc}", seq)
             )
@@ -506,14 +798,12 @@ def _verify_custody(
             continue
         proven.add(seq)
     # Signatures, with keys introduced by proven key records (or the checkpoint's signer key).
-    usable_keys = {
-        fp: raw
-        for fp, raw in keys.items()
-        if any(
-            s.record.type == "key" and s.record.body.get("fingerprint") == fp and s.seq in proven
-            for s in parsed.values()
-        )
+    proven_keys = {
+        str(s.record.body.get("fingerprint"))
+        for s in parsed.values()
+        if s.record.type == "key" and s.seq in proven
     }
+    usable_keys = {fp: raw for fp, raw in keys.items() if fp in proven_keys}
     # Who signed, by the same key rules as a full ledger verification, over the records
     # the bundle proves (and its checkpoint with the timestamps over it).
     facts = {seq: examine(s.line, True, usable_keys, False) for seq, s in parsed.items()}
@@ -528,10 +818,11 @@ def _verify_custody(
             and s.record.body.get("checkpoint") == checkpoint.seq
         )
     )
-    rules = _judge(facts, counted, policy, {})
+    rules, authentic = _judge(facts, counted, policy, {})
     if rules.found_compromises:
-        rules = _judge(facts, counted, policy, rules.found_compromises)
-    signature_findings = [*rules.signatures, *rules.identities]
+        rules, authentic = _judge(facts, counted, policy, rules.found_compromises)
+    signature_findings = Findings()
+    signature_findings.extend([*rules.signatures, *rules.identities])
     # Records the bundle does not prove are already findings; their signatures are still
     # reported, but they judge no key and count for nothing.
     for seq in sorted(set(facts) - set(counted)):
@@ -546,17 +837,18 @@ def _verify_custody(
                 Finding(Code.BAD_SIGNATURE, f"record {seq}", "the signature does not verify", seq)
             )
     result.signers = judge_signers(rules.keys, policy)
-    # Items against the payload.
+    # Items against the payload. Only authentic records count (docs/events.md §2): a forged
+    # or unproven item record must not make a swapped payload file "match" its claims.
     expected_paths: set[str] = set()
     for seq, signed in sorted(parsed.items()):
-        if signed.record.type != "item":
+        if signed.record.type != "item" or seq not in authentic:
             continue
         item = ItemBody.from_json(signed.record.body)
         rel = "data/" + item.path
         expected_paths.add(rel)
         actual = hashed.get(rel)
         if actual is None:
-            if not any(f.item == rel for f in file_findings):
+            if not file_findings.names(rel):
                 file_findings.append(
                     Finding(Code.FILE_MISSING, rel, "the item's file is not in the bundle", seq)
                 )
@@ -576,48 +868,62 @@ def _verify_custody(
                 break
     for rel in sorted(set(hashed) - expected_paths):
         file_findings.append(
-            Finding(Code.FILE_UNEXPECTED, rel, "a payload file no item record describes")
+            Finding(
+                Code.FILE_UNEXPECTED,
+                rel,
+                "a payload file no authentic, proven item record describes",
+            )
         )
     records_findings.extend(_index_disagreements(index, parsed))
     records_findings.extend(_withheld_disagreements(index, parsed, tree_size))
-    # Consistency proofs of earlier checkpoints.
+    # Consistency proofs of earlier checkpoints (each file once, at most one per proof file).
     extended = {tree_size: root.hex()}  # trees the bundle's checkpoint is proven to extend
-    for entry in index.get("consistency", []):
-        rel = str(entry.get("file", ""))
+    consistency, more = _consistency_files(index, source)
+    if more:
+        records_findings.append(
+            Finding(
+                Code.BUNDLE_MALFORMED,
+                "custody/index.json",
+                "lists more consistency proofs than the bundle has proof files; the rest are "
+                "not read",
+            )
+        )
+    for rel in consistency:
         try:
-            document = canonical.decode(source.read(rel).strip(), require_canonical=False)
-            outcome = check_document(document)
-            if outcome.ok and document.get("new_root") == root.hex():
-                extended[int(document["old_size"])] = str(document["old_root"])
-            if not outcome.ok or document.get("new_root") != root.hex():
-                proof_findings.append(
-                    Finding(
-                        Code.NOT_APPEND_ONLY,
-                        rel,
-                        outcome.failures[0]
-                        if outcome.failures
-                        else "not a proof towards this checkpoint",
-                    )
-                )
+            document = _proof_document(source, rel)
         except (RecordError, FileNotFoundError, InputError) as exc:
             proof_findings.append(Finding(Code.PROOF_INVALID, rel, str(exc)))
+            continue
+        outcome = check_document(document)
+        if outcome.ok and document.get("new_root") == root.hex():
+            extended[int(document["old_size"])] = str(document["old_root"])
+        if not outcome.ok or document.get("new_root") != root.hex():
+            proof_findings.append(
+                Finding(
+                    Code.NOT_APPEND_ONLY,
+                    rel,
+                    outcome.failures[0]
+                    if outcome.failures
+                    else "not a proof towards this checkpoint",
+                )
+            )
     result.ledger_size = tree_size
     result.tree_root = root.hex()
     result.add_check(
         "records",
-        records_findings,
+        records_findings.result(),
         len(parsed),
         f"{len(parsed)} ledger records in the bundle parsed strictly",
     )
     result.add_check(
         "inclusion proofs",
-        proof_findings,
+        proof_findings.result(),
         len(proven),
         f"{len(proven)} records proven in the {tree_size}-record ledger with root {root.hex()}",
     )
     result.add_check(
         "signatures and keys",
-        signature_findings,
+        signature_findings.result(),
         len(parsed),
         f"signatures checked against {len(usable_keys)} keys proven in the ledger; each signer "
         "introduced before it signed, valid, in a role and with the authority its records need",
@@ -685,7 +991,7 @@ def _verify_custody(
         )
     result.add_check(
         "files",
-        file_findings,
+        file_findings.result(),
         len(hashed),
         f"{len(hashed)} payload files against the manifests and their item records",
     )
@@ -704,10 +1010,11 @@ def _verify_custody(
     _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
 
 
-def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
+def _index_disagreements(
+    index: dict[str, Any], parsed: dict[int, SignedRecord]
+) -> Iterator[Finding]:
     """index.json is covered only by the tag manifests, which anyone can recompute: its
     item entries must say exactly what the signed item records say, and list them all."""
-    findings: list[Finding] = []
     items = {
         seq: ItemBody.from_json(s.record.body)
         for seq, s in parsed.items()
@@ -718,7 +1025,7 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
         seq = entry.get("record") if isinstance(entry, dict) else None
         body = items.get(seq) if isinstance(seq, int) else None
         if body is None or not isinstance(seq, int) or seq in listed:
-            findings.append(
+            yield (
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     "custody/index.json",
@@ -735,7 +1042,7 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
         }
         wrong = sorted(k for k, v in expected.items() if entry.get(k) != v)
         if wrong:
-            findings.append(
+            yield (
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     "custody/index.json",
@@ -747,7 +1054,7 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
                 )
             )
     for seq in sorted(set(items) - listed):
-        findings.append(
+        yield (
             Finding(
                 Code.BUNDLE_MALFORMED,
                 "custody/index.json",
@@ -755,7 +1062,6 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
                 seq,
             )
         )
-    return findings
 
 
 def _verify_cosignatures(
@@ -857,11 +1163,11 @@ def _judge(
     counted: list[int],
     policy: TrustPolicy,
     compromised: dict[str, Compromise],
-) -> KeyRules:
+) -> tuple[KeyRules, set[int]]:
+    """The key rules over the counted records, and which of them are authentic and allowed."""
     rules = KeyRules(anchors=policy.fingerprints, pinned=policy.pinned, compromised=compromised)
-    for seq in counted:
-        rules.judge(seq, facts[seq])
-    return rules
+    authentic = {seq for seq in counted if rules.judge(seq, facts[seq])}
+    return rules, authentic
 
 
 def _held_findings(
@@ -888,11 +1194,9 @@ def _held_findings(
             )
         ]
     if held.tree_size < tree_size:
-        for entry in index.get("consistency", []):
+        for rel in _consistency_files(index, source)[0]:
             try:
-                document = canonical.decode(
-                    source.read(str(entry.get("file", ""))).strip(), require_canonical=False
-                )
+                document = _proof_document(source, rel)
             except (RecordError, FileNotFoundError, InputError):
                 continue
             if not isinstance(document, dict) or document.get("old_size") != held.tree_size:

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import posixpath
+import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ def export_bundle(
     with open_ledger(root) as ledger:
         item_records = [ledger.read(seq) for seq in items]
         by_path: dict[object, int] = {}
+        carried: dict[str, int] = {}  # the name the bag carries, folded -> record
         for signed in item_records:
             if signed.record.type != "item":
                 raise UsageError(f"record {signed.seq} is not a catalogued item")
@@ -187,6 +189,21 @@ def export_bundle(
                     "export one of them"
                 )
             by_path[name] = signed.seq
+            # The bag carries each file under its display path (``path``): two names that
+            # display the same (names that are not UTF-8), or that one disk or a zip
+            # reader takes for one (case, Unicode normalisation), would leave one file out
+            # or be refused as BUNDLE_UNSAFE. Refused here, loudly, before anything is
+            # written (issue 15, point 21).
+            shown = str(signed.record.body["path"])
+            key = unicodedata.normalize("NFC", unicodedata.normalize("NFC", shown).casefold())
+            twin = carried.get(key)
+            if twin is not None:
+                raise UsageError(
+                    f"records {twin} and {signed.seq} would be carried under one name in the "
+                    f"bundle ({_one_line(shown)!r}: names equal once decoded, case-folded or "
+                    "normalised); export them in separate bundles"
+                )
+            carried[key] = signed.seq
         related, withheld = _related_records(ledger, items)
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])

@@ -24,3 +24,16 @@ MAX_ZIP_RATIO = 200  # uncompressed / compressed, for any entry over 1 MiB
 
 
 MAX_ZIP_TOTAL = 1 << 42  # 4 TiB
+
+
+# The bundle's own files (everything but the payload) are small: a record line is at most
+# 16 MiB (docs/format.md §2), a proof a few KiB, the index a few KiB per item. Reading them
+# is bounded by these and by the bundle's real size, so a small zip cannot cost minutes.
+MAX_PROOF_BYTES = 1 << 20
+MAX_MANIFEST_LINE = 64 << 10
+LISTED_FINDINGS = 1000  # of one kind per check; the rest are counted in one more finding
+
+
+def max_index_bytes(files: int) -> int:
+    """The largest custody/index.json a bundle of ``files`` files may have."""
+    return min(64 << 20, max(4 << 20, (64 << 10) * files))

@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custody.delivery.bundle_check import BundleSource, load_index, verify_source
+from custody.delivery.bundle_check import (
+    BundleSource,
+    bundle_records,
+    load_index,
+    verify_source,
+)
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import Verdict, VerificationResult
 from custody.ledger.bodies import ItemBody
-from custody.ledger.records import SignedRecord
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_all
 from custody.system.paths import Folder, write_file_under
@@ -56,10 +60,10 @@ def import_bundle(
             return report  # nothing is written for a bundle that fails or is unconfirmed
         index = load_index(source)
         # What to copy comes from the verified item records, never from index.json.
-        lines = [x for x in source.read("custody/records.jsonl").split(b"\n") if x]
+        records = bundle_records(source)
         items = [
             ItemBody.from_json(signed.record.body)
-            for signed in map(SignedRecord.parse, lines)
+            for _, signed in sorted(records.items())
             if signed.record.type == "item"
         ]
         for item in items:

@@ -112,6 +112,26 @@ def _state_files(root: EvidenceRoot) -> dict[bytes, bytes]:
     return found
 
 
+def _kept_files(ledger: Ledger) -> list[str]:
+    """Every file kept beside the ledger that a record names, relative to .custody/: the
+    timestamp tokens, the validation material and RFC 4998 evidence sets (docs/format.md
+    §6), and the whole metadata of capped items."""
+    names: dict[str, None] = {}
+    for kind in ("timestamp", "validation", "evidence-record", "item"):
+        for seq in ledger.index.records_of_type(kind):
+            body = ledger.read(seq).record.body
+            for member in ("token_file", "set_file"):
+                if isinstance(body.get(member), str):
+                    names.setdefault(body[member])
+            for material in body.get("validation") or ():
+                if isinstance(material, dict) and isinstance(material.get("file"), str):
+                    names.setdefault(material["file"])
+            full = body.get("metadata_full")
+            if isinstance(full, dict) and isinstance(full.get("sha256"), str):
+                names.setdefault(f"metadata/{full['sha256']}.json")
+    return list(names)
+
+
 def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) -> int:
     """Write the ledger and its companions into DEST/.custody, checked by digest.
 
@@ -135,12 +155,12 @@ def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) ->
         try:
             with open_ledger(root) as ledger:
                 records, digest = ledger.dump(state.through("ledger.jsonl"))
-                # Every token the ledger names, wherever the store keeps it (a shared
-                # database holds other machines' tokens too).
-                for seq in ledger.index.records_of_type("timestamp"):
-                    token_file = str(ledger.read(seq).record.body["token_file"])
+                # Every file the ledger names (tokens, validation material, evidence
+                # records, items' whole metadata), wherever the store keeps it (a shared
+                # database holds other machines' files too).
+                for kept in _kept_files(ledger):
                     with contextlib.suppress(OSError):
-                        write_file_under(state, token_file, ledger.read_token(token_file))
+                        write_file_under(state, kept, ledger.read_token(kept))
         except OSError as exc:
             raise StorageError(
                 describe_os_error(exc, "write the vault's ledger in", target)

@@ -312,8 +312,13 @@ def _check_signed_line(
     return signed
 
 
-def check_document(document: dict[str, Any]) -> ProofCheck:
-    """Check a proof document completely and offline. Never raises for bad content."""
+def check_document(document: Any) -> ProofCheck:
+    """Check a proof document completely and offline. Never raises for bad content (a
+    document that is not a JSON object too: it fails as "proof format")."""
+    if not isinstance(document, dict):
+        outcome = ProofCheck("consistency")
+        outcome.add("proof format", False, "a proof document is a JSON object")
+        return outcome
     kind = "inclusion" if document.get("format") == INCLUSION_FORMAT else "consistency"
     outcome = ProofCheck(kind)
     try:

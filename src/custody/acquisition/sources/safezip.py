@@ -15,7 +15,17 @@ content is read, and whose members are then read with hard caps. Refused, with a
   construction, https://www.bamsoftware.com/hacks/zipbomb/) - checked from the directory,
   before anything is decompressed;
 * damage: a member whose CRC-32 or length does not match, a local header that disagrees
-  with the directory, or an archive Python's ``zipfile`` cannot parse.
+  with the directory (another name: extractors that trust the local header would write
+  another file than the one checked), or an archive Python's ``zipfile`` cannot parse.
+
+By default the first refusal refuses the whole archive. With ``collect=True`` (evidence
+bundles, ``custody.delivery.bundle_check``) a refused member is set aside and listed in
+``refused`` instead - its name, why, and whether it is damage rather than danger - while
+the zip-bomb limits still refuse the whole archive. Reading a member whose bytes do not
+match (CRC-32, length) raises ``DamagedMemberError``. ``ZipLimits.fold_case`` also holds
+names that differ only in case to be the same name (one file on macOS and Windows), and
+the name policy can be given (a bundle may carry names with control characters; a chat
+export never does).
 
 Format: PKWARE APPNOTE.TXT 6.3.10 (sections 4.3.7 local header, 4.3.12 central directory,
 4.4.4 general purpose flag bit 0 "encrypted" and bit 11 "UTF-8 names"); the Unix mode is
@@ -27,6 +37,7 @@ May import: the standard library, ``custody.errors`` (through ``claims``) and ``
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import stat
@@ -34,10 +45,10 @@ import struct
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from custody.acquisition.sources.claims import (
     CHUNK,
@@ -73,6 +84,24 @@ class ZipLimits:
     max_ratio: int = 100
     ratio_floor: int = 1 << 20  # members expanding to less than this are not ratio-checked
     max_name_bytes: int = 1024
+    fold_case: bool = False  # names equal but for case are the same name
+    # Declared bytes in all per byte of the archive itself: the ratio check of single
+    # members spares small ones, and many small members can expand as much as one big one.
+    max_total_ratio: int | None = None
+
+
+class DamagedMemberError(UnsafeArchiveError):
+    """A member's bytes are not what the archive says: CRC-32, length or local header."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A member set aside (``collect=True``): its name as listed, why, and whether it is
+    damage (a header or data that disagrees with the directory) rather than danger."""
+
+    name: str
+    reason: str
+    damaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,10 +116,20 @@ class ZipMember:
 class SafeZip:
     """An archive checked as a whole on opening; members read only through caps."""
 
-    def __init__(self, path: Path, limits: ZipLimits | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        limits: ZipLimits | None = None,
+        *,
+        name_reason: Callable[[str], str | None] = unsafe_name_reason,
+        collect: bool = False,
+    ) -> None:
         self.path = path
         self.limits = limits or ZipLimits()
         self.problems: list[Problem] = []
+        self.refused: list[Refusal] = []
+        self._name_reason = name_reason
+        self._collect = collect
         try:
             st = os.lstat(path)
         except OSError as exc:
@@ -134,6 +173,13 @@ class SafeZip:
     def _refuse(self, name: str, why: str) -> UnsafeArchiveError:
         return UnsafeArchiveError(f"{self.path}: member {name!r} refused: {why}")
 
+    def _set_aside(self, name: str, why: str, *, damaged: bool = False) -> None:
+        """Refuse one member: the whole archive, or (``collect``) just that member."""
+        if not self._collect:
+            error = DamagedMemberError if damaged else UnsafeArchiveError
+            raise error(f"{self.path}: member {name!r} refused: {why}")
+        self.refused.append(Refusal(name, why, damaged))
+
     def _member_name(self, info: zipfile.ZipInfo) -> str:
         name = info.filename
         if not info.flag_bits & _FLAG_UTF8 and not name.isascii():
@@ -161,38 +207,53 @@ class SafeZip:
             )
         files: dict[str, zipfile.ZipInfo] = {}
         normalised: dict[str, str] = {}
+        ambiguous: set[str] = set()  # names of which the archive holds several
         total = 0
         for info in infos:
             name = self._member_name(info)
             if len(name.encode("utf-8")) > limits.max_name_bytes:
-                raise self._refuse(name[:80], "the name is too long")
+                self._set_aside(name[:80], "the name is too long")
+                continue
             is_dir = name.endswith("/")
             check = name[:-1] if is_dir else name
-            reason = unsafe_name_reason(check)
+            reason = self._name_reason(check)
             if reason is not None:
-                raise self._refuse(name, reason)
+                self._set_aside(name, reason)
+                continue
             key = unicodedata.normalize("NFC", name)
+            if limits.fold_case:
+                key = unicodedata.normalize("NFC", key.casefold())
             if key in normalised:
                 twin = normalised[key]
-                raise self._refuse(
-                    name,
-                    "another member has the same name"
-                    + ("" if twin == name else f" after Unicode normalisation ({twin!r})"),
+                folded = " and case folding" if limits.fold_case else ""
+                why = "another member has the same name" + (
+                    "" if twin == name else f" after Unicode normalisation{folded} ({twin!r})"
                 )
+                self._set_aside(name, why)
+                if twin not in ambiguous:
+                    ambiguous.add(twin)  # neither copy is read: which one was meant?
+                    if twin in files:
+                        total -= files.pop(twin).file_size
+                        self._set_aside(twin, f"another member has the same name ({name!r})")
+                continue
             normalised[key] = name
             if info.create_system == _UNIX:
                 mode = info.external_attr >> 16
                 kind = stat.S_IFMT(mode)
                 if stat.S_ISLNK(mode):
-                    raise self._refuse(name, "it is a symbolic link")
+                    self._set_aside(name, "it is a symbolic link")
+                    continue
                 if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    raise self._refuse(name, "it is not a regular file or folder")
+                    self._set_aside(name, "it is not a regular file or folder")
+                    continue
             if is_dir:
                 continue
             if info.flag_bits & _FLAG_ENCRYPTED:
-                raise self._refuse(name, "it is encrypted; decrypt the archive first")
+                self._set_aside(name, "it is encrypted; decrypt the archive first")
+                continue
             if info.compress_type not in _READABLE_METHODS:
-                raise self._refuse(name, f"compression method {info.compress_type} unknown")
+                self._set_aside(name, f"compression method {info.compress_type} unknown")
+                continue
             if info.file_size > limits.max_member_size:
                 raise self._refuse(
                     name,
@@ -212,23 +273,43 @@ class SafeZip:
                     f"{self.path} declares more than {limits.max_total_size} bytes in all"
                 )
             files[name] = info
-        self._check_no_overlap(list(files.values()))
+        if limits.max_total_ratio is not None:
+            real = os.fstat(self._file.fileno()).st_size
+            if total >= limits.ratio_floor and total > limits.max_total_ratio * max(real, 1):
+                raise UnsafeArchiveError(
+                    f"{self.path} declares {total} bytes in all from {real} bytes (more than "
+                    f"{limits.max_total_ratio} to 1): a zip bomb?"
+                )
+        self._check_local_headers(files)
         return files
 
-    def _check_no_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
-        """Each member's data must end before the next local header begins: overlapping
-        members let a small archive expand many times over through shared data."""
+    def _check_local_headers(self, files: dict[str, zipfile.ZipInfo]) -> None:
+        """Each member's local header names it as the directory does, and its data ends
+        before the next member begins: overlapping members let a small archive expand many
+        times over through shared data."""
         spans: list[tuple[int, int, str]] = []
-        for info in infos:
+        for name, info in list(files.items()):
             self._file.seek(info.header_offset)
             header = self._file.read(_LOCAL_HEADER.size)
             if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
-                raise self._refuse(info.filename, "its local header is missing or damaged")
+                del files[name]
+                self._set_aside(name, "its local header is missing or damaged", damaged=True)
+                continue
             fields = _LOCAL_HEADER.unpack(header)
             name_len, extra_len = fields[10], fields[11]
+            listed = info.orig_filename.encode(
+                "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437", "surrogateescape"
+            )
+            if self._file.read(name_len) != listed:
+                # zipfile reads by the directory, unzip and others by the local header.
+                del files[name]
+                self._set_aside(
+                    name, "its local header names another file than the directory", damaged=True
+                )
+                continue
             start = info.header_offset
             end = start + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
-            spans.append((start, end, info.filename))
+            spans.append((start, end, name))
         spans.sort()
         for (_s1, end1, name1), (start2, _e2, name2) in itertools.pairwise(spans):
             if start2 < end1:
@@ -253,13 +334,24 @@ class SafeZip:
                     read += len(chunk)
                     yield chunk
         except zipfile.BadZipFile as exc:
-            raise self._refuse(name, f"it is damaged ({exc})") from None
+            raise self._damaged(name, f"it is damaged ({exc})") from None
         except (EOFError, zlib.error, OSError, ValueError, NotImplementedError) as exc:
-            raise self._refuse(name, f"it cannot be decompressed ({exc})") from None
+            raise self._damaged(name, f"it cannot be decompressed ({exc})") from None
         if read != info.file_size:
-            raise self._refuse(
+            raise self._damaged(
                 name, f"it holds {read} bytes where the directory declares {info.file_size}"
             )
+
+    def _damaged(self, name: str, why: str) -> DamagedMemberError:
+        return DamagedMemberError(f"{self.path}: member {name!r} refused: {why}")
+
+    def open(self, name: str) -> IO[bytes]:
+        """A member as a read-only stream (``read`` and the ``with`` statement); reading
+        raises ``DamagedMemberError`` when its bytes do not match the archive's CRC-32 or
+        declared length."""
+        if name not in self._infos:
+            raise FileNotFoundError(name)
+        return io.BufferedReader(_MemberStream(self._chunks(name)), CHUNK)
 
     def read(self, name: str, limit: int) -> bytes:
         """The whole member, refused when it declares more than ``limit`` bytes."""
@@ -282,3 +374,29 @@ class SafeZip:
         self._file.seek(0)
         size, digest = sha256_stream(iter(lambda: self._file.read(CHUNK), b""))
         return ExportFile(self.path.name, size, digest)
+
+
+class _MemberStream(io.RawIOBase):
+    """``SafeZip._chunks`` as a readable binary stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._pending:
+            self._pending = memoryview(next(self._chunks, b""))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()

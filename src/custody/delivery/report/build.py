@@ -16,7 +16,6 @@ Nothing here prints; the CLI renders and writes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -35,7 +34,7 @@ from custody.delivery.report.model import (
     media_kind,
 )
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
-from custody.errors import CustodyError, InputError, RecordError
+from custody.errors import CustodyError, InputError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
@@ -318,29 +317,28 @@ def _bundle_history(
 
 
 def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
-    from custody.delivery.bundle_check import BundleSource, verify_source
+    from custody.delivery.bundle_check import (
+        BundleSource,
+        bundle_records,
+        load_index,
+        verify_source,
+    )
     from custody.timestamps.stamping import ValidToken, reconcile
 
     source = BundleSource(path)
     try:
-        # The report shows the very bytes verified (one snapshot of the bundle).
+        # The report shows the very bytes verified (one snapshot of the bundle), read by
+        # the same bounded, strict readers (the zip's damage is already a finding of the
+        # result: what cannot be read is left out here).
         result = verify_source(source, policy=policy)
         try:
-            index = json.loads(source.read("custody/index.json", limit=1 << 26))
-        except (ValueError, FileNotFoundError):
+            index: dict[str, Any] = load_index(source)
+        except (FileNotFoundError, CustodyError):
             index = {}
-        parsed: dict[int, SignedRecord] = {}
         try:
-            raw_records = source.read("custody/records.jsonl")
-        except FileNotFoundError:
-            raw_records = b""
-        for line in raw_records.split(b"\n"):
-            try:
-                signed = SignedRecord.parse(line)
-                signed.record.typed_body()
-            except RecordError:
-                continue
-            parsed.setdefault(signed.seq, signed)
+            parsed = bundle_records(source)
+        except (FileNotFoundError, CustodyError):
+            parsed = {}
         names: dict[str, str] = {}
         key_records: dict[str, SignedRecord] = {}
         for signed in parsed.values():
@@ -440,18 +438,25 @@ def _bag_info(source: Any) -> dict[str, str]:
 
 
 def _payload_copy(source: Any, rel: str, tmp: Path) -> Path | None:
-    """A payload file as a path ffmpeg and exiftool can open (copied out of a zip)."""
+    """A payload file as a path ffmpeg and exiftool can open (copied out of a zip); None
+    when there is none, or its bytes in the zip are damaged (a finding already)."""
     if rel not in source.files or source.files[rel] > MAX_THUMBNAIL_SOURCE:
         return None
     if source.zip is None:
         return Path(source.path) / rel
+    if source.pinned(rel) is None:
+        return None  # never verified (the bundle was unusable before): nothing is shown
     suffix = Path(rel).suffix[:16]
     target = tmp / f"payload-{len(list(tmp.iterdir()))}{suffix}"
     copied = hashlib.sha256()
-    with source.open(rel) as handle, open(target, "xb") as out:
-        while chunk := handle.read(1 << 20):
-            copied.update(chunk)
-            out.write(chunk)
+    try:
+        with source.open(rel) as handle, open(target, "xb") as out:
+            while chunk := handle.read(1 << 20):
+                copied.update(chunk)
+                out.write(chunk)
+    except CustodyError:  # its bytes in the zip are damaged: a finding of the result
+        target.unlink(missing_ok=True)
+        return None
     if copied.hexdigest() != source.pinned(rel):
         # The picture shown must be of the bytes verified (one snapshot of the bundle).
         raise InputError(f"{rel} in the bundle changed while the report was being made")
