@@ -72,8 +72,11 @@ def import_bundle(
             if STATE_DIR.encode() in item.name_bytes.split(b"/"):
                 raise InputError(f"item path {item.path!r} names a {STATE_DIR} folder; refused")
         target = root.path / os.fsdecode(name)
+        # Everything kept is read (and held to the bytes verified) before anything is
+        # written: a file changed since is refused with nothing in the root.
+        material = _material(source)
         candidates = _copy_items(bundle, source, root, name, items)
-        _keep_material(source, root, stem)
+        _keep_material(material, root, stem)
     catalogued = catalogue(
         root,
         [],
@@ -173,15 +176,23 @@ def _copy_items(
     return candidates
 
 
-def _keep_material(source: BundleSource, root: EvidenceRoot, stem: str) -> None:
-    """The bundle's custody material (records, proofs, keys, tokens, index), kept under
-    ``.custody/imports/STEM/`` from the verified snapshot, never through a link."""
+def _material(source: BundleSource) -> dict[str, bytes]:
+    """The bundle's custody material (records, proofs, keys, tokens, index) from the
+    verified snapshot: a file read again must be the bytes verified, or it is refused."""
+    return {
+        rel: source.read(rel)
+        for rel in source.files
+        if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt")
+    }
+
+
+def _keep_material(files: dict[str, bytes], root: EvidenceRoot, stem: str) -> None:
+    """``_material``, kept under ``.custody/imports/STEM/``, never through a link."""
     where = root.folder_inside(stem, "the bundle's name")
     with (
         Folder.open(root.state) as state,
         state.sub("imports") as imports,
         imports.sub(where) as material,
     ):
-        for rel in source.files:
-            if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt"):
-                write_file_under(material, rel, source.read(rel))
+        for rel, data in files.items():
+            write_file_under(material, rel, data)
