@@ -29,6 +29,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     keys,
     ledger,
     setup,
+    sources,
     timestamps,
     trust,
     verify,
@@ -41,7 +42,7 @@ COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "history", "export-case", "export", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger", "bagit")
 
 
 def _command_name(info: CommandInfo) -> str:

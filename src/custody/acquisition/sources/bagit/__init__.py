@@ -78,6 +78,7 @@ from custody.acquisition.sources.bagit.model import (
     TagFile,
     require_valid,
 )
+from custody.acquisition.sources.bagit.rules import hashlib_name
 from custody.acquisition.sources.bagit.validator import main, validate_bag
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "PayloadFile",
     "Severity",
     "TagFile",
+    "hashlib_name",
     "main",
     "require_valid",
     "validate_bag",

@@ -112,3 +112,10 @@ def _nfc_key(name: str) -> str:
 
 def _fold_key(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def hashlib_name(algorithm: str) -> str | None:
+    """hashlib's name for a BagIt algorithm name as custody reports it (``sha3256`` ->
+    ``sha3_256``), or None for an algorithm custody does not read."""
+    known = _ALGORITHMS.get(algorithm)
+    return known[0] if known else None
