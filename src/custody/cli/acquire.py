@@ -287,30 +287,39 @@ def ingest(
         raise UsageError("--proofmode-key applies to --as proofmode only")
     descriptive = _descriptive(collector, source, location, note, tag)
     anchors = _anchors(c2pa_trust)
+    intake = None
     if as_kind is not None:
-        from custody.cli.sources import run_intake
+        from custody.cli import sources as intake_cli
 
         if len(sources) != 1:
             raise UsageError(f"--as {as_kind} takes one export, bundle or bag at a time")
-        run_intake(sources[0], as_kind, into, descriptive, anchors, proofmode_key, key, root,
-                   json_output)  # fmt: skip
-        return
-    evidence = evidence_root(root)
-    signer = signer_for(key)
-    with progress_bar("Ingesting", not json_output) as observer:
-        report = run_ingest(
-            evidence,
-            [str(s) for s in sources],
-            signer,
-            into=into,
-            descriptive=descriptive,
-            observer=observer,
-            c2pa_anchors=anchors,
-        )
+        intake = intake_cli.run_intake(sources[0], as_kind, into, descriptive, anchors,
+                                       proofmode_key, key, root, json_output)  # fmt: skip
+        report = intake.ingest
+    else:
+        evidence = evidence_root(root)
+        signer = signer_for(key)
+        with progress_bar("Ingesting", not json_output) as observer:
+            report = run_ingest(
+                evidence,
+                [str(s) for s in sources],
+                signer,
+                into=into,
+                descriptive=descriptive,
+                observer=observer,
+                c2pa_anchors=anchors,
+            )
     if json_output:
-        emit_json(ingest_json(report))
+        document = ingest_json(report)
+        if intake is not None:
+            document["source"] = intake_cli.intake_json(intake)
+        emit_json(document)
     else:
         render_ingest(report)
+        if intake is not None:
+            intake_cli.render_intake(intake)
+    if intake is not None and intake_cli.intake_failed(intake):
+        raise typer.Exit(ExitCode.FINDINGS)
     if report.failures or report.skipped or (report.catalogue and report.catalogue.skipped):
         raise typer.Exit(ExitCode.FINDINGS)
     if report.catalogue and any(o.c2pa == "invalid" for o in report.catalogue.outcomes):
@@ -318,6 +327,7 @@ def ingest(
 
 
 def ingest_json(report: Any) -> dict[str, Any]:
+    """The JSON of an ``IngestReport`` (schemas/cli-ingest.schema.json)."""
     return {
         "copied": report.copied,
         "already_present": report.already_present,
@@ -331,6 +341,7 @@ def ingest_json(report: Any) -> dict[str, Any]:
 
 
 def render_ingest(report: Any) -> None:
+    """What was copied, what failed, and the catalogue summary."""
     for f in report.failures:
         err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
     for s in report.skipped:

@@ -95,6 +95,8 @@ def _render_record(doc: dict[str, Any]) -> None:
 def _render_provenance(entry: dict[str, Any]) -> None:
     """One source's statement about the item: its claims, and custody's checks, labelled."""
     table = Table(show_header=False, title=shown(entry["summary"]), title_justify="left")
+    table.add_column(overflow="fold")  # labels
+    table.add_column(overflow="fold")  # values: paths, digests, claims, never cut short
     for fact in entry["facts"]:
         table.add_row(shown(fact["label"]), shown(fact["value"]))
     out.print(table)

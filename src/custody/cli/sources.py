@@ -17,15 +17,12 @@ from rich.table import Table
 from custody.cli.common import (
     JsonOpt,
     app,
-    emit_json,
     err,
     evidence_root,
-    out,
     progress_bar,
     shown,
     signer_for,
 )
-from custody.errors import ExitCode, InputError
 
 
 def run_intake(
@@ -38,17 +35,16 @@ def run_intake(
     key: str | None,
     root: Path | None,
     json_output: bool,
-) -> None:
-    """``custody ingest SOURCE --as KIND``: take it in, render, exit as ``ingest`` does."""
+) -> Any:
+    """``custody ingest SOURCE --as KIND``: take it in (``ingest`` renders the result)."""
     from custody.acquisition.intake import intake
     from custody.acquisition.sources.bagit import BagInvalidError
-    from custody.cli.acquire import ingest_json, render_ingest
 
     evidence = evidence_root(root)
     signer = signer_for(key)
     try:
         with progress_bar("Ingesting", not json_output) as observer:
-            report = intake(
+            return intake(
                 evidence,
                 str(source),
                 kind,
@@ -64,20 +60,11 @@ def run_intake(
         for finding in exc.validation.errors:
             err.print(f"error: {shown(str(finding))}", soft_wrap=True)
         raise
-    if json_output:
-        document = ingest_json(report.ingest)
-        document["source"] = intake_json(report)
-        emit_json(document)
-    else:
-        render_ingest(report.ingest)
-        render_intake(report)
-    catalogued = report.ingest.catalogue
-    if report.ingest.failures or report.ingest.skipped or (catalogued and catalogued.skipped):
-        raise typer.Exit(ExitCode.FINDINGS)
-    if report.failed_checks or report.unlinked:
-        raise typer.Exit(ExitCode.FINDINGS)
-    if catalogued and any(o.c2pa == "invalid" for o in catalogued.outcomes):
-        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def intake_failed(report: Any) -> bool:
+    """A check of the source's own proofs failed, or claims could not be attached."""
+    return bool(report.failed_checks or report.unlinked)
 
 
 def intake_json(report: Any) -> dict[str, Any]:
@@ -168,43 +155,9 @@ def bagit_validate(
 ) -> None:
     """Validate a bag with custody's own RFC 8493 validator: exit 0 valid, 1 invalid;
     warnings and errors on stderr, one a line. Nothing is copied or recorded."""
-    from custody.acquisition.sources.bagit import validate_bag
+    import sys
 
-    try:
-        result = validate_bag(bag)
-    except InputError as exc:
-        err.print(f"error: {shown(str(exc))}", soft_wrap=True)
-        raise typer.Exit(ExitCode.FINDINGS) from None
-    if json_output:
-        emit_json(bag_json(result))
-    for finding in result.warnings:
-        err.print(f"warning: {shown(str(finding))}", soft_wrap=True)
-    for finding in result.errors:
-        err.print(f"error: {shown(str(finding))}", soft_wrap=True)
-    if not json_output and result.valid:
-        out.print(f"valid BagIt {result.version} bag: {len(result.payload)} payload files")
-    raise typer.Exit(ExitCode.OK if result.valid else ExitCode.FINDINGS)
+    from custody.cli.fastpath import run_bagit_validate
 
-
-def bag_json(result: Any) -> dict[str, Any]:
-    return {
-        "path": result.path,
-        "valid": result.valid,
-        "version": result.version,
-        "encoding": result.encoding,
-        "payload_files": len(result.payload),
-        "payload_octets": result.payload_octets,
-        "payload_algorithms": list(result.payload_algorithms),
-        "tag_algorithms": list(result.tag_algorithms),
-        "info": [{"label": f.label, "value": f.value} for f in result.info],
-        "findings": [
-            {
-                "kind": str(f.kind),
-                "severity": f.severity,
-                "path": f.path,
-                "message": f.message,
-                "rule": f.rule,
-            }
-            for f in result.findings
-        ],
-    }
+    sys.stdout.flush()
+    raise typer.Exit(run_bagit_validate(str(bag), json_output=json_output))
