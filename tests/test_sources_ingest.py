@@ -413,3 +413,21 @@ def test_bagit_validate_command(cli: Callable[..., Result], tmp_path: Path) -> N
     )
     assert child.returncode == 1 and "ChecksumMismatch" in child.stderr
     assert json.loads(json.dumps(document))  # plain JSON
+
+
+def test_copies_are_never_written_through_a_link_in_the_root(
+    evidence: Path, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (evidence / "case").symlink_to(elsewhere)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive = fx.ios_export_zip(outside).path
+    zipped = cli("ingest", archive, "--as", "whatsapp", "--into", "case", "--root", evidence)
+    assert zipped.code == 2 and "through a link" in zipped.err
+    folder = fx.android_export(outside).path
+    result = cli("ingest", folder, "--as", "whatsapp", "--into", "case", "--root", evidence)
+    assert result.code == 1
+    assert "COPY FAILED" in result.err and "is a link" in result.err
+    assert list(elsewhere.iterdir()) == [], "nothing written outside the evidence root"

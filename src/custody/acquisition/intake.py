@@ -259,6 +259,9 @@ def _from_folder(run: _Run, absolute: str, name: str, folder_rel: bytes) -> None
     volume = volume_of(absolute)
     candidates: list[Candidate | Skipped] = []
     for f in files:
+        if not _inside(os.fsencode(root.path), os.fsencode(root.path) + b"/" + f.rel):
+            report.ingest.failures.append(_through_link(os.fsdecode(f.path), f.rel.decode()))
+            continue
         try:
             outcome = _copy_verified(
                 f, os.fsencode(root.path) + b"/" + f.rel, tmp_dir, algorithms, observer
@@ -306,6 +309,8 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
     report.archive = archive_rel.decode("utf-8", "replace")
     observer.planned(1 + len(extracted), received.size + sum(f.size for f in extracted))
     # The archive as received, copied in first: its digest must be the one just read.
+    if not _inside(root_b, root_b + b"/" + archive_rel):
+        raise UsageError(f"--into: {report.archive} would be written through a link")
     outcome = _copy_verified(
         _SourceFile(os.fsencode(absolute), archive_rel),
         root_b + b"/" + archive_rel,
@@ -393,6 +398,8 @@ def _place(
                 os.fchmod(fd, 0o444)
             finally:
                 os.close(fd)
+            if not _inside(root_b, dest):
+                return _through_link(member.name, shown)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.link(member.path, dest)
             fsync_dir(Path(os.fsdecode(os.path.dirname(dest))))
@@ -419,6 +426,19 @@ def _place(
 
 
 # --- shared ----------------------------------------------------------------------------------
+
+
+def _inside(root_b: bytes, dest: bytes) -> bool:
+    """Whether ``dest``'s folder (its nearest existing ancestor) resolves inside the root:
+    a copy is never written through a link planted in the evidence tree."""
+    parent = os.path.dirname(dest)
+    while not os.path.lexists(parent) and len(parent) > len(root_b):
+        parent = os.path.dirname(parent)
+    return (os.path.realpath(parent) + b"/").startswith(os.path.realpath(root_b) + b"/")
+
+
+def _through_link(source: str, dest: str) -> CopyFailure:
+    return CopyFailure(source, dest, "its folder in the evidence root is a link", False)
 
 
 def _size(path: bytes) -> int:

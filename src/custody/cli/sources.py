@@ -123,11 +123,24 @@ def render_intake(report: Any) -> None:
     for warning in report.warnings:
         err.print(f"  [yellow]bag warning[/] {shown(warning)}")
     if report.checks:
-        table = Table("item", "check", "result", title="Checks of the source's own proofs")
+        counts: dict[str, dict[str, int]] = {}
         for c in report.checks:
-            colour = {"passed": "green", "failed": "bold red"}.get(c.state, "yellow")
-            table.add_row(shown(c.path), c.name, f"[{colour}]{c.state}[/]")
+            states = counts.setdefault(c.name, {})
+            states[c.state] = states.get(c.state, 0) + 1
+        table = Table("check", "passed", "failed", "not checkable",
+                      title="Checks of the source's own proofs (files)")  # fmt: skip
+        for name, states in counts.items():
+            failed = states.get("failed", 0)
+            table.add_row(
+                name,
+                str(states.get("passed", 0)),
+                f"[bold red]{failed}[/]" if failed else "0",
+                str(states.get("not_checkable", 0)),
+            )
         err.print(table)
+        unchecked = {c.name: c.reason for c in report.checks if c.state == "not_checkable"}
+        for name, reason in unchecked.items():
+            err.print(f"  [yellow]not checkable[/] {name}: {shown(reason)}")
         for c in report.failed_checks:
             err.print(f"[bold red]CHECK FAILED[/] {shown(c.path)} {c.name}: {shown(c.reason)}")
     for path, why in report.unlinked:

@@ -172,7 +172,18 @@ def _provenance(body: ItemBody, seq: int, result: VerificationResult) -> list[di
     views = provenance_view(body.to_json())
     rows = next((r for r in result.provenance if r.get("seq") == seq), None)
     for view, checked in zip(views, rows["entries"] if rows else [], strict=False):
-        view["rechecks"] = checked.get("rechecks", [])
+        rechecks = list(checked.get("rechecks", []))
+        # A check made at intake and re-run now is one row: both results, today's reason.
+        for fact in view["facts"]:
+            name = str(fact["label"]).removeprefix("Check ")
+            again = next((r for r in rechecks if fact["label"] == f"Check {r['check']}"), None)
+            if again is not None and name == again["check"]:
+                rechecks.remove(again)
+                fact["value"] = (
+                    f"{again['recorded']} at intake, {again['now']} when this report was made: "
+                    f"{again['detail']}"
+                )
+        view["rechecks"] = rechecks
     for view in views:
         view.setdefault("rechecks", [])
     return views
