@@ -25,7 +25,14 @@ from typing import Any
 
 import bagit
 import pytest
-from tests.helpers import files_under, latest_items, ledger_lines, sha256sum_tree, tool
+from tests.helpers import (
+    every_line_valid,
+    files_under,
+    latest_items,
+    ledger_lines,
+    sha256sum_tree,
+    tool,
+)
 
 import chat_fixtures as fx
 from conftest import Result, snapshot, validate
@@ -340,6 +347,7 @@ def test_bagit_bag_is_validated_copied_and_keeps_its_own_digests(
         assert "from 'Syrian Archive' (External-Identifier 'SA-2024-001')" in entry["source"]
     info = provenance(records[b"bag/bag-info.txt"], "bagit")
     assert ["Contact-Name", "رنا حداد"] in info["info"]
+    assert every_line_valid(evidence) == {"bagit:payload", "bagit:tag-file"}
     declaration = provenance(records[b"bag/bagit.txt"], "bagit")
     assert declaration["version"] == "0.97" and declaration["payload_files"] > 0
     verified = cli("verify", evidence, "--json")

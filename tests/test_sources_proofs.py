@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import latest_items, ledger_lines
+from tests.helpers import every_line_valid, latest_items, ledger_lines
 
 from conftest import Result, validate
 from test_c2pa import PHOTO as C2PA_PHOTO
@@ -174,6 +174,10 @@ def test_proofmode_good_bad_signature_and_hash_mismatch(
     plain = cli("verify", evidence)
     assert "ots_attestation not checkable" in plain.out and "ots verify" in plain.out
 
+    assert every_line_valid(evidence) >= {
+        "proofmode:media", "proofmode:proof-file", "proofmode:key", "proofmode:other",
+        "proofmode:archive",
+    }  # fmt: skip
     page = tmp_path / "report.html"
     report = cli("report", evidence, "--out", page)
     assert report.code == 0, report.err
@@ -286,6 +290,7 @@ def test_c2pa_valid_tampered_and_trusted_through_catalogue_and_verify(
     _, trusted = entry(evidence, "trusted/signed.jpg", "c2pa")
     assert trusted["validation_state"] == "trusted"
     assert trusted["trust_anchors_sha256"] == hashlib.sha256(chain.root_pem).hexdigest()
+    assert every_line_valid(evidence) == {"c2pa:manifest"}
     (tmp_path / "junk.pem").write_text("not a certificate")
     lines = ledger_lines(evidence)
     refused = cli(
