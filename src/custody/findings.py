@@ -54,6 +54,11 @@ class Code(StrEnum):
     # What a source proves of itself (a C2PA manifest, a ProofMode signature), re-checked.
     SOURCE_CHECK_FAILED = "SOURCE_CHECK_FAILED"
     SOURCE_CHECK_CHANGED = "SOURCE_CHECK_CHANGED"
+    EVIDENCE_RECORD_INVALID = "EVIDENCE_RECORD_INVALID"
+    TIMESTAMP_CHAIN_BROKEN = "TIMESTAMP_CHAIN_BROKEN"
+    TIMESTAMP_RENEWAL_DUE = "TIMESTAMP_RENEWAL_DUE"
+    VALIDATION_MATERIAL_INVALID = "VALIDATION_MATERIAL_INVALID"
+    REVOCATION_UNKNOWN = "REVOCATION_UNKNOWN"
 
 
 class Verdict(StrEnum):
@@ -71,7 +76,8 @@ class Verdict(StrEnum):
 
 
 # Findings that describe a state worth knowing but not a failure of integrity. A pending
-# timestamp becomes an error only when the verifier asks (--require-timestamps).
+# timestamp becomes an error only when the verifier asks (--require-timestamps); a lapsed
+# chain of timestamps only when the verifier asks for long-term validity at a date (--at).
 WARNINGS = frozenset(
     {
         Code.NO_CHECKPOINT,
@@ -84,6 +90,9 @@ WARNINGS = frozenset(
         # The source's own proofs, not custody's chain: the ledger and file checks decide.
         Code.SOURCE_CHECK_FAILED,
         Code.SOURCE_CHECK_CHANGED,
+        Code.TIMESTAMP_CHAIN_BROKEN,
+        Code.TIMESTAMP_RENEWAL_DUE,
+        Code.REVOCATION_UNKNOWN,
     }
 )
 
@@ -156,6 +165,7 @@ class VerificationResult:
     # Per item with provenance: its sources' claims and the checks re-run of their proofs
     # (custody.verify.provenance).
     provenance: list[dict[str, Any]] = field(default_factory=list)
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def errors(self) -> list[Finding]:
@@ -209,4 +219,5 @@ class VerificationResult:
             "ledger_identity": self.ledger_identity,
             "checkpoint": self.checkpoint,
             "provenance": self.provenance,
+            "evidence_records": self.evidence_records,
         }
