@@ -294,16 +294,23 @@ def test_telegram_channel_export_folder_and_zip(
         k: v for k, v in photo.items() if k not in ("chat_file", "source")
     }
     assert "'export.zip'" in again["source"]
-    history = cli(
-        "history",
-        "tg/ChatExport_2024-01-02/photos/photo_1@31-12-2023_22-41-05.jpg",
-        "--root",
-        evidence,
-        "--json",
-    ).json()
+    photo_path = "tg/ChatExport_2024-01-02/photos/photo_1@31-12-2023_22-41-05.jpg"
+    history = cli("history", photo_path, "--root", evidence, "--json").json()
     (ingested,) = [e for e in history["entries"] if e["kind"] == "ingested"]
     assert "according to the Telegram Desktop export" in ingested["summary"]
     assert f"posted by \u201c{fx.CHANNEL}\u201d" in ingested["summary"]
+
+    verified = cli("verify", evidence, "--json")
+    assert verified.code == 0, verified.out
+    validate(verified.json(), "cli-verify.schema.json")
+    (row,) = [r for r in verified.json()["provenance"] if r["path"] == photo_path]
+    (check,) = row["entries"][0]["rechecks"]
+    assert (check["check"], check["recorded"], check["now"]) == ("chat_file", "passed", "passed")
+    page = tmp_path / "report.html"
+    assert cli("report", evidence, "--out", page).code == 0
+    html = page.read_text()
+    assert "According to the Telegram Desktop export" in html
+    assert "Time in UTC (claimed)" in html and "2023-12-31T19:41:05Z" in html
 
 
 # --- BagIt ---------------------------------------------------------------------------------------

@@ -278,6 +278,11 @@ def test_c2pa_valid_tampered_and_trusted_through_catalogue_and_verify(
     warned = {f["item"]: f for f in verified["findings"] if f["code"] == "SOURCE_CHECK_FAILED"}
     assert set(warned) == {"media/tampered.jpg"}
     assert "as at intake" in warned["media/tampered.jpg"]["message"]
+    page = tmp_path / "report.html"
+    assert cli("report", evidence, "--out", page).code == 0
+    html = page.read_text()
+    assert "C2PA validation state" in html and "INVALID: the file or its manifest" in html
+    assert "Claim generator (claimed)" in html and "custody-test/1.0" in html
 
     # With the user's trust list, the same manifest is recorded trusted.
     anchors = tmp_path / "anchors.pem"
