@@ -30,6 +30,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     keys,
     ledger,
     setup,
+    sources,
     timestamps,
     trust,
     verify,
@@ -41,9 +42,9 @@ from custody.errors import CustodyError, ExitCode
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
-    "report", "import",
+    "verify-evidence-record", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger", "bagit")
 
 
 def _command_name(info: CommandInfo) -> str:
