@@ -263,9 +263,7 @@ def _from_folder(run: _Run, absolute: str, name: str, folder_rel: bytes) -> None
             report.ingest.failures.append(_through_link(os.fsdecode(f.path), f.rel.decode()))
             continue
         try:
-            outcome = _copy_verified(
-                f, os.fsencode(root.path) + b"/" + f.rel, tmp_dir, algorithms, observer
-            )
+            outcome = _copy_verified(f, os.fsencode(root.path), tmp_dir, algorithms, observer)
         except EvidenceReadError as exc:
             report.ingest.skipped.append(Skipped(os.fsdecode(f.path), exc.reason))
             continue
@@ -313,7 +311,7 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
         raise UsageError(f"--into: {report.archive} would be written through a link")
     outcome = _copy_verified(
         _SourceFile(os.fsencode(absolute), archive_rel),
-        root_b + b"/" + archive_rel,
+        root_b,  # the copy goes to root_b/archive_rel, opened without following links
         tmp_dir,
         algorithms,
         observer,
