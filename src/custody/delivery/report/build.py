@@ -97,6 +97,13 @@ def _item_findings(findings: Iterable[Finding], seq: int, path: str) -> list[Fin
 def _status(found: list[Finding]) -> tuple[str, bool]:
     files = [f for f in found if str(f.code).startswith("FILE_") and f.severity == "error"]
     others = [f for f in found if f.severity == "error" and f not in files]
+    if others and files and all(f.code == "FILE_UNEXPECTED" for f in files):
+        # The item's own record is not authentic, so no authentic record describes the
+        # file (issue 15, point 20): the record is in doubt, not the file's bytes.
+        return (
+            f"{others[0].code}: {others[0].message}; no authentic record describes the file",
+            True,
+        )
     if files:
         return f"{files[0].code}: {files[0].message}", False
     if others:
