@@ -9,7 +9,7 @@ The steps, each bounded by the one deadline ``timeout_s`` sets:
    unreachable hosts stop it with ``CaptureNetworkError``. Either way ``capture.json`` is
    written with the outcome, and the error carries the same record.
 3. The browser (``browser.run_browser``) loads the page through the recording proxy
-   (``recorder``), about 60 % of the time limit; then a screenshot and a PDF.
+   (``proxy``, writing through ``warc_writer``), about 60 % of the time limit; then a screenshot and a PDF.
 4. yt-dlp fetches the page's media through a second recording proxy that only reaches the
    hosts the page used; media the browser fetched only in part is fetched whole once more.
 5. The proxies stop (that is ``ended_at``), the WARC is closed, media files are rebuilt and
@@ -52,12 +52,7 @@ from custody.acquisition.capture.errors import (
     CaptureUsageError,
 )
 from custody.acquisition.capture.package import OutputFolder, write_wacz
-from custody.acquisition.capture.recorder import (
-    TLS_REFUSAL,
-    Exchange,
-    Recorder,
-    RecordingProxy,
-)
+from custody.acquisition.capture.proxy import TLS_REFUSAL, RecordingProxy
 from custody.acquisition.capture.result import (
     CaptureResult,
     ExchangeSummary,
@@ -72,6 +67,7 @@ from custody.acquisition.capture.tls import (
     check_host,
     probe_tls,
 )
+from custody.acquisition.capture.warc_writer import Exchange, Recorder
 from custody.clock import format_time, utc_now
 
 # Chromium's own service endpoints: the browser calls them on its own (updates, sign-in,

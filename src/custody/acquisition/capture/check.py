@@ -11,7 +11,7 @@ as a named ``Finding``; it never stops at the first. It checks, with nothing but
   is 1.1.1;
 * the WARC inside it: its SHA-256 is the recorded one; every record's WARC-Block-Digest
   holds; every response's WARC-Payload-Digest holds over its entity-body (chunk framing
-  removed, as the capture wrote it; see ``recorder``);
+  removed, as the capture wrote it; see ``warc_writer``);
 * the main document's response record is in the WARC with the recorded payload digest, and
   every media file's WARC record ids are in the WARC, and a file marked ``payload`` equals the
   decoded payload of one of them.
