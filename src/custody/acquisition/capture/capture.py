@@ -9,7 +9,8 @@ The steps, each bounded by the one deadline ``timeout_s`` sets:
    unreachable hosts stop it with ``CaptureNetworkError``. Either way ``capture.json`` is
    written with the outcome, and the error carries the same record.
 3. The browser (``browser.run_browser``) loads the page through the recording proxy
-   (``proxy``, writing through ``warc_writer``), about 60 % of the time limit; then a screenshot and a PDF.
+   (``proxy``, writing through ``warc_writer``), about 60 % of the time limit; then a
+   screenshot and a PDF.
 4. yt-dlp fetches the page's media through a second recording proxy that only reaches the
    hosts the page used; media the browser fetched only in part is fetched whole once more.
 5. The proxies stop (that is ``ended_at``), the WARC is closed, media files are rebuilt and
