@@ -16,6 +16,7 @@ from custody.clock import check_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.keys.roles import ROLES
+from custody.ledger.captures import check_capture_event
 from custody.ledger.fields import (
     DIGEST_LENGTHS,
     HEX64,
@@ -396,7 +397,9 @@ class RepairBody:
         )
 
 
-ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede")
+ACTIONS = (
+    "transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede", "capture"
+)
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
@@ -458,6 +461,8 @@ class EventBody:
     text: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    folder: str | None = None  # capture: the capture folder, relative to the root
+    capture: Mapping[str, Any] | None = None  # capture: the capture's own account (captures.py)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -475,10 +480,16 @@ class EventBody:
         unknown = set(self.fields) - set(NOTE_FIELDS)
         if unknown:
             raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+        if self.action == "capture":
+            if self.folder is None or self.capture is None:
+                raise RecordError("event: a capture names its 'folder' and carries 'capture'")
+            check_capture_event(self.folder, self.capture, ((i.path, i.sha256) for i in self.items))
+        elif self.folder is not None or self.capture is not None:
+            raise RecordError("event: only a capture event has 'folder' and 'capture'")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
-        for name in ("reason", "to", "destination", "text", "source"):
+        for name in ("reason", "to", "destination", "text", "source", "folder"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -488,6 +499,8 @@ class EventBody:
             out["output"] = self.output.to_json()
         if self.fields:
             out["fields"] = dict(self.fields)
+        if self.capture is not None:
+            out["capture"] = dict(self.capture)
         return out
 
     @classmethod
@@ -506,6 +519,8 @@ class EventBody:
                 "text",
                 "fields",
                 "source",
+                "folder",
+                "capture",
             },
             w,
         )
@@ -526,6 +541,8 @@ class EventBody:
             text=opt_field(obj, "text", str, w),
             fields=fields,
             source=opt_field(obj, "source", str, w),
+            folder=opt_field(obj, "folder", str, w),
+            capture=opt_field(obj, "capture", dict, w),
         )
 
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.records import SignedRecord
 
 # exiftool -G1 tag names that answer "when, where, with what" at a glance.
@@ -51,6 +52,8 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         text = f"checkpoint of {body.get('tree_size')} records, root {str(body.get('root'))[:16]}"
         if body.get("statement"):
             text += f": {body['statement']}"
+    elif record.type == "event" and body.get("action") == "capture":
+        text = f"{summary_line(capture_summary(body.get('capture') or {}))} ({body.get('folder')})"
     else:
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)[:120]
     return {
@@ -70,4 +73,7 @@ def record_json(signed: SignedRecord) -> dict[str, Any]:
     }
     if signed.record.type == "item":
         document["highlights"] = highlights(signed.record.body.get("metadata"))
+    body = signed.record.body
+    if signed.record.type == "event" and body.get("action") == "capture":
+        document["capture"] = capture_summary(body.get("capture") or {})
     return document
