@@ -19,6 +19,12 @@ checkpoints; and, given a checkpoint obtained earlier, that today's ledger exten
 File checks, for the latest record of every catalogued path: present, same size, same
 digests (FILE_MISSING, FILE_MODIFIED, FILE_UNREADABLE); files nobody catalogued
 (FILE_UNEXPECTED); and a missing file found elsewhere by digest (FILE_MOVED).
+
+Web captures, with the files: every capture folder an authentic ``capture`` event names is
+re-checked by ``acquisition.capture.check_capture`` against the capture record as it was
+signed - the folder's listing (CAPTURE_FOLDER_CHANGED), the WACZ's manifest and every WARC
+record's own digests, and the media's links into the WARC (CAPTURE_ARCHIVE_INVALID). What
+the files check already reports for a path is not reported twice.
 """
 
 from __future__ import annotations
@@ -330,6 +336,7 @@ def verify_root(
             )
     if files:
         verify_files(root, state, result, observer=observer)
+        verify_captures(root, state, result)
     return result
 
 
@@ -415,6 +422,70 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
         findings += missing
         detail += words
     result.add_check("witnesses", findings, len(state.witnesses), detail)
+
+
+# check_capture's codes for what is wrong with the folder against the record, rather than
+# inside the web archive (docs/capture.md lists both).
+_FOLDER_CODES = frozenset(
+    {"missing-record", "bad-record", "record-differs", "unknown-format", "bad-path",
+     "missing-file", "changed-file", "unlisted-file"}
+)
+# These say of a file what the files check says of it already, against the ledger.
+_SAID_BY_FILES = frozenset({"missing-record", "missing-file", "changed-file", "unlisted-file"})
+
+
+def verify_captures(root: EvidenceRoot, state: LedgerState, result: VerificationResult) -> None:
+    """Re-check every capture folder against its signed capture record (docs/capture.md)."""
+    if not state.captures:
+        return
+    # Imported here: the capture package brings warcio and the browser driver with it.
+    from custody.acquisition.capture.check import check_capture
+
+    said = {f.item for f in result.findings if f.code in _FILE_CODES}
+    findings: list[Finding] = []
+    checked = 0
+    for position, body in state.captures:
+        assert body.folder is not None and body.capture is not None  # a valid capture event
+        if all(ref.seq in state.disposed for ref in body.items):
+            continue  # returned or destroyed by a custodian's decision: nothing to check
+        checked += 1
+        report = check_capture(root.path / body.folder, body.capture)
+        for problem in report.findings:
+            item = _capture_item(body.folder, problem.path)
+            if problem.code in _SAID_BY_FILES and item in said:
+                continue
+            code = (Code.CAPTURE_FOLDER_CHANGED if problem.code in _FOLDER_CODES
+                    else Code.CAPTURE_ARCHIVE_INVALID)
+            findings.append(
+                Finding(
+                    code,
+                    item,
+                    f"web capture (record {position}): {problem.code}: {problem.detail}",
+                    position,
+                )
+            )
+    result.add_check(
+        "web captures",
+        findings,
+        checked,
+        f"{checked} capture folder(s) checked against their signed records: files, WACZ "
+        "manifest, every WARC record's digests, media linked to WARC records",
+    )
+
+
+def _capture_item(folder: str, where: str) -> str:
+    """The root-relative name of what a capture finding is about."""
+    if where.startswith("<"):  # a WARC record id
+        return f"{folder}/archive.wacz:archive/data.warc.gz record {where}"
+    if where == "archive/data.warc.gz":
+        return f"{folder}/archive.wacz:{where}"
+    return f"{folder}/{where}"
+
+
+_FILE_CODES = frozenset(
+    {Code.FILE_MISSING, Code.FILE_MODIFIED, Code.FILE_MOVED, Code.FILE_UNEXPECTED,
+     Code.FILE_UNREADABLE}
+)
 
 
 def verify_timestamps(
