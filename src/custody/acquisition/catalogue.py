@@ -190,11 +190,13 @@ def catalogue(
     observer: Observer | None = None,
     clock: Clock = utc_now,
     candidates: Iterable[Candidate | Skipped] | None = None,
+    checkpoint: bool = True,
 ) -> CatalogueReport:
     """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring.
 
     ``signer`` may be a function that unlocks the key: it is then called on a thread while
-    files are walked and exiftool starts, so the two costs overlap.
+    files are walked and exiftool starts, so the two costs overlap. ``checkpoint=False``
+    leaves the closing checkpoint to the caller (a capture run appends more records first).
     """
     config = root.config()
     observer = observer or NullObserver()
@@ -247,7 +249,7 @@ def catalogue(
                 run.exif.close()
         key = unlocking.result()
         with ledger.writer(key, clock=clock) as writer:
-            if writer.written or ledger.needs_checkpoint():
+            if checkpoint and (writer.written or ledger.needs_checkpoint()):
                 report.checkpoint = writer.checkpoint().seq
             report.ledger_size = writer.size
     return report

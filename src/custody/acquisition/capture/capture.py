@@ -82,6 +82,8 @@ BROWSER_SERVICE_HOSTS = frozenset({
     "safebrowsingohttpgateway.googleapis.com", "edgedl.me.gvt1.com", "redirector.gvt1.com",
 })
 MAX_TIMEOUT_S = 3600.0
+INSECURE_HINT = ("to capture it anyway, unverified, use --insecure (insecure=True); "
+                 "that is recorded")
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"
 _BROWSER_SHARE = 0.6
 
@@ -106,7 +108,8 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
-def _check_url(url: str) -> tuple[str, str, int]:
+def check_url(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a URL a capture can take; ``CaptureUsageError`` if not."""
     if not isinstance(url, str) or any(c in url for c in "\r\n\t ") or len(url) > 8192:
         raise CaptureUsageError("the URL must be one line without spaces")
     parts = urlsplit(url)
@@ -195,7 +198,7 @@ def capture_url(
     ``CaptureNetworkError``/``CaptureTLSError`` (with ``.record``) when the page cannot be
     fetched, ``CaptureToolError`` when Chromium or Playwright is missing.
     """
-    scheme, host, port = _check_url(url)
+    scheme, host, port = check_url(url)
     if not (0 < timeout_s <= MAX_TIMEOUT_S):
         raise CaptureUsageError(f"the time limit must be between 0 and {MAX_TIMEOUT_S:.0f} s")
     if user_agent is not None and (not user_agent.isprintable() or len(user_agent) > 512):
@@ -237,7 +240,7 @@ def _capture(url: str, scheme: str, host: str, port: int, folder: OutputFolder, 
         raise CaptureNetworkError(str(exc), record) from None
     if probe is not None and not probe.verified and not insecure:
         message = (f"refused to capture {url[:200]}: the server's certificate did not verify "
-                   f"({probe.verify_error}); capture with insecure=True to keep it anyway")
+                   f"({probe.verify_error}); {INSECURE_HINT}")
         record = _failure_record(url, "refused-tls", message, started, clock(), timeout_s,
                                  insecure, probe, anchors_sha)
         _write_record(folder, record)
@@ -468,8 +471,8 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     if outcome == "refused-tls":
         record = result.to_record()
         raise CaptureTLSError(
-            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; capture with "
-            "insecure=True to keep it anyway", record)
+            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; {INSECURE_HINT}",
+            record)
     if outcome == "no-document":
         record = result.to_record()
         reason = report.navigation_error or "nothing came back for the page itself"
