@@ -23,6 +23,7 @@ from typer.models import CommandInfo
 
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
+    capture,
     delivery,
     events,
     inspect,
@@ -38,7 +39,7 @@ from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
-    "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
+    "init", "hash", "catalogue", "ingest", "capture", "log", "show", "sign", "repair", "verify",
     "timestamp", "history", "export-case", "export", "report", "import",
 )  # fmt: skip
 GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")

@@ -72,7 +72,7 @@ def _render_record(doc: dict[str, Any]) -> None:
     table.add_row("previous line SHA-256", str(signed["prev"]))
     table.add_row("this line SHA-256", doc["line_sha256"])
     for name, value in body.items():
-        if name == "metadata":
+        if name == "metadata" or (name in ("capture", "items") and "capture" in doc):
             continue
         table.add_row(
             name,
@@ -81,6 +81,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in doc.get("highlights", {}).items():
         table.add_row(f"[dim]{name}[/]", escape(str(value)))
     out.print(table)
+    if "capture" in doc:
+        _render_capture(signed["seq"], doc["capture"], body.get("items", []))
     metadata = body.get("metadata")
     if metadata:
         meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
@@ -88,6 +90,18 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(escape(tag), escape(text[:200]))
         out.print(meta)
+
+
+def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """A capture's facts and files as lines, never cut short (URLs, digests, record ids)."""
+    from custody.ledger.captures import capture_lines
+
+    rows = capture_lines(summary)
+    rows += [(f"item {i['seq']}", f"{i['path']}  sha256 {i['sha256']}") for i in items]
+    width = max(len(label) for label, _ in rows)
+    out.print(f"[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
+    for label, value in rows:
+        out.print(f"  {label:<{width}}  {escape(value)}")
 
 
 @app.command()
