@@ -15,6 +15,7 @@ from typing import Any
 
 from custody.errors import UsageError
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -157,6 +158,13 @@ def describe_item(
 
 
 def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:
+    if body.action == "capture" and body.capture is not None:
+        # The whole capture record is long (certificates, headers): history shows what a
+        # person checks first; 'custody show' the event for all of it.
+        summary = capture_summary(body.capture)
+        detail = {"action": "capture", "folder": body.folder,
+                  "items": [i.to_json() for i in body.items], "capture": summary}
+        return "capture", f"{summary_line(summary)}; folder {body.folder}", detail
     detail = body.to_json()
     reason = f": {body.reason}" if body.reason else ""
     if body.action == "derive" and body.output is not None:

@@ -39,6 +39,7 @@ from custody.errors import CustodyError, RecordError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.captures import capture_summary
 from custody.ledger.describe import highlights
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
@@ -269,7 +270,32 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
         timestamp_trust=trust,
     )
     report.reproduce = root_commands(root.path, report, stamps)
+    with open_ledger(root) as ledger:
+        events = [ledger.read(seq) for seq in ledger.index.records_of_type("event")]
+    report.captures = _captures(events, names, {i.seq for i in items})
     return report
+
+
+def _captures(
+    records: Iterable[SignedRecord], names: dict[str, str], shown: set[int]
+) -> list[dict[str, Any]]:
+    """The web captures (``capture`` events) naming any item in the report, for people."""
+    found = []
+    for record in records:
+        body = record.record.body
+        if record.record.type != "event" or body.get("action") != "capture":
+            continue
+        if not {ref.get("seq") for ref in body.get("items", [])} & shown:
+            continue
+        found.append({
+            "record": record.seq,
+            "time": record.record.time,
+            "signer_name": names.get(record.record.signer, "unknown key"),
+            "folder": body.get("folder"),
+            "items": [ref.get("seq") for ref in body.get("items", [])],
+            **capture_summary(body.get("capture") or {}),
+        })
+    return found
 
 
 def _bundle_history(
@@ -417,6 +443,9 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         timestamp_trust=trust,
     )
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
+    report.captures = _captures(
+        [parsed[seq] for seq in sorted(parsed)], names, {i.seq for i in items}
+    )
     return report
 
 

@@ -142,6 +142,7 @@ def render_html(report: Report) -> str:
         w("</table>")
     _verdict(report, w)
     _overview(report, w)
+    _captures(report, w)
     w("<h2>The evidence, item by item</h2>")
     for number, item in enumerate(report.items, 1):
         _item(item, number, len(report.items), w)
@@ -232,6 +233,36 @@ def _overview(report: Report, w: Any) -> None:
             "which also name items outside it (selective disclosure). The sender can provide "
             "them; nothing about the items withheld is in the bundle.</p>"
         )
+
+
+def _captures(report: Report, w: Any) -> None:
+    """Each web capture: what was asked for, what answered, how it was checked."""
+    from custody.ledger.captures import capture_lines
+
+    if not report.captures:
+        return
+    w("<h2>Web captures</h2>")
+    w(
+        "<p>A web capture records a page as a browser loaded it: every HTTP exchange in a "
+        "WARC web archive packed as WACZ, a screenshot, a PDF print and the media on the page, "
+        "each an item below. The signed capture record lists the address asked for, where "
+        "the browser ended, the server's address and the certificates it presented. It cannot "
+        "prove what the server held, only what it sent to this capture.</p>"
+    )
+    mono = ("sha256", "WARC", "media", "certificate", "item", "requested URL", "final URL",
+            "redirect")
+    for capture in report.captures:
+        w(
+            f'<h3>Capture record {_e(capture["record"])}: {_t(capture["requested_url"])}</h3>'
+            f'<table class="facts">'
+        )
+        w(_row("Recorded", f"{_e(capture['time'])} by {_t(capture['signer_name'])}"))
+        w(_row("Folder", _path(str(capture["folder"]))))
+        for label, value in capture_lines(capture):
+            cls = "mono" if any(word in label for word in mono) else ""
+            w(_row(label.strip()[:1].upper() + label.strip()[1:], _t(value, cls=cls)))
+        w(_row("Items", ", ".join(f"record {_e(n)}" for n in capture["items"])))
+        w("</table>")
 
 
 def _row(label: str, value_html: str) -> str:

@@ -178,6 +178,8 @@ class Report:
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
+    # Web captures among the items: record, time, signer, folder and capture_summary facts.
+    captures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -221,6 +223,7 @@ class Report:
             "withheld_events": self.withheld_events,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
+            "captures": self.captures,
         }
 
 
