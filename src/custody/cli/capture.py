@@ -124,6 +124,19 @@ def capture(
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
 
 
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """Labelled lines; a value too long to sit beside its label goes under it, so that a
+    digest or record id stays on one line of an 80-column terminal. Nothing is cut."""
+    width = 12  # 2 + 12 + 2 + a 64-digit SHA-256 = 80
+    for label, value in rows:
+        if len(label) > width or 4 + width + len(value) > max(out.width, 80):
+            indent = len(label) - len(label.lstrip())
+            out.print(f"  {shown(label)}")
+            out.print(" " * (indent + 6) + shown(value))
+        else:
+            out.print(f"  {shown(label):<{width}}  {shown(value)}")
+
+
 def render_capture(outcome: Any) -> None:
     from custody.ledger.captures import capture_lines
 
@@ -146,11 +159,10 @@ def render_capture(outcome: Any) -> None:
     if outcome.event is not None:
         rows.append(("recorded", f"capture record {outcome.event} (custody show {outcome.event})"))
     rows.append(("took", f"{outcome.seconds:.1f} s"))
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        out.print(f"  {label:<{width}}  {shown(value)}")
+    print_rows(rows)
     if not outcome.captured:
-        err.print(
-            f"custody: the page was not captured: {shown(outcome.error or outcome.outcome or '')}"
-            + (" (the attempt is recorded)" if outcome.event is not None else "")
-        )
+        recorded = (f"; the attempt is recorded as record {outcome.event}"
+                    if outcome.event is not None else "")
+        err.print(f"custody: NOT captured: {shown(outcome.url)} ({outcome.outcome}){recorded}")
+    elif not outcome.complete:
+        err.print(f"custody: captured only in part: {shown(outcome.url)} ({outcome.outcome})")

@@ -67,6 +67,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     signed = doc["record"]["signed"]
     body = signed["body"]
     table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # digests and fingerprints wrap, never end in '…'
     table.add_row("time (UTC)", signed["time"])
     table.add_row("signer", signed["signer"])
     table.add_row("previous line SHA-256", str(signed["prev"]))
@@ -94,14 +96,14 @@ def _render_record(doc: dict[str, Any]) -> None:
 
 def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
     """A capture's facts and files as lines, never cut short (URLs, digests, record ids)."""
+    from custody.cli.capture import print_rows
     from custody.ledger.captures import capture_lines
 
     rows = capture_lines(summary)
-    rows += [(f"item {i['seq']}", f"{i['path']}  sha256 {i['sha256']}") for i in items]
-    width = max(len(label) for label, _ in rows)
+    for item in items:
+        rows += [(f"item {item['seq']}", str(item["path"])), ("  sha256", str(item["sha256"]))]
     out.print(f"[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
-    for label, value in rows:
-        out.print(f"  {label:<{width}}  {escape(value)}")
+    print_rows(rows)
 
 
 @app.command()

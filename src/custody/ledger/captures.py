@@ -273,7 +273,7 @@ def capture_summary(capture: Mapping[str, Any]) -> dict[str, Any]:
 
 def capture_lines(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``capture_summary`` as labelled lines of text, in the order a person reads them."""
-    rows: list[tuple[str, str]] = [("requested URL", str(summary["requested_url"]))]
+    rows: list[tuple[str, str]] = [("requested", str(summary["requested_url"]))]
     status = summary.get("http_status")
     rows.append(("outcome", str(summary["outcome"])
                  + (f" (HTTP {status})" if status is not None else "")))
@@ -296,7 +296,8 @@ def capture_lines(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
                       else "; the recorded connections presented ANOTHER chain")
         rows.append((f"TLS {origin['host']}:{origin['port']}", state))
         for number, cert in enumerate(origin.get("chain") or []):
-            rows.append((f"  certificate {number}", f"{cert['subject']}  sha256 {cert['sha256']}"))
+            rows.append((f"  cert {number}", str(cert["subject"])))
+            rows.append(("    sha256", str(cert["sha256"])))
     rows.append(("insecure", "YES: the server's certificate was not required to verify"
                  if summary.get("insecure") else "no"))
     rows.append(("captured", f"{summary['started_at']} to {summary['ended_at']}"))
@@ -305,9 +306,10 @@ def capture_lines(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     if summary.get("warc_sha256"):
         rows.append(("WARC sha256", str(summary["warc_sha256"])))
     for media in summary.get("media") or []:
-        ids = ", ".join(media["warc_record_ids"]) or "none"
-        rows.append(("media", f"{media['path']} ({media['match']}) sha256 {media['sha256']}; "
-                     f"WARC records {ids}"))
+        rows.append(("media", f"{media['path']} ({media['source']}, {media['match']})"))
+        rows.append(("  sha256", str(media["sha256"])))
+        for record_id in media["warc_record_ids"] or ["none"]:
+            rows.append(("  WARC id", str(record_id)))
     for miss in summary.get("media_misses") or []:
         rows.append(("media missed", f"{miss.get('url')}: {miss.get('tool')}: {miss.get('error')}"))
     for note in summary.get("notes") or []:
