@@ -582,3 +582,27 @@ def test_a_capture_event_must_name_exactly_its_files(world: World, main_page: Ru
             "v": 1, "seq": 5, "type": "event", "time": "2026-12-05T10:00:00.000000Z",
             "signer": "0" * 64, "prev": "0" * 64, "body": changed}}
         assert not jsonschema.Draft202012Validator(RECORD_SCHEMA).is_valid(line)
+
+
+def test_hostile_url_files_and_linked_folders_are_refused(world: World, tmp_path: Path) -> None:
+    before = (world.root / ".custody" / "ledger.jsonl").read_bytes()
+    binary = tmp_path / "urls.bin"
+    binary.write_bytes(b"http://127.0.0.1:1/\xff\xfe\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (world.root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    try:
+        cases = [
+            (["--from-file", str(binary)], "not UTF-8"),
+            (["--from-file", str(tmp_path / "absent.txt")], "cannot read"),
+            (["http://127.0.0.1:1/", "--into", "linked"], "symbolic links are not followed"),
+            (["http://127.0.0.1:1/", "--into", "linked/deeper"], "symbolic links"),
+        ]
+        for args, words in cases:
+            done = world.custody("capture", *args)
+            assert done.returncode == 2, (args, done.stderr)
+            assert words in done.stderr and "Traceback" not in done.stderr
+    finally:
+        (world.root / "linked").unlink()
+    assert not any(elsewhere.iterdir())
+    assert (world.root / ".custody" / "ledger.jsonl").read_bytes() == before
