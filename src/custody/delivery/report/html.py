@@ -249,8 +249,7 @@ def _captures(report: Report, w: Any) -> None:
         "the browser ended, the server's address and the certificates it presented. It cannot "
         "prove what the server held, only what it sent to this capture.</p>"
     )
-    mono = ("sha256", "WARC", "media", "certificate", "item", "requested URL", "final URL",
-            "redirect")
+    mono = ("sha256", "WARC", "media", "cert", "requested", "final URL", "redirect")
     for capture in report.captures:
         w(
             f'<h3>Capture record {_e(capture["record"])}: {_t(capture["requested_url"])}</h3>'
@@ -258,9 +257,15 @@ def _captures(report: Report, w: Any) -> None:
         )
         w(_row("Recorded", f"{_e(capture['time'])} by {_t(capture['signer_name'])}"))
         w(_row("Folder", _path(str(capture["folder"]))))
+        parents: dict[int, str] = {}
         for label, value in capture_lines(capture):
+            depth = len(label) - len(label.lstrip())
+            name = label.strip().replace("sha256", "SHA-256").replace("cert ", "certificate ")
+            parents[depth] = name
+            if depth:  # a detail of the row above it: say whose
+                name = f"{parents.get(depth - 2, '')} {name}".strip()
             cls = "mono" if any(word in label for word in mono) else ""
-            w(_row(label.strip()[:1].upper() + label.strip()[1:], _t(value, cls=cls)))
+            w(_row(name[:1].upper() + name[1:], _t(value, cls=cls)))
         w(_row("Items", ", ".join(f"record {_e(n)}" for n in capture["items"])))
         w("</table>")
 
