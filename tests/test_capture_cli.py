@@ -354,8 +354,10 @@ def test_a_changed_warc_byte_is_caught(world: World, main_page: Run) -> None:
 def test_a_recatalogued_forgery_is_caught_by_the_signed_record(world: World,
                                                                main_page: Run) -> None:
     """The photo is changed inside the WARC, every listing outside it is redone, and the
-    folder is catalogued again (new versions, validly signed): the files check now passes,
-    but the capture check holds the folder to the capture record that was signed."""
+    folder is catalogued again (new versions, validly signed): every current file matches
+    its latest record, the replaced originals are missing (ORIGINAL_MISSING), and the
+    capture check holds the folder to the capture record that was signed and says what
+    changed inside the archive."""
     root = _copy_root(world, "forged")
     folder = root / main_page.capture()["folder"]
     wacz = folder / "archive.wacz"
@@ -396,7 +398,12 @@ def test_a_recatalogued_forgery_is_caught_by_the_signed_record(world: World,
     code, result = _verify(world, root)
     assert code == 1
     checks = {c["name"]: c["passed"] for c in result["checks"]}
-    assert checks["files"] and not checks["web captures"]
+    assert not checks["web captures"]
+    rel = main_page.capture()["folder"]
+    files = {(f["code"], f["item"]) for f in result["findings"] if f["code"].startswith("FILE_")}
+    assert not files, "every current file matches its latest (forged) record"
+    missing = {f["item"] for f in result["findings"] if f["code"] == "ORIGINAL_MISSING"}
+    assert missing == {f"{rel}/archive.wacz", f"{rel}/capture.json"}
     found = {(f["code"], f["message"].split(": ")[1]) for f in result["findings"]
              if f["code"].startswith("CAPTURE_")}
     assert ("CAPTURE_FOLDER_CHANGED", "record-differs") in found
