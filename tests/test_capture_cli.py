@@ -613,3 +613,24 @@ def test_hostile_url_files_and_linked_folders_are_refused(world: World, tmp_path
         (world.root / "linked").unlink()
     assert not any(elsewhere.iterdir())
     assert (world.root / ".custody" / "ledger.jsonl").read_bytes() == before
+
+
+def test_a_capture_folder_swapped_for_a_link_is_not_followed(world: World,
+                                                             main_page: Run) -> None:
+    root = _copy_root(world, "linked-folder")
+    rel = main_page.capture()["folder"]
+    moved = world.base / "moved-capture"
+    (root / rel).rename(moved)  # the very same files, now outside the root
+    (root / rel).symlink_to(moved, target_is_directory=True)
+    code, result = _verify(world, root)
+    assert code == 1
+    (finding,) = [f for f in result["findings"] if f["code"] == "CAPTURE_FOLDER_CHANGED"]
+    assert finding["item"] == rel and "not followed" in finding["message"]
+    assert not [f for f in result["findings"] if f["code"] == "CAPTURE_ARCHIVE_INVALID"]
+
+
+def test_the_capture_summary_is_described_once() -> None:
+    """Schemas are self-contained: the copies of the capture summary must not drift."""
+    summary = schema("cli-capture.schema.json")["$defs"]["capture_summary"]
+    assert schema("cli-show.schema.json")["$defs"]["capture_summary"] == summary
+    assert schema("cli-history.schema.json")["$defs"]["capture_summary"] == summary

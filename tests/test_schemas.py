@@ -30,7 +30,7 @@ from custody.root import init_root
 
 CLI_COMMANDS = [
     "init", "keys-generate", "keys-list", "keys-export", "hash", "catalogue", "ingest", "log",
-    "show",
+    "show", "capture",
 ]
 RECORD = schema("record.schema.json")
 VALIDATOR = jsonschema.Draft202012Validator(RECORD)
@@ -55,6 +55,7 @@ def test_one_schema_per_json_command() -> None:
         ("cli-ingest", "catalogue", "cli-catalogue"),
         ("cli-show", "record", "record"),
         ("cli-catalogue", "timestamp", "cli-timestamp"),
+        ("cli-capture", "timestamp", "cli-timestamp"),
     ],
 )
 def test_embedded_copies_are_in_step(outer: str, pointer: str, inner: str) -> None:

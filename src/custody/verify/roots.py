@@ -449,6 +449,13 @@ def verify_captures(root: EvidenceRoot, state: LedgerState, result: Verification
         if all(ref.seq in state.disposed for ref in body.items):
             continue  # returned or destroyed by a custodian's decision: nothing to check
         checked += 1
+        linked = _linked_component(root, body.folder)
+        if linked is not None:
+            findings.append(Finding(
+                Code.CAPTURE_FOLDER_CHANGED, linked,
+                f"web capture (record {position}): the capture folder is reached through a "
+                "symbolic link or is not a folder; not followed", position))
+            continue
         report = check_capture(root.path / body.folder, body.capture)
         for problem in report.findings:
             item = _capture_item(body.folder, problem.path)
@@ -471,6 +478,21 @@ def verify_captures(root: EvidenceRoot, state: LedgerState, result: Verification
         f"{checked} capture folder(s) checked against their signed records: files, WACZ "
         "manifest, every WARC record's digests, media linked to WARC records",
     )
+
+
+def _linked_component(root: EvidenceRoot, folder: str) -> str | None:
+    """The first component of ``folder`` that is a link or not a folder (None if none,
+    or if the folder is simply gone: the files check reports that)."""
+    path = root.path
+    for part in folder.split("/"):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return str(path.relative_to(root.path))
+    return None
 
 
 def _capture_item(folder: str, where: str) -> str:
