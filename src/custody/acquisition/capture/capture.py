@@ -53,7 +53,7 @@ from custody.acquisition.capture.errors import (
     CaptureUsageError,
 )
 from custody.acquisition.capture.package import OutputFolder, write_wacz
-from custody.acquisition.capture.proxy import TLS_REFUSAL, RecordingProxy
+from custody.acquisition.capture.proxy import TIME_LIMIT, TLS_REFUSAL, RecordingProxy
 from custody.acquisition.capture.result import (
     CaptureResult,
     ExchangeSummary,
@@ -429,11 +429,16 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     # --- outcome ---
     status = main.status if main is not None else None
     refused = [e for e in exchanges if e.error and e.error.startswith(TLS_REFUSAL)]
+    # The browser may see its load event only because the recorder cut a request that never
+    # ended at the time limit (on a slow machine the limit can come before the browser's
+    # own wait ends): that page did not finish loading either.
+    cut = [e for e in exchanges if e.client == "browser" and e.error == TIME_LIMIT]
+    timed_out = report.timed_out or bool(cut)
     if (main is None or status is None) and refused:
         outcome = "refused-tls"
     elif main is None or status is None:
         outcome = "no-document"
-    elif report.timed_out:
+    elif timed_out:
         outcome = "timed-out"
     elif status >= 400:
         outcome = "http-error"
@@ -441,9 +446,12 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         outcome = "unsettled"
     else:
         outcome = "complete"
-    if report.timed_out:
+    if timed_out:
         notes.append("the page did not finish loading within the time limit; "
                      "what had loaded by then is recorded")
+    if cut and not report.timed_out:
+        notes.append(f"{len(cut)} request(s) of the page were still open at the time limit "
+                     "and were cut off by the recorder")
     if insecure:
         notes.append("captured with insecure=True: the server's certificate was not verified")
     counts = Counter(e.client for e in exchanges)
@@ -459,7 +467,7 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         script_moved=script_moved, main_document=main_doc, tls=tuple(tls), insecure=insecure,
         trust_anchors_sha256=anchors_sha, started_at=format_time(started),
         ended_at=format_time(ended), packaged_at=format_time(packaged), timeout_s=timeout_s,
-        timed_out=report.timed_out, settled=report.settled,
+        timed_out=timed_out, settled=report.settled,
         navigation_error=report.navigation_error, user_agent=report.user_agent,
         tools=tuple(sorted(tools.items())), documents=report.documents,
         browser_errors=report.errors, killed_leftovers=report.killed_leftovers,

@@ -54,6 +54,8 @@ _HOP_BY_HOP_PROXY = (b"proxy-connection", b"proxy-authorization")
 # Only these are sent again when a kept-alive connection turns out to have been dropped.
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
 TLS_REFUSAL = "the server's certificate did not verify"  # how such an exchange's error starts
+TIME_LIMIT = "no response before the capture's time limit"  # an exchange the deadline cut
+CAPTURE_ENDED = "the capture ended before the response did"  # cut when the proxies stopped
 
 
 class _Closed(Exception):
@@ -332,8 +334,10 @@ class RecordingProxy:
         self._body(p, upstream, client, head)
 
     def _reason(self, exc: BaseException) -> str:
-        if time.monotonic() >= self.deadline or self._stopping:
-            return "no response before the capture's time limit"
+        if time.monotonic() >= self.deadline:
+            return TIME_LIMIT
+        if self._stopping:
+            return CAPTURE_ENDED
         return str(exc) or type(exc).__name__
 
     @staticmethod
