@@ -180,6 +180,7 @@ class Report:
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
     # Web captures among the items: record, time, signer, folder and capture_summary facts.
     captures: list[dict[str, Any]] = field(default_factory=list)
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def verified(self) -> bool:
@@ -224,6 +225,7 @@ class Report:
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
             "captures": self.captures,
+            "evidence_records": self.evidence_records,
         }
 
 
