@@ -634,3 +634,21 @@ def test_the_capture_summary_is_described_once() -> None:
     summary = schema("cli-capture.schema.json")["$defs"]["capture_summary"]
     assert schema("cli-show.schema.json")["$defs"]["capture_summary"] == summary
     assert schema("cli-history.schema.json")["$defs"]["capture_summary"] == summary
+
+
+def test_long_values_wrap_at_words_and_never_break_a_word() -> None:
+    """A user agent wraps under its label within 80 columns; a URL or digest stays whole."""
+    from custody.cli.capture import print_rows
+    from custody.cli.common import out
+
+    agent = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "HeadlessChrome/156.0.0.0 Safari/537.36")
+    url = "https://example.org/" + "a" * 90
+    with out.capture() as captured:
+        print_rows([("user agent", agent), ("final URL", url), ("error", "a\nb [red]c[/]")])
+    lines = captured.get().splitlines()
+    assert lines[0] == "  user agent"
+    assert len(lines[1]) <= 80 and len(lines[2]) <= 80 and lines[3] == "  final URL"
+    assert " ".join(line.strip() for line in lines[1:3]) == agent
+    assert lines[4] == "      " + url
+    assert "[red]c[/]" in lines[5] and len(lines) == 6  # no markup run, no line break injected

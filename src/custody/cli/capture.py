@@ -6,10 +6,12 @@ Parses the options, unlocks the key, calls ``acquisition.web_capture.capture_url
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from custody.cli.common import (
     JsonOpt,
@@ -23,6 +25,7 @@ from custody.cli.common import (
     shown,
     signer_for,
 )
+from custody.cli.fastpath import printable
 from custody.cli.timestamps import render_stamp, stamp_root
 from custody.errors import ExitCode
 
@@ -132,7 +135,13 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
         if len(label) > width or 4 + width + len(value) > max(out.width, 80):
             indent = len(label) - len(label.lstrip())
             out.print(f"  {shown(label)}")
-            out.print(" " * (indent + 6) + shown(value))
+            # A value with spaces (a user agent, an error) wraps at words; a word longer
+            # than the line (a URL, a digest) is never broken.
+            lead = " " * (indent + 6)
+            lines = textwrap.wrap(printable(value), max(out.width, 80) - len(lead),
+                                  break_long_words=False, break_on_hyphens=False)
+            for line in lines or [""]:
+                out.print(lead + escape(line))
         else:
             out.print(f"  {shown(label):<{width}}  {shown(value)}")
 
