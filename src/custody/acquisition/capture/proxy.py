@@ -324,7 +324,8 @@ class RecordingProxy:
                 if attempt == 0 and upstream.was_reused and p.method in _IDEMPOTENT:
                     upstream.close()
                     continue
-                p.error = "the server closed the connection without answering"
+                # stop() shuts the sockets down: an end of stream then is the capture's cut.
+                p.error = self._cut() or "the server closed the connection without answering"
                 return
             break
         p.response_head = head
@@ -333,12 +334,16 @@ class RecordingProxy:
         self._to_client(p, client, head)
         self._body(p, upstream, client, head)
 
-    def _reason(self, exc: BaseException) -> str:
+    def _cut(self) -> str | None:
+        """Why the capture itself cut an exchange now, or None if it did not."""
         if time.monotonic() >= self.deadline:
             return TIME_LIMIT
         if self._stopping:
             return CAPTURE_ENDED
-        return str(exc) or type(exc).__name__
+        return None
+
+    def _reason(self, exc: BaseException) -> str:
+        return self._cut() or str(exc) or type(exc).__name__
 
     @staticmethod
     def _status(head: bytes) -> int:
@@ -386,7 +391,9 @@ class RecordingProxy:
                     self._check_time()
                     data = reader.read1(min(_CHUNK, remaining))
                     if not data:
-                        p.truncated = "disconnect"
+                        cut = self._cut()
+                        p.truncated = "time" if cut else "disconnect"
+                        p.error = cut
                         upstream.reusable = False
                         return
                     self._keep(p, client, data)
@@ -397,6 +404,10 @@ class RecordingProxy:
                     self._check_time()
                     data = reader.read1(_CHUNK)
                     if not data:
+                        # The end of the body, unless the capture's own cut ended the stream.
+                        cut = self._cut()
+                        if cut:
+                            p.truncated, p.error = "time", cut
                         return
                     self._keep(p, client, data)
         except (OSError, _Closed) as exc:
