@@ -462,7 +462,7 @@ def test_file_changing_while_catalogued_is_reread_or_skipped(
     root = find_root(explicit=str(evidence))
     signer = Keyring().select(None).unlock(PASSPHRASE)
     observer = _ChangeOnRead(video, changes)
-    report = catalogue(root, [str(video)], signer, observer=observer, workers=1)
+    report = catalogue(root, [str(video)], signer, observer=observer, jobs=1)
     if recorded:
         assert report.skipped == []
         (item,) = items(evidence)
