@@ -18,8 +18,9 @@ import pytest
 from tests.test_metadata import CORPUS, EXIFTOOL, SAMPLE, TRAP_CONFIG, corpus_files, needs_corpus
 
 from custody.errors import ToolMissingError
-from custody.evidence.exifpool import ExifToolPool, available_cores
+from custody.evidence.exifpool import ExifToolPool
 from custody.evidence.exiftool import ExifTool, ExifToolAborted
+from custody.evidence.hashing import available_cores
 
 needs_exiftool = pytest.mark.skipif(
     EXIFTOOL is None, reason="exiftool is not installed (Debian package libimage-exiftool-perl)"

@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import ToolMissingError, UsageError
-from custody.evidence.exifpool import ExifToolPool, available_cores
+from custody.evidence.exifpool import ExifToolPool
 from custody.evidence.exiftool import FileMetadata, exiftool_available
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileChangedError,
     FileDigest,
     FileIdentity,
+    available_cores,
     hash_file,
 )
 from custody.keys.keyring import SigningKey
@@ -347,9 +348,7 @@ class _MetadataStage:
     def done(self) -> list[_Hashed]:
         """The files whose metadata has arrived, in order; waits only when too many wait."""
         out: list[_Hashed] = []
-        while self.sent and (
-            self.sent[0][1].done() or len(self.sent) > 2 * self.pool.size
-        ):
+        while self.sent and (self.sent[0][1].done() or len(self.sent) > 2 * self.pool.size):
             out.extend(self._take())
         return out
 

@@ -299,7 +299,7 @@ def _copy(
         try:
 
             def sink(chunk: memoryview) -> None:
-                write_all(out_fd, bytes(chunk))
+                write_all(out_fd, chunk)  # the very bytes hashed, not a copy of them
 
             size, digests = hash_fd(
                 src_fd, algorithms, progress=observer.advance, sink=sink, limit=before.size

@@ -63,6 +63,14 @@ def verify(
             "--files-only", help="Check the files only (re-hashes everything; roots only)."
         ),
     ] = False,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Routine fixity check only: files against their BLAKE3 digests, on every "
+            "core. Not a full verification (no signatures, chain, timestamps): not for court.",
+        ),
+    ] = False,
     checkpoint: CheckpointOpt = None,
     tree_size: SizeOpt = None,
     root_hash: RootHashOpt = None,
@@ -82,6 +90,28 @@ def verify(
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
     bundle = target is not None and is_bundle(target)
+    if fast:
+        from custody.cli.fixity import check_fast_options, fixity_json, render_fixity
+        from custody.trust.policy import policy_for
+
+        check_fast_options(
+            bundle and root is None,
+            ledger_only=ledger_only,
+            checkpoint=checkpoint is not None or tree_size is not None or root_hash is not None,
+            tsa_root=bool(tsa_root),
+            require_timestamps=require_timestamps,
+            trusted_key=bool(trusted_key),
+        )
+        chosen_root = root or target
+        evidence = find_root(explicit=str(chosen_root)) if chosen_root else evidence_root(None)
+        confirm_ledger(evidence, ledger)
+        with progress_bar("Re-hashing", not json_output) as observer:
+            result = verify_root(evidence, policy=policy_for(), fast=True, observer=observer)
+        if json_output:
+            emit_json(fixity_json(result))
+        else:
+            render_fixity(result)
+        raise typer.Exit(0 if result.ok else 1)
     if bundle and root is not None:
         raise UsageError("--root names an evidence root; a bundle is verified on its own")
     if bundle and (ledger_only or files_only or ledger is not None):

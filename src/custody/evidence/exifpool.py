@@ -21,7 +21,7 @@ a broken exiftool is known early), another only when every running one is busy a
 waiting. A run over eight large files never pays for more than one Perl start-up; a run
 over thousands of photos gets every core within the first batches.
 
-May import: ``custody.errors``, ``custody.evidence.exiftool``. Never prints.
+May import: ``custody.errors``, ``custody.evidence.exiftool`` and ``.hashing``. Never prints.
 """
 
 from __future__ import annotations
@@ -35,16 +35,9 @@ from concurrent.futures import Future
 
 from custody.errors import ToolMissingError
 from custody.evidence.exiftool import DEFAULT_TIMEOUT, ExifTool, FileMetadata, PathArg
+from custody.evidence.hashing import available_cores
 
 __all__ = ["ExifToolPool", "available_cores"]
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 _Job = tuple[list[PathArg], "Future[list[FileMetadata]]"]
