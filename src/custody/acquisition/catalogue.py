@@ -233,6 +233,7 @@ def catalogue(
         ledger.check_appendable()
         observer.planned(len(todo), sum(c.size for c in todo))
         run = _Run(root, ledger, descriptive, config.digests, observer, clock, report)
+        pool: ExifToolPool | None = None
         if todo:
             if not exiftool_available():
                 raise ToolMissingError(
@@ -242,18 +243,28 @@ def catalogue(
             jobs = jobs or available_cores()
             # The first exiftool starts now, on its own thread, while the key unlocks on
             # another and the first files hash on the pool: the fixed costs overlap.
-            with ExifToolPool(
+            pool = ExifToolPool(
                 jobs,
                 timeout=config.exiftool_timeout,
                 embedded=config.exiftool_embedded,
                 scratch=scratch,
-            ) as pool:
+            )
+            try:
                 run.process(todo, jobs, pool, unlocking.result)
-        key = unlocking.result()
-        with ledger.writer(key, clock=clock) as writer:
-            if writer.written or ledger.needs_checkpoint():
-                report.checkpoint = writer.checkpoint().seq
-            report.ledger_size = writer.size
+            except BaseException:
+                pool.close(abort=True)
+                raise
+            # exiftool shuts down while the checkpoint is made; close() below waits.
+            pool.stop()
+        try:
+            key = unlocking.result()
+            with ledger.writer(key, clock=clock) as writer:
+                if writer.written or ledger.needs_checkpoint():
+                    report.checkpoint = writer.checkpoint().seq
+                report.ledger_size = writer.size
+        finally:
+            if pool is not None:
+                pool.close()
     return report
 
 

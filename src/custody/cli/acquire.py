@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from custody.cli.common import (
+    JobsOpt,
     JsonOpt,
     KeyOpt,
     RootOpt,
@@ -92,6 +93,7 @@ def catalogue(
     timestamp: Annotated[
         bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
     ] = False,
+    jobs: JobsOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -115,6 +117,7 @@ def catalogue(
             descriptive=_descriptive(collector, source, location, note, tag),
             rehash=rehash,
             observer=observer,
+            jobs=jobs,
         )
     stamped = None
     if timestamp:
@@ -200,6 +203,7 @@ def ingest(
     location: LocationOpt = None,
     note: NoteOpt = None,
     tag: TagOpt = None,
+    jobs: JobsOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -217,6 +221,7 @@ def ingest(
             into=into,
             descriptive=_descriptive(collector, source, location, note, tag),
             observer=observer,
+            jobs=jobs,
         )
     if json_output:
         emit_json(

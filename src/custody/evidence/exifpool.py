@@ -17,8 +17,8 @@ thread, which lives as long as the pool. If custody itself dies, every owner thr
 with it and the kernel stops every exiftool.
 
 Processes start lazily: the first at once (so start-up overlaps the caller's own work and
-a broken exiftool is known early), another only when every running one is busy and work is
-waiting. A run over eight large files never pays for more than one Perl start-up; a run
+a broken exiftool is known early), another only when every running one is busy and work
+piles up. A run over eight large files never pays for more than one Perl start-up; a run
 over thousands of photos gets every core within the first batches.
 
 May import: ``custody.errors``, ``custody.evidence.exiftool`` and ``.hashing``. Never prints.
@@ -83,6 +83,7 @@ class ExifToolPool:
         self._idle = 0  # started owners waiting for work (or still starting)
         self._waiting = 0  # jobs queued and not yet taken
         self._closed = False
+        self._stopping = False  # stop() sent the owners home
         self._start_error: ToolMissingError | None = None
         self._first_ready = threading.Event()
         with self._lock:
@@ -166,6 +167,17 @@ class ExifToolPool:
         with self._lock:
             return self._idle > self._waiting
 
+    def stop(self) -> None:
+        """Let every process finish its batch and stop, without waiting: the owners close
+        their exiftool in the background while the caller goes on (``close`` waits)."""
+        with self._lock:
+            if self._closed or self._stopping:
+                return
+            self._stopping = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+
     def close(self, *, abort: bool = False) -> None:
         """Stop every process and wait for its owner. Safe to call twice.
 
@@ -178,6 +190,7 @@ class ExifToolPool:
             if self._closed:
                 return
             self._closed = True
+            stopping = self._stopping
             threads = list(self._threads)
             tools = list(self._tools)
         with contextlib.suppress(queue.Empty):
@@ -188,8 +201,9 @@ class ExifToolPool:
         if abort:
             for tool in tools:
                 tool.abort()
-        for _ in threads:
-            self._jobs.put(None)
+        if not stopping:
+            for _ in threads:
+                self._jobs.put(None)
         for thread in threads:
             thread.join()
 
@@ -205,10 +219,13 @@ class ExifToolPool:
         """Queue one batch for the next free process; a future of its metadata, in order."""
         future: Future[list[FileMetadata]] = Future()
         with self._lock:
-            if self._closed:
+            if self._closed or self._stopping:
                 raise RuntimeError("this ExifToolPool has been closed")
             self._waiting += 1
-            if self._waiting > self._idle and len(self._threads) < self.size:
+            # Grow only on a backlog (two batches waiting beyond the idle processes): a
+            # momentary queue of one, as at the end of a run over large files, is not
+            # worth a Perl start-up.
+            if self._waiting > self._idle + 1 and len(self._threads) < self.size:
                 self._grow()
         self._jobs.put((list(paths), future))
         return future
