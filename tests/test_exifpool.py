@@ -188,3 +188,20 @@ def test_no_process_inherits_a_secret(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_available_cores_is_the_affinity() -> None:
     assert available_cores() == len(os.sched_getaffinity(0))
     assert threading.active_count() >= 1
+
+
+@needs_exiftool
+@needs_corpus
+def test_stop_then_close_ends_every_process(tmp_path: Path) -> None:
+    """stop() lets exiftool shut down in the background; close() then waits for it."""
+    files = _copies(tmp_path, *(f"s{i}.jpg" for i in range(8)))
+    pool = ExifToolPool(2, batch_size=1)
+    for f in [pool.submit([f]) for f in files]:
+        f.result()
+    pool.stop()
+    with pytest.raises(RuntimeError):
+        pool.submit(files)
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 10
+    assert _exiftool_children() == set()

@@ -190,7 +190,6 @@ class ExifToolPool:
             if self._closed:
                 return
             self._closed = True
-            stopping = self._stopping
             threads = list(self._threads)
             tools = list(self._tools)
         with contextlib.suppress(queue.Empty):
@@ -201,9 +200,10 @@ class ExifToolPool:
         if abort:
             for tool in tools:
                 tool.abort()
-        if not stopping:
-            for _ in threads:
-                self._jobs.put(None)
+        # One stop sign per owner, again: the queue was just emptied, signs from stop()
+        # included (spare signs are harmless).
+        for _ in threads:
+            self._jobs.put(None)
         for thread in threads:
             thread.join()
 
