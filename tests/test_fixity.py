@@ -7,14 +7,17 @@ fast check never says "VERIFIED" and its JSON has no ``verified`` member at all.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tests.helpers import tool
 
-from conftest import Result, validate
+from conftest import Result, run_custody, validate
 from custody.evidence.hashing import MMAP_FROM, EvidenceReadError, blake3_file
 
 FAST_SCHEMA = "cli-verify-fast.schema.json"
@@ -161,3 +164,47 @@ def test_fast_check_of_a_bundle_is_refused(
     assert result.code == 2
     assert "verify a bundle in full" in result.err
     assert result.err.count("\n") == 1  # one plain line
+
+
+def test_fast_path_prints_what_the_full_cli_prints(
+    root: Path, cli: Callable[..., Result], env: Path
+) -> None:
+    """``verify --fast`` is answered before Typer loads (cli/fastpath.py); same output."""
+    for extra in ([], ["--json"]):
+        quick = run_custody("verify", "--fast", root, *extra)
+        full = cli("verify", root, "--fast", *extra)
+        assert quick.returncode == full.code == 0
+        if extra:
+            a, b = json.loads(quick.stdout), json.loads(full.out)
+            validate(a, FAST_SCHEMA)
+            assert a == b
+        else:
+            assert quick.stdout == full.out
+            assert "VERIFIED" not in quick.stdout
+
+
+def test_fast_path_never_loads_the_cli_framework(root: Path, env: Path) -> None:
+    script = (
+        "import sys\n"
+        "from custody.cli.fastpath import try_quick\n"
+        f"code = try_quick(['verify', '--fast', {str(root)!r}, '--json'])\n"
+        "assert code == 0, code\n"
+        "print(sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_fast_path_errors_are_one_line_with_the_usual_code(
+    tmp_path: Path, cli: Callable[..., Result], env: Path
+) -> None:
+    nowhere = tmp_path / "not-a-root"
+    nowhere.mkdir()
+    quick = run_custody("verify", "--fast", "--root", nowhere)
+    full = cli("verify", "--fast", "--root", nowhere)
+    assert quick.returncode == full.code != 0
+    assert quick.stderr.count("\n") == 1 and "not an evidence root" in quick.stderr
+    # Anything the fast path does not know goes to the full CLI, which refuses it.
+    refused = run_custody("verify", "--fast", "--ledger-only", "--root", nowhere)
+    assert refused.returncode == 2 and "cannot apply" in refused.stderr

@@ -1,4 +1,5 @@
-"""Commands answered before the CLI framework loads: ``--version`` and ``hash``.
+"""Commands answered before the CLI framework loads: ``--version``, ``hash`` and
+``verify --fast``.
 
 Start-up counts when hashing (``custody hash`` of a 2 GiB file must keep pace with
 ``openssl dgst``), and Typer with rich and pydantic costs a tenth of a second to import.
@@ -99,6 +100,8 @@ def try_quick(argv: Sequence[str]) -> int | None:
 
         print(f"custody {__version__}")
         return 0
+    if argv and argv[0] == "verify":
+        return _quick_verify(argv[1:])
     if not argv or argv[0] != "hash":
         return None
     files: list[bytes] = []
@@ -128,6 +131,28 @@ def try_quick(argv: Sequence[str]) -> int | None:
         return run_hash(files, algorithms, json_output=json_output)
     except CustodyError as exc:
         sys.stderr.write(f"custody: error: {exc}\n")
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("custody: interrupted\n")
+        return 130
+
+
+def _quick_verify(words: Sequence[str]) -> int | None:
+    """``verify --fast`` in its plain forms (``custody.cli.fixity``); None otherwise."""
+    from custody.cli.fixity import parse_quick, run_fast
+
+    parsed = parse_quick(words)
+    if parsed is None:
+        return None
+    root, json_output = parsed
+    from custody.errors import CustodyError
+
+    try:
+        return run_fast(root, json_output=json_output)
+    except CustodyError as exc:
+        sys.stderr.write(f"custody: error: {printable(str(exc))}\n")
         return int(exc.exit_code)
     except BrokenPipeError:
         return 0

@@ -7,16 +7,23 @@ renders its result. The text never says "VERIFIED" and ends with a notice of wha
 not checked; the JSON (schemas/cli-verify-fast.schema.json) has no ``verified`` member
 at all, but ``"check": "fast-fixity"`` and ``"full_verification": false``, so a program
 written for the full verification's JSON fails loudly instead of reading a pass.
+
+Plain forms (``verify --fast [ROOT] [--root R] [--json]``) are answered here before Typer
+and rich load (``custody.cli.fastpath``), as ``hash`` is: on a scheduled check of a large
+archive nothing matters but the disk, and on a small one the CLI framework's import would
+otherwise be most of the time. So this module imports neither typer nor rich; the Typer
+command renders through the same functions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
 
-from rich.markup import escape
-from rich.table import Table
-
-from custody.cli.common import human_size, out, shown
+from custody.cli.fastpath import printable
 from custody.errors import UsageError
 
 FAST_NOTICE = (
@@ -60,32 +67,110 @@ def fixity_json(result: Any) -> dict[str, Any]:
     }
 
 
-def render_fixity(result: Any) -> None:
-    from rich.panel import Panel
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
 
+
+def fixity_text(result: Any) -> str:
+    """What a person sees: the verdict of the fast check, each finding in full, and what
+    was not checked. Every name from the evidence is made printable (no control
+    characters or bidirectional overrides can forge a line)."""
+    lines = []
     if result.ok:
-        verdict = (
-            f"[bold green]FIXITY OK[/] (fast check): {result.files_checked} files match "
-            "their recorded digests"
+        lines.append(
+            f"FIXITY OK (fast check): {result.files_checked} files match their recorded "
+            f"digests in {printable(result.root)}"
         )
-        style = "green"
     else:
-        verdict = f"[bold red]FIXITY FAILED[/] (fast check): {len(result.errors)} finding(s)"
-        style = "red"
-    out.print(Panel(verdict, title=escape(result.root), border_style=style, expand=False))
-    for check in result.checks:
-        out.print(escape(check.detail))
-    if result.findings:
-        table = Table("finding", "item", "detail", "expected", "found")
-        for f in result.findings:
-            colour = "yellow" if f.severity == "warning" else "red"
-            table.add_row(
-                f"[{colour}]{f.code}[/]",
-                shown(f.item),
-                escape(f.message),
-                escape(f.expected or ""),
-                escape(f.found or ""),
-            )
-        out.print(table)
-    out.print(f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed")
-    out.print(f"[bold yellow]{escape(FAST_NOTICE)}[/]")
+        lines.append(
+            f"FIXITY FAILED (fast check): {len(result.errors)} finding(s) in "
+            f"{printable(result.root)}"
+        )
+    lines.extend(printable(check.detail) for check in result.checks)
+    for f in result.findings:
+        line = f"  {f.code}  {printable(f.item)}: {printable(f.message)}"
+        if f.expected or f.found:
+            line += f" (expected {printable(f.expected or '')}, found {printable(f.found or '')})"
+        lines.append(line)
+    lines.append(f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed")
+    lines.append(FAST_NOTICE)
+    return "\n".join(lines) + "\n"
+
+
+def run_fast(
+    root_arg: str | None,
+    *,
+    json_output: bool,
+    ledger: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """The whole ``verify --fast`` command: find the root, check, render; the exit code.
+
+    The same for both doors (the Typer command and ``custody.cli.fastpath``). A root whose
+    ledger is in PostgreSQL must be one this person confirmed (``--ledger``), as for the
+    full check: the expected digests come from that ledger.
+    """
+    from custody.errors import ExitCode
+    from custody.root import find_root
+    from custody.trust.databases import confirm_ledger
+    from custody.trust.policy import policy_for
+    from custody.verify.roots import verify_root
+
+    out = out or sys.stdout
+    evidence = find_root(explicit=root_arg) if root_arg else find_root()
+    confirm_ledger(evidence, ledger)
+    # The fast check reports no signature and so no trust decision; the policy is only what
+    # verify_root needs to read the ledger.
+    result = verify_root(evidence, policy=policy_for(), fast=True)
+    if json_output:
+        out.write(json.dumps(fixity_json(result), ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(fixity_text(result))
+    out.flush()
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def parse_quick(words: Sequence[str]) -> tuple[str | None, bool] | None:
+    """``verify --fast [ROOT] [--root R] [--json]`` -> (root, json); None for anything else
+    (the full CLI then parses it, and refuses what cannot apply)."""
+    if "--fast" not in words:
+        return None
+    root: str | None = None
+    positional: str | None = None
+    json_output = False
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if word == "--fast":
+            continue
+        if word == "--json":
+            json_output = True
+        elif word == "--root" and rest:
+            if root is not None:
+                return None
+            root = rest.pop(0)
+        elif word.startswith("--root="):
+            if root is not None:
+                return None
+            root = word.split("=", 1)[1]
+        elif word.startswith("-") or positional is not None:
+            return None
+        else:
+            positional = word
+    chosen = root or positional
+    if chosen is not None and positional is not None and root is not None:
+        return None  # both: let the full CLI decide what they mean
+    if chosen is not None and _looks_like_bundle(chosen):
+        return None  # the full CLI refuses --fast on a bundle, with the usual message
+    return chosen, json_output
+
+
+def _looks_like_bundle(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "bagit.txt")) or (
+        os.path.isfile(path) and path.lower().endswith(".zip")
+    )

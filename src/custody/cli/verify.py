@@ -91,8 +91,7 @@ def verify(
         raise UsageError("--ledger-only and --files-only exclude each other")
     bundle = target is not None and is_bundle(target)
     if fast:
-        from custody.cli.fixity import check_fast_options, fixity_json, render_fixity
-        from custody.trust.policy import policy_for
+        from custody.cli.fixity import check_fast_options, run_fast
 
         check_fast_options(
             bundle and root is None,
@@ -103,15 +102,11 @@ def verify(
             trusted_key=bool(trusted_key),
         )
         chosen_root = root or target
-        evidence = find_root(explicit=str(chosen_root)) if chosen_root else evidence_root(None)
-        confirm_ledger(evidence, ledger)
-        with progress_bar("Re-hashing", not json_output) as observer:
-            result = verify_root(evidence, policy=policy_for(), fast=True, observer=observer)
-        if json_output:
-            emit_json(fixity_json(result))
-        else:
-            render_fixity(result)
-        raise typer.Exit(0 if result.ok else 1)
+        raise typer.Exit(
+            run_fast(
+                str(chosen_root) if chosen_root else None, json_output=json_output, ledger=ledger
+            )
+        )
     if bundle and root is not None:
         raise UsageError("--root names an evidence root; a bundle is verified on its own")
     if bundle and (ledger_only or files_only or ledger is not None):
