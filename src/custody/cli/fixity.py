@@ -76,29 +76,53 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def fixity_text(result: Any) -> str:
+def fixity_text(result: Any, width: int | None = None) -> str:
     """What a person sees: the verdict of the fast check, each finding in full, and what
-    was not checked. Every name from the evidence is made printable (no control
+    was not checked. Prose is wrapped at the terminal's width, never inside a word, a
+    path or a digest; every name from the evidence is made printable (no control
     characters or bidirectional overrides can forge a line)."""
-    lines = []
+    import shutil
+    import textwrap
+
+    width = width or min(100, shutil.get_terminal_size((80, 24)).columns)
+
+    def para(text: str, indent: str = "") -> list[str]:
+        return textwrap.wrap(
+            text,
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [indent]
+
+    lines: list[str] = []
     if result.ok:
-        lines.append(
+        verdict = (
             f"FIXITY OK (fast check): {result.files_checked} files match their recorded "
             f"digests in {printable(result.root)}"
         )
     else:
-        lines.append(
-            f"FIXITY FAILED (fast check): {len(result.errors)} finding(s) in "
+        count = len(result.errors)
+        verdict = (
+            f"FIXITY FAILED (fast check): {count} finding{'s' if count != 1 else ''} in "
             f"{printable(result.root)}"
         )
-    lines.extend(printable(check.detail) for check in result.checks)
+    lines += para(verdict)
     for f in result.findings:
-        line = f"  {f.code}  {printable(f.item)}: {printable(f.message)}"
-        if f.expected or f.found:
-            line += f" (expected {printable(f.expected or '')}, found {printable(f.found or '')})"
-        lines.append(line)
-    lines.append(f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed")
-    lines.append(FAST_NOTICE)
+        lines.append("")
+        lines.append(f"  {f.code}  {printable(f.item)}")
+        lines += para(printable(f.message), "    ")
+        if f.expected:
+            lines.append(f"    expected {printable(f.expected)}")
+        if f.found:
+            lines.append(f"    found    {printable(f.found)}")
+    lines.append("")
+    for check in result.checks:
+        lines += para(printable(check.detail))
+    lines.append(f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed.")
+    lines.append("")
+    lines += para(FAST_NOTICE)
     return "\n".join(lines) + "\n"
 
 
