@@ -528,9 +528,11 @@ def _file_set(kind: str, count: int) -> Path:
     return folder
 
 
-def _catalogue_many(kind: str, count: int, runs: int) -> tuple[Timing, Timing, Timing, float]:
-    """custody catalogue vs exiftool -json -r + openssl dgst over ``count`` files.
-    Returns (custody, exiftool, openssl, custody's peak RSS)."""
+def _catalogue_many(
+    kind: str, count: int, runs: int, extra: Sequence[str] = ()
+) -> tuple[Timing, Timing, Timing, float]:
+    """custody catalogue (with ``extra`` options) vs exiftool -json -r + openssl dgst over
+    ``count`` files. Returns (custody, exiftool, openssl, custody's peak RSS)."""
     source = _file_set(kind, count)
     root, env = fresh_root(f"{kind}-{count}")
     folder = root / "files"
@@ -558,7 +560,7 @@ def _catalogue_many(kind: str, count: int, runs: int) -> tuple[Timing, Timing, T
 
     def ours(_: int) -> tuple[float, float]:
         empty_ledger(root)
-        wall, rss, _ = run_cmd([*CUSTODY, "catalogue", "files"], env=env, cwd=root)
+        wall, rss, _ = run_cmd([*CUSTODY, "catalogue", "files", *extra], env=env, cwd=root)
         got = recorded(root)
         expect(len(got) == count, f"{len(got)} items recorded, {count} expected")
         expect(by_name(got, "sha256") == sha, "recorded SHA-256 differs from openssl dgst")
@@ -577,10 +579,19 @@ def bench_catalogue_photos(quick: bool, runs: int) -> list[Row]:
     mine, exif, ossl, rss = _catalogue_many("photos", count, runs)
     ref = exif.median + ossl.median
     ratio = mine.median / ref
-    return [Row("catalogue-photos", f"{count} photos, s", mine.median, mine.spread, ref,
+    rows = [Row("catalogue-photos", f"{count} photos, s", mine.median, mine.spread, ref,
                 f"{exif.spread} + {ossl.spread}", ratio,
                 "<= 0.80x exiftool -json -r + openssl dgst (time)", ratio <= 0.80, rss,
                 f"exiftool {exif.median:.2f} s + openssl {ossl.median:.2f} s")]
+    if not quick:
+        # Scaling of the metadata stage: one exiftool process (--jobs 1) against two.
+        one, _, _, rss1 = _catalogue_many("photos", count, runs, ("--jobs", "1"))
+        rows.append(Row("jobs-scaling-photos", f"{count} photos --jobs 1 vs default, s",
+                        one.median, one.spread, mine.median, mine.spread,
+                        one.median / mine.median, "(informational)", None, rss1,
+                        f"{count / one.median:,.0f} files/s with 1 worker, "
+                        f"{count / mine.median:,.0f} with 2"))
+    return rows
 
 
 def bench_catalogue_small(quick: bool, runs: int) -> list[Row]:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -203,12 +204,20 @@ def ingest(
     candidates: list[Candidate | Skipped] = []
     jobs = jobs or available_cores()
 
+    # Two sources can map to one destination (the same card named twice): their copies
+    # must not race, so that the second finds the first in place and only compares.
+    guard = threading.Lock()
+    locks: dict[bytes, threading.Lock] = {}
+
     def copy_one(f: _SourceFile) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | Skipped:
         dest = os.fsencode(root.path) + b"/" + f.rel
-        try:
-            return _copy_verified(f, dest, tmp_dir, algorithms, observer)
-        except EvidenceReadError as exc:
-            return Skipped(os.fsdecode(f.path), exc.reason)
+        with guard:
+            lock = locks.setdefault(f.rel, threading.Lock())
+        with lock:
+            try:
+                return _copy_verified(f, dest, tmp_dir, algorithms, observer)
+            except EvidenceReadError as exc:
+                return Skipped(os.fsdecode(f.path), exc.reason)
 
     try:
         # ``jobs`` files are copied at once (one waits on fsync while another hashes);
