@@ -50,6 +50,7 @@ MiB = 1 << 20
 GiB = 1 << 30
 PASSPHRASE = "benchmark passphrase"
 RUNS = 3
+OTHER_TREE = False  # --src names another tree: only the rows every version can run
 
 
 class WrongResult(AssertionError):
@@ -355,7 +356,7 @@ def bench_catalogue_large(quick: bool, runs: int) -> list[Row]:
                 mine.spread, ref.median, ref.spread, ratio,
                 ">= 0.90x 2 x (openssl sha256 + b3sum -1) (speed)", ratio >= 0.90, mine.rss_mb,
                 f"{mb / mine.median:,.0f} MiB/s vs {mb / ref.median:,.0f} MiB/s")]
-    if quick:
+    if quick or OTHER_TREE:
         return rows
     # What BLAKE3 costs: the same files into a root that records SHA-256 alone.
     alone, _, _ = _catalogue_files(files, "catalogue-sha256-only", runs, digests=("sha256",))
@@ -451,14 +452,37 @@ def bench_catalogue_huge(quick: bool, runs: int) -> list[Row]:
                     f"not enough disk: {free / GiB:.0f} GiB free")]
     files = large_set(count, each)
     warm(files)
-    mine, _, _ = _catalogue_files(files, "catalogue-huge", runs)
+    mine, root, env = _catalogue_files(files, "catalogue-huge", runs)
     ref = repeat(runs, lambda _: (two_core_reference(files)[0], 0.0))
     ratio = ref.median / mine.median
     mb = count * each / MiB
-    return [Row("catalogue-huge", "catalogue 16 x 1 GiB, s", mine.median, mine.spread,
+    rows = [Row("catalogue-huge", "catalogue 16 x 1 GiB, s", mine.median, mine.spread,
                 ref.median, ref.spread, ratio, ">= 0.97x reference (speed)", ratio >= 0.97,
                 mine.rss_mb, f"{mb / mine.median:,.0f} MiB/s vs {mb / ref.median:,.0f} MiB/s; "
                 "16 GiB may not all fit the page cache: then both read the disk")]
+    if OTHER_TREE:
+        return rows
+    # The routine fixity check where it is meant to run: a large archive.
+    b3_expected = by_name(recorded(root), "blake3")
+
+    def fast(_: int) -> tuple[float, float]:
+        wall, rss, text = run_cmd([*CUSTODY, "verify", "--fast", "--json"], env=env, cwd=root)
+        doc = json.loads(text)
+        expect(doc["fixity_ok"] and doc["files_checked"] == count, "verify --fast did not pass")
+        return wall, rss
+
+    def b3sum(_: int) -> tuple[float, float]:
+        wall, rss, text = run_cmd(["b3sum", *files])
+        expect(digest_lines(text) == b3_expected, "b3sum differs from the recorded BLAKE3")
+        return wall, rss
+
+    quick_check, b3 = repeat(runs, fast), repeat(runs, b3sum)
+    rows.append(Row("verify-fast-16G", "verify --fast vs b3sum, 16 x 1 GiB, s",
+                    quick_check.median, quick_check.spread, b3.median, b3.spread,
+                    b3.median / quick_check.median, ">= 0.90x b3sum (speed)",
+                    b3.median / quick_check.median >= 0.90, quick_check.rss_mb,
+                    f"{mb / quick_check.median:,.0f} MiB/s vs {mb / b3.median:,.0f} MiB/s"))
+    return rows
 
 
 def bench_size_curve(quick: bool, runs: int) -> list[Row]:
@@ -575,7 +599,7 @@ def _catalogue_many(
 
 
 def bench_catalogue_photos(quick: bool, runs: int) -> list[Row]:
-    count = 300 if quick else 2000
+    count = 200 if quick else 2000
     mine, exif, ossl, rss = _catalogue_many("photos", count, runs)
     ref = exif.median + ossl.median
     ratio = mine.median / ref
@@ -583,7 +607,7 @@ def bench_catalogue_photos(quick: bool, runs: int) -> list[Row]:
                 f"{exif.spread} + {ossl.spread}", ratio,
                 "<= 0.80x exiftool -json -r + openssl dgst (time)", ratio <= 0.80, rss,
                 f"exiftool {exif.median:.2f} s + openssl {ossl.median:.2f} s")]
-    if not quick:
+    if not quick and not OTHER_TREE:
         # Scaling of the metadata stage: one exiftool process (--jobs 1) against two.
         one, _, _, rss1 = _catalogue_many("photos", count, runs, ("--jobs", "1"))
         rows.append(Row("jobs-scaling-photos", f"{count} photos --jobs 1 vs default, s",
@@ -595,7 +619,7 @@ def bench_catalogue_photos(quick: bool, runs: int) -> list[Row]:
 
 
 def bench_catalogue_small(quick: bool, runs: int) -> list[Row]:
-    counts = [1000] if quick else [1000, 3000, 10_000, 30_000, 100_000]
+    counts = [500] if quick else [1000, 3000, 10_000, 30_000, 100_000]
     curve = Curve("catalogue-files", "number of files (1-64 KiB each)", "seconds")
     curve.series = {"custody catalogue": [], "exiftool -json -r + openssl dgst": [],
                     "exiftool -json -r alone": []}
@@ -832,7 +856,7 @@ def _verify_ledger(root: Path, env: dict[str, str], records: int, runs: int) -> 
 
 
 def bench_verify_ledger(quick: bool, runs: int) -> list[Row]:
-    sizes = [20_000] if quick else [10_000, 100_000, 1_000_000, 10_000_000]
+    sizes = [10_000] if quick else [10_000, 100_000, 1_000_000, 10_000_000]
     curve = Curve("verify-ledger", "ledger records", "seconds / peak RSS (MB)")
     curve.series = {"custody verify --ledger-only (s)": [], "target 25,000 records/s (s)": [],
                     "sha256sum of the ledger file (s)": [], "peak RSS (MB)": []}
@@ -852,7 +876,7 @@ def bench_verify_ledger(quick: bool, runs: int) -> list[Row]:
         curve.series["sha256sum of the ledger file (s)"].append(read)
         curve.series["peak RSS (MB)"].append(timing.rss_mb)
         rate = records / timing.median
-        if records in (20_000, 100_000, 10_000_000):
+        if records in (sizes[0] if quick else 100_000, 10_000_000):
             rows.append(Row(f"verify-ledger-{records:,}", f"verify --ledger-only, {records:,} "
                             "records, records/s", rate, timing.spread + " s", 25_000, None,
                             rate / 25_000, ">= 25,000 records/s", rate >= 25_000, timing.rss_mb,
@@ -868,7 +892,7 @@ def bench_verify_ledger(quick: bool, runs: int) -> list[Row]:
 def bench_million(quick: bool, runs: int) -> list[Row]:
     """Appending one file and an inclusion proof at the largest ledger available."""
     if quick:
-        records = 20_000
+        records = 10_000
         root, env = _ledger(records)
     elif (BIG_LEDGER / "complete").exists():
         records = 10_000_000
@@ -968,13 +992,18 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHES))
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per measurement (>= 3)")
     parser.add_argument("--plots", action="store_true", help="draw the growth curves (PNG)")
+    parser.add_argument("--src", type=Path, default=REPO / "src",
+                        help="the custody source tree to measure (another checkout's src/, "
+                        "to compare before and after; rows needing new options are skipped)")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else (QUICK if args.quick else list(BENCHES))
     unknown = set(chosen) - set(BENCHES)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    # Measure this repository's code, whatever the virtualenv's install points to.
-    os.environ["PYTHONPATH"] = str(REPO / "src")
+    # Measure this repository's code (or --src), whatever the virtualenv's install points to.
+    os.environ["PYTHONPATH"] = str(args.src.resolve())
+    global OTHER_TREE
+    OTHER_TREE = args.src.resolve() != (REPO / "src").resolve()
     OUT.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     started = time.time()
@@ -985,7 +1014,8 @@ def main() -> int:
         loads.append(load())
     table = render(rows)
     print(table)
-    summary = (f"{len(rows)} rows, {args.runs} runs each (median [min-max]), "
+    summary = (f"code measured: {args.src.resolve()}; "
+               f"{len(rows)} rows, {args.runs} runs each (median [min-max]), "
                f"{(time.time() - started) / 60:.1f} min; machine: {os.cpu_count()} cores, "
                f"{loads[0]} at start, {loads[-1]} at end")
     print(summary)
