@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from custody.cli.fastpath import printable
+from custody.cli.printable import printable
 from custody.errors import UsageError
 
 FAST_NOTICE = (
