@@ -1018,7 +1018,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="reduced sizes, < 2 minutes")
     parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHES))
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per measurement (>= 3)")
-    parser.add_argument("--runs-large", type=int, default=RUNS_LARGE,
+    parser.add_argument("--runs-large", type=int, default=1,
                         help="runs of the 100,000-file catalogue (default 1: it takes long)")
     parser.add_argument("--plots", action="store_true", help="draw the growth curves (PNG)")
     parser.add_argument("--src", type=Path, default=REPO / "src",
