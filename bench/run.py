@@ -51,6 +51,8 @@ GiB = 1 << 30
 PASSPHRASE = "benchmark passphrase"
 RUNS = 3
 RUNS_LARGE = 1  # runs of the 100,000-file catalogue (--runs-large)
+SMALL_COUNTS = [1000, 10_000, 100_000]  # --small-counts
+LEDGER_SIZES: list[int] | None = None  # --ledger-sizes (default 10k, 100k, 1M, the big one)
 OTHER_TREE = False  # --src names another tree: only the rows every version can run
 
 
@@ -630,7 +632,7 @@ def bench_catalogue_photos(quick: bool, runs: int) -> list[Row]:
 
 
 def bench_catalogue_small(quick: bool, runs: int) -> list[Row]:
-    counts = [500] if quick else [1000, 10_000, 100_000]
+    counts = [500] if quick else SMALL_COUNTS
     curve = Curve("catalogue-files", "number of files (1-64 KiB each)", "seconds")
     curve.series = {"custody catalogue": [], "exiftool -json -r + openssl dgst": [],
                     "exiftool -json -r alone": []}
@@ -893,13 +895,14 @@ def _verify_ledger(root: Path, env: dict[str, str], records: int, runs: int) -> 
 
 def bench_verify_ledger(quick: bool, runs: int) -> list[Row]:
     largest = big_items()
-    sizes = [10_000] if quick else [10_000, 100_000, 1_000_000, largest or 10_000_000]
+    sizes = [10_000] if quick else (
+        LEDGER_SIZES or [10_000, 100_000, 1_000_000, largest or 10_000_000])
     curve = Curve("verify-ledger", "ledger records", "seconds / peak RSS (MB)")
     curve.series = {"custody verify --ledger-only (s)": [], "target 25,000 records/s (s)": [],
                     "sha256sum of the ledger file (s)": [], "peak RSS (MB)": []}
     rows = []
     for records in sizes:
-        is_big = not quick and records == sizes[-1]
+        is_big = not quick and records == sizes[-1] and records == (largest or 10_000_000)
         if is_big and not largest:
             curve.notes.append("10,000,000 skipped: bench/out/ledger-10000000 not built")
             continue
@@ -1033,6 +1036,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per measurement (>= 3)")
     parser.add_argument("--runs-large", type=int, default=1,
                         help="runs of the 100,000-file catalogue (default 1: it takes long)")
+    parser.add_argument("--small-counts", help="file counts of the small-file curve "
+                        "(default 1000,10000,100000)")
+    parser.add_argument("--ledger-sizes", help="ledger sizes of the verify curve (default "
+                        "10000,100000,1000000 and the big ledger)")
     parser.add_argument("--plots", action="store_true", help="draw the growth curves (PNG)")
     parser.add_argument("--src", type=Path, default=REPO / "src",
                         help="the custody source tree to measure (another checkout's src/, "
@@ -1044,9 +1051,13 @@ def main() -> int:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     # Measure this repository's code (or --src), whatever the virtualenv's install points to.
     os.environ["PYTHONPATH"] = str(args.src.resolve())
-    global OTHER_TREE, RUNS_LARGE
+    global OTHER_TREE, RUNS_LARGE, SMALL_COUNTS, LEDGER_SIZES
     OTHER_TREE = args.src.resolve() != (REPO / "src").resolve()
     RUNS_LARGE = args.runs_large
+    if args.small_counts:
+        SMALL_COUNTS = [int(n) for n in args.small_counts.split(",")]
+    if args.ledger_sizes:
+        LEDGER_SIZES = [int(n) for n in args.ledger_sizes.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     started = time.time()
