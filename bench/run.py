@@ -53,6 +53,7 @@ RUNS = 3
 RUNS_LARGE = 1  # runs of the 100,000-file catalogue (--runs-large)
 SMALL_COUNTS = [1000, 10_000, 100_000]  # --small-counts
 LEDGER_SIZES: list[int] | None = None  # --ledger-sizes (default 10k, 100k, 1M, the big one)
+SIZE_MAX_GIB = 16  # --size-max: the largest set of the size curve
 OTHER_TREE = False  # --src names another tree: only the rows every version can run
 
 
@@ -499,6 +500,7 @@ def bench_size_curve(quick: bool, runs: int) -> list[Row]:
     sets = [(8, 32 * MiB), (8, 128 * MiB), (8, 256 * MiB), (4, GiB), (16, GiB)]
     if quick:
         sets = sets[:2]
+    sets = [(c, e) for c, e in sets if c * e <= SIZE_MAX_GIB * GiB]
     curve = Curve("catalogue-size", "total size (GiB)", "seconds")
     curve.series = {"custody catalogue": [], "2 x (openssl sha256 + b3sum -1)": [],
                     "hashdeep -c sha256 -r (1 run)": []}
@@ -1040,6 +1042,8 @@ def main() -> int:
                         "(default 1000,10000,100000)")
     parser.add_argument("--ledger-sizes", help="ledger sizes of the verify curve (default "
                         "10000,100000,1000000 and the big ledger)")
+    parser.add_argument("--size-max", type=int, default=16,
+                        help="largest total size of the size curve, GiB (default 16)")
     parser.add_argument("--plots", action="store_true", help="draw the growth curves (PNG)")
     parser.add_argument("--src", type=Path, default=REPO / "src",
                         help="the custody source tree to measure (another checkout's src/, "
@@ -1051,7 +1055,8 @@ def main() -> int:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     # Measure this repository's code (or --src), whatever the virtualenv's install points to.
     os.environ["PYTHONPATH"] = str(args.src.resolve())
-    global OTHER_TREE, RUNS_LARGE, SMALL_COUNTS, LEDGER_SIZES
+    global OTHER_TREE, RUNS_LARGE, SMALL_COUNTS, LEDGER_SIZES, SIZE_MAX_GIB
+    SIZE_MAX_GIB = args.size_max
     OTHER_TREE = args.src.resolve() != (REPO / "src").resolve()
     RUNS_LARGE = args.runs_large
     if args.small_counts:
@@ -1072,7 +1077,9 @@ def main() -> int:
                             None, None, "a checked result", False))
         loads.append(load())
         print(render(rows[-3:]), file=sys.stderr, flush=True)
-        (OUT / "partial.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        (OUT / "partial.json").write_text(json.dumps(
+            {"rows": [asdict(r) for r in rows],
+             "curves": {k: asdict(c) for k, c in CURVES.items()}}, indent=2))
     table = render(rows)
     print(table)
     summary = (f"code measured: {args.src.resolve()}; "
