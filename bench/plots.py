@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -44,6 +45,19 @@ def _series(ax: Any, x: list[float], series: dict[str, list[float | None]],
                     **({"linewidth": 1.2} if dashed else STYLE))
 
 
+def _ticks(ax: Any, x: list[float], label: Any) -> None:
+    """The measured points as the x ticks, written plainly (not as powers of ten)."""
+    ax.set_xticks(x)
+    ax.set_xticklabels([label(v) for v in x])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _count(v: float) -> str:
+    if v >= 1_000_000:
+        return f"{v / 1_000_000:g}M"
+    return f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"
+
+
 def _finish(fig: Any, path: Path, title: str, notes: list[str]) -> None:
     fig.suptitle(title, fontsize=12)
     if notes:
@@ -59,6 +73,7 @@ def files_plot(curve: dict[str, Any], out: Path) -> Path:
     _series(left, x, curve["series"])
     left.set(xscale="log", yscale="log", xlabel=curve["x_label"], ylabel="seconds (log)",
              title="catalogue time")
+    _ticks(left, x, _count)
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     per_file = {name: [None if v is None else v / n * 1000 for v, n in zip(vals, x, strict=True)]
@@ -70,6 +85,7 @@ def files_plot(curve: dict[str, Any], out: Path) -> Path:
                       label="custody at 1k files +-15 %")
     right.set(xscale="log", xlabel=curve["x_label"], ylabel="ms per file", ylim=(0, None),
               title="cost per file (flat is the target)")
+    _ticks(right, x, _count)
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
     path = out / "catalogue-files.png"
@@ -84,6 +100,7 @@ def size_plot(curve: dict[str, Any], out: Path) -> Path:
     _series(left, x, curve["series"])
     left.set(xscale="log", yscale="log", xlabel=curve["x_label"], ylabel="seconds (log)",
              title="catalogue time")
+    _ticks(left, x, lambda v: f"{v:g}")
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     speed = {name: [None if v is None else gib * 1024 / v for v, gib in zip(vals, x, strict=True)]
@@ -91,6 +108,7 @@ def size_plot(curve: dict[str, Any], out: Path) -> Path:
     _series(right, x, speed)
     right.set(xscale="log", xlabel=curve["x_label"], ylabel="MiB/s", ylim=(0, None),
               title="throughput")
+    _ticks(right, x, lambda v: f"{v:g}")
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
     path = out / "catalogue-size.png"
@@ -105,12 +123,14 @@ def ledger_plot(curve: dict[str, Any], out: Path) -> Path:
     _series(left, x, curve["series"], skip=("peak RSS (MB)",))
     left.set(xscale="log", yscale="log", xlabel=curve["x_label"], ylabel="seconds (log)",
              title="verify --ledger-only time")
+    _ticks(left, x, _count)
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     _series(right, x, {"custody peak RSS (MB)": curve["series"]["peak RSS (MB)"],
                        "target: 1 GiB": [1024.0 for _ in x]})
     right.set(xscale="log", xlabel=curve["x_label"], ylabel="MB", ylim=(0, None),
               title="peak memory")
+    _ticks(right, x, _count)
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
     path = out / "verify-ledger.png"
