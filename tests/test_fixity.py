@@ -122,6 +122,9 @@ def test_missing_file_is_reported(root: Path, cli: Callable[..., Result]) -> Non
         ["--require-timestamps"],
         ["--size", "3", "--root-hash", "0" * 64],
         ["--trusted-key", "nothing.pem"],
+        ["--at", "2036-01-01"],
+        ["--witness", "nothing.pub"],
+        ["--min-witnesses", "1"],
     ],
 )
 def test_options_that_cannot_apply_are_usage_errors(

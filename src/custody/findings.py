@@ -49,6 +49,13 @@ class Code(StrEnum):
     UNTRUSTED_SIGNER = "UNTRUSTED_SIGNER"
     ORIGINAL_MISSING = "ORIGINAL_MISSING"
     HELD_CHECKPOINT_UNPROVEN = "HELD_CHECKPOINT_UNPROVEN"
+    WITNESS_MISSING = "WITNESS_MISSING"
+    COSIGNATURE_INVALID = "COSIGNATURE_INVALID"
+    EVIDENCE_RECORD_INVALID = "EVIDENCE_RECORD_INVALID"
+    TIMESTAMP_CHAIN_BROKEN = "TIMESTAMP_CHAIN_BROKEN"
+    TIMESTAMP_RENEWAL_DUE = "TIMESTAMP_RENEWAL_DUE"
+    VALIDATION_MATERIAL_INVALID = "VALIDATION_MATERIAL_INVALID"
+    REVOCATION_UNKNOWN = "REVOCATION_UNKNOWN"
 
 
 class Verdict(StrEnum):
@@ -66,7 +73,8 @@ class Verdict(StrEnum):
 
 
 # Findings that describe a state worth knowing but not a failure of integrity. A pending
-# timestamp becomes an error only when the verifier asks (--require-timestamps).
+# timestamp becomes an error only when the verifier asks (--require-timestamps); a lapsed
+# chain of timestamps only when the verifier asks for long-term validity at a date (--at).
 WARNINGS = frozenset(
     {
         Code.NO_CHECKPOINT,
@@ -76,6 +84,9 @@ WARNINGS = frozenset(
         Code.CATALOGUE_TIME_FAR,
         Code.KEY_UNVOUCHED,
         Code.KEY_NAME_REUSED,
+        Code.TIMESTAMP_CHAIN_BROKEN,
+        Code.TIMESTAMP_RENEWAL_DUE,
+        Code.REVOCATION_UNKNOWN,
     }
 )
 
@@ -141,6 +152,11 @@ class VerificationResult:
     signers: list[dict[str, Any]] = field(default_factory=list)
     # What the verifier trusted, in words ("trusted because: ..."), from the TrustPolicy.
     trust: list[str] = field(default_factory=list)
+    # The ledger's identity (SHA-256 of its first line) and the checkpoint this verification
+    # vouches for, for the verifier to remember (custody.trust.remembered).
+    ledger_identity: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def errors(self) -> list[Finding]:
@@ -191,4 +207,7 @@ class VerificationResult:
             "clock": self.clock,
             "signers": self.signers,
             "trust": self.trust,
+            "ledger_identity": self.ledger_identity,
+            "checkpoint": self.checkpoint,
+            "evidence_records": self.evidence_records,
         }

@@ -15,6 +15,7 @@ lists them in: the order a documenter meets them.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -32,15 +33,17 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     timestamps,
     trust,
     verify,
+    witness,
 )
 from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
-    "timestamp", "history", "export-case", "export", "report", "import",
+    "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
+    "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
 
 
 def _command_name(info: CommandInfo) -> str:
@@ -88,4 +91,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    try:
+        code = run()
+    except KeyboardInterrupt:  # after run()'s own handlers, before the line below
+        code = 130
+    # The command is over and what it wrote is on disk. A Ctrl-C from here on could only
+    # interrupt the interpreter's clean-up (multiprocessing's exit handler) and print a
+    # traceback about nothing, so it is ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

@@ -44,6 +44,8 @@ def check_fast_options(bundle: bool, **given: bool) -> None:
         "tsa_root": "--tsa-root",
         "require_timestamps": "--require-timestamps",
         "trusted_key": "--trusted-key",
+        "witness": "--witness / --min-witnesses",
+        "at": "--at",
     }
     for name, present in given.items():
         if present:

@@ -37,6 +37,14 @@ def sign(
     output: Annotated[
         Path | None, typer.Option("--out", help="Also write the checkpoint line to this file.")
     ] = None,
+    note_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="custody: the checkpoint record line; c2sp: also a C2SP tlog-checkpoint signed "
+            "note (kept beside the ledger, carried in bundles, written to --out).",
+        ),
+    ] = "custody",
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -46,15 +54,25 @@ def sign(
     A second party (a custodian or lawyer receiving the ledger) countersigns this way with
     their own key, for example --statement "received this ledger".
     """
+    from custody.errors import UsageError
     from custody.ledger.backends import open_ledger
     from custody.system.files import write_atomic
 
+    if note_format not in ("custody", "c2sp"):
+        raise UsageError("--format is custody or c2sp")
     evidence = evidence_root(root)
     signer = signer_for(key)
-    with open_ledger(evidence) as ledger, ledger.writer(signer) as writer:
-        signed = writer.checkpoint(statement)
+    note = None
+    with open_ledger(evidence) as ledger:
+        with ledger.writer(signer) as writer:
+            signed = writer.checkpoint(statement)
+        if note_format == "c2sp":
+            from custody.ledger.notes import checkpoint_note
+
+            note = checkpoint_note(ledger, signed, signer)
+            ledger.store_token(f"notes/checkpoint-{signed.seq}.txt", note)
     if output:
-        write_atomic(output, signed.line + b"\n")
+        write_atomic(output, note if note is not None else signed.line + b"\n")
     body = signed.record.body
     if json_output:
         emit_json(
@@ -65,6 +83,7 @@ def sign(
                 "signer": signed.record.signer,
                 "statement": body.get("statement"),
                 "line": signed.line.decode(),
+                "note": note.decode() if note is not None else None,
             }
         )
     else:
@@ -191,6 +210,12 @@ def proof_verify(
     policy = policy_for(trusted_keys=trusted_key or [])
     outcome = check_document(load_document(data, str(proof_file)))
     signers = judge_proof_signers(outcome.signers, outcome.introduced_by, policy)
+    if outcome.ok and outcome.ledger_identity is not None and outcome.tree is not None:
+        from custody.trust.remembered import RememberedLedgers
+
+        RememberedLedgers().remember(
+            outcome.ledger_identity, outcome.tree[0], outcome.tree[1], str(proof_file)
+        )
     if not outcome.ok:
         verdict, code = "failed", ExitCode.FINDINGS
     elif signers and all(s["anchored"] for s in signers):

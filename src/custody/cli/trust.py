@@ -105,3 +105,48 @@ def trust_remove(
         emit_json({"fingerprint": removed.fingerprint, "name": removed.name, "removed": True})
     else:
         out.print(f"key {grouped(removed.fingerprint)} is no longer trusted")
+
+
+@trust_app.command("ledgers")
+def trust_ledgers(json_output: JsonOpt = False) -> None:
+    """Every ledger you have verified, with the checkpoints you saw: later verifications
+    must extend each of them (a shortened or rewritten history is NOT_APPEND_ONLY)."""
+    from custody.trust.remembered import RememberedLedgers
+
+    ledgers = RememberedLedgers().all()
+    if json_output:
+        emit_json({"ledgers": [ledger.to_json() for ledger in ledgers]})
+        return
+    if not ledgers:
+        out.print("No ledger remembered yet: every verification that finds one intact adds it.")
+    for ledger in ledgers:
+        out.print(f"ledger {ledger.identity}")
+        for seen in sorted(ledger.checkpoints, key=lambda c: c.tree_size):
+            cosigned = "; you cosigned it" if seen.cosigned else ""
+            out.print(
+                f"  {seen.tree_size} records, root {seen.root}: first seen {seen.first_seen} "
+                f"from {escape(seen.source)}{cosigned}"
+            )
+
+
+@trust_app.command("forget")
+def trust_forget(
+    ledger: Annotated[str, typer.Argument(help="The ledger's full identity (64 hex digits).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: its checkpoints will no longer be checked.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Forget a ledger's remembered checkpoints (never done silently: needs --yes)."""
+    from custody.trust.remembered import RememberedLedgers
+
+    if not yes:
+        raise UsageError(
+            "forgetting a ledger means later verifications no longer check its history "
+            "against what you saw; add --yes if that is what you want"
+        )
+    forgotten = RememberedLedgers().forget(ledger)
+    if json_output:
+        emit_json({"forgotten": forgotten.to_json()})
+    else:
+        out.print(f"forgot ledger {forgotten.identity} ({len(forgotten.checkpoints)} checkpoints)")

@@ -3,6 +3,7 @@ verifier's own trust (``custody.trust.policy``), rendered for people or as JSON.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,12 +17,14 @@ from custody.cli.common import (
     app,
     emit_json,
     evidence_root,
+    parse_date,
     progress_bar,
 )
 from custody.cli.render import exit_code, render_verification
 from custody.errors import InputError, UsageError
 
 if TYPE_CHECKING:
+    from custody.findings import VerificationResult
     from custody.trust.policy import TrustPolicy
 
 TrustedKeyOpt = Annotated[
@@ -41,6 +44,22 @@ SizeOpt = Annotated[
 ]
 RootHashOpt = Annotated[
     str | None, typer.Option("--root-hash", help="With --size: the root hash you hold.")
+]
+WitnessOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="A witness whose cosignatures you rely on (PEM public key or fingerprint); "
+        "repeatable.",
+    ),
+]
+MinWitnessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-witnesses",
+        help="How many of the --witness keys must have cosigned a checkpoint covering every "
+        "record (default: all of them).",
+    ),
 ]
 RequireTimestampsOpt = Annotated[
     bool,
@@ -77,7 +96,17 @@ def verify(
     tsa_root: TsaRootOpt = None,
     require_timestamps: RequireTimestampsOpt = False,
     trusted_key: TrustedKeyOpt = None,
+    witness: WitnessOpt = None,
+    min_witnesses: MinWitnessesOpt = None,
     ledger: LedgerOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Require long-term validity at this date (YYYY-MM-DD or RFC 3339): every "
+            "timestamp chain must still stand then.",
+        ),
+    ] = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -89,6 +118,9 @@ def verify(
 
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
+    when = parse_date(at, "--at") if at is not None else None
+    if when is not None and files_only:
+        raise UsageError("--at judges the ledger's timestamps; it cannot go with --files-only")
     bundle = target is not None and is_bundle(target)
     if fast:
         from custody.cli.fixity import check_fast_options, run_fast
@@ -100,6 +132,8 @@ def verify(
             tsa_root=bool(tsa_root),
             require_timestamps=require_timestamps,
             trusted_key=bool(trusted_key),
+            witness=bool(witness) or min_witnesses is not None,
+            at=when is not None,
         )
         chosen_root = root or target
         raise typer.Exit(
@@ -114,8 +148,9 @@ def verify(
             "--ledger-only, --files-only and --ledger apply to evidence roots, not bundles"
         )
     policy = trust_policy(
-        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
-    )
+        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key,
+        witness, min_witnesses, when,
+    )  # fmt: skip
     if bundle:
         from custody.delivery.bundle_check import verify_bundle
 
@@ -133,11 +168,30 @@ def verify(
                 files=not ledger_only,
                 observer=observer,
             )
+    if not files_only:
+        remember(result, str(target.resolve()) if bundle and target is not None else result.root)
     if json_output:
         emit_json(result.to_json())
     else:
         render_verification(result)
     raise typer.Exit(exit_code(result))
+
+
+def remember(result: VerificationResult, source: str) -> None:
+    """Keep the checkpoint an intact verification vouched for (custody.trust.remembered)."""
+    from custody.trust.remembered import RememberedLedgers
+
+    checkpoint = result.checkpoint
+    if not result.ok or result.ledger_identity is None or checkpoint is None:
+        return
+    line = checkpoint.get("line")
+    RememberedLedgers().remember(
+        result.ledger_identity,
+        int(checkpoint["tree_size"]),
+        str(checkpoint["root"]),
+        source,
+        line=line.encode("utf-8") if isinstance(line, str) else None,
+    )
 
 
 def trust_policy(
@@ -147,6 +201,9 @@ def trust_policy(
     tsa_root: list[Path] | None,
     require_timestamps: bool,
     trusted_key: list[Path] | None,
+    witness: list[str] | None = None,
+    min_witnesses: int | None = None,
+    at: datetime | None = None,
 ) -> TrustPolicy:
     """The verifier's TrustPolicy from its options (the same for roots and bundles)."""
     from custody.ledger.checks import TrustedCheckpoint
@@ -178,6 +235,9 @@ def trust_policy(
         held=held,
         require_timestamps=require_timestamps,
         tsa=load_trust(tsa_root or []),
+        witnesses=witness or [],
+        min_witnesses=min_witnesses,
+        at=at,
     )
 
 

@@ -1,12 +1,15 @@
 """Checking a received bundle offline, folder or zip, trusting nothing in it but what the
 checks establish: every manifest entry, every record's signature and inclusion proof, the
-checkpoint, the tokens, and every payload file against its item record. Hostile bundles
+checkpoint, the tokens, the RFC 4998 evidence record and validation material it carries
+(``custody.timestamps.longterm_check``), and every payload file against its item record.
+Hostile bundles
 (paths with ``..``, absolute paths, links, extra or missing files, altered proofs, tokens
 or records, zip bombs) get findings, and nothing is ever written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -14,9 +17,11 @@ import stat
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from custody.clock import format_time
 from custody.delivery.bundle_format import (
     MAX_ZIP_ENTRIES,
     MAX_ZIP_RATIO,
@@ -222,7 +227,7 @@ def load_index(source: BundleSource) -> dict[str, Any]:
         and all(c in "0123456789abcdef" for c in root)
     ):
         raise InputError(f"{where}: the checkpoint needs a record, a tree size and a root")
-    for name in ("items", "consistency", "timestamps", "keys", "withheld_events"):
+    for name in ("items", "consistency", "timestamps", "keys", "withheld_events", "cosignatures"):
         members = index.get(name, [])
         if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
             raise InputError(f"{where}: '{name}' is not a list of objects")
@@ -234,6 +239,8 @@ def verify_bundle(
     path: Path, *, policy: TrustPolicy, all_manifests: bool = False
 ) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
+    With ``policy.at`` the long-term validity of its timestamps is required at that date
+    (``custody verify --at``).
 
     Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
     the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
@@ -554,11 +561,14 @@ def _verify_custody(
         )
     records_findings.extend(_index_disagreements(index, parsed))
     # Consistency proofs of earlier checkpoints.
+    extended = {tree_size: root.hex()}  # trees the bundle's checkpoint is proven to extend
     for entry in index.get("consistency", []):
         rel = str(entry.get("file", ""))
         try:
             document = canonical.decode(source.read(rel).strip(), require_canonical=False)
             outcome = check_document(document)
+            if outcome.ok and document.get("new_root") == root.hex():
+                extended[int(document["old_size"])] = str(document["old_root"])
             if not outcome.ok or document.get("new_root") != root.hex():
                 proof_findings.append(
                     Finding(
@@ -600,6 +610,59 @@ def _verify_custody(
             f"the bundle's checkpoint extends the checkpoint of {policy.held.tree_size} records "
             f"from {policy.held.source}",
         )
+    # The ledger's identity: its first line, when the bundle proves it (it carries it).
+    first = parsed.get(0)
+    if first is not None and 0 in proven:
+        result.ledger_identity = hashlib.sha256(first.line).hexdigest()
+    _verify_cosignatures(source, result, index, extended, proven, policy)
+    if checkpoint is not None:
+        result.checkpoint = {
+            "record": checkpoint.seq,
+            "tree_size": tree_size,
+            "root": root.hex(),
+            "line": checkpoint.line.decode("utf-8", "replace"),
+        }
+    if policy.remembered is not None and result.ledger_identity is not None:
+        known = policy.remembered.get(result.ledger_identity)
+        seen = known.checkpoints if known is not None else []
+        remembered: list[Finding] = []
+        for earlier in seen:
+            held = TrustedCheckpoint(earlier.tree_size, bytes.fromhex(earlier.root),
+                                     earlier.describe())  # fmt: skip
+            if earlier.tree_size > tree_size:
+                # An older bundle than what you saw: not a rewrite unless it contradicts it.
+                remembered.append(
+                    Finding(
+                        Code.HELD_CHECKPOINT_UNPROVEN,
+                        f"remembered checkpoint ({earlier.describe()})",
+                        f"this bundle's checkpoint ({tree_size} records) is older than one you "
+                        "verified before; it cannot show that it is part of that history",
+                        warning=True,
+                    )
+                )
+                continue
+            # A genuine later bundle of this ledger always carries a consistency proof from
+            # every earlier checkpoint (the remembered one is one): none, or a wrong one, is a
+            # history rewritten since you saw it.
+            for finding in _held_findings(held, tree_size, root, source, index):
+                remembered.append(
+                    Finding(
+                        Code.NOT_APPEND_ONLY,
+                        finding.item,
+                        f"this bundle does not extend a checkpoint of this ledger you verified "
+                        f"before: {finding.message}",
+                        None,
+                        finding.expected,
+                        finding.found,
+                    )
+                )
+        result.add_check(
+            "remembered checkpoints",
+            remembered,
+            len(seen),
+            f"the bundle's checkpoint extends the {len(seen)} checkpoint(s) of this ledger you "
+            "verified before",
+        )
     result.add_check(
         "files",
         file_findings,
@@ -618,6 +681,7 @@ def _verify_custody(
         "with that content",
     )
     _verify_tokens(source, result, parsed, checkpoint, policy)
+    _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
 
 
 def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
@@ -672,6 +736,60 @@ def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord])
             )
         )
     return findings
+
+
+def _verify_cosignatures(
+    source: BundleSource,
+    result: VerificationResult,
+    index: dict[str, Any],
+    extended: dict[int, str],
+    proven: set[int],
+    policy: TrustPolicy,
+) -> None:
+    """Witness cosignatures the bundle carries: each valid over a tree the bundle's
+    checkpoint extends; with required witnesses, every proven record covered."""
+    from custody.ledger import cosignatures
+
+    entries = index.get("cosignatures", [])
+    if not isinstance(entries, list):
+        entries = []
+    if not entries and not policy.min_witnesses:
+        return
+    identity = result.ledger_identity
+    findings: list[Finding] = []
+    bodies = []
+    for entry in entries:
+        rel = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+        try:
+            claimed, body = cosignatures.from_document(source.read(rel, limit=1 << 16), rel)
+        except (InputError, FileNotFoundError) as exc:
+            findings.append(Finding(Code.COSIGNATURE_INVALID, rel or "index.json", str(exc)))
+            continue
+        if identity is None or claimed != identity:
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature is for another ledger")
+            )
+        elif extended.get(body.tree_size) != body.root:
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, f"the cosigned tree of {body.tree_size} "
+                        "records is not one this bundle's checkpoint is proven to extend")
+            )  # fmt: skip
+        elif not cosignatures.is_valid(identity, body):
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature does not verify")
+            )
+        else:
+            bodies.append(body)
+    detail = f"{len(entries)} witness cosignature(s) carried"
+    if policy.min_witnesses:
+        covered = cosignatures.coverage(
+            identity or "", bodies, policy.witnesses, policy.min_witnesses, extended.get
+        )
+        uncovered = sorted(seq for seq in proven if seq >= covered.size)
+        missing, words = cosignatures.coverage_findings(covered, uncovered, len(policy.witnesses))
+        findings += missing
+        detail += words
+    result.add_check("witnesses", findings, len(entries), detail)
 
 
 def _judge(
@@ -763,17 +881,9 @@ def _verify_tokens(
         if s.record.type == "timestamp"
     ]
 
-    def read_token(token_file: str) -> bytes:
-        # A token travels as custody/timestamps/<its file name>; nothing else is read.
-        name = posixpath.basename(token_file)
-        if name in ("", ".", ".."):
-            raise FileNotFoundError(token_file)
-        try:
-            return source.read(f"custody/timestamps/{name}", limit=1 << 22)
-        except InputError as exc:
-            raise FileNotFoundError(str(exc)) from None
-
-    review = review_tokens(read_token, stamps, {checkpoint.seq: checkpoint.line}, policy.tsa)
+    review = review_tokens(
+        _token_reader(source), stamps, {checkpoint.seq: checkpoint.line}, policy.tsa
+    )
     findings = review_findings(review)
     if not review.valid:
         findings.append(
@@ -792,3 +902,159 @@ def _verify_tokens(
         f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid",
     )
     result.timestamps = token_rows(review)
+
+
+def _token_reader(source: BundleSource) -> Any:
+    def read_token(token_file: str) -> bytes:
+        # A token travels as custody/timestamps/<its file name>; nothing else is read.
+        name = posixpath.basename(token_file)
+        if name in ("", ".", ".."):
+            raise FileNotFoundError(token_file)
+        try:
+            return source.read(f"custody/timestamps/{name}", limit=1 << 22)
+        except InputError as exc:
+            raise FileNotFoundError(str(exc)) from None
+
+    return read_token
+
+
+_MATERIAL_DIRS = {
+    "certificate": "custody/validation/certs/",
+    "crl": "custody/validation/crls/",
+    "ocsp": "custody/validation/ocsp/",
+}
+
+
+def _verify_longterm(
+    source: BundleSource,
+    result: VerificationResult,
+    parsed: dict[int, SignedRecord],
+    checkpoint: SignedRecord | None,
+    tsa_trust: Any,
+    at: datetime | None,
+    index: dict[str, Any],
+) -> None:
+    """The checkpoint's RFC 4998 evidence record, the validation material, and (with
+    ``at``) the checkpoint's proof of time at that date; index.json only says where to
+    look: every file is checked for what it is."""
+    from custody.timestamps.longterm_check import ObjectEvidence, judge
+    from custody.timestamps.material import ValidationMaterial
+    from custody.timestamps.rfc3161 import token_of
+
+    entries = [e for e in index.get("evidence_records", []) if isinstance(e, dict)]
+    listed = [e for e in index.get("validation", []) if isinstance(e, dict)]
+    if checkpoint is None or not (entries or listed or at is not None):
+        return
+    findings: list[Finding] = []
+    buckets: dict[str, list[bytes]] = {k: [] for k in _MATERIAL_DIRS}
+    for entry in listed:
+        kind, rel, digest = entry.get("kind"), entry.get("file"), entry.get("sha256")
+        if kind not in _MATERIAL_DIRS or not isinstance(rel, str) or not isinstance(digest, str):
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED, "custody/index.json", "a 'validation' entry is malformed"
+                )
+            )
+            continue
+        if not rel.startswith(_MATERIAL_DIRS[kind]) or rel not in source.files:
+            findings.append(
+                Finding(
+                    Code.VALIDATION_MATERIAL_INVALID, rel, "not in the bundle where index.json says"
+                )
+            )
+            continue
+        data = source.read(rel, limit=1 << 24)
+        if _sha256(data) != digest:
+            findings.append(
+                Finding(
+                    Code.VALIDATION_MATERIAL_INVALID,
+                    rel,
+                    "is not the file index.json lists (SHA-256 differs)",
+                    None,
+                    digest,
+                    _sha256(data),
+                )
+            )
+            continue
+        buckets[kind].append(data)
+    material = ValidationMaterial(
+        certificates=tuple(buckets["certificate"]),
+        crls=tuple(buckets["crl"]),
+        ocsp_responses=tuple(buckets["ocsp"]),
+    )
+    read_token = _token_reader(source)
+    stamps = {
+        seq: TimestampBody.from_json(s.record.body)
+        for seq, s in parsed.items()
+        if s.record.type == "timestamp" and s.record.body.get("checkpoint") == checkpoint.seq
+    }
+
+    def tokens_of(seqs: Sequence[int]) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...], str]:
+        members, tokens = [checkpoint.line], []
+        for seq in seqs:
+            body = stamps.get(seq)
+            if body is None:
+                return (
+                    None,
+                    (),
+                    f"record {seq} is not a timestamp over checkpoint {checkpoint.seq}",
+                )
+            try:
+                raw = read_token(body.token_file)
+            except FileNotFoundError:
+                return None, (), f"{body.token_file} is not in the bundle"
+            members.append(raw)
+            try:
+                tokens.append(token_of(raw))
+            except ValueError:
+                continue
+        return tuple(members), tuple(tokens), ""
+
+    sets = []
+    covered = False
+    for entry in entries:
+        rel, seqs = entry.get("file"), entry.get("timestamps")
+        if (
+            not isinstance(rel, str)
+            or not rel.startswith("custody/evidence/")
+            or rel not in source.files
+            or entry.get("checkpoint") != checkpoint.seq
+            or not isinstance(seqs, list)
+            or not all(isinstance(x, int) for x in seqs)
+        ):
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    "custody/index.json",
+                    f"an 'evidence_records' entry ({rel!r}) is malformed or not of this checkpoint",
+                )
+            )
+            continue
+        members, tokens, why = tokens_of(seqs)
+        der = source.read(rel, limit=1 << 24)
+        sets.append((rel, None, [ObjectEvidence(checkpoint.seq, der, members, tokens, why)]))
+        covered = True
+    bare = []
+    if not covered:
+        _members, tokens, _why = tokens_of(sorted(stamps))
+        if tokens:
+            bare.append((checkpoint.seq, checkpoint.line, list(tokens)))
+    review = judge(sets, bare, trust=tsa_trust, material=material, at=at)
+    for row in review.rows:
+        row["file"] = row["label"]
+    when = format_time(review.judged_at) if review.judged_at else ""
+    result.add_check(
+        "long-term evidence",
+        findings + review.findings,
+        review.checked,
+        f"{review.checked} RFC 4998 evidence record(s) checked against the checkpoint line "
+        f"and token files; {len(listed)} validation material file(s); judged at {when}"
+        + (" (long-term validity required)" if at is not None else ""),
+    )
+    result.evidence_records = review.rows
+
+
+def _sha256(data: bytes) -> str:
+    digest = new_hash("sha256")
+    digest.update(data)
+    return str(digest.hexdigest())

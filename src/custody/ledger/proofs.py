@@ -10,6 +10,7 @@ canonical JSON; docs/proofs.md describes every field so they can be checked with
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,16 @@ def _key_lines(ledger: Ledger, fingerprints: Iterable[str]) -> list[str]:
     return [_text(s.line) for s in sorted(chosen.values(), key=lambda s: s.seq)]
 
 
+def _first_line(ledger: Ledger, size: int) -> dict[str, Any]:
+    """Line 0 and its path to the tree of ``size``: the ledger's identity, proven, so that a
+    verifier can remember the checkpoint under it (custody.trust.remembered)."""
+    if size < 1:
+        return {}
+    line = ledger.read(0).line
+    path = merkle.inclusion_proof(ledger.index, 0, size)
+    return {"first_line": _text(line), "first_line_path": [h.hex() for h in path]}
+
+
 def inclusion_document(
     ledger: Ledger, seq: int, checkpoint_seq: int | None = None
 ) -> dict[str, Any]:
@@ -92,6 +103,7 @@ def inclusion_document(
         "audit_path": [h.hex() for h in path],
         "checkpoint_line": _text(checkpoint.line),
         "key_lines": _key_lines(ledger, {record.record.signer, checkpoint.record.signer}),
+        **_first_line(ledger, body.tree_size),
     }
     # Never hand out a proof we cannot check ourselves (the index is only a cache).
     outcome = check_document(document)
@@ -118,6 +130,7 @@ def consistency_document(
         "new_root": merkle.root_hash(ledger.index, new_size).hex(),
         "proof": [h.hex() for h in proof],
     }
+    document.update(_first_line(ledger, new_size))
     checkpoints = _checkpoints_at(ledger, {old_size, new_size})
     signers = set()
     for size_, signed in checkpoints.items():
@@ -158,6 +171,9 @@ class ProofCheck:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> key name
     introduced_by: dict[str, str] = field(default_factory=dict)  # fingerprint -> introducer
+    # The ledger's identity (SHA-256 of line 0), when the proof carries line 0 with its path.
+    ledger_identity: str | None = None
+    tree: tuple[int, str] | None = None  # (size, root hex) of the tree the proof ends in
 
     def add(self, name: str, passed: bool, detail: str) -> bool:
         self.checks.append((name, passed, detail))
@@ -306,9 +322,32 @@ def check_document(document: dict[str, Any]) -> ProofCheck:
             _check_inclusion(document, keys, outcome)
         else:
             _check_consistency(document, keys, outcome)
+        _check_first_line(document, outcome)
     except ProofError as exc:
         outcome.add("proof format", False, str(exc))
     return outcome
+
+
+def _check_first_line(document: dict[str, Any], outcome: ProofCheck) -> None:
+    """Line 0, if the proof carries it, must be leaf 0 of the tree the proof ends in."""
+    if outcome.tree is None or "first_line" not in document:
+        return
+    size, root = outcome.tree
+    line = document.get("first_line")
+    if not isinstance(line, str):
+        raise ProofError("first_line is not a record line")
+    raw = _utf8(line, "first_line")
+    path = [
+        _hex(h, "first_line_path element")
+        for h in _list(document.get("first_line_path"), "first_line_path")
+    ]
+    try:
+        merkle.verify_inclusion(merkle.leaf_hash(raw), 0, size, path, bytes.fromhex(root))
+    except merkle.MerkleProofError as exc:
+        outcome.add("ledger identity", False, f"line 0 is not leaf 0 of the tree: {exc}")
+        return
+    outcome.ledger_identity = hashlib.sha256(raw).hexdigest()
+    outcome.add("ledger identity", True, f"line 0 is leaf 0: ledger {outcome.ledger_identity}")
 
 
 def _check_inclusion(
@@ -336,6 +375,7 @@ def _check_inclusion(
         )
     try:
         merkle.verify_inclusion(leaf, index, size, path, root)
+        outcome.tree = (size, root.hex())
         outcome.add(
             "inclusion",
             True,
@@ -383,6 +423,7 @@ def _check_consistency(
     proof = [_hex(h, "proof element") for h in _list(document.get("proof"), "proof")]
     try:
         merkle.verify_consistency(old_size, new_size, old_root, new_root, proof)
+        outcome.tree = (new_size, new_root.hex())
         outcome.add(
             "consistency",
             True,

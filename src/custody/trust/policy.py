@@ -11,7 +11,9 @@ Every verification - of a root, a bundle folder or zip, a proof file, a report -
 * a **held checkpoint** (``--checkpoint`` or ``--size``/``--root-hash``) the evidence must
   extend; a checkpoint *line* you kept also makes its signer an anchor for the run, since it
   reached you from that signer;
-* whether every record must be covered by a trusted timestamp, and the TSA roots.
+* whether every record must be covered by a trusted timestamp, and the TSA roots;
+* the date at which the verifier asks for long-term validity of the timestamps (``at``,
+  ``custody verify --at``; docs/long-term.md §4).
 
 Trust material only ever comes from the verifier's side: the keyring and trust store in the
 custody home, and the verifier's own command line - never from the evidence.
@@ -21,11 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from custody.errors import UsageError
 from custody.ledger.checks import TrustedCheckpoint
 from custody.timestamps.stamping import Trust
-from custody.trust.store import TrustStore, fingerprints_in_file
+from custody.trust.remembered import RememberedLedgers
+from custody.trust.store import TrustStore, fingerprints_in_file, normalise_fingerprint
 
 THREAT_MODEL = "docs/threat-model.md"
 
@@ -44,6 +49,13 @@ class TrustPolicy:
     held: TrustedCheckpoint | None = None
     require_timestamps: bool = False
     tsa: Trust = field(default_factory=Trust)
+    # Checkpoints this person verified before (None: none are consulted, e.g. in tests).
+    remembered: RememberedLedgers | None = None
+    # Witnesses whose cosignatures must cover the records relied on (fingerprints), and how
+    # many of them at least (0: no witness is required).
+    witnesses: tuple[str, ...] = ()
+    min_witnesses: int = 0
+    at: datetime | None = None  # long-term validity required at this date (--at)
 
     @property
     def fingerprints(self) -> frozenset[str]:
@@ -73,6 +85,22 @@ class TrustPolicy:
             )
         if self.require_timestamps:
             lines.append("every record must be covered by a trusted timestamp")
+        if self.min_witnesses:
+            lines.append(
+                f"at least {self.min_witnesses} of these witnesses must have cosigned a "
+                "checkpoint covering every record: "
+                + ", ".join(group(w) for w in self.witnesses)
+            )
+        if self.remembered is not None:
+            lines.append(
+                "the ledger must extend every checkpoint of it you verified before "
+                f"(remembered in {self.remembered.directory})"
+            )
+        if self.at is not None:
+            lines.append(
+                f"every timestamp chain must still stand at {self.at:%Y-%m-%dT%H:%M:%SZ} "
+                "(long-term validity, --at)"
+            )
         lines.append(
             "timestamp authorities: the roots you supplied"
             if self.tsa.roots
@@ -80,6 +108,21 @@ class TrustPolicy:
             "certificates they carry; supply --tsa-root)"
         )
         return lines
+
+
+def _witness_fingerprints(specs: Sequence[str]) -> tuple[str, ...]:
+    """Witnesses named by fingerprint, or by a PEM public key / fingerprint file."""
+    found: dict[str, None] = {}
+    for spec in specs:
+        fingerprint = normalise_fingerprint(spec)
+        if fingerprint is not None:
+            found[fingerprint] = None
+            continue
+        path = Path(spec)
+        if not path.exists():
+            raise UsageError(f"--witness {spec!r} is neither a fingerprint nor a key file")
+        found.update((fp, None) for fp, _ in fingerprints_in_file(path))
+    return tuple(found)
 
 
 def group(fingerprint: str) -> str:
@@ -112,6 +155,9 @@ def policy_for(
     require_timestamps: bool = False,
     tsa: Trust | None = None,
     store: TrustStore | None = None,
+    witnesses: Sequence[str] = (),
+    min_witnesses: int | None = None,
+    at: datetime | None = None,
 ) -> TrustPolicy:
     """The policy of this person's verification: their keys, their store, their options."""
     anchors: dict[str, Anchor] = {}
@@ -131,10 +177,20 @@ def policy_for(
         anchors.setdefault(
             signer, Anchor(signer, None, f"signed the checkpoint you hold ({held.source})")
         )
+    named = _witness_fingerprints(witnesses)
+    if min_witnesses is not None and not named:
+        raise UsageError("--min-witnesses needs the witnesses: --witness PEM|FINGERPRINT")
+    quorum = len(named) if min_witnesses is None else min_witnesses
+    if named and not 1 <= quorum <= len(named):
+        raise UsageError(f"--min-witnesses must be between 1 and {len(named)}, the witnesses named")
     return TrustPolicy(
+        witnesses=named,
+        min_witnesses=quorum if named else 0,
         anchors=tuple(anchors.values()),
         pinned=bool(trusted_keys),
         held=held,
         require_timestamps=require_timestamps,
         tsa=tsa or Trust(),
+        remembered=RememberedLedgers(),
+        at=at,
     )

@@ -27,8 +27,10 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
+from custody.clock import format_time
 from custody.errors import CustodyError, LedgerError, RecordError
 from custody.evidence.hashing import (
     EvidenceReadError,
@@ -39,7 +41,13 @@ from custody.evidence.hashing import (
 )
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
 from custody.ledger.bodies import CheckpointBody
-from custody.ledger.checks import LedgerState, TrustedCheckpoint, verify_ledger_lines
+from custody.ledger.checks import (
+    SELF_DATED_KINDS,
+    LedgerState,
+    TrustedCheckpoint,
+    check_held,
+    verify_ledger_lines,
+)
 from custody.ledger.linefacts import LineSource
 from custody.ledger.records import SignedRecord
 from custody.progress import NullObserver, Observer
@@ -316,8 +324,9 @@ def verify_root(
     fast: bool = False,
 ) -> VerificationResult:
     """Verify an evidence root under ``policy``; the result's ``verdict`` says whether it is
-    intact and signed by keys the policy trusts. Raises ``LedgerError`` only when there is
-    nothing to verify.
+    intact and signed by keys the policy trusts. With ``policy.at`` the long-term evidence
+    (RFC 4998 evidence records, every stamped checkpoint's proof of time) must stand at that
+    date. Raises ``LedgerError`` only when there is nothing to verify.
 
     ``fast``: the routine fixity check only - the files against their records with BLAKE3
     alone (see ``verify_files``); no ledger, signature or timestamp check is reported.
@@ -342,6 +351,9 @@ def verify_root(
             pinned=policy.pinned,
         )
         result.signers = judge_signers(state.keys, policy)
+        _identify(state, result, policy, check=ledger)
+        if ledger:
+            _witnesses(state, result, policy)
         if not ledger:
             # The ledger was still read (the files' expected state comes from it), but its
             # checks are not part of what the user asked to see.
@@ -356,9 +368,98 @@ def verify_root(
                 require=policy.require_timestamps,
                 clock=files,
             )
+            verify_longterm(store.read_token, state, result, trust=policy.tsa, at=policy.at)
     if files:
         verify_files(root, state, result, observer=observer, fast=fast)
     return result
+
+
+def _identify(
+    state: LedgerState, result: VerificationResult, policy: TrustPolicy, *, check: bool
+) -> None:
+    """The ledger's identity and latest checkpoint; every remembered checkpoint extended."""
+    result.ledger_identity = state.first_line_hash
+    if state.checkpoints:
+        position, body = state.checkpoints[-1]
+        line = state.checkpoint_lines.get(position)
+        result.checkpoint = {
+            "record": position,
+            "tree_size": body.tree_size,
+            "root": body.root,
+            "line": line.decode("utf-8", "replace") if line is not None else None,
+        }
+    if not check or policy.remembered is None or state.first_line_hash is None:
+        return
+    known = policy.remembered.get(state.first_line_hash)
+    seen = known.checkpoints if known is not None else []
+    findings: list[Finding] = []
+    for checkpoint in seen:
+        held = TrustedCheckpoint(
+            checkpoint.tree_size,
+            bytes.fromhex(checkpoint.root),
+            checkpoint.describe(),
+            checkpoint.line.encode("utf-8") if checkpoint.line else None,
+        )
+        findings += check_held(state, held)
+    result.add_check(
+        "remembered checkpoints",
+        findings,
+        len(seen),
+        f"the ledger extends the {len(seen)} checkpoint(s) of it you verified before",
+    )
+
+
+def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPolicy) -> None:
+    """Every witness record valid over the real tree; with required witnesses, coverage."""
+    from custody.ledger import cosignatures, merkle
+
+    if not state.witnesses and not policy.min_witnesses:
+        return
+    identity = state.first_line_hash or ""
+    size_now = state.tree.size
+
+    def root_at(size: int) -> str | None:
+        return merkle.root_hash(state.tree, size).hex() if 0 < size <= size_now else None
+
+    findings: list[Finding] = []
+    for position, body in state.witnesses:
+        if root_at(body.tree_size) != body.root:
+            message = (
+                f"the witness {body.witness_name} cosigned a tree of {body.tree_size} records "
+                "that is not this ledger's"
+            )
+            findings.append(
+                Finding(
+                    Code.COSIGNATURE_INVALID,
+                    f"record {position}",
+                    message,
+                    position,
+                    body.root,
+                    root_at(body.tree_size),
+                )
+            )
+        elif not cosignatures.is_valid(identity, body):
+            findings.append(
+                Finding(Code.COSIGNATURE_INVALID, f"record {position}",
+                        f"the cosignature by {body.witness_name} does not verify", position)
+            )  # fmt: skip
+    detail = f"{len(state.witnesses)} witness cosignature(s) checked over the ledger's tree"
+    if policy.min_witnesses:
+        covered = cosignatures.coverage(
+            identity, (b for _, b in state.witnesses), policy.witnesses,
+            policy.min_witnesses, root_at,
+        )  # fmt: skip
+        # (Checkpoints, witness records and self-dated records - timestamps, validation
+        # material, evidence records - need no cosigned checkpoint after them.)
+        uncovered = [
+            p
+            for p in range(covered.size, size_now)
+            if chr(state.kinds[p]) not in "cw" and state.kinds[p] not in SELF_DATED_KINDS
+        ]
+        missing, words = cosignatures.coverage_findings(covered, uncovered, len(policy.witnesses))
+        findings += missing
+        detail += words
+    result.add_check("witnesses", findings, len(state.witnesses), detail)
 
 
 def verify_timestamps(
@@ -386,7 +487,7 @@ def verify_timestamps(
     uncovered = [
         p
         for p in range(covered, len(state.kinds))
-        if state.kinds[p] != ord("t") and p not in stamped
+        if state.kinds[p] not in SELF_DATED_KINDS and p not in stamped
     ]
     if uncovered:
         findings.append(
@@ -440,6 +541,38 @@ def verify_timestamps(
         len(state.items),
         "claimed capture time, catalogue time and earliest trusted time compared per item",
     )
+
+
+def verify_longterm(
+    read_file: Callable[[str], bytes],
+    state: LedgerState,
+    result: VerificationResult,
+    *,
+    trust: Any = None,
+    at: datetime | None = None,
+) -> None:
+    """Validation material, evidence records and (with ``at``) every checkpoint's proof of
+    time (``custody.timestamps.longterm_check``). Nothing to check, nothing added."""
+    has_material = any(b.validation for _, b in state.timestamps)
+    if not (state.evidence_records or state.validations or has_material or at is not None):
+        return
+    from custody.timestamps.longterm import LongtermState
+    from custody.timestamps.longterm_check import review_root
+
+    longterm = LongtermState.from_parts(
+        state.checkpoint_lines, state.timestamps, state.evidence_records, state.validations
+    )
+    review = review_root(longterm, read_file, trust=trust, at=at)
+    when = f"at {format_time(review.judged_at)}" if review.judged_at else ""
+    asked = "long-term validity required" if at is not None else "lapses reported as warnings"
+    result.add_check(
+        "long-term evidence",
+        review.findings,
+        review.checked,
+        f"{review.checked} RFC 4998 evidence record(s) checked against their checkpoints and "
+        f"token files, validation material against its records; judged {when} ({asked})",
+    )
+    result.evidence_records = review.rows
 
 
 _CLOCK_MESSAGES = {

@@ -267,6 +267,7 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
             else None
         ),
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     report.reproduce = root_commands(root.path, report, stamps)
     return report
@@ -415,6 +416,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
     return report

@@ -178,6 +178,7 @@ class Report:
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def verified(self) -> bool:
@@ -221,6 +222,7 @@ class Report:
             "withheld_events": self.withheld_events,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
+            "evidence_records": self.evidence_records,
         }
 
 
