@@ -41,7 +41,7 @@ from custody.errors import CustodyError, ExitCode
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
-    "report", "import",
+    "verify-evidence-record", "report", "import",
 )  # fmt: skip
 GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
 
