@@ -149,6 +149,7 @@ def ingest(
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
     jobs: int | None = None,
+    c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
     """Copy ``sources`` into ``root`` (see module docstring), then catalogue the copies.
 
@@ -254,7 +255,8 @@ def ingest(
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     report.catalogue = catalogue(
-        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock, jobs=jobs
+        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
+        c2pa_anchors=c2pa_anchors, jobs=jobs,
     )
     return report
 

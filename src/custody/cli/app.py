@@ -30,6 +30,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     keys,
     ledger,
     setup,
+    sources,
     timestamps,
     trust,
     verify,
@@ -43,7 +44,7 @@ COMMAND_ORDER = (
     "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
     "verify-evidence-record", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
+GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger", "bagit")
 
 
 def _command_name(info: CommandInfo) -> str:

@@ -59,6 +59,9 @@ class ReportItem:
     timestamps: list[dict[str, Any]]  # valid tokens whose checkpoint covers the item
     clock: dict[str, Any] | None
     events: list[Entry]
+    # What the sources it came from say of it (ledger.describe.provenance_view), each with
+    # the checks of the source's own proofs re-run by verify (empty for a bundle).
+    provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class ReportItem:
             "timestamps": self.timestamps,
             "clock": self.clock,
             "events": [e.to_json() for e in self.events],
+            "provenance": self.provenance,
         }
 
 
