@@ -23,8 +23,10 @@ from typer.models import CommandInfo
 
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
+    case,
     delivery,
     events,
+    filing,
     inspect,
     keys,
     ledger,
@@ -39,9 +41,11 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
-    "timestamp", "history", "export-case", "export", "report", "import",
+    "timestamp", "history", "export-case", "export", "report", "register", "certify", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
+GROUP_ORDER = (
+    "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger",
+)  # fmt: skip
 
 
 def _command_name(info: CommandInfo) -> str:

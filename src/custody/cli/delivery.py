@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custody.cli.common import (
+    ExhibitSelectOpt,
     ItemsArg,
     JsonOpt,
     KeyOpt,
@@ -43,10 +44,11 @@ def export_case(
     items: ItemsArg = None,
     output: Annotated[Path | None, typer.Option("--out", help="The .jsonld file to write.")] = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag).
+    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag / --exhibit).
 
     The export restates the ledger; run 'custody verify' first to know it is sound.
     """
@@ -59,7 +61,11 @@ def export_case(
     if output is None:
         raise UsageError("say where to write with --out FILE.jsonld")
     with open_ledger(evidence_root(root)) as ledger:
-        seqs = resolve_items(ledger, items or [], tags=tag or []) if (items or tag) else None
+        seqs = (
+            resolve_items(ledger, items or [], tags=tag or [], exhibits=exhibit or [])
+            if (items or tag or exhibit)
+            else None
+        )
         document = case_document(ledger, seqs)
     write_atomic(output, case_json(document).encode("utf-8"))
     graph = document.get("@graph", [])
@@ -77,6 +83,7 @@ def export_command(
     ] = None,
     all_items: Annotated[bool, typer.Option("--all", help="Every current item.")] = False,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     make_zip: Annotated[
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
@@ -97,9 +104,11 @@ def export_command(
     confirm_ledger(evidence, ledger)
     with open_ledger(evidence) as store:
         if all_items:
+            if items or tag or exhibit:
+                raise UsageError("--all exports every item: name no ITEMS, --tag or --exhibit")
             seqs = [r.seq for r in current_items(store)]
         else:
-            seqs = select_items(store, items, tag)
+            seqs = select_items(store, items, tag, exhibit)
     report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
     if json_output:
         emit_json(report.to_json())

@@ -51,6 +51,14 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         text = f"checkpoint of {body.get('tree_size')} records, root {str(body.get('root'))[:16]}"
         if body.get("statement"):
             text += f": {body['statement']}"
+    elif record.type == "exhibit":
+        item = body.get("item") or {}
+        text = f"exhibit {body.get('exhibit')}: item record {item.get('seq')} ({item.get('path')})"
+    elif record.type == "case":
+        text = f"case {body.get('name')}"
+        for label in ("number", "court"):
+            if body.get(label):
+                text += f", {label} {body[label]}"
     else:
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)[:120]
     return {

@@ -54,7 +54,9 @@ class LineFacts(NamedTuple):
     refs: tuple[Reference, ...] = ()  # the item records this record names
 
 
-_KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation", "witness"})
+_KEEP = frozenset(
+    {"key", "checkpoint", "timestamp", "event", "revocation", "witness", "case", "exhibit"}
+)
 
 
 NO_DIGEST = bytes(32)

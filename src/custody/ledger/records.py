@@ -34,7 +34,18 @@ FORMAT_VERSION = 1
 
 
 RECORD_TYPES = frozenset(
-    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation", "witness"}
+    {
+        "key",
+        "item",
+        "checkpoint",
+        "timestamp",
+        "event",
+        "repair",
+        "revocation",
+        "witness",
+        "case",
+        "exhibit",
+    }
 )
 
 

@@ -8,6 +8,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from custody.delivery.report.formats import INVISIBLE
 from custody.delivery.report.model import Command, Report, ReportItem
 from custody.ledger.bodies import TimestampBody
 from custody.ledger.records import SignedRecord
@@ -24,7 +25,13 @@ done < {lines}"""
 
 
 def _manifest_heredoc(root: Path, items: Sequence[ReportItem]) -> str:
-    lines = [f"{i.digests['sha256']}  {i.path}" for i in items if "\n" not in i.path]
+    # A name with a line break or an invisible control (a bidi override) cannot be shown
+    # faithfully in a printed command; 'custody verify' still checks it.
+    lines = [
+        f"{i.digests['sha256']}  {i.path}"
+        for i in items
+        if "\n" not in i.path and not INVISIBLE.search(i.path)
+    ]
     return f"cd {shlex.quote(str(root))} && sha256sum -c <<'EOF'\n" + "\n".join(lines) + "\nEOF"
 
 

@@ -1,0 +1,1 @@
+"""``custody register`` and ``custody certify``: documents for a filing."""
