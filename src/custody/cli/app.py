@@ -66,6 +66,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     # pyexiftool warns when it finds its process gone; metadata.py owns that process and
     # reports what matters, and a Ctrl-C can make the warning surface as stray stderr lines.
     warnings.filterwarnings("ignore", category=UserWarning, module="exiftool")
+    # pyHanko (PDF signing) imports cryptography's DSA names, which warn on import.
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
     try:
         # Standalone mode lets Typer report usage errors itself (exit 2); everything
         # custody raises on purpose comes through here as a CustodyError.

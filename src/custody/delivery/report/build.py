@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from custody import __version__
-from custody.delivery.report.commands import bundle_commands, root_commands
+from custody.delivery.report.commands import bundle_commands, root_commands, tool_command
 from custody.delivery.report.formats import utc_now_display
 from custody.delivery.report.model import (
     KeyInfo,
@@ -98,6 +98,7 @@ def build_report(
     else:
         report = _from_root(source, policy, selection, thumbnails)
     report.tool_info = tool_identity()
+    report.reproduce.append(tool_command())
     report.preparer = preparer
     report.selection = [*(f"exhibit {e}" for e in exhibits), *(f"tag {t}" for t in tags)]
     return report

@@ -27,6 +27,11 @@ _RFC3339 = re.compile(
 _EXIF = re.compile(r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?$")
 
 
+def visible(value: object) -> str:
+    """The text with its invisible controls made visible as ``[U+202E]``, nothing else."""
+    return INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(value))
+
+
 def _fraction(text: str | None) -> str:
     if not text:
         return ""

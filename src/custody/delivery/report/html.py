@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from custody.delivery.report.formats import (
-    INVISIBLE,
     display_time,
     gps_text,
     grouped,
     size_text,
+    visible,
 )
 from custody.delivery.report.model import Report
 from custody.errors import UsageError
@@ -47,11 +47,6 @@ from custody.errors import UsageError
 TEMPLATES = Path(__file__).with_name("templates")
 
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
-
-
-def visible(value: object) -> str:
-    """The text with its invisible controls made visible as ``[U+202E]``, nothing else."""
-    return INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(value))
 
 
 def shown(value: object) -> str:
