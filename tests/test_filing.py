@@ -258,6 +258,7 @@ def test_a_self_appointed_key_cannot_number_exhibits(world: World, tmp_path: Pat
 def test_exhibit_selects_items_wherever_tag_does(world: World, tmp_path: Path) -> None:
     env, root = world.alice, world.root
     history = json.loads(ok(env, "history", "--exhibit", "p-1", "--root", root, "--json").stdout)
+    validate(history, "cli-history.schema.json")
     assert history["path"] == GPS_PHOTO
     kinds = [e["kind"] for e in history["entries"]]
     assert "exhibit" in kinds and "transfer" in kinds
@@ -274,6 +275,7 @@ def test_exhibit_selects_items_wherever_tag_does(world: World, tmp_path: Path) -
     shutil.copytree(root, copy_root, symlinks=True)
     noted = json.loads(ok(env, "event", "note", "--exhibit", "P-4", "--text", "sealed",
                           "--root", copy_root, "--json").stdout)  # fmt: skip
+    validate(noted, "cli-event.schema.json")
     named = noted["record"]["signed"]["body"]["items"]
     assert [i["path"] for i in named] == [ARABIC_PDF]
     unknown = custody(env, "export", "--exhibit", "P-99", "--out", tmp_path / "b", "--root", root)
@@ -409,7 +411,9 @@ def test_the_register_reads_back_as_the_ledger_says(world: World, tmp_path: Path
                              "--json").stdout)  # fmt: skip
     validate(document, "cli-register.schema.json")
     ok(world.alice, "register", world.root, "--out", table)
-    log = json.loads(ok(world.alice, "log", "--root", world.root, "--json").stdout)["records"]
+    listing = json.loads(ok(world.alice, "log", "--root", world.root, "--json").stdout)
+    validate(listing, "cli-log.schema.json")
+    log = listing["records"]
     items = {r["seq"]: r for r in log if r["type"] == "item"}
     sheet = load_workbook(xlsx, read_only=True)["Register"]
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
@@ -426,6 +430,7 @@ def test_the_register_reads_back_as_the_ledger_says(world: World, tmp_path: Path
         assert row[column["Path"]] == shown and row[column["Size (bytes)"]] == int(size)
         stored = json.loads(ok(world.alice, "show", str(record["seq"]), "--root", world.root,
                                "--json").stdout)  # fmt: skip
+        validate(stored, "cli-show.schema.json")
         assert row[column["SHA-256"]] == stored["record"]["signed"]["body"]["digests"]["sha256"]
         # 2026-12-05T10:00:00.120000Z is written 2026-12-05 10:00:00.12 UTC
         moment = record["time"].replace("T", " ").removesuffix("Z").rstrip("0").rstrip(".")
@@ -559,3 +564,19 @@ def test_templates_take_a_language_and_a_firms_changes(world: World, tmp_path: P
     assert "The evidence, item by item" in page  # what the translation lacks stays English
     both = render_html(report, second="xx", template_dir=firm)
     assert 'class="second" lang="xx" dir="rtl">ITEMS (XX)</span>' in both
+
+
+def test_a_lawyers_changed_copy_of_a_template_is_used(world: World, tmp_path: Path) -> None:
+    from custody.delivery.certify import CERTIFICATIONS
+
+    mine = tmp_path / "our-902.html.j2"
+    text = (CERTIFICATIONS / "en" / "fre-902-14.html.j2").read_text(encoding="utf-8")
+    mine.write_text(text.replace("I declare under penalty of perjury",
+                                 "OUR FIRM'S WORDING. I declare under penalty of perjury"),
+                    encoding="utf-8")  # fmt: skip
+    page = tmp_path / "ours.html"
+    ok(world.counsel, "certify", world.bundle_zip, "--template", mine, "--out", page,
+       "--trusted-key", world.alice_pem)  # fmt: skip
+    html = page.read_text(encoding="utf-8")
+    assert "OUR FIRM'S WORDING. I declare under penalty of perjury" in html  # template text
+    assert "Schedule A" in html and "default-src 'none'" in html
