@@ -15,6 +15,7 @@ lists them in: the order a documenter meets them.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -41,7 +42,8 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
-    "timestamp", "history", "export-case", "export", "report", "register", "certify", "import",
+    "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
+    "report", "register", "certify", "import",
 )  # fmt: skip
 GROUP_ORDER = (
     "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger",
@@ -95,4 +97,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    try:
+        code = run()
+    except KeyboardInterrupt:  # after run()'s own handlers, before the line below
+        code = 130
+    # The command is over and what it wrote is on disk. A Ctrl-C from here on could only
+    # interrupt the interpreter's clean-up (multiprocessing's exit handler) and print a
+    # traceback about nothing, so it is ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

@@ -13,6 +13,9 @@ SHA-512 payload manifests. The custody material is tag files under ``custody/``:
 * ``proofs/consistency-<a>-<b>.json`` - each earlier checkpoint the checkpoint extends;
 * ``keys/<fingerprint>.pem`` - the public keys, for ``openssl pkeyutl``;
 * ``timestamps/*.tsr`` - the raw RFC 3161 responses over the checkpoint;
+* ``evidence/checkpoint-<seq>.ers`` - the RFC 4998 evidence record of the checkpoint (its
+  line and token files), when ``custody renew`` has made one, and ``validation/`` - the
+  certificates, CRLs and OCSP answers kept for those tokens (``custody.timestamps.longterm``);
 * ``index.json`` - a machine-readable map of all of it;
 
 plus ``HOW-TO-VERIFY.txt`` and a tag manifest. bagit-python is the independent validator;
@@ -65,6 +68,8 @@ class ExportReport:
     payload_bytes: int = 0
     zip: str | None = None
     warnings: list[str] = field(default_factory=list)
+    evidence_records: int = 0
+    validation: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,8 @@ class ExportReport:
             "timestamps": self.timestamps,
             "payload_bytes": self.payload_bytes,
             "warnings": self.warnings,
+            "evidence_records": self.evidence_records,
+            "validation": self.validation,
         }
 
 
@@ -217,6 +224,7 @@ def export_bundle(
             key=lambda line: SignedRecord.parse(line).seq,
         )
         proofs = {seq: inclusion_document(ledger, seq, checkpoint.seq) for seq in proven}
+        longterm = _longterm(ledger, checkpoint.seq, [s.seq for s in stamps], report)
         consistency = []
         for seq in earlier:
             size = int(ledger.read(seq).record.body["tree_size"])
@@ -236,6 +244,7 @@ def export_bundle(
             payload,
             item_records,
             withheld,
+            longterm,
         )
         _write_bag_files(root, out, payload, item_records, checkpoint, signed_case)
     except OSError as exc:
@@ -244,10 +253,63 @@ def export_bundle(
     report.records = len(lines)
     report.checkpoint = checkpoint.seq
     report.timestamps = len(stamps)
+    report.evidence_records = len(longterm["evidence_records"])
+    report.validation = len(longterm["validation"])
     report.payload_bytes = sum(size for size, _ in payload.values())
     if make_zip:
         report.zip = str(_zip(out))
     return report
+
+
+def _longterm(
+    ledger: Ledger, checkpoint: int, stamps: Sequence[int], report: ExportReport
+) -> dict[str, Any]:
+    """The checkpoint's RFC 4998 evidence record (if ``custody renew`` made one) and the
+    validation material of its tokens and archive timestamps: files for the bundle."""
+    from custody.errors import InputError
+    from custody.timestamps.longterm import LongtermState
+    from custody.timestamps.longterm_export import checkpoint_evidence
+
+    state = LongtermState.from_ledger(ledger)
+    files: dict[str, bytes] = {}
+    entries: list[dict[str, Any]] = []
+    material = [f for seq in stamps for f in state.timestamps[seq].validation]
+    material += [
+        f
+        for _seq, body in state.validations
+        if any(ref.record in stamps for ref in body.tokens)
+        for f in body.validation
+    ]
+    try:
+        found = checkpoint_evidence(state, ledger.read_token, checkpoint)
+    except InputError as exc:
+        found = None
+        report.warnings.append(f"the evidence record of checkpoint {checkpoint} is left out: {exc}")
+    if found is not None:
+        name = f"custody/evidence/checkpoint-{checkpoint}.ers"
+        files[name] = found.record.to_der()
+        entries.append(
+            {
+                "file": name,
+                "checkpoint": checkpoint,
+                "timestamps": list(found.group.timestamps),
+                "chains": len(found.record.chains),
+            }
+        )
+        material += found.material
+    listed = []
+    for ref in dict.fromkeys(material):
+        try:
+            data = ledger.read_token(ref.file)
+        except OSError:
+            report.warnings.append(f"validation material {ref.file} is missing; left out")
+            continue
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            report.warnings.append(f"validation material {ref.file} was changed; left out")
+            continue
+        files[f"custody/{ref.file}"] = data
+        listed.append({"kind": ref.kind, "file": f"custody/{ref.file}", "sha256": ref.sha256})
+    return {"files": files, "evidence_records": entries, "validation": listed}
 
 
 def _write_payload(
@@ -313,10 +375,15 @@ def _write_custody(
     payload: dict[str, tuple[int, dict[str, str]]],
     items: Sequence[SignedRecord],
     withheld: Sequence[int],
+    longterm: dict[str, Any],
 ) -> None:
     folder = out / "custody"
     for sub in ("proofs", "keys", "timestamps"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    for rel, data in longterm["files"].items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
     write_atomic(folder / "records.jsonl", b"".join(line + b"\n" for line in lines))
     for seq, document in proofs.items():
         write_atomic(folder / "proofs" / f"record-{seq}.json", canonical.encode(document) + b"\n")
@@ -387,6 +454,8 @@ def _write_custody(
             {"record": seq, "reason": "also names items outside this bundle"} for seq in withheld
         ],
         "cosignatures": cosignature_files,
+        "evidence_records": longterm["evidence_records"],
+        "validation": longterm["validation"],
     }
     if note_file is not None:
         index["checkpoint_note"] = note_file
@@ -573,7 +642,15 @@ Every check below uses standard tools; none needs custody. Run them from this fo
            -CAfile <the timestamp authority's root certificate, obtained from the TSA>
    (add -attime <genTime as seconds since 1970> if the TSA certificate has since expired).
 
-6. All of it at once, with custody installed:
+6. The timestamps outlive their certificates (when custody/evidence/ exists)
+   custody/evidence/checkpoint-<seq>.ers is an RFC 4998 evidence record (DER) whose data
+   object is the group: the checkpoint line above and each custody/timestamps/*.tsr it
+   lists in custody/index.json ("evidence_records"). Check it with Bouncy Castle's
+   org.bouncycastle.tsp.ers or by hand (custody's docs/long-term.md section 4); the CRLs,
+   OCSP answers and certificates kept for the tokens are under custody/validation/.
+   Judged for the long term at a date:  custody verify . --at 2036-01-01
+
+7. All of it at once, with custody installed:
        custody verify .          (or: custody verify bundle.zip)
 
 custody/index.json lists every file named above.

@@ -59,6 +59,21 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         for label in ("number", "court"):
             if body.get(label):
                 text += f", {label} {body[label]}"
+    elif record.type == "evidence-record":
+        stamp = body.get("time_stamp") or {}
+        covered = ", ".join(str(o.get("checkpoint")) for o in body.get("objects") or [])
+        text = (
+            f"{body.get('action')} of the evidence set over checkpoint(s) {covered}: "
+            f"{stamp.get('algorithm')} archive timestamp of {stamp.get('gen_time')} "
+            f"from {stamp.get('tsa')}"
+        )
+    elif record.type == "validation":
+        named = ", ".join(str(t.get("record")) for t in body.get("for") or [])
+        text = (
+            f"validation material for the token(s) of record {named}: "
+            f"{len(body.get('validation') or [])} file(s), "
+            f"{len(body.get('validation_missing') or [])} still missing"
+        )
     else:
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)[:120]
     return {

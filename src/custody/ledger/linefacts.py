@@ -55,7 +55,18 @@ class LineFacts(NamedTuple):
 
 
 _KEEP = frozenset(
-    {"key", "checkpoint", "timestamp", "event", "revocation", "witness", "case", "exhibit"}
+    {
+        "key",
+        "checkpoint",
+        "timestamp",
+        "event",
+        "revocation",
+        "witness",
+        "validation",
+        "evidence-record",
+        "case",
+        "exhibit",
+    }
 )
 
 

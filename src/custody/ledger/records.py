@@ -45,8 +45,16 @@ RECORD_TYPES = frozenset(
         "witness",
         "case",
         "exhibit",
+        "validation",
+        "evidence-record",
     }
 )
+
+
+# Records that carry their own proof of time (an RFC 3161 token, an RFC 4998 evidence set,
+# CA-signed revocation material): a checkpoint need not cover them, and one made only for
+# them would start an endless stamp-checkpoint-stamp cycle (``Ledger.needs_checkpoint``).
+SELF_DATED_TYPES = ("timestamp", "validation", "evidence-record")
 
 
 _SIGNED_MARKER = b',"signed":'

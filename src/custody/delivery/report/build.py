@@ -376,6 +376,7 @@ def _from_root(
             else None
         ),
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     report.items = _in_filing_order(report.items)
     report.reproduce = root_commands(root.path, report, stamps)
@@ -544,6 +545,7 @@ def _from_bundle(
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     if report.case is None and bag.get("External-Identifier"):
         report.case = CaseDetails(

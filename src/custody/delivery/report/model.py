@@ -231,6 +231,7 @@ class Report:
     preparer: Preparer | None = None
     selection: list[str] = field(default_factory=list)  # the --exhibit/--tag asked for
     items_total: int = 0  # items in the source, before any selection
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def verified(self) -> bool:
@@ -280,6 +281,7 @@ class Report:
             "preparer": self.preparer.to_json() if self.preparer else None,
             "selection": self.selection,
             "items_total": self.items_total,
+            "evidence_records": self.evidence_records,
         }
 
 
