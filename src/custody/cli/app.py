@@ -43,7 +43,7 @@ from custody.errors import CustodyError, ExitCode
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
     "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
-    "report", "register", "certify", "import",
+    "verify-evidence-record", "report", "register", "certify", "import",
 )  # fmt: skip
 GROUP_ORDER = (
     "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger",

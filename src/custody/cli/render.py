@@ -7,7 +7,7 @@ Only rendering: every fact comes from the ``VerificationResult``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.panel import Panel
@@ -16,6 +16,9 @@ from rich.table import Table
 from custody.cli.common import human_size, out, shown
 from custody.errors import ExitCode
 from custody.findings import Verdict, VerificationResult
+
+if TYPE_CHECKING:
+    from custody.timestamps.ers_file import RecordCheck
 
 THREAT_MODEL = "docs/threat-model.md"
 
@@ -219,3 +222,22 @@ def _evidence_lines(rows: list[dict[str, Any]]) -> list[str]:
                 lines.append(f"     {ats['tsa'] or 'unnamed TSA'}")
                 lines.append(f"     valid until {ats['valid_until']}")
     return lines
+
+
+def render_record_check(path: str, checked: RecordCheck) -> None:
+    """A received evidence record's verdict, then its chain and problems, one fact a line."""
+    document = checked.to_json()
+    p = out.out
+    if checked.ok:
+        p(f"VALID: {path} proves the data existed at {document['existence_time']}", highlight=False)
+    else:
+        p(f"NOT VALID: {path}", highlight=False)
+    p(f"record sha256 {document['record_sha256']}", highlight=False)
+    for number, digest in enumerate(document["data_object"], 1):
+        p(f"data object member {number} sha256 {digest}", highlight=False)
+    for problem in checked.result.problems:
+        p(f"{problem.severity} {printable(str(problem))}", highlight=False)
+    row = {"file": path, "checkpoints": [], "status": "valid" if checked.ok else "invalid"}
+    row |= {"renew_before": document["renew_before"], "chains": document["chains"]}
+    for line in _evidence_lines([row])[1:]:
+        p(printable(line), highlight=False)
