@@ -189,6 +189,28 @@ def test_case_and_exhibits_are_signed_records_that_verify(world: World) -> None:
     assert [e["exhibit"] for e in listed["exhibits"]] == ["D-1", "P-1", "P-2", "P-3", "P-4"]
 
 
+def test_a_case_in_the_config_is_shown_as_unsigned_until_one_is_recorded(tmp_path: Path) -> None:
+    env = _environment(tmp_path / "home")
+    root = tmp_path / "evidence"
+    ok(env, "init", root)
+    config = root / ".custody" / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "\n[case]\n" in text  # init writes an empty table; fill it as a user would
+    config.write_text(text.replace("\n[case]\n", '\n[case]\nname = "Prosecutor v. X"\n'
+                                   'id = "ICC-01/22"\nparties = "The Prosecutor; X"\n'),
+                      encoding="utf-8")  # fmt: skip
+    shown = json.loads(ok(env, "case", "show", "--root", root, "--json").stdout)
+    validate(shown, "cli-case-show.schema.json")
+    assert shown["case"]["source"] == "config" and shown["case"]["record"] is None
+    assert shown["case"]["number"] == "ICC-01/22"
+    assert shown["case"]["parties"] == ["The Prosecutor", "X"]
+    assert "not a signed record" in ok(env, "case", "show", "--root", root).stdout
+    ok(env, "keys", "generate", "--name", "alice")
+    ok(env, "case", "set", "--root", root, "--name", CASE_NAME)
+    shown = json.loads(ok(env, "case", "show", "--root", root, "--json").stdout)
+    assert shown["case"]["source"] == "ledger" and shown["case"]["name"] == CASE_NAME
+
+
 def test_exhibit_numbers_are_stable_and_never_reused(world: World, tmp_path: Path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(world.root, root, symlinks=True)
