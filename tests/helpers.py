@@ -209,3 +209,19 @@ def one_line_error(stderr: str) -> str:
     assert "Traceback" not in stderr
     assert lines[0].startswith("custody: error: "), lines[0]
     return lines[0]
+
+
+def every_line_valid(root: Path) -> set[str]:
+    """Assert every ledger line validates against schemas/record.schema.json (plain
+    ``jsonschema``); return the ``kind:role`` of every provenance entry seen."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema("record.schema.json"))
+    seen: set[str] = set()
+    for line in ledger_lines(root):
+        document = json.loads(line)
+        errors = [e.message for e in validator.iter_errors(document)]
+        assert not errors, (line[:300], errors)
+        body = document["signed"]["body"]
+        seen.update(f"{p['kind']}:{p['role']}" for p in body.get("provenance", []))
+    return seen

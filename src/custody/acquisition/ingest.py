@@ -143,6 +143,7 @@ def ingest(
     descriptive: Descriptive | None = None,
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
+    c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
     from custody.errors import ToolMissingError
     from custody.evidence.exiftool import exiftool_available
@@ -226,7 +227,8 @@ def ingest(
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     report.catalogue = catalogue(
-        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock
+        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
+        c2pa_anchors=c2pa_anchors,
     )
     return report
 

@@ -32,6 +32,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     keys,
     ledger,
     setup,
+    sources,
     timestamps,
     trust,
     verify,
@@ -46,7 +47,7 @@ COMMAND_ORDER = (
     "verify-evidence-record", "report", "register", "certify", "import",
 )  # fmt: skip
 GROUP_ORDER = (
-    "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger",
+    "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger", "bagit",
 )  # fmt: skip
 
 

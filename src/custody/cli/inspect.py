@@ -17,6 +17,7 @@ from custody.cli.common import (
     emit_json,
     evidence_root,
     out,
+    shown,
 )
 
 
@@ -80,7 +81,7 @@ def _render_record(doc: dict[str, Any]) -> None:
     table.add_row("previous line SHA-256", str(signed["prev"]))
     table.add_row("this line SHA-256", doc["line_sha256"])
     for name, value in body.items():
-        if name == "metadata":
+        if name in ("metadata", "provenance"):
             continue
         table.add_row(
             name,
@@ -89,6 +90,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in doc.get("highlights", {}).items():
         table.add_row(f"[dim]{name}[/]", escape(str(value)))
     out.print(table)
+    for entry in doc.get("provenance", []):
+        _render_provenance(entry)
     metadata = body.get("metadata")
     if metadata:
         meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
@@ -96,6 +99,16 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(escape(tag), escape(text[:200]))
         out.print(meta)
+
+
+def _render_provenance(entry: dict[str, Any]) -> None:
+    """One source's statement about the item: its claims, and custody's checks, labelled."""
+    table = Table(show_header=False, title=shown(entry["summary"]), title_justify="left")
+    table.add_column(overflow="fold")  # labels
+    table.add_column(overflow="fold")  # values: paths, digests, claims, never cut short
+    for fact in entry["facts"]:
+        table.add_row(shown(fact["label"]), shown(fact["value"]))
+    out.print(table)
 
 
 @app.command()
@@ -126,14 +139,10 @@ def history(
     if json_output:
         emit_json(result.to_json())
         return
-    table = Table(
-        "#",
-        "time (UTC)",
-        "what",
-        "by",
-        "detail",
-        title=f"{escape(result.path)}  sha256 {result.sha256}",
-    )
+    table = Table(title=f"{escape(result.path)}  sha256 {result.sha256}")
+    for name in ("#", "time (UTC)", "what", "by", "detail"):
+        # Paths, digests and claims fold onto more lines; they are never cut short.
+        table.add_column(name, overflow="fold")
     for e in result.entries:
-        table.add_row(str(e.seq), e.time, e.kind, escape(e.signer_name), escape(e.summary))
+        table.add_row(str(e.seq), e.time, e.kind, shown(e.signer_name), shown(e.summary))
     out.print(table)

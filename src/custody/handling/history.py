@@ -4,9 +4,11 @@
 or ingest, with where it came from), other records of the same content (duplicates) or
 the same path (versions), every event naming it (transfers, accesses, copies, notes,
 disposal, working copies derived from it or it from another), its exhibit number, and the
-checkpoints and
-trusted timestamps that cover it. It reads the index to find records, then the records
-themselves; it decides nothing about their validity (that is ``verify``'s job).
+checkpoints and trusted timestamps that cover it. What the sources it came from say of it (its
+record's ``provenance``: a chat export's sender and time, a ProofMode proof's checks, a C2PA
+manifest) is told with its acquisition, each phrased as that source's claim. It reads
+the index to find records, then the records themselves; it decides nothing about their
+validity (that is ``verify``'s job).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from custody.ledger.bodies import (
     KeyBody,
     TimestampBody,
 )
+from custody.ledger.describe import provenance_view
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -155,8 +158,16 @@ def describe_item(
         text = f"{how} {body.path} ({body.size} bytes)"
         if body.acquisition is not None:
             text += f" from {body.acquisition.source_path}"
+            if body.acquisition.archive_member is not None:
+                text += f" (member {body.acquisition.archive_member})"
+                detail["archive_member"] = body.acquisition.archive_member
         if body.collector:
             text += f", collected by {body.collector}"
+        if body.provenance:
+            # What the sources say of it, each phrased as that source's claim.
+            view = provenance_view(body.to_json())
+            text += "; " + "; ".join(v["summary"] for v in view)
+            detail["provenance"] = view
         return how, text, detail
     if body.sha256 == item.sha256 and body.path != item.path:
         return "same content", f"the same content recorded at {body.path}", detail

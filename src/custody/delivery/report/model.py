@@ -63,6 +63,9 @@ class ReportItem:
     exhibit: str | None = None  # its exhibit number, from an authentic exhibit record
     exhibit_record: int | None = None
     holder: str | None = None  # who holds it now, as the records say (``current_holder``)
+    # What the sources it came from say of it (ledger.describe.provenance_view), each with
+    # the checks of the source's own proofs re-run by verify (empty for a bundle).
+    provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +98,7 @@ class ReportItem:
             "timestamps": self.timestamps,
             "clock": self.clock,
             "events": [e.to_json() for e in self.events],
+            "provenance": self.provenance,
         }
 
 
