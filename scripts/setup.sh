@@ -19,7 +19,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # libnss3-tools: certutil, for the NSS database pdfsig checks signed reports against.
 # libreoffice-calc-nogui: headless LibreOffice, the independent reader of the XLSX register
 # (tests/test_filing.py converts it back to CSV and compares).
-packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime libnss3-tools libreoffice-calc-nogui)
+# hashdeep: a peer bench/run.py measures custody beside (what documenters use today).
+packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime libnss3-tools libreoffice-calc-nogui hashdeep)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
 missing=()
@@ -42,7 +43,7 @@ fi
 echo "==> installing custody into .venv"
 log=.venv/pip-install.log
 if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
-       && .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]"; } >"$log" 2>&1; then
+       && .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev,bench]"; } >"$log" 2>&1; then
   tail -40 "$log"
   echo "pip install failed; full log in $log" >&2
   exit 1

@@ -12,6 +12,7 @@ from rich.markup import escape
 from custody.cli.common import (
     ExhibitSelectOpt,
     ItemsArg,
+    JobsOpt,
     JsonOpt,
     KeyOpt,
     LedgerOpt,
@@ -89,6 +90,7 @@ def export_command(
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
     ledger: LedgerOpt = None,
+    jobs: JobsOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -110,7 +112,7 @@ def export_command(
             seqs = [r.seq for r in current_items(store)]
         else:
             seqs = select_items(store, items, tag, exhibit)
-    report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
+    report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip, jobs=jobs)
     if json_output:
         emit_json(report.to_json())
         return
