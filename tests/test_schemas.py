@@ -30,7 +30,8 @@ from custody.root import init_root
 
 CLI_COMMANDS = [
     "init", "keys-generate", "keys-list", "keys-export", "hash", "catalogue", "ingest", "log",
-    "show", "capture",
+    "show", "case-set", "case-show", "exhibit-assign", "exhibit-list", "register", "certify",
+    "capture",
 ]
 RECORD = schema("record.schema.json")
 VALIDATOR = jsonschema.Draft202012Validator(RECORD)

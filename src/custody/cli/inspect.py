@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custody.cli.common import JsonOpt, RootOpt, app, emit_json, evidence_root, out, shown
+from custody.cli.common import (
+    ExhibitSelectOpt,
+    JsonOpt,
+    RootOpt,
+    app,
+    emit_json,
+    evidence_root,
+    out,
+    shown,
+)
 
 
 @app.command()
@@ -121,17 +130,29 @@ def _render_provenance(entry: dict[str, Any]) -> None:
 
 @app.command()
 def history(
-    item: Annotated[str, typer.Argument(help="Path, record number or digest prefix.")],
+    item: Annotated[
+        str | None, typer.Argument(help="Path, record number or digest prefix.")
+    ] = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
+    """The item's whole life: acquisition, duplicates, versions, events, exhibit number,
+    checkpoints, timestamps (ITEM, or --exhibit NUMBER)."""
+    from custody.errors import UsageError
     from custody.handling.history import history as build
-    from custody.handling.lookup import resolve_record
+    from custody.handling.lookup import resolve_items, resolve_record
     from custody.ledger.backends import open_ledger
 
+    if (item is None) == (not exhibit) or (exhibit and len(exhibit) > 1):
+        raise UsageError("name one item: ITEM or --exhibit NUMBER")
     with open_ledger(evidence_root(root)) as ledger:
-        result = build(ledger, resolve_record(ledger, item))
+        if exhibit:
+            (seq,) = resolve_items(ledger, [], exhibits=exhibit)
+        else:
+            assert item is not None
+            seq = resolve_record(ledger, item)
+        result = build(ledger, seq)
     if json_output:
         emit_json(result.to_json())
         return

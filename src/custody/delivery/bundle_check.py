@@ -38,8 +38,9 @@ from custody.evidence.hashing import (
 )
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
-from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import CheckpointBody, ExhibitBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.checks import TrustedCheckpoint
+from custody.ledger.exhibits import ExhibitBook
 from custody.ledger.keyrules import Compromise, KeyRules
 from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
@@ -509,9 +510,9 @@ def _verify_custody(
             and s.record.body.get("checkpoint") == checkpoint.seq
         )
     )
-    rules = _judge(facts, counted, policy, {})
+    rules, accepted = _judge(facts, counted, policy, {})
     if rules.found_compromises:
-        rules = _judge(facts, counted, policy, rules.found_compromises)
+        rules, accepted = _judge(facts, counted, policy, rules.found_compromises)
     signature_findings = [*rules.signatures, *rules.identities]
     # Records the bundle does not prove are already findings; their signatures are still
     # reported, but they judge no key and count for nothing.
@@ -680,8 +681,34 @@ def _verify_custody(
         f"{checked} references between the bundle's records name an earlier item record "
         "with that content",
     )
+    _check_exhibits(result, parsed, accepted, {f.seq for f in reference_problems})
     _verify_tokens(source, result, parsed, checkpoint, policy)
     _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
+
+
+def _check_exhibits(
+    result: VerificationResult,
+    parsed: dict[int, SignedRecord],
+    accepted: set[int],
+    bad_references: set[int | None],
+) -> None:
+    """Exhibit numbers among the bundle's authentic records: stable, never reused."""
+    book = ExhibitBook()
+    findings: list[Finding] = []
+    for seq, signed in sorted(parsed.items()):
+        if signed.record.type != "exhibit" or seq not in accepted or seq in bad_references:
+            continue
+        finding = book.assign(seq, ExhibitBody.from_json(signed.record.body))
+        if finding is not None:
+            findings.append(finding)
+    if book.records:
+        result.add_check(
+            "exhibit numbers",
+            findings,
+            book.records,
+            f"{len(book.by_item)} exhibit numbers, each given to one item record only, never "
+            "changed and never reused",
+        )
 
 
 def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
@@ -797,11 +824,11 @@ def _judge(
     counted: list[int],
     policy: TrustPolicy,
     compromised: dict[str, Compromise],
-) -> KeyRules:
+) -> tuple[KeyRules, set[int]]:
+    """The key rules over the counted records, and which of them are authentic and allowed."""
     rules = KeyRules(anchors=policy.fingerprints, pinned=policy.pinned, compromised=compromised)
-    for seq in counted:
-        rules.judge(seq, facts[seq])
-    return rules
+    accepted = {seq for seq in counted if rules.judge(seq, facts[seq])}
+    return rules, accepted
 
 
 def _held_findings(
