@@ -486,3 +486,33 @@ def test_a_bundle_report_shows_only_what_it_verified(
         return
     if report.verified:
         assert len(report.items) == 2, [item.name for item in report.items]
+
+
+def test_payload_hashed_on_threads_is_pinned_and_a_later_change_refused(
+    sent: Sent, office: Office
+) -> None:
+    """Verification hashes a folder bundle's evidence files on several threads (main's
+    perf work); each thread hashes through the one snapshot, so the SHA-256 pinned is of
+    the bytes it hashed, and the tree digest a report prints of a file changed since is
+    refused, never computed from the new bytes."""
+    from custody.delivery.bundle_check import BundleSource, verify_source
+    from custody.delivery.digests import tree_digest
+    from custody.errors import InputError
+    from custody.trust.policy import Anchor, TrustPolicy
+
+    alice = Anchor(office.signer.fingerprint, "alice", "confirmed by the test")
+    with BundleSource(sent.bundle) as source:
+        result = verify_source(source, policy=TrustPolicy(anchors=(alice,)))
+        assert result.verdict == "verified", result.findings
+        payload = sorted(r for r in source.files if r.startswith("data/"))
+        assert len(payload) == 2
+        for rel in payload:
+            pinned = source.pinned(rel)
+            assert pinned == hashlib.sha256((sent.bundle / rel).read_bytes()).hexdigest()
+        before = tree_digest(sent.bundle, source)
+        (sent.bundle / payload[0]).write_bytes(b"other bytes, after verification\n")
+        with pytest.raises(InputError, match="changed while it was being checked"):
+            source.read(payload[0])
+        with pytest.raises(InputError, match="changed while it was being checked"):
+            tree_digest(sent.bundle, source)
+    assert before.files == len(source.files)

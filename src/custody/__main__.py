@@ -1,6 +1,7 @@
 """``python -m custody`` and the ``custody`` console script.
 
-``--version`` and plain ``hash`` runs are answered before the CLI framework is imported
+``--version``, plain ``hash``, ``bagit validate`` and ``verify --fast`` runs are answered
+before the CLI framework is imported
 (``custody.cli.fastpath``): start-up time counts when hashing.
 """
 

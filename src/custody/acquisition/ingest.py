@@ -19,9 +19,13 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from custody.acquisition.catalogue import (
     Candidate,
@@ -37,6 +41,7 @@ from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
     FileIdentity,
+    available_cores,
     hash_fd,
     hash_file,
     open_evidence,
@@ -144,8 +149,14 @@ def ingest(
     descriptive: Descriptive | None = None,
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
+    jobs: int | None = None,
     c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
+    """Copy ``sources`` into ``root`` (see module docstring), then catalogue the copies.
+
+    ``jobs``: files copied (and later hashed and read by exiftool) at once; default every
+    core available.
+    """
     from custody.errors import ToolMissingError
     from custody.evidence.exiftool import exiftool_available
 
@@ -193,14 +204,30 @@ def ingest(
     volumes: dict[str, dict[str, str]] = {}
     tmp_dir = _private_tmp(root)
     candidates: list[Candidate | Skipped] = []
+    jobs = jobs or available_cores()
+
+    # Two sources can map to one destination (the same card named twice): their copies
+    # must not race, so that the second finds the first in place and only compares.
+    guard = threading.Lock()
+    locks: dict[bytes, threading.Lock] = {}
+
+    def copy_one(f: _SourceFile) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | Skipped:
+        with guard:
+            lock = locks.setdefault(f.rel, threading.Lock())
+        with lock:
+            try:
+                return _copy_verified(f, os.fsencode(root.path), tmp_dir, algorithms, observer)
+            except EvidenceReadError as exc:
+                return Skipped(os.fsdecode(f.path), exc.reason)
+
     try:
-        for f in files:
+        # ``jobs`` files are copied at once (one waits on fsync while another hashes);
+        # results are taken in walk order, so the records come out in that order.
+        for f, outcome in _in_order(copy_one, files, jobs):
             src_display = os.fsdecode(f.path)
             dest = os.fsencode(root.path) + b"/" + f.rel
-            try:
-                outcome = _copy_verified(f, os.fsencode(root.path), tmp_dir, algorithms, observer)
-            except EvidenceReadError as exc:
-                report.skipped.append(Skipped(src_display, exc.reason))
+            if isinstance(outcome, Skipped):
+                report.skipped.append(outcome)
                 continue
             if isinstance(outcome, CopyFailure):
                 report.failures.append(outcome)
@@ -229,9 +256,35 @@ def ingest(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     report.catalogue = catalogue(
         root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
-        c2pa_anchors=c2pa_anchors,
+        c2pa_anchors=c2pa_anchors, jobs=jobs,
     )
     return report
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _in_order(work: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> Iterator[tuple[_T, _R]]:
+    """``(item, work(item))`` in the order given, ``jobs`` at a time, a bounded window ahead."""
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ingest") as pool:
+        window: deque[tuple[_T, Future[_R]]] = deque()
+        pending = iter(items)
+        try:
+            for item in pending:
+                window.append((item, pool.submit(work, item)))
+                if len(window) >= jobs * 2:
+                    break
+            while window:
+                item, future = window.popleft()
+                result = future.result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    window.append((nxt, pool.submit(work, nxt)))
+                yield item, result
+        finally:
+            for _, future in window:
+                future.cancel()
 
 
 def _checked_into(root: EvidenceRoot, into: str | None) -> bytes:
@@ -312,7 +365,7 @@ def _copy(
         try:
 
             def sink(chunk: memoryview) -> None:
-                write_all(out_fd, bytes(chunk))
+                write_all(out_fd, chunk)  # the very bytes hashed, not a copy of them
 
             size, digests = hash_fd(
                 src_fd, algorithms, progress=observer.advance, sink=sink, limit=before.size

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from custody.cli.common import (
+    JobsOpt,
     JsonOpt,
     KeyOpt,
     RootOpt,
@@ -123,6 +124,7 @@ def catalogue(
     timestamp: Annotated[
         bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
     ] = False,
+    jobs: JobsOpt = None,
     c2pa_trust: C2paTrustOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -148,6 +150,7 @@ def catalogue(
             descriptive=_descriptive(collector, source, location, note, tag),
             rehash=rehash,
             observer=observer,
+            jobs=jobs,
             c2pa_anchors=_anchors(c2pa_trust),
         )
     stamped = None
@@ -269,6 +272,7 @@ def ingest(
     location: LocationOpt = None,
     note: NoteOpt = None,
     tag: TagOpt = None,
+    jobs: JobsOpt = None,
     c2pa_trust: C2paTrustOpt = None,
     proofmode_key: ProofModeKeyOpt = None,
     key: KeyOpt = None,
@@ -308,6 +312,7 @@ def ingest(
                 descriptive=descriptive,
                 observer=observer,
                 c2pa_anchors=anchors,
+                jobs=jobs,
             )
     if json_output:
         document = ingest_json(report)

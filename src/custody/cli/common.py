@@ -64,6 +64,17 @@ LedgerOpt = Annotated[
 ]
 
 
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Files hashed at once, and exiftool processes (default: every core available).",
+    ),
+]
+
+
 KeyOpt = Annotated[
     str | None, typer.Option("--key", help="Signing key name (default: the only key).")
 ]
@@ -194,6 +205,12 @@ TagSelectOpt = Annotated[
 ]
 
 
+ExhibitSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exhibit", help="Also the item with this exhibit number (repeatable)."),
+]
+
+
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words.")]
 
 
@@ -216,10 +233,17 @@ def parse_date(text: str, option: str) -> Any:
     return moment.astimezone(dt.UTC)
 
 
-def select_items(ledger: Any, items: list[str] | None, tags: list[str] | None) -> list[int]:
+def select_items(
+    ledger: Any,
+    items: list[str] | None,
+    tags: list[str] | None,
+    exhibits: list[str] | None = None,
+) -> list[int]:
     from custody.errors import UsageError
     from custody.handling.lookup import resolve_items
 
-    if not items and not tags:
-        raise UsageError("name at least one item (path, record number, digest prefix) or --tag")
-    return resolve_items(ledger, items or [], tags=tags or [])
+    if not items and not tags and not exhibits:
+        raise UsageError(
+            "name at least one item (path, record number, digest prefix), --tag or --exhibit"
+        )
+    return resolve_items(ledger, items or [], tags=tags or [], exhibits=exhibits or [])

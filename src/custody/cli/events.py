@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custody.cli.common import (
+    ExhibitSelectOpt,
     ItemsArg,
     JsonOpt,
     KeyOpt,
@@ -41,6 +42,7 @@ def _run_event(
     action: str,
     items: list[str] | None,
     tags: list[str] | None,
+    exhibits: list[str] | None,
     key: str | None,
     root: Path | None,
     json_output: bool,
@@ -51,7 +53,7 @@ def _run_event(
 
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tags)
+        seqs = select_items(ledger, items, tags, exhibits)
     signer = signer_for(key)
     signed = record(evidence, signer, action, seqs, **details)
     _render_event(signed, json_output)
@@ -72,6 +74,7 @@ def event_transfer(
     to: Annotated[str, typer.Option("--to", help="Who receives custody.")] = "",
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -81,7 +84,7 @@ def event_transfer(
 
     if not to:
         raise UsageError("say who receives custody with --to NAME")
-    _run_event("transfer", items, tag, key, root, json_output, to=to, reason=reason)
+    _run_event("transfer", items, tag, exhibit, key, root, json_output, to=to, reason=reason)
 
 
 @event_app.command("access")
@@ -89,12 +92,13 @@ def event_access(
     items: ItemsArg = None,
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """ITEMS were viewed, played or analysed."""
-    _run_event("access", items, tag, key, root, json_output, reason=reason)
+    _run_event("access", items, tag, exhibit, key, root, json_output, reason=reason)
 
 
 @event_app.command("note")
@@ -108,6 +112,7 @@ def event_note(
     language: Annotated[str | None, typer.Option("--language")] = None,
     sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -129,7 +134,7 @@ def event_note(
         raise UsageError(
             "a note needs --text or one of --description/--incident/--language/--sensitivity"
         )
-    _run_event("note", items, tag, key, root, json_output, text=text, fields=fields)
+    _run_event("note", items, tag, exhibit, key, root, json_output, text=text, fields=fields)
 
 
 @event_app.command("dispose")
@@ -137,6 +142,7 @@ def event_dispose(
     items: ItemsArg = None,
     reason: Annotated[str, typer.Option("--reason", help="Returned, destroyed... and why.")] = "",
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -146,7 +152,7 @@ def event_dispose(
 
     if not reason:
         raise UsageError("a disposal needs --reason")
-    _run_event("dispose", items, tag, key, root, json_output, reason=reason)
+    _run_event("dispose", items, tag, exhibit, key, root, json_output, reason=reason)
 
 
 @event_app.command("supersede")
@@ -181,6 +187,7 @@ def event_copy(
     dest: Annotated[Path | None, typer.Option("--dest", help="Folder to copy into.")] = None,
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -194,7 +201,7 @@ def event_copy(
         raise UsageError("say where to copy with --dest PATH")
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tag)
+        seqs = select_items(ledger, items, tag, exhibit)
     signed = copy_event(evidence, signer_for(key), seqs, dest, reason=reason)
     _render_event(signed, json_output)
 

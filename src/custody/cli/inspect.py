@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custody.cli.common import JsonOpt, RootOpt, app, emit_json, evidence_root, out, shown
+from custody.cli.common import (
+    ExhibitSelectOpt,
+    JsonOpt,
+    RootOpt,
+    app,
+    emit_json,
+    evidence_root,
+    out,
+    shown,
+)
 
 
 @app.command()
@@ -67,12 +76,15 @@ def _render_record(doc: dict[str, Any]) -> None:
     signed = doc["record"]["signed"]
     body = signed["body"]
     table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # digests and fingerprints wrap, never end in '…'
     table.add_row("time (UTC)", signed["time"])
     table.add_row("signer", signed["signer"])
     table.add_row("previous line SHA-256", str(signed["prev"]))
     table.add_row("this line SHA-256", doc["line_sha256"])
     for name, value in body.items():
-        if name in ("metadata", "provenance"):
+        capture_part = name in ("capture", "items") and "capture" in doc  # shown below
+        if name in ("metadata", "provenance") or capture_part:
             continue
         table.add_row(
             name,
@@ -81,6 +93,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in doc.get("highlights", {}).items():
         table.add_row(f"[dim]{name}[/]", escape(str(value)))
     out.print(table)
+    if "capture" in doc:
+        _render_capture(signed["seq"], doc["capture"], body.get("items", []))
     for entry in doc.get("provenance", []):
         _render_provenance(entry)
     metadata = body.get("metadata")
@@ -90,6 +104,18 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(escape(tag), escape(text[:200]))
         out.print(meta)
+
+
+def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """A capture's facts and files as lines, never cut short (URLs, digests, record ids)."""
+    from custody.cli.capture import print_rows
+    from custody.ledger.captures import capture_lines
+
+    rows = capture_lines(summary)
+    for item in items:
+        rows += [(f"item {item['seq']}", str(item["path"])), ("  sha256", str(item["sha256"]))]
+    out.print(f"[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
+    print_rows(rows)
 
 
 def _render_provenance(entry: dict[str, Any]) -> None:
@@ -104,17 +130,29 @@ def _render_provenance(entry: dict[str, Any]) -> None:
 
 @app.command()
 def history(
-    item: Annotated[str, typer.Argument(help="Path, record number or digest prefix.")],
+    item: Annotated[
+        str | None, typer.Argument(help="Path, record number or digest prefix.")
+    ] = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
+    """The item's whole life: acquisition, duplicates, versions, events, exhibit number,
+    checkpoints, timestamps (ITEM, or --exhibit NUMBER)."""
+    from custody.errors import UsageError
     from custody.handling.history import history as build
-    from custody.handling.lookup import resolve_record
+    from custody.handling.lookup import resolve_items, resolve_record
     from custody.ledger.backends import open_ledger
 
+    if (item is None) == (not exhibit) or (exhibit and len(exhibit) > 1):
+        raise UsageError("name one item: ITEM or --exhibit NUMBER")
     with open_ledger(evidence_root(root)) as ledger:
-        result = build(ledger, resolve_record(ledger, item))
+        if exhibit:
+            (seq,) = resolve_items(ledger, [], exhibits=exhibit)
+        else:
+            assert item is not None
+            seq = resolve_record(ledger, item)
+        result = build(ledger, seq)
     if json_output:
         emit_json(result.to_json())
         return

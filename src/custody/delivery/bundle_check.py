@@ -29,6 +29,7 @@ import stat
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -48,11 +49,20 @@ from custody.delivery.bundle_format import (
     max_index_bytes,
 )
 from custody.errors import CustodyError, InputError, RecordError
-from custody.evidence.hashing import new_hash
+from custody.evidence.hashing import (
+    ALGORITHMS,
+    EvidenceReadError,
+    FileChangedError,
+    FileIdentity,
+    available_cores,
+    hash_fd,
+    new_hash,
+)
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
-from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import CheckpointBody, ExhibitBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.checks import TrustedCheckpoint
+from custody.ledger.exhibits import ExhibitBook
 from custody.ledger.keyrules import Compromise, KeyRules
 from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
@@ -299,16 +309,42 @@ class BundleSource:
             )
 
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
-        """Digests of ``rel``: of the kept bytes if it was read, else streamed and pinned."""
+        """Digests of ``rel`` from the one snapshot: of the kept bytes if it was read, else
+        of the bytes streamed from one opening of it (in a folder, relative to the bundle's
+        descriptor, no link followed), whose SHA-256 is then pinned: a later ``read`` of
+        other bytes is refused. Safe to call from several threads at once (each call opens
+        its own descriptor; a pin is set once).
+
+        Raises ``EvidenceReadError`` (``FileChangedError`` for a file that changed while it
+        was hashed), ``OSError``, ``InputError`` or ``DamagedMemberError`` for a member that
+        cannot be read.
+        """
         kept = self._kept.get(rel)
         if kept is not None:
             return {a: _digest_of(a, kept) for a in algorithms}
-        hashes = {a: new_hash(a) for a in {*algorithms, "sha256"}}
-        with self.open(rel) as handle:
-            while chunk := handle.read(1 << 20):
-                for h in hashes.values():
-                    h.update(chunk)
-        found = {a: h.hexdigest() for a, h in hashes.items()}
+        wanted = tuple(dict.fromkeys((*algorithms, "sha256")))
+        if self.zip is None:
+            try:
+                opened = self.open(rel)
+            except InputError as exc:  # gone, a link or not a file now: unreadable
+                raise EvidenceReadError(rel, str(exc)) from None
+            with opened as handle:
+                fd = handle.fileno()
+                before = FileIdentity.of(os.fstat(fd))
+                try:
+                    size, found = hash_fd(fd, wanted, limit=before.size)
+                except OSError as exc:
+                    raise EvidenceReadError(rel, f"read error: {exc.strerror}") from None
+                after = FileIdentity.of(os.fstat(fd))
+            if before != after or size != before.size:
+                raise FileChangedError(rel, "file changed while it was being read")
+        else:
+            hashes = {a: new_hash(a) for a in wanted}
+            with self.open(rel) as handle:
+                while chunk := handle.read(1 << 20):
+                    for h in hashes.values():
+                        h.update(chunk)
+            found = {a: h.hexdigest() for a, h in hashes.items()}
         self._pin(rel, found["sha256"])
         return {a: found[a] for a in algorithms}
 
@@ -316,6 +352,15 @@ class BundleSource:
         """The SHA-256 this source saw for ``rel`` (kept or streamed), if it saw it."""
         kept = self._kept.get(rel)
         return hashlib.sha256(kept).hexdigest() if kept is not None else self._pinned.get(rel)
+
+    def try_digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str] | str:
+        """``digests``, or why the member could not be read."""
+        try:
+            return self.digests(rel, algorithms)
+        except EvidenceReadError as exc:
+            return exc.reason
+        except (OSError, zipfile.BadZipFile) as exc:
+            return getattr(exc, "strerror", None) or str(exc)
 
     def close(self) -> None:
         if self.zip is not None:
@@ -509,7 +554,9 @@ def _proof_document(source: BundleSource, rel: str) -> Any:
     )
 
 
-def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
+def verify_bundle(
+    path: Path, *, policy: TrustPolicy, all_manifests: bool = False
+) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
     With ``policy.at`` the long-term validity of its timestamps is required at that date
     (``custody verify --at``).
@@ -517,17 +564,22 @@ def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
     Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
     the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
     held checkpoint must be proven to be extended by the bundle's checkpoint.
+
+    The payload is re-hashed on every core with SHA-256 and the digests its item records
+    carry; ``all_manifests`` re-hashes every payload manifest's algorithm too (SHA-512).
     """
     with BundleSource(path) as source:
-        return verify_source(source, policy=policy)
+        return verify_source(source, policy=policy, all_manifests=all_manifests)
 
 
-def verify_source(source: BundleSource, *, policy: TrustPolicy) -> VerificationResult:
+def verify_source(
+    source: BundleSource, *, policy: TrustPolicy, all_manifests: bool = False
+) -> VerificationResult:
     """``verify_bundle`` over an open source, whose snapshot the caller then uses: what
     import copies and what a report shows are the very bytes verified here."""
     result = VerificationResult(root=str(source.path), trust=policy.describe())
     try:
-        _verify(source, result, policy)
+        _verify(source, result, policy, all_manifests)
     except DamagedMemberError as exc:
         # A file the checks cannot do without (the index, the records) is damaged in the zip.
         result.add_check(
@@ -539,7 +591,23 @@ def verify_source(source: BundleSource, *, policy: TrustPolicy) -> VerificationR
     return result
 
 
-def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolicy) -> None:
+def _recorded_algorithms(source: BundleSource) -> set[str]:
+    """Digest algorithms named by the bundle's item records: those of the one parse of
+    records.jsonl (``bundle_records``; what is malformed there is reported later)."""
+    found: set[str] = set()
+    try:
+        parsed = bundle_records(source)
+    except (OSError, InputError):
+        return found
+    for signed in parsed.values():
+        if signed.record.type == "item":
+            found.update(ItemBody.from_json(signed.record.body).digests)
+    return found & set(ALGORITHMS)
+
+
+def _verify(
+    source: BundleSource, result: VerificationResult, policy: TrustPolicy, all_manifests: bool
+) -> None:
     structure = Findings()
     structure.extend(source.findings)
     files = source.files
@@ -602,23 +670,50 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
             )
     for rel in sorted(payload - listed):
         file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, "in data/ but in no manifest"))
+    # Which digests are re-hashed, and why: SHA-256 always (manifest-sha256.txt and every
+    # item record carry it), plus every other digest the item records carry (BLAKE3 by
+    # default): those are what the signatures commit to. manifest-sha512.txt is unsigned -
+    # anyone can recompute it - and proves nothing the signed digests do not; its entries
+    # are held to the payload by name above, and its digests are re-hashed only when
+    # asked (``all_manifests``) or when no SHA-256 manifest exists. bagit.py --validate
+    # checks it too.
+    recorded = _recorded_algorithms(source)
+    algorithms = ("sha256", *sorted(recorded - {"sha256"}))
+    rehashed = {
+        a for a in manifests if all_manifests or a in algorithms or "sha256" not in manifests
+    }
+    algorithms = (*algorithms, *sorted(rehashed - set(algorithms)))
     hashed: dict[str, dict[str, str]] = {}
-    for rel in sorted(payload & listed):
+
+    def hash_one(rel: str) -> dict[str, str] | str | DamagedMemberError:
+        # Through the source's one snapshot (each file opened once, its SHA-256 pinned): a
+        # file changed after this is refused wherever it is read again.
         try:
-            actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
+            return source.try_digests(rel, algorithms)
         except DamagedMemberError as exc:
+            return exc
+
+    todo = sorted(payload & listed, key=lambda r: -files[r])  # largest first: balanced threads
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
+        outcomes = dict(zip(todo, pool.map(hash_one, todo), strict=True))
+    for rel in sorted(outcomes):  # findings in name order, whatever finished first
+        actual = outcomes[rel]
+        if isinstance(actual, DamagedMemberError):
             file_findings.append(
                 Finding(
                     Code.FILE_MODIFIED,
                     rel,
                     "its bytes in the zip are not the ones the zip recorded (CRC-32 or length): "
-                    f"changed or damaged ({exc})",
+                    f"changed or damaged ({actual})",
                 )
             )
             continue
+        if isinstance(actual, str):
+            file_findings.append(Finding(Code.FILE_UNREADABLE, rel, f"could not be read: {actual}"))
+            continue
         hashed[rel] = actual
         for algorithm, manifest in manifests.items():
-            if rel in manifest and manifest[rel] != actual[algorithm]:
+            if algorithm in rehashed and rel in manifest and manifest[rel] != actual[algorithm]:
                 file_findings.append(
                     Finding(
                         Code.FILE_MODIFIED,
@@ -678,11 +773,19 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                 )
     result.files_checked = len(hashed)
     result.bytes_hashed = sum(files[r] for r in hashed)
+    skipped = sorted(set(manifests) - rehashed)
     result.add_check(
         "bag structure",
         structure.result(),
         len(files),
-        "BagIt files present, manifests readable, no path leaving the bundle",
+        "BagIt files present, manifests readable, no path leaving the bundle; payload "
+        f"re-hashed with {', '.join(algorithms)}"
+        + (
+            f" ({', '.join(f'manifest-{a}.txt' for a in skipped)}: entries checked, digests "
+            "not re-hashed - unsigned, and covered by the signed digests)"
+            if skipped
+            else ""
+        ),
     )
     _verify_custody(source, result, hashed, file_findings, policy)
 
@@ -1006,8 +1109,34 @@ def _verify_custody(
         f"{checked} references between the bundle's records name an earlier item record "
         "with that content",
     )
+    _check_exhibits(result, parsed, authentic, {f.seq for f in reference_problems})
     _verify_tokens(source, result, parsed, checkpoint, policy)
     _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
+
+
+def _check_exhibits(
+    result: VerificationResult,
+    parsed: dict[int, SignedRecord],
+    accepted: set[int],
+    bad_references: set[int | None],
+) -> None:
+    """Exhibit numbers among the bundle's authentic records: stable, never reused."""
+    book = ExhibitBook()
+    findings: list[Finding] = []
+    for seq, signed in sorted(parsed.items()):
+        if signed.record.type != "exhibit" or seq not in accepted or seq in bad_references:
+            continue
+        finding = book.assign(seq, ExhibitBody.from_json(signed.record.body))
+        if finding is not None:
+            findings.append(finding)
+    if book.records:
+        result.add_check(
+            "exhibit numbers",
+            findings,
+            book.records,
+            f"{len(book.by_item)} exhibit numbers, each given to one item record only, never "
+            "changed and never reused",
+        )
 
 
 def _index_disagreements(

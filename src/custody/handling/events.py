@@ -218,6 +218,8 @@ def event(
     """Record a transfer, access, note, dispose or receive event for catalogued items."""
     if action in ("copy", "derive"):
         raise UsageError(f"use the {action} operation, which makes and checks the new file")
+    if action == "capture":
+        raise UsageError("a capture is recorded by 'custody capture', which makes its files")
     with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
     body = EventBody(

@@ -1,4 +1,5 @@
-"""Finding records from what a person types: a record number, a path, a digest prefix or a tag.
+"""Finding records from what a person types: a record number, a path, a digest prefix, a tag
+or an exhibit number.
 
 ``resolve`` returns item record numbers; an ambiguous or unknown reference is a
 ``UsageError`` whose message lists what matched, so the user can narrow it down.
@@ -32,9 +33,15 @@ def resolve_record(ledger: Ledger, spec: str) -> int:
 
 
 def resolve_items(
-    ledger: Ledger, specs: Iterable[str], *, tags: Iterable[str] = (), cwd: str | None = None
+    ledger: Ledger,
+    specs: Iterable[str],
+    *,
+    tags: Iterable[str] = (),
+    exhibits: Iterable[str] = (),
+    cwd: str | None = None,
 ) -> list[int]:
-    """Item record numbers for each spec (path, folder, digest prefix, number) and tag."""
+    """Item record numbers for each spec (path, folder, digest prefix, number), tag and
+    exhibit number."""
     found: dict[int, None] = {}
     for spec in specs:
         seqs = _items_for(ledger, spec, cwd or os.getcwd())
@@ -46,6 +53,17 @@ def resolve_items(
         if not seqs:
             raise UsageError(f"no catalogued item has the tag {tag!r}")
         found.update((s, None) for s in seqs)
+    labels = list(exhibits)
+    if labels:
+        from custody.handling.case import exhibit_book
+
+        book = exhibit_book(ledger)
+        for label in labels:
+            exhibit = book.find(label)
+            if exhibit is None:
+                known = ", ".join(e.label for e in book.in_order()[:20]) or "none yet"
+                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+            found[exhibit.item] = None
     return sorted(found)
 
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.records import SignedRecord
 
 # exiftool -G1 tag names that answer "when, where, with what" at a glance.
@@ -51,6 +52,16 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         text = f"checkpoint of {body.get('tree_size')} records, root {str(body.get('root'))[:16]}"
         if body.get("statement"):
             text += f": {body['statement']}"
+    elif record.type == "event" and body.get("action") == "capture":
+        text = f"{summary_line(capture_summary(body.get('capture') or {}))} ({body.get('folder')})"
+    elif record.type == "exhibit":
+        item = body.get("item") or {}
+        text = f"exhibit {body.get('exhibit')}: item record {item.get('seq')} ({item.get('path')})"
+    elif record.type == "case":
+        text = f"case {body.get('name')}"
+        for label in ("number", "court"):
+            if body.get(label):
+                text += f", {label} {body[label]}"
     elif record.type == "evidence-record":
         stamp = body.get("time_stamp") or {}
         covered = ", ".join(str(o.get("checkpoint")) for o in body.get("objects") or [])
@@ -87,6 +98,9 @@ def record_json(signed: SignedRecord) -> dict[str, Any]:
         document["highlights"] = highlights(signed.record.body.get("metadata"))
         if signed.record.body.get("provenance"):
             document["provenance"] = provenance_view(signed.record.body)
+    body = signed.record.body
+    if signed.record.type == "event" and body.get("action") == "capture":
+        document["capture"] = capture_summary(body.get("capture") or {})
     return document
 
 

@@ -51,6 +51,8 @@ RECORD_TYPES = frozenset(
         "repair",
         "revocation",
         "witness",
+        "case",
+        "exhibit",
         "validation",
         "evidence-record",
     }

@@ -22,6 +22,12 @@ digests (FILE_MISSING, FILE_MODIFIED, FILE_UNREADABLE); files nobody catalogued
 items that carry what their source says of them, the checks of the source's own proofs
 that can be re-run offline (``custody.verify.provenance``: SOURCE_CHECK_FAILED,
 SOURCE_CHECK_CHANGED).
+
+Web captures, with the files: every capture folder an authentic ``capture`` event names is
+re-checked by ``acquisition.capture.check_capture`` against the capture record as it was
+signed - the folder's listing (CAPTURE_FOLDER_CHANGED), the WACZ's manifest and every WARC
+record's own digests, and the media's links into the WARC (CAPTURE_ARCHIVE_INVALID). What
+the files check already reports for a path is not reported twice.
 """
 
 from __future__ import annotations
@@ -36,7 +42,13 @@ from typing import Any
 
 from custody.clock import format_time
 from custody.errors import CustodyError, LedgerError, RecordError
-from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
+from custody.evidence.hashing import (
+    EvidenceReadError,
+    FileChangedError,
+    available_cores,
+    blake3_file,
+    hash_file,
+)
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
 from custody.ledger.bodies import CheckpointBody
 from custody.ledger.checks import (
@@ -75,9 +87,15 @@ def verify_files(
     result: VerificationResult,
     *,
     observer: Observer | None = None,
-    workers: int = 2,
+    workers: int | None = None,
+    fast: bool = False,
 ) -> None:
-    """Compare the latest record of every catalogued path with the file on disk."""
+    """Compare the latest record of every catalogued path with the file on disk.
+
+    ``workers`` files are hashed at once (default: every core). With ``fast`` (the routine
+    fixity check, ``custody verify --fast``) each file is re-hashed with BLAKE3 alone, a
+    large one on every core (``blake3_file``), or with SHA-256 where no BLAKE3 was recorded.
+    """
     observer = observer or NullObserver()
     root_b = os.fsencode(root.path)
     on_disk = dict(_walk_files(root_b))
@@ -128,7 +146,12 @@ def verify_files(
                 0,
             )
         try:
-            digest = hash_file(root_b + b"/" + path, tuple(body.digests), progress=observer.advance)
+            if fast and "blake3" in body.digests:
+                digest = blake3_file(root_b + b"/" + path)
+                observer.advance(digest.size)
+            else:
+                algorithms = ("sha256",) if fast else tuple(body.digests)
+                digest = hash_file(root_b + b"/" + path, algorithms, progress=observer.advance)
         except FileChangedError as exc:
             return path, [Finding(Code.FILE_UNREADABLE, display, exc.reason, seq)], 0
         except EvidenceReadError as exc:
@@ -139,7 +162,7 @@ def verify_files(
             )
         observer.finished_file(display)
         for algorithm, value in body.digests.items():
-            if digest.digests[algorithm] != value:
+            if algorithm in digest.digests and digest.digests[algorithm] != value:
                 return (
                     path,
                     [
@@ -158,7 +181,7 @@ def verify_files(
 
     absent: list[bytes] = []
     present: set[str] = set()  # content found intact in the root, by SHA-256
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers or available_cores())) as pool:
         for path, found, hashed in pool.map(check, list(expected)):
             findings.extend(found)
             result.bytes_hashed += hashed
@@ -233,12 +256,24 @@ def verify_files(
                     on_disk[path],
                 )
             )
-    result.add_check(
-        "files",
-        findings,
-        len(expected),
-        f"{len(expected)} catalogued files re-hashed and compared; {len(on_disk)} entries on disk",
-    )
+    if fast:
+        blake3_count = sum(1 for p in expected if "blake3" in expected[p].digests)
+        detail = (
+            f"FAST FIXITY CHECK, not a full verification: {blake3_count} catalogued files "
+            f"re-hashed with BLAKE3 alone"
+            + (
+                f" and {len(expected) - blake3_count} with SHA-256 (no BLAKE3 recorded)"
+                if blake3_count < len(expected)
+                else ""
+            )
+            + f"; {len(on_disk)} entries on disk"
+        )
+    else:
+        detail = (
+            f"{len(expected)} catalogued files re-hashed and compared; "
+            f"{len(on_disk)} entries on disk"
+        )
+    result.add_check("fast fixity" if fast else "files", findings, len(expected), detail)
 
 
 def _walk_files(root_b: bytes) -> Iterator[tuple[bytes, str]]:
@@ -296,11 +331,18 @@ def verify_root(
     ledger: bool = True,
     files: bool = True,
     observer: Observer | None = None,
+    fast: bool = False,
 ) -> VerificationResult:
     """Verify an evidence root under ``policy``; the result's ``verdict`` says whether it is
     intact and signed by keys the policy trusts. With ``policy.at`` the long-term evidence
     (RFC 4998 evidence records, every stamped checkpoint's proof of time) must stand at that
-    date. Raises ``LedgerError`` only when there is nothing to verify."""
+    date. Raises ``LedgerError`` only when there is nothing to verify.
+
+    ``fast``: the routine fixity check only - the files against their records with BLAKE3
+    alone (see ``verify_files``); no ledger, signature or timestamp check is reported.
+    """
+    if fast:
+        ledger, files = False, True
     result = VerificationResult(root=str(root.path), trust=policy.describe())
     from custody.ledger.backends import open_ledger
 
@@ -340,10 +382,12 @@ def verify_root(
             if files:
                 verify_full_metadata(store.read_token, state, result)
     if files:
-        verify_files(root, state, result, observer=observer)
-        from custody.verify.provenance import verify_provenance
+        verify_files(root, state, result, observer=observer, fast=fast)
+        if not fast:  # the fast fixity check re-hashes the files and does nothing else
+            verify_captures(root, state, result)
+            from custody.verify.provenance import verify_provenance
 
-        verify_provenance(root, state, result)
+            verify_provenance(root, state, result)
     return result
 
 
@@ -480,6 +524,92 @@ def verify_full_metadata(
             checked,
             f"{checked} items' whole metadata, kept beside the ledger, against their records",
         )
+
+
+# check_capture's codes for what is wrong with the folder against the record, rather than
+# inside the web archive (docs/capture.md lists both).
+_FOLDER_CODES = frozenset(
+    {"missing-record", "bad-record", "record-differs", "unknown-format", "bad-path",
+     "missing-file", "changed-file", "unlisted-file"}
+)
+# These say of a file what the files check says of it already, against the ledger.
+_SAID_BY_FILES = frozenset({"missing-record", "missing-file", "changed-file", "unlisted-file"})
+
+
+def verify_captures(root: EvidenceRoot, state: LedgerState, result: VerificationResult) -> None:
+    """Re-check every capture folder against its signed capture record (docs/capture.md)."""
+    if not state.captures:
+        return
+    # Imported here: the capture package brings warcio and the browser driver with it.
+    from custody.acquisition.capture.check import check_capture
+
+    said = {f.item for f in result.findings if f.code in _FILE_CODES}
+    findings: list[Finding] = []
+    checked = 0
+    for position, body in state.captures:
+        assert body.folder is not None and body.capture is not None  # a valid capture event
+        if all(ref.seq in state.disposed for ref in body.items):
+            continue  # returned or destroyed by a custodian's decision: nothing to check
+        checked += 1
+        linked = _linked_component(root, body.folder)
+        if linked is not None:
+            findings.append(Finding(
+                Code.CAPTURE_FOLDER_CHANGED, linked,
+                f"web capture (record {position}): the capture folder is reached through a "
+                "symbolic link or is not a folder; not followed", position))
+            continue
+        report = check_capture(root.path / body.folder, body.capture)
+        for problem in report.findings:
+            item = _capture_item(body.folder, problem.path)
+            if problem.code in _SAID_BY_FILES and item in said:
+                continue
+            code = (Code.CAPTURE_FOLDER_CHANGED if problem.code in _FOLDER_CODES
+                    else Code.CAPTURE_ARCHIVE_INVALID)
+            findings.append(
+                Finding(
+                    code,
+                    item,
+                    f"web capture (record {position}): {problem.code}: {problem.detail}",
+                    position,
+                )
+            )
+    result.add_check(
+        "web captures",
+        findings,
+        checked,
+        f"{checked} capture folder(s) checked against their signed records: files, WACZ "
+        "manifest, every WARC record's digests, media linked to WARC records",
+    )
+
+
+def _linked_component(root: EvidenceRoot, folder: str) -> str | None:
+    """The first component of ``folder`` that is a link or not a folder (None if none,
+    or if the folder is simply gone: the files check reports that)."""
+    path = root.path
+    for part in folder.split("/"):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return str(path.relative_to(root.path))
+    return None
+
+
+def _capture_item(folder: str, where: str) -> str:
+    """The root-relative name of what a capture finding is about."""
+    if where.startswith("<"):  # a WARC record id
+        return f"{folder}/archive.wacz:archive/data.warc.gz record {where}"
+    if where == "archive/data.warc.gz":
+        return f"{folder}/archive.wacz:{where}"
+    return f"{folder}/{where}"
+
+
+_FILE_CODES = frozenset(
+    {Code.FILE_MISSING, Code.FILE_MODIFIED, Code.FILE_MOVED, Code.FILE_UNEXPECTED,
+     Code.FILE_UNREADABLE}
+)
 
 
 def verify_timestamps(

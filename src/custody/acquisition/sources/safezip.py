@@ -181,6 +181,17 @@ class SafeZip:
         self._zip.close()
         self._file.close()
 
+    def archive_digest(self) -> tuple[str, int]:
+        """SHA-256 and size of the archive file itself, read through the descriptor it was
+        opened with (the very file read, never the path again)."""
+        fd = self._file.fileno()
+        digest = hashlib.sha256()
+        offset = 0
+        while chunk := os.pread(fd, 1 << 20, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.hexdigest(), offset
+
     def __enter__(self) -> SafeZip:
         return self
 

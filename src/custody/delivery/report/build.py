@@ -6,11 +6,17 @@
 digests, a thumbnail or video still, what its metadata claims (capture time, GPS,
 device), who collected it and from where, when it was catalogued, the trusted
 timestamps covering it and every custody event in ledger order (``custody.handling.history`` for
-a root; the same descriptions over the bundle's records for a bundle), what the source it came
-from says of it (``provenance``, phrased as that source's claims, with the checks verify re-ran
-of the source's own proofs) - and the keys and
-timestamp authorities relied on, the tool version and the exact commands with which an
-independent expert reproduces each check.
+a root; the same descriptions over the bundle's records for a bundle), its exhibit number and
+who holds it now, what the source it came from says of it (``provenance``, phrased as that
+source's claims, with the checks verify re-ran of the source's own proofs) - and the case,
+the keys and timestamp authorities relied on, the digest of a bundle
+(``custody.delivery.digests``), the version and digest of custody itself and the exact
+commands with which an independent expert reproduces each check.
+
+Case details and exhibit numbers come only from records that verification found authentic
+and allowed (records with an error finding are left out), in ledger order, by the rules of
+``custody.ledger.exhibits``. ``exhibits``/``tags`` narrow the items shown (verification
+still covers everything); items with exhibit numbers come first, in exhibit order.
 
 Nothing here prints; the CLI renders and writes.
 """
@@ -26,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from custody import __version__
-from custody.delivery.report.commands import bundle_commands, root_commands
+from custody.delivery.report.commands import bundle_commands, root_commands, tool_command
+from custody.delivery.report.formats import utc_now_display
 from custody.delivery.report.model import (
     KeyInfo,
+    Preparer,
     Report,
     ReportItem,
     Thumbnail,
@@ -36,11 +44,23 @@ from custody.delivery.report.model import (
     media_kind,
 )
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
-from custody.errors import CustodyError, InputError
+from custody.errors import CustodyError, InputError, UsageError
 from custody.findings import Finding, VerificationResult
-from custody.handling.history import Entry, describe_event, describe_item
-from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.handling.case import CaseDetails, book_of
+from custody.handling.history import Entry, describe_event, describe_exhibit, describe_item
+from custody.ledger.bodies import (
+    CaseBody,
+    CheckpointBody,
+    EventBody,
+    ExhibitBody,
+    ItemBody,
+    KeyBody,
+    TimestampBody,
+    exhibit_key,
+)
+from custody.ledger.captures import capture_summary
 from custody.ledger.describe import highlights, provenance_view
+from custody.ledger.exhibits import ExhibitBook, sort_key
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
 
@@ -52,23 +72,101 @@ def is_bundle(path: Path) -> bool:
     return (path.is_dir() and (path / "bagit.txt").is_file()) or path.is_file()
 
 
-def build_report(source: Path, *, policy: TrustPolicy) -> Report:
+def build_report(
+    source: Path,
+    *,
+    policy: TrustPolicy,
+    exhibits: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    thumbnails: bool = True,
+    preparer: Preparer | None = None,
+) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
     ``policy`` is the preparer's trust (``custody.trust.policy``): whose keys they trust, and
     the TSA roots tokens are checked against (without them, against the certificates the
-    tokens carry, and the report says so). Raises what verification raises for input that
+    tokens carry, and the report says so). ``exhibits`` and ``tags`` select the items shown
+    (UsageError for a number or tag no item has); ``thumbnails=False`` skips the pictures
+    (for the register and certifications). Raises what verification raises for input that
     cannot be checked at all (not a root, not a bundle, a zip bomb); every other problem is a
     finding.
     """
+    from custody.delivery.digests import tool_identity
+
     source = Path(source)
+    selection = _Selection(tuple(exhibits), tuple(tags))
     if is_bundle(source):
-        return _from_bundle(source, policy)
-    return _from_root(source, policy)
+        report = _from_bundle(source, policy, selection, thumbnails)
+    else:
+        report = _from_root(source, policy, selection, thumbnails)
+    report.tool_info = tool_identity()
+    report.reproduce.append(tool_command())
+    report.preparer = preparer
+    report.selection = [*(f"exhibit {e}" for e in exhibits), *(f"tag {t}" for t in tags)]
+    return report
+
+
+class _Selection:
+    """Which items a report shows: all, or those with these exhibit numbers or tags."""
+
+    def __init__(self, exhibits: tuple[str, ...], tags: tuple[str, ...]) -> None:
+        self.exhibits = {exhibit_key(e): e for e in exhibits}
+        self.tags = set(tags)
+
+    def check(self, book: ExhibitBook, bodies: Sequence[ItemBody]) -> None:
+        for key, label in self.exhibits.items():
+            if key not in book.by_key:
+                known = ", ".join(e.label for e in book.in_order()[:20]) or "none"
+                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+        known_tags = {t for body in bodies for t in body.tags}
+        for tag in sorted(self.tags - known_tags):
+            raise UsageError(f"no item has the tag {tag!r}")
+
+    def wants(self, seq: int, body: ItemBody, book: ExhibitBook) -> bool:
+        if not self.exhibits and not self.tags:
+            return True
+        label = book.label_of(seq)
+        return (label is not None and exhibit_key(label) in self.exhibits) or bool(
+            self.tags.intersection(body.tags)
+        )
+
+
+def _in_filing_order(items: list[ReportItem]) -> list[ReportItem]:
+    """Exhibits first, in exhibit order; then the other items in ledger order."""
+    numbered = sorted((i for i in items if i.exhibit), key=lambda i: sort_key(i.exhibit or ""))
+    return numbered + [i for i in items if not i.exhibit]
+
+
+def current_holder(entries: Sequence[Entry]) -> str:
+    """Who holds an item now, as its records say: the person whose key catalogued it, then
+    each transfer's recipient, each receipt's signer; or that it was disposed of."""
+    holder = "unknown"
+    for entry in entries:
+        if entry.kind in ("catalogued", "ingested", "receive"):
+            holder = entry.signer_name
+        elif entry.kind == "transfer":
+            holder = str(entry.detail.get("to") or holder)
+        elif entry.kind == "dispose":
+            reason = entry.detail.get("reason")
+            holder = "nobody: disposed of" + (f" ({reason})" if reason else "")
+    return holder
+
+
+def _with_exhibit(item: ReportItem, book: ExhibitBook) -> ReportItem:
+    exhibit = book.by_item.get(item.seq)
+    if exhibit is not None:
+        item.exhibit, item.exhibit_record = exhibit.label, exhibit.record
+    item.holder = current_holder(item.events)
+    return item
+
+
+def _rejected(result: VerificationResult) -> set[int]:
+    """Records verification found fault with: they state no case and number no exhibit."""
+    return {f.seq for f in result.findings if f.severity == "error" and f.seq is not None}
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_now_display()
 
 
 def _gps(found: dict[str, Any]) -> tuple[float, float] | None:
@@ -126,6 +224,7 @@ def _make_item(
     clock: dict[str, Any] | None,
     file_path: Path | None,
     tmp: Path,
+    pictures: bool = True,
 ) -> ReportItem:
     body: ItemBody = signed.record.typed_body()
     found = _item_findings(result.findings, signed.seq, body.path)
@@ -133,7 +232,9 @@ def _make_item(
     facts = highlights(body.metadata)
     mime = body.mime
     kind = media_kind(mime)
-    if not intact:
+    if not pictures:
+        thumb = Thumbnail(None, "no thumbnail (not asked for)")
+    elif not intact:
         thumb = Thumbnail(None, "no thumbnail: the file does not match its record")
     elif file_path is None:
         thumb = Thumbnail(None, "no thumbnail: the file could not be read")
@@ -232,7 +333,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _from_root(path: Path, policy: TrustPolicy) -> Report:
+def _from_root(
+    path: Path, policy: TrustPolicy, selection: _Selection, pictures: bool
+) -> Report:
+    from custody.handling.case import case_details, exhibit_book
     from custody.handling.history import history
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
@@ -241,6 +345,7 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
 
     root = find_root(explicit=str(path))
     result = verify_root(root, policy=policy)
+    rejected = _rejected(result)
     clock = {int(row["seq"]): row for row in result.clock}
     names = {k["fingerprint"]: f"{k['name']} ({k['role']})" for k in result.signers}
     items: list[ReportItem] = []
@@ -249,22 +354,27 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
         for seq in ledger.index.records_of_type("key"):
             key = KeyBody.from_json(ledger.read(seq).record.body)
             names.setdefault(key.fingerprint, f"{key.name} ({key.role})")
-        for ref in current_items(ledger):
-            signed = ledger.read(ref.seq)
-            body: ItemBody = signed.record.typed_body()
-            entries = history(ledger, ref.seq).entries
+        book = exhibit_book(ledger, rejected)
+        case = case_details(ledger, rejected)
+        current = [(ref.seq, ledger.read(ref.seq)) for ref in current_items(ledger)]
+        bodies: list[ItemBody] = [s.record.typed_body() for _, s in current]
+        selection.check(book, bodies)
+        for (seq, signed), body in zip(current, bodies, strict=True):
+            if not selection.wants(seq, body, book):
+                continue
+            entries = history(ledger, seq).entries
             file_path = Path(os.fsdecode(os.fsencode(root.path) + b"/" + body.name_bytes))
-            items.append(
-                _make_item(
-                    signed,
-                    result,
-                    names,
-                    entries,
-                    clock.get(ref.seq),
-                    file_path if file_path.is_file() else None,
-                    Path(tmp),
-                )
+            item = _make_item(
+                signed,
+                result,
+                names,
+                entries,
+                clock.get(seq),
+                file_path if file_path.is_file() else None,
+                Path(tmp),
+                pictures,
             )
+            items.append(_with_exhibit(item, book))
         for seq in ledger.index.records_of_type("timestamp"):
             stamp = TimestampBody.from_json(ledger.read(seq).record.body)
             try:
@@ -276,7 +386,6 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
         last = ledger.read(checkpoints[-1]) if checkpoints else None
     keys = [KeyInfo.from_signer(k) for k in result.signers]
     trust = str(result.timestamps[0]["trust"]) if result.timestamps else "embedded"
-    case = {k: str(v) for k, v in root.config().case.items() if isinstance(v, str | int)}
     report = Report(
         kind="evidence root",
         source=str(root.path),
@@ -295,6 +404,7 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
         tree_root=result.tree_root,
         reproduce=[],
         case=case,
+        items_total=len(current),
         checkpoint=(
             {"record": last.seq, **CheckpointBody.from_json(last.record.body).to_json()}
             if last
@@ -303,8 +413,34 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
         timestamp_trust=trust,
         evidence_records=list(result.evidence_records),
     )
+    report.items = _in_filing_order(report.items)
     report.reproduce = root_commands(root.path, report, stamps)
+    with open_ledger(root) as ledger:
+        events = [ledger.read(seq) for seq in ledger.index.records_of_type("event")]
+    report.captures = _captures(events, names, {i.seq for i in items})
     return report
+
+
+def _captures(
+    records: Iterable[SignedRecord], names: dict[str, str], shown: set[int]
+) -> list[dict[str, Any]]:
+    """The web captures (``capture`` events) naming any item in the report, for people."""
+    found = []
+    for record in records:
+        body = record.record.body
+        if record.record.type != "event" or body.get("action") != "capture":
+            continue
+        if not {ref.get("seq") for ref in body.get("items", [])} & shown:
+            continue
+        found.append({
+            "record": record.seq,
+            "time": record.record.time,
+            "signer_name": names.get(record.record.signer, "unknown key"),
+            "folder": body.get("folder"),
+            "items": [ref.get("seq") for ref in body.get("items", [])],
+            **capture_summary(body.get("capture") or {}),
+        })
+    return found
 
 
 def _bundle_history(
@@ -331,6 +467,10 @@ def _bundle_history(
             named = {ref.seq for ref in body.items} | ({body.output.seq} if body.output else set())
             if seq in named:
                 add(record, *describe_event(body, {seq}))
+        elif kind == "exhibit":
+            exhibit = ExhibitBody.from_json(record.record.body)
+            if exhibit.item.seq == seq:
+                add(record, *describe_exhibit(exhibit, seq))
         elif kind == "checkpoint":
             checkpoint = CheckpointBody.from_json(record.record.body)
             if checkpoint.tree_size > seq:
@@ -351,13 +491,16 @@ def _bundle_history(
     return entries
 
 
-def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
+def _from_bundle(
+    path: Path, policy: TrustPolicy, selection: _Selection, pictures: bool
+) -> Report:
     from custody.delivery.bundle_check import (
         BundleSource,
         bundle_records,
         load_index,
         verify_source,
     )
+    from custody.delivery.digests import tree_digest
     from custody.timestamps.stamping import ValidToken, reconcile
 
     source = BundleSource(path)
@@ -366,6 +509,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         # the same bounded, strict readers (the zip's damage is already a finding of the
         # result: what cannot be read is left out here).
         result = verify_source(source, policy=policy)
+        rejected = _rejected(result)
         try:
             index: dict[str, Any] = load_index(source)
         except (FileNotFoundError, CustodyError):
@@ -394,25 +538,33 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         ]
         items: list[ReportItem] = []
         clock_rows: list[dict[str, Any]] = []
+        in_order = [parsed[seq] for seq in sorted(parsed)]
+        book = book_of(in_order, rejected)
+        case = _bundle_case(in_order, rejected)
+        carried = [s for s in in_order if s.record.type == "item"]
+        bodies: list[ItemBody] = [s.record.typed_body() for s in carried]
+        selection.check(book, bodies)
         with tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
-            for seq, signed in sorted(parsed.items()):
-                if signed.record.type != "item":
-                    continue
-                body: ItemBody = signed.record.typed_body()
+            for signed, body in zip(carried, bodies, strict=True):
+                seq = signed.seq
                 row = reconcile(seq, body.path, body.capture_time, signed.record.time, tokens)
                 clock_rows.append(row.to_json())
-                file_path = _payload_copy(source, "data/" + body.path, Path(tmp))
-                items.append(
-                    _make_item(
-                        signed,
-                        result,
-                        names,
-                        _bundle_history(seq, parsed, names, valid_records),
-                        row.to_json(),
-                        file_path,
-                        Path(tmp),
-                    )
+                if not selection.wants(seq, body, book):
+                    continue
+                file_path = (
+                    _payload_copy(source, "data/" + body.path, Path(tmp)) if pictures else None
                 )
+                item = _make_item(
+                    signed,
+                    result,
+                    names,
+                    _bundle_history(seq, parsed, names, valid_records),
+                    row.to_json(),
+                    file_path,
+                    Path(tmp),
+                    pictures,
+                )
+                items.append(_with_exhibit(item, book))
         stamps: list[tuple[TimestampBody, bytes | None]] = []
         for signed in parsed.values():
             if signed.record.type == "timestamp":
@@ -424,7 +576,8 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
                     raw = None
                 stamps.append((stamp, raw))
         top = source.prefix.rstrip("/")
-        case = _bag_info(source)
+        bag = _bag_info(source)
+        source_digest = tree_digest(path, source)
     finally:
         source.close()
     keys = [KeyInfo.from_signer(k) for k in result.signers]
@@ -448,13 +601,33 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         tree_root=result.tree_root,
         reproduce=[],
         case=case,
+        bag_info=bag,
+        items_total=len(carried),
+        source_digest=source_digest,
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
         evidence_records=list(result.evidence_records),
     )
+    if report.case is None and bag.get("External-Identifier"):
+        report.case = CaseDetails(
+            bag["External-Identifier"], description=bag.get("External-Description"),
+            source="bundle",
+        )  # fmt: skip
+    report.items = _in_filing_order(report.items)
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
+    report.captures = _captures(
+        [parsed[seq] for seq in sorted(parsed)], names, {i.seq for i in items}
+    )
     return report
+
+
+def _bundle_case(records: Sequence[SignedRecord], rejected: set[int]) -> CaseDetails | None:
+    """The latest case record a bundle carries (and verification did not fault)."""
+    for signed in reversed(records):
+        if signed.record.type == "case" and signed.seq not in rejected:
+            return CaseDetails.from_record(signed, CaseBody.from_json(signed.record.body))
+    return None
 
 
 def _bag_info(source: Any) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""``write_pdf`` prints a report page to PDF (A4) with Debian's ``chromium`` in headless
-mode: with a throw-away profile and HOME in a temporary folder removed afterwards, and an
-explicit minimal environment (``custody.system.children``), so the user's own browser
-profile is never written and no secret of custody's reaches the browser.
+"""``print_pdf`` prints a report page to PDF (A4) with Debian's ``chromium`` in headless
+mode; ``write_pdf`` writes it to a file. Chromium runs with a throw-away profile and HOME in
+a temporary folder removed afterwards, and an explicit minimal environment
+(``custody.system.children``), so the user's own browser profile is never written and no
+secret of custody's reaches the browser.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def find_chromium() -> str | None:
 
 def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> None:
     """Print the HTML to an A4 PDF at ``out`` with headless Chromium."""
+    from custody.system.files import write_atomic
+
+    write_atomic(out, print_pdf(html_text, timeout=timeout))  # StorageError with the reason
+
+
+def print_pdf(html_text: str, *, timeout: float = PDF_TIMEOUT) -> bytes:
+    """The HTML printed to an A4 PDF by headless Chromium, as bytes."""
     browser = find_chromium()
     if browser is None:
         raise ToolMissingError(
@@ -86,6 +94,4 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
         if proc.returncode != 0 or not data.startswith(b"%PDF"):
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise RenderError(f"chromium could not print the report: {detail[0][:200]}")
-        from custody.system.files import write_atomic
-
-        write_atomic(out, data)  # raises StorageError with the reason
+        return data
