@@ -9,7 +9,13 @@ UUID where the system knows them). A copy that does not match is moved to
 ``.custody/quarantine/`` and reported; the source is never touched.
 
 Re-running an interrupted ingest skips copies already in place and matching their
-source, and finishes the rest.
+source, and finishes the rest; an interruption (Ctrl-C) is reported as ``IngestInterrupted``,
+saying how many copies are in place but not yet catalogued.
+
+Content the ledger already holds at another path (the same card ingested a second time,
+into another folder) is recognised by its digests while it is read, and not copied again:
+the report names where it went and when (``AlreadyIngested``). ``again=True`` copies it
+anyway (recorded as a duplicate of the earlier item).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from custody.acquisition.catalogue import (
     Candidate,
@@ -32,7 +39,7 @@ from custody.acquisition.catalogue import (
     ensure_appendable,
 )
 from custody.clock import Clock, utc_now
-from custody.errors import RootError, StorageError, UsageError
+from custody.errors import CustodyError, ExitCode, RootError, StorageError, UsageError
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
@@ -57,6 +64,19 @@ class CopyFailure:
     made_by_us: bool = True  # only our own bad copies are moved to quarantine
 
 
+@dataclass(frozen=True)
+class AlreadyIngested:
+    """A source file whose content the ledger already holds elsewhere: not copied again."""
+
+    source: str
+    size: int
+    sha256: str
+    seq: int  # the earliest item record of this content
+    path: str  # where that record says it is, relative to the root
+    time: str  # when it was recorded (UTC)
+    ingested: bool  # True: it came in by ingest (False: catalogued in place)
+
+
 @dataclass
 class IngestReport:
     copied: int = 0
@@ -65,6 +85,35 @@ class IngestReport:
     failures: list[CopyFailure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     catalogue: CatalogueReport | None = None
+    already_ingested: list[AlreadyIngested] = field(default_factory=list)
+
+
+class IngestInterrupted(CustodyError):
+    """Ctrl-C during an ingest: copies may be in place that the ledger does not record yet."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def _interrupted(report: IngestReport, into: bytes, cataloguing: bool) -> IngestInterrupted:
+    folder = into.decode("utf-8", "replace") or "the evidence root"
+    made = report.copied + report.already_present
+    if cataloguing:
+        state = (
+            f"{made} file(s) were copied into {folder} and proven identical; cataloguing had "
+            "begun, and some of them may not be recorded in the ledger yet"
+        )
+    elif made:
+        state = (
+            f"{made} file(s) were copied into {folder} and proven identical but are NOT yet "
+            "catalogued (the ledger does not record them yet)"
+        )
+    else:
+        state = "no copy was completed; nothing was catalogued"
+    return IngestInterrupted(
+        f"interrupted: {state}. Run the same command again to finish: copies already in "
+        "place are re-read and compared with their sources, not copied again, and then "
+        "catalogued"
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +192,7 @@ def ingest(
     descriptive: Descriptive | None = None,
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
+    again: bool = False,
 ) -> IngestReport:
     from custody.errors import ToolMissingError
     from custody.evidence.exiftool import exiftool_available
@@ -192,43 +242,94 @@ def ingest(
     tmp_dir = _private_tmp(root)
     candidates: list[Candidate | Skipped] = []
     try:
-        for f in files:
-            src_display = os.fsdecode(f.path)
-            dest = os.fsencode(root.path) + b"/" + f.rel
-            try:
-                outcome = _copy_verified(f, dest, tmp_dir, algorithms, observer)
-            except EvidenceReadError as exc:
-                report.skipped.append(Skipped(src_display, exc.reason))
-                continue
-            if isinstance(outcome, CopyFailure):
-                report.failures.append(outcome)
-                if outcome.made_by_us:
-                    _quarantine(root, dest, f.rel)
-                continue
-            source_digest, copy_digest, fresh = outcome
-            if fresh:
-                report.copied += 1
-                report.bytes_copied += source_digest.size
-            else:
-                report.already_present += 1
-            mount = os.path.dirname(src_display)
-            volume = volumes.get(mount)
-            if volume is None:
-                volume = volumes[mount] = volume_of(src_display)
-            # A record holds text: a name that is not UTF-8 gets U+FFFD here (lone surrogates
-            # from fsdecode cannot be written as canonical JSON); the copy's item record
-            # keeps the exact name bytes in path_bytes.
-            source_text = f.path.decode("utf-8", errors="replace")
-            acquisition = Acquisition(source_text, source_digest.digests["sha256"], volume)
-            candidates.append(
-                Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
-            )
+        with open_ledger(root) as known:
+            for f in files:
+                src_display = os.fsdecode(f.path)
+                dest = os.fsencode(root.path) + b"/" + f.rel
+                earlier = None if again else _earlier_elsewhere(known, f.rel)
+                try:
+                    outcome = _copy_verified(f, dest, tmp_dir, algorithms, observer, earlier)
+                except EvidenceReadError as exc:
+                    report.skipped.append(Skipped(src_display, exc.reason))
+                    continue
+                finally:
+                    observer.finished_file(src_display)
+                if isinstance(outcome, AlreadyIngested):
+                    report.already_ingested.append(outcome)
+                    continue
+                _take(root, report, candidates, volumes, f, dest, outcome)
+    except KeyboardInterrupt:
+        raise _interrupted(report, into_rel, cataloguing=False) from None
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    report.catalogue = catalogue(
-        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock
-    )
+    try:
+        report.catalogue = catalogue(
+            root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock
+        )
+    except KeyboardInterrupt:
+        raise _interrupted(report, into_rel, cataloguing=True) from None
     return report
+
+
+def _earlier_elsewhere(
+    ledger: Any, rel: bytes
+) -> Callable[[str, str, int], AlreadyIngested | None]:
+    """For one source file: given its SHA-256, the earliest item holding that content at
+    another path than ``rel`` (where this ingest would put it), or None."""
+
+    def lookup(sha256: str, source: str, size: int) -> AlreadyIngested | None:
+        rows = ledger.index.items_with(sha256)
+        if not rows or any(r.path == rel for r in rows):
+            return None  # new content, or this very copy (a resumed ingest)
+        first = ledger.read(rows[0].seq)
+        body = first.record.body
+        return AlreadyIngested(
+            source,
+            size,
+            sha256,
+            first.seq,
+            str(body.get("path")),
+            first.record.time,
+            "acquisition" in body,
+        )
+
+    return lookup
+
+
+def _take(
+    root: EvidenceRoot,
+    report: IngestReport,
+    candidates: list[Candidate | Skipped],
+    volumes: dict[str, dict[str, str]],
+    f: _SourceFile,
+    dest: bytes,
+    outcome: tuple[FileDigest, FileDigest, bool] | CopyFailure,
+) -> None:
+    """File one copy's outcome: a failure, or a candidate for cataloguing."""
+    src_display = os.fsdecode(f.path)
+    if isinstance(outcome, CopyFailure):
+        report.failures.append(outcome)
+        if outcome.made_by_us:
+            _quarantine(root, dest, f.rel)
+        return
+    source_digest, copy_digest, fresh = outcome
+    if fresh:
+        report.copied += 1
+        report.bytes_copied += source_digest.size
+    else:
+        report.already_present += 1
+    mount = os.path.dirname(src_display)
+    volume = volumes.get(mount)
+    if volume is None:
+        volume = volumes[mount] = volume_of(src_display)
+    # A record holds text: a name that is not UTF-8 gets U+FFFD here (lone surrogates
+    # from fsdecode cannot be written as canonical JSON); the copy's item record
+    # keeps the exact name bytes in path_bytes.
+    source_text = f.path.decode("utf-8", errors="replace")
+    acquisition = Acquisition(source_text, source_digest.digests["sha256"], volume)
+    candidates.append(
+        Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
+    )
 
 
 def _checked_into(root: EvidenceRoot, into: str | None) -> bytes:
@@ -256,9 +357,15 @@ def _private_tmp(root: EvidenceRoot) -> bytes:
 
 
 def _copy_verified(
-    f: _SourceFile, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
-) -> tuple[FileDigest, FileDigest, bool] | CopyFailure:
-    """Copy one file and prove the copy identical. Returns (source, copy, freshly copied)."""
+    f: _SourceFile,
+    dest: bytes,
+    tmp_dir: bytes,
+    algorithms: Sequence[str],
+    observer: IngestObserver,
+    earlier: Callable[[str, str, int], AlreadyIngested | None] | None = None,
+) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | AlreadyIngested:
+    """Copy one file and prove the copy identical. Returns (source, copy, freshly copied),
+    or, when ``earlier`` knows the content from elsewhere, where it is (nothing copied)."""
     src_display, dest_display = os.fsdecode(f.path), os.fsdecode(dest)
     if os.path.lexists(dest):
         # Resuming: an existing copy is accepted only if it matches the source now.
@@ -277,7 +384,10 @@ def _copy_verified(
                 False,
             )
         return source_digest, copy_digest, False
-    source_digest = _copy(f.path, dest, tmp_dir, algorithms, observer)
+    copied = _copy(f.path, dest, tmp_dir, algorithms, observer, earlier)
+    if isinstance(copied, AlreadyIngested):
+        return copied
+    source_digest = copied
     observer.copy_written(src_display, dest_display)
     try:
         copy_digest = hash_file(dest, algorithms)  # re-read what the disk now holds
@@ -289,8 +399,13 @@ def _copy_verified(
 
 
 def _copy(
-    src: bytes, dest: bytes, tmp_dir: bytes, algorithms: Sequence[str], observer: IngestObserver
-) -> FileDigest:
+    src: bytes,
+    dest: bytes,
+    tmp_dir: bytes,
+    algorithms: Sequence[str],
+    observer: IngestObserver,
+    earlier: Callable[[str, str, int], AlreadyIngested | None] | None = None,
+) -> FileDigest | AlreadyIngested:
     src_fd = open_evidence(src)
     tmp = tmp_dir + b"/" + os.urandom(8).hex().encode()
     try:
@@ -310,6 +425,12 @@ def _copy(
         after = FileIdentity.of(os.fstat(src_fd))
         if before != after or size != before.size:
             raise EvidenceReadError(os.fsdecode(src), "file changed while it was being copied")
+        if earlier is not None:
+            # Known content is recognised from the one read the copy needed anyway; the
+            # private temporary copy is dropped and never enters the evidence tree.
+            known = earlier(digests["sha256"], os.fsdecode(src), size)
+            if known is not None:
+                return known
         os.utime(tmp, ns=(before.mtime_ns, before.mtime_ns))
         dest_dir = os.path.dirname(dest)
         os.makedirs(dest_dir, exist_ok=True)

@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from custody.cli.common import (
     JsonOpt,
     KeyOpt,
+    Listing,
     RootOpt,
     app,
     emit_json,
     err,
     evidence_root,
     human_size,
-    out,
     progress_bar,
     shown,
     signer_for,
@@ -175,18 +174,70 @@ def _render_catalogue(report: Any) -> None:
             )
     for s in report.skipped:
         err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
-    table = Table(title="Catalogue summary", show_header=False)
+    for o in report.metadata_errors:
+        err.print(
+            f"[yellow]metadata not read[/] {shown(o.path)} (record {o.seq}, catalogued with "
+            f"its digests): {shown(o.metadata_error or '')}"
+        )
+    table = Listing(title="Catalogue summary", show_header=False)
     table.add_row("new items", str(report.count("new")))
     table.add_row("duplicates of earlier content", str(report.count("duplicate")))
     table.add_row("changed since last recorded", str(report.count("version")))
     table.add_row("unchanged, not re-recorded", str(report.unchanged))
     table.add_row("skipped", str(len(report.skipped)))
-    table.add_row("metadata errors (catalogued anyway)", str(len(report.metadata_errors)))
+    table.add_row(
+        "metadata not read (catalogued anyway, listed above)", str(len(report.metadata_errors))
+    )
     table.add_row("bytes hashed", human_size(report.bytes_hashed))
     table.add_row("ledger records", str(report.ledger_size))
     if report.checkpoint is not None:
         table.add_row("checkpoint", f"record {report.checkpoint}")
-    out.print(table)
+    table.print()
+
+
+def _render_already_ingested(known: list[Any]) -> None:
+    """Content the root already holds elsewhere: one line per earlier destination and day
+    (with the records), then every file, so nothing is hidden and the summary stays short."""
+    if not known:
+        return
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for a in known:
+        how = "ingested" if a.ingested else "catalogued"
+        groups.setdefault((a.time[:10], how), []).append(a)
+    total = sum(a.size for a in known)
+    err.print(
+        f"[bold yellow]ALREADY IN THE EVIDENCE ROOT[/]: {len(known)} file(s) "
+        f"({human_size(total)}) have the same content as earlier records, so they were "
+        "not copied again (--again copies them anyway):"
+    )
+    for (day, how), members in sorted(groups.items()):
+        seqs = sorted({a.seq for a in members})
+        folders = [a.path.split("/")[:-1] for a in members]
+        common = folders[0]
+        for parts in folders[1:]:
+            while parts[: len(common)] != common:
+                common = common[:-1]
+        folder = "/".join(common) or "the root folder"
+        err.print(
+            f"  {len(members)} {how} on {day} into {shown(folder)} "
+            f"(record(s) {_ranges(seqs)}; first at {members[0].time})"
+        )
+    for a in known:
+        err.print(f"  {shown(a.source)} = record {a.seq} {shown(a.path)}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7' (every number is named, never '…')."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
 
 
 @app.command()
@@ -200,11 +251,23 @@ def ingest(
     location: LocationOpt = None,
     note: NoteOpt = None,
     tag: TagOpt = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Copy files whose content the evidence root already holds elsewhere (by "
+            "default they are named and not copied again).",
+        ),
+    ] = False,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Copy files into the evidence root, prove each copy identical, then catalogue it."""
+    """Copy files into the evidence root, prove each copy identical, then catalogue it.
+
+    Content already in the evidence root (the same card ingested before, into another
+    folder) is recognised by its digests and not copied again; --again copies it anyway.
+    Interrupted (Ctrl-C)? Run the same command again: it finishes the job."""
     from custody.acquisition.ingest import ingest as run_ingest
 
     evidence = evidence_root(root)
@@ -217,12 +280,25 @@ def ingest(
             into=into,
             descriptive=_descriptive(collector, source, location, note, tag),
             observer=observer,
+            again=again,
         )
     if json_output:
         emit_json(
             {
                 "copied": report.copied,
                 "already_present": report.already_present,
+                "already_ingested": [
+                    {
+                        "source": a.source,
+                        "size": a.size,
+                        "sha256": a.sha256,
+                        "record": a.seq,
+                        "path": a.path,
+                        "time": a.time,
+                        "how": "ingested" if a.ingested else "catalogued",
+                    }
+                    for a in report.already_ingested
+                ],
                 "bytes_copied": report.bytes_copied,
                 "failures": [
                     {"source": f.source, "copy": f.copy, "reason": f.reason}
@@ -237,10 +313,12 @@ def ingest(
             err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
         for s in report.skipped:
             err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+        _render_already_ingested(report.already_ingested)
         err.print(
             f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
             f"{report.already_present} already present"
         )
-        _render_catalogue(report.catalogue)
+        if report.catalogue is not None and (report.catalogue.outcomes or report.copied):
+            _render_catalogue(report.catalogue)
     if report.failures or report.skipped or (report.catalogue and report.catalogue.skipped):
         raise typer.Exit(ExitCode.FINDINGS)

@@ -6,10 +6,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from custody.cli.common import JsonOpt, RootOpt, app, emit_json, evidence_root, out
+from custody.cli.common import JsonOpt, Listing, RootOpt, app, emit_json, evidence_root
 
 
 @app.command()
@@ -35,12 +33,10 @@ def log(
     if json_output:
         emit_json({"records": rows})
         return
-    table = Table("#", "type", "time (UTC)", "signer", "summary")
+    table = Listing("#", "type", "time (UTC)", "signer", "summary", fixed=("time (UTC)",))
     for row in rows:
-        table.add_row(
-            str(row["seq"]), row["type"], row["time"], row["signer"][:12], escape(row["summary"])
-        )
-    out.print(table)
+        table.add_row(str(row["seq"]), row["type"], row["time"], row["signer"], row["summary"])
+    table.print()
 
 
 @app.command()
@@ -66,7 +62,7 @@ def show(
 def _render_record(doc: dict[str, Any]) -> None:
     signed = doc["record"]["signed"]
     body = signed["body"]
-    table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
+    table = Listing(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
     table.add_row("time (UTC)", signed["time"])
     table.add_row("signer", signed["signer"])
     table.add_row("previous line SHA-256", str(signed["prev"]))
@@ -75,19 +71,18 @@ def _render_record(doc: dict[str, Any]) -> None:
         if name == "metadata":
             continue
         table.add_row(
-            name,
-            escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value),
+            name, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
         )
     for name, value in doc.get("highlights", {}).items():
-        table.add_row(f"[dim]{name}[/]", escape(str(value)))
-    out.print(table)
+        table.add_row(name, str(value))
+    table.print()
     metadata = body.get("metadata")
     if metadata:
-        meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
+        meta = Listing("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
         for tag, value in metadata.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            meta.add_row(escape(tag), escape(text[:200]))
-        out.print(meta)
+            meta.add_row(tag, text)
+        meta.print()
 
 
 @app.command()
@@ -106,14 +101,15 @@ def history(
     if json_output:
         emit_json(result.to_json())
         return
-    table = Table(
+    table = Listing(
         "#",
         "time (UTC)",
         "what",
         "by",
         "detail",
-        title=f"{escape(result.path)}  sha256 {result.sha256}",
+        title=f"{result.path}  sha256 {result.sha256}",
+        fixed=("time (UTC)",),
     )
     for e in result.entries:
-        table.add_row(str(e.seq), e.time, e.kind, escape(e.signer_name), escape(e.summary))
-    out.print(table)
+        table.add_row(str(e.seq), e.time, e.kind, e.signer_name, e.summary)
+    table.print()

@@ -34,6 +34,7 @@ from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
+from custody.verify.roots import NO_TOKENS, digests_differ
 
 # --- verification ---------------------------------------------------------------------------
 
@@ -253,18 +254,13 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
     for rel in sorted(payload & listed):
         actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
         hashed[rel] = actual
-        for algorithm, manifest in manifests.items():
-            if rel in manifest and manifest[rel] != actual[algorithm]:
-                file_findings.append(
-                    Finding(
-                        Code.FILE_MODIFIED,
-                        rel,
-                        f"{algorithm} differs from the payload manifest",
-                        None,
-                        manifest[rel],
-                        actual[algorithm],
-                    )
-                )
+        listed_digests = {a: m[rel] for a, m in manifests.items() if rel in m}
+        differ = [a for a, value in listed_digests.items() if value != actual[a]]
+        if differ:
+            # One changed file, one finding (merged below with its item record's digests).
+            file_findings.append(
+                digests_differ(rel, None, listed_digests, actual, differ, "the payload manifest")
+            )
     # Tag manifests cover the custody material.
     for algorithm in PAYLOAD_ALGORITHMS:
         name = f"tagmanifest-{algorithm}.txt"
@@ -455,19 +451,21 @@ def _verify_custody(
                     Finding(Code.FILE_MISSING, rel, "the item's file is not in the bundle", seq)
                 )
             continue
-        for algorithm, value in item.digests.items():
-            if algorithm in actual and actual[algorithm] != value:
-                file_findings.append(
-                    Finding(
-                        Code.FILE_MODIFIED,
-                        rel,
-                        f"{algorithm} differs from item record {seq}",
-                        seq,
-                        value,
-                        actual[algorithm],
-                    )
-                )
-                break
+        differ = [a for a, value in item.digests.items() if a in actual and actual[a] != value]
+        if differ:
+            # Merge with the manifest finding for this file: every digest that differs from
+            # what the record or the manifests say, in one finding.
+            earlier = [f for f in file_findings if f.code is Code.FILE_MODIFIED and f.item == rel]
+            recorded = dict(item.digests)
+            for finding in earlier:
+                file_findings.remove(finding)
+                for pair in (finding.expected or "").split():
+                    algorithm, _, value = pair.partition(":")
+                    if algorithm not in recorded and value != actual.get(algorithm):
+                        recorded[algorithm] = value
+                        differ.append(algorithm)
+            against = f"item record {seq}" + (" and the payload manifest" if earlier else "")
+            file_findings.append(digests_differ(rel, seq, recorded, actual, differ, against))
     for rel in sorted(set(hashed) - expected_paths):
         file_findings.append(
             Finding(Code.FILE_UNEXPECTED, rel, "a payload file no item record describes")
@@ -819,6 +817,8 @@ def _verify_tokens(
         "timestamps",
         findings,
         review.checked,
-        f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid",
+        f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid"
+        if review.checked
+        else NO_TOKENS.replace("'custody timestamp' gets tokens", "the bundle carries none"),
     )
     result.timestamps = token_rows(review)

@@ -269,7 +269,7 @@ def revoke(
         )
     with open_ledger(root) as ledger:
         if not ledger.index.key_known(fingerprint):
-            raise UsageError(f"key {fingerprint[:16]}… has not been introduced in this ledger")
+            raise UsageError(f"key {fingerprint} has not been introduced in this ledger")
         since = None
         if compromised_since is not None:
             since = _compromise_point(ledger, compromised_since)

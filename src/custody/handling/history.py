@@ -61,7 +61,8 @@ def _names(ledger: Ledger) -> dict[str, str]:
     names: dict[str, str] = {}
     for seq in ledger.index.records_of_type("key"):
         body = KeyBody.from_json(ledger.read(seq).record.body)
-        names.setdefault(body.fingerprint, f"{body.name} ({body.role})")
+        holder = f", {body.holder}" if body.holder else ""
+        names.setdefault(body.fingerprint, f"{body.name} ({body.role}{holder})")
     return names
 
 
@@ -150,10 +151,10 @@ def describe_item(
     if member < seq:
         return (
             "earlier version",
-            f"an earlier version at this path (sha256 {body.sha256[:16]}…)",
+            f"an earlier version at this path (sha256 {body.sha256})",
             detail,
         )
-    return "later version", f"the file at this path CHANGED (sha256 {body.sha256[:16]}…)", detail
+    return "later version", f"the file at this path CHANGED (sha256 {body.sha256})", detail
 
 
 def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:

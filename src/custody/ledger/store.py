@@ -221,7 +221,14 @@ class LedgerWriter:
         Introducing someone else's public key is vouching for it (docs/events.md).
         """
         public = key.public if isinstance(key, SigningKey) else key
-        body = KeyBody(public.fingerprint, public.raw, public.name, public.role, replaces=replaces)
+        body = KeyBody(
+            public.fingerprint,
+            public.raw,
+            public.name,
+            public.role,
+            replaces=replaces,
+            holder=public.holder,
+        )
         signed = self.append("key", body.to_json())
         pem_path = self.ledger.root.keys_dir / f"{public.fingerprint}.pem"
         if not pem_path.exists():
