@@ -115,6 +115,29 @@ def catalogue(
             rehash=rehash,
             observer=observer,
         )
+    # Files already catalogued and unchanged are not re-recorded, so what was said about
+    # them here would silently do nothing: tags become a signed tag event; the rest, which
+    # only a new record could carry, is refused when it applied to nothing at all.
+    tagged = None
+    if report.unchanged and tag:
+        tagged = _tag_unchanged(
+            evidence, paths, report, tag, lambda: unlocked[-1] if unlocked else unlock()
+        )
+    described = [
+        f"--{n}" for n, v in (("collector", collector), ("source", source),
+                               ("location", location), ("note", note)) if v
+    ]  # fmt: skip
+    if report.unchanged and described:
+        message = (
+            f"{', '.join(described)} did not apply to the {report.unchanged} file(s) already "
+            "catalogued and unchanged: their records stand as written (add to them with "
+            "'custody event note ITEM --text ...')"
+        )
+        if not report.outcomes:
+            from custody.errors import UsageError
+
+            raise UsageError(message)
+        err.print(f"[yellow]note[/]: {shown(message)}")
     stamped = None
     if timestamp:
         stamped = stamp_root(evidence, unlocked[-1] if unlocked else unlock(), [], None, [])
@@ -122,9 +145,20 @@ def catalogue(
         document = _catalogue_json(report)
         if stamped is not None:
             document["timestamp"] = stamped.to_json()
+        if tagged is not None:
+            document["tagged"] = {
+                "record": tagged.record.seq,
+                "tags": list(tagged.tags),
+                "items": list(tagged.items),
+            }
         emit_json(document)
     else:
         _render_catalogue(report)
+        if tagged is not None:
+            err.print(
+                f"tagged {len(tagged.items)} already-catalogued item(s) "
+                f"{shown(', '.join(tagged.tags))}: record {tagged.record.seq}"
+            )
         if stamped is not None:
             render_stamp(stamped)
     if report.skipped or report.count("version"):
@@ -133,6 +167,34 @@ def catalogue(
         raise typer.Exit(ExitCode.FINDINGS)
     if stamped is not None and not stamped.ok:
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def _tag_unchanged(
+    evidence: Any, paths: list[Path], report: Any, tags: list[str], signer: Any
+) -> Any:
+    # ``signer`` is called only when there is something to sign.
+    """Tag the unchanged items under PATHS (those this run did not record) that lack a tag."""
+    from custody.errors import UsageError
+    from custody.handling.events import tag as record_tag
+    from custody.handling.lookup import resolve_items
+    from custody.ledger.backends import open_ledger
+
+    recorded = {o.seq for o in report.outcomes}
+    with open_ledger(evidence) as ledger:
+        under = resolve_items(ledger, [str(p) for p in paths])
+    unchanged = [seq for seq in under if seq not in recorded]
+    with open_ledger(evidence) as ledger:
+        lacking = [s for s in unchanged if any(s not in ledger.index.items_tagged(t) for t in tags)]
+    if not lacking:
+        err.print(
+            f"the {len(unchanged)} already-catalogued item(s) already carry "
+            f"{shown(', '.join(tags))}: nothing to add"
+        )
+        return None
+    try:
+        return record_tag(evidence, signer(), lacking, tags)
+    except UsageError:
+        return None
 
 
 def _catalogue_json(report: Any) -> dict[str, Any]:

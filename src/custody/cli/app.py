@@ -38,7 +38,7 @@ from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
-    "init", "hash", "catalogue", "ingest", "log", "show", "sign", "repair", "verify",
+    "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
     "timestamp", "history", "export-case", "export", "report", "import",
 )  # fmt: skip
 GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")

@@ -314,13 +314,30 @@ TagSelectOpt = Annotated[
 ]
 
 
+IncidentSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--incident",
+        help="Also every item a note places in this incident ('event note --incident'; "
+        "repeatable).",
+    ),
+]
+
+
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words.")]
 
 
-def select_items(ledger: Any, items: list[str] | None, tags: list[str] | None) -> list[int]:
+def select_items(
+    ledger: Any,
+    items: list[str] | None,
+    tags: list[str] | None,
+    incidents: list[str] | None = None,
+) -> list[int]:
     from custody.errors import UsageError
     from custody.handling.lookup import resolve_items
 
-    if not items and not tags:
-        raise UsageError("name at least one item (path, record number, digest prefix) or --tag")
-    return resolve_items(ledger, items or [], tags=tags or [])
+    if not items and not tags and not incidents:
+        raise UsageError(
+            "name at least one item (path, record number, digest prefix), --tag or --incident"
+        )
+    return resolve_items(ledger, items or [], tags=tags or [], incidents=incidents or [])

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custody.cli.common import (
+    IncidentSelectOpt,
     ItemsArg,
     JsonOpt,
     KeyOpt,
@@ -43,6 +44,7 @@ def export_case(
     items: ItemsArg = None,
     output: Annotated[Path | None, typer.Option("--out", help="The .jsonld file to write.")] = None,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -59,7 +61,12 @@ def export_case(
     if output is None:
         raise UsageError("say where to write with --out FILE.jsonld")
     with open_ledger(evidence_root(root)) as ledger:
-        seqs = resolve_items(ledger, items or [], tags=tag or []) if (items or tag) else None
+        selected = items or tag or incident
+        seqs = (
+            resolve_items(ledger, items or [], tags=tag or [], incidents=incident or [])
+            if selected
+            else None
+        )
         document = case_document(ledger, seqs)
     write_atomic(output, case_json(document).encode("utf-8"))
     graph = document.get("@graph", [])
@@ -77,6 +84,7 @@ def export_command(
     ] = None,
     all_items: Annotated[bool, typer.Option("--all", help="Every current item.")] = False,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     make_zip: Annotated[
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
@@ -93,13 +101,15 @@ def export_command(
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
+    if all_items and (items or tag or incident):
+        raise UsageError("--all already names every item: drop ITEMS, --tag and --incident")
     evidence = evidence_root(root)
     confirm_ledger(evidence, ledger)
     with open_ledger(evidence) as store:
         if all_items:
             seqs = [r.seq for r in current_items(store)]
         else:
-            seqs = select_items(store, items, tag)
+            seqs = select_items(store, items, tag, incident)
     report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip)
     if json_output:
         emit_json(report.to_json())
@@ -128,13 +138,23 @@ def report(
     require_timestamps: RequireTimestampsOpt = False,
     trusted_key: TrustedKeyOpt = None,
     ledger: LedgerOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Describe only the items with this tag (repeatable)."),
+    ] = None,
+    incident: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--incident", help="Describe only the items of this incident (repeatable)."
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix.
 
     Exit 0 when the evidence is VERIFIED, 10 when it is intact but a signer is not confirmed,
     1 when it is not verified; the report is written in every case and says which."""
-    from custody.delivery.report.build import build_report
+    from custody.delivery.report.build import Selection, build_report
     from custody.delivery.report.html import render_html
     from custody.delivery.report.pdf import write_pdf
     from custody.errors import UsageError
@@ -155,7 +175,9 @@ def report(
     policy = trust_policy(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
     )
-    built = build_report(target, policy=policy)
+    built = build_report(
+        target, policy=policy, select=Selection(tuple(tag or ()), tuple(incident or ()))
+    )
     html_text = render_html(built)
     if output.suffix.lower() == ".pdf":
         write_pdf(html_text, output)

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from custody.cli.common import JsonOpt, Listing, RootOpt, app, emit_json, evidence_root
+from custody.cli.common import (
+    IncidentSelectOpt,
+    JsonOpt,
+    Listing,
+    RootOpt,
+    TagSelectOpt,
+    app,
+    emit_json,
+    evidence_root,
+    select_items,
+)
 
 
 @app.command()
@@ -87,29 +97,45 @@ def _render_record(doc: dict[str, Any]) -> None:
 
 @app.command()
 def history(
-    item: Annotated[str, typer.Argument(help="Path, record number or digest prefix.")],
+    item: Annotated[
+        str | None, typer.Argument(help="Path, record number or digest prefix.")
+    ] = None,
+    tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps."""
+    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps.
+
+    With --tag or --incident (instead of ITEM): the history of every item they select."""
+    from custody.errors import UsageError
     from custody.handling.history import history as build
     from custody.handling.lookup import resolve_record
     from custody.ledger.backends import open_ledger
 
+    if item is not None and (tag or incident):
+        raise UsageError("name one ITEM, or select items with --tag / --incident, not both")
     with open_ledger(evidence_root(root)) as ledger:
-        result = build(ledger, resolve_record(ledger, item))
+        if item is not None:
+            results = [build(ledger, resolve_record(ledger, item))]
+        else:
+            results = [build(ledger, seq) for seq in select_items(ledger, None, tag, incident)]
     if json_output:
-        emit_json(result.to_json())
+        if item is not None:
+            emit_json(results[0].to_json())
+        else:
+            emit_json({"histories": [r.to_json() for r in results]})
         return
-    table = Listing(
-        "#",
-        "time (UTC)",
-        "what",
-        "by",
-        "detail",
-        title=f"{result.path}  sha256 {result.sha256}",
-        fixed=("time (UTC)",),
-    )
-    for e in result.entries:
-        table.add_row(str(e.seq), e.time, e.kind, e.signer_name, e.summary)
-    table.print()
+    for result in results:
+        table = Listing(
+            "#",
+            "time (UTC)",
+            "what",
+            "by",
+            "detail",
+            title=f"{result.path}  sha256 {result.sha256}",
+            fixed=("time (UTC)",),
+        )
+        for e in result.entries:
+            table.add_row(str(e.seq), e.time, e.kind, e.signer_name, e.summary)
+        table.print()

@@ -179,8 +179,11 @@ def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[st
         return "copy", f"copied to {body.destination}, copy re-read and matching{reason}", detail
     if body.action == "note":
         fields = ", ".join(f"{k}: {v}" for k, v in sorted(body.fields.items()))
-        text = body.text or ""
-        return "note", f"note: {text}{' (' + fields + ')' if fields else ''}", detail
+        parts = [p for p in (body.text, f"({fields})" if fields else "") if p]
+        return "note", "note: " + " ".join(parts), detail
     if body.action == "receive":
         return "receive", f"received from {body.source or 'elsewhere'}{reason}", detail
+    if body.action in ("tag", "untag"):
+        verb = "tagged" if body.action == "tag" else "tag(s) removed:"
+        return body.action, f"{verb} {', '.join(body.tags)}{reason}", detail
     return body.action, f"{body.action}{reason}", detail

@@ -396,7 +396,14 @@ class RepairBody:
         )
 
 
-ACTIONS = ("transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede")
+ACTIONS = (
+    "transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede",
+    "tag", "untag",
+)  # fmt: skip
+
+
+# Events that change which tags an item carries (``custody tag ITEM... --tag NAME``).
+TAG_ACTIONS = ("tag", "untag")
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
@@ -458,10 +465,19 @@ class EventBody:
     text: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    tags: tuple[str, ...] = ()  # for "tag" / "untag": the tags added to or removed from items
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise RecordError(f"event: unknown action {self.action!r}")
+        if (self.action in TAG_ACTIONS) != bool(self.tags):
+            raise RecordError(
+                f"event: a {self.action} event names tags"
+                if self.action in TAG_ACTIONS
+                else f"event: only tag and untag events name tags, not {self.action}"
+            )
+        if any(not t.strip() for t in self.tags):
+            raise RecordError("event: a tag is empty")
         if not self.items:
             raise RecordError("event: names no item")
         if self.action == "transfer" and not self.to:
@@ -488,6 +504,8 @@ class EventBody:
             out["output"] = self.output.to_json()
         if self.fields:
             out["fields"] = dict(self.fields)
+        if self.tags:
+            out["tags"] = list(self.tags)
         return out
 
     @classmethod
@@ -506,10 +524,14 @@ class EventBody:
                 "text",
                 "fields",
                 "source",
+                "tags",
             },
             w,
         )
         items = get_field(obj, "items", list, w)
+        tags = opt_field(obj, "tags", list, w) or []
+        if not all(isinstance(t, str) for t in tags):
+            raise RecordError("event: tags must be strings")
         copies = opt_field(obj, "copies", list, w) or []
         output = opt_field(obj, "output", dict, w)
         fields = opt_field(obj, "fields", dict, w) or {}
@@ -526,6 +548,7 @@ class EventBody:
             text=opt_field(obj, "text", str, w),
             fields=fields,
             source=opt_field(obj, "source", str, w),
+            tags=tuple(tags),
         )
 
 

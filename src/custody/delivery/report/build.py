@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from custody.delivery.report.model import (
     media_kind,
 )
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
-from custody.errors import CustodyError, RecordError
+from custody.errors import CustodyError, RecordError, UsageError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
@@ -51,7 +52,44 @@ def is_bundle(path: Path) -> bool:
     return (path.is_dir() and (path / "bagit.txt").is_file()) or path.is_file()
 
 
-def build_report(source: Path, *, policy: TrustPolicy) -> Report:
+@dataclass(frozen=True)
+class Selection:
+    """Which items a report describes: those with any of ``tags`` or in any of
+    ``incidents`` (verification always covers everything)."""
+
+    tags: tuple[str, ...] = ()
+    incidents: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.incidents)
+
+    def describe(self) -> str:
+        parts = [f"the items tagged {t!r}" for t in self.tags]
+        parts += [f"the items of the incident {i!r}" for i in self.incidents]
+        return " and ".join(parts)
+
+    def among(self, records: Iterable[SignedRecord]) -> set[int]:
+        """The item records chosen, from a set of records without an index (a bundle)."""
+        from custody.handling.lookup import incidents_of, tags_of
+
+        records = list(records)
+        tags, incidents = tags_of(records), incidents_of(records)
+        chosen: set[int] = set()
+        for name in self.tags:
+            found = {seq for seq, held in tags.items() if name in held}
+            if not found:
+                raise UsageError(f"no item in the bundle has the tag {name!r}")
+            chosen |= found
+        for name in self.incidents:
+            if not incidents.get(name):
+                raise UsageError(f"no item in the bundle is noted as part of the incident {name!r}")
+            chosen |= incidents[name]
+        return chosen
+
+
+def build_report(
+    source: Path, *, policy: TrustPolicy, select: Selection | None = None
+) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
     ``policy`` is the preparer's trust (``custody.trust.policy``): whose keys they trust, and
@@ -61,9 +99,13 @@ def build_report(source: Path, *, policy: TrustPolicy) -> Report:
     finding.
     """
     source = Path(source)
-    if is_bundle(source):
-        return _from_bundle(source, policy)
-    return _from_root(source, policy)
+    chosen = select if select else None
+    report = _from_bundle(source, policy, chosen) if is_bundle(source) else _from_root(
+        source, policy, chosen
+    )
+    if chosen is not None:
+        report.selection = chosen.describe()
+    return report
 
 
 def _now() -> str:
@@ -118,6 +160,7 @@ def _make_item(
     clock: dict[str, Any] | None,
     file_path: Path | None,
     tmp: Path,
+    tags: list[str] | None = None,
 ) -> ReportItem:
     body: ItemBody = signed.record.typed_body()
     found = _item_findings(result.findings, signed.seq, body.path)
@@ -151,7 +194,7 @@ def _make_item(
         source=body.source,
         location=body.location,
         note=body.note,
-        tags=list(body.tags),
+        tags=list(body.tags) if tags is None else tags,
         acquired_from=body.acquisition.source_path if body.acquisition else None,
         catalogued=signed.record.time,
         catalogued_by=names.get(signed.record.signer, "an unknown key"),
@@ -198,8 +241,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _from_root(path: Path, policy: TrustPolicy) -> Report:
+def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None) -> Report:
     from custody.handling.history import history
+    from custody.handling.lookup import resolve_items, tags_of
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
     from custody.root import find_root
@@ -208,17 +252,26 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
     root = find_root(explicit=str(path))
     result = verify_root(root, policy=policy)
     clock = {int(row["seq"]): row for row in result.clock}
-    names = {k["fingerprint"]: f"{k['name']} ({k['role']})" for k in result.signers}
+    names = {k["fingerprint"]: _key_name(k) for k in result.signers}
     items: list[ReportItem] = []
     stamps: list[tuple[TimestampBody, bytes | None]] = []
     with open_ledger(root) as ledger, tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
+        chosen = (
+            set(resolve_items(ledger, [], tags=select.tags, incidents=select.incidents))
+            if select
+            else None
+        )
         for seq in ledger.index.records_of_type("key"):
             key = KeyBody.from_json(ledger.read(seq).record.body)
-            names.setdefault(key.fingerprint, f"{key.name} ({key.role})")
+            names.setdefault(key.fingerprint, _key_name(key.to_json()))
         for ref in current_items(ledger):
+            if chosen is not None and ref.seq not in chosen:
+                continue
             signed = ledger.read(ref.seq)
             body: ItemBody = signed.record.typed_body()
             entries = history(ledger, ref.seq).entries
+            events = [ledger.read(e) for e in ledger.index.events_naming(ref.seq)]
+            item_tags = tags_of([signed, *events]).get(ref.seq, [])
             file_path = Path(os.fsdecode(os.fsencode(root.path) + b"/" + body.name_bytes))
             items.append(
                 _make_item(
@@ -229,6 +282,7 @@ def _from_root(path: Path, policy: TrustPolicy) -> Report:
                     clock.get(ref.seq),
                     file_path if file_path.is_file() else None,
                     Path(tmp),
+                    item_tags,
                 )
             )
         for seq in ledger.index.records_of_type("timestamp"):
@@ -316,8 +370,14 @@ def _bundle_history(
     return entries
 
 
-def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
+def _key_name(key: dict[str, Any]) -> str:
+    holder = f", {key['holder']}" if key.get("holder") else ""
+    return f"{key['name']} ({key['role']}{holder})"
+
+
+def _from_bundle(path: Path, policy: TrustPolicy, select: Selection | None = None) -> Report:
     from custody.delivery.bundle_check import BundleSource, verify_bundle
+    from custody.handling.lookup import tags_of
     from custody.timestamps.stamping import ValidToken, reconcile
 
     result = verify_bundle(path, policy=policy)
@@ -344,8 +404,10 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         for signed in parsed.values():
             if signed.record.type == "key":
                 key = KeyBody.from_json(signed.record.body)
-                names.setdefault(key.fingerprint, f"{key.name} ({key.role})")
+                names.setdefault(key.fingerprint, _key_name(key.to_json()))
                 key_records.setdefault(key.fingerprint, signed)
+        chosen = select.among(parsed.values()) if select else None
+        bundle_tags = tags_of(parsed.values())
         valid_records = {int(t["record"]) for t in result.timestamps}
         tokens = [
             ValidToken(
@@ -361,7 +423,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
         clock_rows: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
             for seq, signed in sorted(parsed.items()):
-                if signed.record.type != "item":
+                if signed.record.type != "item" or (chosen is not None and seq not in chosen):
                     continue
                 body: ItemBody = signed.record.typed_body()
                 row = reconcile(seq, body.path, body.capture_time, signed.record.time, tokens)
@@ -376,6 +438,7 @@ def _from_bundle(path: Path, policy: TrustPolicy) -> Report:
                         row.to_json(),
                         file_path,
                         Path(tmp),
+                        bundle_tags.get(seq, []),
                     )
                 )
         stamps: list[tuple[TimestampBody, bytes | None]] = []

@@ -207,6 +207,11 @@ def _verdict(report: Report, w: Any) -> None:
 
 def _overview(report: Report, w: Any) -> None:
     w("<h2>Items in this report</h2>")
+    if report.selection:
+        w(
+            f'<p class="small">This report describes only {_t(report.selection)}. The '
+            f"verification and its verdict cover the whole {_e(report.kind)}.</p>"
+        )
     w('<table class="fixed"><colgroup><col style="width:5%"><col style="width:27%">'
       '<col style="width:13%"><col style="width:15%"><col style="width:26%">'
       '<col style="width:14%"></colgroup>')  # fmt: skip

@@ -178,6 +178,8 @@ class Report:
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
+    # When only some items are described (report --tag / --incident): what was chosen.
+    selection: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -221,6 +223,7 @@ class Report:
             "withheld_events": self.withheld_events,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
+            "selection": self.selection,
         }
 
 
