@@ -39,9 +39,11 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
-    "timestamp", "history", "export-case", "export", "report", "import",
+    "history", "export-case", "export", "report", "import",
 )  # fmt: skip
-GROUP_ORDER = ("keys", "trust", "witness", "proof", "event", "vault", "ledger")
+GROUP_ORDER = (
+    "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "vault", "ledger",
+)
 
 
 def _command_name(info: CommandInfo) -> str:
