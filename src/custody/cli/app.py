@@ -23,6 +23,7 @@ from typer.models import CommandInfo
 
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
+    agent,
     delivery,
     events,
     inspect,

@@ -167,10 +167,18 @@ def signer_for(name: str | None) -> Any:
 
 
 def unlocker_for(name: str | None) -> Any:
-    """Ask for the passphrase now; unlock (the slow, memory-hard part) when called."""
+    """Ask for the passphrase now; unlock (the slow, memory-hard part) when called.
+
+    When this user's agent holds the key ('custody agent start'), nothing is asked: the
+    key signs through the agent."""
     from custody.keys.keyring import Keyring
 
     key_file = Keyring().select(name)
+    from custody.keys.agent import agent_signer
+
+    held = agent_signer(key_file)
+    if held is not None:
+        return lambda: held
     passphrase = ask_passphrase(f"Passphrase for key {key_file.name!r}")
     return lambda: key_file.unlock(passphrase)
 

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -149,12 +149,19 @@ class PublicKey:
         )
 
 
+class PrivateSigner(Protocol):
+    """What signs: an Ed25519 private key in this process, or the agent's stand-in for one
+    (``custody.keys.agent``)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """An unlocked private key. Its repr never shows key material."""
 
     public: PublicKey
-    _private: Ed25519PrivateKey = field(repr=False)
+    _private: PrivateSigner = field(repr=False)
 
     @property
     def fingerprint(self) -> str:
