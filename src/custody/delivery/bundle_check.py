@@ -7,12 +7,14 @@ or records, zip bombs) get findings, and nothing is ever written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import posixpath
 import stat
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +40,30 @@ from custody.verify.roots import NO_TOKENS, digests_differ
 
 # --- verification ---------------------------------------------------------------------------
 
+# What zipfile raises when a member's bytes were altered after the zip was made: a CRC-32
+# that no longer matches, a deflate stream that no longer decodes, a header that no longer
+# parses, data that ends early.
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError)
+
+
+class DamagedMemberError(FileNotFoundError):
+    """A zip member that cannot be read back as the zip recorded it: tampering or damage.
+
+    A FileNotFoundError, so code that copes with a missing file copes with this one too; the
+    source remembers it (``BundleSource.damaged``) and verification reports it."""
+
+
+def damaged_finding(rel: str, reason: str, seq: int | None = None) -> Finding:
+    return Finding(
+        Code.FILE_MODIFIED if rel.startswith("data/") else Code.BUNDLE_MALFORMED,
+        rel,
+        "altered or damaged inside the zip: its bytes no longer read back as the zip "
+        f"recorded them ({reason})",
+        seq,
+        "the bytes the zip recorded (CRC-32 and length)",
+        "different bytes",
+    )
+
 
 class BundleSource:
     """Read-only access to a bundle folder or zip, refusing anything that escapes it."""
@@ -48,10 +74,22 @@ class BundleSource:
         self.zip: zipfile.ZipFile | None = None
         self.prefix = ""
         self.files: dict[str, int] = {}  # relative path -> size
+        self.damaged: dict[str, str] = {}  # zip members that do not read back: why
         if path.is_dir():
             self._scan_folder()
         elif zipfile.is_zipfile(path):
-            self._scan_zip()
+            try:
+                self._scan_zip()
+            except zipfile.BadZipFile as exc:
+                raise InputError(
+                    f"{path} is a damaged zip file ({exc}): it cannot be verified; ask the "
+                    "sender for another copy"
+                ) from None
+        elif path.is_file() and path.suffix.lower() == ".zip":
+            raise InputError(
+                f"{path} is not a readable zip file (truncated or damaged): it cannot be "
+                "verified; ask the sender for another copy"
+            )
         else:
             raise InputError(f"{path} is neither a bundle folder nor a zip file")
 
@@ -126,26 +164,42 @@ class BundleSource:
             if name.startswith(self.prefix):
                 self.files[name[len(self.prefix) :]] = size
 
+    def _damaged(self, rel: str, exc: BaseException) -> DamagedMemberError:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.damaged.setdefault(rel, reason[:200])
+        return DamagedMemberError(rel)
+
     def open(self, rel: str) -> BinaryIO:
         if rel not in self.files:
             raise FileNotFoundError(rel)
+        if rel in self.damaged:
+            raise DamagedMemberError(rel)
         if self.zip is not None:
-            return self.zip.open(self.prefix + rel)  # type: ignore[return-value]
+            try:
+                return self.zip.open(self.prefix + rel)  # type: ignore[return-value]
+            except _DAMAGE as exc:
+                raise self._damaged(rel, exc) from None
         return open(self.path / rel, "rb")
 
     def read(self, rel: str, limit: int = 1 << 30) -> bytes:
-        with self.open(rel) as handle:
-            data = handle.read(limit + 1)
+        try:
+            with self.open(rel) as handle:
+                data = handle.read(limit + 1)
+        except _DAMAGE as exc:
+            raise self._damaged(rel, exc) from None
         if len(data) > limit:
             raise InputError(f"{rel} in the bundle is implausibly large")
         return data
 
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
         hashes = {a: new_hash(a) for a in algorithms}
-        with self.open(rel) as handle:
-            while chunk := handle.read(1 << 20):
-                for h in hashes.values():
-                    h.update(chunk)
+        try:
+            with self.open(rel) as handle:
+                while chunk := handle.read(1 << 20):
+                    for h in hashes.values():
+                        h.update(chunk)
+        except _DAMAGE as exc:
+            raise self._damaged(rel, exc) from None
         return {a: h.hexdigest() for a, h in hashes.items()}
 
     def close(self) -> None:
@@ -217,7 +271,18 @@ def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
     result = VerificationResult(root=str(path), trust=policy.describe())
     source = BundleSource(path)
     try:
-        _verify(source, result, policy)
+        with contextlib.suppress(DamagedMemberError):
+            _verify(source, result, policy)  # else a file every later check needs is damaged
+        if source.zip is not None:
+            # Tampering inside a zip, reported as what it is, whatever else could be checked.
+            result.add_check(
+                "zip members",
+                [damaged_finding(rel, why) for rel, why in sorted(source.damaged.items())],
+                len(source.files),
+                "every member read back with the CRC-32 and length the zip recorded"
+                if not source.damaged
+                else "members that did not read back as the zip recorded them",
+            )
     finally:
         source.close()
     return result
@@ -252,7 +317,10 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
         file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, "in data/ but in no manifest"))
     hashed: dict[str, dict[str, str]] = {}
     for rel in sorted(payload & listed):
-        actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
+        try:
+            actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
+        except DamagedMemberError:
+            continue  # reported by the "zip members" check
         hashed[rel] = actual
         listed_digests = {a: m[rel] for a, m in manifests.items() if rel in m}
         differ = [a for a, value in listed_digests.items() if value != actual[a]]
@@ -269,9 +337,14 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
         for rel, expected in _parse_manifest(source.read(name), name, structure).items():
             if rel not in files:
                 structure.append(Finding(Code.FILE_MISSING, rel, f"listed in {name} but absent"))
-            elif source.digests(rel, (algorithm,))[algorithm] != expected:
+                continue
+            try:
+                found = source.digests(rel, (algorithm,))[algorithm]
+            except DamagedMemberError:
+                continue  # reported once, by the "zip members" check
+            if found != expected:
                 structure.append(
-                    Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected)
+                    Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected, found)
                 )
     result.files_checked = len(hashed)
     result.bytes_hashed = sum(files[r] for r in hashed)
@@ -446,6 +519,8 @@ def _verify_custody(
         expected_paths.add(rel)
         actual = hashed.get(rel)
         if actual is None:
+            if rel in source.damaged:
+                continue  # there, but altered inside the zip: the "zip members" check says so
             if not any(f.item == rel for f in file_findings):
                 file_findings.append(
                     Finding(Code.FILE_MISSING, rel, "the item's file is not in the bundle", seq)

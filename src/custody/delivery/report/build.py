@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +38,7 @@ from custody.delivery.report.model import (
     media_kind,
 )
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
-from custody.errors import CustodyError, RecordError, UsageError
+from custody.errors import CustodyError, InputError, RecordError, UsageError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
@@ -100,12 +102,43 @@ def build_report(
     """
     source = Path(source)
     chosen = select if select else None
-    report = _from_bundle(source, policy, chosen) if is_bundle(source) else _from_root(
-        source, policy, chosen
-    )
+    if is_bundle(source):
+        try:
+            report = _from_bundle(source, policy, chosen)
+        except InputError as exc:
+            if not source.is_file():
+                raise
+            # A bundle file that cannot be read at all (a truncated or damaged zip) still
+            # gets its report, saying NOT VERIFIED and why: the court sees what was received.
+            return _unreadable(source, str(exc))
+    else:
+        report = _from_root(source, policy, chosen)
     if chosen is not None:
         report.selection = chosen.describe()
     return report
+
+
+def _unreadable(path: Path, reason: str) -> Report:
+    from custody.findings import Check, Code
+
+    finding = Finding(Code.BUNDLE_MALFORMED, str(path), reason)
+    return Report(
+        kind="evidence bundle",
+        source=str(path.resolve()),
+        generated=_now(),
+        tool=f"custody {__version__}",
+        verdict_code="failed",
+        checks=[Check("bundle readable", False, 0, "the bundle file could be opened and read")],
+        findings=[finding],
+        items=[],
+        keys=[],
+        tsas=[],
+        timestamps=[],
+        clock=[],
+        ledger_size=0,
+        tree_root=None,
+        reproduce=[],
+    )
 
 
 def _now() -> str:
@@ -509,8 +542,13 @@ def _payload_copy(source: Any, rel: str, tmp: Path) -> Path | None:
         return None
     if source.zip is None:
         return Path(source.path) / rel
+    if rel in source.damaged:
+        return None
     suffix = Path(rel).suffix[:16]
     target = tmp / f"payload-{len(list(tmp.iterdir()))}{suffix}"
-    with source.open(rel) as handle, open(target, "wb") as out:
-        shutil.copyfileobj(handle, out, 1 << 20)
+    try:
+        with source.open(rel) as handle, open(target, "wb") as out:
+            shutil.copyfileobj(handle, out, 1 << 20)
+    except (FileNotFoundError, zipfile.BadZipFile, zlib.error, EOFError):
+        return None  # altered inside the zip: verification reports it, no thumbnail is made
     return target
