@@ -321,14 +321,16 @@ def _write_custody(
             body = KeyBody.from_json(signed.record.body)
             pem = PublicKey(body.public_key, body.name, body.role).pem()
             write_atomic(folder / "keys" / f"{body.fingerprint}.pem", pem)
-            keys.append(
-                {
-                    "fingerprint": body.fingerprint,
-                    "name": body.name,
-                    "role": body.role,
-                    "file": f"custody/keys/{body.fingerprint}.pem",
-                }
-            )
+            entry = {
+                "fingerprint": body.fingerprint,
+                "name": body.name,
+                "role": body.role,
+                "file": f"custody/keys/{body.fingerprint}.pem",
+            }
+            if body.holder:
+                entry["holder"] = body.holder
+            if all(k["fingerprint"] != body.fingerprint for k in keys):
+                keys.append(entry)
     tokens = []
     for stamp in stamps:
         body_t = TimestampBody.from_json(stamp.record.body)
@@ -379,10 +381,12 @@ def _write_custody(
     }
     if note_file is not None:
         index["checkpoint_note"] = note_file
+    spec = _write_spec(folder)
+    index["tools"] = {"verify_script": f"custody/{VERIFY_SCRIPT}", "specification": spec}
     write_atomic(
         folder / "index.json", (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
     )
-    write_atomic(out / "HOW-TO-VERIFY.txt", _how_to_verify(index).encode())
+    write_atomic(out / "HOW-TO-VERIFY.txt", how_to_verify(index, lines).encode())
 
 
 def _write_witness_material(
@@ -505,57 +509,141 @@ def _zip(out: Path) -> Path:
     return target
 
 
-def _how_to_verify(index: dict[str, Any]) -> str:
+VERIFY_SCRIPT = "verify-bundle.py"
+# The normative documents a verifier needs, carried in every bundle (custody/spec/).
+SPEC_DOCUMENTS = ("format.md", "merkle.md", "proofs.md", "bundle.md")
+
+
+def spec_folder() -> Path | None:
+    """docs/ of the custody source tree this code runs from (an editable or source install,
+    the way scripts/setup.sh installs it); None if custody was installed without it."""
+    folder = Path(__file__).resolve().parents[3] / "docs"
+    return folder if all((folder / name).is_file() for name in SPEC_DOCUMENTS) else None
+
+
+def _write_spec(folder: Path) -> list[str]:
+    """The standalone checking script and the format specification, into custody/."""
+    from custody.delivery import standalone
+
+    script = Path(standalone.__file__).read_bytes()
+    write_atomic(folder / VERIFY_SCRIPT, script, mode=0o755)
+    docs = spec_folder()
+    if docs is None:
+        return []
+    (folder / "spec").mkdir(exist_ok=True)
+    written = []
+    for name in SPEC_DOCUMENTS:
+        write_atomic(folder / "spec" / name, (docs / name).read_bytes())
+        written.append(f"custody/spec/{name}")
+    return written
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def how_to_verify(index: dict[str, Any], lines: Sequence[bytes]) -> str:
+    """HOW-TO-VERIFY.txt: every step with standard tools, each command on a line of its own
+    starting with "$ " (tests/test_how_to_verify.py runs them, literally, in a fresh
+    environment without custody)."""
     checkpoint = index["checkpoint"]
+    records = [SignedRecord.parse(line) for line in lines]
+    position = {r.seq: number for number, r in enumerate(records, 1)}
+    example = next((r for r in records if r.record.type == "item"), records[0])
+    n, pem = position[example.seq], f"custody/keys/{example.record.signer}.pem"
+    keys = index["keys"]
+    key_lines = "\n".join(
+        f"     {k['name']}{' (' + k['holder'] + ')' if k.get('holder') else ''}, {k['role']}:\n"
+        f"       {_grouped(k['fingerprint'])}"
+        for k in keys
+    )
+    checkpoint_line = position.get(int(checkpoint["record"]), 0)
+    tokens = index["timestamps"]
+    if tokens:
+        digest = tokens[0]["imprint"]
+        token_steps = "\n".join(
+            f"   $ openssl ts -reply -in {t['file']} -text\n"
+            f'   $ openssl ts -verify -digest {t["imprint"]} -in {t["file"]} -CAfile "$TSA_ROOT"'
+            for t in tokens
+        )
+        when = f"""5. When: the checkpoint existed at the trusted time (RFC 3161)
+   {len(tokens)} timestamp token(s) under custody/timestamps/ cover the checkpoint. Each is a
+   signed statement by a timestamp authority that the SHA-256 of the checkpoint line
+   (line {checkpoint_line} of custody/records.jsonl, without its newline) existed at its genTime:
+   $ sed -n '{checkpoint_line}p' custody/records.jsonl | tr -d '\\n' | sha256sum
+   Expected: {digest}
+   Then read and check each token, with TSA_ROOT set to the file of the authority's root
+   certificate that you obtained from the authority itself (not from this bundle):
+{token_steps}
+   Each must print "Verification: OK". If the authority's certificate has since expired,
+   add -attime <genTime in seconds since 1970>."""
+    else:
+        when = """5. When: THIS BUNDLE CARRIES NO TRUSTED TIMESTAMP
+   Nothing in it independently proves when these records existed: the times written in
+   the records are what the signers' computers said, and a signer could have set them to
+   anything. If the time matters, ask the sender to run 'custody timestamp' (or, offline,
+   'custody timestamp --request-out') and send the bundle again."""
     return f"""HOW TO VERIFY THIS EVIDENCE BUNDLE
 ==================================
 
 This folder is a BagIt bag (RFC 8493) made by {index["tool"]} on {index["created"]}.
 It holds {len(index["items"])} evidence file(s) under data/, exactly as catalogued, and
 under custody/ the records, proofs, keys and timestamps that show where they came from.
-Every check below uses standard tools; none needs custody. Run them from this folder.
 
-1. The bag is complete and no file was changed
-   python3 -m pip install bagit && bagit.py --validate .
-   sha256sum -c manifest-sha256.txt        (every line must say OK)
-   sha512sum -c manifest-sha512.txt
+Every step uses standard tools (bash, coreutils, openssl, Python 3); none needs custody.
+On Debian or Ubuntu:  sudo apt install coreutils openssl python3 python3-venv
+Open a terminal in this folder (the one holding this file). Lines that start with "$ "
+are commands: type them without the "$ ".
 
-2. The records say what the files are
-   custody/records.jsonl holds one signed record per line (format: docs/format.md of
-   custody). For each file, its "item" record gives the path, size and digests; compare:
-       grep '"type":"item"' custody/records.jsonl
-   The "sha256" in each item record must equal the file's line in manifest-sha256.txt.
+1. The bag is complete and no file was changed (BagIt)
+   bagit-python checks the bag. Debian has no package for it ("apt install python3-bagit"
+   finds nothing) and its Python refuses "pip install" outside a virtual environment
+   ("externally-managed-environment"), so install it in one, in your home folder:
+   $ python3 -m venv ~/bagit-venv
+   $ ~/bagit-venv/bin/pip install bagit
+   $ ~/bagit-venv/bin/bagit.py --validate .
+   Expected: a line ending "is valid". The same check without bagit:
+   $ sha256sum -c manifest-sha256.txt
+   $ sha512sum -c manifest-sha512.txt
+   Every line must end in "OK".
 
-3. Each record was signed by the key it names
-   The public keys are in custody/keys/<fingerprint>.pem. A key's fingerprint is:
-       openssl pkey -pubin -in custody/keys/F.pem -outform DER | tail -c 32 | sha256sum
-   To check the signature of line N of custody/records.jsonl:
-       line=$(sed -n 'Np' custody/records.jsonl)
-       printf '%s' "$line" | sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' > msg.bin
-       printf '%s' "$line" | sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' | base64 -d > sig.bin
-       openssl pkeyutl -verify -pubin -inkey custody/keys/F.pem -rawin -in msg.bin -sigfile sig.bin
-   where F is the "signer" of that record. It must print "Signature Verified Successfully".
+2. Every record, proof, file and signature, by one short script
+   custody/{VERIFY_SCRIPT} uses only Python's standard library (and openssl for the
+   Ed25519 signatures); it is short, read it first if you wish. It folds each record's
+   inclusion proof up to the checkpoint's Merkle root (RFC 9162), compares every file
+   with its item record, recomputes each key's fingerprint and checks every signature:
+   $ python3 custody/{VERIFY_SCRIPT}
+   Expected last line: "ALL CHECKS PASSED".
 
-4. The records are in the ledger the checkpoint covers, and nothing else is revealed
-   The checkpoint is record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger
-   records have the RFC 9162 Merkle root {checkpoint["root"]}.
-   custody/proofs/record-<seq>.json proves one record is in that tree: "record_line" is the
-   exact line, "audit_path" the sibling hashes (RFC 9162 section 2.1.3.2). The leaf hash is
-       printf '%s' "<record_line>" | (printf '\\000'; cat) | sha256sum
-   Other people's records are represented only by these hashes.
+3. One signature by hand: line {n} of custody/records.jsonl (record {example.seq})
+   What is signed is the value of "signed", exactly as stored (see custody/spec/format.md
+   section 3). Its key is {pem}:
+   $ sed -n '{n}p' custody/records.jsonl | tr -d '\\n' > line.tmp
+   $ sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' line.tmp > msg.tmp
+   $ sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' line.tmp | base64 -d > sig.tmp
+   $ openssl pkeyutl -verify -pubin -inkey {pem} -rawin -in msg.tmp -sigfile sig.tmp
+   Expected: "Signature Verified Successfully". (Then: rm line.tmp msg.tmp sig.tmp)
 
-5. The checkpoint existed at the trusted time
-   Each custody/timestamps/*.tsr is an RFC 3161 response over the SHA-256 of the
-   checkpoint line (record {checkpoint["record"]} in custody/records.jsonl, without newline):
-       grep -n '"type":"checkpoint"' custody/records.jsonl
-       sed -n 'Lp' custody/records.jsonl | tr -d '\\n' | sha256sum     (L = that line)
-       openssl ts -reply -in custody/timestamps/T.tsr -text
-       openssl ts -verify -digest <that sha256> -in custody/timestamps/T.tsr \\
-           -CAfile <the timestamp authority's root certificate, obtained from the TSA>
-   (add -attime <genTime as seconds since 1970> if the TSA certificate has since expired).
+4. WHO signed: compare the fingerprints with ones you obtained separately
+   The records were signed by these keys:
+{key_lines}
+   A key's fingerprint is the SHA-256 of its raw public key; recompute one from its file:
+   $ openssl pkey -pubin -in {pem} -outform DER | tail -c 32 | sha256sum
+   Compare each fingerprint with the one its holder gave you by ANOTHER CHANNEL than this
+   bundle: read aloud on a call, on paper, in person. Never with anything in this bundle:
+   whoever could alter it could also replace the keys. If they differ, or you have none,
+   the steps above prove only that the records are consistent with each other, not who
+   made them.
 
-6. All of it at once, with custody installed:
-       custody verify .          (or: custody verify bundle.zip)
+{when}
 
-custody/index.json lists every file named above.
+6. The format, carried in this bundle
+   custody/spec/format.md defines the records precisely enough to write an independent
+   verifier; custody/spec/merkle.md the Merkle tree and proofs (RFC 9162);
+   custody/spec/proofs.md the proof files; custody/spec/bundle.md this bundle's layout and
+   what it reveals. custody/index.json lists every file named above. The checkpoint is
+   record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger records have the
+   Merkle root {checkpoint["root"]}.
+
+7. All of it at once, with custody installed:  custody verify .
 """
