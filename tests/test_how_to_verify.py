@@ -191,7 +191,7 @@ def test_a_bundle_without_timestamps_says_so_plainly(
     bundle, _ = _make_bundle(tmp_path, cli, tsa_url=None)
     text = (bundle / "HOW-TO-VERIFY.txt").read_text()
     assert "THIS BUNDLE CARRIES NO TRUSTED TIMESTAMP" in text
-    assert "custody/timestamps/" not in text.split("5. When")[1].split("6. The format")[0]
+    assert "custody/timestamps/" not in text.split("5. When")[1].split("\n6. ")[0]
     script = _bash("python3 custody/verify-bundle.py", bundle, _reader_env(tmp_path / "h"))
     assert script.returncode == 0
     assert "NOTE this bundle carries no trusted timestamp" in script.stdout

@@ -40,7 +40,7 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
-    "history", "export-case", "export", "report", "import",
+    "history", "export-case", "export", "disclose", "report", "import",
 )  # fmt: skip
 GROUP_ORDER = (
     "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "vault", "ledger",

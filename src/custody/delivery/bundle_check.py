@@ -75,6 +75,8 @@ class BundleSource:
         self.prefix = ""
         self.files: dict[str, int] = {}  # relative path -> size
         self.damaged: dict[str, str] = {}  # zip members that do not read back: why
+        # Disclosures given apart from the bundle (custody disclose), checked with its own.
+        self.extra_disclosures: dict[str, Any] = {}
         if path.is_dir():
             self._scan_folder()
         elif zipfile.is_zipfile(path):
@@ -261,7 +263,9 @@ def load_index(source: BundleSource) -> dict[str, Any]:
     return checked
 
 
-def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
+def verify_bundle(
+    path: Path, *, policy: TrustPolicy, disclosures: dict[str, Any] | None = None
+) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
 
     Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
@@ -270,6 +274,7 @@ def verify_bundle(path: Path, *, policy: TrustPolicy) -> VerificationResult:
     """
     result = VerificationResult(root=str(path), trust=policy.describe())
     source = BundleSource(path)
+    source.extra_disclosures = dict(disclosures or {})
     try:
         with contextlib.suppress(DamagedMemberError):
             _verify(source, result, policy)  # else a file every later check needs is damaged
@@ -666,7 +671,63 @@ def _verify_custody(
         f"{checked} references between the bundle's records name an earlier item record "
         "with that content",
     )
+    _verify_disclosures(source, result, parsed)
     _verify_tokens(source, result, parsed, checkpoint, policy)
+
+
+DISCLOSURES = "custody/disclosures.jsonl"
+
+
+def _verify_disclosures(
+    source: BundleSource, result: VerificationResult, parsed: dict[int, SignedRecord]
+) -> None:
+    """Each disclosed value must be one a signed item record commits to (custody.ledger.
+    disclosures); what is withheld is counted, never guessed."""
+    from custody.ledger.disclosures import parse_lines
+
+    committed: dict[str, tuple[int, str]] = {}  # digest -> (item record, field)
+    for seq, signed in parsed.items():
+        if signed.record.type == "item":
+            for name, digest in (signed.record.body.get("commitments") or {}).items():
+                committed[str(digest)] = (seq, str(name))
+    if not committed and DISCLOSURES not in source.files and not source.extra_disclosures:
+        return
+    findings: list[Finding] = []
+    disclosed: dict[str, tuple[str, Any]] = {}
+    if DISCLOSURES in source.files:
+        try:
+            parsed_lines = parse_lines(source.read(DISCLOSURES, limit=1 << 26), DISCLOSURES)
+            disclosed.update((d, (DISCLOSURES, x)) for d, x in parsed_lines.items())
+        except RecordError as exc:
+            findings.append(Finding(Code.BUNDLE_MALFORMED, DISCLOSURES, str(exc)))
+    disclosed.update((d, ("disclosures given separately", x))
+                     for d, x in source.extra_disclosures.items())  # fmt: skip
+    matched = 0
+    for digest, (where, disclosure) in disclosed.items():
+        _salt, name, _value = disclosure.parts()
+        target = committed.get(digest)
+        if target is None or target[1] != name:
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    where,
+                    f"a disclosed {name} that no item record in the bundle commits to: its "
+                    "value or salt was altered, or it belongs to another bundle",
+                    None,
+                    "the SHA-256 of a commitment in a signed item record",
+                    digest,
+                )
+            )
+        else:
+            matched += 1
+    held_back = len(committed) - matched
+    result.add_check(
+        "disclosures",
+        findings,
+        len(committed),
+        f"{matched} identifying value(s) disclosed, each matching the salted commitment in "
+        f"its signed record; {held_back} withheld (only their commitments are in the records)",
+    )
 
 
 def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:

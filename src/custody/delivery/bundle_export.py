@@ -45,7 +45,8 @@ from custody.evidence.hashing import new_hash, open_evidence
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
-from custody.ledger.bodies import EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import COMMITTED_FIELDS, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.disclosures import Disclosure, DisclosureStore
 from custody.ledger.proofs import consistency_document, inclusion_document
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
@@ -63,9 +64,15 @@ class ExportReport:
     payload_bytes: int = 0
     zip: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Identifying values (collector, source path, volume) the bundle carries, by field,
+    # and the fields withheld (only their salted commitments are in the records).
+    disclosed: dict[str, int] = field(default_factory=dict)
+    withheld: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "disclosed": self.disclosed,
+            "withheld": self.withheld,
             "out": self.out,
             "zip": self.zip,
             "items": self.items,
@@ -149,10 +156,22 @@ def export_bundle(
     out: Path,
     *,
     make_zip: bool = False,
+    withhold: Sequence[str] = (),
 ) -> ExportReport:
-    """Write a BagIt bundle of ``items`` (item record numbers) to ``out``; see module doc."""
+    """Write a BagIt bundle of ``items`` (item record numbers) to ``out``; see module doc.
+
+    ``withhold``: identifying fields (collector, source_path, volume) whose values stay
+    out of the bundle; its records, which hold only salted commitments to them, still
+    verify. Records made before commitments hold such values in the clear: withholding
+    them is refused (UsageError), since it would break their signatures.
+    """
     if not items:
         raise UsageError("nothing to export: name items, a --tag, or use --all")
+    unknown = sorted(set(withhold) - set(COMMITTED_FIELDS))
+    if unknown:
+        raise UsageError(
+            f"--withhold {', '.join(unknown)}: choose among {', '.join(COMMITTED_FIELDS)}"
+        )
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
@@ -174,6 +193,13 @@ def export_bundle(
                 )
             by_path[name] = signed.seq
         related, withheld = _related_records(ledger, items)
+        bodies = [ItemBody.from_json(r.record.body) for r in item_records]
+        _refuse_clear_values(item_records, bodies, withhold)
+        disclosures = [
+            d
+            for d in DisclosureStore(root.state).for_items(bodies)
+            if d.parts()[1] not in withhold
+        ]
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])
         late = [seq for seq in related if seq >= tree_size]
@@ -225,6 +251,7 @@ def export_bundle(
             payload,
             item_records,
             withheld,
+            disclosures,
         )
         _write_bag_files(root, out, payload, item_records, checkpoint)
     except OSError as exc:
@@ -234,9 +261,47 @@ def export_bundle(
     report.checkpoint = checkpoint.seq
     report.timestamps = len(stamps)
     report.payload_bytes = sum(size for size, _ in payload.values())
+    _count_disclosure(report, bodies, disclosures)
     if make_zip:
         report.zip = str(_zip(out))
     return report
+
+
+def _refuse_clear_values(
+    records: Sequence[SignedRecord], bodies: Sequence[ItemBody], withhold: Sequence[str]
+) -> None:
+    clear = []
+    for signed, body in zip(records, bodies, strict=True):
+        values = {"collector": body.collector}
+        if body.acquisition is not None:
+            values["source_path"] = body.acquisition.source_path
+            values["volume"] = "set" if body.acquisition.volume is not None else None
+        if any(values.get(name) is not None for name in withhold):
+            clear.append(signed.seq)
+    if clear:
+        listing = ", ".join(map(str, clear))
+        raise UsageError(
+            f"record(s) {listing} hold {', '.join(withhold)} in the clear (recorded before "
+            "custody kept them as commitments): leaving them out would break the records' "
+            "signatures. Export those items without --withhold, or leave them out"
+        )
+
+
+def _count_disclosure(
+    report: ExportReport, bodies: Sequence[ItemBody], disclosures: Sequence[Disclosure]
+) -> None:
+    carried = {d.digest for d in disclosures}
+    for body in bodies:
+        values = {"collector": body.collector}
+        if body.acquisition is not None:
+            values["source_path"] = body.acquisition.source_path
+            values["volume"] = "set" if body.acquisition.volume is not None else None
+        for name in COMMITTED_FIELDS:
+            digest = (body.commitments or {}).get(name)
+            if values.get(name) is not None or (digest is not None and digest in carried):
+                report.disclosed[name] = report.disclosed.get(name, 0) + 1
+            elif digest is not None:
+                report.withheld[name] = report.withheld.get(name, 0) + 1
 
 
 def _write_payload(
@@ -302,10 +367,18 @@ def _write_custody(
     payload: dict[str, tuple[int, dict[str, str]]],
     items: Sequence[SignedRecord],
     withheld: Sequence[int],
+    disclosures: Sequence[Disclosure] = (),
 ) -> None:
     folder = out / "custody"
     for sub in ("proofs", "keys", "timestamps"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    if disclosures:
+        # Salts and values of the identifying fields this bundle reveals (custody.ledger.
+        # disclosures); those withheld are not here, and cannot be derived from it.
+        write_atomic(
+            folder / "disclosures.jsonl",
+            b"".join(d.text.encode("ascii") + b"\n" for d in disclosures),
+        )
     write_atomic(folder / "records.jsonl", b"".join(line + b"\n" for line in lines))
     for seq, document in proofs.items():
         write_atomic(folder / "proofs" / f"record-{seq}.json", canonical.encode(document) + b"\n")
@@ -378,6 +451,11 @@ def _write_custody(
             {"record": seq, "reason": "also names items outside this bundle"} for seq in withheld
         ],
         "cosignatures": cosignature_files,
+        "disclosures": {
+            "file": "custody/disclosures.jsonl" if disclosures else None,
+            "count": len(disclosures),
+            "withheld": _withheld_fields(items, disclosures),
+        },
     }
     if note_file is not None:
         index["checkpoint_note"] = note_file
@@ -433,6 +511,18 @@ def _write_witness_material(
             write_atomic(folder / "checkpoint.note", note)
             note_file = "custody/checkpoint.note"
     return files, note_file
+
+
+def _withheld_fields(
+    items: Sequence[SignedRecord], disclosures: Sequence[Disclosure]
+) -> list[str]:
+    carried = {d.digest for d in disclosures}
+    fields: set[str] = set()
+    for signed in items:
+        for name, digest in (signed.record.body.get("commitments") or {}).items():
+            if digest not in carried:
+                fields.add(str(name))
+    return sorted(fields)
 
 
 def _write_bag_files(
@@ -542,6 +632,30 @@ def _grouped(fingerprint: str) -> str:
     return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
 
 
+def _reveals(index: dict[str, Any]) -> str:
+    info = index.get("disclosures") or {}
+    held = info.get("withheld") or []
+    count = int(info.get("count") or 0)
+    text = """6. What this bundle reveals about the people who collected the evidence
+   The keys above name their holders. Item records may name who collected each file
+   (collector), the path it was copied from and the disk it was on (source_path, volume):
+   custody records these as salted commitments, and keeps the values apart."""
+    if count:
+        text += f"""
+   This bundle discloses {count} such value(s) in custody/disclosures.jsonl: each line is
+   base64url of [salt, field, value], and its SHA-256 is the commitment in a signed record
+   (step 2 checks each one)."""
+    if held:
+        text += f"""
+   WITHHELD from this bundle: {", ".join(held)}. The records hold only salted commitments to
+   them; the values cannot be derived from this bundle. The sender can disclose them to a
+   court ('custody disclose'), and each disclosure is checked against its commitment."""
+    if not count and not held:
+        text += """
+   No item record in this bundle holds such commitments."""
+    return text
+
+
 def how_to_verify(index: dict[str, Any], lines: Sequence[bytes]) -> str:
     """HOW-TO-VERIFY.txt: every step with standard tools, each command on a line of its own
     starting with "$ " (tests/test_how_to_verify.py runs them, literally, in a fresh
@@ -637,7 +751,9 @@ are commands: type them without the "$ ".
 
 {when}
 
-6. The format, carried in this bundle
+{_reveals(index)}
+
+7. The format, carried in this bundle
    custody/spec/format.md defines the records precisely enough to write an independent
    verifier; custody/spec/merkle.md the Merkle tree and proofs (RFC 9162);
    custody/spec/proofs.md the proof files; custody/spec/bundle.md this bundle's layout and
@@ -645,5 +761,5 @@ are commands: type them without the "$ ".
    record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger records have the
    Merkle root {checkpoint["root"]}.
 
-7. All of it at once, with custody installed:  custody verify .
+8. All of it at once, with custody installed:  custody verify .
 """

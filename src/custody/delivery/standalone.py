@@ -185,6 +185,39 @@ def main() -> int:
                     "record {}: data/{} {} {}".format(seq, body["path"], algorithm, found),
                 )
 
+    # Disclosed identifying values: each must hash to a commitment in a signed item record.
+    commitments: dict[str, tuple[int, str]] = {}
+    for seq, signed in records.items():
+        if signed.get("type") == "item":
+            for field, digest in (signed["body"].get("commitments") or {}).items():
+                commitments[digest] = (seq, field)
+    disclosed = 0
+    kept = os.path.join("custody", "disclosures.jsonl")
+    if os.path.isfile(kept):
+        with open(kept, "rb") as handle:
+            for text in handle.read().split(b"\n"):
+                if not text.strip():
+                    continue
+                digest = hashlib.sha256(text.strip()).hexdigest()
+                target = commitments.get(digest)
+                try:
+                    padded = text.strip() + b"=" * (-len(text.strip()) % 4)
+                    field = json.loads(base64.urlsafe_b64decode(padded))[1]
+                except (ValueError, IndexError, TypeError):
+                    field = None
+                ok = target is not None and target[1] == field
+                disclosed += ok
+                say(
+                    ok,
+                    f"disclosure of {field} for record {target[0] if target else '?'}: "
+                    f"its SHA-256 {digest} is the commitment in the signed record",
+                )
+    if commitments:
+        print(
+            f"NOTE {disclosed} identifying value(s) disclosed, {len(commitments) - disclosed} "
+            "withheld: the records hold only salted commitments to those"
+        )
+
     # Keys: each file's fingerprint is its name.
     keys: dict[str, str] = {}
     for name in sorted(os.listdir(os.path.join("custody", "keys"))):

@@ -10,11 +10,13 @@ themselves; it decides nothing about their validity (that is ``verify``'s job).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import UsageError
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.disclosures import Disclosure, DisclosureStore, reveal, withheld
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -72,6 +74,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
         raise UsageError(f"record {seq} is a {signed.record.type} record, not a catalogued item")
     item: ItemBody = signed.record.typed_body()
     names = _names(ledger)
+    known = DisclosureStore(ledger.root.state).known()
     index = ledger.index
     family = {r.seq for r in index.items_at(item.name_bytes)} | {
         r.seq for r in index.items_with(item.sha256)
@@ -99,7 +102,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
     for member in sorted(family):
         record = ledger.read(member)
         body: ItemBody = record.record.typed_body()
-        add(record, *describe_item(member, body, item, seq))
+        add(record, *describe_item(member, body, item, seq, known))
     for member in sorted(family):
         for event_seq in index.events_naming(member):
             record = ledger.read(event_seq)
@@ -133,18 +136,29 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
 
 
 def describe_item(
-    member: int, body: ItemBody, item: ItemBody, seq: int
+    member: int,
+    body: ItemBody,
+    item: ItemBody,
+    seq: int,
+    known: Mapping[str, Disclosure] | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
+    """``known``: disclosures at hand (by digest), for values the record commits to."""
+    values = reveal(body, known or {})
+    hidden = withheld(body, known or {})
     detail: dict[str, Any] = {"path": body.path, "sha256": body.sha256, "size": body.size}
     if body.acquisition is not None:
-        detail["acquired_from"] = body.acquisition.source_path
+        detail["acquired_from"] = values.get("source_path", "withheld")
+    if hidden:
+        detail["withheld"] = hidden
     if member == seq:
         how = "ingested" if body.acquisition else "catalogued"
         text = f"{how} {body.path} ({body.size} bytes)"
         if body.acquisition is not None:
-            text += f" from {body.acquisition.source_path}"
-        if body.collector:
-            text += f", collected by {body.collector}"
+            text += f" from {values.get('source_path', '(source path withheld)')}"
+        if values.get("collector"):
+            text += f", collected by {values['collector']}"
+        elif "collector" in hidden:
+            text += ", collector withheld (committed to in the record)"
         return how, text, detail
     if body.sha256 == item.sha256 and body.path != item.path:
         return "same content", f"the same content recorded at {body.path}", detail

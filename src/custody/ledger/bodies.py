@@ -90,30 +90,41 @@ class KeyBody:
         )
 
 
+# Fields that can identify the people who collected evidence: recorded as salted
+# commitments (``custody.ledger.disclosures``, docs/format.md) rather than in the clear.
+COMMITTED_FIELDS = ("collector", "source_path", "volume")
+
+
 @dataclass(frozen=True)
 class Acquisition:
-    """Where an ingested copy came from, as the system saw it at copy time."""
+    """Where an ingested copy came from, as the system saw it at copy time.
 
-    source_path: str
+    ``source_path`` and ``volume`` are None when the item record commits to them instead
+    (its ``commitments``); records written before commitments hold them in the clear.
+    """
+
+    source_path: str | None
     source_sha256: str
-    volume: Mapping[str, str] = field(default_factory=dict)
+    volume: Mapping[str, str] | None = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "source_path": self.source_path,
-            "source_sha256": self.source_sha256,
-            "volume": dict(self.volume),
-        }
+        return drop_none(
+            {
+                "source_path": self.source_path,
+                "source_sha256": self.source_sha256,
+                "volume": dict(self.volume) if self.volume is not None else None,
+            }
+        )
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Acquisition:
         w = "item acquisition"
         only_fields(obj, {"source_path", "source_sha256", "volume"}, w)
-        volume = get_field(obj, "volume", dict, w)
-        if not all(isinstance(v, str) for v in volume.values()):
+        volume = opt_field(obj, "volume", dict, w)
+        if volume is not None and not all(isinstance(v, str) for v in volume.values()):
             raise RecordError(f"{w}: volume values must be strings")
         return cls(
-            get_field(obj, "source_path", str, w), hex64_field(obj, "source_sha256", w), volume
+            opt_field(obj, "source_path", str, w), hex64_field(obj, "source_sha256", w), volume
         )
 
 
@@ -126,8 +137,36 @@ _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
 
 
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
-    "acquisition", "digests", "metadata", "mtime", "path", "path_bytes", "size", "tags"
+    "acquisition", "commitments", "digests", "metadata", "mtime", "path", "path_bytes", "size",
+    "tags",
 }
+
+
+def _check_commitments(
+    commitments: Mapping[str, Any] | None,
+    collector: object,
+    acquisition: Mapping[str, Any] | None,
+) -> None:
+    """Each identifying field is either in the clear or committed to, never both; an
+    acquisition says where it came from one way or the other."""
+    committed = dict(commitments or {})
+    for name, digest in committed.items():
+        if name not in COMMITTED_FIELDS:
+            raise RecordError(f"item: unknown committed field {name!r}")
+        if not isinstance(digest, str) or not HEX64.fullmatch(digest):
+            raise RecordError(f"item: the commitment to {name} is not a SHA-256 in hex")
+    if commitments is not None and not committed:
+        raise RecordError("item: 'commitments' is empty")
+    if "collector" in committed and collector is not None:
+        raise RecordError("item: the collector is both committed to and in the clear")
+    acquired = dict(acquisition or {})
+    for name in ("source_path", "volume"):
+        if name in committed and acquisition is None:
+            raise RecordError(f"item: a commitment to {name} without an acquisition")
+        if acquisition is not None and (name in committed) == (name in acquired):
+            raise RecordError(
+                f"item: the acquisition's {name} must be either in the clear or committed to"
+            )
 
 
 def _check_item_values(path: str, size: int, digests: Mapping[str, str]) -> None:
@@ -166,9 +205,16 @@ class ItemBody:
     duplicate_of: int | None = None
     supersedes: int | None = None
     acquisition: Acquisition | None = None
+    # Field name -> SHA-256 of its disclosure (custody.ledger.disclosures).
+    commitments: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         _check_item_values(self.path, self.size, self.digests)
+        _check_commitments(
+            self.commitments,
+            self.collector,
+            self.acquisition.to_json() if self.acquisition is not None else None,
+        )
 
     @property
     def sha256(self) -> str:
@@ -188,6 +234,7 @@ class ItemBody:
             {
                 "acquisition": self.acquisition.to_json() if self.acquisition else None,
                 "capture_time": self.capture_time,
+                "commitments": dict(self.commitments) if self.commitments else None,
                 "collector": self.collector,
                 "digests": dict(self.digests),
                 "duplicate_of": self.duplicate_of,
@@ -230,6 +277,7 @@ class ItemBody:
             duplicate_of=get("duplicate_of"),
             supersedes=get("supersedes"),
             acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
+            commitments=get("commitments"),
         )
 
     @staticmethod
@@ -263,6 +311,8 @@ class ItemBody:
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
+        commitments = opt_field(obj, "commitments", dict, w)
+        _check_commitments(commitments, obj.get("collector"), acquisition)
         _check_item_values(get_field(obj, "path", str, w), nonneg_field(obj, "size", w), digests)
 
 

@@ -185,6 +185,9 @@ class LedgerWriter:
         self._failed = False
         self._introduced = False
         self.written: list[SignedRecord] = []
+        # Called before each batch is made durable: what records commit to (disclosures
+        # kept beside the ledger) must be durable first.
+        self.before_flush: list[Callable[[], None]] = []
 
     @property
     def size(self) -> int:
@@ -266,6 +269,8 @@ class LedgerWriter:
         if not self._pending or self._failed:
             return
         try:
+            for prepare in self.before_flush:
+                prepare()
             self._commit(self._pending)
         except BaseException:
             self._fail()

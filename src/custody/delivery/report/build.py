@@ -43,6 +43,13 @@ from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.describe import highlights
+from custody.ledger.disclosures import (
+    Disclosure,
+    DisclosureStore,
+    parse_lines,
+    reveal,
+    withheld,
+)
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
 
@@ -90,7 +97,11 @@ class Selection:
 
 
 def build_report(
-    source: Path, *, policy: TrustPolicy, select: Selection | None = None
+    source: Path,
+    *,
+    policy: TrustPolicy,
+    select: Selection | None = None,
+    disclosures: dict[str, Disclosure] | None = None,
 ) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
@@ -104,7 +115,7 @@ def build_report(
     chosen = select if select else None
     if is_bundle(source):
         try:
-            report = _from_bundle(source, policy, chosen)
+            report = _from_bundle(source, policy, chosen, disclosures or {})
         except InputError as exc:
             if not source.is_file():
                 raise
@@ -194,8 +205,10 @@ def _make_item(
     file_path: Path | None,
     tmp: Path,
     tags: list[str] | None = None,
+    known: dict[str, Disclosure] | None = None,
 ) -> ReportItem:
     body: ItemBody = signed.record.typed_body()
+    values = reveal(body, known or {})
     found = _item_findings(result.findings, signed.seq, body.path)
     status, intact = _status(found)
     facts = highlights(body.metadata)
@@ -223,17 +236,18 @@ def _make_item(
         gps=_gps(facts),
         device=_device(facts),
         highlights=facts,
-        collector=body.collector,
+        collector=values.get("collector"),
         source=body.source,
         location=body.location,
         note=body.note,
         tags=list(body.tags) if tags is None else tags,
-        acquired_from=body.acquisition.source_path if body.acquisition else None,
+        acquired_from=values.get("source_path") if body.acquisition else None,
         catalogued=signed.record.time,
         catalogued_by=names.get(signed.record.signer, "an unknown key"),
         timestamps=_covering(result.timestamps, signed.seq),
         clock=clock,
         events=events,
+        withheld=withheld(body, known or {}),
     )
 
 
@@ -288,6 +302,7 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
     names = {k["fingerprint"]: _key_name(k) for k in result.signers}
     items: list[ReportItem] = []
     stamps: list[tuple[TimestampBody, bytes | None]] = []
+    known = DisclosureStore(root.state).known()
     with open_ledger(root) as ledger, tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
         chosen = (
             set(resolve_items(ledger, [], tags=select.tags, incidents=select.incidents))
@@ -316,6 +331,7 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
                     file_path if file_path.is_file() else None,
                     Path(tmp),
                     item_tags,
+                    known,
                 )
             )
         for seq in ledger.index.records_of_type("timestamp"):
@@ -360,7 +376,11 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
 
 
 def _bundle_history(
-    seq: int, parsed: dict[int, SignedRecord], names: dict[str, str], valid: set[int]
+    seq: int,
+    parsed: dict[int, SignedRecord],
+    names: dict[str, str],
+    valid: set[int],
+    known: dict[str, Disclosure] | None = None,
 ) -> list[Entry]:
     """The item's entries from the bundle's records, as ``custody.handling.history`` does."""
     entries: list[Entry] = []
@@ -374,7 +394,7 @@ def _bundle_history(
                   names.get(signer, "unknown key"), summary, detail)
         )  # fmt: skip
 
-    add(signed, *describe_item(seq, item, item, seq))
+    add(signed, *describe_item(seq, item, item, seq, known))
     covering: list[int] = []
     for other_seq, record in sorted(parsed.items()):
         kind = record.record.type
@@ -403,17 +423,32 @@ def _bundle_history(
     return entries
 
 
+def bundle_disclosures(source: Any) -> dict[str, Disclosure]:
+    """The disclosures a bundle carries (verification checks each against its record)."""
+    from custody.delivery.bundle_check import DISCLOSURES
+
+    try:
+        return parse_lines(source.read(DISCLOSURES, limit=1 << 26), DISCLOSURES)
+    except (FileNotFoundError, CustodyError):
+        return {}
+
+
 def _key_name(key: dict[str, Any]) -> str:
     holder = f", {key['holder']}" if key.get("holder") else ""
     return f"{key['name']} ({key['role']}{holder})"
 
 
-def _from_bundle(path: Path, policy: TrustPolicy, select: Selection | None = None) -> Report:
+def _from_bundle(
+    path: Path,
+    policy: TrustPolicy,
+    select: Selection | None = None,
+    extra: dict[str, Disclosure] | None = None,
+) -> Report:
     from custody.delivery.bundle_check import BundleSource, verify_bundle
     from custody.handling.lookup import tags_of
     from custody.timestamps.stamping import ValidToken, reconcile
 
-    result = verify_bundle(path, policy=policy)
+    result = verify_bundle(path, policy=policy, disclosures=extra)
     source = BundleSource(path)
     try:
         try:
@@ -441,6 +476,7 @@ def _from_bundle(path: Path, policy: TrustPolicy, select: Selection | None = Non
                 key_records.setdefault(key.fingerprint, signed)
         chosen = select.among(parsed.values()) if select else None
         bundle_tags = tags_of(parsed.values())
+        known = {**bundle_disclosures(source), **(extra or {})}
         valid_records = {int(t["record"]) for t in result.timestamps}
         tokens = [
             ValidToken(
@@ -467,11 +503,12 @@ def _from_bundle(path: Path, policy: TrustPolicy, select: Selection | None = Non
                         signed,
                         result,
                         names,
-                        _bundle_history(seq, parsed, names, valid_records),
+                        _bundle_history(seq, parsed, names, valid_records, known),
                         row.to_json(),
                         file_path,
                         Path(tmp),
                         bundle_tags.get(seq, []),
+                        known,
                     )
                 )
         stamps: list[tuple[TimestampBody, bytes | None]] = []

@@ -239,6 +239,12 @@ def _overview(report: Report, w: Any) -> None:
         )
 
 
+WITHHELD = (
+    "withheld to protect the people who collected it: the signed record commits to the "
+    "value (a salted SHA-256), which the sender can disclose to the court"
+)
+
+
 def _row(label: str, value_html: str) -> str:
     return f"<tr><th>{_e(label)}</th><td>{value_html}</td></tr>"
 
@@ -281,7 +287,10 @@ def _item(item: ReportItem, number: int, total: int, w: Any) -> None:
     w('<table class="facts">')
     for label, value in (("Collector", item.collector), ("Source", item.source),
                          ("Location (as told)", item.location), ("Note", item.note)):  # fmt: skip
-        w(_row(label, _t(value) if value else "not recorded"))
+        held_back = label == "Collector" and "collector" in item.withheld
+        w(_row(label, _t(value) if value else WITHHELD if held_back else "not recorded"))
+    if {"source_path", "volume"} & set(item.withheld):
+        w(_row("Copied from", WITHHELD))
     if item.tags:
         w(_row("Tags", ", ".join(_t(t) for t in item.tags)))
     if item.acquired_from:

@@ -59,9 +59,13 @@ class ReportItem:
     timestamps: list[dict[str, Any]]  # valid tokens whose checkpoint covers the item
     clock: dict[str, Any] | None
     events: list[Entry]
+    # Identifying fields the record commits to but whose values this report does not have
+    # (withheld from the bundle): collector, source_path, volume.
+    withheld: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "withheld": self.withheld,
             "seq": self.seq,
             "path": self.path,
             "name": self.name,
