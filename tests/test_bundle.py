@@ -650,7 +650,8 @@ def _build_hostile(kind: str, bundle: Bundle, case: Case, base: Path) -> Hostile
                       if json.loads(line)["signed"]["seq"] == gps_seq)  # fmt: skip
         original = json.loads(lines[number])
         signed = original["signed"]
-        signed["body"]["collector"] = "Someone Else"
+        commitments = signed["body"]["commitments"]
+        commitments["collector"] = hashlib.sha256(b"Someone Else").hexdigest()
         if kind == "altered_record":
             lines[number] = canonical.encode(original)
             expected = "BAD_SIGNATURE"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from tests.helpers import ledger_records, tool
+from tests.helpers import committed_value, ledger_records, tool
 
 from conftest import PASSPHRASE, media_source
 from custody.acquisition.catalogue import Descriptive, catalogue
@@ -261,7 +261,10 @@ def test_every_file_hash_is_the_ledgers(life: dict[str, Any]) -> None:
         for copy in r["body"]["copies"]
     ]
     sources = [
-        (r["body"]["acquisition"]["source_path"], r["body"]["acquisition"]["source_sha256"])
+        (
+            committed_value(life["root"], r["body"], "source_path"),
+            r["body"]["acquisition"]["source_sha256"],
+        )
         for r in records.values()
         if r["type"] == "item" and "acquisition" in r["body"]
     ]
