@@ -23,6 +23,7 @@ from custody.handling.events import copy_verified, item_names, item_refs, record
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemRef
+from custody.ledger.disclosures import FILE_NAME
 from custody.ledger.store import Ledger
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_atomic
@@ -112,6 +113,11 @@ def _copy_state(root: EvidenceRoot, dest: Path) -> int:
             there = state / part
             if here.is_dir():
                 shutil.copytree(here, there, dirs_exist_ok=True)
+        # The values and salts of what records commit to (custody.ledger.disclosures) are
+        # kept beside the ledger, so beside the vault's ledger too.
+        disclosures = root.state / FILE_NAME
+        if disclosures.is_file():
+            write_atomic(state / FILE_NAME, disclosures.read_bytes(), mode=0o600)
         config = replace(root.config(), ledger="file")
         write_atomic(state / "config.toml", tomli_w.dumps(config.to_toml()).encode())
         with open_ledger(root) as ledger:
