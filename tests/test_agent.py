@@ -18,6 +18,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +87,19 @@ def test_passphrase_typed_once_then_every_signing_command_uses_the_agent(
 def test_the_agent_answers_only_its_own_user_and_its_memory_is_not_readable(
     agent_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = agent_env
+    # A runtime folder another user may walk through (mode 0711, like /run/user/UID's
+    # parent): only the modes of the agent's own folder and socket keep them out.
+    runtime = Path(tempfile.mkdtemp(prefix="custody-agent-test-", dir="/tmp"))
+    os.chmod(runtime, 0o711)
+    env = {**agent_env, "XDG_RUNTIME_DIR": str(runtime)}
+    try:
+        _check_isolation(env, tmp_path)
+    finally:
+        custody("agent", "stop", env=env)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _check_isolation(env: dict[str, str], tmp_path: Path) -> None:
     started = custody("agent", "start", "--json", env={**env, "CUSTODY_PASSPHRASE": PASSPHRASE})
     assert started.returncode == 0, started.stderr
     pid = json.loads(started.stdout)["pid"]
@@ -101,20 +114,24 @@ def test_the_agent_answers_only_its_own_user_and_its_memory_is_not_readable(
     (sock,) = list((Path(env["XDG_RUNTIME_DIR"]) / "custody").iterdir())
     setpriv = shutil.which("setpriv")
     if os.getuid() == 0 and setpriv:
-        # Another user: the folder and socket modes keep them out; even with the socket
-        # made reachable, the agent checks SO_PEERCRED and says nothing.
-        os.chmod(sock.parent, 0o711)
-        os.chmod(sock, 0o666)
+        # Another user (nobody). The folder and socket modes keep them out...
         probe = (
             "import socket,sys\n"
-            "s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])\n"
-            "s.sendall(b'{\"op\": \"list\"}\\n'); print(repr(s.recv(100)))\n"
+            "s=socket.socket(socket.AF_UNIX); s.settimeout(5)\n"
+            "try:\n s.connect(sys.argv[1])\n"
+            "except PermissionError:\n print('refused by the file modes'); sys.exit()\n"
+            "try:\n s.sendall(b'{\"op\": \"list\"}\\n'); print(repr(s.recv(100)))\n"
+            "except ConnectionResetError:\n print(repr(b''))\n"
         )
-        other = subprocess.run(
-            [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", probe, str(sock)],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                sys.executable, "-c", probe, str(sock)]  # fmt: skip
+        first = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert first.stdout.strip() == "refused by the file modes", first.stdout + first.stderr
+        # ...and with the socket made reachable, the agent checks SO_PEERCRED and says
+        # nothing at all.
+        os.chmod(sock.parent, 0o711)
+        os.chmod(sock, 0o666)
+        other = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert other.stdout.strip() == "b''", other.stdout + other.stderr
         os.chmod(sock, 0o600)
         os.chmod(sock.parent, 0o700)

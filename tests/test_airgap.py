@@ -59,7 +59,7 @@ def test_offline_one_line_per_authority_and_tsa_replaces_the_list(
     result = cli("timestamp", "--tsa", dead[0], "--tsa", dead[1], "--root", root)
     assert result.code == ExitCode.TIMESTAMP_PENDING
     lines = result.out.strip().splitlines()
-    assert [line.split()[1] for line in lines[:2]] == dead  # one line per authority
+    assert [line.split()[1].rstrip(":") for line in lines[:2]] == dead  # one per authority
     assert all("checkpoint(s) " in line for line in lines[:2])
     assert lines[2].startswith("PENDING") and len(lines) == 3
     assert "configured" not in result.out  # named authorities replace the configured list

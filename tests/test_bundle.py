@@ -532,6 +532,8 @@ def test_selective_disclosure_reveals_nothing_of_other_items(case: Case, bundle:
             (i.filename, i.filename.encode() + archive.read(i)) for i in archive.infolist()
         ]
     for name, data in haystacks:
+        if "/custody/spec/" in f"/{name}":
+            continue  # the published format specification, the same in every bundle
         for secret in secrets:
             assert secret not in data, f"{name} reveals {secret[:80]!r}"
     withheld = index(bundle.folder)["withheld_events"]
@@ -707,7 +709,7 @@ def _build_hostile(kind: str, bundle: Bundle, case: Case, base: Path) -> Hostile
     if kind == "garbage":
         target = base / "case-2024-017.zip"
         target.write_bytes(os.urandom(64 * 1024))
-        return Hostile(target, UNUSABLE, None, "neither a bundle folder nor a zip file")
+        return Hostile(target, UNUSABLE, None, "not a readable zip file")
     raise AssertionError(kind)
 
 

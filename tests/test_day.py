@@ -237,7 +237,7 @@ def test_holders_full_names_in_any_script(tmp_path: Path, cli: CLI) -> None:
     made = cli("keys", "generate", "--name", "Amina Haddad")
     assert made.code == 0, made.err
     assert "amina-haddad" in made.out
-    key_file = re.search(r"key file\s+(\S+)", made.out)
+    key_file = re.search(r"Key file:\s+(\S+)", made.out)
     assert key_file and Path(key_file.group(1)).is_file()
     assert "custody keys export amina-haddad --private --out" in made.out
     assert "another channel" in made.out
@@ -326,6 +326,7 @@ def test_tags_and_incidents_select_items_everywhere(small: Path, cli: CLI, tmp_p
     assert cli("tag", "card/DCIM", "--tag", "march", "--root", small).code == ExitCode.USAGE
     noted = cli("event", "note", "card/images", "--incident", "Market", "--root", small)
     assert noted.code == 0
+    assert cli("sign", "--root", small).code == 0  # exports need their records under a checkpoint
     bundle = tmp_path / "march"
     exported = cli("export", "--tag", "march", "--out", bundle, "--root", small, "--json")
     assert exported.code == 0 and set(exported.json()["items"]) == camera

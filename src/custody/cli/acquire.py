@@ -239,7 +239,8 @@ def _render_catalogue(report: Any) -> None:
     for o in report.metadata_errors:
         err.print(
             f"[yellow]metadata not read[/] {shown(o.path)} (record {o.seq}, catalogued with "
-            f"its digests): {shown(o.metadata_error or '')}"
+            f"its digests): {shown(o.metadata_error or '')}",
+            soft_wrap=not err.is_terminal,  # at a terminal, wrap between words
         )
     table = Listing(title="Catalogue summary", show_header=False)
     table.add_row("new items", str(report.count("new")))

@@ -276,6 +276,10 @@ class Listing:
             return
         from rich.table import Table
 
+        if self.show_header and len(self.columns) >= 4 and out.width < 120:
+            self._print_blocks()
+            return
+
         table = Table(
             *self.columns,
             title=escape(self.title) if self.title else None,
@@ -291,6 +295,20 @@ class Listing:
         for cells, style in self.rows:
             table.add_row(*(escape(c) for c in cells), style=style)
         out.print(table)
+
+    def _print_blocks(self) -> None:
+        """A narrow terminal: each row as its own two-column block, every value whole."""
+        from rich.table import Table
+
+        if self.title:
+            out.print(escape(self.title), soft_wrap=False)
+        for cells, style in self.rows:
+            block = Table(show_header=False, title_justify="left")
+            block.add_column(style="dim", no_wrap=True)
+            block.add_column(overflow="fold")
+            for name, value in zip(self.columns, cells, strict=False):
+                block.add_row(escape(name), escape(value), style=style)
+            out.print(block)
 
     def _print_plain(self) -> None:
         p = out.out

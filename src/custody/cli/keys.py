@@ -84,23 +84,22 @@ def keys_generate(
         return
     who = f" for {shown(holder)}" if holder else ""
     err.print(f"Created key [bold]{escape(key.name)}[/] ({role}){who}")
-    plain = out.out
-    plain(f"key file     {key.path} (encrypted with your passphrase)", highlight=False)
-    plain(f"handle       {key.name} (what --key takes)", highlight=False)
-    plain("fingerprint", highlight=False)
-    plain(f"  {grouped(key.public.fingerprint)}", highlight=False)
-    plain("Next:", highlight=False)
-    plain(
-        "  1. Back up the key, still encrypted, somewhere other than this computer:\n"
-        f"     custody keys export {key.name} --private --out /media/usb/{key.name}.key",
-        highlight=False,
-    )
-    plain(
-        "  2. Give the fingerprint above to the lawyer who will check your evidence, by "
-        "another channel than the evidence itself (read it aloud on a call, or on paper): "
-        "they confirm what you signed with 'custody trust add <fingerprint>'.",
-        highlight=False,
-    )
+    fingerprint = grouped(key.public.fingerprint)
+    if out.is_terminal:  # two rows of eight groups: fits 80 columns, read aloud in halves
+        fingerprint = f"{fingerprint[:39]}\n             {fingerprint[40:]}"
+    for line in (
+        f"Key file:    {key.path}",
+        "             (encrypted with your passphrase; never share this file)",
+        f"Handle:      {key.name} (what --key takes)",
+        f"Fingerprint: {fingerprint}",
+        "Next:",
+        "  1. Back up the key (it stays encrypted) somewhere other than this computer:",
+        f"   custody keys export {key.name} --private --out /media/usb/{key.name}.key",
+        "  2. Give the fingerprint above to the lawyer who will check your evidence,",
+        "     by another channel than the evidence itself (a call, on paper): they",
+        "     confirm what you signed with 'custody trust add <fingerprint>'.",
+    ):
+        out.out(line, highlight=False)
 
 
 def handle_and_holder(name: str, handle: str | None) -> tuple[str | None, str | None]:

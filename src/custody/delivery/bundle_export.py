@@ -387,7 +387,7 @@ def _write_custody(
         name = f"consistency-{document['old_size']}-{document['new_size']}.json"
         write_atomic(folder / "proofs" / name, canonical.encode(document) + b"\n")
         consistency_files.append({"checkpoint": seq, "file": f"custody/proofs/{name}"})
-    keys = []
+    keys: list[dict[str, str]] = []
     for line in lines:
         signed = SignedRecord.parse(line)
         if signed.record.type == "key":

@@ -197,7 +197,8 @@ class PgIndex(merkle.NodeStore):
         head = self.head()
         tree = GrowingTree(self, head.size)
         last_hash = head.last_hash
-        records, items, tags, events, keys, nodes = [], [], [], [], [], []
+        records, items, events, keys, nodes = [], [], [], [], []
+        tags: list[tuple[bool, str, int]] = []  # (adding?, tag, item) in ledger order
         for _, signed in entries:
             record = signed.record
             rows = index_rows(signed)

@@ -190,7 +190,7 @@ def _policy(
     number of tokens then applies up to the number named."""
     config = root.config()
     named = tsa_urls is not None
-    urls = list(dict.fromkeys(tsa_urls if named else config.tsa_urls))
+    urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
     if not urls:
         raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
     if min_success is not None:
