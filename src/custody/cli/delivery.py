@@ -34,8 +34,8 @@ from custody.cli.verify import (
     RootHashOpt,
     SizeOpt,
     TrustedKeyOpt,
-    remember,
     load_disclosures,
+    remember,
     trust_policy,
 )
 from custody.errors import ExitCode

@@ -535,16 +535,16 @@ def _verify_custody(
         if differ:
             # Merge with the manifest finding for this file: every digest that differs from
             # what the record or the manifests say, in one finding.
-            earlier = [f for f in file_findings if f.code is Code.FILE_MODIFIED and f.item == rel]
+            listed = [f for f in file_findings if f.code is Code.FILE_MODIFIED and f.item == rel]
             recorded = dict(item.digests)
-            for finding in earlier:
+            for finding in listed:
                 file_findings.remove(finding)
                 for pair in (finding.expected or "").split():
                     algorithm, _, value = pair.partition(":")
                     if algorithm not in recorded and value != actual.get(algorithm):
                         recorded[algorithm] = value
                         differ.append(algorithm)
-            against = f"item record {seq}" + (" and the payload manifest" if earlier else "")
+            against = f"item record {seq}" + (" and the payload manifest" if listed else "")
             file_findings.append(digests_differ(rel, seq, recorded, actual, differ, against))
     for rel in sorted(set(hashed) - expected_paths):
         file_findings.append(
