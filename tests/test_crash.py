@@ -566,6 +566,10 @@ def test_torn_batch_is_reported_repaired_and_the_rerun_completes(
         if cut not in boundaries:
             cuts.append(cut)
     for cut in cuts:
+        # Each cut is a separate what-if from the same pristine ledger: a verifier that
+        # remembered the previous iteration's longer history would rightly call this one a
+        # rollback (NOT_APPEND_ONLY), so each starts as one that never saw it.
+        shutil.rmtree(env / "ledgers", ignore_errors=True)
         torn = pristine[:cut]
         ledger.write_bytes(torn)
         complete, tail = split_ledger(torn)

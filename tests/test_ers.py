@@ -12,19 +12,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms as a_cms
 from cryptography import x509
+from tests.bouncy import BouncyCastle, compile_checker
 from tests.tsa_longterm import DAY, YEAR, ClockedTSA, clocked_tsa
 
 from custody.errors import InputError, TimestampError, UsageError
-from custody.timestamps import ers, ers_material, ers_token
+from custody.timestamps import algorithms, ers, keeping, rfc3161
+from custody.timestamps import material as ers_material
+from custody.timestamps.der import check_der, children, der_sorted_token, single
 from custody.timestamps.ers import (
     ArchiveTimeStamp,
     EvidenceRecord,
@@ -35,23 +36,13 @@ from custody.timestamps.ers import (
     renewal_due,
     verify_record,
 )
-from custody.timestamps.ers_material import (
+from custody.timestamps.material import (
     ValidationMaterial,
     collect_validation_material,
-    load_validation_material,
-    save_validation_material,
 )
-from custody.timestamps.ers_token import (
-    HttpTsa,
-    check_der,
-    children,
-    der_sort_token_sets,
-    single,
-)
+from custody.timestamps.tsa_client import HttpTsa
 
 T0 = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
-JARS = [Path(f"/usr/share/java/{j}.jar") for j in ("bcprov", "bcpkix", "bcutil")]
-JAVA_SRC = Path(__file__).parent / "java" / "ErsCheck.java"
 OBJECTS = [f"checkpoint line {i}".encode() for i in range(6)] + [b"token bytes"]
 
 pytestmark = pytest.mark.skipif(
@@ -62,63 +53,9 @@ pytestmark = pytest.mark.skipif(
 # ------------------------------------------------------------------ Bouncy Castle
 
 
-class BouncyCastle:
-    def __init__(self, classes: Path, work: Path) -> None:
-        self.classes = classes
-        self.work = work
-        self.n = 0
-
-    def run(self, *args: str) -> tuple[bool, str]:
-        cp = os.pathsep.join([str(self.classes), *map(str, JARS)])
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.work)}
-        proc = subprocess.run(
-            ["java", "-cp", cp, "ErsCheck", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=env,
-        )
-        out = (proc.stdout + proc.stderr).strip()
-        return proc.returncode == 0 and out.startswith("OK"), out
-
-    def _file(self, data: bytes, suffix: str) -> str:
-        self.n += 1
-        path = self.work / f"f{self.n}{suffix}"
-        path.write_bytes(data)
-        return str(path)
-
-    def verify(
-        self, record: bytes, data: bytes | Sequence[bytes], roots: Sequence[x509.Certificate]
-    ) -> tuple[bool, str]:
-        pem = b"".join(r.public_bytes(_PEM) for r in roots)
-        members = [data] if isinstance(data, bytes) else list(data)
-        files = [self._file(m, ".bin") for m in members]
-        return self.run("verify", self._file(pem, ".pem"), self._file(record, ".ers"), *files)
-
-
-from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
-
-_PEM = Encoding.PEM
-
-
 @pytest.fixture(scope="module")
 def bc(tmp_path_factory: pytest.TempPathFactory) -> BouncyCastle:
-    if shutil.which("javac") is None or not all(j.exists() for j in JARS):
-        pytest.skip("javac and Bouncy Castle jars are needed (scripts/setup.sh installs them)")
-    classes = tmp_path_factory.mktemp("ers-java")
-    cp = os.pathsep.join(map(str, JARS))
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(classes)}
-    proc = subprocess.run(
-        ["javac", "-nowarn", "-d", str(classes), "-cp", cp, str(JAVA_SRC)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return BouncyCastle(classes, tmp_path_factory.mktemp("ers-bc-work"))
+    return compile_checker(tmp_path_factory)
 
 
 # ------------------------------------------------------------------------ TSAs
@@ -308,8 +245,7 @@ def test_renewal_after_revocation_is_reported_from_collected_crls(
         collect_validation_material(renewed.chains[0].time_stamps[1], timeout=10)
     )
     assert len(material.crls) == 4 and material.ocsp_responses and not material.missing
-    save_validation_material(material, tmp_path / "material")
-    kept = load_validation_material(tmp_path / "material")
+    kept = _round_trip(material)
     at = T0 + 250 * DAY
     result = verify_record(renewed.evidence_record(3), OBJECTS[3], roots_of(one, two), kept, at)
     assert "ERS_RENEWED_AFTER_REVOCATION" in codes(result)
@@ -339,7 +275,7 @@ def test_algorithm_migration_sha256_to_sha512_rehashes_and_chains(
     assert [c.algorithm for c in migrated.chains] == ["sha256", "sha512"]
     # §5.2 steps 2-4 recomputed here from the object and the stored first chain
     for i, obj in enumerate(OBJECTS):
-        earlier = ers._sequence_der([migrated.chains[0].archive_time_stamps(i)])
+        earlier = ers.sequence_der([migrated.chains[0].archive_time_stamps(i)])
         ha = hashlib.sha512(earlier).digest()
         expected = hashlib.sha512(hashlib.sha512(obj).digest() + ha).digest()
         assert migrated.chains[1].objects[i] == (expected,)
@@ -539,29 +475,34 @@ def test_validation_material_offline_and_store(
     # the CRL URL answers 404 until the CA publishes: a reasoned gap, not a silent one
     online = collect_validation_material(token, timeout=5)
     assert any("404" in m.reason for m in online.missing) and online.ocsp_responses
-    folder = tmp_path / "vm"
-    save_validation_material(online, folder)
-    again = load_validation_material(folder)
-    assert again.certificates == online.certificates
-    assert again.ocsp_responses == online.ocsp_responses and again.missing == online.missing
-    with pytest.raises(UsageError):
-        save_validation_material(online, folder)  # not empty
-    victim = next((folder / "certs").iterdir())
-    victim.write_bytes(victim.read_bytes() + b"\x00")
-    with pytest.raises(InputError, match="changed"):
-        load_validation_material(folder)
-    link = tmp_path / "link"
-    link.symlink_to(folder)
-    with pytest.raises(UsageError, match="symlink"):
-        save_validation_material(online, link)
+    # kept through a store by SHA-256 (the ledger's, in custody) and read back checked
+    store: dict[str, bytes] = {}
+    kept = keeping.collect_and_keep(token, T0 + DAY, store.__setitem__, timeout=5)
+    assert {f.kind for f in kept.files} == {"certificate", "ocsp"}
+    assert all(f.file.endswith(f"/{f.sha256}.der") for f in kept.files)
+    pool = keeping.MaterialPool.read(store.__getitem__, kept.files)
+    assert set(pool.material.certificates) == set(online.certificates)
+    assert pool.material.ocsp_responses and not pool.problems
+    # the CRLs are still missing; the OCSP answer was produced now, not after genTime (2031)
+    assert {g.kind for g in kept.gaps} >= {"crl"} and all(g.url for g in kept.gaps)
+    victim = kept.files[0].file
+    store[victim] = store[victim] + b"\x00"
+    changed = keeping.MaterialPool.read(store.__getitem__, kept.files)
+    assert [why for _, why in changed.problems] == ["is not the file recorded (SHA-256 differs)"]
     with pytest.raises(InputError):
         collect_validation_material(b"not a token")
+
+
+def _round_trip(material: ValidationMaterial) -> ValidationMaterial:
+    store: dict[str, bytes] = {}
+    files = keeping._store(store.__setitem__, material)
+    return keeping.MaterialPool.read(store.__getitem__, files).material
 
 
 def test_token_certificate_set_is_put_in_der_order(tsas: tuple[ClockedTSA, ClockedTSA]) -> None:
     one, _ = tsas
     token = stamp_initial(one).chains[0].time_stamps[0]
-    assert der_sort_token_sets(token) == token
+    assert der_sorted_token(token) == token
     check_der(token)
 
 
@@ -585,10 +526,10 @@ def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
     one, two = tsas
     objects = [f"object {i}".encode() for i in range(40)]
     evidence = stamp_initial(one, objects)
-    sha512 = ers_token.algorithm("sha512")
+    sha512 = algorithms.algorithm("sha512")
     for i, obj in enumerate(objects):
         record = evidence.evidence_record(i)
-        ha = sha512.digest(ers._sequence_der(record.chains))
+        ha = sha512.digest(ers.sequence_der(record.chains))
         h = sha512.digest(obj)
         if h > ha:
             break
@@ -596,10 +537,7 @@ def test_hashtree_renewal_in_erratum_7411_sorted_form_is_accepted(
         pytest.fail("no data hash above ha(i) among 40 objects")
     leaf = sha512.digest(ha + h)  # sorted: ha first, unlike §5.2's text
     two.clock = T0 + 100 * DAY
-    request, nonce = ers_token.build_request(leaf, sha512)
-    token = ers_token.token_from_response(
-        HttpTsa(two.url)(request), digest=leaf, alg=sha512, nonce=nonce, source="test"
-    )
+    token, _check = rfc3161.stamp_digest(leaf, "sha512", HttpTsa(two.url), source="test")
     migrated = dataclasses.replace(
         record,
         chains=(*record.chains, (ArchiveTimeStamp(time_stamp=token),)),
@@ -672,3 +610,22 @@ def test_ocsp_answers_decide_revocation_status(tmp_path: Path) -> None:
         assert before.state == "good" and before.revoked_at == now - 10 * DAY
         forged = ValidationMaterial(ocsp_responses=material.ocsp_responses)
         assert status(cert, one.root, forged, now - 5 * DAY).state == "unknown"  # wrong issuer
+
+
+@pytest.mark.parametrize("name", ["sha384", "sha3-512"])
+def test_migration_to_other_algorithms(
+    tsas: tuple[ClockedTSA, ClockedTSA], bc: BouncyCastle, name: str
+) -> None:
+    one, two = tsas
+    evidence = stamp_initial(one)
+    two.clock = T0 + 100 * DAY
+    migrated = renew_hashtree(evidence, name, OBJECTS, HttpTsa(two.url))
+    assert isinstance(migrated, EvidenceSet) and migrated.chains[1].algorithm == name
+    record = migrated.evidence_record(2)
+    at = T0 + 2 * YEAR
+    material = material_for(one, two, at=at)
+    result = verify_record(record, OBJECTS[2], roots_of(one, two), material, at)
+    assert result.ok, result.problems
+    assert result.timestamps[1].algorithm == algorithms.algorithm(name).oid
+    ok, out = bc.verify(record.to_der(), OBJECTS[2], roots_of(one, two))
+    assert ok, out

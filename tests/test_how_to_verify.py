@@ -15,6 +15,8 @@ timestamps says so in plain words.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -60,6 +62,10 @@ def _make_bundle(
     assert cli("catalogue", media, "--root", root).code == 0
     if tsa_url is not None:
         _configure_tsa(root, tsa_url)
+        # The checkpoint as a C2SP signed note too, which the bundle then carries.
+        noted = cli("sign", "--format", "c2sp", "--out", tmp_path / "checkpoint.note",
+                    "--root", root)  # fmt: skip
+        assert noted.code == 0, noted.err
         stamped = cli("timestamp", "--root", root)
         assert stamped.code == 0, stamped.out + stamped.err
     else:
@@ -150,16 +156,25 @@ def test_every_step_of_how_to_verify_works_with_standard_tools_only(
         elif "ts -verify" in command:
             assert "Verification: OK" in output
             seen.add("token verified")
+        elif "custody/checkpoint.note" in command:
+            expected = re.search(r"Expected: (\d+) and (\S+)\n", text)
+            assert expected is not None, text
+            assert result.stdout.splitlines() == [expected.group(1), expected.group(2)]
+            index = json.loads((bundle / "custody" / "index.json").read_text())
+            assert int(expected.group(1)) == index["checkpoint"]["tree_size"]
+            assert base64.b64decode(expected.group(2)).hex() == index["checkpoint"]["root"]
+            seen.add("note")
     assert seen >= {
         "sha256sum", "sha512sum", "script", "signature", "fingerprint", "checkpoint digest",
-        "token read", "token verified",
+        "token read", "token verified", "note",
     }  # fmt: skip
     assert "bagit" in seen  # validated by bagit-python, installed as the file says
     # The file tells the reader what the format is, from inside the bundle.
-    for name in ("format.md", "merkle.md", "proofs.md", "bundle.md"):
+    for name in ("format.md", "merkle.md", "proofs.md", "bundle.md", "long-term.md"):
         carried = (bundle / "custody" / "spec" / name).read_bytes()
         assert carried == (Path(__file__).parents[1] / "docs" / name).read_bytes()
     assert "ANOTHER CHANNEL" in text and "Amina Haddad" in text
+    assert "golang.org/x/mod/sumdb/note" in text and "Witnesses: none" not in text
 
 
 def test_an_altered_byte_fails_the_files_own_checks(
@@ -192,6 +207,10 @@ def test_a_bundle_without_timestamps_says_so_plainly(
     text = (bundle / "HOW-TO-VERIFY.txt").read_text()
     assert "THIS BUNDLE CARRIES NO TRUSTED TIMESTAMP" in text
     assert "custody/timestamps/" not in text.split("5. When")[1].split("\n6. ")[0]
+    # Nor does it point at evidence records, cosignatures or a note it does not carry.
+    assert "NOT YET IN THIS BUNDLE" in text and "Witnesses: none" in text
+    for absent in ("custody/evidence/", "custody/cosignatures/", "custody/checkpoint.note"):
+        assert absent not in text
     script = _bash("python3 custody/verify-bundle.py", bundle, _reader_env(tmp_path / "h"))
     assert script.returncode == 0
     assert "NOTE this bundle carries no trusted timestamp" in script.stdout

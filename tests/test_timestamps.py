@@ -24,6 +24,7 @@ from tests.tsa import (
 )
 
 from custody.errors import TimestampError
+from custody.timestamps.der import check_der
 from custody.timestamps.rfc3161 import (
     CHECK_CERT_ID,
     CHECK_CHAIN,
@@ -40,9 +41,12 @@ from custody.timestamps.rfc3161 import (
     TIMESTAMP_UNTRUSTED,
     TokenCheck,
     check_response,
+    check_token,
     openssl_verify_command,
+    stamp_digest,
+    token_of,
 )
-from custody.timestamps.tsa_client import TimestampRequest, build_request, request_token
+from custody.timestamps.tsa_client import HttpTsa, TimestampRequest, build_request, request_token
 
 RECORD = b'{"kind":"checkpoint","seq":41,"root":"5f1c"}'
 DIGEST = hashlib.sha256(RECORD).digest()
@@ -110,6 +114,65 @@ def test_build_request_is_a_sha256_query_with_nonce_and_cert_req(tmp_path: Path)
 def test_build_request_wants_a_32_byte_digest(bad: bytes) -> None:
     with pytest.raises(ValueError):
         build_request(bad)
+
+
+@pytest.mark.parametrize("name", ["sha384", "sha512"])
+def test_requests_and_checks_take_any_imprint_algorithm(tmp_path: Path, name: str) -> None:
+    # RFC 4998 archive timestamps migrate to stronger algorithms: one request builder and
+    # one checker for all of them, confirmed by openssl ts -query and -verify.
+    digest = hashlib.new(name, RECORD).digest()
+    request = build_request(digest, name)
+    assert build_request(digest, name, null_parameters=False).der != request.der
+    query = tmp_path / "q.tsq"
+    query.write_bytes(request.as_bytes())
+    text = subprocess.run(
+        [OPENSSL, "ts", "-query", "-in", str(query), "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"Hash Algorithm: {name}" in text
+    with pytest.raises(ValueError):
+        build_request(DIGEST, name)  # a SHA-256 digest is not a digest of this algorithm
+    with pytest.raises(ValueError):
+        build_request(hashlib.sha1(RECORD).digest(), "sha1")  # never for new evidence
+    with running_tsa(tmp_path) as tsa:
+        raw = request_token(tsa.url, request, timeout=10)
+        roots = [tsa.root_certificate()]
+        good = check_response(raw, digest=digest, nonce=request.nonce, roots=roots, algorithm=name)
+        assert good.ok, good.reason
+        assert good.check(CHECK_IMPRINT).reason == f"{name} imprint {digest.hex()}"
+        # expecting SHA-256 (the checkpoint default) of a SHA-512 token is a mismatch
+        other = check_response(raw, digest=DIGEST, nonce=None, roots=roots)
+        assert other.finding == TIMESTAMP_MISMATCH and "not sha256" in other.reason
+        # the bare token (what an evidence record holds) gets the same checks
+        token = token_of(raw)
+        check_der(token)
+        bare = check_token(token, roots=roots)
+        assert bare.ok and bare.check(CHECK_IMPRINT).outcome == "skipped"
+        assert bare.message_imprint == digest and bare.gen_time == good.gen_time
+        assert check_token(token[:-3], roots=roots).finding == TIMESTAMP_INVALID
+        _token, checked = stamp_digest(digest, name, HttpTsa(tsa.url), roots=roots)
+        assert checked.ok and checked.hash_algorithm == request_oid(name)
+    token_file = tmp_path / "t.tsr"
+    token_file.write_bytes(raw)
+    ok, out = openssl_ok(
+        [OPENSSL, "ts", "-verify", "-digest", digest.hex(), "-in", str(token_file), "-CAfile",
+         str(tsa.root_pem), "-untrusted", str(tsa.chain_pem)]
+    )  # fmt: skip
+    assert ok, out
+
+
+def request_oid(name: str) -> str:
+    from custody.timestamps.algorithms import algorithm
+
+    return algorithm(name).oid
+
+
+def test_stamp_digest_refuses_an_unusable_answer(tmp_path: Path) -> None:
+    with running_tsa(tmp_path, "wrong_imprint") as tsa, pytest.raises(TimestampError) as caught:
+        stamp_digest(DIGEST, "sha256", HttpTsa(tsa.url), roots=[tsa.root_certificate()])
+    assert "unusable token (TIMESTAMP_MISMATCH)" in str(caught.value)
 
 
 def test_request_token_posts_a_timestamp_query(tmp_path: Path) -> None:

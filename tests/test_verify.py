@@ -337,6 +337,12 @@ def check(cli: Callable[..., Result]) -> Verifier:
     return run
 
 
+def forget_every_ledger(cli: Callable[..., Result]) -> None:
+    """Be a verifier who never saw any ledger (custody trust forget, for each)."""
+    for ledger in cli("trust", "ledgers", "--json").json()["ledgers"]:
+        assert cli("trust", "forget", ledger["ledger"], "--yes").code == 0
+
+
 def assert_clean(out: Outcome) -> None:
     """Verified, exit 0, and no finding at all - except that a catalogue nobody has
     timestamped yet is, truthfully, reported as waiting for its timestamp (a warning)."""
@@ -863,9 +869,14 @@ def test_rolled_back_ledger_fails_against_held_checkpoint(
         ledger_file(catalogued).write_bytes(before_signing)
     else:
         write_lines(catalogued, read_lines(catalogued)[:10])
-    # The rolled-back ledger is internally consistent ...
+    # This verifier remembers what it verified: the rollback is caught without being told.
+    remembered = check(catalogued, ledger_only=True)
+    assert remembered.code == 1 and remembered.of("NOT_APPEND_ONLY")
+    # For one who never verified it, the rolled-back ledger is internally consistent ...
+    forget_every_ledger(cli)
     alone = check(catalogued, ledger_only=True)
     assert alone.errors == [] and alone.code == 0
+    forget_every_ledger(cli)
     # ... but it does not extend what the lawyer holds.
     for scope in ({"ledger_only": True}, {}):
         out = check(catalogued, checkpoint=held, **scope)
@@ -888,10 +899,15 @@ def test_consistent_rewrite_is_caught_only_by_a_held_checkpoint(
     write_lines(catalogued, forged)
     (catalogued / victim.path).unlink()  # and make the evidence agree
     # Re-signed with the real key, renumbered and re-chained, the rewrite is internally
-    # consistent: nothing in the ledger or on disk can tell.
+    # consistent: nothing in the ledger or on disk can tell - only what a verifier remembers
+    # (below) or holds.
+    assert check(catalogued, ledger_only=True).of("NOT_APPEND_ONLY")
+    forget_every_ledger(cli)
     alone = check(catalogued)
     assert alone.errors == [] and alone.code == 0
+    forget_every_ledger(cli)
     assert check(catalogued, ledger_only=True).code == 0
+    forget_every_ledger(cli)
     # A checkpoint held elsewhere can.
     for held_args, source in (
         ({"checkpoint": held}, str(held)),

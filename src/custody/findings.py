@@ -51,6 +51,11 @@ class Code(StrEnum):
     HELD_CHECKPOINT_UNPROVEN = "HELD_CHECKPOINT_UNPROVEN"
     WITNESS_MISSING = "WITNESS_MISSING"
     COSIGNATURE_INVALID = "COSIGNATURE_INVALID"
+    EVIDENCE_RECORD_INVALID = "EVIDENCE_RECORD_INVALID"
+    TIMESTAMP_CHAIN_BROKEN = "TIMESTAMP_CHAIN_BROKEN"
+    TIMESTAMP_RENEWAL_DUE = "TIMESTAMP_RENEWAL_DUE"
+    VALIDATION_MATERIAL_INVALID = "VALIDATION_MATERIAL_INVALID"
+    REVOCATION_UNKNOWN = "REVOCATION_UNKNOWN"
 
 
 class Verdict(StrEnum):
@@ -68,7 +73,8 @@ class Verdict(StrEnum):
 
 
 # Findings that describe a state worth knowing but not a failure of integrity. A pending
-# timestamp becomes an error only when the verifier asks (--require-timestamps).
+# timestamp becomes an error only when the verifier asks (--require-timestamps); a lapsed
+# chain of timestamps only when the verifier asks for long-term validity at a date (--at).
 WARNINGS = frozenset(
     {
         Code.NO_CHECKPOINT,
@@ -78,6 +84,9 @@ WARNINGS = frozenset(
         Code.CATALOGUE_TIME_FAR,
         Code.KEY_UNVOUCHED,
         Code.KEY_NAME_REUSED,
+        Code.TIMESTAMP_CHAIN_BROKEN,
+        Code.TIMESTAMP_RENEWAL_DUE,
+        Code.REVOCATION_UNKNOWN,
     }
 )
 
@@ -147,6 +156,7 @@ class VerificationResult:
     # vouches for, for the verifier to remember (custody.trust.remembered).
     ledger_identity: str | None = None
     checkpoint: dict[str, Any] | None = None
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def errors(self) -> list[Finding]:
@@ -199,4 +209,5 @@ class VerificationResult:
             "trust": self.trust,
             "ledger_identity": self.ledger_identity,
             "checkpoint": self.checkpoint,
+            "evidence_records": self.evidence_records,
         }

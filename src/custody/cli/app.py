@@ -15,6 +15,7 @@ lists them in: the order a documenter meets them.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -40,7 +41,8 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
-    "history", "export-case", "export", "disclose", "report", "import",
+    "renew", "history", "export-case", "export", "export-evidence-record", "disclose", "report",
+    "import",
 )  # fmt: skip
 GROUP_ORDER = (
     "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "vault", "ledger",
@@ -92,4 +94,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    try:
+        code = run()
+    except KeyboardInterrupt:  # after run()'s own handlers, before the line below
+        code = 130
+    # The command is over and what it wrote is on disk. A Ctrl-C from here on could only
+    # interrupt the interpreter's clean-up (multiprocessing's exit handler) and print a
+    # traceback about nothing, so it is ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

@@ -353,6 +353,25 @@ IncidentSelectOpt = Annotated[
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words.")]
 
 
+def parse_date(text: str, option: str) -> Any:
+    """A date or time given on the command line: ``YYYY-MM-DD`` (00:00 UTC) or RFC 3339
+    with ``Z`` or an offset; UsageError (exit 2) naming ``option`` otherwise."""
+    import datetime as dt
+
+    from custody.errors import UsageError
+
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UsageError(f"{option} wants YYYY-MM-DD or an RFC 3339 time with Z, not {text!r}")
+    return moment.astimezone(dt.UTC)
+
+
 def select_items(
     ledger: Any,
     items: list[str] | None,

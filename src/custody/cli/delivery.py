@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -163,6 +164,67 @@ def _fields(values: list[str], option: str = "--withhold") -> list[str]:
                     f"{option} {name!r}: choose among {', '.join(COMMITTED_FIELDS)} or all"
                 )
     return list(dict.fromkeys(chosen))
+
+
+@app.command("export-evidence-record")
+def export_evidence_record(
+    item: Annotated[str, typer.Argument(help="The item: path, record number or digest prefix.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="The RFC 4998 evidence record to write (.ers).")
+    ] = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write the RFC 4998 evidence record (DER) that keeps ITEM's proof of time valid.
+
+    It is the record of the earliest checkpoint under evidence that covers the item; an
+    expert checks it with Bouncy Castle or by hand (docs/long-term.md section 4), against
+    the checkpoint line and token files listed here.
+    """
+    import hashlib
+
+    from custody.errors import UsageError
+    from custody.handling.lookup import resolve_record
+    from custody.ledger.backends import open_ledger
+    from custody.system.files import write_atomic
+    from custody.timestamps.longterm_export import item_evidence
+
+    if output is None:
+        raise UsageError("say where to write with --out FILE.ers")
+    evidence = evidence_root(root)
+    target = Path(os.path.abspath(output))
+    if evidence.path == target or evidence.path in target.parents:
+        raise UsageError(f"{output} is inside the evidence root; write it somewhere else")
+    if os.path.lexists(target):
+        raise UsageError(f"{output} exists; not overwritten")
+    with open_ledger(evidence) as ledger:
+        seq = resolve_record(ledger, item)
+        found = item_evidence(ledger, seq)
+    der = found.record.to_der()
+    write_atomic(target, der)
+    proof = f"custody proof inclusion {seq} --checkpoint {found.checkpoint} --out proof.json"
+    if json_output:
+        emit_json(
+            {
+                "out": str(output),
+                "item": seq,
+                "bytes": len(der),
+                "sha256": hashlib.sha256(der).hexdigest(),
+                **found.to_json(),
+                "inclusion_proof": proof,
+            }
+        )
+        return
+    out.print(
+        f"RFC 4998 evidence record of checkpoint {found.checkpoint} (covers record {seq}), "
+        f"{len(found.record.chains)} chain(s), {len(der)} bytes: {escape(str(output))}"
+    )
+    out.print("Its data object is this group (all members, any order):")
+    for member in found.members:
+        where = member.get("how") or member.get("file")
+        out.print(f"  {member['member']} of record {member['record']}: {escape(str(where))}")
+        out.print(f"    sha256 {member['sha256']}")
+    out.print(f"The item is in that checkpoint: {escape(proof)}")
 
 
 @app.command()

@@ -104,6 +104,8 @@ def _render_plain(result: VerificationResult) -> None:
         )
         if k.get("confirm") and k.get("records"):
             p(f"  to confirm: {k['confirm']}", highlight=False)
+    for line in _evidence_lines(result.evidence_records):
+        p(printable(line), highlight=False)
     p(
         f"{result.ledger_size} records, tree root {result.tree_root}; "
         f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed",
@@ -248,6 +250,10 @@ def _render_rich(result: VerificationResult) -> None:
                     f"({grouped(k['fingerprint'])}): {escape(k['confirm'])}",
                     soft_wrap=False,
                 )
+    if result.evidence_records:
+        out.print("[bold]Long-term evidence (RFC 4998 evidence records)[/]")
+        for line in _evidence_lines(result.evidence_records):
+            out.print(f"  {shown(line)}")
     out.print(
         f"{result.ledger_size} records, tree root {result.tree_root}; "
         f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed",
@@ -255,3 +261,24 @@ def _render_rich(result: VerificationResult) -> None:
     )
     if verdict is not Verdict.VERIFIED:
         out.print(f"What each verdict proves, and what it cannot: {THREAT_MODEL}")
+
+
+def _evidence_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Each evidence record's chain of archive timestamps, oldest first, one fact a line
+    (plain text: nothing is cut, and it fits 80 columns as far as names allow)."""
+    lines = []
+    for row in rows:
+        checkpoints = ", ".join(str(c) for c in row["checkpoints"])
+        lines.append(
+            f"evidence record ({row.get('file') or row['label']}), checkpoint(s) {checkpoints}: "
+            f"{row['status']}"
+        )
+        lines.append(f"  renew before {row['renew_before'] or 'unknown'}")
+        number = 0
+        for chain in row["chains"]:
+            for ats in chain["timestamps"]:
+                number += 1
+                lines.append(f"  {number}. {chain['algorithm']} {ats['gen_time']}")
+                lines.append(f"     {ats['tsa'] or 'unnamed TSA'}")
+                lines.append(f"     valid until {ats['valid_until']}")
+    return lines

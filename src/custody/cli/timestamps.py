@@ -1,6 +1,6 @@
 """``custody timestamp``: RFC 3161 tokens for pending checkpoints, online or across an
 air gap (``--request-out`` here, ``timestamp fetch`` on an online machine, ``--responses``
-back here)."""
+back here); ``custody renew``: RFC 4998 evidence records that keep them valid."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from custody.cli.common import (
     err,
     evidence_root,
     out,
+    parse_date,
+    shown,
     signer_for,
+    unlocker_for,
 )
 from custody.errors import ExitCode, InputError, UsageError
 
@@ -28,26 +31,27 @@ timestamp_app = typer.Typer(invoke_without_command=True)
 app.add_typer(timestamp_app, name="timestamp")
 
 
+def root_trust(evidence: Any, tsa_root: list[Path]) -> Any:
+    """The TSA roots of config.toml (read beside it) and of --tsa-root (read from here)."""
+    from custody.timestamps.stamping import load_trust
+
+    configured = [evidence.state / Path(p).expanduser() for p in evidence.config().tsa_roots]
+    return load_trust([*configured, *tsa_root])
+
+
 def stamp_root(
     evidence: Any, signer: Any, tsa: list[str], min_success: int | None, tsa_root: list[Path]
 ) -> Any:
     from custody.timestamps.stamping import stamp
 
+    # Authorities named on the command line replace the configured ones for this run.
     return stamp(
         evidence,
         signer,
         tsa_urls=tsa or None,
         min_success=min_success,
-        trust=_trust(evidence, tsa_root),
+        trust=root_trust(evidence, tsa_root),
     )
-
-
-def _trust(evidence: Any, tsa_root: list[Path]) -> Any:
-    from custody.timestamps.stamping import load_trust
-
-    # Paths in config.toml are read beside it; paths on the command line from here.
-    configured = [evidence.state / Path(p).expanduser() for p in evidence.config().tsa_roots]
-    return load_trust([*configured, *tsa_root])
 
 
 TsaOpt = Annotated[
@@ -192,7 +196,7 @@ def _accept(
     except OSError as exc:
         raise InputError(f"cannot read {responses}: {exc.strerror}") from None
     document = load_exchange(data, RESPONSES_FORMAT, str(responses))
-    trust = _trust(evidence, tsa_root)
+    trust = root_trust(evidence, tsa_root)
     signer = signer_for(key)
     report = accept_responses(evidence, signer, document, trust=trust)
     if json_output:
@@ -315,3 +319,131 @@ def render_stamp(report: Any) -> None:
         out.print(f"[bold green]Stamped[/]: {added} token(s) over {stamped} checkpoint(s).")
     else:
         out.print("No new token recorded; no checkpoint is pending.")
+
+
+@app.command()
+def renew(
+    tsa: Annotated[
+        list[str] | None,
+        typer.Option("--tsa", help="A timestamp authority URL, tried before the configured ones."),
+    ] = None,
+    hash_name: Annotated[
+        str | None,
+        typer.Option(
+            "--hash",
+            help="Migrate to this hash algorithm (sha256, sha384, sha512, sha3-512): "
+            "hash-tree renewal of every evidence set on another one.",
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="Renew everything that lapses before this date (YYYY-MM-DD or RFC 3339); "
+            "default: within 180 days.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be renewed and why; change nothing.")
+    ] = False,
+    tsa_root: TsaRootOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Keep timestamps verifiable for decades: RFC 4998 evidence records over the ledger.
+
+    Puts newly stamped checkpoints under an evidence record, renews the archive
+    timestamps that lapse soon (or all of them, with --hash, under a stronger algorithm),
+    and fetches validation material earlier runs could not. Offline, what is due stays
+    pending (exit 7) for a later run. docs/long-term.md says when and why.
+    """
+    from custody.ledger.backends import open_ledger
+    from custody.timestamps.longterm import renew as run_renew
+
+    evidence = evidence_root(root)
+    moment = parse_date(before, "--before") if before is not None else None
+    config = evidence.config()
+    urls = list(dict.fromkeys([*(tsa or []), *config.tsa_urls]))
+    trust = root_trust(evidence, tsa_root or [])
+    unlock = None if dry_run else unlocker_for(key)
+    with open_ledger(evidence) as ledger:
+        report = run_renew(
+            ledger,
+            tsa_urls=urls,
+            trust=trust,
+            unlock=unlock,
+            algorithm=hash_name,
+            before=moment,
+            dry_run=dry_run,
+            timeout=config.tsa_timeout,
+        )
+    if json_output:
+        emit_json(report.to_json())
+    else:
+        render_renew(report)
+    if report.failed:
+        raise typer.Exit(ExitCode.UNUSABLE_INPUT)
+    if report.pending:
+        raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def render_renew(report: Any) -> None:
+    from custody.clock import format_time
+
+    verb = "would" if report.dry_run else "did"
+    out.print(f"Evidence records (RFC 4998), judged {format_time(report.at)}")
+    out.print(
+        f"renewing what lapses before {format_time(report.renew_before)}"
+        + (f", migrating to {report.requested_algorithm}" if report.requested_algorithm else "")
+    )
+    for action in report.actions:
+        target = f" of record {action.renews}" if action.renews is not None else ""
+        checkpoints = ", ".join(str(g.checkpoint) for g in action.objects)
+        if action.outcome == "planned":
+            mark = "[yellow]would[/]" if report.dry_run else "[yellow]planned[/]"
+        elif action.outcome == "done":
+            mark = "[green]done[/]"
+        else:
+            mark = f"[red]{action.outcome}[/]"
+        out.print(f"  {mark} {action.action}{target}, checkpoint(s) {checkpoints}")
+        out.print(f"    why: {shown(action.reason)}")
+        if action.outcome == "done":
+            out.print(
+                f"    {action.algorithm} archive timestamp of {action.gen_time} by "
+                f"{shown(action.tsa or '')}"
+            )
+            out.print(f"    record {action.record}, {action.bytes_added} bytes added")
+        elif action.message:
+            out.print(f"    {shown(action.message)}")
+    for row in report.current:
+        checkpoints = ", ".join(str(c) for c in row["checkpoints"])
+        out.print(
+            f"  [green]current[/] record {row['evidence_record']}, checkpoint(s) {checkpoints}"
+        )
+        out.print(f"    {shown(row['reason'])}")
+    for row in report.skipped:
+        out.print(f"  [yellow]skipped[/] checkpoint {row['checkpoint']}: {shown(row['reason'])}")
+    for row in report.validation:
+        if row["record"] is None:
+            out.print(
+                f"  [yellow]{verb} fetch[/] validation material for record {row['for']} "
+                f"({row['missing']} item(s) missing)"
+            )
+        else:
+            out.print(
+                f"  [green]validation[/] record {row['record']}: {row['files']} file(s) for "
+                f"record {row['for']}, {row['missing']} still missing"
+            )
+    if not report.actions and not report.validation:
+        out.print("Nothing is due.")
+    if report.failed:
+        err.print(
+            f"[bold red]FAILED[/]: {len(report.failed)} evidence set(s) cannot be read: "
+            "run 'custody verify'"
+        )
+    elif report.pending:
+        err.print(
+            f"[bold yellow]PENDING[/]: {len(report.pending)} renewal(s) could not be made (no "
+            "timestamp authority answered); run 'custody renew' again before the deadlines"
+        )

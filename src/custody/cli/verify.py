@@ -3,6 +3,7 @@ verifier's own trust (``custody.trust.policy``), rendered for people or as JSON.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from custody.cli.common import (
     app,
     emit_json,
     evidence_root,
+    parse_date,
     progress_bar,
 )
 from custody.cli.render import exit_code, render_verification
@@ -114,6 +116,14 @@ def verify(
     min_witnesses: MinWitnessesOpt = None,
     ledger: LedgerOpt = None,
     disclosures: DisclosuresOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Require long-term validity at this date (YYYY-MM-DD or RFC 3339): every "
+            "timestamp chain must still stand then.",
+        ),
+    ] = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -125,6 +135,9 @@ def verify(
 
     if ledger_only and files_only:
         raise UsageError("--ledger-only and --files-only exclude each other")
+    when = parse_date(at, "--at") if at is not None else None
+    if when is not None and files_only:
+        raise UsageError("--at judges the ledger's timestamps; it cannot go with --files-only")
     bundle = target is not None and is_bundle(target)
     if bundle and root is not None:
         raise UsageError("--root names an evidence root; a bundle is verified on its own")
@@ -136,7 +149,7 @@ def verify(
         raise UsageError("--disclosures applies to bundles: an evidence root keeps its own")
     policy = trust_policy(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key,
-        witness, min_witnesses,
+        witness, min_witnesses, when,
     )  # fmt: skip
     if bundle:
         from custody.delivery.bundle_check import verify_bundle
@@ -190,6 +203,7 @@ def trust_policy(
     trusted_key: list[Path] | None,
     witness: list[str] | None = None,
     min_witnesses: int | None = None,
+    at: datetime | None = None,
 ) -> TrustPolicy:
     """The verifier's TrustPolicy from its options (the same for roots and bundles)."""
     from custody.ledger.checks import TrustedCheckpoint
@@ -223,6 +237,7 @@ def trust_policy(
         tsa=load_trust(tsa_root or []),
         witnesses=witness or [],
         min_witnesses=min_witnesses,
+        at=at,
     )
 
 

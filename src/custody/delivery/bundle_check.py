@@ -1,6 +1,8 @@
 """Checking a received bundle offline, folder or zip, trusting nothing in it but what the
 checks establish: every manifest entry, every record's signature and inclusion proof, the
-checkpoint, the tokens, and every payload file against its item record. Hostile bundles
+checkpoint, the tokens, the RFC 4998 evidence record and validation material it carries
+(``custody.timestamps.longterm_check``), and every payload file against its item record.
+Hostile bundles
 (paths with ``..``, absolute paths, links, extra or missing files, altered proofs, tokens
 or records, zip bombs) get findings, and nothing is ever written.
 """
@@ -16,9 +18,11 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from custody.clock import format_time
 from custody.delivery.bundle_format import (
     MAX_ZIP_ENTRIES,
     MAX_ZIP_RATIO,
@@ -267,6 +271,8 @@ def verify_bundle(
     path: Path, *, policy: TrustPolicy, disclosures: dict[str, Any] | None = None
 ) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
+    With ``policy.at`` the long-term validity of its timestamps is required at that date
+    (``custody verify --at``).
 
     Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
     the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
@@ -673,6 +679,7 @@ def _verify_custody(
     )
     _verify_disclosures(source, result, parsed)
     _verify_tokens(source, result, parsed, checkpoint, policy)
+    _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
 
 
 DISCLOSURES = "custody/disclosures.jsonl"
@@ -927,17 +934,9 @@ def _verify_tokens(
         if s.record.type == "timestamp"
     ]
 
-    def read_token(token_file: str) -> bytes:
-        # A token travels as custody/timestamps/<its file name>; nothing else is read.
-        name = posixpath.basename(token_file)
-        if name in ("", ".", ".."):
-            raise FileNotFoundError(token_file)
-        try:
-            return source.read(f"custody/timestamps/{name}", limit=1 << 22)
-        except InputError as exc:
-            raise FileNotFoundError(str(exc)) from None
-
-    review = review_tokens(read_token, stamps, {checkpoint.seq: checkpoint.line}, policy.tsa)
+    review = review_tokens(
+        _token_reader(source), stamps, {checkpoint.seq: checkpoint.line}, policy.tsa
+    )
     findings = review_findings(review)
     if not review.valid:
         findings.append(
@@ -958,3 +957,159 @@ def _verify_tokens(
         else NO_TOKENS.replace("'custody timestamp' gets tokens", "the bundle carries none"),
     )
     result.timestamps = token_rows(review)
+
+
+def _token_reader(source: BundleSource) -> Any:
+    def read_token(token_file: str) -> bytes:
+        # A token travels as custody/timestamps/<its file name>; nothing else is read.
+        name = posixpath.basename(token_file)
+        if name in ("", ".", ".."):
+            raise FileNotFoundError(token_file)
+        try:
+            return source.read(f"custody/timestamps/{name}", limit=1 << 22)
+        except InputError as exc:
+            raise FileNotFoundError(str(exc)) from None
+
+    return read_token
+
+
+_MATERIAL_DIRS = {
+    "certificate": "custody/validation/certs/",
+    "crl": "custody/validation/crls/",
+    "ocsp": "custody/validation/ocsp/",
+}
+
+
+def _verify_longterm(
+    source: BundleSource,
+    result: VerificationResult,
+    parsed: dict[int, SignedRecord],
+    checkpoint: SignedRecord | None,
+    tsa_trust: Any,
+    at: datetime | None,
+    index: dict[str, Any],
+) -> None:
+    """The checkpoint's RFC 4998 evidence record, the validation material, and (with
+    ``at``) the checkpoint's proof of time at that date; index.json only says where to
+    look: every file is checked for what it is."""
+    from custody.timestamps.longterm_check import ObjectEvidence, judge
+    from custody.timestamps.material import ValidationMaterial
+    from custody.timestamps.rfc3161 import token_of
+
+    entries = [e for e in index.get("evidence_records", []) if isinstance(e, dict)]
+    listed = [e for e in index.get("validation", []) if isinstance(e, dict)]
+    if checkpoint is None or not (entries or listed or at is not None):
+        return
+    findings: list[Finding] = []
+    buckets: dict[str, list[bytes]] = {k: [] for k in _MATERIAL_DIRS}
+    for entry in listed:
+        kind, rel, digest = entry.get("kind"), entry.get("file"), entry.get("sha256")
+        if kind not in _MATERIAL_DIRS or not isinstance(rel, str) or not isinstance(digest, str):
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED, "custody/index.json", "a 'validation' entry is malformed"
+                )
+            )
+            continue
+        if not rel.startswith(_MATERIAL_DIRS[kind]) or rel not in source.files:
+            findings.append(
+                Finding(
+                    Code.VALIDATION_MATERIAL_INVALID, rel, "not in the bundle where index.json says"
+                )
+            )
+            continue
+        data = source.read(rel, limit=1 << 24)
+        if _sha256(data) != digest:
+            findings.append(
+                Finding(
+                    Code.VALIDATION_MATERIAL_INVALID,
+                    rel,
+                    "is not the file index.json lists (SHA-256 differs)",
+                    None,
+                    digest,
+                    _sha256(data),
+                )
+            )
+            continue
+        buckets[kind].append(data)
+    material = ValidationMaterial(
+        certificates=tuple(buckets["certificate"]),
+        crls=tuple(buckets["crl"]),
+        ocsp_responses=tuple(buckets["ocsp"]),
+    )
+    read_token = _token_reader(source)
+    stamps = {
+        seq: TimestampBody.from_json(s.record.body)
+        for seq, s in parsed.items()
+        if s.record.type == "timestamp" and s.record.body.get("checkpoint") == checkpoint.seq
+    }
+
+    def tokens_of(seqs: Sequence[int]) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...], str]:
+        members, tokens = [checkpoint.line], []
+        for seq in seqs:
+            body = stamps.get(seq)
+            if body is None:
+                return (
+                    None,
+                    (),
+                    f"record {seq} is not a timestamp over checkpoint {checkpoint.seq}",
+                )
+            try:
+                raw = read_token(body.token_file)
+            except FileNotFoundError:
+                return None, (), f"{body.token_file} is not in the bundle"
+            members.append(raw)
+            try:
+                tokens.append(token_of(raw))
+            except ValueError:
+                continue
+        return tuple(members), tuple(tokens), ""
+
+    sets = []
+    covered = False
+    for entry in entries:
+        rel, seqs = entry.get("file"), entry.get("timestamps")
+        if (
+            not isinstance(rel, str)
+            or not rel.startswith("custody/evidence/")
+            or rel not in source.files
+            or entry.get("checkpoint") != checkpoint.seq
+            or not isinstance(seqs, list)
+            or not all(isinstance(x, int) for x in seqs)
+        ):
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    "custody/index.json",
+                    f"an 'evidence_records' entry ({rel!r}) is malformed or not of this checkpoint",
+                )
+            )
+            continue
+        members, tokens, why = tokens_of(seqs)
+        der = source.read(rel, limit=1 << 24)
+        sets.append((rel, None, [ObjectEvidence(checkpoint.seq, der, members, tokens, why)]))
+        covered = True
+    bare = []
+    if not covered:
+        _members, tokens, _why = tokens_of(sorted(stamps))
+        if tokens:
+            bare.append((checkpoint.seq, checkpoint.line, list(tokens)))
+    review = judge(sets, bare, trust=tsa_trust, material=material, at=at)
+    for row in review.rows:
+        row["file"] = row["label"]
+    when = format_time(review.judged_at) if review.judged_at else ""
+    result.add_check(
+        "long-term evidence",
+        findings + review.findings,
+        review.checked,
+        f"{review.checked} RFC 4998 evidence record(s) checked against the checkpoint line "
+        f"and token files; {len(listed)} validation material file(s); judged at {when}"
+        + (" (long-term validity required)" if at is not None else ""),
+    )
+    result.evidence_records = review.rows
+
+
+def _sha256(data: bytes) -> str:
+    digest = new_hash("sha256")
+    digest.update(data)
+    return str(digest.hexdigest())

@@ -12,6 +12,9 @@ SHA-512 payload manifests. The custody material is tag files under ``custody/``:
 * ``proofs/consistency-<a>-<b>.json`` - each earlier checkpoint the checkpoint extends;
 * ``keys/<fingerprint>.pem`` - the public keys, for ``openssl pkeyutl``;
 * ``timestamps/*.tsr`` - the raw RFC 3161 responses over the checkpoint;
+* ``evidence/checkpoint-<seq>.ers`` - the RFC 4998 evidence record of the checkpoint (its
+  line and token files), when ``custody renew`` has made one, and ``validation/`` - the
+  certificates, CRLs and OCSP answers kept for those tokens (``custody.timestamps.longterm``);
 * ``index.json`` - a machine-readable map of all of it;
 
 plus ``HOW-TO-VERIFY.txt`` and a tag manifest. bagit-python is the independent validator;
@@ -27,6 +30,7 @@ altered proofs, tokens or records, zip bombs - get findings, and nothing is ever
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -68,6 +72,8 @@ class ExportReport:
     # and the fields withheld (only their salted commitments are in the records).
     disclosed: dict[str, int] = field(default_factory=dict)
     withheld: dict[str, int] = field(default_factory=dict)
+    evidence_records: int = 0
+    validation: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +87,8 @@ class ExportReport:
             "timestamps": self.timestamps,
             "payload_bytes": self.payload_bytes,
             "warnings": self.warnings,
+            "evidence_records": self.evidence_records,
+            "validation": self.validation,
         }
 
 
@@ -232,6 +240,7 @@ def export_bundle(
             key=lambda line: SignedRecord.parse(line).seq,
         )
         proofs = {seq: inclusion_document(ledger, seq, checkpoint.seq) for seq in proven}
+        longterm = _longterm(ledger, checkpoint.seq, [s.seq for s in stamps], report)
         consistency = []
         for seq in earlier:
             size = int(ledger.read(seq).record.body["tree_size"])
@@ -251,6 +260,7 @@ def export_bundle(
             payload,
             item_records,
             withheld,
+            longterm,
             disclosures,
         )
         _write_bag_files(root, out, payload, item_records, checkpoint)
@@ -260,6 +270,8 @@ def export_bundle(
     report.records = len(lines)
     report.checkpoint = checkpoint.seq
     report.timestamps = len(stamps)
+    report.evidence_records = len(longterm["evidence_records"])
+    report.validation = len(longterm["validation"])
     report.payload_bytes = sum(size for size, _ in payload.values())
     _count_disclosure(report, bodies, disclosures)
     if make_zip:
@@ -302,6 +314,55 @@ def _count_disclosure(
                 report.disclosed[name] = report.disclosed.get(name, 0) + 1
             elif digest is not None:
                 report.withheld[name] = report.withheld.get(name, 0) + 1
+def _longterm(
+    ledger: Ledger, checkpoint: int, stamps: Sequence[int], report: ExportReport
+) -> dict[str, Any]:
+    """The checkpoint's RFC 4998 evidence record (if ``custody renew`` made one) and the
+    validation material of its tokens and archive timestamps: files for the bundle."""
+    from custody.errors import InputError
+    from custody.timestamps.longterm import LongtermState
+    from custody.timestamps.longterm_export import checkpoint_evidence
+
+    state = LongtermState.from_ledger(ledger)
+    files: dict[str, bytes] = {}
+    entries: list[dict[str, Any]] = []
+    material = [f for seq in stamps for f in state.timestamps[seq].validation]
+    material += [
+        f
+        for _seq, body in state.validations
+        if any(ref.record in stamps for ref in body.tokens)
+        for f in body.validation
+    ]
+    try:
+        found = checkpoint_evidence(state, ledger.read_token, checkpoint)
+    except InputError as exc:
+        found = None
+        report.warnings.append(f"the evidence record of checkpoint {checkpoint} is left out: {exc}")
+    if found is not None:
+        name = f"custody/evidence/checkpoint-{checkpoint}.ers"
+        files[name] = found.record.to_der()
+        entries.append(
+            {
+                "file": name,
+                "checkpoint": checkpoint,
+                "timestamps": list(found.group.timestamps),
+                "chains": len(found.record.chains),
+            }
+        )
+        material += found.material
+    listed = []
+    for ref in dict.fromkeys(material):
+        try:
+            data = ledger.read_token(ref.file)
+        except OSError:
+            report.warnings.append(f"validation material {ref.file} is missing; left out")
+            continue
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            report.warnings.append(f"validation material {ref.file} was changed; left out")
+            continue
+        files[f"custody/{ref.file}"] = data
+        listed.append({"kind": ref.kind, "file": f"custody/{ref.file}", "sha256": ref.sha256})
+    return {"files": files, "evidence_records": entries, "validation": listed}
 
 
 def _write_payload(
@@ -367,6 +428,7 @@ def _write_custody(
     payload: dict[str, tuple[int, dict[str, str]]],
     items: Sequence[SignedRecord],
     withheld: Sequence[int],
+    longterm: dict[str, Any],
     disclosures: Sequence[Disclosure] = (),
 ) -> None:
     folder = out / "custody"
@@ -379,6 +441,10 @@ def _write_custody(
             folder / "disclosures.jsonl",
             b"".join(d.text.encode("ascii") + b"\n" for d in disclosures),
         )
+    for rel, data in longterm["files"].items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
     write_atomic(folder / "records.jsonl", b"".join(line + b"\n" for line in lines))
     for seq, document in proofs.items():
         write_atomic(folder / "proofs" / f"record-{seq}.json", canonical.encode(document) + b"\n")
@@ -456,6 +522,8 @@ def _write_custody(
             "count": len(disclosures),
             "withheld": _withheld_fields(items, disclosures),
         },
+        "evidence_records": longterm["evidence_records"],
+        "validation": longterm["validation"],
     }
     if note_file is not None:
         index["checkpoint_note"] = note_file
@@ -601,7 +669,7 @@ def _zip(out: Path) -> Path:
 
 VERIFY_SCRIPT = "verify-bundle.py"
 # The normative documents a verifier needs, carried in every bundle (custody/spec/).
-SPEC_DOCUMENTS = ("format.md", "merkle.md", "proofs.md", "bundle.md")
+SPEC_DOCUMENTS = ("format.md", "merkle.md", "proofs.md", "bundle.md", "long-term.md")
 
 
 def spec_folder() -> Path | None:
@@ -632,11 +700,11 @@ def _grouped(fingerprint: str) -> str:
     return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
 
 
-def _reveals(index: dict[str, Any]) -> str:
+def _reveals(index: dict[str, Any], step: int) -> str:
     info = index.get("disclosures") or {}
     held = info.get("withheld") or []
     count = int(info.get("count") or 0)
-    text = """6. What this bundle reveals about the people who collected the evidence
+    text = f"""{step}. What this bundle reveals about the people who collected the evidence
    The keys above name their holders. Item records may name who collected each file
    (collector), the path it was copied from and the disk it was on (source_path, volume):
    custody records these as salted commitments, and keeps the values apart."""
@@ -653,6 +721,53 @@ def _reveals(index: dict[str, Any]) -> str:
     if not count and not held:
         text += """
    No item record in this bundle holds such commitments."""
+    return text
+
+
+def _longterm_step(index: dict[str, Any], step: int) -> str:
+    records = index.get("evidence_records") or []
+    if not records:
+        return f"""{step}. The timestamps outlive their certificates: NOT YET IN THIS BUNDLE
+   No RFC 4998 evidence record travels with it ('custody renew' had not covered its
+   checkpoint), so its timestamps stand only while step 5 can check them."""
+    files = ", ".join(str(r["file"]) for r in records)
+    return f"""{step}. The timestamps outlive their certificates (RFC 4998)
+   {files} is an RFC 4998 evidence record (DER) whose data object is the group: the
+   checkpoint line of step 5 and each token file it lists in custody/index.json
+   ("evidence_records"). Check it with Bouncy Castle's org.bouncycastle.tsp.ers or by hand
+   (custody/spec/long-term.md section 4); the certificates, CRLs and OCSP answers kept for
+   the tokens are under custody/validation/."""
+
+
+def _witness_step(index: dict[str, Any], step: int) -> str:
+    cosigned = index.get("cosignatures") or []
+    note = index.get("checkpoint_note")
+    if not cosigned and not note:
+        return f"""{step}. Witnesses: none
+   No witness cosignature and no signed checkpoint note travel with this bundle."""
+    checkpoint = index["checkpoint"]
+    text = f"""{step}. Witnesses and the checkpoint note (C2SP)"""
+    if cosigned:
+        files = ", ".join(str(c["file"]) for c in cosigned)
+        text += f"""
+   {files}: a witness (a second party) checked that the ledger's checkpoint extends
+   every checkpoint of this ledger it had seen, and cosigned it (c2sp.org/tlog-cosignature,
+   Ed25519 over "cosignature/v1", "time T" and the checkpoint note's text). Each file gives
+   the witness's "witness_fingerprint", its verifier key "vkey" and the cosigned checkpoint
+   as a signed "note". A cosignature is worth what its witness is: compare the fingerprint
+   with one the witness gave you by another channel, as in step 4."""
+    if note:
+        root = base64.b64encode(bytes.fromhex(str(checkpoint["root"]))).decode()
+        text += f"""
+   {note} is the checkpoint (record {checkpoint["record"]}) as a C2SP signed note
+   (c2sp.org/signed-note, tlog-checkpoint): the ledger's origin, the tree size and the
+   root in base64, then the signer's signature line. Its size and root must be these:
+   $ sed -n 2,3p {note}
+   Expected: {checkpoint["tree_size"]} and {root}
+   Go's golang.org/x/mod/sumdb/note checks its signature (note.Open) with the verifier
+   key note.NewEd25519VerifierKey makes from the origin (line 1) and the signer's
+   32-byte public key (step 4's command prints its SHA-256; the key is
+   custody/keys/{checkpoint["signer"]}.pem)."""
     return text
 
 
@@ -751,15 +866,20 @@ are commands: type them without the "$ ".
 
 {when}
 
-{_reveals(index)}
+{_longterm_step(index, 6)}
 
-7. The format, carried in this bundle
+{_witness_step(index, 7)}
+
+{_reveals(index, 8)}
+
+9. The format, carried in this bundle
    custody/spec/format.md defines the records precisely enough to write an independent
    verifier; custody/spec/merkle.md the Merkle tree and proofs (RFC 9162);
    custody/spec/proofs.md the proof files; custody/spec/bundle.md this bundle's layout and
-   what it reveals. custody/index.json lists every file named above. The checkpoint is
-   record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger records have the
-   Merkle root {checkpoint["root"]}.
+   what it reveals; custody/spec/long-term.md the evidence records. custody/index.json
+   lists every file named above. The checkpoint is record {checkpoint["record"]}: the first
+   {checkpoint["tree_size"]} ledger records have the Merkle root {checkpoint["root"]}.
 
-8. All of it at once, with custody installed:  custody verify .
+10. All of it at once, with custody installed:  custody verify .
+   (judged for the long term at a date: custody verify . --at 2036-01-01)
 """

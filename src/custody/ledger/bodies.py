@@ -1,6 +1,7 @@
 """The typed bodies of ledger records (key, item, checkpoint, timestamp, event, repair,
-revocation) as frozen dataclasses, each parsed strictly from its JSON (``from_json``)
-and written back as exactly the members the format defines (``to_json``).
+revocation, witness, validation, evidence-record) as frozen dataclasses, each parsed strictly from
+its JSON (``from_json``) and written back as exactly the members the format defines
+(``to_json``).
 
 docs/format.md and docs/events.md are the normative description; keep them in step.
 """
@@ -340,12 +341,109 @@ class CheckpointBody:
         )
 
 
+def _kept_path(value: str, where: str) -> str:
+    """A file kept under .custody/ (or in the shared database), named relative to it."""
+    if not value or value.startswith("/") or "\\" in value or ".." in value.split("/"):
+        raise RecordError(f"{where}: a kept file is named relative to .custody/, without '..'")
+    return value
+
+
+MATERIAL_KINDS = ("certificate", "crl", "ocsp")
+
+
+GAP_KINDS = ("crl", "ocsp", "issuer")
+
+
+@dataclass(frozen=True)
+class MaterialFile:
+    """A certificate, CRL or OCSP answer kept to validate timestamps later, offline."""
+
+    kind: str
+    file: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in MATERIAL_KINDS:
+            raise RecordError(f"validation material: unknown kind {self.kind!r}")
+        _kept_path(self.file, "validation material")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "kind": self.kind, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> MaterialFile:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: a material file must be an object")
+        only_fields(obj, {"file", "kind", "sha256"}, where)
+        return cls(
+            get_field(obj, "kind", str, where),
+            get_field(obj, "file", str, where),
+            hex64_field(obj, "sha256", where),
+        )
+
+
+@dataclass(frozen=True)
+class MaterialGap:
+    """Validation material that could not be had, and why (fetched again on a later run
+    when it has a URL)."""
+
+    kind: str
+    subject: str
+    reason: str
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in GAP_KINDS:
+            raise RecordError(f"validation material: unknown missing kind {self.kind!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return drop_none(
+            {"kind": self.kind, "reason": self.reason, "subject": self.subject, "url": self.url}
+        )
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> MaterialGap:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: a missing entry must be an object")
+        only_fields(obj, {"kind", "reason", "subject", "url"}, where)
+        return cls(
+            get_field(obj, "kind", str, where),
+            get_field(obj, "subject", str, where),
+            get_field(obj, "reason", str, where),
+            opt_field(obj, "url", str, where),
+        )
+
+
+def _material_json(
+    files: tuple[MaterialFile, ...], gaps: tuple[MaterialGap, ...]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if files:
+        out["validation"] = [f.to_json() for f in files]
+    if gaps:
+        out["validation_missing"] = [g.to_json() for g in gaps]
+    return out
+
+
+def _material_from(
+    obj: Mapping[str, Any], where: str
+) -> tuple[tuple[MaterialFile, ...], tuple[MaterialGap, ...]]:
+    files = opt_field(obj, "validation", list, where) or []
+    gaps = opt_field(obj, "validation_missing", list, where) or []
+    return (
+        tuple(MaterialFile.from_json(f, f"{where} validation") for f in files),
+        tuple(MaterialGap.from_json(g, f"{where} validation_missing") for g in gaps),
+    )
+
+
 @dataclass(frozen=True)
 class TimestampBody:
     """An RFC 3161 token over a checkpoint record, stored under ``.custody/timestamps/``.
 
     The token's message imprint is SHA-256 of the checkpoint line's exact bytes; the
     response file's SHA-256 is recorded so the ledger itself says which bytes were kept.
+    ``validation`` lists the TSA's certificates, CRLs and OCSP answers kept with it (by
+    file and SHA-256), ``validation_missing`` what could not be had then, and why.
     """
 
     checkpoint: int
@@ -358,6 +456,8 @@ class TimestampBody:
     nonce: str | None = None
     policy: str | None = None
     tsa_name: str | None = None
+    validation: tuple[MaterialFile, ...] = ()
+    validation_missing: tuple[MaterialGap, ...] = ()
 
     def __post_init__(self) -> None:
         if self.token_file.startswith("/") or ".." in self.token_file.split("/"):
@@ -366,6 +466,7 @@ class TimestampBody:
     def to_json(self) -> dict[str, Any]:
         return drop_none(
             {
+                **_material_json(self.validation, self.validation_missing),
                 "checkpoint": self.checkpoint,
                 "gen_time": self.gen_time,
                 "imprint": self.imprint,
@@ -395,6 +496,8 @@ class TimestampBody:
                 "token_sha256",
                 "tsa",
                 "tsa_name",
+                "validation",
+                "validation_missing",
             },
             w,
         )
@@ -403,6 +506,7 @@ class TimestampBody:
             check_time(gen_time)
         except ValueError as exc:
             raise RecordError(f"timestamp: {exc}") from exc
+        validation, missing = _material_from(obj, w)
         return cls(
             checkpoint=nonneg_field(obj, "checkpoint", w),
             imprint=hex64_field(obj, "imprint", w),
@@ -414,6 +518,8 @@ class TimestampBody:
             nonce=opt_field(obj, "nonce", str, w),
             policy=opt_field(obj, "policy", str, w),
             tsa_name=opt_field(obj, "tsa_name", str, w),
+            validation=validation,
+            validation_missing=missing,
         )
 
 
@@ -683,6 +789,191 @@ class WitnessBody:
         )
 
 
+@dataclass(frozen=True)
+class TokenRef:
+    """A timestamp token a record names: the record that holds it and its SHA-256 (of the
+    .tsr file for a ``timestamp`` record, of the DER token for an ``evidence-record``)."""
+
+    record: int
+    token_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record": self.record, "token_sha256": self.token_sha256}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> TokenRef:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: a token reference must be an object")
+        only_fields(obj, {"record", "token_sha256"}, where)
+        return cls(nonneg_field(obj, "record", where), hex64_field(obj, "token_sha256", where))
+
+
+@dataclass(frozen=True)
+class ValidationBody:
+    """Validation material obtained after the record holding a token was written: what an
+    earlier run could not fetch (offline), or a CRL newer than the token."""
+
+    tokens: tuple[TokenRef, ...]
+    validation: tuple[MaterialFile, ...] = ()
+    validation_missing: tuple[MaterialGap, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            raise RecordError("validation: names no token ('for')")
+        if not self.validation:
+            raise RecordError("validation: keeps no file")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "for": [t.to_json() for t in self.tokens],
+            **_material_json(self.validation, self.validation_missing),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ValidationBody:
+        w = "validation"
+        only_fields(obj, {"for", "validation", "validation_missing"}, w)
+        tokens = tuple(TokenRef.from_json(t, f"{w} for") for t in get_field(obj, "for", list, w))
+        files, gaps = _material_from(obj, w)
+        return cls(tokens, files, gaps)
+
+
+EVIDENCE_ACTIONS = ("initial", "timestamp-renewal", "hashtree-renewal")
+
+
+@dataclass(frozen=True)
+class ObjectGroup:
+    """One data object group of an evidence set: a checkpoint line and the token files of
+    the named timestamp records over it (docs/long-term.md)."""
+
+    checkpoint: int
+    timestamps: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.timestamps or list(self.timestamps) != sorted(set(self.timestamps)):
+            raise RecordError("evidence-record: each object names its timestamps, ascending")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "timestamps": list(self.timestamps)}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> ObjectGroup:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: an object must be an object")
+        only_fields(obj, {"checkpoint", "timestamps"}, where)
+        stamps = get_field(obj, "timestamps", list, where)
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in stamps):
+            raise RecordError(f"{where}: timestamps are record numbers")
+        return cls(nonneg_field(obj, "checkpoint", where), tuple(stamps))
+
+
+@dataclass(frozen=True)
+class ArchiveStamp:
+    """The archive timestamp an evidence-record record added: who, when, which bytes."""
+
+    algorithm: str
+    gen_time: str
+    tsa: str
+    token_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "gen_time": self.gen_time,
+            "token_sha256": self.token_sha256,
+            "tsa": self.tsa,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> ArchiveStamp:
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: time_stamp must be an object")
+        only_fields(obj, {"algorithm", "gen_time", "token_sha256", "tsa"}, where)
+        gen_time = get_field(obj, "gen_time", str, where)
+        try:
+            check_time(gen_time)
+        except ValueError as exc:
+            raise RecordError(f"{where}: {exc}") from exc
+        return cls(
+            get_field(obj, "algorithm", str, where),
+            gen_time,
+            get_field(obj, "tsa", str, where),
+            hex64_field(obj, "token_sha256", where),
+        )
+
+
+@dataclass(frozen=True)
+class EvidenceRecordBody:
+    """An RFC 4998 evidence set kept under .custody/evidence/ (docs/long-term.md): made
+    (``initial``) or renewed (``timestamp-renewal``, ``hashtree-renewal`` of ``previous``)
+    by ``custody renew``, with the validation material kept at that moment."""
+
+    action: str
+    set_file: str
+    set_sha256: str
+    set_size: int
+    objects: tuple[ObjectGroup, ...]
+    time_stamp: ArchiveStamp
+    previous: int | None = None
+    validation: tuple[MaterialFile, ...] = ()
+    validation_missing: tuple[MaterialGap, ...] = ()
+
+    def __post_init__(self) -> None:
+        w = "evidence-record"
+        if self.action not in EVIDENCE_ACTIONS:
+            raise RecordError(f"{w}: unknown action {self.action!r}")
+        if (self.action == "initial") != (self.previous is None):
+            raise RecordError(f"{w}: a renewal names the record it renews, an initial one none")
+        if not self.objects:
+            raise RecordError(f"{w}: covers no data object")
+        _kept_path(self.set_file, w)
+
+    def to_json(self) -> dict[str, Any]:
+        return drop_none(
+            {
+                "action": self.action,
+                "objects": [o.to_json() for o in self.objects],
+                "previous": self.previous,
+                "set": {"file": self.set_file, "sha256": self.set_sha256, "size": self.set_size},
+                "time_stamp": self.time_stamp.to_json(),
+                **_material_json(self.validation, self.validation_missing),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> EvidenceRecordBody:
+        w = "evidence-record"
+        only_fields(
+            obj,
+            {
+                "action",
+                "objects",
+                "previous",
+                "set",
+                "time_stamp",
+                "validation",
+                "validation_missing",
+            },
+            w,
+        )
+        kept = get_field(obj, "set", dict, w)
+        only_fields(kept, {"file", "sha256", "size"}, f"{w} set")
+        objects = get_field(obj, "objects", list, w)
+        files, gaps = _material_from(obj, w)
+        previous = nonneg_field(obj, "previous", w) if "previous" in obj else None
+        return cls(
+            action=get_field(obj, "action", str, w),
+            set_file=get_field(kept, "file", str, f"{w} set"),
+            set_sha256=hex64_field(kept, "sha256", f"{w} set"),
+            set_size=nonneg_field(kept, "size", f"{w} set"),
+            objects=tuple(ObjectGroup.from_json(o, f"{w} object") for o in objects),
+            time_stamp=ArchiveStamp.from_json(get_field(obj, "time_stamp", dict, w), w),
+            previous=previous,
+            validation=files,
+            validation_missing=gaps,
+        )
+
+
 BODY_TYPES: dict[str, Any] = {
     "key": KeyBody,
     "item": ItemBody,
@@ -692,4 +983,6 @@ BODY_TYPES: dict[str, Any] = {
     "event": EventBody,
     "revocation": RevocationBody,
     "witness": WitnessBody,
+    "validation": ValidationBody,
+    "evidence-record": EvidenceRecordBody,
 }

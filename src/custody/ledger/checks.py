@@ -7,6 +7,11 @@ before (``_Pass``): sequence numbers, the hash chain, whether the signer was int
 before the record and not revoked or retired, whether its role allows the record, and -
 once the Merkle tree is built from all leaf hashes - every checkpoint's root.
 
+References between records are checked here too: an event's items, an item's
+``duplicate_of``/``supersedes`` (``references``), and what ``evidence-record`` and
+``validation`` records name - earlier checkpoints, the timestamp records over them, the
+evidence record a renewal renews, the token records material is for (REFERENCE_INVALID).
+
 Key rules (docs/events.md): the first key introduces itself; later keys introduce
 themselves (reported as KEY_UNVOUCHED unless the verifier pinned them) or are vouched for
 by a key already introduced - only a custodian may introduce a custodian - or by the key
@@ -27,8 +32,10 @@ from custody.ledger import merkle
 from custody.ledger.bodies import (
     CheckpointBody,
     EventBody,
+    EvidenceRecordBody,
     ItemBody,
     TimestampBody,
+    ValidationBody,
     WitnessBody,
 )
 from custody.ledger.keyrules import Compromise, KeyRules, KeyState
@@ -40,10 +47,15 @@ from custody.ledger.linefacts import (
     learn_key,
     line_facts,
 )
-from custody.ledger.records import SignedRecord
+from custody.ledger.records import RECORD_TYPES, SELF_DATED_TYPES, SignedRecord
 from custody.ledger.references import Reference, reference_finding
 
 _LISTED_GAP = 1000  # longer runs of missing records are reported as one range
+
+# One byte per record in LedgerState.kinds: the type's first letter ("?" unreadable),
+# except evidence-record, which would collide with event.
+KIND_OF = {t: ord(t[0]) for t in RECORD_TYPES} | {"evidence-record": ord("E")}
+SELF_DATED_KINDS = frozenset(KIND_OF[t] for t in SELF_DATED_TYPES)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,8 @@ class LedgerState:
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     records: int = 0
+    evidence_records: list[tuple[int, EvidenceRecordBody]] = field(default_factory=list)
+    validations: list[tuple[int, ValidationBody]] = field(default_factory=list)
 
 
 # --- in order -------------------------------------------------------------------------------
@@ -130,7 +144,7 @@ class _Pass:
                 Finding(Code.RECORD_MALFORMED, f"record {position}", facts.error, position)
             )
             return
-        state.kinds.append(ord(facts.type[0]))
+        state.kinds.append(KIND_OF.get(facts.type, ord("?")))
         self.seqs.append(facts.seq)
         self.prev_parsed, self.prev_seq = True, facts.seq
         authentic = self.rules.judge(position, facts)
@@ -169,6 +183,61 @@ class _Pass:
                 state.accounted.update(ref.seq for ref in body.items)
             elif body.action == "supersede":
                 state.accounted.update(ref.seq for ref in body.items)
+        elif isinstance(body, EvidenceRecordBody):
+            state.evidence_records.append((position, body))
+            if authentic:
+                self._evidence_references(position, body)
+        elif isinstance(body, ValidationBody):
+            state.validations.append((position, body))
+            if authentic:
+                self._validation_references(position, body)
+
+    def _refuse(self, position: int, problem: str) -> None:
+        self.references.append(
+            Finding(Code.REFERENCE_INVALID, f"record {position}", problem, position)
+        )
+
+    def _evidence_references(self, position: int, body: EvidenceRecordBody) -> None:
+        """The checkpoints and timestamp records an evidence set's objects are made of, and
+        the evidence record a renewal renews, come earlier and are what they are named as."""
+        stamps = {seq: b for seq, b in self.state.timestamps}
+        for group in body.objects:
+            self.reference_count += 1 + len(group.timestamps)
+            if group.checkpoint >= position or self.state.kinds[group.checkpoint] != ord("c"):
+                self._refuse(position, f"names record {group.checkpoint} as a checkpoint")
+            for seq in group.timestamps:
+                stamp = stamps.get(seq)
+                if stamp is None or seq >= position or stamp.checkpoint != group.checkpoint:
+                    self._refuse(
+                        position,
+                        f"names record {seq} as a timestamp over checkpoint {group.checkpoint}",
+                    )
+        if body.previous is not None:
+            self.reference_count += 1
+            earlier = dict(self.state.evidence_records).get(body.previous)
+            if earlier is None or body.previous >= position:
+                self._refuse(position, f"renews record {body.previous}, not an evidence record")
+            elif earlier.objects != body.objects:
+                self._refuse(
+                    position, f"renews evidence record {body.previous} but for other objects"
+                )
+
+    def _validation_references(self, position: int, body: ValidationBody) -> None:
+        """Material is for tokens that earlier timestamp or evidence-record records hold."""
+        stamps = dict(self.state.timestamps)
+        for ref in body.tokens:
+            self.reference_count += 1
+            kind = self.state.kinds[ref.record] if ref.record < position else None
+            stamp = stamps.get(ref.record)
+            if kind == ord("t") and stamp is not None:
+                if stamp.token_sha256 != ref.token_sha256:
+                    self._refuse(
+                        position, f"names record {ref.record}'s token with another SHA-256"
+                    )
+            elif kind != ord("E"):
+                self._refuse(
+                    position, f"is for record {ref.record}, which holds no timestamp token"
+                )
 
     def _reference(self, position: int, ref: Reference) -> None:
         # Record numbers are positions in a well-numbered ledger; where the numbering around

@@ -68,6 +68,21 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
             text += f", compromised since record {body['compromised_since']}"
         if body.get("reason"):
             text += f": {body['reason']}"
+    elif record.type == "evidence-record":
+        stamp = body.get("time_stamp") or {}
+        covered = ", ".join(str(o.get("checkpoint")) for o in body.get("objects") or [])
+        text = (
+            f"{body.get('action')} of the evidence set over checkpoint(s) {covered}: "
+            f"{stamp.get('algorithm')} archive timestamp of {stamp.get('gen_time')} "
+            f"from {stamp.get('tsa')}"
+        )
+    elif record.type == "validation":
+        named = ", ".join(str(t.get("record")) for t in body.get("for") or [])
+        text = (
+            f"validation material for the token(s) of record {named}: "
+            f"{len(body.get('validation') or [])} file(s), "
+            f"{len(body.get('validation_missing') or [])} still missing"
+        )
     else:
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
     return {

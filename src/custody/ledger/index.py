@@ -351,10 +351,12 @@ class LedgerIndex(merkle.NodeStore):
             )
         ]
 
-    def last_type_except(self, skipped: str) -> str | None:
-        """Type of the last record that is not of type ``skipped`` (None if there is none)."""
+    def last_type_except(self, *skipped: str) -> str | None:
+        """Type of the last record not of a ``skipped`` type (None if there is none)."""
+        marks = ",".join("?" * len(skipped))
         row = self.db.execute(
-            "SELECT type FROM records WHERE type != ? ORDER BY seq DESC LIMIT 1", (skipped,)
+            f"SELECT type FROM records WHERE type NOT IN ({marks}) ORDER BY seq DESC LIMIT 1",
+            skipped,
         ).fetchone()
         return None if row is None else str(row[0])
 

@@ -54,7 +54,18 @@ class LineFacts(NamedTuple):
     refs: tuple[Reference, ...] = ()  # the item records this record names
 
 
-_KEEP = frozenset({"key", "checkpoint", "timestamp", "event", "revocation", "witness"})
+_KEEP = frozenset(
+    {
+        "key",
+        "checkpoint",
+        "timestamp",
+        "event",
+        "revocation",
+        "witness",
+        "validation",
+        "evidence-record",
+    }
+)
 
 
 NO_DIGEST = bytes(32)

@@ -321,10 +321,10 @@ class PgIndex(merkle.NodeStore):
             )
         ]
 
-    def last_type_except(self, skipped: str) -> str | None:
+    def last_type_except(self, *skipped: str) -> str | None:
         row = self._one(
-            "SELECT type FROM custody_records WHERE type != %s ORDER BY seq DESC LIMIT 1",
-            (skipped,),
+            "SELECT type FROM custody_records WHERE type <> ALL(%s) ORDER BY seq DESC LIMIT 1",
+            (list(skipped),),
         )
         return None if row is None else str(row[0])
 

@@ -34,8 +34,25 @@ FORMAT_VERSION = 1
 
 
 RECORD_TYPES = frozenset(
-    {"key", "item", "checkpoint", "timestamp", "event", "repair", "revocation", "witness"}
+    {
+        "key",
+        "item",
+        "checkpoint",
+        "timestamp",
+        "event",
+        "repair",
+        "revocation",
+        "witness",
+        "validation",
+        "evidence-record",
+    }
 )
+
+
+# Records that carry their own proof of time (an RFC 3161 token, an RFC 4998 evidence set,
+# CA-signed revocation material): a checkpoint need not cover them, and one made only for
+# them would start an endless stamp-checkpoint-stamp cycle (``Ledger.needs_checkpoint``).
+SELF_DATED_TYPES = ("timestamp", "validation", "evidence-record")
 
 
 _SIGNED_MARKER = b',"signed":'

@@ -24,7 +24,7 @@ from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import merkle
 from custody.ledger.bodies import CheckpointBody, KeyBody
 from custody.ledger.index import Head
-from custody.ledger.records import FORMAT_VERSION, Record, SignedRecord
+from custody.ledger.records import FORMAT_VERSION, SELF_DATED_TYPES, Record, SignedRecord
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 
@@ -109,12 +109,13 @@ class Ledger(abc.ABC):
         self.close()
 
     def needs_checkpoint(self) -> bool:
-        """True if records other than timestamps came after the last checkpoint.
+        """True if records other than self-dated ones came after the last checkpoint.
 
-        Timestamp records follow the checkpoint they stamp; covering them with yet another
-        checkpoint would start an endless stamp-checkpoint-stamp cycle.
+        Timestamp records follow the checkpoint they stamp, evidence-record and validation
+        records the tokens they keep valid; covering them with yet another checkpoint would
+        start an endless stamp-checkpoint-stamp cycle (``records.SELF_DATED_TYPES``).
         """
-        last = self.index.last_type_except("timestamp")
+        last = self.index.last_type_except(*SELF_DATED_TYPES)
         return last is not None and last != "checkpoint"
 
     def root_hash(self, size: int | None = None) -> bytes:

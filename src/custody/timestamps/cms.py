@@ -4,6 +4,9 @@ certificate's EKU, and the certificate path to a trust anchor at genTime.
 
 Each function answers one question with (passed, reason), so ``rfc3161.check_response``
 can name exactly what failed.
+
+May import: ``custody.timestamps.der``, ``custody.timestamps.algorithms``, ``cryptography``,
+the standard library.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from custody.timestamps.algorithms import ALGORITHMS
 from custody.timestamps.der import (
     DerError,
     Tlv,
@@ -81,21 +85,11 @@ _OID_ED448: Final = "1.3.101.113"
 
 
 HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
-    _OID_SHA1: hashes.SHA1,
-    _OID_SHA224: hashes.SHA224,
-    OID_SHA256: hashes.SHA256,
-    _OID_SHA384: hashes.SHA384,
-    _OID_SHA512: hashes.SHA512,
-}
+    a.oid: a.crypto for a in ALGORITHMS.values()
+}  # every algorithm of custody.timestamps.algorithms, SHA-3 included
 
 
-HASH_NAMES: Final = {
-    _OID_SHA1: "sha1",
-    _OID_SHA224: "sha224",
-    OID_SHA256: "sha256",
-    _OID_SHA384: "sha384",
-    _OID_SHA512: "sha512",
-}
+HASH_NAMES: Final = {a.oid: a.name for a in ALGORITHMS.values()}
 
 
 # signatureAlgorithm OID -> hash OID (None: take the SignerInfo's digestAlgorithm).

@@ -1,6 +1,17 @@
-"""The few DER structures custody reads itself in timestamp tokens (TLV walking, OIDs,
-integers) and the DER SET re-sorting rfc3161-client needs; everything else is parsed by
-``cryptography`` and ``rfc3161-client``.
+"""DER as the timestamp code reads and writes it: a strict TLV walker (definite, minimal
+lengths; low tag numbers), OIDs and integers, a check that a whole value is DER
+(:func:`check_der`), the SET OF re-sorting that rfc3161-client and RFC 4998 need
+(:func:`der_sorted_certificates`, :func:`der_sorted_token`), and the few encoders that
+requests, evidence records and evidence sets are written with. Everything else is parsed by
+``cryptography``, ``rfc3161-client`` and (for RFC 4998 structures) ``asn1crypto``.
+
+Writing a handful of TLVs directly is ~20x faster than building asn1crypto objects, which
+matters when 100,000 evidence records are derived at once.
+
+May import: the standard library only.
+
+Followed: ITU-T X.690 §8.1 (TLV), §10.1 (DER: definite length in the minimum number of
+octets), §11.6 (SET OF components in ascending order of their encodings), §8.19 (OIDs).
 """
 
 from __future__ import annotations
@@ -11,10 +22,11 @@ from typing import Final
 OID_SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
 
 # --------------------------------------------------------------------------- DER
-# A minimal reader for the few CMS/TSP structures custody must look into itself:
-# definite lengths only, low tag numbers only, bounds checked everywhere. It is used
-# (a) to put the certificate SET back into DER order and (b) to reach the signed
-# attributes and signature bytes that rfc3161-client does not expose.
+# A strict reader for the few CMS/TSP structures custody must look into itself: definite
+# minimal lengths only (BER forms are refused: what is hashed must be DER), low tag
+# numbers only, bounds checked everywhere. It is used (a) to put SET OFs back into DER
+# order, (b) to reach the signed attributes and signature bytes that rfc3161-client does
+# not expose, and (c) to walk evidence sets and check that evidence records are DER.
 
 
 class DerError(ValueError):
@@ -45,6 +57,8 @@ def read_tlv(data: bytes, pos: int, limit: int) -> Tlv:
         if count > 4 or pos + 2 + count > limit:
             raise DerError("bad DER length")
         length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
+        if length < 0x80 or data[pos + 2] == 0:
+            raise DerError("length not in minimal form (BER, not DER)")
         body = pos + 2 + count
     if body + length > limit:
         raise DerError("DER value runs past its container")
@@ -112,41 +126,90 @@ def der_uint(value: int) -> bytes:
     return der_encode(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
+def encode_oid(dotted: str) -> bytes:
+    """The DER OBJECT IDENTIFIER of a dotted string."""
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray()
+    for value in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [value & 0x7F]
+        value >>= 7
+        while value:
+            chunk.append(0x80 | (value & 0x7F))
+            value >>= 7
+        body += bytes(reversed(chunk))
+    return der_encode(0x06, bytes(body))
+
+
+def check_der(data: bytes) -> None:
+    """Raise DerError unless ``data`` is one value whose every element uses definite
+    minimal lengths and whose universal SET OFs are in DER order."""
+    stack = [single(data)]
+    while stack:
+        tlv = stack.pop()
+        if tlv.tag & 0x20:
+            kids = children(data, tlv)
+            stack.extend(kids)
+            if tlv.tag == 0x31:  # a universal SET OF: DER wants its elements sorted
+                elements = [data[c.start : c.end] for c in kids]
+                if elements != sorted(elements):
+                    raise DerError("SET OF elements not in DER order")
+
+
+def _signed_data_fields(raw: bytes, content_info: Tlv) -> list[Tlv]:
+    """The SignedData fields of the CMS ContentInfo at ``content_info``."""
+    parts = children(raw, expect(content_info, 0x30, "ContentInfo"))
+    if len(parts) != 2 or der_oid(raw, parts[0]) != OID_SIGNED_DATA:
+        raise DerError("the timestamp token is not CMS SignedData")
+    explicit = children(raw, expect(parts[1], 0xA0, "ContentInfo.content"))
+    if len(explicit) != 1:
+        raise DerError("bad ContentInfo.content")
+    return children(raw, expect(explicit[0], 0x30, "SignedData"))
+
+
 def signed_data(raw: bytes) -> tuple[list[Tlv], Tlv]:
     """Return the SignedData's fields and the TimeStampResp's PKIStatusInfo."""
     top = expect(single(raw), 0x30, "TimeStampResp")
     resp = children(raw, top)
     if len(resp) != 2:
         raise DerError("TimeStampResp has no timeStampToken")
-    content_info = children(raw, expect(resp[1], 0x30, "ContentInfo"))
-    if len(content_info) != 2 or der_oid(raw, content_info[0]) != OID_SIGNED_DATA:
-        raise DerError("timeStampToken is not CMS SignedData")
-    explicit = children(raw, expect(content_info[1], 0xA0, "ContentInfo.content"))
-    if len(explicit) != 1:
-        raise DerError("bad ContentInfo.content")
-    return children(raw, expect(explicit[0], 0x30, "SignedData")), resp[0]
+    return _signed_data_fields(raw, resp[1]), resp[0]
+
+
+def _sorted_sets(raw: bytes, fields: list[Tlv]) -> bytes:
+    """``raw`` with SignedData ``certificates`` [0] and ``crls`` [1] in DER SET OF order.
+
+    Only whole element encodings are permuted inside those two fields, so every length
+    stays the same and nothing outside them changes. Both lie outside the signature (RFC
+    5652 §5.4: the signature covers the signed attributes, which cover the eContent
+    through messageDigest). X.690 §11.6: ascending order of the encodings compared as
+    octet strings; two distinct complete TLVs are never prefixes of one another, so plain
+    byte ordering is the DER order.
+    """
+    out = bytearray(raw)
+    for field in fields:
+        if field.tag in (0xA0, 0xA1):
+            elements = [raw[c.start : c.end] for c in children(raw, field)]
+            out[field.body : field.end] = b"".join(sorted(elements))
+    return bytes(out)
 
 
 def der_sorted_certificates(raw: bytes) -> bytes | None:
-    """The same response with SignedData.certificates re-emitted in DER SET OF order.
-
-    Only whole certificate encodings are permuted inside the ``[0]`` field, so every
-    length stays the same and nothing outside that field changes. Returns None when
-    the structure is not recognised or the order is already DER.
-    """
+    """The same TimeStampResp with its token's certificate (and CRL) SETs in DER order,
+    or None when the structure is not recognised or the order is already DER."""
     try:
         fields, _status = signed_data(raw)
-        cert_field = next((f for f in fields if f.tag == 0xA0), None)
-        if cert_field is None:
-            return None
-        elements = [raw[c.start : c.end] for c in children(raw, cert_field)]
+        fixed = _sorted_sets(raw, fields)
     except DerError:
         return None
-    # X.690 §11.6: ascending order of the encodings compared as octet strings. Two
-    # distinct complete TLVs can never be prefixes of one another, so plain byte
-    # ordering is the DER order.
-    ordered = sorted(elements)
-    if ordered == elements:
-        return None
-    fixed = raw[: cert_field.body] + b"".join(ordered) + raw[cert_field.end :]
-    return fixed if len(fixed) == len(raw) else None
+    return None if fixed == raw else fixed
+
+
+def der_sorted_token(token: bytes) -> bytes:
+    """A TimeStampToken (CMS ContentInfo) with its certificate and CRL SETs in DER order.
+
+    Many TSAs, OpenSSL's among them, send the signer certificate first. RFC 4998 hashes
+    timestamps in DER (§5.2) and Bouncy Castle hashes its DER re-encoding, so a token
+    kept in an evidence record must be in this form or two verifiers compute two hashes.
+    Raises DerError if ``token`` is not a SignedData ContentInfo.
+    """
+    return _sorted_sets(token, _signed_data_fields(token, single(token)))

@@ -1,14 +1,18 @@
-"""RFC 3161 trusted timestamps over ledger checkpoints.
+"""RFC 3161 timestamp responses and tokens, checked: the one implementation custody has.
 
-The message imprint of every token is the SHA-256 of a checkpoint record's exact
-bytes (docs/format.md); this module only ever sees that 32-byte digest.
+Checkpoint tokens stamp the SHA-256 of a checkpoint record's exact bytes
+(docs/format.md); RFC 4998 archive timestamps (``custody.timestamps.ers``) stamp hash-tree
+roots of SHA-256, SHA-384, SHA-512 or SHA3-512. Both are checked here.
 
-Three steps, kept apart so that each can be tested and reused on its own:
+The steps, kept apart so that each can be tested and reused on its own:
 
 * requests are made and sent by ``custody.timestamps.tsa_client``;
 * :func:`check_response` examines stored or fresh response bytes and returns a
   :class:`TokenCheck` listing every check, passed or failed, with a reason. It never
-  raises for bad input: garbage, forgeries and rejections are results, not errors.
+  raises for bad input: garbage, forgeries and rejections are results, not errors;
+* :func:`check_token` does the same for a bare ``TimeStampToken`` (what an evidence record
+  holds), :func:`token_of` takes the token out of a response in DER, and
+  :func:`stamp_digest` is one complete exchange: request, send, check, token.
 
 :func:`openssl_verify_command` builds the ``openssl ts -verify`` command line an
 independent examiner runs over the same stored bytes (docs/timestamps-expert.md).
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal
@@ -38,10 +42,12 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from custody.errors import TimestampError
+from custody.timestamps.algorithms import HashAlgorithm, by_oid
+from custody.timestamps.algorithms import algorithm as hash_algorithm
 from custody.timestamps.cms import (
     DER_ENCODING,
     HASH_NAMES,
-    OID_SHA256,
     build_path,
     cert_name,
     check_cert_id,
@@ -55,8 +61,12 @@ from custody.timestamps.cms import (
 )
 from custody.timestamps.der import (
     DerError,
+    check_der,
     children,
+    der_encode,
     der_sorted_certificates,
+    der_sorted_token,
+    expect,
     single,
 )
 
@@ -78,7 +88,12 @@ __all__ = [
     "TokenCheck",
     "TrustMode",
     "check_response",
+    "check_token",
     "openssl_verify_command",
+    "stamp_digest",
+    "token_of",
+    "usable",
+    "wrap_token",
 ]
 
 
@@ -98,7 +113,7 @@ CHECK_PARSE: Final = "parse"  # a DER TimeStampResp that rfc3161-client can read
 CHECK_STATUS: Final = "status"  # PKIStatus granted (or grantedWithMods)
 
 
-CHECK_IMPRINT: Final = "imprint"  # SHA-256 message imprint equals the expected digest
+CHECK_IMPRINT: Final = "imprint"  # message imprint: the expected algorithm and digest
 
 
 CHECK_NONCE: Final = "nonce"  # nonce equals the request's (only when one is given)
@@ -264,13 +279,19 @@ def _status_text(raw: bytes, status: int, strings: Sequence[str]) -> str:
 def check_response(
     raw: bytes,
     *,
-    digest: bytes,
+    digest: bytes | None,
     nonce: int | None,
     roots: Sequence[x509.Certificate],
     intermediates: Sequence[x509.Certificate] = (),
     trust: TrustMode = "roots",
+    algorithm: str | None = "sha256",
 ) -> TokenCheck:
-    """Check a DER TimeStampResp against the expected digest and trust anchors.
+    """Check a DER TimeStampResp against the expected imprint and trust anchors.
+
+    The imprint must use ``algorithm`` (``None``: any algorithm custody knows) and, when
+    ``digest`` is given, stamp exactly it; ``digest=None`` leaves the comparison to the
+    caller (an evidence record's hash tree decides what the imprint must be) and marks the
+    check skipped.
 
     ``trust="roots"`` (the default) anchors the signer's chain in ``roots``, with
     ``intermediates`` as extra (configured) chain certificates. ``trust="embedded"``
@@ -279,10 +300,12 @@ def check_response(
     only that whoever holds that root's key stamped the digest at genTime.
 
     Never raises for any value of ``raw``; raises ValueError only for a ``digest``
-    that is not 32 bytes or an unknown ``trust`` mode (programming errors).
+    that does not fit ``algorithm``, an unknown algorithm or ``trust`` mode (programming
+    errors).
     """
-    if len(digest) != 32:
-        raise ValueError("digest must be the 32-byte SHA-256 of the checkpoint record")
+    expected = None if algorithm is None else hash_algorithm(algorithm)
+    if digest is not None and expected is not None and len(digest) != expected.size:
+        raise ValueError(f"digest must be a {expected.name} digest of {expected.size} bytes")
     if trust not in ("roots", "embedded"):
         raise ValueError(f"unknown trust mode {trust!r}")
     try:
@@ -290,7 +313,7 @@ def check_response(
             # Malformed embedded certificates (e.g. a negative serial) are judged by
             # the checks; cryptography's deprecation warnings about them are noise.
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            return _check(bytes(raw), digest, nonce, roots, intermediates, trust)
+            return _check(bytes(raw), digest, expected, nonce, roots, intermediates, trust)
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as err:  # pyo3 panics derive from BaseException only
@@ -304,7 +327,8 @@ def check_response(
 
 def _check(
     raw: bytes,
-    digest: bytes,
+    digest: bytes | None,
+    expected: HashAlgorithm | None,
     nonce: int | None,
     roots: Sequence[x509.Certificate],
     intermediates: Sequence[x509.Certificate],
@@ -396,13 +420,24 @@ def _check(
     add(CHECK_STATUS, True, status_text)
 
     # 3. imprint and nonce --------------------------------------------------------
-    if hash_oid != OID_SHA256:
-        name = HASH_NAMES.get(hash_oid, hash_oid)
-        add(CHECK_IMPRINT, False, f"the imprint algorithm is {name}, not sha256")
+    name = HASH_NAMES.get(hash_oid, hash_oid)
+    found_alg = by_oid(hash_oid)
+    if expected is not None and hash_oid != expected.oid:
+        add(CHECK_IMPRINT, False, f"the imprint algorithm is {name}, not {expected.name}")
+    elif found_alg is None or not found_alg.imprint:
+        add(CHECK_IMPRINT, False, f"the imprint algorithm {name} is not accepted")
+    elif len(imprint) != found_alg.size:
+        add(CHECK_IMPRINT, False, f"the {name} imprint has {len(imprint)} bytes")
+    elif digest is None:
+        checks.append(
+            Check(
+                CHECK_IMPRINT, "skipped", f"{name} imprint {imprint.hex()}, compared by the caller"
+            )
+        )
     elif imprint != digest:
         add(CHECK_IMPRINT, False, f"the token stamps {imprint.hex()}, not {digest.hex()}")
     else:
-        add(CHECK_IMPRINT, True, f"sha256 imprint {digest.hex()}")
+        add(CHECK_IMPRINT, True, f"{name} imprint {digest.hex()}")
     if nonce is None:
         checks.append(Check(CHECK_NONCE, "skipped", "no request nonce to compare"))
     elif token_nonce is None:
@@ -477,7 +512,7 @@ def _check(
     if nonce is not None:
         builder = builder.nonce(nonce)
     try:
-        builder.build().verify(resp, digest)
+        builder.build().verify(resp, digest if digest is not None else imprint)
     except (VerificationError, ValueError) as err:
         add(CHECK_LIBRARY, False, f"rfc3161-client rejects the token: {_first_line(err)}")
     else:
@@ -513,6 +548,100 @@ def _tsa_name(tst: TimeStampTokenInfo) -> str | None:
     if isinstance(value, x509.Name):
         return value.rfc4514_string()
     return str(value)
+
+
+def usable(check: TokenCheck, anchored: bool) -> bool:
+    """Whether a token may be used: every check passed - or, when no trust anchors were
+    given (``anchored`` false), only the anchoring of its chain could not be done (many
+    TSAs do not send their root). Trust is then for the verifier to establish."""
+    return bool(check.ok or (not anchored and check.finding == TIMESTAMP_UNTRUSTED))
+
+
+# ------------------------------------------------------------- bare tokens
+
+
+def wrap_token(token: bytes) -> bytes:
+    """A granted TimeStampResp holding ``token`` (RFC 3161 §2.4.2: status 0, the token).
+
+    An evidence record keeps bare TimeStampTokens; wrapped, they go through exactly the
+    checks :func:`check_response` makes of a response, rfc3161-client's included.
+    """
+    return der_encode(0x30, b"\x30\x03\x02\x01\x00" + token)
+
+
+def token_of(raw: bytes) -> bytes:
+    """The TimeStampToken of a TimeStampResp, with its certificate and CRL SETs in DER
+    order (``der.der_sorted_token``); DerError if there is none."""
+    top = expect(single(raw), 0x30, "TimeStampResp")
+    parts = children(raw, top)
+    if len(parts) != 2:
+        raise DerError("the TimeStampResp holds no timeStampToken")
+    return der_sorted_token(raw[parts[1].start : parts[1].end])
+
+
+def check_token(
+    token: bytes,
+    *,
+    roots: Sequence[x509.Certificate],
+    intermediates: Sequence[x509.Certificate] = (),
+    trust: TrustMode = "roots",
+    digest: bytes | None = None,
+    algorithm: str | None = None,
+) -> TokenCheck:
+    """:func:`check_response` for a bare DER TimeStampToken (no nonce to compare).
+
+    Never raises for any value of ``token``.
+    """
+    return check_response(
+        wrap_token(bytes(token)),
+        digest=digest,
+        nonce=None,
+        roots=roots,
+        intermediates=intermediates,
+        trust=trust,
+        algorithm=algorithm,
+    )
+
+
+def stamp_digest(
+    digest: bytes,
+    algorithm: str,
+    transport: Callable[[bytes], bytes],
+    *,
+    roots: Sequence[x509.Certificate] = (),
+    intermediates: Sequence[x509.Certificate] = (),
+    source: str = "the timestamp authority",
+) -> tuple[bytes, TokenCheck]:
+    """One archive timestamp over ``digest``: request, send, check, return the DER token.
+
+    The answer must pass every check of :func:`check_response` (our imprint and nonce, a
+    sound signature, a chain to ``roots`` valid at genTime); without ``roots`` only the
+    anchoring may fail (trust is then for the verifier to establish, as for checkpoint
+    tokens). The token comes back in DER (``token_of``) with the check. Raises
+    TimestampError (one line, naming ``source``) when no usable token came back.
+    """
+    from custody.timestamps.tsa_client import build_request
+
+    # Parameters absent, as in the ATS digestAlgorithm fields (tsa_client.build_request).
+    request = build_request(digest, algorithm, null_parameters=False)
+    raw = transport(request.as_bytes())
+    check = check_response(
+        raw,
+        digest=digest,
+        nonce=request.nonce,
+        roots=roots,
+        intermediates=intermediates,
+        trust="roots" if roots else "embedded",
+        algorithm=algorithm,
+    )
+    if not usable(check, bool(roots)) or check.gen_time is None:
+        raise TimestampError(f"{source} sent an unusable token ({check.finding}): {check.reason}")
+    try:
+        token = token_of(raw)
+        check_der(token)
+    except DerError as err:
+        raise TimestampError(f"{source} sent a token that is not DER ({err})") from None
+    return token, check
 
 
 # --------------------------------------------------------------- examiner's view

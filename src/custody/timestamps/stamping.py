@@ -9,8 +9,11 @@ sha256sum``.
 ``stamp`` makes a checkpoint if records were added since the last one, asks every
 configured TSA for a token for every checkpoint that is still pending (fewer tokens than
 the policy's ``min_success``), keeps each raw DER response under
-``.custody/timestamps/``, and appends one ``timestamp`` record per token. Being offline
-is normal in the field: what no TSA answered stays pending for a later run.
+``.custody/timestamps/`` with its validation material (the TSA's certificates and the CRLs
+and OCSP answers they name, ``custody.timestamps.keeping``), and appends one ``timestamp``
+record per token listing both. Being offline is normal in the field: what no TSA answered
+stays pending for a later run, and material that could not be fetched is fetched by a
+later run (a ``validation`` record).
 
 Air-gapped stamping splits ``stamp`` in three, so the evidence laptop never goes online
 (docs/timestamps.md): ``write_requests`` builds the RFC 3161 requests for every pending
@@ -38,7 +41,7 @@ from typing import Any
 
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.encoding import b64decode, b64encode
-from custody.errors import RecordError, StorageError, TimestampError, UsageError
+from custody.errors import InputError, RecordError, StorageError, TimestampError, UsageError
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CheckpointBody, TimestampBody
@@ -62,6 +65,8 @@ class TsaOutcome:
     reason: str
     gen_time: str | None = None
     record: int | None = None
+    validation: int = 0  # material files kept with the token
+    validation_missing: int = 0  # material that could not be had (listed in the record)
 
 
 @dataclass
@@ -81,6 +86,7 @@ class StampReport:
     min_success: int
     new_checkpoint: int | None = None
     checkpoints: list[CheckpointStamp] = field(default_factory=list)
+    validation: list[dict[str, Any]] = field(default_factory=list)  # gaps filled this run
 
     @property
     def pending(self) -> list[CheckpointStamp]:
@@ -91,7 +97,7 @@ class StampReport:
         return not self.pending
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "stamped": self.ok,
             "min_success": self.min_success,
             "new_checkpoint": self.new_checkpoint,
@@ -108,6 +114,8 @@ class StampReport:
                             "reason": o.reason,
                             "gen_time": o.gen_time,
                             "record": o.record,
+                            "validation": o.validation,
+                            "validation_missing": o.validation_missing,
                         }
                         for o in c.outcomes
                     ],
@@ -115,6 +123,9 @@ class StampReport:
                 for c in self.checkpoints
             ],
         }
+        if self.validation:  # only when a run fetched material that was missing
+            document["validation"] = self.validation
+        return document
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,7 @@ def stamp(
             with ledger.writer(signer, clock=clock) as writer:
                 report.new_checkpoint = writer.checkpoint().seq
         dead: dict[str, str] = {}
+        unreachable: set[str] = set()  # hosts of CRLs/OCSP responders that did not answer
         bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
         for checkpoint, done in _pending(ledger, need):
             seq = checkpoint.seq
@@ -250,7 +262,9 @@ def stamp(
                 if url in dead:
                     entry.outcomes.append(TsaOutcome(url, False, dead[url]))
                     continue
-                outcome, body = _one_token(root, ledger, seq, digest, url, wait, trust, timestamps)
+                outcome, body = _one_token(
+                    root, ledger, seq, digest, url, wait, trust, timestamps, unreachable
+                )
                 if body is None:
                     if outcome.reason.startswith("unreachable"):
                         dead[url] = outcome.reason
@@ -262,9 +276,48 @@ def stamp(
                 for entry, outcome, body in bodies:
                     signed = writer.append("timestamp", body.to_json())
                     entry.outcomes.append(
-                        TsaOutcome(outcome.tsa, True, outcome.reason, outcome.gen_time, signed.seq)
+                        TsaOutcome(
+                            outcome.tsa,
+                            True,
+                            outcome.reason,
+                            outcome.gen_time,
+                            signed.seq,
+                            len(body.validation),
+                            len(body.validation_missing),
+                        )
                     )
+        report.validation = _fill_material_gaps(ledger, signer, clock, min(wait, 10.0))
     return report
+
+
+def _fill_material_gaps(
+    ledger: Ledger, signer: SigningKey, clock: Clock, timeout: float
+) -> list[dict[str, Any]]:
+    """Fetch what earlier runs could not (``keeping.fill_gaps``); a ``validation`` record
+    for each token that gained material."""
+    from custody.timestamps.keeping import MaterialPool, fill_gaps
+    from custody.timestamps.longterm import LongtermState, outstanding_gaps
+
+    state = LongtermState.from_ledger(ledger)
+    gaps = outstanding_gaps(state, ledger.read_token)
+    if not gaps:
+        return []
+    pool = MaterialPool.read(ledger.read_token, state.material_refs())
+    bodies = fill_gaps(gaps, pool, ledger.store_token, timeout=timeout, clock=clock)
+    done = []
+    if bodies:
+        with ledger.writer(signer, clock=clock) as writer:
+            for body in bodies:
+                signed = writer.append("validation", body.to_json())
+                done.append(
+                    {
+                        "for": body.tokens[0].record,
+                        "record": signed.seq,
+                        "files": len(body.validation),
+                        "missing": len(body.validation_missing),
+                    }
+                )
+    return done
 
 
 def _one_token(
@@ -276,6 +329,7 @@ def _one_token(
     wait: float,
     trust: Trust,
     timestamps: Any,
+    unreachable: set[str],
 ) -> tuple[TsaOutcome, TimestampBody | None]:
     from custody.timestamps import tsa_client
 
@@ -284,7 +338,10 @@ def _one_token(
         raw = tsa_client.request_token(url, request, timeout=wait)
     except TimestampError as exc:
         return TsaOutcome(url, False, f"unreachable: {exc}"), None
-    return _accept(root, ledger, checkpoint, digest, url, request.nonce, raw, trust, timestamps)
+    return _accept(
+        root, ledger, checkpoint, digest, url, request.nonce, raw, trust, timestamps,
+        fetch=True, wait=wait, unreachable=unreachable,
+    )  # fmt: skip
 
 
 def _accept(
@@ -297,8 +354,16 @@ def _accept(
     raw: bytes,
     trust: Trust,
     timestamps: Any,
+    *,
+    fetch: bool,
+    wait: float = 10.0,
+    unreachable: set[str] | None = None,
 ) -> tuple[TsaOutcome, TimestampBody | None]:
-    """Check one raw reply against the request made for it; keep it and build its record."""
+    """Check one raw reply against the request made for it; keep it and build its record.
+    With ``fetch`` false (air-gapped), its validation material is what the token itself
+    carries, and nothing is fetched: what is missing goes on record as a gap."""
+    from custody.timestamps.keeping import collect_and_keep
+
     check = _check(timestamps, raw, digest, nonce, trust)
     if not acceptable(check, trust) or check.gen_time is None or check.serial_number is None:
         _keep_rejected(root, checkpoint, url, raw)
@@ -306,6 +371,22 @@ def _accept(
     serial = format(check.serial_number, "x")
     name = _file_name(checkpoint, url, serial)
     ledger.store_token(f"timestamps/{name}", raw)
+    # Validation material while it can still be had: the TSA's chain, and the CRLs and
+    # OCSP answers its certificates name. Bounded; offline, the gaps go on record.
+    files: tuple[Any, ...] = ()
+    gaps: tuple[Any, ...] = ()
+    try:
+        kept = collect_and_keep(
+            timestamps.token_of(raw),
+            check.gen_time,
+            ledger.store_token,
+            fetch=fetch,
+            timeout=min(wait, 10.0),
+            unreachable=unreachable,
+        )
+        files, gaps = kept.files, kept.gaps
+    except (ValueError, InputError):
+        pass  # a token whose certificates cannot be read: nothing to keep, verify says why
     gen_time = format_time(check.gen_time)
     body = TimestampBody(
         checkpoint=checkpoint,
@@ -318,6 +399,8 @@ def _accept(
         nonce=format(nonce, "x"),
         policy=check.policy_oid,
         tsa_name=check.tsa_name,
+        validation=files,
+        validation_missing=gaps,
     )
     note = (
         check.reason if check.ok else "valid signature; chain not anchored (no TSA root configured)"
@@ -337,10 +420,11 @@ def _check(timestamps: Any, raw: bytes, digest: bytes, nonce: int | None, trust:
 
 
 def acceptable(check: Any, trust: Trust) -> bool:
-    """A token is usable if every check passed - or, when no trust anchors were given, if
-    only the anchoring of its chain could not be done (many TSAs do not send their root).
-    Trust is then for the verifier to establish with --tsa-root."""
-    return bool(check.ok or (not trust and check.finding == "TIMESTAMP_UNTRUSTED"))
+    """``rfc3161.usable``: every check passed, or only the anchoring when no TSA root was
+    given (trust is then for the verifier to establish with --tsa-root)."""
+    from custody.timestamps.rfc3161 import usable
+
+    return usable(check, bool(trust))
 
 
 def _keep_rejected(root: EvidenceRoot, checkpoint: int, url: str, raw: bytes) -> None:
@@ -631,8 +715,10 @@ def accept_responses(
                 )  # fmt: skip
                 continue
             raw = b64decode(reply["response"], "response")
+            # The evidence laptop stays offline: no CRL or OCSP fetch here either.
             outcome, body = _accept(
-                root, ledger, seq, digest, url, int(nonce, 16), raw, trust, timestamps
+                root, ledger, seq, digest, url, int(nonce, 16), raw, trust, timestamps,
+                fetch=False,
             )
             if body is None:
                 entry.outcomes.append(outcome)
@@ -644,7 +730,15 @@ def accept_responses(
                 for entry, outcome, body in bodies:
                     signed = writer.append("timestamp", body.to_json())
                     entry.outcomes.append(
-                        TsaOutcome(outcome.tsa, True, outcome.reason, outcome.gen_time, signed.seq)
+                        TsaOutcome(
+                            outcome.tsa,
+                            True,
+                            outcome.reason,
+                            outcome.gen_time,
+                            signed.seq,
+                            len(body.validation),
+                            len(body.validation_missing),
+                        )
                     )
     config = root.config()
     report.min_success = max(1, config.tsa_min_success)

@@ -11,7 +11,9 @@ Every verification - of a root, a bundle folder or zip, a proof file, a report -
 * a **held checkpoint** (``--checkpoint`` or ``--size``/``--root-hash``) the evidence must
   extend; a checkpoint *line* you kept also makes its signer an anchor for the run, since it
   reached you from that signer;
-* whether every record must be covered by a trusted timestamp, and the TSA roots.
+* whether every record must be covered by a trusted timestamp, and the TSA roots;
+* the date at which the verifier asks for long-term validity of the timestamps (``at``,
+  ``custody verify --at``; docs/long-term.md §4).
 
 Trust material only ever comes from the verifier's side: the keyring and trust store in the
 custody home, and the verifier's own command line - never from the evidence.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from custody.errors import UsageError
@@ -52,6 +55,7 @@ class TrustPolicy:
     # many of them at least (0: no witness is required).
     witnesses: tuple[str, ...] = ()
     min_witnesses: int = 0
+    at: datetime | None = None  # long-term validity required at this date (--at)
 
     @property
     def fingerprints(self) -> frozenset[str]:
@@ -91,6 +95,11 @@ class TrustPolicy:
             lines.append(
                 "the ledger must extend every checkpoint of it you verified before "
                 f"(remembered in {self.remembered.directory})"
+            )
+        if self.at is not None:
+            lines.append(
+                f"every timestamp chain must still stand at {self.at:%Y-%m-%dT%H:%M:%SZ} "
+                "(long-term validity, --at)"
             )
         lines.append(
             "timestamp authorities: the roots you supplied"
@@ -148,6 +157,7 @@ def policy_for(
     store: TrustStore | None = None,
     witnesses: Sequence[str] = (),
     min_witnesses: int | None = None,
+    at: datetime | None = None,
 ) -> TrustPolicy:
     """The policy of this person's verification: their keys, their store, their options."""
     anchors: dict[str, Anchor] = {}
@@ -182,4 +192,5 @@ def policy_for(
         require_timestamps=require_timestamps,
         tsa=tsa or Trust(),
         remembered=RememberedLedgers(),
+        at=at,
     )

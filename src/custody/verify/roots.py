@@ -27,13 +27,16 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
+from custody.clock import format_time
 from custody.errors import CustodyError, LedgerError, RecordError
 from custody.evidence.hashing import EvidenceReadError, FileChangedError, hash_file
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
 from custody.ledger.bodies import CheckpointBody
 from custody.ledger.checks import (
+    SELF_DATED_KINDS,
     LedgerState,
     TrustedCheckpoint,
     check_held,
@@ -308,8 +311,9 @@ def verify_root(
     observer: Observer | None = None,
 ) -> VerificationResult:
     """Verify an evidence root under ``policy``; the result's ``verdict`` says whether it is
-    intact and signed by keys the policy trusts. Raises ``LedgerError`` only when there is
-    nothing to verify."""
+    intact and signed by keys the policy trusts. With ``policy.at`` the long-term evidence
+    (RFC 4998 evidence records, every stamped checkpoint's proof of time) must stand at that
+    date. Raises ``LedgerError`` only when there is nothing to verify."""
     result = VerificationResult(root=str(root.path), trust=policy.describe())
     from custody.ledger.backends import open_ledger
 
@@ -345,6 +349,7 @@ def verify_root(
                 require=policy.require_timestamps,
                 clock=files,
             )
+            verify_longterm(store.read_token, state, result, trust=policy.tsa, at=policy.at)
     if files:
         verify_files(root, state, result, observer=observer)
     return result
@@ -425,8 +430,12 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
             identity, (b for _, b in state.witnesses), policy.witnesses,
             policy.min_witnesses, root_at,
         )  # fmt: skip
+        # (Checkpoints, witness records and self-dated records - timestamps, validation
+        # material, evidence records - need no cosigned checkpoint after them.)
         uncovered = [
-            p for p in range(covered.size, size_now) if chr(state.kinds[p]) not in "ctw"
+            p
+            for p in range(covered.size, size_now)
+            if chr(state.kinds[p]) not in "cw" and state.kinds[p] not in SELF_DATED_KINDS
         ]
         missing, words = cosignatures.coverage_findings(covered, uncovered, len(policy.witnesses))
         findings += missing
@@ -459,7 +468,7 @@ def verify_timestamps(
     uncovered = [
         p
         for p in range(covered, len(state.kinds))
-        if state.kinds[p] != ord("t") and p not in stamped
+        if state.kinds[p] not in SELF_DATED_KINDS and p not in stamped
     ]
     if uncovered:
         findings.append(
@@ -515,6 +524,38 @@ def verify_timestamps(
         len(state.items),
         "claimed capture time, catalogue time and earliest trusted time compared per item",
     )
+
+
+def verify_longterm(
+    read_file: Callable[[str], bytes],
+    state: LedgerState,
+    result: VerificationResult,
+    *,
+    trust: Any = None,
+    at: datetime | None = None,
+) -> None:
+    """Validation material, evidence records and (with ``at``) every checkpoint's proof of
+    time (``custody.timestamps.longterm_check``). Nothing to check, nothing added."""
+    has_material = any(b.validation for _, b in state.timestamps)
+    if not (state.evidence_records or state.validations or has_material or at is not None):
+        return
+    from custody.timestamps.longterm import LongtermState
+    from custody.timestamps.longterm_check import review_root
+
+    longterm = LongtermState.from_parts(
+        state.checkpoint_lines, state.timestamps, state.evidence_records, state.validations
+    )
+    review = review_root(longterm, read_file, trust=trust, at=at)
+    when = f"at {format_time(review.judged_at)}" if review.judged_at else ""
+    asked = "long-term validity required" if at is not None else "lapses reported as warnings"
+    result.add_check(
+        "long-term evidence",
+        review.findings,
+        review.checked,
+        f"{review.checked} RFC 4998 evidence record(s) checked against their checkpoints and "
+        f"token files, validation material against its records; judged {when} ({asked})",
+    )
+    result.evidence_records = review.rows
 
 
 _CLOCK_MESSAGES = {

@@ -370,6 +370,7 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
             else None
         ),
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     report.reproduce = root_commands(root.path, report, stamps)
     return report
@@ -548,6 +549,7 @@ def _from_bundle(
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
+        evidence_records=list(result.evidence_records),
     )
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
     return report

@@ -147,6 +147,7 @@ def render_html(report: Report) -> str:
         _item(item, number, len(report.items), w)
     _checks(report, w)
     _keys_and_tsas(report, w)
+    _long_term(report, w)
     _reproduce(report, w)
     w("</body></html>")
     return "\n".join(out) + "\n"
@@ -408,6 +409,48 @@ def _keys_and_tsas(report: Report, w: Any) -> None:
             f"<td>{_e(trust)}</td></tr>"
         )
     w("</tbody></table>")
+
+
+def _long_term(report: Report, w: Any) -> None:
+    """RFC 4998 evidence records: each chain of archive timestamps, its algorithms, and
+    when it must next be renewed (custody.timestamps.longterm_check rows)."""
+    if not report.evidence_records:
+        return
+    w("<h2>Long-term evidence (RFC 4998 evidence records)</h2>")
+    w(
+        "<p>A timestamp stays convincing only while its authority's certificate is valid. "
+        "Before that ends, a newer timestamp is taken over the older ones (renewal), and "
+        "before a hash algorithm weakens, everything is hashed again with a stronger one "
+        "(migration). Each row is one evidence record: the checkpoints it keeps proven in "
+        "time, its chain of archive timestamps, oldest first, and the date by which it must "
+        "be renewed again.</p>"
+    )
+    w("<table><thead><tr><th>Evidence record</th><th>Checkpoints</th><th>Status</th>"
+      "<th>Chain of archive timestamps (algorithm, time, authority, valid until)</th>"
+      "<th>Renew before</th></tr></thead><tbody>")  # fmt: skip
+    for row in report.evidence_records:
+        links = []
+        for number, chain in enumerate(row.get("chains", []), 1):
+            for ats in chain.get("timestamps", []):
+                links.append(
+                    f"{_e(number)}. {_e(chain.get('algorithm'))} {_e(ats.get('gen_time'))} "
+                    f"{_t(ats.get('tsa') or '')} (valid until {_e(ats.get('valid_until'))})"
+                )
+        status = str(row.get("status"))
+        cls = {"valid": "pass", "renewal due": "warn"}.get(status, "fail")
+        w(
+            f"<tr><td>{_t(str(row.get('file') or row.get('label')))}</td>"
+            f"<td>{_e(', '.join(str(c) for c in row.get('checkpoints', [])))}</td>"
+            f'<td class="{cls}">{_e(status)}</td><td>{"<br>".join(links)}</td>'
+            f"<td>{_e(row.get('renew_before') or '')}</td></tr>"
+        )
+    w("</tbody></table>")
+    w(
+        '<p class="small">Chain 1 holds the first archive timestamp and its renewals; a '
+        "further chain is a migration to a stronger hash algorithm. An expert checks each "
+        "record with Bouncy Castle (org.bouncycastle.tsp.ers) or by hand; see custody's "
+        "docs/long-term.md.</p>"
+    )
 
 
 def _reproduce(report: Report, w: Any) -> None:

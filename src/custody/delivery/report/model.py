@@ -184,6 +184,7 @@ class Report:
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
     # When only some items are described (report --tag / --incident): what was chosen.
     selection: str | None = None
+    evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
     def verified(self) -> bool:
@@ -228,6 +229,7 @@ class Report:
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
             "selection": self.selection,
+            "evidence_records": self.evidence_records,
         }
 
 

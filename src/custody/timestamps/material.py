@@ -1,17 +1,19 @@
-"""Validation material for RFC 4998 evidence records: certificates, CRLs, OCSP answers.
+"""Validation material for timestamp tokens: certificates, CRLs, OCSP answers.
 
 Owns: collecting, for a timestamp token, the TSA's certificate chain and the revocation
 information its certificates point at (CRL distribution points, AIA OCSP and caIssuers,
-over HTTP with bounded time and size); recording what could not be had (offline, refused,
-unreadable); storing all of it as a plain folder of DER files with a JSON manifest; and
-answering "was this certificate revoked at time T?" from that material, with signatures of
-CRLs and OCSP answers checked against the issuer.
+over HTTP with bounded time and size, through ``tsa_client``); recording what could not
+be had (offline, refused, unreadable); and answering "was this certificate revoked at
+time T?" from that material, with signatures of CRLs and OCSP answers checked against the
+issuer. Storing it, through the ledger's store and listed in records, is
+``custody.timestamps.keeping``'s.
 
 RFC 4998 §5.3 needs this: each archive timestamp must have been renewed while the one
 before it was still valid, i.e. before its certificate expired *or was revoked*; a
 verifier decades later must be able to show that from what was kept, offline.
 
-May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps.ers_token``,
+May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps.tsa_client``,
+``custody.timestamps.cms``, ``custody.timestamps.rfc3161``, ``custody.timestamps.der``,
 ``cryptography``, ``asn1crypto`` and the standard library.
 
 Followed: RFC 5280 §4.2.1.13 (cRLDistributionPoints), §4.2.2.1 (authorityInfoAccess),
@@ -24,17 +26,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
-import json
-import os
-import stat
-import tempfile
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Literal
 
 from asn1crypto import keys as a_keys
-from asn1crypto import tsp as a_tsp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,19 +39,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from custody.clock import Clock, format_time, parse_time, utc_now
-from custody.errors import InputError, StorageError, TimestampError, UsageError
-from custody.timestamps.ers_token import http_get, http_post, read_token
+from custody.clock import Clock, format_time, utc_now
+from custody.errors import InputError, TimestampError
+from custody.timestamps.cms import is_self_signed, parse_token
+from custody.timestamps.der import DerError
+from custody.timestamps.rfc3161 import token_of, wrap_token
+from custody.timestamps.tsa_client import http_get, http_post
 
 __all__ = [
-    "MANIFEST",
     "Missing",
     "RevocationStatus",
     "ValidationMaterial",
     "collect_validation_material",
-    "load_validation_material",
+    "issuer_path",
     "revocation_status",
-    "save_validation_material",
+    "token_certificates",
 ]
 
 MANIFEST: Final = "manifest.json"
@@ -162,13 +161,7 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList | None:
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
+    return cert.subject == cert.issuer and is_self_signed(cert)
 
 
 def _issuer_of(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> x509.Certificate | None:
@@ -183,6 +176,19 @@ def _issuer_of(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> x509
     return None
 
 
+def issuer_path(leaf: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """``leaf`` and its issuers as far as ``pool`` reaches (each link a verified
+    signature), ending at a self-signed certificate when one is found. No trust is
+    decided here: this is the path whose revocation status material must show."""
+    path = [leaf]
+    while len(path) <= 8 and not _is_self_signed(path[-1]):
+        issuer = _issuer_of(path[-1], [c for c in pool if c not in path])
+        if issuer is None:
+            break
+        path.append(issuer)
+    return path
+
+
 def collect_validation_material(
     token_der: bytes,
     fetch: bool = True,
@@ -191,6 +197,7 @@ def collect_validation_material(
     max_bytes: int = 4 * 1024 * 1024,
     extra_certificates: Sequence[bytes] = (),
     clock: Clock = utc_now,
+    unreachable: set[str] | None = None,
 ) -> ValidationMaterial:
     """The TSA certificate chain in ``token_der`` and, with ``fetch``, the CRLs and OCSP
     answers its certificates name (and issuer certificates a token left out).
@@ -198,28 +205,44 @@ def collect_validation_material(
     Each URL gets one request of at most ``timeout`` seconds and ``max_bytes`` bytes;
     only http(s) is followed, never a redirect. Whatever could not be had is listed in
     ``missing`` with the reason (``offline: not fetched`` when ``fetch`` is false), so
-    that the gap is on record rather than silent. Raises InputError when ``token_der``
-    is not a timestamp token (a TimeStampToken, or a TimeStampResp holding one).
+    that the gap is on record rather than silent. ``unreachable`` (shared between calls
+    of one run) collects hosts that could not be reached, and they are not tried again:
+    offline, a run costs one timeout per host, not one per URL. Raises InputError when
+    ``token_der`` is not a timestamp token (a TimeStampToken, or a TimeStampResp holding
+    one).
     """
-    token = _token_bytes(token_der)
-    ci, _tst = read_token(token)
-    certs = [
-        c.chosen.dump() for c in ci["content"]["certificates"] or [] if c.name == "certificate"
-    ]
+    dead = unreachable if unreachable is not None else set()
+    certs = token_certificates(token_der)
     pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
     fetched_certs: list[bytes] = []
     crls: list[bytes] = []
     answers: list[bytes] = []
     missing: list[Missing] = []
 
-    def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
+    def skipped(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bool:
         if not fetch:
             missing.append(Missing(kind, subject, url, "offline: not fetched"))
+            return True
+        host = _host(url)
+        if host in dead:
+            missing.append(Missing(kind, subject, url, f"{host} could not be reached this run"))
+            return True
+        return False
+
+    def failed(
+        url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str, err: Exception
+    ) -> None:
+        if "cannot reach" in str(err) or "did not answer" in str(err):
+            dead.add(_host(url))
+        missing.append(Missing(kind, subject, url, str(err)))
+
+    def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
+        if skipped(url, kind, subject):
             return None
         try:
-            return http_get(url, timeout=timeout, max_bytes=max_bytes)
+            return http_get(url, timeout=timeout, max_bytes=max_bytes, what=_WHAT[kind])
         except TimestampError as err:
-            missing.append(Missing(kind, subject, url, str(err)))
+            failed(url, kind, subject, err)
             return None
 
     queue = list(pool)
@@ -267,8 +290,7 @@ def collect_validation_material(
             if issuer is None:
                 missing.append(Missing("ocsp", subject, url, "no issuer certificate to ask about"))
                 continue
-            if not fetch:
-                missing.append(Missing("ocsp", subject, url, "offline: not fetched"))
+            if skipped(url, "ocsp", subject):
                 continue
             request = (
                 ocsp.OCSPRequestBuilder()
@@ -283,10 +305,11 @@ def collect_validation_material(
                     content_type="application/ocsp-request",
                     timeout=timeout,
                     max_bytes=max_bytes,
+                    what=_WHAT["ocsp"],
                 )
                 answer = ocsp.load_der_ocsp_response(body)
             except TimestampError as err:
-                missing.append(Missing("ocsp", subject, url, str(err)))
+                failed(url, "ocsp", subject, err)
                 continue
             except ValueError:
                 missing.append(Missing("ocsp", subject, url, "the answer is not an OCSP response"))
@@ -305,20 +328,27 @@ def collect_validation_material(
     )
 
 
-def _token_bytes(data: bytes) -> bytes:
-    """A TimeStampToken from a token or a TimeStampResp; InputError otherwise."""
-    try:
-        read_token(data)
-        return data
-    except ValueError:
-        pass
-    try:
-        resp = a_tsp.TimeStampResp.load(data, strict=True)
-        token: bytes = resp["time_stamp_token"].dump()
-        read_token(token)
-        return token
-    except (ValueError, TypeError, KeyError):
-        raise InputError("not a timestamp token or timestamp response") from None
+_WHAT: Final = {
+    "crl": "CRL distribution point",
+    "ocsp": "OCSP responder",
+    "issuer": "issuer certificate location",
+}
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.lower()
+
+
+def token_certificates(data: bytes) -> list[bytes]:
+    """The DER certificates a TimeStampToken (or a TimeStampResp holding one) carries;
+    InputError when ``data`` is neither."""
+    for candidate in (data, None):
+        try:
+            token = data if candidate is not None else token_of(data)
+            return parse_token(wrap_token(token)).certificates
+        except (DerError, ValueError, IndexError):
+            continue
+    raise InputError("not a timestamp token or timestamp response")
 
 
 # ------------------------------------------------------------------ revocation
@@ -459,143 +489,3 @@ def _spki_key_hash(issuer: x509.Certificate, algo: hashes.HashAlgorithm) -> byte
     )
     bits = a_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
     return hashlib.new(algo.name, bits).digest()
-
-
-# ---------------------------------------------------------------------- storing
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically; never through a symlink, never overwriting."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # fails if the name exists, symlink or not
-    finally:
-        os.unlink(tmp)
-
-
-def _plain_dir(path: Path) -> None:
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        os.mkdir(path, 0o755)
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{path} exists and is not a folder (symlinks are refused)")
-
-
-def save_validation_material(material: ValidationMaterial, folder: Path) -> None:
-    """Write ``material`` into ``folder`` (created; must be absent or empty).
-
-    Layout: ``certs/``, ``crls/``, ``ocsp/`` holding one DER file each, named by the
-    SHA-256 of its bytes, and ``manifest.json`` listing every file with its SHA-256 and
-    what is missing. Nothing outside ``folder`` is written; symlinks are refused.
-    """
-    try:
-        _plain_dir(folder)
-        if any(folder.iterdir()):
-            raise UsageError(f"{folder} is not empty; validation material needs a fresh folder")
-        entries = []
-        for kind, items in (
-            ("certs", material.certificates),
-            ("crls", material.crls),
-            ("ocsp", material.ocsp_responses),
-        ):
-            sub = folder / kind
-            _plain_dir(sub)
-            for der in items:
-                name = f"{_sha256(der)}.der"
-                _write_new(sub / name, der)
-                entries.append({"kind": kind, "file": f"{kind}/{name}", "sha256": _sha256(der)})
-        manifest = {
-            "format": _FORMAT,
-            "version": 1,
-            "collected_at": format_time(material.collected_at) if material.collected_at else None,
-            "files": entries,
-            "missing": [
-                {"kind": m.kind, "subject": m.subject, "url": m.url, "reason": m.reason}
-                for m in material.missing
-            ],
-        }
-        data = json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True).encode()
-        _write_new(folder / MANIFEST, data + b"\n")
-    except OSError as err:
-        raise StorageError(f"cannot write validation material to {folder}: {err}") from None
-
-
-def _read_plain(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise InputError(f"{path} is not a regular file")
-        data = handle.read(_MAX_FILE + 1)
-    if len(data) > _MAX_FILE:
-        raise InputError(f"{path} is larger than {_MAX_FILE} bytes")
-    return data
-
-
-def load_validation_material(folder: Path) -> ValidationMaterial:
-    """Read what :func:`save_validation_material` wrote; InputError on anything amiss
-    (unknown format, a file missing or changed, a path leaving the folder, a symlink)."""
-    try:
-        manifest = json.loads(_read_plain(folder / MANIFEST))
-    except ValueError:
-        raise InputError(f"{folder / MANIFEST} is not JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise InputError(f"{folder} does not hold custody validation material")
-    if manifest.get("version") != 1:
-        raise InputError(
-            f"{folder}: validation material version {manifest.get('version')!r} "
-            "is newer than this custody understands; upgrade custody"
-        )
-    files = manifest.get("files")
-    if not isinstance(files, list) or len(files) > _MAX_FILES:
-        raise InputError(f"{folder / MANIFEST}: 'files' is not a list of files")
-    buckets: dict[str, list[bytes]] = {"certs": [], "crls": [], "ocsp": []}
-    for entry in files:
-        if not isinstance(entry, dict):
-            raise InputError(f"{folder / MANIFEST}: a file entry is not an object")
-        kind, name, digest = entry.get("kind"), entry.get("file"), entry.get("sha256")
-        if kind not in buckets or not isinstance(name, str) or not isinstance(digest, str):
-            raise InputError(f"{folder / MANIFEST}: a file entry is malformed")
-        parts = name.split("/")
-        if len(parts) != 2 or parts[0] != kind or parts[1] in ("", ".", "..") or "\\" in name:
-            raise InputError(f"{folder / MANIFEST}: file name {name!r} leaves its folder")
-        data = _read_plain(folder / kind / parts[1])
-        if _sha256(data) != digest:
-            raise InputError(f"{folder / name} was changed since it was stored (SHA-256 differs)")
-        buckets[kind].append(data)
-    missing = []
-    for item in manifest.get("missing") or []:
-        if not isinstance(item, dict) or item.get("kind") not in ("crl", "ocsp", "issuer"):
-            raise InputError(f"{folder / MANIFEST}: a 'missing' entry is malformed")
-        missing.append(
-            Missing(
-                item["kind"],
-                str(item.get("subject", "")),
-                item.get("url"),
-                str(item.get("reason", "")),
-            )
-        )
-    collected = manifest.get("collected_at")
-    try:
-        collected_at = parse_time(collected) if isinstance(collected, str) else None
-    except ValueError:
-        raise InputError(f"{folder / MANIFEST}: collected_at is not an RFC 3339 time") from None
-    return ValidationMaterial(
-        certificates=tuple(buckets["certs"]),
-        crls=tuple(buckets["crls"]),
-        ocsp_responses=tuple(buckets["ocsp"]),
-        missing=tuple(missing),
-        collected_at=collected_at,
-    )
