@@ -906,8 +906,10 @@ def test_the_expert_steps_in_docs_bundle_md_work(
     outputs = []
     for block in blocks:
         script = (
-            block.replace("python3 -m pip install bagit", "true")
-            .replace("bagit.py", str(BAGIT))
+            # bagit is installed here: no venv in the home folder, the installed script
+            block.replace("python3 -m venv ~/bagit-venv", "true")
+            .replace("~/bagit-venv/bin/pip install bagit", "true")
+            .replace("~/bagit-venv/bin/bagit.py", str(BAGIT))
             .replace("python3 ", f"{sys.executable} ")
             .replace("T.tsr", token)
             .replace("tsa-root.pem", str(case.tsa_root))

@@ -572,8 +572,14 @@ def test_eight_processes_catalogue_overlapping_folders_into_one_database(
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
+        if proc.returncode == 2:
+            # Other processes had recorded every file it was given before it looked: its
+            # --collector applied to nothing, and custody refuses an option with no effect.
+            assert "did not apply to the" in err and "already catalogued and unchanged" in err
+            continue
         assert proc.returncode == 0, err
         reports.append(json.loads(out))
+    assert len(reports) >= 2
 
     lines = assert_consistent(pg_db)  # sequence 0..n-1, chain, head, index, nodes
     records = check_chain(lines)
