@@ -243,3 +243,17 @@ def committed_value(root: Path, body: dict[str, Any], name: str) -> Any:
     field, value = kept.get(digest, (name, None))
     assert field == name
     return value
+def every_line_valid(root: Path) -> set[str]:
+    """Assert every ledger line validates against schemas/record.schema.json (plain
+    ``jsonschema``); return the ``kind:role`` of every provenance entry seen."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema("record.schema.json"))
+    seen: set[str] = set()
+    for line in ledger_lines(root):
+        document = json.loads(line)
+        errors = [e.message for e in validator.iter_errors(document)]
+        assert not errors, (line[:300], errors)
+        body = document["signed"]["body"]
+        seen.update(f"{p['kind']}:{p['role']}" for p in body.get("provenance", []))
+    return seen

@@ -204,8 +204,36 @@ def test_three_link_chain_outlives_its_certificates(
     assert exported["records"] == [e["seq"] for e in evidence]
     record = (tmp_path / "item-3.ers").read_bytes()
     assert hashlib.sha256(record).hexdigest() == exported["sha256"]
-    ok, out = bc.verify(record, data_object(case, exported), [case.one.root, case.two.root])
+    members = data_object(case, exported)
+    ok, out = bc.verify(record, members, [case.one.root, case.two.root])
     assert ok, out
+    # The same file checked on its own by custody, as an expert without the root would.
+    files = []
+    for number, member in enumerate(members):
+        files += ["--data", tmp_path / f"member-{number}"]
+        (tmp_path / f"member-{number}").write_bytes(member)
+    check = ("verify-evidence-record", tmp_path / "item-3.ers", *files, *case.trust())
+    result = cli(*check, "--at", later, "--json")
+    assert result.code == 0, result.out + result.err
+    checked = result.json()
+    validate(checked, "cli-verify-evidence-record.schema.json")
+    assert checked["valid"] and checked["record_sha256"] == exported["sha256"]
+    assert [c["algorithm"] for c in checked["chains"]] == ["sha256", "sha512"]
+    assert checked["existence_time"] == links[0]["gen_time"]
+    text = cli(*check, "--at", later)
+    assert text.code == 0 and text.out.startswith("VALID: ") and "CN=TSA Two" in text.out
+    # One changed byte in one member, a record judged without the TSAs' roots, no data.
+    (tmp_path / "member-0").write_bytes(members[0] + b" ")
+    changed = cli(*check, "--at", later, "--json")
+    assert changed.code == 1 and not changed.json()["valid"]
+    assert "ERS_DATA_NOT_COVERED" in {p["code"] for p in changed.json()["problems"]}
+    for args, message in (
+        (check[:-2], "--tsa-root"),
+        (("verify-evidence-record", tmp_path / "item-3.ers", *case.trust()), "--data"),
+        ((*check, "--at", "soon"), "--at wants YYYY-MM-DD"),
+    ):
+        refused = cli(*args)
+        assert refused.code == 2 and message in refused.err, (args, refused.err)
 
 
 def test_not_renewed_is_reported(tmp_path: Path, cli: CLI, evidence: Path) -> None:

@@ -55,11 +55,19 @@ def test_one_schema_per_json_command() -> None:
         ("cli-ingest", "catalogue", "cli-catalogue"),
         ("cli-show", "record", "record"),
         ("cli-catalogue", "timestamp", "cli-timestamp"),
+        ("cli-import", "verification", "cli-verify"),
     ],
 )
 def test_embedded_copies_are_in_step(outer: str, pointer: str, inner: str) -> None:
     """Schemas are self-contained (no cross-file $ref); embedded copies must not drift."""
     assert schema(f"{outer}.schema.json")["$defs"][pointer] == schema(f"{inner}.schema.json")
+
+
+def test_the_provenance_schema_is_the_parsers_rules() -> None:
+    """record.schema.json's provenance is derived from ledger/provenance.py's specs."""
+    from custody.ledger.provenance import json_schema
+
+    assert RECORD["$defs"]["provenance"] == json_schema()
 
 
 # --- a real ledger with every body shape ---------------------------------------------------
@@ -86,6 +94,13 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     card.mkdir()
     (card / "clip.mp4").write_bytes(b"clip from a card")
     ingest(root, [str(card)], signer)
+    # Sources with provenance: a WhatsApp export (a zip, so members carry archive fields).
+    import chat_fixtures
+    from custody.acquisition.intake import intake
+
+    exports = base / "exports"
+    exports.mkdir()
+    intake(root, str(chat_fixtures.ios_export_zip(exports).path), "whatsapp", signer)
     return ledger_lines(root.path)
 
 
@@ -100,19 +115,21 @@ def test_every_line_of_a_real_ledger_validates(ledger: list[bytes]) -> None:
         body = document["signed"]["body"]
         kinds.add(document["signed"]["type"])
         kinds.update(k for k in ("acquisition", "duplicate_of", "supersedes", "path_bytes",
-                                 "tags", "metadata_error") if k in body)
+                                 "tags", "metadata_error", "provenance") if k in body)
+        kinds.update(f"{p['kind']}:{p['role']}" for p in body.get("provenance", []))
     assert kinds >= {"key", "item", "checkpoint", "acquisition", "duplicate_of", "supersedes",
-                     "path_bytes", "tags", "metadata_error"}
+                     "path_bytes", "tags", "metadata_error", "provenance", "whatsapp:media",
+                     "whatsapp:chat-file", "whatsapp:archive"}
 
 
 # --- malformed records: the schema and the parser must both refuse ------------------------
 
 
-def _at(obj: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+def _at(obj: dict[str, Any], path: str) -> tuple[Any, Any]:
     *parents, last = path.split(".")
     for part in parents:
-        obj = obj[part]
-    return obj, last
+        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+    return obj, int(last) if last.isdigit() else last
 
 
 def put(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -199,6 +216,27 @@ CASES: list[Any] = [
     pytest.param("acquisition", put("signed.body.acquisition.volume", {"fstype": 4}),
                  id="acq-volume-number"),
     pytest.param("acquisition", put("signed.body.acquisition.when", "now"), id="acq-extra"),
+    pytest.param("provenance", put("signed.body.provenance", []), id="provenance-empty"),
+    pytest.param("provenance", put("signed.body.provenance.0.kind", "signal"),
+                 id="provenance-unknown-kind"),
+    pytest.param("provenance", put("signed.body.provenance.0.role", "boss"),
+                 id="provenance-unknown-role"),
+    pytest.param("provenance", put("signed.body.provenance.0.extra", 1),
+                 id="provenance-unknown-member"),
+    pytest.param("provenance", drop("signed.body.provenance.0.source"),
+                 id="provenance-no-source"),
+    pytest.param("provenance", put("signed.body.provenance.0.message_id", "3"),
+                 id="provenance-id-string"),
+    pytest.param("provenance", put("signed.body.provenance.0.time_ambiguous", 0),
+                 id="provenance-bool-number"),
+    pytest.param("provenance", put("signed.body.provenance.0.chat_file.sha256", "AB" * 32),
+                 id="provenance-chat-sha-upper"),
+    pytest.param("provenance", put("signed.body.provenance.0.time_readings", ["x", 1]),
+                 id="provenance-reading-number"),
+    pytest.param("provenance", put("signed.body.provenance.0.text", "x" * (1 << 20 + 1)),
+                 id="provenance-text-too-long"),
+    pytest.param("acquisition", put("signed.body.acquisition.archive_member", "a.jpg"),
+                 id="acq-member-without-archive-sha"),
     pytest.param("key", put("signed.body.role", "admin"), id="key-role"),
     pytest.param("key", put("signed.body.algorithm", "rsa"), id="key-algorithm"),
     pytest.param("key", put("signed.body.public_key", B64_31), id="key-31-bytes"),
@@ -224,6 +262,12 @@ def first_line(ledger: list[bytes], kind: str) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(line)
         signed = document["signed"]
         if kind == "acquisition" and "acquisition" in signed["body"]:
+            return document
+        if kind == "provenance" and any(
+            p["kind"] == "whatsapp" and p["role"] == "media"
+            for p in signed["body"].get("provenance", [])
+        ):
+            document["signed"]["body"]["provenance"].sort(key=lambda p: p["kind"] != "whatsapp")
             return document
         if signed["type"] == kind and "acquisition" not in signed["body"]:
             return document

@@ -51,6 +51,9 @@ class Code(StrEnum):
     HELD_CHECKPOINT_UNPROVEN = "HELD_CHECKPOINT_UNPROVEN"
     WITNESS_MISSING = "WITNESS_MISSING"
     COSIGNATURE_INVALID = "COSIGNATURE_INVALID"
+    # What a source proves of itself (a C2PA manifest, a ProofMode signature), re-checked.
+    SOURCE_CHECK_FAILED = "SOURCE_CHECK_FAILED"
+    SOURCE_CHECK_CHANGED = "SOURCE_CHECK_CHANGED"
     EVIDENCE_RECORD_INVALID = "EVIDENCE_RECORD_INVALID"
     TIMESTAMP_CHAIN_BROKEN = "TIMESTAMP_CHAIN_BROKEN"
     TIMESTAMP_RENEWAL_DUE = "TIMESTAMP_RENEWAL_DUE"
@@ -84,6 +87,9 @@ WARNINGS = frozenset(
         Code.CATALOGUE_TIME_FAR,
         Code.KEY_UNVOUCHED,
         Code.KEY_NAME_REUSED,
+        # The source's own proofs, not custody's chain: the ledger and file checks decide.
+        Code.SOURCE_CHECK_FAILED,
+        Code.SOURCE_CHECK_CHANGED,
         Code.TIMESTAMP_CHAIN_BROKEN,
         Code.TIMESTAMP_RENEWAL_DUE,
         Code.REVOCATION_UNKNOWN,
@@ -156,6 +162,9 @@ class VerificationResult:
     # vouches for, for the verifier to remember (custody.trust.remembered).
     ledger_identity: str | None = None
     checkpoint: dict[str, Any] | None = None
+    # Per item with provenance: its sources' claims and the checks re-run of their proofs
+    # (custody.verify.provenance).
+    provenance: list[dict[str, Any]] = field(default_factory=list)
     evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
@@ -209,5 +218,6 @@ class VerificationResult:
             "trust": self.trust,
             "ledger_identity": self.ledger_identity,
             "checkpoint": self.checkpoint,
+            "provenance": self.provenance,
             "evidence_records": self.evidence_records,
         }

@@ -7,7 +7,8 @@ The pipeline, per run:
 2. skip files whose latest record has the same size and modification time (so a re-run
    adds nothing and an interrupted run resumes where it stopped);
 3. hash the rest on a small thread pool (one pass per file, all digests at once);
-4. read metadata for completed files in batches from one long-lived exiftool;
+4. read metadata for completed files in batches from one long-lived exiftool, and any
+   C2PA manifest a file carries (``source_records.read_manifest``, on the hashing threads);
 5. under the ledger lock, decide for each file - new, duplicate of earlier content,
    or a new version of a known path - and append the signed records in batches;
 6. end with a checkpoint over the whole ledger.
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from custody.acquisition.source_records import read_manifest
 from custody.clock import Clock, format_ns, utc_now
 from custody.errors import UsageError
 from custody.evidence.exiftool import ExifTool, FileMetadata
@@ -42,6 +44,7 @@ from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import Acquisition, ItemBody
 from custody.ledger.disclosures import DisclosureStore, commit
+from custody.ledger.provenance import Provenance
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
 from custody.progress import NullObserver, Observer
@@ -70,6 +73,9 @@ class Candidate:
     mtime_ns: int
     acquisition: Acquisition | None = None
     digest: FileDigest | None = None  # already computed from these bytes (ingest's re-read)
+    # What the source it came from says of it (custody.acquisition.intake); a C2PA entry
+    # here means the manifest was already read, and cataloguing does not read it again.
+    provenance: tuple[Provenance, ...] = ()
 
     @property
     def display(self) -> str:
@@ -93,6 +99,7 @@ class Outcome:
     size: int
     related: int | None = None  # duplicate_of / supersedes
     metadata_error: str | None = None
+    c2pa: str | None = None  # the validation state of a C2PA manifest in the file
 
 
 @dataclass
@@ -178,6 +185,7 @@ class _Hashed:
     candidate: Candidate
     digest: FileDigest
     metadata: FileMetadata | None = None
+    provenance: tuple[Provenance, ...] = ()
 
 
 def catalogue(
@@ -191,8 +199,12 @@ def catalogue(
     observer: Observer | None = None,
     clock: Clock = utc_now,
     candidates: Iterable[Candidate | Skipped] | None = None,
+    c2pa_anchors: bytes | None = None,
 ) -> CatalogueReport:
     """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring.
+
+    ``c2pa_anchors``: the user's C2PA trust list (PEM); a manifest whose signer chains to
+    one of them is recorded ``trusted``, otherwise at best ``valid``.
 
     ``signer`` may be a function that unlocks the key: it is then called on a thread while
     files are walked and exiftool starts, so the two costs overlap.
@@ -227,6 +239,7 @@ def catalogue(
         ledger.check_appendable()
         observer.planned(len(todo), sum(c.size for c in todo))
         run = _Run(root, ledger, descriptive, config.digests, observer, clock, report)
+        run.c2pa_anchors = c2pa_anchors
 
         def prepare() -> None:
             # exiftool starts on this (the calling) thread while the key unlocks on another:
@@ -342,6 +355,7 @@ class _Run:
         # Set by process()'s ``prepare`` while the first files hash.
         self.exif: ExifTool | None = None
         self.signer: SigningKey | None = None
+        self.c2pa_anchors: bytes | None = None
         self._local = threading.local()
         self._cancel = threading.Event()
         # Collector, source path and volume are recorded as salted commitments; their
@@ -360,6 +374,14 @@ class _Run:
         return buf
 
     def _hash(self, candidate: Candidate) -> _Hashed | Skipped:
+        hashed = self._hash_only(candidate)
+        if isinstance(hashed, _Hashed):
+            hashed.provenance = candidate.provenance + read_manifest(
+                self.root_b + b"/" + candidate.rel, candidate.provenance, self.c2pa_anchors
+            )
+        return hashed
+
+    def _hash_only(self, candidate: Candidate) -> _Hashed | Skipped:
         full = self.root_b + b"/" + candidate.rel
         known = candidate.digest
         if known is not None and set(known.digests) >= set(self.algorithms):
@@ -512,6 +534,7 @@ class _Run:
             if duplicate_of is not None
             else "new"
         )
+        manifest = next((p for p in body.provenance if p.kind == "c2pa"), None)
         return Outcome(
             signed.seq,
             candidate.display,
@@ -520,6 +543,7 @@ class _Run:
             digest.size,
             supersedes if supersedes is not None else duplicate_of,
             body.metadata_error,
+            str(manifest.get("validation_state")) if manifest else None,
         )
 
     def _body(self, hashed: _Hashed, supersedes: int | None, duplicate_of: int | None) -> ItemBody:
@@ -549,4 +573,5 @@ class _Run:
             duplicate_of=duplicate_of,
             supersedes=supersedes,
             acquisition=candidate.acquisition,
+            provenance=hashed.provenance,
         )

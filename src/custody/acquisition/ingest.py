@@ -193,6 +193,7 @@ def ingest(
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
     again: bool = False,
+    c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
     from custody.errors import ToolMissingError
     from custody.evidence.exiftool import exiftool_available
@@ -264,7 +265,8 @@ def ingest(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     try:
         report.catalogue = catalogue(
-            root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock
+            root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
+            c2pa_anchors=c2pa_anchors,
         )
     except KeyboardInterrupt:
         raise _interrupted(report, into_rel, cataloguing=True) from None

@@ -1,4 +1,5 @@
-"""``custody hash``, ``catalogue`` and ``ingest``: reading evidence in."""
+"""``custody hash``, ``catalogue`` and ``ingest`` (with ``--as`` for a WhatsApp or Telegram
+export, a ProofMode bundle or a BagIt bag): reading evidence in."""
 
 from __future__ import annotations
 
@@ -63,6 +64,36 @@ NoteOpt = Annotated[str | None, typer.Option("--note", help="A free-text note.")
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
 
 
+C2paTrustOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--c2pa-trust",
+        help="PEM file of C2PA trust anchors: a manifest signed under one is recorded "
+        "'trusted' (otherwise at best 'valid').",
+    ),
+]
+
+
+def _anchors(path: Path | None) -> bytes | None:
+    """The C2PA trust list, checked now: a bad file is a usage error before any work."""
+    if path is None:
+        return None
+    from cryptography import x509
+
+    from custody.errors import UsageError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--c2pa-trust {path}: {exc.strerror}") from None
+    try:
+        if not x509.load_pem_x509_certificates(data):
+            raise ValueError("no certificate")
+    except ValueError as exc:
+        raise UsageError(f"--c2pa-trust {path}: not PEM certificates ({exc})") from None
+    return data
+
+
 def _descriptive(
     collector: str | None,
     source: str | None,
@@ -91,11 +122,13 @@ def catalogue(
     timestamp: Annotated[
         bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
     ] = False,
+    c2pa_trust: C2paTrustOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Hash, describe and sign every file under PATHS into the ledger."""
+    """Hash, describe and sign every file under PATHS into the ledger (with any C2PA
+    manifest a file carries, validated)."""
     from custody.acquisition.catalogue import catalogue as run_catalogue
 
     evidence = evidence_root(root)
@@ -114,6 +147,7 @@ def catalogue(
             descriptive=_descriptive(collector, source, location, note, tag),
             rehash=rehash,
             observer=observer,
+            c2pa_anchors=_anchors(c2pa_trust),
         )
     # Files already catalogued and unchanged are not re-recorded, so what was said about
     # them here would silently do nothing: tags become a signed tag event; the rest, which
@@ -165,6 +199,8 @@ def catalogue(
         # Skipped files and originals that changed since they were recorded both need a
         # person to look: the run finished, but not cleanly.
         raise typer.Exit(ExitCode.FINDINGS)
+    if any(o.c2pa == "invalid" for o in report.outcomes):
+        raise typer.Exit(ExitCode.FINDINGS)  # a file's own C2PA manifest does not validate
     if stamped is not None and not stamped.ok:
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
 
@@ -216,6 +252,7 @@ def _catalogue_json(report: Any) -> dict[str, Any]:
                 "size": o.size,
                 "related": o.related,
                 "metadata_error": o.metadata_error,
+                "c2pa": o.c2pa,
             }
             for o in report.outcomes
         ],
@@ -242,6 +279,13 @@ def _render_catalogue(report: Any) -> None:
             f"its digests): {shown(o.metadata_error or '')}",
             soft_wrap=not err.is_terminal,  # at a terminal, wrap between words
         )
+    for o in report.outcomes:
+        if o.c2pa == "invalid":
+            err.print(
+                f"[bold red]C2PA INVALID[/] {shown(o.path)}: the file's C2PA manifest does not "
+                "validate (the file or its manifest was changed after signing); recorded as "
+                f"found in record {o.seq} ('custody show {o.seq}')"
+            )
     table = Listing(title="Catalogue summary", show_header=False)
     table.add_row("new items", str(report.count("new")))
     table.add_row("duplicates of earlier content", str(report.count("duplicate")))
@@ -251,6 +295,10 @@ def _render_catalogue(report: Any) -> None:
     table.add_row(
         "metadata not read (catalogued anyway, listed above)", str(len(report.metadata_errors))
     )
+    manifests = [o.c2pa for o in report.outcomes if o.c2pa]
+    if manifests:
+        states = ", ".join(f"{manifests.count(s)} {s}" for s in ("trusted", "valid", "invalid"))
+        table.add_row("C2PA manifests", states)
     table.add_row("bytes hashed", human_size(report.bytes_hashed))
     table.add_row("ledger records", str(report.ledger_size))
     if report.checkpoint is not None:
@@ -303,12 +351,33 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="What SOURCE is: whatsapp, telegram, proofmode or bagit (a folder or its .zip); "
+        "what it says of each file is recorded as its claims.",
+    ),
+]
+
+
+ProofModeKeyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--proofmode-key",
+        help="With --as proofmode: an OpenPGP fingerprint you confirmed with the person who "
+        "recorded (repeatable); the bundle's signing key is then checked against it.",
+    ),
+]
+
+
 @app.command()
 def ingest(
     sources: Annotated[list[Path], typer.Argument(help="Files or folders outside the root.")],
     into: Annotated[
         str | None, typer.Option("--into", help="Folder inside the root to copy into.")
     ] = None,
+    as_kind: AsOpt = None,
     collector: CollectorOpt = None,
     source: SourceOpt = None,
     location: LocationOpt = None,
@@ -322,6 +391,8 @@ def ingest(
             "default they are named and not copied again).",
         ),
     ] = False,
+    c2pa_trust: C2paTrustOpt = None,
+    proofmode_key: ProofModeKeyOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -330,58 +401,96 @@ def ingest(
 
     Content already in the evidence root (the same card ingested before, into another
     folder) is recognised by its digests and not copied again; --again copies it anyway.
-    Interrupted (Ctrl-C)? Run the same command again: it finishes the job."""
-    from custody.acquisition.ingest import ingest as run_ingest
+    Interrupted (Ctrl-C)? Run the same command again: it finishes the job.
 
-    evidence = evidence_root(root)
-    signer = signer_for(key)
-    with progress_bar("Ingesting", not json_output) as observer:
-        report = run_ingest(
-            evidence,
-            [str(s) for s in sources],
-            signer,
-            into=into,
-            descriptive=_descriptive(collector, source, location, note, tag),
-            observer=observer,
-            again=again,
-        )
-    if json_output:
-        emit_json(
-            {
-                "copied": report.copied,
-                "already_present": report.already_present,
-                "already_ingested": [
-                    {
-                        "source": a.source,
-                        "size": a.size,
-                        "sha256": a.sha256,
-                        "record": a.seq,
-                        "path": a.path,
-                        "time": a.time,
-                        "how": "ingested" if a.ingested else "catalogued",
-                    }
-                    for a in report.already_ingested
-                ],
-                "bytes_copied": report.bytes_copied,
-                "failures": [
-                    {"source": f.source, "copy": f.copy, "reason": f.reason}
-                    for f in report.failures
-                ],
-                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
-                "catalogue": _catalogue_json(report.catalogue),
-            }
-        )
+    With --as, SOURCE is one export, bundle or bag: it is read (and a bag validated) before
+    anything is copied, and each file's record keeps what the source says of it.
+    """
+    from custody.acquisition.ingest import ingest as run_ingest
+    from custody.errors import UsageError
+
+    if as_kind is None and proofmode_key:
+        raise UsageError("--proofmode-key applies to --as proofmode only")
+    if as_kind is not None and again:
+        raise UsageError("--again applies to a plain ingest, not to --as")
+    descriptive = _descriptive(collector, source, location, note, tag)
+    anchors = _anchors(c2pa_trust)
+    intake = None
+    if as_kind is not None:
+        from custody.cli import sources as intake_cli
+
+        if len(sources) != 1:
+            raise UsageError(f"--as {as_kind} takes one export, bundle or bag at a time")
+        intake = intake_cli.run_intake(sources[0], as_kind, into, descriptive, anchors,
+                                       proofmode_key, key, root, json_output)  # fmt: skip
+        report = intake.ingest
     else:
-        for f in report.failures:
-            err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
-        for s in report.skipped:
-            err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
-        _render_already_ingested(report.already_ingested)
-        err.print(
-            f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
-            f"{report.already_present} already present"
-        )
-        if report.catalogue is not None and (report.catalogue.outcomes or report.copied):
-            _render_catalogue(report.catalogue)
+        evidence = evidence_root(root)
+        signer = signer_for(key)
+        with progress_bar("Ingesting", not json_output) as observer:
+            report = run_ingest(
+                evidence,
+                [str(s) for s in sources],
+                signer,
+                into=into,
+                descriptive=descriptive,
+                observer=observer,
+                c2pa_anchors=anchors,
+                again=again,
+            )
+    if json_output:
+        document = ingest_json(report)
+        if intake is not None:
+            document["source"] = intake_cli.intake_json(intake)
+        emit_json(document)
+    else:
+        render_ingest(report)
+        if intake is not None:
+            intake_cli.render_intake(intake)
+    if intake is not None and intake_cli.intake_failed(intake):
+        raise typer.Exit(ExitCode.FINDINGS)
     if report.failures or report.skipped or (report.catalogue and report.catalogue.skipped):
         raise typer.Exit(ExitCode.FINDINGS)
+    if report.catalogue and any(o.c2pa == "invalid" for o in report.catalogue.outcomes):
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def ingest_json(report: Any) -> dict[str, Any]:
+    """The JSON of an ``IngestReport`` (schemas/cli-ingest.schema.json)."""
+    return {
+        "copied": report.copied,
+        "already_present": report.already_present,
+        "already_ingested": [
+            {
+                "source": a.source,
+                "size": a.size,
+                "sha256": a.sha256,
+                "record": a.seq,
+                "path": a.path,
+                "time": a.time,
+                "how": "ingested" if a.ingested else "catalogued",
+            }
+            for a in report.already_ingested
+        ],
+        "bytes_copied": report.bytes_copied,
+        "failures": [
+            {"source": f.source, "copy": f.copy, "reason": f.reason} for f in report.failures
+        ],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+        "catalogue": _catalogue_json(report.catalogue),
+    }
+
+
+def render_ingest(report: Any) -> None:
+    """What was copied, what failed, and the catalogue summary."""
+    for f in report.failures:
+        err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
+    for s in report.skipped:
+        err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+    _render_already_ingested(report.already_ingested)
+    err.print(
+        f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
+        f"{report.already_present} already present"
+    )
+    if report.catalogue is not None and (report.catalogue.outcomes or report.copied):
+        _render_catalogue(report.catalogue)

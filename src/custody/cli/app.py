@@ -31,6 +31,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     keys,
     ledger,
     setup,
+    sources,
     timestamps,
     trust,
     verify,
@@ -41,11 +42,12 @@ from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
-    "renew", "history", "export-case", "export", "export-evidence-record", "disclose", "report",
-    "import",
+    "renew", "history", "export-case", "export", "export-evidence-record",
+    "verify-evidence-record", "disclose", "report", "import",
 )  # fmt: skip
 GROUP_ORDER = (
     "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "vault", "ledger",
+    "bagit",
 )
 
 

@@ -1,11 +1,13 @@
-"""Commands answered before the CLI framework loads: ``--version`` and ``hash``.
+"""Commands answered before the CLI framework loads: ``--version``, ``hash`` and
+``bagit validate``.
 
 Start-up counts when hashing (``custody hash`` of a 2 GiB file must keep pace with
 ``openssl dgst``), and Typer with rich and pydantic costs a tenth of a second to import.
 So ``custody.__main__`` hands the plain forms of these commands here - ``hash`` with
 ``--algo``/``-a`` and ``--json`` - and everything else, ``--help`` included, to
 ``custody.cli.app``, whose ``hash`` command calls the same ``run_hash``: one implementation,
-two doors.
+two doors. ``bagit validate BAG`` (without ``--json``) is answered here too: conformance
+harnesses start it once per bag, and ``run_bagit_validate`` serves both doors.
 """
 
 from __future__ import annotations
@@ -92,13 +94,67 @@ def run_hash(
     return ExitCode.FINDINGS if failures else ExitCode.OK
 
 
+def run_bagit_validate(
+    bag: str, *, json_output: bool = False, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """custody's RFC 8493 verdict on ``bag``: warnings then errors on stderr, one a line;
+    0 valid, 1 invalid (or not a bag folder at all). With ``json_output``, the whole
+    result on stdout as well (schemas/cli-bagit-validate.schema.json)."""
+    from custody.acquisition.sources.bagit import validate_bag
+    from custody.errors import ExitCode, InputError
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        result = validate_bag(bag)
+    except InputError as exc:
+        err.write(f"error: {printable(str(exc))}\n")
+        return ExitCode.FINDINGS
+    if json_output:
+        document = {
+            "path": result.path,
+            "valid": result.valid,
+            "version": result.version,
+            "encoding": result.encoding,
+            "payload_files": len(result.payload),
+            "payload_octets": result.payload_octets,
+            "payload_algorithms": list(result.payload_algorithms),
+            "tag_algorithms": list(result.tag_algorithms),
+            "info": [{"label": f.label, "value": f.value} for f in result.info],
+            "findings": [
+                {"kind": str(f.kind), "severity": f.severity, "path": f.path,
+                 "message": f.message, "rule": f.rule}
+                for f in result.findings
+            ],
+        }  # fmt: skip
+        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    for finding in result.warnings:
+        err.write(f"warning: {printable(str(finding))}\n")
+    for finding in result.errors:
+        err.write(f"error: {printable(str(finding))}\n")
+    if result.valid and not json_output:
+        out.write(f"valid BagIt {result.version} bag: {len(result.payload)} payload files\n")
+    out.flush()
+    err.flush()
+    return ExitCode.OK if result.valid else ExitCode.FINDINGS
+
+
 def try_quick(argv: Sequence[str]) -> int | None:
-    """Handle ``--version`` and plain ``hash`` invocations; None means "ask the CLI"."""
+    """Handle ``--version`` and plain ``hash`` and ``bagit validate BAG`` invocations; None
+    means "ask the CLI"."""
     if list(argv) == ["--version"]:
         from custody import __version__
 
         print(f"custody {__version__}")
         return 0
+    if len(argv) == 3 and list(argv[:2]) == ["bagit", "validate"] and not argv[2].startswith("-"):
+        try:
+            return run_bagit_validate(argv[2])
+        except BrokenPipeError:
+            return 0
+        except KeyboardInterrupt:
+            sys.stderr.write("custody: interrupted\n")
+            return 130
     if not argv or argv[0] != "hash":
         return None
     files: list[bytes] = []

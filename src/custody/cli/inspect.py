@@ -78,7 +78,7 @@ def _render_record(doc: dict[str, Any]) -> None:
     table.add_row("previous line SHA-256", str(signed["prev"]))
     table.add_row("this line SHA-256", doc["line_sha256"])
     for name, value in body.items():
-        if name == "metadata":
+        if name in ("metadata", "provenance"):
             continue
         table.add_row(
             name, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
@@ -86,6 +86,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in doc.get("highlights", {}).items():
         table.add_row(name, str(value))
     table.print()
+    for entry in doc.get("provenance", []):
+        _render_provenance(entry)
     metadata = body.get("metadata")
     if metadata:
         meta = Listing("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
@@ -93,6 +95,15 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(tag, text)
         meta.print()
+
+
+def _render_provenance(entry: dict[str, Any]) -> None:
+    """One source's statement about the item: its claims, and custody's checks, labelled."""
+    # Values (paths, digests, claims) fold at a terminal and are whole lines in a pipe.
+    table = Listing(title=entry["summary"], show_header=False)
+    for fact in entry["facts"]:
+        table.add_row(fact["label"], fact["value"])
+    table.print()
 
 
 @app.command()

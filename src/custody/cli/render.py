@@ -7,7 +7,7 @@ Only rendering: every fact comes from the ``VerificationResult``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.panel import Panel
@@ -16,6 +16,9 @@ from rich.table import Table
 from custody.cli.common import human_size, out, shown
 from custody.errors import ExitCode
 from custody.findings import Verdict, VerificationResult
+
+if TYPE_CHECKING:
+    from custody.timestamps.ers_file import RecordCheck
 
 THREAT_MODEL = "docs/threat-model.md"
 
@@ -104,6 +107,14 @@ def _render_plain(result: VerificationResult) -> None:
         )
         if k.get("confirm") and k.get("records"):
             p(f"  to confirm: {k['confirm']}", highlight=False)
+    for source, count, rechecked, unchecked in provenance_rows(result):
+        p(
+            f"provenance | according to {printable(source)} | {count} item(s): what it says of "
+            f"them are its claims (custody history, show, report) | re-checked now: {rechecked}",
+            highlight=False,
+        )
+        for line in unchecked:
+            p(f"  {printable(line)}", highlight=False)
     for line in _evidence_lines(result.evidence_records):
         p(printable(line), highlight=False)
     p(
@@ -113,6 +124,33 @@ def _render_plain(result: VerificationResult) -> None:
     )
     if result.verdict is not Verdict.VERIFIED:
         p(f"what each verdict proves, and what it cannot: {THREAT_MODEL}", highlight=False)
+
+
+def provenance_rows(result: VerificationResult) -> list[tuple[str, int, str, list[str]]]:
+    """Per source: its items, each check re-run now with how it came out, and what cannot be
+    checked offline (said once per check, with its reason)."""
+    sources: dict[str, tuple[set[int], dict[str, dict[str, int]], dict[str, str]]] = {}
+    for row in result.provenance:
+        for entry in row["entries"]:
+            seqs, counts, unchecked = sources.setdefault(entry["source"], (set(), {}, {}))
+            seqs.add(row["seq"])
+            for check in entry["rechecks"]:
+                states = counts.setdefault(check["check"], {})
+                states[check["now"]] = states.get(check["now"], 0) + 1
+                if check["now"] in ("not_checkable", "not_rechecked"):
+                    words = check["now"].replace("_", " ")
+                    unchecked.setdefault(
+                        check["check"], f"{check['check']} {words}: {check['detail']}"
+                    )
+    rows = []
+    for source, (seqs, counts, unchecked) in sources.items():
+        done = "; ".join(
+            f"{name} "
+            + ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(states.items()))
+            for name, states in counts.items()
+        )
+        rows.append((source, len(seqs), done or "nothing (claims only)", list(unchecked.values())))
+    return rows
 
 
 def printable(text: str) -> str:
@@ -250,6 +288,16 @@ def _render_rich(result: VerificationResult) -> None:
                     f"({grouped(k['fingerprint'])}): {escape(k['confirm'])}",
                     soft_wrap=False,
                 )
+    provenance = provenance_rows(result)
+    if provenance:
+        table = Table("according to", "items", "re-checked now", title="Where items came from: "
+                      "the sources' claims, and their own proofs re-checked")  # fmt: skip
+        for column in table.columns:
+            column.overflow = "fold"
+        for source, count, rechecked, unchecked in provenance:
+            detail = "\n".join([rechecked, *(f"[yellow]{escape(u)}[/]" for u in unchecked)])
+            table.add_row(shown(source), str(count), detail)
+        out.print(table)
     if result.evidence_records:
         out.print("[bold]Long-term evidence (RFC 4998 evidence records)[/]")
         for line in _evidence_lines(result.evidence_records):
@@ -282,3 +330,22 @@ def _evidence_lines(rows: list[dict[str, Any]]) -> list[str]:
                 lines.append(f"     {ats['tsa'] or 'unnamed TSA'}")
                 lines.append(f"     valid until {ats['valid_until']}")
     return lines
+
+
+def render_record_check(path: str, checked: RecordCheck) -> None:
+    """A received evidence record's verdict, then its chain and problems, one fact a line."""
+    document = checked.to_json()
+    p = out.out
+    if checked.ok:
+        p(f"VALID: {path} proves the data existed at {document['existence_time']}", highlight=False)
+    else:
+        p(f"NOT VALID: {path}", highlight=False)
+    p(f"record sha256 {document['record_sha256']}", highlight=False)
+    for number, digest in enumerate(document["data_object"], 1):
+        p(f"data object member {number} sha256 {digest}", highlight=False)
+    for problem in checked.result.problems:
+        p(f"{problem.severity} {printable(str(problem))}", highlight=False)
+    row = {"file": path, "checkpoints": [], "status": "valid" if checked.ok else "invalid"}
+    row |= {"renew_before": document["renew_before"], "chains": document["chains"]}
+    for line in _evidence_lines([row])[1:]:
+        p(printable(line), highlight=False)

@@ -20,7 +20,7 @@ from custody.cli.common import (
     parse_date,
     progress_bar,
 )
-from custody.cli.render import exit_code, render_verification
+from custody.cli.render import exit_code, render_record_check, render_verification
 from custody.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -175,6 +175,69 @@ def verify(
     else:
         render_verification(result)
     raise typer.Exit(exit_code(result))
+
+
+# An evidence record names a few tokens and hashes; a data object member of custody's is a
+# ledger line or a token file. Larger inputs are refused before they are read whole.
+_ERS_MAX = 64 << 20
+_MEMBER_MAX = 512 << 20
+
+
+@app.command("verify-evidence-record")
+def verify_evidence_record(
+    record: Annotated[Path, typer.Argument(help="The RFC 4998 evidence record (.ers, DER).")],
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            help="A file of the data object it covers; repeat for every member of a group "
+            "(custody's: the checkpoint line and its token files, as export-evidence-record "
+            "lists them).",
+        ),
+    ] = None,
+    tsa_root: TsaRootOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Judge at this date (YYYY-MM-DD or RFC 3339; default: now)."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check one RFC 4998 evidence record on its own: does it prove that the data existed
+    when its first archive timestamp says, through every renewal? Exit 0 when it does."""
+    from custody.timestamps.ers_file import check_record_file
+    from custody.timestamps.stamping import load_trust
+
+    if not data:
+        raise UsageError("give the data object the record covers with --data FILE")
+    if not tsa_root:
+        raise UsageError(
+            "give the TSAs' root certificates with --tsa-root PEM: the roots a record carries "
+            "prove nothing about whose timestamps they are"
+        )
+    when = parse_date(at, "--at") if at is not None else None
+    trust = load_trust(tsa_root)
+    checked = check_record_file(
+        _read_bounded(record, _ERS_MAX),
+        [_read_bounded(path, _MEMBER_MAX) for path in data],
+        trust,
+        when,
+    )
+    if json_output:
+        emit_json({"record": str(record), **checked.to_json()})
+    else:
+        render_record_check(str(record), checked)
+    raise typer.Exit(0 if checked.ok else 1)
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise InputError(f"{path} is larger than {limit >> 20} MiB; it is not what was asked for")
+    return data
 
 
 def remember(result: VerificationResult, source: str) -> None:

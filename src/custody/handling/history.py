@@ -4,8 +4,11 @@
 or ingest, with where it came from), other records of the same content (duplicates) or
 the same path (versions), every event naming it (transfers, accesses, copies, notes,
 disposal, working copies derived from it or it from another), and the checkpoints and
-trusted timestamps that cover it. It reads the index to find records, then the records
-themselves; it decides nothing about their validity (that is ``verify``'s job).
+trusted timestamps that cover it. What the sources it came from say of it (its record's
+``provenance``: a chat export's sender and time, a ProofMode proof's checks, a C2PA
+manifest) is told with its acquisition, each phrased as that source's claim. It reads
+the index to find records, then the records themselves; it decides nothing about their
+validity (that is ``verify``'s job).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from custody.errors import UsageError
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.describe import provenance_view
 from custody.ledger.disclosures import Disclosure, DisclosureStore, reveal, withheld
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
@@ -155,10 +159,18 @@ def describe_item(
         text = f"{how} {body.path} ({body.size} bytes)"
         if body.acquisition is not None:
             text += f" from {values.get('source_path', '(source path withheld)')}"
+            if body.acquisition.archive_member is not None:
+                text += f" (member {body.acquisition.archive_member})"
+                detail["archive_member"] = body.acquisition.archive_member
         if values.get("collector"):
             text += f", collected by {values['collector']}"
         elif "collector" in hidden:
             text += ", collector withheld (committed to in the record)"
+        if body.provenance:
+            # What the sources say of it, each phrased as that source's claim.
+            view = provenance_view(body.to_json())
+            text += "; " + "; ".join(v["summary"] for v in view)
+            detail["provenance"] = view
         return how, text, detail
     if body.sha256 == item.sha256 and body.path != item.path:
         return "same content", f"the same content recorded at {body.path}", detail

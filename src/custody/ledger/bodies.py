@@ -27,6 +27,7 @@ from custody.ledger.fields import (
     only_fields,
     opt_field,
 )
+from custody.ledger.provenance import Provenance, check_provenance, parse_provenance
 
 # --- bodies ---------------------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ COMMITTED_FIELDS = ("collector", "source_path", "volume")
 class Acquisition:
     """Where an ingested copy came from, as the system saw it at copy time.
 
+    For a file unpacked from a ZIP archive, ``source_path`` is the archive,
+    ``archive_member`` the member's name in it, ``source_sha256`` the SHA-256 of the
+    member's decompressed bytes, and ``archive_sha256`` that of the archive as read.
+
     ``source_path`` and ``volume`` are None when the item record commits to them instead
     (its ``commitments``); records written before commitments hold them in the clear.
     """
@@ -107,10 +112,18 @@ class Acquisition:
     source_path: str | None
     source_sha256: str
     volume: Mapping[str, str] | None = field(default_factory=dict)
+    archive_member: str | None = None
+    archive_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.archive_member is None) != (self.archive_sha256 is None):
+            raise RecordError("item acquisition: archive_member and archive_sha256 go together")
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
             {
+                "archive_member": self.archive_member,
+                "archive_sha256": self.archive_sha256,
                 "source_path": self.source_path,
                 "source_sha256": self.source_sha256,
                 "volume": dict(self.volume) if self.volume is not None else None,
@@ -120,12 +133,21 @@ class Acquisition:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Acquisition:
         w = "item acquisition"
-        only_fields(obj, {"source_path", "source_sha256", "volume"}, w)
+        only_fields(
+            obj, {"archive_member", "archive_sha256", "source_path", "source_sha256", "volume"}, w
+        )
         volume = opt_field(obj, "volume", dict, w)
         if volume is not None and not all(isinstance(v, str) for v in volume.values()):
             raise RecordError(f"{w}: volume values must be strings")
+        archive_sha256 = None
+        if "archive_sha256" in obj:
+            archive_sha256 = hex64_field(obj, "archive_sha256", w)
         return cls(
-            opt_field(obj, "source_path", str, w), hex64_field(obj, "source_sha256", w), volume
+            opt_field(obj, "source_path", str, w),
+            hex64_field(obj, "source_sha256", w),
+            volume,
+            opt_field(obj, "archive_member", str, w),
+            archive_sha256,
         )
 
 
@@ -138,7 +160,8 @@ _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
 
 
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
-    "acquisition", "commitments", "digests", "metadata", "mtime", "path", "path_bytes", "size",
+    "acquisition", "commitments", "digests", "metadata", "mtime", "path", "path_bytes",
+    "provenance", "size",
     "tags",
 }
 
@@ -208,6 +231,9 @@ class ItemBody:
     acquisition: Acquisition | None = None
     # Field name -> SHA-256 of its disclosure (custody.ledger.disclosures).
     commitments: Mapping[str, str] | None = None
+    # What the sources it came from say of it, and what custody checked of their proofs
+    # (custody.ledger.provenance); empty for a plain file.
+    provenance: tuple[Provenance, ...] = ()
 
     def __post_init__(self) -> None:
         _check_item_values(self.path, self.size, self.digests)
@@ -247,6 +273,7 @@ class ItemBody:
                 "note": self.note,
                 "path": self.path,
                 "path_bytes": b64encode(self.path_bytes) if self.path_bytes is not None else None,
+                "provenance": [p.to_json() for p in self.provenance] or None,
                 "size": self.size,
                 "source": self.source,
                 "supersedes": self.supersedes,
@@ -279,6 +306,7 @@ class ItemBody:
             supersedes=get("supersedes"),
             acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
             commitments=get("commitments"),
+            provenance=parse_provenance(obj["provenance"]) if "provenance" in obj else (),
         )
 
     @staticmethod
@@ -314,6 +342,8 @@ class ItemBody:
             Acquisition.from_json(acquisition)
         commitments = opt_field(obj, "commitments", dict, w)
         _check_commitments(commitments, obj.get("collector"), acquisition)
+        if "provenance" in obj:
+            check_provenance(obj["provenance"])
         _check_item_values(get_field(obj, "path", str, w), nonneg_field(obj, "size", w), digests)
 
 

@@ -18,7 +18,10 @@ checkpoints; and, given a checkpoint obtained earlier, that today's ledger exten
 
 File checks, for the latest record of every catalogued path: present, same size, same
 digests (FILE_MISSING, FILE_MODIFIED, FILE_UNREADABLE); files nobody catalogued
-(FILE_UNEXPECTED); and a missing file found elsewhere by digest (FILE_MOVED).
+(FILE_UNEXPECTED); and a missing file found elsewhere by digest (FILE_MOVED). Then, for
+items that carry what their source says of them, the checks of the source's own proofs
+that can be re-run offline (``custody.verify.provenance``: SOURCE_CHECK_FAILED,
+SOURCE_CHECK_CHANGED).
 """
 
 from __future__ import annotations
@@ -352,6 +355,9 @@ def verify_root(
             verify_longterm(store.read_token, state, result, trust=policy.tsa, at=policy.at)
     if files:
         verify_files(root, state, result, observer=observer)
+        from custody.verify.provenance import verify_provenance
+
+        verify_provenance(root, state, result)
     return result
 
 

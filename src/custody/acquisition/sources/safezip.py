@@ -17,6 +17,13 @@ content is read, and whose members are then read with hard caps. Refused, with a
 * damage: a member whose CRC-32 or length does not match, a local header that disagrees
   with the directory, or an archive Python's ``zipfile`` cannot parse.
 
+``SafeZip.extract_all`` is the one way custody unpacks an archive (chat exports, ProofMode
+and BagIt bags handed over as a zip): into a folder it creates itself, each file created
+with ``O_EXCL | O_NOFOLLOW`` beneath its parent folder's descriptor (so no link is followed
+and no file replaced), and each checked against ``measure`` - a second, independent
+decompression - before it counts. It is the only code under ``sources/`` that writes, and
+it writes only inside that new folder.
+
 Format: PKWARE APPNOTE.TXT 6.3.10 (sections 4.3.7 local header, 4.3.12 central directory,
 4.4.4 general purpose flag bit 0 "encrypted" and bit 11 "UTF-8 names"); the Unix mode is
 the high 16 bits of "external file attributes" when "version made by" names Unix (3).
@@ -27,6 +34,7 @@ May import: the standard library, ``custody.errors`` (through ``claims``) and ``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import stat
@@ -73,6 +81,17 @@ class ZipLimits:
     max_ratio: int = 100
     ratio_floor: int = 1 << 20  # members expanding to less than this are not ratio-checked
     max_name_bytes: int = 1024
+
+
+@dataclass(frozen=True)
+class ExtractedFile:
+    """A member written out by ``extract_all``: where, and the size and SHA-256 of the bytes
+    written (equal to those of an independent second decompression of the member)."""
+
+    name: str  # the member's name, '/'-separated
+    path: Path  # the file written, inside the extraction folder
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -282,3 +301,86 @@ class SafeZip:
         self._file.seek(0)
         size, digest = sha256_stream(iter(lambda: self._file.read(CHUNK), b""))
         return ExportFile(self.path.name, size, digest)
+
+    def extract_all(self, target: Path, *, durable: bool = False) -> tuple[ExtractedFile, ...]:
+        """Write every member under ``target``, a folder created here (mode 0700; it must
+        not exist yet), and return what was written, in the archive's order.
+
+        Each folder is made with ``mkdir`` and entered with ``O_DIRECTORY | O_NOFOLLOW``
+        relative to its parent's descriptor; each file is created with ``O_CREAT |
+        O_EXCL | O_NOFOLLOW`` there, written while hashed and, with ``durable``, synced to
+        disk. Then the member is decompressed a second time (``measure``) and the two must
+        agree in size and SHA-256; otherwise ``UnsafeArchiveError``. A member that would
+        need a file where a folder is (or the reverse) is refused the same way.
+        """
+        try:
+            os.mkdir(target, 0o700)
+            root_fd = os.open(target, _DIR_FLAGS)
+        except OSError as exc:
+            raise UnsafeArchiveError(
+                f"cannot make the folder to unpack {self.path} into ({target}): {exc.strerror}"
+            ) from None
+        folders: dict[str, int] = {"": root_fd}
+        written: list[ExtractedFile] = []
+        try:
+            for name in self._infos:
+                *parents, base = name.split("/")
+                parent_fd = self._folder(folders, parents, name)
+                try:
+                    fd = os.open(base, _NEW_FILE_FLAGS, 0o600, dir_fd=parent_fd)
+                except OSError as exc:
+                    raise self._refuse(name, f"it cannot be unpacked ({exc.strerror})") from None
+                digest = hashlib.sha256()
+                size = 0
+                try:
+                    for chunk in self._chunks(name):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                        digest.update(chunk)
+                        size += len(chunk)
+                    if durable:
+                        os.fsync(fd)
+                except OSError as exc:
+                    raise UnsafeArchiveError(
+                        f"{self.path}: {name!r} could not be written out: {exc.strerror}"
+                    ) from None
+                finally:
+                    os.close(fd)
+                again = self.measure(name)
+                if (again.size, again.sha256) != (size, digest.hexdigest()):
+                    raise self._refuse(name, "it decompressed to different bytes twice")
+                written.append(
+                    ExtractedFile(name, target.joinpath(*name.split("/")), size, again.sha256)
+                )
+        finally:
+            for fd in folders.values():
+                os.close(fd)
+        return tuple(written)
+
+    def _folder(self, folders: dict[str, int], parts: list[str], name: str) -> int:
+        """The descriptor of the folder ``parts`` under the extraction folder, made if new."""
+        path = ""
+        fd = folders[""]
+        for part in parts:
+            path = f"{path}/{part}" if path else part
+            known = folders.get(path)
+            if known is not None:
+                fd = known
+                continue
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700, dir_fd=fd)
+            try:
+                fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise self._refuse(
+                    name, f"its folder {path!r} cannot be made ({exc.strerror})"
+                ) from None
+            folders[path] = fd
+        return fd
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+)

@@ -6,7 +6,9 @@
 digests, a thumbnail or video still, what its metadata claims (capture time, GPS,
 device), who collected it and from where, when it was catalogued, the trusted
 timestamps covering it and every custody event in ledger order (``custody.handling.history`` for
-a root; the same descriptions over the bundle's records for a bundle) - and the keys and
+a root; the same descriptions over the bundle's records for a bundle), what the source it came
+from says of it (``provenance``, phrased as that source's claims, with the checks verify re-ran
+of the source's own proofs) - and the keys and
 timestamp authorities relied on, the tool version and the exact commands with which an
 independent expert reproduces each check.
 
@@ -42,7 +44,7 @@ from custody.errors import CustodyError, InputError, RecordError, UsageError
 from custody.findings import Finding, VerificationResult
 from custody.handling.history import Entry, describe_event, describe_item
 from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
-from custody.ledger.describe import highlights
+from custody.ledger.describe import highlights, provenance_view
 from custody.ledger.disclosures import (
     Disclosure,
     DisclosureStore,
@@ -248,7 +250,33 @@ def _make_item(
         clock=clock,
         events=events,
         withheld=withheld(body, known or {}),
+        provenance=_provenance(body, signed.seq, result),
     )
+
+
+def _provenance(body: ItemBody, seq: int, result: VerificationResult) -> list[dict[str, Any]]:
+    """What the item's sources say of it (their claims, labelled), with what verify re-ran
+    of their own proofs (roots only; a bundle's report shows the claims as recorded)."""
+    if not body.provenance:
+        return []
+    views = provenance_view(body.to_json())
+    rows = next((r for r in result.provenance if r.get("seq") == seq), None)
+    for view, checked in zip(views, rows["entries"] if rows else [], strict=False):
+        rechecks = list(checked.get("rechecks", []))
+        # A check made at intake and re-run now is one row: both results, today's reason.
+        for fact in view["facts"]:
+            name = str(fact["label"]).removeprefix("Check ")
+            again = next((r for r in rechecks if fact["label"] == f"Check {r['check']}"), None)
+            if again is not None and name == again["check"]:
+                rechecks.remove(again)
+                fact["value"] = (
+                    f"{again['recorded']} at intake, {again['now']} when this report was made: "
+                    f"{again['detail']}"
+                )
+        view["rechecks"] = rechecks
+    for view in views:
+        view.setdefault("rechecks", [])
+    return views
 
 
 def _tsas(

@@ -284,6 +284,7 @@ def _item(item: ReportItem, number: int, total: int, w: Any) -> None:
     if "duration_s" in item.highlights:
         w(_row("Duration", f"{_e(item.highlights['duration_s'])} s"))
     w("</table>")
+    _provenance(item, w)
     w("<p><b>Who collected it, and when it was catalogued</b></p>")
     w('<table class="facts">')
     for label, value in (("Collector", item.collector), ("Source", item.source),
@@ -327,6 +328,23 @@ def _item(item: ReportItem, number: int, total: int, w: Any) -> None:
             f"<td>{_t(entry.signer_name)}</td><td>{_t(entry.summary)}</td></tr>"
         )
     w("</tbody></table></section>")
+
+
+def _provenance(item: ReportItem, w: Any) -> None:
+    """What the item's sources say of it: their claims, labelled as theirs, and custody's
+    checks of their own proofs (at intake, and re-run by verify for this report)."""
+    for source in item.provenance:
+        summary = str(source["summary"])
+        w(f"<p><b>{_t(summary[:1].upper() + summary[1:])}</b> (what the source says is its "
+          "claim; custody's own checks are named as such)</p>")  # fmt: skip
+        w('<table class="facts">')
+        for fact in source["facts"]:
+            w(_row(str(fact["label"]), _t(fact["value"])))
+        for check in source.get("rechecks", []):
+            cls = {"passed": "pass", "failed": "fail"}.get(str(check["now"]), "warn")
+            state = f'<span class="{cls}">{_e(check["now"])}</span>'
+            w(_row(f"Re-checked now: {check['check']}", f"{state} {_t(check['detail'])}"))
+        w("</table>")
 
 
 def _checks(report: Report, w: Any) -> None:

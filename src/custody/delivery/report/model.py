@@ -62,6 +62,9 @@ class ReportItem:
     # Identifying fields the record commits to but whose values this report does not have
     # (withheld from the bundle): collector, source_path, volume.
     withheld: list[str] = field(default_factory=list)
+    # What the sources it came from say of it (ledger.describe.provenance_view), each with
+    # the checks of the source's own proofs re-run by verify (empty for a bundle).
+    provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class ReportItem:
             "timestamps": self.timestamps,
             "clock": self.clock,
             "events": [e.to_json() for e in self.events],
+            "provenance": self.provenance,
         }
 
 

@@ -1,0 +1,176 @@
+"""``custody ingest --as KIND`` (rendering what a source said) and ``custody bagit validate``.
+
+The library does the work (``custody.acquisition.intake``, ``custody.acquisition.sources.
+bagit``); this module parses, calls and renders: the copies and records as ``ingest``
+shows them, then, phrased as the source's claims, which media the source names but does
+not hold, what it says of itself, and every check of its own proofs that failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custody.cli.common import (
+    JsonOpt,
+    app,
+    err,
+    evidence_root,
+    progress_bar,
+    shown,
+    signer_for,
+)
+
+
+def run_intake(
+    source: Path,
+    kind: str,
+    into: str | None,
+    descriptive: Any,
+    anchors: bytes | None,
+    expected: list[str] | None,
+    key: str | None,
+    root: Path | None,
+    json_output: bool,
+) -> Any:
+    """``custody ingest SOURCE --as KIND``: take it in (``ingest`` renders the result)."""
+    from custody.acquisition.intake import intake
+    from custody.acquisition.sources.bagit import BagInvalidError
+
+    evidence = evidence_root(root)
+    signer = signer_for(key)
+    try:
+        with progress_bar("Ingesting", not json_output) as observer:
+            return intake(
+                evidence,
+                str(source),
+                kind,
+                signer,
+                into=into,
+                descriptive=descriptive,
+                observer=observer,
+                c2pa_anchors=anchors,
+                expected_fingerprints=expected,
+            )
+    except BagInvalidError as exc:
+        # Every reason, one a line, before the one-line error the CLI always ends with.
+        for finding in exc.validation.errors:
+            err.print(f"error: {shown(str(finding))}", soft_wrap=True)
+        raise
+
+
+def intake_failed(report: Any) -> bool:
+    """A check of the source's own proofs failed, or claims could not be attached."""
+    return bool(report.failed_checks or report.unlinked)
+
+
+def intake_json(report: Any) -> dict[str, Any]:
+    return {
+        "kind": report.kind,
+        "given": report.given,
+        "description": report.source,
+        "folder": report.folder,
+        "archive": report.archive,
+        "roles": [{"path": p, "role": r} for p, r in sorted(report.roles.items())],
+        "missing": [
+            {
+                "name": m.name,
+                "where": m.where,
+                "status": m.status,
+                "reason": m.reason,
+                "sender": m.sender,
+                "time_as_written": m.time_as_written,
+            }
+            for m in report.missing
+        ],
+        "problems": [
+            {"code": p.code, "message": p.message, "where": p.where} for p in report.problems
+        ],
+        "checks": [
+            {"path": c.path, "name": c.name, "state": c.state, "reason": c.reason}
+            for c in report.checks
+        ],
+        "warnings": list(report.warnings),
+        "unlinked": [{"path": p, "reason": r} for p, r in report.unlinked],
+        "already_recorded": list(report.already_recorded),
+    }
+
+
+def render_intake(report: Any) -> None:
+    """What the source said, as its claims; what failed, loudly; nothing cut short."""
+    err.print(f"According to {shown(report.source)}:")
+    roles: dict[str, int] = {}
+    for role in report.roles.values():
+        roles[role] = roles.get(role, 0) + 1
+    for role, count in sorted(roles.items()):
+        err.print(f"  {count} file(s) recorded as {shown(role)}")
+    for m in report.missing:
+        word = {"omitted": "OMITTED", "unsafe": "UNSAFE NAME"}.get(m.status, "MISSING")
+        said = "".join(
+            f", {label} {shown(value)}"
+            for label, value in (("from", m.sender), ("at", m.time_as_written))
+            if value
+        )
+        err.print(
+            f"  [bold yellow]{word}[/] {shown(m.name)} ({shown(m.where)}{said}): {shown(m.reason)}"
+        )
+    for p in report.problems:
+        where = f" ({shown(p.where)})" if p.where else ""
+        err.print(f"  [yellow]note[/] {shown(p.code)}{where}: {shown(p.message)}")
+    for warning in report.warnings:
+        err.print(f"  [yellow]bag warning[/] {shown(warning)}")
+    if report.checks:
+        counts: dict[str, dict[str, int]] = {}
+        for c in report.checks:
+            states = counts.setdefault(c.name, {})
+            states[c.state] = states.get(c.state, 0) + 1
+        table = Table("check", "passed", "failed", "not checkable",
+                      title="Checks of the source's own proofs (files)")  # fmt: skip
+        for name, states in counts.items():
+            failed = states.get("failed", 0)
+            table.add_row(
+                name,
+                str(states.get("passed", 0)),
+                f"[bold red]{failed}[/]" if failed else "0",
+                str(states.get("not_checkable", 0)),
+            )
+        err.print(table)
+        unchecked = {c.name: c.reason for c in report.checks if c.state == "not_checkable"}
+        for name, reason in unchecked.items():
+            err.print(f"  [yellow]not checkable[/] {name}: {shown(reason)}")
+        for c in report.failed_checks:
+            err.print(f"[bold red]CHECK FAILED[/] {shown(c.path)} {c.name}: {shown(c.reason)}")
+    for path, why in report.unlinked:
+        err.print(f"[bold red]CLAIMS NOT ATTACHED[/] {shown(path)}: {shown(why)}")
+    for path in report.already_recorded:
+        err.print(
+            f"[yellow]already recorded[/] {shown(path)}: the same file was recorded earlier "
+            "without this source's claims; ingest the source into another folder (--into) "
+            "to record them"
+        )
+
+
+# --- custody bagit validate -----------------------------------------------------------------
+
+bagit_app = typer.Typer(help="BagIt bags (RFC 8493).", no_args_is_help=True)
+
+
+app.add_typer(bagit_app, name="bagit")
+
+
+@bagit_app.command("validate")
+def bagit_validate(
+    bag: Annotated[Path, typer.Argument(help="The bag's folder.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Validate a bag with custody's own RFC 8493 validator: exit 0 valid, 1 invalid;
+    warnings and errors on stderr, one a line. Nothing is copied or recorded."""
+    import sys
+
+    from custody.cli.fastpath import run_bagit_validate
+
+    sys.stdout.flush()
+    raise typer.Exit(run_bagit_validate(str(bag), json_output=json_output))
