@@ -465,7 +465,7 @@ def test_file_changing_while_catalogued_is_reread_or_skipped(
     root = find_root(explicit=str(evidence))
     signer = Keyring().select(None).unlock(PASSPHRASE)
     observer = _ChangeOnRead(video, changes)
-    report = catalogue(root, [str(video)], signer, observer=observer, workers=1)
+    report = catalogue(root, [str(video)], signer, observer=observer, jobs=1)
     if recorded:
         assert report.skipped == []
         (item,) = items(evidence)
@@ -475,3 +475,46 @@ def test_file_changing_while_catalogued_is_reread_or_skipped(
     else:
         assert [s.reason for s in report.skipped] == ["file changed while it was being read"]
         assert items(evidence) == []
+
+
+# --- --jobs ------------------------------------------------------------------------------
+
+
+def test_jobs_change_nothing_recorded_but_the_time(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """Files hashed and read by exiftool on several threads are recorded in walk order, with
+    the same digests and metadata as one thread records; export on several threads makes a
+    bundle that verifies. The first file is the largest, so it finishes last."""
+    source = tmp_path / "card"
+    source.mkdir()
+    (source / "a-large.bin").write_bytes(os.urandom(3 << 20))
+    for n in range(12):
+        (source / f"b-{n:02}.txt").write_bytes(os.urandom(100 + n * 997))
+    recorded = []
+    for jobs in ("1", "3"):
+        root = tmp_path / f"root-{jobs}"
+        assert cli("init", root).code == 0
+        if jobs == "1":
+            assert cli("keys", "generate", "--name", "alice").code == 0
+        shutil.copytree(source, root / "card")
+        result = cli("catalogue", root / "card", "--root", root, "--jobs", jobs)
+        assert result.code == 0, result.err
+        recorded.append(
+            [(i.name_bytes, i.body["digests"], i.body.get("metadata")) for i in items(root)]
+        )
+    assert [name for name, _, _ in recorded[0]] == sorted(name for name, _, _ in recorded[0])
+    assert recorded[0] == recorded[1]
+    bundle = tmp_path / "bundle"
+    exported = cli("export", "--all", "--out", bundle, "--root", root, "--jobs", "3")
+    assert exported.code == 0, exported.err
+    assert sha256sum_tree(bundle / "data" / "card") == sha256sum_tree(source)
+    verified = cli("verify", bundle)
+    assert verified.code == 0, verified.out  # the signer is in this verifier's own keyring
+
+
+def test_jobs_below_one_is_a_usage_error(evidence: Path, cli: Callable[..., Result]) -> None:
+    (evidence / "f.txt").write_bytes(b"x")
+    result = cli("catalogue", evidence / "f.txt", "--root", evidence, "--jobs", "0")
+    assert result.code == 2
+    assert items(evidence) == []

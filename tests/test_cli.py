@@ -162,6 +162,7 @@ def test_init_and_keys_json(cli: Callable[..., Result], tmp_path: Path) -> None:
     assert result.json() == {
         "root": str((tmp_path / "root").resolve()),
         "ledger": str((tmp_path / "root" / ".custody" / "ledger.jsonl").resolve()),
+        "digests": ["sha256", "blake3"],
     }
     generated = cli("keys", "generate", "--name", "alice", "--role", "custodian", "--json")
     assert generated.code == 0, generated.err

@@ -347,6 +347,15 @@ def interrupted_while_starting(stderr: str) -> bool:
     )
 
 
+def interrupted_in_python_start_up(stderr: str) -> bool:
+    """Ctrl-C while the interpreter itself initialises (importing ``site``, before any
+    custody code): CPython prints "Fatal Python error: init_import_site" and exits 1. No
+    custody code ran, so there is nothing custody could have done or left behind."""
+    return stderr.startswith("Fatal Python error: init_") and stderr.rstrip().endswith(
+        "KeyboardInterrupt"
+    )
+
+
 def wait_for_kill(
     proc: subprocess.Popen[bytes],
     ledger: Path,
@@ -463,8 +472,10 @@ def kill_loop(evidence: Path, seed: int, kills: int, env: Path, work: Path) -> K
             if how == "interrupt":
                 stats.interrupts += 1
                 stderr = outputs(out)[1]
-                assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, stderr)
-                if interrupted_while_starting(stderr):
+                python_starting = interrupted_in_python_start_up(stderr)
+                allowed = (0, 130, -signal.SIGINT) + ((1,) if python_starting else ())
+                assert proc.returncode in allowed, (proc.returncode, stderr)
+                if python_starting or interrupted_while_starting(stderr):
                     stats.startup_tracebacks += 1  # __main__.py: see docs/robustness.md
                 else:
                     assert "Traceback" not in stderr and len(stderr.splitlines()) <= 1, stderr

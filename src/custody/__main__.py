@@ -1,6 +1,7 @@
 """``python -m custody`` and the ``custody`` console script.
 
-``--version`` and plain ``hash`` runs are answered before the CLI framework is imported
+``--version``, plain ``hash``, ``bagit validate`` and ``verify --fast`` runs are answered
+before the CLI framework is imported
 (``custody.cli.fastpath``): start-up time counts when hashing.
 """
 
@@ -10,13 +11,18 @@ import sys
 
 
 def main() -> None:
-    from custody.cli.fastpath import try_quick
+    try:
+        from custody.cli.fastpath import try_quick
 
-    code = try_quick(sys.argv[1:])
+        code = try_quick(sys.argv[1:])
+        if code is None:
+            from custody.cli.app import main as cli_main
+    except KeyboardInterrupt:
+        # Ctrl-C while the CLI is still loading: nothing has been read or written yet.
+        sys.stderr.write("custody: interrupted\n")
+        sys.exit(130)
     if code is not None:
         sys.exit(code)
-    from custody.cli.app import main as cli_main
-
     cli_main()
 
 

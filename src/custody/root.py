@@ -23,6 +23,11 @@ _STAGING = ".init-"  # STATE_DIR + this + random: an init in progress
 CONFIG_FORMAT = 1
 
 # Public RFC 3161 services that answer anonymous requests; see docs/timestamps.md.
+# Digests a root may record for each file (custody.evidence.hashing computes them). SHA-256
+# is always among them; the default adds BLAKE3, nearly free beside it (docs/design.md).
+DIGEST_ALGORITHMS = ("sha256", "blake3", "sha512", "sha3-256", "sha1", "md5")
+DEFAULT_DIGESTS = ("sha256", "blake3")
+
 DEFAULT_TSAS = (
     "http://timestamp.digicert.com",
     "http://timestamp.sectigo.com",
@@ -30,9 +35,24 @@ DEFAULT_TSAS = (
 )
 
 
+def chosen_digests(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The digests a user asked for at ``init``: SHA-256 first and always, no repeats.
+
+    An unknown name is a usage error; ``sha256`` need not be named (it cannot be left out).
+    """
+    chosen = ["sha256"]
+    for name in names:
+        algorithm = name.strip().lower()
+        if algorithm not in DIGEST_ALGORITHMS:
+            raise UsageError(f"unknown digest {name!r}: choose from {', '.join(DIGEST_ALGORITHMS)}")
+        if algorithm not in chosen:
+            chosen.append(algorithm)
+    return tuple(chosen)
+
+
 @dataclass(frozen=True)
 class Config:
-    digests: tuple[str, ...] = ("sha256", "blake3")
+    digests: tuple[str, ...] = DEFAULT_DIGESTS
     exiftool_timeout: float = 30.0
     exiftool_embedded: bool = False
     tsa_urls: tuple[str, ...] = DEFAULT_TSAS
@@ -67,9 +87,14 @@ class Config:
                 raise ValueError(f"unsupported config format {doc.get('format')!r}")
             cat = doc.get("catalogue", {})
             ts = doc.get("timestamps", {})
-            digests = tuple(str(d) for d in cat.get("digests", ("sha256", "blake3")))
+            digests = tuple(str(d) for d in cat.get("digests", DEFAULT_DIGESTS))
             if "sha256" not in digests:
                 raise ValueError("catalogue.digests must include sha256")
+            unknown = [d for d in digests if d not in DIGEST_ALGORITHMS]
+            if unknown or len(set(digests)) != len(digests):
+                raise ValueError(
+                    f"catalogue.digests must be distinct names among {', '.join(DIGEST_ALGORITHMS)}"
+                )
             for section, key, value in (
                 ("catalogue", "exiftool_timeout", cat.get("exiftool_timeout", 30.0)),
                 ("timestamps", "timeout", ts.get("timeout", 20.0)),

@@ -1,14 +1,16 @@
 """Cataloguing: walking files inside the evidence root into signed item records.
 
-The pipeline, per run:
+The pipeline, per run (the stages overlap; docs/performance.md measures it):
 
 1. walk the given paths without following symbolic links, keeping each name's exact
    bytes; links, devices, FIFOs and unreadable entries are reported and skipped;
 2. skip files whose latest record has the same size and modification time (so a re-run
    adds nothing and an interrupted run resumes where it stopped);
-3. hash the rest on a small thread pool (one pass per file, all digests at once);
-4. read metadata for completed files in batches from one long-lived exiftool, and any
-   C2PA manifest a file carries (``source_records.read_manifest``, on the hashing threads);
+3. hash the rest on a thread pool, one thread per core by default (``jobs``; one pass per
+   file, all digests at once), and read any C2PA manifest a file carries
+   (``source_records.read_manifest``, on the hashing threads);
+4. read metadata for hashed files in batches on a pool of long-lived exiftool processes
+   (``custody.evidence.exifpool``, one per core), while later files hash;
 5. under the ledger lock, decide for each file - new, duplicate of earlier content,
    or a new version of a known path - and append the signed records in batches;
 6. end with a checkpoint over the whole ledger.
@@ -31,13 +33,15 @@ from dataclasses import dataclass, field
 
 from custody.acquisition.source_records import read_manifest
 from custody.clock import Clock, format_ns, utc_now
-from custody.errors import UsageError
-from custody.evidence.exiftool import ExifTool, FileMetadata
+from custody.errors import ToolMissingError, UsageError
+from custody.evidence.exifpool import ExifToolPool
+from custody.evidence.exiftool import FileMetadata, exiftool_available
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileChangedError,
     FileDigest,
     FileIdentity,
+    available_cores,
     hash_file,
 )
 from custody.keys.keyring import SigningKey
@@ -52,6 +56,7 @@ from custody.root import STATE_DIR, EvidenceRoot
 
 BATCH_FILES = 64
 BATCH_SECONDS = 1.0
+META_BATCH = 32  # files per exiftool command when files arrive faster than exiftool reads
 MAX_ATTEMPTS = 3
 
 
@@ -195,7 +200,7 @@ def catalogue(
     *,
     descriptive: Descriptive | None = None,
     rehash: bool = False,
-    workers: int | None = None,
+    jobs: int | None = None,
     observer: Observer | None = None,
     clock: Clock = utc_now,
     candidates: Iterable[Candidate | Skipped] | None = None,
@@ -207,7 +212,9 @@ def catalogue(
     one of them is recorded ``trusted``, otherwise at best ``valid``.
 
     ``signer`` may be a function that unlocks the key: it is then called on a thread while
-    files are walked and exiftool starts, so the two costs overlap.
+    files are walked, exiftool starts and the first files hash, so those costs overlap.
+    ``jobs`` is how many files are hashed at once and how many exiftool processes may run
+    (default: every core this process may use).
     """
     config = root.config()
     observer = observer or NullObserver()
@@ -240,30 +247,38 @@ def catalogue(
         observer.planned(len(todo), sum(c.size for c in todo))
         run = _Run(root, ledger, descriptive, config.digests, observer, clock, report)
         run.c2pa_anchors = c2pa_anchors
-
-        def prepare() -> None:
-            # exiftool starts on this (the calling) thread while the key unlocks on another:
-            # it is started with PR_SET_PDEATHSIG, which kills it when the *thread* that
-            # started it ends.
-            run.exif = ExifTool(
+        pool: ExifToolPool | None = None
+        if todo:
+            if not exiftool_available():
+                raise ToolMissingError(
+                    "exiftool is not installed; run the set-up command in README.md "
+                    "(Debian package libimage-exiftool-perl)"
+                )
+            jobs = jobs or available_cores()
+            # The first exiftool starts now, on its own thread, while the key unlocks on
+            # another and the first files hash on the pool: the fixed costs overlap.
+            pool = ExifToolPool(
+                jobs,
                 timeout=config.exiftool_timeout,
                 embedded=config.exiftool_embedded,
                 scratch=scratch,
             )
-            run.signer = unlocking.result()
-            refuse_ended_signer(ledger, run.signer)
-
+            try:
+                run.process(todo, jobs, pool, unlocking.result)
+            except BaseException:
+                pool.close(abort=True)
+                raise
+            # exiftool shuts down while the checkpoint is made; close() below waits.
+            pool.stop()
         try:
-            if todo:
-                run.process(todo, workers or min(4, os.cpu_count() or 2), prepare)
+            key = unlocking.result()
+            with ledger.writer(key, clock=clock) as writer:
+                if writer.written or ledger.needs_checkpoint():
+                    report.checkpoint = writer.checkpoint().seq
+                report.ledger_size = writer.size
         finally:
-            if run.exif is not None:
-                run.exif.close()
-        key = unlocking.result()
-        with ledger.writer(key, clock=clock) as writer:
-            if writer.written or ledger.needs_checkpoint():
-                report.checkpoint = writer.checkpoint().seq
-            report.ledger_size = writer.size
+            if pool is not None:
+                pool.close()
     return report
 
 
@@ -329,6 +344,53 @@ def ensure_appendable(ledger: Ledger, signer: SigningKey, clock: Clock = utc_now
         pass
 
 
+class _MetadataStage:
+    """Hashed files go to the exiftool pool in batches; they come back in the order given.
+
+    A batch leaves as soon as a process is idle (so large files, which arrive slowly, are
+    never held back waiting for company) or once it holds ``META_BATCH`` files (so small
+    files, which arrive fast, travel many to a command). At most two batches per process
+    wait, which bounds memory and keeps every process busy.
+    """
+
+    def __init__(self, pool: ExifToolPool, root_b: bytes) -> None:
+        self.pool = pool
+        self.root_b = root_b
+        self.batch: list[_Hashed] = []
+        self.sent: deque[tuple[list[_Hashed], Future[list[FileMetadata]]]] = deque()
+
+    def add(self, hashed: _Hashed) -> None:
+        self.batch.append(hashed)
+        if len(self.batch) >= META_BATCH or self.pool.idle:
+            self._send()
+
+    def _send(self) -> None:
+        if self.batch:
+            paths = [self.root_b + b"/" + h.candidate.rel for h in self.batch]
+            self.sent.append((self.batch, self.pool.submit(paths)))
+            self.batch = []
+
+    def done(self) -> list[_Hashed]:
+        """The files whose metadata has arrived, in order; waits only when too many wait."""
+        out: list[_Hashed] = []
+        while self.sent and (self.sent[0][1].done() or len(self.sent) > 2 * self.pool.size):
+            out.extend(self._take())
+        return out
+
+    def finish(self) -> list[_Hashed]:
+        self._send()
+        out: list[_Hashed] = []
+        while self.sent:
+            out.extend(self._take())
+        return out
+
+    def _take(self) -> list[_Hashed]:
+        batch, future = self.sent.popleft()
+        for hashed, meta in zip(batch, future.result(), strict=True):
+            hashed.metadata = meta
+        return batch
+
+
 class _Cancelled(Exception):
     """Stops a hash in progress once the run has failed elsewhere (or was interrupted)."""
 
@@ -352,8 +414,7 @@ class _Run:
         self.observer = observer
         self.clock = clock
         self.report = report
-        # Set by process()'s ``prepare`` while the first files hash.
-        self.exif: ExifTool | None = None
+        # Set by process() while the first files hash.
         self.signer: SigningKey | None = None
         self.c2pa_anchors: bytes | None = None
         self._local = threading.local()
@@ -403,45 +464,58 @@ class _Run:
             return _Hashed(candidate, digest)
         raise AssertionError("unreachable")
 
-    def process(self, todo: list[Candidate], workers: int, prepare: Callable[[], None]) -> None:
-        """Hash ``todo`` on ``workers`` threads and record it in batches.
+    def process(
+        self,
+        todo: list[Candidate],
+        jobs: int,
+        pool: ExifToolPool,
+        unlock: Callable[[], SigningKey],
+    ) -> None:
+        """Hash ``todo`` on ``jobs`` threads, read metadata on ``pool``, record in batches.
 
-        ``prepare`` (start exiftool, wait for the key) runs on this thread first. If
-        anything fails later (a full disk, Ctrl-C), queued files are dropped and hashes in
-        flight stop at their next chunk, rather than reading large files to the end for
-        nothing before the error is shown.
+        Three stages overlap: hashing (threads; hashlib and blake3 release the GIL), metadata
+        (the pool's exiftool processes, one batch each) and recording (this thread, under
+        the ledger lock, in walk order). Each stage's queue is bounded, so memory stays flat
+        for millions of files. If anything fails (a full disk, Ctrl-C), queued files are
+        dropped, hashes in flight stop at their next chunk and exiftool is killed, rather
+        than reading large files to the end for nothing before the error is shown.
         """
-        ready: list[_Hashed] = []
         retry: list[Candidate] = []
-        # Why prepare() runs first and not alongside the first hashes: on two cores the
-        # hashes already use both, so the overlap measured no faster (bench/, 8 x 256 MiB)
-        # and held Argon2's memory and the hash buffers at once.
-        prepare()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-            # A bounded window keeps memory flat for millions of files.
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hash") as hashers:
             window: deque[Future[_Hashed | Skipped]] = deque()
             queue = iter(todo)
             try:
                 for candidate in queue:
-                    window.append(pool.submit(self._hash, candidate))
-                    if len(window) >= workers * 4:
+                    window.append(hashers.submit(self._hash, candidate))
+                    if len(window) >= jobs * 4:
                         break
+                # The key is needed only to record, but a wrong passphrase must be said
+                # at once, not after the first large file is read: wait for it here, while
+                # the first files hash and exiftool starts.
+                self.signer = unlock()
+                refuse_ended_signer(self.ledger, self.signer)
+                metadata = _MetadataStage(pool, self.root_b)
+                ready: list[_Hashed] = []
                 started = time.monotonic()
                 while window:
                     result = window.popleft().result()
                     nxt = next(queue, None)
                     if nxt is not None:
-                        window.append(pool.submit(self._hash, nxt))
+                        window.append(hashers.submit(self._hash, nxt))
                     if isinstance(result, Skipped):
                         self.report.skipped.append(result)
                         self.observer.finished_file(result.path)
                         continue
                     self.report.bytes_hashed += result.digest.size
-                    ready.append(result)
-                    if len(ready) >= BATCH_FILES or time.monotonic() - started > BATCH_SECONDS:
+                    metadata.add(result)
+                    ready.extend(metadata.done())
+                    if len(ready) >= BATCH_FILES or (
+                        ready and time.monotonic() - started > BATCH_SECONDS
+                    ):
                         retry.extend(self._commit(ready))
                         ready = []
                         started = time.monotonic()
+                ready.extend(metadata.finish())
                 if ready:
                     retry.extend(self._commit(ready))
             except BaseException:
@@ -455,6 +529,7 @@ class _Run:
                 self.report.skipped.append(result)
             else:
                 self.report.bytes_hashed += result.digest.size
+                [result.metadata] = pool.extract([self.root_b + b"/" + candidate.rel])
                 leftover = self._commit([result])
                 for c in leftover:
                     self.report.skipped.append(
@@ -462,13 +537,11 @@ class _Run:
                     )
 
     def _commit(self, batch: list[_Hashed]) -> list[Candidate]:
-        """Read metadata, then record the batch under the lock. Returns files to re-read."""
-        assert self.exif is not None and self.signer is not None  # set by prepare()
-        metadata = self.exif.extract([self.root_b + b"/" + h.candidate.rel for h in batch])
+        """Record a batch (metadata already read) under the lock. Returns files to re-read."""
+        assert self.signer is not None  # unlocked in process()
         stable: list[_Hashed] = []
         changed: list[Candidate] = []
-        for hashed, meta in zip(batch, metadata, strict=True):
-            hashed.metadata = meta
+        for hashed in batch:
             if self._unchanged_since_hash(hashed):
                 stable.append(hashed)
             else:

@@ -25,10 +25,13 @@ import os
 import re
 import shutil
 import stat
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from custody.acquisition.catalogue import (
     Candidate,
@@ -44,6 +47,7 @@ from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
     FileIdentity,
+    available_cores,
     hash_fd,
     hash_file,
     open_evidence,
@@ -193,8 +197,14 @@ def ingest(
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
     again: bool = False,
+    jobs: int | None = None,
     c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
+    """Copy ``sources`` into ``root`` (see module docstring), then catalogue the copies.
+
+    ``jobs``: files copied (and later hashed and read by exiftool) at once; default every
+    core available.
+    """
     from custody.errors import ToolMissingError
     from custody.evidence.exiftool import exiftool_available
 
@@ -240,37 +250,86 @@ def ingest(
             sizes[f.path] = os.lstat(f.path).st_size
     observer.planned(len(files), sum(sizes.values()))
     volumes: dict[str, dict[str, str]] = {}
+    # Content the root already holds at another path is named, not copied (unless again).
+    known = _KnownContent(root)
     tmp_dir = _private_tmp(root)
     candidates: list[Candidate | Skipped] = []
+    jobs = jobs or available_cores()
+
+    # Two sources can map to one destination (the same card named twice): their copies
+    # must not race, so that the second finds the first in place and only compares.
+    guard = threading.Lock()
+    locks: dict[bytes, threading.Lock] = {}
+
+    def copy_one(
+        f: _SourceFile,
+    ) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | Skipped | AlreadyIngested:
+        dest = os.fsencode(root.path) + b"/" + f.rel
+        earlier = None if again else known.lookup(f.rel)
+        with guard:
+            lock = locks.setdefault(f.rel, threading.Lock())
+        with lock:
+            try:
+                return _copy_verified(f, dest, tmp_dir, algorithms, observer, earlier)
+            except EvidenceReadError as exc:
+                return Skipped(os.fsdecode(f.path), exc.reason)
+            finally:
+                observer.finished_file(os.fsdecode(f.path))
+
     try:
-        with open_ledger(root) as known:
-            for f in files:
-                src_display = os.fsdecode(f.path)
-                dest = os.fsencode(root.path) + b"/" + f.rel
-                earlier = None if again else _earlier_elsewhere(known, f.rel)
-                try:
-                    outcome = _copy_verified(f, dest, tmp_dir, algorithms, observer, earlier)
-                except EvidenceReadError as exc:
-                    report.skipped.append(Skipped(src_display, exc.reason))
-                    continue
-                finally:
-                    observer.finished_file(src_display)
-                if isinstance(outcome, AlreadyIngested):
-                    report.already_ingested.append(outcome)
-                    continue
-                _take(root, report, candidates, volumes, f, dest, outcome)
+        # ``jobs`` files are copied at once (one waits on fsync while another hashes);
+        # results are taken in walk order, so the records come out in that order.
+        for f, outcome in _in_order(copy_one, files, jobs):
+            dest = os.fsencode(root.path) + b"/" + f.rel
+            if isinstance(outcome, Skipped):
+                report.skipped.append(outcome)
+                continue
+            if isinstance(outcome, AlreadyIngested):
+                report.already_ingested.append(outcome)
+                continue
+            _take(root, report, candidates, volumes, f, dest, outcome)
     except KeyboardInterrupt:
         raise _interrupted(report, into_rel, cataloguing=False) from None
     finally:
+        known.close()
         shutil.rmtree(tmp_dir, ignore_errors=True)
     try:
         report.catalogue = catalogue(
             root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
-            c2pa_anchors=c2pa_anchors,
+            c2pa_anchors=c2pa_anchors, jobs=jobs,
         )
     except KeyboardInterrupt:
         raise _interrupted(report, into_rel, cataloguing=True) from None
     return report
+
+
+class _KnownContent:
+    """Answers "does the root already hold this content elsewhere?" for the copying
+    threads. The ledger (a SQLite index, or a database connection) is opened, asked and
+    closed on one thread of its own, since its connections belong to the thread that made
+    them."""
+
+    def __init__(self, root: EvidenceRoot) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-known")
+        self._opened: list[Any] = []
+        self._thread.submit(self._open, root).result()
+
+    def _open(self, root: EvidenceRoot) -> None:
+        manager = open_ledger(root)
+        self._opened = [manager, manager.__enter__()]
+
+    def lookup(self, rel: bytes) -> Callable[[str, str, int], AlreadyIngested | None]:
+        def ask(sha256: str, source: str, size: int) -> AlreadyIngested | None:
+            question = _earlier_elsewhere(self._opened[1], rel)
+            return self._thread.submit(question, sha256, source, size).result()
+
+        return ask
+
+    def close(self) -> None:
+        if self._opened:
+            self._thread.submit(self._opened[0].__exit__, None, None, None).result()
+            self._opened = []
+        self._thread.shutdown()
 
 
 def _earlier_elsewhere(
@@ -332,6 +391,32 @@ def _take(
     candidates.append(
         Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
     )
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _in_order(work: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> Iterator[tuple[_T, _R]]:
+    """``(item, work(item))`` in the order given, ``jobs`` at a time, a bounded window ahead."""
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ingest") as pool:
+        window: deque[tuple[_T, Future[_R]]] = deque()
+        pending = iter(items)
+        try:
+            for item in pending:
+                window.append((item, pool.submit(work, item)))
+                if len(window) >= jobs * 2:
+                    break
+            while window:
+                item, future = window.popleft()
+                result = future.result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    window.append((nxt, pool.submit(work, nxt)))
+                yield item, result
+        finally:
+            for _, future in window:
+                future.cancel()
 
 
 def _checked_into(root: EvidenceRoot, into: str | None) -> bytes:
@@ -416,7 +501,7 @@ def _copy(
         try:
 
             def sink(chunk: memoryview) -> None:
-                write_all(out_fd, bytes(chunk))
+                write_all(out_fd, chunk)  # the very bytes hashed, not a copy of them
 
             size, digests = hash_fd(
                 src_fd, algorithms, progress=observer.advance, sink=sink, limit=before.size

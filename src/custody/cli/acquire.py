@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from custody.cli.common import (
+    JobsOpt,
     JsonOpt,
     KeyOpt,
     Listing,
@@ -122,6 +123,7 @@ def catalogue(
     timestamp: Annotated[
         bool, typer.Option("--timestamp", help="Finish by getting trusted timestamps (RFC 3161).")
     ] = False,
+    jobs: JobsOpt = None,
     c2pa_trust: C2paTrustOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -147,6 +149,7 @@ def catalogue(
             descriptive=_descriptive(collector, source, location, note, tag),
             rehash=rehash,
             observer=observer,
+            jobs=jobs,
             c2pa_anchors=_anchors(c2pa_trust),
         )
     # Files already catalogued and unchanged are not re-recorded, so what was said about
@@ -391,6 +394,7 @@ def ingest(
             "default they are named and not copied again).",
         ),
     ] = False,
+    jobs: JobsOpt = None,
     c2pa_trust: C2paTrustOpt = None,
     proofmode_key: ProofModeKeyOpt = None,
     key: KeyOpt = None,
@@ -437,6 +441,7 @@ def ingest(
                 observer=observer,
                 c2pa_anchors=anchors,
                 again=again,
+                jobs=jobs,
             )
     if json_output:
         document = ingest_json(report)

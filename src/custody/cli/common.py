@@ -90,6 +90,17 @@ LedgerOpt = Annotated[
 ]
 
 
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Files hashed at once, and exiftool processes (default: every core available).",
+    ),
+]
+
+
 KeyOpt = Annotated[
     str | None, typer.Option("--key", help="Signing key name (default: the only key).")
 ]

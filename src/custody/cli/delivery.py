@@ -12,6 +12,7 @@ from rich.markup import escape
 from custody.cli.common import (
     IncidentSelectOpt,
     ItemsArg,
+    JobsOpt,
     JsonOpt,
     KeyOpt,
     LedgerOpt,
@@ -101,6 +102,7 @@ def export_command(
         ),
     ] = None,
     ledger: LedgerOpt = None,
+    jobs: JobsOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -123,7 +125,7 @@ def export_command(
         else:
             seqs = select_items(store, items, tag, incident)
     report = export_bundle(
-        evidence, seqs, out_dir, make_zip=make_zip, withhold=_fields(withhold or [])
+        evidence, seqs, out_dir, make_zip=make_zip, withhold=_fields(withhold or []), jobs=jobs
     )
     if json_output:
         emit_json(report.to_json())

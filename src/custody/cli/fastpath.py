@@ -1,5 +1,5 @@
-"""Commands answered before the CLI framework loads: ``--version``, ``hash`` and
-``bagit validate``.
+"""Commands answered before the CLI framework loads: ``--version``, ``hash``,
+``bagit validate`` and ``verify --fast``.
 
 Start-up counts when hashing (``custody hash`` of a 2 GiB file must keep pace with
 ``openssl dgst``), and Typer with rich and pydantic costs a tenth of a second to import.
@@ -18,29 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
-_BIDI = {0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+from custody.cli.printable import printable
 
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal line: control characters and bidirectional overrides
-    become visible escapes, so a file name can never forge, hide or reorder output."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif code < 0x20 or 0x7F <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        elif code in _BIDI or 0xD800 <= code <= 0xDFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
+__all__ = ["printable", "run_hash", "sha256sum_line", "try_quick"]
 
 def sha256sum_line(digest: str, path: bytes) -> bytes:
     """A line exactly as GNU ``sha256sum`` prints it (so ``sha256sum -c`` accepts it)."""
@@ -155,6 +135,8 @@ def try_quick(argv: Sequence[str]) -> int | None:
         except KeyboardInterrupt:
             sys.stderr.write("custody: interrupted\n")
             return 130
+    if argv and argv[0] == "verify":
+        return _quick_verify(argv[1:])
     if not argv or argv[0] != "hash":
         return None
     files: list[bytes] = []
@@ -184,6 +166,28 @@ def try_quick(argv: Sequence[str]) -> int | None:
         return run_hash(files, algorithms, json_output=json_output)
     except CustodyError as exc:
         sys.stderr.write(f"custody: error: {exc}\n")
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("custody: interrupted\n")
+        return 130
+
+
+def _quick_verify(words: Sequence[str]) -> int | None:
+    """``verify --fast`` in its plain forms (``custody.cli.fixity``); None otherwise."""
+    from custody.cli.fixity import parse_quick, run_fast
+
+    parsed = parse_quick(words)
+    if parsed is None:
+        return None
+    root, json_output = parsed
+    from custody.errors import CustodyError
+
+    try:
+        return run_fast(root, json_output=json_output)
+    except CustodyError as exc:
+        sys.stderr.write(f"custody: error: {printable(str(exc))}\n")
         return int(exc.exit_code)
     except BrokenPipeError:
         return 0

@@ -106,6 +106,14 @@ def verify(
             "--files-only", help="Check the files only (re-hashes everything; roots only)."
         ),
     ] = False,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Routine fixity check only: files against their BLAKE3 digests, on every "
+            "core. Not a full verification (no signatures, chain, timestamps): not for court.",
+        ),
+    ] = False,
     checkpoint: CheckpointOpt = None,
     tree_size: SizeOpt = None,
     root_hash: RootHashOpt = None,
@@ -139,6 +147,25 @@ def verify(
     if when is not None and files_only:
         raise UsageError("--at judges the ledger's timestamps; it cannot go with --files-only")
     bundle = target is not None and is_bundle(target)
+    if fast:
+        from custody.cli.fixity import check_fast_options, run_fast
+
+        check_fast_options(
+            bundle and root is None,
+            ledger_only=ledger_only,
+            checkpoint=checkpoint is not None or tree_size is not None or root_hash is not None,
+            tsa_root=bool(tsa_root),
+            require_timestamps=require_timestamps,
+            trusted_key=bool(trusted_key),
+            witness=bool(witness) or min_witnesses is not None,
+            at=when is not None,
+        )
+        chosen_root = root or target
+        raise typer.Exit(
+            run_fast(
+                str(chosen_root) if chosen_root else None, json_output=json_output, ledger=ledger
+            )
+        )
     if bundle and root is not None:
         raise UsageError("--root names an evidence root; a bundle is verified on its own")
     if bundle and (ledger_only or files_only or ledger is not None):

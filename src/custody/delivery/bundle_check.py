@@ -18,6 +18,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,7 +31,13 @@ from custody.delivery.bundle_format import (
     PAYLOAD_ALGORITHMS,
 )
 from custody.errors import InputError, RecordError
-from custody.evidence.hashing import new_hash
+from custody.evidence.hashing import (
+    ALGORITHMS,
+    EvidenceReadError,
+    available_cores,
+    hash_file,
+    new_hash,
+)
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
 from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
@@ -198,6 +205,15 @@ class BundleSource:
         return data
 
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
+        """Digests of one member; safe to call from several threads at once.
+
+        Raises ``OSError``/``EvidenceReadError`` for a member that cannot be read.
+        """
+        if self.zip is None:
+            if rel not in self.files:
+                raise FileNotFoundError(rel)
+            # Read-only, no link followed, and a file changing under us is refused.
+            return hash_file(self.path / rel, algorithms).digests
         hashes = {a: new_hash(a) for a in algorithms}
         try:
             with self.open(rel) as handle:
@@ -207,6 +223,15 @@ class BundleSource:
         except _DAMAGE as exc:
             raise self._damaged(rel, exc) from None
         return {a: h.hexdigest() for a, h in hashes.items()}
+
+    def try_digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str] | str:
+        """``digests``, or why the member could not be read."""
+        try:
+            return self.digests(rel, algorithms)
+        except EvidenceReadError as exc:
+            return exc.reason
+        except (OSError, zipfile.BadZipFile) as exc:
+            return getattr(exc, "strerror", None) or str(exc)
 
     def close(self) -> None:
         if self.zip is not None:
@@ -268,7 +293,11 @@ def load_index(source: BundleSource) -> dict[str, Any]:
 
 
 def verify_bundle(
-    path: Path, *, policy: TrustPolicy, disclosures: dict[str, Any] | None = None
+    path: Path,
+    *,
+    policy: TrustPolicy,
+    disclosures: dict[str, Any] | None = None,
+    all_manifests: bool = False,
 ) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
     With ``policy.at`` the long-term validity of its timestamps is required at that date
@@ -277,13 +306,17 @@ def verify_bundle(
     Nothing the bundle carries is trusted for *who* signed it: its keys are checked against
     the policy's anchors (the verifier's own keys, trust store and --trusted-key), and a
     held checkpoint must be proven to be extended by the bundle's checkpoint.
+
+    The payload is re-hashed on every core with SHA-256 and the digests its item records
+    carry; ``all_manifests`` re-hashes every payload manifest's algorithm too (SHA-512).
     """
     result = VerificationResult(root=str(path), trust=policy.describe())
     source = BundleSource(path)
     source.extra_disclosures = dict(disclosures or {})
     try:
         with contextlib.suppress(DamagedMemberError):
-            _verify(source, result, policy)  # else a file every later check needs is damaged
+            # else a file every later check needs is damaged
+            _verify(source, result, policy, all_manifests)
         if source.zip is not None:
             # Tampering inside a zip, reported as what it is, whatever else could be checked.
             result.add_check(
@@ -299,7 +332,29 @@ def verify_bundle(
     return result
 
 
-def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolicy) -> None:
+def _recorded_algorithms(source: BundleSource) -> set[str]:
+    """Digest algorithms named by the item records in records.jsonl (read leniently: the
+    strict checks come later and report what is malformed)."""
+    found: set[str] = set()
+    try:
+        data = source.read("custody/records.jsonl")
+    except (OSError, InputError):
+        return found
+    for line in data.split(b"\n"):
+        if b'"type":"item"' not in line:
+            continue
+        try:
+            signed = SignedRecord.parse(line)
+            if signed.record.type == "item":
+                found.update(ItemBody.from_json(signed.record.body).digests)
+        except RecordError:
+            continue
+    return found & set(ALGORITHMS)
+
+
+def _verify(
+    source: BundleSource, result: VerificationResult, policy: TrustPolicy, all_manifests: bool
+) -> None:
     structure: list[Finding] = list(source.findings)
     files = source.files
     if "bagit.txt" not in files:
@@ -326,20 +381,44 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
             )
     for rel in sorted(payload - listed):
         file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, "in data/ but in no manifest"))
+    # Which digests are re-hashed, and why: SHA-256 always (manifest-sha256.txt and every
+    # item record carry it), plus every other digest the item records carry (BLAKE3 by
+    # default): those are what the signatures commit to. manifest-sha512.txt is unsigned -
+    # anyone can recompute it - and proves nothing the signed digests do not; its entries
+    # are held to the payload by name above, and its digests are re-hashed only when
+    # asked (``all_manifests``) or when no SHA-256 manifest exists. bagit.py --validate
+    # checks it too.
+    recorded = _recorded_algorithms(source)
+    algorithms = ("sha256", *sorted(recorded - {"sha256"}))
+    rehashed = {
+        a for a in manifests if all_manifests or a in algorithms or "sha256" not in manifests
+    }
+    algorithms = (*algorithms, *sorted(rehashed - set(algorithms)))
     hashed: dict[str, dict[str, str]] = {}
-    for rel in sorted(payload & listed):
-        try:
-            actual = source.digests(rel, (*PAYLOAD_ALGORITHMS, "blake3"))
-        except DamagedMemberError:
-            continue  # reported by the "zip members" check
-        hashed[rel] = actual
-        listed_digests = {a: m[rel] for a, m in manifests.items() if rel in m}
-        differ = [a for a, value in listed_digests.items() if value != actual[a]]
-        if differ:
-            # One changed file, one finding (merged below with its item record's digests).
-            file_findings.append(
-                digests_differ(rel, None, listed_digests, actual, differ, "the payload manifest")
-            )
+    todo = sorted(payload & listed, key=lambda r: -files[r])  # largest first: balanced threads
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
+        for rel, actual in zip(
+            todo, pool.map(lambda r: source.try_digests(r, algorithms), todo), strict=True
+        ):
+            if isinstance(actual, str):
+                if rel in source.damaged:
+                    continue  # reported by the "zip members" check
+                file_findings.append(
+                    Finding(Code.FILE_UNREADABLE, rel, f"could not be read: {actual}")
+                )
+                continue
+            hashed[rel] = actual
+            listed_digests = {
+                a: m[rel] for a, m in manifests.items() if a in rehashed and rel in m
+            }
+            differ = [a for a, value in listed_digests.items() if value != actual[a]]
+            if differ:
+                # One changed file, one finding (merged below with its item record's digests).
+                file_findings.append(
+                    digests_differ(
+                        rel, None, listed_digests, actual, differ, "the payload manifest"
+                    )
+                )
     # Tag manifests cover the custody material.
     for algorithm in PAYLOAD_ALGORITHMS:
         name = f"tagmanifest-{algorithm}.txt"
@@ -359,11 +438,19 @@ def _verify(source: BundleSource, result: VerificationResult, policy: TrustPolic
                 )
     result.files_checked = len(hashed)
     result.bytes_hashed = sum(files[r] for r in hashed)
+    skipped = sorted(set(manifests) - rehashed)
     result.add_check(
         "bag structure",
         structure,
         len(files),
-        "BagIt files present, manifests readable, no path leaving the bundle",
+        "BagIt files present, manifests readable, no path leaving the bundle; payload "
+        f"re-hashed with {', '.join(algorithms)}"
+        + (
+            f" ({', '.join(f'manifest-{a}.txt' for a in skipped)}: entries checked, digests "
+            "not re-hashed - unsigned, and covered by the signed digests)"
+            if skipped
+            else ""
+        ),
     )
     _verify_custody(source, result, hashed, file_findings, policy)
 

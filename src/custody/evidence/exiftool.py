@@ -3,8 +3,9 @@
 This module owns everything custody knows about exiftool:
 
 * finding it (``exiftool_available``) and refusing to run without it (``ToolMissingError``);
-* keeping ONE ``exiftool -stay_open`` process for a whole run (started and stopped with
-  PyExifTool) and feeding it many files per ``-execute``;
+* keeping one ``exiftool -stay_open`` process alive for a whole run (started and stopped
+  with PyExifTool) and feeding it many files per ``-execute``; ``custody.evidence.exifpool``
+  runs several of these, one per core, each on its own thread;
 * the deadline: a hung or dead exiftool is killed and restarted, and only the file that
   caused it gets an error;
 * passing awkward file names (newline/CR, leading ``-``, invalid UTF-8, NFD) so exiftool
@@ -32,7 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ from custody.evidence.metadata import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ExifTool",
+    "ExifToolAborted",
     "FileMetadata",
     "PathArg",
     "exiftool_available",
@@ -131,6 +133,10 @@ class _Crash(_ExchangeFailure):
     pass
 
 
+class ExifToolAborted(RuntimeError):
+    """``ExifTool.abort()`` was called (from another thread) while this work was under way."""
+
+
 class _OutputMismatch(Exception):
     """exiftool's answer cannot be attributed to the files we asked about."""
 
@@ -141,16 +147,36 @@ class _OutputMismatch(Exception):
 _SECRET_ENV = ("CUSTODY_PASSPHRASE", "PGPASSWORD")
 
 
-@contextlib.contextmanager
-def _secrets_withheld() -> Iterator[None]:
-    """Start a child without the secret variables (pyexiftool offers no ``env``)."""
-    # Why: with CUSTODY_PASSPHRASE set, the passphrase was readable in
-    # /proc/<exiftool>/environ for as long as exiftool ran.
-    saved = {name: os.environ.pop(name) for name in _SECRET_ENV if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+_ENV_LOCK = threading.Lock()
+
+
+class _SecretsWithheld:
+    """Start a child without the secret variables (pyexiftool offers no ``env``).
+
+    Why: with CUSTODY_PASSPHRASE set, the passphrase was readable in
+    /proc/<exiftool>/environ for as long as exiftool ran. The variables are out of
+    ``os.environ`` only from here until the fork is done (``restore``, called by the
+    version handshake that follows it), under one lock, so that the pool's threads, which
+    start processes side by side, never fork while another thread has put them back.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str] | None = None
+
+    def __enter__(self) -> _SecretsWithheld:
+        _ENV_LOCK.acquire()
+        self._saved = {name: os.environ.pop(name) for name in _SECRET_ENV if name in os.environ}
+        return self
+
+    def restore(self) -> None:
+        """Put the variables back (once): the child has been forked."""
+        if self._saved is not None:
+            saved, self._saved = self._saved, None
+            os.environ.update(saved)
+            _ENV_LOCK.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
 
 
 @contextlib.contextmanager
@@ -300,6 +326,7 @@ class _PyExifTool(pyexiftool.ExifTool):  # type: ignore[misc]  # pyexiftool has 
     def __init__(self, executable: str, handshake_timeout: float) -> None:
         super().__init__(executable=executable, common_args=None)
         self._custody_handshake_timeout = handshake_timeout
+        self._custody_forked: Callable[[], None] | None = None
 
     @property
     def _process(self) -> subprocess.Popen[bytes] | None:
@@ -313,6 +340,11 @@ class _PyExifTool(pyexiftool.ExifTool):  # type: ignore[misc]  # pyexiftool has 
 
     def _parse_ver(self) -> str:
         assert self.popen is not None
+        # run() has forked exiftool: the parent may have its secrets back (and the next
+        # thread may start its own process) while this one waits for the handshake.
+        forked = self._custody_forked
+        if forked is not None:
+            forked()
         out, _ = _exchange(self.popen, [b"-ver"], self._custody_handshake_timeout)
         ver = out.decode("utf-8", "replace").strip()
         if not re.fullmatch(r"\d+\.\d+[\w.]*", ver):
@@ -359,6 +391,7 @@ class ExifTool:
         self._scratch = scratch  # where alias folders go (default: the system temp)
         self._alias_count = 0
         self._closed = False
+        self._aborted = False
         self.version: str = self._start()
 
     # -- process life cycle -------------------------------------------------------
@@ -372,7 +405,8 @@ class ExifTool:
         except OSError as exc:  # vanished between which() and here
             raise ToolMissingError(f"exiftool ({path}) could not be started: {exc}") from None
         try:
-            with _secrets_withheld(), _interrupts_deferred():
+            with _SecretsWithheld() as withheld, _interrupts_deferred():
+                et._custody_forked = withheld.restore
                 et.run()
         except (
             OSError,
@@ -414,6 +448,9 @@ class ExifTool:
             _ = et.running
 
     def _restart(self) -> None:
+        if self._aborted:
+            # The process was killed on purpose (see abort()): never start another.
+            raise ExifToolAborted("exiftool was stopped: the run was interrupted")
         if self._et is not None:
             self._discard(self._et)
         self._et = self._proc = None
@@ -424,6 +461,16 @@ class ExifTool:
     def pid(self) -> int | None:
         """PID of the current exiftool process (changes only when one had to be replaced)."""
         return self._proc.pid if self._proc is not None else None
+
+    def abort(self) -> None:
+        """Kill the process now, from any thread; the ``extract`` under way (on its own
+        thread) raises ``ExifToolAborted`` instead of restarting it. ``close`` still
+        follows, on the owning thread."""
+        self._aborted = True
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()
 
     def close(self) -> None:
         """Stop exiftool and remove the private alias directory. Safe to call twice."""
@@ -464,6 +511,8 @@ class ExifTool:
         """
         if self._closed:
             raise RuntimeError("this ExifTool has been closed")
+        if self._aborted:
+            raise ExifToolAborted("exiftool was stopped: the run was interrupted")
         results: list[FileMetadata | None] = [None] * len(paths)
         jobs: list[_Job] = []
         aliases: list[bytes] = []

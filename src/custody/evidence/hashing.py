@@ -53,6 +53,15 @@ class FileChangedError(EvidenceReadError):
     """The file changed while it was being read."""
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1: the default
+    number of files hashed at once (``--jobs``) and of exiftool processes."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def new_hash(algorithm: str) -> _Hash:
     if algorithm == "blake3":
         from blake3 import blake3  # imported on use: keeps start-up fast
@@ -274,6 +283,54 @@ def hash_file(
             )
         except OSError as exc:
             raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+        after = FileIdentity.of(os.fstat(fd))
+    finally:
+        os.close(fd)
+    if before != after or size != before.size:
+        raise FileChangedError(display, "file changed while it was being read")
+    try:
+        now = FileIdentity.of(os.lstat(path))
+    except OSError:
+        now = None
+    if now != after:
+        raise FileChangedError(display, "file was replaced while it was being read")
+    return FileDigest(size, after.mtime_ns, digests, after)
+
+
+MMAP_FROM = 8 << 20  # below this, one thread per file beats threads within a file
+
+
+def blake3_file(path: str | bytes | os.PathLike[str]) -> FileDigest:
+    """BLAKE3 alone of one original, on every core for a large file: the fast fixity check.
+
+    Same guarantees as ``hash_file`` (read-only, no link followed, a file changing or
+    replaced while read is refused). A file of ``MMAP_FROM`` bytes or more is hashed by
+    blake3's ``update_mmap`` with ``max_threads=AUTO``, which splits it over every core
+    (FIELD-NOTES: ~9 GB/s here, where one thread gives ~4.4 GB/s and 1 MiB ``update`` calls
+    cannot be spread at all). ``update_mmap`` opens a path itself, so it is handed
+    ``/proc/self/fd/N``: the file already opened with O_NOFOLLOW, never the name again.
+    As with ``b3sum``, a file cut short by another process while it is mapped ends the
+    process with SIGBUS: a crash, never a wrong answer (the full check never maps).
+    """
+    display = os.fsdecode(path)
+    fd = open_evidence(path)
+    try:
+        before = FileIdentity.of(os.fstat(fd))
+        proc_path = f"/proc/self/fd/{fd}"
+        if before.size < MMAP_FROM or not os.path.exists(proc_path):
+            try:
+                size, digests = hash_fd(fd, ("blake3",), limit=before.size)
+            except OSError as exc:
+                raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+        else:
+            from blake3 import blake3
+
+            hasher = blake3(max_threads=blake3.AUTO)
+            try:
+                hasher.update_mmap(proc_path)
+            except OSError as exc:
+                raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+            size, digests = before.size, {"blake3": hasher.hexdigest()}
         after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)

@@ -76,7 +76,7 @@ def copy_atomic(source: Path, target: Path) -> None:
         raise StorageError(describe_os_error(exc, "copy to", target)) from None
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
