@@ -30,7 +30,7 @@ from custody.root import init_root
 
 CLI_COMMANDS = [
     "init", "keys-generate", "keys-list", "keys-export", "hash", "catalogue", "ingest", "log",
-    "show",
+    "show", "case-set", "case-show", "exhibit-assign", "exhibit-list", "register", "certify",
 ]
 RECORD = schema("record.schema.json")
 VALIDATOR = jsonschema.Draft202012Validator(RECORD)

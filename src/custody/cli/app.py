@@ -25,8 +25,10 @@ from typer.models import CommandInfo
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
     agent,
+    case,
     delivery,
     events,
+    filing,
     inspect,
     keys,
     ledger,
@@ -43,12 +45,12 @@ from custody.errors import CustodyError, ExitCode
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
     "renew", "history", "export-case", "export", "export-evidence-record",
-    "verify-evidence-record", "disclose", "report", "import",
+    "verify-evidence-record", "disclose", "report", "register", "certify", "import",
 )  # fmt: skip
 GROUP_ORDER = (
-    "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "vault", "ledger",
-    "bagit",
-)
+    "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "case", "exhibit",
+    "vault", "ledger", "bagit",
+)  # fmt: skip
 
 
 def _command_name(info: CommandInfo) -> str:
@@ -69,6 +71,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     # pyexiftool warns when it finds its process gone; metadata.py owns that process and
     # reports what matters, and a Ctrl-C can make the warning surface as stray stderr lines.
     warnings.filterwarnings("ignore", category=UserWarning, module="exiftool")
+    # pyHanko (PDF signing) imports cryptography's DSA names, which warn on import.
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
     try:
         # Standalone mode lets Typer report usage errors itself (exit 2); everything
         # custody raises on purpose comes through here as a CustodyError.

@@ -359,6 +359,10 @@ IncidentSelectOpt = Annotated[
         "repeatable).",
     ),
 ]
+ExhibitSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exhibit", help="Also the item with this exhibit number (repeatable)."),
+]
 
 
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, in words.")]
@@ -388,12 +392,16 @@ def select_items(
     items: list[str] | None,
     tags: list[str] | None,
     incidents: list[str] | None = None,
+    exhibits: list[str] | None = None,
 ) -> list[int]:
     from custody.errors import UsageError
     from custody.handling.lookup import resolve_items
 
-    if not items and not tags and not incidents:
+    if not items and not tags and not incidents and not exhibits:
         raise UsageError(
-            "name at least one item (path, record number, digest prefix), --tag or --incident"
+            "name at least one item (path, record number, digest prefix), --tag, --incident "
+            "or --exhibit"
         )
-    return resolve_items(ledger, items or [], tags=tags or [], incidents=incidents or [])
+    return resolve_items(
+        ledger, items or [], tags=tags or [], incidents=incidents or [], exhibits=exhibits or []
+    )

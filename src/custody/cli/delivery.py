@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from custody.cli.common import (
+    ExhibitSelectOpt,
     IncidentSelectOpt,
     ItemsArg,
     JobsOpt,
@@ -49,10 +50,12 @@ def export_case(
     output: Annotated[Path | None, typer.Option("--out", help="The .jsonld file to write.")] = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag).
+    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag / --incident /
+    --exhibit).
 
     The export restates the ledger; run 'custody verify' first to know it is sound.
     """
@@ -65,9 +68,15 @@ def export_case(
     if output is None:
         raise UsageError("say where to write with --out FILE.jsonld")
     with open_ledger(evidence_root(root)) as ledger:
-        selected = items or tag or incident
+        selected = items or tag or incident or exhibit
         seqs = (
-            resolve_items(ledger, items or [], tags=tag or [], incidents=incident or [])
+            resolve_items(
+                ledger,
+                items or [],
+                tags=tag or [],
+                incidents=incident or [],
+                exhibits=exhibit or [],
+            )
             if selected
             else None
         )
@@ -89,6 +98,7 @@ def export_command(
     all_items: Annotated[bool, typer.Option("--all", help="Every current item.")] = False,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     make_zip: Annotated[
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
@@ -115,15 +125,17 @@ def export_command(
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
-    if all_items and (items or tag or incident):
-        raise UsageError("--all already names every item: drop ITEMS, --tag and --incident")
+    if all_items and (items or tag or incident or exhibit):
+        raise UsageError(
+            "--all already names every item: drop ITEMS, --tag, --incident and --exhibit"
+        )
     evidence = evidence_root(root)
     confirm_ledger(evidence, ledger)
     with open_ledger(evidence) as store:
         if all_items:
             seqs = [r.seq for r in current_items(store)]
         else:
-            seqs = select_items(store, items, tag, incident)
+            seqs = select_items(store, items, tag, incident, exhibit)
     report = export_bundle(
         evidence, seqs, out_dir, make_zip=make_zip, withhold=_fields(withhold or []), jobs=jobs
     )
@@ -235,6 +247,40 @@ def report(
         Path | None, typer.Argument(help="Evidence root, bundle folder or .zip (default: here).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--out", help="report.html or report.pdf")] = None,
+    exhibit: Annotated[
+        list[str] | None,
+        typer.Option("--exhibit", help="Show only this exhibit (repeatable); all are verified."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Show only items with this tag (repeatable); all are verified."),
+    ] = None,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign", help="Sign the PDF (PAdES, RFC 3161 timestamps) as its preparer, with --key."
+        ),
+    ] = False,
+    level: Annotated[
+        str, typer.Option("--level", help="With --sign: B-LTA (default) or B-LT.")
+    ] = "B-LTA",
+    tsa: Annotated[
+        list[str] | None,
+        typer.Option("--tsa", help="With --sign: a timestamp authority URL (tried first)."),
+    ] = None,
+    ca_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-out", help="With --sign: also write the preparer's CA certificate (PEM) here."
+        ),
+    ] = None,
+    template_dir: Annotated[
+        Path | None,
+        typer.Option("--template-dir", help="A folder of report templates that override ours."),
+    ] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="The report's language (strings/LANG.toml).")
+    ] = "en",
     checkpoint: CheckpointOpt = None,
     tree_size: SizeOpt = None,
     root_hash: RootHashOpt = None,
@@ -242,31 +288,40 @@ def report(
     require_timestamps: RequireTimestampsOpt = False,
     trusted_key: TrustedKeyOpt = None,
     ledger: LedgerOpt = None,
-    tag: Annotated[
-        list[str] | None,
-        typer.Option("--tag", help="Describe only the items with this tag (repeatable)."),
-    ] = None,
     incident: Annotated[
         list[str] | None,
         typer.Option(
-            "--incident", help="Describe only the items of this incident (repeatable)."
+            "--incident",
+            help="Show only the items of this incident (repeatable); all are verified.",
         ),
     ] = None,
     disclosures: DisclosuresOpt = None,
+    key: KeyOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix.
+    """A chain-of-custody report a court can read: HTML or PDF (A4), by the --out suffix;
+    with --sign, a PDF signed and timestamped by its preparer (PAdES).
 
     Exit 0 when the evidence is VERIFIED, 10 when it is intact but a signer is not confirmed,
     1 when it is not verified; the report is written in every case and says which."""
-    from custody.delivery.report.build import Selection, build_report
+    from custody.delivery.report.build import build_report
     from custody.delivery.report.html import render_html
-    from custody.delivery.report.pdf import write_pdf
+    from custody.delivery.report.model import Preparer
+    from custody.delivery.report.pdf import print_pdf
     from custody.errors import UsageError
     from custody.system.files import write_atomic
 
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UsageError("say where to write with --out report.html or --out report.pdf")
+    is_pdf = output.suffix.lower() == ".pdf"
+    if sign and not is_pdf:
+        raise UsageError("--sign signs PDF reports: write one with --out report.pdf")
+    if not sign and (level != "B-LTA" or tsa or ca_out is not None or key is not None):
+        raise UsageError("--level, --tsa, --ca-out and --key apply only with --sign")
+    if level not in ("B-LT", "B-LTA"):
+        raise UsageError("--level is B-LTA or B-LT")
+    if sign and (output.exists() or output.is_symlink()):
+        raise UsageError(f"{output} already exists; a signed report is always a new file")
     from custody.cli.verify import is_bundle
     from custody.root import find_root
     from custody.trust.databases import confirm_ledger
@@ -282,28 +337,102 @@ def report(
     policy = trust_policy(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
     )
+    preparer = _unlock_preparer(key) if sign else None
     built = build_report(
         target,
         policy=policy,
-        select=Selection(tuple(tag or ()), tuple(incident or ())),
+        exhibits=exhibit or [],
+        tags=tag or [],
+        incidents=incident or [],
         disclosures=load_disclosures(disclosures),  # type: ignore[arg-type]
+        preparer=(
+            Preparer(preparer.custody.name, preparer.custody.fingerprint) if preparer else None
+        ),
     )
-    html_text = render_html(built)
-    if output.suffix.lower() == ".pdf":
-        write_pdf(html_text, output)
+    html_text = render_html(built, lang=lang, template_dir=template_dir)
+    signed = None
+    if preparer is not None:
+        from custody.delivery.report.signing import sign_report
+
+        urls, roots = _signing_tsas(target, tsa or [], tsa_root or [])
+        signed = sign_report(
+            print_pdf(html_text), output, preparer, tsa_urls=urls, tsa_roots_pem=roots,
+            level="B-LT" if level == "B-LT" else "B-LTA",
+        )  # fmt: skip
+        if ca_out is not None:
+            write_atomic(ca_out, preparer.identity.anchor_pem())
+    elif is_pdf:
+        write_atomic(output, print_pdf(html_text))
     else:
         write_atomic(output, html_text.encode("utf-8"))
     if json_output:
-        emit_json(
-            {"out": str(output), "verified": built.verified, "verdict": built.verdict_code}
-        )
+        document: dict[str, object] = {
+            "out": str(output),
+            "verified": built.verified,
+            "verdict": built.verdict_code,
+        }
+        if signed is not None and preparer is not None:
+            document["signed"] = {
+                **signed.to_json(),
+                "preparer_ca_pem": preparer.identity.anchor_pem().decode("ascii"),
+                "preparer_ca_sha256": signed.anchor_certificate_sha256,
+                "preparer_ca_created": preparer.created,
+            }
+        emit_json(document)
     else:
         out.print(f"{built.verdict}: report written to {escape(str(output))}")
+        if signed is not None and preparer is not None:
+            made = " (made now)" if preparer.created else ""
+            out.print(
+                f"signed: PAdES {signed.level}, SHA-256 {signed.sha256}; signature time "
+                f"{signed.signature_timestamp} from {escape(signed.tsa_url)}; preparer CA "
+                f"certificate{made} SHA-256 {signed.anchor_certificate_sha256}, bound to "
+                f"custody key {preparer.custody.fingerprint}"
+            )
     raise typer.Exit(
         {"verified": ExitCode.OK, "unconfirmed": ExitCode.UNCONFIRMED}.get(
             built.verdict_code, ExitCode.FINDINGS
         )
     )
+
+
+def _unlock_preparer(key: str | None) -> Any:
+    """The preparer's custody key and PDF-signing identity (passphrase asked once)."""
+    from custody.cli.common import ask_passphrase
+    from custody.delivery.report.signing import unlock_preparer
+    from custody.keys.keyring import Keyring
+
+    key_file = Keyring().select(key)
+    passphrase = ask_passphrase(f"Passphrase for key {key_file.name!r}")
+    return unlock_preparer(key_file, passphrase)
+
+
+def _signing_tsas(
+    target: Path, tsa: list[str], tsa_root: list[Path]
+) -> tuple[list[str], list[bytes]]:
+    """Timestamp authorities for signing: --tsa first, then the evidence root's config (the
+    root reported on, else the root this command runs in, if any); their roots likewise."""
+    from custody.cli.verify import is_bundle
+    from custody.errors import InputError, RootError
+    from custody.root import find_root
+
+    urls = list(tsa)
+    roots: list[Path] = list(tsa_root)
+    try:
+        evidence = find_root(explicit=None if is_bundle(target) else str(target))
+    except RootError:
+        evidence = None
+    if evidence is not None:
+        config = evidence.config()
+        urls += [u for u in config.tsa_urls if u not in urls]
+        roots += [evidence.state / Path(p).expanduser() for p in config.tsa_roots]
+    pems = []
+    for path in roots:
+        try:
+            pems.append(path.read_bytes()[: 4 << 20])
+        except OSError as exc:
+            raise InputError(f"cannot read TSA certificate file {path}: {exc.strerror}") from None
+    return urls, pems
 
 
 @app.command("disclose")
@@ -321,6 +450,7 @@ def disclose(
     ] = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -344,7 +474,7 @@ def disclose(
         raise UsageError("say which values to reveal with --field (collector, source_path, ...)")
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tag, incident)
+        seqs = select_items(ledger, items, tag, incident, exhibit)
         bodies = {seq: ItemBody.from_json(ledger.read(seq).record.body) for seq in seqs}
     known = DisclosureStore(evidence.state).known()
     chosen = []

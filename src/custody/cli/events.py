@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custody.cli.common import (
+    ExhibitSelectOpt,
     IncidentSelectOpt,
     ItemsArg,
     JsonOpt,
@@ -42,6 +43,7 @@ def _run_event(
     action: str,
     items: list[str] | None,
     tags: list[str] | None,
+    exhibits: list[str] | None,
     key: str | None,
     root: Path | None,
     json_output: bool,
@@ -53,7 +55,7 @@ def _run_event(
 
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tags, incidents)
+        seqs = select_items(ledger, items, tags, incidents, exhibits)
     signer = signer_for(key)
     signed = record(evidence, signer, action, seqs, **details)
     _render_event(signed, json_output)
@@ -82,6 +84,7 @@ def tag_command(
         typer.Option("--of-tag", help="Also every item that has this tag now (repeatable)."),
     ] = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     reason: ReasonOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -104,7 +107,7 @@ def tag_command(
         raise UsageError(f"--tag and --untag both name {', '.join(sorted(both))}")
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, of_tag, incident)
+        seqs = select_items(ledger, items, of_tag, incident, exhibit)
     for names, remove in ((tag, False), (untag, True)):
         if names:  # every change is checked before any is signed
             plan_tags(evidence, seqs, names, remove=remove)
@@ -144,6 +147,7 @@ def event_transfer(
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -153,7 +157,9 @@ def event_transfer(
 
     if not to:
         raise UsageError("say who receives custody with --to NAME")
-    _run_event("transfer", items, tag, key, root, json_output, incident, to=to, reason=reason)
+    _run_event(
+        "transfer", items, tag, exhibit, key, root, json_output, incident, to=to, reason=reason
+    )
 
 
 @event_app.command("access")
@@ -162,12 +168,13 @@ def event_access(
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """ITEMS were viewed, played or analysed."""
-    _run_event("access", items, tag, key, root, json_output, incident, reason=reason)
+    _run_event("access", items, tag, exhibit, key, root, json_output, incident, reason=reason)
 
 
 @event_app.command("note")
@@ -186,6 +193,7 @@ def event_note(
     language: Annotated[str | None, typer.Option("--language")] = None,
     sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
     tag: TagSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -207,7 +215,7 @@ def event_note(
         raise UsageError(
             "a note needs --text or one of --description/--incident/--language/--sensitivity"
         )
-    _run_event("note", items, tag, key, root, json_output, text=text, fields=fields)
+    _run_event("note", items, tag, exhibit, key, root, json_output, text=text, fields=fields)
 
 
 @event_app.command("dispose")
@@ -216,6 +224,7 @@ def event_dispose(
     reason: Annotated[str, typer.Option("--reason", help="Returned, destroyed... and why.")] = "",
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -225,7 +234,7 @@ def event_dispose(
 
     if not reason:
         raise UsageError("a disposal needs --reason")
-    _run_event("dispose", items, tag, key, root, json_output, incident, reason=reason)
+    _run_event("dispose", items, tag, exhibit, key, root, json_output, incident, reason=reason)
 
 
 @event_app.command("supersede")
@@ -261,6 +270,7 @@ def event_copy(
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -274,7 +284,7 @@ def event_copy(
         raise UsageError("say where to copy with --dest PATH")
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tag, incident)
+        seqs = select_items(ledger, items, tag, incident, exhibit)
     signed = copy_event(evidence, signer_for(key), seqs, dest, reason=reason)
     _render_event(signed, json_output)
 

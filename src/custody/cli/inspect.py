@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from custody.cli.common import (
+    ExhibitSelectOpt,
     IncidentSelectOpt,
     JsonOpt,
     Listing,
@@ -113,26 +114,38 @@ def history(
     ] = None,
     tag: TagSelectOpt = None,
     incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The item's whole life: acquisition, duplicates, versions, events, checkpoints, timestamps.
+    """The item's whole life: acquisition, duplicates, versions, events, exhibit number,
+    checkpoints, timestamps.
 
-    With --tag or --incident (instead of ITEM): the history of every item they select."""
+    ITEM, or one --exhibit NUMBER: that item. With --tag, --incident or several --exhibit
+    (instead of ITEM): the history of every item they select."""
     from custody.errors import UsageError
     from custody.handling.history import history as build
-    from custody.handling.lookup import resolve_record
+    from custody.handling.lookup import resolve_items, resolve_record
     from custody.ledger.backends import open_ledger
 
-    if item is not None and (tag or incident):
-        raise UsageError("name one ITEM, or select items with --tag / --incident, not both")
+    if item is None and not (tag or incident or exhibit):
+        raise UsageError("name one item: ITEM, or select items with --tag, --incident, --exhibit")
+    if item is not None and (tag or incident or exhibit):
+        raise UsageError(
+            "name one ITEM, or select items with --tag / --incident / --exhibit, not both"
+        )
+    one = item is not None or (not tag and not incident and len(exhibit or []) == 1)
     with open_ledger(evidence_root(root)) as ledger:
         if item is not None:
             results = [build(ledger, resolve_record(ledger, item))]
+        elif one:
+            (seq,) = resolve_items(ledger, [], exhibits=exhibit or [])
+            results = [build(ledger, seq)]
         else:
-            results = [build(ledger, seq) for seq in select_items(ledger, None, tag, incident)]
+            seqs = select_items(ledger, None, tag, incident, exhibit)
+            results = [build(ledger, seq) for seq in seqs]
     if json_output:
-        if item is not None:
+        if one:
             emit_json(results[0].to_json())
         else:
             emit_json({"histories": [r.to_json() for r in results]})

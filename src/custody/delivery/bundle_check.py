@@ -40,8 +40,9 @@ from custody.evidence.hashing import (
 )
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import canonical
-from custody.ledger.bodies import CheckpointBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import CheckpointBody, ExhibitBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.checks import TrustedCheckpoint
+from custody.ledger.exhibits import ExhibitBook
 from custody.ledger.keyrules import Compromise, KeyRules
 from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
@@ -55,6 +56,7 @@ from custody.verify.roots import NO_TOKENS, digests_differ
 # that no longer matches, a deflate stream that no longer decodes, a header that no longer
 # parses, data that ends early.
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError)
+ZIP_DAMAGE = _DAMAGE  # what reading an altered zip member raises (delivery.digests)
 
 
 class DamagedMemberError(FileNotFoundError):
@@ -589,9 +591,9 @@ def _verify_custody(
             and s.record.body.get("checkpoint") == checkpoint.seq
         )
     )
-    rules = _judge(facts, counted, policy, {})
+    rules, accepted = _judge(facts, counted, policy, {})
     if rules.found_compromises:
-        rules = _judge(facts, counted, policy, rules.found_compromises)
+        rules, accepted = _judge(facts, counted, policy, rules.found_compromises)
     signature_findings = [*rules.signatures, *rules.identities]
     # Records the bundle does not prove are already findings; their signatures are still
     # reported, but they judge no key and count for nothing.
@@ -765,6 +767,7 @@ def _verify_custody(
         "with that content",
     )
     _verify_disclosures(source, result, parsed)
+    _check_exhibits(result, parsed, accepted, {f.seq for f in reference_problems})
     _verify_tokens(source, result, parsed, checkpoint, policy)
     _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
 
@@ -822,6 +825,31 @@ def _verify_disclosures(
         f"{matched} identifying value(s) disclosed, each matching the salted commitment in "
         f"its signed record; {held_back} withheld (only their commitments are in the records)",
     )
+
+
+def _check_exhibits(
+    result: VerificationResult,
+    parsed: dict[int, SignedRecord],
+    accepted: set[int],
+    bad_references: set[int | None],
+) -> None:
+    """Exhibit numbers among the bundle's authentic records: stable, never reused."""
+    book = ExhibitBook()
+    findings: list[Finding] = []
+    for seq, signed in sorted(parsed.items()):
+        if signed.record.type != "exhibit" or seq not in accepted or seq in bad_references:
+            continue
+        finding = book.assign(seq, ExhibitBody.from_json(signed.record.body))
+        if finding is not None:
+            findings.append(finding)
+    if book.records:
+        result.add_check(
+            "exhibit numbers",
+            findings,
+            book.records,
+            f"{len(book.by_item)} exhibit numbers, each given to one item record only, never "
+            "changed and never reused",
+        )
 
 
 def _index_disagreements(index: dict[str, Any], parsed: dict[int, SignedRecord]) -> list[Finding]:
@@ -937,11 +965,11 @@ def _judge(
     counted: list[int],
     policy: TrustPolicy,
     compromised: dict[str, Compromise],
-) -> KeyRules:
+) -> tuple[KeyRules, set[int]]:
+    """The key rules over the counted records, and which of them are authentic and allowed."""
     rules = KeyRules(anchors=policy.fingerprints, pinned=policy.pinned, compromised=compromised)
-    for seq in counted:
-        rules.judge(seq, facts[seq])
-    return rules
+    accepted = {seq for seq in counted if rules.judge(seq, facts[seq])}
+    return rules, accepted
 
 
 def _held_findings(

@@ -4,9 +4,10 @@ A bundle is a BagIt bag (RFC 8493). The payload under ``data/`` is the exported 
 byte for byte, at their paths relative to the evidence root, listed in SHA-256 and
 SHA-512 payload manifests. The custody material is tag files under ``custody/``:
 
-* ``records.jsonl`` - the exact ledger lines of the exported items, their events, the
-  keys that signed them (and whoever introduced those keys), the checkpoint every proof
-  is against, and the timestamp records over it - nothing about any other item;
+* ``records.jsonl`` - the exact ledger lines of the exported items, their events and
+  exhibit numbers, the latest case record, the keys that signed them (and whoever
+  introduced those keys), the checkpoint every proof is against, and the timestamp records
+  over it - nothing about any other item;
 * ``proofs/record-<seq>.json`` - an inclusion proof of each of those records against the
   checkpoint (``custody.ledger.proofs`` format: only sibling hashes of other records);
 * ``proofs/consistency-<a>-<b>.json`` - each earlier checkpoint the checkpoint extends;
@@ -47,6 +48,7 @@ from custody import __version__
 from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS
 from custody.errors import StorageError, UsageError
 from custody.evidence.hashing import available_cores, hash_file, new_hash, open_evidence
+from custody.handling.case import CaseDetails, latest_case
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
@@ -112,15 +114,23 @@ def _choose_checkpoint(ledger: Ledger, needed: int) -> SignedRecord:
 
 
 def _related_records(ledger: Ledger, items: Sequence[int]) -> tuple[list[int], list[int]]:
-    """The items and every event naming only exported items; and the events withheld.
+    """The items, every event naming only exported items, their exhibit records and the
+    latest case record; and the events withheld.
 
     An event that also names items outside the bundle (a vault copy of everything, a batch
     transfer) would disclose their paths and digests, so it stays home; the bundle lists
-    its record number so the recipient knows it exists and can ask for it.
+    its record number so the recipient knows it exists and can ask for it. An exhibit
+    record names one item only, so it travels with its item.
     """
     exported = set(items)
     chosen: set[int] = set(items)
     withheld: set[int] = set()
+    for seq in ledger.index.records_of_type("exhibit"):
+        if ledger.read(seq).record.body["item"]["seq"] in exported:
+            chosen.add(seq)
+    cases = ledger.index.records_of_type("case")
+    if cases:
+        chosen.add(cases[-1])
     for seq in items:
         for event_seq in ledger.index.events_naming(seq):
             body = EventBody.from_json(ledger.read(event_seq).record.body)
@@ -212,6 +222,7 @@ def export_bundle(
             for d in DisclosureStore(root.state).for_items(bodies)
             if d.parts()[1] not in withhold
         ]
+        signed_case = latest_case(ledger)
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])
         late = [seq for seq in related if seq >= tree_size]
@@ -267,7 +278,7 @@ def export_bundle(
             longterm,
             disclosures,
         )
-        _write_bag_files(root, out, payload, item_records, checkpoint)
+        _write_bag_files(root, out, payload, item_records, checkpoint, signed_case)
     except OSError as exc:
         raise StorageError(describe_os_error(exc, "write the bundle in", out)) from None
     report.items = list(items)
@@ -642,6 +653,7 @@ def _write_bag_files(
     payload: dict[str, tuple[int, dict[str, str]]],
     items: Sequence[SignedRecord],
     checkpoint: SignedRecord,
+    signed_case: CaseDetails | None = None,
 ) -> None:
     write_atomic(out / "bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
     for algorithm in PAYLOAD_ALGORITHMS:
@@ -668,6 +680,13 @@ def _write_bag_files(
         ),
         "Custody-Items": str(len(items)),
     }
+    if signed_case is not None:
+        # The signed case record (in custody/records.jsonl) says it; bag-info repeats it
+        # for people and tools that read only the bag (unsigned here, like all of bag-info).
+        info["External-Identifier"] = signed_case.number or signed_case.name
+        info["Custody-Case"] = ", ".join(
+            p for p in (signed_case.name, signed_case.number, signed_case.court) if p
+        ) + f" (case record {signed_case.record})"
     lines = [f"{k}: {_one_line(v)}" for k, v in info.items() if v]
     write_atomic(out / "bag-info.txt", ("\n".join(lines) + "\n").encode())
     tag_files = sorted(

@@ -36,8 +36,11 @@ The mapping (docs/events.md, "CASE export", is the reference):
   chain of custody item by item.
 * **Provenance records.** One per action, over the items that result from it: the file
   catalogued; the items transferred, accessed, annotated or disposed of; the copies
-  written; the working copy derived. ``exhibitNumber`` is ``custody-<record number>``;
-  ``rootExhibitNumber`` names the provenance records of the items' cataloguing.
+  written; the working copy derived. ``exhibitNumber`` is ``custody-<record number>``,
+  except for the cataloguing of an item that has an exhibit number (``custody exhibit
+  assign``): then it is that number (``P-3``); ``rootExhibitNumber`` names the exhibit
+  numbers of the items' cataloguing. The item's File also carries its exhibit number and
+  the exhibit record in its ``custody:LedgerRecordFacet``.
 * **Identities.** Each key introduced in the ledger is a ``uco-identity:Identity`` (custody
   cannot tell a person from an organisation) named as the key is, with a
   ``custody:SigningKeyFacet`` (fingerprint, public key, role, where it was introduced,
@@ -48,7 +51,9 @@ The mapping (docs/events.md, "CASE export", is the reference):
 * **The export itself** is a ``uco-core:Bundle`` holding every action, provenance record
   and identity, with the ledger's size and RFC 9162 root so the document is pinned to one
   state of the ledger; with case details in the root's config (``[case]`` ``name``/``id``)
-  also a ``case-investigation:Investigation``.
+  also a ``case-investigation:Investigation``. The case comes from the latest ``case``
+  record (``custody case set``: name, number, court or mechanism, parties, in a
+  ``custody:CaseFacet`` with the record number), else from the config's ``[case]`` table.
 
 Identifiers are ``urn:uuid:`` UUIDv5s derived from the SHA-256 of the ledger line a node
 comes from (or, for identities, from the key fingerprint), so the same ledger always
@@ -117,8 +122,8 @@ def _hex(value: str) -> dict[str, str]:
     return {"@type": "xsd:hexBinary", "@value": value}
 
 
-def _exhibit(seq: int) -> str:
-    return f"custody-{seq}"
+def _exhibit(seq: int, label: str | None = None) -> str:
+    return label if label is not None else f"custody-{seq}"
 
 
 def case_json(document: Mapping[str, Any]) -> str:
@@ -143,6 +148,9 @@ class _Builder:
         self.provenance: list[str] = []
         self.tool = node_id("tool", "custody", __version__)
         self.disclosed = DisclosureStore(ledger.root.state).known()
+        from custody.handling.case import exhibit_book
+
+        self.exhibits = exhibit_book(ledger)
 
     # --- records ------------------------------------------------------------------------
 
@@ -324,6 +332,10 @@ class _Builder:
             ledger_facet["custody:pathBytes"] = b64encode(body.path_bytes)
         if body.capture_time:
             ledger_facet["custody:claimedCaptureTime"] = body.capture_time
+        exhibit = self.exhibits.by_item.get(seq)
+        if exhibit is not None:
+            ledger_facet["custody:exhibitNumber"] = exhibit.label
+            ledger_facet["custody:exhibitRecord"] = exhibit.record
         node: dict[str, Any] = {
             "@id": identifier,
             "@type": "uco-observable:File",
@@ -401,11 +413,16 @@ class _Builder:
             "@id": provenance,
             "@type": "case-investigation:ProvenanceRecord",
             "uco-core:description": result_text,
-            "case-investigation:exhibitNumber": _exhibit(record.seq),
+            "case-investigation:exhibitNumber": _exhibit(
+                record.seq,
+                self.exhibits.label_of(record.seq) if record.type == "item" else None,
+            ),
             "uco-core:object": [_ref(r) for r in results],
         }
         if roots:
-            record_node["case-investigation:rootExhibitNumber"] = [_exhibit(r) for r in roots]
+            record_node["case-investigation:rootExhibitNumber"] = [
+                _exhibit(r, self.exhibits.label_of(r)) for r in roots
+            ]
         informed = sorted({self.last_action[i] for i in items if i in self.last_action})
         node: dict[str, Any] = {
             "@id": identifier,
@@ -601,22 +618,38 @@ class _Builder:
         return {"@context": dict(CONTEXT), "@graph": graph}
 
     def investigation(self) -> dict[str, Any] | None:
+        from custody.handling.case import case_details
+
         try:
-            case = self.ledger.root.config().case
+            case = case_details(self.ledger)
         except CustodyError:
             return None  # a root without a readable config still exports
-        name = case.get("name") or case.get("id")
-        if not name:
+        if case is None:
             return None
         node: dict[str, Any] = {
-            "@id": node_id("investigation", name),
+            "@id": node_id("investigation", case.name),
             "@type": "case-investigation:Investigation",
-            "uco-core:name": name,
+            "uco-core:name": case.name,
             "case-investigation:investigationForm": "case",
             "uco-core:object": [_ref(a) for a in (*self.actions, *self.provenance)],
         }
-        if case.get("description"):
-            node["uco-core:description"] = case["description"]
+        if case.description:
+            node["uco-core:description"] = case.description
+        if case.signed or case.number or case.court or case.parties:
+            facet: dict[str, Any] = {
+                "@id": node_id("investigation", case.name, "case-facet"),
+                "@type": ["custody:CaseFacet", "uco-core:Facet"],
+            }
+            if case.number:
+                facet["custody:caseNumber"] = case.number
+            if case.court:
+                facet["custody:courtOrMechanism"] = case.court
+            if case.parties:
+                facet["custody:party"] = list(case.parties)
+            if case.record is not None:
+                facet["custody:recordNumber"] = case.record
+                facet["custody:signer"] = case.signer
+            node["uco-core:hasFacet"] = [facet]
         return node
 
 

@@ -3,9 +3,9 @@
 ``history`` gathers everything the ledger says about one item: how it entered (catalogue
 or ingest, with where it came from), other records of the same content (duplicates) or
 the same path (versions), every event naming it (transfers, accesses, copies, notes,
-disposal, working copies derived from it or it from another), and the checkpoints and
-trusted timestamps that cover it. What the sources it came from say of it (its record's
-``provenance``: a chat export's sender and time, a ProofMode proof's checks, a C2PA
+disposal, working copies derived from it or it from another), its exhibit number, and the
+checkpoints and trusted timestamps that cover it. What the sources it came from say of it (its
+record's ``provenance``: a chat export's sender and time, a ProofMode proof's checks, a C2PA
 manifest) is told with its acquisition, each phrased as that source's claim. It reads
 the index to find records, then the records themselves; it decides nothing about their
 validity (that is ``verify``'s job).
@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import UsageError
-from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import (
+    CheckpointBody,
+    EventBody,
+    ExhibitBody,
+    ItemBody,
+    KeyBody,
+    TimestampBody,
+)
 from custody.ledger.describe import provenance_view
 from custody.ledger.disclosures import Disclosure, DisclosureStore, reveal, withheld
 from custody.ledger.records import SignedRecord
@@ -111,6 +118,11 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
         for event_seq in index.events_naming(member):
             record = ledger.read(event_seq)
             add(record, *describe_event(EventBody.from_json(record.record.body), family))
+    for exhibit_seq in index.records_of_type("exhibit"):
+        record = ledger.read(exhibit_seq)
+        exhibit = ExhibitBody.from_json(record.record.body)
+        if exhibit.item.seq in family:
+            add(record, *describe_exhibit(exhibit, seq))
     covering = []
     for checkpoint_seq in index.records_of_type("checkpoint"):
         record = ledger.read(checkpoint_seq)
@@ -181,6 +193,14 @@ def describe_item(
             detail,
         )
     return "later version", f"the file at this path CHANGED (sha256 {body.sha256})", detail
+
+
+def describe_exhibit(body: ExhibitBody, seq: int) -> tuple[str, str, dict[str, Any]]:
+    """An exhibit record in an item's history (``seq``: the item the history is about)."""
+    text = f"exhibit number {body.exhibit}"
+    if body.item.seq != seq:
+        text += f" given to record {body.item.seq} ({body.item.path})"
+    return "exhibit", text, body.to_json()
 
 
 def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:

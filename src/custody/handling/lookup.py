@@ -1,4 +1,5 @@
-"""Finding records from what a person types: a record number, a path, a digest prefix or a tag.
+"""Finding records from what a person types: a record number, a path, a digest prefix, a tag
+or an exhibit number.
 
 ``resolve`` returns item record numbers; an ambiguous or unknown reference is a
 ``UsageError`` whose message lists what matched, so the user can narrow it down.
@@ -48,12 +49,14 @@ def resolve_items(
     *,
     tags: Iterable[str] = (),
     incidents: Iterable[str] = (),
+    exhibits: Iterable[str] = (),
     cwd: str | None = None,
 ) -> list[int]:
     """Item record numbers for each spec (path, folder, digest prefix, number), each tag
-    (given at cataloguing or by ``custody tag``) and each incident (``event note
-    --incident``). Each selector must match something: one that matches nothing is a
-    UsageError, never a silent empty selection."""
+    (given at cataloguing or by ``custody tag``), each incident (``event note
+    --incident``) and each exhibit number (``custody exhibit assign``). Each selector must
+    match something: one that matches nothing is a UsageError, never a silent empty
+    selection."""
     found: dict[int, None] = {}
     for spec in specs:
         seqs = _items_for(ledger, spec, cwd or os.getcwd())
@@ -77,6 +80,17 @@ def resolve_items(
                     f"no item is noted as part of the incident {incident!r} (incidents: {known})"
                 )
             found.update((s, None) for s in seqs)
+    labels = list(exhibits)
+    if labels:
+        from custody.handling.case import exhibit_book
+
+        book = exhibit_book(ledger)
+        for label in labels:
+            exhibit = book.find(label)
+            if exhibit is None:
+                known = ", ".join(e.label for e in book.in_order()[:20]) or "none yet"
+                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+            found[exhibit.item] = None
     return sorted(found)
 
 

@@ -1,7 +1,7 @@
 """The typed bodies of ledger records (key, item, checkpoint, timestamp, event, repair,
-revocation, witness, validation, evidence-record) as frozen dataclasses, each parsed strictly from
-its JSON (``from_json``) and written back as exactly the members the format defines
-(``to_json``).
+revocation, witness, validation, evidence-record, case, exhibit) as frozen dataclasses, each
+parsed strictly from its JSON (``from_json``) and written back as exactly the members the
+format defines (``to_json``).
 
 docs/format.md and docs/events.md are the normative description; keep them in step.
 """
@@ -9,6 +9,7 @@ docs/format.md and docs/events.md are the normative description; keep them in st
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -1004,6 +1005,120 @@ class EvidenceRecordBody:
         )
 
 
+# --- case and exhibits (docs/format.md, docs/filing.md) ---------------------------------------
+
+
+def _label_text(value: str, where: str, limit: int, *, lines: bool = False) -> str:
+    """A short text a court document shows: not blank, bounded, no invisible controls.
+
+    Control and format characters (C0/C1 controls, bidi overrides and isolates, zero-width
+    characters) are refused: in an exhibit number or a case name they could make two
+    different values look the same on paper. ``lines`` allows line breaks (descriptions).
+    """
+    if not value.strip():
+        raise RecordError(f"{where} is empty")
+    if len(value) > limit:
+        raise RecordError(f"{where} is longer than {limit} characters")
+    for ch in value:
+        if lines and ch == "\n":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            raise RecordError(f"{where} holds an invisible or control character U+{ord(ch):04X}")
+    return value
+
+
+@dataclass(frozen=True)
+class CaseBody:
+    """The case the evidence is kept for: its name, number, court or mechanism and parties.
+
+    The latest authentic ``case`` record states the case as a whole (it replaces, never
+    patches, the one before).
+    """
+
+    name: str
+    number: str | None = None
+    court: str | None = None
+    parties: tuple[str, ...] = ()
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        _label_text(self.name, "case: 'name'", 500)
+        if self.number is not None:
+            _label_text(self.number, "case: 'number'", 200)
+        if self.court is not None:
+            _label_text(self.court, "case: 'court'", 500)
+        if len(self.parties) > 100:
+            raise RecordError("case: more than 100 parties")
+        for party in self.parties:
+            _label_text(party, "case: a party", 500)
+        if self.description is not None:
+            _label_text(self.description, "case: 'description'", 5000, lines=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return drop_none(
+            {
+                "court": self.court,
+                "description": self.description,
+                "name": self.name,
+                "number": self.number,
+                "parties": list(self.parties) if self.parties else None,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> CaseBody:
+        w = "case"
+        only_fields(obj, {"court", "description", "name", "number", "parties"}, w)
+        parties = opt_field(obj, "parties", list, w)
+        if parties is not None and (not parties or not all(isinstance(p, str) for p in parties)):
+            raise RecordError("case: 'parties' is a non-empty list of strings")
+        return cls(
+            name=get_field(obj, "name", str, w),
+            number=opt_field(obj, "number", str, w),
+            court=opt_field(obj, "court", str, w),
+            parties=tuple(parties or ()),
+            description=opt_field(obj, "description", str, w),
+        )
+
+
+EXHIBIT_LABEL_MAX = 64
+
+
+def exhibit_key(label: str) -> str:
+    """How exhibit numbers are compared: "P-1" and "p-1" (or a full-width "Ｐ-1") are the
+    same number, so neither can be given to a second item."""
+    return unicodedata.normalize("NFKC", label).casefold()
+
+
+@dataclass(frozen=True)
+class ExhibitBody:
+    """An exhibit number given to one item record: stable once assigned, never reused.
+
+    One record per item, so a bundle of some items carries their numbers without naming
+    any other item (selective disclosure, docs/bundle.md).
+    """
+
+    exhibit: str
+    item: ItemRef
+
+    def __post_init__(self) -> None:
+        _label_text(self.exhibit, "exhibit: 'exhibit'", EXHIBIT_LABEL_MAX)
+        if self.exhibit != self.exhibit.strip():
+            raise RecordError("exhibit: 'exhibit' begins or ends with a space")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exhibit": self.exhibit, "item": self.item.to_json()}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ExhibitBody:
+        w = "exhibit"
+        only_fields(obj, {"exhibit", "item"}, w)
+        return cls(
+            get_field(obj, "exhibit", str, w),
+            ItemRef.from_json(get_field(obj, "item", dict, w), "exhibit item"),
+        )
+
+
 BODY_TYPES: dict[str, Any] = {
     "key": KeyBody,
     "item": ItemBody,
@@ -1015,4 +1130,6 @@ BODY_TYPES: dict[str, Any] = {
     "witness": WitnessBody,
     "validation": ValidationBody,
     "evidence-record": EvidenceRecordBody,
+    "case": CaseBody,
+    "exhibit": ExhibitBody,
 }

@@ -18,6 +18,8 @@ by a key already introduced - only a custodian may introduce a custodian - or by
 they replace (rotation retires the old key). A revocation is
 signed by the key itself or a custodian. Records a key signs after its revocation or
 retirement fail with KEY_REVOKED. Disposal needs the custodian role (ROLE_NOT_ALLOWED).
+Exhibit numbers are stable once assigned and never reused (``custody.ledger.exhibits``,
+EXHIBIT_CONFLICT); the latest authentic ``case`` record states the case.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
 from custody.ledger import merkle
 from custody.ledger.bodies import (
+    CaseBody,
     CheckpointBody,
     EventBody,
     EvidenceRecordBody,
+    ExhibitBody,
     ItemBody,
     TimestampBody,
     ValidationBody,
     WitnessBody,
 )
+from custody.ledger.exhibits import ExhibitBook
 from custody.ledger.keyrules import Compromise, KeyRules, KeyState
 from custody.ledger.linefacts import (
     NO_DIGEST,
@@ -89,6 +94,8 @@ class LedgerState:
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     records: int = 0
+    exhibits: ExhibitBook = field(default_factory=ExhibitBook)
+    case: tuple[int, CaseBody] | None = None  # the latest authentic case record
     evidence_records: list[tuple[int, EvidenceRecordBody]] = field(default_factory=list)
     validations: list[tuple[int, ValidationBody]] = field(default_factory=list)
 
@@ -109,6 +116,7 @@ class _Pass:
         self.digests = bytearray()  # the SHA-256 of the item at each position, else zeros
         self.references: list[Finding] = []
         self.reference_count = 0
+        self.exhibit_findings: list[Finding] = []
         self.checkpoint_records = 0
         self.prev_hash: str | None = None
         self.prev_parsed = False
@@ -151,6 +159,7 @@ class _Pass:
         if facts.prev != before_hash:
             link = (facts.seq, facts.prev, before_hash, before_parsed, before_seq, authentic)
             self.chain.extend(_chain_link(position, *link))
+        references_before = len(self.references)
         if authentic:
             for ref in facts.refs:
                 self._reference(position, ref)
@@ -177,6 +186,14 @@ class _Pass:
             state.timestamps.append((position, body))
         elif isinstance(body, WitnessBody) and authentic:
             state.witnesses.append((position, body))
+        elif isinstance(body, ExhibitBody) and authentic:
+            # An exhibit naming no real item (REFERENCE_INVALID) numbers nothing.
+            if len(self.references) == references_before:
+                finding = state.exhibits.assign(position, body)
+                if finding is not None:
+                    self.exhibit_findings.append(finding)
+        elif isinstance(body, CaseBody) and authentic:
+            state.case = (position, body)
         elif isinstance(body, EventBody) and authentic:
             if body.action == "dispose":
                 state.disposed.update(ref.seq for ref in body.items)
@@ -410,6 +427,14 @@ def _finish(
         f"{len(state.checkpoints)} checkpoint roots recomputed (RFC 9162) and chained by "
         "consistency proofs",
     )
+    if state.exhibits.records or run.exhibit_findings:
+        result.add_check(
+            "exhibit numbers",
+            run.exhibit_findings,
+            state.exhibits.records,
+            f"{len(state.exhibits.by_item)} exhibit numbers, each given to one item record "
+            "only, never changed and never reused",
+        )
     if trusted is not None:
         result.add_check(
             "held checkpoint",

@@ -68,6 +68,14 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
             text += f", compromised since record {body['compromised_since']}"
         if body.get("reason"):
             text += f": {body['reason']}"
+    elif record.type == "exhibit":
+        item = body.get("item") or {}
+        text = f"exhibit {body.get('exhibit')}: item record {item.get('seq')} ({item.get('path')})"
+    elif record.type == "case":
+        text = f"case {body.get('name')}"
+        for label in ("number", "court"):
+            if body.get(label):
+                text += f", {label} {body[label]}"
     elif record.type == "evidence-record":
         stamp = body.get("time_stamp") or {}
         covered = ", ".join(str(o.get("checkpoint")) for o in body.get("objects") or [])

@@ -16,8 +16,8 @@ it keeps every key's state and says whether each record is *authentic and allowe
   key (self-introduced at record 0), a verifier's trust anchor, or was introduced by a key
   with authority. A key without it (self-introduced later, or introduced by such a key) may
   catalogue new items, but a record of it that changes the state of evidence - a new
-  version of an item, a custody event, introducing or retiring a key, a revocation - is
-  UNAUTHORISED_SIGNER, an error;
+  version of an item, a custody event, introducing or retiring a key, a revocation, the
+  case details or an exhibit number - is UNAUTHORISED_SIGNER, an error;
 * when the verifier pinned the keys it expects (``pinned``), a signer outside the anchors'
   chains is UNTRUSTED_SIGNER, an error.
 
@@ -362,7 +362,7 @@ class KeyRules:
 
 def _changes_state(facts: LineFacts) -> bool:
     """Does this record change the state of evidence (see the module docstring)?"""
-    if facts.type == "event" or facts.type == "revocation":
+    if facts.type in ("event", "revocation", "case", "exhibit"):
         return True
     if facts.type == "key":
         body = facts.body
@@ -379,6 +379,10 @@ def _describe_change(facts: LineFacts) -> str:
         return f"a custody event ({facts.body.action})"
     if facts.type == "revocation":
         return "a revocation"
+    if facts.type == "case":
+        return "the case details"
+    if facts.type == "exhibit":
+        return "an exhibit number"
     if facts.type == "key":
         return "an introduction of another key (or a rotation)"
     return "a new version of an item"

@@ -64,6 +64,8 @@ _KEEP = frozenset(
         "witness",
         "validation",
         "evidence-record",
+        "case",
+        "exhibit",
     }
 )
 

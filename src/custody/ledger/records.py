@@ -43,6 +43,8 @@ RECORD_TYPES = frozenset(
         "repair",
         "revocation",
         "witness",
+        "case",
+        "exhibit",
         "validation",
         "evidence-record",
     }

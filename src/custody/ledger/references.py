@@ -1,6 +1,6 @@
 """References between records: an event's items and output, an item's ``duplicate_of``
-and ``supersedes`` must name an earlier item record, with the same SHA-256 where the
-reference carries one (REFERENCE_INVALID).
+and ``supersedes``, an exhibit's ``item`` must name an earlier item record, with the same
+SHA-256 where the reference carries one (REFERENCE_INVALID).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def references(record_type: str, body: Any) -> tuple[Reference, ...]:
     if record_type == "event":
         named = [*body["items"], *([body["output"]] if body.get("output") else [])]
         return tuple(Reference(ref["seq"], ref["sha256"], "the event") for ref in named)
+    if record_type == "exhibit":
+        ref = body["item"]
+        return (Reference(ref["seq"], ref["sha256"], "the exhibit"),)
     return ()
 
 

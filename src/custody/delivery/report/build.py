@@ -6,11 +6,20 @@
 digests, a thumbnail or video still, what its metadata claims (capture time, GPS,
 device), who collected it and from where, when it was catalogued, the trusted
 timestamps covering it and every custody event in ledger order (``custody.handling.history`` for
-a root; the same descriptions over the bundle's records for a bundle), what the source it came
-from says of it (``provenance``, phrased as that source's claims, with the checks verify re-ran
-of the source's own proofs) - and the keys and
-timestamp authorities relied on, the tool version and the exact commands with which an
-independent expert reproduces each check.
+a root; the same descriptions over the bundle's records for a bundle), its exhibit number and
+who holds it now, what the source it came from says of it (``provenance``, phrased as that
+source's claims, with the checks verify re-ran of the source's own proofs) - and the case,
+the keys and timestamp authorities relied on, the digest of a bundle
+(``custody.delivery.digests``), the version and digest of custody itself and the exact
+commands with which an independent expert reproduces each check.
+
+Case details and exhibit numbers come only from records that verification found authentic
+and allowed (records with an error finding are left out), in ledger order, by the rules of
+``custody.ledger.exhibits``. ``exhibits``/``tags``/``incidents`` narrow the items shown
+(verification still covers everything); items with exhibit numbers come first, in exhibit
+order. Identifying values an item's record holds only as salted commitments (collector,
+source path, volume: ``custody.ledger.disclosures``) are shown when the root keeps them or
+the bundle (or ``disclosures`` given separately) discloses them, else named as withheld.
 
 Nothing here prints; the CLI renders and writes.
 """
@@ -23,16 +32,17 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from custody import __version__
-from custody.delivery.report.commands import bundle_commands, root_commands
+from custody.delivery.report.commands import bundle_commands, root_commands, tool_command
+from custody.delivery.report.formats import utc_now_display
 from custody.delivery.report.model import (
     KeyInfo,
+    Preparer,
     Report,
     ReportItem,
     Thumbnail,
@@ -42,8 +52,18 @@ from custody.delivery.report.model import (
 from custody.delivery.report.thumbnails import MAX_THUMBNAIL_SOURCE, thumbnail
 from custody.errors import CustodyError, InputError, RecordError, UsageError
 from custody.findings import Finding, VerificationResult
-from custody.handling.history import Entry, describe_event, describe_item
-from custody.ledger.bodies import CheckpointBody, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.handling.case import CaseDetails, book_of
+from custody.handling.history import Entry, describe_event, describe_exhibit, describe_item
+from custody.ledger.bodies import (
+    CaseBody,
+    CheckpointBody,
+    EventBody,
+    ExhibitBody,
+    ItemBody,
+    KeyBody,
+    TimestampBody,
+    exhibit_key,
+)
 from custody.ledger.describe import highlights, provenance_view
 from custody.ledger.disclosures import (
     Disclosure,
@@ -52,6 +72,7 @@ from custody.ledger.disclosures import (
     reveal,
     withheld,
 )
+from custody.ledger.exhibits import ExhibitBook, sort_key
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
 
@@ -63,71 +84,52 @@ def is_bundle(path: Path) -> bool:
     return (path.is_dir() and (path / "bagit.txt").is_file()) or path.is_file()
 
 
-@dataclass(frozen=True)
-class Selection:
-    """Which items a report describes: those with any of ``tags`` or in any of
-    ``incidents`` (verification always covers everything)."""
-
-    tags: tuple[str, ...] = ()
-    incidents: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.tags or self.incidents)
-
-    def describe(self) -> str:
-        parts = [f"the items tagged {t!r}" for t in self.tags]
-        parts += [f"the items of the incident {i!r}" for i in self.incidents]
-        return " and ".join(parts)
-
-    def among(self, records: Iterable[SignedRecord]) -> set[int]:
-        """The item records chosen, from a set of records without an index (a bundle)."""
-        from custody.handling.lookup import incidents_of, tags_of
-
-        records = list(records)
-        tags, incidents = tags_of(records), incidents_of(records)
-        chosen: set[int] = set()
-        for name in self.tags:
-            found = {seq for seq, held in tags.items() if name in held}
-            if not found:
-                raise UsageError(f"no item in the bundle has the tag {name!r}")
-            chosen |= found
-        for name in self.incidents:
-            if not incidents.get(name):
-                raise UsageError(f"no item in the bundle is noted as part of the incident {name!r}")
-            chosen |= incidents[name]
-        return chosen
-
-
 def build_report(
     source: Path,
     *,
     policy: TrustPolicy,
-    select: Selection | None = None,
-    disclosures: dict[str, Disclosure] | None = None,
+    exhibits: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    incidents: Sequence[str] = (),
+    disclosures: Mapping[str, Disclosure] | None = None,
+    thumbnails: bool = True,
+    preparer: Preparer | None = None,
 ) -> Report:
     """Verify ``source`` (an evidence root, or a bundle folder or zip) and gather the report.
 
     ``policy`` is the preparer's trust (``custody.trust.policy``): whose keys they trust, and
     the TSA roots tokens are checked against (without them, against the certificates the
-    tokens carry, and the report says so). Raises what verification raises for input that
-    cannot be checked at all (not a root, not a bundle, a zip bomb); every other problem is a
-    finding.
+    tokens carry, and the report says so). ``exhibits``, ``tags`` (given at cataloguing or by
+    ``custody tag``) and ``incidents`` (``event note --incident``) select the items shown
+    (UsageError for a number, tag or incident no item has); ``disclosures`` are withheld
+    values given separately for a bundle (each checked against its commitment);
+    ``thumbnails=False`` skips the pictures (for the register and certifications). Raises
+    what verification raises for input that cannot be checked at all (not a root, not a
+    bundle, a zip bomb); every other problem is a finding.
     """
+    from custody.delivery.digests import tool_identity
+
     source = Path(source)
-    chosen = select if select else None
+    selection = _Selection(tuple(exhibits), tuple(tags), tuple(incidents))
     if is_bundle(source):
         try:
-            report = _from_bundle(source, policy, chosen, disclosures or {})
+            report = _from_bundle(source, policy, selection, thumbnails, dict(disclosures or {}))
         except InputError as exc:
             if not source.is_file():
                 raise
             # A bundle file that cannot be read at all (a truncated or damaged zip) still
             # gets its report, saying NOT VERIFIED and why: the court sees what was received.
-            return _unreadable(source, str(exc))
+            report = _unreadable(source, str(exc))
     else:
-        report = _from_root(source, policy, chosen)
-    if chosen is not None:
-        report.selection = chosen.describe()
+        report = _from_root(source, policy, selection, thumbnails)
+    report.tool_info = tool_identity()
+    report.reproduce.append(tool_command())
+    report.preparer = preparer
+    report.selection = [
+        *(f"exhibit {e}" for e in exhibits),
+        *(f"tag {t}" for t in tags),
+        *(f"incident {i}" for i in incidents),
+    ]
     return report
 
 
@@ -154,8 +156,97 @@ def _unreadable(path: Path, reason: str) -> Report:
     )
 
 
+class _Selection:
+    """Which items a report shows: all, or those with these exhibit numbers, tags (given at
+    cataloguing or by ``custody tag``) or incidents (``event note --incident``)."""
+
+    def __init__(
+        self, exhibits: tuple[str, ...], tags: tuple[str, ...], incidents: tuple[str, ...] = ()
+    ) -> None:
+        self.exhibits = {exhibit_key(e): e for e in exhibits}
+        self.tags = tags
+        self.incidents = incidents
+        self.chosen: set[int] = set()  # items chosen by tag or incident
+
+    def __bool__(self) -> bool:
+        return bool(self.exhibits or self.tags or self.incidents)
+
+    def check(
+        self,
+        book: ExhibitBook,
+        tagged: Mapping[str, set[int]],
+        incidents: Mapping[str, set[int]],
+    ) -> None:
+        """Every selector must match something (UsageError otherwise); ``tagged`` and
+        ``incidents`` map each name to the items that have it now."""
+        for key, label in self.exhibits.items():
+            if key not in book.by_key:
+                known = ", ".join(e.label for e in book.in_order()[:20]) or "none"
+                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+        for tag in self.tags:
+            if not tagged.get(tag):
+                raise UsageError(f"no item has the tag {tag!r}")
+            self.chosen |= tagged[tag]
+        for incident in self.incidents:
+            if not incidents.get(incident):
+                known = ", ".join(repr(i) for i in sorted(incidents)) or "none recorded"
+                raise UsageError(
+                    f"no item is noted as part of the incident {incident!r} (incidents: {known})"
+                )
+            self.chosen |= incidents[incident]
+
+    def wants(self, seq: int, book: ExhibitBook) -> bool:
+        if not self:
+            return True
+        label = book.label_of(seq)
+        return (label is not None and exhibit_key(label) in self.exhibits) or seq in self.chosen
+
+
+def _by_tag(tags: Mapping[int, Sequence[str]]) -> dict[str, set[int]]:
+    """Tag -> the items that have it, from item -> its tags."""
+    found: dict[str, set[int]] = {}
+    for seq, held in tags.items():
+        for tag in held:
+            found.setdefault(tag, set()).add(seq)
+    return found
+
+
+def _in_filing_order(items: list[ReportItem]) -> list[ReportItem]:
+    """Exhibits first, in exhibit order; then the other items in ledger order."""
+    numbered = sorted((i for i in items if i.exhibit), key=lambda i: sort_key(i.exhibit or ""))
+    return numbered + [i for i in items if not i.exhibit]
+
+
+def current_holder(entries: Sequence[Entry]) -> str:
+    """Who holds an item now, as its records say: the person whose key catalogued it, then
+    each transfer's recipient, each receipt's signer; or that it was disposed of."""
+    holder = "unknown"
+    for entry in entries:
+        if entry.kind in ("catalogued", "ingested", "receive"):
+            holder = entry.signer_name
+        elif entry.kind == "transfer":
+            holder = str(entry.detail.get("to") or holder)
+        elif entry.kind == "dispose":
+            reason = entry.detail.get("reason")
+            holder = "nobody: disposed of" + (f" ({reason})" if reason else "")
+    return holder
+
+
+def _with_exhibit(item: ReportItem, book: ExhibitBook) -> ReportItem:
+    exhibit = book.by_item.get(item.seq)
+    if exhibit is not None:
+        item.exhibit, item.exhibit_record = exhibit.label, exhibit.record
+    item.holder = current_holder(item.events)
+    return item
+
+
+def _rejected(result: VerificationResult) -> set[int]:
+    """Records verification found fault with: they state no case and number no exhibit."""
+    return {f.seq for f in result.findings if f.severity == "error" and f.seq is not None}
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_now_display()
 
 
 def _gps(found: dict[str, Any]) -> tuple[float, float] | None:
@@ -206,6 +297,7 @@ def _make_item(
     clock: dict[str, Any] | None,
     file_path: Path | None,
     tmp: Path,
+    pictures: bool = True,
     tags: list[str] | None = None,
     known: dict[str, Disclosure] | None = None,
 ) -> ReportItem:
@@ -216,7 +308,9 @@ def _make_item(
     facts = highlights(body.metadata)
     mime = body.mime
     kind = media_kind(mime)
-    if not intact:
+    if not pictures:
+        thumb = Thumbnail(None, "no thumbnail (not asked for)")
+    elif not intact:
         thumb = Thumbnail(None, "no thumbnail: the file does not match its record")
     elif file_path is None:
         thumb = Thumbnail(None, "no thumbnail: the file could not be read")
@@ -316,9 +410,12 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None) -> Report:
+def _from_root(
+    path: Path, policy: TrustPolicy, selection: _Selection, pictures: bool
+) -> Report:
+    from custody.handling.case import case_details, exhibit_book
     from custody.handling.history import history
-    from custody.handling.lookup import resolve_items, tags_of
+    from custody.handling.lookup import incidents_of, tags_of
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
     from custody.root import find_root
@@ -326,42 +423,49 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
 
     root = find_root(explicit=str(path))
     result = verify_root(root, policy=policy)
+    rejected = _rejected(result)
     clock = {int(row["seq"]): row for row in result.clock}
     names = {k["fingerprint"]: _key_name(k) for k in result.signers}
     items: list[ReportItem] = []
     stamps: list[tuple[TimestampBody, bytes | None]] = []
     known = DisclosureStore(root.state).known()
     with open_ledger(root) as ledger, tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
-        chosen = (
-            set(resolve_items(ledger, [], tags=select.tags, incidents=select.incidents))
-            if select
-            else None
-        )
         for seq in ledger.index.records_of_type("key"):
             key = KeyBody.from_json(ledger.read(seq).record.body)
             names.setdefault(key.fingerprint, _key_name(key.to_json()))
-        for ref in current_items(ledger):
-            if chosen is not None and ref.seq not in chosen:
+        book = exhibit_book(ledger, rejected)
+        case = case_details(ledger, rejected)
+        current = [(ref.seq, ledger.read(ref.seq)) for ref in current_items(ledger)]
+        bodies: list[ItemBody] = [s.record.typed_body() for _, s in current]
+        events_of = {seq: [ledger.read(e) for e in ledger.index.events_naming(seq)]
+                     for seq, _ in current}  # fmt: skip
+        item_tags = {
+            seq: tags_of([signed, *events_of[seq]]).get(seq, []) for seq, signed in current
+        }
+        incidents = (
+            incidents_of(ledger.read(e) for e in ledger.index.records_of_type("event"))
+            if selection.incidents
+            else {}
+        )
+        selection.check(book, _by_tag(item_tags), incidents)
+        for (seq, signed), body in zip(current, bodies, strict=True):
+            if not selection.wants(seq, book):
                 continue
-            signed = ledger.read(ref.seq)
-            body: ItemBody = signed.record.typed_body()
-            entries = history(ledger, ref.seq).entries
-            events = [ledger.read(e) for e in ledger.index.events_naming(ref.seq)]
-            item_tags = tags_of([signed, *events]).get(ref.seq, [])
+            entries = history(ledger, seq).entries
             file_path = Path(os.fsdecode(os.fsencode(root.path) + b"/" + body.name_bytes))
-            items.append(
-                _make_item(
-                    signed,
-                    result,
-                    names,
-                    entries,
-                    clock.get(ref.seq),
-                    file_path if file_path.is_file() else None,
-                    Path(tmp),
-                    item_tags,
-                    known,
-                )
+            item = _make_item(
+                signed,
+                result,
+                names,
+                entries,
+                clock.get(seq),
+                file_path if file_path.is_file() else None,
+                Path(tmp),
+                pictures,
+                item_tags[seq],
+                known,
             )
+            items.append(_with_exhibit(item, book))
         for seq in ledger.index.records_of_type("timestamp"):
             stamp = TimestampBody.from_json(ledger.read(seq).record.body)
             try:
@@ -373,7 +477,6 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
         last = ledger.read(checkpoints[-1]) if checkpoints else None
     keys = [KeyInfo.from_signer(k) for k in result.signers]
     trust = str(result.timestamps[0]["trust"]) if result.timestamps else "embedded"
-    case = {k: str(v) for k, v in root.config().case.items() if isinstance(v, str | int)}
     report = Report(
         kind="evidence root",
         source=str(root.path),
@@ -392,6 +495,7 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
         tree_root=result.tree_root,
         reproduce=[],
         case=case,
+        items_total=len(current),
         checkpoint=(
             {"record": last.seq, **CheckpointBody.from_json(last.record.body).to_json()}
             if last
@@ -400,6 +504,7 @@ def _from_root(path: Path, policy: TrustPolicy, select: Selection | None = None)
         timestamp_trust=trust,
         evidence_records=list(result.evidence_records),
     )
+    report.items = _in_filing_order(report.items)
     report.reproduce = root_commands(root.path, report, stamps)
     return report
 
@@ -432,6 +537,10 @@ def _bundle_history(
             named = {ref.seq for ref in body.items} | ({body.output.seq} if body.output else set())
             if seq in named:
                 add(record, *describe_event(body, {seq}))
+        elif kind == "exhibit":
+            exhibit = ExhibitBody.from_json(record.record.body)
+            if exhibit.item.seq == seq:
+                add(record, *describe_exhibit(exhibit, seq))
         elif kind == "checkpoint":
             checkpoint = CheckpointBody.from_json(record.record.body)
             if checkpoint.tree_size > seq:
@@ -470,14 +579,17 @@ def _key_name(key: dict[str, Any]) -> str:
 def _from_bundle(
     path: Path,
     policy: TrustPolicy,
-    select: Selection | None = None,
+    selection: _Selection,
+    pictures: bool,
     extra: dict[str, Disclosure] | None = None,
 ) -> Report:
     from custody.delivery.bundle_check import BundleSource, verify_bundle
-    from custody.handling.lookup import tags_of
+    from custody.delivery.digests import tree_digest
+    from custody.handling.lookup import incidents_of, tags_of
     from custody.timestamps.stamping import ValidToken, reconcile
 
     result = verify_bundle(path, policy=policy, disclosures=extra)
+    rejected = _rejected(result)
     source = BundleSource(path)
     try:
         try:
@@ -503,7 +615,6 @@ def _from_bundle(
                 key = KeyBody.from_json(signed.record.body)
                 names.setdefault(key.fingerprint, _key_name(key.to_json()))
                 key_records.setdefault(key.fingerprint, signed)
-        chosen = select.among(parsed.values()) if select else None
         bundle_tags = tags_of(parsed.values())
         known = {**bundle_disclosures(source), **(extra or {})}
         valid_records = {int(t["record"]) for t in result.timestamps}
@@ -519,27 +630,35 @@ def _from_bundle(
         ]
         items: list[ReportItem] = []
         clock_rows: list[dict[str, Any]] = []
+        in_order = [parsed[seq] for seq in sorted(parsed)]
+        book = book_of(in_order, rejected)
+        case = _bundle_case(in_order, rejected)
+        carried = [s for s in in_order if s.record.type == "item"]
+        bodies: list[ItemBody] = [s.record.typed_body() for s in carried]
+        selection.check(book, _by_tag(bundle_tags), incidents_of(in_order))
         with tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
-            for seq, signed in sorted(parsed.items()):
-                if signed.record.type != "item" or (chosen is not None and seq not in chosen):
-                    continue
-                body: ItemBody = signed.record.typed_body()
+            for signed, body in zip(carried, bodies, strict=True):
+                seq = signed.seq
                 row = reconcile(seq, body.path, body.capture_time, signed.record.time, tokens)
                 clock_rows.append(row.to_json())
-                file_path = _payload_copy(source, "data/" + body.path, Path(tmp))
-                items.append(
-                    _make_item(
-                        signed,
-                        result,
-                        names,
-                        _bundle_history(seq, parsed, names, valid_records, known),
-                        row.to_json(),
-                        file_path,
-                        Path(tmp),
-                        bundle_tags.get(seq, []),
-                        known,
-                    )
+                if not selection.wants(seq, book):
+                    continue
+                file_path = (
+                    _payload_copy(source, "data/" + body.path, Path(tmp)) if pictures else None
                 )
+                item = _make_item(
+                    signed,
+                    result,
+                    names,
+                    _bundle_history(seq, parsed, names, valid_records, known),
+                    row.to_json(),
+                    file_path,
+                    Path(tmp),
+                    pictures,
+                    bundle_tags.get(seq, []),
+                    known,
+                )
+                items.append(_with_exhibit(item, book))
         stamps: list[tuple[TimestampBody, bytes | None]] = []
         for signed in parsed.values():
             if signed.record.type == "timestamp":
@@ -573,14 +692,31 @@ def _from_bundle(
         ledger_size=result.ledger_size,
         tree_root=result.tree_root,
         reproduce=[],
-        case=_bag_info(path),
+        case=case,
+        bag_info=(bag := _bag_info(path)),
+        items_total=len(carried),
+        source_digest=tree_digest(path),
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
         checkpoint=info,
         timestamp_trust=trust,
         evidence_records=list(result.evidence_records),
     )
+    if report.case is None and bag.get("External-Identifier"):
+        report.case = CaseDetails(
+            bag["External-Identifier"], description=bag.get("External-Description"),
+            source="bundle",
+        )  # fmt: skip
+    report.items = _in_filing_order(report.items)
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
     return report
+
+
+def _bundle_case(records: Sequence[SignedRecord], rejected: set[int]) -> CaseDetails | None:
+    """The latest case record a bundle carries (and verification did not fault)."""
+    for signed in reversed(records):
+        if signed.record.type == "case" and signed.seq not in rejected:
+            return CaseDetails.from_record(signed, CaseBody.from_json(signed.record.body))
+    return None
 
 
 def _bag_info(path: Path) -> dict[str, str]:

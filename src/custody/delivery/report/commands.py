@@ -1,5 +1,6 @@
 """The exact commands with which an independent expert reproduces each check of a report
-(sha256sum, openssl pkeyutl, openssl ts), for a root or a bundle.
+(sha256sum, openssl pkeyutl, openssl ts), for a root or a bundle, and the digests that pin
+what the report was made from and with (``custody.delivery.digests``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from custody.delivery.report.formats import INVISIBLE
 from custody.delivery.report.model import Command, Report, ReportItem
 from custody.ledger.bodies import TimestampBody
 from custody.ledger.records import SignedRecord
@@ -24,8 +26,30 @@ done < {lines}"""
 
 
 def _manifest_heredoc(root: Path, items: Sequence[ReportItem]) -> str:
-    lines = [f"{i.digests['sha256']}  {i.path}" for i in items if "\n" not in i.path]
+    # A name with a line break or an invisible control (a bidi override) cannot be shown
+    # faithfully in a printed command; 'custody verify' still checks it.
+    lines = [
+        f"{i.digests['sha256']}  {i.path}"
+        for i in items
+        if "\n" not in i.path and not INVISIBLE.search(i.path)
+    ]
     return f"cd {shlex.quote(str(root))} && sha256sum -c <<'EOF'\n" + "\n".join(lines) + "\nEOF"
+
+
+TREE_DIGEST = (
+    "find . -type f -printf '%P\\0' | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum"
+)
+
+
+def tool_command() -> Command:
+    """How to recompute the digest of the custody that made a document."""
+    return Command(
+        "the custody that made this document: the SHA-256 of the sha256sum listing of its "
+        "installed files (must equal the digest under \"Made with\")",
+        "cd \"$(python3 -c 'import custody, os; print(os.path.dirname(custody.__file__))')\" "
+        "&& find . -type f ! -name '*.pyc' -printf '%P\\0' | LC_ALL=C sort -z "
+        "| xargs -0 sha256sum | sha256sum",
+    )
 
 
 def _token_commands(
@@ -103,6 +127,20 @@ def bundle_commands(
     else:
         folder = str(path)
     q = shlex.quote(folder)
+    if path.is_file():
+        commands.append(
+            Command(
+                "the zip file itself (must equal the bundle zip's SHA-256 above)",
+                f"sha256sum {shlex.quote(str(path))}",
+            )
+        )
+    commands.append(
+        Command(
+            "the folder tree digest: every file of the bundle in one SHA-256 (must equal the "
+            "bundle's tree digest above)",
+            f"cd {q} && {TREE_DIGEST}",
+        )
+    )
     commands += [
         Command(
             "every check at once, with custody installed",

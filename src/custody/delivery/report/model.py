@@ -10,6 +10,7 @@ from typing import Any
 
 from custody.errors import ExitCode, ToolMissingError
 from custody.findings import Check, Finding
+from custody.handling.case import CaseDetails
 from custody.handling.history import Entry
 
 
@@ -62,6 +63,9 @@ class ReportItem:
     # Identifying fields the record commits to but whose values this report does not have
     # (withheld from the bundle): collector, source_path, volume.
     withheld: list[str] = field(default_factory=list)
+    exhibit: str | None = None  # its exhibit number, from an authentic exhibit record
+    exhibit_record: int | None = None
+    holder: str | None = None  # who holds it now, as the records say (``current_holder``)
     # What the sources it came from say of it (ledger.describe.provenance_view), each with
     # the checks of the source's own proofs re-run by verify (empty for a bundle).
     provenance: list[dict[str, Any]] = field(default_factory=list)
@@ -70,6 +74,9 @@ class ReportItem:
         return {
             "withheld": self.withheld,
             "seq": self.seq,
+            "exhibit": self.exhibit,
+            "exhibit_record": self.exhibit_record,
+            "holder": self.holder,
             "path": self.path,
             "name": self.name,
             "size": self.size,
@@ -156,6 +163,46 @@ class TsaInfo:
 
 
 @dataclass
+class SourceDigest:
+    """What the report was made from, pinned: every file's SHA-256 in one digest (the
+    "tree digest", ``custody.delivery.bundle_digest``), and a zip's own SHA-256."""
+
+    kind: str  # "folder" or "zip"
+    tree_sha256: str | None  # None: a zip member does not read back (no tree to digest)
+    files: int
+    bytes: int
+    zip_sha256: str | None = None
+    zip_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ToolInfo:
+    """The custody that made the report: its version and the digest of its own files."""
+
+    version: str
+    sha256: str
+    files: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Preparer:
+    """Who prepared the report, when it is signed: the custody key that vouches for the PDF
+    signing certificate."""
+
+    name: str
+    fingerprint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class Command:
     purpose: str
     command: str
@@ -181,13 +228,17 @@ class Report:
     ledger_size: int
     tree_root: str | None
     reproduce: list[Command]
-    case: dict[str, str] = field(default_factory=dict)
+    case: CaseDetails | None = None
+    bag_info: dict[str, str] = field(default_factory=dict)  # a bundle's bag-info.txt
     withheld_events: list[dict[str, Any]] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
-    # When only some items are described (report --tag / --incident): what was chosen.
-    selection: str | None = None
+    source_digest: SourceDigest | None = None
+    tool_info: ToolInfo | None = None
+    preparer: Preparer | None = None
+    selection: list[str] = field(default_factory=list)  # the --exhibit/--tag asked for
+    items_total: int = 0  # items in the source, before any selection
     evidence_records: list[dict[str, Any]] = field(default_factory=list)  # RFC 4998 chains
 
     @property
@@ -228,11 +279,16 @@ class Report:
             "ledger_size": self.ledger_size,
             "tree_root": self.tree_root,
             "reproduce": [c.to_json() for c in self.reproduce],
-            "case": self.case,
+            "case": self.case.to_json() if self.case else None,
+            "bag_info": self.bag_info,
             "withheld_events": self.withheld_events,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
+            "source_digest": self.source_digest.to_json() if self.source_digest else None,
+            "tool_info": self.tool_info.to_json() if self.tool_info else None,
+            "preparer": self.preparer.to_json() if self.preparer else None,
             "selection": self.selection,
+            "items_total": self.items_total,
             "evidence_records": self.evidence_records,
         }
 

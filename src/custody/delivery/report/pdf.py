@@ -1,5 +1,6 @@
-"""``write_pdf`` prints a report page to PDF (A4) with Debian's ``chromium`` in headless
-mode.
+"""``print_pdf`` prints a report page to PDF (A4) with Debian's ``chromium`` in headless
+mode; ``write_pdf`` writes it to a file. Chromium runs with an explicit minimal
+environment (no passphrase, no database password reaches it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def find_chromium() -> str | None:
 
 def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> None:
     """Print the HTML to an A4 PDF at ``out`` with headless Chromium."""
+    from custody.system.files import write_atomic
+
+    write_atomic(out, print_pdf(html_text, timeout=timeout))  # StorageError with the reason
+
+
+def _child_env(folder: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    return {**keep, "HOME": str(folder), "XDG_CONFIG_HOME": str(folder / "config")}
+
+
+def print_pdf(html_text: str, *, timeout: float = PDF_TIMEOUT) -> bytes:
+    """The HTML printed to an A4 PDF by headless Chromium, as bytes."""
     browser = find_chromium()
     if browser is None:
         raise ToolMissingError(
@@ -62,7 +75,12 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
             argv.insert(2, "--no-sandbox")  # Chromium refuses to run its sandbox as root
         try:
             proc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env=_child_env(folder),
             )
         except subprocess.TimeoutExpired:
             raise RenderError(f"chromium did not finish printing within {timeout:.0f} s") from None
@@ -72,6 +90,4 @@ def write_pdf(html_text: str, out: Path, *, timeout: float = PDF_TIMEOUT) -> Non
         if proc.returncode != 0 or not data.startswith(b"%PDF"):
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise RenderError(f"chromium could not print the report: {detail[0][:200]}")
-        from custody.system.files import write_atomic
-
-        write_atomic(out, data)  # raises StorageError with the reason
+        return data
