@@ -31,6 +31,7 @@ from custody.root import init_root
 CLI_COMMANDS = [
     "init", "keys-generate", "keys-list", "keys-export", "hash", "catalogue", "ingest", "log",
     "show", "case-set", "case-show", "exhibit-assign", "exhibit-list", "register", "certify",
+    "capture",
 ]
 RECORD = schema("record.schema.json")
 VALIDATOR = jsonschema.Draft202012Validator(RECORD)
@@ -55,6 +56,7 @@ def test_one_schema_per_json_command() -> None:
         ("cli-ingest", "catalogue", "cli-catalogue"),
         ("cli-show", "record", "record"),
         ("cli-catalogue", "timestamp", "cli-timestamp"),
+        ("cli-capture", "timestamp", "cli-timestamp"),
         ("cli-import", "verification", "cli-verify"),
     ],
 )

@@ -204,6 +204,7 @@ def catalogue(
     observer: Observer | None = None,
     clock: Clock = utc_now,
     candidates: Iterable[Candidate | Skipped] | None = None,
+    checkpoint: bool = True,
     c2pa_anchors: bytes | None = None,
 ) -> CatalogueReport:
     """Catalogue files inside ``root`` (or the given ``candidates``); see module docstring.
@@ -215,6 +216,8 @@ def catalogue(
     files are walked, exiftool starts and the first files hash, so those costs overlap.
     ``jobs`` is how many files are hashed at once and how many exiftool processes may run
     (default: every core this process may use).
+    ``checkpoint=False`` leaves the closing checkpoint to the caller (a capture run appends
+    more records first).
     """
     config = root.config()
     observer = observer or NullObserver()
@@ -273,7 +276,7 @@ def catalogue(
         try:
             key = unlocking.result()
             with ledger.writer(key, clock=clock) as writer:
-                if writer.written or ledger.needs_checkpoint():
+                if checkpoint and (writer.written or ledger.needs_checkpoint()):
                     report.checkpoint = writer.checkpoint().seq
                 report.ledger_size = writer.size
         finally:

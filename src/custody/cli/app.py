@@ -25,6 +25,7 @@ from typer.models import CommandInfo
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
     agent,
+    capture,
     case,
     delivery,
     events,
@@ -43,7 +44,8 @@ from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
-    "init", "hash", "catalogue", "ingest", "log", "show", "tag", "sign", "repair", "verify",
+    "init", "hash", "catalogue", "ingest", "capture", "log", "show", "tag", "sign", "repair",
+    "verify",
     "renew", "history", "export-case", "export", "export-evidence-record",
     "verify-evidence-record", "disclose", "report", "register", "certify", "import",
 )  # fmt: skip

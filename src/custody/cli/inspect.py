@@ -17,6 +17,7 @@ from custody.cli.common import (
     app,
     emit_json,
     evidence_root,
+    out,
     select_items,
 )
 
@@ -79,7 +80,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     table.add_row("previous line SHA-256", str(signed["prev"]))
     table.add_row("this line SHA-256", doc["line_sha256"])
     for name, value in body.items():
-        if name in ("metadata", "provenance"):
+        capture_part = name in ("capture", "items") and "capture" in doc  # shown below
+        if name in ("metadata", "provenance") or capture_part:
             continue
         table.add_row(
             name, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
@@ -87,6 +89,8 @@ def _render_record(doc: dict[str, Any]) -> None:
     for name, value in doc.get("highlights", {}).items():
         table.add_row(name, str(value))
     table.print()
+    if "capture" in doc:
+        _render_capture(signed["seq"], doc["capture"], body.get("items", []))
     for entry in doc.get("provenance", []):
         _render_provenance(entry)
     metadata = body.get("metadata")
@@ -96,6 +100,18 @@ def _render_record(doc: dict[str, Any]) -> None:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(tag, text)
         meta.print()
+
+
+def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """A capture's facts and files as lines, never cut short (URLs, digests, record ids)."""
+    from custody.cli.capture import print_rows
+    from custody.ledger.captures import capture_lines
+
+    rows = capture_lines(summary)
+    for item in items:
+        rows += [(f"item {item['seq']}", str(item["path"])), ("  sha256", str(item["sha256"]))]
+    out.print(f"[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
+    print_rows(rows)
 
 
 def _render_provenance(entry: dict[str, Any]) -> None:

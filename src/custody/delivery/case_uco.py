@@ -545,6 +545,11 @@ class _Builder:
         elif body.action == "receive":
             text = f"{paths} received from {body.source or 'elsewhere'}{reason}"
             outcome = f"{paths} as received"
+        elif body.action == "capture" and body.capture is not None:
+            final = body.capture.get("final_url") or "no page"
+            text = (f"web capture of {body.capture.get('requested_url')} "
+                    f"({body.capture.get('outcome')}, ended at {final}) into {body.folder}")
+            outcome = f"{paths}, the files of that capture"
         else:
             text = f"{paths} {body.action}{reason}"
             outcome = f"{paths} after {body.action}"

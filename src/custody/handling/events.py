@@ -164,6 +164,8 @@ def event(
     """Record a transfer, access, note, dispose or receive event for catalogued items."""
     if action in ("copy", "derive", "tag", "untag"):
         raise UsageError(f"use the {action} operation, which checks what it changes")
+    if action == "capture":
+        raise UsageError("a capture is recorded by 'custody capture', which makes its files")
     with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
     body = EventBody(

@@ -26,6 +26,7 @@ from custody.ledger.bodies import (
     KeyBody,
     TimestampBody,
 )
+from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.describe import provenance_view
 from custody.ledger.disclosures import Disclosure, DisclosureStore, reveal, withheld
 from custody.ledger.records import SignedRecord
@@ -204,6 +205,13 @@ def describe_exhibit(body: ExhibitBody, seq: int) -> tuple[str, str, dict[str, A
 
 
 def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[str, Any]]:
+    if body.action == "capture" and body.capture is not None:
+        # The whole capture record is long (certificates, headers): history shows what a
+        # person checks first; 'custody show' the event for all of it.
+        summary = capture_summary(body.capture)
+        detail = {"action": "capture", "folder": body.folder,
+                  "items": [i.to_json() for i in body.items], "capture": summary}
+        return "capture", f"{summary_line(summary)}; folder {body.folder}", detail
     detail = body.to_json()
     reason = f": {body.reason}" if body.reason else ""
     if body.action == "derive" and body.output is not None:

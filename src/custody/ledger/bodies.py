@@ -18,6 +18,7 @@ from custody.clock import check_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
 from custody.keys.roles import ROLES
+from custody.ledger.captures import check_capture_event
 from custody.ledger.fields import (
     DIGEST_LENGTHS,
     HEX64,
@@ -585,7 +586,7 @@ class RepairBody:
 
 ACTIONS = (
     "transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede",
-    "tag", "untag",
+    "tag", "untag", "capture",
 )  # fmt: skip
 
 
@@ -653,6 +654,8 @@ class EventBody:
     fields: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
     tags: tuple[str, ...] = ()  # for "tag" / "untag": the tags added to or removed from items
+    folder: str | None = None  # capture: the capture folder, relative to the root
+    capture: Mapping[str, Any] | None = None  # capture: the capture's own account (captures.py)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -678,10 +681,16 @@ class EventBody:
         unknown = set(self.fields) - set(NOTE_FIELDS)
         if unknown:
             raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+        if self.action == "capture":
+            if self.folder is None or self.capture is None:
+                raise RecordError("event: a capture names its 'folder' and carries 'capture'")
+            check_capture_event(self.folder, self.capture, ((i.path, i.sha256) for i in self.items))
+        elif self.folder is not None or self.capture is not None:
+            raise RecordError("event: only a capture event has 'folder' and 'capture'")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
-        for name in ("reason", "to", "destination", "text", "source"):
+        for name in ("reason", "to", "destination", "text", "source", "folder"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -693,6 +702,8 @@ class EventBody:
             out["fields"] = dict(self.fields)
         if self.tags:
             out["tags"] = list(self.tags)
+        if self.capture is not None:
+            out["capture"] = dict(self.capture)
         return out
 
     @classmethod
@@ -712,6 +723,8 @@ class EventBody:
                 "fields",
                 "source",
                 "tags",
+                "folder",
+                "capture",
             },
             w,
         )
@@ -736,6 +749,8 @@ class EventBody:
             fields=fields,
             source=opt_field(obj, "source", str, w),
             tags=tuple(tags),
+            folder=opt_field(obj, "folder", str, w),
+            capture=opt_field(obj, "capture", dict, w),
         )
 
 

@@ -18,6 +18,8 @@ by a key already introduced - only a custodian may introduce a custodian - or by
 they replace (rotation retires the old key). A revocation is
 signed by the key itself or a custodian. Records a key signs after its revocation or
 retirement fail with KEY_REVOKED. Disposal needs the custodian role (ROLE_NOT_ALLOWED).
+Authentic web captures (``capture`` events) are collected for the capture-folder checks
+that ``verify/roots.py`` runs with the files (docs/capture.md).
 Exhibit numbers are stable once assigned and never reused (``custody.ledger.exhibits``,
 EXHIBIT_CONFLICT); the latest authentic ``case`` record states the case.
 """
@@ -92,6 +94,8 @@ class LedgerState:
     first_line_hash: str | None = None  # the ledger's identity: SHA-256 of line 0
     witnesses: list[tuple[int, WitnessBody]] = field(default_factory=list)
     checkpoints: list[tuple[int, CheckpointBody]] = field(default_factory=list)
+    # Authentic web captures, for the capture-folder checks (verify/roots.py).
+    captures: list[tuple[int, EventBody]] = field(default_factory=list)
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     records: int = 0
     exhibits: ExhibitBook = field(default_factory=ExhibitBook)
@@ -200,6 +204,11 @@ class _Pass:
                 state.accounted.update(ref.seq for ref in body.items)
             elif body.action == "supersede":
                 state.accounted.update(ref.seq for ref in body.items)
+            elif body.action == "capture":
+                # Its items, like every event's, are checked as references above: earlier
+                # item records with the digests the event names; its body (bodies.py,
+                # captures.py) already holds those digests to the files its capture lists.
+                state.captures.append((position, body))
         elif isinstance(body, EvidenceRecordBody):
             state.evidence_records.append((position, body))
             if authentic:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.records import SignedRecord
 
 # exiftool -G1 tag names that answer "when, where, with what" at a glance.
@@ -55,6 +56,8 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         text = f"checkpoint of {body.get('tree_size')} records, root {body.get('root')}"
         if body.get("statement"):
             text += f": {body['statement']}"
+    elif record.type == "event" and body.get("action") == "capture":
+        text = f"{summary_line(capture_summary(body.get('capture') or {}))} ({body.get('folder')})"
     elif record.type == "event":
         text = describe_event(body)
     elif record.type == "timestamp":
@@ -139,6 +142,9 @@ def record_json(signed: SignedRecord) -> dict[str, Any]:
         document["highlights"] = highlights(signed.record.body.get("metadata"))
         if signed.record.body.get("provenance"):
             document["provenance"] = provenance_view(signed.record.body)
+    body = signed.record.body
+    if signed.record.type == "event" and body.get("action") == "capture":
+        document["capture"] = capture_summary(body.get("capture") or {})
     return document
 
 

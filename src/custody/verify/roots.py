@@ -22,6 +22,12 @@ digests (FILE_MISSING, FILE_MODIFIED, FILE_UNREADABLE); files nobody catalogued
 items that carry what their source says of them, the checks of the source's own proofs
 that can be re-run offline (``custody.verify.provenance``: SOURCE_CHECK_FAILED,
 SOURCE_CHECK_CHANGED).
+
+Web captures, with the files: every capture folder an authentic ``capture`` event names is
+re-checked by ``acquisition.capture.check_capture`` against the capture record as it was
+signed - the folder's listing (CAPTURE_FOLDER_CHANGED), the WACZ's manifest and every WARC
+record's own digests, and the media's links into the WARC (CAPTURE_ARCHIVE_INVALID). What
+the files check already reports for a path is not reported twice.
 """
 
 from __future__ import annotations
@@ -395,6 +401,7 @@ def verify_root(
     if files:
         verify_files(root, state, result, observer=observer, fast=fast)
         if not fast:  # the fast fixity check re-hashes the files and does nothing else
+            verify_captures(root, state, result)
             from custody.verify.provenance import verify_provenance
 
             verify_provenance(root, state, result)
@@ -487,6 +494,92 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
         findings += missing
         detail += words
     result.add_check("witnesses", findings, len(state.witnesses), detail)
+
+
+# check_capture's codes for what is wrong with the folder against the record, rather than
+# inside the web archive (docs/capture.md lists both).
+_FOLDER_CODES = frozenset(
+    {"missing-record", "bad-record", "record-differs", "unknown-format", "bad-path",
+     "missing-file", "changed-file", "unlisted-file"}
+)
+# These say of a file what the files check says of it already, against the ledger.
+_SAID_BY_FILES = frozenset({"missing-record", "missing-file", "changed-file", "unlisted-file"})
+
+
+def verify_captures(root: EvidenceRoot, state: LedgerState, result: VerificationResult) -> None:
+    """Re-check every capture folder against its signed capture record (docs/capture.md)."""
+    if not state.captures:
+        return
+    # Imported here: the capture package brings warcio and the browser driver with it.
+    from custody.acquisition.capture.check import check_capture
+
+    said = {f.item for f in result.findings if f.code in _FILE_CODES}
+    findings: list[Finding] = []
+    checked = 0
+    for position, body in state.captures:
+        assert body.folder is not None and body.capture is not None  # a valid capture event
+        if all(ref.seq in state.disposed for ref in body.items):
+            continue  # returned or destroyed by a custodian's decision: nothing to check
+        checked += 1
+        linked = _linked_component(root, body.folder)
+        if linked is not None:
+            findings.append(Finding(
+                Code.CAPTURE_FOLDER_CHANGED, linked,
+                f"web capture (record {position}): the capture folder is reached through a "
+                "symbolic link or is not a folder; not followed", position))
+            continue
+        report = check_capture(root.path / body.folder, body.capture)
+        for problem in report.findings:
+            item = _capture_item(body.folder, problem.path)
+            if problem.code in _SAID_BY_FILES and item in said:
+                continue
+            code = (Code.CAPTURE_FOLDER_CHANGED if problem.code in _FOLDER_CODES
+                    else Code.CAPTURE_ARCHIVE_INVALID)
+            findings.append(
+                Finding(
+                    code,
+                    item,
+                    f"web capture (record {position}): {problem.code}: {problem.detail}",
+                    position,
+                )
+            )
+    result.add_check(
+        "web captures",
+        findings,
+        checked,
+        f"{checked} capture folder(s) checked against their signed records: files, WACZ "
+        "manifest, every WARC record's digests, media linked to WARC records",
+    )
+
+
+def _linked_component(root: EvidenceRoot, folder: str) -> str | None:
+    """The first component of ``folder`` that is a link or not a folder (None if none,
+    or if the folder is simply gone: the files check reports that)."""
+    path = root.path
+    for part in folder.split("/"):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return str(path.relative_to(root.path))
+    return None
+
+
+def _capture_item(folder: str, where: str) -> str:
+    """The root-relative name of what a capture finding is about."""
+    if where.startswith("<"):  # a WARC record id
+        return f"{folder}/archive.wacz:archive/data.warc.gz record {where}"
+    if where == "archive/data.warc.gz":
+        return f"{folder}/archive.wacz:{where}"
+    return f"{folder}/{where}"
+
+
+_FILE_CODES = frozenset(
+    {Code.FILE_MISSING, Code.FILE_MODIFIED, Code.FILE_MOVED, Code.FILE_UNEXPECTED,
+     Code.FILE_UNREADABLE}
+)
 
 
 def verify_timestamps(

@@ -4,12 +4,15 @@
 proxy that writes every HTTP exchange into WARC 1.1, packs the WARC as WACZ 1.1.1, takes a
 full-page screenshot and a PDF print, fetches the page's media with yt-dlp through the same
 recorder, and returns a ``CaptureResult`` whose ``to_record()`` is the JSON-able account of
-what was captured, from where, when and with which tools. Modules: ``errors`` (the failures),
-``tls`` (the separate TLS probe and the capture's own throw-away certificate authority),
-``recorder`` (the recording proxy and the WARC writer), ``browser`` (Chromium, run in a child
-process), ``media`` (yt-dlp and reassembly of media from the WARC), ``package`` (WACZ and file
-digests), ``result`` (the frozen dataclasses), ``capture`` (the top-level API) and ``check``
-(``check_capture``: re-checking a finished capture folder offline, with its own WARC reader).
+what was captured, from where, when and with which tools.
+
+Modules: ``errors`` (the failures), ``tls`` (the separate TLS probe and the capture's own
+throw-away certificate authority), ``proxy`` (the recording proxy: HTTP/1.1 on the wire),
+``warc_writer`` (the WARC file and its records), ``browser`` (Chromium, run in a child
+process), ``media`` (yt-dlp and reassembly of media from the WARC), ``package`` (the output
+folder, WACZ and file digests), ``result`` (the frozen dataclasses), ``capture`` (the
+top-level API) and ``check`` (``check_capture``: re-checking a finished capture folder
+offline, with its own WARC reader).
 
 This package imports only ``custody.errors`` and ``custody.clock`` from custody itself.
 """

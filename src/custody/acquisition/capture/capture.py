@@ -9,7 +9,8 @@ The steps, each bounded by the one deadline ``timeout_s`` sets:
    unreachable hosts stop it with ``CaptureNetworkError``. Either way ``capture.json`` is
    written with the outcome, and the error carries the same record.
 3. The browser (``browser.run_browser``) loads the page through the recording proxy
-   (``recorder``), about 60 % of the time limit; then a screenshot and a PDF.
+   (``proxy``, writing through ``warc_writer``), about 60 % of the time limit; then a
+   screenshot and a PDF.
 4. yt-dlp fetches the page's media through a second recording proxy that only reaches the
    hosts the page used; media the browser fetched only in part is fetched whole once more.
 5. The proxies stop (that is ``ended_at``), the WARC is closed, media files are rebuilt and
@@ -52,12 +53,7 @@ from custody.acquisition.capture.errors import (
     CaptureUsageError,
 )
 from custody.acquisition.capture.package import OutputFolder, write_wacz
-from custody.acquisition.capture.recorder import (
-    TLS_REFUSAL,
-    Exchange,
-    Recorder,
-    RecordingProxy,
-)
+from custody.acquisition.capture.proxy import TIME_LIMIT, TLS_REFUSAL, RecordingProxy
 from custody.acquisition.capture.result import (
     CaptureResult,
     ExchangeSummary,
@@ -72,6 +68,7 @@ from custody.acquisition.capture.tls import (
     check_host,
     probe_tls,
 )
+from custody.acquisition.capture.warc_writer import Exchange, Recorder
 from custody.clock import format_time, utc_now
 
 # Chromium's own service endpoints: the browser calls them on its own (updates, sign-in,
@@ -85,6 +82,8 @@ BROWSER_SERVICE_HOSTS = frozenset({
     "safebrowsingohttpgateway.googleapis.com", "edgedl.me.gvt1.com", "redirector.gvt1.com",
 })
 MAX_TIMEOUT_S = 3600.0
+INSECURE_HINT = ("to capture it anyway, unverified, use --insecure (insecure=True); "
+                 "that is recorded")
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"
 _BROWSER_SHARE = 0.6
 
@@ -109,7 +108,8 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
-def _check_url(url: str) -> tuple[str, str, int]:
+def check_url(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a URL a capture can take; ``CaptureUsageError`` if not."""
     if not isinstance(url, str) or any(c in url for c in "\r\n\t ") or len(url) > 8192:
         raise CaptureUsageError("the URL must be one line without spaces")
     parts = urlsplit(url)
@@ -198,7 +198,7 @@ def capture_url(
     ``CaptureNetworkError``/``CaptureTLSError`` (with ``.record``) when the page cannot be
     fetched, ``CaptureToolError`` when Chromium or Playwright is missing.
     """
-    scheme, host, port = _check_url(url)
+    scheme, host, port = check_url(url)
     if not (0 < timeout_s <= MAX_TIMEOUT_S):
         raise CaptureUsageError(f"the time limit must be between 0 and {MAX_TIMEOUT_S:.0f} s")
     if user_agent is not None and (not user_agent.isprintable() or len(user_agent) > 512):
@@ -240,7 +240,7 @@ def _capture(url: str, scheme: str, host: str, port: int, folder: OutputFolder, 
         raise CaptureNetworkError(str(exc), record) from None
     if probe is not None and not probe.verified and not insecure:
         message = (f"refused to capture {url[:200]}: the server's certificate did not verify "
-                   f"({probe.verify_error}); capture with insecure=True to keep it anyway")
+                   f"({probe.verify_error}); {INSECURE_HINT}")
         record = _failure_record(url, "refused-tls", message, started, clock(), timeout_s,
                                  insecure, probe, anchors_sha)
         _write_record(folder, record)
@@ -429,11 +429,16 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     # --- outcome ---
     status = main.status if main is not None else None
     refused = [e for e in exchanges if e.error and e.error.startswith(TLS_REFUSAL)]
+    # The browser may see its load event only because the recorder cut a request that never
+    # ended at the time limit (on a slow machine the limit can come before the browser's
+    # own wait ends): that page did not finish loading either.
+    cut = [e for e in exchanges if e.client == "browser" and e.error == TIME_LIMIT]
+    timed_out = report.timed_out or bool(cut)
     if (main is None or status is None) and refused:
         outcome = "refused-tls"
     elif main is None or status is None:
         outcome = "no-document"
-    elif report.timed_out:
+    elif timed_out:
         outcome = "timed-out"
     elif status >= 400:
         outcome = "http-error"
@@ -441,9 +446,12 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         outcome = "unsettled"
     else:
         outcome = "complete"
-    if report.timed_out:
+    if timed_out:
         notes.append("the page did not finish loading within the time limit; "
                      "what had loaded by then is recorded")
+    if cut and not report.timed_out:
+        notes.append(f"{len(cut)} request(s) of the page were still open at the time limit "
+                     "and were cut off by the recorder")
     if insecure:
         notes.append("captured with insecure=True: the server's certificate was not verified")
     counts = Counter(e.client for e in exchanges)
@@ -459,7 +467,7 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
         script_moved=script_moved, main_document=main_doc, tls=tuple(tls), insecure=insecure,
         trust_anchors_sha256=anchors_sha, started_at=format_time(started),
         ended_at=format_time(ended), packaged_at=format_time(packaged), timeout_s=timeout_s,
-        timed_out=report.timed_out, settled=report.settled,
+        timed_out=timed_out, settled=report.settled,
         navigation_error=report.navigation_error, user_agent=report.user_agent,
         tools=tuple(sorted(tools.items())), documents=report.documents,
         browser_errors=report.errors, killed_leftovers=report.killed_leftovers,
@@ -471,8 +479,8 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     if outcome == "refused-tls":
         record = result.to_record()
         raise CaptureTLSError(
-            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; capture with "
-            "insecure=True to keep it anyway", record)
+            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; {INSECURE_HINT}",
+            record)
     if outcome == "no-document":
         record = result.to_record()
         reason = report.navigation_error or "nothing came back for the page itself"

@@ -11,10 +11,22 @@ as a named ``Finding``; it never stops at the first. It checks, with nothing but
   is 1.1.1;
 * the WARC inside it: its SHA-256 is the recorded one; every record's WARC-Block-Digest
   holds; every response's WARC-Payload-Digest holds over its entity-body (chunk framing
-  removed, as the capture wrote it; see ``recorder``);
+  removed, as the capture wrote it; see ``warc_writer``);
 * the main document's response record is in the WARC with the recorded payload digest, and
   every media file's WARC record ids are in the WARC, and a file marked ``payload`` equals the
   decoded payload of one of them.
+
+Given the capture record as signed in the ledger (``expected``), it checks the folder
+against that record instead, and ``capture.json`` against it too (``record-differs``).
+A failed attempt (a capture that fetched nothing) lists no file: then only ``capture.json``
+and the absence of other files are checked.
+
+Finding codes: ``missing-record``, ``bad-record``, ``record-differs``, ``unknown-format``
+(capture.json), ``bad-path``, ``missing-file``, ``changed-file``, ``unlisted-file`` (the
+folder against the listing), ``bad-wacz``, ``changed-warc`` (the package), ``bad-warc``,
+``bad-warc-record``, ``missing-warc-record``, ``media-not-in-warc`` (the WARC and the
+media's links into it). ``custody verify`` turns them into CAPTURE_FOLDER_CHANGED and
+CAPTURE_ARCHIVE_INVALID findings (``verify/roots.py``).
 
 What it cannot say: that the page was like this on the server (only that these files are
 the ones the capture wrote and that they agree with each other). The folder's integrity
@@ -28,15 +40,16 @@ the check does not lean on the library that wrote it.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
+import io
 import json
 import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -115,23 +128,45 @@ def _walk(folder: Path) -> Iterator[str]:
             yield (base / name).relative_to(folder).as_posix()
 
 
-def check_capture(folder: Path) -> CaptureCheck:
-    """Check a capture folder against its ``capture.json``; collect every finding."""
-    findings: list[Finding] = []
-    checked: list[str] = []
+def _read_record(folder: Path) -> tuple[Any, Finding | None]:
     handle = _open_regular(folder / "capture.json")
     if handle is None:
-        return CaptureCheck((Finding("missing-record", "capture.json",
-                                     "no readable capture.json in the folder"),), ())
+        return None, Finding("missing-record", "capture.json",
+                             "no readable capture.json in the folder")
     with handle:
         try:
-            record = json.loads(handle.read().decode("utf-8"))
+            return json.loads(handle.read().decode("utf-8")), None
         except (UnicodeDecodeError, ValueError) as exc:
-            return CaptureCheck((Finding("bad-record", "capture.json", str(exc)[:200]),), ())
+            return None, Finding("bad-record", "capture.json", str(exc)[:200])
+
+
+def check_capture(folder: Path, expected: Mapping[str, Any] | None = None) -> CaptureCheck:
+    """Check a capture folder against its ``capture.json``; collect every finding.
+
+    ``expected`` is the capture record as it was signed (the ``capture`` of the ledger's
+    capture event): given it, the folder is checked against it rather than against what
+    the folder says of itself, and a ``capture.json`` that is not that record is a finding
+    (``record-differs``) - trust comes from the verifier's side, not from the folder.
+    """
+    findings: list[Finding] = []
+    checked: list[str] = []
+    record, problem = _read_record(folder)
+    if expected is not None:
+        if problem is not None:
+            findings.append(problem)
+        elif record != expected:
+            findings.append(Finding("record-differs", "capture.json",
+                                    "not the capture record that was signed"))
+        else:
+            checked.append("capture.json")
+        record = dict(expected)
+    elif problem is not None:
+        return CaptureCheck((problem,), ())
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        return CaptureCheck((Finding("unknown-format", "capture.json",
-                                     f"not a {FORMAT} record: upgrade custody"),), ())
-    checked.append("capture.json")
+        return CaptureCheck((*findings, Finding("unknown-format", "capture.json",
+                                                f"not a {FORMAT} record: upgrade custody")), ())
+    if expected is None:
+        checked.append("capture.json")
     listed: dict[str, dict[str, Any]] = {}
     for entry in record.get("files", []):
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
@@ -156,10 +191,56 @@ def check_capture(folder: Path) -> CaptureCheck:
         findings.append(Finding("unlisted-file", rel, "in the folder but not in capture.json"))
     wacz = next((p for p, e in listed.items() if e.get("role") == "wacz"), None)
     if wacz is None:
-        findings.append(Finding("missing-file", "archive.wacz", "the record lists no WACZ"))
+        if listed:  # a failed attempt lists no file at all: then no WACZ is expected
+            findings.append(Finding("missing-file", "archive.wacz", "the record lists no WACZ"))
         return CaptureCheck(tuple(findings), tuple(checked))
     _check_wacz(folder / wacz, wacz, record, findings, checked)
     return CaptureCheck(tuple(findings), tuple(checked))
+
+
+class _Stored(io.RawIOBase):
+    """The raw bytes of a STORED ZIP member, read by position (``os.pread``): no CRC check
+    stops the read, so a changed byte is found where it is, not as a failed ZIP read."""
+
+    def __init__(self, fd: int, start: int, size: int) -> None:
+        self._fd, self._at, self._end = fd, start, start + size
+        self.crc = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._end - self._at)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._at)
+        if not data:
+            raise EOFError("the ZIP ends inside a member")
+        buffer[: len(data)] = data
+        self._at += len(data)
+        self.crc = zlib.crc32(data, self.crc)
+        return len(data)
+
+
+def _member(handle: IO[bytes], zf: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """A reader of member ``name``: raw for STORED members (the WARC), else zipfile's."""
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return zf.open(info)
+    header = os.pread(handle.fileno(), 30, info.header_offset)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for {name}")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + 30 + name_len + extra_len
+    return io.BufferedReader(_Stored(handle.fileno(), start, info.compress_size), 1 << 20)
+
+
+def _crc_finding(reader: IO[bytes], zf: zipfile.ZipFile, rel: str, name: str
+                 ) -> Finding | None:
+    raw = getattr(reader, "raw", None)
+    if isinstance(raw, _Stored) and raw.crc != zf.getinfo(name).CRC:
+        return Finding("bad-wacz", f"{rel}:{name}", "its bytes do not match the ZIP's CRC-32")
+    return None
 
 
 def _check_wacz(path: Path, rel: str, record: dict[str, Any], findings: list[Finding],
@@ -174,13 +255,16 @@ def _check_wacz(path: Path, rel: str, record: dict[str, Any], findings: list[Fin
                 package_bytes = zf.read("datapackage.json")
                 package = json.loads(package_bytes)
                 digest_doc = json.loads(zf.read("datapackage-digest.json"))
-            except (KeyError, ValueError) as exc:
+            except (KeyError, ValueError, zipfile.BadZipFile) as exc:
                 findings.append(Finding("bad-wacz", rel, f"no usable datapackage: {exc}"))
                 return
             want = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
-            if digest_doc.get("hash") != want:
+            if not isinstance(digest_doc, dict) or digest_doc.get("hash") != want:
                 findings.append(Finding("bad-wacz", f"{rel}:datapackage.json",
                                         "does not match datapackage-digest.json"))
+            if not isinstance(package, dict):
+                findings.append(Finding("bad-wacz", rel, "datapackage.json is not an object"))
+                return
             if package.get("wacz_version") != "1.1.1":
                 findings.append(Finding("bad-wacz", rel, "wacz_version is not 1.1.1"))
             resources: dict[str, dict[str, Any]] = {
@@ -193,8 +277,15 @@ def _check_wacz(path: Path, rel: str, record: dict[str, Any], findings: list[Fin
                 if name not in names:
                     findings.append(Finding("bad-wacz", f"{rel}:{name}", "listed but absent"))
                     continue
-                with zf.open(name) as member:
-                    sha, size = _digest(member)
+                try:
+                    with _member(handle, zf, name) as member:
+                        sha, size = _digest(member)
+                        crc = _crc_finding(member, zf, rel, name)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    findings.append(Finding("bad-wacz", f"{rel}:{name}", f"unreadable: {exc}"))
+                    continue
+                if crc is not None:
+                    findings.append(crc)
                 if resource.get("hash") != f"sha256:{sha}" or resource.get("bytes") != size:
                     findings.append(Finding("bad-wacz", f"{rel}:{name}",
                                             "does not match its datapackage.json entry"))
@@ -206,8 +297,8 @@ def _check_wacz(path: Path, rel: str, record: dict[str, Any], findings: list[Fin
             if "archive/data.warc.gz" not in names:
                 findings.append(Finding("bad-wacz", rel, "no archive/data.warc.gz"))
                 return
-            with zf.open("archive/data.warc.gz") as member:
-                _check_warc(member, record, findings, checked)
+            with _member(handle, zf, "archive/data.warc.gz") as member:
+                _check_warc(member, record, findings, checked, _index_urls(zf))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         findings.append(Finding("bad-wacz", rel, f"not a readable ZIP or WARC: {exc}"))
 
@@ -221,31 +312,98 @@ def _labelled(digest: str | None) -> bytes | None:
         return None
 
 
-def _records(stream: IO[bytes]) -> Iterator[tuple[dict[str, str], bytes]]:
-    """(WARC named fields, block) of each record: a reader of our own, not warcio's."""
-    plain = gzip.GzipFile(fileobj=stream)  # one member per record; GzipFile reads them all
+class _BadMember(ValueError):
+    """A gzip member of the WARC does not decompress or does not hold one whole record."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+
+
+def _pieces(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(offset of its gzip member in the compressed WARC, decompressed bytes), in order.
+
+    Member by member with zlib, which checks each member's CRC-32 and length at its end:
+    a changed compressed byte is reported in the member that holds it (custody writes one
+    record per member, as WARC 1.1 annex D.2 recommends). Output comes in bounded pieces.
+    """
+    offset = 0
+    pending = b""
     while True:
-        line = plain.readline(1 << 16)
-        if not line:
-            return
-        if line in (b"\r\n", b"\n"):
-            continue
-        if not line.startswith(b"WARC/"):
-            raise ValueError(f"not a WARC record header: {line[:40]!r}")
-        fields: dict[str, str] = {}
-        while True:
-            line = plain.readline(1 << 16)
-            if line in (b"\r\n", b"\n", b""):
+        start = offset
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not inflate.eof:
+            chunk = pending or stream.read(1 << 20)
+            pending = b""
+            if not chunk:
+                if offset == start:
+                    return
+                raise _BadMember(start, "the WARC ends inside a gzip member")
+            data = chunk
+            while data and not inflate.eof:
+                try:
+                    piece = inflate.decompress(data, 1 << 20)
+                except zlib.error as exc:
+                    raise _BadMember(start, f"the compressed record is damaged ({exc})") from None
+                if piece:
+                    yield start, piece
+                data = inflate.unconsumed_tail
+            offset += len(chunk) - len(inflate.unused_data)
+        pending = inflate.unused_data
+
+
+def _records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str], bytes]]:
+    """(member offset, WARC named fields, block) of each record: our own reader, not warcio's.
+
+    One record at a time is held in memory, whatever the layout of the gzip members.
+    """
+    pieces = _pieces(stream)
+    buf = bytearray()
+    where = 0  # the member the first byte of ``buf`` came from
+    latest = 0
+
+    def more() -> bool:
+        nonlocal where, latest
+        nxt = next(pieces, None)
+        if nxt is None:
+            return False
+        latest = nxt[0]
+        if not buf:
+            where = latest
+        buf.extend(nxt[1])
+        return True
+
+    while True:
+        while True:  # blank lines between records
+            del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+            if buf:
                 break
+            if not more():
+                return
+        start = where
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            if len(buf) > 1 << 16:
+                raise _BadMember(start, "a WARC record header longer than 64 KiB")
+            if not more():
+                raise _BadMember(start, "the WARC ends inside a record header")
+        lines = bytes(buf[:end]).split(b"\r\n")
+        if not lines[0].startswith(b"WARC/"):
+            raise _BadMember(start, f"not a WARC record header: {lines[0][:40]!r}")
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
             name, _, value = line.decode("utf-8").partition(":")
             fields[name.strip().lower()] = value.strip()
-        length = int(fields.get("content-length", "-1"))
-        if length < 0:
-            raise ValueError("a WARC record without Content-Length")
-        block = plain.read(length)
-        if len(block) != length:
-            raise ValueError("the WARC ends inside a record")
-        yield fields, block
+        length_text = fields.get("content-length", "")
+        if not length_text.isdigit():
+            raise _BadMember(start, "a WARC record without a valid Content-Length")
+        need = end + 4 + int(length_text)
+        while len(buf) < need:
+            if not more():
+                raise _BadMember(start, "the WARC ends inside a record")
+        block = bytes(buf[end + 4 : need])
+        del buf[:need]
+        where = latest
+        yield start, fields, block
 
 
 def _header(head: bytes, name: bytes) -> str:
@@ -256,14 +414,32 @@ def _header(head: bytes, name: bytes) -> str:
     return ""
 
 
+def _index_urls(zf: zipfile.ZipFile) -> dict[int, str]:
+    """Offset -> URL from the WACZ's CDXJ index: only to name a record that cannot be read."""
+    found: dict[int, str] = {}
+    try:
+        text = zf.read("indexes/index.cdx").decode("utf-8")
+    except (KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError):
+        return found
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line.split(" ", 2)[2])
+            found[int(entry["offset"])] = str(entry["url"])
+        except (IndexError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
 def _check_warc(stream: IO[bytes], record: dict[str, Any], findings: list[Finding],
-                checked: list[str]) -> None:
+                checked: list[str], index: Mapping[int, str]) -> None:
     payloads: dict[str, tuple[str, str]] = {}  # response id -> (payload sha256, decoded)
     count = 0
+    last = "the warcinfo record"
     try:
-        for fields, block in _records(stream):
+        for _offset, fields, block in _records(stream):
             count += 1
             rid = fields.get("warc-record-id", "?")
+            last = f"record {rid}"
             want = _labelled(fields.get("warc-block-digest"))
             if want is not None and hashlib.sha256(block).digest() != want:
                 findings.append(Finding("bad-warc-record", rid, "WARC-Block-Digest fails"))
@@ -276,6 +452,13 @@ def _check_warc(stream: IO[bytes], record: dict[str, Any], findings: list[Findin
                 findings.append(Finding("bad-warc-record", rid, "WARC-Payload-Digest fails"))
             payloads[rid] = (hashlib.sha256(entity).hexdigest(),
                              _decoded_sha(entity, _header(head, b"content-encoding")))
+    except _BadMember as exc:
+        named = (f" (the WACZ's index lists {index[exc.offset]} there)"
+                 if exc.offset in index else "")
+        findings.append(Finding("bad-warc", "archive/data.warc.gz",
+                                f"at byte {exc.offset} of the WARC, the record after {last}"
+                                f"{named}: {exc}; records after it were not checked"))
+        return
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
         findings.append(Finding("bad-warc", "archive/data.warc.gz", str(exc)[:200]))
         return

@@ -21,7 +21,7 @@ Each resulting file is linked to the WARC: ``match`` says whether its bytes equa
 recorded response payload (``payload``), the join of recorded ranges (``ranges``), or were
 made from recorded responses by yt-dlp (``derived``, e.g. merged audio and video).
 
-Imports warcio, the standard library and ``capture.recorder`` / ``capture.errors``.
+Imports warcio, the standard library and ``capture.warc_writer`` / ``capture.errors``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 
-from custody.acquisition.capture.recorder import Exchange
+from custody.acquisition.capture.warc_writer import Exchange
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 

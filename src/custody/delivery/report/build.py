@@ -64,6 +64,7 @@ from custody.ledger.bodies import (
     TimestampBody,
     exhibit_key,
 )
+from custody.ledger.captures import capture_summary
 from custody.ledger.describe import highlights, provenance_view
 from custody.ledger.disclosures import (
     Disclosure,
@@ -506,7 +507,32 @@ def _from_root(
     )
     report.items = _in_filing_order(report.items)
     report.reproduce = root_commands(root.path, report, stamps)
+    with open_ledger(root) as ledger:
+        events = [ledger.read(seq) for seq in ledger.index.records_of_type("event")]
+    report.captures = _captures(events, names, {i.seq for i in items})
     return report
+
+
+def _captures(
+    records: Iterable[SignedRecord], names: dict[str, str], shown: set[int]
+) -> list[dict[str, Any]]:
+    """The web captures (``capture`` events) naming any item in the report, for people."""
+    found = []
+    for record in records:
+        body = record.record.body
+        if record.record.type != "event" or body.get("action") != "capture":
+            continue
+        if not {ref.get("seq") for ref in body.get("items", [])} & shown:
+            continue
+        found.append({
+            "record": record.seq,
+            "time": record.record.time,
+            "signer_name": names.get(record.record.signer, "unknown key"),
+            "folder": body.get("folder"),
+            "items": [ref.get("seq") for ref in body.get("items", [])],
+            **capture_summary(body.get("capture") or {}),
+        })
+    return found
 
 
 def _bundle_history(
@@ -708,6 +734,9 @@ def _from_bundle(
         )  # fmt: skip
     report.items = _in_filing_order(report.items)
     report.reproduce = bundle_commands(path.resolve(), top, report, parsed, stamps)
+    report.captures = _captures(
+        [parsed[seq] for seq in sorted(parsed)], names, {i.seq for i in items}
+    )
     return report
 
 

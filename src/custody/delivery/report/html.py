@@ -82,6 +82,24 @@ def _record_number(value: object) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
+def capture_rows(capture: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+    """A web capture's facts as (label, value, monospace) rows; a nested fact's label says
+    whose it is ("certificate 0 SHA-256")."""
+    from custody.ledger.captures import capture_lines
+
+    mono = ("sha256", "WARC", "media", "cert", "requested", "final URL", "redirect")
+    parents: dict[int, str] = {}
+    rows: list[tuple[str, str, bool]] = []
+    for label, value in capture_lines(capture):
+        depth = len(label) - len(label.lstrip())
+        name = label.strip().replace("sha256", "SHA-256").replace("cert ", "certificate ")
+        parents[depth] = name
+        if depth:  # a detail of the row above it: say whose
+            name = f"{parents.get(depth - 2, '')} {name}".strip()
+        rows.append((name[:1].upper() + name[1:], value, any(w in label for w in mono)))
+    return rows
+
+
 def trust_words(mode: str) -> str:
     strings = load_strings("en", None)
     return str(strings["signers"]["trust_roots" if mode == "roots" else "trust_embedded"])
@@ -156,6 +174,7 @@ def environment(template_dir: Path | None = None) -> Any:
     )
     env.tests["arabic"] = lambda value: bool(_ARABIC.search(str(value)))
     env.globals["trust_words"] = trust_words
+    env.globals["capture_rows"] = capture_rows
     return env
 
 

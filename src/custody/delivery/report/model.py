@@ -234,6 +234,8 @@ class Report:
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
+    # Web captures among the items: record, time, signer, folder and capture_summary facts.
+    captures: list[dict[str, Any]] = field(default_factory=list)
     source_digest: SourceDigest | None = None
     tool_info: ToolInfo | None = None
     preparer: Preparer | None = None
@@ -284,6 +286,7 @@ class Report:
             "withheld_events": self.withheld_events,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
+            "captures": self.captures,
             "source_digest": self.source_digest.to_json() if self.source_digest else None,
             "tool_info": self.tool_info.to_json() if self.tool_info else None,
             "preparer": self.preparer.to_json() if self.preparer else None,

@@ -1,4 +1,4 @@
-"""The recording proxy: every HTTP exchange of a capture, byte for byte, into WARC 1.1.
+"""The recording proxy: an HTTP/HTTPS forward proxy on loopback that records every exchange.
 
 Why a proxy and not the browser's own protocol: Chromium's DevTools protocol gives response
 bodies after it has removed the transfer coding and the content coding
@@ -11,63 +11,32 @@ list, so even loopback goes through it), yt-dlp with ``--proxy``; HTTPS is inter
 the capture's throw-away CA (``tls.CaptureAuthority``) while the proxy's own upstream
 connection verifies the real server and keeps the certificate chain it presented.
 
-The WARC follows WARC 1.1 (iipc/warc-specifications, specifications/warc-format/warc-1.1/
-index.md, commit 0867643a63d902dab36846445ba2c8f823f13868): one 'warcinfo' record first
-(section 6 "warcinfo"), then per exchange a 'request' record holding the request as sent
-upstream, a 'response' record holding the response as received (both
-``application/http; msgtype=...``), and a 'metadata' record (``application/warc-fields``)
-with the proxy's own observations (which client, peer address, TLS chain digests, whether the
-client hung up early). Each carries WARC-Target-URI, WARC-Date (the moment the request was
-sent, shared by the three records of one capture event as section 5.4 asks, microseconds as
-WARC/1.1 allows), WARC-IP-Address (the address connected to), WARC-Concurrent-To linking the
-three (section 5.7) and WARC-Refers-To from the metadata record to the response. A response
-cut short by the capture's time limit is still written, with ``WARC-Truncated: time``; one
-whose server hung up early with ``WARC-Truncated: disconnect`` (section "WARC-Truncated").
-
-warcio writes the records (it is the Webrecorder reference library that pywb, cdxj-indexer
-and py-wacz read with, so what it writes they read), with two deliberate changes: digests
-are SHA-256 instead of its SHA-1 default (WARC names no algorithm; SHA-1 is broken for
-collisions), and the HTTP header block is kept as received instead of warcio's
-re-serialisation (``_RawHeaders``). The record block keeps the transfer coding exactly as
-sent (chunk framing included), while WARC-Payload-Digest is computed here over the
-'entity-body' as section 5.9 defines the payload: transfer coding removed, content coding
-kept. That is the reading iipc/warc-specifications issue 22 settled on and Heritrix adopted
-(internetarchive/heritrix3 pull request 770); warcio's own writer and ``warcio check``
-still digest the chunked bytes (webrecorder/warcio issues 74 and 75, open), so ``warcio
-check`` reports chunked records as payload-digest mismatches while their block digests
-pass.
+Each exchange is relayed to the client as it arrives and kept in a ``warc_writer.Pending``
+(request head and body as sent upstream, response head as received, the body spooled with
+two running SHA-256 digests: of the bytes stored, and of the entity-body without chunk
+framing, which becomes WARC-Payload-Digest); when it ends, for whatever reason, the
+``warc_writer.Recorder`` writes it. HTTP/1.1 framing is parsed strictly (RFC 9112): a
+response whose framing breaks is kept up to the break and marked truncated.
 
 Limits, said plainly: HTTP/1.1 only upstream (ALPN ``http/1.1``); WebSocket upgrades are
 recorded as an exchange and the tunnel is then closed; request bodies with chunked transfer
 coding are refused (browsers send Content-Length).
 
-Imports ``warcio``, the standard library and ``capture.tls`` / ``capture.errors``.
+Imports the standard library and ``capture.tls`` / ``capture.warc_writer``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import io
-import os
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
 from urllib.parse import urlsplit
-
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
-from warcio.utils import Digester
-from warcio.warcwriter import WARCWriter
 
 from custody.acquisition.capture.tls import (
     CaptureAuthority,
@@ -75,6 +44,7 @@ from custody.acquisition.capture.tls import (
     client_context,
     presented_chain,
 )
+from custody.acquisition.capture.warc_writer import Pending, Recorder
 
 _MAX_HEAD = 64 * 1024
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -84,210 +54,8 @@ _HOP_BY_HOP_PROXY = (b"proxy-connection", b"proxy-authorization")
 # Only these are sent again when a kept-alive connection turns out to have been dropped.
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
 TLS_REFUSAL = "the server's certificate did not verify"  # how such an exchange's error starts
-
-
-def warc_date(moment: datetime) -> str:
-    """WARC/1.1 date with microseconds, always UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class _Writer(WARCWriter):  # type: ignore[misc]
-    """warcio's writer with SHA-256 digests."""
-
-    @staticmethod
-    def _create_digester() -> Any:
-        return Digester("sha256")
-
-
-class _RawHeaders(StatusAndHeaders):  # type: ignore[misc]
-    """Parsed HTTP headers that write back exactly the bytes they were parsed from."""
-
-    def __init__(self, raw: bytes, kind: str) -> None:
-        protocols = ["HTTP/1.0", "HTTP/1.1"] if kind == "response" else []
-        parsed = StatusAndHeadersParser(protocols, verify=False).parse(io.BytesIO(raw))
-        super().__init__(parsed.statusline, parsed.headers, parsed.protocol, parsed.total_len)
-        self.headers_buff = raw
-
-    def compute_headers_buffer(self, header_filter: Any = None) -> None:
-        """Keep the header block as received; warcio would re-serialise it."""
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One HTTP request and its response (if any) as the recording proxy saw them."""
-
-    seq: int
-    client: str
-    method: str
-    url: str
-    started_at: str
-    ip: str | None
-    port: int | None
-    status: int | None
-    response_head: bytes
-    body_bytes: int
-    payload_sha256: str | None
-    truncated: str | None
-    client_aborted: bool
-    error: str | None
-    tls_chain_sha256: tuple[str, ...]
-    request_record_id: str | None
-    response_record_id: str | None
-    metadata_record_id: str | None
-
-    def header(self, name: str) -> str | None:
-        """First response header ``name`` (case-insensitive), decoded as Latin-1."""
-        for key, value in self.headers():
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        lines = self.response_head.split(b"\r\n")[1:]
-        out = []
-        for line in lines:
-            if b":" in line:
-                key, _, value = line.partition(b":")
-                out.append((key.decode("latin-1").strip(), value.decode("latin-1").strip()))
-        return tuple(out)
-
-
-@dataclass
-class _Pending:
-    client: str
-    method: str
-    url: str
-    started: datetime
-    request_head: bytes
-    request_body: bytes
-    ip: str | None = None
-    port: int | None = None
-    chain: tuple[bytes, ...] = ()
-    response_head: bytes = b""
-    status: int | None = None
-    body: IO[bytes] | None = None
-    body_len: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)  # what was stored, framing and all
-    entity: Any = field(default_factory=hashlib.sha256)  # the entity-body (no chunk framing)
-    truncated: str | None = None
-    client_aborted: bool = False
-    error: str | None = None
-
-
-class Recorder:
-    """Owns the WARC file and the list of exchanges; every method is thread-safe."""
-
-    def __init__(self, warc: BinaryIO, *, spool_dir: Path, clock: Callable[[], datetime],
-                 info: dict[str, str], filename: str) -> None:
-        self._lock = threading.Lock()
-        self._writer = _Writer(warc, gzip=True, warc_version="1.1")
-        self._spool_dir = spool_dir
-        self.clock = clock
-        self._exchanges: list[Exchange] = []
-        self._chains: dict[str, list[tuple[bytes, ...]]] = {}
-        record = self._writer.create_warcinfo_record(filename, info)
-        record.rec_headers.replace_header("WARC-Date", warc_date(clock()))
-        self._writer.write_record(record)
-        self.warcinfo_id: str = record.rec_headers.get_header("WARC-Record-ID")
-
-    def spool(self) -> IO[bytes]:
-        return tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024, mode="w+b",
-                                             dir=os.fspath(self._spool_dir))
-
-    @property
-    def exchanges(self) -> tuple[Exchange, ...]:
-        with self._lock:
-            return tuple(self._exchanges)
-
-    @property
-    def chains(self) -> dict[str, tuple[tuple[bytes, ...], ...]]:
-        """Distinct certificate chains presented on the recording connections, by host:port."""
-        with self._lock:
-            return {key: tuple(value) for key, value in self._chains.items()}
-
-    def note_chain(self, host: str, port: int, chain: tuple[bytes, ...]) -> None:
-        with self._lock:
-            seen = self._chains.setdefault(f"{host}:{port}", [])
-            if chain not in seen:
-                seen.append(chain)
-
-    def write_summary(self, uri: str, fields: dict[str, str]) -> str:
-        """A free-standing 'metadata' record about the whole capture; returns its id."""
-        payload = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
-        with self._lock:
-            record = self._writer.create_warc_record(
-                uri, "metadata", payload=io.BytesIO(payload), length=len(payload),
-                warc_content_type="application/warc-fields",
-                warc_headers_dict={"WARC-Date": warc_date(self.clock()),
-                                   "WARC-Warcinfo-ID": self.warcinfo_id},
-            )
-            self._writer.write_record(record)
-            return str(record.rec_headers.get_header("WARC-Record-ID"))
-
-    def finish(self, p: _Pending) -> Exchange:
-        """Write the request, response and metadata records of one exchange."""
-        date = warc_date(p.started)
-        ids = [f"<urn:uuid:{uuid.uuid4()}>" for _ in range(3)]
-        req_id, resp_id, meta_id = ids
-        common = {"WARC-Date": date, "WARC-Warcinfo-ID": self.warcinfo_id}
-        if p.ip:
-            common["WARC-IP-Address"] = p.ip
-        chain_digests = tuple(hashlib.sha256(c).hexdigest() for c in p.chain)
-        meta_fields = {
-            "client": p.client,
-            "via": "custody capture recording proxy",
-            "peer": f"{p.ip}:{p.port}" if p.ip else "",
-            "tls-chain-sha256": " ".join(chain_digests),
-            "client-aborted": "true" if p.client_aborted else "",
-            "error": p.error or "",
-        }
-        meta = "".join(f"{k}: {v}\r\n" for k, v in meta_fields.items() if v).encode("utf-8")
-        with self._lock:
-            has_response = bool(p.response_head) and p.body is not None
-            if has_response:
-                assert p.body is not None
-                p.body.seek(0)
-                headers = {**common, "WARC-Record-ID": resp_id,
-                           "WARC-Payload-Digest": "sha256:" + base64.b32encode(
-                               p.entity.digest()).decode("ascii")}
-                if p.truncated:
-                    headers["WARC-Truncated"] = p.truncated
-                response = self._writer.create_warc_record(
-                    p.url, "response", payload=p.body, length=p.body_len,
-                    http_headers=_RawHeaders(p.response_head, "response"),
-                    warc_headers_dict=headers,
-                )
-                self._writer.write_record(response)
-            request = self._writer.create_warc_record(
-                p.url, "request", payload=io.BytesIO(p.request_body),
-                length=len(p.request_body),
-                http_headers=_RawHeaders(p.request_head, "request"),
-                warc_headers_dict={**common, "WARC-Record-ID": req_id,
-                                   **({"WARC-Concurrent-To": resp_id} if has_response else {})},
-            )
-            self._writer.write_record(request)
-            metadata = self._writer.create_warc_record(
-                p.url, "metadata", payload=io.BytesIO(meta), length=len(meta),
-                warc_content_type="application/warc-fields",
-                warc_headers_dict={**common, "WARC-Record-ID": meta_id,
-                                   "WARC-Concurrent-To": resp_id if has_response else req_id,
-                                   **({"WARC-Refers-To": resp_id} if has_response else {})},
-            )
-            self._writer.write_record(metadata)
-            exchange = Exchange(
-                seq=len(self._exchanges), client=p.client, method=p.method, url=p.url,
-                started_at=date, ip=p.ip, port=p.port, status=p.status,
-                response_head=p.response_head, body_bytes=p.body_len,
-                payload_sha256=p.entity.hexdigest() if has_response else None,
-                truncated=p.truncated, client_aborted=p.client_aborted, error=p.error,
-                tls_chain_sha256=chain_digests, request_record_id=req_id,
-                response_record_id=resp_id if has_response else None,
-                metadata_record_id=meta_id,
-            )
-            self._exchanges.append(exchange)
-        if p.body is not None:
-            p.body.close()
-        return exchange
+TIME_LIMIT = "no response before the capture's time limit"  # an exchange the deadline cut
+CAPTURE_ENDED = "the capture ended before the response did"  # cut when the proxies stopped
 
 
 class _Closed(Exception):
@@ -496,7 +264,7 @@ class RecordingProxy:
             error = f"{TLS_REFUSAL} ({exc.verify_message})"
         else:
             error = f"upstream connection failed: {exc or type(exc).__name__}"
-        pending = _Pending(self._client, "CONNECT", url, self._recorder.clock(),
+        pending = Pending(self._client, "CONNECT", url, self._recorder.clock(),
                            f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
                            .encode("latin-1"), b"", error=error)
         self._recorder.finish(pending)
@@ -527,7 +295,7 @@ class RecordingProxy:
         body = reader.read(length) if length else b""
         if len(body) != length:
             raise _Closed("client closed inside a request body")
-        pending = _Pending(self._client, method, url, self._recorder.clock(), out_head, body)
+        pending = Pending(self._client, method, url, self._recorder.clock(), out_head, body)
         try:
             self._exchange(pending, upstream, client)
         finally:
@@ -536,7 +304,7 @@ class RecordingProxy:
         return (not pending.error and not pending.truncated and not pending.client_aborted
                 and not request_close and upstream.reusable)
 
-    def _exchange(self, p: _Pending, upstream: _Upstream, client: socket.socket) -> None:
+    def _exchange(self, p: Pending, upstream: _Upstream, client: socket.socket) -> None:
         for attempt in (0, 1):
             try:
                 upstream.ensure()
@@ -556,7 +324,8 @@ class RecordingProxy:
                 if attempt == 0 and upstream.was_reused and p.method in _IDEMPOTENT:
                     upstream.close()
                     continue
-                p.error = "the server closed the connection without answering"
+                # stop() shuts the sockets down: an end of stream then is the capture's cut.
+                p.error = self._cut() or "the server closed the connection without answering"
                 return
             break
         p.response_head = head
@@ -565,10 +334,16 @@ class RecordingProxy:
         self._to_client(p, client, head)
         self._body(p, upstream, client, head)
 
+    def _cut(self) -> str | None:
+        """Why the capture itself cut an exchange now, or None if it did not."""
+        if time.monotonic() >= self.deadline:
+            return TIME_LIMIT
+        if self._stopping:
+            return CAPTURE_ENDED
+        return None
+
     def _reason(self, exc: BaseException) -> str:
-        if time.monotonic() >= self.deadline or self._stopping:
-            return "no response before the capture's time limit"
-        return str(exc) or type(exc).__name__
+        return self._cut() or str(exc) or type(exc).__name__
 
     @staticmethod
     def _status(head: bytes) -> int:
@@ -577,7 +352,7 @@ class RecordingProxy:
             raise _Closed("not an HTTP status line")
         return int(parts[1][:3])
 
-    def _to_client(self, p: _Pending, client: socket.socket, data: bytes) -> None:
+    def _to_client(self, p: Pending, client: socket.socket, data: bytes) -> None:
         if p.client_aborted:
             return
         try:
@@ -586,7 +361,7 @@ class RecordingProxy:
             # Keep reading from the server so that the record is complete.
             p.client_aborted = True
 
-    def _keep(self, p: _Pending, client: socket.socket, data: bytes, *,
+    def _keep(self, p: Pending, client: socket.socket, data: bytes, *,
               entity: bool = True) -> None:
         assert p.body is not None
         p.body.write(data)
@@ -596,7 +371,7 @@ class RecordingProxy:
             p.entity.update(data)
         self._to_client(p, client, data)
 
-    def _body(self, p: _Pending, upstream: _Upstream, client: socket.socket,
+    def _body(self, p: Pending, upstream: _Upstream, client: socket.socket,
               head: bytes) -> None:
         status = p.status or 0
         reader = upstream.reader
@@ -616,7 +391,9 @@ class RecordingProxy:
                     self._check_time()
                     data = reader.read1(min(_CHUNK, remaining))
                     if not data:
-                        p.truncated = "disconnect"
+                        cut = self._cut()
+                        p.truncated = "time" if cut else "disconnect"
+                        p.error = cut
                         upstream.reusable = False
                         return
                     self._keep(p, client, data)
@@ -627,6 +404,10 @@ class RecordingProxy:
                     self._check_time()
                     data = reader.read1(_CHUNK)
                     if not data:
+                        # The end of the body, unless the capture's own cut ended the stream.
+                        cut = self._cut()
+                        if cut:
+                            p.truncated, p.error = "time", cut
                         return
                     self._keep(p, client, data)
         except (OSError, _Closed) as exc:
@@ -640,7 +421,7 @@ class RecordingProxy:
         if time.monotonic() >= self.deadline or self._stopping:
             raise _Closed("capture time limit")
 
-    def _chunked(self, p: _Pending, reader: io.BufferedReader, client: socket.socket) -> None:
+    def _chunked(self, p: Pending, reader: io.BufferedReader, client: socket.socket) -> None:
         while True:
             self._check_time()
             line = reader.readline(4096)
