@@ -19,8 +19,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "custody init demo-out/evidence"
 custody init "$out/evidence"
-step "custody keys generate --name field-documenter"
-custody keys generate --name field-documenter
+step "custody keys generate --name \"Field Documenter\""
+custody keys generate --name "Field Documenter"
 step "custody ingest samples/field-dump --into case-001 (copy, verify each copy, catalogue)"
 cd "$out/evidence"
 custody ingest "$OLDPWD/samples/field-dump" --into case-001 \
@@ -39,4 +39,18 @@ custody verify
 step "cross-check with standard tools: sha256sum -c"
 custody hash case-001/field-dump/field-dump-01/DCIM/Camera/*.jpg > "$out/SHA256SUMS"
 sha256sum -c "$out/SHA256SUMS"
-printf '\nDemo finished: evidence root in %s\n' "$out/evidence"
+cd "$OLDPWD"
+cat <<EOF
+
+Demo finished: evidence root in $out/evidence
+
+What to run next (in this terminal):
+  export PATH="$PWD/.venv/bin:\$PATH"        # custody on PATH (new terminals: ~/.local/bin)
+  export CUSTODY_HOME="$out/keyring"         # the demo's throwaway key
+  cd "$out/evidence"
+  custody log --last 5                       # the latest records
+  custody export --tag demo --out "$out/bundle" --zip --withhold all
+  custody verify "$out/bundle.zip"           # as a lawyer would, offline
+  less "$out/bundle/HOW-TO-VERIFY.txt"       # the same checks with standard tools only
+Then try your own files: README.md, "Everyday use".
+EOF

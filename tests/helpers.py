@@ -211,6 +211,38 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
+# --- values an item record commits to (issue 17: salted commitments) -----------------------
+
+
+def disclosures(path: Path) -> dict[str, tuple[str, Any]]:
+    """A disclosures file (``.custody/disclosures.jsonl`` or a bundle's), decoded with the
+    standard library only: SHA-256 of each line -> (field, value)."""
+    import base64
+
+    found: dict[str, tuple[str, Any]] = {}
+    if not path.exists():
+        return found
+    for line in path.read_bytes().split(b"\n"):
+        if line:
+            array = json.loads(base64.urlsafe_b64decode(line + b"=" * (-len(line) % 4)))
+            found[hashlib.sha256(line).hexdigest()] = (array[1], array[2])
+    return found
+
+
+def committed_value(root: Path, body: dict[str, Any], name: str) -> Any:
+    """An item's collector / source_path / volume: in the clear (older records) or, for a
+    commitment, the disclosed value whose SHA-256 the record holds (None if withheld)."""
+    if name == "collector" and "collector" in body:
+        return body["collector"]
+    if name != "collector" and name in body.get("acquisition", {}):
+        return body["acquisition"][name]
+    digest = body.get("commitments", {}).get(name)
+    if digest is None:
+        return None
+    kept = disclosures(root / ".custody" / "disclosures.jsonl")
+    field, value = kept.get(digest, (name, None))
+    assert field == name
+    return value
 def every_line_valid(root: Path) -> set[str]:
     """Assert every ledger line validates against schemas/record.schema.json (plain
     ``jsonschema``); return the ``kind:role`` of every provenance entry seen."""

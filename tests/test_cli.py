@@ -179,8 +179,8 @@ def test_init_and_keys_json(cli: Callable[..., Result], tmp_path: Path) -> None:
     validate(backup.json(), "cli-keys-export.schema.json")
     assert backup.json()["backup"] == str(tmp_path / "a.bak")
     assert PASSPHRASE.encode() not in (tmp_path / "a.bak").read_bytes()
-    bad_name = cli("keys", "generate", "--name", "bad name", "--json")
-    assert bad_name.code == ExitCode.KEY_ERROR
+    bad_handle = cli("keys", "generate", "--name", "Bad Name", "--handle", "bad name", "--json")
+    assert bad_handle.code == ExitCode.USAGE
 
 
 @pytest.fixture

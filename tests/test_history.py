@@ -126,6 +126,11 @@ def test_two_witnesses_cosign_and_a_quorum_is_required(
         assert added.code == 0, added.err
         assert cli("export", "--all", "--out", base / "witnessed", "--root", root).code == 0
     bundle = base / "witnessed"
+    # HOW-TO-VERIFY.txt names the cosignature files and says how a reader weighs them.
+    how = (bundle / "HOW-TO-VERIFY.txt").read_text()
+    cosigned = json.loads((bundle / "custody" / "index.json").read_text())["cosignatures"]
+    assert len(cosigned) == 2 and all(c["file"] in how for c in cosigned)
+    assert "Witnesses and the checkpoint note" in how and "witness_fingerprint" in how
     both = ["--witness", str(base / "w1.pem"), "--witness", str(base / "w2.pem")]
     with person(monkeypatch, case["lawyer"]):
         ok = cli("verify", bundle, "--trusted-key", case["pem"], *both, "--min-witnesses", "2",

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from tests.helpers import tool
 
-from custody.errors import PassphraseError, SigningKeyError
+from custody.errors import PassphraseError, SigningKeyError, UsageError
 from custody.keys.keyring import Keyring, SigningKey, keyring_dir, load_key_file
 
 PASSPHRASE = "correct horse battery staple"
@@ -119,10 +119,12 @@ def test_empty_passphrase_and_bad_role_and_bad_names_refused(tmp_path: Path) -> 
     keyring = Keyring(tmp_path / "keys")
     with pytest.raises(SigningKeyError, match="empty passphrase"):
         keyring.generate("alice", "documenter", "", CREATED)
-    with pytest.raises(SigningKeyError, match="role"):
+    # Usage mistakes (a role that does not exist, a handle that cannot be a file name) are
+    # usage errors (exit 2), not key errors.
+    with pytest.raises(UsageError, match="role"):
         keyring.generate("alice", "admin", PASSPHRASE, CREATED)
     for name in ("", "../evil", "a/b", "-dash", ".hidden", "x" * 65, "naïve"):
-        with pytest.raises(SigningKeyError, match="invalid key name"):
+        with pytest.raises(UsageError, match="invalid key handle"):
             keyring.path_for(name)
     assert not (tmp_path / "keys").exists() or keyring.list() == []
     assert not (tmp_path / "evil.key").exists()

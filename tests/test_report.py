@@ -397,7 +397,11 @@ def test_a_tampered_bundle_reports_not_verified_and_why(world: World, tmp_path: 
     folder = tmp_path / "case-2024-017"
     shutil.unpack_archive(world.bundle_zip, tmp_path)
     records = folder / "custody" / "records.jsonl"
-    data = records.read_bytes().replace(b'"collector":"Amina Haddad"', b'"collector":"Someone"', 1)
+    # Claim another collector: the record's salted commitment to it, changed.
+    original = records.read_bytes()
+    pattern = rb'("commitments":\{"collector":")([0-9a-f])'
+    data = re.sub(pattern, lambda m: m[1] + (b"1" if m[2] == b"0" else b"0"), original, count=1)
+    assert data != original
     records.write_bytes(data)
     rebag(folder)
     rendered = render(folder, tmp_path / "tampered", world.case.tsa_root, world.case)

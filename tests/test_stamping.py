@@ -382,7 +382,7 @@ def test_text_output_names_each_tsa_and_the_result(
     assert result.code == 0, result.err
     seq = of_type(root, "checkpoint")[-1]["seq"]
     assert f"checkpoint {seq}: stamped by {tsa.url}" in result.out
-    assert "Stamped: 1 checkpoint(s)." in result.out
+    assert "Stamped: 1 token(s) over 1 checkpoint(s)." in result.out
 
 
 # === policy: pending, offline, coming back ======================================================
@@ -400,7 +400,8 @@ def test_min_success_two_with_one_tsa_down_stays_pending(
     result = cli("timestamp", "--root", root)
     assert result.code == PENDING_EXIT, result.out + result.err
     assert f"checkpoint {seq}: stamped by {up.url}" in result.out
-    assert f"checkpoint {seq}: failed by {down}" in result.out
+    # A failing authority is one line, naming the checkpoints it failed for (issue 17).
+    assert f"failed {down}: " in result.out and f"(checkpoint(s) {seq})" in result.out
     assert "connection refused" in result.out
     assert "PENDING" in result.out and f"checkpoint(s) {seq} " in result.out
     assert "2 token(s)" in result.out and "custody timestamp" in result.out
@@ -594,7 +595,8 @@ def test_refusal_is_explained_in_plain_text(root: Path, cli: CLI, tsas: Callable
     seq = of_type(root, "checkpoint")[-1]["seq"]
     result = cli("timestamp", "--root", root)
     assert result.code == PENDING_EXIT
-    assert f"checkpoint {seq}: failed by {tsa.url}: response refused" in result.out
+    assert f"failed {tsa.url}: response refused" in result.out
+    assert f"(checkpoint(s) {seq})" in result.out
     assert "nonce" in result.out and "PENDING" in result.out
 
 

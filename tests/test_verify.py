@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers import committed_value
 
 from conftest import (
     PASSPHRASE,
@@ -429,13 +430,16 @@ def test_one_flipped_byte_in_a_video_is_caught_by_digest_not_size(
     flip_byte(path, video.size // 2)
     out = check(catalogued)
     assert out.code == 1
+    # One changed file is one finding, naming every digest that differs (issue 17).
     finding = out.one("FILE_MODIFIED", item=video.path, seq=video.seq)
-    algorithm = finding["message"].split()[0]
-    assert finding["message"] == f"{algorithm} digest differs from the record"
-    assert finding["expected"] == video.digests[algorithm]
     data = path.read_bytes()
     actual = {"sha256": hashlib.sha256(data).hexdigest(), "blake3": blake3.blake3(data).hexdigest()}
-    assert finding["found"] == actual[algorithm] != finding["expected"]
+    differ = sorted(video.digests)
+    assert finding["message"] == (
+        f"content differs from the record: {', '.join(differ)} digests differ"
+    )
+    assert finding["expected"] == " ".join(f"{a}:{video.digests[a]}" for a in differ)
+    assert finding["found"] == " ".join(f"{a}:{actual[a]}" for a in differ)
     assert out.error_codes == {"FILE_MODIFIED"} and len(out.errors) == 1
 
 
@@ -770,8 +774,9 @@ def test_body_altered_without_resigning_is_bad_signature(catalogued: Path, check
     item = middle_item(catalogued)
     lines = read_lines(catalogued)
     signed = signed_of(lines[item.seq])
-    assert signed["body"]["collector"] == "Alice"
-    signed["body"]["collector"] = "Mallory"
+    assert committed_value(catalogued, signed["body"], "collector") == "Alice"
+    # The record commits to the collector (a salted hash): claim another one.
+    signed["body"]["commitments"]["collector"] = sha256_hex(b"Mallory")
     lines[item.seq] = assemble(signed, sig_of(lines[item.seq]))
     write_lines(catalogued, lines)
     out = check(catalogued)
@@ -976,7 +981,7 @@ def _tamper_file_and_record(root: Path) -> tuple[Item, Item]:
     altered = middle_item(root)
     lines = read_lines(root)
     signed = signed_of(lines[altered.seq])
-    signed["body"]["collector"] = "Mallory"
+    signed["body"]["commitments"]["collector"] = sha256_hex(b"Mallory")
     lines[altered.seq] = assemble(signed, sig_of(lines[altered.seq]))
     write_lines(root, lines)
     return deleted, altered
@@ -1034,8 +1039,8 @@ def test_several_tamperings_are_all_reported(catalogued: Path, check: Verifier) 
     write_lines(catalogued, lines)
 
     out = check(catalogued)
-    assert out.one("FILE_MODIFIED", item=modified.path)["message"].endswith(
-        "digest differs from the record"
+    assert out.one("FILE_MODIFIED", item=modified.path)["message"].startswith(
+        "content differs from the record: "
     )
     assert out.one("FILE_MODIFIED", item=grown.path)["message"] == "size differs from the record"
     out.one("FILE_MISSING", item=deleted.path, seq=deleted.seq)

@@ -22,6 +22,7 @@ class ExitCode:
     LEDGER_BUSY = 8  # could not take the ledger lock in time
     IO_ERROR = 9  # disk full, permission denied, read-only ledger
     UNCONFIRMED = 10  # intact, but a signer is not one the verifier trusts (yet)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class CustodyError(Exception):

@@ -48,6 +48,7 @@ from custody.evidence.hashing import (
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import Acquisition, ItemBody
+from custody.ledger.disclosures import DisclosureStore, commit
 from custody.ledger.provenance import Provenance
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger, LedgerWriter, refuse_ended_signer
@@ -422,6 +423,9 @@ class _Run:
         self.c2pa_anchors: bytes | None = None
         self._local = threading.local()
         self._cancel = threading.Event()
+        # Collector, source path and volume are recorded as salted commitments; their
+        # values and salts are kept beside the ledger (custody.ledger.disclosures).
+        self.disclosures = DisclosureStore(root.state)
 
     def _progress(self, nbytes: int) -> None:
         if self._cancel.is_set():
@@ -547,6 +551,7 @@ class _Run:
             else:
                 changed.append(hashed.candidate)
         with self.ledger.writer(self.signer, clock=self.clock) as writer:
+            writer.before_flush.append(self.disclosures.sync)
             pending_paths: dict[bytes, tuple[int, str, int]] = {}
             pending_digests: dict[str, int] = {}
             for hashed in stable:
@@ -556,6 +561,7 @@ class _Run:
                 else:
                     self.report.unchanged += 1
                 self.observer.finished_file(hashed.candidate.display)
+        self.disclosures.close()
         return changed
 
     def _unchanged_since_hash(self, hashed: _Hashed) -> bool:
@@ -593,7 +599,8 @@ class _Run:
                 row = index.first_item_with(sha256)
                 first = row.seq if row is not None else None
             duplicate_of = first
-        body = self._body(hashed, supersedes, duplicate_of)
+        body, disclosed = commit(self._body(hashed, supersedes, duplicate_of))
+        self.disclosures.stage(disclosed)  # durable before the record (writer.before_flush)
         signed: SignedRecord = writer.append("item", body.to_json())
         pending_paths[candidate.rel] = (signed.seq, sha256, digest.size)
         pending_digests.setdefault(sha256, signed.seq)

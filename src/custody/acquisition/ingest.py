@@ -9,7 +9,13 @@ UUID where the system knows them). A copy that does not match is moved to
 ``.custody/quarantine/`` and reported; the source is never touched.
 
 Re-running an interrupted ingest skips copies already in place and matching their
-source, and finishes the rest.
+source, and finishes the rest; an interruption (Ctrl-C) is reported as ``IngestInterrupted``,
+saying how many copies are in place but not yet catalogued.
+
+Content the ledger already holds at another path (the same card ingested a second time,
+into another folder) is recognised by its digests while it is read, and not copied again:
+the report names where it went and when (``AlreadyIngested``). ``again=True`` copies it
+anyway (recorded as a duplicate of the earlier item).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from custody.acquisition.catalogue import (
     Candidate,
@@ -36,7 +42,14 @@ from custody.acquisition.catalogue import (
     ensure_appendable,
 )
 from custody.clock import Clock, utc_now
-from custody.errors import RootError, StorageError, UnsafePathError, UsageError
+from custody.errors import (
+    CustodyError,
+    ExitCode,
+    RootError,
+    StorageError,
+    UnsafePathError,
+    UsageError,
+)
 from custody.evidence.hashing import (
     EvidenceReadError,
     FileDigest,
@@ -63,6 +76,19 @@ class CopyFailure:
     made_by_us: bool = True  # only our own bad copies are moved to quarantine
 
 
+@dataclass(frozen=True)
+class AlreadyIngested:
+    """A source file whose content the ledger already holds elsewhere: not copied again."""
+
+    source: str
+    size: int
+    sha256: str
+    seq: int  # the earliest item record of this content
+    path: str  # where that record says it is, relative to the root
+    time: str  # when it was recorded (UTC)
+    ingested: bool  # True: it came in by ingest (False: catalogued in place)
+
+
 @dataclass
 class IngestReport:
     copied: int = 0
@@ -71,6 +97,35 @@ class IngestReport:
     failures: list[CopyFailure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     catalogue: CatalogueReport | None = None
+    already_ingested: list[AlreadyIngested] = field(default_factory=list)
+
+
+class IngestInterrupted(CustodyError):
+    """Ctrl-C during an ingest: copies may be in place that the ledger does not record yet."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def _interrupted(report: IngestReport, into: bytes, cataloguing: bool) -> IngestInterrupted:
+    folder = into.decode("utf-8", "replace") or "the evidence root"
+    made = report.copied + report.already_present
+    if cataloguing:
+        state = (
+            f"{made} file(s) were copied into {folder} and proven identical; cataloguing had "
+            "begun, and some of them may not be recorded in the ledger yet"
+        )
+    elif made:
+        state = (
+            f"{made} file(s) were copied into {folder} and proven identical but are NOT yet "
+            "catalogued (the ledger does not record them yet)"
+        )
+    else:
+        state = "no copy was completed; nothing was catalogued"
+    return IngestInterrupted(
+        f"interrupted: {state}. Run the same command again to finish: copies already in "
+        "place are re-read and compared with their sources, not copied again, and then "
+        "catalogued"
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +204,7 @@ def ingest(
     descriptive: Descriptive | None = None,
     observer: IngestObserver | None = None,
     clock: Clock = utc_now,
+    again: bool = False,
     jobs: int | None = None,
     c2pa_anchors: bytes | None = None,
 ) -> IngestReport:
@@ -202,6 +258,8 @@ def ingest(
             sizes[f.path] = os.lstat(f.path).st_size
     observer.planned(len(files), sum(sizes.values()))
     volumes: dict[str, dict[str, str]] = {}
+    # Content the root already holds at another path is named, not copied (unless again).
+    known = _KnownContent(root)
     tmp_dir = _private_tmp(root)
     candidates: list[Candidate | Skipped] = []
     jobs = jobs or available_cores()
@@ -211,54 +269,137 @@ def ingest(
     guard = threading.Lock()
     locks: dict[bytes, threading.Lock] = {}
 
-    def copy_one(f: _SourceFile) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | Skipped:
+    def copy_one(
+        f: _SourceFile,
+    ) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | Skipped | AlreadyIngested:
+        earlier = None if again else known.lookup(f.rel)
         with guard:
             lock = locks.setdefault(f.rel, threading.Lock())
         with lock:
             try:
-                return _copy_verified(f, os.fsencode(root.path), tmp_dir, algorithms, observer)
+                return _copy_verified(
+                    f, os.fsencode(root.path), tmp_dir, algorithms, observer, earlier
+                )
             except EvidenceReadError as exc:
                 return Skipped(os.fsdecode(f.path), exc.reason)
+            finally:
+                observer.finished_file(os.fsdecode(f.path))
 
     try:
         # ``jobs`` files are copied at once (one waits on fsync while another hashes);
         # results are taken in walk order, so the records come out in that order.
         for f, outcome in _in_order(copy_one, files, jobs):
-            src_display = os.fsdecode(f.path)
             dest = os.fsencode(root.path) + b"/" + f.rel
             if isinstance(outcome, Skipped):
                 report.skipped.append(outcome)
                 continue
-            if isinstance(outcome, CopyFailure):
-                report.failures.append(outcome)
-                if outcome.made_by_us:
-                    _quarantine(root, dest, f.rel)
+            if isinstance(outcome, AlreadyIngested):
+                report.already_ingested.append(outcome)
                 continue
-            source_digest, copy_digest, fresh = outcome
-            if fresh:
-                report.copied += 1
-                report.bytes_copied += source_digest.size
-            else:
-                report.already_present += 1
-            mount = os.path.dirname(src_display)
-            volume = volumes.get(mount)
-            if volume is None:
-                volume = volumes[mount] = volume_of(src_display)
-            # A record holds text: a name that is not UTF-8 gets U+FFFD here (lone surrogates
-            # from fsdecode cannot be written as canonical JSON); the copy's item record
-            # keeps the exact name bytes in path_bytes.
-            source_text = f.path.decode("utf-8", errors="replace")
-            acquisition = Acquisition(source_text, source_digest.digests["sha256"], volume)
-            candidates.append(
-                Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
-            )
+            _take(root, report, candidates, volumes, f, dest, outcome)
+    except KeyboardInterrupt:
+        raise _interrupted(report, into_rel, cataloguing=False) from None
     finally:
+        known.close()
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    report.catalogue = catalogue(
-        root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
-        c2pa_anchors=c2pa_anchors, jobs=jobs,
-    )
+    try:
+        report.catalogue = catalogue(
+            root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
+            c2pa_anchors=c2pa_anchors, jobs=jobs,
+        )
+    except KeyboardInterrupt:
+        raise _interrupted(report, into_rel, cataloguing=True) from None
     return report
+
+
+class _KnownContent:
+    """Answers "does the root already hold this content elsewhere?" for the copying
+    threads. The ledger (a SQLite index, or a database connection) is opened, asked and
+    closed on one thread of its own, since its connections belong to the thread that made
+    them."""
+
+    def __init__(self, root: EvidenceRoot) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-known")
+        self._opened: list[Any] = []
+        self._thread.submit(self._open, root).result()
+
+    def _open(self, root: EvidenceRoot) -> None:
+        manager = open_ledger(root)
+        self._opened = [manager, manager.__enter__()]
+
+    def lookup(self, rel: bytes) -> Callable[[str, str, int], AlreadyIngested | None]:
+        def ask(sha256: str, source: str, size: int) -> AlreadyIngested | None:
+            question = _earlier_elsewhere(self._opened[1], rel)
+            return self._thread.submit(question, sha256, source, size).result()
+
+        return ask
+
+    def close(self) -> None:
+        if self._opened:
+            self._thread.submit(self._opened[0].__exit__, None, None, None).result()
+            self._opened = []
+        self._thread.shutdown()
+
+
+def _earlier_elsewhere(
+    ledger: Any, rel: bytes
+) -> Callable[[str, str, int], AlreadyIngested | None]:
+    """For one source file: given its SHA-256, the earliest item holding that content at
+    another path than ``rel`` (where this ingest would put it), or None."""
+
+    def lookup(sha256: str, source: str, size: int) -> AlreadyIngested | None:
+        rows = ledger.index.items_with(sha256)
+        if not rows or any(r.path == rel for r in rows):
+            return None  # new content, or this very copy (a resumed ingest)
+        first = ledger.read(rows[0].seq)
+        body = first.record.body
+        return AlreadyIngested(
+            source,
+            size,
+            sha256,
+            first.seq,
+            str(body.get("path")),
+            first.record.time,
+            "acquisition" in body,
+        )
+
+    return lookup
+
+
+def _take(
+    root: EvidenceRoot,
+    report: IngestReport,
+    candidates: list[Candidate | Skipped],
+    volumes: dict[str, dict[str, str]],
+    f: _SourceFile,
+    dest: bytes,
+    outcome: tuple[FileDigest, FileDigest, bool] | CopyFailure,
+) -> None:
+    """File one copy's outcome: a failure, or a candidate for cataloguing."""
+    src_display = os.fsdecode(f.path)
+    if isinstance(outcome, CopyFailure):
+        report.failures.append(outcome)
+        if outcome.made_by_us:
+            _quarantine(root, dest, f.rel)
+        return
+    source_digest, copy_digest, fresh = outcome
+    if fresh:
+        report.copied += 1
+        report.bytes_copied += source_digest.size
+    else:
+        report.already_present += 1
+    mount = os.path.dirname(src_display)
+    volume = volumes.get(mount)
+    if volume is None:
+        volume = volumes[mount] = volume_of(src_display)
+    # A record holds text: a name that is not UTF-8 gets U+FFFD here (lone surrogates
+    # from fsdecode cannot be written as canonical JSON); the copy's item record
+    # keeps the exact name bytes in path_bytes.
+    source_text = f.path.decode("utf-8", errors="replace")
+    acquisition = Acquisition(source_text, source_digest.digests["sha256"], volume)
+    candidates.append(
+        Candidate(f.rel, copy_digest.size, copy_digest.mtime_ns, acquisition, copy_digest)
+    )
 
 
 _T = TypeVar("_T")
@@ -307,10 +448,15 @@ def _private_tmp(root: EvidenceRoot) -> bytes:
 
 
 def _copy_verified(
-    f: _SourceFile, root_b: bytes, tmp_dir: bytes, algorithms: Sequence[str],
+    f: _SourceFile,
+    root_b: bytes,
+    tmp_dir: bytes,
+    algorithms: Sequence[str],
     observer: IngestObserver,
-) -> tuple[FileDigest, FileDigest, bool] | CopyFailure:
-    """Copy one file and prove the copy identical. Returns (source, copy, freshly copied)."""
+    earlier: Callable[[str, str, int], AlreadyIngested | None] | None = None,
+) -> tuple[FileDigest, FileDigest, bool] | CopyFailure | AlreadyIngested:
+    """Copy one file and prove the copy identical. Returns (source, copy, freshly copied),
+    or, when ``earlier`` knows the content from elsewhere, where it is (nothing copied)."""
     dest = root_b + b"/" + f.rel
     src_display, dest_display = os.fsdecode(f.path), os.fsdecode(dest)
     # Every folder leading to the copy is opened without following links (a link planted
@@ -341,7 +487,10 @@ def _copy_verified(
                 False,
             )
         return source_digest, copy_digest, False
-    source_digest = _copy(f.path, root_b, f.rel, tmp_dir, algorithms, observer)
+    copied = _copy(f.path, root_b, f.rel, tmp_dir, algorithms, observer, earlier)
+    if isinstance(copied, AlreadyIngested):
+        return copied
+    source_digest = copied
     observer.copy_written(src_display, dest_display)
     try:
         copy_digest = hash_file(dest, algorithms)  # re-read what the disk now holds
@@ -353,9 +502,14 @@ def _copy_verified(
 
 
 def _copy(
-    src: bytes, root_b: bytes, rel: bytes, tmp_dir: bytes, algorithms: Sequence[str],
+    src: bytes,
+    root_b: bytes,
+    rel: bytes,
+    tmp_dir: bytes,
+    algorithms: Sequence[str],
     observer: IngestObserver,
-) -> FileDigest:
+    earlier: Callable[[str, str, int], AlreadyIngested | None] | None = None,
+) -> FileDigest | AlreadyIngested:
     dest = root_b + b"/" + rel
     src_fd = open_evidence(src)
     tmp = tmp_dir + b"/" + os.urandom(8).hex().encode()
@@ -376,6 +530,12 @@ def _copy(
         after = FileIdentity.of(os.fstat(src_fd))
         if before != after or size != before.size:
             raise EvidenceReadError(os.fsdecode(src), "file changed while it was being copied")
+        if earlier is not None:
+            # Known content is recognised from the one read the copy needed anyway; the
+            # private temporary copy is dropped and never enters the evidence tree.
+            known = earlier(digests["sha256"], os.fsdecode(src), size)
+            if known is not None:
+                return known
         os.utime(tmp, ns=(before.mtime_ns, before.mtime_ns))
         # link() never replaces an existing file, unlike rename(): a race cannot clobber one;
         # the folder is reached through descriptors, never through a link.

@@ -43,6 +43,7 @@ from pathlib import Path
 from custody.acquisition import source_records as records
 from custody.acquisition.catalogue import Candidate, Descriptive, Skipped, catalogue
 from custody.acquisition.ingest import (
+    AlreadyIngested,
     CopyFailure,
     IngestReport,
     _checked_into,
@@ -272,6 +273,7 @@ def _from_folder(run: _Run, absolute: str, name: str, folder_rel: bytes) -> None
             if outcome.made_by_us:
                 _quarantine(root, os.fsencode(root.path) + b"/" + f.rel, f.rel)
             continue
+        assert not isinstance(outcome, AlreadyIngested)  # only when asked (ingest's 'earlier')
         source_digest, copy_digest, fresh = outcome
         _count(report, source_digest, fresh)
         in_source = f.rel[len(folder_rel) + 1 :].decode("utf-8", "surrogateescape")
@@ -320,6 +322,7 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
         if outcome.made_by_us:
             _quarantine(root, root_b + b"/" + archive_rel, archive_rel)
         raise InputError(f"{report.given}: the archive could not be copied in: {outcome.reason}")
+    assert not isinstance(outcome, AlreadyIngested)  # only when asked (ingest's 'earlier')
     source_digest, copy_digest, fresh = outcome
     if source_digest.digests["sha256"] != received.sha256:
         raise InputError(

@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from custody.cli.common import (
     JobsOpt,
     JsonOpt,
     KeyOpt,
+    Listing,
     RootOpt,
     app,
     emit_json,
     err,
     evidence_root,
     human_size,
-    out,
     progress_bar,
     shown,
     signer_for,
@@ -153,6 +152,29 @@ def catalogue(
             jobs=jobs,
             c2pa_anchors=_anchors(c2pa_trust),
         )
+    # Files already catalogued and unchanged are not re-recorded, so what was said about
+    # them here would silently do nothing: tags become a signed tag event; the rest, which
+    # only a new record could carry, is refused when it applied to nothing at all.
+    tagged = None
+    if report.unchanged and tag:
+        tagged = _tag_unchanged(
+            evidence, paths, report, tag, lambda: unlocked[-1] if unlocked else unlock()
+        )
+    described = [
+        f"--{n}" for n, v in (("collector", collector), ("source", source),
+                               ("location", location), ("note", note)) if v
+    ]  # fmt: skip
+    if report.unchanged and described:
+        message = (
+            f"{', '.join(described)} did not apply to the {report.unchanged} file(s) already "
+            "catalogued and unchanged: their records stand as written (add to them with "
+            "'custody event note ITEM --text ...')"
+        )
+        if not report.outcomes:
+            from custody.errors import UsageError
+
+            raise UsageError(message)
+        err.print(f"[yellow]note[/]: {shown(message)}")
     stamped = None
     if timestamp:
         stamped = stamp_root(evidence, unlocked[-1] if unlocked else unlock(), [], None, [])
@@ -160,9 +182,20 @@ def catalogue(
         document = _catalogue_json(report)
         if stamped is not None:
             document["timestamp"] = stamped.to_json()
+        if tagged is not None:
+            document["tagged"] = {
+                "record": tagged.record.seq,
+                "tags": list(tagged.tags),
+                "items": list(tagged.items),
+            }
         emit_json(document)
     else:
         _render_catalogue(report)
+        if tagged is not None:
+            err.print(
+                f"tagged {len(tagged.items)} already-catalogued item(s) "
+                f"{shown(', '.join(tagged.tags))}: record {tagged.record.seq}"
+            )
         if stamped is not None:
             render_stamp(stamped)
     if report.skipped or report.count("version"):
@@ -173,6 +206,34 @@ def catalogue(
         raise typer.Exit(ExitCode.FINDINGS)  # a file's own C2PA manifest does not validate
     if stamped is not None and not stamped.ok:
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def _tag_unchanged(
+    evidence: Any, paths: list[Path], report: Any, tags: list[str], signer: Any
+) -> Any:
+    # ``signer`` is called only when there is something to sign.
+    """Tag the unchanged items under PATHS (those this run did not record) that lack a tag."""
+    from custody.errors import UsageError
+    from custody.handling.events import tag as record_tag
+    from custody.handling.lookup import resolve_items
+    from custody.ledger.backends import open_ledger
+
+    recorded = {o.seq for o in report.outcomes}
+    with open_ledger(evidence) as ledger:
+        under = resolve_items(ledger, [str(p) for p in paths])
+    unchanged = [seq for seq in under if seq not in recorded]
+    with open_ledger(evidence) as ledger:
+        lacking = [s for s in unchanged if any(s not in ledger.index.items_tagged(t) for t in tags)]
+    if not lacking:
+        err.print(
+            f"the {len(unchanged)} already-catalogued item(s) already carry "
+            f"{shown(', '.join(tags))}: nothing to add"
+        )
+        return None
+    try:
+        return record_tag(evidence, signer(), lacking, tags)
+    except UsageError:
+        return None
 
 
 def _catalogue_json(report: Any) -> dict[str, Any]:
@@ -215,6 +276,12 @@ def _render_catalogue(report: Any) -> None:
             )
     for s in report.skipped:
         err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+    for o in report.metadata_errors:
+        err.print(
+            f"[yellow]metadata not read[/] {shown(o.path)} (record {o.seq}, catalogued with "
+            f"its digests): {shown(o.metadata_error or '')}",
+            soft_wrap=not err.is_terminal,  # at a terminal, wrap between words
+        )
     for o in report.outcomes:
         if o.c2pa == "invalid":
             err.print(
@@ -222,13 +289,15 @@ def _render_catalogue(report: Any) -> None:
                 "validate (the file or its manifest was changed after signing); recorded as "
                 f"found in record {o.seq} ('custody show {o.seq}')"
             )
-    table = Table(title="Catalogue summary", show_header=False)
+    table = Listing(title="Catalogue summary", show_header=False)
     table.add_row("new items", str(report.count("new")))
     table.add_row("duplicates of earlier content", str(report.count("duplicate")))
     table.add_row("changed since last recorded", str(report.count("version")))
     table.add_row("unchanged, not re-recorded", str(report.unchanged))
     table.add_row("skipped", str(len(report.skipped)))
-    table.add_row("metadata errors (catalogued anyway)", str(len(report.metadata_errors)))
+    table.add_row(
+        "metadata not read (catalogued anyway, listed above)", str(len(report.metadata_errors))
+    )
     manifests = [o.c2pa for o in report.outcomes if o.c2pa]
     if manifests:
         states = ", ".join(f"{manifests.count(s)} {s}" for s in ("trusted", "valid", "invalid"))
@@ -237,7 +306,52 @@ def _render_catalogue(report: Any) -> None:
     table.add_row("ledger records", str(report.ledger_size))
     if report.checkpoint is not None:
         table.add_row("checkpoint", f"record {report.checkpoint}")
-    out.print(table)
+    table.print()
+
+
+def _render_already_ingested(known: list[Any]) -> None:
+    """Content the root already holds elsewhere: one line per earlier destination and day
+    (with the records), then every file, so nothing is hidden and the summary stays short."""
+    if not known:
+        return
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for a in known:
+        how = "ingested" if a.ingested else "catalogued"
+        groups.setdefault((a.time[:10], how), []).append(a)
+    total = sum(a.size for a in known)
+    err.print(
+        f"[bold yellow]ALREADY IN THE EVIDENCE ROOT[/]: {len(known)} file(s) "
+        f"({human_size(total)}) have the same content as earlier records, so they were "
+        "not copied again (--again copies them anyway):"
+    )
+    for (day, how), members in sorted(groups.items()):
+        seqs = sorted({a.seq for a in members})
+        folders = [a.path.split("/")[:-1] for a in members]
+        common = folders[0]
+        for parts in folders[1:]:
+            while parts[: len(common)] != common:
+                common = common[:-1]
+        folder = "/".join(common) or "the root folder"
+        err.print(
+            f"  {len(members)} {how} on {day} into {shown(folder)} "
+            f"(record(s) {_ranges(seqs)}; first at {members[0].time})"
+        )
+    for a in known:
+        err.print(f"  {shown(a.source)} = record {a.seq} {shown(a.path)}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7' (every number is named, never '…')."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
 
 
 AsOpt = Annotated[
@@ -272,6 +386,14 @@ def ingest(
     location: LocationOpt = None,
     note: NoteOpt = None,
     tag: TagOpt = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Copy files whose content the evidence root already holds elsewhere (by "
+            "default they are named and not copied again).",
+        ),
+    ] = False,
     jobs: JobsOpt = None,
     c2pa_trust: C2paTrustOpt = None,
     proofmode_key: ProofModeKeyOpt = None,
@@ -281,6 +403,10 @@ def ingest(
 ) -> None:
     """Copy files into the evidence root, prove each copy identical, then catalogue it.
 
+    Content already in the evidence root (the same card ingested before, into another
+    folder) is recognised by its digests and not copied again; --again copies it anyway.
+    Interrupted (Ctrl-C)? Run the same command again: it finishes the job.
+
     With --as, SOURCE is one export, bundle or bag: it is read (and a bag validated) before
     anything is copied, and each file's record keeps what the source says of it.
     """
@@ -289,6 +415,8 @@ def ingest(
 
     if as_kind is None and proofmode_key:
         raise UsageError("--proofmode-key applies to --as proofmode only")
+    if as_kind is not None and again:
+        raise UsageError("--again applies to a plain ingest, not to --as")
     descriptive = _descriptive(collector, source, location, note, tag)
     anchors = _anchors(c2pa_trust)
     intake = None
@@ -312,6 +440,7 @@ def ingest(
                 descriptive=descriptive,
                 observer=observer,
                 c2pa_anchors=anchors,
+                again=again,
                 jobs=jobs,
             )
     if json_output:
@@ -336,6 +465,18 @@ def ingest_json(report: Any) -> dict[str, Any]:
     return {
         "copied": report.copied,
         "already_present": report.already_present,
+        "already_ingested": [
+            {
+                "source": a.source,
+                "size": a.size,
+                "sha256": a.sha256,
+                "record": a.seq,
+                "path": a.path,
+                "time": a.time,
+                "how": "ingested" if a.ingested else "catalogued",
+            }
+            for a in report.already_ingested
+        ],
         "bytes_copied": report.bytes_copied,
         "failures": [
             {"source": f.source, "copy": f.copy, "reason": f.reason} for f in report.failures
@@ -351,8 +492,10 @@ def render_ingest(report: Any) -> None:
         err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
     for s in report.skipped:
         err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+    _render_already_ingested(report.already_ingested)
     err.print(
         f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
         f"{report.already_present} already present"
     )
-    _render_catalogue(report.catalogue)
+    if report.catalogue is not None and (report.catalogue.outcomes or report.copied):
+        _render_catalogue(report.catalogue)

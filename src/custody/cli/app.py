@@ -24,6 +24,7 @@ from typer.models import CommandInfo
 
 from custody.cli import (  # noqa: F401 - imported to register their commands
     acquire,
+    agent,
     capture,
     case,
     delivery,
@@ -43,12 +44,14 @@ from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
 
 COMMAND_ORDER = (
-    "init", "hash", "catalogue", "ingest", "capture", "log", "show", "sign", "repair", "verify",
-    "timestamp", "renew", "history", "export-case", "export", "export-evidence-record",
-    "verify-evidence-record", "report", "register", "certify", "import",
+    "init", "hash", "catalogue", "ingest", "capture", "log", "show", "tag", "sign", "repair",
+    "verify",
+    "renew", "history", "export-case", "export", "export-evidence-record",
+    "verify-evidence-record", "disclose", "report", "register", "certify", "import",
 )  # fmt: skip
 GROUP_ORDER = (
-    "keys", "trust", "witness", "proof", "event", "case", "exhibit", "vault", "ledger", "bagit",
+    "timestamp", "keys", "agent", "trust", "witness", "proof", "event", "case", "exhibit",
+    "vault", "ledger", "bagit",
 )  # fmt: skip
 
 

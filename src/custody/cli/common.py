@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +19,32 @@ from rich.markup import escape
 from custody import __version__
 from custody.cli.fastpath import printable
 from custody.errors import SigningKeyError
+
+
+def _plain_help_records() -> None:
+    """Show ``[required]`` and ``[default: x]`` in --help as they are meant to read.
+
+    With rich installed, typer 0.15 escapes these brackets for rich markup (``\\[required]``)
+    even when, as here, help is rendered as plain text (``rich_markup_mode=None``), so the
+    backslash reaches the reader. Undo exactly that escape in each option's help record.
+    """
+    from typer import core
+
+    for cls in (core.TyperOption, core.TyperArgument):
+        original = cls.get_help_record
+
+        def get_help_record(self: Any, ctx: Any, _original: Any = original) -> Any:
+            record = _original(self, ctx)
+            if record is None:
+                return None
+            name, text = record
+            return name, text.replace("\\[", "[")
+
+        cls.get_help_record = get_help_record  # type: ignore[method-assign]
+
+
+_plain_help_records()
+
 
 app = typer.Typer(
     name="custody",
@@ -116,15 +142,54 @@ def ask_passphrase(prompt: str, *, confirm: bool = False) -> str:
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
+AllowWeakOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-weak-passphrase",
+        help="Accept a short or easily guessed passphrase for the new key (not advised).",
+    ),
+]
+
+
+def new_passphrase(prompt: str, user_inputs: list[str], allow_weak: bool) -> str:
+    """A passphrase for a new key, judged by the policy (custody.keys.passphrase).
+
+    At a terminal a refused passphrase is explained and asked for again (three tries);
+    from CUSTODY_PASSPHRASE it is an error, since nobody is there to choose another.
+    """
+    from custody.keys.passphrase import WeakPassphraseError, check_new_passphrase
+
+    interactive = os.environ.get("CUSTODY_PASSPHRASE") is None
+    for attempt in range(3):
+        passphrase = ask_passphrase(prompt, confirm=True)
+        try:
+            check_new_passphrase(passphrase, user_inputs=user_inputs, allow_weak=allow_weak)
+        except WeakPassphraseError as exc:
+            if not interactive or attempt == 2:
+                raise
+            err.print(f"[yellow]{shown(str(exc))}[/]")
+            continue
+        return passphrase
+    raise AssertionError("unreachable")
+
+
 def signer_for(name: str | None) -> Any:
     return unlocker_for(name)()
 
 
 def unlocker_for(name: str | None) -> Any:
-    """Ask for the passphrase now; unlock (the slow, memory-hard part) when called."""
+    """Ask for the passphrase now; unlock (the slow, memory-hard part) when called.
+
+    When this user's agent holds the key ('custody agent start'), nothing is asked: the
+    key signs through the agent."""
     from custody.keys.keyring import Keyring
 
     key_file = Keyring().select(name)
+    from custody.keys.agent import agent_signer
+
+    held = agent_signer(key_file)
+    if held is not None:
+        return lambda: held
     passphrase = ask_passphrase(f"Passphrase for key {key_file.name!r}")
     return lambda: key_file.unlock(passphrase)
 
@@ -144,18 +209,18 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Any]:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        MofNCompleteColumn,
         Progress,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
+    # The task advances in bytes (the bar, size and speed); files are counted apart, in
+    # the task's "files" field, so the files column says files and never bytes.
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files"),
+        TextColumn("{task.fields[files]} files"),
         DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
@@ -168,22 +233,103 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Any]:
 class RichObserver:
     def __init__(self, progress: Any, label: str) -> None:
         self.progress = progress
-        self.bytes_task = progress.add_task(label, total=None)
+        self.bytes_task = progress.add_task(label, total=None, files="0/?")
         self.files_done = 0
         self.files_total = 0
 
+    def _files(self) -> str:
+        return f"{self.files_done}/{self.files_total or '?'}"
+
     def planned(self, files: int, total_bytes: int) -> None:
         self.files_total += files
-        self.progress.update(self.bytes_task, total=total_bytes)
+        self.progress.update(self.bytes_task, total=total_bytes, files=self._files())
 
     def advance(self, nbytes: int) -> None:
         self.progress.advance(self.bytes_task, nbytes)
 
     def finished_file(self, path: str) -> None:
         self.files_done += 1
+        self.progress.update(self.bytes_task, files=self._files())
 
     def copy_written(self, source: str, copy: str) -> None:
         pass
+
+
+class Listing:
+    """Rows for people. On a terminal: a rich table whose cells fold long paths, digests and
+    fingerprints onto further lines (never cut with an ellipsis); columns named in
+    ``fixed`` (short, fixed-width content such as times) never wrap. Anywhere else (a file,
+    a pipe, a clerk's paste): plain lines, one row per line, cells joined by " | " (or
+    "name: value" for a two-column table without headers), whole and greppable.
+
+    Cells are plain text (never markup); ``style`` colours a whole row on a terminal.
+    """
+
+    def __init__(
+        self,
+        *columns: str,
+        title: str | None = None,
+        show_header: bool = True,
+        fixed: Sequence[str] = (),
+    ) -> None:
+        self.columns = columns
+        self.title = title
+        self.show_header = show_header
+        self.fixed = set(fixed)
+        self.rows: list[tuple[tuple[str, ...], str | None]] = []
+
+    def add_row(self, *cells: str, style: str | None = None) -> None:
+        self.rows.append((tuple(printable(c) for c in cells), style))
+
+    def print(self) -> None:
+        if not out.is_terminal:
+            self._print_plain()
+            return
+        from rich.table import Table
+
+        if self.show_header and len(self.columns) >= 4 and out.width < 120:
+            self._print_blocks()
+            return
+
+        table = Table(
+            *self.columns,
+            title=escape(self.title) if self.title else None,
+            show_header=self.show_header,
+        )
+        for number, column in enumerate(table.columns):
+            column.overflow = "fold"
+            column.no_wrap = self.columns[number] in self.fixed if self.columns else False
+        if not self.columns:
+            width = max((len(cells) for cells, _ in self.rows), default=0)
+            for _ in range(width):
+                table.add_column(overflow="fold")
+        for cells, style in self.rows:
+            table.add_row(*(escape(c) for c in cells), style=style)
+        out.print(table)
+
+    def _print_blocks(self) -> None:
+        """A narrow terminal: each row as its own two-column block, every value whole."""
+        from rich.table import Table
+
+        if self.title:
+            out.print(escape(self.title), soft_wrap=False)
+        for cells, style in self.rows:
+            block = Table(show_header=False, title_justify="left")
+            block.add_column(style="dim", no_wrap=True)
+            block.add_column(overflow="fold")
+            for name, value in zip(self.columns, cells, strict=False):
+                block.add_row(escape(name), escape(value), style=style)
+            out.print(block)
+
+    def _print_plain(self) -> None:
+        p = out.out
+        if self.title:
+            p(self.title, highlight=False)
+        pairs = not self.show_header and all(len(cells) == 2 for cells, _ in self.rows)
+        if self.show_header and self.columns:
+            p(" | ".join(self.columns), highlight=False)
+        for cells, _ in self.rows:
+            p(f"{cells[0]}: {cells[1]}" if pairs else " | ".join(cells), highlight=False)
 
 
 def human_size(n: int) -> str:
@@ -205,6 +351,14 @@ TagSelectOpt = Annotated[
 ]
 
 
+IncidentSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--incident",
+        help="Also every item a note places in this incident ('event note --incident'; "
+        "repeatable).",
+    ),
+]
 ExhibitSelectOpt = Annotated[
     list[str] | None,
     typer.Option("--exhibit", help="Also the item with this exhibit number (repeatable)."),
@@ -237,13 +391,17 @@ def select_items(
     ledger: Any,
     items: list[str] | None,
     tags: list[str] | None,
+    incidents: list[str] | None = None,
     exhibits: list[str] | None = None,
 ) -> list[int]:
     from custody.errors import UsageError
     from custody.handling.lookup import resolve_items
 
-    if not items and not tags and not exhibits:
+    if not items and not tags and not incidents and not exhibits:
         raise UsageError(
-            "name at least one item (path, record number, digest prefix), --tag or --exhibit"
+            "name at least one item (path, record number, digest prefix), --tag, --incident "
+            "or --exhibit"
         )
-    return resolve_items(ledger, items or [], tags=tags or [], exhibits=exhibits or [])
+    return resolve_items(
+        ledger, items or [], tags=tags or [], incidents=incidents or [], exhibits=exhibits or []
+    )

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from custody.cli.common import (
     ExhibitSelectOpt,
+    IncidentSelectOpt,
     ItemsArg,
     JobsOpt,
     JsonOpt,
@@ -31,10 +32,12 @@ from custody.cli.common import (
 from custody.cli.render import exit_code, render_verification
 from custody.cli.verify import (
     CheckpointOpt,
+    DisclosuresOpt,
     RequireTimestampsOpt,
     RootHashOpt,
     SizeOpt,
     TrustedKeyOpt,
+    load_disclosures,
     remember,
     trust_policy,
 )
@@ -46,11 +49,13 @@ def export_case(
     items: ItemsArg = None,
     output: Annotated[Path | None, typer.Option("--out", help="The .jsonld file to write.")] = None,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag / --exhibit).
+    """The chain of custody as CASE/UCO JSON-LD (all items, or ITEMS / --tag / --incident /
+    --exhibit).
 
     The export restates the ledger; run 'custody verify' first to know it is sound.
     """
@@ -63,9 +68,16 @@ def export_case(
     if output is None:
         raise UsageError("say where to write with --out FILE.jsonld")
     with open_ledger(evidence_root(root)) as ledger:
+        selected = items or tag or incident or exhibit
         seqs = (
-            resolve_items(ledger, items or [], tags=tag or [], exhibits=exhibit or [])
-            if (items or tag or exhibit)
+            resolve_items(
+                ledger,
+                items or [],
+                tags=tag or [],
+                incidents=incident or [],
+                exhibits=exhibit or [],
+            )
+            if selected
             else None
         )
         document = case_document(ledger, seqs)
@@ -85,10 +97,20 @@ def export_command(
     ] = None,
     all_items: Annotated[bool, typer.Option("--all", help="Every current item.")] = False,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     make_zip: Annotated[
         bool, typer.Option("--zip", help="Also write the bundle as one .zip.")
     ] = False,
+    withhold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--withhold",
+            help="Leave out values that could identify the people who collected the evidence: "
+            "collector, source_path, volume (comma-separated or repeated; 'all' for all three). "
+            "The records, which hold only salted commitments to them, still verify.",
+        ),
+    ] = None,
     ledger: LedgerOpt = None,
     jobs: JobsOpt = None,
     root: RootOpt = None,
@@ -103,21 +125,34 @@ def export_command(
 
     if out_dir is None:
         raise UsageError("say where to write the bundle with --out DIR")
+    if all_items and (items or tag or incident or exhibit):
+        raise UsageError(
+            "--all already names every item: drop ITEMS, --tag, --incident and --exhibit"
+        )
     evidence = evidence_root(root)
     confirm_ledger(evidence, ledger)
     with open_ledger(evidence) as store:
         if all_items:
-            if items or tag or exhibit:
-                raise UsageError("--all exports every item: name no ITEMS, --tag or --exhibit")
             seqs = [r.seq for r in current_items(store)]
         else:
-            seqs = select_items(store, items, tag, exhibit)
-    report = export_bundle(evidence, seqs, out_dir, make_zip=make_zip, jobs=jobs)
+            seqs = select_items(store, items, tag, incident, exhibit)
+    report = export_bundle(
+        evidence, seqs, out_dir, make_zip=make_zip, withhold=_fields(withhold or []), jobs=jobs
+    )
     if json_output:
         emit_json(report.to_json())
         return
     for warning in report.warnings:
         err.print(f"[yellow]warning[/]: {escape(warning)}")
+    if report.disclosed:
+        shown_fields = ", ".join(f"{n} ({c} item(s))" for n, c in sorted(report.disclosed.items()))
+        err.print(
+            f"[yellow]this bundle reveals[/] {shown_fields}: these can identify the people who "
+            "collected the evidence; to leave them out: --withhold collector,source_path,volume"
+        )
+    if report.withheld:
+        held = ", ".join(f"{n} ({c} item(s))" for n, c in sorted(report.withheld.items()))
+        err.print(f"withheld (only salted commitments in the records): {held}")
     out.print(
         f"bundle of {len(report.items)} item(s), {human_size(report.payload_bytes)}, "
         f"{report.records} ledger records with inclusion proofs against checkpoint "
@@ -125,6 +160,24 @@ def export_command(
     )
     if report.zip:
         out.print(f"zip: {escape(report.zip)}")
+
+
+def _fields(values: list[str], option: str = "--withhold") -> list[str]:
+    from custody.errors import UsageError
+    from custody.ledger.bodies import COMMITTED_FIELDS
+
+    chosen: list[str] = []
+    for value in values:
+        for name in (v.strip() for v in value.split(",")):
+            if name == "all":
+                chosen.extend(COMMITTED_FIELDS)
+            elif name in COMMITTED_FIELDS:
+                chosen.append(name)
+            else:
+                raise UsageError(
+                    f"{option} {name!r}: choose among {', '.join(COMMITTED_FIELDS)} or all"
+                )
+    return list(dict.fromkeys(chosen))
 
 
 @app.command("export-evidence-record")
@@ -235,6 +288,14 @@ def report(
     require_timestamps: RequireTimestampsOpt = False,
     trusted_key: TrustedKeyOpt = None,
     ledger: LedgerOpt = None,
+    incident: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--incident",
+            help="Show only the items of this incident (repeatable); all are verified.",
+        ),
+    ] = None,
+    disclosures: DisclosuresOpt = None,
     key: KeyOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -269,6 +330,8 @@ def report(
     if is_bundle(target):
         if ledger is not None:
             raise UsageError("--ledger applies to evidence roots, not bundles")
+    elif disclosures is not None:
+        raise UsageError("--disclosures applies to bundles: an evidence root keeps its own")
     else:
         confirm_ledger(find_root(explicit=str(target)), ledger)
     policy = trust_policy(
@@ -280,6 +343,8 @@ def report(
         policy=policy,
         exhibits=exhibit or [],
         tags=tag or [],
+        incidents=incident or [],
+        disclosures=load_disclosures(disclosures),  # type: ignore[arg-type]
         preparer=(
             Preparer(preparer.custody.name, preparer.custody.fingerprint) if preparer else None
         ),
@@ -368,6 +433,75 @@ def _signing_tsas(
         except OSError as exc:
             raise InputError(f"cannot read TSA certificate file {path}: {exc.strerror}") from None
     return urls, pems
+
+
+@app.command("disclose")
+def disclose(
+    items: ItemsArg = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="collector, source_path, volume or all (comma-separated or repeated).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="The disclosures file to write (new).")
+    ] = None,
+    tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Reveal withheld values of ITEMS (with their salts), for a court that holds the bundle.
+
+    Each line of the file is one SD-JWT-style disclosure whose SHA-256 is the commitment in
+    the item's signed record; 'custody verify BUNDLE --disclosures FILE' and 'custody report
+    BUNDLE --disclosures FILE' check every one and show the values."""
+    from custody.errors import UsageError
+    from custody.ledger.backends import open_ledger
+    from custody.ledger.bodies import ItemBody
+    from custody.ledger.disclosures import DisclosureStore
+    from custody.system.files import write_atomic
+
+    if output is None:
+        raise UsageError("say where to write the disclosures with --out FILE")
+    if output.exists():
+        raise UsageError(f"{output} exists; not overwritten")
+    fields = _fields(field or [], "--field")
+    if not fields:
+        raise UsageError("say which values to reveal with --field (collector, source_path, ...)")
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = select_items(ledger, items, tag, incident, exhibit)
+        bodies = {seq: ItemBody.from_json(ledger.read(seq).record.body) for seq in seqs}
+    known = DisclosureStore(evidence.state).known()
+    chosen = []
+    for seq, body in bodies.items():
+        for name, digest in (body.commitments or {}).items():
+            if name in fields and digest in known:
+                chosen.append((seq, name, known[digest]))
+    if not chosen:
+        raise UsageError(
+            f"none of these items has a committed {' or '.join(fields)} whose value this root "
+            "keeps (records made before commitments hold their values in the clear)"
+        )
+    write_atomic(output, b"".join(d.text.encode("ascii") + b"\n" for _, _, d in chosen))
+    if json_output:
+        emit_json(
+            {
+                "out": str(output),
+                "disclosures": [
+                    {"record": seq, "field": name, "commitment": d.digest, "value": d.parts()[2]}
+                    for seq, name, d in chosen
+                ],
+            }
+        )
+        return
+    for seq, name, d in chosen:
+        out.print(f"record {seq}: {name} = {escape(str(d.parts()[2]))} (commitment {d.digest})")
+    out.print(f"{len(chosen)} disclosure(s) written to {escape(str(output))}")
 
 
 @app.command("import")

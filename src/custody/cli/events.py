@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from custody.cli.common import (
     ExhibitSelectOpt,
+    IncidentSelectOpt,
     ItemsArg,
     JsonOpt,
     KeyOpt,
@@ -46,6 +47,7 @@ def _run_event(
     key: str | None,
     root: Path | None,
     json_output: bool,
+    incidents: list[str] | None = None,
     **details: Any,
 ) -> None:
     from custody.handling.events import event as record
@@ -53,7 +55,7 @@ def _run_event(
 
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tags, exhibits)
+        seqs = select_items(ledger, items, tags, incidents, exhibits)
     signer = signer_for(key)
     signed = record(evidence, signer, action, seqs, **details)
     _render_event(signed, json_output)
@@ -68,12 +70,83 @@ def _render_event(signed: Any, json_output: bool) -> None:
         out.print(f"record {signed.seq}: {escape(summarise(signed)['summary'])}")
 
 
+@app.command("tag")
+def tag_command(
+    items: ItemsArg = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Add this tag (repeatable).")
+    ] = None,
+    untag: Annotated[
+        list[str] | None, typer.Option("--untag", help="Remove this tag (repeatable).")
+    ] = None,
+    of_tag: Annotated[
+        list[str] | None,
+        typer.Option("--of-tag", help="Also every item that has this tag now (repeatable)."),
+    ] = None,
+    incident: IncidentSelectOpt = None,
+    exhibit: ExhibitSelectOpt = None,
+    reason: ReasonOpt = None,
+    key: KeyOpt = None,
+    root: RootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Add or remove tags on catalogued ITEMS, as signed events.
+
+    Tags select items later: 'custody export --tag NAME', 'report --tag', 'history --tag',
+    'event ... --tag'. Items that already carry a tag (or, with --untag, do not) are left
+    alone and named; an instruction that changes nothing is refused."""
+    from custody.errors import UsageError
+    from custody.handling.events import plan_tags
+    from custody.handling.events import tag as record_tag
+    from custody.ledger.backends import open_ledger
+
+    if not tag and not untag:
+        raise UsageError("say which tag to add (--tag NAME) or remove (--untag NAME)")
+    both = set(tag or ()) & set(untag or ())
+    if both:
+        raise UsageError(f"--tag and --untag both name {', '.join(sorted(both))}")
+    evidence = evidence_root(root)
+    with open_ledger(evidence) as ledger:
+        seqs = select_items(ledger, items, of_tag, incident, exhibit)
+    for names, remove in ((tag, False), (untag, True)):
+        if names:  # every change is checked before any is signed
+            plan_tags(evidence, seqs, names, remove=remove)
+    signer = signer_for(key)
+    changes = []
+    for names, remove in ((tag, False), (untag, True)):
+        if names:
+            changes.append(record_tag(evidence, signer, seqs, names, remove=remove, reason=reason))
+    if json_output:
+        emit_json(
+            {
+                "changes": [
+                    {
+                        "record": c.record.seq,
+                        "action": c.record.record.body["action"],
+                        "tags": list(c.tags),
+                        "items": list(c.items),
+                        "unchanged": list(c.unchanged),
+                    }
+                    for c in changes
+                ]
+            }
+        )
+        return
+    for c in changes:
+        _render_event(c.record, False)
+        if c.unchanged:
+            out.print(
+                f"  left alone (already so): record(s) {', '.join(map(str, c.unchanged))}"
+            )
+
+
 @event_app.command("transfer")
 def event_transfer(
     items: ItemsArg = None,
     to: Annotated[str, typer.Option("--to", help="Who receives custody.")] = "",
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -84,7 +157,9 @@ def event_transfer(
 
     if not to:
         raise UsageError("say who receives custody with --to NAME")
-    _run_event("transfer", items, tag, exhibit, key, root, json_output, to=to, reason=reason)
+    _run_event(
+        "transfer", items, tag, exhibit, key, root, json_output, incident, to=to, reason=reason
+    )
 
 
 @event_app.command("access")
@@ -92,13 +167,14 @@ def event_access(
     items: ItemsArg = None,
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """ITEMS were viewed, played or analysed."""
-    _run_event("access", items, tag, exhibit, key, root, json_output, reason=reason)
+    _run_event("access", items, tag, exhibit, key, root, json_output, incident, reason=reason)
 
 
 @event_app.command("note")
@@ -107,7 +183,12 @@ def event_note(
     text: Annotated[str | None, typer.Option("--text", help="The annotation.")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     incident: Annotated[
-        str | None, typer.Option("--incident", help="The incident documented.")
+        str | None,
+        typer.Option(
+            "--incident",
+            help="The incident these items document (later selectable with --incident in "
+            "export, report, history and event).",
+        ),
     ] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
     sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
@@ -142,6 +223,7 @@ def event_dispose(
     items: ItemsArg = None,
     reason: Annotated[str, typer.Option("--reason", help="Returned, destroyed... and why.")] = "",
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -152,7 +234,7 @@ def event_dispose(
 
     if not reason:
         raise UsageError("a disposal needs --reason")
-    _run_event("dispose", items, tag, exhibit, key, root, json_output, reason=reason)
+    _run_event("dispose", items, tag, exhibit, key, root, json_output, incident, reason=reason)
 
 
 @event_app.command("supersede")
@@ -187,6 +269,7 @@ def event_copy(
     dest: Annotated[Path | None, typer.Option("--dest", help="Folder to copy into.")] = None,
     reason: ReasonOpt = None,
     tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,
     root: RootOpt = None,
@@ -201,7 +284,7 @@ def event_copy(
         raise UsageError("say where to copy with --dest PATH")
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
-        seqs = select_items(ledger, items, tag, exhibit)
+        seqs = select_items(ledger, items, tag, incident, exhibit)
     signed = copy_event(evidence, signer_for(key), seqs, dest, reason=reason)
     _render_event(signed, json_output)
 

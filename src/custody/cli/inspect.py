@@ -6,18 +6,19 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from custody.cli.common import (
     ExhibitSelectOpt,
+    IncidentSelectOpt,
     JsonOpt,
+    Listing,
     RootOpt,
+    TagSelectOpt,
     app,
     emit_json,
     evidence_root,
     out,
-    shown,
+    select_items,
 )
 
 
@@ -44,12 +45,10 @@ def log(
     if json_output:
         emit_json({"records": rows})
         return
-    table = Table("#", "type", "time (UTC)", "signer", "summary")
+    table = Listing("#", "type", "time (UTC)", "signer", "summary", fixed=("time (UTC)",))
     for row in rows:
-        table.add_row(
-            str(row["seq"]), row["type"], row["time"], row["signer"][:12], escape(row["summary"])
-        )
-    out.print(table)
+        table.add_row(str(row["seq"]), row["type"], row["time"], row["signer"], row["summary"])
+    table.print()
 
 
 @app.command()
@@ -75,9 +74,7 @@ def show(
 def _render_record(doc: dict[str, Any]) -> None:
     signed = doc["record"]["signed"]
     body = signed["body"]
-    table = Table(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
-    table.add_column()
-    table.add_column(overflow="fold")  # digests and fingerprints wrap, never end in '…'
+    table = Listing(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
     table.add_row("time (UTC)", signed["time"])
     table.add_row("signer", signed["signer"])
     table.add_row("previous line SHA-256", str(signed["prev"]))
@@ -87,23 +84,22 @@ def _render_record(doc: dict[str, Any]) -> None:
         if name in ("metadata", "provenance") or capture_part:
             continue
         table.add_row(
-            name,
-            escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value),
+            name, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
         )
     for name, value in doc.get("highlights", {}).items():
-        table.add_row(f"[dim]{name}[/]", escape(str(value)))
-    out.print(table)
+        table.add_row(name, str(value))
+    table.print()
     if "capture" in doc:
         _render_capture(signed["seq"], doc["capture"], body.get("items", []))
     for entry in doc.get("provenance", []):
         _render_provenance(entry)
     metadata = body.get("metadata")
     if metadata:
-        meta = Table("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
+        meta = Listing("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
         for tag, value in metadata.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            meta.add_row(escape(tag), escape(text[:200]))
-        out.print(meta)
+            meta.add_row(tag, text)
+        meta.print()
 
 
 def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
@@ -120,12 +116,11 @@ def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any
 
 def _render_provenance(entry: dict[str, Any]) -> None:
     """One source's statement about the item: its claims, and custody's checks, labelled."""
-    table = Table(show_header=False, title=shown(entry["summary"]), title_justify="left")
-    table.add_column(overflow="fold")  # labels
-    table.add_column(overflow="fold")  # values: paths, digests, claims, never cut short
+    # Values (paths, digests, claims) fold at a terminal and are whole lines in a pipe.
+    table = Listing(title=entry["summary"], show_header=False)
     for fact in entry["facts"]:
-        table.add_row(shown(fact["label"]), shown(fact["value"]))
-    out.print(table)
+        table.add_row(fact["label"], fact["value"])
+    table.print()
 
 
 @app.command()
@@ -133,33 +128,54 @@ def history(
     item: Annotated[
         str | None, typer.Argument(help="Path, record number or digest prefix.")
     ] = None,
+    tag: TagSelectOpt = None,
+    incident: IncidentSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """The item's whole life: acquisition, duplicates, versions, events, exhibit number,
-    checkpoints, timestamps (ITEM, or --exhibit NUMBER)."""
+    checkpoints, timestamps.
+
+    ITEM, or one --exhibit NUMBER: that item. With --tag, --incident or several --exhibit
+    (instead of ITEM): the history of every item they select."""
     from custody.errors import UsageError
     from custody.handling.history import history as build
     from custody.handling.lookup import resolve_items, resolve_record
     from custody.ledger.backends import open_ledger
 
-    if (item is None) == (not exhibit) or (exhibit and len(exhibit) > 1):
-        raise UsageError("name one item: ITEM or --exhibit NUMBER")
+    if item is None and not (tag or incident or exhibit):
+        raise UsageError("name one item: ITEM, or select items with --tag, --incident, --exhibit")
+    if item is not None and (tag or incident or exhibit):
+        raise UsageError(
+            "name one ITEM, or select items with --tag / --incident / --exhibit, not both"
+        )
+    one = item is not None or (not tag and not incident and len(exhibit or []) == 1)
     with open_ledger(evidence_root(root)) as ledger:
-        if exhibit:
-            (seq,) = resolve_items(ledger, [], exhibits=exhibit)
+        if item is not None:
+            results = [build(ledger, resolve_record(ledger, item))]
+        elif one:
+            (seq,) = resolve_items(ledger, [], exhibits=exhibit or [])
+            results = [build(ledger, seq)]
         else:
-            assert item is not None
-            seq = resolve_record(ledger, item)
-        result = build(ledger, seq)
+            seqs = select_items(ledger, None, tag, incident, exhibit)
+            results = [build(ledger, seq) for seq in seqs]
     if json_output:
-        emit_json(result.to_json())
+        if one:
+            emit_json(results[0].to_json())
+        else:
+            emit_json({"histories": [r.to_json() for r in results]})
         return
-    table = Table(title=f"{escape(result.path)}  sha256 {result.sha256}")
-    for name in ("#", "time (UTC)", "what", "by", "detail"):
-        # Paths, digests and claims fold onto more lines; they are never cut short.
-        table.add_column(name, overflow="fold")
-    for e in result.entries:
-        table.add_row(str(e.seq), e.time, e.kind, shown(e.signer_name), shown(e.summary))
-    out.print(table)
+    for result in results:
+        table = Listing(
+            "#",
+            "time (UTC)",
+            "what",
+            "by",
+            "detail",
+            title=f"{result.path}  sha256 {result.sha256}",
+            fixed=("time (UTC)",),
+        )
+        for e in result.entries:
+            table.add_row(str(e.seq), e.time, e.kind, e.signer_name, e.summary)
+        table.print()

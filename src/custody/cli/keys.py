@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from custody.cli.common import (
+    AllowWeakOpt,
     JsonOpt,
     KeyOpt,
+    Listing,
     ReasonOpt,
     RootOpt,
     app,
@@ -19,9 +20,12 @@ from custody.cli.common import (
     emit_json,
     err,
     evidence_root,
+    new_passphrase,
     out,
+    shown,
     signer_for,
 )
+from custody.cli.render import grouped
 from custody.errors import InputError, SigningKeyError
 
 keys_app = typer.Typer(help="Signing identities (Ed25519 keys).", no_args_is_help=True)
@@ -32,37 +36,98 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("generate")
 def keys_generate(
-    name: Annotated[str, typer.Option("--name", help="A short name for this identity.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name",
+            help="The holder's name as they write it, in any script ('Amina Haddad', "
+            "'أمينة'); recorded with the key and shown wherever it signed.",
+        ),
+    ],
+    handle: Annotated[
+        str | None,
+        typer.Option(
+            "--handle",
+            help="A short ASCII name to type after --key (default: made from --name, e.g. "
+            "amina-haddad; key-<fingerprint> when --name has no Latin letters).",
+        ),
+    ] = None,
     role: Annotated[
         str, typer.Option("--role", help="documenter, custodian or lawyer.")
     ] = "documenter",
+    allow_weak_passphrase: AllowWeakOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Create an Ed25519 signing key, encrypted with a passphrase."""
     from custody.clock import format_time, utc_now
-    from custody.keys.keyring import Keyring, check_name
+    from custody.errors import UsageError
+    from custody.keys.keyring import Keyring
+    from custody.keys.roles import ROLES
 
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     keyring = Keyring()
-    check_name(name)
-    if keyring.path_for(name).exists():
-        raise SigningKeyError(f"a key named {name!r} already exists ({keyring.path_for(name)})")
-    passphrase = ask_passphrase(f"New passphrase for key {name!r}", confirm=True)
-    key = keyring.generate(name, role, passphrase, format_time(utc_now()))
+    chosen, holder = handle_and_holder(name, handle)
+    if chosen is not None and keyring.path_for(chosen).exists():
+        raise SigningKeyError(
+            f"a key named {chosen!r} already exists ({keyring.path_for(chosen)}); "
+            "choose another with --handle"
+        )
+    passphrase = new_passphrase(
+        f"New passphrase for key {chosen or name!r}",
+        [w for w in (chosen, holder, name) if w],
+        allow_weak_passphrase,
+    )
+    key = keyring.generate(chosen, role, passphrase, format_time(utc_now()), holder)
     if json_output:
         emit_json(_key_json(key))
+        return
+    who = f" for {shown(holder)}" if holder else ""
+    err.print(f"Created key [bold]{escape(key.name)}[/] ({role}){who}")
+    fingerprint = grouped(key.public.fingerprint)
+    if out.is_terminal:  # two rows of eight groups: fits 80 columns, read aloud in halves
+        fingerprint = f"{fingerprint[:39]}\n             {fingerprint[40:]}"
+    for line in (
+        f"Key file:    {key.path}",
+        "             (encrypted with your passphrase; never share this file)",
+        f"Handle:      {key.name} (what --key takes)",
+        f"Fingerprint: {fingerprint}",
+        "Next:",
+        "  1. Back up the key (it stays encrypted) somewhere other than this computer:",
+        f"   custody keys export {key.name} --private --out /media/usb/{key.name}.key",
+        "  2. Give the fingerprint above to the lawyer who will check your evidence,",
+        "     by another channel than the evidence itself (a call, on paper): they",
+        "     confirm what you signed with 'custody trust add <fingerprint>'.",
+    ):
+        out.out(line, highlight=False)
+
+
+def handle_and_holder(name: str, handle: str | None) -> tuple[str | None, str | None]:
+    """The key's handle (None: to be made from its fingerprint) and its holder's full name
+    (None when the name given is the handle itself)."""
+    from custody.keys.keyring import check_holder, check_name, handle_for, is_handle
+
+    holder: str | None = check_holder(name)
+    if handle is not None:
+        chosen: str | None = check_name(handle)
+    elif is_handle(name):
+        return name, None  # a short name given as the name: nothing more to record
     else:
-        err.print(f"Created key [bold]{escape(name)}[/] ({role})")
-        out.print(f"fingerprint {key.public.fingerprint}")
+        chosen = handle_for(holder or name)
+    return chosen, (None if holder == chosen else holder)
 
 
 def _key_json(key: Any) -> dict[str, Any]:
-    return {
+    document = {
         "name": key.public.name,
         "role": key.public.role,
         "fingerprint": key.public.fingerprint,
         "created": key.created,
         "path": str(key.path),
     }
+    if key.public.holder is not None:
+        document["holder"] = key.public.holder
+    return document
 
 
 @keys_app.command("list")
@@ -77,10 +142,17 @@ def keys_list(json_output: JsonOpt = False) -> None:
     if not keys:
         err.print("No keys yet: run 'custody keys generate --name NAME'.")
         return
-    table = Table("name", "role", "fingerprint", "created")
+    table = Listing("handle", "holder", "role", "fingerprint", "created", "key file")
     for k in keys:
-        table.add_row(escape(k.name), k.public.role, k.public.fingerprint, k.created)
-    out.print(table)
+        table.add_row(
+            k.name,
+            k.public.holder or "",
+            k.public.role,
+            grouped(k.public.fingerprint),
+            k.created,
+            str(k.path),
+        )
+    table.print()
 
 
 @keys_app.command("export")
@@ -130,22 +202,29 @@ def keys_rotate(
     role: Annotated[
         str | None, typer.Option("--role", help="Role of the new key (default: same).")
     ] = None,
+    allow_weak_passphrase: AllowWeakOpt = False,
     root: RootOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Create a successor key; the old key signs its introduction and retires."""
     from custody.clock import format_time, utc_now
     from custody.handling.events import rotate
-    from custody.keys.keyring import Keyring
+    from custody.keys.keyring import Keyring, check_name
 
     evidence = evidence_root(root)
     keyring = Keyring()
     old_key = keyring.get(old).unlock(ask_passphrase(f"Passphrase for key {old!r}"))
+    check_name(new)
     created = keyring.generate(
         new,
         role or old_key.public.role,
-        ask_passphrase(f"New passphrase for key {new!r}", confirm=True),
+        new_passphrase(
+            f"New passphrase for key {new!r}",
+            [w for w in (new, old_key.public.holder) if w],
+            allow_weak_passphrase,
+        ),
         format_time(utc_now()),
+        old_key.public.holder,  # the same person: the successor keeps the holder's name
     )
     new_key = created.unlock(ask_passphrase(f"Passphrase for key {new!r}"))
     signed = rotate(evidence, old_key, new_key)
@@ -211,8 +290,12 @@ def keys_revoke(
 @keys_app.command("introduce")
 def keys_introduce(
     public_key: Annotated[Path, typer.Argument(help="Their public key (PEM from 'keys export').")],
-    name: Annotated[str, typer.Option("--name", help="Their name.")],
+    name: Annotated[str, typer.Option("--name", help="Their name, in any script.")],
     role: Annotated[str, typer.Option("--role", help="documenter, custodian or lawyer.")],
+    handle: Annotated[
+        str | None,
+        typer.Option("--handle", help="A short ASCII name for the key (default: from --name)."),
+    ] = None,
     key: KeyOpt = None,
     root: RootOpt = None,
     json_output: JsonOpt = False,
@@ -226,11 +309,11 @@ def keys_introduce(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from custody.errors import UsageError
-    from custody.keys.keyring import PublicKey, check_name
+    from custody.keys.keyring import PublicKey, fingerprint_of
     from custody.keys.roles import ROLES
     from custody.ledger.backends import open_ledger
 
-    check_name(name)
+    chosen, holder = handle_and_holder(name, handle)
     if role not in ROLES:
         raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     try:
@@ -242,7 +325,7 @@ def keys_introduce(
     if not isinstance(loaded, Ed25519PublicKey):
         raise InputError(f"{public_key} is not an Ed25519 public key")
     raw = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    public = PublicKey(raw, name, role)
+    public = PublicKey(raw, chosen or f"key-{fingerprint_of(raw)[:8]}", role, holder)
     signer = signer_for(key)
     if role == "custodian" and signer.public.role != "custodian":
         raise SigningKeyError("only a custodian may introduce a custodian's key")
@@ -257,15 +340,16 @@ def keys_introduce(
             {
                 "record": signed.seq,
                 "fingerprint": public.fingerprint,
-                "name": name,
+                "name": public.name,
+                "holder": public.holder,
                 "role": role,
                 "introduced_by": signer.fingerprint,
             }
         )
     else:
         out.print(
-            f"record {signed.seq}: {escape(signer.name)} vouched for {escape(name)} "
-            f"({role}), key {public.fingerprint}"
+            f"record {signed.seq}: {escape(signer.name)} vouched for {shown(name)} "
+            f"({role}), key {escape(public.name)} {grouped(public.fingerprint)}"
         )
 
 

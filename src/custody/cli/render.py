@@ -159,6 +159,65 @@ def printable(text: str) -> str:
     return clean(text)
 
 
+# Below this width a six-column table leaves a few characters per cell: each finding and
+# each signer is shown as its own two-column block instead, every value whole.
+WIDE = 250
+
+
+def _pairs(title: str, rows: list[tuple[str, str]], style: str | None = None) -> Table:
+    table = Table(show_header=False, title=title, title_justify="left", title_style=style)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _digest_lines(text: str | None) -> str:
+    """"sha256:ab… blake3:cd…" with each algorithm on its own line above its digest."""
+    if not text:
+        return ""
+    parts = text.split()
+    if all(":" in p and _hex_tail(p) for p in parts):
+        return "\n".join(f"{p.split(':', 1)[0]}:\n{p.split(':', 1)[1]}" for p in parts)
+    return escape(text)
+
+
+def _hex_tail(part: str) -> bool:
+    tail = part.split(":", 1)[1]
+    return len(tail) >= 32 and all(c in "0123456789abcdef" for c in tail)
+
+
+def _findings_as_blocks(result: VerificationResult) -> None:
+    for number, f in enumerate(result.findings, 1):
+        colour = "yellow" if f.severity == "warning" else "red"
+        rows = [
+            ("finding", f"[{colour}]{f.code}[/] ({f.severity})"),
+            ("record", str(f.seq) if f.seq is not None else "-"),
+            ("item", shown(f.item)),
+            ("detail", escape(f.message)),
+        ]
+        if f.expected is not None or f.found is not None:
+            rows += [("expected", _digest_lines(f.expected)), ("found", _digest_lines(f.found))]
+        out.print(_pairs(f"Finding {number} of {len(result.findings)}", rows))
+
+
+def _signers_as_blocks(result: VerificationResult) -> None:
+    for k in result.signers:
+        trust = "\n".join(escape(t) for t in k.get("trusted_because") or [])
+        rows = [
+            ("signer", shown(_signer_name(k))),
+            ("role", k["role"]),
+            ("fingerprint", grouped(k["fingerprint"])),
+            ("records", str(k["records"])),
+            ("status", _signer_status(k)),
+            ("trusted", trust or "[yellow]NOT CONFIRMED[/]"),
+        ]
+        out.print(_pairs("Key that signed", rows))
+        if k.get("confirm") and k.get("records"):
+            out.print(f"[yellow]to confirm[/]: {escape(k['confirm'])}")
+
+
 def _render_rich(result: VerificationResult) -> None:
     verdict = result.verdict
     style = {Verdict.VERIFIED: "green", Verdict.UNCONFIRMED: "yellow", Verdict.FAILED: "red"}[
@@ -185,7 +244,9 @@ def _render_rich(result: VerificationResult) -> None:
             mark = "[dim]none[/]"
         checks.add_row(check.name, mark, str(check.covered), escape(check.detail))
     out.print(checks)
-    if result.findings:
+    if result.findings and out.width < WIDE:
+        _findings_as_blocks(result)
+    elif result.findings:
         table = Table("finding", "record", "item", "detail", "expected", "found")
         for column in table.columns:
             column.overflow = "fold"
@@ -200,7 +261,9 @@ def _render_rich(result: VerificationResult) -> None:
                 escape(f.found or ""),
             )
         out.print(table)
-    if result.signers:
+    if result.signers and out.width < WIDE:
+        _signers_as_blocks(result)
+    elif result.signers:
         signers = Table(
             "signer", "role", "fingerprint", "records", "status", "trusted because",
             title="Keys that signed",
@@ -242,7 +305,7 @@ def _render_rich(result: VerificationResult) -> None:
     out.print(
         f"{result.ledger_size} records, tree root {result.tree_root}; "
         f"{result.files_checked} files checked, {human_size(result.bytes_hashed)} re-hashed",
-        soft_wrap=False,
+        soft_wrap=False,  # wrapped between words at a terminal: the root stays on one line
     )
     if verdict is not Verdict.VERIFIED:
         out.print(f"What each verdict proves, and what it cannot: {THREAT_MODEL}")

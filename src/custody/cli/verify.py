@@ -61,6 +61,30 @@ MinWitnessesOpt = Annotated[
         "record (default: all of them).",
     ),
 ]
+DisclosuresOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--disclosures",
+        help="Bundles: a file from 'custody disclose' revealing withheld values (collector, "
+        "source path, volume); each is checked against the commitment in its signed record.",
+    ),
+]
+
+
+def load_disclosures(path: Path | None) -> dict[str, object] | None:
+    from custody.errors import RecordError
+    from custody.ledger.disclosures import parse_lines
+
+    if path is None:
+        return None
+    try:
+        return dict(parse_lines(path.read_bytes()[: 1 << 26], str(path)))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    except RecordError as exc:
+        raise InputError(str(exc)) from None
+
+
 RequireTimestampsOpt = Annotated[
     bool,
     typer.Option("--require-timestamps", help="Fail if any record lacks a trusted timestamp."),
@@ -99,6 +123,7 @@ def verify(
     witness: WitnessOpt = None,
     min_witnesses: MinWitnessesOpt = None,
     ledger: LedgerOpt = None,
+    disclosures: DisclosuresOpt = None,
     at: Annotated[
         str | None,
         typer.Option(
@@ -147,6 +172,8 @@ def verify(
         raise UsageError(
             "--ledger-only, --files-only and --ledger apply to evidence roots, not bundles"
         )
+    if disclosures is not None and not bundle:
+        raise UsageError("--disclosures applies to bundles: an evidence root keeps its own")
     policy = trust_policy(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key,
         witness, min_witnesses, when,
@@ -155,7 +182,7 @@ def verify(
         from custody.delivery.bundle_check import verify_bundle
 
         assert target is not None
-        result = verify_bundle(target, policy=policy)
+        result = verify_bundle(target, policy=policy, disclosures=load_disclosures(disclosures))
     else:
         chosen = root or target
         evidence = find_root(explicit=str(chosen)) if chosen else evidence_root(None)

@@ -21,12 +21,14 @@ May import: ``custody.acquisition.sources.safezip`` (and its ``claims``), ``cust
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import posixpath
 import stat
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +71,7 @@ from custody.ledger.proofs import check_document
 from custody.ledger.records import MAX_LINE_BYTES, SignedRecord
 from custody.system.paths import Folder
 from custody.trust.policy import TrustPolicy
+from custody.verify.roots import NO_TOKENS, digests_differ
 
 BUNDLE_ZIP_LIMITS = ZipLimits(
     max_entries=MAX_ZIP_ENTRIES,
@@ -126,6 +129,14 @@ class Findings:
     def names(self, item: str) -> bool:
         return item in self.items
 
+    def take(self, item: str, code: Code) -> list[Finding]:
+        """The kept findings of ``code`` about ``item``, removed (to be merged into one)."""
+        found = [f for f in self.kept if f.code is code and f.item == item]
+        for finding in found:
+            self.kept.remove(finding)
+            self.counts[code] -= 1
+        return found
+
     def result(self) -> list[Finding]:
         out = list(self.kept)
         for code, count in self.counts.items():
@@ -145,6 +156,26 @@ class Findings:
 
 
 # --- reading ----------------------------------------------------------------------------------
+
+# What zipfile raises when a member's bytes were altered after the zip was made: a CRC-32
+# that no longer matches, a deflate stream that no longer decodes, a header that no longer
+# parses, data that ends early.
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError)
+# What reading an altered zip member raises (delivery.digests): the safe zip reader's
+# DamagedMemberError (CRC-32, length, local header), or zipfile's own errors.
+ZIP_DAMAGE = (DamagedMemberError, *_DAMAGE)
+
+
+def damaged_finding(rel: str, reason: str, seq: int | None = None) -> Finding:
+    return Finding(
+        Code.FILE_MODIFIED if rel.startswith("data/") else Code.BUNDLE_MALFORMED,
+        rel,
+        "altered or damaged inside the zip: its bytes no longer read back as the zip "
+        f"recorded them ({reason})",
+        seq,
+        "the bytes the zip recorded (CRC-32 and length)",
+        "different bytes",
+    )
 
 
 class BundleSource:
@@ -170,11 +201,25 @@ class BundleSource:
         self.files: dict[str, int] = {}  # relative path -> size
         self._kept: dict[str, bytes] = {}  # the one snapshot of every file read
         self._pinned: dict[str, str] = {}  # SHA-256 of files hashed but not kept
+        self.damaged: dict[str, str] = {}  # zip members that do not read back: why
+        # Disclosures given apart from the bundle (custody disclose), checked with its own.
+        self.extra_disclosures: dict[str, Any] = {}
         if path.is_dir():
             self._scan_folder()
             self.folder = Folder.open(path)
         elif zipfile.is_zipfile(path):
-            self._scan_zip()
+            try:
+                self._scan_zip()
+            except zipfile.BadZipFile as exc:
+                raise InputError(
+                    f"{path} is a damaged zip file ({exc}): it cannot be verified; ask the "
+                    "sender for another copy"
+                ) from None
+        elif path.is_file() and path.suffix.lower() == ".zip":
+            raise InputError(
+                f"{path} is not a readable zip file (truncated or damaged): it cannot be "
+                "verified; ask the sender for another copy"
+            )
         else:
             raise InputError(f"{path} is neither a bundle folder nor a zip file")
 
@@ -242,14 +287,31 @@ class BundleSource:
             if name.startswith(self.prefix):
                 self.files[name[len(self.prefix) :]] = size
 
+    def _damaged(self, rel: str, exc: BaseException) -> DamagedMemberError:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.damaged.setdefault(rel, reason[:200])
+        return DamagedMemberError(f"{rel}: {self.damaged[rel]}")
+
+    @contextlib.contextmanager
+    def _reading(self, rel: str) -> Iterator[None]:
+        """Reading ``rel``: a member that does not read back as the zip recorded it is
+        remembered (``damaged``, reported by the "zip members" check) and refused."""
+        try:
+            yield
+        except (DamagedMemberError, *_DAMAGE) as exc:
+            raise self._damaged(rel, exc) from None
+
     def open(self, rel: str) -> BinaryIO:
         """The bundle's file ``rel`` as it is now (callers check what they read: payload
         copies are hashed against the signed digests); reading a zip entry whose bytes fail
         its CRC-32 or declared length raises ``DamagedMemberError``."""
         if rel not in self.files:
             raise FileNotFoundError(rel)
+        if rel in self.damaged:
+            raise DamagedMemberError(f"{rel}: {self.damaged[rel]}")
         if self.zip is not None:
-            return self.zip.open(self.prefix + rel)  # type: ignore[return-value]
+            with self._reading(rel):
+                return self.zip.open(self.prefix + rel)  # type: ignore[return-value]
         assert self.folder is not None
         try:
             parent, name = self.folder.parent_of(rel, create=False)
@@ -265,7 +327,7 @@ class BundleSource:
         if data is None:
             if rel in self.files and self.files[rel] > limit:
                 raise InputError(f"{rel} in the bundle is implausibly large")
-            with self.open(rel) as handle:
+            with self._reading(rel), self.open(rel) as handle:
                 data = handle.read(limit + 1)
             pinned = self._pinned.get(rel)
             if pinned is not None and hashlib.sha256(data).hexdigest() != pinned:
@@ -291,7 +353,7 @@ class BundleSource:
                                     max_line)  # fmt: skip
             return
         digest = hashlib.sha256()
-        with self.open(rel) as handle:
+        with self._reading(rel), self.open(rel) as handle:
 
             def chunks() -> Iterator[bytes]:
                 while chunk := handle.read(CHUNK):
@@ -340,7 +402,7 @@ class BundleSource:
                 raise FileChangedError(rel, "file changed while it was being read")
         else:
             hashes = {a: new_hash(a) for a in wanted}
-            with self.open(rel) as handle:
+            with self._reading(rel), self.open(rel) as handle:
                 while chunk := handle.read(1 << 20):
                     for h in hashes.values():
                         h.update(chunk)
@@ -555,7 +617,11 @@ def _proof_document(source: BundleSource, rel: str) -> Any:
 
 
 def verify_bundle(
-    path: Path, *, policy: TrustPolicy, all_manifests: bool = False
+    path: Path,
+    *,
+    policy: TrustPolicy,
+    disclosures: dict[str, Any] | None = None,
+    all_manifests: bool = False,
 ) -> VerificationResult:
     """Verify a bundle folder or zip offline under ``policy``; every check, every finding.
     With ``policy.at`` the long-term validity of its timestamps is required at that date
@@ -569,24 +635,34 @@ def verify_bundle(
     carry; ``all_manifests`` re-hashes every payload manifest's algorithm too (SHA-512).
     """
     with BundleSource(path) as source:
-        return verify_source(source, policy=policy, all_manifests=all_manifests)
+        return verify_source(
+            source, policy=policy, disclosures=disclosures, all_manifests=all_manifests
+        )
 
 
 def verify_source(
-    source: BundleSource, *, policy: TrustPolicy, all_manifests: bool = False
+    source: BundleSource,
+    *,
+    policy: TrustPolicy,
+    disclosures: dict[str, Any] | None = None,
+    all_manifests: bool = False,
 ) -> VerificationResult:
     """``verify_bundle`` over an open source, whose snapshot the caller then uses: what
     import copies and what a report shows are the very bytes verified here."""
     result = VerificationResult(root=str(source.path), trust=policy.describe())
-    try:
+    source.extra_disclosures = dict(disclosures or {})
+    with contextlib.suppress(DamagedMemberError):
+        # else a file every later check needs is damaged (the "zip members" check says so)
         _verify(source, result, policy, all_manifests)
-    except DamagedMemberError as exc:
-        # A file the checks cannot do without (the index, the records) is damaged in the zip.
+    if source.zip is not None:
+        # Tampering inside a zip, reported as what it is, whatever else could be checked.
         result.add_check(
-            "bag structure",
-            [*source.findings, Finding(Code.BUNDLE_MALFORMED, "bundle", f"cannot be read: {exc}")],
+            "zip members",
+            [damaged_finding(rel, why) for rel, why in sorted(source.damaged.items())],
             len(source.files),
-            "BagIt files present and readable",
+            "every member read back with the CRC-32 and length the zip recorded"
+            if not source.damaged
+            else "members that did not read back as the zip recorded them",
         )
     return result
 
@@ -699,31 +775,18 @@ def _verify(
     for rel in sorted(outcomes):  # findings in name order, whatever finished first
         actual = outcomes[rel]
         if isinstance(actual, DamagedMemberError):
-            file_findings.append(
-                Finding(
-                    Code.FILE_MODIFIED,
-                    rel,
-                    "its bytes in the zip are not the ones the zip recorded (CRC-32 or length): "
-                    f"changed or damaged ({actual})",
-                )
-            )
-            continue
+            continue  # reported once, by the "zip members" check
         if isinstance(actual, str):
             file_findings.append(Finding(Code.FILE_UNREADABLE, rel, f"could not be read: {actual}"))
             continue
         hashed[rel] = actual
-        for algorithm, manifest in manifests.items():
-            if algorithm in rehashed and rel in manifest and manifest[rel] != actual[algorithm]:
-                file_findings.append(
-                    Finding(
-                        Code.FILE_MODIFIED,
-                        rel,
-                        f"{algorithm} differs from the payload manifest",
-                        None,
-                        manifest[rel],
-                        actual[algorithm],
-                    )
-                )
+        listed_digests = {a: m[rel] for a, m in manifests.items() if a in rehashed and rel in m}
+        differ = [a for a, value in listed_digests.items() if value != actual[a]]
+        if differ:
+            # One changed file, one finding (merged below with its item record's digests).
+            file_findings.append(
+                digests_differ(rel, None, listed_digests, actual, differ, "the payload manifest")
+            )
     # Tag manifests cover the custody material: both of them, each listing every tag file
     # (deleting them, or a line of them, used to raise no finding).
     tag_files = {r for r in files if not r.startswith(("data/", "tagmanifest-"))}
@@ -766,10 +829,10 @@ def _verify(
             try:
                 found = source.digests(rel, (algorithm,))[algorithm]
             except DamagedMemberError:
-                found = "unreadable"
+                continue  # reported once, by the "zip members" check
             if found != expected:
                 structure.append(
-                    Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected)
+                    Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected, found)
                 )
     result.files_checked = len(hashed)
     result.bytes_hashed = sum(files[r] for r in hashed)
@@ -951,24 +1014,27 @@ def _verify_custody(
         expected_paths.add(rel)
         actual = hashed.get(rel)
         if actual is None:
+            if rel in source.damaged:
+                continue  # there, but altered inside the zip: the "zip members" check says so
             if not file_findings.names(rel):
                 file_findings.append(
                     Finding(Code.FILE_MISSING, rel, "the item's file is not in the bundle", seq)
                 )
             continue
-        for algorithm, value in item.digests.items():
-            if algorithm in actual and actual[algorithm] != value:
-                file_findings.append(
-                    Finding(
-                        Code.FILE_MODIFIED,
-                        rel,
-                        f"{algorithm} differs from item record {seq}",
-                        seq,
-                        value,
-                        actual[algorithm],
-                    )
-                )
-                break
+        differ = [a for a, value in item.digests.items() if a in actual and actual[a] != value]
+        if differ:
+            # Merge with the manifest finding for this file: every digest that differs from
+            # what the record or the manifests say, in one finding.
+            listed = file_findings.take(rel, Code.FILE_MODIFIED)
+            recorded = dict(item.digests)
+            for finding in listed:
+                for pair in (finding.expected or "").split():
+                    algorithm, _, value = pair.partition(":")
+                    if algorithm not in recorded and value != actual.get(algorithm):
+                        recorded[algorithm] = value
+                        differ.append(algorithm)
+            against = f"item record {seq}" + (" and the payload manifest" if listed else "")
+            file_findings.append(digests_differ(rel, seq, recorded, actual, differ, against))
     for rel in sorted(set(hashed) - expected_paths):
         file_findings.append(
             Finding(
@@ -1109,9 +1175,65 @@ def _verify_custody(
         f"{checked} references between the bundle's records name an earlier item record "
         "with that content",
     )
+    _verify_disclosures(source, result, parsed)
     _check_exhibits(result, parsed, authentic, {f.seq for f in reference_problems})
     _verify_tokens(source, result, parsed, checkpoint, policy)
     _verify_longterm(source, result, parsed, checkpoint, policy.tsa, policy.at, index)
+
+
+DISCLOSURES = "custody/disclosures.jsonl"
+
+
+def _verify_disclosures(
+    source: BundleSource, result: VerificationResult, parsed: dict[int, SignedRecord]
+) -> None:
+    """Each disclosed value must be one a signed item record commits to (custody.ledger.
+    disclosures); what is withheld is counted, never guessed."""
+    from custody.ledger.disclosures import parse_lines
+
+    committed: dict[str, tuple[int, str]] = {}  # digest -> (item record, field)
+    for seq, signed in parsed.items():
+        if signed.record.type == "item":
+            for name, digest in (signed.record.body.get("commitments") or {}).items():
+                committed[str(digest)] = (seq, str(name))
+    if not committed and DISCLOSURES not in source.files and not source.extra_disclosures:
+        return
+    findings: list[Finding] = []
+    disclosed: dict[str, tuple[str, Any]] = {}
+    if DISCLOSURES in source.files:
+        try:
+            parsed_lines = parse_lines(source.read(DISCLOSURES, limit=1 << 26), DISCLOSURES)
+            disclosed.update((d, (DISCLOSURES, x)) for d, x in parsed_lines.items())
+        except RecordError as exc:
+            findings.append(Finding(Code.BUNDLE_MALFORMED, DISCLOSURES, str(exc)))
+    disclosed.update((d, ("disclosures given separately", x))
+                     for d, x in source.extra_disclosures.items())  # fmt: skip
+    matched = 0
+    for digest, (where, disclosure) in disclosed.items():
+        _salt, name, _value = disclosure.parts()
+        target = committed.get(digest)
+        if target is None or target[1] != name:
+            findings.append(
+                Finding(
+                    Code.BUNDLE_MALFORMED,
+                    where,
+                    f"a disclosed {name} that no item record in the bundle commits to: its "
+                    "value or salt was altered, or it belongs to another bundle",
+                    None,
+                    "the SHA-256 of a commitment in a signed item record",
+                    digest,
+                )
+            )
+        else:
+            matched += 1
+    held_back = len(committed) - matched
+    result.add_check(
+        "disclosures",
+        findings,
+        len(committed),
+        f"{matched} identifying value(s) disclosed, each matching the salted commitment in "
+        f"its signed record; {held_back} withheld (only their commitments are in the records)",
+    )
 
 
 def _check_exhibits(
@@ -1392,7 +1514,9 @@ def _verify_tokens(
         "timestamps",
         findings,
         review.checked,
-        f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid",
+        f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid"
+        if review.checked
+        else NO_TOKENS.replace("'custody timestamp' gets tokens", "the bundle carries none"),
     )
     result.timestamps = token_rows(review)
 

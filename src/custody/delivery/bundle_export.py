@@ -31,6 +31,7 @@ altered proofs, tokens or records, zip bombs - get findings, and nothing is ever
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -52,7 +53,8 @@ from custody.handling.case import CaseDetails, latest_case
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
-from custody.ledger.bodies import EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.bodies import COMMITTED_FIELDS, EventBody, ItemBody, KeyBody, TimestampBody
+from custody.ledger.disclosures import Disclosure, DisclosureStore
 from custody.ledger.proofs import consistency_document, inclusion_document
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
@@ -77,11 +79,17 @@ class ExportReport:
     payload_bytes: int = 0
     zip: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Identifying values (collector, source path, volume) the bundle carries, by field,
+    # and the fields withheld (only their salted commitments are in the records).
+    disclosed: dict[str, int] = field(default_factory=dict)
+    withheld: dict[str, int] = field(default_factory=dict)
     evidence_records: int = 0
     validation: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "disclosed": self.disclosed,
+            "withheld": self.withheld,
             "out": self.out,
             "zip": self.zip,
             "items": self.items,
@@ -175,14 +183,25 @@ def export_bundle(
     out: Path,
     *,
     make_zip: bool = False,
+    withhold: Sequence[str] = (),
     jobs: int | None = None,
 ) -> ExportReport:
     """Write a BagIt bundle of ``items`` (item record numbers) to ``out``; see module doc.
+
+    ``withhold``: identifying fields (collector, source_path, volume) whose values stay
+    out of the bundle; its records, which hold only salted commitments to them, still
+    verify. Records made before commitments hold such values in the clear: withholding
+    them is refused (UsageError), since it would break their signatures.
 
     ``jobs``: how many originals are copied at once (default: every core available).
     """
     if not items:
         raise UsageError("nothing to export: name items, a --tag, or use --all")
+    unknown = sorted(set(withhold) - set(COMMITTED_FIELDS))
+    if unknown:
+        raise UsageError(
+            f"--withhold {', '.join(unknown)}: choose among {', '.join(COMMITTED_FIELDS)}"
+        )
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
@@ -220,6 +239,13 @@ def export_bundle(
                 )
             carried[key] = signed.seq
         related, withheld = _related_records(ledger, items)
+        bodies = [ItemBody.from_json(r.record.body) for r in item_records]
+        _refuse_clear_values(item_records, bodies, withhold)
+        disclosures = [
+            d
+            for d in DisclosureStore(root.state).for_items(bodies)
+            if d.parts()[1] not in withhold
+        ]
         signed_case = latest_case(ledger)
         checkpoint = _choose_checkpoint(ledger, max(related))
         tree_size = int(checkpoint.record.body["tree_size"])
@@ -276,6 +302,7 @@ def export_bundle(
             item_records,
             withheld,
             longterm,
+            disclosures,
         )
         _write_bag_files(root, out, payload, item_records, checkpoint, signed_case)
     except OSError as exc:
@@ -287,11 +314,47 @@ def export_bundle(
     report.evidence_records = len(longterm["evidence_records"])
     report.validation = len(longterm["validation"])
     report.payload_bytes = sum(size for size, _ in payload.values())
+    _count_disclosure(report, bodies, disclosures)
     if make_zip:
         report.zip = str(_zip(out))
     return report
 
 
+def _refuse_clear_values(
+    records: Sequence[SignedRecord], bodies: Sequence[ItemBody], withhold: Sequence[str]
+) -> None:
+    clear = []
+    for signed, body in zip(records, bodies, strict=True):
+        values = {"collector": body.collector}
+        if body.acquisition is not None:
+            values["source_path"] = body.acquisition.source_path
+            values["volume"] = "set" if body.acquisition.volume is not None else None
+        if any(values.get(name) is not None for name in withhold):
+            clear.append(signed.seq)
+    if clear:
+        listing = ", ".join(map(str, clear))
+        raise UsageError(
+            f"record(s) {listing} hold {', '.join(withhold)} in the clear (recorded before "
+            "custody kept them as commitments): leaving them out would break the records' "
+            "signatures. Export those items without --withhold, or leave them out"
+        )
+
+
+def _count_disclosure(
+    report: ExportReport, bodies: Sequence[ItemBody], disclosures: Sequence[Disclosure]
+) -> None:
+    carried = {d.digest for d in disclosures}
+    for body in bodies:
+        values = {"collector": body.collector}
+        if body.acquisition is not None:
+            values["source_path"] = body.acquisition.source_path
+            values["volume"] = "set" if body.acquisition.volume is not None else None
+        for name in COMMITTED_FIELDS:
+            digest = (body.commitments or {}).get(name)
+            if values.get(name) is not None or (digest is not None and digest in carried):
+                report.disclosed[name] = report.disclosed.get(name, 0) + 1
+            elif digest is not None:
+                report.withheld[name] = report.withheld.get(name, 0) + 1
 def _longterm(
     ledger: Ledger, checkpoint: int, stamps: Sequence[int], report: ExportReport
 ) -> dict[str, Any]:
@@ -460,10 +523,18 @@ def _write_custody(
     items: Sequence[SignedRecord],
     withheld: Sequence[int],
     longterm: dict[str, Any],
+    disclosures: Sequence[Disclosure] = (),
 ) -> None:
     folder = out / "custody"
     for sub in ("proofs", "keys", "timestamps"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    if disclosures:
+        # Salts and values of the identifying fields this bundle reveals (custody.ledger.
+        # disclosures); those withheld are not here, and cannot be derived from it.
+        write_atomic(
+            folder / "disclosures.jsonl",
+            b"".join(d.text.encode("ascii") + b"\n" for d in disclosures),
+        )
     for rel, data in longterm["files"].items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -476,21 +547,23 @@ def _write_custody(
         name = f"consistency-{document['old_size']}-{document['new_size']}.json"
         write_atomic(folder / "proofs" / name, canonical.encode(document) + b"\n")
         consistency_files.append({"checkpoint": seq, "file": f"custody/proofs/{name}"})
-    keys = []
+    keys: list[dict[str, str]] = []
     for line in lines:
         signed = SignedRecord.parse(line)
         if signed.record.type == "key":
             body = KeyBody.from_json(signed.record.body)
             pem = PublicKey(body.public_key, body.name, body.role).pem()
             write_atomic(folder / "keys" / f"{body.fingerprint}.pem", pem)
-            keys.append(
-                {
-                    "fingerprint": body.fingerprint,
-                    "name": body.name,
-                    "role": body.role,
-                    "file": f"custody/keys/{body.fingerprint}.pem",
-                }
-            )
+            entry = {
+                "fingerprint": body.fingerprint,
+                "name": body.name,
+                "role": body.role,
+                "file": f"custody/keys/{body.fingerprint}.pem",
+            }
+            if body.holder:
+                entry["holder"] = body.holder
+            if all(k["fingerprint"] != body.fingerprint for k in keys):
+                keys.append(entry)
     tokens = []
     for stamp in stamps:
         body_t = TimestampBody.from_json(stamp.record.body)
@@ -536,15 +609,22 @@ def _write_custody(
         "payload_files": len(payload),
         "withheld_events": [{"record": seq, "reason": WITHHELD_REASON} for seq in withheld],
         "cosignatures": cosignature_files,
+        "disclosures": {
+            "file": "custody/disclosures.jsonl" if disclosures else None,
+            "count": len(disclosures),
+            "withheld": _withheld_fields(items, disclosures),
+        },
         "evidence_records": longterm["evidence_records"],
         "validation": longterm["validation"],
     }
     if note_file is not None:
         index["checkpoint_note"] = note_file
+    spec = _write_spec(folder)
+    index["tools"] = {"verify_script": f"custody/{VERIFY_SCRIPT}", "specification": spec}
     write_atomic(
         folder / "index.json", (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
     )
-    write_atomic(out / "HOW-TO-VERIFY.txt", _how_to_verify(index).encode())
+    write_atomic(out / "HOW-TO-VERIFY.txt", how_to_verify(index, lines).encode())
 
 
 def _write_witness_material(
@@ -591,6 +671,18 @@ def _write_witness_material(
             write_atomic(folder / "checkpoint.note", note)
             note_file = "custody/checkpoint.note"
     return files, note_file
+
+
+def _withheld_fields(
+    items: Sequence[SignedRecord], disclosures: Sequence[Disclosure]
+) -> list[str]:
+    carried = {d.digest for d in disclosures}
+    fields: set[str] = set()
+    for signed in items:
+        for name, digest in (signed.record.body.get("commitments") or {}).items():
+            if digest not in carried:
+                fields.add(str(name))
+    return sorted(fields)
 
 
 def _write_bag_files(
@@ -682,65 +774,219 @@ def _zip(out: Path) -> Path:
     return target
 
 
-def _how_to_verify(index: dict[str, Any]) -> str:
+VERIFY_SCRIPT = "verify-bundle.py"
+# The normative documents a verifier needs, carried in every bundle (custody/spec/).
+SPEC_DOCUMENTS = ("format.md", "merkle.md", "proofs.md", "bundle.md", "long-term.md")
+
+
+def spec_folder() -> Path | None:
+    """docs/ of the custody source tree this code runs from (an editable or source install,
+    the way scripts/setup.sh installs it); None if custody was installed without it."""
+    folder = Path(__file__).resolve().parents[3] / "docs"
+    return folder if all((folder / name).is_file() for name in SPEC_DOCUMENTS) else None
+
+
+def _write_spec(folder: Path) -> list[str]:
+    """The standalone checking script and the format specification, into custody/."""
+    from custody.delivery import standalone
+
+    script = Path(standalone.__file__).read_bytes()
+    write_atomic(folder / VERIFY_SCRIPT, script, mode=0o755)
+    docs = spec_folder()
+    if docs is None:
+        return []
+    (folder / "spec").mkdir(exist_ok=True)
+    written = []
+    for name in SPEC_DOCUMENTS:
+        write_atomic(folder / "spec" / name, (docs / name).read_bytes())
+        written.append(f"custody/spec/{name}")
+    return written
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def _reveals(index: dict[str, Any], step: int) -> str:
+    info = index.get("disclosures") or {}
+    held = info.get("withheld") or []
+    count = int(info.get("count") or 0)
+    text = f"""{step}. What this bundle reveals about the people who collected the evidence
+   The keys above name their holders. Item records may name who collected each file
+   (collector), the path it was copied from and the disk it was on (source_path, volume):
+   custody records these as salted commitments, and keeps the values apart."""
+    if count:
+        text += f"""
+   This bundle discloses {count} such value(s) in custody/disclosures.jsonl: each line is
+   base64url of [salt, field, value], and its SHA-256 is the commitment in a signed record
+   (step 2 checks each one)."""
+    if held:
+        text += f"""
+   WITHHELD from this bundle: {", ".join(held)}. The records hold only salted commitments to
+   them; the values cannot be derived from this bundle. The sender can disclose them to a
+   court ('custody disclose'), and each disclosure is checked against its commitment."""
+    if not count and not held:
+        text += """
+   No item record in this bundle holds such commitments."""
+    return text
+
+
+def _longterm_step(index: dict[str, Any], step: int) -> str:
+    records = index.get("evidence_records") or []
+    if not records:
+        return f"""{step}. The timestamps outlive their certificates: NOT YET IN THIS BUNDLE
+   No RFC 4998 evidence record travels with it ('custody renew' had not covered its
+   checkpoint), so its timestamps stand only while step 5 can check them."""
+    files = ", ".join(str(r["file"]) for r in records)
+    return f"""{step}. The timestamps outlive their certificates (RFC 4998)
+   {files} is an RFC 4998 evidence record (DER) whose data object is the group: the
+   checkpoint line of step 5 and each token file it lists in custody/index.json
+   ("evidence_records"). Check it with Bouncy Castle's org.bouncycastle.tsp.ers or by hand
+   (custody/spec/long-term.md section 4); the certificates, CRLs and OCSP answers kept for
+   the tokens are under custody/validation/."""
+
+
+def _witness_step(index: dict[str, Any], step: int) -> str:
+    cosigned = index.get("cosignatures") or []
+    note = index.get("checkpoint_note")
+    if not cosigned and not note:
+        return f"""{step}. Witnesses: none
+   No witness cosignature and no signed checkpoint note travel with this bundle."""
     checkpoint = index["checkpoint"]
+    text = f"""{step}. Witnesses and the checkpoint note (C2SP)"""
+    if cosigned:
+        files = ", ".join(str(c["file"]) for c in cosigned)
+        text += f"""
+   {files}: a witness (a second party) checked that the ledger's checkpoint extends
+   every checkpoint of this ledger it had seen, and cosigned it (c2sp.org/tlog-cosignature,
+   Ed25519 over "cosignature/v1", "time T" and the checkpoint note's text). Each file gives
+   the witness's "witness_fingerprint", its verifier key "vkey" and the cosigned checkpoint
+   as a signed "note". A cosignature is worth what its witness is: compare the fingerprint
+   with one the witness gave you by another channel, as in step 4."""
+    if note:
+        root = base64.b64encode(bytes.fromhex(str(checkpoint["root"]))).decode()
+        text += f"""
+   {note} is the checkpoint (record {checkpoint["record"]}) as a C2SP signed note
+   (c2sp.org/signed-note, tlog-checkpoint): the ledger's origin, the tree size and the
+   root in base64, then the signer's signature line. Its size and root must be these:
+   $ sed -n 2,3p {note}
+   Expected: {checkpoint["tree_size"]} and {root}
+   Go's golang.org/x/mod/sumdb/note checks its signature (note.Open) with the verifier
+   key note.NewEd25519VerifierKey makes from the origin (line 1) and the signer's
+   32-byte public key (step 4's command prints its SHA-256; the key is
+   custody/keys/{checkpoint["signer"]}.pem)."""
+    return text
+
+
+def how_to_verify(index: dict[str, Any], lines: Sequence[bytes]) -> str:
+    """HOW-TO-VERIFY.txt: every step with standard tools, each command on a line of its own
+    starting with "$ " (tests/test_how_to_verify.py runs them, literally, in a fresh
+    environment without custody)."""
+    checkpoint = index["checkpoint"]
+    records = [SignedRecord.parse(line) for line in lines]
+    position = {r.seq: number for number, r in enumerate(records, 1)}
+    example = next((r for r in records if r.record.type == "item"), records[0])
+    n, pem = position[example.seq], f"custody/keys/{example.record.signer}.pem"
+    keys = index["keys"]
+    key_lines = "\n".join(
+        f"     {k['name']}{' (' + k['holder'] + ')' if k.get('holder') else ''}, {k['role']}:\n"
+        f"       {_grouped(k['fingerprint'])}"
+        for k in keys
+    )
+    checkpoint_line = position.get(int(checkpoint["record"]), 0)
+    tokens = index["timestamps"]
+    if tokens:
+        digest = tokens[0]["imprint"]
+        token_steps = "\n".join(
+            f"   $ openssl ts -reply -in {t['file']} -text\n"
+            f'   $ openssl ts -verify -digest {t["imprint"]} -in {t["file"]} -CAfile "$TSA_ROOT"'
+            for t in tokens
+        )
+        when = f"""5. When: the checkpoint existed at the trusted time (RFC 3161)
+   {len(tokens)} timestamp token(s) under custody/timestamps/ cover the checkpoint. Each is a
+   signed statement by a timestamp authority that the SHA-256 of the checkpoint line
+   (line {checkpoint_line} of custody/records.jsonl, without its newline) existed at its genTime:
+   $ sed -n '{checkpoint_line}p' custody/records.jsonl | tr -d '\\n' | sha256sum
+   Expected: {digest}
+   Then read and check each token, with TSA_ROOT set to the file of the authority's root
+   certificate that you obtained from the authority itself (not from this bundle):
+{token_steps}
+   Each must print "Verification: OK". If the authority's certificate has since expired,
+   add -attime <genTime in seconds since 1970>."""
+    else:
+        when = """5. When: THIS BUNDLE CARRIES NO TRUSTED TIMESTAMP
+   Nothing in it independently proves when these records existed: the times written in
+   the records are what the signers' computers said, and a signer could have set them to
+   anything. If the time matters, ask the sender to run 'custody timestamp' (or, offline,
+   'custody timestamp --request-out') and send the bundle again."""
     return f"""HOW TO VERIFY THIS EVIDENCE BUNDLE
 ==================================
 
 This folder is a BagIt bag (RFC 8493) made by {index["tool"]} on {index["created"]}.
 It holds {len(index["items"])} evidence file(s) under data/, exactly as catalogued, and
 under custody/ the records, proofs, keys and timestamps that show where they came from.
-Every check below uses standard tools; none needs custody. Run them from this folder.
 
-1. The bag is complete and no file was changed
-   python3 -m pip install bagit && bagit.py --validate .
-   sha256sum -c manifest-sha256.txt        (every line must say OK)
-   sha512sum -c manifest-sha512.txt
+Every step uses standard tools (bash, coreutils, openssl, Python 3); none needs custody.
+On Debian or Ubuntu:  sudo apt install coreutils openssl python3 python3-venv
+Open a terminal in this folder (the one holding this file). Lines that start with "$ "
+are commands: type them without the "$ ".
 
-2. The records say what the files are
-   custody/records.jsonl holds one signed record per line (format: docs/format.md of
-   custody). For each file, its "item" record gives the path, size and digests; compare:
-       grep '"type":"item"' custody/records.jsonl
-   The "sha256" in each item record must equal the file's line in manifest-sha256.txt.
+1. The bag is complete and no file was changed (BagIt)
+   bagit-python checks the bag. Debian has no package for it ("apt install python3-bagit"
+   finds nothing) and its Python refuses "pip install" outside a virtual environment
+   ("externally-managed-environment"), so install it in one, in your home folder:
+   $ python3 -m venv ~/bagit-venv
+   $ ~/bagit-venv/bin/pip install bagit
+   $ ~/bagit-venv/bin/bagit.py --validate .
+   Expected: a line ending "is valid". The same check without bagit:
+   $ sha256sum -c manifest-sha256.txt
+   $ sha512sum -c manifest-sha512.txt
+   Every line must end in "OK".
 
-3. Each record was signed by the key it names
-   The public keys are in custody/keys/<fingerprint>.pem. A key's fingerprint is:
-       openssl pkey -pubin -in custody/keys/F.pem -outform DER | tail -c 32 | sha256sum
-   To check the signature of line N of custody/records.jsonl:
-       line=$(sed -n 'Np' custody/records.jsonl)
-       printf '%s' "$line" | sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' > msg.bin
-       printf '%s' "$line" | sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' | base64 -d > sig.bin
-       openssl pkeyutl -verify -pubin -inkey custody/keys/F.pem -rawin -in msg.bin -sigfile sig.bin
-   where F is the "signer" of that record. It must print "Signature Verified Successfully".
+2. Every record, proof, file and signature, by one short script
+   custody/{VERIFY_SCRIPT} uses only Python's standard library (and openssl for the
+   Ed25519 signatures); it is short, read it first if you wish. It folds each record's
+   inclusion proof up to the checkpoint's Merkle root (RFC 9162), compares every file
+   with its item record, recomputes each key's fingerprint and checks every signature:
+   $ python3 custody/{VERIFY_SCRIPT}
+   Expected last line: "ALL CHECKS PASSED".
 
-4. The records are in the ledger the checkpoint covers, and nothing else is revealed
-   The checkpoint is record {checkpoint["record"]}: the first {checkpoint["tree_size"]} ledger
-   records have the RFC 9162 Merkle root {checkpoint["root"]}.
-   custody/proofs/record-<seq>.json proves one record is in that tree: "record_line" is the
-   exact line, "audit_path" the sibling hashes (RFC 9162 section 2.1.3.2). The leaf hash is
-       printf '%s' "<record_line>" | (printf '\\000'; cat) | sha256sum
-   Other people's records are represented only by these hashes.
+3. One signature by hand: line {n} of custody/records.jsonl (record {example.seq})
+   What is signed is the value of "signed", exactly as stored (see custody/spec/format.md
+   section 3). Its key is {pem}:
+   $ sed -n '{n}p' custody/records.jsonl | tr -d '\\n' > line.tmp
+   $ sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' line.tmp > msg.tmp
+   $ sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' line.tmp | base64 -d > sig.tmp
+   $ openssl pkeyutl -verify -pubin -inkey {pem} -rawin -in msg.tmp -sigfile sig.tmp
+   Expected: "Signature Verified Successfully". (Then: rm line.tmp msg.tmp sig.tmp)
 
-5. The checkpoint existed at the trusted time
-   Each custody/timestamps/*.tsr is an RFC 3161 response over the SHA-256 of the
-   checkpoint line (record {checkpoint["record"]} in custody/records.jsonl, without newline):
-       grep -n '"type":"checkpoint"' custody/records.jsonl
-       sed -n 'Lp' custody/records.jsonl | tr -d '\\n' | sha256sum     (L = that line)
-       openssl ts -reply -in custody/timestamps/T.tsr -text
-       openssl ts -verify -digest <that sha256> -in custody/timestamps/T.tsr \\
-           -CAfile <the timestamp authority's root certificate, obtained from the TSA>
-   (add -attime <genTime as seconds since 1970> if the TSA certificate has since expired).
+4. WHO signed: compare the fingerprints with ones you obtained separately
+   The records were signed by these keys:
+{key_lines}
+   A key's fingerprint is the SHA-256 of its raw public key; recompute one from its file:
+   $ openssl pkey -pubin -in {pem} -outform DER | tail -c 32 | sha256sum
+   Compare each fingerprint with the one its holder gave you by ANOTHER CHANNEL than this
+   bundle: read aloud on a call, on paper, in person. Never with anything in this bundle:
+   whoever could alter it could also replace the keys. If they differ, or you have none,
+   the steps above prove only that the records are consistent with each other, not who
+   made them.
 
-6. The timestamps outlive their certificates (when custody/evidence/ exists)
-   custody/evidence/checkpoint-<seq>.ers is an RFC 4998 evidence record (DER) whose data
-   object is the group: the checkpoint line above and each custody/timestamps/*.tsr it
-   lists in custody/index.json ("evidence_records"). Check it with Bouncy Castle's
-   org.bouncycastle.tsp.ers or by hand (custody's docs/long-term.md section 4); the CRLs,
-   OCSP answers and certificates kept for the tokens are under custody/validation/.
-   Judged for the long term at a date:  custody verify . --at 2036-01-01
+{when}
 
-7. All of it at once, with custody installed:
-       custody verify .          (or: custody verify bundle.zip)
+{_longterm_step(index, 6)}
 
-custody/index.json lists every file named above.
+{_witness_step(index, 7)}
+
+{_reveals(index, 8)}
+
+9. The format, carried in this bundle
+   custody/spec/format.md defines the records precisely enough to write an independent
+   verifier; custody/spec/merkle.md the Merkle tree and proofs (RFC 9162);
+   custody/spec/proofs.md the proof files; custody/spec/bundle.md this bundle's layout and
+   what it reveals; custody/spec/long-term.md the evidence records. custody/index.json
+   lists every file named above. The checkpoint is record {checkpoint["record"]}: the first
+   {checkpoint["tree_size"]} ledger records have the Merkle root {checkpoint["root"]}.
+
+10. All of it at once, with custody installed:  custody verify .
+   (judged for the long term at a date: custody verify . --at 2036-01-01)
 """

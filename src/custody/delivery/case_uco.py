@@ -74,6 +74,7 @@ from custody import __version__
 from custody.encoding import b64encode
 from custody.errors import CustodyError, UsageError
 from custody.ledger.bodies import CopyRef, EventBody, ItemBody, KeyBody, RevocationBody
+from custody.ledger.disclosures import DisclosureStore, reveal
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -146,6 +147,7 @@ class _Builder:
         self.actions: list[str] = []
         self.provenance: list[str] = []
         self.tool = node_id("tool", "custody", __version__)
+        self.disclosed = DisclosureStore(ledger.root.state).known()
         from custody.handling.case import exhibit_book
 
         self.exhibits = exhibit_book(ledger)
@@ -463,13 +465,15 @@ class _Builder:
         file_id = self.item_file(seq)
         self.root_of.setdefault(seq, seq)
         objects: list[str] = []
+        values = reveal(body, self.disclosed)  # committed values, from this root's disclosures
         if body.acquisition is not None:
             name = "ingest"
-            text = f"ingested {body.path} ({body.size} bytes) from {body.acquisition.source_path}"
+            source_path = str(values.get("source_path", "(source path withheld)"))
+            text = f"ingested {body.path} ({body.size} bytes) from {source_path}"
             objects.append(
                 self.plain_file(
                     node_id(signed.line_hash, "source"),
-                    body.acquisition.source_path,
+                    source_path,
                     body.acquisition.source_sha256,
                     body.size,
                 )
@@ -480,7 +484,7 @@ class _Builder:
         said = [
             f"{label}: {value}"
             for label, value in (
-                ("collector", body.collector),
+                ("collector", values.get("collector")),
                 ("source", body.source),
                 ("location", body.location),
                 ("note", body.note),

@@ -16,8 +16,7 @@
 File names with a backslash or a newline are written as GNU ``sha256sum`` writes them (a
 leading backslash, ``\\\\`` and ``\\n``), so the digest still equals the command's.
 
-May import: ``custody.delivery.bundle_check`` (to read bundles safely) and
-``custody.acquisition.sources.safezip`` (its errors), ``custody.errors``.
+May import: ``custody.delivery.bundle_check`` (to read bundles safely), ``custody.errors``.
 Never follows links; reads only.
 """
 
@@ -31,8 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from custody import __version__
-from custody.acquisition.sources.safezip import DamagedMemberError
-from custody.delivery.bundle_check import BundleSource
+from custody.delivery.bundle_check import ZIP_DAMAGE, BundleSource
 from custody.delivery.report.model import SourceDigest, ToolInfo
 
 _CHUNK = 1 << 20
@@ -68,24 +66,26 @@ def tree_digest(path: Path, source: BundleSource | None = None) -> SourceDigest:
     snapshot of the bytes (``BundleSource.digests``: kept or SHA-256-pinned; a file changed
     since is refused), so the digest a report prints is of the bytes it verified.
     Files ``BundleSource`` refuses (links, entries leaving the bundle) are not in the
-    listing; verification reports them as BUNDLE_UNSAFE. Nor is a zip entry whose bytes
-    fail their CRC-32 or length (verification reports it as FILE_MODIFIED).
+    listing; verification reports them as BUNDLE_UNSAFE. A zip with a member that does not
+    read back (altered inside the zip: verification reports it) has no tree digest, since
+    no one could unpack the tree to recompute it; the zip's own SHA-256 is still given.
     """
     own = source is None
     bundle = BundleSource(path) if source is None else source
+    damaged = False
     try:
         entries = []
         total = 0
         for rel in bundle.files:
             try:
                 entries.append((rel, bundle.digests(rel, ("sha256",))["sha256"]))
-            except DamagedMemberError:
-                continue
+            except (FileNotFoundError, *ZIP_DAMAGE):
+                damaged = True
             total += bundle.files[rel]
         result = SourceDigest(
             "zip" if bundle.zip is not None else "folder",
-            listing_digest(entries),
-            len(entries),
+            None if damaged else listing_digest(entries),
+            len(bundle.files),
             total,
         )
         if bundle.zip is not None:

@@ -54,6 +54,7 @@ COLUMNS = (
 )
 FORMATS = ("csv", "xlsx")
 WITHHELD = "withheld"
+DAMAGED_TREE = "none: a file inside the zip does not read back (see the findings)"
 # Not custody events: how the item entered, its relatives, and the proofs covering it.
 _NOT_EVENTS = frozenset(
     {"catalogued", "ingested", "same content", "earlier version", "later version",
@@ -134,7 +135,7 @@ def build_register(report: Report, *, withhold_collector: bool = False) -> Regis
         )
     if report.source_digest is not None:
         digest = report.source_digest
-        about.append(("Bundle tree SHA-256", digest.tree_sha256))
+        about.append(("Bundle tree SHA-256", digest.tree_sha256 or DAMAGED_TREE))
         if digest.zip_sha256:
             about.append(("Bundle zip SHA-256", digest.zip_sha256))
     if report.tree_root:

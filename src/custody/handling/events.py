@@ -11,7 +11,10 @@ the UTC time and a free-text reason:
   as its own item and linked to its evidentiary original, which is never altered;
 * ``note``     - an annotation (description, incident, language, sensitivity);
 * ``dispose``  - the item was returned or destroyed (a custodian's decision);
-* ``receive``  - items arrived from elsewhere (``custody import``).
+* ``receive``  - items arrived from elsewhere (``custody import``);
+* ``tag`` / ``untag`` - tags added to or removed from items after cataloguing
+  (``custody tag``): an item's tags are those of its record plus the tag events naming it,
+  in ledger order.
 
 Roles (docs/events.md): disposal, revoking another person's key and introducing a
 custodian's key need the custodian role; ``verify`` reports ROLE_NOT_ALLOWED otherwise.
@@ -23,7 +26,9 @@ import contextlib
 import errno
 import os
 import stat
+import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from custody.clock import Clock, utc_now
@@ -216,8 +221,8 @@ def event(
     clock: Clock = utc_now,
 ) -> SignedRecord:
     """Record a transfer, access, note, dispose or receive event for catalogued items."""
-    if action in ("copy", "derive"):
-        raise UsageError(f"use the {action} operation, which makes and checks the new file")
+    if action in ("copy", "derive", "tag", "untag"):
+        raise UsageError(f"use the {action} operation, which checks what it changes")
     if action == "capture":
         raise UsageError("a capture is recorded by 'custody capture', which makes its files")
     with open_ledger(root) as ledger:
@@ -226,6 +231,67 @@ def event(
         action, refs, reason=reason, to=to, text=text, fields=dict(fields or {}), source=source
     )
     return record_event(root, signer, body, clock=clock)
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """What ``tag`` recorded: the event, and the items it left alone (already so)."""
+
+    record: SignedRecord
+    tags: tuple[str, ...]
+    items: tuple[int, ...]
+    unchanged: tuple[int, ...]
+
+
+def plan_tags(
+    root: EvidenceRoot, seqs: Sequence[int], tags: Sequence[str], *, remove: bool = False
+) -> tuple[tuple[str, ...], list[int], list[int]]:
+    """(tag names, items to change, items already so) for ``tag``; UsageError when the
+    names are unusable or nothing would change. Writes nothing, so a command can check
+    every change it was asked for before it signs any."""
+    names = tuple(dict.fromkeys(t.strip() for t in tags))
+    if not names or not all(names):
+        raise UsageError("name the tag with --tag NAME (or --untag NAME)")
+    for name in names:
+        if any(unicodedata.category(c).startswith("C") for c in name):
+            raise UsageError(f"tag {name!r} contains a control or invisible character")
+    with open_ledger(root) as ledger:
+        carried = {name: set(ledger.index.items_tagged(name)) for name in names}
+    change: list[int] = []
+    same: list[int] = []
+    for seq in seqs:
+        has = [seq in carried[name] for name in names]
+        (change if (any(has) if remove else not all(has)) else same).append(seq)
+    if not change:
+        verb = "carries none of" if remove else "already carries"
+        raise UsageError(
+            f"nothing to change: every item named {verb} the tag(s) {', '.join(names)}"
+        )
+    return names, change, same
+
+
+def tag(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    seqs: Sequence[int],
+    tags: Sequence[str],
+    *,
+    remove: bool = False,
+    reason: str | None = None,
+    clock: Clock = utc_now,
+) -> TagChange:
+    """Add ``tags`` to items (or, ``remove``, take them off) with one signed event.
+
+    Items that already carry every tag (or, removing, carry none of them) are left out of
+    the event; if that leaves nothing to change, UsageError: an instruction that changes
+    nothing is refused, not silently accepted.
+    """
+    names, change, same = plan_tags(root, seqs, tags, remove=remove)
+    with open_ledger(root) as ledger:
+        refs = tuple(item_refs(ledger, change))
+    body = EventBody("untag" if remove else "tag", refs, reason=reason, tags=names)
+    signed = record_event(root, signer, body, clock=clock)
+    return TagChange(signed, names, tuple(change), tuple(same))
 
 
 def earlier_versions(ledger: Ledger, specs: Sequence[str]) -> list[int]:
@@ -332,7 +398,7 @@ def revoke(
         )
     with open_ledger(root) as ledger:
         if not ledger.index.key_known(fingerprint):
-            raise UsageError(f"key {fingerprint[:16]}… has not been introduced in this ledger")
+            raise UsageError(f"key {fingerprint} has not been introduced in this ledger")
         since = None
         if compromised_since is not None:
             since = _compromise_point(ledger, compromised_since)

@@ -13,6 +13,7 @@ validity (that is ``verify``'s job).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from custody.ledger.bodies import (
 )
 from custody.ledger.captures import capture_summary, summary_line
 from custody.ledger.describe import provenance_view
+from custody.ledger.disclosures import Disclosure, DisclosureStore, reveal, withheld
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -73,7 +75,8 @@ def _names(ledger: Ledger) -> dict[str, str]:
     names: dict[str, str] = {}
     for seq in ledger.index.records_of_type("key"):
         body = KeyBody.from_json(ledger.read(seq).record.body)
-        names.setdefault(body.fingerprint, f"{body.name} ({body.role})")
+        holder = f", {body.holder}" if body.holder else ""
+        names.setdefault(body.fingerprint, f"{body.name} ({body.role}{holder})")
     return names
 
 
@@ -83,6 +86,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
         raise UsageError(f"record {seq} is a {signed.record.type} record, not a catalogued item")
     item: ItemBody = signed.record.typed_body()
     names = _names(ledger)
+    known = DisclosureStore(ledger.root.state).known()
     index = ledger.index
     family = {r.seq for r in index.items_at(item.name_bytes)} | {
         r.seq for r in index.items_with(item.sha256)
@@ -110,7 +114,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
     for member in sorted(family):
         record = ledger.read(member)
         body: ItemBody = record.record.typed_body()
-        add(record, *describe_item(member, body, item, seq))
+        add(record, *describe_item(member, body, item, seq, known))
     for member in sorted(family):
         for event_seq in index.events_naming(member):
             record = ledger.read(event_seq)
@@ -149,21 +153,32 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
 
 
 def describe_item(
-    member: int, body: ItemBody, item: ItemBody, seq: int
+    member: int,
+    body: ItemBody,
+    item: ItemBody,
+    seq: int,
+    known: Mapping[str, Disclosure] | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
+    """``known``: disclosures at hand (by digest), for values the record commits to."""
+    values = reveal(body, known or {})
+    hidden = withheld(body, known or {})
     detail: dict[str, Any] = {"path": body.path, "sha256": body.sha256, "size": body.size}
     if body.acquisition is not None:
-        detail["acquired_from"] = body.acquisition.source_path
+        detail["acquired_from"] = values.get("source_path", "withheld")
+    if hidden:
+        detail["withheld"] = hidden
     if member == seq:
         how = "ingested" if body.acquisition else "catalogued"
         text = f"{how} {body.path} ({body.size} bytes)"
         if body.acquisition is not None:
-            text += f" from {body.acquisition.source_path}"
+            text += f" from {values.get('source_path', '(source path withheld)')}"
             if body.acquisition.archive_member is not None:
                 text += f" (member {body.acquisition.archive_member})"
                 detail["archive_member"] = body.acquisition.archive_member
-        if body.collector:
-            text += f", collected by {body.collector}"
+        if values.get("collector"):
+            text += f", collected by {values['collector']}"
+        elif "collector" in hidden:
+            text += ", collector withheld (committed to in the record)"
         if body.provenance:
             # What the sources say of it, each phrased as that source's claim.
             view = provenance_view(body.to_json())
@@ -175,10 +190,10 @@ def describe_item(
     if member < seq:
         return (
             "earlier version",
-            f"an earlier version at this path (sha256 {body.sha256[:16]}…)",
+            f"an earlier version at this path (sha256 {body.sha256})",
             detail,
         )
-    return "later version", f"the file at this path CHANGED (sha256 {body.sha256[:16]}…)", detail
+    return "later version", f"the file at this path CHANGED (sha256 {body.sha256})", detail
 
 
 def describe_exhibit(body: ExhibitBody, seq: int) -> tuple[str, str, dict[str, Any]]:
@@ -218,8 +233,11 @@ def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[st
         return "copy", f"copied to {body.destination}, copy re-read and matching{reason}", detail
     if body.action == "note":
         fields = ", ".join(f"{k}: {v}" for k, v in sorted(body.fields.items()))
-        text = body.text or ""
-        return "note", f"note: {text}{' (' + fields + ')' if fields else ''}", detail
+        parts = [p for p in (body.text, f"({fields})" if fields else "") if p]
+        return "note", "note: " + " ".join(parts), detail
     if body.action == "receive":
         return "receive", f"received from {body.source or 'elsewhere'}{reason}", detail
+    if body.action in ("tag", "untag"):
+        verb = "tagged" if body.action == "tag" else "tag(s) removed:"
+        return body.action, f"{verb} {', '.join(body.tags)}{reason}", detail
     return body.action, f"{body.action}{reason}", detail

@@ -23,6 +23,7 @@ from custody.handling.events import copy_verified, item_names, item_refs, record
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemRef
+from custody.ledger.disclosures import FILE_NAME
 from custody.ledger.store import Ledger
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error
@@ -144,6 +145,14 @@ def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) ->
     with vault.sub(STATE_DIR) as state:
         for rel, data in files.items():
             write_file_under(state, rel, data)
+        # The values and salts of what records commit to (custody.ledger.disclosures) are
+        # kept beside the ledger, so beside the vault's ledger too (read without links).
+        with Folder.open(root.state) as source_state:
+            st = source_state.lstat(FILE_NAME)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                with os.fdopen(source_state.open_read(FILE_NAME), "rb") as handle:
+                    disclosed = handle.read()
+                state.write_atomic(FILE_NAME, disclosed, mode=0o600)
         config = replace(root.config(), ledger="file")
         state.write_atomic("config.toml", tomli_w.dumps(config.to_toml()).encode())
         if (st := state.lstat("ledger.jsonl")) is not None and not stat.S_ISREG(st.st_mode):

@@ -9,6 +9,11 @@ stolen laptop's key file resists guessing). Files are written 0600 and never pri
 
 A key's fingerprint is the hex SHA-256 of its raw 32-byte public key; an expert can
 recompute it with ``openssl pkey -pubin -in key.pem -outform DER | tail -c 32 | sha256sum``.
+
+A key has a short **handle** (``name``: ASCII letters, digits, ``.``, ``_``, ``-``; the key
+file's name and what ``--key`` takes) and, optionally, its **holder**'s full name as they
+write it, in any script ("Amina Haddad", "أمينة"), which the key's introduction record
+carries (``holder``). ``handle_for`` derives a handle from a full name.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import hashlib
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -30,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from custody.encoding import b64decode, b64encode
-from custody.errors import PassphraseError, SigningKeyError
+from custody.errors import PassphraseError, SigningKeyError, UsageError
 from custody.home import keyring_dir
 from custody.keys.roles import ROLES
 from custody.system.files import write_atomic
@@ -76,12 +82,49 @@ def fingerprint_of(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()
 
 
+MAX_HOLDER = 200
+
+
 def check_name(name: str) -> str:
+    """A key handle as typed on the command line (a usage mistake otherwise: exit 2)."""
     if not _NAME.fullmatch(name):
-        raise SigningKeyError(
-            f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' or '-'"
+        raise UsageError(
+            f"invalid key handle {name!r}: use 1-64 ASCII letters, digits, '.', '_' or '-' "
+            "(the holder's full name, in any script, goes in --name)"
         )
     return name
+
+
+def is_handle(name: str) -> bool:
+    return bool(_NAME.fullmatch(name))
+
+
+def check_holder(name: str) -> str:
+    """A holder's full name: any script, NFC-normalised, one line, no control or format
+    characters (which could hide or reorder what a reader sees), at most 200 characters."""
+    text = unicodedata.normalize("NFC", " ".join(name.split()))
+    if not text:
+        raise UsageError("the holder's name is empty")
+    if len(text) > MAX_HOLDER:
+        raise UsageError(f"the holder's name is longer than {MAX_HOLDER} characters")
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            raise UsageError(
+                f"the holder's name contains the invisible character U+{ord(char):04X}"
+            )
+    return text
+
+
+def handle_for(full_name: str) -> str | None:
+    """A short ASCII handle derived from a full name ("Amina Haddad" -> "amina-haddad"),
+    or None when the name has no Latin letters or digits to build one from ("أمينة")."""
+    folded = unicodedata.normalize("NFKD", full_name)
+    ascii_only = "".join(c for c in folded if not unicodedata.combining(c)).encode(
+        "ascii", "ignore"
+    )
+    handle = re.sub(r"[^a-z0-9._-]+", "-", ascii_only.decode().lower()).strip("-._")[:64]
+    handle = handle.rstrip("-._")
+    return handle if handle and _NAME.fullmatch(handle) else None
 
 
 @dataclass(frozen=True)
@@ -91,6 +134,7 @@ class PublicKey:
     raw: bytes
     name: str
     role: str
+    holder: str | None = None  # the holder's full name, any script (introduced with the key)
 
     @property
     def fingerprint(self) -> str:
@@ -105,12 +149,19 @@ class PublicKey:
         )
 
 
+class PrivateSigner(Protocol):
+    """What signs: an Ed25519 private key in this process, or the agent's stand-in for one
+    (``custody.keys.agent``)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """An unlocked private key. Its repr never shows key material."""
 
     public: PublicKey
-    _private: Ed25519PrivateKey = field(repr=False)
+    _private: PrivateSigner = field(repr=False)
 
     @property
     def fingerprint(self) -> str:
@@ -162,7 +213,10 @@ class KeyFile:
 
 def _aad(public: PublicKey) -> bytes:
     # Binding the public half means a sealed seed cannot be swapped into another key file.
-    return f"{KEY_FILE_FORMAT}:{public.fingerprint}:{public.name}:{public.role}".encode()
+    bound = f"{KEY_FILE_FORMAT}:{public.fingerprint}:{public.name}:{public.role}"
+    if public.holder is not None:  # key files without a holder keep their original binding
+        bound += f":holder={public.holder}"
+    return bound.encode()
 
 
 # What a key file may ask of Argon2id: a file from elsewhere ('keys import') must not make
@@ -206,14 +260,21 @@ def _derive(passphrase: str, salt: bytes, params: dict[str, Any]) -> bytes:
     ).derive(secret)
 
 
-def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, created: str) -> bytes:
+def seal(
+    private: Ed25519PrivateKey,
+    name: str,
+    role: str,
+    passphrase: str,
+    created: str,
+    holder: str | None = None,
+) -> bytes:
     """Serialise a private key as an encrypted key file (the bytes written to disk)."""
     if not passphrase:
         raise SigningKeyError("an empty passphrase would leave the key unprotected")
     raw_public = private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
-    public = PublicKey(raw_public, name, role)
+    public = PublicKey(raw_public, name, role, holder)
     salt = secrets.token_bytes(16)
     params: dict[str, Any] = {
         "name": "argon2id",
@@ -227,7 +288,7 @@ def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, crea
     seed = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    document = {
+    document: dict[str, Any] = {
         "format": KEY_FILE_FORMAT,
         "name": name,
         "role": role,
@@ -242,6 +303,8 @@ def seal(private: Ed25519PrivateKey, name: str, role: str, passphrase: str, crea
             "ciphertext": b64encode(AESGCM(key).encrypt(nonce, seed, _aad(public))),
         },
     }
+    if holder is not None:
+        document["holder"] = holder
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
@@ -258,7 +321,10 @@ def load_key_file(path: Path) -> KeyFile:
         if document.get("format") != KEY_FILE_FORMAT:
             raise ValueError(f"not a {KEY_FILE_FORMAT} file")
         raw = b64decode(document["public_key"], "public key")
-        public = PublicKey(raw, document["name"], document["role"])
+        holder = document.get("holder")
+        if holder is not None and not isinstance(holder, str):
+            raise ValueError("holder is not text")
+        public = PublicKey(raw, document["name"], document["role"], holder)
         if public.fingerprint != document["fingerprint"] or len(raw) != 32:
             raise ValueError("fingerprint does not match the public key")
         return KeyFile(path, public, document["created"], document["sealed"])
@@ -303,13 +369,30 @@ class Keyring:
             raise SigningKeyError(f"several keys ({names}): choose one with --key NAME")
         return keys[0]
 
-    def generate(self, name: str, role: str, passphrase: str, created: str) -> KeyFile:
+    def generate(
+        self,
+        name: str | None,
+        role: str,
+        passphrase: str,
+        created: str,
+        holder: str | None = None,
+    ) -> KeyFile:
+        """A new key. Without a handle (``name`` None: a holder's name with no Latin letters
+        to build one from), the handle is ``key-`` and the first 8 hex of the fingerprint."""
         if role not in ROLES:
-            raise SigningKeyError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+            raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+        private = Ed25519PrivateKey.generate()
+        if name is None:
+            raw = private.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            name = f"key-{fingerprint_of(raw)[:8]}"
         path = self.path_for(name)
         if path.exists():
-            raise SigningKeyError(f"a key named {name!r} already exists ({path})")
-        return self.store(Ed25519PrivateKey.generate(), name, role, passphrase, created)
+            raise SigningKeyError(
+                f"a key named {name!r} already exists ({path}); choose another with --handle"
+            )
+        return self.store(private, name, role, passphrase, created, holder)
 
     def restore(self, backup: Path) -> KeyFile:
         """Put a backup made by ``keys export --private`` back into the keyring."""
@@ -326,9 +409,15 @@ class Keyring:
         return load_key_file(path)
 
     def store(
-        self, private: Ed25519PrivateKey, name: str, role: str, passphrase: str, created: str
+        self,
+        private: Ed25519PrivateKey,
+        name: str,
+        role: str,
+        passphrase: str,
+        created: str,
+        holder: str | None = None,
     ) -> KeyFile:
         path = self.path_for(name)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(path, seal(private, name, role, passphrase, created), mode=0o600)
+        write_atomic(path, seal(private, name, role, passphrase, created, holder), mode=0o600)
         return load_key_file(path)

@@ -95,6 +95,11 @@ class KeyBody:
         )
 
 
+# Fields that can identify the people who collected evidence: recorded as salted
+# commitments (``custody.ledger.disclosures``, docs/format.md) rather than in the clear.
+COMMITTED_FIELDS = ("collector", "source_path", "volume")
+
+
 @dataclass(frozen=True)
 class Acquisition:
     """Where an ingested copy came from, as the system saw it at copy time.
@@ -102,11 +107,14 @@ class Acquisition:
     For a file unpacked from a ZIP archive, ``source_path`` is the archive,
     ``archive_member`` the member's name in it, ``source_sha256`` the SHA-256 of the
     member's decompressed bytes, and ``archive_sha256`` that of the archive as read.
+
+    ``source_path`` and ``volume`` are None when the item record commits to them instead
+    (its ``commitments``); records written before commitments hold them in the clear.
     """
 
-    source_path: str
+    source_path: str | None
     source_sha256: str
-    volume: Mapping[str, str] = field(default_factory=dict)
+    volume: Mapping[str, str] | None = field(default_factory=dict)
     archive_member: str | None = None
     archive_sha256: str | None = None
 
@@ -121,7 +129,7 @@ class Acquisition:
                 "archive_sha256": self.archive_sha256,
                 "source_path": self.source_path,
                 "source_sha256": self.source_sha256,
-                "volume": dict(self.volume),
+                "volume": dict(self.volume) if self.volume is not None else None,
             }
         )
 
@@ -131,14 +139,14 @@ class Acquisition:
         only_fields(
             obj, {"archive_member", "archive_sha256", "source_path", "source_sha256", "volume"}, w
         )
-        volume = get_field(obj, "volume", dict, w)
-        if not all(isinstance(v, str) for v in volume.values()):
+        volume = opt_field(obj, "volume", dict, w)
+        if volume is not None and not all(isinstance(v, str) for v in volume.values()):
             raise RecordError(f"{w}: volume values must be strings")
         archive_sha256 = None
         if "archive_sha256" in obj:
             archive_sha256 = hex64_field(obj, "archive_sha256", w)
         return cls(
-            get_field(obj, "source_path", str, w),
+            opt_field(obj, "source_path", str, w),
             hex64_field(obj, "source_sha256", w),
             volume,
             opt_field(obj, "archive_member", str, w),
@@ -178,9 +186,36 @@ _ITEM_REFS = frozenset({"duplicate_of", "supersedes"})
 
 
 _ITEM_FIELDS = _ITEM_TEXT | _ITEM_REFS | {
-    "acquisition", "digests", "metadata", "metadata_full", "mtime", "path", "path_bytes",
-    "provenance", "size", "tags",
+    "acquisition", "commitments", "digests", "metadata", "metadata_full", "mtime", "path",
+    "path_bytes", "provenance", "size", "tags",
 }
+
+
+def _check_commitments(
+    commitments: Mapping[str, Any] | None,
+    collector: object,
+    acquisition: Mapping[str, Any] | None,
+) -> None:
+    """Each identifying field is either in the clear or committed to, never both; an
+    acquisition says where it came from one way or the other."""
+    committed = dict(commitments or {})
+    for name, digest in committed.items():
+        if name not in COMMITTED_FIELDS:
+            raise RecordError(f"item: unknown committed field {name!r}")
+        if not isinstance(digest, str) or not HEX64.fullmatch(digest):
+            raise RecordError(f"item: the commitment to {name} is not a SHA-256 in hex")
+    if commitments is not None and not committed:
+        raise RecordError("item: 'commitments' is empty")
+    if "collector" in committed and collector is not None:
+        raise RecordError("item: the collector is both committed to and in the clear")
+    acquired = dict(acquisition or {})
+    for name in ("source_path", "volume"):
+        if name in committed and acquisition is None:
+            raise RecordError(f"item: a commitment to {name} without an acquisition")
+        if acquisition is not None and (name in committed) == (name in acquired):
+            raise RecordError(
+                f"item: the acquisition's {name} must be either in the clear or committed to"
+            )
 
 
 def _check_item_values(path: str, size: int, digests: Mapping[str, str]) -> None:
@@ -247,6 +282,8 @@ class ItemBody:
     supersedes: int | None = None
     acquisition: Acquisition | None = None
     metadata_full: FullMetadata | None = None  # only when ``metadata`` keeps part of it
+    # Field name -> SHA-256 of its disclosure (custody.ledger.disclosures).
+    commitments: Mapping[str, str] | None = None
     # What the sources it came from say of it, and what custody checked of their proofs
     # (custody.ledger.provenance); empty for a plain file.
     provenance: tuple[Provenance, ...] = ()
@@ -256,6 +293,11 @@ class ItemBody:
         _check_item_name(self.path, self.path_bytes)
         if self.metadata_full is not None and self.metadata is None:
             raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
+        _check_commitments(
+            self.commitments,
+            self.collector,
+            self.acquisition.to_json() if self.acquisition is not None else None,
+        )
 
     @property
     def sha256(self) -> str:
@@ -275,6 +317,7 @@ class ItemBody:
             {
                 "acquisition": self.acquisition.to_json() if self.acquisition else None,
                 "capture_time": self.capture_time,
+                "commitments": dict(self.commitments) if self.commitments else None,
                 "collector": self.collector,
                 "digests": dict(self.digests),
                 "duplicate_of": self.duplicate_of,
@@ -321,6 +364,7 @@ class ItemBody:
             supersedes=get("supersedes"),
             acquisition=Acquisition.from_json(acquisition) if acquisition is not None else None,
             metadata_full=FullMetadata.from_json(full) if full is not None else None,
+            commitments=get("commitments"),
             provenance=parse_provenance(obj["provenance"]) if "provenance" in obj else (),
         )
 
@@ -359,6 +403,8 @@ class ItemBody:
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
+        commitments = opt_field(obj, "commitments", dict, w)
+        _check_commitments(commitments, obj.get("collector"), acquisition)
         if "provenance" in obj:
             check_provenance(obj["provenance"])
         path = get_field(obj, "path", str, w)
@@ -614,8 +660,13 @@ class RepairBody:
 
 
 ACTIONS = (
-    "transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede", "capture"
-)
+    "transfer", "access", "copy", "derive", "note", "dispose", "receive", "supersede",
+    "tag", "untag", "capture",
+)  # fmt: skip
+
+
+# Events that change which tags an item carries (``custody tag ITEM... --tag NAME``).
+TAG_ACTIONS = ("tag", "untag")
 
 
 NOTE_FIELDS = ("description", "incident", "language", "sensitivity")
@@ -632,6 +683,8 @@ EVENT_MEMBERS: dict[str, frozenset[str]] = {
     "dispose": frozenset(),
     "receive": frozenset({"source"}),
     "supersede": frozenset(),
+    "tag": frozenset({"tags"}),
+    "untag": frozenset({"tags"}),
     "capture": frozenset({"folder", "capture"}),
 }
 
@@ -695,12 +748,21 @@ class EventBody:
     text: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    tags: tuple[str, ...] = ()  # for "tag" / "untag": the tags added to or removed from items
     folder: str | None = None  # capture: the capture folder, relative to the root
     capture: Mapping[str, Any] | None = None  # capture: the capture's own account (captures.py)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise RecordError(f"event: unknown action {self.action!r}")
+        if (self.action in TAG_ACTIONS) != bool(self.tags):
+            raise RecordError(
+                f"event: a {self.action} event names tags"
+                if self.action in TAG_ACTIONS
+                else f"event: only tag and untag events name tags, not {self.action}"
+            )
+        if any(not t.strip() for t in self.tags):
+            raise RecordError("event: a tag is empty")
         if not self.items:
             raise RecordError("event: names no item")
         if self.action == "transfer" and not self.to:
@@ -734,6 +796,8 @@ class EventBody:
             out["output"] = self.output.to_json()
         if self.fields:
             out["fields"] = dict(self.fields)
+        if self.tags:
+            out["tags"] = list(self.tags)
         if self.capture is not None:
             out["capture"] = dict(self.capture)
         return out
@@ -746,6 +810,9 @@ class EventBody:
         if action in EVENT_MEMBERS:
             _check_event_members(action, obj)
         items = get_field(obj, "items", list, w)
+        tags = opt_field(obj, "tags", list, w) or []
+        if not all(isinstance(t, str) for t in tags):
+            raise RecordError("event: tags must be strings")
         copies = opt_field(obj, "copies", list, w) or []
         output = opt_field(obj, "output", dict, w)
         fields = opt_field(obj, "fields", dict, w) or {}
@@ -762,6 +829,7 @@ class EventBody:
             text=opt_field(obj, "text", str, w),
             fields=fields,
             source=opt_field(obj, "source", str, w),
+            tags=tuple(tags),
             folder=opt_field(obj, "folder", str, w),
             capture=opt_field(obj, "capture", dict, w),
         )

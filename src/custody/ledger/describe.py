@@ -36,6 +36,7 @@ def highlights(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def summarise(signed: SignedRecord) -> dict[str, Any]:
+    """One line a person can read, whole: paths, digests and fingerprints are never cut."""
     record = signed.record
     body = record.body
     if record.type == "item":
@@ -47,13 +48,29 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         if body.get("metadata_error"):
             text += f", metadata error: {body['metadata_error']}"
     elif record.type == "key":
-        text = f"key {body.get('name')} ({body.get('role')}) {str(body.get('fingerprint'))[:16]}"
+        holder = f", held by {body['holder']}" if body.get("holder") else ""
+        text = f"key {body.get('name')} ({body.get('role')}{holder}) {body.get('fingerprint')}"
+        if body.get("replaces"):
+            text += f", replacing {body['replaces']}"
     elif record.type == "checkpoint":
-        text = f"checkpoint of {body.get('tree_size')} records, root {str(body.get('root'))[:16]}"
+        text = f"checkpoint of {body.get('tree_size')} records, root {body.get('root')}"
         if body.get("statement"):
             text += f": {body['statement']}"
     elif record.type == "event" and body.get("action") == "capture":
         text = f"{summary_line(capture_summary(body.get('capture') or {}))} ({body.get('folder')})"
+    elif record.type == "event":
+        text = describe_event(body)
+    elif record.type == "timestamp":
+        text = (
+            f"timestamp over checkpoint {body.get('checkpoint')} by {body.get('tsa')} at "
+            f"{body.get('gen_time')}"
+        )
+    elif record.type == "revocation":
+        text = f"revocation of key {body.get('key')}"
+        if "compromised_since" in body:
+            text += f", compromised since record {body['compromised_since']}"
+        if body.get("reason"):
+            text += f": {body['reason']}"
     elif record.type == "exhibit":
         item = body.get("item") or {}
         text = f"exhibit {body.get('exhibit')}: item record {item.get('seq')} ({item.get('path')})"
@@ -78,7 +95,7 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
             f"{len(body.get('validation_missing') or [])} still missing"
         )
     else:
-        text = json.dumps(body, ensure_ascii=False, sort_keys=True)[:120]
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True)
     return {
         "seq": record.seq,
         "type": record.type,
@@ -86,6 +103,33 @@ def summarise(signed: SignedRecord) -> dict[str, Any]:
         "signer": record.signer,
         "summary": text,
     }
+
+
+def describe_event(body: Mapping[str, Any]) -> str:
+    """An event in words: the action, every item it names (record and path), and details."""
+    items = [i for i in body.get("items", []) if isinstance(i, dict)]
+    named = "; ".join(f"record {i.get('seq')} {i.get('path')}" for i in items)
+    text = f"{body.get('action')} of {len(items)} item(s): {named}"
+    if body.get("to"):
+        text += f"; to {body['to']}"
+    if body.get("destination"):
+        text += f"; copied to {body['destination']}"
+    output = body.get("output")
+    if isinstance(output, dict):
+        text += f"; output record {output.get('seq')} {output.get('path')}"
+    tags = body.get("tags")
+    if isinstance(tags, list) and tags:
+        text += f"; tags {', '.join(str(t) for t in tags)}"
+    fields = body.get("fields")
+    if isinstance(fields, dict):
+        text += "".join(f"; {name}: {value}" for name, value in sorted(fields.items()))
+    if body.get("text"):
+        text += f"; {body['text']}"
+    if body.get("reason"):
+        text += f"; reason: {body['reason']}"
+    if body.get("source"):
+        text += f"; from {body['source']}"
+    return text
 
 
 def record_json(signed: SignedRecord) -> dict[str, Any]:

@@ -72,6 +72,8 @@ class IndexRows:
 
     item: tuple[int, bytes, str, int, int] | None = None  # seq, path, sha256, size, mtime_ns
     tags: list[tuple[str, int]] = field(default_factory=list)
+    # Tags an untag event removes from items (applied after the tags of earlier records).
+    untags: list[tuple[str, int]] = field(default_factory=list)
     events: list[tuple[int, int]] = field(default_factory=list)  # (item seq, event seq)
     key: tuple[str, int] | None = None  # fingerprint, seq of its introduction
 
@@ -86,10 +88,18 @@ def index_rows(signed: SignedRecord) -> IndexRows:
         )
     if record.type == "event":
         named = [ref.get("seq") for ref in record.body.get("items", [])]
+        items = [n for n in named if isinstance(n, int)]
         output = record.body.get("output")
         if isinstance(output, dict):
             named.append(output.get("seq"))
-        return IndexRows(events=[(n, record.seq) for n in named if isinstance(n, int)])
+        events = [(n, record.seq) for n in named if isinstance(n, int)]
+        action, tags = record.body.get("action"), record.body.get("tags") or []
+        changed = [(str(t), n) for t in tags for n in items]
+        if action == "tag":
+            return IndexRows(tags=changed, events=events)
+        if action == "untag":
+            return IndexRows(untags=changed, events=events)
+        return IndexRows(events=events)
     if record.type == "key":
         return IndexRows(key=(str(record.body["fingerprint"]), record.seq))
     return IndexRows()
@@ -226,6 +236,7 @@ class LedgerIndex(merkle.NodeStore):
             if rows.item is not None:
                 self.db.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows.item)
             self.db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", rows.tags)
+            self.db.executemany("DELETE FROM tags WHERE tag = ? AND seq = ?", rows.untags)
             self.db.executemany("INSERT OR IGNORE INTO event_items VALUES (?, ?)", rows.events)
             if rows.key is not None:
                 self.db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?)", rows.key)

@@ -196,14 +196,16 @@ class PgIndex(merkle.NodeStore):
         head = self.head()
         tree = GrowingTree(self, head.size)
         last_hash = head.last_hash
-        records, items, tags, events, keys, nodes = [], [], [], [], [], []
+        records, items, events, keys, nodes = [], [], [], [], []
+        tags: list[tuple[bool, str, int]] = []  # (adding?, tag, item) in ledger order
         for _, signed in entries:
             record = signed.record
             rows = index_rows(signed)
             records.append((record.seq, signed.line, record.type, record.signer, signed.line_hash))
             if rows.item is not None:
                 items.append(rows.item)
-            tags.extend(rows.tags)
+            tags.extend((True, t, n) for t, n in rows.tags)
+            tags.extend((False, t, n) for t, n in rows.untags)
             events.extend(rows.events)
             if rows.key is not None:
                 keys.append(rows.key)
@@ -215,9 +217,12 @@ class PgIndex(merkle.NodeStore):
             cur.executemany("INSERT INTO custody_records VALUES (%s, %s, %s, %s, %s)", records)
             if items:
                 cur.executemany("INSERT INTO custody_items VALUES (%s, %s, %s, %s, %s)", items)
-            if tags:
+            for adding, run in _runs(tags):  # tags and untags in ledger order
                 cur.executemany(
-                    "INSERT INTO custody_tags VALUES (%s, %s) ON CONFLICT DO NOTHING", tags
+                    "INSERT INTO custody_tags VALUES (%s, %s) ON CONFLICT DO NOTHING"
+                    if adding
+                    else "DELETE FROM custody_tags WHERE tag = %s AND seq = %s",
+                    run,
                 )
             if events:
                 cur.executemany(
@@ -477,3 +482,13 @@ class PgLedger(Ledger):
                 self._index.add(batch)
                 count += len(batch)
         return count
+
+
+def _runs(ops: list[tuple[bool, str, int]]) -> list[tuple[bool, list[tuple[str, int]]]]:
+    """Consecutive additions or removals of tags, as (adding, rows) in their order."""
+    runs: list[tuple[bool, list[tuple[str, int]]]] = []
+    for adding, tag, seq in ops:
+        if not runs or runs[-1][0] != adding:
+            runs.append((adding, []))
+        runs[-1][1].append((tag, seq))
+    return runs

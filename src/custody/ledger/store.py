@@ -194,6 +194,9 @@ class LedgerWriter:
         self._failed = False
         self._introduced = False
         self.written: list[SignedRecord] = []
+        # Called before each batch is made durable: what records commit to (disclosures
+        # kept beside the ledger) must be durable first.
+        self.before_flush: list[Callable[[], None]] = []
 
     @property
     def size(self) -> int:
@@ -237,7 +240,14 @@ class LedgerWriter:
         Introducing someone else's public key is vouching for it (docs/events.md).
         """
         public = key.public if isinstance(key, SigningKey) else key
-        body = KeyBody(public.fingerprint, public.raw, public.name, public.role, replaces=replaces)
+        body = KeyBody(
+            public.fingerprint,
+            public.raw,
+            public.name,
+            public.role,
+            replaces=replaces,
+            holder=public.holder,
+        )
         signed = self.append("key", body.to_json())
         pem_path = self.ledger.root.keys_dir / f"{public.fingerprint}.pem"
         if not pem_path.exists():
@@ -275,6 +285,8 @@ class LedgerWriter:
         if not self._pending or self._failed:
             return
         try:
+            for prepare in self.before_flush:
+                prepare()
             self._commit(self._pending)
         except BaseException:
             self._fail()

@@ -15,6 +15,14 @@ record per token listing both. Being offline is normal in the field: what no TSA
 stays pending for a later run, and material that could not be fetched is fetched by a
 later run (a ``validation`` record).
 
+Air-gapped stamping splits ``stamp`` in three, so the evidence laptop never goes online
+(docs/timestamps.md): ``write_requests`` builds the RFC 3161 requests for every pending
+checkpoint and keeps a copy under ``.custody/timestamps/requests/``; ``fetch_responses``,
+on any online machine, without keys or evidence, posts them and collects the raw replies;
+``accept_responses``, back on the laptop, checks each reply against the request *it kept*
+(nonce, message imprint recomputed from the ledger, the authority's certificate and
+signature, as ``stamp`` does) and records the tokens exactly as ``stamp`` would have.
+
 ``verify_timestamps`` checks every token against its checkpoint and the trust anchors,
 the causal order of token times, coverage of records by trusted time, and sets each
 item's claimed capture time beside its catalogue time and its earliest trusted time.
@@ -32,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from custody.clock import Clock, format_seconds, format_time, parse_time, utc_now
-from custody.errors import InputError, StorageError, TimestampError, UsageError
+from custody.encoding import b64decode, b64encode
+from custody.errors import InputError, RecordError, StorageError, TimestampError, UsageError
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CheckpointBody, TimestampBody
@@ -183,6 +192,41 @@ def _file_name(checkpoint: int, url: str, serial: str) -> str:
     return f"checkpoint-{checkpoint:08d}-{safe}-{unit}-{serial[:32]}.tsr"
 
 
+def _policy(
+    root: EvidenceRoot, tsa_urls: Sequence[str] | None, min_success: int | None
+) -> tuple[list[str], int]:
+    """The authorities to ask and the tokens each checkpoint needs, for this run.
+
+    Authorities named for the run (``--tsa``) replace the configured list; the configured
+    number of tokens then applies up to the number named."""
+    config = root.config()
+    named = tsa_urls is not None
+    urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
+    if not urls:
+        raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
+    if min_success is not None:
+        need = min_success
+    else:
+        need = min(config.tsa_min_success, len(urls)) if named else config.tsa_min_success
+    if not 1 <= need <= len(urls):
+        raise UsageError(f"the policy asks for {need} tokens but {len(urls)} TSA(s) are configured")
+    return urls, need
+
+
+def _pending(ledger: Ledger, need: int) -> list[tuple[SignedRecord, set[str]]]:
+    """Checkpoints with fewer than ``need`` kept tokens, and the TSAs that stamped each."""
+    stamped_by: dict[int, set[str]] = {}
+    for _, existing in _ledger_timestamps(ledger):
+        if _token_kept(ledger, existing):  # a record whose token is gone is no token
+            stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
+    pending = []
+    for seq in ledger.index.records_of_type("checkpoint"):
+        done = stamped_by.get(seq, set())
+        if len(done) < need:
+            pending.append((ledger.read(seq), done))
+    return pending
+
+
 def stamp(
     root: EvidenceRoot,
     signer: SigningKey,
@@ -197,30 +241,18 @@ def stamp(
     from custody.timestamps import rfc3161 as timestamps
 
     config = root.config()
-    urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
-    if not urls:
-        raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
-    need = min_success if min_success is not None else config.tsa_min_success
-    if not 1 <= need <= len(urls):
-        raise UsageError(f"the policy asks for {need} tokens but {len(urls)} TSA(s) are configured")
+    urls, need = _policy(root, tsa_urls, min_success)
     wait = timeout if timeout is not None else config.tsa_timeout
     report = StampReport(min_success=need)
     with open_ledger(root) as ledger:
         if ledger.needs_checkpoint():
             with ledger.writer(signer, clock=clock) as writer:
                 report.new_checkpoint = writer.checkpoint().seq
-        stamped_by: dict[int, set[str]] = {}
-        for _, existing in _ledger_timestamps(ledger):
-            if _token_kept(ledger, existing):  # a record whose token is gone is no token
-                stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
         dead: dict[str, str] = {}
         unreachable: set[str] = set()  # hosts of CRLs/OCSP responders that did not answer
         bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
-        for seq in ledger.index.records_of_type("checkpoint"):
-            done = stamped_by.get(seq, set())
-            if len(done) >= need:
-                continue
-            checkpoint = ledger.read(seq)
+        for checkpoint, done in _pending(ledger, need):
+            seq = checkpoint.seq
             entry = CheckpointStamp(seq, int(checkpoint.record.body["tree_size"]), len(done))
             report.checkpoints.append(entry)
             digest = hashlib.sha256(checkpoint.line).digest()
@@ -300,14 +332,39 @@ def _one_token(
     unreachable: set[str],
 ) -> tuple[TsaOutcome, TimestampBody | None]:
     from custody.timestamps import tsa_client
-    from custody.timestamps.keeping import collect_and_keep
 
     request = tsa_client.build_request(digest)
     try:
         raw = tsa_client.request_token(url, request, timeout=wait)
     except TimestampError as exc:
         return TsaOutcome(url, False, f"unreachable: {exc}"), None
-    check = _check(timestamps, raw, digest, request.nonce, trust)
+    return _accept(
+        root, ledger, checkpoint, digest, url, request.nonce, raw, trust, timestamps,
+        fetch=True, wait=wait, unreachable=unreachable,
+    )  # fmt: skip
+
+
+def _accept(
+    root: EvidenceRoot,
+    ledger: Ledger,
+    checkpoint: int,
+    digest: bytes,
+    url: str,
+    nonce: int,
+    raw: bytes,
+    trust: Trust,
+    timestamps: Any,
+    *,
+    fetch: bool,
+    wait: float = 10.0,
+    unreachable: set[str] | None = None,
+) -> tuple[TsaOutcome, TimestampBody | None]:
+    """Check one raw reply against the request made for it; keep it and build its record.
+    With ``fetch`` false (air-gapped), its validation material is what the token itself
+    carries, and nothing is fetched: what is missing goes on record as a gap."""
+    from custody.timestamps.keeping import collect_and_keep
+
+    check = _check(timestamps, raw, digest, nonce, trust)
     if not acceptable(check, trust) or check.gen_time is None or check.serial_number is None:
         _keep_rejected(root, checkpoint, url, raw)
         return TsaOutcome(url, False, f"response refused ({check.finding}): {check.reason}"), None
@@ -323,6 +380,7 @@ def _one_token(
             timestamps.token_of(raw),
             check.gen_time,
             ledger.store_token,
+            fetch=fetch,
             timeout=min(wait, 10.0),
             unreachable=unreachable,
         )
@@ -338,7 +396,7 @@ def _one_token(
         serial=serial,
         token_sha256=hashlib.sha256(raw).hexdigest(),
         token_file=f"timestamps/{name}",
-        nonce=format(request.nonce, "x"),
+        nonce=format(nonce, "x"),
         policy=check.policy_oid,
         tsa_name=check.tsa_name,
         validation=files,
@@ -378,6 +436,331 @@ def _keep_rejected(root: EvidenceRoot, checkpoint: int, url: str, raw: bytes) ->
         write_atomic(folder / _file_name(checkpoint, url, stamp_time), raw)
     except (OSError, StorageError):
         pass  # diagnosis only
+
+
+# --- air-gapped stamping --------------------------------------------------------------------
+
+REQUESTS_FORMAT = "custody-timestamp-requests/1"
+RESPONSES_FORMAT = "custody-timestamp-responses/1"
+MAX_EXCHANGE_FILE = 64 * 1024 * 1024  # requests are ~60 bytes, replies < 20 KiB each
+MAX_REQUEST_DER = 4096
+
+
+@dataclass
+class RequestBatch:
+    """What ``write_requests`` produced: the document to carry out, and what it covers."""
+
+    document: dict[str, Any]
+    new_checkpoint: int | None
+    kept: Path  # the evidence root's own copy, which replies are checked against
+
+    @property
+    def count(self) -> int:
+        return len(self.document["requests"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.count,
+            "checkpoints": sorted({r["checkpoint"] for r in self.document["requests"]}),
+            "authorities": sorted({r["tsa"] for r in self.document["requests"]}),
+            "new_checkpoint": self.new_checkpoint,
+            "kept": str(self.kept),
+        }
+
+
+def write_requests(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    *,
+    tsa_urls: Sequence[str] | None = None,
+    min_success: int | None = None,
+    clock: Clock = utc_now,
+) -> RequestBatch:
+    """RFC 3161 requests for every pending checkpoint, for a machine that never goes online.
+
+    Makes a checkpoint first if records were added since the last one (as ``stamp`` does),
+    then one request per pending checkpoint and authority not yet heard from, each with a
+    fresh nonce. The document holds nothing secret and no evidence: checkpoint numbers,
+    SHA-256 imprints, nonces, authority URLs and the DER requests. A copy is kept under
+    ``.custody/timestamps/requests/``: replies are later checked against that copy, never
+    against what comes back from the online machine.
+    """
+    from custody.timestamps import tsa_client
+
+    urls, need = _policy(root, tsa_urls, min_success)
+    new_checkpoint = None
+    requests: list[dict[str, Any]] = []
+    with open_ledger(root) as ledger:
+        if ledger.needs_checkpoint():
+            with ledger.writer(signer, clock=clock) as writer:
+                new_checkpoint = writer.checkpoint().seq
+        for checkpoint, done in _pending(ledger, need):
+            digest = hashlib.sha256(checkpoint.line).digest()
+            for url in urls:
+                if url in done:
+                    continue
+                request = tsa_client.build_request(digest)
+                requests.append(
+                    {
+                        "checkpoint": checkpoint.seq,
+                        "tree_size": int(checkpoint.record.body["tree_size"]),
+                        "imprint": digest.hex(),
+                        "tsa": url,
+                        "nonce": format(request.nonce, "x"),
+                        "request": b64encode(request.der),
+                    }
+                )
+    created = format_time(clock())
+    document = {
+        "format": REQUESTS_FORMAT,
+        "created": created,
+        "min_success": need,
+        "requests": requests,
+    }
+    folder = root.timestamps_dir / "requests"
+    name = f"{created.replace(':', '').replace('.', '')}-{secrets_token()}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / name
+        write_atomic(kept, _dump(document))
+    except OSError as exc:
+        raise StorageError(f"cannot keep the requests in {folder}: {exc.strerror}") from None
+    return RequestBatch(document, new_checkpoint, kept)
+
+
+def secrets_token() -> str:
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    import json
+
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def load_exchange(data: bytes, expected: str, where: str) -> dict[str, Any]:
+    """A requests or responses document, checked strictly (it crossed an air gap)."""
+    import json
+
+    from custody.errors import InputError
+
+    if len(data) > MAX_EXCHANGE_FILE:
+        raise InputError(f"{where} is larger than {MAX_EXCHANGE_FILE} bytes; not read")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"{where} is not JSON") from None
+    if not isinstance(document, dict) or document.get("format") != expected:
+        raise InputError(f"{where} is not a {expected} file")
+    key = "requests" if expected == REQUESTS_FORMAT else "responses"
+    entries = document.get(key)
+    if not isinstance(entries, list):
+        raise InputError(f"{where}: '{key}' is not a list")
+    for number, entry in enumerate(entries):
+        _check_entry(entry, where, number, key)
+    return document
+
+
+def _check_entry(entry: Any, where: str, number: int, key: str) -> None:
+    from custody.errors import InputError
+
+    bad = f"{where}: {key} entry {number}"
+    if not isinstance(entry, dict):
+        raise InputError(f"{bad} is not an object")
+    checkpoint, tsa, nonce = entry.get("checkpoint"), entry.get("tsa"), entry.get("nonce")
+    if not isinstance(checkpoint, int) or isinstance(checkpoint, bool) or checkpoint < 0:
+        raise InputError(f"{bad}: 'checkpoint' is not a record number")
+    if not isinstance(tsa, str) or not tsa.startswith(("http://", "https://")):
+        raise InputError(f"{bad}: 'tsa' is not an http(s) URL")
+    if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{1,32}", nonce):
+        raise InputError(f"{bad}: 'nonce' is not hexadecimal")
+    if key == "requests" and not (
+        isinstance(entry.get("imprint"), str) and re.fullmatch(r"[0-9a-f]{64}", entry["imprint"])
+    ):
+        raise InputError(f"{bad}: 'imprint' is not a SHA-256 in hex")
+    blob = entry.get("request" if key == "requests" else "response")
+    if key == "responses" and blob is None:
+        if not isinstance(entry.get("error"), str):
+            raise InputError(f"{bad}: neither a 'response' nor an 'error'")
+        return
+    if not isinstance(blob, str):
+        raise InputError(f"{bad}: no base64 {'request' if key == 'requests' else 'response'}")
+    try:
+        raw = b64decode(blob, "DER")
+    except RecordError:
+        raise InputError(f"{bad}: the DER is not base64") from None
+    limit = MAX_REQUEST_DER if key == "requests" else tsa_client_limit()
+    if not raw or len(raw) > limit:
+        raise InputError(f"{bad}: the DER is empty or larger than {limit} bytes")
+
+
+def tsa_client_limit() -> int:
+    from custody.timestamps.tsa_client import MAX_RESPONSE_BYTES
+
+    return MAX_RESPONSE_BYTES
+
+
+@dataclass(frozen=True)
+class Fetched:
+    tsa: str
+    checkpoint: int
+    ok: bool
+    reason: str
+
+
+def fetch_responses(
+    document: dict[str, Any], *, timeout: float = 20.0, clock: Clock = utc_now
+) -> tuple[dict[str, Any], list[Fetched]]:
+    """Send each request of a requests document to its authority; collect the raw replies.
+
+    Needs no key, no evidence and no evidence root: it only forwards DER requests and keeps
+    whatever comes back, unjudged (the evidence laptop judges them). An authority that
+    cannot be reached is not asked again for the other checkpoints in the run.
+    """
+    from custody.timestamps import tsa_client
+
+    responses: list[dict[str, Any]] = []
+    outcomes: list[Fetched] = []
+    dead: dict[str, str] = {}
+    for entry in document["requests"]:
+        url = entry["tsa"]
+        base = {"checkpoint": entry["checkpoint"], "tsa": url, "nonce": entry["nonce"]}
+        if url in dead:
+            responses.append({**base, "response": None, "error": dead[url]})
+            outcomes.append(Fetched(url, entry["checkpoint"], False, dead[url]))
+            continue
+        request = tsa_client.TimestampRequest(
+            digest=bytes.fromhex(entry["imprint"]),
+            nonce=int(entry["nonce"], 16),
+            der=b64decode(entry["request"], "request"),
+        )
+        try:
+            raw = tsa_client.request_token(url, request, timeout=timeout)
+        except TimestampError as exc:
+            dead[url] = f"unreachable: {exc}"
+            responses.append({**base, "response": None, "error": dead[url]})
+            outcomes.append(Fetched(url, entry["checkpoint"], False, dead[url]))
+            continue
+        responses.append({**base, "response": b64encode(raw), "error": None})
+        outcomes.append(Fetched(url, entry["checkpoint"], True, f"{len(raw)} bytes received"))
+    out = {
+        "format": RESPONSES_FORMAT,
+        "created": format_time(clock()),
+        "requests_created": document.get("created"),
+        "responses": responses,
+    }
+    return out, outcomes
+
+
+def accept_responses(
+    root: EvidenceRoot,
+    signer: SigningKey,
+    document: dict[str, Any],
+    *,
+    trust: Trust = Trust(),
+    clock: Clock = utc_now,
+) -> StampReport:
+    """Record the tokens of a responses document, each checked against its kept request.
+
+    A reply counts only if this evidence root made the request (same authority, checkpoint
+    and nonce, in ``.custody/timestamps/requests/``), the checkpoint's line still hashes to
+    the imprint asked for, and the token passes every check ``stamp`` applies (nonce,
+    imprint, the authority's signature and certificate). Each becomes a ``timestamp``
+    record exactly as ``stamp`` writes it. Replies for checkpoints that already have a
+    token from that authority are reported and skipped.
+    """
+    from custody.timestamps import rfc3161 as timestamps
+
+    made = _kept_requests(root)
+    report = StampReport(min_success=1)
+    with open_ledger(root) as ledger:
+        stamped = {(b.checkpoint, b.tsa) for _, b in _ledger_timestamps(ledger)
+                   if _token_kept(ledger, b)}  # fmt: skip
+        entries: dict[int, CheckpointStamp] = {}
+        bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
+        for reply in document["responses"]:
+            seq, url, nonce = reply["checkpoint"], reply["tsa"], reply["nonce"]
+            entry = entries.get(seq)
+            if entry is None:
+                tree_size = 0
+                if seq < ledger.index.size and ledger.index.record_type(seq) == "checkpoint":
+                    tree_size = int(ledger.read(seq).record.body["tree_size"])
+                tokens = len({t for c, t in stamped if c == seq})
+                entry = entries[seq] = CheckpointStamp(seq, tree_size, tokens)
+                report.checkpoints.append(entry)
+            request = made.get((seq, url, nonce))
+            if request is None:
+                entry.outcomes.append(
+                    TsaOutcome(url, False, "refused: this evidence root made no such request "
+                               f"(checkpoint {seq}, nonce {nonce})")
+                )  # fmt: skip
+                continue
+            if (seq, url) in stamped:
+                entry.outcomes.append(
+                    TsaOutcome(url, False, "skipped: this checkpoint already has its token "
+                               "from this authority")
+                )  # fmt: skip
+                continue
+            if reply.get("response") is None:
+                entry.outcomes.append(TsaOutcome(url, False, str(reply.get("error"))))
+                continue
+            checkpoint = ledger.read(seq)
+            digest = hashlib.sha256(checkpoint.line).digest()
+            if digest.hex() != request["imprint"]:
+                entry.outcomes.append(
+                    TsaOutcome(url, False, "refused: the checkpoint line no longer hashes to "
+                               "the imprint that was requested")
+                )  # fmt: skip
+                continue
+            raw = b64decode(reply["response"], "response")
+            # The evidence laptop stays offline: no CRL or OCSP fetch here either.
+            outcome, body = _accept(
+                root, ledger, seq, digest, url, int(nonce, 16), raw, trust, timestamps,
+                fetch=False,
+            )
+            if body is None:
+                entry.outcomes.append(outcome)
+            else:
+                bodies.append((entry, outcome, body))
+                stamped.add((seq, url))
+        if bodies:
+            with ledger.writer(signer, clock=clock) as writer:
+                for entry, outcome, body in bodies:
+                    signed = writer.append("timestamp", body.to_json())
+                    entry.outcomes.append(
+                        TsaOutcome(
+                            outcome.tsa,
+                            True,
+                            outcome.reason,
+                            outcome.gen_time,
+                            signed.seq,
+                            len(body.validation),
+                            len(body.validation_missing),
+                        )
+                    )
+    config = root.config()
+    report.min_success = max(1, config.tsa_min_success)
+    return report
+
+
+def _kept_requests(root: EvidenceRoot) -> dict[tuple[int, str, str], dict[str, Any]]:
+    """Every request this root wrote, by (checkpoint, authority, nonce)."""
+    from custody.errors import InputError
+
+    folder = root.timestamps_dir / "requests"
+    made: dict[tuple[int, str, str], dict[str, Any]] = {}
+    if not folder.is_dir():
+        return made
+    for path in sorted(folder.glob("*.json")):
+        try:
+            document = load_exchange(path.read_bytes(), REQUESTS_FORMAT, str(path))
+        except (OSError, InputError):
+            continue  # a damaged copy matches nothing; its replies are refused
+        for entry in document["requests"]:
+            made[(entry["checkpoint"], entry["tsa"], entry["nonce"])] = entry
+    return made
 
 
 # --- checking tokens in verification ----------------------------------------------------------

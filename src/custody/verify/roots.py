@@ -78,7 +78,34 @@ __all__ = [
 ]
 
 
+# Said instead of "0 of 0 tokens valid": nothing was checked, and what that leaves unproven.
+NO_TOKENS = (
+    "no RFC 3161 timestamp token to check: nothing independent proves when these records "
+    "existed, only the times their signers wrote in them ('custody timestamp' gets tokens)"
+)
+
+
 # --- the files ------------------------------------------------------------------------------
+
+
+def digests_differ(
+    item: str,
+    seq: int | None,
+    recorded: dict[str, str] | Any,
+    actual: dict[str, str] | Any,
+    differ: list[str],
+    against: str = "the record",
+) -> Finding:
+    """FILE_MODIFIED for one file: every differing digest, as ``algorithm:hex`` pairs."""
+    return Finding(
+        Code.FILE_MODIFIED,
+        item,
+        f"content differs from {against}: {', '.join(differ)} "
+        f"{'digest differs' if len(differ) == 1 else 'digests differ'}",
+        seq,
+        " ".join(f"{a}:{recorded[a]}" for a in differ),
+        " ".join(f"{a}:{actual[a]}" for a in differ),
+    )
 
 
 def verify_files(
@@ -161,22 +188,15 @@ def verify_files(
                 0,
             )
         observer.finished_file(display)
-        for algorithm, value in body.digests.items():
-            if algorithm in digest.digests and digest.digests[algorithm] != value:
-                return (
-                    path,
-                    [
-                        Finding(
-                            Code.FILE_MODIFIED,
-                            display,
-                            f"{algorithm} digest differs from the record",
-                            seq,
-                            value,
-                            digest.digests[algorithm],
-                        )
-                    ],
-                    digest.size,
-                )
+        differ = [
+            a for a, value in body.digests.items()
+            if a in digest.digests and digest.digests[a] != value
+        ]  # fmt: skip
+        if differ:
+            # One changed file is one finding, naming every digest that differs.
+            return path, [digests_differ(display, seq, body.digests, digest.digests, differ)], (
+                digest.size
+            )
         return path, [], digest.size
 
     absent: list[bytes] = []
@@ -663,7 +683,9 @@ def verify_timestamps(
         "timestamps",
         findings,
         review.checked,
-        f"{len(review.valid)} of {review.checked} RFC 3161 tokens valid, checked against {trust}",
+        f"{len(review.valid)} of {review.checked} RFC 3161 tokens valid, checked against {trust}"
+        if review.checked
+        else NO_TOKENS,
     )
     result.timestamps = token_rows(review)
     if not clock:

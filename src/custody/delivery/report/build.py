@@ -15,8 +15,11 @@ commands with which an independent expert reproduces each check.
 
 Case details and exhibit numbers come only from records that verification found authentic
 and allowed (records with an error finding are left out), in ledger order, by the rules of
-``custody.ledger.exhibits``. ``exhibits``/``tags`` narrow the items shown (verification
-still covers everything); items with exhibit numbers come first, in exhibit order.
+``custody.ledger.exhibits``. ``exhibits``/``tags``/``incidents`` narrow the items shown
+(verification still covers everything); items with exhibit numbers come first, in exhibit
+order. Identifying values an item's record holds only as salted commitments (collector,
+source path, volume: ``custody.ledger.disclosures``) are shown when the root keeps them or
+the bundle (or ``disclosures`` given separately) discloses them, else named as withheld.
 
 Nothing here prints; the CLI renders and writes.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,13 @@ from custody.ledger.bodies import (
 )
 from custody.ledger.captures import capture_summary
 from custody.ledger.describe import highlights, provenance_view
+from custody.ledger.disclosures import (
+    Disclosure,
+    DisclosureStore,
+    parse_lines,
+    reveal,
+    withheld,
+)
 from custody.ledger.exhibits import ExhibitBook, sort_key
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
@@ -78,6 +88,8 @@ def build_report(
     policy: TrustPolicy,
     exhibits: Sequence[str] = (),
     tags: Sequence[str] = (),
+    incidents: Sequence[str] = (),
+    disclosures: Mapping[str, Disclosure] | None = None,
     thumbnails: bool = True,
     preparer: Preparer | None = None,
 ) -> Report:
@@ -85,50 +97,116 @@ def build_report(
 
     ``policy`` is the preparer's trust (``custody.trust.policy``): whose keys they trust, and
     the TSA roots tokens are checked against (without them, against the certificates the
-    tokens carry, and the report says so). ``exhibits`` and ``tags`` select the items shown
-    (UsageError for a number or tag no item has); ``thumbnails=False`` skips the pictures
-    (for the register and certifications). Raises what verification raises for input that
-    cannot be checked at all (not a root, not a bundle, a zip bomb); every other problem is a
-    finding.
+    tokens carry, and the report says so). ``exhibits``, ``tags`` (given at cataloguing or by
+    ``custody tag``) and ``incidents`` (``event note --incident``) select the items shown
+    (UsageError for a number, tag or incident no item has); ``disclosures`` are withheld
+    values given separately for a bundle (each checked against its commitment);
+    ``thumbnails=False`` skips the pictures (for the register and certifications). Raises
+    what verification raises for input that cannot be checked at all (not a root, not a
+    bundle, a zip bomb); every other problem is a finding.
     """
     from custody.delivery.digests import tool_identity
 
     source = Path(source)
-    selection = _Selection(tuple(exhibits), tuple(tags))
+    selection = _Selection(tuple(exhibits), tuple(tags), tuple(incidents))
     if is_bundle(source):
-        report = _from_bundle(source, policy, selection, thumbnails)
+        try:
+            report = _from_bundle(source, policy, selection, thumbnails, dict(disclosures or {}))
+        except InputError as exc:
+            if not source.is_file():
+                raise
+            # A bundle file that cannot be read at all (a truncated or damaged zip) still
+            # gets its report, saying NOT VERIFIED and why: the court sees what was received.
+            report = _unreadable(source, str(exc))
     else:
         report = _from_root(source, policy, selection, thumbnails)
     report.tool_info = tool_identity()
     report.reproduce.append(tool_command())
     report.preparer = preparer
-    report.selection = [*(f"exhibit {e}" for e in exhibits), *(f"tag {t}" for t in tags)]
+    report.selection = [
+        *(f"exhibit {e}" for e in exhibits),
+        *(f"tag {t}" for t in tags),
+        *(f"incident {i}" for i in incidents),
+    ]
     return report
 
 
+def _unreadable(path: Path, reason: str) -> Report:
+    from custody.findings import Check, Code
+
+    finding = Finding(Code.BUNDLE_MALFORMED, str(path), reason)
+    return Report(
+        kind="evidence bundle",
+        source=str(path.resolve()),
+        generated=_now(),
+        tool=f"custody {__version__}",
+        verdict_code="failed",
+        checks=[Check("bundle readable", False, 0, "the bundle file could be opened and read")],
+        findings=[finding],
+        items=[],
+        keys=[],
+        tsas=[],
+        timestamps=[],
+        clock=[],
+        ledger_size=0,
+        tree_root=None,
+        reproduce=[],
+    )
+
+
 class _Selection:
-    """Which items a report shows: all, or those with these exhibit numbers or tags."""
+    """Which items a report shows: all, or those with these exhibit numbers, tags (given at
+    cataloguing or by ``custody tag``) or incidents (``event note --incident``)."""
 
-    def __init__(self, exhibits: tuple[str, ...], tags: tuple[str, ...]) -> None:
+    def __init__(
+        self, exhibits: tuple[str, ...], tags: tuple[str, ...], incidents: tuple[str, ...] = ()
+    ) -> None:
         self.exhibits = {exhibit_key(e): e for e in exhibits}
-        self.tags = set(tags)
+        self.tags = tags
+        self.incidents = incidents
+        self.chosen: set[int] = set()  # items chosen by tag or incident
 
-    def check(self, book: ExhibitBook, bodies: Sequence[ItemBody]) -> None:
+    def __bool__(self) -> bool:
+        return bool(self.exhibits or self.tags or self.incidents)
+
+    def check(
+        self,
+        book: ExhibitBook,
+        tagged: Mapping[str, set[int]],
+        incidents: Mapping[str, set[int]],
+    ) -> None:
+        """Every selector must match something (UsageError otherwise); ``tagged`` and
+        ``incidents`` map each name to the items that have it now."""
         for key, label in self.exhibits.items():
             if key not in book.by_key:
                 known = ", ".join(e.label for e in book.in_order()[:20]) or "none"
                 raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
-        known_tags = {t for body in bodies for t in body.tags}
-        for tag in sorted(self.tags - known_tags):
-            raise UsageError(f"no item has the tag {tag!r}")
+        for tag in self.tags:
+            if not tagged.get(tag):
+                raise UsageError(f"no item has the tag {tag!r}")
+            self.chosen |= tagged[tag]
+        for incident in self.incidents:
+            if not incidents.get(incident):
+                known = ", ".join(repr(i) for i in sorted(incidents)) or "none recorded"
+                raise UsageError(
+                    f"no item is noted as part of the incident {incident!r} (incidents: {known})"
+                )
+            self.chosen |= incidents[incident]
 
-    def wants(self, seq: int, body: ItemBody, book: ExhibitBook) -> bool:
-        if not self.exhibits and not self.tags:
+    def wants(self, seq: int, book: ExhibitBook) -> bool:
+        if not self:
             return True
         label = book.label_of(seq)
-        return (label is not None and exhibit_key(label) in self.exhibits) or bool(
-            self.tags.intersection(body.tags)
-        )
+        return (label is not None and exhibit_key(label) in self.exhibits) or seq in self.chosen
+
+
+def _by_tag(tags: Mapping[int, Sequence[str]]) -> dict[str, set[int]]:
+    """Tag -> the items that have it, from item -> its tags."""
+    found: dict[str, set[int]] = {}
+    for seq, held in tags.items():
+        for tag in held:
+            found.setdefault(tag, set()).add(seq)
+    return found
 
 
 def _in_filing_order(items: list[ReportItem]) -> list[ReportItem]:
@@ -225,8 +303,11 @@ def _make_item(
     file_path: Path | None,
     tmp: Path,
     pictures: bool = True,
+    tags: list[str] | None = None,
+    known: dict[str, Disclosure] | None = None,
 ) -> ReportItem:
     body: ItemBody = signed.record.typed_body()
+    values = reveal(body, known or {})
     found = _item_findings(result.findings, signed.seq, body.path)
     status, intact = _status(found)
     facts = highlights(body.metadata)
@@ -256,17 +337,18 @@ def _make_item(
         gps=_gps(facts),
         device=_device(facts),
         highlights=facts,
-        collector=body.collector,
+        collector=values.get("collector"),
         source=body.source,
         location=body.location,
         note=body.note,
-        tags=list(body.tags),
-        acquired_from=body.acquisition.source_path if body.acquisition else None,
+        tags=list(body.tags) if tags is None else tags,
+        acquired_from=values.get("source_path") if body.acquisition else None,
         catalogued=signed.record.time,
         catalogued_by=names.get(signed.record.signer, "an unknown key"),
         timestamps=_covering(result.timestamps, signed.seq),
         clock=clock,
         events=events,
+        withheld=withheld(body, known or {}),
         provenance=_provenance(body, signed.seq, result),
     )
 
@@ -338,6 +420,7 @@ def _from_root(
 ) -> Report:
     from custody.handling.case import case_details, exhibit_book
     from custody.handling.history import history
+    from custody.handling.lookup import incidents_of, tags_of
     from custody.handling.vault import current_items
     from custody.ledger.backends import open_ledger
     from custody.root import find_root
@@ -347,20 +430,31 @@ def _from_root(
     result = verify_root(root, policy=policy)
     rejected = _rejected(result)
     clock = {int(row["seq"]): row for row in result.clock}
-    names = {k["fingerprint"]: f"{k['name']} ({k['role']})" for k in result.signers}
+    names = {k["fingerprint"]: _key_name(k) for k in result.signers}
     items: list[ReportItem] = []
     stamps: list[tuple[TimestampBody, bytes | None]] = []
+    known = DisclosureStore(root.state).known()
     with open_ledger(root) as ledger, tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
         for seq in ledger.index.records_of_type("key"):
             key = KeyBody.from_json(ledger.read(seq).record.body)
-            names.setdefault(key.fingerprint, f"{key.name} ({key.role})")
+            names.setdefault(key.fingerprint, _key_name(key.to_json()))
         book = exhibit_book(ledger, rejected)
         case = case_details(ledger, rejected)
         current = [(ref.seq, ledger.read(ref.seq)) for ref in current_items(ledger)]
         bodies: list[ItemBody] = [s.record.typed_body() for _, s in current]
-        selection.check(book, bodies)
+        events_of = {seq: [ledger.read(e) for e in ledger.index.events_naming(seq)]
+                     for seq, _ in current}  # fmt: skip
+        item_tags = {
+            seq: tags_of([signed, *events_of[seq]]).get(seq, []) for seq, signed in current
+        }
+        incidents = (
+            incidents_of(ledger.read(e) for e in ledger.index.records_of_type("event"))
+            if selection.incidents
+            else {}
+        )
+        selection.check(book, _by_tag(item_tags), incidents)
         for (seq, signed), body in zip(current, bodies, strict=True):
-            if not selection.wants(seq, body, book):
+            if not selection.wants(seq, book):
                 continue
             entries = history(ledger, seq).entries
             file_path = Path(os.fsdecode(os.fsencode(root.path) + b"/" + body.name_bytes))
@@ -373,6 +467,8 @@ def _from_root(
                 file_path if file_path.is_file() else None,
                 Path(tmp),
                 pictures,
+                item_tags[seq],
+                known,
             )
             items.append(_with_exhibit(item, book))
         for seq in ledger.index.records_of_type("timestamp"):
@@ -444,7 +540,11 @@ def _captures(
 
 
 def _bundle_history(
-    seq: int, parsed: dict[int, SignedRecord], names: dict[str, str], valid: set[int]
+    seq: int,
+    parsed: dict[int, SignedRecord],
+    names: dict[str, str],
+    valid: set[int],
+    known: dict[str, Disclosure] | None = None,
 ) -> list[Entry]:
     """The item's entries from the bundle's records, as ``custody.handling.history`` does."""
     entries: list[Entry] = []
@@ -458,7 +558,7 @@ def _bundle_history(
                   names.get(signer, "unknown key"), summary, detail)
         )  # fmt: skip
 
-    add(signed, *describe_item(seq, item, item, seq))
+    add(signed, *describe_item(seq, item, item, seq, known))
     covering: list[int] = []
     for other_seq, record in sorted(parsed.items()):
         kind = record.record.type
@@ -491,8 +591,27 @@ def _bundle_history(
     return entries
 
 
+def bundle_disclosures(source: Any) -> dict[str, Disclosure]:
+    """The disclosures a bundle carries (verification checks each against its record)."""
+    from custody.delivery.bundle_check import DISCLOSURES
+
+    try:
+        return parse_lines(source.read(DISCLOSURES, limit=1 << 26), DISCLOSURES)
+    except (FileNotFoundError, CustodyError):
+        return {}
+
+
+def _key_name(key: dict[str, Any]) -> str:
+    holder = f", {key['holder']}" if key.get("holder") else ""
+    return f"{key['name']} ({key['role']}{holder})"
+
+
 def _from_bundle(
-    path: Path, policy: TrustPolicy, selection: _Selection, pictures: bool
+    path: Path,
+    policy: TrustPolicy,
+    selection: _Selection,
+    pictures: bool,
+    extra: dict[str, Disclosure] | None = None,
 ) -> Report:
     from custody.delivery.bundle_check import (
         BundleSource,
@@ -501,6 +620,7 @@ def _from_bundle(
         verify_source,
     )
     from custody.delivery.digests import tree_digest
+    from custody.handling.lookup import incidents_of, tags_of
     from custody.timestamps.stamping import ValidToken, reconcile
 
     source = BundleSource(path)
@@ -508,7 +628,7 @@ def _from_bundle(
         # The report shows the very bytes verified (one snapshot of the bundle), read by
         # the same bounded, strict readers (the zip's damage is already a finding of the
         # result: what cannot be read is left out here).
-        result = verify_source(source, policy=policy)
+        result = verify_source(source, policy=policy, disclosures=extra)
         rejected = _rejected(result)
         try:
             index: dict[str, Any] = load_index(source)
@@ -523,8 +643,10 @@ def _from_bundle(
         for signed in parsed.values():
             if signed.record.type == "key":
                 key = KeyBody.from_json(signed.record.body)
-                names.setdefault(key.fingerprint, f"{key.name} ({key.role})")
+                names.setdefault(key.fingerprint, _key_name(key.to_json()))
                 key_records.setdefault(key.fingerprint, signed)
+        bundle_tags = tags_of(parsed.values())
+        known = {**bundle_disclosures(source), **(extra or {})}
         valid_records = {int(t["record"]) for t in result.timestamps}
         tokens = [
             ValidToken(
@@ -543,13 +665,13 @@ def _from_bundle(
         case = _bundle_case(in_order, rejected)
         carried = [s for s in in_order if s.record.type == "item"]
         bodies: list[ItemBody] = [s.record.typed_body() for s in carried]
-        selection.check(book, bodies)
+        selection.check(book, _by_tag(bundle_tags), incidents_of(in_order))
         with tempfile.TemporaryDirectory(prefix="custody-report-") as tmp:
             for signed, body in zip(carried, bodies, strict=True):
                 seq = signed.seq
                 row = reconcile(seq, body.path, body.capture_time, signed.record.time, tokens)
                 clock_rows.append(row.to_json())
-                if not selection.wants(seq, body, book):
+                if not selection.wants(seq, book):
                     continue
                 file_path = (
                     _payload_copy(source, "data/" + body.path, Path(tmp)) if pictures else None
@@ -558,11 +680,13 @@ def _from_bundle(
                     signed,
                     result,
                     names,
-                    _bundle_history(seq, parsed, names, valid_records),
+                    _bundle_history(seq, parsed, names, valid_records, known),
                     row.to_json(),
                     file_path,
                     Path(tmp),
                     pictures,
+                    bundle_tags.get(seq, []),
+                    known,
                 )
                 items.append(_with_exhibit(item, book))
         stamps: list[tuple[TimestampBody, bytes | None]] = []
@@ -652,6 +776,8 @@ def _payload_copy(source: Any, rel: str, tmp: Path) -> Path | None:
         return None
     if source.zip is None:
         return Path(source.path) / rel
+    if rel in source.damaged:
+        return None  # altered inside the zip: verification reports it, no thumbnail is made
     if source.pinned(rel) is None:
         return None  # never verified (the bundle was unusable before): nothing is shown
     suffix = Path(rel).suffix[:16]

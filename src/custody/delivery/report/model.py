@@ -60,6 +60,9 @@ class ReportItem:
     timestamps: list[dict[str, Any]]  # valid tokens whose checkpoint covers the item
     clock: dict[str, Any] | None
     events: list[Entry]
+    # Identifying fields the record commits to but whose values this report does not have
+    # (withheld from the bundle): collector, source_path, volume.
+    withheld: list[str] = field(default_factory=list)
     exhibit: str | None = None  # its exhibit number, from an authentic exhibit record
     exhibit_record: int | None = None
     holder: str | None = None  # who holds it now, as the records say (``current_holder``)
@@ -69,6 +72,7 @@ class ReportItem:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "withheld": self.withheld,
             "seq": self.seq,
             "exhibit": self.exhibit,
             "exhibit_record": self.exhibit_record,
@@ -164,7 +168,7 @@ class SourceDigest:
     "tree digest", ``custody.delivery.bundle_digest``), and a zip's own SHA-256."""
 
     kind: str  # "folder" or "zip"
-    tree_sha256: str
+    tree_sha256: str | None  # None: a zip member does not read back (no tree to digest)
     files: int
     bytes: int
     zip_sha256: str | None = None
