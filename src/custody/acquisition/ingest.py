@@ -460,16 +460,23 @@ def _copy_verified(
     dest = root_b + b"/" + f.rel
     src_display, dest_display = os.fsdecode(f.path), os.fsdecode(dest)
     # Every folder leading to the copy is opened without following links (a link planted
-    # in the root used to send copies outside it): UnsafePathError refuses the run.
-    with Folder.open(root_b) as evidence:
-        parent, name = evidence.parent_of(f.rel)
-    with parent:
-        present = parent.lstat(name)
-        if present is not None and stat.S_ISLNK(present.st_mode):
-            raise UnsafePathError(
-                f"refused to write {dest_display}: it is a symbolic link, and custody never "
-                "writes through links"
-            )
+    # in the root used to send copies outside it): UnsafePathError refuses the run. Nothing
+    # is created here: content ingested before (``earlier``) leaves no empty folder behind;
+    # ``_copy`` makes the folders when it links the copy in.
+    present: os.stat_result | None = None
+    try:
+        with Folder.open(root_b) as evidence:
+            parent, name = evidence.parent_of(f.rel, create=False)
+    except FileNotFoundError:
+        pass  # a folder on the way does not exist yet, so neither does the copy
+    else:
+        with parent:
+            present = parent.lstat(name)
+            if present is not None and stat.S_ISLNK(present.st_mode):
+                raise UnsafePathError(
+                    f"refused to write {dest_display}: it is a symbolic link, and custody "
+                    "never writes through links"
+                )
     if present is not None:
         # Resuming: an existing copy is accepted only if it matches the source now.
         source_digest = hash_file(f.path, algorithms, progress=observer.advance)
