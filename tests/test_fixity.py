@@ -100,8 +100,8 @@ def test_flipped_byte_in_a_large_file_is_caught_with_b3sum_agreeing(
     [finding] = document["findings"]
     assert finding["code"] == "FILE_MODIFIED"
     assert finding["item"] == "media/large.bin"
-    assert finding["message"] == "blake3 digest differs from the record"
-    assert (finding["expected"], finding["found"]) == (before, b3sum(large))
+    assert finding["message"] == "content differs from the record: blake3 digest differs"
+    assert (finding["expected"], finding["found"]) == (f"blake3:{before}", f"blake3:{b3sum(large)}")
     text = cli("verify", root, "--fast")
     assert text.code == 1
     assert "FIXITY FAILED" in text.out and "VERIFIED" not in text.out + text.err
@@ -152,9 +152,9 @@ def test_root_without_blake3_is_checked_with_sha256_and_says_so(
     (root / "a.txt").write_bytes(b"evidencE\n")
     changed = cli("verify", root, "--fast", "--json").json()
     [finding] = changed["findings"]
-    assert finding["message"] == "sha256 digest differs from the record"
+    assert finding["message"] == "content differs from the record: sha256 digest differs"
     expected = tool("sha256sum", root / "a.txt").stdout.split()[0].decode()
-    assert finding["found"] == expected
+    assert finding["found"] == f"sha256:{expected}"
 
 
 def test_fast_check_of_a_bundle_is_refused(
