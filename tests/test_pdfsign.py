@@ -42,6 +42,8 @@ from custody.delivery.pdfsign import (
     seal_preparer,
     sign_pdf,
 )
+from custody.delivery.pdfsign import checking as pdfsign_checking
+from custody.delivery.pdfsign import common as pdfsign_common
 from custody.errors import InputError, PassphraseError, SigningKeyError, TimestampError, UsageError
 
 try:
@@ -542,7 +544,7 @@ def test_long_term_validation_offline_after_the_tsa_certificate_expired(
     # pyHanko's ETSI engine, embedded data only (no fetching), a year on: the file
     # carries what a validator needs, given that the timestamp chain is kept up.
     reader = PdfFileReader(io.BytesIO(first.read_bytes()))
-    spec = pdfsign._validation_spec(
+    spec = pdfsign_checking._validation_spec(
         [c for pem in roots for c in pdfsign.load_pem_certificates(pem, "roots")]
     )
     result = asyncio.run(
@@ -626,7 +628,7 @@ def test_preparer_identity_at_rest_and_binding(
     # openssl checks the custody key's Ed25519 signature over the binding statement
     binding = pdfsign.parse_custody_binding(preparer.certificate)
     assert binding is not None and binding.fields["name"] == "أمل حداد"
-    (work / "statement.bin").write_bytes(pdfsign._BINDING_CONTEXT + binding.statement)
+    (work / "statement.bin").write_bytes(pdfsign_common._BINDING_CONTEXT + binding.statement)
     (work / "binding.sig").write_bytes(binding.signature)
     (work / "custody.pub.pem").write_bytes(
         custody_key.public_key().public_bytes(
@@ -647,7 +649,7 @@ def test_preparer_identity_at_rest_and_binding(
         "binding.sig",
     ]
     assert "Signature Verified Successfully" in _run(verify, work, cwd=work).stdout
-    (work / "statement.bin").write_bytes(pdfsign._BINDING_CONTEXT + binding.statement + b" ")
+    (work / "statement.bin").write_bytes(pdfsign_common._BINDING_CONTEXT + binding.statement + b" ")
     assert "Signature Verified Successfully" not in _run(verify, work, cwd=work).stdout
 
 
