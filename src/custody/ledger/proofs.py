@@ -312,8 +312,14 @@ def _check_signed_line(
     return signed
 
 
-def check_document(document: dict[str, Any]) -> ProofCheck:
-    """Check a proof document completely and offline. Never raises for bad content."""
+def check_document(document: Any) -> ProofCheck:
+    """Check a proof document completely and offline. Never raises for bad content: a
+    document that is not a JSON object (a string, a list: what a damaged proof file may
+    parse to) is a failed proof, not a crash."""
+    if not isinstance(document, dict):
+        outcome = ProofCheck("consistency")
+        outcome.add("proof format", False, "not a proof: the file is not a JSON object")
+        return outcome
     kind = "inclusion" if document.get("format") == INCLUSION_FORMAT else "consistency"
     outcome = ProofCheck(kind)
     try:
