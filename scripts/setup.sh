@@ -49,15 +49,4 @@ if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
   exit 1
 fi
 echo "==> ready: $(.venv/bin/custody --version), $(exiftool -ver | sed 's/^/exiftool /')"
-# Put custody on PATH for new terminals: ~/.local/bin is on PATH at login on Debian and
-# Ubuntu (their ~/.profile adds it when it exists). An existing file there that is not our
-# link is left alone.
-link="$HOME/.local/bin/custody"
-if [ ! -e "$link" ] || [ -L "$link" ]; then
-  mkdir -p "$HOME/.local/bin" && ln -sfn "$PWD/.venv/bin/custody" "$link"
-fi
-found="$(command -v custody || true)"
-if [ "$found" != "$PWD/.venv/bin/custody" ] && [ "$found" != "$link" ]; then
-  echo "==> to use custody in this terminal: export PATH=\"$PWD/.venv/bin:\$PATH\"" \
-       "(new terminals find it as $link)"
-fi
+bash scripts/link-path.sh

@@ -784,6 +784,39 @@ def test_inclusion_and_consistency_proofs_over_100000_leaves(tmp_path: Path) -> 
     index.close()
 
 
+def test_two_processes_indexing_the_same_new_lines_file_them_once(tmp_path: Path) -> None:
+    """Reads bring the index up to date without the ledger's lock: two connections that read
+    the same head and then both file the same new lines must not fail (UNIQUE on seq, seen
+    in the four-catalogue concurrency test) nor file anything twice."""
+    lines = [f"line {i}".encode() for i in range(30)]
+
+    def entries(first: int, last: int) -> list[tuple[int, SignedRecord]]:
+        out, offset = [], sum(len(x) + 1 for x in lines[:first])
+        for seq in range(first, last):
+            body = {"root": "0" * 64, "tree_size": seq}
+            record = Record(seq, "checkpoint", "2024-03-12T10:15:00.000000Z", "0" * 64, None, body)
+            out.append((offset, SignedRecord(record, bytes(64), lines[seq])))
+            offset += len(lines[seq]) + 1
+        return out
+
+    one, two = LedgerIndex(tmp_path / "index.sqlite"), LedgerIndex(tmp_path / "index.sqlite")
+    with one.transaction():
+        one.add(entries(0, 10))
+    with two.transaction():  # two read the head at 0 before one filed: the same ten, and more
+        two.add(entries(0, 20))
+    assert one.size == two.size == 20
+    with one.transaction():  # wholly filed already by two
+        one.add(entries(10, 20))
+    with one.transaction():  # a gap: nothing filed, a later sync from the head fills it
+        one.add(entries(25, 30))
+    assert one.size == 20
+    assert merkle.root_hash(one, 20) == mth_by_levels([H(b"\x00" + x) for x in lines[:20]])
+    count = one.db.execute("SELECT count(*), count(DISTINCT seq) FROM records").fetchone()
+    assert tuple(count) == (20, 20)
+    one.close()
+    two.close()
+
+
 # --- property: checking a proof never raises --------------------------------------------------
 
 json_values = st.recursive(

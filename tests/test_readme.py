@@ -19,6 +19,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from tests.tsa import running_tsa
 
@@ -107,3 +108,37 @@ def test_readme_everyday_block_runs_as_written(tmp_path: Path) -> None:
     assert str(places["/media/sdcard"]).encode() not in b"".join(
         p.read_bytes() for p in bundle.rglob("*") if p.is_file() and "data" not in p.parts
     )
+
+
+def test_setup_puts_custody_on_path_for_a_new_login_shell(tmp_path: Path) -> None:
+    """Issue 17 point 9: after set-up, a new terminal finds ``custody``. The set-up's PATH
+    step (scripts/link-path.sh) runs with a fresh HOME holding Debian's own ~/.profile
+    (/etc/skel), then a login shell with a bare PATH runs ``custody --version``."""
+    skel = Path("/etc/skel/.profile")
+    if not skel.is_file():
+        pytest.skip("no /etc/skel/.profile: not a Debian or Ubuntu system")
+    if not (REPO / ".venv" / "bin" / "custody").exists():
+        pytest.skip("no .venv/bin/custody: run scripts/setup.sh first")
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(skel, home / ".profile")
+    bare = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    linked = subprocess.run(["bash", str(REPO / "scripts" / "link-path.sh")], env=bare,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert linked.returncode == 0, linked.stderr
+    # This shell had no custody on PATH, so the step says what to type in it.
+    assert 'export PATH="' in linked.stdout and "new terminals find it" in linked.stdout
+    link = home / ".local" / "bin" / "custody"
+    assert link.is_symlink() and link.resolve() == (REPO / ".venv/bin/custody").resolve()
+    login = subprocess.run(["bash", "-lc", "command -v custody && custody --version"],
+                           env=bare, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.splitlines()[0] == str(link)
+    assert login.stdout.splitlines()[1].startswith("custody ")
+    # A file of the user's own at that place is left alone.
+    link.unlink()
+    link.write_text("#!/bin/sh\necho mine\n")
+    again = subprocess.run(["bash", str(REPO / "scripts" / "link-path.sh")], env=bare,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert again.returncode == 0 and "left alone" in again.stdout
+    assert link.read_text() == "#!/bin/sh\necho mine\n"

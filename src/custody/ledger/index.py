@@ -221,11 +221,17 @@ class LedgerIndex(merkle.NodeStore):
         """Index records (with their byte offsets) that follow the current head.
 
         Call inside ``transaction()``. The caller has checked the chain; this only files.
+        Records another process indexed since the caller read the head are skipped: reads
+        bring the index up to date without the ledger's lock, so two processes may index
+        the same new lines at once, and the second must neither fail nor file them twice.
         """
         head = self.head()
+        fresh = [(start, signed) for start, signed in entries if signed.record.seq >= head.size]
+        if not fresh or fresh[0][1].record.seq != head.size:
+            return  # all filed already, or they do not follow this head: a later sync will
         tree = GrowingTree(self, head.size)
         offset, last_hash = head.offset, head.last_hash
-        for start, signed in entries:
+        for start, signed in fresh:
             record = signed.record
             line_hash = signed.line_hash
             rows = index_rows(signed)
