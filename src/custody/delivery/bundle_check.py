@@ -1063,6 +1063,9 @@ def _verify_custody(
         except (RecordError, FileNotFoundError, InputError) as exc:
             proof_findings.append(Finding(Code.PROOF_INVALID, rel, str(exc)))
             continue
+        if not isinstance(document, dict):  # valid JSON of another shape: "\u0000", [..]
+            proof_findings.append(Finding(Code.PROOF_INVALID, rel, f"{rel} is not a proof"))
+            continue
         outcome = check_document(document)
         if outcome.ok and document.get("new_root") == root.hex():
             extended[int(document["old_size"])] = str(document["old_root"])
