@@ -547,6 +547,42 @@ def test_selective_disclosure_reveals_nothing_of_other_items(case: Case, bundle:
     assert seqs & {case.seqs[OTHER_PHOTO], case.withheld_event} == set()
 
 
+def test_records_left_out_are_reported_even_when_the_withheld_notice_is_removed(
+    case: Case, bundle: Bundle, tmp_path: Path
+) -> None:
+    """Issue 15, point 16: index.json's withheld list is unsigned, so a middleman can remove
+    it. The report also says which of the ledger's records below the signed checkpoint the
+    bundle does not carry, derived from the checkpoint and the records, which no one can
+    change unnoticed: with the notice removed, the withheld event is still named."""
+    from custody.delivery.report.build import build_report
+    from custody.delivery.report.html import number_ranges, render_html
+    from custody.trust.policy import policy_for
+
+    stripped = tmp_path / "stripped"
+    shutil.copytree(bundle.folder, stripped)
+    document = index(stripped)
+    assert [w["record"] for w in document.pop("withheld_events")] == [case.withheld_event]
+    (stripped / "custody" / "index.json").write_bytes(canonical.encode(document) + b"\n")
+    for tags in stripped.glob("tagmanifest-*.txt"):  # the middleman fixes the tag manifests
+        algorithm = tags.name.removeprefix("tagmanifest-").removesuffix(".txt")
+        lines = []
+        for line in tags.read_text().splitlines():
+            rel = line.split("  ", 1)[1]
+            digest = hashlib.new(algorithm, (stripped / rel).read_bytes()).hexdigest()
+            lines.append(f"{digest}  {rel}")
+        tags.write_text("\n".join(lines) + "\n")
+    carried = {json.loads(line)["signed"]["seq"] for line in records(stripped)}
+    for folder in (bundle.folder, stripped):
+        report = build_report(folder, policy=policy_for())
+        assert report.withheld_events == ([] if folder == stripped else report.withheld_events)
+        assert case.withheld_event in report.records_not_carried
+        assert set(report.records_not_carried) == set(range(report.ledger_size)) - carried
+        page = render_html(report)
+        runs = number_ranges(report.records_not_carried)
+        assert f"records {runs} are not in it" in page and case.withheld_event > 0
+        assert "follows from the signed checkpoint itself" in page
+
+
 def test_a_bundle_of_a_derived_copy_alone_reveals_nothing_of_its_original(
     cli: CLI, tmp_path: Path
 ) -> None:

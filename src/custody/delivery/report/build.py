@@ -729,6 +729,7 @@ def _from_bundle(
         items_total=len(carried),
         source_digest=source_digest,
         withheld_events=[w for w in index.get("withheld_events", []) if isinstance(w, dict)],
+        records_not_carried=[seq for seq in range(result.ledger_size) if seq not in parsed],
         checkpoint=info,
         timestamp_trust=trust,
         evidence_records=list(result.evidence_records),

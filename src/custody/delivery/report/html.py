@@ -82,6 +82,18 @@ def _record_number(value: object) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
+def number_ranges(values: object) -> str:
+    """Record numbers as runs: [0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    numbers = sorted(v for v in values if isinstance(v, int)) if isinstance(values, list) else []
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(f"{a}" if a == b else f"{a}\u2013{b}" for a, b in runs)
+
+
 def capture_rows(capture: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
     """A web capture's facts as (label, value, monospace) rows; a nested fact's label says
     whose it is ("certificate 0 SHA-256")."""
@@ -171,6 +183,7 @@ def environment(template_dir: Path | None = None) -> Any:
         css_string=_css_string,
         digest_order=_digest_order,
         record_number=_record_number,
+        number_ranges=number_ranges,
     )
     env.tests["arabic"] = lambda value: bool(_ARABIC.search(str(value)))
     env.globals["trust_words"] = trust_words

@@ -231,6 +231,9 @@ class Report:
     case: CaseDetails | None = None
     bag_info: dict[str, str] = field(default_factory=dict)  # a bundle's bag-info.txt
     withheld_events: list[dict[str, Any]] = field(default_factory=list)
+    # A bundle's ledger records below its checkpoint that it does not carry, derived from
+    # the signed checkpoint and the records (never from the unsigned index).
+    records_not_carried: list[int] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
     timestamp_trust: str = "embedded"
     trust: list[str] = field(default_factory=list)  # what the preparer trusted, in words
@@ -284,6 +287,7 @@ class Report:
             "case": self.case.to_json() if self.case else None,
             "bag_info": self.bag_info,
             "withheld_events": self.withheld_events,
+            "records_not_carried": self.records_not_carried,
             "checkpoint": self.checkpoint,
             "timestamp_trust": self.timestamp_trust,
             "captures": self.captures,
