@@ -495,7 +495,8 @@ def test_payload_hashed_on_threads_is_pinned_and_a_later_change_refused(
     perf work); each thread hashes through the one snapshot, so the SHA-256 pinned is of
     the bytes it hashed, and the tree digest a report prints of a file changed since is
     refused, never computed from the new bytes."""
-    from custody.delivery.bundle_check import BundleSource, verify_source
+    from custody.delivery.bundle_check import verify_source
+    from custody.delivery.bundle_source import BundleSource
     from custody.delivery.digests import tree_digest
     from custody.errors import InputError
     from custody.trust.policy import Anchor, TrustPolicy

@@ -11,12 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custody.delivery.bundle_check import (
-    BundleSource,
-    bundle_records,
-    load_index,
-    verify_source,
-)
+from custody.delivery.bundle_check import verify_source
+from custody.delivery.bundle_source import BundleSource, bundle_records, load_index
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import Verdict, VerificationResult
 from custody.ledger.bodies import ItemBody

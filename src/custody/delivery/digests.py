@@ -16,7 +16,7 @@
 File names with a backslash or a newline are written as GNU ``sha256sum`` writes them (a
 leading backslash, ``\\\\`` and ``\\n``), so the digest still equals the command's.
 
-May import: ``custody.delivery.bundle_check`` (to read bundles safely), ``custody.errors``.
+May import: ``custody.delivery.bundle_source`` (to read bundles safely), ``custody.errors``.
 Never follows links; reads only.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from custody import __version__
-from custody.delivery.bundle_check import ZIP_DAMAGE, BundleSource
+from custody.delivery.bundle_source import ZIP_DAMAGE, BundleSource
 from custody.delivery.report.model import SourceDigest, ToolInfo
 
 _CHUNK = 1 << 20

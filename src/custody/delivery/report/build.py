@@ -613,12 +613,8 @@ def _from_bundle(
     pictures: bool,
     extra: dict[str, Disclosure] | None = None,
 ) -> Report:
-    from custody.delivery.bundle_check import (
-        BundleSource,
-        bundle_records,
-        load_index,
-        verify_source,
-    )
+    from custody.delivery.bundle_check import verify_source
+    from custody.delivery.bundle_source import BundleSource, bundle_records, load_index
     from custody.delivery.digests import tree_digest
     from custody.handling.lookup import incidents_of, tags_of
     from custody.timestamps.stamping import ValidToken, reconcile
