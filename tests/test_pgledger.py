@@ -1128,7 +1128,8 @@ def test_an_inclusion_proof_does_not_read_the_whole_ledger(pg_catalogued: Path) 
                 for i in range(64):
                     n = batch * 64 + i
                     writer.append("item", ItemBody(
-                        path=f"synthetic/{n:05d}.bin", size=n, mtime="2026-01-01T00:00:00Z",
+                        path=f"synthetic/{n:05d}.bin", size=n,
+                        mtime="2026-01-01T00:00:00.000000000Z",
                         digests={"sha256": hashlib.sha256(b"%d" % n).hexdigest()},
                     ).to_json())  # fmt: skip
                 writer.checkpoint()
