@@ -9,7 +9,8 @@ The trust roots are never taken from the record: a record checked against the ro
 carries would prove only that someone made it.
 
 May import: ``custody.errors``, ``custody.clock``, ``custody.timestamps`` (``ers``,
-``algorithms``, ``material``, ``stamping``), ``cryptography``, the standard library.
+``longterm_check`` for the chains' rendering, ``material``, ``stamping``), ``cryptography``,
+the standard library.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from custody.clock import format_time
 from custody.errors import UsageError
-from custody.timestamps.algorithms import by_oid
 from custody.timestamps.ers import ErsVerification, verify_record
+from custody.timestamps.longterm_check import chains_json
 from custody.timestamps.material import ValidationMaterial
 from custody.timestamps.stamping import Trust
 
@@ -46,20 +47,6 @@ class RecordCheck:
 
     def to_json(self) -> dict[str, Any]:
         result = self.result
-        chains: dict[int, dict[str, Any]] = {}
-        for ats in result.timestamps:
-            alg = by_oid(ats.algorithm) if ats.algorithm else None
-            chain = chains.setdefault(
-                ats.chain, {"algorithm": alg.name if alg else ats.algorithm, "timestamps": []}
-            )
-            chain["timestamps"].append(
-                {
-                    "gen_time": _time(ats.gen_time),
-                    "tsa": ats.tsa_name,
-                    "valid_until": _time(ats.valid_until),
-                    "token_sha256": ats.token_sha256,
-                }
-            )
         return {
             "valid": result.ok,
             "record_sha256": self.record_sha256,
@@ -67,7 +54,7 @@ class RecordCheck:
             "at": _time(result.at_time),
             "existence_time": _time(result.existence_time) if result.ok else None,
             "renew_before": _time(result.renew_before),
-            "chains": [chains[k] for k in sorted(chains)],
+            "chains": chains_json(result),
             "problems": [
                 {
                     "code": p.code,

@@ -194,7 +194,7 @@ class _Judge:
             "existence_time": _time(first.existence_time if first else None),
             "renew_before": _time(renew_before),
             "trust": self.checker.trust,
-            "chains": _chains(first),
+            "chains": chains_json(first),
         }
 
     def _first_link(
@@ -243,7 +243,8 @@ def _time(moment: _dt.datetime | None) -> str | None:
     return format_time(moment) if moment else None
 
 
-def _chains(result: ErsVerification | None) -> list[dict[str, Any]]:
+def chains_json(result: ErsVerification | None) -> list[dict[str, Any]]:
+    """Each archive timestamp chain, oldest first: its algorithm and its timestamps."""
     if result is None:
         return []
     chains: dict[int, dict[str, Any]] = {}

@@ -271,23 +271,35 @@ def stamp(
                     entry.outcomes.append(outcome)
                 else:
                     bodies.append((entry, outcome, body))
-        if bodies:
-            with ledger.writer(signer, clock=clock) as writer:
-                for entry, outcome, body in bodies:
-                    signed = writer.append("timestamp", body.to_json())
-                    entry.outcomes.append(
-                        TsaOutcome(
-                            outcome.tsa,
-                            True,
-                            outcome.reason,
-                            outcome.gen_time,
-                            signed.seq,
-                            len(body.validation),
-                            len(body.validation_missing),
-                        )
-                    )
+        _record_tokens(ledger, signer, clock, bodies)
         report.validation = _fill_material_gaps(ledger, signer, clock, min(wait, 10.0))
     return report
+
+
+def _record_tokens(
+    ledger: Ledger,
+    signer: SigningKey,
+    clock: Clock,
+    bodies: Sequence[tuple[CheckpointStamp, TsaOutcome, TimestampBody]],
+) -> None:
+    """Append one ``timestamp`` record per accepted token, in one write, and note each
+    record on its authority's outcome (online replies and air-gapped ones alike)."""
+    if not bodies:
+        return
+    with ledger.writer(signer, clock=clock) as writer:
+        for entry, outcome, body in bodies:
+            signed = writer.append("timestamp", body.to_json())
+            entry.outcomes.append(
+                TsaOutcome(
+                    outcome.tsa,
+                    True,
+                    outcome.reason,
+                    outcome.gen_time,
+                    signed.seq,
+                    len(body.validation),
+                    len(body.validation_missing),
+                )
+            )
 
 
 def _fill_material_gaps(
@@ -725,21 +737,7 @@ def accept_responses(
             else:
                 bodies.append((entry, outcome, body))
                 stamped.add((seq, url))
-        if bodies:
-            with ledger.writer(signer, clock=clock) as writer:
-                for entry, outcome, body in bodies:
-                    signed = writer.append("timestamp", body.to_json())
-                    entry.outcomes.append(
-                        TsaOutcome(
-                            outcome.tsa,
-                            True,
-                            outcome.reason,
-                            outcome.gen_time,
-                            signed.seq,
-                            len(body.validation),
-                            len(body.validation_missing),
-                        )
-                    )
+        _record_tokens(ledger, signer, clock, bodies)
     config = root.config()
     report.min_success = max(1, config.tsa_min_success)
     return report
