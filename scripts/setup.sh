@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # libreoffice-calc-nogui: headless LibreOffice, the independent reader of the XLSX register
 # (tests/test_filing.py converts it back to CSV and compares).
 # hashdeep: a peer bench/run.py measures custody beside (what documenters use today).
-packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime libnss3-tools libreoffice-calc-nogui hashdeep)
+packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime libnss3-tools libreoffice-calc-nogui hashdeep gettext)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
 missing=()

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "custody"
 # Within one layer, units may import each other only where listed in SAME_LAYER.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("clock", "progress", "findings", "encoding", "home", "system"),
+    ("clock", "progress", "findings", "encoding", "home", "i18n", "system"),
     ("root", "keys", "evidence"),
     ("ledger",),
     ("timestamps",),

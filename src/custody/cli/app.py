@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+import typer.main
 from typer.models import CommandInfo
 
 from custody.cli import (  # noqa: F401 - imported to register their commands
@@ -32,6 +33,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
     filing,
     inspect,
     keys,
+    language,
     ledger,
     setup,
     sources,
@@ -42,6 +44,7 @@ from custody.cli import (  # noqa: F401 - imported to register their commands
 )
 from custody.cli.common import app, err, shown
 from custody.errors import CustodyError, ExitCode
+from custody.i18n import _
 
 COMMAND_ORDER = (
     "init", "hash", "catalogue", "ingest", "capture", "log", "show", "tag", "sign", "repair",
@@ -75,27 +78,34 @@ def run(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="exiftool")
     # pyHanko (PDF signing) imports cryptography's DSA names, which warn on import.
     warnings.filterwarnings("ignore", message="DSA is deprecated")
+    args = list(argv) if argv is not None else sys.argv[1:]
+    language.speak_for(args)
+    language.hook_framework()
     try:
         # Standalone mode lets Typer report usage errors itself (exit 2); everything
         # custody raises on purpose comes through here as a CustodyError.
-        app(args=list(argv) if argv is not None else None, prog_name="custody")
+        command = typer.main.get_command(app)
+        language.translate_help(command)
+        command(args=args, prog_name="custody")
     except SystemExit as exc:
         code = exc.code
         if code == 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
-            err.print("custody: interrupted")
+            err.print(_("custody: interrupted"))
         return code if isinstance(code, int) else (0 if code is None else ExitCode.FINDINGS)
     except CustodyError as exc:
-        err.print(f"custody: error: {shown(str(exc))}", soft_wrap=True)
+        err.print(_("custody: error: {message}").format(message=shown(str(exc))), soft_wrap=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("custody: interrupted")
+        err.print(_("custody: interrupted"))
         return 130
     except Exception as exc:  # a bug: still one line, with the detail on request
         if os.environ.get("CUSTODY_DEBUG"):
             raise
         err.print(
-            f"custody: internal error: {type(exc).__name__}: {shown(str(exc))} "
-            "(set CUSTODY_DEBUG=1 for details, and please report it)"
+            _(
+                "custody: internal error: {kind}: {message} "
+                "(set CUSTODY_DEBUG=1 for details, and please report it)"
+            ).format(kind=type(exc).__name__, message=shown(str(exc)))
         )
         return 70
     return ExitCode.OK

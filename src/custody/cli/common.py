@@ -19,6 +19,7 @@ from rich.markup import escape
 from custody import __version__
 from custody.cli.fastpath import printable
 from custody.errors import SigningKeyError
+from custody.i18n import UnknownLanguage, parse_languages
 
 
 def _plain_help_records() -> None:
@@ -117,12 +118,32 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _language(value: str | None) -> str | None:
+    # custody.cli.language chose the language from argv before parsing; this only refuses
+    # a language custody has no catalog for.
+    if value is not None:
+        try:
+            parse_languages(value)
+        except UnknownLanguage as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 @app.callback()
 def _main(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            callback=_language,
+            help="Language of messages and help: en or ar (default: CUSTODY_LANG, then "
+            "LANGUAGE, LC_ALL, LC_MESSAGES, LANG). --json output is the same in every language.",
+        ),
+    ] = None,
 ) -> None:
     """custody keeps evidence provable: what each file was, who held it, and when."""
 

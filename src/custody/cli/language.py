@@ -1,0 +1,132 @@
+"""Which language a run of ``custody`` speaks, and the help and framework messages in it.
+
+Owns three things, all done before a command runs:
+
+* the choice of language from the command line: the first language of any ``--lang``
+  (the global ``custody --lang ar ...`` or a document's own ``report --lang ar,en``), else the
+  environment (``custody.i18n.language_from_environment``); a run with ``--json`` speaks
+  English, so that JSON, and any message carried in it, is the same in every language;
+* the help of every command and option in that language: Typer builds the help from
+  docstrings and ``help=`` texts, which stay English in the code; ``translate_help`` passes
+  each through the catalog once the command tree is built (``scripts/i18n.py`` extracts
+  them from that same tree, so the catalog and the help cannot drift apart);
+* Click's and Typer's own messages ("Usage:", "Missing argument", "No such option"...),
+  which they send through the standard ``gettext`` module: their ``_`` is pointed at
+  custody's catalog, which carries their messages too.
+
+Imports ``custody.i18n``; imports Click only inside the functions that need it, so the fast
+path (``custody.cli.fastpath``) can choose a language without loading it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from custody import i18n
+
+# Modules of Click and Typer that bind ``from gettext import gettext as _`` (and ngettext).
+FRAMEWORK_MODULES = (
+    "click.core",
+    "click.decorators",
+    "click.exceptions",
+    "click.formatting",
+    "click.parser",
+    "click.termui",
+    "click.types",
+    "typer.core",
+)
+
+
+def requested_languages(argv: Sequence[str]) -> list[str] | None:
+    """The languages the first ``--lang`` on the command line names, or None.
+
+    A value custody has no catalog for gives None here: the option's own check then refuses
+    it with a usage error.
+    """
+    words = list(argv)
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        value: str | None = None
+        if word == "--lang" and i + 1 < len(words):
+            value = words[i + 1]
+        elif word.startswith("--lang="):
+            value = word.split("=", 1)[1]
+        if value is not None:
+            try:
+                return i18n.parse_languages(value)
+            except i18n.UnknownLanguage:
+                return None
+    return None
+
+
+def choose(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str:
+    """The language of the interface for this command line."""
+    words = list(argv)
+    options = words[: words.index("--")] if "--" in words else words
+    if "--json" in options:
+        return i18n.SOURCE_LANGUAGE
+    asked = requested_languages(words)
+    if asked:
+        return asked[0]
+    return i18n.language_from_environment(os.environ if environ is None else environ)
+
+
+def speak_for(argv: Sequence[str]) -> str:
+    """Choose the language for ``argv`` and speak it from now on; returns it."""
+    language = choose(argv)
+    i18n.set_language(language)
+    return language
+
+
+def hook_framework() -> None:
+    """Point Click's and Typer's message functions at custody's catalog."""
+    import importlib
+
+    for name in FRAMEWORK_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "_"):
+            module._ = i18n._  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = i18n.ngettext  # type: ignore[attr-defined]
+
+
+def help_texts(command: Any) -> list[str]:
+    """Every help text of a Click command tree, in the order ``--help`` would show them."""
+    texts: list[str] = []
+
+    def visit(cmd: Any) -> None:
+        for text in (cmd.help, cmd.short_help, cmd.epilog):
+            if text:
+                texts.append(text)
+        for param in cmd.params:
+            if getattr(param, "help", None):
+                texts.append(param.help)
+        for sub in getattr(cmd, "commands", {}).values():
+            visit(sub)
+
+    visit(command)
+    return texts
+
+
+def translate_help(command: Any) -> None:
+    """Put every help text of the tree through the catalog (a no-op in English)."""
+    if i18n.current_language() == i18n.SOURCE_LANGUAGE:
+        return
+
+    def visit(cmd: Any) -> None:
+        if cmd.help:
+            cmd.help = i18n._(cmd.help)
+        if cmd.short_help:
+            cmd.short_help = i18n._(cmd.short_help)
+        if cmd.epilog:
+            cmd.epilog = i18n._(cmd.epilog)
+        for param in cmd.params:
+            if getattr(param, "help", None):
+                param.help = i18n._(param.help)
+        for sub in getattr(cmd, "commands", {}).values():
+            visit(sub)
+
+    visit(command)
