@@ -24,10 +24,12 @@ than its ``.po``, and anything GNU ``msgfmt --check`` refuses.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -79,6 +81,9 @@ def build_template() -> Catalog:
     ):
         location = (f"custody/{filename}", lineno)
         catalog.add(message, None, [location], auto_comments=comments, flags=_flags(message))
+    for filename, lineno, message in _calls_in_f_strings(package, "**/*.py"):
+        if message not in catalog:
+            catalog.add(message, None, [(f"custody/{filename}", lineno)], flags=_flags(message))
     sys.path.insert(0, str(SRC))
     import typer.main
 
@@ -100,7 +105,38 @@ def build_template() -> Catalog:
             if module == "click" and filename.startswith("shell_completion"):
                 continue  # custody adds no completion (add_completion=False)
             catalog.add(message, None, [(f"{module}/{filename}", lineno)], flags=_flags(message))
+        files = "**/*.py" if pattern == "**.py" else pattern  # Babel's pattern, as pathlib's
+        for filename, lineno, message in _calls_in_f_strings(folder, files):
+            if module == "click" and filename.startswith("shell_completion"):
+                continue
+            if message not in catalog:
+                location = (f"{module}/{filename}", lineno)
+                catalog.add(message, None, [location], flags=_flags(message))
     return catalog
+
+
+# ``_("...")`` with a plain literal, inside an f-string. Babel's extractor does not look into
+# f-strings on this Python (an f-string is one token), so it misses Click's f"{_('Usage:')} ",
+# the first word of every help page and usage error, and would miss any such call of ours.
+_CALL = re.compile(r"""(?<![\w.])_\((?P<q>['"])(?P<text>(?:[^'"\\\n]|\\.)*)(?P=q)\)""")
+
+
+def _calls_in_f_strings(folder: Path, pattern: str) -> list[tuple[str, int, str]]:
+    """(file relative to folder, line, message) of each ``_("literal")`` inside an f-string."""
+    found: list[tuple[str, int, str]] = []
+    for path in sorted(folder.glob(pattern)):
+        with path.open("rb") as handle:
+            tokens = list(tokenize.tokenize(handle.readline))
+        for token in tokens:
+            prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBuUfF"))]
+            if token.type != tokenize.STRING or "f" not in prefix.lower():
+                continue
+            for match in _CALL.finditer(token.string):
+                quote = match.group("q")
+                message = ast.literal_eval(quote + match.group("text") + quote)
+                lineno = token.start[0] + token.string.count("\n", 0, match.start())
+                found.append((path.relative_to(folder).as_posix(), lineno, message))
+    return found
 
 
 def _po_bytes(catalog: Catalog) -> bytes:
@@ -218,11 +254,15 @@ def problems() -> list[str]:
             if "fuzzy" in message.flags or not all(strings):
                 found.append(f"{language}: untranslated: {message.id!r}")
                 continue
-            ids_text = message.id if isinstance(message.id, str) else " ".join(message.id)
-            wanted = set(FIELD.findall(ids_text))
+            ids = [message.id] if isinstance(message.id, str) else list(message.id)
+            wanted: set[str] = set().union(*(FIELD.findall(text) for text in ids))
+            # A plural form may leave out a field only one English form has (Click's
+            # "Takes {nargs} values but 1 was given." / "... but {len} were given."), and
+            # {n}/{count} (Arabic's one and two say the number in words).
+            needed = set.intersection(*(set(FIELD.findall(text)) for text in ids))
             for string in strings:
                 got = set(FIELD.findall(string))
-                if got - wanted or (wanted - got - {"n", "count"}):
+                if got - wanted or (needed - got - {"n", "count"}):
                     found.append(
                         f"{language}: fields differ in {message.id!r}: "
                         f"{sorted(wanted)} vs {sorted(got)}"

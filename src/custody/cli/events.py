@@ -181,7 +181,9 @@ def event_access(
 def event_note(
     items: ItemsArg = None,
     text: Annotated[str | None, typer.Option("--text", help="The annotation.")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the items show, in words.")
+    ] = None,
     incident: Annotated[
         str | None,
         typer.Option(
@@ -190,8 +192,17 @@ def event_note(
             "export, report, history and event).",
         ),
     ] = None,
-    language: Annotated[str | None, typer.Option("--language")] = None,
-    sensitivity: Annotated[str | None, typer.Option("--sensitivity")] = None,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", help="The language spoken or written in the items (e.g. ar)."),
+    ] = None,
+    sensitivity: Annotated[
+        str | None,
+        typer.Option(
+            "--sensitivity",
+            help="What calls for care in handling or showing the items (e.g. 'faces visible').",
+        ),
+    ] = None,
     tag: TagSelectOpt = None,
     exhibit: ExhibitSelectOpt = None,
     key: KeyOpt = None,

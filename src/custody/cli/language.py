@@ -126,7 +126,33 @@ def translate_help(command: Any) -> None:
         for param in cmd.params:
             if getattr(param, "help", None):
                 param.help = i18n._(param.help)
+            _keep_path_metavar(param)
         for sub in getattr(cmd, "commands", {}).values():
             visit(sub)
 
     visit(command)
+
+
+def _keep_path_metavar(param: Any) -> None:
+    """Keep a path option's metavar (``--out FILE``) as it is in English.
+
+    Click names the value of a path option after its type (FILE, DIRECTORY, PATH) and passes
+    that name through gettext, for its messages ("File 'x' does not exist."). Translated, the
+    help would read ``--out الملف``: a placeholder in another script than the option it
+    belongs to. The messages keep the translated name; the metavar is pinned to the English
+    one, as Click would build it.
+    """
+    import click
+
+    if not isinstance(param, click.Option) or param.metavar is not None:
+        return
+    kind = param.type
+    if not isinstance(kind, click.Path):
+        return
+    if kind.file_okay and not kind.dir_okay:
+        name = "FILE"
+    elif kind.dir_okay and not kind.file_okay:
+        name = "DIRECTORY"
+    else:
+        name = "PATH"
+    param.metavar = name if param.nargs == 1 else f"{name}..."
