@@ -256,7 +256,7 @@ def test_the_quick_start_and_the_verification_guide_run_as_written(
     assert "ALL CHECKS PASSED" in said and "SOME CHECKS FAILED" not in said
     assert "Time stamp:" in said and said.count("Verification: OK") == len(index["timestamps"])
     trust = json.loads((lawyer / ".local" / "share" / "custody" / "trust.json").read_text())
-    assert "كانون الأول" in json.dumps(trust, ensure_ascii=False)  # the note, as typed
+    assert "اتصال هاتفي" in json.dumps(trust, ensure_ascii=False)  # the note, as typed
     assert not (received / "case-001-bundle" / "msg.bin").exists()
     if left_out:
         pytest.skip(
@@ -368,9 +368,13 @@ def test_right_to_left_documents_with_left_to_right_code() -> None:
             close = next(j for j in range(number + 1, len(lines)) if lines[j] == "```")
             after = next(x for x in lines[close + 1 :] if x.strip())
             assert after == "</div>", f"docs/ar/{doc}:{close + 1}: the ltr div is not closed"
+        # Code inside Arabic prose is isolated left to right (a Markdown `--lang ar` in a
+        # right-to-left line shows as "lang ar--"): <code dir="ltr">, which GitHub keeps.
+        text = "\n".join(lines)
+        for prose in _outside_code(text):
+            assert "`" not in prose, f'{doc}: inline code not in <code dir="ltr">'
         # Prose in Arabic: Western digits only (glossary), and no invisible direction marks
         # that would break a copied path or command.
-        text = "\n".join(lines)
         assert not re.search("[\u0660-\u0669\u06f0-\u06f9]", text), f"{doc}: Arabic-Indic digits"
         assert not re.search("[\u200e\u200f\u202a-\u202e\u2066-\u2069]", text), f"{doc}: bidi marks"
 
