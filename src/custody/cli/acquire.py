@@ -28,6 +28,7 @@ from custody.cli.common import (
 )
 from custody.cli.timestamps import render_stamp, stamp_root
 from custody.errors import ExitCode
+from custody.i18n import _, ngettext
 
 
 @app.command("hash")
@@ -86,12 +87,16 @@ def _anchors(path: Path | None) -> bytes | None:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"--c2pa-trust {path}: {exc.strerror}") from None
+        raise UsageError(
+            _("--c2pa-trust {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
     try:
         if not x509.load_pem_x509_certificates(data):
-            raise ValueError("no certificate")
+            raise ValueError(_("no certificate"))
     except ValueError as exc:
-        raise UsageError(f"--c2pa-trust {path}: not PEM certificates ({exc})") from None
+        raise UsageError(
+            _("--c2pa-trust {path}: not PEM certificates ({why})").format(path=path, why=exc)
+        ) from None
     return data
 
 
@@ -141,7 +146,7 @@ def catalogue(
         unlocked.append(unlock())
         return unlocked[-1]
 
-    with progress_bar("Cataloguing", not json_output) as observer:
+    with progress_bar(_("Cataloguing"), not json_output) as observer:
         report = run_catalogue(
             evidence,
             [str(p) for p in paths],
@@ -165,16 +170,18 @@ def catalogue(
                                ("location", location), ("note", note)) if v
     ]  # fmt: skip
     if report.unchanged and described:
-        message = (
-            f"{', '.join(described)} did not apply to the {report.unchanged} file(s) already "
-            "catalogued and unchanged: their records stand as written (add to them with "
-            "'custody event note ITEM --text ...')"
-        )
+        message = ngettext(
+            "{options} did not apply to the {n} file already catalogued and unchanged: its "
+            "record stands as written (add to it with 'custody event note ITEM --text ...')",
+            "{options} did not apply to the {n} files already catalogued and unchanged: their "
+            "records stand as written (add to them with 'custody event note ITEM --text ...')",
+            report.unchanged,
+        ).format(options=", ".join(described), n=report.unchanged)
         if not report.outcomes:
             from custody.errors import UsageError
 
             raise UsageError(message)
-        err.print(f"[yellow]note[/]: {shown(message)}")
+        err.print(_("[yellow]note[/]: {message}").format(message=shown(message)))
     stamped = None
     if timestamp:
         stamped = stamp_root(evidence, unlocked[-1] if unlocked else unlock(), [], None, [])
@@ -193,8 +200,15 @@ def catalogue(
         _render_catalogue(report)
         if tagged is not None:
             err.print(
-                f"tagged {len(tagged.items)} already-catalogued item(s) "
-                f"{shown(', '.join(tagged.tags))}: record {tagged.record.seq}"
+                ngettext(
+                    "tagged {n} already-catalogued item {tags}: record {record}",
+                    "tagged {n} already-catalogued items {tags}: record {record}",
+                    len(tagged.items),
+                ).format(
+                    n=len(tagged.items),
+                    tags=shown(", ".join(tagged.tags)),
+                    record=tagged.record.seq,
+                )
             )
         if stamped is not None:
             render_stamp(stamped)
@@ -226,8 +240,11 @@ def _tag_unchanged(
         lacking = [s for s in unchanged if any(s not in ledger.index.items_tagged(t) for t in tags)]
     if not lacking:
         err.print(
-            f"the {len(unchanged)} already-catalogued item(s) already carry "
-            f"{shown(', '.join(tags))}: nothing to add"
+            ngettext(
+                "the {n} already-catalogued item already carries {tags}: nothing to add",
+                "the {n} already-catalogued items already carry {tags}: nothing to add",
+                len(unchanged),
+            ).format(n=len(unchanged), tags=shown(", ".join(tags)))
         )
         return None
     try:
@@ -267,46 +284,63 @@ def _render_catalogue(report: Any) -> None:
     for o in report.outcomes:
         if o.kind == "version":
             err.print(
-                f"[bold yellow]CHANGED[/] {shown(o.path)}: content differs from record "
-                f"{o.related}; recorded as new version {o.seq}. The bytes acquired as record "
-                f"{o.related} are no longer in the evidence root, and 'custody verify' reports "
-                "that (ORIGINAL_MISSING) until they are restored from a vault copy ('custody "
-                f"vault restore {o.related} --from VAULT') or an 'custody event supersede "
-                f"{o.related} --reason ...' says what happened"
+                _(
+                    "[bold yellow]CHANGED[/] {path}: content differs from record {record}; "
+                    "recorded as new version {seq}. The bytes acquired as record {record} are "
+                    "no longer in the evidence root, and 'custody verify' reports that "
+                    "(ORIGINAL_MISSING) until they are restored from a vault copy ('custody "
+                    "vault restore {record} --from VAULT') or an 'custody event supersede "
+                    "{record} --reason ...' says what happened"
+                ).format(path=shown(o.path), record=o.related, seq=o.seq)
             )
     for s in report.skipped:
-        err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+        err.print(_skipped_line(s))
     for o in report.metadata_errors:
         err.print(
-            f"[yellow]metadata not read[/] {shown(o.path)} (record {o.seq}, catalogued with "
-            f"its digests): {shown(o.metadata_error or '')}",
+            _(
+                "[yellow]metadata not read[/] {path} (record {seq}, catalogued with its "
+                "digests): {why}"
+            ).format(path=shown(o.path), seq=o.seq, why=shown(o.metadata_error or "")),
             soft_wrap=not err.is_terminal,  # at a terminal, wrap between words
         )
     for o in report.outcomes:
         if o.c2pa == "invalid":
             err.print(
-                f"[bold red]C2PA INVALID[/] {shown(o.path)}: the file's C2PA manifest does not "
-                "validate (the file or its manifest was changed after signing); recorded as "
-                f"found in record {o.seq} ('custody show {o.seq}')"
+                _(
+                    "[bold red]C2PA INVALID[/] {path}: the file's C2PA manifest does not "
+                    "validate (the file or its manifest was changed after signing); recorded "
+                    "as found in record {seq} ('custody show {seq}')"
+                ).format(path=shown(o.path), seq=o.seq)
             )
-    table = Listing(title="Catalogue summary", show_header=False)
-    table.add_row("new items", str(report.count("new")))
-    table.add_row("duplicates of earlier content", str(report.count("duplicate")))
-    table.add_row("changed since last recorded", str(report.count("version")))
-    table.add_row("unchanged, not re-recorded", str(report.unchanged))
-    table.add_row("skipped", str(len(report.skipped)))
+    table = Listing(title=_("Catalogue summary"), show_header=False)
+    table.add_row(_("new items"), str(report.count("new")))
+    table.add_row(_("duplicates of earlier content"), str(report.count("duplicate")))
+    table.add_row(_("changed since last recorded"), str(report.count("version")))
+    table.add_row(_("unchanged, not re-recorded"), str(report.unchanged))
+    table.add_row(_("skipped"), str(len(report.skipped)))
     table.add_row(
-        "metadata not read (catalogued anyway, listed above)", str(len(report.metadata_errors))
+        _("metadata not read (catalogued anyway, listed above)"),
+        str(len(report.metadata_errors)),
     )
     manifests = [o.c2pa for o in report.outcomes if o.c2pa]
     if manifests:
-        states = ", ".join(f"{manifests.count(s)} {s}" for s in ("trusted", "valid", "invalid"))
-        table.add_row("C2PA manifests", states)
-    table.add_row("bytes hashed", human_size(report.bytes_hashed))
-    table.add_row("ledger records", str(report.ledger_size))
+        states = _("{trusted} trusted, {valid} valid, {invalid} invalid").format(
+            trusted=manifests.count("trusted"),
+            valid=manifests.count("valid"),
+            invalid=manifests.count("invalid"),
+        )
+        table.add_row(_("C2PA manifests"), states)
+    table.add_row(_("bytes hashed"), human_size(report.bytes_hashed))
+    table.add_row(_("ledger records"), str(report.ledger_size))
     if report.checkpoint is not None:
-        table.add_row("checkpoint", f"record {report.checkpoint}")
+        table.add_row(_("checkpoint"), _("record {seq}").format(seq=report.checkpoint))
     table.print()
+
+
+def _skipped_line(skipped: Any) -> str:
+    return _("[red]skipped[/] {path}: {why}").format(
+        path=shown(skipped.path), why=shown(skipped.reason)
+    )
 
 
 def _render_already_ingested(known: list[Any]) -> None:
@@ -320,9 +354,15 @@ def _render_already_ingested(known: list[Any]) -> None:
         groups.setdefault((a.time[:10], how), []).append(a)
     total = sum(a.size for a in known)
     err.print(
-        f"[bold yellow]ALREADY IN THE EVIDENCE ROOT[/]: {len(known)} file(s) "
-        f"({human_size(total)}) have the same content as earlier records, so they were "
-        "not copied again (--again copies them anyway):"
+        ngettext(
+            "[bold yellow]ALREADY IN THE EVIDENCE ROOT[/]: {n} file ({size}) has the same "
+            "content as an earlier record, so it was not copied again (--again copies it "
+            "anyway):",
+            "[bold yellow]ALREADY IN THE EVIDENCE ROOT[/]: {n} files ({size}) have the same "
+            "content as earlier records, so they were not copied again (--again copies them "
+            "anyway):",
+            len(known),
+        ).format(n=len(known), size=human_size(total))
     )
     for (day, how), members in sorted(groups.items()):
         seqs = sorted({a.seq for a in members})
@@ -331,13 +371,34 @@ def _render_already_ingested(known: list[Any]) -> None:
         for parts in folders[1:]:
             while parts[: len(common)] != common:
                 common = common[:-1]
-        folder = "/".join(common) or "the root folder"
+        folder = shown("/".join(common)) if common else _("the root folder")
+        if how == "ingested":
+            line = ngettext(
+                "  {n} ingested on {day} into {folder} (record {records}; first at {time})",
+                "  {n} ingested on {day} into {folder} (records {records}; first at {time})",
+                len(members),
+            )
+        else:
+            line = ngettext(
+                "  {n} catalogued on {day} into {folder} (record {records}; first at {time})",
+                "  {n} catalogued on {day} into {folder} (records {records}; first at {time})",
+                len(members),
+            )
         err.print(
-            f"  {len(members)} {how} on {day} into {shown(folder)} "
-            f"(record(s) {_ranges(seqs)}; first at {members[0].time})"
+            line.format(
+                n=len(members),
+                day=day,
+                folder=folder,
+                records=_ranges(seqs),
+                time=members[0].time,
+            )
         )
     for a in known:
-        err.print(f"  {shown(a.source)} = record {a.seq} {shown(a.path)}")
+        err.print(
+            _("  {source} = record {seq} {path}").format(
+                source=shown(a.source), seq=a.seq, path=shown(a.path)
+            )
+        )
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -414,9 +475,9 @@ def ingest(
     from custody.errors import UsageError
 
     if as_kind is None and proofmode_key:
-        raise UsageError("--proofmode-key applies to --as proofmode only")
+        raise UsageError(_("--proofmode-key applies to --as proofmode only"))
     if as_kind is not None and again:
-        raise UsageError("--again applies to a plain ingest, not to --as")
+        raise UsageError(_("--again applies to a plain ingest, not to --as"))
     descriptive = _descriptive(collector, source, location, note, tag)
     anchors = _anchors(c2pa_trust)
     intake = None
@@ -424,14 +485,16 @@ def ingest(
         from custody.cli import sources as intake_cli
 
         if len(sources) != 1:
-            raise UsageError(f"--as {as_kind} takes one export, bundle or bag at a time")
+            raise UsageError(
+                _("--as {kind} takes one export, bundle or bag at a time").format(kind=as_kind)
+            )
         intake = intake_cli.run_intake(sources[0], as_kind, into, descriptive, anchors,
                                        proofmode_key, key, root, json_output)  # fmt: skip
         report = intake.ingest
     else:
         evidence = evidence_root(root)
         signer = signer_for(key)
-        with progress_bar("Ingesting", not json_output) as observer:
+        with progress_bar(_("Ingesting"), not json_output) as observer:
             report = run_ingest(
                 evidence,
                 [str(s) for s in sources],
@@ -489,13 +552,24 @@ def ingest_json(report: Any) -> dict[str, Any]:
 def render_ingest(report: Any) -> None:
     """What was copied, what failed, and the catalogue summary."""
     for f in report.failures:
-        err.print(f"[bold red]COPY FAILED[/] {shown(f.source)} -> {shown(f.copy)}: {f.reason}")
+        err.print(
+            _("[bold red]COPY FAILED[/] {source} -> {copy}: {why}").format(
+                source=shown(f.source), copy=shown(f.copy), why=shown(f.reason)
+            )
+        )
     for s in report.skipped:
-        err.print(f"[red]skipped[/] {shown(s.path)}: {shown(s.reason)}")
+        err.print(_skipped_line(s))
     _render_already_ingested(report.already_ingested)
     err.print(
-        f"Copied {report.copied} files ({human_size(report.bytes_copied)}), "
-        f"{report.already_present} already present"
+        ngettext(
+            "Copied {n} file ({size}), {present} already present",
+            "Copied {n} files ({size}), {present} already present",
+            report.copied,
+        ).format(
+            n=report.copied,
+            size=human_size(report.bytes_copied),
+            present=report.already_present,
+        )
     )
     if report.catalogue is not None and (report.catalogue.outcomes or report.copied):
         _render_catalogue(report.catalogue)

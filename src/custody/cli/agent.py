@@ -7,8 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from custody.cli.common import JsonOpt, app, ask_passphrase, emit_json, err, out, shown
+from custody.cli.common import (
+    JsonOpt,
+    app,
+    ask_passphrase,
+    emit_json,
+    err,
+    out,
+    passphrase_prompt,
+    shown,
+)
 from custody.cli.render import grouped
+from custody.i18n import _, ngettext
 
 agent_app = typer.Typer(
     help="Hold unlocked keys in memory for a while, so a passphrase is typed once.",
@@ -44,14 +54,16 @@ def agent_start(
     keyring = Keyring()
     files = [keyring.get(name) for name in key] if key else keyring.list()
     if not files:
-        raise SigningKeyError("no signing key yet: run 'custody keys generate --name NAME'")
-    unlocked = [f.unlock(ask_passphrase(f"Passphrase for key {f.name!r}")) for f in files]
+        raise SigningKeyError(_("no signing key yet: run 'custody keys generate --name NAME'"))
+    unlocked = [f.unlock(ask_passphrase(passphrase_prompt(f.name))) for f in files]
     status = start_agent(unlocked, seconds)
     if json_output:
         emit_json(_status_json(status, running=True))
         return
     _render_status(status)
-    err.print("Signing commands now use these keys without asking; 'custody agent stop' ends it.")
+    err.print(
+        _("Signing commands now use these keys without asking; 'custody agent stop' ends it.")
+    )
 
 
 @agent_app.command("stop")
@@ -64,19 +76,19 @@ def agent_stop(json_output: JsonOpt = False) -> None:
         if json_output:
             emit_json({"running": False, "stopped": False})
         else:
-            out.print("No agent is running.")
+            out.print(_("No agent is running."))
         return
     client.stop()
     client.close()
     path = socket_path()
-    for _ in range(50):  # it ends within a second; wait, so a new start cannot race it
+    for _attempt in range(50):  # it ends within a second; wait, so a new start cannot race it
         if not path.exists():
             break
         time.sleep(0.1)
     if json_output:
         emit_json({"running": False, "stopped": True})
     else:
-        out.print("Agent stopped; the keys it held are gone from memory.")
+        out.print(_("Agent stopped; the keys it held are gone from memory."))
 
 
 @agent_app.command("status")
@@ -89,7 +101,7 @@ def agent_status(json_output: JsonOpt = False) -> None:
         if json_output:
             emit_json({"running": False})
         else:
-            out.print("No agent is running: signing commands ask for the passphrase.")
+            out.print(_("No agent is running: signing commands ask for the passphrase."))
         return
     status = client.status()
     client.close()
@@ -113,13 +125,17 @@ def _status_json(status: dict[str, Any], *, running: bool) -> dict[str, Any]:
 
 
 def _render_status(status: dict[str, Any]) -> None:
+    minutes = int(status.get("seconds_left", 0)) // 60
     out.print(
-        f"Agent running (process {status.get('pid')}) until {status.get('expires_at')} "
-        f"({int(status.get('seconds_left', 0)) // 60} minutes left), holding:"
+        ngettext(
+            "Agent running (process {pid}) until {expires} ({n} minute left), holding:",
+            "Agent running (process {pid}) until {expires} ({n} minutes left), holding:",
+            minutes,
+        ).format(pid=status.get("pid"), expires=shown(str(status.get("expires_at"))), n=minutes)
     )
     for entry in status.get("keys", []):
+        name = shown(str(entry["name"]))
+        role = shown(str(entry.get("role")))
+        fingerprint = grouped(str(entry["fingerprint"]))
         holder = f" ({shown(str(entry['holder']))})" if entry.get("holder") else ""
-        out.print(
-            f"  {shown(str(entry['name']))}{holder}, {entry.get('role')}: "
-            f"{grouped(str(entry['fingerprint']))}"
-        )
+        out.print(f"  {name}{holder}, {role}: {fingerprint}")

@@ -21,6 +21,7 @@ from custody.cli.common import (
     shown,
     signer_for,
 )
+from custody.i18n import _
 
 case_app = typer.Typer(
     help="The case the evidence is for: name, number, court or mechanism, parties.",
@@ -68,7 +69,7 @@ def case_set(
         "description": description,
     }
     if all(v is None for v in changes.values()):
-        raise UsageError("say what to record: --name, --number, --court, --party, --description")
+        raise UsageError(_("say what to record: --name, --number, --court, --party, --description"))
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         current = latest_case(ledger)
@@ -80,7 +81,7 @@ def case_set(
     if json_output:
         emit_json({"record": signed.seq, "case": {**body.to_json(), "parties": list(body.parties)}})
         return
-    out.print(f"record {signed.seq}: case {shown(body.name)}")
+    out.print(_("record {seq}: case {name}").format(seq=signed.seq, name=shown(body.name)))
 
 
 @case_app.command("show")
@@ -95,23 +96,26 @@ def case_show(root: RootOpt = None, json_output: JsonOpt = False) -> None:
         emit_json({"case": details.to_json() if details else None})
         return
     if details is None:
-        out.print("No case recorded: 'custody case set --name NAME ...'")
+        out.print(_("No case recorded: 'custody case set --name NAME ...'"))
         return
     for label, value in (
-        ("name", details.name),
-        ("number", details.number),
-        ("court or mechanism", details.court),
-        ("parties", "; ".join(details.parties) or None),
-        ("description", details.description),
+        (_("name"), details.name),
+        (_("number"), details.number),
+        (_("court or mechanism"), details.court),
+        (_("parties"), "; ".join(details.parties) or None),
+        (_("description"), details.description),
     ):
         if value:
             out.print(f"{label}: {shown(value)}")
-    where = (
-        f"signed record {details.record} (key {details.signer})"
-        if details.signed
-        else "the root's config.toml (not a signed record: 'custody case set' records it)"
-    )
-    out.print(f"from {escape(where)}")
+    if details.signed:
+        where = _("from signed record {record} (key {signer})").format(
+            record=details.record, signer=escape(str(details.signer))
+        )
+    else:
+        where = _(
+            "from the root's config.toml (not a signed record: 'custody case set' records it)"
+        )
+    out.print(where)
 
 
 def _ordered_items(ledger: Any, items: list[str], tags: list[str]) -> list[int]:
@@ -149,7 +153,7 @@ def exhibit_assign(
 
     if not items and not tag:
         raise UsageError(
-            "name the items to number (paths, record numbers, digest prefixes) or --tag"
+            _("name the items to number (paths, record numbers, digest prefixes) or --tag")
         )
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
@@ -160,13 +164,18 @@ def exhibit_assign(
         return
     for exhibit in result.assigned:
         out.print(
-            f"exhibit {shown(exhibit.label)}: item record {exhibit.item} {shown(exhibit.path)} "
-            f"(record {exhibit.record})"
+            _("exhibit {label}: item record {item} {path} (record {record})").format(
+                label=shown(exhibit.label),
+                item=exhibit.item,
+                path=shown(exhibit.path),
+                record=exhibit.record,
+            )
         )
     for exhibit in result.kept:
         out.print(
-            f"exhibit {shown(exhibit.label)}: item record {exhibit.item} {shown(exhibit.path)} "
-            "already had this number (kept)"
+            _("exhibit {label}: item record {item} {path} already had this number (kept)").format(
+                label=shown(exhibit.label), item=exhibit.item, path=shown(exhibit.path)
+            )
         )
 
 
@@ -185,17 +194,25 @@ def exhibit_list(root: RootOpt = None, json_output: JsonOpt = False) -> None:
         emit_json({"exhibits": [e.to_json() for e in exhibits]})
         return
     if not exhibits:
-        out.print("No exhibit numbers yet: 'custody exhibit assign ITEM...'")
+        out.print(_("No exhibit numbers yet: 'custody exhibit assign ITEM...'"))
         return
     if not out.is_terminal:  # plain lines for files, pipes and pastes: nothing is cut
         for e in exhibits:
             out.out(
-                f"exhibit {printable(e.label)} | item record {e.item} | {printable(e.path)} | "
-                f"sha256 {e.sha256} | given at record {e.record}",
+                _(
+                    "exhibit {label} | item record {item} | {path} | sha256 {sha256} | "
+                    "given at record {record}"
+                ).format(
+                    label=printable(e.label),
+                    item=e.item,
+                    path=printable(e.path),
+                    sha256=e.sha256,
+                    record=e.record,
+                ),
                 highlight=False,
             )
         return
-    table = Table("exhibit", "item", "path", "sha256", "record")
+    table = Table(_("exhibit"), _("item"), _("path"), "sha256", _("record"))
     for column in table.columns:
         column.overflow = "fold"  # long paths and digests fold, never cut
     for e in exhibits:

@@ -19,7 +19,7 @@ from rich.markup import escape
 from custody import __version__
 from custody.cli.fastpath import printable
 from custody.errors import SigningKeyError
-from custody.i18n import UnknownLanguage, parse_languages
+from custody.i18n import UnknownLanguage, _, parse_languages
 
 
 def _plain_help_records() -> None:
@@ -159,7 +159,7 @@ def ask_passphrase(prompt: str, *, confirm: bool = False) -> str:
     if from_env is not None:
         return from_env
     if not sys.stdin.isatty():
-        raise SigningKeyError("no passphrase: set CUSTODY_PASSPHRASE or run in a terminal")
+        raise SigningKeyError(_("no passphrase: set CUSTODY_PASSPHRASE or run in a terminal"))
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
@@ -211,8 +211,18 @@ def unlocker_for(name: str | None) -> Any:
     held = agent_signer(key_file)
     if held is not None:
         return lambda: held
-    passphrase = ask_passphrase(f"Passphrase for key {key_file.name!r}")
+    passphrase = ask_passphrase(passphrase_prompt(key_file.name))
     return lambda: key_file.unlock(passphrase)
+
+
+def passphrase_prompt(name: str) -> str:
+    """The question asked for the passphrase of the key ``name`` (quoted as Python would)."""
+    return _("Passphrase for key {name}").format(name=repr(name))
+
+
+def new_passphrase_prompt(name: str) -> str:
+    """The question asked for the passphrase of a key being created."""
+    return _("New passphrase for key {name}").format(name=repr(name))
 
 
 def emit_json(document: Any) -> None:
@@ -241,7 +251,7 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Any]:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[files]} files"),
+        TextColumn("{task.fields[files]}"),
         DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
@@ -254,12 +264,13 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Any]:
 class RichObserver:
     def __init__(self, progress: Any, label: str) -> None:
         self.progress = progress
-        self.bytes_task = progress.add_task(label, total=None, files="0/?")
         self.files_done = 0
         self.files_total = 0
+        self.bytes_task = progress.add_task(label, total=None, files=self._files())
 
     def _files(self) -> str:
-        return f"{self.files_done}/{self.files_total or '?'}"
+        # "3/10 files" (the column reads rich markup: no square brackets in any language).
+        return _("{done}/{total} files").format(done=self.files_done, total=self.files_total or "?")
 
     def planned(self, files: int, total_bytes: int) -> None:
         self.files_total += files
@@ -321,8 +332,8 @@ class Listing:
             column.overflow = "fold"
             column.no_wrap = self.columns[number] in self.fixed if self.columns else False
         if not self.columns:
-            width = max((len(cells) for cells, _ in self.rows), default=0)
-            for _ in range(width):
+            width = max((len(cells) for cells, _style in self.rows), default=0)
+            for _column in range(width):
                 table.add_column(overflow="fold")
         for cells, style in self.rows:
             table.add_row(*(escape(c) for c in cells), style=style)
@@ -346,10 +357,10 @@ class Listing:
         p = out.out
         if self.title:
             p(self.title, highlight=False)
-        pairs = not self.show_header and all(len(cells) == 2 for cells, _ in self.rows)
+        pairs = not self.show_header and all(len(cells) == 2 for cells, _style in self.rows)
         if self.show_header and self.columns:
             p(" | ".join(self.columns), highlight=False)
-        for cells, _ in self.rows:
+        for cells, _style in self.rows:
             p(f"{cells[0]}: {cells[1]}" if pairs else " | ".join(cells), highlight=False)
 
 
@@ -404,7 +415,11 @@ def parse_date(text: str, option: str) -> Any:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise UsageError(f"{option} wants YYYY-MM-DD or an RFC 3339 time with Z, not {text!r}")
+        raise UsageError(
+            _("{option} wants YYYY-MM-DD or an RFC 3339 time with Z, not {text}").format(
+                option=option, text=repr(text)
+            )
+        )
     return moment.astimezone(dt.UTC)
 
 
@@ -420,8 +435,10 @@ def select_items(
 
     if not items and not tags and not incidents and not exhibits:
         raise UsageError(
-            "name at least one item (path, record number, digest prefix), --tag, --incident "
-            "or --exhibit"
+            _(
+                "name at least one item (path, record number, digest prefix), --tag, "
+                "--incident or --exhibit"
+            )
         )
     return resolve_items(
         ledger, items or [], tags=tags or [], incidents=incidents or [], exhibits=exhibits or []

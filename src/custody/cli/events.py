@@ -24,6 +24,7 @@ from custody.cli.common import (
     select_items,
     signer_for,
 )
+from custody.i18n import _, ngettext
 
 event_app = typer.Typer(
     help="Record what happens to items after cataloguing.", no_args_is_help=True
@@ -67,7 +68,11 @@ def _render_event(signed: Any, json_output: bool) -> None:
     if json_output:
         emit_json(record_json(signed))
     else:
-        out.print(f"record {signed.seq}: {escape(summarise(signed)['summary'])}")
+        out.print(
+            _("record {seq}: {summary}").format(
+                seq=signed.seq, summary=escape(summarise(signed)["summary"])
+            )
+        )
 
 
 @app.command("tag")
@@ -101,10 +106,12 @@ def tag_command(
     from custody.ledger.backends import open_ledger
 
     if not tag and not untag:
-        raise UsageError("say which tag to add (--tag NAME) or remove (--untag NAME)")
+        raise UsageError(_("say which tag to add (--tag NAME) or remove (--untag NAME)"))
     both = set(tag or ()) & set(untag or ())
     if both:
-        raise UsageError(f"--tag and --untag both name {', '.join(sorted(both))}")
+        raise UsageError(
+            _("--tag and --untag both name {tags}").format(tags=", ".join(sorted(both)))
+        )
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         seqs = select_items(ledger, items, of_tag, incident, exhibit)
@@ -136,7 +143,11 @@ def tag_command(
         _render_event(c.record, False)
         if c.unchanged:
             out.print(
-                f"  left alone (already so): record(s) {', '.join(map(str, c.unchanged))}"
+                ngettext(
+                    "  left alone (already so): record {records}",
+                    "  left alone (already so): records {records}",
+                    len(c.unchanged),
+                ).format(records=", ".join(map(str, c.unchanged)))
             )
 
 
@@ -156,7 +167,7 @@ def event_transfer(
     from custody.errors import UsageError
 
     if not to:
-        raise UsageError("say who receives custody with --to NAME")
+        raise UsageError(_("say who receives custody with --to NAME"))
     _run_event(
         "transfer", items, tag, exhibit, key, root, json_output, incident, to=to, reason=reason
     )
@@ -224,7 +235,7 @@ def event_note(
     }
     if not text and not fields:
         raise UsageError(
-            "a note needs --text or one of --description/--incident/--language/--sensitivity"
+            _("a note needs --text or one of --description/--incident/--language/--sensitivity")
         )
     _run_event("note", items, tag, exhibit, key, root, json_output, text=text, fields=fields)
 
@@ -244,7 +255,7 @@ def event_dispose(
     from custody.errors import UsageError
 
     if not reason:
-        raise UsageError("a disposal needs --reason")
+        raise UsageError(_("a disposal needs --reason"))
     _run_event("dispose", items, tag, exhibit, key, root, json_output, incident, reason=reason)
 
 
@@ -266,7 +277,7 @@ def event_supersede(
     from custody.ledger.backends import open_ledger
 
     if not reason:
-        raise UsageError("say what happened to the earlier version with --reason")
+        raise UsageError(_("say what happened to the earlier version with --reason"))
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         seqs = earlier_versions(ledger, items)
@@ -292,7 +303,7 @@ def event_copy(
     from custody.ledger.backends import open_ledger
 
     if dest is None:
-        raise UsageError("say where to copy with --dest PATH")
+        raise UsageError(_("say where to copy with --dest PATH"))
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         seqs = select_items(ledger, items, tag, incident, exhibit)
@@ -318,7 +329,7 @@ def event_derive(
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         seq = resolve_record(ledger, original)
-    _, signed = derive(evidence, signer_for(key), seq, output, action, reason=reason)
+    _copy, signed = derive(evidence, signer_for(key), seq, output, action, reason=reason)
     _render_event(signed, json_output)
 
 
@@ -346,9 +357,17 @@ def vault_copy(
         )
     else:
         out.print(
-            f"{len(report.copied)} items copied to {escape(report.destination)} and re-read; "
-            f"ledger of {report.ledger_records} records written; "
-            f"check it with: custody verify --root {escape(report.destination)}"
+            ngettext(
+                "{n} item copied to {dest} and re-read; ledger of {records} records written; "
+                "check it with: custody verify --root {dest}",
+                "{n} items copied to {dest} and re-read; ledger of {records} records written; "
+                "check it with: custody verify --root {dest}",
+                len(report.copied),
+            ).format(
+                n=len(report.copied),
+                dest=escape(report.destination),
+                records=report.ledger_records,
+            )
         )
 
 
@@ -382,8 +401,20 @@ def vault_restore(
         )
         return
     for r in report.restored:
-        where = "beside the later version, and catalogued" if r.beside else "in place"
-        out.print(f"record {r.seq}: restored to {escape(r.path)} ({where}); SHA-256 {r.sha256}")
+        if r.beside:
+            line = _(
+                "record {seq}: restored to {path} (beside the later version, and catalogued); "
+                "SHA-256 {sha256}"
+            )
+        else:
+            line = _("record {seq}: restored to {path} (in place); SHA-256 {sha256}")
+        out.print(line.format(seq=r.seq, path=escape(r.path), sha256=r.sha256))
         if r.quarantined:
-            out.print(f"  the bytes found there were moved to {escape(r.quarantined)}")
-    out.print(f"recorded as record {', '.join(map(str, report.records))}")
+            out.print(
+                _("  the bytes found there were moved to {path}").format(path=escape(r.quarantined))
+            )
+    out.print(
+        ngettext(
+            "recorded as record {records}", "recorded as records {records}", len(report.records)
+        ).format(records=", ".join(map(str, report.records)))
+    )

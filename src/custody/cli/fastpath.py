@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
 from custody.cli.printable import printable
+from custody.i18n import _, ngettext
 
 __all__ = ["printable", "run_hash", "sha256sum_line", "try_quick"]
+
 
 def sha256sum_line(digest: str, path: bytes) -> bytes:
     """A line exactly as GNU ``sha256sum`` prints it (so ``sha256sum -c`` accepts it)."""
@@ -88,7 +90,7 @@ def run_bagit_validate(
     try:
         result = validate_bag(bag)
     except InputError as exc:
-        err.write(f"error: {printable(str(exc))}\n")
+        err.write(_("error: {message}").format(message=printable(str(exc))) + "\n")
         return ExitCode.FINDINGS
     if json_output:
         document = {
@@ -109,11 +111,19 @@ def run_bagit_validate(
         }  # fmt: skip
         out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     for finding in result.warnings:
-        err.write(f"warning: {printable(str(finding))}\n")
+        err.write(_("warning: {message}").format(message=printable(str(finding))) + "\n")
     for finding in result.errors:
-        err.write(f"error: {printable(str(finding))}\n")
+        err.write(_("error: {message}").format(message=printable(str(finding))) + "\n")
     if result.valid and not json_output:
-        out.write(f"valid BagIt {result.version} bag: {len(result.payload)} payload files\n")
+        count = len(result.payload)
+        out.write(
+            ngettext(
+                "valid BagIt {version} bag: {n} payload file",
+                "valid BagIt {version} bag: {n} payload files",
+                count,
+            ).format(version=result.version, n=count)
+            + "\n"
+        )
     out.flush()
     err.flush()
     return ExitCode.OK if result.valid else ExitCode.FINDINGS
@@ -133,7 +143,7 @@ def try_quick(argv: Sequence[str]) -> int | None:
         except BrokenPipeError:
             return 0
         except KeyboardInterrupt:
-            sys.stderr.write("custody: interrupted\n")
+            sys.stderr.write(_("custody: interrupted") + "\n")
             return 130
     if argv and argv[0] == "verify":
         return _quick_verify(argv[1:])
@@ -165,13 +175,17 @@ def try_quick(argv: Sequence[str]) -> int | None:
     try:
         return run_hash(files, algorithms, json_output=json_output)
     except CustodyError as exc:
-        sys.stderr.write(f"custody: error: {exc}\n")
+        sys.stderr.write(_error_line(exc))
         return int(exc.exit_code)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("custody: interrupted\n")
+        sys.stderr.write(_("custody: interrupted") + "\n")
         return 130
+
+
+def _error_line(exc: Exception) -> str:
+    return _("custody: error: {message}").format(message=printable(str(exc))) + "\n"
 
 
 def _quick_verify(words: Sequence[str]) -> int | None:
@@ -187,10 +201,10 @@ def _quick_verify(words: Sequence[str]) -> int | None:
     try:
         return run_fast(root, json_output=json_output)
     except CustodyError as exc:
-        sys.stderr.write(f"custody: error: {printable(str(exc))}\n")
+        sys.stderr.write(_error_line(exc))
         return int(exc.exit_code)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("custody: interrupted\n")
+        sys.stderr.write(_("custody: interrupted") + "\n")
         return 130

@@ -23,10 +23,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from custody.cli.printable import printable
+from custody.cli.printable import columns, pad, printable
 from custody.errors import UsageError
+from custody.i18n import N_, _, ngettext
 
-FAST_NOTICE = (
+# English in the JSON ("notice"), which every language shares; translated in the text.
+FAST_NOTICE = N_(
     "This was the FAST FIXITY CHECK, not a full verification: signatures, the hash chain, "
     "checkpoints and timestamps were not checked, and SHA-256 was not re-computed. "
     "For court, run 'custody verify'."
@@ -37,7 +39,7 @@ def check_fast_options(bundle: bool, **given: bool) -> None:
     """--fast checks an evidence root's files only: any option about something else cannot
     apply to it, and is a usage error (exit 2) rather than silently ignored."""
     if bundle:
-        raise UsageError("--fast checks an evidence root's files; verify a bundle in full")
+        raise UsageError(_("--fast checks an evidence root's files; verify a bundle in full"))
     names = {
         "ledger_only": "--ledger-only",
         "checkpoint": "--checkpoint / --size / --root-hash",
@@ -49,7 +51,11 @@ def check_fast_options(bundle: bool, **given: bool) -> None:
     }
     for name, present in given.items():
         if present:
-            raise UsageError(f"--fast checks files only: {names[name]} cannot apply to it")
+            raise UsageError(
+                _("--fast checks files only: {options} cannot apply to it").format(
+                    options=names[name]
+                )
+            )
 
 
 def fixity_json(result: Any) -> dict[str, Any]:
@@ -100,31 +106,43 @@ def fixity_text(result: Any, width: int | None = None) -> str:
 
     lines: list[str] = []
     if result.ok:
-        verdict = (
-            f"FIXITY OK (fast check): {result.files_checked} files match their recorded "
-            f"digests in {printable(result.root)}"
-        )
+        verdict = ngettext(
+            "FIXITY OK (fast check): {n} file matches its recorded digests in {root}",
+            "FIXITY OK (fast check): {n} files match their recorded digests in {root}",
+            result.files_checked,
+        ).format(n=result.files_checked, root=printable(result.root))
     else:
         count = len(result.errors)
-        verdict = (
-            f"FIXITY FAILED (fast check): {count} finding{'s' if count != 1 else ''} in "
-            f"{printable(result.root)}"
-        )
+        verdict = ngettext(
+            "FIXITY FAILED (fast check): {n} finding in {root}",
+            "FIXITY FAILED (fast check): {n} findings in {root}",
+            count,
+        ).format(n=count, root=printable(result.root))
     lines += para(verdict)
+    # "expected" and "found" are padded to one width, so the two values line up.
+    labels = (_("expected"), _("found"))
+    label_width = max(columns(label) for label in labels) + 1
+    expected_label, found_label = (pad(label, label_width) for label in labels)
     for f in result.findings:
         lines.append("")
         lines.append(f"  {f.code}  {printable(f.item)}")
         lines += para(printable(f.message), "    ")
         if f.expected:
-            lines.append(f"    expected {printable(f.expected)}")
+            lines.append(f"    {expected_label}{printable(f.expected)}")
         if f.found:
-            lines.append(f"    found    {printable(f.found)}")
+            lines.append(f"    {found_label}{printable(f.found)}")
     lines.append("")
     for check in result.checks:
         lines += para(printable(check.detail))
-    lines.append(f"{result.files_checked} files checked, {_size(result.bytes_hashed)} re-hashed.")
+    lines.append(
+        ngettext(
+            "{n} file checked, {size} re-hashed.",
+            "{n} files checked, {size} re-hashed.",
+            result.files_checked,
+        ).format(n=result.files_checked, size=_size(result.bytes_hashed))
+    )
     lines.append("")
-    lines += para(FAST_NOTICE)
+    lines += para(_(FAST_NOTICE))
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from custody.cli.common import (
     out,
     select_items,
 )
+from custody.i18n import N_, _, ngettext
 
 
 @app.command()
@@ -45,7 +46,8 @@ def log(
     if json_output:
         emit_json({"records": rows})
         return
-    table = Listing("#", "type", "time (UTC)", "signer", "summary", fixed=("time (UTC)",))
+    time_column = _("time (UTC)")
+    table = Listing("#", _("type"), time_column, _("signer"), _("summary"), fixed=(time_column,))
     for row in rows:
         table.add_row(str(row["seq"]), row["type"], row["time"], row["signer"], row["summary"])
     table.print()
@@ -74,11 +76,12 @@ def show(
 def _render_record(doc: dict[str, Any]) -> None:
     signed = doc["record"]["signed"]
     body = signed["body"]
-    table = Listing(title=f"Record {signed['seq']} ({signed['type']})", show_header=False)
-    table.add_row("time (UTC)", signed["time"])
-    table.add_row("signer", signed["signer"])
-    table.add_row("previous line SHA-256", str(signed["prev"]))
-    table.add_row("this line SHA-256", doc["line_sha256"])
+    title = _("Record {seq} ({type})").format(seq=signed["seq"], type=signed["type"])
+    table = Listing(title=title, show_header=False)
+    table.add_row(_("time (UTC)"), signed["time"])
+    table.add_row(_("signer"), signed["signer"])
+    table.add_row(_("previous line SHA-256"), str(signed["prev"]))
+    table.add_row(_("this line SHA-256"), doc["line_sha256"])
     for name, value in body.items():
         capture_part = name in ("capture", "items") and "capture" in doc  # shown below
         if name in ("metadata", "provenance") or capture_part:
@@ -95,7 +98,13 @@ def _render_record(doc: dict[str, Any]) -> None:
         _render_provenance(entry)
     metadata = body.get("metadata")
     if metadata:
-        meta = Listing("tag", "value", title=f"exiftool metadata ({len(metadata)} tags)")
+        meta = Listing(
+            _("tag"),
+            _("value"),
+            title=ngettext(
+                "exiftool metadata ({n} tag)", "exiftool metadata ({n} tags)", len(metadata)
+            ).format(n=len(metadata)),
+        )
         for tag, value in metadata.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             meta.add_row(tag, text)
@@ -109,8 +118,12 @@ def _render_capture(seq: int, summary: dict[str, Any], items: list[dict[str, Any
 
     rows = capture_lines(summary)
     for item in items:
-        rows += [(f"item {item['seq']}", str(item["path"])), ("  sha256", str(item["sha256"]))]
-    out.print(f"[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
+        rows += [
+            (_("item {seq}").format(seq=item["seq"]), str(item["path"])),
+            ("  sha256", str(item["sha256"])),
+        ]
+    heading = _("[bold]Web capture[/] (record {seq}; every field: custody show {seq} --json)")
+    out.print(heading.format(seq=seq))
     print_rows(rows)
 
 
@@ -121,6 +134,37 @@ def _render_provenance(entry: dict[str, Any]) -> None:
     for fact in entry["facts"]:
         table.add_row(fact["label"], fact["value"])
     table.print()
+
+
+# What each entry of an item's history is, as a person reads it (the JSON keeps the English
+# word, custody.handling.history). A kind not listed here is shown as it is.
+_HISTORY_KINDS = {
+    "ingested": N_("ingested"),
+    "catalogued": N_("catalogued"),
+    "same content": N_("same content"),
+    "earlier version": N_("earlier version"),
+    "later version": N_("later version"),
+    "exhibit": N_("exhibit"),
+    "checkpoint": N_("checkpoint"),
+    "timestamp": N_("timestamp"),
+    "capture": N_("capture"),
+    "derived from": N_("derived from"),
+    "derived": N_("derived"),
+    "transfer": N_("transfer"),
+    "access": N_("access"),
+    "copy": N_("copy"),
+    "note": N_("note"),
+    "dispose": N_("dispose"),
+    "receive": N_("receive"),
+    "supersede": N_("supersede"),
+    "tag": N_("tag"),
+    "untag": N_("untag"),
+}
+
+
+def _history_kind(kind: str) -> str:
+    known = _HISTORY_KINDS.get(kind)
+    return _(known) if known is not None else kind
 
 
 @app.command()
@@ -145,10 +189,12 @@ def history(
     from custody.ledger.backends import open_ledger
 
     if item is None and not (tag or incident or exhibit):
-        raise UsageError("name one item: ITEM, or select items with --tag, --incident, --exhibit")
+        raise UsageError(
+            _("name one item: ITEM, or select items with --tag, --incident, --exhibit")
+        )
     if item is not None and (tag or incident or exhibit):
         raise UsageError(
-            "name one ITEM, or select items with --tag / --incident / --exhibit, not both"
+            _("name one ITEM, or select items with --tag / --incident / --exhibit, not both")
         )
     one = item is not None or (not tag and not incident and len(exhibit or []) == 1)
     with open_ledger(evidence_root(root)) as ledger:
@@ -166,16 +212,17 @@ def history(
         else:
             emit_json({"histories": [r.to_json() for r in results]})
         return
+    time_column = _("time (UTC)")
     for result in results:
         table = Listing(
             "#",
-            "time (UTC)",
-            "what",
-            "by",
-            "detail",
+            time_column,
+            _("what"),
+            _("by"),
+            _("detail"),
             title=f"{result.path}  sha256 {result.sha256}",
-            fixed=("time (UTC)",),
+            fixed=(time_column,),
         )
         for e in result.entries:
-            table.add_row(str(e.seq), e.time, e.kind, e.signer_name, e.summary)
+            table.add_row(str(e.seq), e.time, _history_kind(e.kind), e.signer_name, e.summary)
         table.print()

@@ -21,12 +21,16 @@ from custody.cli.common import (
     err,
     evidence_root,
     new_passphrase,
+    new_passphrase_prompt,
     out,
+    passphrase_prompt,
     shown,
     signer_for,
 )
+from custody.cli.printable import columns, pad
 from custody.cli.render import grouped
 from custody.errors import InputError, SigningKeyError
+from custody.i18n import _
 
 keys_app = typer.Typer(help="Signing identities (Ed25519 keys).", no_args_is_help=True)
 
@@ -65,16 +69,17 @@ def keys_generate(
     from custody.keys.roles import ROLES
 
     if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+        raise UsageError(_unknown_role(role, ROLES))
     keyring = Keyring()
     chosen, holder = handle_and_holder(name, handle)
     if chosen is not None and keyring.path_for(chosen).exists():
         raise SigningKeyError(
-            f"a key named {chosen!r} already exists ({keyring.path_for(chosen)}); "
-            "choose another with --handle"
+            _("a key named {name} already exists ({path}); choose another with --handle").format(
+                name=repr(chosen), path=keyring.path_for(chosen)
+            )
         )
     passphrase = new_passphrase(
-        f"New passphrase for key {chosen or name!r}",
+        new_passphrase_prompt(chosen or name),
         [w for w in (chosen, holder, name) if w],
         allow_weak_passphrase,
     )
@@ -82,24 +87,43 @@ def keys_generate(
     if json_output:
         emit_json(_key_json(key))
         return
-    who = f" for {shown(holder)}" if holder else ""
-    err.print(f"Created key [bold]{escape(key.name)}[/] ({role}){who}")
+    if holder:
+        created = _("Created key [bold]{name}[/] ({role}) for {holder}").format(
+            name=escape(key.name), role=role, holder=shown(holder)
+        )
+    else:
+        created = _("Created key [bold]{name}[/] ({role})").format(name=escape(key.name), role=role)
+    err.print(created)
     fingerprint = grouped(key.public.fingerprint)
+    # The labels are padded to one width so the values line up; the second half of the
+    # fingerprint is indented to match.
+    labels = [_("Key file:"), _("Handle:"), _("Fingerprint:")]
+    width = max(columns(label) for label in labels) + 1
+    file_label, handle_label, fingerprint_label = (pad(label, width) for label in labels)
     if out.is_terminal:  # two rows of eight groups: fits 80 columns, read aloud in halves
-        fingerprint = f"{fingerprint[:39]}\n             {fingerprint[40:]}"
+        fingerprint = f"{fingerprint[:39]}\n{' ' * width}{fingerprint[40:]}"
+    steps = _(
+        "Next:\n"
+        "  1. Back up the key (it stays encrypted) somewhere other than this computer:\n"
+        "   {command}\n"
+        "  2. Give the fingerprint above to the lawyer who will check your evidence,\n"
+        "     by another channel than the evidence itself (a call, on paper): they\n"
+        "     confirm what you signed with 'custody trust add <fingerprint>'."
+    ).format(command=f"custody keys export {key.name} --private --out /media/usb/{key.name}.key")
     for line in (
-        f"Key file:    {key.path}",
-        "             (encrypted with your passphrase; never share this file)",
-        f"Handle:      {key.name} (what --key takes)",
-        f"Fingerprint: {fingerprint}",
-        "Next:",
-        "  1. Back up the key (it stays encrypted) somewhere other than this computer:",
-        f"   custody keys export {key.name} --private --out /media/usb/{key.name}.key",
-        "  2. Give the fingerprint above to the lawyer who will check your evidence,",
-        "     by another channel than the evidence itself (a call, on paper): they",
-        "     confirm what you signed with 'custody trust add <fingerprint>'.",
+        f"{file_label}{key.path}",
+        " " * width + _("(encrypted with your passphrase; never share this file)"),
+        f"{handle_label}" + _("{handle} (what --key takes)").format(handle=key.name),
+        f"{fingerprint_label}{fingerprint}",
+        *steps.split("\n"),
     ):
         out.out(line, highlight=False)
+
+
+def _unknown_role(role: str, roles: Any) -> str:
+    return _("unknown role {role}: choose one of {roles}").format(
+        role=repr(role), roles=", ".join(roles)
+    )
 
 
 def handle_and_holder(name: str, handle: str | None) -> tuple[str | None, str | None]:
@@ -140,9 +164,11 @@ def keys_list(json_output: JsonOpt = False) -> None:
         emit_json({"keys": [_key_json(k) for k in keys]})
         return
     if not keys:
-        err.print("No keys yet: run 'custody keys generate --name NAME'.")
+        err.print(_("No keys yet: run 'custody keys generate --name NAME'."))
         return
-    table = Listing("handle", "holder", "role", "fingerprint", "created", "key file")
+    table = Listing(
+        _("handle"), _("holder"), _("role"), _("fingerprint"), _("created"), _("key file")
+    )
     for k in keys:
         table.add_row(
             k.name,
@@ -177,13 +203,15 @@ def keys_export(
     key = Keyring().get(name)
     if private:
         if output is None:
-            raise UsageError("--private writes a file: give --out FILE (it is never printed)")
+            raise UsageError(_("--private writes a file: give --out FILE (it is never printed)"))
         write_atomic(output, key.path.read_bytes(), mode=0o600)
         if json_output:
             emit_json({**_key_json(key), "backup": str(output)})
         else:
             err.print(
-                f"encrypted backup of {escape(name)} written to {escape(str(output))} (mode 0600)"
+                _("encrypted backup of {name} written to {path} (mode 0600)").format(
+                    name=shown(name), path=shown(str(output))
+                )
             )
         return
     pem = key.public.pem()
@@ -213,27 +241,31 @@ def keys_rotate(
 
     evidence = evidence_root(root)
     keyring = Keyring()
-    old_key = keyring.get(old).unlock(ask_passphrase(f"Passphrase for key {old!r}"))
+    old_key = keyring.get(old).unlock(ask_passphrase(passphrase_prompt(old)))
     check_name(new)
     created = keyring.generate(
         new,
         role or old_key.public.role,
         new_passphrase(
-            f"New passphrase for key {new!r}",
+            new_passphrase_prompt(new),
             [w for w in (new, old_key.public.holder) if w],
             allow_weak_passphrase,
         ),
         format_time(utc_now()),
         old_key.public.holder,  # the same person: the successor keeps the holder's name
     )
-    new_key = created.unlock(ask_passphrase(f"Passphrase for key {new!r}"))
+    new_key = created.unlock(ask_passphrase(passphrase_prompt(new)))
     signed = rotate(evidence, old_key, new_key)
     if json_output:
         emit_json({**_key_json(created), "record": signed.seq, "replaces": old_key.fingerprint})
     else:
         out.print(
-            f"record {signed.seq}: {escape(old)} introduced its successor {escape(new)} "
-            f"({new_key.fingerprint}); {escape(old)} may no longer sign"
+            _(
+                "record {seq}: {old} introduced its successor {new} ({fingerprint}); "
+                "{old} may no longer sign"
+            ).format(
+                seq=signed.seq, old=shown(old), new=shown(new), fingerprint=new_key.fingerprint
+            )
         )
 
 
@@ -279,11 +311,17 @@ def keys_revoke(
             }
         )
     else:
-        out.print(f"record {signed.seq}: key {fingerprint} revoked")
+        out.print(
+            _("record {seq}: key {fingerprint} revoked").format(
+                seq=signed.seq, fingerprint=fingerprint
+            )
+        )
         if since is not None:
             out.print(
-                f"everything it signed from record {since} on, and every key it introduced from "
-                "there, no longer verifies"
+                _(
+                    "everything it signed from record {since} on, and every key it introduced "
+                    "from there, no longer verifies"
+                ).format(since=since)
             )
 
 
@@ -315,24 +353,30 @@ def keys_introduce(
 
     chosen, holder = handle_and_holder(name, handle)
     if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+        raise UsageError(_unknown_role(role, ROLES))
     try:
         loaded = serialization.load_pem_public_key(public_key.read_bytes())
     except OSError as exc:
-        raise InputError(f"cannot read {public_key}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=public_key, why=exc.strerror)
+        ) from None
     except ValueError:
-        raise InputError(f"{public_key} is not a PEM public key") from None
+        raise InputError(_("{path} is not a PEM public key").format(path=public_key)) from None
     if not isinstance(loaded, Ed25519PublicKey):
-        raise InputError(f"{public_key} is not an Ed25519 public key")
+        raise InputError(_("{path} is not an Ed25519 public key").format(path=public_key))
     raw = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     public = PublicKey(raw, chosen or f"key-{fingerprint_of(raw)[:8]}", role, holder)
     signer = signer_for(key)
     if role == "custodian" and signer.public.role != "custodian":
-        raise SigningKeyError("only a custodian may introduce a custodian's key")
+        raise SigningKeyError(_("only a custodian may introduce a custodian's key"))
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         if ledger.index.key_known(public.fingerprint):
-            raise UsageError(f"key {public.fingerprint} is already introduced in this ledger")
+            raise UsageError(
+                _("key {fingerprint} is already introduced in this ledger").format(
+                    fingerprint=public.fingerprint
+                )
+            )
         with ledger.writer(signer) as writer:
             signed = writer.introduce(public)
     if json_output:
@@ -347,9 +391,18 @@ def keys_introduce(
             }
         )
     else:
+        vouched = _(
+            "record {seq}: {signer} vouched for {holder} ({role}), key {name} {fingerprint}"
+        )
         out.print(
-            f"record {signed.seq}: {escape(signer.name)} vouched for {shown(name)} "
-            f"({role}), key {escape(public.name)} {grouped(public.fingerprint)}"
+            vouched.format(
+                seq=signed.seq,
+                signer=shown(signer.name),
+                holder=shown(name),
+                role=role,
+                name=shown(public.name),
+                fingerprint=grouped(public.fingerprint),
+            )
         )
 
 
@@ -365,4 +418,8 @@ def keys_import(
     if json_output:
         emit_json(_key_json(restored))
     else:
-        out.print(f"restored key {escape(restored.name)} ({restored.public.fingerprint})")
+        out.print(
+            _("restored key {name} ({fingerprint})").format(
+                name=shown(restored.name), fingerprint=restored.public.fingerprint
+            )
+        )

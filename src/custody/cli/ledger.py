@@ -22,6 +22,7 @@ from custody.cli.common import (
 from custody.cli.render import grouped, render_verification
 from custody.cli.verify import TrustedKeyOpt
 from custody.errors import ExitCode, InputError
+from custody.i18n import N_, _, ngettext
 
 proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
 
@@ -59,7 +60,7 @@ def sign(
     from custody.system.files import write_atomic
 
     if note_format not in ("custody", "c2sp"):
-        raise UsageError("--format is custody or c2sp")
+        raise UsageError(_("--format is custody or c2sp"))
     evidence = evidence_root(root)
     signer = signer_for(key)
     note = None
@@ -88,7 +89,11 @@ def sign(
         )
     else:
         out.print(
-            f"checkpoint record {signed.seq}: {body['tree_size']} records, root {body['root']}"
+            ngettext(
+                "checkpoint record {seq}: {n} record, root {root}",
+                "checkpoint record {seq}: {n} records, root {root}",
+                body["tree_size"],
+            ).format(seq=signed.seq, n=body["tree_size"], root=body["root"])
         )
 
 
@@ -117,13 +122,22 @@ def repair(
             }
         )
     elif signed is None:
-        out.print("Nothing to repair: the ledger ends with a complete record.")
+        out.print(_("Nothing to repair: the ledger ends with a complete record."))
     else:
         body = signed.record.body
         out.print(
-            f"Removed an incomplete final line ({body['removed_bytes']} bytes at byte "
-            f"{body['offset']}); a copy is in .custody/{body['saved_as']}; "
-            f"recorded as record {signed.seq}."
+            ngettext(
+                "Removed an incomplete final line ({n} byte at byte {offset}); a copy is in "
+                ".custody/{saved_as}; recorded as record {seq}.",
+                "Removed an incomplete final line ({n} bytes at byte {offset}); a copy is in "
+                ".custody/{saved_as}; recorded as record {seq}.",
+                body["removed_bytes"],
+            ).format(
+                n=body["removed_bytes"],
+                offset=body["offset"],
+                saved_as=escape(str(body["saved_as"])),
+                seq=signed.seq,
+            )
         )
 
 
@@ -177,18 +191,26 @@ def _write_proof(document: dict[str, Any], output: Path | None, json_output: boo
         return
     if document["format"].startswith("custody-inclusion"):
         out.print(
-            f"record {document['leaf_index']} is leaf {document['leaf_index']} of the "
-            f"{document['tree_size']}-record tree with root {document['root']}"
+            _("record {seq} is leaf {seq} of the {size}-record tree with root {root}").format(
+                seq=document["leaf_index"], size=document["tree_size"], root=document["root"]
+            )
         )
     else:
         out.print(
-            f"the {document['new_size']}-record tree (root {document['new_root']}) extends the "
-            f"{document['old_size']}-record tree (root {document['old_root']})"
+            _(
+                "the {new_size}-record tree (root {new_root}) extends the {old_size}-record "
+                "tree (root {old_root})"
+            ).format(
+                new_size=document["new_size"],
+                new_root=document["new_root"],
+                old_size=document["old_size"],
+                old_root=document["old_root"],
+            )
         )
     for h in document.get("audit_path", document.get("proof", [])):
         out.print(f"  {h}")
     if output:
-        err.print(f"proof written to {escape(str(output))}")
+        err.print(_("proof written to {path}").format(path=escape(str(output))))
 
 
 @proof_app.command("verify")
@@ -206,7 +228,9 @@ def proof_verify(
     try:
         data = proof_file.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {proof_file}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=proof_file, why=exc.strerror)
+        ) from None
     policy = policy_for(trusted_keys=trusted_key or [])
     outcome = check_document(load_document(data, str(proof_file)))
     signers = judge_proof_signers(outcome.signers, outcome.introduced_by, policy)
@@ -228,23 +252,50 @@ def proof_verify(
              "intact": outcome.ok, "signers": signers, "trust": policy.describe()}
         )  # fmt: skip
     else:
-        words = {
-            "verified": "[bold green]VERIFIED[/]: the proof holds; its signer is a key you trust",
-            "unconfirmed": "[bold yellow]INTACT, SIGNER NOT CONFIRMED[/]: the proof holds, but "
-            "its signer is not a key you trust",
-            "failed": "[bold red]INVALID[/]",
-        }
-        out.print(f"{outcome.kind} proof: {words[verdict]}")
+        out.print(_proof_verdict(outcome.kind, verdict))
         for name, passed, detail in outcome.checks:
-            out.print(
-                f"  {'[green]pass[/]' if passed else '[red]FAIL[/]'} {name}: {escape(detail)}"
+            line = (
+                _("  [green]pass[/] {check}: {detail}")
+                if passed
+                else _("  [red]FAIL[/] {check}: {detail}")
             )
+            out.print(line.format(check=escape(name), detail=escape(detail)))
         for s in signers:
-            how = "; ".join(s["trusted_because"]) or "NOT CONFIRMED"
-            out.print(f"  signer {escape(s['name'])}: {grouped(s['fingerprint'])} ({escape(how)})")
+            how = "; ".join(s["trusted_because"]) or _("NOT CONFIRMED")
+            out.print(
+                _("  signer {name}: {fingerprint} ({how})").format(
+                    name=escape(s["name"]), fingerprint=grouped(s["fingerprint"]), how=escape(how)
+                )
+            )
         if verdict != "verified":
-            out.print("  what each verdict proves: docs/threat-model.md")
+            out.print(_("  what each verdict proves: docs/threat-model.md"))
     raise typer.Exit(code)
+
+
+# The verdict line of 'custody proof verify', one whole message per kind of proof and verdict
+# (custody.ledger.proofs: a proof is of inclusion or of consistency).
+_PROOF_VERDICTS = {
+    ("inclusion", "verified"): N_(
+        "inclusion proof: [bold green]VERIFIED[/]: the proof holds; its signer is a key you trust"
+    ),
+    ("inclusion", "unconfirmed"): N_(
+        "inclusion proof: [bold yellow]INTACT, SIGNER NOT CONFIRMED[/]: the proof holds, but "
+        "its signer is not a key you trust"
+    ),
+    ("inclusion", "failed"): N_("inclusion proof: [bold red]INVALID[/]"),
+    ("consistency", "verified"): N_(
+        "consistency proof: [bold green]VERIFIED[/]: the proof holds; its signer is a key you trust"
+    ),
+    ("consistency", "unconfirmed"): N_(
+        "consistency proof: [bold yellow]INTACT, SIGNER NOT CONFIRMED[/]: the proof holds, but "
+        "its signer is not a key you trust"
+    ),
+    ("consistency", "failed"): N_("consistency proof: [bold red]INVALID[/]"),
+}
+
+
+def _proof_verdict(kind: str, verdict: str) -> str:
+    return _(_PROOF_VERDICTS[(kind, verdict)])
 
 
 ledger_app = typer.Typer(help="Move the ledger between stores.", no_args_is_help=True)
@@ -268,7 +319,13 @@ def ledger_dump(
     if json_output:
         emit_json({"out": str(output), "records": records, "sha256": digest})
     else:
-        out.print(f"{records} records written to {escape(str(output))} (sha256 {digest})")
+        out.print(
+            ngettext(
+                "{n} record written to {path} (sha256 {digest})",
+                "{n} records written to {path} (sha256 {digest})",
+                records,
+            ).format(n=records, path=escape(str(output)), digest=digest)
+        )
 
 
 @ledger_app.command("load")
@@ -294,12 +351,15 @@ def ledger_load(
     verify_ledger_lines(lines, result, collect_items=False)
     if not result.ok:
         render_verification(result)
-        raise UsageError(f"{ledger_file} does not verify; nothing was loaded")
+        raise UsageError(_("{path} does not verify; nothing was loaded").format(path=ledger_file))
     with open_ledger(evidence) as ledger:
         if not isinstance(ledger, PgLedger):
-            raise UsageError("load is for a PostgreSQL ledger (custody init --ledger URL)")
+            raise UsageError(_("load is for a PostgreSQL ledger (custody init --ledger URL)"))
         count = ledger.load(r.data for r in iter_raw_lines(ledger_file))
     if json_output:
         emit_json({"loaded": count, "root": str(evidence.path)})
     else:
-        out.print(f"verified and loaded {count} records")
+        loaded = ngettext(
+            "verified and loaded {n} record", "verified and loaded {n} records", count
+        )
+        out.print(loaded.format(n=count))

@@ -1,10 +1,13 @@
-"""Text from files and people made safe for one terminal line (no framework imported).
+"""Text from files and people made safe for one terminal line, and labels padded to a
+column in any script (no framework imported).
 
 Shared by the fast paths (``custody.cli.fastpath``, ``custody.cli.fixity``), which run
 before Typer and rich load, and by ``custody.cli.common``.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 _BIDI = {0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
@@ -28,3 +31,14 @@ def printable(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: combining marks (Arabic vowel signs such as
+    the shadda) take none of their own."""
+    return sum(1 for ch in text if not unicodedata.combining(ch))
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` followed by spaces up to ``width`` columns, so labels line up in any language."""
+    return text + " " * max(0, width - columns(text))

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custody.cli.common import JsonOpt, app, emit_json, err
+from custody.i18n import _
 
 
 @app.command()
@@ -46,6 +47,7 @@ def init(
         )
     else:
         err.print(
-            f"Initialised evidence root [bold]{escape(str(created.path))}[/] "
-            f"(digests: {', '.join(digests)})"
+            _("Initialised evidence root [bold]{path}[/] (digests: {digests})").format(
+                path=escape(str(created.path)), digests=", ".join(digests)
+            )
         )
