@@ -45,6 +45,7 @@ from custody.evidence.hashing import (
     available_cores,
     hash_file,
 )
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import Acquisition, ItemBody
@@ -59,6 +60,15 @@ BATCH_FILES = 64
 BATCH_SECONDS = 1.0
 META_BATCH = 32  # files per exiftool command when files arrive faster than exiftool reads
 MAX_ATTEMPTS = 3
+
+
+def exiftool_missing() -> str:
+    """Why nothing can be catalogued without exiftool, and what to do (catalogue, ingest and
+    intake all say it)."""
+    return _(
+        "exiftool is not installed; run the set-up command in README.md "
+        "(Debian package libimage-exiftool-perl)"
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ def walk(
         # A path named on the command line that is not there is a mistake, not a finding
         # (as in ingest): say so before anything is written.
         if not os.path.lexists(given):
-            raise UsageError(f"{os.fsdecode(given)}: no such file or folder")
+            raise UsageError(_("{path}: no such file or folder").format(path=os.fsdecode(given)))
         rel = os.fsencode(root.relative(given))  # RootError when outside the root
         yield from _walk_one(root_b, rel, seen)
 
@@ -157,7 +167,8 @@ def _walk_one(root_b: bytes, rel: bytes, seen: set[bytes]) -> Iterator[Candidate
             # Another evidence root nested inside this one: its ledger and keys are custody's
             # own files, not evidence.
             yield Skipped(
-                current.decode("utf-8", "replace"), "state folder of a nested evidence root"
+                current.decode("utf-8", "replace"),
+                _("state folder of a nested evidence root"),
             )
             continue
         full = root_b + b"/" + current if current else root_b
@@ -165,7 +176,7 @@ def _walk_one(root_b: bytes, rel: bytes, seen: set[bytes]) -> Iterator[Candidate
         try:
             st = os.lstat(full)
         except OSError as exc:
-            yield Skipped(display, exc.strerror or "cannot stat")
+            yield Skipped(display, exc.strerror or _("cannot stat"))
             continue
         if stat.S_ISREG(st.st_mode):
             yield Candidate(current, st.st_size, st.st_mtime_ns)
@@ -173,14 +184,14 @@ def _walk_one(root_b: bytes, rel: bytes, seen: set[bytes]) -> Iterator[Candidate
             try:
                 names = sorted(os.listdir(full), reverse=True)
             except OSError as exc:
-                yield Skipped(display, f"folder not readable: {exc.strerror}")
+                yield Skipped(display, _("folder not readable: {why}").format(why=exc.strerror))
                 continue
             prefix = current + b"/" if current else b""
             stack.extend(prefix + name for name in names)
         elif stat.S_ISLNK(st.st_mode):
-            yield Skipped(display, "symbolic link, not followed")
+            yield Skipped(display, _("symbolic link, not followed"))
         else:
-            yield Skipped(display, "not a regular file (device, FIFO or socket)")
+            yield Skipped(display, _("not a regular file (device, FIFO or socket)"))
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -254,10 +265,7 @@ def catalogue(
         pool: ExifToolPool | None = None
         if todo:
             if not exiftool_available():
-                raise ToolMissingError(
-                    "exiftool is not installed; run the set-up command in README.md "
-                    "(Debian package libimage-exiftool-perl)"
-                )
+                raise ToolMissingError(exiftool_missing())
             jobs = jobs or available_cores()
             # The first exiftool starts now, on its own thread, while the key unlocks on
             # another and the first files hash on the pool: the fixed costs overlap.
@@ -537,7 +545,7 @@ class _Run:
                 leftover = self._commit([result])
                 for c in leftover:
                     self.report.skipped.append(
-                        Skipped(c.display, "file changed while it was being read")
+                        Skipped(c.display, _("file changed while it was being read"))
                     )
 
     def _commit(self, batch: list[_Hashed]) -> list[Candidate]:

@@ -40,6 +40,7 @@ from custody.acquisition.catalogue import (
     Skipped,
     catalogue,
     ensure_appendable,
+    exiftool_missing,
 )
 from custody.clock import Clock, utc_now
 from custody.errors import (
@@ -59,6 +60,7 @@ from custody.evidence.hashing import (
     hash_file,
     open_evidence,
 )
+from custody.i18n import _, ngettext
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import Acquisition
@@ -107,24 +109,32 @@ class IngestInterrupted(CustodyError):
 
 
 def _interrupted(report: IngestReport, into: bytes, cataloguing: bool) -> IngestInterrupted:
-    folder = into.decode("utf-8", "replace") or "the evidence root"
+    folder = into.decode("utf-8", "replace") or _("the evidence root")
     made = report.copied + report.already_present
     if cataloguing:
-        state = (
-            f"{made} file(s) were copied into {folder} and proven identical; cataloguing had "
-            "begun, and some of them may not be recorded in the ledger yet"
-        )
+        state = ngettext(
+            "{n} file was copied into {folder} and proven identical; cataloguing had begun, "
+            "and it may not be recorded in the ledger yet",
+            "{n} files were copied into {folder} and proven identical; cataloguing had "
+            "begun, and some of them may not be recorded in the ledger yet",
+            made,
+        ).format(n=made, folder=folder)
     elif made:
-        state = (
-            f"{made} file(s) were copied into {folder} and proven identical but are NOT yet "
-            "catalogued (the ledger does not record them yet)"
-        )
+        state = ngettext(
+            "{n} file was copied into {folder} and proven identical but is NOT yet "
+            "catalogued (the ledger does not record it yet)",
+            "{n} files were copied into {folder} and proven identical but are NOT yet "
+            "catalogued (the ledger does not record them yet)",
+            made,
+        ).format(n=made, folder=folder)
     else:
-        state = "no copy was completed; nothing was catalogued"
+        state = _("no copy was completed; nothing was catalogued")
     return IngestInterrupted(
-        f"interrupted: {state}. Run the same command again to finish: copies already in "
-        "place are re-read and compared with their sources, not copied again, and then "
-        "catalogued"
+        _(
+            "interrupted: {state}. Run the same command again to finish: copies already in "
+            "place are re-read and compared with their sources, not copied again, and then "
+            "catalogued"
+        ).format(state=state)
     )
 
 
@@ -142,7 +152,7 @@ def _walk_source(source: bytes, dest_rel: bytes) -> Iterator[_SourceFile | Skipp
         try:
             st = os.lstat(path)
         except OSError as exc:
-            yield Skipped(display, exc.strerror or "cannot stat")
+            yield Skipped(display, exc.strerror or _("cannot stat"))
             continue
         if stat.S_ISREG(st.st_mode):
             yield _SourceFile(path, rel)
@@ -150,13 +160,15 @@ def _walk_source(source: bytes, dest_rel: bytes) -> Iterator[_SourceFile | Skipp
             try:
                 names = sorted(os.listdir(path), reverse=True)
             except OSError as exc:
-                yield Skipped(display, f"folder not readable: {exc.strerror}")
+                yield Skipped(
+                    display, _("folder not readable: {why}").format(why=exc.strerror)
+                )
                 continue
             stack.extend((path + b"/" + n, rel + b"/" + n) for n in names)
         elif stat.S_ISLNK(st.st_mode):
-            yield Skipped(display, "symbolic link, not followed")
+            yield Skipped(display, _("symbolic link, not followed"))
         else:
-            yield Skipped(display, "not a regular file (device, FIFO or socket)")
+            yield Skipped(display, _("not a regular file (device, FIFO or socket)"))
 
 
 def udev_unescape(name: str) -> str:
@@ -177,7 +189,7 @@ def volume_of(path: str) -> dict[str, str]:
     info: dict[str, str] = {"mount_point": mount}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            left, _, right = line.partition(" - ")
+            left, _sep, right = line.partition(" - ")
             fields = left.split()
             if len(fields) > 4 and fields[4].replace("\\040", " ") == mount:
                 parts = right.split()
@@ -220,10 +232,7 @@ def ingest(
     descriptive = descriptive or Descriptive()
     if not exiftool_available():
         # Say so before copying anything: a copy that cannot be catalogued helps nobody.
-        raise ToolMissingError(
-            "exiftool is not installed; run the set-up command in README.md "
-            "(Debian package libimage-exiftool-perl)"
-        )
+        raise ToolMissingError(exiftool_missing())
     config = root.config()
     algorithms = config.digests
     into_rel = _checked_into(root, into)
@@ -236,15 +245,21 @@ def ingest(
     for source in sources:
         absolute = os.path.abspath(source)
         if not os.path.lexists(absolute):
-            raise UsageError(f"{source}: no such file or folder")
+            raise UsageError(_("{path}: no such file or folder").format(path=source))
         with contextlib.suppress(RootError):
             root.relative(absolute)
             raise UsageError(
-                f"{source} is already inside the evidence root; use 'custody catalogue'"
+                _(
+                    "{path} is already inside the evidence root; use 'custody catalogue'"
+                ).format(path=source)
             )
         real_source = os.path.realpath(absolute).rstrip("/") + "/"
         if (str(root.path) + "/").startswith(real_source):
-            raise UsageError(f"{source} contains the evidence root; ingest a folder beside it")
+            raise UsageError(
+                _("{path} contains the evidence root; ingest a folder beside it").format(
+                    path=source
+                )
+            )
         name = os.fsencode(os.path.basename(absolute.rstrip("/")) or "volume")
         dest_rel = (into_rel + b"/" + name) if into_rel else name
         for entry in _walk_source(os.fsencode(absolute), dest_rel):
@@ -424,7 +439,7 @@ def _in_order(work: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> Itera
                     window.append((nxt, pool.submit(work, nxt)))
                 yield item, result
         finally:
-            for _, future in window:
+            for _item, future in window:
                 future.cancel()
 
 
@@ -474,8 +489,10 @@ def _copy_verified(
             present = parent.lstat(name)
             if present is not None and stat.S_ISLNK(present.st_mode):
                 raise UnsafePathError(
-                    f"refused to write {dest_display}: it is a symbolic link, and custody "
-                    "never writes through links"
+                    _(
+                        "refused to write {path}: it is a symbolic link, and custody never "
+                        "writes through links"
+                    ).format(path=dest_display)
                 )
     if present is not None:
         # Resuming: an existing copy is accepted only if it matches the source now.
@@ -484,13 +501,16 @@ def _copy_verified(
             copy_digest = hash_file(dest, algorithms)
         except EvidenceReadError as exc:
             return CopyFailure(
-                src_display, dest_display, f"existing copy unusable: {exc.reason}", False
+                src_display,
+                dest_display,
+                _("existing copy unusable: {why}").format(why=exc.reason),
+                False,
             )
         if copy_digest.digests != source_digest.digests:
             return CopyFailure(
                 src_display,
                 dest_display,
-                "a different file already exists at the destination",
+                _("a different file already exists at the destination"),
                 False,
             )
         return source_digest, copy_digest, False
@@ -502,9 +522,13 @@ def _copy_verified(
     try:
         copy_digest = hash_file(dest, algorithms)  # re-read what the disk now holds
     except EvidenceReadError as exc:
-        return CopyFailure(src_display, dest_display, f"copy could not be re-read: {exc.reason}")
+        return CopyFailure(
+            src_display, dest_display, _("copy could not be re-read: {why}").format(why=exc.reason)
+        )
     if copy_digest.digests != source_digest.digests or copy_digest.size != source_digest.size:
-        return CopyFailure(src_display, dest_display, "copy does not match its source on re-read")
+        return CopyFailure(
+            src_display, dest_display, _("copy does not match its source on re-read")
+        )
     return source_digest, copy_digest, True
 
 
@@ -536,7 +560,9 @@ def _copy(
             os.close(out_fd)
         after = FileIdentity.of(os.fstat(src_fd))
         if before != after or size != before.size:
-            raise EvidenceReadError(os.fsdecode(src), "file changed while it was being copied")
+            raise EvidenceReadError(
+                os.fsdecode(src), _("file changed while it was being copied")
+            )
         if earlier is not None:
             # Known content is recognised from the one read the copy needed anyway; the
             # private temporary copy is dropped and never enters the evidence tree.

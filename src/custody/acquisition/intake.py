@@ -37,11 +37,17 @@ import os
 import shutil
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from custody.acquisition import source_records as records
-from custody.acquisition.catalogue import Candidate, Descriptive, Skipped, catalogue
+from custody.acquisition.catalogue import (
+    Candidate,
+    Descriptive,
+    Skipped,
+    catalogue,
+    exiftool_missing,
+)
 from custody.acquisition.ingest import (
     AlreadyIngested,
     CopyFailure,
@@ -63,9 +69,11 @@ from custody.acquisition.source_reading import (
 )
 from custody.acquisition.sources.claims import Problem
 from custody.acquisition.sources.safezip import ExtractedFile, SafeZip
+from custody.acquisition.sources.said import translated
 from custody.clock import Clock, utc_now
 from custody.errors import InputError, RootError, StorageError, ToolMissingError, UsageError
 from custody.evidence.hashing import EvidenceReadError, FileDigest, hash_file
+from custody.i18n import N_, _
 from custody.keys.keyring import SigningKey
 from custody.ledger.bodies import Acquisition, ItemBody
 from custody.ledger.provenance import Provenance
@@ -74,6 +82,13 @@ from custody.root import EvidenceRoot
 from custody.system.files import describe_os_error, fsync_dir
 
 KINDS = ("whatsapp", "telegram", "proofmode", "bagit")
+# What each kind takes, said when something else was given.
+_WHAT = {
+    "whatsapp": N_("the export's folder or its .zip (as WhatsApp shares it)"),
+    "telegram": N_("the export's folder (with result.json) or a .zip of it"),
+    "proofmode": N_("the bundle's folder or its .zip (as ProofMode shares it)"),
+    "bagit": N_("the bag's folder or a .zip of it"),
+}
 
 
 @dataclass(frozen=True)
@@ -149,15 +164,14 @@ def intake(
     from custody.ledger.backends import open_ledger
 
     if kind not in KINDS:
-        raise UsageError(f"--as {kind!r}: choose one of {', '.join(KINDS)}")
+        raise UsageError(
+            _("--as {kind}: choose one of {kinds}").format(kind=repr(kind), kinds=", ".join(KINDS))
+        )
     if expected_fingerprints and kind != "proofmode":
-        raise UsageError("--proofmode-key applies to --as proofmode only")
+        raise UsageError(_("--proofmode-key applies to --as proofmode only"))
     observer = observer or NullObserver()
     if not exiftool_available():
-        raise ToolMissingError(
-            "exiftool is not installed; run the set-up command in README.md "
-            "(Debian package libimage-exiftool-perl)"
-        )
+        raise ToolMissingError(exiftool_missing())
     into_rel = _checked_into(root, into)
     absolute = os.path.abspath(path)
     is_zip = _check_source(root, path, absolute, kind)
@@ -198,21 +212,24 @@ def _check_source(root: EvidenceRoot, given: str, absolute: str, kind: str) -> b
     try:
         st = os.lstat(absolute)
     except OSError:
-        raise UsageError(f"{given}: no such file or folder") from None
+        raise UsageError(_("{path}: no such file or folder").format(path=given)) from None
     with contextlib.suppress(RootError):
         root.relative(absolute)
-        raise UsageError(f"{given} is already inside the evidence root; ingest it from outside")
+        raise UsageError(
+            _("{path} is already inside the evidence root; ingest it from outside").format(
+                path=given
+            )
+        )
     real = os.path.realpath(absolute).rstrip("/") + "/"
     if (str(root.path) + "/").startswith(real):
-        raise UsageError(f"{given} contains the evidence root; ingest a folder beside it")
-    what = {
-        "whatsapp": "the export's folder or its .zip (as WhatsApp shares it)",
-        "telegram": "the export's folder (with result.json) or a .zip of it",
-        "proofmode": "the bundle's folder or its .zip (as ProofMode shares it)",
-        "bagit": "the bag's folder or a .zip of it",
-    }[kind]
+        raise UsageError(
+            _("{path} contains the evidence root; ingest a folder beside it").format(path=given)
+        )
+    what = _(_WHAT[kind])
     if stat.S_ISLNK(st.st_mode):
-        raise UsageError(f"{given} is a symbolic link; give {what} itself")
+        raise UsageError(
+            _("{path} is a symbolic link; give {what} itself").format(path=given, what=what)
+        )
     if stat.S_ISDIR(st.st_mode):
         return False
     if stat.S_ISREG(st.st_mode):
@@ -220,10 +237,12 @@ def _check_source(root: EvidenceRoot, given: str, absolute: str, kind: str) -> b
             with open(absolute, "rb") as handle:
                 head = handle.read(4)
         except OSError as exc:
-            raise InputError(f"cannot read {given}: {exc.strerror}") from None
+            raise InputError(
+                _("cannot read {path}: {why}").format(path=given, why=exc.strerror)
+            ) from None
         if head in (b"PK\x03\x04", b"PK\x05\x06"):
             return True
-    raise UsageError(f"{given}: --as {kind} takes {what}")
+    raise UsageError(_("{path}: --as {kind} takes {what}").format(path=given, kind=kind, what=what))
 
 
 # --- reading each kind ---------------------------------------------------------------------------
@@ -297,7 +316,7 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
     staged = Path(os.fsdecode(tmp_dir)) / "unpacked"
     with SafeZip(Path(absolute)) as archive:
         received = archive.measure_archive()
-        report.problems.extend(archive.problems)
+        report.problems.extend(_shown_problem(p) for p in archive.problems)
         extracted = archive.extract_all(staged, durable=True)
     export_root, prefix = _export_root(report.kind, staged, name)
     reading = _read(run, export_root, name, Path(absolute), report.folder + prefix)
@@ -310,7 +329,9 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
     observer.planned(1 + len(extracted), received.size + sum(f.size for f in extracted))
     # The archive as received, copied in first: its digest must be the one just read.
     if not _inside(root_b, root_b + b"/" + archive_rel):
-        raise UsageError(f"--into: {report.archive} would be written through a link")
+        raise UsageError(
+            _("--into: {path} would be written through a link").format(path=report.archive)
+        )
     outcome = _copy_verified(
         _SourceFile(os.fsencode(absolute), archive_rel),
         root_b,  # the copy goes to root_b/archive_rel, opened without following links
@@ -321,13 +342,23 @@ def _from_archive(run: _Run, absolute: str, name: str, into_rel: bytes, folder_r
     if isinstance(outcome, CopyFailure):
         if outcome.made_by_us:
             _quarantine(root, root_b + b"/" + archive_rel, archive_rel)
-        raise InputError(f"{report.given}: the archive could not be copied in: {outcome.reason}")
+        raise InputError(
+            _("{path}: the archive could not be copied in: {why}").format(
+                path=report.given, why=outcome.reason
+            )
+        )
     assert not isinstance(outcome, AlreadyIngested)  # only when asked (ingest's 'earlier')
     source_digest, copy_digest, fresh = outcome
     if source_digest.digests["sha256"] != received.sha256:
         raise InputError(
-            f"{report.given} changed while it was being read (SHA-256 {received.sha256} "
-            f"when unpacked, {source_digest.digests['sha256']} when copied); nothing recorded"
+            _(
+                "{path} changed while it was being read (SHA-256 {unpacked} when unpacked, "
+                "{copied} when copied); nothing recorded"
+            ).format(
+                path=report.given,
+                unpacked=received.sha256,
+                copied=source_digest.digests["sha256"],
+            )
         )
     _count(report, source_digest, fresh)
     archive_sha = received.sha256
@@ -374,10 +405,17 @@ def _export_root(kind: str, staged: Path, name: str) -> tuple[Path, str]:
     tops = [p for p in staged.iterdir() if p.is_dir() and (p / marker).is_file()]
     if len(tops) == 1:
         return tops[0], "/" + tops[0].name
-    raise InputError(
-        f"{name}: no {marker} at the top of the archive or in exactly one folder at its top; "
-        f"not a {'Telegram Desktop export' if kind == 'telegram' else 'BagIt bag'}"
-    )
+    if kind == "telegram":
+        message = _(
+            "{name}: no {marker} at the top of the archive or in exactly one folder at its "
+            "top; not a Telegram Desktop export"
+        )
+    else:
+        message = _(
+            "{name}: no {marker} at the top of the archive or in exactly one folder at its "
+            "top; not a BagIt bag"
+        )
+    raise InputError(message.format(name=name, marker=marker))
 
 
 def _place(
@@ -406,18 +444,22 @@ def _place(
             fsync_dir(Path(os.fsdecode(os.path.dirname(dest))))
         except OSError as exc:
             raise StorageError(describe_os_error(exc, "copy to", dest)) from None
-        observer.copy_written(f"{member.path} (member {member.name})", shown)
+        observer.copy_written(
+            _("{path} (member {name})").format(path=member.path, name=member.name), shown
+        )
     try:
         digest = hash_file(dest, algorithms, progress=observer.advance)
     except EvidenceReadError as exc:
-        return CopyFailure(member.name, shown, f"copy could not be re-read: {exc.reason}", fresh)
+        return CopyFailure(
+            member.name, shown, _("copy could not be re-read: {why}").format(why=exc.reason), fresh
+        )
     if digest.digests["sha256"] != member.sha256 or digest.size != member.size:
         failure = CopyFailure(
             member.name,
             shown,
-            "copy does not match the archive member on re-read"
+            _("copy does not match the archive member on re-read")
             if fresh
-            else "a different file already exists at the destination",
+            else _("a different file already exists at the destination"),
             fresh,
         )
         if fresh:
@@ -439,7 +481,7 @@ def _inside(root_b: bytes, dest: bytes) -> bool:
 
 
 def _through_link(source: str, dest: str) -> CopyFailure:
-    return CopyFailure(source, dest, "its folder in the evidence root is a link", False)
+    return CopyFailure(source, dest, _("its folder in the evidence root is a link"), False)
 
 
 def _size(path: bytes) -> int:
@@ -458,10 +500,22 @@ def _count(report: IntakeReport, digest: FileDigest, fresh: bool) -> None:
 
 
 def _note_reading(report: IntakeReport, reading: Reading) -> None:
-    report.source = reading.source
-    report.missing.extend(reading.missing)
-    report.problems.extend(reading.problems)
-    report.warnings.extend(reading.warnings)
+    """What the source said, for the report: in the language of the run. The same sentences
+    go into the records in English (``reading.entries``); the report is never recorded."""
+    report.source = str(translated(reading.source))
+    report.missing.extend(
+        replace(m, where=str(translated(m.where)), reason=str(translated(m.reason)))
+        for m in reading.missing
+    )
+    report.problems.extend(_shown_problem(p) for p in reading.problems)
+    report.warnings.extend(str(translated(w)) for w in reading.warnings)
+
+
+def _shown_problem(problem: Problem) -> Problem:
+    """A problem as the report shows it: in the language of the run (records keep English)."""
+    return replace(
+        problem, message=str(translated(problem.message)), where=str(translated(problem.where))
+    )
 
 
 def _claims_for(
@@ -475,8 +529,10 @@ def _claims_for(
         report.unlinked.append(
             (
                 shown,
-                f"its SHA-256 is {sha256}, but {seen} when the source was read: it changed "
-                "in between, so what the source says of it is not attached",
+                _(
+                    "its SHA-256 is {now}, but {then} when the source was read: it changed "
+                    "in between, so what the source says of it is not attached"
+                ).format(now=sha256, then=seen),
             )
         )
         report.roles[shown] = "changed while read"
@@ -489,7 +545,8 @@ def _claims_for(
     if report.kind == "proofmode":
         for check in reading.checks:
             if check[0] == in_source:
-                report.checks.append(SourceCheck(shown, check[1], check[2], check[3]))
+                reason = str(translated(check[3]))  # the record keeps the English
+                report.checks.append(SourceCheck(shown, check[1], check[2], reason))
     return tuple(entries)
 
 

@@ -6,8 +6,12 @@ readers under ``custody.acquisition.sources`` and turn their results into entrie
 ``source_records``. Nothing is copied or written here (a ProofMode zip is unpacked by its
 reader into the scratch folder it is given).
 
+The sentences that are both recorded and shown at intake (the source's name, where and why
+a medium is missing, a problem, a check's reason) are ``said.Said``: English in the records,
+said in the run's language by ``intake`` for the report.
+
 May import: the readers under ``custody.acquisition.sources``, ``source_records``,
-``custody.ledger.provenance`` and the standard library.
+``custody.ledger.provenance``, ``custody.i18n`` and the standard library.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from custody.acquisition import source_records as records
 from custody.acquisition.sources.claims import MediaClaim, Problem
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 from custody.ledger.provenance import Provenance
 
 
@@ -58,7 +64,9 @@ def read_chat(
     if kind == "whatsapp":
         export = read_whatsapp_export(zip_path if zip_path is not None else export_root)
         chat = export.chat_file
-        source = f"the WhatsApp export {name!r} (chat file {chat.path})"
+        source = Said(
+            N_("the WhatsApp export {name} (chat file {chat})"), name=repr(name), chat=chat.path
+        )
         claims = export.media_claims()
         messages = len(export.messages)
         problems = list(export.problems)
@@ -76,7 +84,9 @@ def read_chat(
     else:
         telegram = read_telegram_export(export_root)
         chat = telegram.result_json
-        source = f"the Telegram Desktop export {name!r} ({chat.path})"
+        source = Said(
+            N_("the Telegram Desktop export {name} ({chat})"), name=repr(name), chat=chat.path
+        )
         claims = telegram.media_claims()
         messages = sum(len(c.messages) for c in telegram.chats)
         problems = list(telegram.problems)
@@ -143,7 +153,7 @@ def read_proofmode_bundle(
     bundle = read_proofmode(
         export_root, expected_fingerprints=expected, trust_anchors_pem=anchors, work_dir=tmp
     )
-    source = f"the ProofMode bundle {name!r}"
+    source = Said(N_("the ProofMode bundle {name}"), name=repr(name))
     keys = {k.file: k for k in bundle.keys}
     entries: dict[str, list[Provenance]] = {}
     parts: dict[str, tuple[str, list[str]]] = {}
@@ -159,13 +169,13 @@ def read_proofmode_bundle(
             entries[media] = found
             checks.extend((media, c.name, str(c.state), c.reason) for c in proof.checks)
         else:
-            where = f"proof set {proof.proof_hash}"
+            where = Said(N_("proof set {hash}"), hash=proof.proof_hash)
             missing.append(
                 Missing(
                     proof.proof_hash or "",
                     where,
                     "missing",
-                    "ProofMode shared the proof without the media",
+                    Said(N_("ProofMode shared the proof without the media")),
                 )
             )
         for used in proof.files:
@@ -214,5 +224,5 @@ def read_bag(export_root: Path, name: str, folder_rel: str) -> Reading:
         entries[tag.path] = [records.bag_tag_file(source, folder_rel, tag, bag)]
         if dict(tag.digests).get("sha256"):
             measured[tag.path] = dict(tag.digests)["sha256"]
-    warnings = [str(f) for f in bag.warnings]
+    warnings = [str(f) for f in bag.warnings]  # for the report only: lines for people
     return Reading(source, entries, measured, [], [], [], warnings, "")

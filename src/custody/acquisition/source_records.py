@@ -6,7 +6,8 @@ proof files, a C2PA manifest's state and claims, a BagIt bag's payload and tag f
 Nothing is decided here: claims are copied as the reader found them, check results as the
 checker gave them. Strings longer than ``MAX_TEXT`` and lists longer than ``MAX_LIST`` (far
 beyond anything real) are cut, and the entry's ``notes`` say where - the full text stays in
-the source file, which is an item of its own.
+the source file, which is an item of its own. Every text is recorded in English, whatever
+the language of the run: a reader's ``said.Said`` becomes its English value here.
 
 May import: ``custody.ledger.provenance``, the readers under ``custody.acquisition.sources``
 and the standard library.
@@ -24,17 +25,23 @@ from custody.acquisition.sources.bagit import BagValidation, PayloadFile, TagFil
 from custody.acquisition.sources.c2pa import C2paReport, read_c2pa
 from custody.acquisition.sources.claims import MediaClaim, Problem
 from custody.acquisition.sources.proofmode import MediaProof
+from custody.acquisition.sources.said import Said
 from custody.errors import InputError
+from custody.i18n import N_
 from custody.ledger.provenance import MAX_LIST, MAX_TEXT, Provenance
 
 CUSTODY = f"custody {__version__}"
 
 
 def _bounded(value: Any, notes: list[str], where: str = "") -> Any:
-    """``value`` with over-long strings and lists cut (saying so in ``notes``)."""
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        notes.append(f"{where or 'a value'}: {len(value)} characters, only the first kept")
-        return value[: MAX_TEXT - 64] + " [cut: see the source file]"
+    """``value`` with over-long strings and lists cut (saying so in ``notes``), and every
+    string plain English text: a reader's ``Said`` is recorded as its English value."""
+    if isinstance(value, str):
+        value = str(value)  # a Said: its English, never a translation
+        if len(value) > MAX_TEXT:
+            notes.append(f"{where or 'a value'}: {len(value)} characters, only the first kept")
+            return value[: MAX_TEXT - 64] + " [cut: see the source file]"
+        return value
     if isinstance(value, list):
         if len(value) > MAX_LIST:
             notes.append(f"{where}: {len(value)} entries, only the first {MAX_LIST} kept")
@@ -51,7 +58,7 @@ def entry(data: Mapping[str, Any]) -> Provenance:
     cleaned = {k: v for k, v in data.items() if v is not None and k != "notes"}
     bounded = _bounded(cleaned, notes)
     if notes:
-        bounded["notes"] = notes[:MAX_LIST]
+        bounded["notes"] = [str(note) for note in notes[:MAX_LIST]]  # English
     return Provenance(bounded)
 
 
@@ -359,15 +366,31 @@ def c2pa_manifest(report: C2paReport, anchors_pem: bytes | None) -> Provenance:
 
 
 def bag_source(name: str, bag: BagValidation) -> str:
-    """ "the BagIt bag 'NAME' from ORGANISATION (EXTERNAL-IDENTIFIER)", from bag-info.txt."""
-    text = f"the BagIt bag {name!r}"
+    """ "the BagIt bag 'NAME' from ORGANISATION (EXTERNAL-IDENTIFIER)", from bag-info.txt
+    (a ``Said``: recorded in English, shown in the run's language)."""
     organisation = bag.info_values("Source-Organization")
     identifier = bag.info_values("External-Identifier")
+    name = repr(name)
+    if organisation and identifier:
+        return Said(
+            N_("the BagIt bag {name} from {organisation} (External-Identifier {identifier})"),
+            name=name,
+            organisation=repr(organisation[0]),
+            identifier=repr(identifier[0]),
+        )
     if organisation:
-        text += f" from {organisation[0]!r}"
+        return Said(
+            N_("the BagIt bag {name} from {organisation}"),
+            name=name,
+            organisation=repr(organisation[0]),
+        )
     if identifier:
-        text += f" (External-Identifier {identifier[0]!r})"
-    return text
+        return Said(
+            N_("the BagIt bag {name} (External-Identifier {identifier})"),
+            name=name,
+            identifier=repr(identifier[0]),
+        )
+    return Said(N_("the BagIt bag {name}"), name=name)
 
 
 def bag_payload(source: str, bag_path: str, payload: PayloadFile) -> Provenance:

@@ -21,8 +21,9 @@ before anything was written (Chromium missing, bad arguments) records nothing an
 run. The run ends with a checkpoint; trusted timestamps are the caller's (the CLI asks for
 them at once, as ``catalogue --timestamp`` does).
 
-Imports ``acquisition.capture``, ``acquisition.catalogue``, the ledger, ``root``, ``clock``
-and ``errors``.
+Imports ``acquisition.capture``, ``acquisition.catalogue``, the ledger, ``root``, ``clock``,
+``errors`` and ``i18n`` (its errors are said in the language of the run; what it records, the
+capture event and ``capture.json``, never changes with it).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from custody.acquisition.capture.errors import (
 from custody.acquisition.catalogue import Descriptive, Outcome, catalogue
 from custody.clock import Clock, utc_now
 from custody.errors import RecordError, StorageError, UsageError
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import EventBody, ItemRef
@@ -138,20 +140,22 @@ def read_url_file(path: Path) -> list[str]:
         with open(path, "rb") as handle:
             data = handle.read(MAX_URL_FILE + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(_("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+                         ) from None
     if len(data) > MAX_URL_FILE:
-        raise UsageError(f"{path} is larger than {MAX_URL_FILE // (1024 * 1024)} MiB")
+        raise UsageError(_("{path} is larger than {size} MiB").format(
+            path=path, size=MAX_URL_FILE // (1024 * 1024)))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
+        raise UsageError(_("{path} is not UTF-8 text").format(path=path)) from None
     urls = []
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             urls.append(line)
     if len(urls) > MAX_URLS:
-        raise UsageError(f"{path} lists more than {MAX_URLS} URLs")
+        raise UsageError(_("{path} lists more than {limit} URLs").format(path=path, limit=MAX_URLS))
     return urls
 
 
@@ -159,23 +163,24 @@ def check_arguments(urls: Sequence[str], into: str, timeout_s: float,
                     user_agent: str | None) -> str:
     """Refuse the whole run before anything is written; return ``into`` normalised."""
     if not urls:
-        raise UsageError("give at least one URL (or --from-file)")
+        raise UsageError(_("give at least one URL (or --from-file)"))
     if len(urls) > MAX_URLS:
-        raise UsageError(f"more than {MAX_URLS} URLs in one run")
+        raise UsageError(_("more than {limit} URLs in one run").format(limit=MAX_URLS))
     for url in urls:
         try:
             check_url(url)
         except CaptureUsageError as exc:
-            raise UsageError(f"{exc} ({printable(url)})") from None
+            raise UsageError(_("{why} ({url})").format(why=exc, url=printable(url))) from None
     if not (0 < timeout_s <= MAX_TIMEOUT_S):
-        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:.0f} s")
+        raise UsageError(_("--timeout must be more than 0 and at most {seconds} s").format(
+            seconds=f"{MAX_TIMEOUT_S:.0f}"))
     if user_agent is not None and (not user_agent or not user_agent.isprintable()
                                    or len(user_agent) > 512):
-        raise UsageError("--user-agent must be one printable line of at most 512 characters")
+        raise UsageError(_("--user-agent must be one printable line of at most 512 characters"))
     parts = [p for p in into.split("/") if p not in ("", ".")]
     if not parts or ".." in parts or parts[0] == STATE_DIR or into.startswith("/"):
-        raise UsageError(f"--into {into!r} must be a folder inside the evidence root, "
-                         "given relative to it")
+        raise UsageError(_("--into {folder} must be a folder inside the evidence root, given "
+                           "relative to it").format(folder=repr(into)))
     return "/".join(parts)
 
 
@@ -206,13 +211,15 @@ def _make_folders(root: EvidenceRoot, rel: str) -> None:
                 nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise UsageError(
-                    f"{rel}: {part!r} is not a folder custody may write into "
-                    f"({exc.strerror}; symbolic links are not followed)"
+                    _("{folder}: {part} is not a folder custody may write into ({why}; "
+                      "symbolic links are not followed)").format(
+                        folder=rel, part=repr(part), why=exc.strerror)
                 ) from None
             os.close(fd)
             fd = nxt
     except OSError as exc:
-        raise StorageError(f"cannot create {root.path / rel}: {exc.strerror}") from None
+        raise StorageError(_("cannot create {path}: {why}").format(
+            path=root.path / rel, why=exc.strerror)) from None
     finally:
         os.close(fd)
 
@@ -222,7 +229,8 @@ def _claim_name(root: EvidenceRoot, into: str, base: str) -> str:
         rel = f"{into}/{base}" + ("" if attempt == 1 else f"-{attempt}")
         if not os.path.lexists(root.path / rel):
             return rel
-    raise StorageError(f"no free folder name for {base} in {into}")
+    raise StorageError(_("no free folder name for {name} in {folder}").format(
+        name=base, folder=into))
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -253,7 +261,8 @@ def capture_urls(
         try:
             os.stat(trust_anchors)
         except OSError as exc:
-            raise UsageError(f"cannot read {trust_anchors}: {exc.strerror}") from None
+            raise UsageError(_("cannot read {path}: {why}").format(
+                path=trust_anchors, why=exc.strerror)) from None
     browser.check_tools()
     with open_ledger(root) as ledger:
         ledger.check_appendable()  # a ledger that refuses appends: say so before capturing
@@ -296,7 +305,8 @@ def _one(root: EvidenceRoot, url: str, rel: str, signer: SigningKey, descriptive
             os.rmdir(folder)  # only if the capture left it empty
         if failure is not None:
             raise failure  # nothing was written, so there is nothing to record
-        raise StorageError(f"the capture of {url} wrote no capture.json; nothing is recorded")
+        raise StorageError(_("the capture of {url} wrote no capture.json; nothing is recorded"
+                             ).format(url=url))
     result.folder = rel
     result.outcome = str(record.get("outcome"))
     _record(root, rel, record, signer, descriptive, clock, result)
@@ -316,7 +326,8 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise StorageError(f"{folder / RECORD_FILE} is not readable JSON: {exc}") from None
+        raise StorageError(_("{path} is not readable JSON: {why}").format(
+            path=folder / RECORD_FILE, why=exc)) from None
     return record if isinstance(record, dict) else None
 
 
@@ -334,7 +345,8 @@ def _record(root: EvidenceRoot, rel: str, record: Mapping[str, Any], signer: Sig
                            checkpoint=False)
     if catalogued.skipped:
         first = catalogued.skipped[0]
-        raise StorageError(f"{first.path}: {first.reason}; the capture in {rel} is not recorded")
+        raise StorageError(_("{path}: {why}; the capture in {folder} is not recorded").format(
+            path=first.path, why=first.reason, folder=rel))
     roles = {f"{rel}/{f['path']}": str(f["role"]) for f in record.get("files", [])
              if isinstance(f, dict) and isinstance(f.get("path"), str)}
     roles[f"{rel}/{RECORD_FILE}"] = "record"
@@ -342,16 +354,18 @@ def _record(root: EvidenceRoot, rel: str, record: Mapping[str, Any], signer: Sig
     missing = sorted(set(roles) - set(outcomes))
     if missing or set(outcomes) - set(roles):
         odd = missing[0] if missing else sorted(set(outcomes) - set(roles))[0]
-        raise StorageError(f"{odd}: the capture folder {rel} does not hold exactly the files "
-                           "its capture.json lists; the capture is not recorded")
+        raise StorageError(_("{path}: the capture folder {folder} does not hold exactly the "
+                             "files its capture.json lists; the capture is not recorded").format(
+            path=odd, folder=rel))
     items = tuple(ItemRef(outcomes[p].seq, outcomes[p].sha256, p) for p in sorted(outcomes,
                   key=lambda p: outcomes[p].seq))
     try:
         body = EventBody("capture", items, folder=rel, capture=dict(record))
     except RecordError as exc:
-        raise StorageError(f"the files of {rel} changed between the capture and their "
-                           f"cataloguing, or capture.json is not a capture record ({exc}); "
-                           "the capture is not recorded") from None
+        raise StorageError(_("the files of {folder} changed between the capture and their "
+                             "cataloguing, or capture.json is not a capture record ({why}); "
+                             "the capture is not recorded").format(folder=rel, why=exc)
+                           ) from None
     with open_ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
         result.event = writer.append("event", body.to_json()).seq
     result.items = [

@@ -14,7 +14,9 @@ folder, WACZ and file digests), ``result`` (the frozen dataclasses), ``capture``
 top-level API) and ``check`` (``check_capture``: re-checking a finished capture folder
 offline, with its own WARC reader).
 
-This package imports only ``custody.errors`` and ``custody.clock`` from custody itself.
+This package imports only ``custody.errors``, ``custody.clock``, ``custody.system`` and, for
+its messages, ``custody.i18n`` and ``custody.acquisition.sources.said`` from custody itself:
+what a capture writes (``capture.json``, the WARC) is English in every language.
 """
 
 from __future__ import annotations

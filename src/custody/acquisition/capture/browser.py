@@ -8,7 +8,8 @@ process whose command line still names this capture's user-data-dir (a path uniq
 capture) and kills those by id, so that no Chromium outlives a capture even if the driver
 died first. ``leftover_processes`` is what the tests use to check that.
 
-Imports only the standard library and ``capture.errors``.
+Imports only the standard library, ``capture.errors``, ``custody.system.children`` and, for
+its messages, ``custody.i18n`` and ``sources.said``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from custody.acquisition.capture.errors import CaptureToolError
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 from custody.system.children import child_env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,10 +89,12 @@ def check_tools() -> None:
     """Raise ``CaptureToolError`` unless Chromium and Playwright are installed."""
     if not CHROMIUM.is_file():
         raise CaptureToolError(
-            f"Chromium is not installed at {CHROMIUM}: install the Debian package 'chromium'"
+            Said(N_("Chromium is not installed at {path}: install the Debian package 'chromium'"),
+                 path=str(CHROMIUM))
         )
     if importlib.util.find_spec("playwright") is None:
-        raise CaptureToolError("Playwright for Python is not installed: pip install playwright")
+        raise CaptureToolError(
+            Said(N_("Playwright for Python is not installed: pip install playwright")))
 
 
 def minimal_env(home: Path) -> dict[str, str]:
@@ -165,7 +170,7 @@ def run_browser(url: str, *, work: Path, proxy_port: int, spki: str, user_agent:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        fatal = "the browser did not finish within the time limit and was killed"
+        fatal = Said(N_("the browser did not finish within the time limit and was killed"))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -189,12 +194,13 @@ def run_browser(url: str, *, work: Path, proxy_port: int, spki: str, user_agent:
         try:
             data = json.loads(stdout)
         except ValueError:
-            fatal = fatal or "the browser process gave an unreadable answer"
+            fatal = fatal or Said(N_("the browser process gave an unreadable answer"))
     if not data and fatal is None:
         last = stderr.decode("utf-8", "replace").strip().splitlines()
-        fatal = f"the browser process failed: {last[-1][:300] if last else 'no output'}"
+        fatal = Said(N_("the browser process failed: {why}"),
+                     why=last[-1][:300] if last else Said(N_("no output")))
     if "fatal" in data:
-        fatal = f"the browser failed: {data['fatal']}"
+        fatal = Said(N_("the browser failed: {why}"), why=str(data["fatal"]))
     if fatal is not None and not data.get("documents"):
         raise CaptureToolError(fatal)
     return _report(data, work, killed, fatal)

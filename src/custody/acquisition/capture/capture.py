@@ -21,7 +21,9 @@ Temporary files (Chromium's profile, spooled bodies, the WARC before packaging) 
 sockets go to a short private folder under the system temp folder (UNIX socket paths are
 limited to 108 bytes), removed as well.
 
-Imports ``custody.clock`` and ``custody.errors`` (through ``capture.errors``) from custody.
+Imports ``custody.clock``, ``custody.errors`` (through ``capture.errors``) and, for its
+messages, ``custody.i18n`` and ``sources.said`` from custody: ``capture.json`` keeps every
+message in English, the errors raised say them in the language of the run.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ from custody.acquisition.capture.tls import (
     probe_tls,
 )
 from custody.acquisition.capture.warc_writer import Exchange, Recorder
+from custody.acquisition.sources.said import Said, english
 from custody.clock import format_time, utc_now
+from custody.i18n import N_
 
 # Chromium's own service endpoints: the browser calls them on its own (updates, sign-in,
 # safe browsing) even with the background-networking switches; they are not part of the page
@@ -82,8 +86,8 @@ BROWSER_SERVICE_HOSTS = frozenset({
     "safebrowsingohttpgateway.googleapis.com", "edgedl.me.gvt1.com", "redirector.gvt1.com",
 })
 MAX_TIMEOUT_S = 3600.0
-INSECURE_HINT = ("to capture it anyway, unverified, use --insecure (insecure=True); "
-                 "that is recorded")
+INSECURE_HINT = Said(N_("to capture it anyway, unverified, use --insecure (insecure=True); "
+                        "that is recorded"))
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"
 _BROWSER_SHARE = 0.6
 
@@ -111,17 +115,19 @@ def normalise_url(url: str) -> str:
 def check_url(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a URL a capture can take; ``CaptureUsageError`` if not."""
     if not isinstance(url, str) or any(c in url for c in "\r\n\t ") or len(url) > 8192:
-        raise CaptureUsageError("the URL must be one line without spaces")
+        raise CaptureUsageError(Said(N_("the URL must be one line without spaces")))
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
-        raise CaptureUsageError(f"only http and https URLs can be captured, not {url[:200]!r}")
+        raise CaptureUsageError(Said(N_("only http and https URLs can be captured, not {url}"),
+                                     url=repr(url[:200])))
     if parts.username or parts.password:
-        raise CaptureUsageError("the URL must not carry a user name or password")
+        raise CaptureUsageError(Said(N_("the URL must not carry a user name or password")))
     try:
         host = check_host(parts.hostname or "")
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError as exc:
-        raise CaptureUsageError(f"the URL has no usable host: {url[:200]!r}") from exc
+        raise CaptureUsageError(Said(N_("the URL has no usable host: {url}"),
+                                     url=repr(url[:200]))) from exc
     return parts.scheme.lower(), host, port
 
 
@@ -164,7 +170,8 @@ def _preflight_http(host: str, port: int, timeout_s: float) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise CaptureNetworkError(f"could not resolve host {host!r}: {exc.strerror}") from exc
+        raise CaptureNetworkError(Said(N_("could not resolve host {host}: {why}"),
+                                       host=repr(host), why=str(exc.strerror))) from exc
     last: OSError | None = None
     for family, kind, proto, _name, addr in infos:
         with socket.socket(family, kind, proto) as sock:
@@ -175,9 +182,11 @@ def _preflight_http(host: str, port: int, timeout_s: float) -> None:
             except OSError as exc:
                 last = exc
     if isinstance(last, TimeoutError):
-        raise CaptureNetworkError(f"no answer from {host}:{port} within {timeout_s:.0f} s")
-    reason = (last.strerror if last is not None else None) or "unreachable"
-    raise CaptureNetworkError(f"could not connect to {host}:{port}: {reason}")
+        raise CaptureNetworkError(Said(N_("no answer from {host}:{port} within {seconds} s"),
+                                       host=host, port=port, seconds=f"{timeout_s:.0f}"))
+    reason = (last.strerror if last is not None else None) or Said(N_("unreachable"))
+    raise CaptureNetworkError(Said(N_("could not connect to {host}:{port}: {why}"),
+                                   host=host, port=port, why=reason))
 
 
 def capture_url(
@@ -200,16 +209,17 @@ def capture_url(
     """
     scheme, host, port = check_url(url)
     if not (0 < timeout_s <= MAX_TIMEOUT_S):
-        raise CaptureUsageError(f"the time limit must be between 0 and {MAX_TIMEOUT_S:.0f} s")
+        raise CaptureUsageError(Said(N_("the time limit must be between 0 and {seconds} s"),
+                                     seconds=f"{MAX_TIMEOUT_S:.0f}"))
     if user_agent is not None and (not user_agent.isprintable() or len(user_agent) > 512):
-        raise CaptureUsageError("the user agent must be one printable line")
+        raise CaptureUsageError(Said(N_("the user agent must be one printable line")))
     anchors_sha = None
     if trust_anchors is not None:
         try:
             anchors_sha = hashlib.sha256(trust_anchors.read_bytes()).hexdigest()
         except OSError as exc:
-            raise CaptureUsageError(f"cannot read the trust anchors {trust_anchors}: "
-                                    f"{exc.strerror}") from exc
+            raise CaptureUsageError(Said(N_("cannot read the trust anchors {path}: {why}"),
+                                         path=str(trust_anchors), why=str(exc.strerror))) from exc
     browser_mod.check_tools()
     folder = OutputFolder(Path(out_dir))
     try:
@@ -234,14 +244,16 @@ def _capture(url: str, scheme: str, host: str, port: int, folder: OutputFolder, 
         else:
             _preflight_http(host, port, connect_timeout)
     except CaptureNetworkError as exc:
-        record = _failure_record(url, "network-error", str(exc), started, clock(), timeout_s,
-                                 insecure, None, anchors_sha)
+        # capture.json keeps the English; the error says it in the language of the run.
+        record = _failure_record(url, "network-error", str(english(exc)), started, clock(),
+                                 timeout_s, insecure, None, anchors_sha)
         _write_record(folder, record)
-        raise CaptureNetworkError(str(exc), record) from None
+        raise CaptureNetworkError(english(exc), record) from None
     if probe is not None and not probe.verified and not insecure:
-        message = (f"refused to capture {url[:200]}: the server's certificate did not verify "
-                   f"({probe.verify_error}); {INSECURE_HINT}")
-        record = _failure_record(url, "refused-tls", message, started, clock(), timeout_s,
+        message = Said(N_("refused to capture {url}: the server's certificate did not verify "
+                          "({why}); {hint}"),
+                       url=url[:200], why=str(probe.verify_error), hint=INSECURE_HINT)
+        record = _failure_record(url, "refused-tls", str(message), started, clock(), timeout_s,
                                  insecure, probe, anchors_sha)
         _write_record(folder, record)
         raise CaptureTLSError(message, record)
@@ -254,8 +266,8 @@ def _capture(url: str, scheme: str, host: str, port: int, folder: OutputFolder, 
                     user_agent=user_agent, clock=clock, anchors=anchors,
                     anchors_sha=anchors_sha, connect_timeout=connect_timeout)
     except CaptureToolError as exc:
-        record = _failure_record(url, "browser-error", str(exc), started, clock(), timeout_s,
-                                 insecure, probe, anchors_sha)
+        record = _failure_record(url, "browser-error", str(english(exc)), started, clock(),
+                                 timeout_s, insecure, probe, anchors_sha)
         with contextlib.suppress(CaptureError, OSError):
             _write_record(folder, record)
         raise
@@ -479,12 +491,14 @@ def _run(url: str, host: str, port: int, folder: OutputFolder, work: Path, runti
     if outcome == "refused-tls":
         record = result.to_record()
         raise CaptureTLSError(
-            f"refused to capture {refused[0].url[:200]}: {refused[0].error}; {INSECURE_HINT}",
+            Said(N_("refused to capture {url}: {why}; {hint}"), url=refused[0].url[:200],
+                 why=str(refused[0].error), hint=INSECURE_HINT),
             record)
     if outcome == "no-document":
         record = result.to_record()
-        reason = report.navigation_error or "nothing came back for the page itself"
-        raise CaptureNetworkError(f"the page {url[:200]} could not be loaded: {reason}", record)
+        reason = report.navigation_error or Said(N_("nothing came back for the page itself"))
+        raise CaptureNetworkError(Said(N_("the page {url} could not be loaded: {why}"),
+                                       url=url[:200], why=reason), record)
     return result
 
 

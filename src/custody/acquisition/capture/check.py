@@ -33,8 +33,9 @@ the ones the capture wrote and that they agree with each other). The folder's in
 against later change is the ledger's business once the lead records ``capture.json``'s
 digest there.
 
-Imports only the standard library: it reads the WARC with its own small parser, so that
-the check does not lean on the library that wrote it.
+Imports only the standard library and ``custody.i18n`` (the details are for people, in the
+language of the run; the codes are what programs read): it reads the WARC with its own small
+parser, so that the check does not lean on the library that wrote it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from custody.i18n import _
 
 FORMAT = "custody-web-capture/1"
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -132,7 +135,7 @@ def _read_record(folder: Path) -> tuple[Any, Finding | None]:
     handle = _open_regular(folder / "capture.json")
     if handle is None:
         return None, Finding("missing-record", "capture.json",
-                             "no readable capture.json in the folder")
+                             _("no readable capture.json in the folder"))
     with handle:
         try:
             return json.loads(handle.read().decode("utf-8")), None
@@ -156,7 +159,7 @@ def check_capture(folder: Path, expected: Mapping[str, Any] | None = None) -> Ca
             findings.append(problem)
         elif record != expected:
             findings.append(Finding("record-differs", "capture.json",
-                                    "not the capture record that was signed"))
+                                    _("not the capture record that was signed")))
         else:
             checked.append("capture.json")
         record = dict(expected)
@@ -164,7 +167,8 @@ def check_capture(folder: Path, expected: Mapping[str, Any] | None = None) -> Ca
         return CaptureCheck((problem,), ())
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         return CaptureCheck((*findings, Finding("unknown-format", "capture.json",
-                                                f"not a {FORMAT} record: upgrade custody")), ())
+                                                _("not a {format} record: upgrade custody").format(
+                                                    format=FORMAT))), ())
     if expected is None:
         checked.append("capture.json")
     listed: dict[str, dict[str, Any]] = {}
@@ -174,25 +178,27 @@ def check_capture(folder: Path, expected: Mapping[str, Any] | None = None) -> Ca
     for rel, entry in sorted(listed.items()):
         target = folder / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
-            findings.append(Finding("bad-path", rel, "a listed path leaves the folder"))
+            findings.append(Finding("bad-path", rel, _("a listed path leaves the folder")))
             continue
         opened = _open_regular(target)
         if opened is None:
-            findings.append(Finding("missing-file", rel, "listed but not a readable file"))
+            findings.append(Finding("missing-file", rel, _("listed but not a readable file")))
             continue
         with opened:
             sha, size = _digest(opened)
         if sha != entry.get("sha256") or size != entry.get("bytes"):
             findings.append(Finding("changed-file", rel,
-                                    f"sha256 {sha} ({size} bytes), recorded "
-                                    f"{entry.get('sha256')} ({entry.get('bytes')} bytes)"))
+                                    _("sha256 {sha256} ({size} bytes), recorded {recorded} "
+                                      "({recorded_size} bytes)").format(
+                                        sha256=sha, size=size, recorded=entry.get("sha256"),
+                                        recorded_size=entry.get("bytes"))))
         checked.append(rel)
     for rel in sorted(set(_walk(folder)) - set(listed) - {"capture.json"}):
-        findings.append(Finding("unlisted-file", rel, "in the folder but not in capture.json"))
+        findings.append(Finding("unlisted-file", rel, _("in the folder but not in capture.json")))
     wacz = next((p for p, e in listed.items() if e.get("role") == "wacz"), None)
     if wacz is None:
         if listed:  # a failed attempt lists no file at all: then no WACZ is expected
-            findings.append(Finding("missing-file", "archive.wacz", "the record lists no WACZ"))
+            findings.append(Finding("missing-file", "archive.wacz", _("the record lists no WACZ")))
         return CaptureCheck(tuple(findings), tuple(checked))
     _check_wacz(folder / wacz, wacz, record, findings, checked)
     return CaptureCheck(tuple(findings), tuple(checked))
@@ -215,7 +221,7 @@ class _Stored(io.RawIOBase):
             return 0
         data = os.pread(self._fd, want, self._at)
         if not data:
-            raise EOFError("the ZIP ends inside a member")
+            raise EOFError(_("the ZIP ends inside a member"))
         buffer[: len(data)] = data
         self._at += len(data)
         self.crc = zlib.crc32(data, self.crc)
@@ -229,7 +235,7 @@ def _member(handle: IO[bytes], zf: zipfile.ZipFile, name: str) -> IO[bytes]:
         return zf.open(info)
     header = os.pread(handle.fileno(), 30, info.header_offset)
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise zipfile.BadZipFile(f"no local header for {name}")
+        raise zipfile.BadZipFile(_("no local header for {name}").format(name=name))
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     start = info.header_offset + 30 + name_len + extra_len
     return io.BufferedReader(_Stored(handle.fileno(), start, info.compress_size), 1 << 20)
@@ -239,7 +245,7 @@ def _crc_finding(reader: IO[bytes], zf: zipfile.ZipFile, rel: str, name: str
                  ) -> Finding | None:
     raw = getattr(reader, "raw", None)
     if isinstance(raw, _Stored) and raw.crc != zf.getinfo(name).CRC:
-        return Finding("bad-wacz", f"{rel}:{name}", "its bytes do not match the ZIP's CRC-32")
+        return Finding("bad-wacz", f"{rel}:{name}", _("its bytes do not match the ZIP's CRC-32"))
     return None
 
 
@@ -256,51 +262,54 @@ def _check_wacz(path: Path, rel: str, record: dict[str, Any], findings: list[Fin
                 package = json.loads(package_bytes)
                 digest_doc = json.loads(zf.read("datapackage-digest.json"))
             except (KeyError, ValueError, zipfile.BadZipFile) as exc:
-                findings.append(Finding("bad-wacz", rel, f"no usable datapackage: {exc}"))
+                findings.append(Finding("bad-wacz", rel,
+                                        _("no usable datapackage: {why}").format(why=exc)))
                 return
             want = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
             if not isinstance(digest_doc, dict) or digest_doc.get("hash") != want:
                 findings.append(Finding("bad-wacz", f"{rel}:datapackage.json",
-                                        "does not match datapackage-digest.json"))
+                                        _("does not match datapackage-digest.json")))
             if not isinstance(package, dict):
-                findings.append(Finding("bad-wacz", rel, "datapackage.json is not an object"))
+                findings.append(Finding("bad-wacz", rel, _("datapackage.json is not an object")))
                 return
             if package.get("wacz_version") != "1.1.1":
-                findings.append(Finding("bad-wacz", rel, "wacz_version is not 1.1.1"))
+                findings.append(Finding("bad-wacz", rel, _("wacz_version is not 1.1.1")))
             resources: dict[str, dict[str, Any]] = {
                 r["path"]: r for r in package.get("resources", [])
                 if isinstance(r, dict) and isinstance(r.get("path"), str)}
             for name in sorted(names - set(resources)
                                - {"datapackage.json", "datapackage-digest.json"}):
-                findings.append(Finding("bad-wacz", f"{rel}:{name}", "not a listed resource"))
+                findings.append(Finding("bad-wacz", f"{rel}:{name}", _("not a listed resource")))
             for name, resource in sorted(resources.items()):
                 if name not in names:
-                    findings.append(Finding("bad-wacz", f"{rel}:{name}", "listed but absent"))
+                    findings.append(Finding("bad-wacz", f"{rel}:{name}", _("listed but absent")))
                     continue
                 try:
                     with _member(handle, zf, name) as member:
                         sha, size = _digest(member)
                         crc = _crc_finding(member, zf, rel, name)
                 except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                    findings.append(Finding("bad-wacz", f"{rel}:{name}", f"unreadable: {exc}"))
+                    findings.append(Finding("bad-wacz", f"{rel}:{name}",
+                                            _("unreadable: {why}").format(why=exc)))
                     continue
                 if crc is not None:
                     findings.append(crc)
                 if resource.get("hash") != f"sha256:{sha}" or resource.get("bytes") != size:
                     findings.append(Finding("bad-wacz", f"{rel}:{name}",
-                                            "does not match its datapackage.json entry"))
+                                            _("does not match its datapackage.json entry")))
                 if name == "archive/data.warc.gz" and sha != (record.get("warc") or {}).get(
                         "sha256"):
                     findings.append(Finding("changed-warc", f"{rel}:{name}",
-                                            "not the WARC the record names"))
+                                            _("not the WARC the record names")))
             checked.append(f"{rel}:datapackage.json")
             if "archive/data.warc.gz" not in names:
-                findings.append(Finding("bad-wacz", rel, "no archive/data.warc.gz"))
+                findings.append(Finding("bad-wacz", rel, _("no archive/data.warc.gz")))
                 return
             with _member(handle, zf, "archive/data.warc.gz") as member:
                 _check_warc(member, record, findings, checked, _index_urls(zf))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        findings.append(Finding("bad-wacz", rel, f"not a readable ZIP or WARC: {exc}"))
+        findings.append(Finding("bad-wacz", rel,
+                                _("not a readable ZIP or WARC: {why}").format(why=exc)))
 
 
 def _labelled(digest: str | None) -> bytes | None:
@@ -338,13 +347,15 @@ def _pieces(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             if not chunk:
                 if offset == start:
                     return
-                raise _BadMember(start, "the WARC ends inside a gzip member")
+                raise _BadMember(start, _("the WARC ends inside a gzip member"))
             data = chunk
             while data and not inflate.eof:
                 try:
                     piece = inflate.decompress(data, 1 << 20)
                 except zlib.error as exc:
-                    raise _BadMember(start, f"the compressed record is damaged ({exc})") from None
+                    raise _BadMember(
+                        start, _("the compressed record is damaged ({why})").format(why=exc)
+                    ) from None
                 if piece:
                     yield start, piece
                 data = inflate.unconsumed_tail
@@ -383,23 +394,24 @@ def _records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str], bytes]]:
         start = where
         while (end := buf.find(b"\r\n\r\n")) < 0:
             if len(buf) > 1 << 16:
-                raise _BadMember(start, "a WARC record header longer than 64 KiB")
+                raise _BadMember(start, _("a WARC record header longer than 64 KiB"))
             if not more():
-                raise _BadMember(start, "the WARC ends inside a record header")
+                raise _BadMember(start, _("the WARC ends inside a record header"))
         lines = bytes(buf[:end]).split(b"\r\n")
         if not lines[0].startswith(b"WARC/"):
-            raise _BadMember(start, f"not a WARC record header: {lines[0][:40]!r}")
+            raise _BadMember(start, _("not a WARC record header: {line}").format(
+                line=repr(lines[0][:40])))
         fields: dict[str, str] = {}
         for line in lines[1:]:
-            name, _, value = line.decode("utf-8").partition(":")
+            name, _colon, value = line.decode("utf-8").partition(":")
             fields[name.strip().lower()] = value.strip()
         length_text = fields.get("content-length", "")
         if not length_text.isdigit():
-            raise _BadMember(start, "a WARC record without a valid Content-Length")
+            raise _BadMember(start, _("a WARC record without a valid Content-Length"))
         need = end + 4 + int(length_text)
         while len(buf) < need:
             if not more():
-                raise _BadMember(start, "the WARC ends inside a record")
+                raise _BadMember(start, _("the WARC ends inside a record"))
         block = bytes(buf[end + 4 : need])
         del buf[:need]
         where = latest
@@ -434,30 +446,33 @@ def _check_warc(stream: IO[bytes], record: dict[str, Any], findings: list[Findin
                 checked: list[str], index: Mapping[int, str]) -> None:
     payloads: dict[str, tuple[str, str]] = {}  # response id -> (payload sha256, decoded)
     count = 0
-    last = "the warcinfo record"
+    last = _("the warcinfo record")
     try:
         for _offset, fields, block in _records(stream):
             count += 1
             rid = fields.get("warc-record-id", "?")
-            last = f"record {rid}"
+            last = _("record {id}").format(id=rid)
             want = _labelled(fields.get("warc-block-digest"))
             if want is not None and hashlib.sha256(block).digest() != want:
-                findings.append(Finding("bad-warc-record", rid, "WARC-Block-Digest fails"))
+                findings.append(Finding("bad-warc-record", rid, _("WARC-Block-Digest fails")))
             if fields.get("warc-type") != "response":
                 continue
-            head, _, body = block.partition(b"\r\n\r\n")
+            head, _blank, body = block.partition(b"\r\n\r\n")
             entity = _dechunk(body) if "chunked" in _header(head, b"transfer-encoding") else body
             want = _labelled(fields.get("warc-payload-digest"))
             if want is not None and hashlib.sha256(entity).digest() != want:
-                findings.append(Finding("bad-warc-record", rid, "WARC-Payload-Digest fails"))
+                findings.append(Finding("bad-warc-record", rid, _("WARC-Payload-Digest fails")))
             payloads[rid] = (hashlib.sha256(entity).hexdigest(),
                              _decoded_sha(entity, _header(head, b"content-encoding")))
     except _BadMember as exc:
-        named = (f" (the WACZ's index lists {index[exc.offset]} there)"
-                 if exc.offset in index else "")
-        findings.append(Finding("bad-warc", "archive/data.warc.gz",
-                                f"at byte {exc.offset} of the WARC, the record after {last}"
-                                f"{named}: {exc}; records after it were not checked"))
+        if exc.offset in index:
+            detail = _("at byte {offset} of the WARC, the record after {last} (the WACZ's index "
+                       "lists {url} there): {why}; records after it were not checked").format(
+                offset=exc.offset, last=last, url=index[exc.offset], why=exc)
+        else:
+            detail = _("at byte {offset} of the WARC, the record after {last}: {why}; records "
+                       "after it were not checked").format(offset=exc.offset, last=last, why=exc)
+        findings.append(Finding("bad-warc", "archive/data.warc.gz", detail))
         return
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
         findings.append(Finding("bad-warc", "archive/data.warc.gz", str(exc)[:200]))
@@ -467,19 +482,20 @@ def _check_warc(stream: IO[bytes], record: dict[str, Any], findings: list[Findin
     if main:
         main_id = str(main.get("warc_response_id"))
         if main_id not in payloads:
-            findings.append(Finding("missing-warc-record", main_id, "main document response"))
+            findings.append(Finding("missing-warc-record", main_id, _("main document response")))
         elif payloads[main_id][0] != main.get("payload_sha256"):
-            findings.append(Finding("bad-warc-record", main_id, "main document payload differs"))
+            findings.append(Finding("bad-warc-record", main_id,
+                                    _("main document payload differs")))
     for item in record.get("media", []):
         wanted = item.get("warc_record_ids", [])
         ids = [i for i in wanted if i in payloads]
         if len(ids) != len(wanted):
             findings.append(Finding("missing-warc-record", item.get("path", "?"),
-                                    "a media file's WARC record is not in the WARC"))
+                                    _("a media file's WARC record is not in the WARC")))
         if item.get("match") == "payload" and not any(
                 payloads[i][1] == item.get("sha256") for i in ids):
             findings.append(Finding("media-not-in-warc", item.get("path", "?"),
-                                    "no referenced response carries these bytes"))
+                                    _("no referenced response carries these bytes")))
 
 
 def _decoded_sha(entity: bytes, coding: str) -> str:

@@ -22,7 +22,8 @@ We write the package ourselves rather than run ``wacz create`` because that tool
 stdout, stamps ``created`` from the wall clock rather than the capture's clock, and offers
 no control over the ZIP entry times; ``wacz validate`` is the check that it is right.
 
-Imports cdxj-indexer, the standard library and ``capture.errors``.
+Imports cdxj-indexer, the standard library, ``capture.errors`` and, for its messages,
+``custody.i18n`` and ``sources.said``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from typing import IO, Any
 from cdxj_indexer.main import CDXJIndexer
 
 from custody.acquisition.capture.errors import CaptureStorageError, CaptureUsageError
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 WACZ_VERSION = "1.1.1"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -108,28 +111,35 @@ class OutputFolder:
             info = None
         except OSError as exc:
             raise CaptureStorageError(
-                f"cannot use {path} as the output folder: {exc.strerror}") from exc
+                Said(N_("cannot use {path} as the output folder: {why}"), path=str(path),
+                     why=str(exc.strerror))) from exc
         if info is not None:
             if stat.S_ISLNK(info.st_mode):
                 raise CaptureUsageError(
-                    f"the output folder {path} is a symlink: give a real folder")
+                    Said(N_("the output folder {path} is a symlink: give a real folder"),
+                         path=str(path)))
             if not stat.S_ISDIR(info.st_mode):
-                raise CaptureUsageError(f"{path} exists and is not a folder")
+                raise CaptureUsageError(Said(N_("{path} exists and is not a folder"),
+                                             path=str(path)))
             if os.listdir(path):
                 raise CaptureUsageError(
-                    f"the output folder {path} is not empty: give a new folder")
+                    Said(N_("the output folder {path} is not empty: give a new folder"),
+                         path=str(path)))
         else:
             try:
                 os.mkdir(path, 0o755)
             except FileNotFoundError as exc:
                 raise CaptureUsageError(
-                    f"cannot create {path}: its parent folder does not exist") from exc
+                    Said(N_("cannot create {path}: its parent folder does not exist"),
+                         path=str(path))) from exc
             except OSError as exc:
-                raise CaptureStorageError(f"cannot create {path}: {exc.strerror}") from exc
+                raise CaptureStorageError(Said(N_("cannot create {path}: {why}"), path=str(path),
+                                               why=str(exc.strerror))) from exc
         try:
             self._fd = os.open(path, _DIR_FLAGS)
         except OSError as exc:
-            raise CaptureStorageError(f"cannot open {path}: {exc.strerror}") from exc
+            raise CaptureStorageError(Said(N_("cannot open {path}: {why}"), path=str(path),
+                                           why=str(exc.strerror))) from exc
         self.files: list[OutputFile] = []
 
     def sync(self) -> None:
@@ -144,7 +154,7 @@ class OutputFolder:
     def _parent_fd(self, rel: str, *, make: bool) -> tuple[int, str]:
         parts = PurePosixPath(rel).parts
         if not parts or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise CaptureUsageError(f"not a plain relative path: {rel!r}")
+            raise CaptureUsageError(Said(N_("not a plain relative path: {path}"), path=repr(rel)))
         fd = os.dup(self._fd)
         try:
             for part in parts[:-1]:
@@ -164,7 +174,9 @@ class OutputFolder:
         try:
             os.mkdir(name, mode, dir_fd=fd)
         except OSError as exc:
-            raise CaptureStorageError(f"cannot create {self.path / rel}: {exc.strerror}") from exc
+            raise CaptureStorageError(Said(N_("cannot create {path}: {why}"),
+                                           path=str(self.path / rel),
+                                           why=str(exc.strerror))) from exc
         finally:
             os.close(fd)
         return self.path / rel
@@ -179,7 +191,9 @@ class OutputFolder:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise CaptureStorageError(f"cannot create {self.path / rel}: {exc.strerror}") from exc
+            raise CaptureStorageError(Said(N_("cannot create {path}: {why}"),
+                                           path=str(self.path / rel),
+                                           why=str(exc.strerror))) from exc
         writer = _HashingWriter(out)
         try:
             yield writer

@@ -17,7 +17,8 @@ yt-dlp trusts the CA file; neither is told to skip verification wholesale, and t
 die with the capture's work folder. The real server's certificate is checked by the proxy's
 upstream connection, which is where the recorded bytes come from.
 
-Imports only ``cryptography``, the standard library and ``capture.errors``.
+Imports only ``cryptography``, the standard library, ``capture.errors`` and, for its
+messages, ``custody.i18n`` and ``sources.said``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from custody.acquisition.capture.errors import CaptureNetworkError
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 _DER = 2  # _ssl.ENCODING_DER; the public ssl module does not re-export it in 3.11
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -139,7 +142,8 @@ def _connect(host: str, port: int, timeout_s: float) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise CaptureNetworkError(f"could not resolve host {host!r}: {exc.strerror}") from exc
+        raise CaptureNetworkError(Said(N_("could not resolve host {host}: {why}"),
+                                       host=repr(host), why=str(exc.strerror))) from exc
     last: OSError | None = None
     for family, kind, proto, _name, addr in infos:
         sock = socket.socket(family, kind, proto)
@@ -151,9 +155,11 @@ def _connect(host: str, port: int, timeout_s: float) -> socket.socket:
             sock.close()
             last = exc
     if isinstance(last, TimeoutError | socket.timeout):
-        raise CaptureNetworkError(f"no answer from {host}:{port} within {timeout_s:.0f} s")
-    reason = (last.strerror if last is not None else None) or "unreachable"
-    raise CaptureNetworkError(f"could not connect to {host}:{port}: {reason}")
+        raise CaptureNetworkError(Said(N_("no answer from {host}:{port} within {seconds} s"),
+                                       host=host, port=port, seconds=f"{timeout_s:.0f}"))
+    reason = (last.strerror if last is not None else None) or Said(N_("unreachable"))
+    raise CaptureNetworkError(Said(N_("could not connect to {host}:{port}: {why}"),
+                                   host=host, port=port, why=reason))
 
 
 def probe_tls(
@@ -177,7 +183,8 @@ def probe_tls(
     except ssl.SSLError as exc:
         verified, verify_error = False, f"TLS handshake failed: {exc.reason or exc}"
     except OSError as exc:
-        raise CaptureNetworkError(f"TLS connection to {host}:{port} failed: {exc}") from exc
+        raise CaptureNetworkError(Said(N_("TLS connection to {host}:{port} failed: {why}"),
+                                       host=host, port=port, why=str(exc))) from exc
     # Verification failed: look again without verifying, to record what was presented.
     loose = client_context(ca_file=None, insecure=True)
     raw = _connect(host, port, timeout_s)

@@ -13,7 +13,11 @@ Owns the records shared by the export readers (``whatsapp``, ``telegram``):
   its parent's descriptor with ``O_NOFOLLOW``, so a symbolic link (or a ``..`` smuggled in
   by an export's own text) can never lead outside the export.
 
-May import: the standard library and ``custody.errors``. Nothing here writes anything.
+Problems, reasons and claims' sentences are ``said.Said``: recorded in English, shown in the
+language of the run; errors are raised in the language of the run.
+
+May import: the standard library, ``custody.errors``, ``custody.i18n`` and the sibling
+``said``. Nothing here writes anything.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from custody.acquisition.sources.said import Said, translated
 from custody.errors import InputError
+from custody.i18n import N_, _
 
 CHUNK = 1 << 20
 
@@ -39,6 +45,10 @@ BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 _STRIP_BIDI = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
+
+# What ``FolderRoot.open_file`` answers when nothing is at the path: equal to "missing",
+# which callers compare with (a Said translates only when shown, never at import).
+MISSING = Said(N_("missing"))
 
 
 class ChatExportError(InputError):
@@ -149,16 +159,16 @@ def unsafe_name_reason(path: str) -> str | None:
     empty, ``.`` or ``..`` component, no NUL or other control character.
     """
     if not path:
-        return "the name is empty"
+        return Said(N_("the name is empty"))
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        return "the name is an absolute path"
+        return Said(N_("the name is an absolute path"))
     if "\\" in path:
-        return "the name contains a backslash"
+        return Said(N_("the name contains a backslash"))
     if any(unicodedata.category(ch) == "Cc" for ch in path):
-        return "the name contains a control character"
+        return Said(N_("the name contains a control character"))
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            return f"the name has a {part or 'empty'!r} component"
+            return Said(N_("the name has a {part} component"), part=repr(part or "empty"))
     return None
 
 
@@ -193,15 +203,21 @@ class FolderRoot:
         try:
             st = os.lstat(path)
         except OSError as exc:
-            raise ChatExportError(f"cannot read {path}: {exc.strerror}") from None
+            raise ChatExportError(
+                _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+            ) from None
         if stat.S_ISLNK(st.st_mode):
-            raise ChatExportError(f"{path} is a symbolic link; give the folder it points to")
+            raise ChatExportError(
+                _("{path} is a symbolic link; give the folder it points to").format(path=path)
+            )
         if not stat.S_ISDIR(st.st_mode):
-            raise ChatExportError(f"{path} is not a folder")
+            raise ChatExportError(_("{path} is not a folder").format(path=path))
         try:
             self.fd = os.open(path, _DIR_FLAGS)
         except OSError as exc:
-            raise ChatExportError(f"cannot open {path}: {exc.strerror}") from None
+            raise ChatExportError(
+                _("cannot open {path}: {why}").format(path=path, why=exc.strerror)
+            ) from None
 
     def close(self) -> None:
         os.close(self.fd)
@@ -215,7 +231,8 @@ class FolderRoot:
     def open_file(self, relpath: str) -> tuple[int | None, str | None]:
         """(fd, None) for a regular file at ``relpath`` beneath the root, else (None, why).
 
-        ``why`` is "missing" when nothing is there; anything else names the refusal.
+        ``why`` is "missing" when nothing is there (``MISSING``, equal to that string);
+        anything else names the refusal. Both are ``Said``: recorded in English.
         """
         reason = unsafe_name_reason(relpath)
         if reason is not None:
@@ -228,27 +245,29 @@ class FolderRoot:
                 try:
                     dir_fd = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
                 except FileNotFoundError:
-                    return None, "missing"
+                    return None, MISSING
                 except OSError:
-                    return None, f"{part!r} on the way is not a plain folder (a link?)"
+                    return None, Said(
+                        N_("{part} on the way is not a plain folder (a link?)"), part=repr(part)
+                    )
                 opened.append(dir_fd)
             try:
                 st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
-                return None, "missing"
+                return None, MISSING
             except OSError as exc:
-                return None, f"cannot read it: {exc.strerror}"
+                return None, Said(N_("cannot read it: {why}"), why=exc.strerror)
             if stat.S_ISLNK(st.st_mode):
-                return None, "it is a symbolic link; links are never followed"
+                return None, Said(N_("it is a symbolic link; links are never followed"))
             if not stat.S_ISREG(st.st_mode):
-                return None, "it is not a regular file"
+                return None, Said(N_("it is not a regular file"))
             try:
                 fd = os.open(parts[-1], _FILE_FLAGS | os.O_NONBLOCK, dir_fd=dir_fd)
             except OSError as exc:
-                return None, f"cannot open it: {exc.strerror}"
+                return None, Said(N_("cannot open it: {why}"), why=exc.strerror)
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat above
                 os.close(fd)
-                return None, "it is not a regular file"
+                return None, Said(N_("it is not a regular file"))
             return fd, None
         finally:
             for fd_ in opened:
@@ -263,7 +282,7 @@ class FolderRoot:
         try:
             size, digest = sha256_stream(_fd_chunks(fd))
         except OSError as exc:
-            return None, f"cannot read it: {exc.strerror}"
+            return None, Said(N_("cannot read it: {why}"), why=exc.strerror)
         finally:
             os.close(fd)
         return ExportFile(relpath, size, digest), None
@@ -271,19 +290,31 @@ class FolderRoot:
     def read_bytes(self, relpath: str, limit: int) -> bytes:
         fd, why = self.open_file(relpath)
         if fd is None:
-            raise ChatExportError(f"cannot read {relpath} in {self.path}: {why}")
+            raise ChatExportError(
+                _("cannot read {name} in {folder}: {why}").format(
+                    name=relpath, folder=self.path, why=translated(why)
+                )
+            )
         try:
             if os.fstat(fd).st_size > limit:
                 raise ChatExportError(
-                    f"{relpath} in {self.path} is larger than {limit} bytes; not read"
+                    _("{name} in {folder} is larger than {limit} bytes; not read").format(
+                        name=relpath, folder=self.path, limit=limit
+                    )
                 )
             data = b"".join(_fd_chunks(fd))
         except OSError as exc:
-            raise ChatExportError(f"cannot read {relpath}: {exc.strerror}") from None
+            raise ChatExportError(
+                _("cannot read {name}: {why}").format(name=relpath, why=exc.strerror)
+            ) from None
         finally:
             os.close(fd)
         if len(data) > limit:
-            raise ChatExportError(f"{relpath} in {self.path} grew past {limit} bytes")
+            raise ChatExportError(
+                _("{name} in {folder} grew past {limit} bytes").format(
+                    name=relpath, folder=self.path, limit=limit
+                )
+            )
         return data
 
     def walk(self, *, recursive: bool, max_entries: int) -> tuple[list[str], list[Problem]]:
@@ -297,7 +328,9 @@ class FolderRoot:
                 self._walk_one(stack, found, problems, recursive)
                 if len(found) + len(problems) > max_entries:
                     raise ChatExportError(
-                        f"{self.path} holds more than {max_entries} entries; not an export"
+                        _("{folder} holds more than {limit} entries; not an export").format(
+                            folder=self.path, limit=max_entries
+                        )
                     )
         finally:
             for fd, _prefix, owned in stack:
@@ -320,7 +353,11 @@ class FolderRoot:
                     listed = sorted(entries, key=lambda e: e.name)
             except OSError as exc:
                 problems.append(
-                    Problem("UNREADABLE_FOLDER", f"cannot list it: {exc.strerror}", prefix)
+                    Problem(
+                        "UNREADABLE_FOLDER",
+                        Said(N_("cannot list it: {why}"), why=exc.strerror),
+                        prefix,
+                    )
                 )
                 return
             for entry in listed:
@@ -347,7 +384,7 @@ class FolderRoot:
             problems.append(
                 Problem(
                     "UNDECODABLE_NAME",
-                    "a file name is not valid UTF-8; it was left out",
+                    Said(N_("a file name is not valid UTF-8; it was left out")),
                     ascii(rel),
                 )
             )
@@ -361,7 +398,7 @@ class FolderRoot:
             problems.append(
                 Problem(
                     "SYMLINK_IGNORED",
-                    "a symbolic link inside the export; not followed, not counted",
+                    Said(N_("a symbolic link inside the export; not followed, not counted")),
                     rel,
                 )
             )
@@ -370,7 +407,7 @@ class FolderRoot:
                 problems.append(
                     Problem(
                         "SUBFOLDER_IGNORED",
-                        "a subfolder; chat exports are flat, so it was not read",
+                        Said(N_("a subfolder; chat exports are flat, so it was not read")),
                         rel,
                     )
                 )
@@ -387,7 +424,7 @@ class FolderRoot:
             problems.append(
                 Problem(
                     "SPECIAL_FILE_IGNORED",
-                    "not a regular file (device, FIFO or socket); not read",
+                    Said(N_("not a regular file (device, FIFO or socket); not read")),
                     rel,
                 )
             )

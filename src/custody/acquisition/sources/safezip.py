@@ -38,7 +38,8 @@ Format: PKWARE APPNOTE.TXT 6.3.10 (sections 4.3.7 local header, 4.3.12 central d
 4.4.4 general purpose flag bit 0 "encrypted" and bit 11 "UTF-8 names"); the Unix mode is
 the high 16 bits of "external file attributes" when "version made by" names Unix (3).
 
-May import: the standard library, ``custody.errors`` (through ``claims``) and ``claims``.
+May import: the standard library, ``custody.errors`` (through ``claims``), ``claims``,
+``said`` and ``custody.i18n`` (its refusals are said in the run's language).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from custody.acquisition.sources.claims import (
     sha256_stream,
     unsafe_name_reason,
 )
+from custody.acquisition.sources.said import Said, translated
+from custody.i18n import N_, _
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_MAGIC = b"PK\x03\x04"
@@ -152,21 +155,29 @@ class SafeZip:
         try:
             st = os.lstat(path)
         except OSError as exc:
-            raise UnsafeArchiveError(f"cannot read {path}: {exc.strerror}") from None
+            raise UnsafeArchiveError(
+                _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+            ) from None
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafeArchiveError(f"{path} is a symbolic link; give the archive itself")
+            raise UnsafeArchiveError(
+                _("{path} is a symbolic link; give the archive itself").format(path=path)
+            )
         if not stat.S_ISREG(st.st_mode):
-            raise UnsafeArchiveError(f"{path} is not a regular file")
+            raise UnsafeArchiveError(_("{path} is not a regular file").format(path=path))
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            raise UnsafeArchiveError(f"cannot open {path}: {exc.strerror}") from None
+            raise UnsafeArchiveError(
+                _("cannot open {path}: {why}").format(path=path, why=exc.strerror)
+            ) from None
         self._file: IO[bytes] = os.fdopen(fd, "rb")
         try:
             self._zip = zipfile.ZipFile(self._file)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
             self._file.close()
-            raise UnsafeArchiveError(f"{path} is not a readable ZIP archive ({exc})") from None
+            raise UnsafeArchiveError(
+                _("{path} is not a readable ZIP archive ({why})").format(path=path, why=exc)
+            ) from None
         try:
             self._infos = self._check_directory()
         except BaseException:
@@ -200,15 +211,22 @@ class SafeZip:
 
     # --- the directory ------------------------------------------------------------------
 
+    def _refusal(self, name: str, why: str) -> str:
+        return _("{archive}: member {name} refused: {why}").format(
+            archive=self.path, name=repr(name), why=translated(why)
+        )
+
     def _refuse(self, name: str, why: str) -> UnsafeArchiveError:
-        return UnsafeArchiveError(f"{self.path}: member {name!r} refused: {why}")
+        return UnsafeArchiveError(self._refusal(name, why))
 
     def _set_aside(self, name: str, why: str, *, damaged: bool = False) -> None:
-        """Refuse one member: the whole archive, or (``collect``) just that member."""
+        """Refuse one member: the whole archive, or (``collect``) just that member.
+
+        ``why`` is said in the run's language (it is shown, never recorded)."""
         if not self._collect:
             error = DamagedMemberError if damaged else UnsafeArchiveError
-            raise error(f"{self.path}: member {name!r} refused: {why}")
-        self.refused.append(Refusal(name, why, damaged))
+            raise error(self._refusal(name, why))
+        self.refused.append(Refusal(name, str(translated(why)), damaged))
 
     def _member_name(self, info: zipfile.ZipInfo) -> str:
         name = info.filename
@@ -221,8 +239,10 @@ class SafeZip:
             self.problems.append(
                 Problem(
                     "ZIP_NAME_ENCODING_UNDECLARED",
-                    "the archive does not say how this name is encoded; read as "
-                    + ("UTF-8" if name != info.filename else "CP437"),
+                    Said(
+                        N_("the archive does not say how this name is encoded; read as {codec}"),
+                        codec="UTF-8" if name != info.filename else "CP437",
+                    ),
                     name,
                 )
             )
@@ -233,7 +253,9 @@ class SafeZip:
         infos = self._zip.infolist()
         if len(infos) > limits.max_entries:
             raise UnsafeArchiveError(
-                f"{self.path} has {len(infos)} entries, more than {limits.max_entries}"
+                _("{path} has {count} entries, more than {limit}").format(
+                    path=self.path, count=len(infos), limit=limits.max_entries
+                )
             )
         files: dict[str, zipfile.ZipInfo] = {}
         normalised: dict[str, str] = {}
@@ -242,7 +264,7 @@ class SafeZip:
         for info in infos:
             name = self._member_name(info)
             if len(name.encode("utf-8")) > limits.max_name_bytes:
-                self._set_aside(name[:80], "the name is too long")
+                self._set_aside(name[:80], _("the name is too long"))
                 continue
             is_dir = name.endswith("/")
             check = name[:-1] if is_dir else name
@@ -255,60 +277,85 @@ class SafeZip:
                 key = unicodedata.normalize("NFC", key.casefold())
             if key in normalised:
                 twin = normalised[key]
-                folded = " and case folding" if limits.fold_case else ""
-                why = "another member has the same name" + (
-                    "" if twin == name else f" after Unicode normalisation{folded} ({twin!r})"
-                )
+                if twin == name:
+                    why = _("another member has the same name")
+                elif limits.fold_case:
+                    why = _(
+                        "another member has the same name after Unicode normalisation and case"
+                        " folding ({twin})"
+                    ).format(twin=repr(twin))
+                else:
+                    why = _(
+                        "another member has the same name after Unicode normalisation ({twin})"
+                    ).format(twin=repr(twin))
                 self._set_aside(name, why)
                 if twin not in ambiguous:
                     ambiguous.add(twin)  # neither copy is read: which one was meant?
                     if twin in files:
                         total -= files.pop(twin).file_size
-                        self._set_aside(twin, f"another member has the same name ({name!r})")
+                        self._set_aside(
+                            twin,
+                            _("another member has the same name ({name})").format(
+                                name=repr(name)
+                            ),
+                        )
                 continue
             normalised[key] = name
             if info.create_system == _UNIX:
                 mode = info.external_attr >> 16
                 kind = stat.S_IFMT(mode)
                 if stat.S_ISLNK(mode):
-                    self._set_aside(name, "it is a symbolic link")
+                    self._set_aside(name, _("it is a symbolic link"))
                     continue
                 if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    self._set_aside(name, "it is not a regular file or folder")
+                    self._set_aside(name, _("it is not a regular file or folder"))
                     continue
             if is_dir:
                 continue
             if info.flag_bits & _FLAG_ENCRYPTED:
-                self._set_aside(name, "it is encrypted; decrypt the archive first")
+                self._set_aside(name, _("it is encrypted; decrypt the archive first"))
                 continue
             if info.compress_type not in _READABLE_METHODS:
-                self._set_aside(name, f"compression method {info.compress_type} unknown")
+                self._set_aside(
+                    name,
+                    _("compression method {method} unknown").format(method=info.compress_type),
+                )
                 continue
             if info.file_size > limits.max_member_size:
                 raise self._refuse(
                     name,
-                    f"it declares {info.file_size} bytes, more than {limits.max_member_size}",
+                    _("it declares {size} bytes, more than {limit}").format(
+                        size=info.file_size, limit=limits.max_member_size
+                    ),
                 )
             if info.file_size >= limits.ratio_floor and (
                 info.file_size > limits.max_ratio * max(info.compress_size, 1)
             ):
                 raise self._refuse(
                     name,
-                    f"it declares {info.file_size} bytes from {info.compress_size} compressed"
-                    f" (more than {limits.max_ratio} to 1): a zip bomb?",
+                    _(
+                        "it declares {size} bytes from {compressed} compressed (more than"
+                        " {ratio} to 1): a zip bomb?"
+                    ).format(
+                        size=info.file_size, compressed=info.compress_size, ratio=limits.max_ratio
+                    ),
                 )
             total += info.file_size
             if total > limits.max_total_size:
                 raise UnsafeArchiveError(
-                    f"{self.path} declares more than {limits.max_total_size} bytes in all"
+                    _("{path} declares more than {limit} bytes in all").format(
+                        path=self.path, limit=limits.max_total_size
+                    )
                 )
             files[name] = info
         if limits.max_total_ratio is not None:
             real = os.fstat(self._file.fileno()).st_size
             if total >= limits.ratio_floor and total > limits.max_total_ratio * max(real, 1):
                 raise UnsafeArchiveError(
-                    f"{self.path} declares {total} bytes in all from {real} bytes (more than "
-                    f"{limits.max_total_ratio} to 1): a zip bomb?"
+                    _(
+                        "{path} declares {total} bytes in all from {real} bytes (more than"
+                        " {ratio} to 1): a zip bomb?"
+                    ).format(path=self.path, total=total, real=real, ratio=limits.max_total_ratio)
                 )
         self._check_local_headers(files)
         return files
@@ -323,7 +370,7 @@ class SafeZip:
             header = self._file.read(_LOCAL_HEADER.size)
             if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
                 del files[name]
-                self._set_aside(name, "its local header is missing or damaged", damaged=True)
+                self._set_aside(name, _("its local header is missing or damaged"), damaged=True)
                 continue
             fields = _LOCAL_HEADER.unpack(header)
             name_len, extra_len = fields[10], fields[11]
@@ -334,7 +381,9 @@ class SafeZip:
                 # zipfile reads by the directory, unzip and others by the local header.
                 del files[name]
                 self._set_aside(
-                    name, "its local header names another file than the directory", damaged=True
+                    name,
+                    _("its local header names another file than the directory"),
+                    damaged=True,
                 )
                 continue
             start = info.header_offset
@@ -343,12 +392,14 @@ class SafeZip:
         spans.sort()
         for (_s1, end1, name1), (start2, _e2, name2) in itertools.pairwise(spans):
             if start2 < end1:
-                raise self._refuse(name2, f"its data overlaps member {name1!r}")
+                raise self._refuse(
+                    name2, _("its data overlaps member {name}").format(name=repr(name1))
+                )
         # The central directory follows the last member's data (APPNOTE 4.3.6).
         directory = int(getattr(self._zip, "start_dir", 0)) or os.fstat(self._file.fileno()).st_size
         for _start, end, name in spans:
             if end > directory:
-                raise self._refuse(name, "its data runs past the end of the archive's content")
+                raise self._refuse(name, _("its data runs past the end of the archive's content"))
 
     # --- the content --------------------------------------------------------------------
 
@@ -364,16 +415,21 @@ class SafeZip:
                     read += len(chunk)
                     yield chunk
         except zipfile.BadZipFile as exc:
-            raise self._damaged(name, f"it is damaged ({exc})") from None
+            raise self._damaged(name, _("it is damaged ({why})").format(why=exc)) from None
         except (EOFError, zlib.error, OSError, ValueError, NotImplementedError) as exc:
-            raise self._damaged(name, f"it cannot be decompressed ({exc})") from None
+            raise self._damaged(
+                name, _("it cannot be decompressed ({why})").format(why=exc)
+            ) from None
         if read != info.file_size:
             raise self._damaged(
-                name, f"it holds {read} bytes where the directory declares {info.file_size}"
+                name,
+                _("it holds {read} bytes where the directory declares {size}").format(
+                    read=read, size=info.file_size
+                ),
             )
 
     def _damaged(self, name: str, why: str) -> DamagedMemberError:
-        return DamagedMemberError(f"{self.path}: member {name!r} refused: {why}")
+        return DamagedMemberError(self._refusal(name, why))
 
     def open(self, name: str) -> IO[bytes]:
         """A member as a read-only stream (``read`` and the ``with`` statement); reading
@@ -388,7 +444,9 @@ class SafeZip:
         info = self._infos[name]
         if info.file_size > limit:
             raise UnsafeArchiveError(
-                f"{self.path}: {name!r} is larger than {limit} bytes; not read"
+                _("{path}: {name} is larger than {limit} bytes; not read").format(
+                    path=self.path, name=repr(name), limit=limit
+                )
             )
         return b"".join(self._chunks(name))
 
@@ -421,7 +479,9 @@ class SafeZip:
             root_fd = os.open(target, _DIR_FLAGS)
         except OSError as exc:
             raise UnsafeArchiveError(
-                f"cannot make the folder to unpack {self.path} into ({target}): {exc.strerror}"
+                _("cannot make the folder to unpack {path} into ({target}): {why}").format(
+                    path=self.path, target=target, why=exc.strerror
+                )
             ) from None
         folders: dict[str, int] = {"": root_fd}
         written: list[ExtractedFile] = []
@@ -432,7 +492,9 @@ class SafeZip:
                 try:
                     fd = os.open(base, _NEW_FILE_FLAGS, 0o600, dir_fd=parent_fd)
                 except OSError as exc:
-                    raise self._refuse(name, f"it cannot be unpacked ({exc.strerror})") from None
+                    raise self._refuse(
+                        name, _("it cannot be unpacked ({why})").format(why=exc.strerror)
+                    ) from None
                 digest = hashlib.sha256()
                 size = 0
                 try:
@@ -446,13 +508,15 @@ class SafeZip:
                         os.fsync(fd)
                 except OSError as exc:
                     raise UnsafeArchiveError(
-                        f"{self.path}: {name!r} could not be written out: {exc.strerror}"
+                        _("{path}: {name} could not be written out: {why}").format(
+                            path=self.path, name=repr(name), why=exc.strerror
+                        )
                     ) from None
                 finally:
                     os.close(fd)
                 again = self.measure(name)
                 if (again.size, again.sha256) != (size, digest.hexdigest()):
-                    raise self._refuse(name, "it decompressed to different bytes twice")
+                    raise self._refuse(name, _("it decompressed to different bytes twice"))
                 written.append(
                     ExtractedFile(name, target.joinpath(*name.split("/")), size, again.sha256)
                 )
@@ -477,7 +541,10 @@ class SafeZip:
                 fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise self._refuse(
-                    name, f"its folder {path!r} cannot be made ({exc.strerror})"
+                    name,
+                    _("its folder {folder} cannot be made ({why})").format(
+                        folder=repr(path), why=exc.strerror
+                    ),
                 ) from None
             folders[path] = fd
         return fd

@@ -7,7 +7,10 @@ Payload-Oxum and fetch.txt, and returns a frozen ``BagValidation``: named findin
 refuse the bag, warnings do not), the declared version and encoding, bag-info.txt exactly
 as written, and every payload and tag file with the bag's own manifest digests. It never
 writes, never fetches a URL and never calls bagit-python (that is the independent check
-the tests compare against). May import only the standard library and ``custody.errors``.
+the tests compare against). May import only the standard library, ``custody.errors``,
+``custody.i18n`` and the sibling ``said``: each finding's message is English (what records,
+``--json`` and programs see) and is said in the run's language when a finding is printed;
+its kind, path and rule never change with the language.
 
 Layout, one module per responsibility (each a stage of the validator, which inherits them in
 this order): ``model`` (findings and results), ``rules`` (the format's tables), ``state``

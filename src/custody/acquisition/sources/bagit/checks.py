@@ -27,6 +27,8 @@ from custody.acquisition.sources.bagit.state import (
     _Changed,
     _Manifest,
 )
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 
 class _Checks(_Manifests):
@@ -47,11 +49,14 @@ class _Checks(_Manifests):
                     self.add(
                         Kind.NON_UTF8_NAME,
                         show,
-                        "name is not valid UTF-8, so no manifest can name it",
+                        Said(N_("name is not valid UTF-8, so no manifest can name it")),
                         "RFC 8493 §2.1.3",
                     )
                 self.add(
-                    Kind.UNLISTED_FILE, show, "in the payload but in no manifest", "RFC 8493 §2.1.3"
+                    Kind.UNLISTED_FILE,
+                    show,
+                    Said(N_("in the payload but in no manifest")),
+                    "RFC 8493 §2.1.3",
                 )
             elif len(listed) < len(payload_manifests):
                 missing = ", ".join(m.name for m in payload_manifests if key not in m.covers)
@@ -59,14 +64,17 @@ class _Checks(_Manifests):
                     self.add(
                         Kind.NOT_IN_EVERY_MANIFEST,
                         show,
-                        f"not listed in {missing}",
+                        Said(N_("not listed in {manifests}"), manifests=missing),
                         "RFC 8493 §2.1.3, §3",
                     )
                 else:
                     self.warn(
                         Kind.NOT_IN_EVERY_MANIFEST,
                         show,
-                        f"not listed in {missing} (allowed before BagIt 1.0)",
+                        Said(
+                            N_("not listed in {manifests} (allowed before BagIt 1.0)"),
+                            manifests=missing,
+                        ),
                         "BagIt 0.97 §3",
                     )
         self.fetch_not_in_manifest(payload_manifests)
@@ -79,7 +87,7 @@ class _Checks(_Manifests):
                     self.add(
                         Kind.FETCH_NOT_IN_MANIFEST,
                         f.path,
-                        f"listed in fetch.txt but not in {m.name}",
+                        Said(N_("listed in fetch.txt but not in {name}"), name=m.name),
                         "RFC 8493 §2.2.3",
                     )
 
@@ -101,7 +109,7 @@ class _Checks(_Manifests):
                 self.add(
                     Kind.PAYLOAD_MANIFEST_UNCOVERED,
                     m.name,
-                    f"does not list payload manifest {_show(name)}",
+                    Said(N_("does not list payload manifest {name}"), name=_show(name)),
                     "RFC 8493 §2.2.1",
                     "error" if self.version_info >= (1, 0) else "warning",
                 )
@@ -110,7 +118,7 @@ class _Checks(_Manifests):
             self.warn(
                 Kind.TAG_FILE_UNCOVERED,
                 _show(key),
-                "tag file in no tag manifest: its content is not protected",
+                Said(N_("tag file in no tag manifest: its content is not protected")),
                 "RFC 8493 §2.2.1",
             )
         sets = {frozenset(m.covers) for m in tag_manifests}
@@ -118,7 +126,7 @@ class _Checks(_Manifests):
             self.warn(
                 Kind.TAG_MANIFESTS_DIFFER,
                 None,
-                "the tag manifests do not list the same tag files",
+                Said(N_("the tag manifests do not list the same tag files")),
                 "RFC 8493 §2.2.1",
             )
 
@@ -143,7 +151,13 @@ class _Checks(_Manifests):
                     self.add(
                         Kind.CHECKSUM_MISMATCH,
                         _show(key),
-                        f"{m.algorithm} is {got}, {m.name} says {digest}",
+                        Said(
+                            N_("{algorithm} is {got}, {name} says {digest}"),
+                            algorithm=m.algorithm,
+                            got=got,
+                            name=m.name,
+                            digest=digest,
+                        ),
                         "RFC 8493 §3",
                     )
 
@@ -152,11 +166,18 @@ class _Checks(_Manifests):
         try:
             fd = self.open_file(key)
         except _Changed:
-            self.add(Kind.FILE_CHANGED, show, "changed while the bag was read", "RFC 8493 §3")
+            self.add(
+                Kind.FILE_CHANGED, show, Said(N_("changed while the bag was read")), "RFC 8493 §3"
+            )
             self.unreadable.add(key)
             return
         except OSError as exc:
-            self.add(Kind.UNREADABLE_FILE, show, f"cannot read: {exc.strerror}", "RFC 8493 §3")
+            self.add(
+                Kind.UNREADABLE_FILE,
+                show,
+                Said(N_("cannot read: {why}"), why=exc.strerror),
+                "RFC 8493 §3",
+            )
             self.unreadable.add(key)
             return
         hashers = [
@@ -175,14 +196,21 @@ class _Checks(_Manifests):
                 total += n
             after = os.fstat(fd)
         except OSError as exc:
-            self.add(Kind.UNREADABLE_FILE, show, f"cannot read: {exc.strerror}", "RFC 8493 §3")
+            self.add(
+                Kind.UNREADABLE_FILE,
+                show,
+                Said(N_("cannot read: {why}"), why=exc.strerror),
+                "RFC 8493 §3",
+            )
             self.unreadable.add(key)
             return
         finally:
             os.close(fd)
         node = self.files[key]
         if total != node.size or after.st_size != node.size or after.st_mtime_ns != node.mtime_ns:
-            self.add(Kind.FILE_CHANGED, show, "changed while it was being read", "RFC 8493 §3")
+            self.add(
+                Kind.FILE_CHANGED, show, Said(N_("changed while it was being read")), "RFC 8493 §3"
+            )
             self.unreadable.add(key)
             return
         self.computed[key] = {a: h.hexdigest() for a, h in zip(algorithms, hashers, strict=True)}
@@ -199,8 +227,16 @@ class _Checks(_Manifests):
             self.add(
                 Kind.PAYLOAD_OXUM_MISMATCH,
                 self.info_file,
-                f"Payload-Oxum declares {self.oxum[0]} bytes in {self.oxum[1]} files; the "
-                f"payload holds {octets} bytes in {streams} files",
+                Said(
+                    N_(
+                        "Payload-Oxum declares {declared_bytes} bytes in {declared_files} files;"
+                        " the payload holds {octets} bytes in {streams} files"
+                    ),
+                    declared_bytes=self.oxum[0],
+                    declared_files=self.oxum[1],
+                    octets=octets,
+                    streams=streams,
+                ),
                 "RFC 8493 §2.2.2",
             )
         return octets, streams
@@ -211,7 +247,7 @@ class _Checks(_Manifests):
             self.add(
                 Kind.PAYLOAD_DIRECTORY_MISSING,
                 "data",
-                "the payload directory data/ is missing",
+                Said(N_("the payload directory data/ is missing")),
                 "RFC 8493 §2.1.2",
             )
         groups: dict[str, list[bytes]] = {}
@@ -225,14 +261,21 @@ class _Checks(_Manifests):
             if len(members) > 1:
                 shown = ", ".join(repr(_show(k)) for k in sorted(members))
                 how = (
-                    "Unicode normalisation"
+                    Said(N_("Unicode normalisation"))
                     if len({_nfc_key(k.decode()) for k in members}) < len(members)
-                    else "case"
+                    else Said(N_("case"))
                 )
                 self.warn(
                     Kind.NAME_COLLISION,
                     _show(sorted(members)[0]),
-                    f"names differ only in {how} ({shown}); they would collide on macOS or Windows",
+                    Said(
+                        N_(
+                            "names differ only in {how} ({names}); they would collide on"
+                            " macOS or Windows"
+                        ),
+                        how=how,
+                        names=shown,
+                    ),
                     "RFC 8493 §6.1.1.3",
                 )
         for key in self.files:
@@ -242,7 +285,7 @@ class _Checks(_Manifests):
                 self.warn(
                     Kind.SYSTEM_FILE,
                     _show(key),
-                    "operating-system metadata file in the payload",
+                    Said(N_("operating-system metadata file in the payload")),
                     "RFC 8493 §6.1",
                 )
 

@@ -28,7 +28,9 @@ from custody.acquisition.sources.bagit.state import (
     _Node,
     _State,
 )
+from custody.acquisition.sources.said import Said
 from custody.errors import InputError
+from custody.i18n import N_, _
 
 
 class _Files(_State):
@@ -39,23 +41,33 @@ class _Files(_State):
         try:
             self.root_fd = os.open(self.path, flags)
         except FileNotFoundError:
-            raise InputError(f"{self.path}: no such folder; give the bag's folder") from None
+            raise InputError(
+                _("{path}: no such folder; give the bag's folder").format(path=self.path)
+            ) from None
         except OSError as exc:
             # Linux answers ENOTDIR rather than ELOOP for a link when O_DIRECTORY is set.
             with contextlib.suppress(OSError):
                 if stat.S_ISLNK(os.lstat(self.path).st_mode):
                     raise InputError(
-                        f"{self.path} is a symbolic link; give the bag's real folder"
+                        _("{path} is a symbolic link; give the bag's real folder").format(
+                            path=self.path
+                        )
                     ) from None
             if exc.errno == errno.ELOOP:
                 raise InputError(
-                    f"{self.path} is a symbolic link; give the bag's real folder"
+                    _("{path} is a symbolic link; give the bag's real folder").format(
+                        path=self.path
+                    )
                 ) from None
             if exc.errno == errno.ENOTDIR:
                 raise InputError(
-                    f"{self.path} is not a folder; a BagIt bag is a folder (unpack it first)"
+                    _("{path} is not a folder; a BagIt bag is a folder (unpack it first)").format(
+                        path=self.path
+                    )
                 ) from None
-            raise InputError(f"{self.path}: cannot open the bag: {exc.strerror}") from None
+            raise InputError(
+                _("{path}: cannot open the bag: {why}").format(path=self.path, why=exc.strerror)
+            ) from None
 
     def walk(self) -> None:
         """Inventory every entry with lstat semantics; links and devices are findings."""
@@ -66,7 +78,7 @@ class _Files(_State):
             self.add(
                 Kind.TOO_DEEP,
                 _show(rel),
-                f"folders nest deeper than {MAX_DEPTH} levels",
+                Said(N_("folders nest deeper than {max_depth} levels"), max_depth=MAX_DEPTH),
                 "custody cap",
             )
             return
@@ -77,7 +89,7 @@ class _Files(_State):
             self.add(
                 Kind.UNREADABLE_FILE,
                 _show(rel) or ".",
-                f"cannot list: {exc.strerror}",
+                Said(N_("cannot list: {why}"), why=exc.strerror),
                 "RFC 8493 §3",
             )
             return
@@ -85,7 +97,7 @@ class _Files(_State):
             self.warn(
                 Kind.EMPTY_DIRECTORY,
                 _show(rel),
-                "empty folder in the payload: no manifest can record it",
+                Said(N_("empty folder in the payload: no manifest can record it")),
                 "RFC 8493 §2.1.3",
             )
         for entry in entries:
@@ -95,7 +107,10 @@ class _Files(_State):
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 self.add(
-                    Kind.UNREADABLE_FILE, _show(key), f"cannot stat: {exc.strerror}", "RFC 8493 §3"
+                    Kind.UNREADABLE_FILE,
+                    _show(key),
+                    Said(N_("cannot stat: {why}"), why=exc.strerror),
+                    "RFC 8493 §3",
                 )
                 continue
             mode = st.st_mode
@@ -103,7 +118,7 @@ class _Files(_State):
                 self.add(
                     Kind.SYMLINK,
                     _show(key),
-                    "symbolic link in the bag: custody never follows links",
+                    Said(N_("symbolic link in the bag: custody never follows links")),
                     "RFC 8493 §5.1",
                 )
             elif stat.S_ISDIR(mode):
@@ -116,7 +131,7 @@ class _Files(_State):
                     self.add(
                         Kind.UNREADABLE_FILE,
                         _show(key),
-                        f"cannot open: {exc.strerror}",
+                        Said(N_("cannot open: {why}"), why=exc.strerror),
                         "RFC 8493 §3",
                     )
                     continue
@@ -130,7 +145,7 @@ class _Files(_State):
                 self.add(
                     Kind.SPECIAL_FILE,
                     _show(key),
-                    "not a regular file (device, pipe or socket)",
+                    Said(N_("not a regular file (device, pipe or socket)")),
                     "RFC 8493 §2",
                 )
 
@@ -164,17 +179,30 @@ class _Files(_State):
         try:
             fd = self.open_file(key)
         except _Changed:
-            self.add(Kind.FILE_CHANGED, _show(key), "changed while the bag was read", "RFC 8493 §3")
+            self.add(
+                Kind.FILE_CHANGED,
+                _show(key),
+                Said(N_("changed while the bag was read")),
+                "RFC 8493 §3",
+            )
             return None
         except OSError as exc:
             self.add(
-                Kind.UNREADABLE_FILE, _show(key), f"cannot read: {exc.strerror}", "RFC 8493 §3"
+                Kind.UNREADABLE_FILE,
+                _show(key),
+                Said(N_("cannot read: {why}"), why=exc.strerror),
+                "RFC 8493 §3",
             )
             return None
         with open(fd, "rb", closefd=True) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
-            self.add(Kind.LINE_TOO_LONG, _show(key), f"larger than {limit} bytes", "custody cap")
+            self.add(
+                Kind.LINE_TOO_LONG,
+                _show(key),
+                Said(N_("larger than {limit} bytes"), limit=limit),
+                "custody cap",
+            )
             return None
         return data
 
@@ -191,10 +219,17 @@ class _Files(_State):
         try:
             fd = self.open_file(key)
         except _Changed:
-            self.add(Kind.FILE_CHANGED, show, "changed while the bag was read", "RFC 8493 §3")
+            self.add(
+                Kind.FILE_CHANGED, show, Said(N_("changed while the bag was read")), "RFC 8493 §3"
+            )
             return
         except OSError as exc:
-            self.add(Kind.UNREADABLE_FILE, show, f"cannot read: {exc.strerror}", "RFC 8493 §3")
+            self.add(
+                Kind.UNREADABLE_FILE,
+                show,
+                Said(N_("cannot read: {why}"), why=exc.strerror),
+                "RFC 8493 §3",
+            )
             return
         with open(fd, "rb", closefd=True) as raw:
             codec = enc.codec
@@ -218,8 +253,14 @@ class _Files(_State):
                         self.add(
                             Kind.LINE_TOO_LONG,
                             show,
-                            f"line {lineno} is longer than {MAX_LINE_CHARS} characters; "
-                            "the rest of the file was not read",
+                            Said(
+                                N_(
+                                    "line {lineno} is longer than {max_line_chars}"
+                                    " characters; the rest of the file was not read"
+                                ),
+                                lineno=lineno,
+                                max_line_chars=MAX_LINE_CHARS,
+                            ),
                             "custody cap",
                         )
                         return
@@ -229,22 +270,36 @@ class _Files(_State):
                             self.add(
                                 Kind.BYTE_ORDER_MARK,
                                 show,
-                                "begins with a byte-order mark, which UTF-8 tag files must not",
+                                Said(
+                                    N_(
+                                        "begins with a byte-order mark, which UTF-8 tag"
+                                        " files must not"
+                                    )
+                                ),
                                 "RFC 8493 §2.3",
                             )
                         elif not enc.bom_part_of_encoding:
                             self.warn(
                                 Kind.BYTE_ORDER_MARK,
                                 show,
-                                f"begins with a byte-order mark that {enc.name} does not need",
+                                Said(
+                                    N_("begins with a byte-order mark that {name} does not need"),
+                                    name=enc.name,
+                                ),
                                 "RFC 8493 §2.3",
                             )
                     if lineno > max_lines:
                         self.add(
                             Kind.TOO_MANY_ENTRIES,
                             show,
-                            f"more than {max_lines} lines for a bag of {len(self.files)} "
-                            "files; the rest was not read",
+                            Said(
+                                N_(
+                                    "more than {max_lines} lines for a bag of {count} files;"
+                                    " the rest was not read"
+                                ),
+                                max_lines=max_lines,
+                                count=len(self.files),
+                            ),
                             "custody cap",
                         )
                         return
@@ -253,7 +308,11 @@ class _Files(_State):
                 self.add(
                     Kind.TAG_FILE_ENCODING,
                     show,
-                    f"line {lineno + 1} is not valid {enc.name}, the encoding bagit.txt declares",
+                    Said(
+                        N_("line {number} is not valid {name}, the encoding bagit.txt declares"),
+                        number=lineno + 1,
+                        name=enc.name,
+                    ),
                     "RFC 8493 §2.3",
                 )
 

@@ -28,6 +28,8 @@ from custody.acquisition.sources.bagit.state import (
     _Manifest,
 )
 from custody.acquisition.sources.bagit.tagfiles import _TagFiles
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 
 class _Manifests(_TagFiles):
@@ -48,15 +50,24 @@ class _Manifests(_TagFiles):
                     self.add(
                         Kind.UNSUPPORTED_ALGORITHM,
                         _show(key),
-                        f"algorithm {raw_alg!r} is not one custody can compute, so this "
-                        "manifest cannot be checked",
+                        Said(
+                            N_(
+                                "algorithm {raw_alg} is not one custody can compute, so this"
+                                " manifest cannot be checked"
+                            ),
+                            raw_alg=repr(raw_alg),
+                        ),
                         "RFC 8493 §2.4",
                     )
                     continue
                 self.warn(
                     Kind.ALGORITHM_NAME,
                     _show(key),
-                    f"algorithm name {raw_alg!r} is not normalised (expected {alg!r})",
+                    Said(
+                        N_("algorithm name {raw_alg} is not normalised (expected {alg})"),
+                        raw_alg=repr(raw_alg),
+                        alg=repr(alg),
+                    ),
                     "RFC 8493 §2.4",
                 )
             self.manifests.append(_Manifest(name, alg, tag))
@@ -65,18 +76,24 @@ class _Manifests(_TagFiles):
             self.add(
                 Kind.NO_PAYLOAD_MANIFEST,
                 None,
-                "no payload manifest (manifest-<algorithm>.txt)",
+                Said(N_("no payload manifest (manifest-<algorithm>.txt)")),
                 "RFC 8493 §2.1.3",
             )
         for tag in (False, True):
             algs = {m.algorithm for m in self.manifests if m.tag == tag}
             if algs and algs <= _WEAK:
-                which = "tag manifests" if tag else "payload manifests"
+                which = Said(N_("tag manifests")) if tag else Said(N_("payload manifests"))
                 self.warn(
                     Kind.WEAK_ALGORITHMS_ONLY,
                     None,
-                    f"the {which} use only {', '.join(sorted(algs))}, which detect "
-                    "accidental damage but not deliberate substitution",
+                    Said(
+                        N_(
+                            "the {which} use only {value}, which detect accidental damage"
+                            " but not deliberate substitution"
+                        ),
+                        which=which,
+                        value=", ".join(sorted(algs)),
+                    ),
                     "RFC 8493 §2.4, §5.2",
                 )
 
@@ -89,7 +106,7 @@ class _Manifests(_TagFiles):
             self.warn(
                 Kind.UNENCODED_PERCENT,
                 where,
-                f"line {line}: '%' not written as %25 in {raw!r}",
+                Said(N_("line {line}: '%' not written as %25 in {raw}"), line=line, raw=repr(raw)),
                 "RFC 8493 §2.1.3",
             )
         return _PERCENT_1_0.sub(
@@ -101,28 +118,44 @@ class _Manifests(_TagFiles):
         rule = "RFC 8493 §5.1"
         problem = None
         if path == "":
-            problem = "empty path"
+            problem = Said(N_("empty path"))
         elif "\x00" in path:
-            problem = "NUL character in path"
+            problem = Said(N_("NUL character in path"))
         elif path.startswith("/"):
-            problem = "absolute path"
+            problem = Said(N_("absolute path"))
         elif path.startswith("~"):
-            problem = "home-directory reference"
+            problem = Said(N_("home-directory reference"))
         elif re.match(r"^[A-Za-z]:", path) or path.startswith("\\"):
-            problem = "Windows drive or UNC path"
+            problem = Said(N_("Windows drive or UNC path"))
         else:
             for part in path.split("/"):
                 if part in ("", ".", ".."):
-                    problem = f"path component {part!r} (only plain names are allowed)"
+                    problem = Said(
+                        N_("path component {part} (only plain names are allowed)"), part=repr(part)
+                    )
                     break
         if problem is not None:
-            self.add(Kind.UNSAFE_PATH, where, f"line {line}: {problem}: {path!r}", rule)
+            self.add(
+                Kind.UNSAFE_PATH,
+                where,
+                Said(
+                    N_("line {line}: {problem}: {path}"),
+                    line=line,
+                    problem=problem,
+                    path=repr(path),
+                ),
+                rule,
+            )
             return False
         if "\\" in path:
             self.warn(
                 Kind.UNSAFE_PATH,
                 where,
-                f"line {line}: backslash in {path!r}; '/' is the only separator",
+                Said(
+                    N_("line {line}: backslash in {path}; '/' is the only separator"),
+                    line=line,
+                    path=repr(path),
+                ),
                 "RFC 8493 §2.1.3",
             )
         return True
@@ -136,14 +169,20 @@ class _Manifests(_TagFiles):
         budget = len(self.files) + ENTRY_SLACK
         for lineno, line in self.text_lines(key, budget):
             if line.strip(" \t") == "":
-                self.warn(Kind.BLANK_LINE, where, f"line {lineno} is blank", rule)
+                self.warn(
+                    Kind.BLANK_LINE, where, Said(N_("line {lineno} is blank"), lineno=lineno), rule
+                )
                 continue
             match = re.match(r"([^ \t]+)[ \t]+(.*)\Z", line, re.DOTALL)
             if match is None or not _HEX.match(match.group(1)):
                 self.add(
                     Kind.MALFORMED_LINE,
                     where,
-                    f"line {lineno} is not 'checksum filepath': {line[:200]!r}",
+                    Said(
+                        N_("line {lineno} is not 'checksum filepath': {line}"),
+                        lineno=lineno,
+                        line=repr(line[:200]),
+                    ),
                     rule,
                 )
                 continue
@@ -152,7 +191,13 @@ class _Manifests(_TagFiles):
                 self.add(
                     Kind.MALFORMED_LINE,
                     where,
-                    f"line {lineno}: {len(digest)} hex digits, {manifest.algorithm} has {hexlen}",
+                    Said(
+                        N_("line {lineno}: {count} hex digits, {algorithm} has {hexlen}"),
+                        lineno=lineno,
+                        count=len(digest),
+                        algorithm=manifest.algorithm,
+                        hexlen=hexlen,
+                    ),
                     rule,
                 )
                 continue
@@ -162,14 +207,25 @@ class _Manifests(_TagFiles):
                     self.warn(
                         Kind.MD5SUM_MARKER,
                         where,
-                        f"line {lineno}: md5sum's binary-mode '*' before {path[1:]!r}; "
-                        "the bag fails strict validation",
+                        Said(
+                            N_(
+                                "line {lineno}: md5sum's binary-mode '*' before {path}; the"
+                                " bag fails strict validation"
+                            ),
+                            lineno=lineno,
+                            path=repr(path[1:]),
+                        ),
                         "RFC 8493 §6.1.3",
                     )
                     path = path[1:]
             if path.startswith("./"):
                 self.warn(
-                    Kind.DOT_SLASH_PREFIX, where, f"line {lineno}: leading './' in {path!r}", rule
+                    Kind.DOT_SLASH_PREFIX,
+                    where,
+                    Said(
+                        N_("line {lineno}: leading './' in {path}"), lineno=lineno, path=repr(path)
+                    ),
+                    rule,
                 )
                 while path.startswith("./"):
                     path = path[2:]
@@ -182,7 +238,11 @@ class _Manifests(_TagFiles):
                     self.add(
                         Kind.PAYLOAD_IN_TAG_MANIFEST,
                         where,
-                        f"line {lineno}: a tag manifest must not list payload file {path!r}",
+                        Said(
+                            N_("line {lineno}: a tag manifest must not list payload file {path}"),
+                            lineno=lineno,
+                            path=repr(path),
+                        ),
                         rule,
                     )
                     continue
@@ -191,7 +251,14 @@ class _Manifests(_TagFiles):
                         self.add(
                             Kind.TAG_MANIFEST_LISTED,
                             where,
-                            f"line {lineno}: a tag manifest must not list tag manifest {path!r}",
+                            Said(
+                                N_(
+                                    "line {lineno}: a tag manifest must not list tag"
+                                    " manifest {path}"
+                                ),
+                                lineno=lineno,
+                                path=repr(path),
+                            ),
                             rule,
                         )
                         continue
@@ -199,14 +266,22 @@ class _Manifests(_TagFiles):
                     self.warn(
                         Kind.TAG_MANIFEST_LISTED,
                         where,
-                        f"line {lineno}: lists tag manifest {path!r}",
+                        Said(
+                            N_("line {lineno}: lists tag manifest {path}"),
+                            lineno=lineno,
+                            path=repr(path),
+                        ),
                         rule,
                     )
             elif not path.startswith("data/"):
                 self.add(
                     Kind.OUTSIDE_PAYLOAD,
                     where,
-                    f"line {lineno}: {path!r} is outside the payload directory data/",
+                    Said(
+                        N_("line {lineno}: {path} is outside the payload directory data/"),
+                        lineno=lineno,
+                        path=repr(path),
+                    ),
                     rule,
                 )
                 continue
@@ -216,22 +291,39 @@ class _Manifests(_TagFiles):
                     self.add(
                         Kind.CONFLICTING_ENTRY,
                         where,
-                        f"lines {previous.line} and {lineno} give {path!r} different checksums",
+                        Said(
+                            N_("lines {line} and {lineno} give {path} different checksums"),
+                            line=previous.line,
+                            lineno=lineno,
+                            path=repr(path),
+                        ),
                         rule,
                     )
                 elif self.version_info >= (1, 0):
                     self.add(
                         Kind.DUPLICATE_ENTRY,
                         where,
-                        f"lines {previous.line} and {lineno} both list {path!r}; each "
-                        "file must be listed exactly once",
+                        Said(
+                            N_(
+                                "lines {line} and {lineno} both list {path}; each file must"
+                                " be listed exactly once"
+                            ),
+                            line=previous.line,
+                            lineno=lineno,
+                            path=repr(path),
+                        ),
                         rule,
                     )
                 else:
                     self.warn(
                         Kind.DUPLICATE_ENTRY,
                         where,
-                        f"lines {previous.line} and {lineno} both list {path!r}",
+                        Said(
+                            N_("lines {line} and {lineno} both list {path}"),
+                            line=previous.line,
+                            lineno=lineno,
+                            path=repr(path),
+                        ),
                         rule,
                     )
                 continue
@@ -252,14 +344,19 @@ class _Manifests(_TagFiles):
         budget = len(self.files) + ENTRY_SLACK
         for lineno, line in self.text_lines(key, budget):
             if line.strip(" \t") == "":
-                self.warn(Kind.BLANK_LINE, "fetch.txt", f"line {lineno} is blank", rule)
+                self.warn(
+                    Kind.BLANK_LINE,
+                    "fetch.txt",
+                    Said(N_("line {lineno} is blank"), lineno=lineno),
+                    rule,
+                )
                 continue
             match = re.match(r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+(.*)\Z", line, re.DOTALL)
             if match is None:
                 self.add(
                     Kind.MALFORMED_LINE,
                     "fetch.txt",
-                    f"line {lineno} is not 'url length filepath'",
+                    Said(N_("line {lineno} is not 'url length filepath'"), lineno=lineno),
                     rule,
                 )
                 continue
@@ -268,7 +365,11 @@ class _Manifests(_TagFiles):
                 self.add(
                     Kind.MALFORMED_LINE,
                     "fetch.txt",
-                    f"line {lineno}: {url!r} is not an absolute URI",
+                    Said(
+                        N_("line {lineno}: {url} is not an absolute URI"),
+                        lineno=lineno,
+                        url=repr(url),
+                    ),
                     rule,
                 )
             length: int | None = None
@@ -277,7 +378,11 @@ class _Manifests(_TagFiles):
                     self.add(
                         Kind.MALFORMED_LINE,
                         "fetch.txt",
-                        f"line {lineno}: length {length_raw!r} is neither digits nor '-'",
+                        Said(
+                            N_("line {lineno}: length {length_raw} is neither digits nor '-'"),
+                            lineno=lineno,
+                            length_raw=repr(length_raw),
+                        ),
                         rule,
                     )
                     continue
@@ -289,8 +394,14 @@ class _Manifests(_TagFiles):
                 self.add(
                     Kind.OUTSIDE_PAYLOAD,
                     "fetch.txt",
-                    f"line {lineno}: {path!r} is not a payload file; fetch.txt must not "
-                    "list tag files",
+                    Said(
+                        N_(
+                            "line {lineno}: {path} is not a payload file; fetch.txt must not"
+                            " list tag files"
+                        ),
+                        lineno=lineno,
+                        path=repr(path),
+                    ),
                     rule,
                 )
                 continue
@@ -302,22 +413,31 @@ class _Manifests(_TagFiles):
                 self.add(
                     Kind.FETCH_INCOMPLETE,
                     path,
-                    f"listed in fetch.txt ({url}) but not in the bag; custody does not "
-                    "fetch, so the bag is incomplete",
+                    Said(
+                        N_(
+                            "listed in fetch.txt ({url}) but not in the bag; custody does"
+                            " not fetch, so the bag is incomplete"
+                        ),
+                        url=url,
+                    ),
                     "RFC 8493 §2.2.3, §3",
                 )
             elif length is not None and length != self.files[pkey].size:
                 self.warn(
                     Kind.FETCH_LENGTH_MISMATCH,
                     path,
-                    f"fetch.txt gives {length} bytes, the file has {self.files[pkey].size}",
+                    Said(
+                        N_("fetch.txt gives {length} bytes, the file has {size}"),
+                        length=length,
+                        size=self.files[pkey].size,
+                    ),
                     "RFC 8493 §5.3",
                 )
         if self.fetch and all(f.present for f in self.fetch):
             self.warn(
                 Kind.FETCH_PRESENT,
                 "fetch.txt",
-                "every file it lists is already in the bag; nothing was fetched",
+                Said(N_("every file it lists is already in the bag; nothing was fetched")),
                 rule,
             )
 
@@ -352,7 +472,10 @@ class _Manifests(_TagFiles):
                 self.warn(
                     Kind.NAME_VARIANTS,
                     manifest.name,
-                    f"entries differ only in case or Unicode normalisation: {names}",
+                    Said(
+                        N_("entries differ only in case or Unicode normalisation: {names}"),
+                        names=names,
+                    ),
                     "RFC 8493 §6.1.1.3",
                 )
         rule = "RFC 8493 §3"
@@ -368,9 +491,15 @@ class _Manifests(_TagFiles):
                     self.warn(
                         Kind.PERCENT_LITERAL_NAME,
                         manifest.name,
-                        f"line {entry.line}: {raw!r} names the file literally; RFC 8493 "
-                        f"reads it as {entry.path!r} (bagit-python writes names this "
-                        "way)",
+                        Said(
+                            N_(
+                                "line {line}: {raw} names the file literally; RFC 8493 reads"
+                                " it as {path} (bagit-python writes names this way)"
+                            ),
+                            line=entry.line,
+                            raw=repr(raw),
+                            path=repr(entry.path),
+                        ),
                         "RFC 8493 §2.1.3",
                     )
                     self._cover(manifest, entry, rkey, as_written=raw)
@@ -379,7 +508,11 @@ class _Manifests(_TagFiles):
                 self.add(
                     Kind.LISTS_DIRECTORY,
                     entry.path,
-                    f"{manifest.name} line {entry.line} lists a folder; manifests list files only",
+                    Said(
+                        N_("{name} line {line} lists a folder; manifests list files only"),
+                        name=manifest.name,
+                        line=entry.line,
+                    ),
                     "RFC 8493 §2.1.3",
                 )
                 continue
@@ -391,16 +524,24 @@ class _Manifests(_TagFiles):
                     self.warn(
                         Kind.NAME_VARIANTS,
                         _show(target),
-                        f"{manifest.name} lists it twice, in two Unicode normalisation "
-                        "forms; both entries are checked against this one file",
+                        Said(
+                            N_(
+                                "{name} lists it twice, in two Unicode normalisation forms;"
+                                " both entries are checked against this one file"
+                            ),
+                            name=manifest.name,
+                        ),
                         "RFC 8493 §6.1.1.3",
                     )
                 else:
                     self.warn(
                         Kind.NORMALISATION_MISMATCH,
                         _show(target),
-                        f"{manifest.name} names it in another Unicode normalisation "
-                        f"form ({entry.path!r})",
+                        Said(
+                            N_("{name} names it in another Unicode normalisation form ({path})"),
+                            name=manifest.name,
+                            path=repr(entry.path),
+                        ),
                         "RFC 8493 §6.1.1.2",
                     )
                 self._cover(manifest, entry, target)
@@ -412,9 +553,15 @@ class _Manifests(_TagFiles):
                 self.warn(
                     Kind.NAME_VARIANTS,
                     _show(fold_hits[0]),
-                    f"{manifest.name} also lists it as {entry.path!r} (differs only in "
-                    "case), as a case-insensitive filesystem leaves it; both entries are "
-                    "checked against this one file",
+                    Said(
+                        N_(
+                            "{name} also lists it as {path} (differs only in case), as a"
+                            " case-insensitive filesystem leaves it; both entries are"
+                            " checked against this one file"
+                        ),
+                        name=manifest.name,
+                        path=repr(entry.path),
+                    ),
                     "RFC 8493 §6.1.1.1",
                 )
                 self._cover(manifest, entry, fold_hits[0])
@@ -431,8 +578,12 @@ class _Manifests(_TagFiles):
                     self.warn(
                         Kind.ABSENT_SYSTEM_FILE,
                         entry.path,
-                        "operating-system metadata file listed as empty but absent; "
-                        "no content is missing",
+                        Said(
+                            N_(
+                                "operating-system metadata file listed as empty but absent;"
+                                " no content is missing"
+                            )
+                        ),
                         "RFC 8493 §3",
                     )
                 continue
@@ -441,7 +592,11 @@ class _Manifests(_TagFiles):
             self.add(
                 Kind.FILE_MISSING,
                 entry.path,
-                f"listed in {manifest.name} (line {entry.line}) but not in the bag",
+                Said(
+                    N_("listed in {name} (line {line}) but not in the bag"),
+                    name=manifest.name,
+                    line=entry.line,
+                ),
                 rule,
             )
 
@@ -466,7 +621,10 @@ class _Manifests(_TagFiles):
             self.add(
                 Kind.CONFLICTING_ENTRY,
                 _show(key),
-                f"{manifest.name} gives this file two different checksums under two names",
+                Said(
+                    N_("{name} gives this file two different checksums under two names"),
+                    name=manifest.name,
+                ),
                 "RFC 8493 §2.1.3",
             )
         manifest.covers.setdefault(key, entry.digest)

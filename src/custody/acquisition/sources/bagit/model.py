@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
+from custody.acquisition.sources.said import translated
 from custody.errors import InputError
+from custody.i18n import _, ngettext
 
 MAX_LINE_CHARS: Final = 65_536
 MAX_DECLARATION_BYTES: Final = 4_096
@@ -86,7 +88,12 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One named problem: ``kind`` is the class name, ``path`` the bag-relative file."""
+    """One named problem: ``kind`` is the class name, ``path`` the bag-relative file.
+
+    ``message`` is English (a ``Said``): it is recorded with the bag's provenance and is
+    the same in ``--json`` whatever the language; ``str()`` says it in the language of the
+    run, for people.
+    """
 
     kind: Kind
     severity: Severity
@@ -95,9 +102,12 @@ class Finding:
     rule: str
 
     def __str__(self) -> str:
-        """One line, safe for a terminal: names from the bag may hold controls."""
+        """One line, safe for a terminal: names from the bag may hold controls.
+
+        The kind, the path and the rule stay as they are in every language (a program that
+        reads these lines keys on ``KIND: ``); only the message is translated."""
         where = f"{_printable(self.path)}: " if self.path is not None else ""
-        return f"{self.kind}: {where}{_printable(self.message)} ({self.rule})"
+        return f"{self.kind}: {where}{_printable(translated(self.message))} ({self.rule})"
 
 
 @dataclass(frozen=True)
@@ -194,8 +204,17 @@ class BagInvalidError(InputError):
     def __init__(self, validation: BagValidation) -> None:
         first = validation.errors[0] if validation.errors else None
         more = len(validation.errors) - 1
-        tail = f" (and {more} more)" if more > 0 else ""
-        super().__init__(f"{validation.path} is not a valid BagIt bag: {first}{tail}")
+        if more > 0:
+            message = ngettext(
+                "{path} is not a valid BagIt bag: {first} (and {n} more)",
+                "{path} is not a valid BagIt bag: {first} (and {n} more)",
+                more,
+            ).format(path=validation.path, first=first, n=more)
+        else:
+            message = _("{path} is not a valid BagIt bag: {first}").format(
+                path=validation.path, first=first
+            )
+        super().__init__(message)
         self.validation = validation
 
 

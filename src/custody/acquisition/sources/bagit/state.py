@@ -13,6 +13,7 @@ from custody.acquisition.sources.bagit.model import (
     Kind,
     Severity,
 )
+from custody.acquisition.sources.said import Said
 
 
 @dataclass
@@ -101,13 +102,21 @@ class _State:
         for (kind, severity), count in self._kind_counts.items():
             if count > MAX_FINDINGS_PER_KIND:
                 more = count - MAX_FINDINGS_PER_KIND
-                finding = Finding(
-                    Kind.FINDINGS_TRUNCATED,
-                    severity,
-                    None,
-                    f"{more} more {kind} {severity}s not listed",
-                    "custody cap",
-                )
+                if severity == "error":
+                    message = Said.ngettext(
+                        "{n} more {kind} error not listed",
+                        "{n} more {kind} errors not listed",
+                        more,
+                        kind=str(kind),
+                    )
+                else:
+                    message = Said.ngettext(
+                        "{n} more {kind} warning not listed",
+                        "{n} more {kind} warnings not listed",
+                        more,
+                        kind=str(kind),
+                    )
+                finding = Finding(Kind.FINDINGS_TRUNCATED, severity, None, message, "custody cap")
                 (self.errors if severity == "error" else self.warnings).append(finding)
 
 

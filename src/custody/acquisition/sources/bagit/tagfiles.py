@@ -22,6 +22,8 @@ from custody.acquisition.sources.bagit.rules import (
     _VERSION,
 )
 from custody.acquisition.sources.bagit.state import _Encoding
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 
 class _TagFiles(_Files):
@@ -32,7 +34,7 @@ class _TagFiles(_Files):
             self.add(
                 Kind.BAG_DECLARATION_MISSING,
                 "bagit.txt",
-                "missing: every bag must declare itself in bagit.txt",
+                Said(N_("missing: every bag must declare itself in bagit.txt")),
                 rule,
             )
             return False
@@ -40,19 +42,28 @@ class _TagFiles(_Files):
         if data is None:
             return False
         if data.startswith(b"\xef\xbb\xbf"):
-            self.add(Kind.BYTE_ORDER_MARK, "bagit.txt", "begins with a byte-order mark", rule)
+            self.add(
+                Kind.BYTE_ORDER_MARK, "bagit.txt", Said(N_("begins with a byte-order mark")), rule
+            )
             data = data[3:]
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            self.add(Kind.BAG_DECLARATION_INVALID, "bagit.txt", "is not valid UTF-8", rule)
+            self.add(
+                Kind.BAG_DECLARATION_INVALID, "bagit.txt", Said(N_("is not valid UTF-8")), rule
+            )
             return False
         lines = _LINE_BREAK.split(text)
         if lines and lines[-1] == "":
             lines.pop()  # the last line's ending (§2.3 recommends one)
         while lines and lines[-1].strip() == "":
             lines.pop()
-            self.warn(Kind.BLANK_LINE, "bagit.txt", "blank line after the two declarations", rule)
+            self.warn(
+                Kind.BLANK_LINE,
+                "bagit.txt",
+                Said(N_("blank line after the two declarations")),
+                rule,
+            )
         parsed: list[tuple[str, str, str]] = []
         for n, line in enumerate(lines, 1):
             label, sep, value = line.partition(":")
@@ -60,7 +71,7 @@ class _TagFiles(_Files):
                 self.add(
                     Kind.BAG_DECLARATION_INVALID,
                     "bagit.txt",
-                    f"line {n} is not 'Label: value'",
+                    Said(N_("line {n} is not 'Label: value'"), n=n),
                     rule,
                 )
                 return False
@@ -69,7 +80,7 @@ class _TagFiles(_Files):
             self.add(
                 Kind.BAG_DECLARATION_INVALID,
                 "bagit.txt",
-                f"has {len(parsed)} lines; it must have exactly two",
+                Said(N_("has {count} lines; it must have exactly two"), count=len(parsed)),
                 rule,
             )
         found: dict[str, str] = {}
@@ -79,7 +90,12 @@ class _TagFiles(_Files):
                 self.add(
                     Kind.BAG_DECLARATION_INVALID,
                     "bagit.txt",
-                    f"line {n + 1} must be '{want}: …', found {label.strip()!r}",
+                    Said(
+                        N_("line {number} must be '{want}: …', found {value}"),
+                        number=n + 1,
+                        want=want,
+                        value=repr(label.strip()),
+                    ),
                     rule,
                 )
                 continue
@@ -87,21 +103,27 @@ class _TagFiles(_Files):
                 self.warn(
                     Kind.BAG_DECLARATION_INVALID,
                     "bagit.txt",
-                    f"label {label.strip()!r} is written in another case than {want!r}",
+                    Said(
+                        N_("label {value} is written in another case than {want}"),
+                        value=repr(label.strip()),
+                        want=repr(want),
+                    ),
                     rule,
                 )
             found[want] = value
         version_raw = found.get("BagIt-Version")
         if version_raw is None:
             if not any(f.kind == Kind.BAG_DECLARATION_INVALID for f in self.errors):
-                self.add(Kind.BAG_DECLARATION_INVALID, "bagit.txt", "no BagIt-Version", rule)
+                self.add(
+                    Kind.BAG_DECLARATION_INVALID, "bagit.txt", Said(N_("no BagIt-Version")), rule
+                )
             return False
         match = _VERSION.match(version_raw.strip(" \t"))
         if match is None:
             self.add(
                 Kind.BAG_DECLARATION_INVALID,
                 "bagit.txt",
-                f"BagIt-Version {version_raw.strip()!r} is not M.N",
+                Said(N_("BagIt-Version {value} is not M.N"), value=repr(version_raw.strip())),
                 rule,
             )
             return False
@@ -111,8 +133,13 @@ class _TagFiles(_Files):
             self.add(
                 Kind.UNSUPPORTED_VERSION,
                 "bagit.txt",
-                f"BagIt-Version {self.version} is not one custody knows the rules of "
-                "(0.93–0.97, 1.0)",
+                Said(
+                    N_(
+                        "BagIt-Version {version} is not one custody knows the rules of"
+                        " (0.93–0.97, 1.0)"
+                    ),
+                    version=self.version,
+                ),
                 rule,
             )
             return False
@@ -124,14 +151,22 @@ class _TagFiles(_Files):
                     self.add(
                         Kind.BAG_DECLARATION_INVALID,
                         "bagit.txt",
-                        f"{line!r}: BagIt 1.0 requires 'Label: value' with one space "
-                        "after the colon and none elsewhere",
+                        Said(
+                            N_(
+                                "{text}: BagIt 1.0 requires 'Label: value' with one space"
+                                " after the colon and none elsewhere"
+                            ),
+                            text=repr(line),
+                        ),
                         rule,
                     )
         encoding_raw = found.get("Tag-File-Character-Encoding")
         if encoding_raw is None:
             self.add(
-                Kind.BAG_DECLARATION_INVALID, "bagit.txt", "no Tag-File-Character-Encoding", rule
+                Kind.BAG_DECLARATION_INVALID,
+                "bagit.txt",
+                Said(N_("no Tag-File-Character-Encoding")),
+                rule,
             )
             return False
         name = encoding_raw.strip(" \t")
@@ -140,8 +175,13 @@ class _TagFiles(_Files):
             self.add(
                 Kind.UNSUPPORTED_ENCODING,
                 "bagit.txt",
-                f"Tag-File-Character-Encoding {name!r} is not a character set custody "
-                "reads (UTF-8 is recommended)",
+                Said(
+                    N_(
+                        "Tag-File-Character-Encoding {name} is not a character set custody"
+                        " reads (UTF-8 is recommended)"
+                    ),
+                    name=repr(name),
+                ),
                 rule,
             )
             return False
@@ -150,7 +190,7 @@ class _TagFiles(_Files):
             self.warn(
                 Kind.UNSUPPORTED_ENCODING,
                 "bagit.txt",
-                f"tag files are in {name}; UTF-8 is strongly recommended",
+                Said(N_("tag files are in {name}; UTF-8 is strongly recommended"), name=name),
                 "RFC 8493 §2.3",
             )
         return True
@@ -168,7 +208,12 @@ class _TagFiles(_Files):
         strict = self.version_info >= (1, 0)
         node = self.files[key]
         if node.size > MAX_INFO_BYTES:
-            self.add(Kind.LINE_TOO_LONG, name, f"larger than {MAX_INFO_BYTES} bytes", "custody cap")
+            self.add(
+                Kind.LINE_TOO_LONG,
+                name,
+                Said(N_("larger than {max_info_bytes} bytes"), max_info_bytes=MAX_INFO_BYTES),
+                "custody cap",
+            )
             return
         current: list[str] | None = None  # [label, value, raw, line]
         fields: list[InfoField] = []
@@ -179,14 +224,19 @@ class _TagFiles(_Files):
 
         for lineno, line in self.text_lines(key, MAX_INFO_FIELDS * 4):
             if line.strip(" \t") == "":
-                self.warn(Kind.BLANK_LINE, name, f"line {lineno} is blank", rule)
+                self.warn(
+                    Kind.BLANK_LINE, name, Said(N_("line {lineno} is blank"), lineno=lineno), rule
+                )
                 continue
             if line[0] in " \t":
                 if current is None:
                     self.add(
                         Kind.BAG_INFO_MALFORMED,
                         name,
-                        f"line {lineno} continues a value but no element precedes it",
+                        Said(
+                            N_("line {lineno} continues a value but no element precedes it"),
+                            lineno=lineno,
+                        ),
                         rule,
                     )
                     continue
@@ -201,31 +251,43 @@ class _TagFiles(_Files):
                 self.add(
                     Kind.BAG_INFO_MALFORMED,
                     name,
-                    f"line {lineno} has no ':' between label and value",
+                    Said(N_("line {lineno} has no ':' between label and value"), lineno=lineno),
                     rule,
                 )
                 continue
             if label.strip(" \t") == "":
-                self.add(Kind.BAG_INFO_MALFORMED, name, f"line {lineno} has an empty label", rule)
+                self.add(
+                    Kind.BAG_INFO_MALFORMED,
+                    name,
+                    Said(N_("line {lineno} has an empty label"), lineno=lineno),
+                    rule,
+                )
                 continue
             if strict:
                 if label != label.strip(" \t"):
                     self.add(
                         Kind.BAG_INFO_MALFORMED,
                         name,
-                        f"line {lineno}: label {label!r} starts or ends with whitespace",
+                        Said(
+                            N_("line {lineno}: label {label} starts or ends with whitespace"),
+                            lineno=lineno,
+                            label=repr(label),
+                        ),
                         rule,
                     )
                     label = label.strip(" \t")
                 if value == "":
                     self.warn(
-                        Kind.BAG_INFO_STYLE, name, f"line {lineno}: {label} has no value", rule
+                        Kind.BAG_INFO_STYLE,
+                        name,
+                        Said(N_("line {lineno}: {label} has no value"), lineno=lineno, label=label),
+                        rule,
                     )
                 elif value[0] not in " \t":
                     self.add(
                         Kind.BAG_INFO_MALFORMED,
                         name,
-                        f"line {lineno}: no whitespace after the colon",
+                        Said(N_("line {lineno}: no whitespace after the colon"), lineno=lineno),
                         rule,
                     )
                 else:
@@ -237,7 +299,9 @@ class _TagFiles(_Files):
                 self.add(
                     Kind.TOO_MANY_ENTRIES,
                     name,
-                    f"more than {MAX_INFO_FIELDS} elements",
+                    Said(
+                        N_("more than {max_info_fields} elements"), max_info_fields=MAX_INFO_FIELDS
+                    ),
                     "custody cap",
                 )
                 current = None
@@ -257,13 +321,20 @@ class _TagFiles(_Files):
                 self.warn(
                     Kind.RESERVED_ELEMENT_REPEATED,
                     name,
-                    f"{by_label[label][0].label} appears {len(by_label[label])} times",
+                    Said(
+                        N_("{label} appears {count} times"),
+                        label=by_label[label][0].label,
+                        count=len(by_label[label]),
+                    ),
                     rule,
                 )
         for f in by_label.get("bagging-date", []):
             if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", f.value.strip()):
                 self.warn(
-                    Kind.BAG_INFO_STYLE, name, f"Bagging-Date {f.value!r} is not YYYY-MM-DD", rule
+                    Kind.BAG_INFO_STYLE,
+                    name,
+                    Said(N_("Bagging-Date {value} is not YYYY-MM-DD"), value=repr(f.value)),
+                    rule,
                 )
         oxums = by_label.get("payload-oxum", [])
         if not oxums:
@@ -274,17 +345,23 @@ class _TagFiles(_Files):
                 self.add(
                     Kind.PAYLOAD_OXUM_MALFORMED,
                     name,
-                    f"Payload-Oxum appears {len(oxums)} times; it must appear once",
+                    Said(
+                        N_("Payload-Oxum appears {count} times; it must appear once"),
+                        count=len(oxums),
+                    ),
                     rule,
                 )
                 return
-            self.warn(Kind.RESERVED_ELEMENT_REPEATED, name, "Payload-Oxum repeated", rule)
+            self.warn(Kind.RESERVED_ELEMENT_REPEATED, name, Said(N_("Payload-Oxum repeated")), rule)
         match = _OXUM.fullmatch(oxums[0].value.strip(" \t"))
         if match is None:
             self.add(
                 Kind.PAYLOAD_OXUM_MALFORMED,
                 name,
-                f"Payload-Oxum {oxums[0].value!r} is not OctetCount.StreamCount",
+                Said(
+                    N_("Payload-Oxum {value} is not OctetCount.StreamCount"),
+                    value=repr(oxums[0].value),
+                ),
                 rule,
             )
             return

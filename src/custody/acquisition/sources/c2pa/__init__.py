@@ -1,7 +1,8 @@
 """C2PA manifests in media files: what the C2PA SDK says of them, and the manifest's own hash.
 
 Owns ``read_c2pa``: one media file in, one ``C2paReport`` out (or ``None`` when the file
-carries no manifest the SDK can find). May import ``custody.errors``, the standard library,
+carries no manifest the SDK can find). May import ``custody.errors``, ``custody.i18n``, the
+sibling ``said`` (its errors keep their English for a record), the standard library,
 ``c2pa`` (c2pa-python, the Content Authenticity Initiative's SDK over c2pa-rs), ``cbor2``
 and ``cryptography``. It never writes, never fetches: remote manifests and OCSP are off.
 

@@ -33,7 +33,9 @@ from custody.acquisition.sources.c2pa.store import (
     _x5chain,
     extract_manifest_store,
 )
+from custody.acquisition.sources.said import Said, refusal
 from custody.errors import InputError, UsageError
+from custody.i18n import N_
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -66,7 +68,12 @@ def read_c2pa(
     except c2pa_sdk.C2paError.ManifestNotFound:
         return None
     except OSError as exc:
-        raise InputError(f"{target}: cannot be read ({exc.strerror or exc})") from exc
+        raise refusal(
+            InputError,
+            Said(
+                N_("{path}: cannot be read ({why})"), path=str(target), why=str(exc.strerror or exc)
+            ),
+        ) from exc
     except c2pa_sdk.C2paError as exc:
         if store.data is None:
             # No C2PA store that custody can see either: an unsupported or unreadable
@@ -82,9 +89,11 @@ def _check_anchors(pem: bytes | None) -> str | None:
     try:
         certificates = x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
-        raise UsageError(f"trust anchors: not PEM certificates ({exc})") from exc
+        raise refusal(
+            UsageError, Said(N_("trust anchors: not PEM certificates ({why})"), why=str(exc))
+        ) from exc
     if not certificates:
-        raise UsageError("trust anchors: no certificate in the PEM given")
+        raise refusal(UsageError, Said(N_("trust anchors: no certificate in the PEM given")))
     return pem.decode("ascii", errors="strict")
 
 
@@ -92,9 +101,14 @@ def _check_regular_file(target: Path) -> None:
     try:
         info = os.stat(target)
     except OSError as exc:
-        raise InputError(f"{target}: cannot be read ({exc.strerror or exc})") from exc
+        raise refusal(
+            InputError,
+            Said(
+                N_("{path}: cannot be read ({why})"), path=str(target), why=str(exc.strerror or exc)
+            ),
+        ) from exc
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{target}: not a regular file")
+        raise refusal(InputError, Said(N_("{path}: not a regular file"), path=str(target)))
 
 
 def _settings(anchors: str | None) -> dict[str, Any]:
@@ -133,7 +147,12 @@ def _store_or_note(target: Path) -> _Store:
         with open(target, "rb") as handle:
             data, note = extract_manifest_store(handle)
     except OSError as exc:
-        raise InputError(f"{target}: cannot be read ({exc.strerror or exc})") from exc
+        raise refusal(
+            InputError,
+            Said(
+                N_("{path}: cannot be read ({why})"), path=str(target), why=str(exc.strerror or exc)
+            ),
+        ) from exc
     return _Store(data, note)
 
 

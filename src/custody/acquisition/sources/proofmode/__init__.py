@@ -3,9 +3,10 @@
 Owns ``read_proofmode``: a ProofMode share/export bundle (a folder or a zip) in, one
 ``ProofModeBundle`` out, listing per media file every check with its state (``passed``,
 ``failed``, ``not_checkable``), a reason and, where something is wrong, a named problem.
-May import ``custody.errors``, its sibling ``custody.acquisition.sources.c2pa``, the
-standard library, ``gnupg`` (python-gnupg, driving GnuPG's ``gpg``) and ``opentimestamps``,
-and its sibling ``safezip``.
+May import ``custody.errors``, ``custody.i18n``, its sibling ``custody.acquisition.sources.c2pa``,
+the standard library, ``gnupg`` (python-gnupg, driving GnuPG's ``gpg``) and ``opentimestamps``,
+and its siblings ``safezip`` and ``said`` (every check's reason is a ``said.Said``: recorded in
+English, shown in the run's language).
 It never writes into the bundle; a zip is unpacked into a private temporary folder by
 ``safezip.SafeZip.extract_all`` (the same reader every other source uses; a hostile
 archive is refused whole).

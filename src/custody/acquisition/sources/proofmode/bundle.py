@@ -60,7 +60,9 @@ from custody.acquisition.sources.proofmode.proofs import (
     _parse_proof,
     _read_jws,
 )
+from custody.acquisition.sources.said import Said
 from custody.errors import InputError, ToolMissingError, UsageError
+from custody.i18n import N_, _
 
 # --- entry point ---------------------------------------------------------------------------------
 
@@ -91,13 +93,17 @@ def read_proofmode(
     binary = shutil.which(gpg_binary)
     if binary is None:
         raise ToolMissingError(
-            f"GnuPG ({gpg_binary}) is not installed: install the 'gpg' package to check "
-            "ProofMode signatures"
+            _(
+                "GnuPG ({gpg_binary}) is not installed: install the 'gpg' package to"
+                " check ProofMode signatures"
+            ).format(gpg_binary=gpg_binary)
         )
     try:
         info = os.stat(source)
     except OSError as exc:
-        raise InputError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
+        raise InputError(
+            _("{path}: cannot be read ({why})").format(path=source, why=exc.strerror or exc)
+        ) from exc
     with tempfile.TemporaryDirectory(prefix="custody-proofmode-", dir=work_dir) as scratch:
         scratch_path = Path(scratch)
         issues: list[BundleIssue] = []
@@ -108,7 +114,7 @@ def read_proofmode(
             kind = "zip"
             files = _unpack_zip(source, scratch_path / "unpacked", issues, max_bytes)
         else:
-            raise InputError(f"{source}: neither a folder nor a zip file")
+            raise InputError(_("{path}: neither a folder nor a zip file").format(path=source))
         verifier = _Verifier(binary, scratch_path / "gnupg")
         media, keys, others = _check_bundle(files, verifier, expected, trust_anchors_pem)
         return ProofModeBundle(
@@ -132,7 +138,9 @@ def _normalise_fingerprints(values: Iterable[str] | None) -> frozenset[str] | No
             text = text[2:]
         if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", text):
             raise UsageError(
-                f"expected fingerprint {value!r}: give the full 40 (v4) or 64 (v5/v6) hex digits"
+                _(
+                    "expected fingerprint {value}: give the full 40 (v4) or 64 (v5/v6) hex digits"
+                ).format(value=repr(value))
             )
         cleaned.add(text)
     return frozenset(cleaned)
@@ -191,7 +199,7 @@ def _is_artefact_suffix(suffix: str) -> bool:
 
 
 def _is_media_name(name: str) -> bool:
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    guessed, _encoding = mimetypes.guess_type(name, strict=False)
     if guessed and guessed.split("/")[0] in ("image", "video", "audio"):
         return True
     return PurePosixPath(name).suffix.lower() in _MEDIA_SUFFIXES
@@ -265,7 +273,7 @@ def _set_claiming(
             item = members.get(suffix)
             if item is None:
                 continue
-            records, _ = _parse_proof(item, suffix, signature_ok=False)
+            records, _error = _parse_proof(item, suffix, signature_ok=False)
             paths = {r.get(PATH_FIELD) for r in records}
             if any(p and PurePosixPath(p.replace("\\", "/")).name == name for p in paths):
                 matches.append(proof_hash)
@@ -277,7 +285,11 @@ def _no_proof(item: _File) -> MediaProof:
     check = Check(
         "proof_present",
         CheckState.FAILED,
-        f"no ProofMode proof in the bundle for {item.rel} (SHA-256 {item.sha256})",
+        Said(
+            N_("no ProofMode proof in the bundle for {rel} (SHA-256 {sha256})"),
+            rel=item.rel,
+            sha256=item.sha256,
+        ),
         Problem.PROOF_MISSING,
     )
     return MediaProof(
@@ -311,7 +323,7 @@ def _check_media(
     checks: list[Check] = []
     signatures: list[SignatureResult] = []
     records: list[ProofRecord] = []
-    label = media.rel if media else f"proof set {proof_hash}"
+    label = media.rel if media else Said(N_("proof set {hash}"), hash=proof_hash)
 
     # The three signatures: over the media, the JSON and the CSV.
     sig_results: dict[str, SignatureResult | None] = {}
@@ -343,7 +355,7 @@ def _check_media(
                 Check(
                     name,
                     CheckState.FAILED,
-                    f"{expected_name} is not in the bundle",
+                    Said(N_("{name} is not in the bundle"), name=expected_name),
                     Problem.PROOF_MISSING,
                 )
             )
@@ -355,11 +367,25 @@ def _check_media(
         records.extend(parsed)
         if error is not None:
             checks.append(
-                Check(name, CheckState.FAILED, f"{item.rel}: {error}", Problem.PROOF_MALFORMED)
+                Check(
+                    name,
+                    CheckState.FAILED,
+                    Said(N_("{rel}: {error}"), rel=item.rel, error=error),
+                    Problem.PROOF_MALFORMED,
+                )
             )
         else:
             checks.append(
-                Check(name, CheckState.PASSED, f"{item.rel}: {len(parsed)} proof record(s) read")
+                Check(
+                    name,
+                    CheckState.PASSED,
+                    Said.ngettext(
+                        "{file}: {n} proof record read",
+                        "{file}: {n} proof records read",
+                        len(parsed),
+                        file=item.rel,
+                    ),
+                )
             )
 
     checks.append(_hash_check(media, proof_hash, layout, records))
@@ -380,8 +406,13 @@ def _check_media(
             Check(
                 "device_attestation",
                 CheckState.NOT_CHECKABLE,
-                f"{members[GST].rel}: Google SafetyNet/Play Integrity attestation kept "
-                "and decoded, not verified (Google's service, retired for SafetyNet)",
+                Said(
+                    N_(
+                        "{rel}: Google SafetyNet/Play Integrity attestation kept and"
+                        " decoded, not verified (Google's service, retired for SafetyNet)"
+                    ),
+                    rel=members[GST].rel,
+                ),
                 Problem.DEVICE_ATTESTATION_NOT_VERIFIED,
             )
         )
@@ -391,7 +422,7 @@ def _check_media(
             Check(
                 "nostr_notarization",
                 CheckState.NOT_CHECKABLE,
-                f"{nostr.rel}: Nostr notarization kept, not verified",
+                Said(N_("{rel}: Nostr notarization kept, not verified"), rel=nostr.rel),
                 Problem.NOSTR_NOT_VERIFIED,
             )
         )
@@ -405,9 +436,14 @@ def _check_media(
             Check(
                 "media_present",
                 CheckState.NOT_CHECKABLE,
-                f"the media for proof set {proof_hash} is not in the bundle "
-                "(ProofMode can share proof without media): check the media "
-                "separately against this hash",
+                Said(
+                    N_(
+                        "the media for proof set {proof_hash} is not in the bundle"
+                        " (ProofMode can share proof without media): check the media"
+                        " separately against this hash"
+                    ),
+                    proof_hash=proof_hash,
+                ),
                 Problem.PROOF_MEDIA_MISSING,
             )
         )

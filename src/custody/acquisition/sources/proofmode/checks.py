@@ -19,7 +19,9 @@ from custody.acquisition.sources.proofmode.model import (
     SignatureResult,
 )
 from custody.acquisition.sources.proofmode.openpgp import _Verifier
+from custody.acquisition.sources.said import Said, english
 from custody.errors import CustodyError
+from custody.i18n import N_
 
 
 @dataclass
@@ -44,12 +46,16 @@ def _signature_check(
     sig_file: _File | None,
     label: str,
 ) -> tuple[Check, SignatureResult | None]:
-    what = "the media" if target_suffix is None else f"the {target_suffix} file"
+    what = (
+        Said(N_("the media"))
+        if target_suffix is None
+        else Said(N_("the {suffix} file"), suffix=target_suffix)
+    )
     if sig_file is None:
         return Check(
             name,
             CheckState.FAILED,
-            f"no signature over {what} of {label} in the bundle",
+            Said(N_("no signature over {what} of {label} in the bundle"), what=what, label=label),
             Problem.PROOF_SIGNATURE_MISSING,
         ), None
     if target is None:
@@ -57,20 +63,30 @@ def _signature_check(
             return Check(
                 name,
                 CheckState.NOT_CHECKABLE,
-                f"{sig_file.rel} is kept; the media it signs is not in the bundle",
+                Said(
+                    N_("{rel} is kept; the media it signs is not in the bundle"), rel=sig_file.rel
+                ),
                 Problem.PROOF_MEDIA_MISSING,
             ), None
         return Check(
             name,
             CheckState.FAILED,
-            f"{sig_file.rel} is kept, but {what} it signs is not in the bundle",
+            Said(
+                N_("{rel} is kept, but {what} it signs is not in the bundle"),
+                rel=sig_file.rel,
+                what=what,
+            ),
             Problem.PROOF_MISSING,
         ), None
     if ctx.key_file is None:
         return Check(
             name,
             CheckState.FAILED,
-            f"no {PUBKEY_FILE} in the bundle: {sig_file.rel} cannot be verified",
+            Said(
+                N_("no {pubkey_file} in the bundle: {rel} cannot be verified"),
+                pubkey_file=PUBKEY_FILE,
+                rel=sig_file.rel,
+            ),
             Problem.PROOF_KEY_MISSING,
         ), None
     result = ctx.verifier.verify(ctx.key_file, sig_file, target)
@@ -87,16 +103,24 @@ def _key_check(ctx: _Context, signatures: Sequence[SignatureResult]) -> Check | 
         return Check(
             "signing_key_confirmed",
             CheckState.NOT_CHECKABLE,
-            f"the signing key ({shown}) came with the bundle in {ctx.key_file.rel}: "
-            "it proves only that the bundle agrees with itself; confirm the "
-            "fingerprint out of band with whoever made the recording",
+            Said(
+                N_(
+                    "the signing key ({fingerprints}) came with the bundle in {rel}: it proves"
+                    " only that the bundle agrees with itself; confirm the fingerprint out of"
+                    " band with whoever made the recording"
+                ),
+                fingerprints=shown,
+                rel=ctx.key_file.rel,
+            ),
             Problem.PROOF_KEY_UNCONFIRMED,
         )
     if not signers:
         return Check(
             "signing_key_confirmed",
             CheckState.NOT_CHECKABLE,
-            "no good signature, so no signing key to compare with the expected fingerprints",
+            Said(
+                N_("no good signature, so no signing key to compare with the expected fingerprints")
+            ),
             Problem.PROOF_KEY_UNCONFIRMED,
         )
     unexpected = [s for s in signers if s not in ctx.expected]
@@ -104,14 +128,21 @@ def _key_check(ctx: _Context, signatures: Sequence[SignatureResult]) -> Check | 
         return Check(
             "signing_key_confirmed",
             CheckState.FAILED,
-            f"signed by {', '.join(unexpected)}, which is not among the fingerprints "
-            "confirmed out of band",
+            Said(
+                N_(
+                    "signed by {fingerprints}, which is not among the fingerprints confirmed out"
+                    " of band"
+                ),
+                fingerprints=", ".join(unexpected),
+            ),
             Problem.PROOF_KEY_MISMATCH,
         )
     return Check(
         "signing_key_confirmed",
         CheckState.PASSED,
-        f"signed by {shown}, a fingerprint confirmed out of band",
+        Said(
+            N_("signed by {fingerprints}, a fingerprint confirmed out of band"), fingerprints=shown
+        ),
     )
 
 
@@ -126,49 +157,73 @@ def _recorded_hash(records: Sequence[ProofRecord]) -> str | None:
 def _hash_check(
     media: _File | None, proof_hash: str | None, layout: str, records: Sequence[ProofRecord]
 ) -> Check:
-    recorded: dict[str, list[str]] = {}
+    recorded: dict[str, list[Said | str]] = {}
     if proof_hash is not None and layout == "hash-named":
-        recorded.setdefault(proof_hash.lower(), []).append("the proof files' names")
+        recorded.setdefault(proof_hash.lower(), []).append(Said(N_("the proof files' names")))
     for record in records:
         value = record.get(HASH_FIELD)
         if value is not None:
-            where = f"{record.source_file} record {record.index + 1}"
+            where = Said(
+                N_("{file} record {number}"), file=record.source_file, number=record.index + 1
+            )
             recorded.setdefault(value.strip().lower(), []).append(where)
     if not recorded:
         return Check(
-            "recorded_hash", CheckState.NOT_CHECKABLE, "the proof records no SHA-256 for the media"
+            "recorded_hash",
+            CheckState.NOT_CHECKABLE,
+            Said(N_("the proof records no SHA-256 for the media")),
         )
     if media is None:
         if len(recorded) > 1:
             return Check(
                 "recorded_hash",
                 CheckState.FAILED,
-                "the proof files disagree about the media's SHA-256: " + _describe_hashes(recorded),
+                Said(
+                    N_("the proof files disagree about the media's SHA-256: {hashes}"),
+                    hashes=_describe_hashes(recorded),
+                ),
                 Problem.PROOF_HASH_MISMATCH,
             )
         return Check(
             "recorded_hash",
             CheckState.NOT_CHECKABLE,
-            "the media is not in the bundle; recorded SHA-256 " + next(iter(recorded)),
+            Said(
+                N_("the media is not in the bundle; recorded SHA-256 {sha256}"),
+                sha256=next(iter(recorded)),
+            ),
         )
     wrong = {h: w for h, w in recorded.items() if h != media.sha256}
     if wrong:
         return Check(
             "recorded_hash",
             CheckState.FAILED,
-            f"{media.rel} has SHA-256 {media.sha256}, but ProofMode recorded "
-            + _describe_hashes(wrong),
+            Said(
+                N_("{rel} has SHA-256 {sha256}, but ProofMode recorded {hashes}"),
+                rel=media.rel,
+                sha256=media.sha256,
+                hashes=_describe_hashes(wrong),
+            ),
             Problem.PROOF_HASH_MISMATCH,
         )
     return Check(
         "recorded_hash",
         CheckState.PASSED,
-        f"{media.rel} has the SHA-256 ProofMode recorded ({media.sha256})",
+        Said(
+            N_("{rel} has the SHA-256 ProofMode recorded ({sha256})"),
+            rel=media.rel,
+            sha256=media.sha256,
+        ),
     )
 
 
-def _describe_hashes(recorded: Mapping[str, Sequence[str]]) -> str:
-    return "; ".join(f"{h} (in {', '.join(where)})" for h, where in recorded.items())
+def _describe_hashes(recorded: Mapping[str, Sequence[Said | str]]) -> Said:
+    return Said.joined(
+        "; ",
+        [
+            Said(N_("{sha256} (in {places})"), sha256=h, places=Said.joined(", ", list(where)))
+            for h, where in recorded.items()
+        ],
+    )
 
 
 # --- C2PA -----------------------------------------------------------------------------------------
@@ -179,7 +234,12 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
         report = read_c2pa(media.disk, anchors)
     except CustodyError as exc:
         return None, [
-            Check("c2pa_manifest", CheckState.NOT_CHECKABLE, str(exc), Problem.C2PA_UNREADABLE)
+            Check(
+                "c2pa_manifest",
+                CheckState.NOT_CHECKABLE,
+                english(exc),  # recorded: the English, shown translated (a Said)
+                Problem.C2PA_UNREADABLE,
+            )
         ]
     if report is None:
         return None, []
@@ -190,7 +250,11 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
             Check(
                 "c2pa_integrity",
                 CheckState.FAILED,
-                f"the C2PA manifest in {media.rel} is invalid ({codes})",
+                Said(
+                    N_("the C2PA manifest in {rel} is invalid ({codes})"),
+                    rel=media.rel,
+                    codes=codes,
+                ),
                 Problem.C2PA_INVALID,
             )
         )
@@ -199,7 +263,9 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
         Check(
             "c2pa_integrity",
             CheckState.PASSED,
-            f"the C2PA manifest in {media.rel} is intact (signature and bindings)",
+            Said(
+                N_("the C2PA manifest in {rel} is intact (signature and bindings)"), rel=media.rel
+            ),
         )
     )
     signer = (
@@ -212,7 +278,7 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
             Check(
                 "c2pa_signer_trusted",
                 CheckState.PASSED,
-                f"signer {signer} chains to a supplied trust anchor",
+                Said(N_("signer {signer} chains to a supplied trust anchor"), signer=signer),
             )
         )
     elif report.trust_anchors_supplied:
@@ -220,7 +286,9 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
             Check(
                 "c2pa_signer_trusted",
                 CheckState.FAILED,
-                f"signer {signer} does not chain to any supplied trust anchor",
+                Said(
+                    N_("signer {signer} does not chain to any supplied trust anchor"), signer=signer
+                ),
                 Problem.C2PA_UNTRUSTED,
             )
         )
@@ -229,7 +297,7 @@ def _c2pa_checks(media: _File, anchors: bytes | None) -> tuple[C2paReport | None
             Check(
                 "c2pa_signer_trusted",
                 CheckState.NOT_CHECKABLE,
-                f"signer {signer}: no trust anchors were supplied",
+                Said(N_("signer {signer}: no trust anchors were supplied"), signer=signer),
                 Problem.C2PA_TRUST_NOT_CHECKED,
             )
         )

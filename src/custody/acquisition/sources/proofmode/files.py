@@ -17,7 +17,9 @@ from custody.acquisition.sources.proofmode.model import (
     Problem,
 )
 from custody.acquisition.sources.safezip import SafeZip, ZipLimits
+from custody.acquisition.sources.said import Said
 from custody.errors import InputError
+from custody.i18n import N_, _
 
 # --- collecting the bundle's files ---------------------------------------------------------------
 
@@ -74,7 +76,9 @@ def _walk_folder(root: Path, issues: list[BundleIssue]) -> list[_File]:
                 issues.append(_symlink_issue(root, disk))
                 continue
             if not stat.S_ISREG(info.st_mode):
-                issues.append(BundleIssue(Problem.BUNDLE_UNSAFE_ENTRY, rel, "not a regular file"))
+                issues.append(
+                    BundleIssue(Problem.BUNDLE_UNSAFE_ENTRY, rel, Said(N_("not a regular file")))
+                )
                 continue
             try:
                 fd = os.open(disk, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -84,13 +88,17 @@ def _walk_folder(root: Path, issues: list[BundleIssue]) -> list[_File]:
                 continue
             found.append(_File(rel, disk, size, digest))
             if len(found) > _MAX_ENTRIES:
-                raise InputError(f"{root}: more than {_MAX_ENTRIES} files; not a ProofMode bundle")
+                raise InputError(
+                    _("{root}: more than {max_entries} files; not a ProofMode bundle").format(
+                        root=root, max_entries=_MAX_ENTRIES
+                    )
+                )
     return found
 
 
 def _symlink_issue(root: Path, link: Path) -> BundleIssue:
     rel = link.relative_to(root).as_posix()
-    return BundleIssue(Problem.BUNDLE_SYMLINK_SKIPPED, rel, "symbolic link: not followed")
+    return BundleIssue(Problem.BUNDLE_SYMLINK_SKIPPED, rel, Said(N_("symbolic link: not followed")))
 
 
 def _unreadable(rel: str, exc: OSError) -> BundleIssue:

@@ -20,7 +20,9 @@ from custody.acquisition.sources.proofmode.model import (
     Problem,
     SignatureResult,
 )
+from custody.acquisition.sources.said import Said
 from custody.errors import ToolMissingError
+from custody.i18n import N_, _
 from custody.system.children import child_env
 
 # --- GnuPG ----------------------------------------------------------------------------------------
@@ -52,7 +54,11 @@ class _Verifier:
         try:
             return gnupg.GPG(gpgbinary=self._binary, gnupghome=str(home), env=env, options=options)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ToolMissingError(f"GnuPG ({self._binary}) could not be started: {exc}") from exc
+            raise ToolMissingError(
+                _("GnuPG ({binary}) could not be started: {why}").format(
+                    binary=self._binary, why=exc
+                )
+            ) from exc
 
     def key(self, key_file: _File) -> BundleKey:
         return self._home_for(key_file)[1]
@@ -62,16 +68,16 @@ class _Verifier:
             return self._homes[key_file.rel]
         home = self._root / f"k{len(self._homes)}"
         gpg = self._gpg(home)
-        error: str | None = None
+        error: Said | None = None
         fingerprints: tuple[str, ...] = ()
         user_ids: list[str] = []
         if key_file.size > _MAX_SMALL_FILE:
-            error = f"{key_file.size} bytes: too large to be a public key"
+            error = Said(N_("{size} bytes: too large to be a public key"), size=key_file.size)
         else:
             result = gpg.import_keys(key_file.disk.read_bytes())
             fingerprints = tuple(dict.fromkeys(f.upper() for f in result.fingerprints if f))
             if not fingerprints:
-                error = "no OpenPGP public key could be read from it"
+                error = Said(N_("no OpenPGP public key could be read from it"))
             else:
                 for listed in gpg.list_keys():
                     user_ids.extend(str(u) for u in listed.get("uids", []))
@@ -93,7 +99,11 @@ class _Verifier:
                 data,
                 CheckState.FAILED,
                 Problem.PROOF_KEY_UNUSABLE,
-                f"{key_file.rel} is unusable ({bundle_key.error}): nothing can be verified",
+                Said(
+                    N_("{rel} is unusable ({error}): nothing can be verified"),
+                    rel=key_file.rel,
+                    error=bundle_key.error,
+                ),
             )
         if signature.size > _MAX_SMALL_FILE:
             return _sig(
@@ -101,7 +111,7 @@ class _Verifier:
                 data,
                 CheckState.FAILED,
                 Problem.PROOF_SIGNATURE_MALFORMED,
-                f"{signature.size} bytes: too large to be a detached signature",
+                Said(N_("{size} bytes: too large to be a detached signature"), size=signature.size),
             )
         result = gpg.verify_file(str(signature.disk), data_filename=str(data.disk))
         lines = (result.stderr or "").splitlines()
@@ -136,16 +146,29 @@ def _interpret(
     keywords = [w[0] for w in words]
     signatures = keywords.count("NEWSIG")
     base: dict[str, Any] = {"gpg_status": status}
-    what = f"{signature.rel} over {data.rel}"
+    what = Said(N_("{signature} over {file}"), signature=signature.rel, file=data.rel)
     if signatures == 0 or "NODATA" in keywords:
         return _sig(
             signature,
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{signature.rel} is not a detached OpenPGP signature GnuPG can read"
-            + (f" (gpg: {said})" if said else "")
-            + "; this says nothing about whether the file was altered",
+            Said(
+                N_(
+                    "{signature} is not a detached OpenPGP signature GnuPG can read (gpg:"
+                    " {gpg}); this says nothing about whether the file was altered"
+                ),
+                signature=signature.rel,
+                gpg=said,
+            )
+            if said
+            else Said(
+                N_(
+                    "{signature} is not a detached OpenPGP signature GnuPG can read; this says"
+                    " nothing about whether the file was altered"
+                ),
+                signature=signature.rel,
+            ),
             **base,
         )
     if signatures > 1:
@@ -154,7 +177,11 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{signature.rel} holds {signatures} signatures; ProofMode writes one",
+            Said(
+                N_("{rel} holds {signatures} signatures; ProofMode writes one"),
+                rel=signature.rel,
+                signatures=signatures,
+            ),
             **base,
         )
     if "PLAINTEXT" in keywords:
@@ -165,7 +192,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{signature.rel} is a signed message, not a detached signature",
+            Said(N_("{rel} is a signed message, not a detached signature"), rel=signature.rel),
             **base,
         )
     if "BADSIG" in keywords:
@@ -174,8 +201,13 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_BAD,
-            f"BAD signature: {what} does not verify; the file or the signature was "
-            "changed after signing",
+            Said(
+                N_(
+                    "BAD signature: {what} does not verify; the file or the signature was"
+                    " changed after signing"
+                ),
+                what=what,
+            ),
             **base,
         )
     if "REVKEYSIG" in keywords:
@@ -184,7 +216,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_KEY_REVOKED,
-            f"{what}: made by a key its owner has revoked",
+            Said(N_("{what}: made by a key its owner has revoked"), what=what),
             **base,
         )
     if "EXPSIG" in keywords:
@@ -193,7 +225,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_BAD,
-            f"{what}: the signature itself has expired",
+            Said(N_("{what}: the signature itself has expired"), what=what),
             **base,
         )
     errsig = next((w for w in words if w[0] == "ERRSIG"), None)
@@ -206,8 +238,15 @@ def _interpret(
                 data,
                 CheckState.FAILED,
                 Problem.PROOF_SIGNATURE_WRONG_KEY,
-                f"{what}: made by key {keyid}, which is not the bundle's key "
-                f"({', '.join(key.fingerprints)})",
+                Said(
+                    N_(
+                        "{what}: made by key {keyid}, which is not the bundle's key"
+                        " ({fingerprints})"
+                    ),
+                    what=what,
+                    keyid=keyid,
+                    fingerprints=", ".join(key.fingerprints),
+                ),
                 **base,
             )
         if rc == "4":
@@ -216,7 +255,7 @@ def _interpret(
                 data,
                 CheckState.NOT_CHECKABLE,
                 Problem.PROOF_SIGNATURE_UNSUPPORTED,
-                f"{what}: GnuPG does not support this signature's algorithm",
+                Said(N_("{what}: GnuPG does not support this signature's algorithm"), what=what),
                 **base,
             )
         return _sig(
@@ -224,7 +263,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{what}: GnuPG could not check it (error code {rc})",
+            Said(N_("{what}: GnuPG could not check it (error code {rc})"), what=what, rc=rc),
             **base,
         )
     valid = next((w for w in words if w[0] == "VALIDSIG"), None)
@@ -234,7 +273,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{what}: GnuPG gave no verdict",
+            Said(N_("{what}: GnuPG gave no verdict"), what=what),
             **base,
         )
     signer = valid[1].upper()
@@ -253,7 +292,7 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_WRONG_KEY,
-            f"{what}: made by {primary}, not the bundle's key",
+            Said(N_("{what}: made by {primary}, not the bundle's key"), what=what, primary=primary),
             **details,
         )
     if valid[9] not in ("00", "01"):
@@ -262,22 +301,39 @@ def _interpret(
             data,
             CheckState.FAILED,
             Problem.PROOF_SIGNATURE_MALFORMED,
-            f"{what}: signature class {valid[9]} is not a document signature",
+            Said(
+                N_("{what}: signature class {signature_class} is not a document signature"),
+                what=what,
+                signature_class=valid[9],
+            ),
             **details,
         )
-    note = ""
+    notes: list[Said | str] = []
     if "EXPKEYSIG" in keywords:
-        note = "; the key has expired since (the signature predates that)"
+        notes.append(Said(N_("; the key has expired since (the signature predates that)")))
     if details["hash_algorithm"] in ("SHA-1", "MD5", "RIPEMD-160"):
         # GnuPG still accepts these; a court should know collisions are practical for them.
-        note += f"; note: digest {details['hash_algorithm']} is weak against collisions"
+        notes.append(
+            Said(
+                N_("; note: digest {algorithm} is weak against collisions"),
+                algorithm=details["hash_algorithm"],
+            )
+        )
     return _sig(
         signature,
         data,
         CheckState.PASSED,
         None,
-        f"good signature over {data.rel} by the bundle's key {primary}, made "
-        f"{details['signature_created']} by the signer's clock{note}",
+        Said(
+            N_(
+                "good signature over {file} by the bundle's key {primary}, made {created} by"
+                " the signer's clock{notes}"
+            ),
+            file=data.rel,
+            primary=primary,
+            created=details["signature_created"],
+            notes=Said.joined("", notes),
+        ),
         **details,
     )
 

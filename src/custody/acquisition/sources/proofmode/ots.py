@@ -18,6 +18,8 @@ from custody.acquisition.sources.proofmode.model import (
     Problem,
 )
 from custody.acquisition.sources.proofmode.proofs import _read_small
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 # --- OpenTimestamps ------------------------------------------------------------------------------
 
@@ -28,13 +30,21 @@ def _read_ots(item: _File) -> OtsProof:
 
     raw = _read_small(item)
     if raw is None:
-        return broken(f"{item.size} bytes: too large for an OpenTimestamps proof")
+        return broken(
+            Said(N_("{size} bytes: too large for an OpenTimestamps proof"), size=item.size)
+        )
     try:
         detached = DetachedTimestampFile.deserialize(StreamDeserializationContext(io.BytesIO(raw)))
         leaves = list(detached.timestamp.all_attestations())
     except Exception as exc:
         # Whatever the library raises on bad input is a malformed proof, not a crash.
-        return broken(f"not a valid OpenTimestamps proof ({type(exc).__name__}: {exc})")
+        return broken(
+            Said(
+                N_("not a valid OpenTimestamps proof ({name}: {why})"),
+                name=type(exc).__name__,
+                why=exc,
+            )
+        )
     attestations = tuple(sorted((_attestation(msg, att) for msg, att in leaves), key=_att_order))
     return OtsProof(
         file=item.rel,
@@ -75,19 +85,25 @@ def _ots_checks(ots: OtsProof, media: _File | None, recorded: str | None) -> lis
     if ots.error is not None:
         return [
             Check(
-                "ots_digest", CheckState.FAILED, f"{ots.file}: {ots.error}", Problem.OTS_MALFORMED
+                "ots_digest",
+                CheckState.FAILED,
+                Said(N_("{file}: {error}"), file=ots.file, error=ots.error),
+                Problem.OTS_MALFORMED,
             )
         ]
     checks: list[Check] = []
     target = media.sha256 if media is not None else recorded
-    subject = media.rel if media is not None else "the recorded hash"
+    subject = media.rel if media is not None else Said(N_("the recorded hash"))
     if ots.file_hash_algorithm != "sha256":
         checks.append(
             Check(
                 "ots_digest",
                 CheckState.FAILED,
-                f"{ots.file} timestamps a {ots.file_hash_algorithm} digest; ProofMode "
-                "stamps the SHA-256",
+                Said(
+                    N_("{file} timestamps a {algorithm} digest; ProofMode stamps the SHA-256"),
+                    file=ots.file,
+                    algorithm=ots.file_hash_algorithm,
+                ),
                 Problem.OTS_DIGEST_MISMATCH,
             )
         )
@@ -96,8 +112,11 @@ def _ots_checks(ots: OtsProof, media: _File | None, recorded: str | None) -> lis
             Check(
                 "ots_digest",
                 CheckState.NOT_CHECKABLE,
-                f"{ots.file} timestamps {ots.file_digest}; no media or recorded hash "
-                "to compare it with",
+                Said(
+                    N_("{file} timestamps {digest}; no media or recorded hash to compare it with"),
+                    file=ots.file,
+                    digest=ots.file_digest,
+                ),
             )
         )
     elif ots.file_digest != target:
@@ -105,29 +124,62 @@ def _ots_checks(ots: OtsProof, media: _File | None, recorded: str | None) -> lis
             Check(
                 "ots_digest",
                 CheckState.FAILED,
-                f"{ots.file} timestamps {ots.file_digest}, not the SHA-256 of {subject} ({target})",
+                Said(
+                    N_("{file} timestamps {digest}, not the SHA-256 of {subject} ({sha256})"),
+                    file=ots.file,
+                    digest=ots.file_digest,
+                    subject=subject,
+                    sha256=target,
+                ),
                 Problem.OTS_DIGEST_MISMATCH,
             )
         )
     else:
         checks.append(
             Check(
-                "ots_digest", CheckState.PASSED, f"{ots.file} timestamps the SHA-256 of {subject}"
+                "ots_digest",
+                CheckState.PASSED,
+                Said(
+                    N_("{file} timestamps the SHA-256 of {subject}"), file=ots.file, subject=subject
+                ),
             )
         )
     blocks = [a for a in ots.attestations if a.kind in ("bitcoin", "litecoin")]
     unknown = [a for a in ots.attestations if a.kind in ("unknown", "ethereum")]
-    extra = f"; {len(unknown)} attestation(s) of other kinds kept" if unknown else ""
+    extra = (
+        Said.ngettext(
+            "; {n} attestation of another kind kept",
+            "; {n} attestations of other kinds kept",
+            len(unknown),
+        )
+        if unknown
+        else ""
+    )
     if blocks:
-        described = ", ".join(
-            f"{a.kind} block {a.block_height} (Merkle root {a.merkle_root})" for a in blocks
+        described = Said.joined(
+            ", ",
+            [
+                Said(
+                    N_("{chain} block {height} (Merkle root {root})"),
+                    chain=a.kind,
+                    height=a.block_height,
+                    root=a.merkle_root,
+                )
+                for a in blocks
+            ],
         )
         checks.append(
             Check(
                 "ots_attestation",
                 CheckState.NOT_CHECKABLE,
-                f"complete: {described}; checking it needs that block's header: "
-                f"run `ots verify` against a Bitcoin node{extra}",
+                Said(
+                    N_(
+                        "complete: {blocks}; checking it needs that block's header: run"
+                        " `ots verify` against a Bitcoin node{extra}"
+                    ),
+                    blocks=described,
+                    extra=extra,
+                ),
                 Problem.OTS_NOT_VERIFIED_OFFLINE,
             )
         )
@@ -136,9 +188,13 @@ def _ots_checks(ots: OtsProof, media: _File | None, recorded: str | None) -> lis
             Check(
                 "ots_attestation",
                 CheckState.NOT_CHECKABLE,
-                "pending at "
-                + ", ".join(ots.pending_calendars)
-                + f": `ots upgrade` then `ots verify` complete it{extra}",
+                Said(
+                    N_(
+                        "pending at {calendars}: `ots upgrade` then `ots verify` complete it{extra}"
+                    ),
+                    calendars=", ".join(ots.pending_calendars),
+                    extra=extra,
+                ),
                 Problem.OTS_PENDING,
             )
         )
@@ -147,7 +203,7 @@ def _ots_checks(ots: OtsProof, media: _File | None, recorded: str | None) -> lis
             Check(
                 "ots_attestation",
                 CheckState.NOT_CHECKABLE,
-                f"no Bitcoin or calendar attestation custody knows{extra}",
+                Said(N_("no Bitcoin or calendar attestation custody knows{extra}"), extra=extra),
                 Problem.OTS_NOT_VERIFIED_OFFLINE,
             )
         )

@@ -15,6 +15,8 @@ from custody.acquisition.sources.proofmode.model import (
     DeviceAttestation,
     ProofRecord,
 )
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 # --- proof.json / proof.csv ----------------------------------------------------------------------
 
@@ -27,14 +29,14 @@ def _read_small(item: _File) -> bytes | None:
 
 def _parse_proof(
     item: _File, suffix: str, signature_ok: bool
-) -> tuple[list[ProofRecord], str | None]:
+) -> tuple[list[ProofRecord], Said | None]:
     raw = _read_small(item)
     if raw is None:
-        return [], f"{item.size} bytes: too large for a proof file"
+        return [], Said(N_("{size} bytes: too large for a proof file"), size=item.size)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return [], "not UTF-8 text"
+        return [], Said(N_("not UTF-8 text"))
     if suffix == PROOF_JSON:
         return _parse_json(item, text, signature_ok)
     return _parse_csv(item, text, signature_ok)
@@ -47,7 +49,9 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _parse_json(item: _File, text: str, signature_ok: bool) -> tuple[list[ProofRecord], str | None]:
+def _parse_json(
+    item: _File, text: str, signature_ok: bool
+) -> tuple[list[ProofRecord], Said | None]:
     # One object per generation, each on its own line (the file is appended to).
     documents: list[object] = []
     try:
@@ -60,15 +64,19 @@ def _parse_json(item: _File, text: str, signature_ok: bool) -> tuple[list[ProofR
             try:
                 documents.append(json.loads(line, object_pairs_hook=_reject_duplicates))
             except (ValueError, RecursionError) as exc:
-                return [], f"line {number} is not JSON ({exc})"
+                return [], Said(N_("line {line} is not JSON ({why})"), line=number, why=str(exc))
     except RecursionError:
-        return [], "nested too deeply to be a ProofMode proof"
+        return [], Said(N_("nested too deeply to be a ProofMode proof"))
     if not documents:
-        return [], "empty"
+        return [], Said(N_("empty"))
     records = []
     for index, document in enumerate(documents):
         if not isinstance(document, dict):
-            return [], f"record {index + 1} is a JSON {type(document).__name__}, not an object"
+            return [], Said(
+                N_("record {number} is a JSON {type}, not an object"),
+                number=index + 1,
+                type=type(document).__name__,
+            )
         fields = tuple(
             (str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
             for k, v in document.items()
@@ -77,19 +85,22 @@ def _parse_json(item: _File, text: str, signature_ok: bool) -> tuple[list[ProofR
     return records, None
 
 
-def _parse_csv(item: _File, text: str, signature_ok: bool) -> tuple[list[ProofRecord], str | None]:
+def _parse_csv(item: _File, text: str, signature_ok: bool) -> tuple[list[ProofRecord], Said | None]:
     # ProofMode's writer: keys joined by ",", a trailing ",", no quoting (it replaced the
     # commas inside values by spaces), so a plain split is the faithful reader.
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2:
-        return [], "needs a header line and at least one line of values"
+        return [], Said(N_("needs a header line and at least one line of values"))
     header = _csv_fields(lines[0])
     records: list[ProofRecord] = []
     for index, line in enumerate(lines[1:]):
         values = _csv_fields(line)
         if len(values) != len(header):
-            return records, (
-                f"line {index + 2} has {len(values)} values for {len(header)} column names"
+            return records, Said(
+                N_("line {line} has {values} values for {columns} column names"),
+                line=index + 2,
+                values=len(values),
+                columns=len(header),
             )
         records.append(
             ProofRecord(

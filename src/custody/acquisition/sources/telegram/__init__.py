@@ -36,7 +36,8 @@ The export's UTC offset is derived per message as ``date`` minus ``date_unixtime
 the offset of the computer that made the export at that moment (not the sender's), and it
 cannot be derived when ``date_unixtime`` is absent (exports before mid-2022).
 
-May import: the standard library, ``custody.errors`` and the sibling ``claims``.
+May import: the standard library, ``custody.errors``, ``custody.i18n`` and the siblings
+``claims`` and ``said``.
 
 Layout: ``model`` (the result, tdesktop's field names) and ``reader``
 (``read_telegram_export``).

@@ -15,6 +15,8 @@ from custody.acquisition.sources.claims import (
     MediaClaim,
     Problem,
 )
+from custody.acquisition.sources.said import Said
+from custody.i18n import N_
 
 RESULT_JSON = "result.json"
 
@@ -27,24 +29,21 @@ MEDIA_FIELDS = (
 )
 
 
+# Why a medium is not in the export, by the placeholder tdesktop writes instead of its path
+# (recorded in English, shown in the run's language).
+_EXCLUDED = Said(N_("not downloaded: excluded by the export's settings"))
+_TOO_LARGE = Said(N_("not downloaded: larger than the export's size limit"))
+_UNAVAILABLE = Said(N_("not downloaded: unavailable at export"))
 PLACEHOLDERS = {
-    "(File not included. Change data exporting settings to download.)": (
-        "not downloaded: excluded by the export's settings"
-    ),
-    "(File exceeds maximum size. Change data exporting settings to download.)": (
-        "not downloaded: larger than the export's size limit"
-    ),
-    "(File unavailable, please try again later)": "not downloaded: unavailable at export",
-    "(Photo not included. Change data exporting settings to download.)": (
-        "not downloaded: excluded by the export's settings"
-    ),
-    "(Photo exceeds maximum size. Change data exporting settings to download.)": (
-        "not downloaded: larger than the export's size limit"
-    ),
-    "(Photo unavailable, please try again later)": "not downloaded: unavailable at export",
+    "(File not included. Change data exporting settings to download.)": _EXCLUDED,
+    "(File exceeds maximum size. Change data exporting settings to download.)": _TOO_LARGE,
+    "(File unavailable, please try again later)": _UNAVAILABLE,
+    "(Photo not included. Change data exporting settings to download.)": _EXCLUDED,
+    "(Photo exceeds maximum size. Change data exporting settings to download.)": _TOO_LARGE,
+    "(Photo unavailable, please try again later)": _UNAVAILABLE,
 }
-
-
+# Where a medium that no message names comes from (its message_ref).
+_ORIGINS = {"profile_picture": Said(N_("profile picture")), "story": Said(N_("story"))}
 _SUPPORT_FOLDERS = ("css/", "js/", "images/")
 
 
@@ -189,9 +188,9 @@ class TelegramExport:
                     conversation=chat.name if chat else None,
                     conversation_id=str(chat.id) if chat and chat.id is not None else None,
                     message_ref=(
-                        f"message id {media.message_id}"
+                        Said(N_("message id {id}"), id=media.message_id)
                         if media.message_id is not None
-                        else media.origin.replace("_", " ")
+                        else _ORIGINS.get(media.origin, media.origin)
                     ),
                     message_id=media.message_id,
                     sender=(msg.from_name or msg.actor) if msg else None,

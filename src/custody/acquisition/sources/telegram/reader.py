@@ -20,6 +20,7 @@ from custody.acquisition.sources.claims import (
     Problem,
     unsafe_name_reason,
 )
+from custody.acquisition.sources.said import Said, translated
 from custody.acquisition.sources.telegram.model import (
     _LOCAL,
     _MAX_OFFSET_MINUTES,
@@ -37,6 +38,7 @@ from custody.acquisition.sources.telegram.model import (
     TelegramMessage,
     TelegramTime,
 )
+from custody.i18n import N_, _
 
 
 class _Duplicate(Exception):
@@ -53,7 +55,7 @@ def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(_("{name} is not a JSON value").format(name=name))
 
 
 def _parse_json(text: str, where: str) -> tuple[object, int, list[Problem]]:
@@ -65,8 +67,10 @@ def _parse_json(text: str, where: str) -> tuple[object, int, list[Problem]]:
             return value, repaired, problems
         except _Duplicate as exc:
             raise ChatExportError(
-                f"{where}: an object has the key {exc.args[0]!r} twice; Telegram Desktop never"
-                " writes that, and readers would disagree on its value"
+                _(
+                    "{name}: an object has the key {key} twice; Telegram Desktop never writes"
+                    " that, and readers would disagree on its value"
+                ).format(name=where, key=repr(exc.args[0]))
             ) from None
         except json.JSONDecodeError as exc:
             if (
@@ -78,17 +82,26 @@ def _parse_json(text: str, where: str) -> tuple[object, int, list[Problem]]:
                 problems.append(
                     Problem(
                         "NONSTANDARD_ESCAPES",
-                        f"{repaired} control character(s) written as Telegram Desktop's"
-                        " '\\xNN' (not JSON) were read as '\\u00NN'",
+                        Said.ngettext(
+                            "{n} control character written as Telegram Desktop's '\\xNN' (not"
+                            " JSON) was read as '\\u00NN'",
+                            "{n} control characters written as Telegram Desktop's '\\xNN' (not"
+                            " JSON) were read as '\\u00NN'",
+                            repaired,
+                        ),
                         where,
                     )
                 )
                 continue
             raise ChatExportError(
-                f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                _("{name} is not valid JSON (line {line}, column {column}: {why})").format(
+                    name=where, line=exc.lineno, column=exc.colno, why=exc.msg
+                )
             ) from None
         except (ValueError, RecursionError) as exc:
-            raise ChatExportError(f"{where} is not usable JSON ({exc})") from None
+            raise ChatExportError(
+                _("{name} is not usable JSON ({why})").format(name=where, why=exc)
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -115,7 +128,7 @@ class _Reader:
         self.offsets: set[int] = set()
         self._measured: dict[str, tuple[ExportFile | None, str | None]] = {}
 
-    def note(self, code: str, message: str, where: str) -> None:
+    def note(self, code: str, message: Said, where: str) -> None:
         self.problems.append(Problem(code, message, where))
 
     # --- typed access: a wrong type is a named problem and the field counts as absent ---
@@ -124,7 +137,7 @@ class _Reader:
         value = obj.get(key)
         if value is None or isinstance(value, str):
             return value
-        self.note("FIELD_WRONG_TYPE", f"{key!r} should be a string", where)
+        self.note("FIELD_WRONG_TYPE", Said(N_("{key} should be a string"), key=repr(key)), where)
         return None
 
     def int_field(self, obj: dict[str, object], key: str, where: str) -> int | None:
@@ -133,7 +146,9 @@ class _Reader:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        self.note("FIELD_WRONG_TYPE", f"{key!r} should be a whole number", where)
+        self.note(
+            "FIELD_WRONG_TYPE", Said(N_("{key} should be a whole number"), key=repr(key)), where
+        )
         return None
 
     def time(self, obj: dict[str, object], key: str, where: str) -> TelegramTime | None:
@@ -149,7 +164,11 @@ class _Reader:
         elif isinstance(raw_unix, int) and not isinstance(raw_unix, bool):
             unix_written = str(raw_unix)
         else:
-            self.note("FIELD_WRONG_TYPE", f"'{key}_unixtime' should be a decimal string", where)
+            self.note(
+                "FIELD_WRONG_TYPE",
+                Said(N_("{key} should be a decimal string"), key=repr(f"{key}_unixtime")),
+                where,
+            )
             unix_written = None
         local = None
         if written is not None:
@@ -161,13 +180,21 @@ class _Reader:
                 except ValueError:
                     local = None
             if local is None:
-                self.note("TIME_UNREADABLE", f"{key!r} is not YYYY-MM-DDTHH:MM:SS", where)
+                self.note(
+                    "TIME_UNREADABLE",
+                    Said(N_("{key} is not YYYY-MM-DDTHH:MM:SS"), key=repr(key)),
+                    where,
+                )
         utc = None
         if unix_written is not None:
             try:
                 utc = datetime.fromtimestamp(int(unix_written), UTC)
             except (OverflowError, OSError, ValueError):
-                self.note("TIME_UNREADABLE", f"'{key}_unixtime' is out of range", where)
+                self.note(
+                    "TIME_UNREADABLE",
+                    Said(N_("{key} is out of range"), key=repr(f"{key}_unixtime")),
+                    where,
+                )
         offset = None
         if local is None or utc is None:
             note = (
@@ -179,9 +206,14 @@ class _Reader:
         else:
             seconds = (local - utc.replace(tzinfo=None)).total_seconds()
             if seconds % 60 or abs(seconds) > _MAX_OFFSET_MINUTES * 60:
-                note = (
-                    f"no UTC offset: {key!r} and '{key}_unixtime' differ by {seconds:+.0f} s,"
-                    " which is no time zone's offset"
+                note = Said(
+                    N_(
+                        "no UTC offset: {key} and {unix} differ by {seconds} s, which is no"
+                        " time zone's offset"
+                    ),
+                    key=repr(key),
+                    unix=repr(f"{key}_unixtime"),
+                    seconds=f"{seconds:+.0f}",
                 )
                 self.note("OFFSET_IMPLAUSIBLE", note, where)
             else:
@@ -219,14 +251,19 @@ class _Reader:
         if value in PLACEHOLDERS:
             status, reason = "missing", PLACEHOLDERS[value]
         elif value.startswith("(") and value.endswith(")") and "/" not in value:
-            status, reason = "missing", f"not downloaded: {value}"
-            self.note("PLACEHOLDER_UNKNOWN", "a placeholder this reader does not know", where)
+            status, reason = "missing", Said(N_("not downloaded: {placeholder}"), placeholder=value)
+            self.note(
+                "PLACEHOLDER_UNKNOWN", Said(N_("a placeholder this reader does not know")), where
+            )
         elif (unsafe := unsafe_name_reason(value)) is not None:
             status, reason = "unsafe", unsafe
             self.note(
                 "MEDIA_PATH_UNSAFE",
-                f"the JSON names a file outside the export or no file at all: {unsafe}",
-                f"{where}: {value!a}",
+                Said(
+                    N_("the JSON names a file outside the export or no file at all: {why}"),
+                    why=unsafe,
+                ),
+                Said(N_("{where}: {value}"), where=where, value=ascii(value)),
             )
         else:
             measured, why = self.measure(value)
@@ -235,14 +272,22 @@ class _Reader:
                 if declared is not None and declared != measured.size:
                     self.note(
                         "SIZE_DIFFERS",
-                        f"the JSON says {declared} bytes, the file holds {measured.size}",
-                        f"{where}: {value}",
+                        Said(
+                            N_("the JSON says {declared} bytes, the file holds {size}"),
+                            declared=declared,
+                            size=measured.size,
+                        ),
+                        Said(N_("{where}: {value}"), where=where, value=value),
                     )
             elif why == "missing":
-                status, reason = "missing", "named in the JSON but not in the folder"
+                status, reason = "missing", Said(N_("named in the JSON but not in the folder"))
             else:
                 status, reason = "unsafe", why
-                self.note("MEDIA_PATH_UNSAFE", why or "", f"{where}: {value}")
+                self.note(
+                    "MEDIA_PATH_UNSAFE",
+                    why if isinstance(why, Said) else Said(why or ""),
+                    Said(N_("{where}: {value}"), where=where, value=value),
+                )
         self.media.append(
             TelegramMedia(
                 origin=origin,
@@ -265,25 +310,27 @@ class _Reader:
     def chat(
         self, raw: object, index: int, listed_in: Literal["single", "chats", "left_chats"]
     ) -> TelegramChat | None:
-        where = f"chat #{index + 1}"
+        where: str = Said(N_("chat #{n}"), n=index + 1)
         if not isinstance(raw, dict):
-            self.note("CHAT_NOT_AN_OBJECT", "a chat entry is not an object; skipped", where)
+            self.note(
+                "CHAT_NOT_AN_OBJECT", Said(N_("a chat entry is not an object; skipped")), where
+            )
             return None
         name = self.text_field(raw, "name", where)
         chat_id = self.int_field(raw, "id", where)
-        where = f"chat {name!r}" if name else where
+        where = Said(N_("chat {name}"), name=repr(name)) if name else where
         messages = raw.get("messages")
         if not isinstance(messages, list):
-            self.note("MESSAGES_NOT_A_LIST", "'messages' is missing or not a list", where)
+            self.note("MESSAGES_NOT_A_LIST", Said(N_("'messages' is missing or not a list")), where)
             messages = []
         read: list[TelegramMessage] = []
         seen: set[int] = set()
         for position, item in enumerate(messages):
-            msg = self.message(item, index, f"{where}, message #{position + 1}")
+            msg = self.message(item, index, where, position + 1)
             if msg is None:
                 continue
             if msg.message_id in seen:
-                self.note("MESSAGE_ID_REPEATED", "two messages share an id", where)
+                self.note("MESSAGE_ID_REPEATED", Said(N_("two messages share an id")), where)
             seen.add(msg.message_id)
             read.append(msg)
         return TelegramChat(
@@ -295,26 +342,33 @@ class _Reader:
             messages=tuple(read),
         )
 
-    def message(self, raw: object, chat_index: int, where: str) -> TelegramMessage | None:
+    def message(
+        self, raw: object, chat_index: int, chat: str, position: int
+    ) -> TelegramMessage | None:
+        where: str = Said(N_("{chat}, message #{n}"), chat=chat, n=position)
         if not isinstance(raw, dict):
-            self.note("MESSAGE_NOT_AN_OBJECT", "a message is not an object; skipped", where)
+            self.note(
+                "MESSAGE_NOT_AN_OBJECT", Said(N_("a message is not an object; skipped")), where
+            )
             return None
         message_id = self.int_field(raw, "id", where)
         if message_id is None:
-            self.note("MESSAGE_WITHOUT_ID", "a message has no usable 'id'; skipped", where)
+            self.note(
+                "MESSAGE_WITHOUT_ID", Said(N_("a message has no usable 'id'; skipped")), where
+            )
             return None
-        where = f"{where.rsplit(', ', 1)[0]}, message id {message_id}"
+        where = Said(N_("{chat}, message id {id}"), chat=chat, id=message_id)
         time = self.time(raw, "date", where) or TelegramTime(
             None, None, None, None, None, "no date in the export"
         )
         text, text_json = self.flatten(raw.get("text", ""), where)
         entities = raw.get("text_entities")
         if entities is not None:
-            entity_text, _ = self.flatten(entities, where)
+            entity_text, _json = self.flatten(entities, where)
             if isinstance(entities, list) and entity_text != text:
                 self.note(
                     "TEXT_ENTITIES_DIFFER",
-                    "'text' and 'text_entities' do not spell the same text",
+                    Said(N_("'text' and 'text_entities' do not spell the same text")),
                     where,
                 )
         message = TelegramMessage(
@@ -344,7 +398,9 @@ class _Reader:
                 continue
             value = self.text_field(raw, key, where)
             if not value:
-                self.note("MEDIA_VALUE_EMPTY", f"{key!r} names nothing", where)
+                self.note(
+                    "MEDIA_VALUE_EMPTY", Said(N_("{key} names nothing"), key=repr(key)), where
+                )
                 continue
             self.media_value(
                 value,
@@ -375,7 +431,7 @@ class _Reader:
         if isinstance(value, str):
             return value, raw
         if not isinstance(value, list):
-            self.note("FIELD_WRONG_TYPE", "'text' should be a string or a list", where)
+            self.note("FIELD_WRONG_TYPE", Said(N_("'text' should be a string or a list")), where)
             return "", raw
         parts: list[str] = []
         for part in value:
@@ -385,7 +441,9 @@ class _Reader:
                 parts.append(str(part["text"]))
             else:
                 self.note(
-                    "FIELD_WRONG_TYPE", "a text part is neither a string nor an entity", where
+                    "FIELD_WRONG_TYPE",
+                    Said(N_("a text part is neither a string nor an entity")),
+                    where,
                 )
         return "".join(parts), raw
 
@@ -399,12 +457,14 @@ class _Reader:
             if items is None:
                 continue
             if not isinstance(items, list):
-                self.note("FIELD_WRONG_TYPE", f"{key!r} should be a list", key)
+                self.note(
+                    "FIELD_WRONG_TYPE", Said(N_("{key} should be a list"), key=repr(key)), key
+                )
                 continue
             for position, item in enumerate(items):
                 where = f"{key} #{position + 1}"
                 if not isinstance(item, dict):
-                    self.note("FIELD_WRONG_TYPE", "an entry is not an object", where)
+                    self.note("FIELD_WRONG_TYPE", Said(N_("an entry is not an object")), where)
                     continue
                 value = self.text_field(item, field, where)
                 if value:
@@ -439,33 +499,44 @@ def read_telegram_export(
     try:
         st = os.lstat(given)
     except OSError as exc:
-        raise ChatExportError(f"cannot read {given}: {exc.strerror}") from None
+        raise ChatExportError(
+            _("cannot read {path}: {why}").format(path=given, why=exc.strerror)
+        ) from None
     if stat.S_ISLNK(st.st_mode):
-        raise ChatExportError(f"{given} is a symbolic link; give the export itself")
+        raise ChatExportError(
+            _("{path} is a symbolic link; give the export itself").format(path=given)
+        )
     if stat.S_ISDIR(st.st_mode):
         folder, json_name = given, RESULT_JSON
     elif stat.S_ISREG(st.st_mode) and given.suffix.lower() == ".json":
         folder, json_name = given.parent, given.name
     else:
         raise ChatExportError(
-            f"{given} is not a Telegram Desktop export: give its folder or its result.json"
+            _("{path} is not a Telegram Desktop export: give its folder or its result.json").format(
+                path=given
+            )
         )
     with FolderRoot(folder) as root:
         fd, why = root.open_file(json_name)
         if fd is None:
             if why == "missing":
-                html_fd, _ = root.open_file("messages.html")
+                html_fd, _why = root.open_file("messages.html")
                 if html_fd is not None:
                     os.close(html_fd)
-                raise ChatExportError(
-                    f"no {json_name} in {folder}"
-                    + (
-                        ": this is an HTML export; export again choosing 'Machine-readable JSON'"
-                        if html_fd is not None
-                        else ""
+                    raise ChatExportError(
+                        _(
+                            "no {name} in {folder}: this is an HTML export; export again"
+                            " choosing 'Machine-readable JSON'"
+                        ).format(name=json_name, folder=folder)
                     )
+                raise ChatExportError(
+                    _("no {name} in {folder}").format(name=json_name, folder=folder)
                 )
-            raise ChatExportError(f"cannot read {json_name} in {folder}: {why}")
+            raise ChatExportError(
+                _("cannot read {name} in {folder}: {why}").format(
+                    name=json_name, folder=folder, why=translated(why)
+                )
+            )
         os.close(fd)
         data = root.read_bytes(json_name, limits.max_json_bytes)
         # The digest is of the very bytes parsed below, so it describes what was read.
@@ -484,20 +555,25 @@ def _read(
     reader = _Reader(root, json_name)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-        reader.note("BYTE_ORDER_MARK", "the JSON begins with a UTF-8 byte order mark", json_name)
+        reader.note(
+            "BYTE_ORDER_MARK", Said(N_("the JSON begins with a UTF-8 byte order mark")), json_name
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ChatExportError(
-            f"{json_name} in {folder} is not UTF-8 (byte offset {exc.start}); Telegram"
-            " Desktop writes UTF-8"
+            _(
+                "{name} in {folder} is not UTF-8 (byte offset {offset}); Telegram Desktop"
+                " writes UTF-8"
+            ).format(name=json_name, folder=folder, offset=exc.start)
         ) from None
     top, repaired, more = _parse_json(text, json_name)
     reader.problems += more
     if not isinstance(top, dict):
         raise ChatExportError(
-            f"{json_name} in {folder} holds a JSON {type(top).__name__}, not the object"
-            " Telegram Desktop writes"
+            _(
+                "{name} in {folder} holds a JSON {type}, not the object Telegram Desktop writes"
+            ).format(name=json_name, folder=folder, type=type(top).__name__)
         )
     chats: list[TelegramChat] = []
     form: Literal["single_chat", "full_account"]
@@ -514,7 +590,9 @@ def _read(
                 continue
             listing = block.get("list") if isinstance(block, dict) else None
             if not isinstance(listing, list):
-                reader.note("FIELD_WRONG_TYPE", f"'{key}' should hold a 'list'", key)
+                reader.note(
+                    "FIELD_WRONG_TYPE", Said(N_("{key} should hold a 'list'"), key=repr(key)), key
+                )
                 continue
             for raw in listing:
                 chat = reader.chat(raw, len(chats), key)
@@ -523,8 +601,10 @@ def _read(
         reader.account_media(top)
     else:
         raise ChatExportError(
-            f"{json_name} in {folder} has neither 'messages' nor 'chats': not a Telegram"
-            " Desktop export"
+            _(
+                "{name} in {folder} has neither 'messages' nor 'chats': not a Telegram Desktop"
+                " export"
+            ).format(name=json_name, folder=folder)
         )
     names, walk_problems = root.walk(recursive=True, max_entries=limits.max_folder_entries)
     reader.problems += walk_problems
@@ -536,7 +616,7 @@ def _read(
             continue
         found, why = reader.measure(name)
         if found is None:
-            reader.note("UNREADABLE_FILE", f"not measured: {why}", name)
+            reader.note("UNREADABLE_FILE", Said(N_("not measured: {why}"), why=why), name)
         else:
             unreferenced.append(found)
     return TelegramExport(

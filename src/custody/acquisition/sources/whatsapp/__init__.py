@@ -40,7 +40,8 @@ The format is not documented by WhatsApp. What this module follows, and where fr
 Known limitation: WhatsApp does not escape message text, so a line inside a message that
 itself begins with a date and time in the file's layout reads as a new message.
 
-May import: the standard library, ``custody.errors`` and the sibling ``claims``/``safezip``.
+May import: the standard library, ``custody.errors``, ``custody.i18n`` and the siblings
+``claims``/``safezip``/``said``.
 
 Layout: ``formats`` (phrases, header layouts, normalising a line), ``model`` (the result),
 ``reader`` (``read_whatsapp_export``) and ``messages`` (lines to messages and attachments).

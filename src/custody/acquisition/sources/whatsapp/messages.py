@@ -19,6 +19,7 @@ from custody.acquisition.sources.claims import (
     strip_bidi,
     unsafe_name_reason,
 )
+from custody.acquisition.sources.said import Said
 from custody.acquisition.sources.whatsapp.formats import (
     _ANDROID_ATTACHMENT,
     _ANDROID_MEDIA_NAME,
@@ -55,6 +56,14 @@ from custody.acquisition.sources.whatsapp.model import (
     WhatsAppAttachment,
     WhatsAppMessage,
 )
+from custody.i18n import N_
+
+# The date orders as a person names them (shown when no order reads every line).
+_ORDER_NAMES = {
+    "DMY": Said(N_("day/month/year")),
+    "MDY": Said(N_("month/day/year")),
+    "YMD": Said(N_("year/month/day")),
+}
 
 
 def _split_messages(
@@ -76,7 +85,11 @@ def _split_messages(
         problems.append(
             Problem(
                 "TEXT_BEFORE_FIRST_MESSAGE",
-                f"{leading} line(s) before the first message header were not read",
+                Said.ngettext(
+                    "{n} line before the first message header was not read",
+                    "{n} lines before the first message header were not read",
+                    leading,
+                ),
                 where,
             )
         )
@@ -98,10 +111,19 @@ def _decide_order(
     names = {"DMY": "day/month/year", "MDY": "month/day/year", "YMD": "year/month/day"}
     # Orders ruled out by where the four-digit year stands need no example line.
     year_first = any(len(h.a) == 4 for h in headers)
-    why = "; ".join(
-        f"not {names[o]}: line {h.line_no} ({h.time_as_written!r}) is no calendar date so read"
-        for o, h in killed.items()
-        if (o == "YMD") == year_first
+    # Recorded in English (date_order_reason); shown too when no order fits (a Said).
+    why = Said.joined(
+        "; ",
+        [
+            Said(
+                N_("not {order}: line {line} ({time}) is no calendar date so read"),
+                order=_ORDER_NAMES[o],
+                line=h.line_no,
+                time=repr(h.time_as_written),
+            )
+            for o, h in killed.items()
+            if (o == "YMD") == year_first
+        ],
     )
     if len(alive) == 1:
         return (
@@ -117,7 +139,12 @@ def _decide_order(
             "every date in the file reads as " + " and as ".join(names[o] for o in alive),
             [tuple(o for o in v if o in alive) for v in per_header],
         )
-    return None, (), "no single date order reads every line as a date: " + why, per_header
+    return (
+        None,
+        (),
+        Said(N_("no single date order reads every line as a date: {why}"), why=why),
+        per_header,
+    )
 
 
 class _Files:
@@ -163,8 +190,11 @@ def _message(
         problems.append(
             Problem(
                 "UNREADABLE_TIME",
-                f"the time {header.time_as_written!r} is not a time of day",
-                f"{where} line {header.line_no}",
+                Said(
+                    N_("the time {time} is not a time of day"),
+                    time=repr(header.time_as_written),
+                ),
+                Said(N_("{file} line {line}"), file=where, line=header.line_no),
             )
         )
     else:
@@ -298,7 +328,7 @@ def _attachment(
     note: str | None = None
     reason = unsafe_name_reason(bare)
     if reason is None and ("/" in bare or "\\" in bare):
-        reason = "the name holds a path separator"
+        reason = Said(N_("the name holds a path separator"))
     hit, match = (None, None) if reason else files.find(name)
     if reason is not None:
         status: AttachmentStatus = "unsafe_name"
@@ -306,8 +336,11 @@ def _attachment(
         problems.append(
             Problem(
                 "ATTACHMENT_NAME_UNSAFE",
-                "the chat names an attachment that cannot be a file in the export: " + reason,
-                f"line {msg.line}: {name!a}",
+                Said(
+                    N_("the chat names an attachment that cannot be a file in the export: {why}"),
+                    why=reason,
+                ),
+                Said(N_("line {line}: {name}"), line=msg.line, name=ascii(name)),
             )
         )
     elif hit is None:
@@ -315,11 +348,17 @@ def _attachment(
     else:
         status = "present"
         if match == "unicode-normalised":
-            note = "the file's name is stored in another Unicode normalisation form"
+            note = Said(N_("the file's name is stored in another Unicode normalisation form"))
     if reason is None and has_bidi_control(bare):
-        note = "the name holds a directional control character and may display misleadingly"
+        note = Said(
+            N_("the name holds a directional control character and may display misleadingly")
+        )
         problems.append(
-            Problem("BIDI_CONTROL_IN_ATTACHMENT_NAME", note, f"line {msg.line}: {name!a}")
+            Problem(
+                "BIDI_CONTROL_IN_ATTACHMENT_NAME",
+                note,
+                Said(N_("line {line}: {name}"), line=msg.line, name=ascii(name)),
+            )
         )
     return WhatsAppAttachment(
         name=name,

@@ -14,6 +14,7 @@ from custody.acquisition.sources.claims import (
     strip_bidi,
 )
 from custody.acquisition.sources.safezip import ZipLimits
+from custody.acquisition.sources.said import Said
 from custody.acquisition.sources.whatsapp.formats import (
     TIME_ZONE_NOTE,
     AttachmentStatus,
@@ -21,6 +22,7 @@ from custody.acquisition.sources.whatsapp.formats import (
     MessageKind,
     Platform,
 )
+from custody.i18n import N_
 
 # --- the result ----------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class ChatExport:
                     else ("unsafe" if att.status == "unsafe_name" else "missing"),
                     reason=None
                     if att.status == "present"
-                    else (att.note or "the export does not contain this file"),
+                    else (att.note or Said(N_("the export does not contain this file"))),
                     file=att.file,
                     notes=tuple(n for n in (att.note,) if n and att.status == "present"),
                 )
@@ -163,7 +165,7 @@ class ChatExport:
                     media_name=msg.omitted_name or msg.marker or "",
                     role="omitted",
                     status="omitted",
-                    reason="the chat says this media was left out of the export",
+                    reason=Said(N_("the chat says this media was left out of the export")),
                     file=None,
                     notes=(),
                 )
@@ -188,7 +190,7 @@ class ChatExport:
             source=source,
             conversation=self.conversation_name,
             conversation_id=None,
-            message_ref=f"line {msg.line}",
+            message_ref=Said(N_("line {line}"), line=msg.line),
             message_id=msg.index,
             sender=msg.sender,
             sender_id=None,

@@ -18,6 +18,7 @@ from custody.acquisition.sources.claims import (
     has_bidi_control,
 )
 from custody.acquisition.sources.safezip import SafeZip
+from custody.acquisition.sources.said import Said
 from custody.acquisition.sources.whatsapp.formats import (
     _CHAT_FILE_NAMES,
     IOS_CHAT_FILE,
@@ -39,6 +40,7 @@ from custody.acquisition.sources.whatsapp.model import (
     WhatsAppAttachment,
     WhatsAppMessage,
 )
+from custody.i18n import N_, _
 
 
 def read_whatsapp_export(
@@ -55,14 +57,18 @@ def read_whatsapp_export(
     try:
         st = os.lstat(given)
     except OSError as exc:
-        raise ChatExportError(f"cannot read {given}: {exc.strerror}") from None
+        raise ChatExportError(
+            _("cannot read {path}: {why}").format(path=given, why=exc.strerror)
+        ) from None
     if stat.S_ISLNK(st.st_mode):
-        raise ChatExportError(f"{given} is a symbolic link; give the export itself")
+        raise ChatExportError(
+            _("{path} is a symbolic link; give the export itself").format(path=given)
+        )
     if stat.S_ISDIR(st.st_mode):
         with FolderRoot(given) as root:
             return _read_folder(root, given, None, limits)
     if not stat.S_ISREG(st.st_mode):
-        raise ChatExportError(f"{given} is neither a folder nor a file")
+        raise ChatExportError(_("{path} is neither a folder nor a file").format(path=given))
     if _is_zip(given):
         with SafeZip(given, limits.zip) as archive:
             return _read_zip(archive, given, limits)
@@ -70,7 +76,9 @@ def read_whatsapp_export(
         with FolderRoot(given.parent) as root:
             return _read_folder(root, given, given.name, limits)
     raise ChatExportError(
-        f"{given} is not a WhatsApp export: give the folder, the .zip or the chat .txt"
+        _("{path} is not a WhatsApp export: give the folder, the .zip or the chat .txt").format(
+            path=given
+        )
     )
 
 
@@ -79,7 +87,9 @@ def _is_zip(path: Path) -> bool:
         with open(path, "rb") as handle:
             head = handle.read(4)
     except OSError as exc:
-        raise ChatExportError(f"cannot read {path}: {exc.strerror}") from None
+        raise ChatExportError(
+            _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
     return head in (b"PK\x03\x04", b"PK\x05\x06") or path.suffix.lower() == ".zip"
 
 
@@ -93,24 +103,30 @@ def _choose_chat_file(names: Sequence[str], where: Path) -> tuple[str, list[Prob
         return known[0], []
     if len(known) > 1:
         raise ChatExportError(
-            f"{where} holds several chat files ({', '.join(sorted(known))}); give one of them"
+            _("{path} holds several chat files ({names}); give one of them").format(
+                path=where, names=", ".join(sorted(known))
+            )
         )
     texts = [n for n, b in base.items() if b.lower().endswith(".txt")]
     if len(texts) == 1:
         return texts[0], [
             Problem(
                 "CHAT_FILE_NAME_UNUSUAL",
-                "the chat file is not named as WhatsApp names it; read it as the chat",
+                Said(N_("the chat file is not named as WhatsApp names it; read it as the chat")),
                 texts[0],
             )
         ]
     if not texts:
         raise ChatExportError(
-            f"no WhatsApp chat file ({IOS_CHAT_FILE} or 'WhatsApp Chat with ….txt') in {where}"
+            _("no WhatsApp chat file ({name} or 'WhatsApp Chat with ….txt') in {path}").format(
+                name=IOS_CHAT_FILE, path=where
+            )
         )
     raise ChatExportError(
-        f"{where} holds several .txt files and none is named as a chat file; give the chat"
-        " .txt itself"
+        _(
+            "{path} holds several .txt files and none is named as a chat file; give the chat"
+            " .txt itself"
+        ).format(path=where)
     )
 
 
@@ -122,13 +138,17 @@ def _read_folder(
         chat_name, more = _choose_chat_file(names, given)
         problems += more
     elif chat_name not in names:
-        raise ChatExportError(f"{given} is not a regular file inside its folder")
+        raise ChatExportError(
+            _("{path} is not a regular file inside its folder").format(path=given)
+        )
     data = root.read_bytes(chat_name, limits.max_chat_bytes)
     files: dict[str, ExportFile] = {}
     for name in names:
         measured, why = root.hash_file(name)
         if measured is None:
-            problems.append(Problem("UNREADABLE_FILE", f"not measured: {why}", name))
+            problems.append(
+                Problem("UNREADABLE_FILE", Said(N_("not measured: {why}"), why=why), name)
+            )
         else:
             files[name] = measured
     chat_file = _chat_file(chat_name, data, files.get(chat_name), given)
@@ -169,24 +189,34 @@ def _chat_file(name: str, data: bytes, measured: ExportFile | None, where: Path)
     """The chat file as parsed: its digest is of the very bytes read for parsing."""
     parsed = ExportFile(name, len(data), hashlib.sha256(data).hexdigest())
     if measured is not None and measured != parsed:
-        raise ChatExportError(f"{name} in {where} changed while it was being read; read it again")
+        raise ChatExportError(
+            _("{name} in {path} changed while it was being read; read it again").format(
+                name=name, path=where
+            )
+        )
     return parsed
 
 
 def _decode(data: bytes, where: str) -> tuple[str, list[Problem]]:
     problems: list[Problem] = []
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ChatExportError(f"{where} is UTF-16 text; WhatsApp writes UTF-8 - was it re-saved?")
+        raise ChatExportError(
+            _("{name} is UTF-16 text; WhatsApp writes UTF-8 - was it re-saved?").format(name=where)
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-        problems.append(Problem("BYTE_ORDER_MARK", "the chat file begins with a UTF-8 BOM", where))
+        problems.append(
+            Problem("BYTE_ORDER_MARK", Said(N_("the chat file begins with a UTF-8 BOM")), where)
+        )
     try:
         return data.decode("utf-8"), problems
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ChatExportError(
-            f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02X} at line {line});"
-            " WhatsApp writes UTF-8 - was the file re-saved in another encoding?"
+            _(
+                "{name} is not UTF-8 text (byte {byte} at line {line}); WhatsApp writes"
+                " UTF-8 - was the file re-saved in another encoding?"
+            ).format(name=where, byte=f"0x{data[exc.start]:02X}", line=line)
         ) from None
 
 
@@ -209,17 +239,23 @@ def _build(
     headers, bodies = _split_messages(lines, problems, chat_file.path)
     if not headers:
         raise ChatExportError(
-            f"{chat_file.path}: no line reads as a WhatsApp message (date, time, then"
-            " ' - ' or '[…] '); not a WhatsApp chat export this reader knows"
+            _(
+                "{name}: no line reads as a WhatsApp message (date, time, then ' - ' or"
+                " '[…] '); not a WhatsApp chat export this reader knows"
+            ).format(name=chat_file.path)
         )
     order, candidates, reason, per_header = _decide_order(headers)
     if order is None and len(candidates) > 1:
         problems.append(
             Problem(
                 "DATE_ORDER_AMBIGUOUS",
-                "no date in the file decides between "
-                + " and ".join(candidates)
-                + "; every message carries each reading",
+                Said(
+                    N_(
+                        "no date in the file decides between {orders}; every message carries"
+                        " each reading"
+                    ),
+                    orders=" and ".join(candidates),
+                ),
             )
         )
     elif not candidates:
@@ -245,9 +281,14 @@ def _build(
         problems.append(
             Problem(
                 "YEAR_IMPLAUSIBLE",
-                f"{len(odd)} message(s) read to a year WhatsApp (2009-) could not have written;"
-                " is the phone set to another calendar?",
-                f"{chat_file.path} line {odd[0]}",
+                Said.ngettext(
+                    "{n} message reads to a year WhatsApp (2009-) could not have written; is"
+                    " the phone set to another calendar?",
+                    "{n} messages read to a year WhatsApp (2009-) could not have written; is"
+                    " the phone set to another calendar?",
+                    len(odd),
+                ),
+                Said(N_("{file} line {line}"), file=chat_file.path, line=odd[0]),
             )
         )
     named = {a.file.path for a in attachments if a.file is not None}
@@ -257,8 +298,12 @@ def _build(
             problems.append(
                 Problem(
                     "BIDI_CONTROL_IN_FILE_NAME",
-                    "a file name holds a directional control character; it may display"
-                    " as a different name",
+                    Said(
+                        N_(
+                            "a file name holds a directional control character; it may display"
+                            " as a different name"
+                        )
+                    ),
                     ascii(f.path),
                 )
             )
