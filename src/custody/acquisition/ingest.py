@@ -160,9 +160,7 @@ def _walk_source(source: bytes, dest_rel: bytes) -> Iterator[_SourceFile | Skipp
             try:
                 names = sorted(os.listdir(path), reverse=True)
             except OSError as exc:
-                yield Skipped(
-                    display, _("folder not readable: {why}").format(why=exc.strerror)
-                )
+                yield Skipped(display, _("folder not readable: {why}").format(why=exc.strerror))
                 continue
             stack.extend((path + b"/" + n, rel + b"/" + n) for n in names)
         elif stat.S_ISLNK(st.st_mode):
@@ -249,9 +247,9 @@ def ingest(
         with contextlib.suppress(RootError):
             root.relative(absolute)
             raise UsageError(
-                _(
-                    "{path} is already inside the evidence root; use 'custody catalogue'"
-                ).format(path=source)
+                _("{path} is already inside the evidence root; use 'custody catalogue'").format(
+                    path=source
+                )
             )
         real_source = os.path.realpath(absolute).rstrip("/") + "/"
         if (str(root.path) + "/").startswith(real_source):
@@ -319,8 +317,14 @@ def ingest(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     try:
         report.catalogue = catalogue(
-            root, [], signer, descriptive=descriptive, candidates=candidates, clock=clock,
-            c2pa_anchors=c2pa_anchors, jobs=jobs,
+            root,
+            [],
+            signer,
+            descriptive=descriptive,
+            candidates=candidates,
+            clock=clock,
+            c2pa_anchors=c2pa_anchors,
+            jobs=jobs,
         )
     except KeyboardInterrupt:
         raise _interrupted(report, into_rel, cataloguing=True) from None
@@ -560,9 +564,7 @@ def _copy(
             os.close(out_fd)
         after = FileIdentity.of(os.fstat(src_fd))
         if before != after or size != before.size:
-            raise EvidenceReadError(
-                os.fsdecode(src), _("file changed while it was being copied")
-            )
+            raise EvidenceReadError(os.fsdecode(src), _("file changed while it was being copied"))
         if earlier is not None:
             # Known content is recognised from the one read the copy needed anyway; the
             # private temporary copy is dropped and never enters the evidence tree.

@@ -295,9 +295,7 @@ class SafeZip:
                         total -= files.pop(twin).file_size
                         self._set_aside(
                             twin,
-                            _("another member has the same name ({name})").format(
-                                name=repr(name)
-                            ),
+                            _("another member has the same name ({name})").format(name=repr(name)),
                         )
                 continue
             normalised[key] = name
@@ -551,9 +549,7 @@ class SafeZip:
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_NEW_FILE_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-)
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 class _MemberStream(io.RawIOBase):

@@ -34,13 +34,13 @@ class Said(str):
 
     template: str
     plural: str | None
-    count: int | None
+    number: int | None
     fields: dict[str, Any]
 
     def __new__(cls, template: str, /, **fields: Any) -> Said:
         english = template.format(**fields) if fields else template
         said = super().__new__(cls, english)
-        said.template, said.plural, said.count, said.fields = template, None, None, fields
+        said.template, said.plural, said.number, said.fields = template, None, None, fields
         return said
 
     @classmethod
@@ -48,7 +48,7 @@ class Said(str):
         """The sentence for ``n`` things: ``{n}`` is a field of both forms."""
         english = (singular if n == 1 else plural).format(n=n, **fields)
         said = super().__new__(cls, english)
-        said.template, said.plural, said.count, said.fields = singular, plural, n, fields
+        said.template, said.plural, said.number, said.fields = singular, plural, n, fields
         return said
 
     @classmethod
@@ -63,8 +63,8 @@ class Said(str):
         if not self.template:
             return ""  # gettext("") is the catalog's header, never a message
         values = {name: translated(value) for name, value in self.fields.items()}
-        if self.plural is not None and self.count is not None:
-            return ngettext(self.template, self.plural, self.count).format(n=self.count, **values)
+        if self.plural is not None and self.number is not None:
+            return ngettext(self.template, self.plural, self.number).format(n=self.number, **values)
         if not values:
             return _(self.template)
         return _(self.template).format(**values)
