@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import struct
 import zlib
@@ -32,6 +33,7 @@ from custody import i18n
 from custody.errors import ExitCode
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
+ARABIC_WORD = re.compile(r"[\u0600-\u06FF]+")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 
 
@@ -92,10 +94,17 @@ def english_export(tmp: Path) -> Path:
     return folder
 
 
-def arabic_in_kept_files(root: Path) -> list[str]:
+def arabic_in_kept_files(root: Path, source_words: frozenset[str] = frozenset()) -> list[str]:
     """Files under ``root/.custody`` holding an Arabic letter: SQLite files cell by cell
     (a blob counts as text when it is all UTF-8), other files as UTF-8 text, and binary files
-    by the UTF-8 bytes of Arabic letters."""
+    by the UTF-8 bytes of Arabic letters. ``source_words``: Arabic the source itself wrote (a
+    claim recorded verbatim), set aside."""
+
+    def strip(text: str) -> str:
+        for word in source_words:
+            text = text.replace(word, "")
+        return text
+
     found = []
     for path in sorted((root / ".custody").rglob("*")):
         if not path.is_file():
@@ -114,11 +123,11 @@ def arabic_in_kept_files(root: Path) -> list[str]:
                                     cell = cell.decode("utf-8")
                                 except UnicodeDecodeError:
                                     continue  # digests and tree nodes
-                            if isinstance(cell, str) and ARABIC.search(cell):
+                            if isinstance(cell, str) and ARABIC.search(strip(cell)):
                                 found.append(f"{path.relative_to(root)}:{table}")
             continue
         try:
-            text = data.decode("utf-8")
+            text = strip(data.decode("utf-8"))
         except UnicodeDecodeError:
             if re.search(rb"[\xd8-\xdb][\x80-\xbf]", data):
                 found.append(str(path.relative_to(root)))
@@ -297,3 +306,45 @@ def test_bagit_validate_keeps_its_line_format_and_says_the_message_in_arabic(
     assert english.err.count("\n") == translated.err.count("\n")
     as_json = [cli(*lang, "bagit", "validate", bag, "--json") for lang in ([], ["--lang", "ar"])]
     assert as_json[0].out == as_json[1].out and not ARABIC.search(as_json[1].out)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="GnuPG (gpg) not installed")
+def test_a_proofmode_bad_signature_is_said_in_arabic_and_recorded_in_english(
+    evidence: Path, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    from pgpy.constants import HashAlgorithm
+
+    from test_proofmode import _make_key, make_bundle, sign
+
+    bad_said = arabic(
+        "BAD signature: {what} does not verify; the file or the signature was changed after signing"
+    )
+    photo = tmp_path / "IMG_0001.png"
+    photo.write_bytes(tiny_png())
+    key = _make_key(2048, HashAlgorithm.SHA1)
+    bundle = make_bundle(key, photo)
+    bundle.replace(".asc", sign(key, b"a different photograph"))
+    archive = bundle.write_zip(tmp_path / "share.zip")
+    other = second_root(cli, tmp_path / "english-root")
+    english = cli("ingest", archive, "--as", "proofmode", "--root", other)
+    translated = cli("--lang", "ar", "ingest", archive, "--as", "proofmode", "--root", evidence)
+    assert english.code == translated.code == ExitCode.FINDINGS, translated.err
+    assert bad_said.split("{what}")[0] in translated.err, translated.err
+    assert "BAD signature" in english.err and "BAD signature" not in translated.err
+    # The proof's own fields (the phone's language and locale) are Arabic: claims, verbatim.
+    written = frozenset(
+        word
+        for data in bundle.files.values()
+        for word in ARABIC_WORD.findall(data.decode("utf-8", "replace"))
+    )
+    assert written, "the fixture's proof carries Arabic of its own"
+    assert arabic_in_kept_files(evidence, written) == []
+
+    def proof(root: Path) -> dict[str, Any]:
+        item = next(i for p, i in latest_items(root).items() if p.endswith(b"IMG_0001.png"))
+        return next(p for p in item.body["provenance"] if p["kind"] == "proofmode")
+
+    recorded = proof(evidence)
+    assert recorded["checks"] == proof(other)["checks"]
+    reasons = {c["name"]: c["reason"] for c in recorded["checks"]}
+    assert reasons["media_signature"].startswith("BAD signature: ")
