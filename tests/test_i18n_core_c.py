@@ -28,7 +28,7 @@ import pytest
 from tests.helpers import latest_items, sha256sum_tree
 
 import chat_fixtures as fx
-from conftest import Result
+from conftest import Result, run_custody
 from custody import i18n
 from custody.errors import ExitCode
 
@@ -304,6 +304,13 @@ def test_bagit_validate_keeps_its_line_format_and_says_the_message_in_arabic(
     assert mismatch.endswith("(RFC 8493 §3)")
     assert ARABIC.search(mismatch) and " is " not in mismatch and "sha256" in mismatch
     assert english.err.count("\n") == translated.err.count("\n")
+    # The fast path (no Typer: what conformance harnesses start once per bag) alike.
+    fast = run_custody("bagit", "validate", bag, env={"CUSTODY_LANG": "ar"})
+    assert fast.returncode == ExitCode.FINDINGS
+    assert [line.split(": ", 2)[:2] for line in fast.stderr.splitlines()] == [
+        line.split(": ", 2)[:2] for line in english.err.splitlines()
+    ]
+    assert ARABIC.search(fast.stderr)
     as_json = [cli(*lang, "bagit", "validate", bag, "--json") for lang in ([], ["--lang", "ar"])]
     assert as_json[0].out == as_json[1].out and not ARABIC.search(as_json[1].out)
 

@@ -90,7 +90,7 @@ def run_bagit_validate(
     try:
         result = validate_bag(bag)
     except InputError as exc:
-        err.write(_("error: {message}").format(message=printable(str(exc))) + "\n")
+        err.write(f"error: {printable(str(exc))}\n")
         return ExitCode.FINDINGS
     if json_output:
         document = {
@@ -110,10 +110,13 @@ def run_bagit_validate(
             ],
         }  # fmt: skip
         out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    # A line's frame is a format, the same in every language: "error: " or "warning: ", the
+    # finding's kind, its path and its rule (harnesses and scripts key on them, as on
+    # bagit-python's level names); only the message is said in the run's language.
     for finding in result.warnings:
-        err.write(_("warning: {message}").format(message=printable(str(finding))) + "\n")
+        err.write(f"warning: {printable(str(finding))}\n")
     for finding in result.errors:
-        err.write(_("error: {message}").format(message=printable(str(finding))) + "\n")
+        err.write(f"error: {printable(str(finding))}\n")
     if result.valid and not json_output:
         count = len(result.payload)
         out.write(
