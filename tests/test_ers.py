@@ -488,7 +488,9 @@ def test_validation_material_offline_and_store(
     victim = kept.files[0].file
     store[victim] = store[victim] + b"\x00"
     changed = keeping.MaterialPool.read(store.__getitem__, kept.files)
-    assert [why for _, why in changed.problems] == ["is not the file recorded (SHA-256 differs)"]
+    assert [why for _, why in changed.problems] == [
+        f"validation material {victim} is not the file recorded (SHA-256 differs)"
+    ]
     with pytest.raises(InputError):
         collect_validation_material(b"not a token")
 

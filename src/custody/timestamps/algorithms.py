@@ -10,8 +10,8 @@ name (:func:`algorithm`) and by OID (:func:`by_oid`). RFC 3161 requests and chec
 SHA-1 and SHA-224 are known here only to read what others made (old ESS certificate IDs,
 old signatures), never to make new evidence.
 
-May import: ``custody.errors``, ``custody.timestamps.der``, ``cryptography``, the standard
-library.
+May import: ``custody.errors``, ``custody.i18n``, ``custody.timestamps.der``,
+``cryptography``, the standard library.
 
 Followed: RFC 5754 §2 (SHA-2 AlgorithmIdentifiers; parameters absent when generated, NULL
 or absent accepted), RFC 8702 and NIST CSOR for the SHA-3 OIDs.
@@ -26,6 +26,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import hashes
 
 from custody.errors import UsageError
+from custody.i18n import _
 from custody.timestamps.der import der_encode, encode_oid
 
 __all__ = ["ALGORITHMS", "IMPRINT_ALGORITHMS", "HashAlgorithm", "algorithm", "by_oid"]
@@ -84,7 +85,9 @@ def algorithm(name: str) -> HashAlgorithm:
         return ALGORITHMS[name.lower()]
     except KeyError:
         raise UsageError(
-            f"unknown hash algorithm {name!r}; one of {', '.join(IMPRINT_ALGORITHMS)}"
+            _("unknown hash algorithm {name!r}; one of {choices}").format(
+                name=name, choices=", ".join(IMPRINT_ALGORITHMS)
+            )
         ) from None
 
 

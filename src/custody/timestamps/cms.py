@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from custody.i18n import _
 from custody.timestamps.algorithms import ALGORITHMS
 from custody.timestamps.der import (
     DerError,
@@ -146,14 +147,14 @@ class Token:
 def parse_token(raw: bytes) -> Token:
     fields, _status = signed_data(raw)
     if len(fields) < 4:
-        raise DerError("SignedData is too short")
+        raise DerError(_("SignedData is too short"))
     encap = children(raw, expect(fields[2], 0x30, "EncapsulatedContentInfo"))
     if len(encap) != 2:
-        raise DerError("the token carries no content")
+        raise DerError(_("the token carries no content"))
     econtent_type = der_oid(raw, encap[0])
     inner = children(raw, expect(encap[1], 0xA0, "eContent"))
     if len(inner) != 1:
-        raise DerError("bad eContent")
+        raise DerError(_("bad eContent"))
     econtent = raw[inner[0].body : inner[0].end]
     expect(inner[0], 0x04, "eContent")
     certificates: list[bytes] = []
@@ -172,25 +173,25 @@ def parse_token(raw: bytes) -> Token:
 def parse_signer(raw: bytes, tlv: Tlv) -> Signer:
     f = children(raw, expect(tlv, 0x30, "SignerInfo"))
     if len(f) < 6:
-        raise DerError("SignerInfo is too short")
+        raise DerError(_("SignerInfo is too short"))
     issuer = serial = ski = None
     if f[1].tag == 0x30:
         ias = children(raw, f[1])
         if len(ias) != 2:
-            raise DerError("bad issuerAndSerialNumber")
+            raise DerError(_("bad issuerAndSerialNumber"))
         issuer, serial = raw[ias[0].start : ias[0].end], der_int(raw, ias[1])
     elif f[1].tag == 0x80:
         ski = raw[f[1].body : f[1].end]
     else:
-        raise DerError("unknown SignerIdentifier")
+        raise DerError(_("unknown SignerIdentifier"))
     digest_oid = der_oid(raw, children(raw, expect(f[2], 0x30, "digestAlgorithm"))[0])
     if f[3].tag != 0xA0:
-        raise DerError("SignerInfo has no signed attributes")
+        raise DerError(_("SignerInfo has no signed attributes"))
     attrs: dict[str, list[bytes]] = {}
     for attr in children(raw, f[3]):
         kids = children(raw, expect(attr, 0x30, "Attribute"))
         if len(kids) != 2:
-            raise DerError("bad Attribute")
+            raise DerError(_("bad Attribute"))
         values = children(raw, expect(kids[1], 0x31, "AttributeValues"))
         attrs.setdefault(der_oid(raw, kids[0]), []).extend(raw[v.start : v.end] for v in values)
     alg = children(raw, expect(f[4], 0x30, "signatureAlgorithm"))
@@ -251,46 +252,52 @@ def check_cert_id(signer: Signer, cert: x509.Certificate) -> tuple[bool, str]:
         if not values:
             continue
         if len(values) != 1:
-            return False, f"signingCertificate{'V2' if version == 2 else ''} has several values"
+            if version == 2:
+                return False, _("signingCertificateV2 has several values")
+            return False, _("signingCertificate has several values")
         value = values[0]
         ids = children(value, children(value, single(value))[0])
         if not ids:
-            return False, "the signingCertificate attribute lists no certificate"
+            return False, _("the signingCertificate attribute lists no certificate")
         first = children(value, ids[0])
         hash_oid = OID_SHA256 if version == 2 else _OID_SHA1
         if version == 2 and first[0].tag == 0x30:
             hash_oid = der_oid(value, children(value, first[0])[0])
             first = first[1:]
         if hash_oid not in HASHES:
-            return False, f"the signingCertificate hash algorithm {hash_oid} is not supported"
+            return False, _(
+                "the signingCertificate hash algorithm {algorithm} is not supported"
+            ).format(algorithm=hash_oid)
         cert_hash = value[first[0].body : first[0].end]
         expect(first[0], 0x04, "certHash")
         if cert_hash != digest_with(hash_oid, der):
-            return False, "the signed signingCertificate attribute names another certificate"
+            return False, _("the signed signingCertificate attribute names another certificate")
         if len(first) > 1:
             serial_tlv = children(value, first[1])[-1]
             if der_int(value, serial_tlv) != cert.serial_number:
-                return False, "the signingCertificate serial number names another certificate"
+                return False, _("the signingCertificate serial number names another certificate")
         name = "signingCertificateV2" if version == 2 else "signingCertificate"
-        return True, f"{name} ({HASH_NAMES[hash_oid]}) names the signer certificate"
-    return False, "no signed signingCertificate attribute (RFC 3161 §2.4.2 requires one)"
+        return True, _("{attribute} ({algorithm}) names the signer certificate").format(
+            attribute=name, algorithm=HASH_NAMES[hash_oid]
+        )
+    return False, _("no signed signingCertificate attribute (RFC 3161 §2.4.2 requires one)")
 
 
 def verify_signature(token: Token, signer: Signer, cert: x509.Certificate) -> tuple[bool, str]:
     if token.econtent_type != _OID_CT_TSTINFO:
-        return False, f"content type {token.econtent_type} is not id-ct-TSTInfo"
+        return False, _("content type {oid} is not id-ct-TSTInfo").format(oid=token.econtent_type)
     if signer.digest_oid not in HASHES or signer.digest_oid == _OID_SHA1:
-        return False, f"digest algorithm {signer.digest_oid} is not accepted"
+        return False, _("digest algorithm {oid} is not accepted").format(oid=signer.digest_oid)
     ctype = signer.attrs.get(_OID_ATTR_CONTENT_TYPE, [])
     if len(ctype) != 1 or der_oid(ctype[0], single(ctype[0])) != _OID_CT_TSTINFO:
-        return False, "the signed contentType attribute is not id-ct-TSTInfo"
+        return False, _("the signed contentType attribute is not id-ct-TSTInfo")
     digests = signer.attrs.get(_OID_ATTR_MESSAGE_DIGEST, [])
     if len(digests) != 1:
-        return False, "the signed attributes carry no single messageDigest"
+        return False, _("the signed attributes carry no single messageDigest")
     md = single(digests[0])
     expect(md, 0x04, "messageDigest")
     if digests[0][md.body : md.end] != digest_with(signer.digest_oid, token.econtent):
-        return False, "the TSTInfo does not match the signed messageDigest (content altered)"
+        return False, _("the TSTInfo does not match the signed messageDigest (content altered)")
     # RFC 5652 §5.4: the signature covers the DER of the attributes as a SET OF.
     signed = b"\x31" + signer.signed_attrs[1:]
     key = cert.public_key()
@@ -309,15 +316,14 @@ def verify_signature(token: Token, signer: Signer, cert: x509.Certificate) -> tu
         ):
             key.verify(signer.signature, signed)
         else:
-            return False, (
-                f"signature algorithm {signer.sig_oid} does not fit the signer's "
-                f"{type(key).__name__.lstrip('_')} or is not supported"
-            )
+            return False, _(
+                "signature algorithm {oid} does not fit the signer's {key} or is not supported"
+            ).format(oid=signer.sig_oid, key=type(key).__name__.lstrip("_"))
     except InvalidSignature:
-        return False, "the signature does not verify with the signer certificate's key"
+        return False, _("the signature does not verify with the signer certificate's key")
     except (ValueError, UnsupportedAlgorithm, KeyError) as err:
-        return False, f"the signature cannot be verified: {err}"
-    return True, "the CMS signature over the TSTInfo verifies"
+        return False, _("the signature cannot be verified: {why}").format(why=err)
+    return True, _("the CMS signature over the TSTInfo verifies")
 
 
 def pss_params(params: bytes | None) -> tuple[padding.PSS, hashes.HashAlgorithm]:
@@ -330,12 +336,14 @@ def pss_params(params: bytes | None) -> tuple[padding.PSS, hashes.HashAlgorithm]
             elif item.tag == 0xA1:
                 mgf = children(params, inner[0])
                 if der_oid(params, mgf[0]) != _OID_MGF1:
-                    raise ValueError("RSASSA-PSS with a mask generation function other than MGF1")
+                    raise ValueError(
+                        _("RSASSA-PSS with a mask generation function other than MGF1")
+                    )
                 mgf_oid = der_oid(params, children(params, mgf[1])[0])
             elif item.tag == 0xA2:
                 salt = der_int(params, inner[0])
     if hash_oid == _OID_SHA1 or hash_oid not in HASHES or mgf_oid not in HASHES:
-        raise ValueError(f"RSASSA-PSS hash {hash_oid} is not accepted")
+        raise ValueError(_("RSASSA-PSS hash {oid} is not accepted").format(oid=hash_oid))
     return padding.PSS(padding.MGF1(HASHES[mgf_oid]()), salt), HASHES[hash_oid]()
 
 
@@ -343,20 +351,20 @@ def check_eku(cert: x509.Certificate) -> tuple[bool, str]:
     try:
         ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
-        return False, "the signer certificate has no extendedKeyUsage extension"
+        return False, _("the signer certificate has no extendedKeyUsage extension")
     except ValueError as err:
-        return False, f"the signer certificate's extensions cannot be read: {err}"
+        return False, _("the signer certificate's extensions cannot be read: {why}").format(why=err)
     if ExtendedKeyUsageOID.TIME_STAMPING not in ext.value:
-        return False, "the signer certificate's extendedKeyUsage lacks id-kp-timeStamping"
+        return False, _("the signer certificate's extendedKeyUsage lacks id-kp-timeStamping")
     if not ext.critical:
-        return False, "the signer certificate's extendedKeyUsage is not critical (RFC 3161 §2.3)"
+        return False, _("the signer certificate's extendedKeyUsage is not critical (RFC 3161 §2.3)")
     if len(list(ext.value)) != 1:
-        return False, "the signer certificate's extendedKeyUsage must be id-kp-timeStamping only"
-    return True, "extendedKeyUsage is critical and id-kp-timeStamping only"
+        return False, _("the signer certificate's extendedKeyUsage must be id-kp-timeStamping only")
+    return True, _("extendedKeyUsage is critical and id-kp-timeStamping only")
 
 
 def cert_name(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return cert.subject.rfc4514_string() or _("(empty subject)")
 
 
 def valid_at(cert: x509.Certificate, when: _dt.datetime) -> bool:
@@ -406,26 +414,35 @@ def build_path(
         if cert.public_bytes(DER_ENCODING) in anchor_ders:
             return path
         if len(path) > MAX_CHAIN_DEPTH:
-            problems.append("the chain is too long")
+            problems.append(_("the chain is too long"))
             return None
         seen = {c.public_bytes(DER_ENCODING) for c in path}
         candidates = [c for c in [*anchors, *pool] if c.subject == cert.issuer]
         candidates = [c for c in candidates if c.public_bytes(DER_ENCODING) not in seen]
         candidates.sort(key=lambda c: not valid_at(c, when))
         if not candidates:
-            problems.append(f"no certificate named {cert.issuer.rfc4514_string()!r} is at hand")
+            problems.append(
+                _("no certificate named {name} is at hand").format(
+                    name=repr(cert.issuer.rfc4514_string())
+                )
+            )
         for issuer in candidates:
             try:
                 cert.verify_directly_issued_by(issuer)
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 problems.append(
-                    f"{cert_name(cert)!r} is not signed by the certificate "
-                    f"{cert_name(issuer)!r} at hand"
+                    _("{certificate} is not signed by the certificate {issuer} at hand").format(
+                        certificate=repr(cert_name(cert)), issuer=repr(cert_name(issuer))
+                    )
                 )
                 continue
             is_anchor = issuer.public_bytes(DER_ENCODING) in anchor_ders
             if not is_anchor and not can_issue(issuer):
-                problems.append(f"{cert_name(issuer)!r} is not a CA certificate")
+                problems.append(
+                    _("{certificate} is not a CA certificate").format(
+                        certificate=repr(cert_name(issuer))
+                    )
+                )
                 continue
             found = extend([*path, issuer])
             if found is not None:
@@ -434,9 +451,12 @@ def build_path(
 
     path = extend([leaf])
     if path is not None:
-        return path, " -> ".join(repr(cert_name(c)) for c in path) + " (trust anchor)"
-    detail = "; ".join(dict.fromkeys(problems)) or "no issuer found"
-    return None, f"no chain from {cert_name(leaf)!r} to a trust anchor: {detail}"
+        chain = " -> ".join(repr(cert_name(c)) for c in path)
+        return path, _("{chain} (trust anchor)").format(chain=chain)
+    detail = "; ".join(dict.fromkeys(problems)) or _("no issuer found")
+    return None, _("no chain from {certificate} to a trust anchor: {problems}").format(
+        certificate=repr(cert_name(leaf)), problems=detail
+    )
 
 
 def unique_certs(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:

@@ -8,7 +8,7 @@ requests, evidence records and evidence sets are written with. Everything else i
 Writing a handful of TLVs directly is ~20x faster than building asn1crypto objects, which
 matters when 100,000 evidence records are derived at once.
 
-May import: the standard library only.
+May import: ``custody.i18n`` (its messages are for people), the standard library.
 
 Followed: ITU-T X.690 §8.1 (TLV), §10.1 (DER: definite length in the minimum number of
 octets), §11.6 (SET OF components in ascending order of their encodings), §8.19 (OIDs).
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from custody.i18n import _
 
 OID_SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
 
@@ -43,32 +45,32 @@ class Tlv:
 
 def read_tlv(data: bytes, pos: int, limit: int) -> Tlv:
     if pos + 2 > limit:
-        raise DerError("truncated DER header")
+        raise DerError(_("truncated DER header"))
     tag = data[pos]
     if tag & 0x1F == 0x1F:
-        raise DerError("high tag numbers are not used in these structures")
+        raise DerError(_("high tag numbers are not used in these structures"))
     first = data[pos + 1]
     if first < 0x80:
         length, body = first, pos + 2
     elif first == 0x80:
-        raise DerError("indefinite length is not DER")
+        raise DerError(_("indefinite length is not DER"))
     else:
         count = first & 0x7F
         if count > 4 or pos + 2 + count > limit:
-            raise DerError("bad DER length")
+            raise DerError(_("bad DER length"))
         length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
         if length < 0x80 or data[pos + 2] == 0:
-            raise DerError("length not in minimal form (BER, not DER)")
+            raise DerError(_("length not in minimal form (BER, not DER)"))
         body = pos + 2 + count
     if body + length > limit:
-        raise DerError("DER value runs past its container")
+        raise DerError(_("DER value runs past its container"))
     return Tlv(tag, pos, body, body + length)
 
 
 def single(data: bytes) -> Tlv:
     tlv = read_tlv(data, 0, len(data))
     if tlv.end != len(data):
-        raise DerError("trailing bytes after the DER value")
+        raise DerError(_("trailing bytes after the DER value"))
     return tlv
 
 
@@ -84,7 +86,11 @@ def children(data: bytes, parent: Tlv) -> list[Tlv]:
 
 def expect(tlv: Tlv, tag: int, what: str) -> Tlv:
     if tlv.tag != tag:
-        raise DerError(f"{what}: expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")
+        raise DerError(
+            _("{field}: expected tag {expected}, found {found}").format(
+                field=what, expected=f"0x{tag:02x}", found=f"0x{tlv.tag:02x}"
+            )
+        )
     return tlv
 
 
@@ -92,7 +98,7 @@ def der_oid(data: bytes, tlv: Tlv) -> str:
     content = data[tlv.body : tlv.end]
     expect(tlv, 0x06, "OBJECT IDENTIFIER")
     if not content:
-        raise DerError("empty OBJECT IDENTIFIER")
+        raise DerError(_("empty OBJECT IDENTIFIER"))
     arcs: list[int] = []
     value = 0
     for octet in content:
@@ -101,7 +107,7 @@ def der_oid(data: bytes, tlv: Tlv) -> str:
             arcs.append(value)
             value = 0
     if content[-1] & 0x80:
-        raise DerError("truncated OBJECT IDENTIFIER")
+        raise DerError(_("truncated OBJECT IDENTIFIER"))
     first = min(arcs[0] // 40, 2)
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
@@ -152,17 +158,17 @@ def check_der(data: bytes) -> None:
             if tlv.tag == 0x31:  # a universal SET OF: DER wants its elements sorted
                 elements = [data[c.start : c.end] for c in kids]
                 if elements != sorted(elements):
-                    raise DerError("SET OF elements not in DER order")
+                    raise DerError(_("SET OF elements not in DER order"))
 
 
 def _signed_data_fields(raw: bytes, content_info: Tlv) -> list[Tlv]:
     """The SignedData fields of the CMS ContentInfo at ``content_info``."""
     parts = children(raw, expect(content_info, 0x30, "ContentInfo"))
     if len(parts) != 2 or der_oid(raw, parts[0]) != OID_SIGNED_DATA:
-        raise DerError("the timestamp token is not CMS SignedData")
+        raise DerError(_("the timestamp token is not CMS SignedData"))
     explicit = children(raw, expect(parts[1], 0xA0, "ContentInfo.content"))
     if len(explicit) != 1:
-        raise DerError("bad ContentInfo.content")
+        raise DerError(_("bad ContentInfo.content"))
     return children(raw, expect(explicit[0], 0x30, "SignedData"))
 
 
@@ -171,7 +177,7 @@ def signed_data(raw: bytes) -> tuple[list[Tlv], Tlv]:
     top = expect(single(raw), 0x30, "TimeStampResp")
     resp = children(raw, top)
     if len(resp) != 2:
-        raise DerError("TimeStampResp has no timeStampToken")
+        raise DerError(_("TimeStampResp has no timeStampToken"))
     return _signed_data_fields(raw, resp[1]), resp[0]
 
 

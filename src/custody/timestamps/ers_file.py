@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from custody.clock import format_time
 from custody.errors import UsageError
+from custody.i18n import _
 from custody.timestamps.ers import ErsVerification, verify_record
 from custody.timestamps.longterm_check import chains_json
 from custody.timestamps.material import ValidationMaterial
@@ -85,9 +86,9 @@ def check_record_file(
     must hold at least one root: the verdict is about whose timestamps these are.
     """
     if not trust.roots:
-        raise UsageError("give the TSAs' root certificates with --tsa-root")
+        raise UsageError(_("give the TSAs' root certificates with --tsa-root"))
     if not members:
-        raise UsageError("give the data object the record covers with --data")
+        raise UsageError(_("give the data object the record covers with --data"))
     # Intermediates the expert supplied help build paths, as kept material does.
     material = ValidationMaterial(
         certificates=tuple(c.public_bytes(Encoding.DER) for c in trust.intermediates)

@@ -36,6 +36,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import InputError
+from custody.i18n import _
 from custody.ledger.bodies import MaterialFile, MaterialGap, TokenRef, ValidationBody
 from custody.timestamps.material import (
     ValidationMaterial,
@@ -74,7 +75,8 @@ def _sha256(data: bytes) -> str:
 @dataclass
 class MaterialPool:
     """All material a ledger (or bundle) keeps, read through its store and checked against
-    the SHA-256 its records give. ``problems``: (file, why) for files missing or altered."""
+    the SHA-256 its records give. ``problems``: (file, message) for files missing or
+    altered, the message a whole sentence for people naming the file."""
 
     material: ValidationMaterial = field(default_factory=ValidationMaterial)
     files: dict[str, MaterialFile] = field(default_factory=dict)  # by sha256
@@ -92,10 +94,16 @@ class MaterialPool:
             try:
                 data = read_file(ref.file)
             except (OSError, InputError) as exc:
-                pool.problems.append((ref, f"cannot be read ({getattr(exc, 'strerror', exc)})"))
+                why = _("validation material {file} cannot be read ({why})").format(
+                    file=ref.file, why=getattr(exc, "strerror", exc)
+                )
+                pool.problems.append((ref, why))
                 continue
             if _sha256(data) != ref.sha256:
-                pool.problems.append((ref, "is not the file recorded (SHA-256 differs)"))
+                why = _(
+                    "validation material {file} is not the file recorded (SHA-256 differs)"
+                ).format(file=ref.file)
+                pool.problems.append((ref, why))
                 continue
             pool.files[ref.sha256] = ref
             buckets[ref.kind].append(data)
@@ -182,6 +190,9 @@ def material_gaps(
     reported: Sequence[MaterialGap] = (),
 ) -> tuple[MaterialGap, ...]:
     """What is still missing to show ``token``'s certificates unrevoked at ``gen_time``.
+
+    The gaps go into records (``validation_missing``): their reasons are English whatever
+    the language of the run, and never go through the catalog.
 
     ``reported`` are the collector's gaps of this run (unreachable URLs, refusals...); they
     are kept only for certificates the material does not already cover. A certificate

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import InputError, StorageError, TimestampError, UsageError
+from custody.i18n import _, ngettext
 from custody.ledger.bodies import (
     ArchiveStamp,
     EvidenceRecordBody,
@@ -146,19 +147,37 @@ def load_set(read_file: ReadFile, body: EvidenceRecordBody) -> EvidenceSet:
     try:
         data = read_file(body.set_file)
     except OSError as exc:
-        raise InputError(f"{body.set_file} cannot be read ({exc.strerror or exc})") from None
+        raise InputError(
+            _("{file} cannot be read ({why})").format(file=body.set_file, why=exc.strerror or exc)
+        ) from None
     if hashlib.sha256(data).hexdigest() != body.set_sha256 or len(data) != body.set_size:
-        raise InputError(f"{body.set_file} is not the evidence set recorded (SHA-256 differs)")
+        raise InputError(
+            _("{file} is not the evidence set recorded (SHA-256 differs)").format(
+                file=body.set_file
+            )
+        )
     evidence = EvidenceSet.from_der(data)
     if len(evidence) != len(body.objects):
         raise InputError(
-            f"{body.set_file} covers {len(evidence)} objects; its record lists {len(body.objects)}"
+            ngettext(
+                "{file} covers {n} objects; its record lists {listed}",
+                "{file} covers {n} objects; its record lists {listed}",
+                len(evidence),
+            ).format(file=body.set_file, n=len(evidence), listed=len(body.objects))
         )
     last = evidence.chains[-1]
     if hashlib.sha256(last.time_stamps[-1]).hexdigest() != body.time_stamp.token_sha256:
-        raise InputError(f"{body.set_file}: its last archive timestamp is not the one recorded")
+        raise InputError(
+            _("{file}: its last archive timestamp is not the one recorded").format(
+                file=body.set_file
+            )
+        )
     if last.algorithm != body.time_stamp.algorithm:
-        raise InputError(f"{body.set_file}: its last chain's algorithm is not the one recorded")
+        raise InputError(
+            _("{file}: its last chain's algorithm is not the one recorded").format(
+                file=body.set_file
+            )
+        )
     return evidence
 
 
@@ -167,18 +186,28 @@ def members_of(group: ObjectGroup, state: LongtermState, read_file: ReadFile) ->
     the records name, checked against the SHA-256 they record). InputError otherwise."""
     line = state.checkpoint_lines.get(group.checkpoint)
     if line is None:
-        raise InputError(f"checkpoint record {group.checkpoint} is not at hand")
+        raise InputError(
+            _("checkpoint record {record} is not at hand").format(record=group.checkpoint)
+        )
     found = [line]
     for seq in group.timestamps:
         stamp = state.timestamps.get(seq)
         if stamp is None:
-            raise InputError(f"timestamp record {seq} is not at hand")
+            raise InputError(_("timestamp record {record} is not at hand").format(record=seq))
         try:
             raw = read_file(stamp.token_file)
         except OSError:
-            raise InputError(f"{stamp.token_file} (record {seq}) cannot be read") from None
+            raise InputError(
+                _("{file} (record {record}) cannot be read").format(
+                    file=stamp.token_file, record=seq
+                )
+            ) from None
         if hashlib.sha256(raw).hexdigest() != stamp.token_sha256:
-            raise InputError(f"{stamp.token_file} (record {seq}) is not the token recorded")
+            raise InputError(
+                _("{file} (record {record}) is not the token recorded").format(
+                    file=stamp.token_file, record=seq
+                )
+            )
         found.append(raw)
     return tuple(found)
 
@@ -335,16 +364,16 @@ def _new_groups(
     for checkpoint, seqs in sorted(by_checkpoint.items()):
         line = state.checkpoint_lines.get(checkpoint)
         good = []
-        why = "no timestamp record over it"
+        why = _("no timestamp record over it")
         for seq in seqs:
             body = state.timestamps[seq]
             try:
                 raw = read_file(body.token_file)
             except OSError:
-                why = f"{body.token_file} cannot be read"
+                why = _("{file} cannot be read").format(file=body.token_file)
                 continue
             if line is None or hashlib.sha256(raw).hexdigest() != body.token_sha256:
-                why = f"{body.token_file} is not the token recorded"
+                why = _("{file} is not the token recorded").format(file=body.token_file)
                 continue
             usable, why = _checkpoint_digest_ok(raw, line, body, roots, intermediates)
             if usable:
@@ -352,9 +381,8 @@ def _new_groups(
         if good:
             groups.append(ObjectGroup(checkpoint, tuple(good)))
         else:
-            report.skipped.append(
-                {"checkpoint": checkpoint, "reason": f"no usable token to keep valid ({why})"}
-            )
+            reason = _("no usable token to keep valid ({why})").format(why=why)
+            report.skipped.append({"checkpoint": checkpoint, "reason": reason})
     return tuple(groups)
 
 
@@ -380,8 +408,8 @@ def _plan(
         except InputError as exc:
             failed = RenewAction(
                 "timestamp-renewal", body.objects, body.time_stamp.algorithm,
-                "the evidence set cannot be renewed", renews=head, outcome="failed",
-                message=f"{exc}; run 'custody verify'",
+                _("the evidence set cannot be renewed"), renews=head, outcome="failed",
+                message=_("{error}; run 'custody verify'").format(error=exc),
             )  # fmt: skip
             report.actions.append(failed)
             continue
@@ -392,7 +420,9 @@ def _plan(
         )  # fmt: skip
         if requested and requested != current:
             action: Literal["timestamp-renewal", "hashtree-renewal"] = "hashtree-renewal"
-            reason = f"migration from {current} to {requested} asked for (--hash)"
+            reason = _("migration from {current} to {requested} asked for (--hash)").format(
+                current=current, requested=requested
+            )
         elif advice.action == "none":
             report.current.append(
                 {
@@ -417,15 +447,12 @@ def _plan(
     groups = _new_groups(state, read_file, trust, report)
     if groups:
         names = ", ".join(str(g.checkpoint) for g in groups)
-        report.actions.insert(
-            0,
-            RenewAction(
-                "initial",
-                groups,
-                requested or "sha256",
-                f"checkpoint(s) {names} are under no evidence record yet",
-            ),
-        )
+        reason = ngettext(
+            "checkpoint(s) {checkpoints} are under no evidence record yet",
+            "checkpoint(s) {checkpoints} are under no evidence record yet",
+            len(groups),
+        ).format(checkpoints=names)
+        report.actions.insert(0, RenewAction("initial", groups, requested or "sha256", reason))
     return sets
 
 
@@ -443,9 +470,9 @@ def _with_tsa(
             return run(HttpTsa(url, timeout)), url
         except TimestampError as exc:
             reasons.append(str(exc))
-            if "cannot reach" in str(exc) or "did not answer" in str(exc):
+            if getattr(exc, "unreachable", False):  # tsa_client.ExchangeError
                 dead[url] = str(exc)
-    raise TimestampError("; ".join(reasons) or "no timestamp authority configured")
+    raise TimestampError("; ".join(reasons) or _("no timestamp authority configured"))
 
 
 def renew(
@@ -471,10 +498,12 @@ def renew(
     if algorithm is not None:
         chosen = hash_algorithm(algorithm)
         if not chosen.imprint:
-            raise UsageError(f"{chosen.name} is not acceptable for new evidence")
+            raise UsageError(
+                _("{algorithm} is not acceptable for new evidence").format(algorithm=chosen.name)
+            )
         algorithm = chosen.name
     if before is not None and before <= now:
-        raise UsageError(f"--before {format_time(before)} is not in the future")
+        raise UsageError(_("--before {time} is not in the future").format(time=format_time(before)))
     margin = (before - now) if before is not None else DEFAULT_MARGIN
     report = RenewReport(dry_run, now, now + margin, algorithm)
     state = LongtermState.from_ledger(ledger)
@@ -490,7 +519,7 @@ def renew(
         return report
     planned = [a for a in report.actions if a.outcome == "planned"]
     if planned and not tsa_urls:
-        raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
+        raise UsageError(_("no timestamp authority configured: pass --tsa URL or edit config.toml"))
     roots = tuple(getattr(trust, "roots", ()) or ())
     dead: dict[str, str] = {}
     unreachable: set[str] = set()
@@ -506,7 +535,8 @@ def renew(
             action.outcome, action.message = "pending", str(exc)
             continue
         except InputError as exc:
-            action.outcome, action.message = "failed", f"{exc}; run 'custody verify'"
+            action.outcome = "failed"
+            action.message = _("{error}; run 'custody verify'").format(error=exc)
             continue
         bodies.append((action, body))
     for validation in fill_gaps(gaps, pool, ledger.store_token, timeout=material_timeout):
@@ -514,7 +544,7 @@ def renew(
     if not bodies:
         return report
     if unlock is None:
-        raise UsageError("renewing needs a signing key")
+        raise UsageError(_("renewing needs a signing key"))
     signer = unlock()
     with ledger.writer(signer, clock=clock) as writer:
         for done, body in bodies:
@@ -601,7 +631,7 @@ def _carry_out(
     try:
         store(name, data_der)
     except OSError as exc:
-        raise StorageError(f"cannot keep {name}: {exc}") from None
+        raise StorageError(_("cannot keep {file}: {why}").format(file=name, why=exc)) from None
     action.outcome, action.tsa = "done", url
     action.gen_time = format_time(check.gen_time)
     action.bytes_added = len(data_der) + sum(

@@ -42,6 +42,7 @@ from typing import Any, Final
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import InputError
 from custody.findings import Code, Finding
+from custody.i18n import _, ngettext
 from custody.ledger.bodies import MaterialFile
 from custody.timestamps.algorithms import algorithm as hash_algorithm
 from custody.timestamps.algorithms import by_oid
@@ -115,8 +116,8 @@ class _Judge:
     def chain_broken(self, item: str, message: str, seq: int | None) -> None:
         self.add(
             Code.TIMESTAMP_CHAIN_BROKEN, item, message, seq,
-            expected=f"a proof of time valid at {format_time(self.when)}",
-            found="lapsed", required=self.required,
+            expected=_("a proof of time valid at {time}").format(time=format_time(self.when)),
+            found=_("lapsed"), required=self.required,
         )  # fmt: skip
 
     def due(self, item: str, deadline: _dt.datetime | None, seq: int | None) -> bool:
@@ -124,8 +125,11 @@ class _Judge:
             return False
         self.add(
             Code.TIMESTAMP_RENEWAL_DUE, item,
-            f"its last timestamp lapses at {format_time(deadline)}: run 'custody renew'",
-            seq, expected=f"valid beyond {format_time(self.when + DUE_WITHIN)}",
+            _("its last timestamp lapses at {time}: run 'custody renew'").format(
+                time=format_time(deadline)
+            ),
+            seq,
+            expected=_("valid beyond {time}").format(time=format_time(self.when + DUE_WITHIN)),
             found=format_time(deadline),
         )  # fmt: skip
         return True
@@ -157,13 +161,31 @@ class _Judge:
         for obj in unchecked:
             self.add(
                 Code.EVIDENCE_RECORD_INVALID, label,
-                f"checkpoint {obj.checkpoint}'s data object cannot be rebuilt: {obj.why}",
+                _("checkpoint {checkpoint}'s data object cannot be rebuilt: {why}").format(
+                    checkpoint=obj.checkpoint, why=obj.why
+                ),
                 seq, warning=True,
             )  # fmt: skip
         lapsed = invalid = False
         for (code, detail, chain, index), (severity, where) in problems.items():
-            place = f"chain {chain}, timestamp {index}: " if chain is not None else ""
-            text = f"{code} ({place}checkpoint(s) {', '.join(map(str, where))}): {detail}"
+            listed = ", ".join(map(str, where))
+            if chain is not None:
+                text = ngettext(
+                    "{code} (chain {chain}, timestamp {index}: checkpoint(s) {checkpoints}): "
+                    "{detail}",
+                    "{code} (chain {chain}, timestamp {index}: checkpoint(s) {checkpoints}): "
+                    "{detail}",
+                    len(where),
+                )
+            else:
+                text = ngettext(
+                    "{code} (checkpoint(s) {checkpoints}): {detail}",
+                    "{code} (checkpoint(s) {checkpoints}): {detail}",
+                    len(where),
+                )
+            text = text.format(
+                code=code, chain=chain, index=index, checkpoints=listed, detail=detail
+            )
             if code in LAPSE_CODES:
                 lapsed = True
                 self.chain_broken(label, text, seq)
@@ -212,9 +234,11 @@ class _Judge:
             return
         self.chain_broken(
             label,
-            f"the first archive timestamp ({format_time(start)}) was made after checkpoint "
-            f"{obj.checkpoint}'s own token(s) had lapsed: the evidence record shows the "
-            "checkpoint existed from then, not at its tokens' genTime",
+            _(
+                "the first archive timestamp ({time}) was made after checkpoint "
+                "{checkpoint}'s own token(s) had lapsed: the evidence record shows the "
+                "checkpoint existed from then, not at its tokens' genTime"
+            ).format(time=format_time(start), checkpoint=obj.checkpoint),
             seq,
         )
 
@@ -230,8 +254,10 @@ class _Judge:
             )
             self.chain_broken(
                 item,
-                f"checkpoint {checkpoint} is under no evidence record and none of its tokens "
-                f"is valid at {format_time(self.when)} ({detail}): it was not renewed",
+                _(
+                    "checkpoint {checkpoint} is under no evidence record and none of its tokens "
+                    "is valid at {time} ({detail}): it was not renewed"
+                ).format(checkpoint=checkpoint, time=format_time(self.when), detail=detail),
                 checkpoint,
             )
             return
@@ -284,16 +310,21 @@ def judge(
         for checkpoint, line, tokens in bare:
             judge_.checkpoint(checkpoint, line, tokens)
     if review.untrusted:
+        message = ngettext(
+            "{n} problem(s) of archive timestamps checked without trust anchors from you: "
+            "supply the TSAs' roots with --tsa-root to establish whose timestamps these are",
+            "{n} problem(s) of archive timestamps checked without trust anchors from you: "
+            "supply the TSAs' roots with --tsa-root to establish whose timestamps these are",
+            review.untrusted,
+        ).format(n=review.untrusted)
         review.findings.append(
             Finding(
                 Code.TIMESTAMP_UNTRUSTED,
                 "evidence records",
-                f"{review.untrusted} problem(s) of archive timestamps checked without trust "
-                "anchors from you: supply the TSAs' roots with --tsa-root to establish whose "
-                "timestamps these are",
+                message,
                 None,
-                "a chain to a root you trust",
-                "no root supplied",
+                _("a chain to a root you trust"),
+                _("no root supplied"),
                 warning=True,
             )
         )
@@ -321,16 +352,18 @@ def _members(
     """The group's bytes as they are (an altered token file fails in verification)."""
     line = state.checkpoint_lines.get(checkpoint)
     if line is None:
-        return None, f"checkpoint record {checkpoint} is not at hand"
+        return None, _("checkpoint record {record} is not at hand").format(record=checkpoint)
     found = [line]
     for seq in seqs:
         body = state.timestamps.get(seq)
         if body is None:
-            return None, f"timestamp record {seq} is not at hand"
+            return None, _("timestamp record {record} is not at hand").format(record=seq)
         try:
             found.append(read_file(body.token_file))
         except OSError:
-            return None, f"{body.token_file} (record {seq}) cannot be read"
+            return None, _("{file} (record {record}) cannot be read").format(
+                file=body.token_file, record=seq
+            )
     return tuple(found), ""
 
 
@@ -351,17 +384,11 @@ def review_root(
         refs.update({f.file: (f, seq) for f in evidence.validation})
     for seq, validation in state.validations:
         refs.update({f.file: (f, seq) for f in validation.validation})
-    pool = MaterialPool.read(read_file, [f for f, _ in refs.values()])
-    for ref, why in pool.problems:
+    pool = MaterialPool.read(read_file, [f for f, _seq in refs.values()])
+    for ref, message in pool.problems:
         seq = refs[ref.file][1]
         review.findings.append(
-            Finding(
-                Code.VALIDATION_MATERIAL_INVALID,
-                f"record {seq}",
-                f"validation material {ref.file} {why}",
-                seq,
-                ref.sha256,
-            )
+            Finding(Code.VALIDATION_MATERIAL_INVALID, f"record {seq}", message, seq, ref.sha256)
         )
     sets: dict[int, EvidenceSet] = {}
     for seq, evidence in sorted(state.evidence.items()):
@@ -378,8 +405,10 @@ def review_root(
                 Finding(
                     Code.EVIDENCE_RECORD_INVALID,
                     f"record {seq}",
-                    f"its evidence set does not extend the set of record {previous} by one "
-                    f"{evidence.action}: earlier archive timestamps were dropped or changed",
+                    _(
+                        "its evidence set does not extend the set of record {record} by one "
+                        "{action}: earlier archive timestamps were dropped or changed"
+                    ).format(record=previous, action=evidence.action),
                     seq,
                 )
             )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custody.errors import InputError, UsageError
+from custody.i18n import _
 from custody.ledger.bodies import MaterialFile, ObjectGroup
 from custody.ledger.records import SignedRecord
 from custody.timestamps.ers import EvidenceRecord
@@ -128,7 +129,7 @@ def item_evidence(ledger: Any, item: int) -> CheckpointEvidence:
     InputError when the evidence kept for it cannot be read.
     """
     if ledger.read(item).record.type != "item":
-        raise UsageError(f"record {item} is not a catalogued item")
+        raise UsageError(_("record {record} is not a catalogued item").format(record=item))
     state = LongtermState.from_ledger(ledger)
     covered = sorted(
         g.checkpoint
@@ -141,10 +142,12 @@ def item_evidence(ledger: Any, item: int) -> CheckpointEvidence:
         try:
             found = checkpoint_evidence(state, ledger.read_token, checkpoint)
         except InputError as exc:
-            raise InputError(f"{exc}; run 'custody verify'") from None
+            raise InputError(_("{error}; run 'custody verify'").format(error=exc)) from None
         if found is not None:
             return found
     raise UsageError(
-        f"no evidence record covers record {item} yet: run 'custody timestamp', then "
-        "'custody renew'"
+        _(
+            "no evidence record covers record {record} yet: run 'custody timestamp', then "
+            "'custody renew'"
+        ).format(record=item)
     )

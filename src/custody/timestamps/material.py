@@ -41,10 +41,18 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import InputError, TimestampError
+from custody.i18n import _
 from custody.timestamps.cms import is_self_signed, parse_token
 from custody.timestamps.der import DerError
 from custody.timestamps.rfc3161 import token_of, wrap_token
-from custody.timestamps.tsa_client import http_get, http_post
+from custody.timestamps.tsa_client import (
+    CRL_POINT,
+    ISSUER_LOCATION,
+    OCSP_RESPONDER,
+    english_message,
+    http_get,
+    http_post,
+)
 
 __all__ = [
     "Missing",
@@ -64,7 +72,10 @@ _MAX_FILES: Final = 10_000
 
 @dataclass(frozen=True)
 class Missing:
-    """Something a verifier will want and that was not obtained, and why."""
+    """Something a verifier will want and that was not obtained, and why.
+
+    ``reason`` goes into the record that holds the token (``validation_missing``): it is
+    English whatever the language of the run, like everything a record keeps."""
 
     kind: Literal["crl", "ocsp", "issuer"]
     subject: str  # RFC 4514 subject of the certificate concerned
@@ -232,9 +243,9 @@ def collect_validation_material(
     def failed(
         url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str, err: Exception
     ) -> None:
-        if "cannot reach" in str(err) or "did not answer" in str(err):
+        if getattr(err, "unreachable", False):
             dead.add(_host(url))
-        missing.append(Missing(kind, subject, url, str(err)))
+        missing.append(Missing(kind, subject, url, english_message(err)))
 
     def get(url: str, kind: Literal["crl", "ocsp", "issuer"], subject: str) -> bytes | None:
         if skipped(url, kind, subject):
@@ -328,11 +339,7 @@ def collect_validation_material(
     )
 
 
-_WHAT: Final = {
-    "crl": "CRL distribution point",
-    "ocsp": "OCSP responder",
-    "issuer": "issuer certificate location",
-}
+_WHAT: Final = {"crl": CRL_POINT, "ocsp": OCSP_RESPONDER, "issuer": ISSUER_LOCATION}
 
 
 def _host(url: str) -> str:
@@ -348,7 +355,7 @@ def token_certificates(data: bytes) -> list[bytes]:
             return parse_token(wrap_token(token)).certificates
         except (DerError, ValueError, IndexError):
             continue
-    raise InputError("not a timestamp token or timestamp response")
+    raise InputError(_("not a timestamp token or timestamp response"))
 
 
 # ------------------------------------------------------------------ revocation
@@ -360,7 +367,8 @@ class RevocationStatus:
 
     ``good``: material issued at or after ``at`` shows it unrevoked then (``revoked_at``
     may still name a later revocation); ``revoked``: revoked at ``revoked_at`` <= ``at``;
-    ``unknown``: nothing kept answers for that time.
+    ``unknown``: nothing kept answers for that time. ``source`` says which material, for
+    people (in the language of the run; never kept in a record).
     """
 
     state: Literal["good", "revoked", "unknown"]
@@ -445,10 +453,10 @@ def revocation_status(
         if entry is not None:
             when = _crl_revocation_time(entry)
             if when <= at:
-                return RevocationStatus("revoked", when, f"CRL of {format_time(issued)}")
+                return RevocationStatus("revoked", when, _crl_source(issued))
             later = when if later is None else min(later, when)
         if issued >= at and good is None:
-            good = RevocationStatus("good", None, f"CRL of {format_time(issued)}")
+            good = RevocationStatus("good", None, _crl_source(issued))
     for der in material.ocsp_responses:
         try:
             answer = ocsp.load_der_ocsp_response(der)
@@ -464,7 +472,7 @@ def revocation_status(
             if single.issuer_key_hash != _spki_key_hash(issuer, single.hash_algorithm):
                 continue
             produced = answer.produced_at_utc
-            source = f"OCSP of {format_time(produced)}"
+            source = _("OCSP of {time}").format(time=format_time(produced))
             status = single.certificate_status
             revoked = single.revocation_time_utc
             if status == ocsp.OCSPCertStatus.REVOKED and revoked is not None:
@@ -478,7 +486,11 @@ def revocation_status(
                 good = RevocationStatus("good", None, source)
     if good is not None:
         return RevocationStatus("good", later, good.source)
-    return RevocationStatus("unknown", later, "no CRL or OCSP answer kept covers that time")
+    return RevocationStatus("unknown", later, _("no CRL or OCSP answer kept covers that time"))
+
+
+def _crl_source(issued: _dt.datetime) -> str:
+    return _("CRL of {time}").format(time=format_time(issued))
 
 
 def _spki_key_hash(issuer: x509.Certificate, algo: hashes.HashAlgorithm) -> bytes:

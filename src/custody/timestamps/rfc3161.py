@@ -43,6 +43,7 @@ from rfc3161_client import (
 )
 
 from custody.errors import TimestampError
+from custody.i18n import _, ngettext
 from custody.timestamps.algorithms import HashAlgorithm, by_oid
 from custody.timestamps.algorithms import algorithm as hash_algorithm
 from custody.timestamps.cms import (
@@ -246,7 +247,9 @@ class TokenCheck:
             if c.failed:
                 return f"{c.name}: {c.reason}"
         when = self.gen_time.isoformat() if self.gen_time else "?"
-        return f"valid timestamp of {when} by {self.tsa_name or 'unnamed TSA'}"
+        if self.tsa_name:
+            return _("valid timestamp of {when} by {tsa}").format(when=when, tsa=self.tsa_name)
+        return _("valid timestamp of {when} by unnamed TSA").format(when=when)
 
     def check(self, name: str) -> Check:
         for c in self.checks:
@@ -319,10 +322,8 @@ def check_response(
     except BaseException as err:  # pyo3 panics derive from BaseException only
         # Defence in depth: every check below handles its own failures; whatever
         # escapes is still a verdict on the input, never a crash of the caller.
-        return TokenCheck(
-            checks=(Check(CHECK_PARSE, "failed", f"unexpected error while checking: {err!r}"),),
-            trust=trust,
-        )
+        why = _("unexpected error while checking: {error}").format(error=repr(err))
+        return TokenCheck(checks=(Check(CHECK_PARSE, "failed", why),), trust=trust)
 
 
 def _check(
@@ -373,17 +374,17 @@ def _check(
         status = int(resp.status)
         status_text = _status_text(raw, status, list(resp.status_string))
     except ValueError as err:
-        add(CHECK_PARSE, False, f"not a TimeStampResp ({_first_line(err)})")
-        return done("not checked: the response could not be read")
+        add(CHECK_PARSE, False, _("not a TimeStampResp ({why})").format(why=_first_line(err)))
+        return done(_("not checked: the response could not be read"))
     result = replace(
         result, status=status, status_text=status_text, reordered_certificates=reordered
     )
 
     # 2. status -------------------------------------------------------------------
     if status not in (0, 1):
-        add(CHECK_PARSE, True, "a DER TimeStampResp")
-        add(CHECK_STATUS, False, f"the TSA refused: {status_text}")
-        return done("not checked: the TSA granted no token")
+        add(CHECK_PARSE, True, _("a DER TimeStampResp"))
+        add(CHECK_STATUS, False, _("the TSA refused: {status}").format(status=status_text))
+        return done(_("not checked: the TSA granted no token"))
     try:
         tst = resp.tst_info
         hash_oid = tst.message_imprint.hash_algorithm.dotted_string
@@ -405,8 +406,12 @@ def _check(
         )
         token = parse_token(raw)
     except (ValueError, IndexError, TypeError, AttributeError) as err:
-        add(CHECK_PARSE, False, f"the timestamp token cannot be read ({_first_line(err)})")
-        return done("not checked: the token could not be read")
+        add(
+            CHECK_PARSE,
+            False,
+            _("the timestamp token cannot be read ({why})").format(why=_first_line(err)),
+        )
+        return done(_("not checked: the token could not be read"))
     result = replace(result, certificates=tuple(token.certificates))
     embedded: list[x509.Certificate] = []
     unreadable = 0
@@ -415,67 +420,125 @@ def _check(
             embedded.append(x509.load_der_x509_certificate(der))
         except ValueError:
             unreadable += 1
-    note = " (certificate set re-sorted into DER order to read it)" if reordered else ""
-    add(CHECK_PARSE, True, f"a DER TimeStampResp with a TSTInfo{note}")
+    if reordered:
+        parsed = _(
+            "a DER TimeStampResp with a TSTInfo (certificate set re-sorted into DER order to "
+            "read it)"
+        )
+    else:
+        parsed = _("a DER TimeStampResp with a TSTInfo")
+    add(CHECK_PARSE, True, parsed)
     add(CHECK_STATUS, True, status_text)
 
     # 3. imprint and nonce --------------------------------------------------------
     name = HASH_NAMES.get(hash_oid, hash_oid)
     found_alg = by_oid(hash_oid)
     if expected is not None and hash_oid != expected.oid:
-        add(CHECK_IMPRINT, False, f"the imprint algorithm is {name}, not {expected.name}")
-    elif found_alg is None or not found_alg.imprint:
-        add(CHECK_IMPRINT, False, f"the imprint algorithm {name} is not accepted")
-    elif len(imprint) != found_alg.size:
-        add(CHECK_IMPRINT, False, f"the {name} imprint has {len(imprint)} bytes")
-    elif digest is None:
-        checks.append(
-            Check(
-                CHECK_IMPRINT, "skipped", f"{name} imprint {imprint.hex()}, compared by the caller"
-            )
+        add(
+            CHECK_IMPRINT,
+            False,
+            _("the imprint algorithm is {found}, not {expected}").format(
+                found=name, expected=expected.name
+            ),
         )
+    elif found_alg is None or not found_alg.imprint:
+        add(
+            CHECK_IMPRINT,
+            False,
+            _("the imprint algorithm {algorithm} is not accepted").format(algorithm=name),
+        )
+    elif len(imprint) != found_alg.size:
+        add(
+            CHECK_IMPRINT,
+            False,
+            ngettext(
+                "the {algorithm} imprint has {n} bytes",
+                "the {algorithm} imprint has {n} bytes",
+                len(imprint),
+            ).format(algorithm=name, n=len(imprint)),
+        )
+    elif digest is None:
+        skipped = _("{algorithm} imprint {imprint}, compared by the caller").format(
+            algorithm=name, imprint=imprint.hex()
+        )
+        checks.append(Check(CHECK_IMPRINT, "skipped", skipped))
     elif imprint != digest:
-        add(CHECK_IMPRINT, False, f"the token stamps {imprint.hex()}, not {digest.hex()}")
+        add(
+            CHECK_IMPRINT,
+            False,
+            _("the token stamps {found}, not {expected}").format(
+                found=imprint.hex(), expected=digest.hex()
+            ),
+        )
     else:
-        add(CHECK_IMPRINT, True, f"{name} imprint {digest.hex()}")
+        add(
+            CHECK_IMPRINT,
+            True,
+            _("{algorithm} imprint {imprint}").format(algorithm=name, imprint=digest.hex()),
+        )
     if nonce is None:
-        checks.append(Check(CHECK_NONCE, "skipped", "no request nonce to compare"))
+        checks.append(Check(CHECK_NONCE, "skipped", _("no request nonce to compare")))
     elif token_nonce is None:
-        add(CHECK_NONCE, False, "the token carries no nonce although one was requested")
+        add(CHECK_NONCE, False, _("the token carries no nonce although one was requested"))
     elif token_nonce != nonce:
-        add(CHECK_NONCE, False, f"nonce {token_nonce:#x} is not the request's {nonce:#x}")
+        add(
+            CHECK_NONCE,
+            False,
+            _("nonce {found} is not the request's {expected}").format(
+                found=f"{token_nonce:#x}", expected=f"{nonce:#x}"
+            ),
+        )
     else:
-        add(CHECK_NONCE, True, f"nonce {nonce:#x} matches the request")
+        add(CHECK_NONCE, True, _("nonce {nonce} matches the request").format(nonce=f"{nonce:#x}"))
 
     # 4. signer certificate, ESS binding, signature -------------------------------
     if len(token.signers) != 1:
-        add(CHECK_SIGNATURE, False, f"expected one SignerInfo, found {len(token.signers)}")
-        return done("not checked: no single signer")
+        add(
+            CHECK_SIGNATURE,
+            False,
+            _("expected one SignerInfo, found {n}").format(n=len(token.signers)),
+        )
+        return done(_("not checked: no single signer"))
     signer = token.signers[0]
     extra = [c for c in intermediates if not is_self_signed(c)]
     signer_cert = find_signer_cert(signer, [*embedded, *extra])
     if signer_cert is None:
-        why = f" ({unreadable} embedded certificate(s) unreadable)" if unreadable else ""
-        add(CHECK_SIGNATURE, False, f"the signer certificate is not in the token{why}")
-        return done("not checked: no signer certificate")
+        if unreadable:
+            missing = ngettext(
+                "the signer certificate is not in the token ({n} embedded certificate(s) "
+                "unreadable)",
+                "the signer certificate is not in the token ({n} embedded certificate(s) "
+                "unreadable)",
+                unreadable,
+            ).format(n=unreadable)
+        else:
+            missing = _("the signer certificate is not in the token")
+        add(CHECK_SIGNATURE, False, missing)
+        return done(_("not checked: no signer certificate"))
     result = replace(result, signer_certificate=signer_cert.public_bytes(DER_ENCODING))
     add(CHECK_EKU, *check_eku(signer_cert))
     try:
         add(CHECK_CERT_ID, *check_cert_id(signer, signer_cert))
     except (DerError, IndexError, ValueError) as err:
-        add(CHECK_CERT_ID, False, f"the signingCertificate attribute cannot be read: {err}")
+        add(
+            CHECK_CERT_ID,
+            False,
+            _("the signingCertificate attribute cannot be read: {why}").format(why=err),
+        )
     try:
         add(CHECK_SIGNATURE, *verify_signature(token, signer, signer_cert))
     except (DerError, IndexError) as err:
-        add(CHECK_SIGNATURE, False, f"the signed attributes cannot be read: {err}")
+        add(
+            CHECK_SIGNATURE, False, _("the signed attributes cannot be read: {why}").format(why=err)
+        )
 
     # 5. chain to a trust anchor, and time validity -------------------------------
     if trust == "roots":
         anchors = unique_certs(roots)
-        no_anchor = "no trusted roots were supplied"
+        no_anchor = _("no trusted roots were supplied")
     else:
         anchors = unique_certs([c for c in embedded if is_self_signed(c)])
-        no_anchor = "the token carries no self-signed root certificate (self-contained mode)"
+        no_anchor = _("the token carries no self-signed root certificate (self-contained mode)")
     path: list[x509.Certificate] | None = None
     if not anchors:
         add(CHECK_CHAIN, False, no_anchor)
@@ -488,20 +551,36 @@ def _check(
     stale = [c for c in (path or [signer_cert]) if not valid_at(c, gen_time)]
     if stale:
         windows = "; ".join(
-            f"{cert_name(c)!r} is valid from {c.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} "
-            f"to {c.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+            _("{certificate} is valid from {start} to {end}").format(
+                certificate=repr(cert_name(c)),
+                start=f"{c.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}",
+                end=f"{c.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+            )
             for c in stale
         )
-        add(CHECK_VALIDITY, False, f"not valid at genTime {at}: {windows}")
+        add(
+            CHECK_VALIDITY,
+            False,
+            _("not valid at genTime {time}: {windows}").format(time=at, windows=windows),
+        )
+    elif path:
+        add(
+            CHECK_VALIDITY,
+            True,
+            _("every certificate on the chain is valid at genTime {time}").format(time=at),
+        )
     else:
-        scope = "every certificate on the chain is" if path else "the signer certificate is"
-        add(CHECK_VALIDITY, True, f"{scope} valid at genTime {at}")
+        add(
+            CHECK_VALIDITY,
+            True,
+            _("the signer certificate is valid at genTime {time}").format(time=at),
+        )
 
     # 6. rfc3161-client's own verification, the final gate --------------------------
     if any(c.failed for c in checks):
-        return done("not run: an earlier check failed")
+        return done(_("not run: an earlier check failed"))
     if status != 0:
-        return done("not run: rfc3161-client accepts only status granted")
+        return done(_("not run: rfc3161-client accepts only status granted"))
     builder = VerifierBuilder(
         roots=anchors,
         # rfc3161-client puts these into its *trusted* store: only configured
@@ -514,9 +593,13 @@ def _check(
     try:
         builder.build().verify(resp, digest if digest is not None else imprint)
     except (VerificationError, ValueError) as err:
-        add(CHECK_LIBRARY, False, f"rfc3161-client rejects the token: {_first_line(err)}")
+        add(
+            CHECK_LIBRARY,
+            False,
+            _("rfc3161-client rejects the token: {why}").format(why=_first_line(err)),
+        )
     else:
-        add(CHECK_LIBRARY, True, "rfc3161-client verifies signature, chain and imprint")
+        add(CHECK_LIBRARY, True, _("rfc3161-client verifies signature, chain and imprint"))
     return done()
 
 
@@ -575,7 +658,7 @@ def token_of(raw: bytes) -> bytes:
     top = expect(single(raw), 0x30, "TimeStampResp")
     parts = children(raw, top)
     if len(parts) != 2:
-        raise DerError("the TimeStampResp holds no timeStampToken")
+        raise DerError(_("the TimeStampResp holds no timeStampToken"))
     return der_sorted_token(raw[parts[1].start : parts[1].end])
 
 
@@ -610,7 +693,7 @@ def stamp_digest(
     *,
     roots: Sequence[x509.Certificate] = (),
     intermediates: Sequence[x509.Certificate] = (),
-    source: str = "the timestamp authority",
+    source: str | None = None,
 ) -> tuple[bytes, TokenCheck]:
     """One archive timestamp over ``digest``: request, send, check, return the DER token.
 
@@ -618,7 +701,8 @@ def stamp_digest(
     sound signature, a chain to ``roots`` valid at genTime); without ``roots`` only the
     anchoring may fail (trust is then for the verifier to establish, as for checkpoint
     tokens). The token comes back in DER (``token_of``) with the check. Raises
-    TimestampError (one line, naming ``source``) when no usable token came back.
+    TimestampError (one line, naming ``source``, the TSA's URL) when no usable token came
+    back.
     """
     from custody.timestamps.tsa_client import build_request
 
@@ -635,12 +719,22 @@ def stamp_digest(
         algorithm=algorithm,
     )
     if not usable(check, bool(roots)) or check.gen_time is None:
-        raise TimestampError(f"{source} sent an unusable token ({check.finding}): {check.reason}")
+        if source is None:
+            unusable = _("the timestamp authority sent an unusable token ({finding}): {reason}")
+        else:
+            unusable = _("{tsa} sent an unusable token ({finding}): {reason}")
+        raise TimestampError(
+            unusable.format(tsa=source, finding=check.finding, reason=check.reason)
+        )
     try:
         token = token_of(raw)
         check_der(token)
     except DerError as err:
-        raise TimestampError(f"{source} sent a token that is not DER ({err})") from None
+        if source is None:
+            not_der = _("the timestamp authority sent a token that is not DER ({why})")
+        else:
+            not_der = _("{tsa} sent a token that is not DER ({why})")
+        raise TimestampError(not_der.format(tsa=source, why=err)) from None
     return token, check
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from custody.clock import Clock, format_seconds, format_time, parse_time, utc_now
 from custody.encoding import b64decode, b64encode
 from custody.errors import InputError, RecordError, StorageError, TimestampError, UsageError
+from custody.i18n import N_, _, ngettext
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CheckpointBody, TimestampBody
@@ -67,6 +68,10 @@ class TsaOutcome:
     record: int | None = None
     validation: int = 0  # material files kept with the token
     validation_missing: int = 0  # material that could not be had (listed in the record)
+    unreachable: bool = False  # the authority could not be reached: not asked again this run
+    # Not a failure: this checkpoint already has its token from this authority. (Renderers
+    # ask this, never the reason's words: the reason is in the language of the run.)
+    skipped: bool = False
 
 
 @dataclass
@@ -151,9 +156,13 @@ def load_trust(paths: Sequence[str | Path]) -> Trust:
         try:
             certificates = x509.load_pem_x509_certificates(Path(path).read_bytes())
         except OSError as exc:
-            raise UsageError(f"cannot read TSA certificate file {path}: {exc.strerror}") from None
+            raise UsageError(
+                _("cannot read TSA certificate file {path}: {why}").format(
+                    path=path, why=exc.strerror
+                )
+            ) from None
         except ValueError:
-            raise UsageError(f"{path} holds no PEM certificate") from None
+            raise UsageError(_("{path} holds no PEM certificate").format(path=path)) from None
         for certificate in certificates:
             self_signed = certificate.issuer == certificate.subject
             (roots if self_signed else intermediates).append(certificate)
@@ -162,7 +171,9 @@ def load_trust(paths: Sequence[str | Path]) -> Trust:
         # trusting whatever root a token carries: the opposite of what was asked for.
         listing = ", ".join(str(p) for p in paths)
         raise UsageError(
-            f"no root (self-signed) certificate in {listing}: give the TSA's root certificate"
+            _(
+                "no root (self-signed) certificate in {files}: give the TSA's root certificate"
+            ).format(files=listing)
         )
     return Trust(tuple(roots), tuple(intermediates))
 
@@ -203,20 +214,26 @@ def _policy(
     named = tsa_urls is not None
     urls = list(dict.fromkeys(tsa_urls if tsa_urls is not None else config.tsa_urls))
     if not urls:
-        raise UsageError("no timestamp authority configured: pass --tsa URL or edit config.toml")
+        raise UsageError(_("no timestamp authority configured: pass --tsa URL or edit config.toml"))
     if min_success is not None:
         need = min_success
     else:
         need = min(config.tsa_min_success, len(urls)) if named else config.tsa_min_success
     if not 1 <= need <= len(urls):
-        raise UsageError(f"the policy asks for {need} tokens but {len(urls)} TSA(s) are configured")
+        raise UsageError(
+            ngettext(
+                "the policy asks for {need} tokens but {n} TSA(s) are configured",
+                "the policy asks for {need} tokens but {n} TSA(s) are configured",
+                len(urls),
+            ).format(need=need, n=len(urls))
+        )
     return urls, need
 
 
 def _pending(ledger: Ledger, need: int) -> list[tuple[SignedRecord, set[str]]]:
     """Checkpoints with fewer than ``need`` kept tokens, and the TSAs that stamped each."""
     stamped_by: dict[int, set[str]] = {}
-    for _, existing in _ledger_timestamps(ledger):
+    for _seq, existing in _ledger_timestamps(ledger):
         if _token_kept(ledger, existing):  # a record whose token is gone is no token
             stamped_by.setdefault(existing.checkpoint, set()).add(existing.tsa)
     pending = []
@@ -260,13 +277,13 @@ def stamp(
                 if url in done:
                     continue
                 if url in dead:
-                    entry.outcomes.append(TsaOutcome(url, False, dead[url]))
+                    entry.outcomes.append(TsaOutcome(url, False, dead[url], unreachable=True))
                     continue
                 outcome, body = _one_token(
                     root, ledger, seq, digest, url, wait, trust, timestamps, unreachable
                 )
                 if body is None:
-                    if outcome.reason.startswith("unreachable"):
+                    if outcome.unreachable:
                         dead[url] = outcome.reason
                     entry.outcomes.append(outcome)
                 else:
@@ -349,7 +366,8 @@ def _one_token(
     try:
         raw = tsa_client.request_token(url, request, timeout=wait)
     except TimestampError as exc:
-        return TsaOutcome(url, False, f"unreachable: {exc}"), None
+        reason = _("unreachable: {error}").format(error=exc)
+        return TsaOutcome(url, False, reason, unreachable=True), None
     return _accept(
         root, ledger, checkpoint, digest, url, request.nonce, raw, trust, timestamps,
         fetch=True, wait=wait, unreachable=unreachable,
@@ -379,7 +397,10 @@ def _accept(
     check = _check(timestamps, raw, digest, nonce, trust)
     if not acceptable(check, trust) or check.gen_time is None or check.serial_number is None:
         _keep_rejected(root, checkpoint, url, raw)
-        return TsaOutcome(url, False, f"response refused ({check.finding}): {check.reason}"), None
+        refused = _("response refused ({finding}): {reason}").format(
+            finding=check.finding, reason=check.reason
+        )
+        return TsaOutcome(url, False, refused), None
     serial = format(check.serial_number, "x")
     name = _file_name(checkpoint, url, serial)
     ledger.store_token(f"timestamps/{name}", raw)
@@ -415,7 +436,9 @@ def _accept(
         validation_missing=gaps,
     )
     note = (
-        check.reason if check.ok else "valid signature; chain not anchored (no TSA root configured)"
+        check.reason
+        if check.ok
+        else _("valid signature; chain not anchored (no TSA root configured)")
     )
     return TsaOutcome(url, True, note, gen_time), body
 
@@ -536,7 +559,9 @@ def write_requests(
         kept = folder / name
         write_atomic(kept, _dump(document))
     except OSError as exc:
-        raise StorageError(f"cannot keep the requests in {folder}: {exc.strerror}") from None
+        raise StorageError(
+            _("cannot keep the requests in {folder}: {why}").format(folder=folder, why=exc.strerror)
+        ) from None
     return RequestBatch(document, new_checkpoint, kept)
 
 
@@ -559,17 +584,21 @@ def load_exchange(data: bytes, expected: str, where: str) -> dict[str, Any]:
     from custody.errors import InputError
 
     if len(data) > MAX_EXCHANGE_FILE:
-        raise InputError(f"{where} is larger than {MAX_EXCHANGE_FILE} bytes; not read")
+        raise InputError(
+            _("{file} is larger than {limit} bytes; not read").format(
+                file=where, limit=MAX_EXCHANGE_FILE
+            )
+        )
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{where} is not JSON") from None
+        raise InputError(_("{file} is not JSON").format(file=where)) from None
     if not isinstance(document, dict) or document.get("format") != expected:
-        raise InputError(f"{where} is not a {expected} file")
+        raise InputError(_("{file} is not a {format} file").format(file=where, format=expected))
     key = "requests" if expected == REQUESTS_FORMAT else "responses"
     entries = document.get(key)
     if not isinstance(entries, list):
-        raise InputError(f"{where}: '{key}' is not a list")
+        raise InputError(_("{file}: '{key}' is not a list").format(file=where, key=key))
     for number, entry in enumerate(entries):
         _check_entry(entry, where, number, key)
     return document
@@ -578,34 +607,42 @@ def load_exchange(data: bytes, expected: str, where: str) -> dict[str, Any]:
 def _check_entry(entry: Any, where: str, number: int, key: str) -> None:
     from custody.errors import InputError
 
-    bad = f"{where}: {key} entry {number}"
+    def bad(problem: str, **fields: object) -> InputError:
+        # ``problem`` is a catalog message with {file}, {key} and {number} fields.
+        return InputError(_(problem).format(file=where, key=key, number=number, **fields))
+
     if not isinstance(entry, dict):
-        raise InputError(f"{bad} is not an object")
+        raise bad(N_("{file}: {key} entry {number} is not an object"))
     checkpoint, tsa, nonce = entry.get("checkpoint"), entry.get("tsa"), entry.get("nonce")
     if not isinstance(checkpoint, int) or isinstance(checkpoint, bool) or checkpoint < 0:
-        raise InputError(f"{bad}: 'checkpoint' is not a record number")
+        raise bad(N_("{file}: {key} entry {number}: 'checkpoint' is not a record number"))
     if not isinstance(tsa, str) or not tsa.startswith(("http://", "https://")):
-        raise InputError(f"{bad}: 'tsa' is not an http(s) URL")
+        raise bad(N_("{file}: {key} entry {number}: 'tsa' is not an http(s) URL"))
     if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{1,32}", nonce):
-        raise InputError(f"{bad}: 'nonce' is not hexadecimal")
+        raise bad(N_("{file}: {key} entry {number}: 'nonce' is not hexadecimal"))
     if key == "requests" and not (
         isinstance(entry.get("imprint"), str) and re.fullmatch(r"[0-9a-f]{64}", entry["imprint"])
     ):
-        raise InputError(f"{bad}: 'imprint' is not a SHA-256 in hex")
+        raise bad(N_("{file}: {key} entry {number}: 'imprint' is not a SHA-256 in hex"))
     blob = entry.get("request" if key == "requests" else "response")
     if key == "responses" and blob is None:
         if not isinstance(entry.get("error"), str):
-            raise InputError(f"{bad}: neither a 'response' nor an 'error'")
+            raise bad(N_("{file}: {key} entry {number}: neither a 'response' nor an 'error'"))
         return
     if not isinstance(blob, str):
-        raise InputError(f"{bad}: no base64 {'request' if key == 'requests' else 'response'}")
+        if key == "requests":
+            raise bad(N_("{file}: {key} entry {number}: no base64 request"))
+        raise bad(N_("{file}: {key} entry {number}: no base64 response"))
     try:
         raw = b64decode(blob, "DER")
     except RecordError:
-        raise InputError(f"{bad}: the DER is not base64") from None
+        raise bad(N_("{file}: {key} entry {number}: the DER is not base64")) from None
     limit = MAX_REQUEST_DER if key == "requests" else tsa_client_limit()
     if not raw or len(raw) > limit:
-        raise InputError(f"{bad}: the DER is empty or larger than {limit} bytes")
+        raise bad(
+            N_("{file}: {key} entry {number}: the DER is empty or larger than {limit} bytes"),
+            limit=limit,
+        )
 
 
 def tsa_client_limit() -> int:
@@ -635,13 +672,14 @@ def fetch_responses(
 
     responses: list[dict[str, Any]] = []
     outcomes: list[Fetched] = []
-    dead: dict[str, str] = {}
+    dead: dict[str, str] = {}  # the English "error" the responses document keeps
+    shown: dict[str, str] = {}  # the same, for the person running this
     for entry in document["requests"]:
         url = entry["tsa"]
         base = {"checkpoint": entry["checkpoint"], "tsa": url, "nonce": entry["nonce"]}
         if url in dead:
             responses.append({**base, "response": None, "error": dead[url]})
-            outcomes.append(Fetched(url, entry["checkpoint"], False, dead[url]))
+            outcomes.append(Fetched(url, entry["checkpoint"], False, shown[url]))
             continue
         request = tsa_client.TimestampRequest(
             digest=bytes.fromhex(entry["imprint"]),
@@ -651,12 +689,16 @@ def fetch_responses(
         try:
             raw = tsa_client.request_token(url, request, timeout=timeout)
         except TimestampError as exc:
-            dead[url] = f"unreachable: {exc}"
+            # The document carried back to the evidence laptop is a file: its "error" is
+            # English in every language; the person at this terminal reads their own.
+            dead[url] = f"unreachable: {tsa_client.english_message(exc)}"
+            shown[url] = _("unreachable: {error}").format(error=exc)
             responses.append({**base, "response": None, "error": dead[url]})
-            outcomes.append(Fetched(url, entry["checkpoint"], False, dead[url]))
+            outcomes.append(Fetched(url, entry["checkpoint"], False, shown[url]))
             continue
         responses.append({**base, "response": b64encode(raw), "error": None})
-        outcomes.append(Fetched(url, entry["checkpoint"], True, f"{len(raw)} bytes received"))
+        received = ngettext("{n} bytes received", "{n} bytes received", len(raw))
+        outcomes.append(Fetched(url, entry["checkpoint"], True, received.format(n=len(raw))))
     out = {
         "format": RESPONSES_FORMAT,
         "created": format_time(clock()),
@@ -688,7 +730,7 @@ def accept_responses(
     made = _kept_requests(root)
     report = StampReport(min_success=1)
     with open_ledger(root) as ledger:
-        stamped = {(b.checkpoint, b.tsa) for _, b in _ledger_timestamps(ledger)
+        stamped = {(b.checkpoint, b.tsa) for _seq, b in _ledger_timestamps(ledger)
                    if _token_kept(ledger, b)}  # fmt: skip
         entries: dict[int, CheckpointStamp] = {}
         bodies: list[tuple[CheckpointStamp, TsaOutcome, TimestampBody]] = []
@@ -704,27 +746,28 @@ def accept_responses(
                 report.checkpoints.append(entry)
             request = made.get((seq, url, nonce))
             if request is None:
-                entry.outcomes.append(
-                    TsaOutcome(url, False, "refused: this evidence root made no such request "
-                               f"(checkpoint {seq}, nonce {nonce})")
-                )  # fmt: skip
+                refused = _(
+                    "refused: this evidence root made no such request (checkpoint {checkpoint}, "
+                    "nonce {nonce})"
+                ).format(checkpoint=seq, nonce=nonce)
+                entry.outcomes.append(TsaOutcome(url, False, refused))
                 continue
             if (seq, url) in stamped:
-                entry.outcomes.append(
-                    TsaOutcome(url, False, "skipped: this checkpoint already has its token "
-                               "from this authority")
-                )  # fmt: skip
+                skipped = _("skipped: this checkpoint already has its token from this authority")
+                entry.outcomes.append(TsaOutcome(url, False, skipped, skipped=True))
                 continue
             if reply.get("response") is None:
+                # The online machine's words, as the responses document keeps them (English).
                 entry.outcomes.append(TsaOutcome(url, False, str(reply.get("error"))))
                 continue
             checkpoint = ledger.read(seq)
             digest = hashlib.sha256(checkpoint.line).digest()
             if digest.hex() != request["imprint"]:
-                entry.outcomes.append(
-                    TsaOutcome(url, False, "refused: the checkpoint line no longer hashes to "
-                               "the imprint that was requested")
-                )  # fmt: skip
+                refused = _(
+                    "refused: the checkpoint line no longer hashes to the imprint that was "
+                    "requested"
+                )
+                entry.outcomes.append(TsaOutcome(url, False, refused))
                 continue
             raw = b64decode(reply["response"], "response")
             # The evidence laptop stays offline: no CRL or OCSP fetch here either.
@@ -820,14 +863,16 @@ def review_tokens(
         if line is None or body.checkpoint >= position:
             add(
                 "TIMESTAMP_MISMATCH",
-                f"names record {body.checkpoint}, which is not an earlier checkpoint",
+                _("names record {record}, which is not an earlier checkpoint").format(
+                    record=body.checkpoint
+                ),
             )
             continue
         digest = hashlib.sha256(line).digest()
         if body.imprint != digest.hex():
             add(
                 "TIMESTAMP_MISMATCH",
-                "the recorded imprint is not the SHA-256 of the checkpoint line",
+                _("the recorded imprint is not the SHA-256 of the checkpoint line"),
                 digest.hex(),
                 body.imprint,
             )
@@ -835,12 +880,17 @@ def review_tokens(
         try:
             raw = read_token(body.token_file)
         except OSError as exc:
-            add("TIMESTAMP_INVALID", f"token file {body.token_file} cannot be read: {exc.strerror}")
+            add(
+                "TIMESTAMP_INVALID",
+                _("token file {file} cannot be read: {why}").format(
+                    file=body.token_file, why=exc.strerror
+                ),
+            )
             continue
         if hashlib.sha256(raw).hexdigest() != body.token_sha256:
             add(
                 "TIMESTAMP_INVALID",
-                f"token file {body.token_file} is not the one recorded",
+                _("token file {file} is not the one recorded").format(file=body.token_file),
                 body.token_sha256,
                 hashlib.sha256(raw).hexdigest(),
             )
@@ -856,7 +906,7 @@ def review_tokens(
         if format_time(check.gen_time) != body.gen_time:
             add(
                 "TIMESTAMP_MISMATCH",
-                "the recorded genTime differs from the token's",
+                _("the recorded genTime differs from the token's"),
                 body.gen_time,
                 format_time(check.gen_time),
             )
@@ -889,8 +939,10 @@ def order_findings(
                     (
                         "TIMESTAMP_INVALID",
                         f"record {earlier.record}",
-                        f"token time is later than the token over checkpoint {later.checkpoint}, "
-                        "which covers this record: the times are out of order",
+                        _(
+                            "token time is later than the token over checkpoint {checkpoint}, "
+                            "which covers this record: the times are out of order"
+                        ).format(checkpoint=later.checkpoint),
                         earlier.record,
                         f"<= {format_time(later.gen_time)}",
                         format_time(earlier.gen_time),
@@ -911,17 +963,23 @@ def review_findings(review: TokenReview) -> list[Any]:
         # Anyone can make a root certificate: a token checked only against the ones it
         # carries proves its signature, not who the timestamp authority was.
         anchored = len(review.valid) - review.unanchored
+        message = ngettext(
+            "{n} token(s) checked without trust anchors from you ({anchored} against a root "
+            "they carry themselves, {unanchored} with no root at all): supply the TSA's root "
+            "with --tsa-root to establish whose timestamps these are",
+            "{n} token(s) checked without trust anchors from you ({anchored} against a root "
+            "they carry themselves, {unanchored} with no root at all): supply the TSA's root "
+            "with --tsa-root to establish whose timestamps these are",
+            len(review.valid),
+        ).format(n=len(review.valid), anchored=anchored, unanchored=review.unanchored)
         findings.append(
             Finding(
                 Code.TIMESTAMP_UNTRUSTED,
                 "timestamps",
-                f"{len(review.valid)} token(s) checked without trust anchors from you "
-                f"({anchored} against a root they carry themselves, {review.unanchored} "
-                "with no root at all): supply the TSA's root with --tsa-root to establish "
-                "whose timestamps these are",
+                message,
                 None,
-                "a chain to a root you trust",
-                "no root supplied",
+                _("a chain to a root you trust"),
+                _("no root supplied"),
                 warning=True,
             )
         )

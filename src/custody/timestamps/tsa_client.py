@@ -12,7 +12,10 @@ tokens verifiable later.
   for ``custody.timestamps.material``.
 
 Every exchange is bounded: timeouts, a size cap, no redirects, no proxy for loopback.
-Failures are one-line ``TimestampError``s naming the URL.
+Failures are one-line ``ExchangeError``s (a ``TimestampError``) naming the URL, in the
+language of the run, with the same message in English beside it for what is kept in a
+record or a file (``material``: the gaps a ``timestamp`` record lists; ``stamping``: the
+air-gapped responses document), and whether the other side could not be reached at all.
 
 May import: ``custody.errors``, ``custody.timestamps.der``, ``custody.timestamps.algorithms``,
 the standard library.
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from custody.errors import TimestampError
+from custody.i18n import N_, _
 from custody.timestamps.algorithms import HashAlgorithm
 from custody.timestamps.algorithms import algorithm as hash_algorithm
 from custody.timestamps.der import der_encode, der_uint
@@ -51,6 +55,42 @@ _REPLY_TYPES: Final = frozenset({CONTENT_TYPE_REPLY, "application/timestamp-resp
 
 
 MAX_RESPONSE_BYTES: Final = 1024 * 1024  # real tokens with a full chain are < 20 KiB
+
+
+# Who is on the other side of an exchange, as messages name it (``what``). Marked for the
+# catalog here and translated only when a message is made (never at import).
+TIMESTAMP_AUTHORITY: Final = N_("timestamp authority")
+CRL_POINT: Final = N_("CRL distribution point")
+OCSP_RESPONDER: Final = N_("OCSP responder")
+ISSUER_LOCATION: Final = N_("issuer certificate location")
+
+
+class ExchangeError(TimestampError):
+    """An HTTP exchange that failed. ``str()`` is the message in the run's language;
+    ``english`` the same message in English, for records and files (which never change
+    with the language); ``unreachable`` true when the other side could not be reached or
+    did not answer in time (a run does not ask it again)."""
+
+    def __init__(self, shown: str, english: str, *, unreachable: bool = False) -> None:
+        super().__init__(shown)
+        self.english = english
+        self.unreachable = unreachable
+
+
+def english_message(err: BaseException) -> str:
+    """The English text of ``err``: ``ExchangeError.english``, else ``str(err)``."""
+    return err.english if isinstance(err, ExchangeError) else str(err)
+
+
+def _failure(
+    template: str, what: str, url: str, *, unreachable: bool = False, **fields: object
+) -> ExchangeError:
+    """``template`` (a catalog message with a ``{label}`` field: who, and the URL) filled
+    in the run's language and in English."""
+    english = template.format(label=f"{what} {url}" if what else url, **fields)
+    label = f"{_(what)} {url}" if what else url
+    return ExchangeError(_(template).format(label=label, **fields), english,
+                         unreachable=unreachable)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,10 +175,15 @@ def _exchange(
     server trickling bytes cannot hold the caller much longer. ``what`` names the other
     side in messages ("timestamp authority", "CRL distribution point"...).
     """
-    label = f"{what} {url}" if what else url
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TimestampError(f"{what or 'the'} URL {url!r} is not an http(s) URL".lstrip())
+        if what:
+            english = f"{what} URL {url!r} is not an http(s) URL"
+            shown = _("{what} URL {url!r} is not an http(s) URL").format(what=_(what), url=url)
+        else:
+            english = f"the URL {url!r} is not an http(s) URL"
+            shown = _("the URL {url!r} is not an http(s) URL").format(url=url)
+        raise ExchangeError(shown, english)
     handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
     if _is_loopback(parts.hostname):
         handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
@@ -152,10 +197,13 @@ def _exchange(
             ctype = response.headers.get_content_type()
             if accept_types is not None and ctype not in accept_types:
                 wanted = sorted(accept_types)[0]
-                raise TimestampError(f"{label} answered with content type {ctype!r}, not {wanted}")
+                raise _failure(
+                    N_("{label} answered with content type {ctype!r}, not {wanted}"),
+                    what, url, ctype=ctype, wanted=wanted,
+                )  # fmt: skip
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise TimestampError(_too_big(label, max_bytes))
+                raise _too_big(what, url, max_bytes)
             body = bytearray()
             while True:
                 # Each read blocks for at most `timeout` (the socket timeout); the
@@ -167,19 +215,26 @@ def _exchange(
                     break
                 body += chunk
                 if len(body) > max_bytes:
-                    raise TimestampError(_too_big(label, max_bytes))
+                    raise _too_big(what, url, max_bytes)
             return bytes(body)
     except TimestampError:
         raise
     except urllib.error.HTTPError as err:
-        raise TimestampError(f"{label} answered HTTP {err.code} {err.reason}".rstrip()) from None
+        if err.reason:
+            raise _failure(
+                N_("{label} answered HTTP {status} {reason}"), what, url,
+                status=err.code, reason=err.reason,
+            ) from None  # fmt: skip
+        raise _failure(N_("{label} answered HTTP {status}"), what, url, status=err.code) from None
     except urllib.error.URLError as err:
-        raise TimestampError(_unreachable(label, err.reason, timeout)) from None
+        raise _unreachable(what, url, err.reason, timeout) from None
     except OSError as err:  # timeouts, resets, TLS failures while reading
-        raise TimestampError(_unreachable(label, err, timeout)) from None
+        raise _unreachable(what, url, err, timeout) from None
     except (http.client.HTTPException, ValueError) as err:  # malformed HTTP
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise TimestampError(f"{label} sent a malformed HTTP answer: {detail[:120]}") from None
+        raise _failure(
+            N_("{label} sent a malformed HTTP answer: {detail}"), what, url, detail=detail[:120]
+        ) from None
 
 
 def request_token(url: str, request: TimestampRequest, *, timeout: float = 20.0) -> bytes:
@@ -196,7 +251,7 @@ def request_token(url: str, request: TimestampRequest, *, timeout: float = 20.0)
         timeout=timeout,
         max_bytes=MAX_RESPONSE_BYTES,
         accept_types=_REPLY_TYPES,
-        what="timestamp authority",
+        what=TIMESTAMP_AUTHORITY,
     )
 
 
@@ -220,7 +275,7 @@ class HttpTsa:
             timeout=self.timeout,
             max_bytes=MAX_RESPONSE_BYTES,
             accept_types=_REPLY_TYPES,
-            what="timestamp authority",
+            what=TIMESTAMP_AUTHORITY,
         )
 
 
@@ -252,15 +307,26 @@ def http_post(
     )
 
 
-def _too_big(label: str, max_bytes: int) -> str:
-    return f"{label} sent more than {max_bytes} bytes; answer refused"
+def _too_big(what: str, url: str, max_bytes: int) -> ExchangeError:
+    return _failure(
+        N_("{label} sent more than {max_bytes} bytes; answer refused"), what, url,
+        max_bytes=max_bytes,
+    )  # fmt: skip
 
 
-def _unreachable(label: str, reason: object, timeout: float) -> str:
+def _unreachable(what: str, url: str, reason: object, timeout: float) -> ExchangeError:
     if isinstance(reason, TimeoutError):
-        return f"{label} did not answer within {timeout:g} s"
+        return _failure(
+            N_("{label} did not answer within {timeout:g} s"), what, url,
+            unreachable=True, timeout=timeout,
+        )  # fmt: skip
     if isinstance(reason, ConnectionRefusedError):
-        return f"cannot reach {label}: connection refused"
+        return _failure(N_("cannot reach {label}: connection refused"), what, url, unreachable=True)
     if isinstance(reason, OSError) and reason.strerror:
-        return f"cannot reach {label}: {reason.strerror}"
-    return f"cannot reach {label}: {reason}".replace("\n", " ")
+        return _failure(
+            N_("cannot reach {label}: {why}"), what, url, unreachable=True, why=reason.strerror
+        )
+    return _failure(
+        N_("cannot reach {label}: {why}"), what, url, unreachable=True,
+        why=str(reason).replace("\n", " "),
+    )  # fmt: skip

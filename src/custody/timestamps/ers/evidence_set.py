@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from custody.errors import InputError, UsageError
+from custody.i18n import _
 from custody.timestamps.algorithms import HashAlgorithm, algorithm, by_oid
 from custody.timestamps.der import DerError, children, der_encode, der_oid, der_uint, single
 from custody.timestamps.ers.syntax import ArchiveTimeStamp, EvidenceRecord, first_line
@@ -104,7 +105,11 @@ class EvidenceSet:
     def evidence_record(self, index: int) -> EvidenceRecord:
         """Object ``index``'s RFC 4998 EvidenceRecord (DER-stable: the same every time)."""
         if not 0 <= index < len(self):
-            raise UsageError(f"no data object {index} in this evidence set of {len(self)}")
+            raise UsageError(
+                _("no data object {index} in this evidence set of {n}").format(
+                    index=index, n=len(self)
+                )
+            )
         algs = tuple(dict.fromkeys(algorithm(c.algorithm).der for c in self.chains))
         return EvidenceRecord(
             chains=tuple(c.archive_time_stamps(index) for c in self.chains),
@@ -133,37 +138,41 @@ class EvidenceSet:
         try:
             return cls._decode(bytes(data))
         except (DerError, ValueError, IndexError) as err:
-            raise InputError(f"not a custody evidence set: {first_line(err)}") from None
+            raise InputError(
+                _("not a custody evidence set: {why}").format(why=first_line(err))
+            ) from None
 
     @classmethod
     def _decode(cls, data: bytes) -> EvidenceSet:
         top = single(data)
         version, chains_tlv = children(data, top)
         if data[version.start : version.end] != der_uint(1):
-            raise ValueError("unknown evidence set version; upgrade custody")
+            raise ValueError(_("unknown evidence set version; upgrade custody"))
         chains = []
         for ch in children(data, chains_tlv):
             alg_tlv, objs_tlv, ts_tlv = children(data, ch)
             alg = by_oid(der_oid(data, children(data, alg_tlv)[0]))
             if alg is None or not alg.imprint or alg.der != data[alg_tlv.start : alg_tlv.end]:
-                raise ValueError("unsupported or non-canonical digest algorithm")
+                raise ValueError(_("unsupported or non-canonical digest algorithm"))
             objects = []
             for obj in children(data, objs_tlv):
                 hashes = []
                 for h in children(data, obj):
                     if h.tag != 0x04 or h.end - h.body != alg.size:
-                        raise ValueError(f"a leaf is not a {alg.name} hash value")
+                        raise ValueError(
+                            _("a leaf is not a {algorithm} hash value").format(algorithm=alg.name)
+                        )
                     hashes.append(data[h.body : h.end])
                 if not hashes:
-                    raise ValueError("a data object without hash values")
+                    raise ValueError(_("a data object without hash values"))
                 objects.append(tuple(hashes))
             stamps = tuple(data[t.start : t.end] for t in children(data, ts_tlv))
             if not objects or not stamps:
-                raise ValueError("a chain without objects or timestamps")
+                raise ValueError(_("a chain without objects or timestamps"))
             chains.append(SetChain(alg.name, tuple(objects), stamps))
         if not chains or len({len(c.objects) for c in chains}) != 1:
-            raise ValueError("chains disagree on the number of data objects")
+            raise ValueError(_("chains disagree on the number of data objects"))
         result = cls(tuple(chains))
         if result.to_der() != data:
-            raise ValueError("not in DER")
+            raise ValueError(_("not in DER"))
         return result

@@ -26,6 +26,7 @@ from typing import Final
 from cryptography import x509
 
 from custody.errors import InputError, UsageError
+from custody.i18n import _, ngettext
 from custody.timestamps.algorithms import HashAlgorithm, algorithm, by_oid
 from custody.timestamps.ers.evidence_set import (
     EvidenceSet,
@@ -58,7 +59,7 @@ def _stamp(
     digest: bytes, alg: HashAlgorithm, tsa: Transport, roots: Sequence[x509.Certificate] | None
 ) -> bytes:
     """One TSA request; the checked DER token. TimestampError if the TSA fails or lies."""
-    source = getattr(tsa, "url", "the timestamp authority")
+    source = getattr(tsa, "url", None)
     token, _check = stamp_digest(digest, alg.name, tsa, roots=roots or (), source=source)
     return token
 
@@ -66,7 +67,9 @@ def _stamp(
 def _new_algorithm(name: str) -> HashAlgorithm:
     alg = algorithm(name)
     if not alg.imprint:
-        raise UsageError(f"{alg.name} is not acceptable for new evidence")
+        raise UsageError(
+            _("{algorithm} is not acceptable for new evidence").format(algorithm=alg.name)
+        )
     return alg
 
 
@@ -87,7 +90,7 @@ def initial_record(
     """
     hash_alg = _new_algorithm(alg)
     if not data_objects or len(data_objects) > MAX_OBJECTS:
-        raise UsageError(f"between 1 and {MAX_OBJECTS} data objects are needed")
+        raise UsageError(_("between 1 and {most} data objects are needed").format(most=MAX_OBJECTS))
     objects = tuple(tuple(hash_alg.digest(m) for m in members(o)) for o in data_objects)
     chain = SetChain(hash_alg.name, objects, ())
     token = _stamp(chain.tree.root, hash_alg, tsa, trust_roots)
@@ -132,7 +135,9 @@ def chain_algorithm(chain: Sequence[ArchiveTimeStamp]) -> HashAlgorithm:
     oid = ats_algorithm_oid(chain[0])
     alg = by_oid(oid) if oid else None
     if alg is None:
-        raise InputError(f"the evidence record uses hash algorithm {oid}, unknown to custody")
+        raise InputError(
+            _("the evidence record uses hash algorithm {oid}, unknown to custody").format(oid=oid)
+        )
     return alg
 
 
@@ -163,7 +168,7 @@ def renew_hashtree(
         first = record.chains[0][0]
         old = chain_algorithm(record.chains[0])
         if not _first_ats_covers(first, [old.digest(m) for m in found]):
-            raise UsageError("the data object given is not the one this evidence record covers")
+            raise UsageError(_("the data object given is not the one this evidence record covers"))
         ha = alg.digest(sequence_der(record.chains))
         leaves = tuple(alg.digest(alg.digest(m) + ha) for m in found)
         tree = Tree(alg, (leaves,))
@@ -183,11 +188,15 @@ def renew_hashtree(
             version=record.version,
         )
     if isinstance(data_objects, bytes | bytearray | memoryview):
-        raise UsageError("an evidence set is renewed with the list of all its data objects")
+        raise UsageError(_("an evidence set is renewed with the list of all its data objects"))
     objects_in: list[DataObject] = list(data_objects)
     if len(objects_in) != len(record):
         raise UsageError(
-            f"{len(objects_in)} data objects given; the evidence set covers {len(record)}"
+            ngettext(
+                "{n} data objects given; the evidence set covers {covered}",
+                "{n} data objects given; the evidence set covers {covered}",
+                len(objects_in),
+            ).format(n=len(objects_in), covered=len(record))
         )
     base = record.chains[0]
     old = algorithm(base.algorithm)
@@ -195,7 +204,9 @@ def renew_hashtree(
     for i, obj in enumerate(objects_in):
         found = members(obj)
         if tuple(old.digest(m) for m in found) != base.objects[i]:
-            raise UsageError(f"data object {i} is not the one the evidence set covers")
+            raise UsageError(
+                _("data object {index} is not the one the evidence set covers").format(index=i)
+            )
         ha = alg.digest(sequence_der([c.archive_time_stamps(i) for c in record.chains]))
         leaves_out.append(tuple(alg.digest(alg.digest(m) + ha) for m in found))
     chain = SetChain(alg.name, tuple(leaves_out), ())

@@ -19,6 +19,7 @@ from typing import Final, Literal
 from cryptography import x509
 
 from custody.clock import Clock, format_time, utc_now
+from custody.i18n import _
 from custody.timestamps.algorithms import algorithm, by_oid
 from custody.timestamps.ers.evidence_set import EvidenceSet
 from custody.timestamps.ers.syntax import EvidenceRecord, ats_algorithm_oid
@@ -119,18 +120,19 @@ def renewal_due(
     check = checker.check(last_stamp)
     path = checker.path(check)
     if check.gen_time is None or not path:
-        return RenewalAdvice("timestamp", "the last timestamp cannot be validated", None)
+        return RenewalAdvice("timestamp", _("the last timestamp cannot be validated"), None)
     alg_end = policy.end_of(oid)
     deadline = path_deadline(path, material, at, alg_end)
     assert deadline is not None  # the path is not empty
     if alg_end is not None and alg_end - margin <= at:
-        return RenewalAdvice("hashtree", "the hash algorithm's end is near", deadline)
+        return RenewalAdvice("hashtree", _("the hash algorithm's end is near"), deadline)
     if deadline - margin <= at:
         known = by_oid(oid)
         # a chain on a non-preferred algorithm migrates at the same cost as a renewal
         same = known is not None and known.name == preferred
         action: Literal["timestamp", "hashtree"] = "timestamp" if same else "hashtree"
-        return RenewalAdvice(
-            action, f"the last timestamp lapses at {format_time(deadline)}", deadline
-        )
-    return RenewalAdvice("none", f"valid until {format_time(deadline)}", deadline)
+        lapses = _("the last timestamp lapses at {time}").format(time=format_time(deadline))
+        return RenewalAdvice(action, lapses, deadline)
+    return RenewalAdvice(
+        "none", _("valid until {time}").format(time=format_time(deadline)), deadline
+    )

@@ -27,6 +27,7 @@ from asn1crypto import core as a_core
 from asn1crypto import tsp as _a_tsp  # noqa: F401  (registers TSTInfo as a CMS content type)
 
 from custody.errors import InputError, UsageError
+from custody.i18n import _
 from custody.timestamps.der import DerError, der_encode, der_uint, single
 
 __all__ = [
@@ -165,16 +166,18 @@ class EvidenceRecord:
     def from_der(cls, data: bytes) -> EvidenceRecord:
         """Decode a DER EvidenceRecord; InputError (one line) if it is not one, or not DER."""
         if not isinstance(data, bytes | bytearray | memoryview):
-            raise UsageError("an evidence record is given as bytes")
+            raise UsageError(_("an evidence record is given as bytes"))
         data = bytes(data)
         try:
             single(data)  # definite, minimal lengths; no trailing bytes
             parsed = _Asn1EvidenceRecord.load(data, strict=True)
             record = cls._from_asn1(parsed)
         except (ValueError, TypeError, KeyError, IndexError, DerError) as err:
-            raise InputError(f"not an RFC 4998 evidence record: {first_line(err)}") from None
+            raise InputError(
+                _("not an RFC 4998 evidence record: {why}").format(why=first_line(err))
+            ) from None
         if record.to_der() != data:
-            raise InputError("the evidence record is not in DER (it would hash differently)")
+            raise InputError(_("the evidence record is not in DER (it would hash differently)"))
         return record
 
     @classmethod
@@ -198,10 +201,10 @@ class EvidenceRecord:
                     )
                 )
             if not atss:
-                raise ValueError("an ArchiveTimeStampChain is empty")
+                raise ValueError(_("an ArchiveTimeStampChain is empty"))
             chains.append(tuple(atss))
         if not chains:
-            raise ValueError("the ArchiveTimeStampSequence is empty")
+            raise ValueError(_("the ArchiveTimeStampSequence is empty"))
         crypto = parsed["crypto_infos"]
         enc = parsed["encryption_info"]
         return cls(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from custody.errors import UsageError
+from custody.i18n import _
 from custody.timestamps.algorithms import HashAlgorithm
 
 __all__ = ["DataObject", "Tree", "list_hash", "members", "root_of"]
@@ -36,10 +37,10 @@ def members(obj: DataObject) -> tuple[bytes, ...]:
     if isinstance(obj, bytes | bytearray | memoryview):
         return (bytes(obj),)
     if isinstance(obj, str):
-        raise UsageError("data objects are bytes, not text")
+        raise UsageError(_("data objects are bytes, not text"))
     found = tuple(bytes(m) for m in obj)
     if not found:
-        raise UsageError("a data object group needs at least one member")
+        raise UsageError(_("a data object group needs at least one member"))
     return found
 
 
@@ -114,5 +115,5 @@ def root_of(alg: HashAlgorithm, rht: Sequence[Sequence[bytes]]) -> bytes:
             continue
         carried = list_hash(alg, values)
     if carried is None:
-        raise ValueError("empty reduced hash tree")
+        raise ValueError(_("empty reduced hash tree"))
     return carried

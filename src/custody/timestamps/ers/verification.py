@@ -32,6 +32,7 @@ from cryptography import x509
 
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import InputError, UsageError
+from custody.i18n import N_, _
 from custody.timestamps.algorithms import HashAlgorithm, by_oid
 from custody.timestamps.der import DerError, check_der
 from custody.timestamps.ers.policy import DEFAULT_POLICY, AlgorithmPolicy, path_deadline
@@ -93,6 +94,23 @@ LAPSE_CODES: Final = frozenset(
 )
 
 
+# What an archive timestamp must cover, as a problem says it: (when the token's imprint is
+# not it, when the first hash value list does not contain it). Translated when a problem is
+# made, never at import.
+_RENEWAL: Final = (
+    N_("the token's imprint is not the hash of the timestamp it renews"),
+    N_("the first hash value list does not contain the hash of the timestamp it renews"),
+)
+_DATA: Final = (
+    N_("the token's imprint is not the data object's hash"),
+    N_("the first hash value list does not contain the data object's hash"),
+)
+_CHAIN: Final = (
+    N_("the token's imprint is not H(h(d) || H(earlier ArchiveTimeStampSequence))"),
+    N_("the first hash value list does not contain H(h(d) || H(earlier ArchiveTimeStampSequence))"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ErsProblem:
     """One named finding. ``chain``/``index`` locate the archive timestamp (0-based)."""
@@ -104,8 +122,11 @@ class ErsProblem:
     index: int | None = None
 
     def __str__(self) -> str:
-        where = f" (chain {self.chain}, timestamp {self.index})" if self.chain is not None else ""
-        return f"{self.code}{where}: {self.detail}"
+        if self.chain is None:
+            return f"{self.code}: {self.detail}"
+        return _("{code} (chain {chain}, timestamp {index}): {detail}").format(
+            code=self.code, chain=self.chain, index=self.index, detail=self.detail
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +173,7 @@ class ErsVerification:
     def summary(self) -> str:
         if self.ok:
             when = format_time(self.existence_time) if self.existence_time else "?"
-            return f"valid: the data object existed at {when}"
+            return _("valid: the data object existed at {time}").format(time=when)
         return str(self.errors[0])
 
 
@@ -190,7 +211,7 @@ def verify_record(
     """
     at = at_time if at_time is not None else clock()
     if at.tzinfo is None:
-        raise UsageError("at_time must be timezone-aware (UTC)")
+        raise UsageError(_("at_time must be timezone-aware (UTC)"))
     at = at.astimezone(_dt.UTC)
     found = members(data_object)
     material = validation_material or ValidationMaterial()
@@ -245,7 +266,10 @@ class _Verifier:
 
         record = self.record
         if record.version != 1:
-            self.add(ERS_VERSION, f"version {record.version}; only v1(1) is defined")
+            self.add(
+                ERS_VERSION,
+                _("version {version}; only v1(1) is defined").format(version=record.version),
+            )
         items = [
             _Ats(k, j, ats, self.checker.check(ats.time_stamp))
             for k, j, ats in record.archive_time_stamps
@@ -302,7 +326,12 @@ class _Verifier:
         except DerError as err:
             # §5.2 hashes timestamps in DER; Bouncy Castle hashes its DER re-encoding,
             # custody the stored bytes: on a non-DER token the two would disagree.
-            self.add(ERS_TOKEN_NOT_DER, f"the token is not DER ({err})", item, "warning")
+            self.add(
+                ERS_TOKEN_NOT_DER,
+                _("the token is not DER ({why})").format(why=err),
+                item,
+                "warning",
+            )
         item.path = self.checker.path(item.check)
         gen = item.check.gen_time
         for cert, issuer in pairwise(item.path):
@@ -310,9 +339,14 @@ class _Verifier:
             if status.state == "revoked":
                 self.add(
                     ERS_TOKEN_REVOKED,
-                    f"{cert.subject.rfc4514_string()} was revoked at "
-                    f"{format_time(status.revoked_at or gen)}, before genTime "
-                    f"{format_time(gen)} ({status.source})",
+                    _(
+                        "{certificate} was revoked at {revoked}, before genTime {time} ({source})"
+                    ).format(
+                        certificate=cert.subject.rfc4514_string(),
+                        revoked=format_time(status.revoked_at or gen),
+                        time=format_time(gen),
+                        source=status.source,
+                    ),
                     item,
                 )
 
@@ -325,14 +359,16 @@ class _Verifier:
                     loaded = a_algos.DigestAlgorithm.load(item.ats.digest_algorithm)
                     field_oid = str(loaded["algorithm"].dotted)
                 except ValueError:
-                    self.add(ERS_UNKNOWN_ALGORITHM, "digestAlgorithm is unreadable", item)
+                    self.add(ERS_UNKNOWN_ALGORITHM, _("digestAlgorithm is unreadable"), item)
                     continue
             imprint_oid = item.check.hash_algorithm
             oid = field_oid or imprint_oid
             if field_oid and imprint_oid and field_oid != imprint_oid:
                 self.add(
                     ERS_ALGORITHM_MISMATCH,
-                    f"digestAlgorithm {field_oid} but the token's imprint uses {imprint_oid}",
+                    _("digestAlgorithm {field} but the token's imprint uses {imprint}").format(
+                        field=field_oid, imprint=imprint_oid
+                    ),
                     item,
                 )
             if oid is None:
@@ -340,15 +376,21 @@ class _Verifier:
             item.alg = by_oid(oid)
             if item.alg is None or (not item.alg.imprint and item.alg.name != "sha1"):
                 item.alg = None
-                self.add(ERS_UNKNOWN_ALGORITHM, f"hash algorithm {oid} is unknown", item)
+                self.add(
+                    ERS_UNKNOWN_ALGORITHM,
+                    _("hash algorithm {oid} is unknown").format(oid=oid),
+                    item,
+                )
         for k in {i.chain for i in items}:
             chain = [i for i in items if i.chain == k]
             oids = {i.alg.oid for i in chain if i.alg}
             if len(oids) > 1:
                 self.add(
                     ERS_ALGORITHM_MISMATCH,
-                    f"the archive timestamps of chain {k} use several hash algorithms "
-                    f"({', '.join(sorted(oids))}); §5.3 requires one",
+                    _(
+                        "the archive timestamps of chain {chain} use several hash algorithms "
+                        "({algorithms}); §5.3 requires one"
+                    ).format(chain=k, algorithms=", ".join(sorted(oids))),
                     chain[0],
                 )
 
@@ -363,7 +405,9 @@ class _Verifier:
         if used - listed:
             self.add(
                 ERS_DIGEST_ALGORITHMS,
-                f"digestAlgorithms omits {', '.join(sorted(used - listed))} (§3: the union)",
+                _("digestAlgorithms omits {algorithms} (§3: the union)").format(
+                    algorithms=", ".join(sorted(used - listed))
+                ),
                 severity="warning",
             )
 
@@ -375,32 +419,26 @@ class _Verifier:
         if item.index > 0:
             previous = self.record.chains[item.chain][item.index - 1]
             expected = [alg.digest(previous.time_stamp)]
-            self._covers(
-                item, alg, expected, ERS_RENEWAL_NOT_COVERED, "the hash of the timestamp it renews"
-            )
+            self._covers(item, alg, expected, ERS_RENEWAL_NOT_COVERED, _RENEWAL)
             return
         data = [alg.digest(m) for m in self.members]
         if item.chain == 0:
-            self._covers(item, alg, data, ERS_DATA_NOT_COVERED, "the data object's hash")
+            self._covers(item, alg, data, ERS_DATA_NOT_COVERED, _DATA)
             return
         ha = alg.digest(sequence_der(self.record.chains[: item.chain]))
         literal = [alg.digest(h + ha) for h in data]
-        if self._covers(item, alg, literal, None, ""):
+        if self._covers(item, alg, literal, None, None):
             return
         erratum = [alg.digest(min(h, ha) + max(h, ha)) for h in data]
-        if self._covers(item, alg, erratum, None, ""):
+        if self._covers(item, alg, erratum, None, None):
             self.notes.append(
-                f"chain {item.chain} joins data and earlier chains sorted (RFC 4998 erratum "
-                "7411 reading); accepted"
+                _(
+                    "chain {chain} joins data and earlier chains sorted (RFC 4998 erratum "
+                    "7411 reading); accepted"
+                ).format(chain=item.chain)
             )
             return
-        self._covers(
-            item,
-            alg,
-            literal,
-            ERS_CHAIN_NOT_COVERED,
-            "H(h(d) || H(earlier ArchiveTimeStampSequence))",
-        )
+        self._covers(item, alg, literal, ERS_CHAIN_NOT_COVERED, _CHAIN)
 
     def _covers(
         self,
@@ -408,8 +446,10 @@ class _Verifier:
         alg: HashAlgorithm,
         expected: Sequence[bytes],
         code: str | None,
-        what: str,
+        what: tuple[str, str] | None,
     ) -> bool:
+        """Whether the archive timestamp covers ``expected``; if not and ``code`` is given,
+        a problem in the words of ``what`` (the imprint's sentence, the first list's)."""
         imprint = item.check.message_imprint
         assert imprint is not None
         rht = item.ats.reduced_hashtree
@@ -417,12 +457,12 @@ class _Verifier:
             value = expected[0] if len(expected) == 1 else list_hash(alg, expected)
             if value == imprint:
                 return True
-            if code:
-                self.add(code, f"the token's imprint is not {what}", item)
+            if code and what:
+                self.add(code, _(what[0]), item)
             return False
         if not rht or not all(h in rht[0] for h in expected):
-            if code:
-                self.add(code, f"the first hash value list does not contain {what}", item)
+            if code and what:
+                self.add(code, _(what[1]), item)
             return False
         try:
             root = root_of(alg, rht)
@@ -434,7 +474,7 @@ class _Verifier:
             if code:
                 self.add(
                     ERS_HASHTREE_MISMATCH,
-                    "the reduced hash tree does not lead to the timestamped root",
+                    _("the reduced hash tree does not lead to the timestamped root"),
                     item,
                 )
             return False
@@ -449,8 +489,9 @@ class _Verifier:
             if t_next < t_prev - _CLOCK_TOLERANCE:
                 self.add(
                     ERS_TIME_ORDER,
-                    f"genTime {format_time(t_next)} is before the renewed timestamp's "
-                    f"{format_time(t_prev)}",
+                    _("genTime {time} is before the renewed timestamp's {renewed}").format(
+                        time=format_time(t_next), renewed=format_time(t_prev)
+                    ),
                     nxt,
                 )
                 continue
@@ -463,8 +504,9 @@ class _Verifier:
             ):
                 self.add(
                     ERS_ALGORITHM_WEAK,
-                    f"{prev.alg.name} was no longer secure when chain {nxt.chain} began "
-                    f"({format_time(t_next)})",
+                    _("{algorithm} was no longer secure when chain {chain} began ({time})").format(
+                        algorithm=prev.alg.name, chain=nxt.chain, time=format_time(t_next)
+                    ),
                     prev,
                 )
 
@@ -479,38 +521,38 @@ class _Verifier:
         for cert in item.path:
             if when > cert.not_valid_after_utc:
                 end = f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
-                what = "was not renewed before" if last else "was renewed only after"
-                out.append(
-                    (
-                        expired_code,
-                        f"{what} {cert.subject.rfc4514_string()} expired ({end}); needed at {at}",
-                        "error",
+                if last:
+                    expired = _(
+                        "was not renewed before {certificate} expired ({end}); needed at {time}"
                     )
-                )
+                else:
+                    expired = _(
+                        "was renewed only after {certificate} expired ({end}); needed at {time}"
+                    )
+                detail = expired.format(certificate=cert.subject.rfc4514_string(), end=end, time=at)
+                out.append((expired_code, detail, "error"))
         for cert, issuer in pairwise(item.path):
             status = revocation_status(cert, issuer, self.material, when)
             if status.state == "revoked":
-                out.append(
-                    (
-                        revoked_code,
-                        f"{cert.subject.rfc4514_string()} was revoked at "
-                        f"{format_time(status.revoked_at or when)}, before {at} ({status.source})",
-                        "error",
-                    )
+                detail = _(
+                    "{certificate} was revoked at {revoked}, before {time} ({source})"
+                ).format(
+                    certificate=cert.subject.rfc4514_string(),
+                    revoked=format_time(status.revoked_at or when),
+                    time=at,
+                    source=status.source,
                 )
+                out.append((revoked_code, detail, "error"))
             elif status.state == "unknown" and not last:
                 # (For the last timestamp, "unrevoked at a time still to come" cannot be
                 # known from anything kept; its expiry is in renew_before.)
-                out.append(
-                    (
-                        ERS_REVOCATION_UNKNOWN,
-                        f"no CRL or OCSP answer kept shows {cert.subject.rfc4514_string()} "
-                        f"unrevoked at {at}",
-                        "warning",
-                    )
-                )
+                detail = _(
+                    "no CRL or OCSP answer kept shows {certificate} unrevoked at {time}"
+                ).format(certificate=cert.subject.rfc4514_string(), time=at)
+                out.append((ERS_REVOCATION_UNKNOWN, detail, "warning"))
         if item.alg and not self.policy.secure_at(item.alg.oid, when):
-            out.append((ERS_ALGORITHM_WEAK, f"{item.alg.name} is not secure at {at}", "error"))
+            weak = _("{algorithm} is not secure at {time}").format(algorithm=item.alg.name, time=at)
+            out.append((ERS_ALGORITHM_WEAK, weak, "error"))
         return out
 
     def _last_valid(self, item: _Ats) -> _dt.datetime | None:
