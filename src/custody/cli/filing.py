@@ -102,6 +102,7 @@ def register(
     from custody import __version__
     from custody.delivery.register import (
         build_register,
+        made_in,
         register_format,
         rows_of,
         write_register,
@@ -111,10 +112,13 @@ def register(
     if output is None:
         raise UsageError("say where to write with --out register.csv or --out register.xlsx")
     register_format(output)
-    built = verified_report(
+    # The register is a file with no language of its own (English column headings, a file
+    # format): everything it takes from the report - statuses, what was trusted - is made
+    # in English, whatever the language this run speaks.
+    built = made_in("en", lambda: verified_report(
         source, exhibit, tag, ledger,
         (checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key),
-    )  # fmt: skip
+    ))  # fmt: skip
     table = build_register(built, withhold_collector=withhold_collector)
     kind = write_register(table, output, creator=f"custody {__version__}")
     if json_output:
@@ -178,6 +182,7 @@ def certify(
     ledger's facts: HTML or PDF by the --out suffix. The templates are starting points for
     counsel, not legal advice. Exit codes as for 'custody report'."""
     from custody.delivery.certify import Certifier, available, render_certification
+    from custody.delivery.register import made_in
     from custody.errors import UsageError
     from custody.system.files import write_atomic
 
@@ -196,10 +201,13 @@ def certify(
         raise UsageError("choose a template with --template NAME (see 'custody certify --list')")
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UsageError("say where to write with --out FILE.html or --out FILE.pdf")
-    built = verified_report(
+    # The certification is a document in its template's language: what it takes from the
+    # report (findings, statuses) is made in that language, or in English when custody has
+    # no messages in it - never in the language this run happens to speak.
+    built = made_in(lang, lambda: verified_report(
         source, exhibit, tag, ledger,
         (checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key),
-    )  # fmt: skip
+    ))  # fmt: skip
     certifier = Certifier(name, title, organisation, place)
     page = render_certification(
         built, template=template, certifier=certifier, lang=lang, template_dir=template_dir

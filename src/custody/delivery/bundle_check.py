@@ -58,6 +58,7 @@ from custody.evidence.hashing import (
     new_hash,
 )
 from custody.findings import Code, Finding, VerificationResult
+from custody.i18n import N_, _, ngettext
 from custody.ledger.bodies import CheckpointBody, ExhibitBody, ItemBody, KeyBody, TimestampBody
 from custody.ledger.checks import TrustedCheckpoint
 from custody.ledger.exhibits import ExhibitBook
@@ -66,7 +67,7 @@ from custody.ledger.linefacts import LineFacts
 from custody.ledger.proofs import check_document
 from custody.ledger.records import SignedRecord
 from custody.trust.policy import TrustPolicy
-from custody.verify.roots import NO_TOKENS, digests_differ
+from custody.verify.roots import digests_differ
 
 
 def verify_bundle(
@@ -113,9 +114,9 @@ def verify_source(
             "zip members",
             [damaged_finding(rel, why) for rel, why in sorted(source.damaged.items())],
             len(source.files),
-            "every member read back with the CRC-32 and length the zip recorded"
+            _("every member read back with the CRC-32 and length the zip recorded")
             if not source.damaged
-            else "members that did not read back as the zip recorded them",
+            else _("members that did not read back as the zip recorded them"),
         )
     return result
 
@@ -145,13 +146,15 @@ def _verify(
     if missing and source.findings:
         # Set aside as unsafe or damaged: a finding, not "this is not a bundle".
         for name in missing:
-            structure.append(Finding(Code.BUNDLE_MALFORMED, name, "missing or refused"))
-        result.add_check("bag structure", structure.result(), len(files), "BagIt files present")
+            structure.append(Finding(Code.BUNDLE_MALFORMED, name, _("missing or refused")))
+        result.add_check("bag structure", structure.result(), len(files), _("BagIt files present"))
         return
     if "bagit.txt" not in files:
-        raise InputError(f"{source.path} is not a BagIt bag (no bagit.txt)")
+        raise InputError(_("{path} is not a BagIt bag (no bagit.txt)").format(path=source.path))
     if "custody/index.json" not in files or "custody/records.jsonl" not in files:
-        raise InputError(f"{source.path} is not a custody bundle (no custody/index.json)")
+        raise InputError(
+            _("{path} is not a custody bundle (no custody/index.json)").format(path=source.path)
+        )
     payload = {p for p in files if p.startswith("data/")}
     # Payload manifests: every payload file listed and matching; nothing extra.
     manifests: dict[str, dict[str, str]] = {}
@@ -165,40 +168,46 @@ def _verify(
             for rel in others:
                 unlisted_elsewhere.setdefault(rel)
             if count > len(others):
+                message = ngettext(
+                    "lists {n} files that are not payload files of the bundle; the first "
+                    "{named} are named",
+                    "lists {n} files that are not payload files of the bundle; the first "
+                    "{named} are named",
+                    count,
+                ).format(n=count, named=len(others))
                 file_findings.append(
-                    Finding(
-                        Code.FILE_MISSING,
-                        name,
-                        f"lists {count} files that are not payload files of the bundle; "
-                        f"the first {len(others)} are named",
-                        None,
-                        None,
-                        str(count),
-                    )
+                    Finding(Code.FILE_MISSING, name, message, None, None, str(count))
                 )
     if not manifests:
-        structure.append(Finding(Code.BUNDLE_MALFORMED, "manifest", "no payload manifest"))
+        structure.append(Finding(Code.BUNDLE_MALFORMED, "manifest", _("no payload manifest")))
     for algorithm in PAYLOAD_ALGORITHMS:
         if manifests and algorithm not in manifests:
             structure.append(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     f"manifest-{algorithm}.txt",
-                    f"the payload manifest manifest-{algorithm}.txt is missing: a "
-                    f"{BUNDLE_FORMAT} bag lists its payload under each of "
-                    f"{', '.join(PAYLOAD_ALGORITHMS)}",
+                    _(
+                        "the payload manifest {manifest} is missing: a {format} bag lists its "
+                        "payload under each of {algorithms}"
+                    ).format(
+                        manifest=f"manifest-{algorithm}.txt",
+                        format=BUNDLE_FORMAT,
+                        algorithms=", ".join(PAYLOAD_ALGORITHMS),
+                    ),
                 )
             )
     listed = set().union(*(m.keys() for m in manifests.values())) if manifests else set()
     for rel in unlisted_elsewhere:
         if ".." in rel.split("/") or rel.startswith("/"):
-            structure.append(Finding(Code.BUNDLE_UNSAFE, rel, "a manifest entry leaves the bundle"))
+            structure.append(
+                Finding(Code.BUNDLE_UNSAFE, rel, _("a manifest entry leaves the bundle"))
+            )
         else:
             file_findings.append(
-                Finding(Code.FILE_MISSING, rel, "listed in the manifest but not in the bundle")
+                Finding(Code.FILE_MISSING, rel, _("listed in the manifest but not in the bundle"))
             )
     for rel in sorted(payload - listed):
-        file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, "in data/ but in no manifest"))
+        file_findings.append(Finding(Code.FILE_UNEXPECTED, rel, _("in data/ but in no manifest")))
     # Which digests are re-hashed, and why: SHA-256 always (manifest-sha256.txt and every
     # item record carry it), plus every other digest the item records carry (BLAKE3 by
     # default): those are what the signatures commit to. manifest-sha512.txt is unsigned -
@@ -230,7 +239,9 @@ def _verify(
         if isinstance(actual, DamagedMemberError):
             continue  # reported once, by the "zip members" check
         if isinstance(actual, str):
-            file_findings.append(Finding(Code.FILE_UNREADABLE, rel, f"could not be read: {actual}"))
+            file_findings.append(
+                Finding(Code.FILE_UNREADABLE, rel, _("could not be read: {why}").format(why=actual))
+            )
             continue
         hashed[rel] = actual
         listed_digests = {a: m[rel] for a, m in manifests.items() if a in rehashed and rel in m}
@@ -238,7 +249,7 @@ def _verify(
         if differ:
             # One changed file, one finding (merged below with its item record's digests).
             file_findings.append(
-                digests_differ(rel, None, listed_digests, actual, differ, "the payload manifest")
+                digests_differ(rel, None, listed_digests, actual, differ, _("the payload manifest"))
             )
     # Tag manifests cover the custody material: both of them, each listing every tag file
     # (deleting them, or a line of them, used to raise no finding).
@@ -250,8 +261,10 @@ def _verify(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     name,
-                    f"the tag manifest {name} is missing: a {BUNDLE_FORMAT} bag covers every "
-                    "file outside data/ with one per algorithm",
+                    _(
+                        "the tag manifest {manifest} is missing: a {format} bag covers every "
+                        "file outside data/ with one per algorithm"
+                    ).format(manifest=name, format=BUNDLE_FORMAT),
                 )
             )
             continue
@@ -261,23 +274,24 @@ def _verify(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     rel,
-                    f"a file outside data/ that {name} does not list",
+                    _("a file outside data/ that {manifest} does not list").format(manifest=name),
                 )
             )
         for rel in others:
-            structure.append(Finding(Code.FILE_MISSING, rel, f"listed in {name} but absent"))
-        if count > len(others):
             structure.append(
                 Finding(
                     Code.FILE_MISSING,
-                    name,
-                    f"lists {count} files that are not in the bundle; the first {len(others)} "
-                    "are named",
-                    None,
-                    None,
-                    str(count),
+                    rel,
+                    _("listed in {manifest} but absent").format(manifest=name),
                 )
             )
+        if count > len(others):
+            message = ngettext(
+                "lists {n} files that are not in the bundle; the first {named} are named",
+                "lists {n} files that are not in the bundle; the first {named} are named",
+                count,
+            ).format(n=count, named=len(others))
+            structure.append(Finding(Code.FILE_MISSING, name, message, None, None, str(count)))
         for rel, expected in entries.items():
             try:
                 found = source.digests(rel, (algorithm,))[algorithm]
@@ -285,22 +299,36 @@ def _verify(
                 continue  # reported once, by the "zip members" check
             if found != expected:
                 structure.append(
-                    Finding(Code.FILE_MODIFIED, rel, f"differs from {name}", None, expected, found)
+                    Finding(
+                        Code.FILE_MODIFIED,
+                        rel,
+                        _("differs from {manifest}").format(manifest=name),
+                        None,
+                        expected,
+                        found,
+                    )
                 )
     result.files_checked = len(hashed)
     result.bytes_hashed = sum(files[r] for r in hashed)
     skipped = sorted(set(manifests) - rehashed)
+    if skipped:
+        detail = _(
+            "BagIt files present, manifests readable, no path leaving the bundle; payload "
+            "re-hashed with {algorithms} ({manifests}: entries checked, digests not re-hashed "
+            "- unsigned, and covered by the signed digests)"
+        )
+    else:
+        detail = _(
+            "BagIt files present, manifests readable, no path leaving the bundle; payload "
+            "re-hashed with {algorithms}"
+        )
     result.add_check(
         "bag structure",
         structure.result(),
         len(files),
-        "BagIt files present, manifests readable, no path leaving the bundle; payload "
-        f"re-hashed with {', '.join(algorithms)}"
-        + (
-            f" ({', '.join(f'manifest-{a}.txt' for a in skipped)}: entries checked, digests "
-            "not re-hashed - unsigned, and covered by the signed digests)"
-            if skipped
-            else ""
+        detail.format(
+            algorithms=", ".join(algorithms),
+            manifests=", ".join(f"manifest-{a}.txt" for a in skipped),
         ),
     )
     _verify_custody(source, result, hashed, file_findings, policy)
@@ -353,7 +381,7 @@ def _verify_custody(
             Finding(
                 Code.CHECKPOINT_MISMATCH,
                 "checkpoint",
-                "the checkpoint record named by the index is not in records.jsonl",
+                _("the checkpoint record named by the index is not in records.jsonl"),
             )
         )
     else:
@@ -363,7 +391,7 @@ def _verify_custody(
                 Finding(
                     Code.CHECKPOINT_MISMATCH,
                     f"record {checkpoint.seq}",
-                    "the index and the checkpoint record disagree",
+                    _("the index and the checkpoint record disagree"),
                     checkpoint.seq,
                     body.root,
                     root.hex(),
@@ -384,7 +412,7 @@ def _verify_custody(
         if name not in source.files:
             proof_findings.append(
                 Finding(
-                    Code.PROOF_INVALID, f"record {seq}", "no inclusion proof in the bundle", seq
+                    Code.PROOF_INVALID, f"record {seq}", _("no inclusion proof in the bundle"), seq
                 )
             )
             continue
@@ -397,7 +425,12 @@ def _verify_custody(
             continue
         if not isinstance(document, dict):
             proof_findings.append(
-                Finding(Code.PROOF_INVALID, f"record {seq}", f"{name} is not a proof", seq)
+                Finding(
+                    Code.PROOF_INVALID,
+                    f"record {seq}",
+                    _("{file} is not a proof").format(file=name),
+                    seq,
+                )
             )
             continue
         outcome = check_document(document)
@@ -408,9 +441,9 @@ def _verify_custody(
                 outcome.failures[0]
                 if outcome.failures
                 else (
-                    "the proof is for other bytes than records.jsonl holds"
+                    _("the proof is for other bytes than records.jsonl holds")
                     if not same_line
-                    else "the proof is against another checkpoint"
+                    else _("the proof is against another checkpoint")
                 )
             )
             proof_findings.append(Finding(Code.PROOF_INVALID, f"record {seq}", why, seq))
@@ -447,13 +480,15 @@ def _verify_custody(
     for seq in sorted(set(facts) - set(counted)):
         fact = facts[seq]
         if fact.signature_ok is None:
-            message = "signed by a key not proven in this bundle"
+            message = _("signed by a key not proven in this bundle")
             signature_findings.append(
                 Finding(Code.UNKNOWN_KEY, f"record {seq}", message, seq, None, fact.signer)
             )
         elif not fact.signature_ok:
             signature_findings.append(
-                Finding(Code.BAD_SIGNATURE, f"record {seq}", "the signature does not verify", seq)
+                Finding(
+                    Code.BAD_SIGNATURE, f"record {seq}", _("the signature does not verify"), seq
+                )
             )
     result.signers = judge_signers(rules.keys, policy)
     # Items against the payload. Only authentic records count (docs/events.md §2): a forged
@@ -471,7 +506,7 @@ def _verify_custody(
                 continue  # there, but altered inside the zip: the "zip members" check says so
             if not file_findings.names(rel):
                 file_findings.append(
-                    Finding(Code.FILE_MISSING, rel, "the item's file is not in the bundle", seq)
+                    Finding(Code.FILE_MISSING, rel, _("the item's file is not in the bundle"), seq)
                 )
             continue
         differ = [a for a, value in item.digests.items() if a in actual and actual[a] != value]
@@ -482,18 +517,21 @@ def _verify_custody(
             recorded = dict(item.digests)
             for finding in listed:
                 for pair in (finding.expected or "").split():
-                    algorithm, _, value = pair.partition(":")
+                    algorithm, _sep, value = pair.partition(":")
                     if algorithm not in recorded and value != actual.get(algorithm):
                         recorded[algorithm] = value
                         differ.append(algorithm)
-            against = f"item record {seq}" + (" and the payload manifest" if listed else "")
+            if listed:
+                against = _("item record {record} and the payload manifest").format(record=seq)
+            else:
+                against = _("item record {record}").format(record=seq)
             file_findings.append(digests_differ(rel, seq, recorded, actual, differ, against))
     for rel in sorted(set(hashed) - expected_paths):
         file_findings.append(
             Finding(
                 Code.FILE_UNEXPECTED,
                 rel,
-                "a payload file no authentic, proven item record describes",
+                _("a payload file no authentic, proven item record describes"),
             )
         )
     records_findings.extend(_index_disagreements(index, parsed))
@@ -506,8 +544,10 @@ def _verify_custody(
             Finding(
                 Code.BUNDLE_MALFORMED,
                 "custody/index.json",
-                "lists more consistency proofs than the bundle has proof files; the rest are "
-                "not read",
+                _(
+                    "lists more consistency proofs than the bundle has proof files; the rest are "
+                    "not read"
+                ),
             )
         )
     for rel in consistency:
@@ -517,7 +557,9 @@ def _verify_custody(
             proof_findings.append(Finding(Code.PROOF_INVALID, rel, str(exc)))
             continue
         if not isinstance(document, dict):  # valid JSON of another shape: "\u0000", [..]
-            proof_findings.append(Finding(Code.PROOF_INVALID, rel, f"{rel} is not a proof"))
+            proof_findings.append(
+                Finding(Code.PROOF_INVALID, rel, _("{file} is not a proof").format(file=rel))
+            )
             continue
         outcome = check_document(document)
         if outcome.ok and document.get("new_root") == root.hex():
@@ -529,7 +571,7 @@ def _verify_custody(
                     rel,
                     outcome.failures[0]
                     if outcome.failures
-                    else "not a proof towards this checkpoint",
+                    else _("not a proof towards this checkpoint"),
                 )
             )
     result.ledger_size = tree_size
@@ -538,28 +580,44 @@ def _verify_custody(
         "records",
         records_findings.result(),
         len(parsed),
-        f"{len(parsed)} ledger records in the bundle parsed strictly",
+        ngettext(
+            "{n} ledger records in the bundle parsed strictly",
+            "{n} ledger records in the bundle parsed strictly",
+            len(parsed),
+        ).format(n=len(parsed)),
     )
     result.add_check(
         "inclusion proofs",
         proof_findings.result(),
         len(proven),
-        f"{len(proven)} records proven in the {tree_size}-record ledger with root {root.hex()}",
+        ngettext(
+            "{n} records proven in the {size}-record ledger with root {root}",
+            "{n} records proven in the {size}-record ledger with root {root}",
+            len(proven),
+        ).format(n=len(proven), size=tree_size, root=root.hex()),
     )
     result.add_check(
         "signatures and keys",
         signature_findings.result(),
         len(parsed),
-        f"signatures checked against {len(usable_keys)} keys proven in the ledger; each signer "
-        "introduced before it signed, valid, in a role and with the authority its records need",
+        ngettext(
+            "signatures checked against {n} keys proven in the ledger; each signer introduced "
+            "before it signed, valid, in a role and with the authority its records need",
+            "signatures checked against {n} keys proven in the ledger; each signer introduced "
+            "before it signed, valid, in a role and with the authority its records need",
+            len(usable_keys),
+        ).format(n=len(usable_keys)),
     )
     if policy.held is not None:
         result.add_check(
             "held checkpoint",
             _held_findings(policy.held, tree_size, root, source, index),
             1,
-            f"the bundle's checkpoint extends the checkpoint of {policy.held.tree_size} records "
-            f"from {policy.held.source}",
+            ngettext(
+                "the bundle's checkpoint extends the checkpoint of {n} records from {source}",
+                "the bundle's checkpoint extends the checkpoint of {n} records from {source}",
+                policy.held.tree_size,
+            ).format(n=policy.held.tree_size, source=policy.held.source),
         )
     # The ledger's identity: its first line, when the bundle proves it (it carries it).
     first = parsed.get(0)
@@ -586,8 +644,13 @@ def _verify_custody(
                     Finding(
                         Code.HELD_CHECKPOINT_UNPROVEN,
                         f"remembered checkpoint ({earlier.describe()})",
-                        f"this bundle's checkpoint ({tree_size} records) is older than one you "
-                        "verified before; it cannot show that it is part of that history",
+                        ngettext(
+                            "this bundle's checkpoint ({n} records) is older than one you "
+                            "verified before; it cannot show that it is part of that history",
+                            "this bundle's checkpoint ({n} records) is older than one you "
+                            "verified before; it cannot show that it is part of that history",
+                            tree_size,
+                        ).format(n=tree_size),
                         warning=True,
                     )
                 )
@@ -600,8 +663,10 @@ def _verify_custody(
                     Finding(
                         Code.NOT_APPEND_ONLY,
                         finding.item,
-                        f"this bundle does not extend a checkpoint of this ledger you verified "
-                        f"before: {finding.message}",
+                        _(
+                            "this bundle does not extend a checkpoint of this ledger you "
+                            "verified before: {problem}"
+                        ).format(problem=finding.message),
                         None,
                         finding.expected,
                         finding.found,
@@ -611,14 +676,23 @@ def _verify_custody(
             "remembered checkpoints",
             remembered,
             len(seen),
-            f"the bundle's checkpoint extends the {len(seen)} checkpoint(s) of this ledger you "
-            "verified before",
+            ngettext(
+                "the bundle's checkpoint extends the {n} checkpoint(s) of this ledger you "
+                "verified before",
+                "the bundle's checkpoint extends the {n} checkpoint(s) of this ledger you "
+                "verified before",
+                len(seen),
+            ).format(n=len(seen)),
         )
     result.add_check(
         "files",
         file_findings.result(),
         len(hashed),
-        f"{len(hashed)} payload files against the manifests and their item records",
+        ngettext(
+            "{n} payload files against the manifests and their item records",
+            "{n} payload files against the manifests and their item records",
+            len(hashed),
+        ).format(n=len(hashed)),
     )
     # (References to records the bundle leaves out - other victims' items - are not checked.)
     reference_problems, checked = reference_findings(
@@ -628,8 +702,13 @@ def _verify_custody(
         "references",
         reference_problems,
         checked,
-        f"{checked} references between the bundle's records name an earlier item record "
-        "with that content",
+        ngettext(
+            "{n} references between the bundle's records name an earlier item record with "
+            "that content",
+            "{n} references between the bundle's records name an earlier item record with "
+            "that content",
+            checked,
+        ).format(n=checked),
     )
     _verify_disclosures(source, result, parsed)
     _check_exhibits(result, parsed, authentic, {f.seq for f in reference_problems})
@@ -662,8 +741,8 @@ def _verify_disclosures(
             disclosed.update((d, (DISCLOSURES, x)) for d, x in parsed_lines.items())
         except RecordError as exc:
             findings.append(Finding(Code.BUNDLE_MALFORMED, DISCLOSURES, str(exc)))
-    disclosed.update((d, ("disclosures given separately", x))
-                     for d, x in source.extra_disclosures.items())  # fmt: skip
+    separately = _("disclosures given separately")
+    disclosed.update((d, (separately, x)) for d, x in source.extra_disclosures.items())
     matched = 0
     for digest, (where, disclosure) in disclosed.items():
         _salt, name, _value = disclosure.parts()
@@ -673,10 +752,12 @@ def _verify_disclosures(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     where,
-                    f"a disclosed {name} that no item record in the bundle commits to: its "
-                    "value or salt was altered, or it belongs to another bundle",
+                    _(
+                        "a disclosed {field} that no item record in the bundle commits to: its "
+                        "value or salt was altered, or it belongs to another bundle"
+                    ).format(field=name),
                     None,
-                    "the SHA-256 of a commitment in a signed item record",
+                    _("the SHA-256 of a commitment in a signed item record"),
                     digest,
                 )
             )
@@ -687,8 +768,13 @@ def _verify_disclosures(
         "disclosures",
         findings,
         len(committed),
-        f"{matched} identifying value(s) disclosed, each matching the salted commitment in "
-        f"its signed record; {held_back} withheld (only their commitments are in the records)",
+        ngettext(
+            "{n} identifying value(s) disclosed, each matching the salted commitment in its "
+            "signed record; {withheld} withheld (only their commitments are in the records)",
+            "{n} identifying value(s) disclosed, each matching the salted commitment in its "
+            "signed record; {withheld} withheld (only their commitments are in the records)",
+            matched,
+        ).format(n=matched, withheld=held_back),
     )
 
 
@@ -712,8 +798,13 @@ def _check_exhibits(
             "exhibit numbers",
             findings,
             book.records,
-            f"{len(book.by_item)} exhibit numbers, each given to one item record only, never "
-            "changed and never reused",
+            ngettext(
+                "{n} exhibit numbers, each given to one item record only, never changed and "
+                "never reused",
+                "{n} exhibit numbers, each given to one item record only, never changed and "
+                "never reused",
+                len(book.by_item),
+            ).format(n=len(book.by_item)),
         )
 
 
@@ -736,7 +827,9 @@ def _index_disagreements(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     "custody/index.json",
-                    f"lists record {seq!r}, which is not an item record in records.jsonl",
+                    _(
+                        "lists record {record!r}, which is not an item record in records.jsonl"
+                    ).format(record=seq),
                 )
             )
             continue
@@ -753,8 +846,10 @@ def _index_disagreements(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     "custody/index.json",
-                    f"its entry for record {seq} disagrees with the signed item record "
-                    f"({', '.join(wrong)})",
+                    _(
+                        "its entry for record {record} disagrees with the signed item record "
+                        "({fields})"
+                    ).format(record=seq, fields=", ".join(wrong)),
                     seq,
                     json.dumps({k: expected[k] for k in wrong}, ensure_ascii=False),
                     json.dumps({k: entry.get(k) for k in wrong}, ensure_ascii=False),
@@ -765,7 +860,7 @@ def _index_disagreements(
             Finding(
                 Code.BUNDLE_MALFORMED,
                 "custody/index.json",
-                f"does not list item record {seq}",
+                _("does not list item record {record}").format(record=seq),
                 seq,
             )
         )
@@ -800,20 +895,26 @@ def _verify_cosignatures(
             continue
         if identity is None or claimed != identity:
             findings.append(
-                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature is for another ledger")
+                Finding(Code.COSIGNATURE_INVALID, rel, _("the cosignature is for another ledger"))
             )
         elif extended.get(body.tree_size) != body.root:
-            findings.append(
-                Finding(Code.COSIGNATURE_INVALID, rel, f"the cosigned tree of {body.tree_size} "
-                        "records is not one this bundle's checkpoint is proven to extend")
-            )  # fmt: skip
+            message = ngettext(
+                "the cosigned tree of {n} records is not one this bundle's checkpoint is proven "
+                "to extend",
+                "the cosigned tree of {n} records is not one this bundle's checkpoint is proven "
+                "to extend",
+                body.tree_size,
+            ).format(n=body.tree_size)
+            findings.append(Finding(Code.COSIGNATURE_INVALID, rel, message))
         elif not cosignatures.is_valid(identity, body):
             findings.append(
-                Finding(Code.COSIGNATURE_INVALID, rel, "the cosignature does not verify")
+                Finding(Code.COSIGNATURE_INVALID, rel, _("the cosignature does not verify"))
             )
         else:
             bodies.append(body)
-    detail = f"{len(entries)} witness cosignature(s) carried"
+    detail = ngettext(
+        "{n} witness cosignature(s) carried", "{n} witness cosignature(s) carried", len(entries)
+    ).format(n=len(entries))
     if policy.min_witnesses:
         covered = cosignatures.coverage(
             identity or "", bodies, policy.witnesses, policy.min_witnesses, extended.get
@@ -846,18 +947,22 @@ def _withheld_disagreements(
         seq = entry.get("record")
         why = None
         if set(entry) != {"record", "reason"} or entry.get("reason") != WITHHELD_REASON:
-            why = f"a withheld_events entry is not {{record, reason: {WITHHELD_REASON!r}}}"
-        elif not isinstance(seq, int) or isinstance(seq, bool):
-            why = "a withheld_events entry does not name a record number"
-        elif seq in seen:
-            why = f"withheld_events lists record {seq} twice"
-        elif seq in parsed:
-            why = f"withheld_events lists record {seq}, which the bundle carries"
-        elif not first_item < seq < tree_size:
-            why = (
-                f"withheld_events lists record {seq}, which cannot be an event about the "
-                f"exported items in the {tree_size}-record ledger"
+            why = _("a withheld_events entry is not {{record, reason: {reason!r}}}").format(
+                reason=WITHHELD_REASON
             )
+        elif not isinstance(seq, int) or isinstance(seq, bool):
+            why = _("a withheld_events entry does not name a record number")
+        elif seq in seen:
+            why = _("withheld_events lists record {record} twice").format(record=seq)
+        elif seq in parsed:
+            why = _("withheld_events lists record {record}, which the bundle carries").format(
+                record=seq
+            )
+        elif not first_item < seq < tree_size:
+            why = _(
+                "withheld_events lists record {record}, which cannot be an event about the "
+                "exported items in the {size}-record ledger"
+            ).format(record=seq, size=tree_size)
         if why is not None:
             findings.append(Finding(Code.BUNDLE_MALFORMED, "custody/index.json", why))
         if isinstance(seq, int):
@@ -893,8 +998,13 @@ def _held_findings(
             Finding(
                 Code.NOT_APPEND_ONLY,
                 where,
-                f"the bundle's checkpoint has the size of the one you hold ({tree_size} records) "
-                "but another root: it is not the ledger your checkpoint covers",
+                ngettext(
+                    "the bundle's checkpoint has the size of the one you hold ({n} records) but "
+                    "another root: it is not the ledger your checkpoint covers",
+                    "the bundle's checkpoint has the size of the one you hold ({n} records) but "
+                    "another root: it is not the ledger your checkpoint covers",
+                    tree_size,
+                ).format(n=tree_size),
                 None,
                 held.root.hex(),
                 root.hex(),
@@ -913,8 +1023,13 @@ def _held_findings(
                     Finding(
                         Code.NOT_APPEND_ONLY,
                         where,
-                        f"the bundle's ledger at {held.tree_size} records is not the one your "
-                        "checkpoint covers: it was rewritten, or is another ledger",
+                        ngettext(
+                            "the bundle's ledger at {n} records is not the one your checkpoint "
+                            "covers: it was rewritten, or is another ledger",
+                            "the bundle's ledger at {n} records is not the one your checkpoint "
+                            "covers: it was rewritten, or is another ledger",
+                            held.tree_size,
+                        ).format(n=held.tree_size),
                         None,
                         held.root.hex(),
                         str(document.get("old_root")),
@@ -926,11 +1041,17 @@ def _held_findings(
         Finding(
             Code.HELD_CHECKPOINT_UNPROVEN,
             where,
-            f"the bundle carries no proof that its checkpoint ({tree_size} records) extends the "
-            f"one you hold ({held.tree_size} records): it cannot be shown to be that ledger",
+            _(
+                "the bundle carries no proof that its checkpoint ({size} records) extends the "
+                "one you hold ({held} records): it cannot be shown to be that ledger"
+            ).format(size=tree_size, held=held.tree_size),
             None,
-            f"a consistency proof from {held.tree_size} records",
-            "none",
+            ngettext(
+                "a consistency proof from {n} records",
+                "a consistency proof from {n} records",
+                held.tree_size,
+            ).format(n=held.tree_size),
+            _("none"),
         )
     ]
 
@@ -961,7 +1082,7 @@ def _verify_tokens(
             Finding(
                 Code.TIMESTAMP_PENDING,
                 f"record {checkpoint.seq}",
-                "the checkpoint has no trusted timestamp in this bundle",
+                _("the checkpoint has no trusted timestamp in this bundle"),
                 checkpoint.seq,
                 required=policy.require_timestamps,
             )
@@ -970,9 +1091,13 @@ def _verify_tokens(
         "timestamps",
         findings,
         review.checked,
-        f"{len(review.valid)} of {review.checked} RFC 3161 tokens over the checkpoint valid"
+        ngettext(
+            "{valid} of {n} RFC 3161 tokens over the checkpoint valid",
+            "{valid} of {n} RFC 3161 tokens over the checkpoint valid",
+            review.checked,
+        ).format(valid=len(review.valid), n=review.checked)
         if review.checked
-        else NO_TOKENS.replace("'custody timestamp' gets tokens", "the bundle carries none"),
+        else _(_NO_TOKENS_CARRIED),
     )
     result.timestamps = token_rows(review)
 
@@ -989,6 +1114,13 @@ def _token_reader(source: BundleSource) -> Any:
             raise FileNotFoundError(str(exc)) from None
 
     return read_token
+
+
+# verify.roots.NO_TOKENS, said of a bundle (a whole sentence of its own in the catalog).
+_NO_TOKENS_CARRIED = N_(
+    "no RFC 3161 timestamp token to check: nothing independent proves when these records "
+    "existed, only the times their signers wrote in them (the bundle carries none)"
+)
 
 
 _MATERIAL_DIRS = {
@@ -1025,14 +1157,18 @@ def _verify_longterm(
         if kind not in _MATERIAL_DIRS or not isinstance(rel, str) or not isinstance(digest, str):
             findings.append(
                 Finding(
-                    Code.BUNDLE_MALFORMED, "custody/index.json", "a 'validation' entry is malformed"
+                    Code.BUNDLE_MALFORMED,
+                    "custody/index.json",
+                    _("a 'validation' entry is malformed"),
                 )
             )
             continue
         if not rel.startswith(_MATERIAL_DIRS[kind]) or rel not in source.files:
             findings.append(
                 Finding(
-                    Code.VALIDATION_MATERIAL_INVALID, rel, "not in the bundle where index.json says"
+                    Code.VALIDATION_MATERIAL_INVALID,
+                    rel,
+                    _("not in the bundle where index.json says"),
                 )
             )
             continue
@@ -1042,7 +1178,7 @@ def _verify_longterm(
                 Finding(
                     Code.VALIDATION_MATERIAL_INVALID,
                     rel,
-                    "is not the file index.json lists (SHA-256 differs)",
+                    _("is not the file index.json lists (SHA-256 differs)"),
                     None,
                     digest,
                     _sha256(data),
@@ -1070,12 +1206,14 @@ def _verify_longterm(
                 return (
                     None,
                     (),
-                    f"record {seq} is not a timestamp over checkpoint {checkpoint.seq}",
+                    _("record {record} is not a timestamp over checkpoint {checkpoint}").format(
+                        record=seq, checkpoint=checkpoint.seq
+                    ),
                 )
             try:
                 raw = read_token(body.token_file)
             except FileNotFoundError:
-                return None, (), f"{body.token_file} is not in the bundle"
+                return None, (), _("{file} is not in the bundle").format(file=body.token_file)
             members.append(raw)
             try:
                 tokens.append(token_of(raw))
@@ -1099,7 +1237,10 @@ def _verify_longterm(
                 Finding(
                     Code.BUNDLE_MALFORMED,
                     "custody/index.json",
-                    f"an 'evidence_records' entry ({rel!r}) is malformed or not of this checkpoint",
+                    _(
+                        "an 'evidence_records' entry ({file!r}) is malformed or not of this "
+                        "checkpoint"
+                    ).format(file=rel),
                 )
             )
             continue
@@ -1116,13 +1257,29 @@ def _verify_longterm(
     for row in review.rows:
         row["file"] = row["label"]
     when = format_time(review.judged_at) if review.judged_at else ""
+    if at is not None:
+        detail = ngettext(
+            "{n} RFC 4998 evidence record(s) checked against the checkpoint line and token "
+            "files; {files} validation material file(s); judged at {time} (long-term validity "
+            "required)",
+            "{n} RFC 4998 evidence record(s) checked against the checkpoint line and token "
+            "files; {files} validation material file(s); judged at {time} (long-term validity "
+            "required)",
+            review.checked,
+        )
+    else:
+        detail = ngettext(
+            "{n} RFC 4998 evidence record(s) checked against the checkpoint line and token "
+            "files; {files} validation material file(s); judged at {time}",
+            "{n} RFC 4998 evidence record(s) checked against the checkpoint line and token "
+            "files; {files} validation material file(s); judged at {time}",
+            review.checked,
+        )
     result.add_check(
         "long-term evidence",
         findings + review.findings,
         review.checked,
-        f"{review.checked} RFC 4998 evidence record(s) checked against the checkpoint line "
-        f"and token files; {len(listed)} validation material file(s); judged at {when}"
-        + (" (long-term validity required)" if at is not None else ""),
+        detail.format(n=review.checked, files=len(listed), time=when),
     )
     result.evidence_records = review.rows
 

@@ -50,6 +50,7 @@ from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS, WI
 from custody.errors import StorageError, UsageError
 from custody.evidence.hashing import available_cores, hash_fd, new_hash, open_evidence
 from custody.handling.case import CaseDetails, latest_case
+from custody.i18n import _, ngettext
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical
 from custody.ledger.backends import open_ledger
@@ -110,7 +111,7 @@ def _choose_checkpoint(ledger: Ledger, needed: int) -> SignedRecord:
     """The latest timestamped checkpoint covering record ``needed``, else the latest one."""
     checkpoints = ledger.index.records_of_type("checkpoint")
     if not checkpoints:
-        raise UsageError("the ledger has no checkpoint yet: run 'custody sign' first")
+        raise UsageError(_("the ledger has no checkpoint yet: run 'custody sign' first"))
     stamped = {
         ledger.read(seq).record.body.get("checkpoint")
         for seq in ledger.index.records_of_type("timestamp")
@@ -196,17 +197,21 @@ def export_bundle(
     ``jobs``: how many originals are copied at once (default: every core available).
     """
     if not items:
-        raise UsageError("nothing to export: name items, a --tag, or use --all")
+        raise UsageError(_("nothing to export: name items, a --tag, or use --all"))
     unknown = sorted(set(withhold) - set(COMMITTED_FIELDS))
     if unknown:
         raise UsageError(
-            f"--withhold {', '.join(unknown)}: choose among {', '.join(COMMITTED_FIELDS)}"
+            _("--withhold {fields}: choose among {choices}").format(
+                fields=", ".join(unknown), choices=", ".join(COMMITTED_FIELDS)
+            )
         )
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out} exists and is not empty; choose a new folder")
+        raise UsageError(_("{path} exists and is not empty; choose a new folder").format(path=out))
     if root.path == out or root.path in out.parents:
-        raise UsageError(f"{out} is inside the evidence root; export somewhere else")
+        raise UsageError(
+            _("{path} is inside the evidence root; export somewhere else").format(path=out)
+        )
     report = ExportReport(str(out))
     with open_ledger(root) as ledger:
         item_records = [ledger.read(seq) for seq in items]
@@ -214,13 +219,17 @@ def export_bundle(
         carried: dict[str, int] = {}  # the name the bag carries, folded -> record
         for signed in item_records:
             if signed.record.type != "item":
-                raise UsageError(f"record {signed.seq} is not a catalogued item")
+                raise UsageError(
+                    _("record {record} is not a catalogued item").format(record=signed.seq)
+                )
             name = signed.record.body.get("path_bytes", signed.record.body["path"])
             if name in by_path:
                 # One payload file per path: two versions would need two files at one place.
                 raise UsageError(
-                    f"records {by_path[name]} and {signed.seq} are versions of the same path; "
-                    "export one of them"
+                    _(
+                        "records {first} and {second} are versions of the same path; export one "
+                        "of them"
+                    ).format(first=by_path[name], second=signed.seq)
                 )
             by_path[name] = signed.seq
             # The bag carries each file under its display path (``path``): two names that
@@ -233,9 +242,11 @@ def export_bundle(
             twin = carried.get(key)
             if twin is not None:
                 raise UsageError(
-                    f"records {twin} and {signed.seq} would be carried under one name in the "
-                    f"bundle ({_one_line(shown)!r}: names equal once decoded, case-folded or "
-                    "normalised); export them in separate bundles"
+                    _(
+                        "records {first} and {second} would be carried under one name in the "
+                        "bundle ({name!r}: names equal once decoded, case-folded or "
+                        "normalised); export them in separate bundles"
+                    ).format(first=twin, second=signed.seq, name=_one_line(shown))
                 )
             carried[key] = signed.seq
         related, withheld = _related_records(ledger, items)
@@ -254,8 +265,13 @@ def export_bundle(
         late = [seq for seq in related if seq >= tree_size]
         if late:
             raise UsageError(
-                f"records {', '.join(map(str, late[:5]))} come after the last checkpoint: "
-                "run 'custody sign' (and 'custody timestamp') first"
+                ngettext(
+                    "records {records} come after the last checkpoint: run 'custody sign' (and "
+                    "'custody timestamp') first",
+                    "records {records} come after the last checkpoint: run 'custody sign' (and "
+                    "'custody timestamp') first",
+                    len(late),
+                ).format(records=", ".join(map(str, late[:5])))
             )
         signers = {ledger.read(seq).record.signer for seq in related} | {checkpoint.record.signer}
         # Record 0 (the founding key) always travels: its bytes are the ledger's identity,
@@ -269,8 +285,10 @@ def export_bundle(
         ]
         if not stamps:
             report.warnings.append(
-                f"checkpoint {checkpoint.seq} has no trusted timestamp: run 'custody timestamp' "
-                "before exporting if the recipient needs proof of time"
+                _(
+                    "checkpoint {checkpoint} has no trusted timestamp: run 'custody timestamp' "
+                    "before exporting if the recipient needs proof of time"
+                ).format(checkpoint=checkpoint.seq)
             )
         earlier = [
             seq for seq in ledger.index.records_of_type("checkpoint") if seq < checkpoint.seq
@@ -313,7 +331,7 @@ def export_bundle(
     report.timestamps = len(stamps)
     report.evidence_records = len(longterm["evidence_records"])
     report.validation = len(longterm["validation"])
-    report.payload_bytes = sum(size for size, _ in payload.values())
+    report.payload_bytes = sum(size for size, _digests in payload.values())
     _count_disclosure(report, bodies, disclosures)
     if make_zip:
         report.zip = str(_zip(out))
@@ -334,9 +352,15 @@ def _refuse_clear_values(
     if clear:
         listing = ", ".join(map(str, clear))
         raise UsageError(
-            f"record(s) {listing} hold {', '.join(withhold)} in the clear (recorded before "
-            "custody kept them as commitments): leaving them out would break the records' "
-            "signatures. Export those items without --withhold, or leave them out"
+            ngettext(
+                "record(s) {records} hold {fields} in the clear (recorded before custody kept "
+                "them as commitments): leaving them out would break the records' signatures. "
+                "Export those items without --withhold, or leave them out",
+                "record(s) {records} hold {fields} in the clear (recorded before custody kept "
+                "them as commitments): leaving them out would break the records' signatures. "
+                "Export those items without --withhold, or leave them out",
+                len(clear),
+            ).format(records=listing, fields=", ".join(withhold))
         )
 
 
@@ -378,7 +402,11 @@ def _longterm(
         found = checkpoint_evidence(state, ledger.read_token, checkpoint)
     except InputError as exc:
         found = None
-        report.warnings.append(f"the evidence record of checkpoint {checkpoint} is left out: {exc}")
+        report.warnings.append(
+            _("the evidence record of checkpoint {checkpoint} is left out: {why}").format(
+                checkpoint=checkpoint, why=exc
+            )
+        )
     if found is not None:
         name = f"custody/evidence/checkpoint-{checkpoint}.ers"
         files[name] = found.record.to_der()
@@ -396,10 +424,14 @@ def _longterm(
         try:
             data = ledger.read_token(ref.file)
         except OSError:
-            report.warnings.append(f"validation material {ref.file} is missing; left out")
+            report.warnings.append(
+                _("validation material {file} is missing; left out").format(file=ref.file)
+            )
             continue
         if hashlib.sha256(data).hexdigest() != ref.sha256:
-            report.warnings.append(f"validation material {ref.file} was changed; left out")
+            report.warnings.append(
+                _("validation material {file} was changed; left out").format(file=ref.file)
+            )
             continue
         files[f"custody/{ref.file}"] = data
         listed.append({"kind": ref.kind, "file": f"custody/{ref.file}", "sha256": ref.sha256})
@@ -428,7 +460,7 @@ def _write_payload(
             # BagIt manifests are UTF-8 text: the bag holds the file under its display path
             # (the item record's path_bytes keeps the exact name, and import restores it).
             name = body.path.encode("utf-8", "surrogateescape")
-            parent, _ = data.parent_of(name)
+            parent, _leaf = data.parent_of(name)
             parent.close()
             folder = os.path.dirname(name)
             while folder and folder not in folders:
@@ -486,7 +518,10 @@ def _copy_one(
     digests = {a: h.hexdigest() for a, h in hashes.items()}
     if digests["sha256"] != body.sha256 or size != body.size:
         raise UsageError(
-            f"{body.path} no longer matches its record {seq}; run 'custody verify' before exporting"
+            _(
+                "{path} no longer matches its record {record}; run 'custody verify' before "
+                "exporting"
+            ).format(path=body.path, record=seq)
         )
     # The copy, re-read now that it is durable, must carry the record's content. The
     # cheapest recorded digest proves it (BLAKE3 by default: a third of SHA-256's time);
@@ -499,7 +534,7 @@ def _copy_one(
         os.close(fd)
     if reread[algorithm] != body.digests[algorithm] or reread_size != size:
         shown = parent.where(name).decode("utf-8", "replace")
-        raise StorageError(f"{shown}: the copy does not match on re-read")
+        raise StorageError(_("{path}: the copy does not match on re-read").format(path=shown))
     return size, digests
 
 
@@ -641,7 +676,7 @@ def _write_witness_material(
     from custody.ledger.bodies import WitnessBody
 
     sizes = {int(checkpoint.record.body["tree_size"])} | {
-        int(document["old_size"]) for _, document in consistency
+        int(document["old_size"]) for _seq, document in consistency
     }
     files: list[dict[str, Any]] = []
     note_file = None
@@ -700,7 +735,7 @@ def _write_bag_files(
             for path, (_, digests) in sorted(payload.items())
         )
         write_atomic(out / f"manifest-{algorithm}.txt", text.encode())
-    total = sum(size for size, _ in payload.values())
+    total = sum(size for size, _digests in payload.values())
     case = root.config().case
     info = {
         "Source-Organization": case.get("organization", case.get("organisation", "")),
@@ -754,7 +789,7 @@ def _relative_files(folder: Path) -> Iterator[str]:
 def _zip(out: Path) -> Path:
     target = out.with_suffix(".zip")
     if target.exists():
-        raise UsageError(f"{target} exists; not overwritten")
+        raise UsageError(_("{path} exists; not overwritten").format(path=target))
     # An unpredictable temporary name, created O_EXCL|O_NOFOLLOW (custody.system.files).
     try:
         with (

@@ -15,6 +15,7 @@ from custody.delivery.bundle_check import verify_source
 from custody.delivery.bundle_source import BundleSource, bundle_records, load_index
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import Verdict, VerificationResult
+from custody.i18n import _
 from custody.ledger.bodies import ItemBody
 from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_all
@@ -59,14 +60,18 @@ def import_bundle(
         records = bundle_records(source)
         items = [
             ItemBody.from_json(signed.record.body)
-            for _, signed in sorted(records.items())
+            for _seq, signed in sorted(records.items())
             if signed.record.type == "item"
         ]
         for item in items:
             # ItemBody already refuses '..', absolute and empty components; a bundle item
             # may not reach into a nested evidence root's state either.
             if STATE_DIR.encode() in item.name_bytes.split(b"/"):
-                raise InputError(f"item path {item.path!r} names a {STATE_DIR} folder; refused")
+                raise InputError(
+                    _("item path {path!r} names a {folder} folder; refused").format(
+                        path=item.path, folder=STATE_DIR
+                    )
+                )
         target = root.path / os.fsdecode(name)
         # Everything kept is read (and held to the bytes verified) before anything is
         # written: a file changed since is refused with nothing in the root.
@@ -125,8 +130,9 @@ def _copy_items(
             if existing is not None:
                 existing.close()
                 raise UsageError(
-                    f"{root.path / os.fsdecode(name)} exists already; import into another "
-                    "folder with --into"
+                    _("{path} exists already; import into another folder with --into").format(
+                        path=root.path / os.fsdecode(name)
+                    )
                 )
         folder = evidence.sub(name)
         written: list[tuple[Folder, bytes]] = []
@@ -151,7 +157,11 @@ def _copy_items(
                 finally:
                     os.close(out)
                 if copied.hexdigest() != item.sha256:
-                    raise InputError(f"{bundle}: {rel} changed while it was being imported")
+                    raise InputError(
+                        _("{bundle}: {file} changed while it was being imported").format(
+                            bundle=bundle, file=rel
+                        )
+                    )
                 candidates.append(
                     Candidate(
                         name + b"/" + item.name_bytes,
@@ -166,7 +176,7 @@ def _copy_items(
                     parent.unlink(leaf)
             raise
         finally:
-            for parent, _ in written:
+            for parent, _leaf in written:
                 parent.close()
             folder.close()
     return candidates

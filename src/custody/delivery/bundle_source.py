@@ -42,6 +42,7 @@ from custody.evidence.hashing import (
     new_hash,
 )
 from custody.findings import Code, Finding
+from custody.i18n import _, ngettext
 from custody.ledger import canonical
 from custody.ledger.records import MAX_LINE_BYTES, SignedRecord
 from custody.system.paths import Folder
@@ -68,9 +69,9 @@ def bundle_name_reason(name: str) -> str | None:
     """
     parts = name.split("/")
     if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
-        return "a path that leaves the bundle"
+        return _("a path that leaves the bundle")
     if "" in parts or "." in parts:
-        return "a path with an empty or '.' component"
+        return _("a path with an empty or '.' component")
     return None
 
 
@@ -114,17 +115,13 @@ class Findings:
         out = list(self.kept)
         for code, count in self.counts.items():
             if count > LISTED_FINDINGS:
-                out.append(
-                    Finding(
-                        code,
-                        self.summary_item,
-                        f"and {count - LISTED_FINDINGS} more {code} findings of this check, "
-                        f"not listed ({count} in all)",
-                        None,
-                        None,
-                        str(count),
-                    )
-                )
+                more = count - LISTED_FINDINGS
+                message = ngettext(
+                    "and {n} more {code} findings of this check, not listed ({count} in all)",
+                    "and {n} more {code} findings of this check, not listed ({count} in all)",
+                    more,
+                ).format(n=more, code=code, count=count)
+                out.append(Finding(code, self.summary_item, message, None, None, str(count)))
         return out
 
 
@@ -145,11 +142,13 @@ def damaged_finding(rel: str, reason: str, seq: int | None = None) -> Finding:
     return Finding(
         Code.FILE_MODIFIED if rel.startswith("data/") else Code.BUNDLE_MALFORMED,
         rel,
-        "altered or damaged inside the zip: its bytes no longer read back as the zip "
-        f"recorded them ({reason})",
+        _(
+            "altered or damaged inside the zip: its bytes no longer read back as the zip "
+            "recorded them ({why})"
+        ).format(why=reason),
         seq,
-        "the bytes the zip recorded (CRC-32 and length)",
-        "different bytes",
+        _("the bytes the zip recorded (CRC-32 and length)"),
+        _("different bytes"),
     )
 
 
@@ -187,16 +186,22 @@ class BundleSource:
                 self._scan_zip()
             except zipfile.BadZipFile as exc:
                 raise InputError(
-                    f"{path} is a damaged zip file ({exc}): it cannot be verified; ask the "
-                    "sender for another copy"
+                    _(
+                        "{path} is a damaged zip file ({why}): it cannot be verified; ask the "
+                        "sender for another copy"
+                    ).format(path=path, why=exc)
                 ) from None
         elif path.is_file() and path.suffix.lower() == ".zip":
             raise InputError(
-                f"{path} is not a readable zip file (truncated or damaged): it cannot be "
-                "verified; ask the sender for another copy"
+                _(
+                    "{path} is not a readable zip file (truncated or damaged): it cannot be "
+                    "verified; ask the sender for another copy"
+                ).format(path=path)
             )
         else:
-            raise InputError(f"{path} is neither a bundle folder nor a zip file")
+            raise InputError(
+                _("{path} is neither a bundle folder nor a zip file").format(path=path)
+            )
 
     def __enter__(self) -> BundleSource:
         return self
@@ -209,9 +214,9 @@ class BundleSource:
             Finding(
                 Code.BUNDLE_UNSAFE,
                 name,
-                f"refused: {why}; nothing is read from it or written for it",
+                _("refused: {why}; nothing is read from it or written for it").format(why=why),
                 None,
-                "a plain file inside the bundle",
+                _("a plain file inside the bundle"),
                 why,
             )
         )
@@ -223,15 +228,15 @@ class BundleSource:
                 full = os.path.join(dirpath, name)
                 if os.path.islink(full):
                     dirs.remove(name)
-                    self._unsafe(os.path.relpath(full, base), "a symbolic link")
+                    self._unsafe(os.path.relpath(full, base), _("a symbolic link"))
             for name in files:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, base).replace(os.sep, "/")
                 st = os.lstat(full)
                 if stat.S_ISLNK(st.st_mode):
-                    self._unsafe(rel, "a symbolic link")
+                    self._unsafe(rel, _("a symbolic link"))
                 elif not stat.S_ISREG(st.st_mode):
-                    self._unsafe(rel, "not a regular file")
+                    self._unsafe(rel, _("not a regular file"))
                 else:
                     self.files[rel] = st.st_size
 
@@ -248,15 +253,15 @@ class BundleSource:
                     Finding(
                         Code.BUNDLE_MALFORMED,
                         refused.name,
-                        f"refused: {refused.reason}; nothing is read from it",
+                        _("refused: {why}; nothing is read from it").format(why=refused.reason),
                     )
                 )
             else:
                 self._unsafe(refused.name, refused.reason)
         names = [(m.name, m.declared_size) for m in archive.members]
         # A zip made by custody has one top folder; accept a bag at the top level too.
-        tops = {n.split("/", 1)[0] for n, _ in names}
-        if len(tops) == 1 and not any(n == "bagit.txt" for n, _ in names):
+        tops = {n.split("/", 1)[0] for n, _size in names}
+        if len(tops) == 1 and not any(n == "bagit.txt" for n, _size in names):
             self.prefix = next(iter(tops)) + "/"
         for name, size in names:
             if name.startswith(self.prefix):
@@ -293,7 +298,9 @@ class BundleSource:
             with parent:
                 fd = parent.open_read(name)
         except CustodyError as exc:
-            raise InputError(f"{rel} in the bundle cannot be read: {exc}") from None
+            raise InputError(
+                _("{file} in the bundle cannot be read: {why}").format(file=rel, why=exc)
+            ) from None
         return os.fdopen(fd, "rb")
 
     def read(self, rel: str, limit: int = 1 << 30) -> bytes:
@@ -301,18 +308,15 @@ class BundleSource:
         data = self._kept.get(rel)
         if data is None:
             if rel in self.files and self.files[rel] > limit:
-                raise InputError(f"{rel} in the bundle is implausibly large")
+                raise InputError(_("{file} in the bundle is implausibly large").format(file=rel))
             with self._reading(rel), self.open(rel) as handle:
                 data = handle.read(limit + 1)
             pinned = self._pinned.get(rel)
             if pinned is not None and hashlib.sha256(data).hexdigest() != pinned:
-                raise InputError(
-                    f"{rel} in the bundle changed while it was being checked; nothing was "
-                    "written: check the bundle again when nothing else is changing it"
-                )
+                raise InputError(_changed(rel))
             self._kept[rel] = data
         if len(data) > limit:
-            raise InputError(f"{rel} in the bundle is implausibly large")
+            raise InputError(_("{file} in the bundle is implausibly large").format(file=rel))
         return data
 
     def lines(self, rel: str, max_line: int) -> Iterator[tuple[int, bytes | None]]:
@@ -340,10 +344,7 @@ class BundleSource:
 
     def _pin(self, rel: str, sha256: str) -> None:
         if self._pinned.setdefault(rel, sha256) != sha256:
-            raise InputError(
-                f"{rel} in the bundle changed while it was being checked; nothing was "
-                "written: check the bundle again when nothing else is changing it"
-            )
+            raise InputError(_changed(rel))
 
     def digests(self, rel: str, algorithms: Sequence[str]) -> dict[str, str]:
         """Digests of ``rel`` from the one snapshot: of the kept bytes if it was read, else
@@ -371,10 +372,12 @@ class BundleSource:
                 try:
                     size, found = hash_fd(fd, wanted, limit=before.size)
                 except OSError as exc:
-                    raise EvidenceReadError(rel, f"read error: {exc.strerror}") from None
+                    raise EvidenceReadError(
+                        rel, _("read error: {why}").format(why=exc.strerror)
+                    ) from None
                 after = FileIdentity.of(os.fstat(fd))
             if before != after or size != before.size:
-                raise FileChangedError(rel, "file changed while it was being read")
+                raise FileChangedError(rel, _("file changed while it was being read"))
         else:
             hashes = {a: new_hash(a) for a in wanted}
             with self._reading(rel), self.open(rel) as handle:
@@ -407,6 +410,13 @@ class BundleSource:
 
 
 CHUNK = 1 << 20
+
+
+def _changed(rel: str) -> str:
+    return _(
+        "{file} in the bundle changed while it was being checked; nothing was written: "
+        "check the bundle again when nothing else is changing it"
+    ).format(file=rel)
 
 
 def _split_lines(chunks: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
@@ -463,7 +473,11 @@ def manifest_entries(
         for number, raw in source.lines(name, MAX_MANIFEST_LINE):
             if raw is None:
                 findings.append(
-                    Finding(Code.BUNDLE_MALFORMED, name, f"line {number} is implausibly long")
+                    Finding(
+                        Code.BUNDLE_MALFORMED,
+                        name,
+                        _("line {number} is implausibly long").format(number=number),
+                    )
                 )
                 continue
             line = raw.decode("utf-8", "replace")
@@ -472,7 +486,11 @@ def manifest_entries(
             parts = line.split(None, 1) if "  " not in line else line.split("  ", 1)
             if len(parts) != 2:
                 findings.append(
-                    Finding(Code.BUNDLE_MALFORMED, name, f"line {number} is not 'digest  path'")
+                    Finding(
+                        Code.BUNDLE_MALFORMED,
+                        name,
+                        _("line {number} is not 'digest  path'").format(number=number),
+                    )
                 )
                 continue
             digest = parts[0].lower()
@@ -484,7 +502,9 @@ def manifest_entries(
                 if len(others) < LISTED_FINDINGS:
                     others.append(path)
     except DamagedMemberError as exc:
-        findings.append(Finding(Code.BUNDLE_MALFORMED, name, f"cannot be read: {exc}"))
+        findings.append(
+            Finding(Code.BUNDLE_MALFORMED, name, _("cannot be read: {why}").format(why=exc))
+        )
     return entries, others, other_count
 
 
@@ -495,17 +515,18 @@ def load_index(source: BundleSource) -> dict[str, Any]:
     index is unusable input (InputError), never a crash. Its size is bounded by the
     bundle's: a few KiB per file it could describe.
     """
-    where = "custody/index.json is not a custody bundle index"
     try:
         index = canonical.decode(
             source.read("custody/index.json", limit=max_index_bytes(len(source.files))),
             require_canonical=False,
         )
     except RecordError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(
+            _("custody/index.json is not a custody bundle index: {why}").format(why=exc)
+        ) from None
     checkpoint = index.get("checkpoint") if isinstance(index, dict) else None
     if not isinstance(checkpoint, dict):
-        raise InputError(f"{where}: no checkpoint")
+        raise InputError(_("custody/index.json is not a custody bundle index: no checkpoint"))
     record, tree_size, root = (checkpoint.get(k) for k in ("record", "tree_size", "root"))
     if not (
         isinstance(record, int)
@@ -516,11 +537,21 @@ def load_index(source: BundleSource) -> dict[str, Any]:
         and len(root) == 64
         and all(c in "0123456789abcdef" for c in root)
     ):
-        raise InputError(f"{where}: the checkpoint needs a record, a tree size and a root")
+        raise InputError(
+            _(
+                "custody/index.json is not a custody bundle index: the checkpoint needs a "
+                "record, a tree size and a root"
+            )
+        )
     for name in ("items", "consistency", "timestamps", "keys", "withheld_events", "cosignatures"):
         members = index.get(name, [])
         if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
-            raise InputError(f"{where}: '{name}' is not a list of objects")
+            raise InputError(
+                _(
+                    "custody/index.json is not a custody bundle index: '{name}' is not a list of "
+                    "objects"
+                ).format(name=name)
+            )
     checked: dict[str, Any] = index
     return checked
 
@@ -549,14 +580,14 @@ def _parse_records(source: BundleSource) -> tuple[dict[int, SignedRecord], list[
     most = len(source.files) + 1
     for number, line in source.lines("custody/records.jsonl", MAX_LINE_BYTES):
         if number > most:
-            sink.append(
-                Finding(
-                    Code.BUNDLE_MALFORMED,
-                    "custody/records.jsonl",
-                    f"holds more lines than a bundle of {len(source.files)} files can prove; "
-                    f"lines after {most} are not read",
-                )
-            )
+            message = ngettext(
+                "holds more lines than a bundle of {n} files can prove; lines after {most} are "
+                "not read",
+                "holds more lines than a bundle of {n} files can prove; lines after {most} are "
+                "not read",
+                len(source.files),
+            ).format(n=len(source.files), most=most)
+            sink.append(Finding(Code.BUNDLE_MALFORMED, "custody/records.jsonl", message))
             break
         where = f"records.jsonl line {number}"
         if line is None:
@@ -564,7 +595,9 @@ def _parse_records(source: BundleSource) -> tuple[dict[int, SignedRecord], list[
                 Finding(
                     Code.RECORD_MALFORMED,
                     where,
-                    f"the line is longer than the {MAX_LINE_BYTES >> 20} MiB a record may be",
+                    _("the line is longer than the {size} MiB a record may be").format(
+                        size=MAX_LINE_BYTES >> 20
+                    ),
                 )
             )
             continue
@@ -577,7 +610,7 @@ def _parse_records(source: BundleSource) -> tuple[dict[int, SignedRecord], list[
             sink.append(Finding(Code.RECORD_MALFORMED, where, str(exc)))
             continue
         if signed.seq in parsed:
-            sink.append(Finding(Code.RECORD_DUPLICATED, f"record {signed.seq}", "listed twice"))
+            sink.append(Finding(Code.RECORD_DUPLICATED, f"record {signed.seq}", _("listed twice")))
             continue
         parsed[signed.seq] = signed
     return parsed, sink

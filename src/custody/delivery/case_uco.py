@@ -73,6 +73,7 @@ from typing import Any
 from custody import __version__
 from custody.encoding import b64encode
 from custody.errors import CustodyError, UsageError
+from custody.i18n import _, ngettext
 from custody.ledger.bodies import CopyRef, EventBody, ItemBody, KeyBody, RevocationBody
 from custody.ledger.disclosures import DisclosureStore, reveal
 from custody.ledger.records import SignedRecord
@@ -222,7 +223,7 @@ class _Builder:
             text += f"; successor of key {body.replaces}"
         revocations = self.revoked.get(fingerprint, [])
         if revocations:
-            facet["custody:revocationRecordedAt"] = [s for s, _ in revocations]
+            facet["custody:revocationRecordedAt"] = [s for s, _reason in revocations]
             text += "; revocation recorded at record " + ", ".join(
                 f"{s}" + (f" ({reason})" if reason else "") for s, reason in revocations
             )
@@ -288,11 +289,15 @@ class _Builder:
     def item_file(self, seq: int) -> str:
         """The File an item record describes (added once)."""
         if not 0 <= seq < self.ledger.index.size:
-            raise UsageError(f"an event names record {seq}, which is not in the ledger")
+            raise UsageError(
+                _("an event names record {record}, which is not in the ledger").format(record=seq)
+            )
         signed = self.read(seq)
         if signed.record.type != "item":
             raise UsageError(
-                f"record {seq} is a {signed.record.type} record, not a catalogued item"
+                _("record {record} is a {type} record, not a catalogued item").format(
+                    record=seq, type=signed.record.type
+                )
             )
         line = signed.line_hash
         identifier = node_id(line, "file")
@@ -683,10 +688,20 @@ def _selection(ledger: Ledger, seqs: Sequence[int] | None) -> list[int]:
         if seq in items:
             continue
         if not 0 <= seq < index.size:
-            raise UsageError(f"no record {seq}: the ledger has {index.size} records")
+            raise UsageError(
+                ngettext(
+                    "no record {record}: the ledger has {n} records",
+                    "no record {record}: the ledger has {n} records",
+                    index.size,
+                ).format(record=seq, n=index.size)
+            )
         signed = ledger.read(seq)
         if signed.record.type != "item":
-            raise UsageError(f"record {seq} is a {signed.record.type} record, not an item")
+            raise UsageError(
+                _("record {record} is a {type} record, not an item").format(
+                    record=seq, type=signed.record.type
+                )
+            )
         items.add(seq)
         for event_seq in index.events_naming(seq):
             events.add(event_seq)

@@ -25,6 +25,7 @@ from typing import Any
 
 from custody.delivery.report.model import Report
 from custody.errors import UsageError
+from custody.i18n import _
 
 CERTIFICATIONS = Path(__file__).resolve().parents[1] / "templates" / "certifications"
 SUFFIX = ".html.j2"
@@ -70,16 +71,24 @@ def _locate(template: str, lang: str, template_dir: Path | None) -> tuple[list[P
     candidate = Path(template)
     if template.endswith(".j2") or "/" in template:
         if not candidate.is_file():
-            raise UsageError(f"{template}: no such template file")
+            raise UsageError(_("{template}: no such template file").format(template=template))
         # A copied template may still extend our base layout.
         return [candidate.resolve().parent, CERTIFICATIONS], candidate.name
     if not template.replace("-", "").replace("_", "").isalnum():
-        raise UsageError(f"{template!r} is not a template name (see 'custody certify --list')")
+        raise UsageError(
+            _("{template!r} is not a template name (see 'custody certify --list')").format(
+                template=template
+            )
+        )
     name = f"{lang}/{template}{SUFFIX}"
     folders = [f for f in (template_dir, CERTIFICATIONS) if f is not None]
     if not any((f / name).is_file() for f in folders):
         names = ", ".join(sorted({t.name for t in available(template_dir)}))
-        raise UsageError(f"no template {template!r} in language {lang!r} (templates: {names})")
+        raise UsageError(
+            _("no template {template!r} in language {lang!r} (templates: {names})").format(
+                template=template, lang=lang, names=names
+            )
+        )
     return folders, name
 
 
@@ -110,5 +119,7 @@ def render_certification(
         )
     except jinja2.TemplateError as exc:
         where = getattr(exc, "filename", None) or name
-        raise UsageError(f"the template {where} cannot be filled: {exc}") from None
+        raise UsageError(
+            _("the template {template} cannot be filled: {why}").format(template=where, why=exc)
+        ) from None
     return str(page)

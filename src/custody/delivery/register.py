@@ -19,22 +19,30 @@ cannot hold either) are written as ``[U+202E]``; in CSV a cell that begins with 
 Injection") so that no spreadsheet runs it as a formula; in XLSX every such cell is
 stored as a string cell (never a formula).
 
+Everything a register says is English, whatever the language the run speaks (its column
+headings are a file format; the register has no language option): the report it is made
+from is built in English (``made_in``).
+
 May import: ``custody.delivery.report`` (model, formats), ``custody.system.files``,
-``custody.errors``; ``openpyxl`` for XLSX. Prints nothing.
+``custody.errors``, ``custody.i18n``; ``openpyxl`` for XLSX. Prints nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from custody.delivery.report.formats import display_time, visible
 from custody.delivery.report.model import Report, ReportItem
-from custody.errors import UsageError
+from custody.errors import CustodyError, UsageError
+from custody.i18n import LANGUAGES, SOURCE_LANGUAGE, _, current_language, speaking
 from custody.system.files import write_atomic
+
+T = TypeVar("T")
 
 COLUMNS = (
     "Exhibit",
@@ -70,6 +78,31 @@ class Register:
     columns: tuple[str, ...]
     rows: list[list[Cell]]
     about: list[tuple[str, str]] = field(default_factory=list)
+
+
+def made_in(language: str, make: Callable[[], T]) -> T:
+    """``make()`` speaking ``language`` (English when custody has no messages in it): for a
+    document whose words must not follow the language of the run - a register is a file
+    with no language of its own (English), a certification is in its template's language -
+    while everything ``make`` puts into it (findings, statuses, what was trusted) is made in
+    the language it is called with.
+
+    An error is still said in the language of the run: when ``make`` fails and the run
+    speaks another language, it is run once more in that language to say why (it fails
+    again: the first error is raised if it does not).
+    """
+    chosen = language if language in LANGUAGES else SOURCE_LANGUAGE
+    try:
+        with speaking(chosen):
+            return make()
+    except CustodyError as first:
+        if current_language() == chosen:
+            raise
+        try:
+            make()
+        except CustodyError:
+            raise  # the same failure, in the person's own language
+        raise first from None
 
 
 def item_status(report: Report, item: ReportItem) -> str:
@@ -215,7 +248,7 @@ def _put(cell: object, value: Cell) -> None:
 def register_format(out: Path) -> str:
     suffix = out.suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        raise UsageError("say where to write with --out register.csv or --out register.xlsx")
+        raise UsageError(_("say where to write with --out register.csv or --out register.xlsx"))
     return suffix
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from custody.clock import Clock, utc_now
 from custody.errors import InputError, ProofError, UsageError
 from custody.findings import VerificationResult
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger import cosignatures, merkle
 from custody.ledger.bodies import WitnessBody
@@ -53,12 +54,16 @@ def cosign_verified(
         forked = any(str(f.code) in ("NOT_APPEND_ONLY", "HELD_CHECKPOINT_UNPROVEN")
                      for f in result.findings)  # fmt: skip
         error = ForkError if forked else ProofError
-        raise error(f"refusing to cosign: {problems}")
+        raise error(_("refusing to cosign: {problems}").format(problems=problems))
     older = [f for f in result.warnings if str(f.code) == "HELD_CHECKPOINT_UNPROVEN"]
     if older:
-        raise ForkError(f"refusing to cosign: {older[0].message} ({older[0].item})")
+        raise ForkError(
+            _("refusing to cosign: {problem} ({item})").format(
+                problem=older[0].message, item=older[0].item
+            )
+        )
     if result.ledger_identity is None or result.checkpoint is None:
-        raise UsageError("nothing to cosign: no checkpoint of an identified ledger was verified")
+        raise UsageError(_("nothing to cosign: no checkpoint of an identified ledger was verified"))
     checkpoint = result.checkpoint
     return _cosign(
         result.ledger_identity,
@@ -88,10 +93,12 @@ def cosign_note(
         parsed = c2sp.parse_note(note_data)
         body = c2sp.parse_checkpoint(parsed.text)
     except InputError as exc:
-        raise InputError(f"not a C2SP checkpoint note: {exc}") from None
+        raise InputError(_("not a C2SP checkpoint note: {why}").format(why=exc)) from None
     prefix = c2sp.ORIGIN_PREFIX + "/"
     if not body.origin.startswith(prefix):
-        raise InputError(f"the note's origin {body.origin!r} is not a custody ledger")
+        raise InputError(
+            _("the note's origin {origin!r} is not a custody ledger").format(origin=body.origin)
+        )
     identity = body.origin[len(prefix) :]
     verified = c2sp.verify_checkpoint(
         parsed,
@@ -99,7 +106,9 @@ def cosign_note(
         log_keys=[c2sp.VerifierKey.ed25519(body.origin, log_key)],
     )
     if not verified.ok:
-        raise ProofError("refusing to cosign: " + "; ".join(verified.problems))
+        raise ProofError(
+            _("refusing to cosign: {problems}").format(problems="; ".join(verified.problems))
+        )
     size, root = body.tree_size, body.root_hash.hex()
     known = remembered.get(identity)
     for seen in known.checkpoints if known is not None else []:
@@ -109,13 +118,17 @@ def cosign_note(
             continue
         if seen.tree_size > size:
             raise ForkError(
-                f"refusing to cosign: you saw this ledger at {seen.tree_size} records "
-                f"({seen.describe()}); this checkpoint of {size} records is older"
+                _(
+                    "refusing to cosign: you saw this ledger at {seen} records ({where}); this "
+                    "checkpoint of {size} records is older"
+                ).format(seen=seen.tree_size, where=seen.describe(), size=size)
             )
         if proof is None:
             raise UsageError(
-                f"you saw this ledger at {seen.tree_size} records: give --proof, a consistency "
-                f"proof from {seen.tree_size} to {size} records (custody proof consistency)"
+                _(
+                    "you saw this ledger at {seen} records: give --proof, a consistency proof "
+                    "from {seen} to {size} records (custody proof consistency)"
+                ).format(seen=seen.tree_size, size=size)
             )
         outcome = check_document(proof)
         if (
@@ -124,7 +137,7 @@ def cosign_note(
             or proof.get("new_size") != size
             or proof.get("new_root") != root
         ):
-            raise ProofError("refusing to cosign: the consistency proof is not for this pair")
+            raise ProofError(_("refusing to cosign: the consistency proof is not for this pair"))
         if proof.get("old_root") != seen.root:
             raise ForkError(_fork(seen.describe(), seen.tree_size, str(proof.get("old_root"))))
         try:
@@ -133,16 +146,15 @@ def cosign_note(
                 [bytes.fromhex(h) for h in proof.get("proof", [])],
             )  # fmt: skip
         except (merkle.MerkleProofError, ValueError) as exc:
-            raise ForkError(f"refusing to cosign: {exc}") from None
+            raise ForkError(_("refusing to cosign: {problems}").format(problems=exc)) from None
     return _cosign(identity, size, root, signer, clock(), None)
 
 
 def _fork(seen: str, size: int, root: str) -> str:
-    return (
-        f"refusing to cosign: this ledger's tree of {size} records has root {root}, but "
-        f"{seen}. Two inconsistent checkpoints of one ledger are the proof of a fork: keep "
-        "both"
-    )
+    return _(
+        "refusing to cosign: this ledger's tree of {size} records has root {root}, but "
+        "{seen}. Two inconsistent checkpoints of one ledger are the proof of a fork: keep both"
+    ).format(size=size, root=root, seen=seen)
 
 
 def _cosign(
@@ -162,10 +174,12 @@ def load_cosignature(path: Path) -> tuple[str, WitnessBody]:
     try:
         data = path.read_bytes()[: cosignatures.MAX_DOCUMENT + 1]
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
     identity, body = cosignatures.from_document(data, str(path))
     if not cosignatures.is_valid(identity, body):
-        raise InputError(f"{path}: the cosignature does not verify")
+        raise InputError(_("{path}: the cosignature does not verify").format(path=path))
     return identity, body
 
 
@@ -186,13 +200,19 @@ def add_cosignatures(
         size_now = ledger.index.size
         for (claimed, body), path in zip(bodies, paths, strict=True):
             if claimed != identity:
-                raise UsageError(f"{path} cosigns another ledger ({claimed}), not this one")
+                raise UsageError(
+                    _("{path} cosigns another ledger ({ledger}), not this one").format(
+                        path=path, ledger=claimed
+                    )
+                )
             if body.tree_size > size_now or ledger.root_hash(body.tree_size).hex() != body.root:
                 raise UsageError(
-                    f"{path} cosigns a tree of {body.tree_size} records that this ledger does "
-                    "not have: the witness saw another history (keep the file: it is evidence)"
+                    _(
+                        "{path} cosigns a tree of {size} records that this ledger does not have: "
+                        "the witness saw another history (keep the file: it is evidence)"
+                    ).format(path=path, size=body.tree_size)
                 )
         with ledger.writer(signer, clock=clock) as writer:
-            for _, body in bodies:
+            for _claimed, body in bodies:
                 written.append(writer.append("witness", body.to_json()).seq)
     return written

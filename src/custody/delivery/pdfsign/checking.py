@@ -58,6 +58,7 @@ from custody.delivery.pdfsign.identity import BindingCheck, check_custody_bindin
 from custody.errors import (
     InputError,
 )
+from custody.i18n import _, ngettext
 
 # ------------------------------------------------------------------------------ checking
 
@@ -203,13 +204,19 @@ def check_signed_pdf(
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{path}: not a regular file")
+            raise InputError(_("{file}: not a regular file").format(file=path))
         if st.st_size > MAX_PDF_BYTES:
-            raise InputError(f"{path}: larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB")
+            raise InputError(
+                _("{file}: larger than {size} MiB").format(
+                    file=path, size=MAX_PDF_BYTES // (1024 * 1024)
+                )
+            )
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    roots = load_pem_certificates(trust_roots_pem, "trust roots")
+        raise InputError(
+            _("{file}: cannot be read ({why})").format(file=path, why=exc.strerror)
+        ) from None
+    roots = load_pem_certificates(trust_roots_pem, _("trust roots"))
     return check_signed_pdf_bytes(
         data, roots, label=str(path), custody_public_key=custody_public_key, at=at
     )
@@ -274,7 +281,9 @@ def check_signed_pdf_bytes(
         regular = list(reader.embedded_regular_signatures)
         stamps = list(reader.embedded_timestamp_signatures)
     except Exception as exc:
-        raise InputError(f"{label}: its signature fields cannot be read ({exc})") from None
+        raise InputError(
+            _("{file}: its signature fields cannot be read ({why})").format(file=label, why=exc)
+        ) from None
     base: dict[str, Any] = {
         "source": label,
         "sha256": _sha256(data),
@@ -286,15 +295,27 @@ def check_signed_pdf_bytes(
     }
     if len(regular) != 1:
         code, what = (
-            ("NO_SIGNATURE", "the PDF carries no signature")
+            ("NO_SIGNATURE", _("the PDF carries no signature"))
             if not regular
-            else ("MULTIPLE_SIGNATURES", f"the PDF carries {len(regular)} signatures, not one")
+            else (
+                "MULTIPLE_SIGNATURES",
+                ngettext(
+                    "the PDF carries {n} signatures, not one",
+                    "the PDF carries {n} signatures, not one",
+                    len(regular),
+                ).format(n=len(regular)),
+            )
         )
         return _unusable(base, (Problem(code, what),))
     sig = regular[0]
     if str(sig.sig_object.get("/SubFilter")) != "/ETSI.CAdES.detached":
         problems.append(
-            Problem("NOT_PADES", f"signature sub-filter {sig.sig_object.get('/SubFilter')}")
+            Problem(
+                "NOT_PADES",
+                _("signature sub-filter {subfilter}").format(
+                    subfilter=sig.sig_object.get("/SubFilter")
+                ),
+            )
         )
     timing = ValidationTimingInfo(
         validation_time=moment, best_signature_time=moment, point_in_time_validation=False
@@ -310,16 +331,19 @@ def check_signed_pdf_bytes(
         result = asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
         status = result.api_status
         if status is None:
-            raise ValueError("pyHanko returned no status")
+            raise ValueError(_("pyHanko returned no status"))
     except Exception as exc:  # pyHanko on a structurally broken signature
         problems.append(
-            Problem("SIGNATURE_UNREADABLE", f"the signature cannot be evaluated: {exc}")
+            Problem(
+                "SIGNATURE_UNREADABLE",
+                _("the signature cannot be evaluated: {why}").format(why=exc),
+            )
         )
         return _unusable(base, tuple(problems))
     intact = bool(status.intact and status.valid)
     if not intact:
         problems.append(
-            Problem("SIGNATURE_BROKEN", "the signed bytes or the signature value were altered")
+            Problem("SIGNATURE_BROKEN", _("the signed bytes or the signature value were altered"))
         )
     signer_cert = _cert_of(status.signing_cert)
     chain, anchor = _chain_subjects(status)
@@ -337,12 +361,19 @@ def check_signed_pdf_bytes(
         problems.append(
             Problem(
                 "SIGNER_UNTRUSTED",
-                f"the signer's certificate is not trusted: {status.trust_problem_indic}",
+                _("the signer's certificate is not trusted: {why}").format(
+                    why=status.trust_problem_indic
+                ),
             )
         )
     if custody_public_key is not None and binding.status != "bound":
         problems.append(
-            Problem("CUSTODY_BINDING", f"custody binding {binding.status}: {binding.detail}")
+            Problem(
+                "CUSTODY_BINDING",
+                _("custody binding {status}: {detail}").format(
+                    status=binding.status, detail=binding.detail
+                ),
+            )
         )
     subindic = result.ades_subindic
     indication = f"{type(subindic).__name__}.{getattr(subindic, 'name', subindic)}"
@@ -358,7 +389,10 @@ def check_signed_pdf_bytes(
     ltv_passed = bool(doc_ts) and type(subindic).__name__.endswith("Passed")
     if intact and doc_ts and not ltv_passed:
         problems.append(
-            Problem("LTV_NOT_VALIDATED", f"offline long-term validation gave {indication}")
+            Problem(
+                "LTV_NOT_VALIDATED",
+                _("offline long-term validation gave {indication}").format(indication=indication),
+            )
         )
     sig_ts_status = status.timestamp_validity
     if sig_ts_status is None and result.signature_timestamp_status is not None:
@@ -366,13 +400,17 @@ def check_signed_pdf_bytes(
     sig_ts = _timestamp_check(sig_ts_status)
     if sig_ts is None:
         problems.append(
-            Problem("NO_SIGNATURE_TIMESTAMP", "the signature carries no timestamp that verifies")
+            Problem("NO_SIGNATURE_TIMESTAMP", _("the signature carries no timestamp that verifies"))
         )
     elif not sig_ts.intact:
-        problems.append(Problem("SIGNATURE_TIMESTAMP_BROKEN", "the signature timestamp is altered"))
+        problems.append(
+            Problem("SIGNATURE_TIMESTAMP_BROKEN", _("the signature timestamp is altered"))
+        )
     elif not sig_ts.trusted and not ltv_passed:
         problems.append(
-            Problem("SIGNATURE_TIMESTAMP_UNTRUSTED", "the signature timestamp's TSA is not trusted")
+            Problem(
+                "SIGNATURE_TIMESTAMP_UNTRUSTED", _("the signature timestamp's TSA is not trusted")
+            )
         )
     for number, ts in enumerate(doc_ts, 1):
         newest = number == len(doc_ts)
@@ -380,8 +418,11 @@ def check_signed_pdf_bytes(
             problems.append(
                 Problem(
                     "DOCUMENT_TIMESTAMP_INVALID",
-                    f"document timestamp {number} is "
-                    + ("altered" if not ts.intact else "not trusted at the validation time"),
+                    (
+                        _("document timestamp {number} is altered")
+                        if not ts.intact
+                        else _("document timestamp {number} is not trusted at the validation time")
+                    ).format(number=number),
                 )
             )
     coverage = status.coverage
@@ -397,14 +438,16 @@ def check_signed_pdf_bytes(
         problems.append(
             Problem(
                 "MODIFIED_AFTER_SIGNING",
-                f"the PDF was changed after signing ({level_name.name.lower().replace('_', ' ')})",
+                _("the PDF was changed after signing ({level})").format(
+                    level=level_name.name.lower().replace("_", " ")
+                ),
             )
         )
     if not whole and (level_name is None or level_name < ModificationLevel.LTA_UPDATES):
         # Later revisions that only add validation data (B-LT's DSS) are fine; bytes
         # that are no revision at all are not the file that was signed.
         problems.append(
-            Problem("NOT_WHOLE_FILE", "bytes after the last signature or timestamp are unsigned")
+            Problem("NOT_WHOLE_FILE", _("bytes after the last signature or timestamp are unsigned"))
         )
     level = _level(sig_ts, n_certs, doc_ts)
     try:  # /M is the signer's own clock, and hostile input may make it unparsable
@@ -461,7 +504,7 @@ def _binding_in_chain(status: Any, signer: x509.Certificate, key: bytes | None) 
     path = getattr(status, "validation_path", None)
     if path is not None:
         candidates += [_cert_of(c) for c in path.iter_certs(include_root=True)]
-    best = BindingCheck("absent", None, "no certificate in the chain carries a custody binding")
+    best = BindingCheck("absent", None, _("no certificate in the chain carries a custody binding"))
     for cert in candidates:
         found = check_custody_binding(cert, key)
         if found.status != "absent":
@@ -494,10 +537,10 @@ def _newest_timestamp_assumption(
                 assertions.append(NonRevokedStatusAssertion(cert.sha256, moment))
     except Exception:  # an unreadable token: its validation will fail on its own
         return [], ()
-    note = (
+    note = _(
         "the newest document timestamp's TSA certificates are taken as not revoked at "
-        f"{format_time(moment)}: an offline check cannot learn of a later revocation"
-    )
+        "{time}: an offline check cannot learn of a later revocation"
+    ).format(time=format_time(moment))
     return assertions, (note,)
 
 

@@ -37,6 +37,7 @@ from custody.errors import (
     StorageError,
     UsageError,
 )
+from custody.i18n import _
 
 Level = Literal["B-LT", "B-LTA"]
 
@@ -127,15 +128,17 @@ def load_pem_certificates(
     for blob in blobs:
         raw = blob.encode("ascii", "replace") if isinstance(blob, str) else bytes(blob)
         if len(raw) > MAX_PEM_BYTES:
-            raise UsageError(f"{what}: PEM data over {MAX_PEM_BYTES} bytes")
+            raise UsageError(
+                _("{what}: PEM data over {limit} bytes").format(what=what, limit=MAX_PEM_BYTES)
+            )
         if not raw.strip():
             continue
         try:
             certs.extend(x509.load_pem_x509_certificates(raw))
         except ValueError:
-            raise UsageError(f"{what}: not PEM certificates") from None
+            raise UsageError(_("{what}: not PEM certificates").format(what=what)) from None
     if not certs:
-        raise UsageError(f"{what}: no certificate given")
+        raise UsageError(_("{what}: no certificate given").format(what=what))
     return certs
 
 
@@ -152,19 +155,19 @@ def _der_octets(data: bytes) -> bytes:
 def _der_read(data: bytes, pos: int, tag: int) -> tuple[bytes, int]:
     """The content of the DER element with ``tag`` at ``pos``; strict minimal lengths."""
     if pos + 2 > len(data) or data[pos] != tag:
-        raise ValueError("unexpected DER tag")
+        raise ValueError(_("unexpected DER tag"))
     first = data[pos + 1]
     if first < 0x80:
         length, body = first, pos + 2
     else:
         n = first & 0x7F
         if n == 0 or n > 4 or pos + 2 + n > len(data) or data[pos + 2] == 0:
-            raise ValueError("bad DER length")
+            raise ValueError(_("bad DER length"))
         length, body = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), pos + 2 + n
         if length < 0x80:
-            raise ValueError("non-minimal DER length")
+            raise ValueError(_("non-minimal DER length"))
     if body + length > len(data):
-        raise ValueError("DER element overruns its container")
+        raise ValueError(_("DER element overruns its container"))
     return data[body : body + length], body + length
 
 
@@ -173,10 +176,14 @@ def _der_read(data: bytes, pos: int, tag: int) -> tuple[bytes, int]:
 
 def _check_target(out_path: Path) -> None:
     if out_path.is_symlink() or out_path.exists():
-        raise UsageError(f"{out_path} already exists; custody does not overwrite signed files")
+        raise UsageError(
+            _("{path} already exists; custody does not overwrite signed files").format(
+                path=out_path
+            )
+        )
     parent = out_path.parent
     if not parent.is_dir():
-        raise UsageError(f"{parent} is not a folder")
+        raise UsageError(_("{path} is not a folder").format(path=parent))
 
 
 def _write_new_file(out_path: Path, data: bytes) -> None:
@@ -200,9 +207,13 @@ def _write_new_file(out_path: Path, data: bytes) -> None:
             finally:
                 os.close(dir_fd)
     except FileExistsError:
-        raise StorageError(f"{out_path} appeared while signing; nothing was overwritten") from None
+        raise StorageError(
+            _("{path} appeared while signing; nothing was overwritten").format(path=out_path)
+        ) from None
     except OSError as exc:
-        raise StorageError(f"cannot write {out_path}: {exc.strerror}") from None
+        raise StorageError(
+            _("cannot write {path}: {why}").format(path=out_path, why=exc.strerror)
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -229,16 +240,26 @@ def _revinfo_policy() -> CertRevTrustPolicy:
 
 def _read_pdf(pdf: bytes, label: str) -> Any:
     if len(pdf) > MAX_PDF_BYTES:
-        raise InputError(f"{label}: larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB")
+        raise InputError(
+            _("{file}: larger than {size} MiB").format(
+                file=label, size=MAX_PDF_BYTES // (1024 * 1024)
+            )
+        )
     if not pdf.startswith(b"%PDF-"):
-        raise InputError(f"{label}: not a PDF (no %PDF- header)")
+        raise InputError(_("{file}: not a PDF (no %PDF- header)").format(file=label))
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=True)
         if reader.encrypted:
-            raise InputError(f"{label}: the PDF is encrypted; custody signs only plain PDFs")
-        _ = reader.root  # forces the catalogue to parse
+            raise InputError(
+                _("{file}: the PDF is encrypted; custody signs only plain PDFs").format(file=label)
+            )
+        _root = reader.root  # forces the catalogue to parse
     except CustodyError:
         raise
     except Exception as exc:  # pyHanko raises many types on hostile input
-        raise InputError(f"{label}: not a readable PDF ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            _("{file}: not a readable PDF ({kind}: {why})").format(
+                file=label, kind=type(exc).__name__, why=exc
+            )
+        ) from None
     return reader

@@ -46,6 +46,7 @@ from custody.errors import (
     SigningKeyError,
     UsageError,
 )
+from custody.i18n import _
 from custody.keys.keyring import passphrase_bytes
 from custody.ledger.canonical import encode
 
@@ -114,7 +115,7 @@ def _binding_extension(
         )
     except (InvalidSignature, ValueError):
         raise SigningKeyError(
-            "the custody key did not produce a valid signature for its own public key"
+            _("the custody key did not produce a valid signature for its own public key")
         ) from None
     body = b"".join(
         b"\x04" + _der_octets(part) for part in (statement, custody_public_key, signature)
@@ -133,28 +134,32 @@ def parse_custody_binding(cert: x509.Certificate) -> CustodyBinding | None:
         return None
     value = ext.value
     if not isinstance(value, x509.UnrecognizedExtension):
-        raise ValueError("binding extension of an unexpected type")
+        raise ValueError(_("binding extension of an unexpected type"))
     raw = value.value
     body, end = _der_read(raw, 0, 0x30)
     if end != len(raw):
-        raise ValueError("trailing bytes after the binding")
+        raise ValueError(_("trailing bytes after the binding"))
     statement, pos = _der_read(body, 0, 0x04)
     public, pos = _der_read(body, pos, 0x04)
     signature, pos = _der_read(body, pos, 0x04)
     if pos != len(body) or len(public) != 32 or len(signature) != 64:
-        raise ValueError("binding has the wrong shape")
+        raise ValueError(_("binding has the wrong shape"))
     try:
         parsed = json.loads(statement.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise ValueError("binding statement is not JSON") from None
+        raise ValueError(_("binding statement is not JSON")) from None
     if not isinstance(parsed, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
     ):
-        raise ValueError("binding statement is not an object of strings")
+        raise ValueError(_("binding statement is not an object of strings"))
     if encode(parsed) != statement:
-        raise ValueError("binding statement is not canonical JSON")
+        raise ValueError(_("binding statement is not canonical JSON"))
     if parsed.get("format") != BINDING_FORMAT:
-        raise ValueError(f"binding format {parsed.get('format')!r} is not {BINDING_FORMAT}")
+        raise ValueError(
+            _("binding format {found!r} is not {expected}").format(
+                found=parsed.get("format"), expected=BINDING_FORMAT
+            )
+        )
     return CustodyBinding(statement, public, signature, dict(parsed))
 
 
@@ -167,27 +172,31 @@ def check_custody_binding(
     try:
         binding = parse_custody_binding(cert)
     except ValueError as exc:
-        return BindingCheck("invalid", None, f"malformed custody binding: {exc}")
+        return BindingCheck("invalid", None, _("malformed custody binding: {why}").format(why=exc))
     if binding is None:
-        return BindingCheck("absent", None, "the certificate carries no custody binding")
+        return BindingCheck("absent", None, _("the certificate carries no custody binding"))
     claimed = binding.custody_key_fingerprint
     if binding.fields.get("custody_key") != claimed:
-        return BindingCheck("invalid", claimed, "statement names another key than it carries")
+        return BindingCheck("invalid", claimed, _("statement names another key than it carries"))
     if binding.fields.get("ca_spki_sha256") != _sha256(_spki(cert)):
-        return BindingCheck("invalid", claimed, "statement names another certificate key")
+        return BindingCheck("invalid", claimed, _("statement names another certificate key"))
     try:
         Ed25519PublicKey.from_public_bytes(binding.custody_public_key).verify(
             binding.signature, _BINDING_CONTEXT + binding.statement
         )
     except (InvalidSignature, ValueError):
-        return BindingCheck("invalid", claimed, "custody signature over the statement is bad")
+        return BindingCheck("invalid", claimed, _("custody signature over the statement is bad"))
     if custody_public_key is None:
-        return BindingCheck("claimed", claimed, "signed by the key it names; key not compared")
+        return BindingCheck("claimed", claimed, _("signed by the key it names; key not compared"))
     if _sha256(custody_public_key) != claimed:
         return BindingCheck(
-            "other-key", claimed, f"bound to custody key {claimed[:16]}…, not the one expected"
+            "other-key",
+            claimed,
+            _("bound to custody key {fingerprint}…, not the one expected").format(
+                fingerprint=claimed[:16]
+            ),
         )
-    return BindingCheck("bound", claimed, "signed by the expected custody key")
+    return BindingCheck("bound", claimed, _("signed by the expected custody key"))
 
 
 # ------------------------------------------------------------------ signing identities
@@ -240,7 +249,7 @@ def _check_display_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
         raise UsageError(
-            "the preparer's name must be 1-64 printable characters (it goes into certificates)"
+            _("the preparer's name must be 1-64 printable characters (it goes into certificates)")
         )
     # RFC 4518 (via RFC 3454 section 6): validators compare names after string
     # preparation, which refuses a value mixing right-to-left and left-to-right letters,
@@ -249,9 +258,11 @@ def _check_display_name(name: str) -> str:
     rtl = [stringprep.in_table_d1(ch) for ch in name]
     if any(rtl) and (any(stringprep.in_table_d2(ch) for ch in name) or not (rtl[0] and rtl[-1])):
         raise UsageError(
-            "the preparer's name mixes Arabic (or other right-to-left) and Latin letters, "
-            "or does not begin and end with a letter: certificates need one script, "
-            "e.g. 'أمل حداد' or 'Amal Haddad'"
+            _(
+                "the preparer's name mixes Arabic (or other right-to-left) and Latin letters, "
+                "or does not begin and end with a letter: certificates need one script, "
+                "e.g. 'أمل حداد' or 'Amal Haddad'"
+            )
         )
     return name
 
@@ -273,9 +284,9 @@ def create_preparer_ca(
     """
     name = _check_display_name(name)
     if len(custody_public_key) != 32:
-        raise SigningKeyError("a custody public key is 32 bytes (raw Ed25519)")
+        raise SigningKeyError(_("a custody public key is 32 bytes (raw Ed25519)"))
     if not 1 <= years <= 50:
-        raise UsageError("a preparer CA is valid for 1 to 50 years")
+        raise UsageError(_("a preparer CA is valid for 1 to 50 years"))
     now = clock().astimezone(dt.UTC).replace(microsecond=0)
     key = ec.generate_private_key(ec.SECP256R1())
     spki = key.public_key().public_bytes(
@@ -326,7 +337,7 @@ def seal_preparer(identity: PreparerIdentity, passphrase: str) -> bytes:
     Acrobat, for manual signing) can open it too.
     """
     if not passphrase:
-        raise SigningKeyError("an empty passphrase would leave the PDF-signing key unprotected")
+        raise SigningKeyError(_("an empty passphrase would leave the PDF-signing key unprotected"))
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(PKCS12_KDF_ROUNDS)
@@ -350,19 +361,27 @@ def _identity_from_parts(
 ) -> PreparerIdentity:
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise SigningKeyError(
-            f"{source}: the key is not RSA or ECDSA; PDF readers other than pyHanko verify "
-            "only those (Ed25519 is refused by pdfsig/NSS and Acrobat)"
+            _(
+                "{source}: the key is not RSA or ECDSA; PDF readers other than pyHanko verify "
+                "only those (Ed25519 is refused by pdfsig/NSS and Acrobat)"
+            ).format(source=source)
         )
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
-        raise SigningKeyError(f"{source}: an RSA key needs at least 2048 bits")
+        raise SigningKeyError(
+            _("{source}: an RSA key needs at least 2048 bits").format(source=source)
+        )
     if isinstance(key, ec.EllipticCurvePrivateKey) and not isinstance(
         key.curve, ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1
     ):
-        raise SigningKeyError(f"{source}: only NIST P-256, P-384 and P-521 keys are supported")
+        raise SigningKeyError(
+            _("{source}: only NIST P-256, P-384 and P-521 keys are supported").format(source=source)
+        )
     if _spki(cert) != key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
-        raise SigningKeyError(f"{source}: the key does not belong to the certificate")
+        raise SigningKeyError(
+            _("{source}: the key does not belong to the certificate").format(source=source)
+        )
     chain = _order_chain(cert, others)
     try:
         ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -415,13 +434,13 @@ def open_preparer(
         loaded = pkcs12.load_pkcs12(data, passphrase_bytes(passphrase))
     except ValueError:
         raise PassphraseError(
-            "could not open the PDF-signing identity: wrong passphrase or not a PKCS#12 file"
+            _("could not open the PDF-signing identity: wrong passphrase or not a PKCS#12 file")
         ) from None
     if loaded.key is None or loaded.cert is None:
-        raise SigningKeyError("the PKCS#12 file holds no key with its certificate")
+        raise SigningKeyError(_("the PKCS#12 file holds no key with its certificate"))
     others = [c.certificate for c in loaded.additional_certs]
     return _identity_from_parts(
-        loaded.key, loaded.cert.certificate, others, signer_name, None, "PKCS#12 file"
+        loaded.key, loaded.cert.certificate, others, signer_name, None, _("PKCS#12 file")
     )
 
 
@@ -441,18 +460,22 @@ def load_organisation_identity(
     signs directly (``organisation-signer``), and its revocation information is fetched
     from the URLs it declares when signing.
     """
-    certs = load_pem_certificates(cert_pem, "organisation certificate")
+    certs = load_pem_certificates(cert_pem, _("organisation certificate"))
     try:
         key = serialization.load_pem_private_key(
             key_pem, passphrase_bytes(passphrase) if passphrase else None
         )
     except TypeError:
-        raise PassphraseError("the organisation key is encrypted: a passphrase is needed") from None
+        raise PassphraseError(
+            _("the organisation key is encrypted: a passphrase is needed")
+        ) from None
     except ValueError:
         raise PassphraseError(
-            "could not open the organisation key: wrong passphrase or not a PEM private key"
+            _("could not open the organisation key: wrong passphrase or not a PEM private key")
         ) from None
-    return _identity_from_parts(key, certs[0], certs[1:], signer_name, crl_uri, "organisation key")
+    return _identity_from_parts(
+        key, certs[0], certs[1:], signer_name, crl_uri, _("organisation key")
+    )
 
 
 def _issue_one_time(

@@ -59,6 +59,7 @@ from custody.errors import (
     TimestampError,
     UsageError,
 )
+from custody.i18n import _
 
 # --------------------------------------------------------------- timestamp authorities
 
@@ -94,33 +95,41 @@ class _BoundedTimeStamper(HTTPTimeStamper):
                 ) as response,
             ):
                 if response.status != 200:
-                    raise TimestampRequestError(f"HTTP status {response.status}")
+                    raise TimestampRequestError(
+                        _("HTTP status {status}").format(status=response.status)
+                    )
                 ctype = response.headers.get("Content-Type", "")
                 if ctype.split(";")[0].strip().lower() != "application/timestamp-reply":
-                    raise TimestampRequestError(f"content type {ctype!r}, not a timestamp reply")
+                    raise TimestampRequestError(
+                        _("content type {type!r}, not a timestamp reply").format(type=ctype)
+                    )
                 body = b""
                 while chunk := await response.content.read(65536):  # may return less
                     body += chunk
                     if len(body) > MAX_TSA_RESPONSE:
-                        raise TimestampRequestError(f"answer larger than {MAX_TSA_RESPONSE} bytes")
+                        raise TimestampRequestError(
+                            _("answer larger than {limit} bytes").format(limit=MAX_TSA_RESPONSE)
+                        )
         except TimestampRequestError:
             raise  # ours, with its reason (it is an OSError too)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise TimestampRequestError(f"could not reach it ({type(exc).__name__})") from exc
+            raise TimestampRequestError(
+                _("could not reach it ({kind})").format(kind=type(exc).__name__)
+            ) from exc
         try:
             return tsp.TimeStampResp.load(body, strict=True)
         except ValueError as exc:
-            raise TimestampRequestError("the answer is not a TimeStampResp") from exc
+            raise TimestampRequestError(_("the answer is not a TimeStampResp")) from exc
 
 
 def _check_tsa_urls(tsa_urls: Sequence[str]) -> list[str]:
     urls = list(tsa_urls)
     if not urls:
-        raise UsageError("no timestamp authority given: a PAdES B-LT signature needs one")
+        raise UsageError(_("no timestamp authority given: a PAdES B-LT signature needs one"))
     for url in urls:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"timestamp authority {url!r} is not an http(s) URL")
+            raise UsageError(_("timestamp authority {url!r} is not an http(s) URL").format(url=url))
     return urls
 
 
@@ -197,14 +206,18 @@ def sign_pdf(
     ``StorageError`` when the file cannot be written.
     """
     if level not in LEVELS:
-        raise UsageError(f"unknown PAdES level {level!r}: one of {', '.join(LEVELS)}")
+        raise UsageError(
+            _("unknown PAdES level {level!r}: one of {choices}").format(
+                level=level, choices=", ".join(LEVELS)
+            )
+        )
     urls = _check_tsa_urls(tsa_urls)
-    tsa_roots = load_pem_certificates(tsa_roots_pem, "timestamp authority roots")
+    tsa_roots = load_pem_certificates(tsa_roots_pem, _("timestamp authority roots"))
     out_path = Path(out_path)
     _check_target(out_path)
-    reader = _read_pdf(pdf_in, "PDF to sign")
+    reader = _read_pdf(pdf_in, _("PDF to sign"))
     if reader.embedded_signatures:
-        raise InputError("the PDF already carries a signature; custody signs unsigned reports")
+        raise InputError(_("the PDF already carries a signature; custody signs unsigned reports"))
     roots = [preparer.anchor, *tsa_roots]
     failures: list[str] = []
     for url in urls:
@@ -217,7 +230,7 @@ def sign_pdf(
         except Exception as exc:  # pyHanko's validation of the TSA's answer, and the like
             failures.append(f"{url}: {type(exc).__name__}: {exc}"[:300])
             continue
-        check = check_signed_pdf_bytes(signed, roots, label="signed PDF")
+        check = check_signed_pdf_bytes(signed, roots, label=_("signed PDF"))
         if not check.ok or (level == "B-LTA") != bool(check.document_timestamps):
             failures.append(f"{url}: " + "; ".join(p.message for p in check.problems)[:300])
             continue
@@ -244,7 +257,9 @@ def sign_pdf(
             tsa_failures=tuple(failures),
         )
     raise TimestampError(
-        "no timestamp authority produced a usable signature timestamp: " + " | ".join(failures)
+        _("no timestamp authority produced a usable signature timestamp: {failures}").format(
+            failures=" | ".join(failures)
+        )
     )
 
 
@@ -330,14 +345,16 @@ def extend_archive_timestamp(
     usably, ``InputError`` if the input is not a custody-signed PDF that checks out now.
     """
     urls = _check_tsa_urls(tsa_urls)
-    roots = load_pem_certificates(trust_roots_pem, "trust roots")
+    roots = load_pem_certificates(trust_roots_pem, _("trust roots"))
     out_path = Path(out_path)
     _check_target(out_path)
-    before = check_signed_pdf_bytes(pdf_in, roots, label="PDF to extend")
+    before = check_signed_pdf_bytes(pdf_in, roots, label=_("PDF to extend"))
     if not before.ok:
         raise InputError(
-            "the PDF does not check out now, so a new timestamp would vouch for nothing: "
-            + "; ".join(p.message for p in before.problems)
+            _(
+                "the PDF does not check out now, so a new timestamp would vouch for nothing: "
+                "{problems}"
+            ).format(problems="; ".join(p.message for p in before.problems))
         )
     failures: list[str] = []
     for url in urls:
@@ -355,7 +372,7 @@ def extend_archive_timestamp(
         except Exception as exc:
             failures.append(f"{url}: {type(exc).__name__}: {exc}"[:300])
             continue
-        after = check_signed_pdf_bytes(extended, roots, label="extended PDF")
+        after = check_signed_pdf_bytes(extended, roots, label=_("extended PDF"))
         if not after.ok or len(after.document_timestamps) != len(before.document_timestamps) + 1:
             failures.append(f"{url}: " + "; ".join(p.message for p in after.problems)[:300])
             continue
@@ -381,5 +398,7 @@ def extend_archive_timestamp(
             tsa_failures=tuple(failures),
         )
     raise TimestampError(
-        "no timestamp authority produced a usable document timestamp: " + " | ".join(failures)
+        _("no timestamp authority produced a usable document timestamp: {failures}").format(
+            failures=" | ".join(failures)
+        )
     )
