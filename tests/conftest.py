@@ -82,6 +82,16 @@ class Result:
         return json.loads(self.out)
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """A test that ran the CLI with ``--lang ar`` in this process must not leave the next
+    test's library calls speaking Arabic: the language is process state (custody.i18n)."""
+    yield
+    from custody import i18n
+
+    i18n.set_language(i18n.SOURCE_LANGUAGE)
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private keyring and a passphrase for automation; no inherited root."""
