@@ -30,6 +30,13 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 SAME_LAYER = {
     ("root", "system"),
+    # i18n is the language messages for people are in: any module may say one.
+    ("system", "i18n"),
+    ("clock", "i18n"),
+    ("encoding", "i18n"),
+    ("findings", "i18n"),
+    ("progress", "i18n"),
+    ("home", "i18n"),
 }
 
 

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from custody.i18n import _, ngettext
+
 Clock = Callable[[], datetime]
 
 _RFC3339 = re.compile(
@@ -30,7 +32,7 @@ def format_seconds(moment: datetime) -> str:
     """``2026-11-27T07:02:10Z``: whole seconds, always UTC, the year always four digits
     (``strftime("%Y")`` writes year 1 as ``1``, which is not RFC 3339)."""
     if moment.tzinfo is None:
-        raise ValueError("naive datetime: custody only records timezone-aware times")
+        raise ValueError(_("naive datetime: custody only records timezone-aware times"))
     m = moment.astimezone(UTC)
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
@@ -46,14 +48,14 @@ def parse_time(text: str) -> datetime:
     """Parse RFC 3339 (any offset, up to nanoseconds; sub-microsecond digits are dropped)."""
     match = _RFC3339.fullmatch(text)
     if not match:
-        raise ValueError(f"not an RFC 3339 time: {text!r}")
+        raise ValueError(_("not an RFC 3339 time: {text}").format(text=repr(text)))
     frac = (match.group(7) or "").ljust(6, "0")[:6]
     offset = match.group(8)
     iso = f"{text[:19]}.{frac}{'+00:00' if offset == 'Z' else offset}"
     try:
         return datetime.fromisoformat(iso).astimezone(UTC)
     except OverflowError:  # an offset that moves year 1 or 9999 off the calendar
-        raise ValueError(f"not a representable time: {text!r}") from None
+        raise ValueError(_("not a representable time: {text}").format(text=repr(text))) from None
 
 
 def check_time(text: str, *, utc: bool = False, digits: int | None = None) -> None:
@@ -67,19 +69,24 @@ def check_time(text: str, *, utc: bool = False, digits: int | None = None) -> No
     """
     match = _RFC3339.fullmatch(text)
     if match is None or (utc and match.group(8) != "Z"):
-        raise ValueError(f"not an RFC 3339 {'UTC ' if utc else ''}time: {text!r}")
+        wrong = _("not an RFC 3339 UTC time: {text}") if utc else _("not an RFC 3339 time: {text}")
+        raise ValueError(wrong.format(text=repr(text)))
     if digits is not None and len(match.group(7) or "") != digits:
         raise ValueError(
-            f"not an RFC 3339 time with {digits} digits of fractional seconds: {text!r}"
+            ngettext(
+                "not an RFC 3339 time with {n} digit of fractional seconds: {text}",
+                "not an RFC 3339 time with {n} digits of fractional seconds: {text}",
+                digits,
+            ).format(n=digits, text=repr(text))
         )
     offset = match.group(8)
     try:
         datetime.fromisoformat(text[:19])  # calendar and clock ranges
     except ValueError:
-        raise ValueError(f"not an RFC 3339 time: {text!r}") from None
+        raise ValueError(_("not an RFC 3339 time: {text}").format(text=repr(text))) from None
     if offset != "Z":
         if int(offset[1:3]) > 23 or int(offset[4:6]) > 59:
-            raise ValueError(f"not an RFC 3339 time: {text!r}")
+            raise ValueError(_("not an RFC 3339 time: {text}").format(text=repr(text)))
         if text[:4] in ("0001", "9999"):
             parse_time(text)  # the offset may move it off the calendar
 
@@ -98,7 +105,7 @@ def parse_ns(text: str) -> int:
     """Inverse of ``format_ns`` for ``...Z`` times with nanoseconds."""
     match = _RFC3339.fullmatch(text)
     if not match or match.group(8) != "Z":
-        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+        raise ValueError(_("not an RFC 3339 UTC time: {text}").format(text=repr(text)))
     whole = datetime.fromisoformat(text[:19] + "+00:00")
     nanos = int((match.group(7) or "").ljust(9, "0"))
     return int(whole.timestamp()) * 1_000_000_000 + nanos

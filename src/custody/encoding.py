@@ -1,7 +1,7 @@
 """Text encodings of bytes that custody writes and reads strictly: canonical base64.
 
-A foundation module: imports only ``custody.errors``. Records, key files and bundles all
-decode base64 through here, so "canonical only" is one rule in one place.
+A foundation module: imports only ``custody.errors`` and ``custody.i18n``. Records, key files
+and bundles all decode base64 through here, so "canonical only" is one rule in one place.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import binascii
 
 from custody.errors import RecordError
+from custody.i18n import _
 
 
 def b64encode(data: bytes) -> str:
@@ -21,7 +22,7 @@ def b64decode(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise RecordError(f"{what} is not valid base64") from exc
+        raise RecordError(_("{what} is not valid base64").format(what=what)) from exc
     if base64.b64encode(raw).decode("ascii") != text:
-        raise RecordError(f"{what} is not in canonical base64")
+        raise RecordError(_("{what} is not in canonical base64").format(what=what))
     return raw

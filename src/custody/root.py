@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.errors import RootError, StorageError, UsageError
+from custody.i18n import _
 from custody.system.files import describe_os_error, fsync_dir, write_atomic
 
 STATE_DIR = ".custody"
@@ -47,7 +48,11 @@ def chosen_digests(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     for name in names:
         algorithm = name.strip().lower()
         if algorithm not in DIGEST_ALGORITHMS:
-            raise UsageError(f"unknown digest {name!r}: choose from {', '.join(DIGEST_ALGORITHMS)}")
+            raise UsageError(
+                _("unknown digest {name}: choose from {choices}").format(
+                    name=repr(name), choices=", ".join(DIGEST_ALGORITHMS)
+                )
+            )
         if algorithm not in chosen:
             chosen.append(algorithm)
     return tuple(chosen)
@@ -87,16 +92,20 @@ class Config:
     def from_toml(doc: dict[str, Any], where: Path) -> Config:
         try:
             if doc.get("format") != CONFIG_FORMAT:
-                raise ValueError(f"unsupported config format {doc.get('format')!r}")
+                raise ValueError(
+                    _("unsupported config format {format}").format(format=repr(doc.get("format")))
+                )
             cat = doc.get("catalogue", {})
             ts = doc.get("timestamps", {})
             digests = tuple(str(d) for d in cat.get("digests", DEFAULT_DIGESTS))
             if "sha256" not in digests:
-                raise ValueError("catalogue.digests must include sha256")
+                raise ValueError(_("catalogue.digests must include sha256"))
             unknown = [d for d in digests if d not in DIGEST_ALGORITHMS]
             if unknown or len(set(digests)) != len(digests):
                 raise ValueError(
-                    f"catalogue.digests must be distinct names among {', '.join(DIGEST_ALGORITHMS)}"
+                    _("catalogue.digests must be distinct names among {choices}").format(
+                        choices=", ".join(DIGEST_ALGORITHMS)
+                    )
                 )
             for section, key, value in (
                 ("catalogue", "exiftool_timeout", cat.get("exiftool_timeout", 30.0)),
@@ -106,11 +115,13 @@ class Config:
                 # NaN fails every comparison, so "not > 0" also catches it.
                 if not (0 < seconds <= MAX_TIMEOUT):
                     raise ValueError(
-                        f"{section}.{key} must be a number of seconds above 0 and at most "
-                        f"{MAX_TIMEOUT:.0f} (one day)"
+                        _(
+                            "{setting} must be a number of seconds above 0 and at most "
+                            "{most} (one day)"
+                        ).format(setting=f"{section}.{key}", most=f"{MAX_TIMEOUT:.0f}")
                     )
             if int(ts.get("min_success", 1)) < 1:
-                raise ValueError("timestamps.min_success must be at least 1")
+                raise ValueError(_("timestamps.min_success must be at least 1"))
             return Config(
                 digests=digests,
                 exiftool_timeout=float(cat.get("exiftool_timeout", 30.0)),
@@ -123,7 +134,9 @@ class Config:
                 ledger=str(doc.get("ledger", {}).get("backend", "file")),
             )
         except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-            raise RootError(f"{where} is not a valid custody config: {exc}") from None
+            raise RootError(
+                _("{path} is not a valid custody config: {why}").format(path=where, why=exc)
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,9 @@ class EvidenceRoot:
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise RootError(f"{self.config_path} is not valid TOML: {exc}") from None
+            raise RootError(
+                _("{path} is not valid TOML: {why}").format(path=self.config_path, why=exc)
+            ) from None
         return Config.from_toml(doc, self.config_path)
 
     def relative(self, path: str | os.PathLike[str]) -> str:
@@ -187,8 +202,9 @@ class EvidenceRoot:
         root = str(self.path)
         if real != root and not real.startswith(root.rstrip("/") + "/"):
             raise RootError(
-                f"{os.fsdecode(path)} is outside the evidence root {root}; "
-                "use 'custody ingest' to copy it in"
+                _(
+                    "{path} is outside the evidence root {root}; use 'custody ingest' to copy it in"
+                ).format(path=os.fsdecode(path), root=root)
             )
         rel = os.path.relpath(real, root)
         return "" if rel == "." else rel
@@ -207,13 +223,18 @@ class EvidenceRoot:
             base = str(self.path).rstrip("/") + "/"
             normal = os.path.normpath(text)
             if not (normal + "/").startswith(base):
-                raise UsageError(f"{option} {into!r} must be a folder inside the evidence root")
+                raise UsageError(
+                    _("{option} {folder} must be a folder inside the evidence root").format(
+                        option=option, folder=repr(into)
+                    )
+                )
             text = normal[len(base) :]
         parts = [p for p in text.split("/") if p not in ("", ".")]
         if not parts or ".." in parts or STATE_DIR in parts or "\0" in text:
             raise UsageError(
-                f"{option} {into!r} must be a folder inside the evidence root, outside "
-                f"{STATE_DIR}/"
+                _(
+                    "{option} {folder} must be a folder inside the evidence root, outside {state}/"
+                ).format(option=option, folder=repr(into), state=STATE_DIR)
             )
         return os.fsencode("/".join(parts))
 
@@ -232,7 +253,9 @@ def find_root(
         path = Path(chosen).resolve()
         if not (path / STATE_DIR).is_dir():
             raise RootError(
-                f"{chosen} is not an evidence root (no {STATE_DIR}/); run 'custody init'"
+                _("{path} is not an evidence root (no {state}/); run 'custody init'").format(
+                    path=chosen, state=STATE_DIR
+                )
             )
         return EvidenceRoot(path)
     here = Path(start or os.getcwd()).resolve()
@@ -240,7 +263,9 @@ def find_root(
         if (candidate / STATE_DIR).is_dir():
             return EvidenceRoot(candidate)
     raise RootError(
-        f"not inside an evidence root ({here} or any parent): run 'custody init' or pass --root"
+        _(
+            "not inside an evidence root ({path} or any parent): run 'custody init' or pass --root"
+        ).format(path=here)
     )
 
 
@@ -250,9 +275,13 @@ def init_root(path: str | os.PathLike[str], config: Config | None = None) -> Evi
 
     target = Path(path).resolve()
     if (target / STATE_DIR).exists():
-        raise RootError(f"{target} is already an evidence root ({STATE_DIR}/ exists)")
+        raise RootError(
+            _("{path} is already an evidence root ({state}/ exists)").format(
+                path=target, state=STATE_DIR
+            )
+        )
     if target.exists() and not target.is_dir():
-        raise UsageError(f"{target} exists and is not a folder")
+        raise UsageError(_("{path} exists and is not a folder").format(path=target))
     root = EvidenceRoot(target)
     # Built in a staging folder and renamed into place, so an init cut short (power, kill)
     # never leaves a half-made .custody/ that refuses the next attempt; the next init
@@ -274,7 +303,9 @@ def init_root(path: str | os.PathLike[str], config: Config | None = None) -> Evi
         except OSError:
             if root.state.exists():  # another init won the race
                 raise RootError(
-                    f"{target} is already an evidence root ({STATE_DIR}/ exists)"
+                    _("{path} is already an evidence root ({state}/ exists)").format(
+                        path=target, state=STATE_DIR
+                    )
                 ) from None
             raise
         fsync_dir(target)

@@ -50,6 +50,7 @@ from custody.evidence.metadata import (
     sanitise,
     texts,
 )
+from custody.i18n import N_, _
 from custody.system.children import child_env
 
 __all__ = [
@@ -65,10 +66,13 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 
 
-_NOT_INSTALLED = (
+_NOT_INSTALLED = N_(
     "exiftool is not installed; run the set-up command in README.md "
     "(Debian package libimage-exiftool-perl)"
 )
+# Only ToolMissingError speaks the run's language here. What goes wrong with one file (a
+# FileMetadata's ``error``: crashes, timeouts, unreadable output) is written into its item
+# record as ``metadata_error``, so it stays English whatever the language (never _()).
 
 
 # Options sent with every command (not as pyexiftool ``common_args``, so that the
@@ -266,7 +270,7 @@ def _exchange(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Timeout(timeout)
-            for key, _ in sel.select(remaining):
+            for key, _events in sel.select(remaining):
                 fd = key.fd
                 if fd == in_fd:
                     try:
@@ -367,7 +371,7 @@ class _PyExifTool(pyexiftool.ExifTool):  # type: ignore[misc]  # pyexiftool has 
         forked = self._custody_forked
         if forked is not None:
             forked()
-        out, _ = _exchange(self.popen, [b"-ver"], self._custody_handshake_timeout)
+        out, _err = _exchange(self.popen, [b"-ver"], self._custody_handshake_timeout)
         ver = out.decode("utf-8", "replace").strip()
         if not re.fullmatch(r"\d+\.\d+[\w.]*", ver):
             raise _Crash(f"answered {ver[:80]!r} to -ver, which is not an exiftool version")
@@ -421,11 +425,13 @@ class ExifTool:
     def _start(self) -> str:
         path = shutil.which(self._executable)
         if path is None:
-            raise ToolMissingError(_NOT_INSTALLED) from None
+            raise ToolMissingError(_(_NOT_INSTALLED)) from None
         try:
             et = _PyExifTool(path, handshake_timeout=max(self.timeout, 10.0))
         except OSError as exc:  # vanished between which() and here
-            raise ToolMissingError(f"exiftool ({path}) could not be started: {exc}") from None
+            raise ToolMissingError(
+                _("exiftool ({path}) could not be started: {why}").format(path=path, why=exc)
+            ) from None
         try:
             with _SecretsWithheld() as withheld, _interrupts_deferred():
                 et._custody_forked = withheld.restore
@@ -439,8 +445,10 @@ class ExifTool:
             self._discard(et)
             reason = str(exc) or type(exc).__name__
             if isinstance(exc, _Timeout):
-                reason = f"no answer to -ver within {exc.args[0]:g} s"
-            raise ToolMissingError(f"exiftool ({path}) could not be started: {reason}") from None
+                reason = _("no answer to -ver within {seconds:g} s").format(seconds=exc.args[0])
+            raise ToolMissingError(
+                _("exiftool ({path}) could not be started: {why}").format(path=path, why=reason)
+            ) from None
         except BaseException:
             # Ctrl-C held back during the start is raised when it ends: the process runs,
             # but nobody would own it (pyexiftool warns about it when collected).
@@ -467,7 +475,7 @@ class ExifTool:
         # the death was ours, so silence that one warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _ = et.running
+            _running = et.running
 
     def _restart(self) -> None:
         if self._aborted:
@@ -686,12 +694,12 @@ def _stderr_error(stderr: bytes, label: str) -> str:
 def _to_metadata(obj: Mapping[str, Any]) -> FileMetadata:
     tags = sanitise(obj)
     mime = tags.get("File:MIMEType")
-    errors = [t for _, v in named(tags, "Error") for t in texts(v)]
+    errors = [t for _name, v in named(tags, "Error") for t in texts(v)]
     return FileMetadata(
         tags=tags,
         mime=mime if isinstance(mime, str) and mime else None,
         error="; ".join(errors) if errors else None,
-        warnings=tuple(t for _, v in named(tags, "Warning") for t in texts(v)),
+        warnings=tuple(t for _name, v in named(tags, "Warning") for t in texts(v)),
         capture_time=capture_time(tags),
     )
 

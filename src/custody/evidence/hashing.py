@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from custody.errors import CustodyError, UsageError
+from custody.i18n import N_, _
 
 BUFFER_SIZE = 1 << 20
 PIPELINE_FROM = 64 << 20  # files this large are read by one thread while another hashes
@@ -71,7 +72,11 @@ def new_hash(algorithm: str) -> _Hash:
         return hashlib.sha3_256()
     if algorithm in ("sha256", "sha512", "sha1", "md5"):
         return hashlib.new(algorithm)
-    raise UsageError(f"unknown digest algorithm {algorithm!r}: choose from {', '.join(ALGORITHMS)}")
+    raise UsageError(
+        _("unknown digest algorithm {algorithm!r}: choose from {choices}").format(
+            algorithm=algorithm, choices=", ".join(ALGORITHMS)
+        )
+    )
 
 
 def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
@@ -79,7 +84,9 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
     for algorithm in chosen:
         if algorithm not in ALGORITHMS:
             raise UsageError(
-                f"unknown digest algorithm {algorithm!r}: choose from {', '.join(ALGORITHMS)}"
+                _("unknown digest algorithm {algorithm!r}: choose from {choices}").format(
+                    algorithm=algorithm, choices=", ".join(ALGORITHMS)
+                )
             )
     return chosen
 
@@ -127,30 +134,30 @@ def open_evidence(path: str | bytes | os.PathLike[str]) -> int:
             fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise EvidenceReadError(display, "symbolic link, not followed") from None
+            raise EvidenceReadError(display, _("symbolic link, not followed")) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise EvidenceReadError(display, "permission denied") from None
+            raise EvidenceReadError(display, _("permission denied")) from None
         if exc.errno == errno.ENOENT:
-            raise EvidenceReadError(display, "no such file") from None
+            raise EvidenceReadError(display, _("no such file")) from None
         raise EvidenceReadError(display, exc.strerror or str(exc)) from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise EvidenceReadError(display, f"not a regular file ({_kind(mode)})")
+        raise EvidenceReadError(display, _("not a regular file ({kind})").format(kind=_kind(mode)))
     return fd
 
 
 def _kind(mode: int) -> str:
     for test, name in (
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISFIFO, "FIFO"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, N_("directory")),
+        (stat.S_ISFIFO, N_("FIFO")),
+        (stat.S_ISCHR, N_("character device")),
+        (stat.S_ISBLK, N_("block device")),
+        (stat.S_ISSOCK, N_("socket")),
     ):
         if test(mode):
-            return name
-    return "special file"
+            return _(name)
+    return _("special file")
 
 
 def hash_fd(
@@ -217,7 +224,7 @@ def _hash_pipelined(
     The buffers are a fixed ring, so memory stays flat whatever the file size."""
     free: queue.Queue[bytearray] = queue.Queue()
     full: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
-    for _ in range(PIPELINE_BUFFERS):
+    for _buffer in range(PIPELINE_BUFFERS):
         free.put(bytearray(PIPELINE_CHUNK))
 
     def reader() -> None:
@@ -282,18 +289,20 @@ def hash_file(
                 fd, algorithms, progress=progress, buffer=buffer, limit=before.size
             )
         except OSError as exc:
-            raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+            raise EvidenceReadError(
+                display, _("read error: {strerror}").format(strerror=exc.strerror)
+            ) from None
         after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)
     if before != after or size != before.size:
-        raise FileChangedError(display, "file changed while it was being read")
+        raise FileChangedError(display, _("file changed while it was being read"))
     try:
         now = FileIdentity.of(os.lstat(path))
     except OSError:
         now = None
     if now != after:
-        raise FileChangedError(display, "file was replaced while it was being read")
+        raise FileChangedError(display, _("file was replaced while it was being read"))
     return FileDigest(size, after.mtime_ns, digests, after)
 
 
@@ -321,7 +330,9 @@ def blake3_file(path: str | bytes | os.PathLike[str]) -> FileDigest:
             try:
                 size, digests = hash_fd(fd, ("blake3",), limit=before.size)
             except OSError as exc:
-                raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+                raise EvidenceReadError(
+                    display, _("read error: {strerror}").format(strerror=exc.strerror)
+                ) from None
         else:
             from blake3 import blake3
 
@@ -329,17 +340,19 @@ def blake3_file(path: str | bytes | os.PathLike[str]) -> FileDigest:
             try:
                 hasher.update_mmap(proc_path)
             except OSError as exc:
-                raise EvidenceReadError(display, f"read error: {exc.strerror}") from None
+                raise EvidenceReadError(
+                    display, _("read error: {strerror}").format(strerror=exc.strerror)
+                ) from None
             size, digests = before.size, {"blake3": hasher.hexdigest()}
         after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)
     if before != after or size != before.size:
-        raise FileChangedError(display, "file changed while it was being read")
+        raise FileChangedError(display, _("file changed while it was being read"))
     try:
         now = FileIdentity.of(os.lstat(path))
     except OSError:
         now = None
     if now != after:
-        raise FileChangedError(display, "file was replaced while it was being read")
+        raise FileChangedError(display, _("file was replaced while it was being read"))
     return FileDigest(size, after.mtime_ns, digests, after)

@@ -22,6 +22,7 @@ from typing import Any
 
 from custody.clock import Clock, utc_now
 from custody.errors import CustodyError, RecordError, UsageError
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CaseBody, ExhibitBody, ItemBody, ItemRef, exhibit_key
@@ -105,7 +106,7 @@ def amend_case(current: CaseDetails | None, changes: Mapping[str, Any]) -> CaseB
         if value is not None:
             base[name] = tuple(value) if name == "parties" else value
     if not base.get("name"):
-        raise UsageError("a case needs a name: pass --name")
+        raise UsageError(_("a case needs a name: pass --name"))
     return CaseBody(
         base["name"],
         base.get("number"),
@@ -213,7 +214,7 @@ def assign_exhibits(
     run that is already another item's is a UsageError, and nothing is written.
     """
     if start is not None and start < 0:
-        raise UsageError("--start must be 0 or more")
+        raise UsageError(_("--start must be 0 or more"))
     result = Assignment()
     with open_ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
         book = exhibit_book(ledger)
@@ -221,7 +222,7 @@ def assign_exhibits(
         planned: list[ExhibitBody] = []
         for seq in dict.fromkeys(items):
             if ledger.index.record_type(seq) != "item":
-                raise UsageError(f"record {seq} is not a catalogued item")
+                raise UsageError(_("record {seq} is not a catalogued item").format(seq=seq))
             known = book.by_item.get(seq)
             if known is not None:
                 result.kept.append(known)
@@ -230,14 +231,18 @@ def assign_exhibits(
             taken = book.find(label)
             if taken is not None:
                 raise UsageError(
-                    f"exhibit {label} is already item record {taken.item} ({taken.path}); "
-                    "a number is never reused: choose another --start or --prefix"
+                    _(
+                        "exhibit {label} is already item record {item} ({path}); a number is "
+                        "never reused: choose another --start or --prefix"
+                    ).format(label=label, item=taken.item, path=taken.path)
                 )
             body: ItemBody = ledger.read(seq).record.typed_body()
             try:
                 planned.append(ExhibitBody(label, ItemRef(seq, body.sha256, body.path)))
             except RecordError as exc:
-                raise UsageError(f"{label!r} cannot be an exhibit number: {exc}") from None
+                raise UsageError(
+                    _("{label!r} cannot be an exhibit number: {why}").format(label=label, why=exc)
+                ) from None
             number += 1
         for exhibit in planned:
             signed = writer.append("exhibit", exhibit.to_json())

@@ -34,6 +34,7 @@ from pathlib import Path
 from custody.clock import Clock, utc_now
 from custody.errors import SigningKeyError, StorageError, UnsafePathError, UsageError
 from custody.evidence.hashing import EvidenceReadError, hash_fd
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemBody, ItemRef
@@ -74,8 +75,9 @@ def record_event(
 ) -> SignedRecord:
     if body.action == "dispose" and signer.public.role != "custodian":
         raise SigningKeyError(
-            f"disposal is a custodian's decision; key {signer.name!r} has the role "
-            f"{signer.public.role!r}"
+            _("disposal is a custodian's decision; key {name!r} has the role {role!r}").format(
+                name=signer.name, role=signer.public.role
+            )
         )
     with open_ledger(root) as ledger, ledger.writer(signer, clock=clock) as writer:
         return writer.append("event", body.to_json())
@@ -121,14 +123,25 @@ def copy_verified(
         existing = parent.lstat(name)
         if existing is not None:
             if not stat.S_ISREG(existing.st_mode):
-                kind = "a symbolic link" if stat.S_ISLNK(existing.st_mode) else "not a file"
-                raise UnsafePathError(
-                    f"refused to write {display}: it is {kind}, and custody never writes "
-                    "through links"
+                refusal = (
+                    _(
+                        "refused to write {path}: it is a symbolic link, and custody never "
+                        "writes through links"
+                    )
+                    if stat.S_ISLNK(existing.st_mode)
+                    else _(
+                        "refused to write {path}: it is not a file, and custody never writes "
+                        "through links"
+                    )
                 )
+                raise UnsafePathError(refusal.format(path=display))
             found = _hash_at(parent, name, display)
             if found[1] != expected_sha256:
-                raise UsageError(f"{display} already exists with other content; not overwritten")
+                raise UsageError(
+                    _("{path} already exists with other content; not overwritten").format(
+                        path=display
+                    )
+                )
             return CopyRef(display, expected_sha256, found[0])
         src = _open_original(source, source_rel)
         partial = name + b".custody-partial"
@@ -136,7 +149,7 @@ def copy_verified(
             st = os.fstat(src)
             out = parent.create(partial, 0o444)
             try:
-                _, digests = hash_fd(
+                _size, digests = hash_fd(
                     src,
                     ("sha256",),
                     sink=lambda chunk: write_all(out, bytes(chunk)),
@@ -147,15 +160,16 @@ def copy_verified(
                 os.close(out)
             if digests["sha256"] != expected_sha256:
                 raise UsageError(
-                    f"{os.fsdecode(shown_source)} no longer matches its record; "
-                    "run 'custody verify'"
+                    _("{path} no longer matches its record; run 'custody verify'").format(
+                        path=os.fsdecode(shown_source)
+                    )
                 )
             parent.utime(partial, (st.st_atime_ns, st.st_mtime_ns))
             parent.link(partial, name)
             parent.sync()
         except FileExistsError:
             raise UsageError(
-                f"{display} appeared while it was being copied; not overwritten"
+                _("{path} appeared while it was being copied; not overwritten").format(path=display)
             ) from None
         except OSError as exc:
             raise StorageError(describe_os_error(exc, "copy to", dest.where(rel))) from None
@@ -165,7 +179,9 @@ def copy_verified(
                 parent.unlink(partial)
         size, sha256 = _hash_at(parent, name, display)  # what the destination really holds
     if sha256 != expected_sha256:
-        raise StorageError(f"{display}: the copy does not match on re-read; do not rely on it")
+        raise StorageError(
+            _("{path}: the copy does not match on re-read; do not rely on it").format(path=display)
+        )
     return CopyRef(display, sha256, size)
 
 
@@ -174,7 +190,7 @@ def _open_original(source: Folder, rel: bytes) -> int:
     try:
         folder, name = source.parent_of(rel, create=False)
     except FileNotFoundError:
-        raise EvidenceReadError(os.fsdecode(source.where(rel)), "no such file") from None
+        raise EvidenceReadError(os.fsdecode(source.where(rel)), _("no such file")) from None
     with folder:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
@@ -182,12 +198,13 @@ def _open_original(source: Folder, rel: bytes) -> int:
         except OSError as exc:
             raise EvidenceReadError(
                 os.fsdecode(source.where(rel)),
-                "symbolic link, not followed" if exc.errno == errno.ELOOP else
-                (exc.strerror or str(exc)),
+                _("symbolic link, not followed")
+                if exc.errno == errno.ELOOP
+                else (exc.strerror or str(exc)),
             ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise EvidenceReadError(os.fsdecode(source.where(rel)), "not a regular file")
+        raise EvidenceReadError(os.fsdecode(source.where(rel)), _("not a regular file"))
     return fd
 
 
@@ -196,7 +213,9 @@ def _hash_at(folder: Folder, name: bytes, display: str) -> tuple[int, str]:
     try:
         fd = folder.open_read(name)
     except StorageError as exc:
-        raise StorageError(f"{display}: copy could not be re-read: {exc}") from None
+        raise StorageError(
+            _("{path}: copy could not be re-read: {why}").format(path=display, why=exc)
+        ) from None
     try:
         size, digests = hash_fd(fd, ("sha256",))
     finally:
@@ -222,9 +241,11 @@ def event(
 ) -> SignedRecord:
     """Record a transfer, access, note, dispose or receive event for catalogued items."""
     if action in ("copy", "derive", "tag", "untag"):
-        raise UsageError(f"use the {action} operation, which checks what it changes")
+        raise UsageError(
+            _("use the {action} operation, which checks what it changes").format(action=action)
+        )
     if action == "capture":
-        raise UsageError("a capture is recorded by 'custody capture', which makes its files")
+        raise UsageError(_("a capture is recorded by 'custody capture', which makes its files"))
     with open_ledger(root) as ledger:
         refs = tuple(item_refs(ledger, seqs))
     body = EventBody(
@@ -251,10 +272,12 @@ def plan_tags(
     every change it was asked for before it signs any."""
     names = tuple(dict.fromkeys(t.strip() for t in tags))
     if not names or not all(names):
-        raise UsageError("name the tag with --tag NAME (or --untag NAME)")
+        raise UsageError(_("name the tag with --tag NAME (or --untag NAME)"))
     for name in names:
         if any(unicodedata.category(c).startswith("C") for c in name):
-            raise UsageError(f"tag {name!r} contains a control or invisible character")
+            raise UsageError(
+                _("tag {name!r} contains a control or invisible character").format(name=name)
+            )
     with open_ledger(root) as ledger:
         carried = {name: set(ledger.index.items_tagged(name)) for name in names}
     change: list[int] = []
@@ -263,10 +286,12 @@ def plan_tags(
         has = [seq in carried[name] for name in names]
         (change if (any(has) if remove else not all(has)) else same).append(seq)
     if not change:
-        verb = "carries none of" if remove else "already carries"
-        raise UsageError(
-            f"nothing to change: every item named {verb} the tag(s) {', '.join(names)}"
+        nothing = (
+            _("nothing to change: every item named carries none of the tag(s) {names}")
+            if remove
+            else _("nothing to change: every item named already carries the tag(s) {names}")
         )
+        raise UsageError(nothing.format(names=", ".join(names)))
     return names, change, same
 
 
@@ -303,14 +328,16 @@ def earlier_versions(ledger: Ledger, specs: Sequence[str]) -> list[int]:
     for spec in specs:
         seq = resolve_record(ledger, spec)
         if ledger.index.record_type(seq) != "item":
-            raise UsageError(f"record {seq} is not an item record")
+            raise UsageError(_("record {seq} is not an item record").format(seq=seq))
         body = ItemBody.from_json(ledger.read(seq).record.body)
         replaced = [row.seq for row in ledger.index.items_at(body.name_bytes)][:-1]
         earlier = ([seq] if seq in replaced else []) if spec.isdigit() else replaced
         if not earlier:
             raise UsageError(
-                f"{spec!r} is the current version of {body.path}: supersede names an earlier "
-                "version that a later one replaced"
+                _(
+                    "{spec!r} is the current version of {path}: supersede names an earlier "
+                    "version that a later one replaced"
+                ).format(spec=spec, path=body.path)
             )
         chosen.update((v, None) for v in earlier)
     return sorted(chosen)
@@ -357,9 +384,10 @@ def derive(
         (original_ref,) = item_refs(ledger, [original])
     rel = os.fsencode(root.relative(output))
     if not os.path.isfile(root.absolute(rel)):
-        raise UsageError(f"{output}: the derived file does not exist")
+        raise UsageError(_("{output}: the derived file does not exist").format(output=output))
     # A reference names the record number and the digest only, never the original's path:
     # a bundle of the working copy alone must disclose nothing of the original's name.
+    # Written into the derived item's record: English whatever the language (never _()).
     note = f"derived from record {original} (SHA-256 {original_ref.sha256}): {action}"
     report = catalogue(root, [str(output)], signer, descriptive=Descriptive(note=note), clock=clock)
     if report.skipped:
@@ -369,7 +397,7 @@ def derive(
         assert row is not None  # just catalogued
         (output_ref,) = item_refs(ledger, [row.seq])
     if output_ref.sha256 == original_ref.sha256:
-        raise UsageError("the derived file is identical to the original; nothing was derived")
+        raise UsageError(_("the derived file is identical to the original; nothing was derived"))
     body = EventBody("derive", (original_ref,), reason=reason or action, output=output_ref)
     return row.seq, record_event(root, signer, body, clock=clock)
 
@@ -393,12 +421,17 @@ def revoke(
 
     if fingerprint != signer.fingerprint and signer.public.role != "custodian":
         raise SigningKeyError(
-            "only the key itself or a custodian's key may revoke a key; "
-            f"{signer.name!r} is a {signer.public.role}"
+            _(
+                "only the key itself or a custodian's key may revoke a key; {name!r} is a {role}"
+            ).format(name=signer.name, role=signer.public.role)
         )
     with open_ledger(root) as ledger:
         if not ledger.index.key_known(fingerprint):
-            raise UsageError(f"key {fingerprint} has not been introduced in this ledger")
+            raise UsageError(
+                _("key {fingerprint} has not been introduced in this ledger").format(
+                    fingerprint=fingerprint
+                )
+            )
         since = None
         if compromised_since is not None:
             since = _compromise_point(ledger, compromised_since)
@@ -415,20 +448,30 @@ def _compromise_point(ledger: Ledger, text: str) -> int:
     if text.isdigit():
         number = int(text)
         if number >= size:
-            raise UsageError(f"--compromised-since {number}: the ledger has {size} records")
+            raise UsageError(
+                _("--compromised-since {number}: the ledger has {size} records").format(
+                    number=number, size=size
+                )
+            )
         return number
     try:
         moment = parse_time(text)
     except ValueError:
         raise UsageError(
-            f"--compromised-since takes a record number or an RFC 3339 time, not {text!r}"
+            _("--compromised-since takes a record number or an RFC 3339 time, not {text!r}").format(
+                text=text
+            )
         ) from None
     # Record times are claimed by their signers, and a thief can backdate; the point is
     # therefore the first record *in ledger order* written at or after the time.
     for signed in ledger.records():
         if parse_time(signed.record.time) >= moment:
             return signed.seq
-    raise UsageError(f"no record was written at or after {text}: nothing to declare compromised")
+    raise UsageError(
+        _("no record was written at or after {text}: nothing to declare compromised").format(
+            text=text
+        )
+    )
 
 
 def rotate(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import UsageError
+from custody.i18n import _, ngettext
 from custody.ledger.bodies import (
     CheckpointBody,
     EventBody,
@@ -83,7 +84,11 @@ def _names(ledger: Ledger) -> dict[str, str]:
 def history(ledger: Ledger, seq: int) -> ItemHistory:
     signed = ledger.read(seq)
     if signed.record.type != "item":
-        raise UsageError(f"record {seq} is a {signed.record.type} record, not a catalogued item")
+        raise UsageError(
+            _("record {seq} is a {type} record, not a catalogued item").format(
+                seq=seq, type=signed.record.type
+            )
+        )
     item: ItemBody = signed.record.typed_body()
     names = _names(ledger)
     known = DisclosureStore(ledger.root.state).known()
@@ -105,7 +110,7 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
                 record.record.time,
                 kind,
                 signer,
-                names.get(signer, "unknown key"),
+                names.get(signer, _("unknown key")),
                 summary,
                 detail,
             )
@@ -131,10 +136,15 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
         if checkpoint.tree_size > seq:
             covering.append(checkpoint_seq)
             statement = f": {checkpoint.statement}" if checkpoint.statement else ""
+            covers = ngettext(
+                "checkpoint of {n} record covers it",
+                "checkpoint of {n} records covers it",
+                checkpoint.tree_size,
+            ).format(n=checkpoint.tree_size)
             add(
                 record,
                 "checkpoint",
-                f"checkpoint of {checkpoint.tree_size} records covers it{statement}",
+                f"{covers}{statement}",
                 {"tree_size": checkpoint.tree_size, "root": checkpoint.root},
             )
     for stamp_seq in index.records_of_type("timestamp"):
@@ -144,8 +154,11 @@ def history(ledger: Ledger, seq: int) -> ItemHistory:
             add(
                 record,
                 "timestamp",
-                f"trusted time {stamp.gen_time} from {stamp.tsa_name or stamp.tsa} "
-                f"over checkpoint {stamp.checkpoint}",
+                _("trusted time {time} from {tsa} over checkpoint {checkpoint}").format(
+                    time=stamp.gen_time,
+                    tsa=stamp.tsa_name or stamp.tsa,
+                    checkpoint=stamp.checkpoint,
+                ),
                 {"gen_time": stamp.gen_time, "tsa": stamp.tsa, "checkpoint": stamp.checkpoint},
             )
     result.entries.sort(key=lambda e: e.seq)
@@ -168,17 +181,23 @@ def describe_item(
     if hidden:
         detail["withheld"] = hidden
     if member == seq:
-        how = "ingested" if body.acquisition else "catalogued"
-        text = f"{how} {body.path} ({body.size} bytes)"
+        how = "ingested" if body.acquisition else "catalogued"  # the entry's kind (data)
+        # For people, in the run's language: a sentence and its clauses.
+        text = (
+            _("ingested {path} ({size} bytes)")
+            if body.acquisition
+            else _("catalogued {path} ({size} bytes)")
+        ).format(path=body.path, size=body.size)
         if body.acquisition is not None:
-            text += f" from {values.get('source_path', '(source path withheld)')}"
+            source = values.get("source_path", _("(source path withheld)"))
+            text += " " + _("from {source}").format(source=source)
             if body.acquisition.archive_member is not None:
-                text += f" (member {body.acquisition.archive_member})"
+                text += " " + _("(member {member})").format(member=body.acquisition.archive_member)
                 detail["archive_member"] = body.acquisition.archive_member
         if values.get("collector"):
-            text += f", collected by {values['collector']}"
+            text += ", " + _("collected by {collector}").format(collector=values["collector"])
         elif "collector" in hidden:
-            text += ", collector withheld (committed to in the record)"
+            text += ", " + _("collector withheld (committed to in the record)")
         if body.provenance:
             # What the sources say of it, each phrased as that source's claim.
             view = provenance_view(body.to_json())
@@ -186,21 +205,32 @@ def describe_item(
             detail["provenance"] = view
         return how, text, detail
     if body.sha256 == item.sha256 and body.path != item.path:
-        return "same content", f"the same content recorded at {body.path}", detail
+        return (
+            "same content",
+            _("the same content recorded at {path}").format(path=body.path),
+            detail,
+        )
     if member < seq:
         return (
             "earlier version",
-            f"an earlier version at this path (sha256 {body.sha256})",
+            _("an earlier version at this path (sha256 {sha256})").format(sha256=body.sha256),
             detail,
         )
-    return "later version", f"the file at this path CHANGED (sha256 {body.sha256})", detail
+    return (
+        "later version",
+        _("the file at this path CHANGED (sha256 {sha256})").format(sha256=body.sha256),
+        detail,
+    )
 
 
 def describe_exhibit(body: ExhibitBody, seq: int) -> tuple[str, str, dict[str, Any]]:
     """An exhibit record in an item's history (``seq``: the item the history is about)."""
-    text = f"exhibit number {body.exhibit}"
     if body.item.seq != seq:
-        text += f" given to record {body.item.seq} ({body.item.path})"
+        text = _("exhibit number {exhibit} given to record {seq} ({path})").format(
+            exhibit=body.exhibit, seq=body.item.seq, path=body.item.path
+        )
+    else:
+        text = _("exhibit number {exhibit}").format(exhibit=body.exhibit)
     return "exhibit", text, body.to_json()
 
 
@@ -209,35 +239,48 @@ def describe_event(body: EventBody, family: set[int]) -> tuple[str, str, dict[st
         # The whole capture record is long (certificates, headers): history shows what a
         # person checks first; 'custody show' the event for all of it.
         summary = capture_summary(body.capture)
-        detail = {"action": "capture", "folder": body.folder,
-                  "items": [i.to_json() for i in body.items], "capture": summary}
-        return "capture", f"{summary_line(summary)}; folder {body.folder}", detail
+        detail = {
+            "action": "capture",
+            "folder": body.folder,
+            "items": [i.to_json() for i in body.items],
+            "capture": summary,
+        }
+        folder = _("folder {folder}").format(folder=body.folder)
+        return "capture", f"{summary_line(summary)}; {folder}", detail
     detail = body.to_json()
     reason = f": {body.reason}" if body.reason else ""
     if body.action == "derive" and body.output is not None:
         if body.output.seq in family:
             source = body.items[0]
-            return (
-                "derived from",
-                f"derived from record {source.seq} ({source.path}){reason}",
-                detail,
-            )
-        return (
-            "derived",
-            f"working copy made: {body.output.path} (record {body.output.seq}){reason}",
-            detail,
+            text = _("derived from record {seq} ({path})").format(seq=source.seq, path=source.path)
+            return "derived from", f"{text}{reason}", detail
+        text = _("working copy made: {path} (record {seq})").format(
+            path=body.output.path, seq=body.output.seq
         )
+        return "derived", f"{text}{reason}", detail
     if body.action == "transfer":
-        return "transfer", f"custody transferred to {body.to}{reason}", detail
+        text = _("custody transferred to {to}").format(to=body.to)
+        return "transfer", f"{text}{reason}", detail
     if body.action == "copy":
-        return "copy", f"copied to {body.destination}, copy re-read and matching{reason}", detail
+        text = _("copied to {destination}, copy re-read and matching").format(
+            destination=body.destination
+        )
+        return "copy", f"{text}{reason}", detail
     if body.action == "note":
         fields = ", ".join(f"{k}: {v}" for k, v in sorted(body.fields.items()))
         parts = [p for p in (body.text, f"({fields})" if fields else "") if p]
-        return "note", "note: " + " ".join(parts), detail
+        return "note", _("note: {text}").format(text=" ".join(parts)), detail
     if body.action == "receive":
-        return "receive", f"received from {body.source or 'elsewhere'}{reason}", detail
+        text = (
+            _("received from {source}").format(source=body.source)
+            if body.source
+            else _("received from elsewhere")
+        )
+        return "receive", f"{text}{reason}", detail
     if body.action in ("tag", "untag"):
-        verb = "tagged" if body.action == "tag" else "tag(s) removed:"
-        return body.action, f"{verb} {', '.join(body.tags)}{reason}", detail
+        tags = ", ".join(body.tags)
+        text = (_("tagged {tags}") if body.action == "tag" else _("tag(s) removed: {tags}")).format(
+            tags=tags
+        )
+        return body.action, f"{text}{reason}", detail
     return body.action, f"{body.action}{reason}", detail

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from custody.errors import RootError, UsageError
+from custody.i18n import _, ngettext
 from custody.ledger.records import SignedRecord
 from custody.ledger.store import Ledger
 
@@ -34,12 +35,22 @@ def resolve_record(ledger: Ledger, spec: str) -> int:
     if spec.isdigit():
         seq = int(spec)
         if seq >= ledger.index.size:
-            raise UsageError(f"no record {seq}: the ledger has {ledger.index.size} records")
+            raise UsageError(
+                _("no record {seq}: the ledger has {size} records").format(
+                    seq=seq, size=ledger.index.size
+                )
+            )
         return seq
     seqs = resolve_items(ledger, [spec])
     if len(seqs) > 1:
         listing = ", ".join(str(s) for s in seqs)
-        raise UsageError(f"{spec!r} matches {len(seqs)} records ({listing}); be more specific")
+        raise UsageError(
+            ngettext(
+                "{spec!r} matches {n} records ({listing}); be more specific",
+                "{spec!r} matches {n} records ({listing}); be more specific",
+                len(seqs),
+            ).format(spec=spec, n=len(seqs), listing=listing)
+        )
     return seqs[0]
 
 
@@ -61,12 +72,12 @@ def resolve_items(
     for spec in specs:
         seqs = _items_for(ledger, spec, cwd or os.getcwd())
         if not seqs:
-            raise UsageError(f"no catalogued item matches {spec!r}")
+            raise UsageError(_("no catalogued item matches {spec!r}").format(spec=spec))
         found.update((s, None) for s in seqs)
     for tag in tags:
         seqs = ledger.index.items_tagged(tag)
         if not seqs:
-            raise UsageError(f"no catalogued item has the tag {tag!r}")
+            raise UsageError(_("no catalogued item has the tag {tag!r}").format(tag=tag))
         found.update((s, None) for s in seqs)
     wanted = list(incidents)
     if wanted:
@@ -77,7 +88,9 @@ def resolve_items(
             if not seqs:
                 known = ", ".join(repr(i) for i in sorted(by_incident)) or "none recorded"
                 raise UsageError(
-                    f"no item is noted as part of the incident {incident!r} (incidents: {known})"
+                    _(
+                        "no item is noted as part of the incident {incident!r} (incidents: {known})"
+                    ).format(incident=incident, known=known)
                 )
             found.update((s, None) for s in seqs)
     labels = list(exhibits)
@@ -89,7 +102,11 @@ def resolve_items(
             exhibit = book.find(label)
             if exhibit is None:
                 known = ", ".join(e.label for e in book.in_order()[:20]) or "none yet"
-                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+                raise UsageError(
+                    _("no item has the exhibit number {label!r} (exhibits: {known})").format(
+                        label=label, known=known
+                    )
+                )
             found[exhibit.item] = None
     return sorted(found)
 
@@ -139,7 +156,11 @@ def _items_for(ledger: Ledger, spec: str, cwd: str) -> list[int]:
         seq = int(spec)
         record_type = index.record_type(seq)
         if record_type != "item":
-            raise UsageError(f"record {seq} is a {record_type} record, not a catalogued item")
+            raise UsageError(
+                _("record {seq} is a {record_type} record, not a catalogued item").format(
+                    seq=seq, record_type=record_type
+                )
+            )
         return [seq]
     # A path as typed from here, then as written relative to the evidence root.
     rels: list[str] = []
@@ -179,10 +200,10 @@ def _under(path: str, rel: str) -> str | None:
 
 def _form(text: str) -> str:
     if unicodedata.is_normalized("NFC", text):
-        return "composed (NFC)"
+        return _("composed (NFC)")
     if unicodedata.is_normalized("NFD", text):
-        return "decomposed (NFD)"
-    return "mixed composed and decomposed"
+        return _("decomposed (NFD)")
+    return _("mixed composed and decomposed")
 
 
 def _equivalents(index: Any, rel: str) -> dict[bytes, list[tuple[int, bytes]]]:
@@ -210,12 +231,18 @@ def _lookalikes_error(rel: str, spellings: dict[bytes, list[tuple[int, bytes]]])
     lines = []
     for stored, members in sorted(spellings.items()):
         text = stored.decode("utf-8")
-        seqs = ", ".join(str(seq) for seq, _ in sorted(members))
-        lines.append(f"record(s) {seqs}: {text!r} stored {_form(text)}")
+        seqs = ", ".join(str(seq) for seq, _path in sorted(members))
+        lines.append(
+            _("record(s) {seqs}: {name!r} stored {form}").format(
+                seqs=seqs, name=text, form=_form(text)
+            )
+        )
     return UsageError(
-        f"{rel!r} matches {len(spellings)} differently encoded names that look the same "
-        f"(Unicode normalisation): {'; '.join(lines)}. They are different files: name the "
-        "one you mean by its record number"
+        _(
+            "{rel!r} matches {n} differently encoded names that look the same "
+            "(Unicode normalisation): {names}. They are different files: name the "
+            "one you mean by its record number"
+        ).format(rel=rel, n=len(spellings), names="; ".join(lines))
     )
 
 
@@ -229,4 +256,4 @@ def _normalised_matches(index: Any, rel: str) -> list[int]:
     spellings = _equivalents(index, rel)
     if len(spellings) > 1:
         raise _lookalikes_error(rel, spellings)
-    return sorted(seq for members in spellings.values() for seq, _ in members)
+    return sorted(seq for members in spellings.values() for seq, _path in members)

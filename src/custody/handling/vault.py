@@ -20,6 +20,7 @@ from custody.clock import Clock, utc_now
 from custody.errors import CustodyError, StorageError, UnsafePathError, UsageError
 from custody.evidence.hashing import hash_fd
 from custody.handling.events import copy_verified, item_names, item_refs, record_event
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger.backends import open_ledger
 from custody.ledger.bodies import CopyRef, EventBody, ItemRef
@@ -70,9 +71,17 @@ def vault_copy(
     dest = destination.resolve()
     source = root.path
     if dest == source or source in dest.parents or dest in source.parents:
-        raise UsageError(f"{destination} overlaps the evidence root; choose another place")
+        raise UsageError(
+            _("{destination} overlaps the evidence root; choose another place").format(
+                destination=destination
+            )
+        )
     if (dest / STATE_DIR).exists() and not (dest / STATE_DIR / "ledger.jsonl").is_file():
-        raise UsageError(f"{destination} has a {STATE_DIR}/ that is not a custody vault")
+        raise UsageError(
+            _("{destination} has a {state}/ that is not a custody vault").format(
+                destination=destination, state=STATE_DIR
+            )
+        )
     report = VaultReport(str(dest))
     with open_ledger(root) as ledger:
         items = current_items(ledger)
@@ -157,8 +166,9 @@ def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) ->
         state.write_atomic("config.toml", tomli_w.dumps(config.to_toml()).encode())
         if (st := state.lstat("ledger.jsonl")) is not None and not stat.S_ISREG(st.st_mode):
             raise UnsafePathError(
-                f"refused to write {state.where('ledger.jsonl').decode('utf-8', 'replace')}: "
-                "it is not a regular file"
+                _("refused to write {path}: it is not a regular file").format(
+                    path=state.where("ledger.jsonl").decode("utf-8", "replace")
+                )
             )
         target = Path(os.fsdecode(state.where(b"ledger.jsonl")))
         try:
@@ -176,11 +186,13 @@ def _copy_state(root: EvidenceRoot, vault: Folder, files: dict[bytes, bytes]) ->
             ) from None
         fd = state.open_read("ledger.jsonl")
         try:
-            _, copied = hash_fd(fd, ("sha256",))
+            _size, copied = hash_fd(fd, ("sha256",))
         finally:
             os.close(fd)
     if copied["sha256"] != digest:
-        raise StorageError(f"{target}: the ledger copy does not match on re-read")
+        raise StorageError(
+            _("{target}: the ledger copy does not match on re-read").format(target=target)
+        )
     return records
 
 
@@ -222,16 +234,22 @@ def vault_restore(
 
     source = vault.resolve()
     if source == root.path or root.path in source.parents or source in root.path.parents:
-        raise UsageError(f"{vault} overlaps the evidence root; name the vault copy")
+        raise UsageError(
+            _("{vault} overlaps the evidence root; name the vault copy").format(vault=vault)
+        )
     if not (source / STATE_DIR / "ledger.jsonl").is_file():
-        raise UsageError(f"{vault} is not a vault copy (no {STATE_DIR}/ledger.jsonl)")
+        raise UsageError(
+            _("{vault} is not a vault copy (no {state}/ledger.jsonl)").format(
+                vault=vault, state=STATE_DIR
+            )
+        )
     report = RestoreReport(str(source))
     root_b = os.fsencode(root.path)
     with open_ledger(root) as ledger:
         wanted: list[tuple[int, ItemBody, int | None]] = []
         for seq in seqs:
             if ledger.index.record_type(seq) != "item":
-                raise UsageError(f"record {seq} is not an item record")
+                raise UsageError(_("record {seq} is not an item record").format(seq=seq))
             body = ItemBody.from_json(ledger.read(seq).record.body)
             latest = ledger.index.latest_item_at(body.name_bytes)
             wanted.append((seq, body, latest.seq if latest is not None else None))
@@ -242,8 +260,9 @@ def vault_restore(
             found = _find_in_vault(source, copies, body)
             if found is None:
                 raise UsageError(
-                    f"the vault {vault} holds no copy of record {seq} ({body.path}, SHA-256 "
-                    f"{body.sha256})"
+                    _(
+                        "the vault {vault} holds no copy of record {seq} ({path}, SHA-256 {sha256})"
+                    ).format(vault=vault, seq=seq, path=body.path, sha256=body.sha256)
                 )
             name = body.name_bytes
             quarantined = None
@@ -269,8 +288,9 @@ def vault_restore(
 
         catalogue(
             root,
-            [os.fsdecode(root_b + b"/" + name) for _, name in beside],
+            [os.fsdecode(root_b + b"/" + name) for _seq, name in beside],
             signer,
+            # Written into the records: English whatever the language (never _()).
             descriptive=Descriptive(note=f"restored from the vault copy {source}"),
             clock=clock,
         )
@@ -323,7 +343,9 @@ def _digest_at(folder: Folder, rel: bytes) -> str | None:
             return None
         if not stat.S_ISREG(st.st_mode):
             shown = parent.where(name).decode("utf-8", "replace")
-            raise UnsafePathError(f"refused {shown}: it is not a regular file (a link?)")
+            raise UnsafePathError(
+                _("refused {shown}: it is not a regular file (a link?)").format(shown=shown)
+            )
         fd = parent.open_read(name)
         try:
             return hash_fd(fd, ("sha256",))[1]["sha256"]

@@ -48,6 +48,7 @@ from typing import Any
 from custody.encoding import b64decode, b64encode
 from custody.errors import SigningKeyError, StorageError, UsageError
 from custody.home import keyring_dir
+from custody.i18n import N_, _
 from custody.keys.keyring import KeyFile, PublicKey, SigningKey
 
 DEFAULT_TIMEOUT = 8 * 3600
@@ -81,12 +82,16 @@ def _private_dir(path: Path, *, create: bool) -> None:
         try:
             path.mkdir(mode=0o700, parents=False, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create {path}: {exc.strerror}") from None
+            raise StorageError(
+                _("cannot create {path}: {strerror}").format(path=path, strerror=exc.strerror)
+            ) from None
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise SigningKeyError(
-            f"{path} is not a private folder of this user (owner {st.st_uid}, mode "
-            f"{stat.S_IMODE(st.st_mode):o}); the agent is not used"
+            _(
+                "{path} is not a private folder of this user (owner {uid}, mode "
+                "{mode:o}); the agent is not used"
+            ).format(path=path, uid=st.st_uid, mode=stat.S_IMODE(st.st_mode))
         )
 
 
@@ -99,9 +104,15 @@ def parse_duration(text: str) -> int:
     try:
         seconds = float(number) * (factor or 1)
     except ValueError:
-        raise UsageError(f"--timeout {text!r}: say e.g. 8h, 30m or 3600") from None
+        raise UsageError(
+            _("--timeout {text!r}: say e.g. 8h, 30m or 3600").format(text=text)
+        ) from None
     if not 60 <= seconds <= MAX_TIMEOUT:
-        raise UsageError(f"--timeout {text!r}: between one minute and {MAX_TIMEOUT // 86400} days")
+        raise UsageError(
+            _("--timeout {text!r}: between one minute and {days} days").format(
+                text=text, days=MAX_TIMEOUT // 86400
+            )
+        )
     return int(seconds)
 
 
@@ -116,20 +127,28 @@ class AgentClient:
         _private_dir(path.parent, create=False)
         st = os.lstat(path)
         if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
-            raise SigningKeyError(f"{path} is not this user's agent socket")
+            raise SigningKeyError(_("{path} is not this user's agent socket").format(path=path))
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(os.fspath(path))
         except OSError as exc:
             self.sock.close()
-            raise SigningKeyError(f"the agent at {path} does not answer: {exc.strerror}") from None
+            raise SigningKeyError(
+                _("the agent at {path} does not answer: {strerror}").format(
+                    path=path, strerror=exc.strerror
+                )
+            ) from None
         _pid, uid, _gid = _PEERCRED.unpack(
             self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
         )
         if uid != os.getuid():
             self.close()
-            raise SigningKeyError(f"the process behind {path} belongs to uid {uid}, not you")
+            raise SigningKeyError(
+                _("the process behind {path} belongs to uid {uid}, not you").format(
+                    path=path, uid=uid
+                )
+            )
         self.reader = self.sock.makefile("rb")
         self.lock = threading.Lock()
 
@@ -139,13 +158,21 @@ class AgentClient:
                 self.sock.sendall(json.dumps(request).encode() + b"\n")
                 line = self.reader.readline(MAX_LINE)
             except OSError as exc:
-                raise SigningKeyError(f"the agent stopped answering: {exc}") from None
+                raise SigningKeyError(
+                    _("the agent stopped answering: {why}").format(why=exc)
+                ) from None
         if not line:
-            raise SigningKeyError("the agent closed the connection (stopped, or its time ran out)")
+            raise SigningKeyError(
+                _("the agent closed the connection (stopped, or its time ran out)")
+            )
         answer = json.loads(line)
         if not isinstance(answer, dict) or not answer.get("ok"):
             error = answer.get("error") if isinstance(answer, dict) else None
-            raise SigningKeyError(f"the agent refused: {error or 'no reason given'}")
+            raise SigningKeyError(
+                _("the agent refused: {why}").format(
+                    why=_(error) if error else _("no reason given")
+                )
+            )
         return answer
 
     def status(self) -> dict[str, Any]:
@@ -224,8 +251,9 @@ def start_agent(keys: Sequence[SigningKey], seconds: int) -> dict[str, Any]:
         with contextlib.closing(existing.sock):
             status = existing.status()
         raise UsageError(
-            f"an agent is already running (until {status.get('expires_at')}): "
-            "'custody agent stop' first"
+            _("an agent is already running (until {until}): 'custody agent stop' first").format(
+                until=status.get("expires_at")
+            )
         )
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # a stale socket of an agent that is gone
@@ -277,7 +305,7 @@ def start_agent(keys: Sequence[SigningKey], seconds: int) -> dict[str, Any]:
     child.stdout.close()
     if ready.strip() != b"ready":
         child.kill()
-        raise SigningKeyError("the agent did not start")
+        raise SigningKeyError(_("the agent did not start"))
     client = AgentClient(path)
     with contextlib.closing(client.sock):
         return client.status()
@@ -319,13 +347,15 @@ class _Agent:
                     "fingerprint": p.fingerprint,
                     "public": b64encode(p.raw),
                 }
-                for p, _ in self.keys.values()
+                for p, _signer in self.keys.values()
             ],
         }
 
     def answer(self, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict):
-            return {"ok": False, "error": "a request is a JSON object"}
+            # The agent's answers are a protocol, in English; N_ marks them so the client
+            # says them in its own language (AgentClient.call).
+            return {"ok": False, "error": N_("a request is a JSON object")}
         op = request.get("op")
         if op == "list":
             return self.status()
@@ -335,11 +365,11 @@ class _Agent:
         if op == "sign":
             held = self.keys.get(str(request.get("fingerprint")))
             if held is None:
-                return {"ok": False, "error": "the agent does not hold that key"}
+                return {"ok": False, "error": N_("the agent does not hold that key")}
             try:
                 message = b64decode(str(request.get("message")), "message")
             except Exception:
-                return {"ok": False, "error": "the message is not base64"}
+                return {"ok": False, "error": N_("the message is not base64")}
             return {"ok": True, "signature": b64encode(held[1].sign(message))}
         return {"ok": False, "error": f"unknown request {op!r}"}
 
@@ -366,9 +396,9 @@ class _Agent:
             left = self.expires - time.time()
             if left <= 0:
                 break
-            ready, _, _ = select.select([listener], [], [], min(left, 1.0))
+            ready, _writable, _errors = select.select([listener], [], [], min(left, 1.0))
             if ready:
-                conn, _ = listener.accept()
+                conn, _address = listener.accept()
                 threading.Thread(target=self.serve_connection, args=(conn,), daemon=True).start()
 
     def wipe(self) -> None:
@@ -396,7 +426,7 @@ def main() -> None:
         os.umask(old_umask)
     os.chmod(agent.path, 0o600)
     listener.listen(16)
-    signal.signal(signal.SIGTERM, lambda *_: agent.stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_args: agent.stopping.set())
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdout.close()

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from custody.encoding import b64decode, b64encode
 from custody.errors import PassphraseError, SigningKeyError, UsageError
 from custody.home import keyring_dir
+from custody.i18n import _
 from custody.keys.roles import ROLES
 from custody.system.files import write_atomic
 
@@ -89,8 +90,10 @@ def check_name(name: str) -> str:
     """A key handle as typed on the command line (a usage mistake otherwise: exit 2)."""
     if not _NAME.fullmatch(name):
         raise UsageError(
-            f"invalid key handle {name!r}: use 1-64 ASCII letters, digits, '.', '_' or '-' "
-            "(the holder's full name, in any script, goes in --name)"
+            _(
+                "invalid key handle {name!r}: use 1-64 ASCII letters, digits, '.', '_' "
+                "or '-' (the holder's full name, in any script, goes in --name)"
+            ).format(name=name)
         )
     return name
 
@@ -104,13 +107,17 @@ def check_holder(name: str) -> str:
     characters (which could hide or reorder what a reader sees), at most 200 characters."""
     text = unicodedata.normalize("NFC", " ".join(name.split()))
     if not text:
-        raise UsageError("the holder's name is empty")
+        raise UsageError(_("the holder's name is empty"))
     if len(text) > MAX_HOLDER:
-        raise UsageError(f"the holder's name is longer than {MAX_HOLDER} characters")
+        raise UsageError(
+            _("the holder's name is longer than {limit} characters").format(limit=MAX_HOLDER)
+        )
     for char in text:
         if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             raise UsageError(
-                f"the holder's name contains the invisible character U+{ord(char):04X}"
+                _("the holder's name contains the invisible character U+{code:04X}").format(
+                    code=ord(char)
+                )
             )
     return text
 
@@ -199,15 +206,21 @@ class KeyFile:
                 _aad(self.public),
             )
         except InvalidTag:
-            raise PassphraseError(f"wrong passphrase for key {self.name!r}") from None
+            raise PassphraseError(
+                _("wrong passphrase for key {name!r}").format(name=self.name)
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise SigningKeyError(f"key file {self.path} is damaged: {exc}") from None
+            raise SigningKeyError(
+                _("key file {path} is damaged: {why}").format(path=self.path, why=exc)
+            ) from None
         private = Ed25519PrivateKey.from_private_bytes(seed)
         raw = private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         if raw != self.public.raw:
-            raise SigningKeyError(f"key file {self.path} is damaged: halves do not match")
+            raise SigningKeyError(
+                _("key file {path} is damaged: halves do not match").format(path=self.path)
+            )
         return SigningKey(self.public, private)
 
 
@@ -237,14 +250,16 @@ def passphrase_bytes(passphrase: str) -> bytes:
         return passphrase.encode("utf-8")
     except UnicodeEncodeError:
         raise PassphraseError(
-            "the passphrase is not valid UTF-8 text: custody reads passphrases as UTF-8 "
-            "(check CUSTODY_PASSPHRASE, or the terminal's character encoding)"
+            _(
+                "the passphrase is not valid UTF-8 text: custody reads passphrases as "
+                "UTF-8 (check CUSTODY_PASSPHRASE, or the terminal's character encoding)"
+            )
         ) from None
 
 
 def _derive(passphrase: str, salt: bytes, params: dict[str, Any]) -> bytes:
     if params.get("name") != "argon2id":
-        raise ValueError("unsupported key derivation")
+        raise ValueError(_("unsupported key derivation"))
     iterations = int(params["iterations"])
     lanes = int(params["lanes"])
     memory = int(params["memory_kib"])
@@ -253,7 +268,7 @@ def _derive(passphrase: str, salt: bytes, params: dict[str, Any]) -> bytes:
         and 1 <= lanes <= _MAX_LANES
         and 8 * lanes <= memory <= _MAX_MEMORY_KIB
     ):
-        raise ValueError("key derivation parameters out of range")
+        raise ValueError(_("key derivation parameters out of range"))
     secret = passphrase_bytes(passphrase)
     return Argon2id(
         salt=salt, length=32, iterations=iterations, lanes=lanes, memory_cost=memory
@@ -270,7 +285,7 @@ def seal(
 ) -> bytes:
     """Serialise a private key as an encrypted key file (the bytes written to disk)."""
     if not passphrase:
-        raise SigningKeyError("an empty passphrase would leave the key unprotected")
+        raise SigningKeyError(_("an empty passphrase would leave the key unprotected"))
     raw_public = private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
@@ -316,24 +331,30 @@ def load_key_file(path: Path) -> KeyFile:
         with open(path, "rb") as handle:
             data = handle.read(_MAX_KEY_FILE + 1)
         if len(data) > _MAX_KEY_FILE:
-            raise ValueError("far too large to be a key file")
+            raise ValueError(_("far too large to be a key file"))
         document = json.loads(data)
         if document.get("format") != KEY_FILE_FORMAT:
-            raise ValueError(f"not a {KEY_FILE_FORMAT} file")
+            raise ValueError(_("not a {format} file").format(format=KEY_FILE_FORMAT))
         raw = b64decode(document["public_key"], "public key")
         holder = document.get("holder")
         if holder is not None and not isinstance(holder, str):
-            raise ValueError("holder is not text")
+            raise ValueError(_("holder is not text"))
         public = PublicKey(raw, document["name"], document["role"], holder)
         if public.fingerprint != document["fingerprint"] or len(raw) != 32:
-            raise ValueError("fingerprint does not match the public key")
+            raise ValueError(_("fingerprint does not match the public key"))
         return KeyFile(path, public, document["created"], document["sealed"])
     except OSError as exc:
-        raise SigningKeyError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise SigningKeyError(
+            _("cannot read key file {path}: {strerror}").format(path=path, strerror=exc.strerror)
+        ) from None
     except RecursionError:
-        raise SigningKeyError(f"key file {path} is damaged: nested too deeply") from None
+        raise SigningKeyError(
+            _("key file {path} is damaged: nested too deeply").format(path=path)
+        ) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SigningKeyError(f"key file {path} is damaged: {exc}") from None
+        raise SigningKeyError(
+            _("key file {path} is damaged: {why}").format(path=path, why=exc)
+        ) from None
 
 
 class Keyring:
@@ -353,8 +374,14 @@ class Keyring:
     def get(self, name: str) -> KeyFile:
         path = self.path_for(name)
         if not path.exists():
-            known = ", ".join(k.name for k in self.list()) or "none"
-            raise SigningKeyError(f"no key named {name!r} in {self.directory} (keys: {known})")
+            known = ", ".join(k.name for k in self.list())
+            raise SigningKeyError(
+                (
+                    _("no key named {name!r} in {directory} (keys: {known})")
+                    if known
+                    else _("no key named {name!r} in {directory} (keys: none)")
+                ).format(name=name, directory=self.directory, known=known)
+            )
         return load_key_file(path)
 
     def select(self, name: str | None) -> KeyFile:
@@ -363,10 +390,12 @@ class Keyring:
             return self.get(name)
         keys = self.list()
         if not keys:
-            raise SigningKeyError("no signing key yet: run 'custody keys generate --name NAME'")
+            raise SigningKeyError(_("no signing key yet: run 'custody keys generate --name NAME'"))
         if len(keys) > 1:
             names = ", ".join(k.name for k in keys)
-            raise SigningKeyError(f"several keys ({names}): choose one with --key NAME")
+            raise SigningKeyError(
+                _("several keys ({names}): choose one with --key NAME").format(names=names)
+            )
         return keys[0]
 
     def generate(
@@ -380,7 +409,11 @@ class Keyring:
         """A new key. Without a handle (``name`` None: a holder's name with no Latin letters
         to build one from), the handle is ``key-`` and the first 8 hex of the fingerprint."""
         if role not in ROLES:
-            raise UsageError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+            raise UsageError(
+                _("unknown role {role!r}: choose one of {choices}").format(
+                    role=role, choices=", ".join(ROLES)
+                )
+            )
         private = Ed25519PrivateKey.generate()
         if name is None:
             raw = private.public_key().public_bytes(
@@ -390,7 +423,9 @@ class Keyring:
         path = self.path_for(name)
         if path.exists():
             raise SigningKeyError(
-                f"a key named {name!r} already exists ({path}); choose another with --handle"
+                _(
+                    "a key named {name!r} already exists ({path}); choose another with --handle"
+                ).format(name=name, path=path)
             )
         return self.store(private, name, role, passphrase, created, holder)
 
@@ -402,7 +437,9 @@ class Keyring:
             if load_key_file(path).public.fingerprint == key.public.fingerprint:
                 return load_key_file(path)
             raise SigningKeyError(
-                f"a different key named {key.name!r} is already in {self.directory}"
+                _("a different key named {name!r} is already in {directory}").format(
+                    name=key.name, directory=self.directory
+                )
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(path, backup.read_bytes(), mode=0o600)

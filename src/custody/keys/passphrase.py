@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from custody.errors import SigningKeyError
+from custody.i18n import _, ngettext
 
 MIN_LENGTH = 12
 MIN_GUESSES_LOG10 = 10.0
@@ -74,9 +75,11 @@ def check_new_passphrase(
     """
     if not passphrase:
         raise WeakPassphraseError(
-            "an empty passphrase is refused: anyone who copies the key file could sign as "
-            f"you; choose a phrase of at least {MIN_LENGTH} characters, for example four or "
-            "more uncommon words"
+            _(
+                "an empty passphrase is refused: anyone who copies the key file could sign as "
+                "you; choose a phrase of at least {minimum} characters, for example four or "
+                "more uncommon words"
+            ).format(minimum=MIN_LENGTH)
         )
     if allow_weak:
         return None
@@ -85,15 +88,28 @@ def check_new_passphrase(
         return judged
     reasons = []
     if judged.length < MIN_LENGTH:
-        reasons.append(f"it is {judged.length} character(s) long, fewer than {MIN_LENGTH}")
-    if judged.guesses_log10 < MIN_GUESSES_LOG10:
         reasons.append(
-            f"someone holding the key file could guess it in {judged.crack_time} "
-            f"(zxcvbn estimate{': ' + judged.warning.rstrip('.') if judged.warning else ''})"
+            ngettext(
+                "it is {n} character(s) long, fewer than {minimum}",
+                "it is {n} character(s) long, fewer than {minimum}",
+                judged.length,
+            ).format(n=judged.length, minimum=MIN_LENGTH)
+        )
+    if judged.guesses_log10 < MIN_GUESSES_LOG10:
+        # zxcvbn's own words (the time, its warning) are English whatever the language.
+        reasons.append(
+            _(
+                "someone holding the key file could guess it in {time} (zxcvbn estimate: {warning})"
+            ).format(time=judged.crack_time, warning=judged.warning.rstrip("."))
+            if judged.warning
+            else _(
+                "someone holding the key file could guess it in {time} (zxcvbn estimate)"
+            ).format(time=judged.crack_time)
         )
     raise WeakPassphraseError(
-        "passphrase refused: "
-        + "; ".join(reasons)
-        + f". Use at least {MIN_LENGTH} characters, for example four or more uncommon words "
-        "in any language (or --allow-weak-passphrase if you accept the risk)"
+        _(
+            "passphrase refused: {reasons}. Use at least {minimum} characters, for example four "
+            "or more uncommon words in any language (or --allow-weak-passphrase if you accept "
+            "the risk)"
+        ).format(reasons="; ".join(reasons), minimum=MIN_LENGTH)
     )

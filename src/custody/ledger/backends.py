@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from custody.errors import UsageError
+from custody.i18n import _
 from custody.ledger.filestore import FileLedger
 from custody.ledger.store import Ledger
 from custody.root import Config, EvidenceRoot, init_root
@@ -44,7 +45,9 @@ def create_root(
     """
     if ledger is not None:
         if not ledger.startswith(("postgresql://", "postgres://")):
-            raise UsageError("--ledger takes a postgresql:// URL (the file ledger is the default)")
+            raise UsageError(
+                _("--ledger takes a postgresql:// URL (the file ledger is the default)")
+            )
         from custody.ledger.pgstore import create_schema
 
         create_schema(ledger)

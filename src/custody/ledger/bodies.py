@@ -18,6 +18,7 @@ from typing import Any
 from custody.clock import check_file_time, check_record_time, parse_ns
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
+from custody.i18n import _
 from custody.keys.roles import ROLES
 from custody.ledger.captures import check_capture_event
 from custody.ledger.fields import (
@@ -50,15 +51,17 @@ class KeyBody:
 
     def __post_init__(self) -> None:
         if self.holder is not None and not self.holder.strip():
-            raise RecordError("key: 'holder' is empty")
+            raise RecordError(_("key: 'holder' is empty"))
         if len(self.public_key) != 32:
-            raise RecordError("key: an Ed25519 public key is 32 bytes")
+            raise RecordError(_("key: an Ed25519 public key is 32 bytes"))
         if hashlib.sha256(self.public_key).hexdigest() != self.fingerprint:
-            raise RecordError("key: fingerprint is not the SHA-256 of the public key")
+            raise RecordError(_("key: fingerprint is not the SHA-256 of the public key"))
         if self.role not in ROLES:
-            raise RecordError(f"key: unknown role {self.role!r}")
+            raise RecordError(_("key: unknown role {role!r}").format(role=self.role))
         if self.algorithm != "ed25519":
-            raise RecordError(f"key: unsupported algorithm {self.algorithm!r}")
+            raise RecordError(
+                _("key: unsupported algorithm {algorithm!r}").format(algorithm=self.algorithm)
+            )
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
@@ -83,7 +86,7 @@ class KeyBody:
         )
         replaces = opt_field(obj, "replaces", str, w)
         if replaces is not None and not HEX64.fullmatch(replaces):
-            raise RecordError("key: field 'replaces' is not a key fingerprint")
+            raise RecordError(_("key: field 'replaces' is not a key fingerprint"))
         return cls(
             fingerprint=hex64_field(obj, "fingerprint", w),
             public_key=b64decode(get_field(obj, "public_key", str, w), "key public_key"),
@@ -120,7 +123,7 @@ class Acquisition:
 
     def __post_init__(self) -> None:
         if (self.archive_member is None) != (self.archive_sha256 is None):
-            raise RecordError("item acquisition: archive_member and archive_sha256 go together")
+            raise RecordError(_("item acquisition: archive_member and archive_sha256 go together"))
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
@@ -141,7 +144,7 @@ class Acquisition:
         )
         volume = opt_field(obj, "volume", dict, w)
         if volume is not None and not all(isinstance(v, str) for v in volume.values()):
-            raise RecordError(f"{w}: volume values must be strings")
+            raise RecordError(_("{where}: volume values must be strings").format(where=w))
         archive_sha256 = None
         if "archive_sha256" in obj:
             archive_sha256 = hex64_field(obj, "archive_sha256", w)
@@ -201,34 +204,44 @@ def _check_commitments(
     committed = dict(commitments or {})
     for name, digest in committed.items():
         if name not in COMMITTED_FIELDS:
-            raise RecordError(f"item: unknown committed field {name!r}")
+            raise RecordError(_("item: unknown committed field {name!r}").format(name=name))
         if not isinstance(digest, str) or not HEX64.fullmatch(digest):
-            raise RecordError(f"item: the commitment to {name} is not a SHA-256 in hex")
+            raise RecordError(
+                _("item: the commitment to {name} is not a SHA-256 in hex").format(name=name)
+            )
     if commitments is not None and not committed:
-        raise RecordError("item: 'commitments' is empty")
+        raise RecordError(_("item: 'commitments' is empty"))
     if "collector" in committed and collector is not None:
-        raise RecordError("item: the collector is both committed to and in the clear")
+        raise RecordError(_("item: the collector is both committed to and in the clear"))
     acquired = dict(acquisition or {})
     for name in ("source_path", "volume"):
         if name in committed and acquisition is None:
-            raise RecordError(f"item: a commitment to {name} without an acquisition")
+            raise RecordError(
+                _("item: a commitment to {name} without an acquisition").format(name=name)
+            )
         if acquisition is not None and (name in committed) == (name in acquired):
             raise RecordError(
-                f"item: the acquisition's {name} must be either in the clear or committed to"
+                _(
+                    "item: the acquisition's {name} must be either in the clear or committed to"
+                ).format(name=name)
             )
 
 
 def _check_item_values(path: str, size: int, digests: Mapping[str, str]) -> None:
     if "sha256" not in digests:
-        raise RecordError("item: digests must include sha256")
+        raise RecordError(_("item: digests must include sha256"))
     for algo, value in digests.items():
         expected = DIGEST_LENGTHS.get(algo)
         if expected is None:
-            raise RecordError(f"item: unknown digest algorithm {algo!r}")
+            raise RecordError(_("item: unknown digest algorithm {algo!r}").format(algo=algo))
         if len(value) != expected or value.strip("0123456789abcdef"):
-            raise RecordError(f"item: {algo} digest is not {expected} lowercase hex digits")
+            raise RecordError(
+                _("item: {algo} digest is not {expected} lowercase hex digits").format(
+                    algo=algo, expected=expected
+                )
+            )
     if size < 0:
-        raise RecordError("item: negative size")
+        raise RecordError(_("item: negative size"))
 
 
 _BAD_PARTS = frozenset({"", ".", ".."})
@@ -244,8 +257,10 @@ def _check_item_name(path: str, path_bytes: bytes | None) -> None:
     """
     if not path or path[0] == "/" or "\0" in path or not _BAD_PARTS.isdisjoint(path.split("/")):
         raise RecordError(
-            "item: path must be relative to the evidence root, without empty, '.' or '..' "
-            "components or NUL"
+            _(
+                "item: path must be relative to the evidence root, without empty, '.' or "
+                "'..' components or NUL"
+            )
         )
     if path_bytes is None:
         return
@@ -254,9 +269,9 @@ def _check_item_name(path: str, path_bytes: bytes | None) -> None:
     except UnicodeDecodeError:
         pass
     else:
-        raise RecordError("item: path_bytes is only for a name that is not valid UTF-8")
+        raise RecordError(_("item: path_bytes is only for a name that is not valid UTF-8"))
     if path_bytes.decode("utf-8", "replace") != path:
-        raise RecordError("item: path is not the display form of path_bytes")
+        raise RecordError(_("item: path is not the display form of path_bytes"))
     # path is its display form, so path_bytes has the same '/' components: checked above.
 
 
@@ -292,7 +307,7 @@ class ItemBody:
         _check_item_values(self.path, self.size, self.digests)
         _check_item_name(self.path, self.path_bytes)
         if self.metadata_full is not None and self.metadata is None:
-            raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
+            raise RecordError(_("item: 'metadata_full' without the 'metadata' kept of it"))
         _check_commitments(
             self.commitments,
             self.collector,
@@ -378,15 +393,15 @@ class ItemBody:
         only_fields(obj, _ITEM_FIELDS, w)
         digests = get_field(obj, "digests", dict, w)
         if not all(v.__class__ is str for v in digests.values()):
-            raise RecordError("item: digests must be strings")
+            raise RecordError(_("item: digests must be strings"))
         tags = opt_field(obj, "tags", list, w) or ()
         if not all(t.__class__ is str for t in tags):
-            raise RecordError("item: tags must be strings")
+            raise RecordError(_("item: tags must be strings"))
         mtime = get_field(obj, "mtime", str, w)
         try:
             check_file_time(mtime)
         except ValueError as exc:
-            raise RecordError(f"item: {exc}") from exc
+            raise RecordError(_("item: {why}").format(why=exc)) from exc
         # Verify reads every item: optional fields are type-checked only where present.
         for name in _ITEM_TEXT.intersection(obj):
             get_field(obj, name, str, w)
@@ -399,7 +414,7 @@ class ItemBody:
         if full is not None:
             FullMetadata.from_json(full)
             if metadata is None:
-                raise RecordError("item: 'metadata_full' without the 'metadata' kept of it")
+                raise RecordError(_("item: 'metadata_full' without the 'metadata' kept of it"))
         acquisition = opt_field(obj, "acquisition", dict, w)
         if acquisition is not None:
             Acquisition.from_json(acquisition)
@@ -439,7 +454,11 @@ class CheckpointBody:
 def _kept_path(value: str, where: str) -> str:
     """A file kept under .custody/ (or in the shared database), named relative to it."""
     if not value or value.startswith("/") or "\\" in value or ".." in value.split("/"):
-        raise RecordError(f"{where}: a kept file is named relative to .custody/, without '..'")
+        raise RecordError(
+            _("{where}: a kept file is named relative to .custody/, without '..'").format(
+                where=where
+            )
+        )
     return value
 
 
@@ -459,7 +478,9 @@ class MaterialFile:
 
     def __post_init__(self) -> None:
         if self.kind not in MATERIAL_KINDS:
-            raise RecordError(f"validation material: unknown kind {self.kind!r}")
+            raise RecordError(
+                _("validation material: unknown kind {kind!r}").format(kind=self.kind)
+            )
         _kept_path(self.file, "validation material")
 
     def to_json(self) -> dict[str, Any]:
@@ -468,7 +489,7 @@ class MaterialFile:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> MaterialFile:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: a material file must be an object")
+            raise RecordError(_("{where}: a material file must be an object").format(where=where))
         only_fields(obj, {"file", "kind", "sha256"}, where)
         return cls(
             get_field(obj, "kind", str, where),
@@ -489,7 +510,9 @@ class MaterialGap:
 
     def __post_init__(self) -> None:
         if self.kind not in GAP_KINDS:
-            raise RecordError(f"validation material: unknown missing kind {self.kind!r}")
+            raise RecordError(
+                _("validation material: unknown missing kind {kind!r}").format(kind=self.kind)
+            )
 
     def to_json(self) -> dict[str, Any]:
         return drop_none(
@@ -499,7 +522,7 @@ class MaterialGap:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> MaterialGap:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: a missing entry must be an object")
+            raise RecordError(_("{where}: a missing entry must be an object").format(where=where))
         only_fields(obj, {"kind", "reason", "subject", "url"}, where)
         return cls(
             get_field(obj, "kind", str, where),
@@ -562,12 +585,14 @@ class TimestampBody:
     def __post_init__(self) -> None:
         name = self.token_file
         if not name or name[0] == "/" or "\0" in name or not _BAD_PARTS.isdisjoint(name.split("/")):
-            raise RecordError("timestamp: token_file must be a path inside .custody/")
+            raise RecordError(_("timestamp: token_file must be a path inside .custody/"))
         for name, value in (("serial", self.serial), ("nonce", self.nonce)):
             if value is not None and not _HEX_NUMBER.fullmatch(value):
                 raise RecordError(
-                    f"timestamp: {name!r} is not a number in lowercase hex without leading "
-                    "zeros (at most 64 digits)"
+                    _(
+                        "timestamp: {name!r} is not a number in lowercase hex without leading "
+                        "zeros (at most 64 digits)"
+                    ).format(name=name)
                 )
 
     def to_json(self) -> dict[str, Any]:
@@ -612,7 +637,7 @@ class TimestampBody:
         try:
             check_record_time(gen_time)
         except ValueError as exc:
-            raise RecordError(f"timestamp: {exc}") from exc
+            raise RecordError(_("timestamp: {why}").format(why=exc)) from exc
         validation, missing = _material_from(obj, w)
         return cls(
             checkpoint=nonneg_field(obj, "checkpoint", w),
@@ -706,11 +731,13 @@ class ItemRef:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> ItemRef:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: an item reference must be an object")
+            raise RecordError(_("{where}: an item reference must be an object").format(where=where))
         only_fields(obj, {"path", "seq", "sha256"}, where)
         sha256 = get_field(obj, "sha256", str, where)
         if not HEX64.fullmatch(sha256):
-            raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
+            raise RecordError(
+                _("{where}: sha256 is not 64 lowercase hex digits").format(where=where)
+            )
         return cls(nonneg_field(obj, "seq", where), sha256, get_field(obj, "path", str, where))
 
 
@@ -728,11 +755,13 @@ class CopyRef:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> CopyRef:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: a copy must be an object")
+            raise RecordError(_("{where}: a copy must be an object").format(where=where))
         only_fields(obj, {"path", "sha256", "size"}, where)
         sha256 = get_field(obj, "sha256", str, where)
         if not HEX64.fullmatch(sha256):
-            raise RecordError(f"{where}: sha256 is not 64 lowercase hex digits")
+            raise RecordError(
+                _("{where}: sha256 is not 64 lowercase hex digits").format(where=where)
+            )
         return cls(get_field(obj, "path", str, where), sha256, nonneg_field(obj, "size", where))
 
 
@@ -754,35 +783,41 @@ class EventBody:
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
-            raise RecordError(f"event: unknown action {self.action!r}")
+            raise RecordError(_("event: unknown action {action!r}").format(action=self.action))
         if (self.action in TAG_ACTIONS) != bool(self.tags):
             raise RecordError(
-                f"event: a {self.action} event names tags"
-                if self.action in TAG_ACTIONS
-                else f"event: only tag and untag events name tags, not {self.action}"
+                (
+                    _("event: a {action} event names tags")
+                    if self.action in TAG_ACTIONS
+                    else _("event: only tag and untag events name tags, not {action}")
+                ).format(action=self.action)
             )
         if any(not t.strip() for t in self.tags):
-            raise RecordError("event: a tag is empty")
+            raise RecordError(_("event: a tag is empty"))
         if not self.items:
-            raise RecordError("event: names no item")
+            raise RecordError(_("event: names no item"))
         if self.action == "transfer" and not self.to:
-            raise RecordError("event: a transfer names who receives custody ('to')")
+            raise RecordError(_("event: a transfer names who receives custody ('to')"))
         if self.action == "derive" and self.output is None:
-            raise RecordError("event: a derive event names its output item")
+            raise RecordError(_("event: a derive event names its output item"))
         if self.action == "supersede" and not self.reason:
-            raise RecordError(f"event: a {self.action} event says why ('reason')")
+            raise RecordError(
+                _("event: a {action} event says why ('reason')").format(action=self.action)
+            )
         if self.action == "copy" and len(self.copies) != len(self.items):
-            raise RecordError("event: a copy event lists one copy per item")
+            raise RecordError(_("event: a copy event lists one copy per item"))
         unknown = set(self.fields) - set(NOTE_FIELDS)
         if unknown:
-            raise RecordError(f"event: unknown note field(s) {', '.join(sorted(unknown))}")
+            raise RecordError(
+                _("event: unknown note field(s) {names}").format(names=", ".join(sorted(unknown)))
+            )
         _check_event_members(self.action, self.to_json())
         if self.action == "capture":
             if self.folder is None or self.capture is None:
-                raise RecordError("event: a capture names its 'folder' and carries 'capture'")
+                raise RecordError(_("event: a capture names its 'folder' and carries 'capture'"))
             check_capture_event(self.folder, self.capture, ((i.path, i.sha256) for i in self.items))
         elif self.folder is not None or self.capture is not None:
-            raise RecordError("event: only a capture event has 'folder' and 'capture'")
+            raise RecordError(_("event: only a capture event has 'folder' and 'capture'"))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "items": [i.to_json() for i in self.items]}
@@ -812,12 +847,12 @@ class EventBody:
         items = get_field(obj, "items", list, w)
         tags = opt_field(obj, "tags", list, w) or []
         if not all(isinstance(t, str) for t in tags):
-            raise RecordError("event: tags must be strings")
+            raise RecordError(_("event: tags must be strings"))
         copies = opt_field(obj, "copies", list, w) or []
         output = opt_field(obj, "output", dict, w)
         fields = opt_field(obj, "fields", dict, w) or {}
         if not all(isinstance(v, str) for v in fields.values()):
-            raise RecordError("event: note fields must be strings")
+            raise RecordError(_("event: note fields must be strings"))
         return cls(
             action=action,
             items=tuple(ItemRef.from_json(i, "event item") for i in items),
@@ -840,11 +875,17 @@ def _check_event_members(action: str, members: Mapping[str, Any]) -> None:
     misplaced = set(members) - {"action", "items", "reason"} - EVENT_MEMBERS[action]
     if misplaced:
         owners = sorted(a for a, allowed in EVENT_MEMBERS.items() if allowed & misplaced)
-        only = f"only a {' or '.join(owners)} event has it; " if owners else ""
-        raise RecordError(
-            f"event: {', '.join(sorted(misplaced))} not allowed on a {action} event "
-            f"({only}docs/events.md §1.1)"
-        )
+        names = ", ".join(sorted(misplaced))
+        if owners:
+            message = _(
+                "event: {names} not allowed on a {action} event (only a {owners} event has "
+                "it; docs/events.md §1.1)"
+            ).format(names=names, action=action, owners=" or ".join(owners))
+        else:
+            message = _(
+                "event: {names} not allowed on a {action} event (docs/events.md §1.1)"
+            ).format(names=names, action=action)
+        raise RecordError(message)
 
 
 @dataclass(frozen=True)
@@ -874,7 +915,7 @@ class RevocationBody:
         only_fields(obj, {"compromised_since", "key", "reason"}, w)
         key = get_field(obj, "key", str, w)
         if not HEX64.fullmatch(key):
-            raise RecordError("revocation: 'key' is not a key fingerprint")
+            raise RecordError(_("revocation: 'key' is not a key fingerprint"))
         since = None
         if "compromised_since" in obj:
             since = nonneg_field(obj, "compromised_since", w)
@@ -896,11 +937,11 @@ class WitnessBody:
 
     def __post_init__(self) -> None:
         if len(self.witness_key) != 32:
-            raise RecordError("witness: an Ed25519 public key is 32 bytes")
+            raise RecordError(_("witness: an Ed25519 public key is 32 bytes"))
         if len(self.signature) != 64:
-            raise RecordError("witness: an Ed25519 signature is 64 bytes")
+            raise RecordError(_("witness: an Ed25519 signature is 64 bytes"))
         if not 0 <= self.time < 2**63 or self.tree_size < 1:
-            raise RecordError("witness: time or tree_size out of range")
+            raise RecordError(_("witness: time or tree_size out of range"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -942,7 +983,7 @@ class TokenRef:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> TokenRef:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: a token reference must be an object")
+            raise RecordError(_("{where}: a token reference must be an object").format(where=where))
         only_fields(obj, {"record", "token_sha256"}, where)
         return cls(nonneg_field(obj, "record", where), hex64_field(obj, "token_sha256", where))
 
@@ -958,9 +999,9 @@ class ValidationBody:
 
     def __post_init__(self) -> None:
         if not self.tokens:
-            raise RecordError("validation: names no token ('for')")
+            raise RecordError(_("validation: names no token ('for')"))
         if not self.validation:
-            raise RecordError("validation: keeps no file")
+            raise RecordError(_("validation: keeps no file"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -990,7 +1031,7 @@ class ObjectGroup:
 
     def __post_init__(self) -> None:
         if not self.timestamps or list(self.timestamps) != sorted(set(self.timestamps)):
-            raise RecordError("evidence-record: each object names its timestamps, ascending")
+            raise RecordError(_("evidence-record: each object names its timestamps, ascending"))
 
     def to_json(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "timestamps": list(self.timestamps)}
@@ -998,11 +1039,11 @@ class ObjectGroup:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> ObjectGroup:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: an object must be an object")
+            raise RecordError(_("{where}: an object must be an object").format(where=where))
         only_fields(obj, {"checkpoint", "timestamps"}, where)
         stamps = get_field(obj, "timestamps", list, where)
         if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in stamps):
-            raise RecordError(f"{where}: timestamps are record numbers")
+            raise RecordError(_("{where}: timestamps are record numbers").format(where=where))
         return cls(nonneg_field(obj, "checkpoint", where), tuple(stamps))
 
 
@@ -1026,7 +1067,7 @@ class ArchiveStamp:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> ArchiveStamp:
         if not isinstance(obj, dict):
-            raise RecordError(f"{where}: time_stamp must be an object")
+            raise RecordError(_("{where}: time_stamp must be an object").format(where=where))
         only_fields(obj, {"algorithm", "gen_time", "token_sha256", "tsa"}, where)
         gen_time = get_field(obj, "gen_time", str, where)
         try:
@@ -1060,11 +1101,17 @@ class EvidenceRecordBody:
     def __post_init__(self) -> None:
         w = "evidence-record"
         if self.action not in EVIDENCE_ACTIONS:
-            raise RecordError(f"{w}: unknown action {self.action!r}")
+            raise RecordError(
+                _("{where}: unknown action {action!r}").format(where=w, action=self.action)
+            )
         if (self.action == "initial") != (self.previous is None):
-            raise RecordError(f"{w}: a renewal names the record it renews, an initial one none")
+            raise RecordError(
+                _("{where}: a renewal names the record it renews, an initial one none").format(
+                    where=w
+                )
+            )
         if not self.objects:
-            raise RecordError(f"{w}: covers no data object")
+            raise RecordError(_("{where}: covers no data object").format(where=w))
         _kept_path(self.set_file, w)
 
     def to_json(self) -> dict[str, Any]:
@@ -1124,14 +1171,20 @@ def _label_text(value: str, where: str, limit: int, *, lines: bool = False) -> s
     different values look the same on paper. ``lines`` allows line breaks (descriptions).
     """
     if not value.strip():
-        raise RecordError(f"{where} is empty")
+        raise RecordError(_("{where} is empty").format(where=where))
     if len(value) > limit:
-        raise RecordError(f"{where} is longer than {limit} characters")
+        raise RecordError(
+            _("{where} is longer than {limit} characters").format(where=where, limit=limit)
+        )
     for ch in value:
         if lines and ch == "\n":
             continue
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            raise RecordError(f"{where} holds an invisible or control character U+{ord(ch):04X}")
+            raise RecordError(
+                _("{where} holds an invisible or control character U+{ch:04X}").format(
+                    where=where, ch=ord(ch)
+                )
+            )
     return value
 
 
@@ -1156,7 +1209,7 @@ class CaseBody:
         if self.court is not None:
             _label_text(self.court, "case: 'court'", 500)
         if len(self.parties) > 100:
-            raise RecordError("case: more than 100 parties")
+            raise RecordError(_("case: more than 100 parties"))
         for party in self.parties:
             _label_text(party, "case: a party", 500)
         if self.description is not None:
@@ -1179,7 +1232,7 @@ class CaseBody:
         only_fields(obj, {"court", "description", "name", "number", "parties"}, w)
         parties = opt_field(obj, "parties", list, w)
         if parties is not None and (not parties or not all(isinstance(p, str) for p in parties)):
-            raise RecordError("case: 'parties' is a non-empty list of strings")
+            raise RecordError(_("case: 'parties' is a non-empty list of strings"))
         return cls(
             name=get_field(obj, "name", str, w),
             number=opt_field(obj, "number", str, w),
@@ -1212,7 +1265,7 @@ class ExhibitBody:
     def __post_init__(self) -> None:
         _label_text(self.exhibit, "exhibit: 'exhibit'", EXHIBIT_LABEL_MAX)
         if self.exhibit != self.exhibit.strip():
-            raise RecordError("exhibit: 'exhibit' begins or ends with a space")
+            raise RecordError(_("exhibit: 'exhibit' begins or ends with a space"))
 
     def to_json(self) -> dict[str, Any]:
         return {"exhibit": self.exhibit, "item": self.item.to_json()}

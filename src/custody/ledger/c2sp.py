@@ -13,8 +13,9 @@ This module owns four byte formats and nothing else:
   big-endian POSIX time followed by a 64-byte Ed25519 signature over
   ``"cosignature/v1\\ntime <seconds>\\n" || checkpoint body``.
 
-It may import ``custody.errors`` and well-kept libraries (``cryptography``) only. It never
-prints, never touches files and never reads a clock: times are passed in.
+It may import ``custody.errors``, ``custody.i18n`` (its messages are said in the run's
+language; the bytes it makes never are) and well-kept libraries (``cryptography``) only. It
+never prints, never touches files and never reads a clock: times are passed in.
 
 Sources followed (read, not copied):
 
@@ -73,6 +74,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, ProofError, SigningKeyError, UsageError
+from custody.i18n import _, ngettext
 
 __all__ = [
     "COSIGNATURE_TIME_LIMIT",
@@ -180,9 +182,13 @@ def _b64decode(text: str, what: str) -> bytes:
     try:
         raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise NoteFormatError(f"{what} is not valid base64: {_show(text)}") from None
+        raise NoteFormatError(
+            _("{what} is not valid base64: {text}").format(what=what, text=_show(text))
+        ) from None
     if _b64encode(raw) != text:
-        raise NoteFormatError(f"{what} is not canonical base64: {_show(text)}")
+        raise NoteFormatError(
+            _("{what} is not canonical base64: {text}").format(what=what, text=_show(text))
+        )
     return raw
 
 
@@ -191,12 +197,14 @@ def _check_text_chars(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise NoteFormatError(f"{what} is not valid UTF-8") from None
+        raise NoteFormatError(_("{what} is not valid UTF-8").format(what=what)) from None
     bad = _CONTROL.search(text)
     if bad is not None:
         raise NoteFormatError(
-            f"{what} contains the control character U+{ord(bad.group()):04X} "
-            "(a CRLF line end, tab or similar); signed notes allow only LF"
+            _(
+                "{what} contains the control character U+{code:04X} (a CRLF line end, "
+                "tab or similar); signed notes allow only LF"
+            ).format(what=what, code=ord(bad.group()))
         )
 
 
@@ -218,21 +226,23 @@ def is_valid_key_name(name: str) -> bool:
 def _require_key_name(name: str) -> None:
     if not isinstance(name, str) or not is_valid_key_name(name):
         raise NoteFormatError(
-            f"invalid key name {_show(str(name))}: it must be non-empty and contain no spaces, "
-            "no '+' and no control characters"
+            _(
+                "invalid key name {name}: it must be non-empty and contain no spaces, "
+                "no '+' and no control characters"
+            ).format(name=_show(str(name)))
         )
 
 
 def _require_public_key(public_key: bytes) -> None:
     if not isinstance(public_key, bytes) or len(public_key) != _ED25519_KEY_SIZE:
-        raise UsageError("an Ed25519 public key is exactly 32 bytes")
+        raise UsageError(_("an Ed25519 public key is exactly 32 bytes"))
 
 
 def key_id(name: str, sig_type: int, public_key: bytes) -> int:
     """``SHA-256(name || 0x0A || type || public key)[:4]`` as a big-endian uint32."""
     _require_key_name(name)
     if not 0 <= sig_type <= 0xFF:
-        raise UsageError(f"signature type {sig_type} is not one byte")
+        raise UsageError(_("signature type {sig_type} is not one byte").format(sig_type=sig_type))
     digest = hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + public_key).digest()
     return int.from_bytes(digest[:4], "big")
 
@@ -254,19 +264,23 @@ def ledger_id(first_line: bytes) -> bytes:
     """SHA-256 of ledger line 0 without its newline: Merkle leaf 0's bytes, record 1's
     ``prev``. Passing the line with its newline is refused, so the id cannot drift."""
     if not isinstance(first_line, bytes) or not first_line or b"\n" in first_line:
-        raise UsageError("the ledger id is computed over line 0 without its newline")
+        raise UsageError(_("the ledger id is computed over line 0 without its newline"))
     return hashlib.sha256(first_line).digest()
 
 
 def ledger_origin(ledger_id: bytes, prefix: str = ORIGIN_PREFIX) -> str:
     """The checkpoint origin of a ledger: ``<prefix>/<ledger id hex>``."""
     if not isinstance(ledger_id, bytes) or len(ledger_id) != _HASH_SIZE:
-        raise UsageError("a ledger id is a 32-byte SHA-256 digest")
+        raise UsageError(_("a ledger id is a 32-byte SHA-256 digest"))
     # The origin doubles as the ledger's key name, so it obeys the key-name rules; and it must
     # not open like the other messages custody keys sign (see the module docstring).
     _require_key_name(prefix)
     if prefix.startswith(("{", "cosignature/")):
-        raise UsageError(f"origin prefix {_show(prefix)} collides with another signed format")
+        raise UsageError(
+            _("origin prefix {prefix} collides with another signed format").format(
+                prefix=_show(prefix)
+            )
+        )
     return f"{prefix}/{ledger_id.hex()}"
 
 
@@ -295,8 +309,10 @@ class VerifierKey:
         _require_key_name(self.name)
         if self.sig_type not in _KNOWN_TYPES:
             raise UsageError(
-                f"signature type 0x{self.sig_type:02x} is not supported here "
-                "(only 0x01 Ed25519 and 0x04 Ed25519 cosignature/v1)"
+                _(
+                    "signature type 0x{sig_type:02x} is not supported here (only 0x01 "
+                    "Ed25519 and 0x04 Ed25519 cosignature/v1)"
+                ).format(sig_type=self.sig_type)
             )
         _require_public_key(self.public_key)
         object.__setattr__(self, "key_id", key_id(self.name, self.sig_type, self.public_key))
@@ -326,22 +342,28 @@ class VerifierKey:
 def parse_vkey(text: str) -> VerifierKey:
     """Read ``<name>+<hex key ID>+<base64(type || key)>``; the key ID must match."""
     if not isinstance(text, str) or len(text) > 1000:
-        raise NoteFormatError("a verifier key is a short line of text")
-    name, _, rest = text.partition("+")
-    hex_id, _, material64 = rest.partition("+")
+        raise NoteFormatError(_("a verifier key is a short line of text"))
+    name, _sep, rest = text.partition("+")
+    hex_id, _sep, material64 = rest.partition("+")
     _require_key_name(name)
     if not _HEX8.fullmatch(hex_id):
-        raise NoteFormatError(f"verifier key {_show(text)}: the key ID must be 8 lowercase hex")
-    material = _b64decode(material64, f"verifier key {_show(name)}")
+        raise NoteFormatError(
+            _("verifier key {text}: the key ID must be 8 lowercase hex").format(text=_show(text))
+        )
+    material = _b64decode(material64, _("verifier key {name}").format(name=_show(name)))
     if len(material) != 1 + _ED25519_KEY_SIZE or material[0] not in _KNOWN_TYPES:
         raise NoteFormatError(
-            f"verifier key {_show(name)}: not an Ed25519 (0x01) or cosignature/v1 (0x04) key"
+            _("verifier key {name}: not an Ed25519 (0x01) or cosignature/v1 (0x04) key").format(
+                name=_show(name)
+            )
         )
     key = VerifierKey(name, material[0], material[1:])
     if key.key_id_hex != hex_id:
         raise NoteFormatError(
-            f"verifier key {_show(name)}: key ID {hex_id} does not match the key "
-            f"(computed {key.key_id_hex})"
+            _(
+                "verifier key {name}: key ID {hex_id} does not match the key (computed "
+                "{key_id_hex})"
+            ).format(name=_show(name), hex_id=hex_id, key_id_hex=key.key_id_hex)
         )
     return key
 
@@ -360,9 +382,11 @@ class NoteSignature:
     def __post_init__(self) -> None:
         _require_key_name(self.name)
         if not isinstance(self.key_id, int) or not 0 <= self.key_id <= 0xFFFFFFFF:
-            raise NoteFormatError("a key ID is a 32-bit unsigned integer")
+            raise NoteFormatError(_("a key ID is a 32-bit unsigned integer"))
         if not isinstance(self.signature, bytes) or not self.signature:
-            raise NoteFormatError(f"the signature by {_show(self.name)} is empty")
+            raise NoteFormatError(
+                _("the signature by {name} is empty").format(name=_show(self.name))
+            )
 
     @property
     def key_id_hex(self) -> str:
@@ -383,29 +407,35 @@ class Note:
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.endswith("\n"):
-            raise NoteFormatError("a note text must end with a newline")
-        _check_text_chars(self.text, "the note text")
+            raise NoteFormatError(_("a note text must end with a newline"))
+        _check_text_chars(self.text, _("the note text"))
         if not isinstance(self.signatures, tuple):
-            raise UsageError("Note.signatures is a tuple")
+            raise UsageError(_("Note.signatures is a tuple"))
         if len(self.signatures) > MAX_SIGNATURES:
-            raise NoteFormatError(f"a note has more than {MAX_SIGNATURES} signatures")
+            raise NoteFormatError(
+                _("a note has more than {limit} signatures").format(limit=MAX_SIGNATURES)
+            )
         seen: set[tuple[str, int]] = set()
         for sig in self.signatures:
             if (sig.name, sig.key_id) in seen:
                 raise NoteFormatError(
-                    f"two signatures by {_show(sig.name)} with key ID {sig.key_id_hex}: "
-                    "a note carries at most one signature per key"
+                    _(
+                        "two signatures by {name} with key ID {key_id_hex}: a note carries at "
+                        "most one signature per key"
+                    ).format(name=_show(sig.name), key_id_hex=sig.key_id_hex)
                 )
             seen.add((sig.name, sig.key_id))
 
     def to_bytes(self) -> bytes:
         """The signed-note bytes. A note without signatures has no such form."""
         if not self.signatures:
-            raise UsageError("a signed note needs at least one signature")
+            raise UsageError(_("a signed note needs at least one signature"))
         lines = "".join(sig.line() + "\n" for sig in self.signatures)
         data = (self.text + "\n" + lines).encode("utf-8")
         if len(data) > MAX_NOTE_BYTES:
-            raise NoteFormatError(f"the note would exceed {MAX_NOTE_BYTES} bytes")
+            raise NoteFormatError(
+                _("the note would exceed {limit} bytes").format(limit=MAX_NOTE_BYTES)
+            )
         return data
 
     def with_signature(self, signature: NoteSignature) -> Note:
@@ -423,37 +453,49 @@ def parse_note(data: bytes) -> Note:
     Follows Go's ``note.Open``: the text ends at the *last* blank line; every later line is
     ``— name base64`` with at least one byte of signature after the 4-byte key ID."""
     if not isinstance(data, bytes):
-        raise UsageError("parse_note takes the note's bytes")
+        raise UsageError(_("parse_note takes the note's bytes"))
     if len(data) > MAX_NOTE_BYTES:
-        raise NoteFormatError(f"the note is larger than {MAX_NOTE_BYTES} bytes")
+        raise NoteFormatError(
+            _("the note is larger than {limit} bytes").format(limit=MAX_NOTE_BYTES)
+        )
     try:
         decoded = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NoteFormatError(f"the note is not valid UTF-8 (byte {exc.start})") from None
+        raise NoteFormatError(
+            _("the note is not valid UTF-8 (byte {start})").format(start=exc.start)
+        ) from None
     _check_text_chars(decoded, "the note")
     split = decoded.rfind("\n\n")
     if split < 0:
-        raise NoteFormatError("the note has no blank line before its signatures")
+        raise NoteFormatError(_("the note has no blank line before its signatures"))
     text, block = decoded[: split + 1], decoded[split + 2 :]
     if not block:
-        raise NoteFormatError("the note has no signature lines")
+        raise NoteFormatError(_("the note has no signature lines"))
     if not block.endswith("\n"):
-        raise NoteFormatError("the note's last signature line does not end with a newline")
+        raise NoteFormatError(_("the note's last signature line does not end with a newline"))
     signatures: list[NoteSignature] = []
     for number, line in enumerate(block[:-1].split("\n"), start=1):
         if number > MAX_SIGNATURES:
-            raise NoteFormatError(f"the note has more than {MAX_SIGNATURES} signatures")
+            raise NoteFormatError(
+                _("the note has more than {limit} signatures").format(limit=MAX_SIGNATURES)
+            )
         if not line.startswith(_SIG_PREFIX):
             raise NoteFormatError(
-                f"signature line {number} does not start with an em dash and a space: {_show(line)}"
+                _(
+                    "signature line {number} does not start with an em dash and a space: {line}"
+                ).format(number=number, line=_show(line))
             )
-        name, _, encoded = line[len(_SIG_PREFIX) :].partition(" ")
+        name, _sep, encoded = line[len(_SIG_PREFIX) :].partition(" ")
         _require_key_name(name)
         if not encoded:
-            raise NoteFormatError(f"signature line {number} has no signature")
-        raw = _b64decode(encoded, f"signature line {number}")
+            raise NoteFormatError(
+                _("signature line {number} has no signature").format(number=number)
+            )
+        raw = _b64decode(encoded, _("signature line {number}").format(number=number))
         if len(raw) < 5:
-            raise NoteFormatError(f"signature line {number} is too short to hold a signature")
+            raise NoteFormatError(
+                _("signature line {number} is too short to hold a signature").format(number=number)
+            )
         signatures.append(NoteSignature(name, int.from_bytes(raw[:4], "big"), raw[4:]))
     return Note(text, tuple(signatures))
 
@@ -473,21 +515,33 @@ class Checkpoint:
     def __post_init__(self) -> None:
         named = [("origin", self.origin), *(("extension line", e) for e in self.extensions)]
         for what, line in named:
+            origin = what == "origin"
             if not isinstance(line, str) or not line:
-                raise NoteFormatError(f"the checkpoint {what} is empty")
+                raise NoteFormatError(
+                    _("the checkpoint origin is empty")
+                    if origin
+                    else _("the checkpoint extension line is empty")
+                )
             if "\n" in line:
-                raise NoteFormatError(f"the checkpoint {what} contains a newline")
-            _check_text_chars(line, f"the checkpoint {what}")
+                raise NoteFormatError(
+                    _("the checkpoint origin contains a newline")
+                    if origin
+                    else _("the checkpoint extension line contains a newline")
+                )
+            _check_text_chars(
+                line,
+                _("the checkpoint origin") if origin else _("the checkpoint extension line"),
+            )
         if (
             not isinstance(self.tree_size, int)
             or isinstance(self.tree_size, bool)
             or not 0 <= self.tree_size <= MAX_TREE_SIZE
         ):
-            raise NoteFormatError("the checkpoint tree size is not an integer in 0 … 2^64−1")
+            raise NoteFormatError(_("the checkpoint tree size is not an integer in 0 … 2^64−1"))
         if not isinstance(self.root_hash, bytes) or len(self.root_hash) != _HASH_SIZE:
-            raise NoteFormatError("the checkpoint root hash is not 32 bytes")
+            raise NoteFormatError(_("the checkpoint root hash is not 32 bytes"))
         if self.tree_size == 0 and self.root_hash != EMPTY_ROOT:
-            raise NoteFormatError("a checkpoint of size 0 must carry the empty tree's root")
+            raise NoteFormatError(_("a checkpoint of size 0 must carry the empty tree's root"))
 
     def body(self) -> str:
         """The note text: one line each, each ending in a newline."""
@@ -499,9 +553,9 @@ class Checkpoint:
         """From a custody ``checkpoint`` record body (``tree_size``, hex ``root``)."""
         size, root = body.get("tree_size"), body.get("root")
         if not isinstance(size, int) or not isinstance(root, str):
-            raise NoteFormatError("the checkpoint record has no tree_size and root")
+            raise NoteFormatError(_("the checkpoint record has no tree_size and root"))
         if not re.fullmatch(r"[0-9a-f]{64}", root, re.ASCII):
-            raise NoteFormatError("the checkpoint record's root is not 64 lowercase hex")
+            raise NoteFormatError(_("the checkpoint record's root is not 64 lowercase hex"))
         return cls(origin, size, bytes.fromhex(root))
 
 
@@ -509,24 +563,28 @@ def parse_checkpoint(text: str) -> Checkpoint:
     """Read a checkpoint body strictly: at least three non-empty lines, the size in decimal
     without leading zeros (ASCII digits only), the root as canonical base64 of 32 bytes."""
     if not isinstance(text, str) or not text.endswith("\n"):
-        raise NoteFormatError("a checkpoint body must end with a newline")
+        raise NoteFormatError(_("a checkpoint body must end with a newline"))
     lines = text[:-1].split("\n")
     if len(lines) < 3:
-        raise NoteFormatError("a checkpoint has at least three lines: origin, size, root hash")
+        raise NoteFormatError(_("a checkpoint has at least three lines: origin, size, root hash"))
     for number, line in enumerate(lines, start=1):
         if not line:
-            raise NoteFormatError(f"checkpoint line {number} is empty")
+            raise NoteFormatError(_("checkpoint line {number} is empty").format(number=number))
     origin, size_text, root_text, *extensions = lines
     if not _DECIMAL.fullmatch(size_text):
         raise NoteFormatError(
-            f"checkpoint tree size {_show(size_text)} is not a decimal number without leading zeros"
+            _(
+                "checkpoint tree size {size_text} is not a decimal number without leading zeros"
+            ).format(size_text=_show(size_text))
         )
     size = int(size_text)
     if size > MAX_TREE_SIZE:
-        raise NoteFormatError("checkpoint tree size exceeds 2^64−1")
-    root = _b64decode(root_text, "the checkpoint root hash")
+        raise NoteFormatError(_("checkpoint tree size exceeds 2^64−1"))
+    root = _b64decode(root_text, _("the checkpoint root hash"))
     if len(root) != _HASH_SIZE:
-        raise NoteFormatError(f"the checkpoint root hash is {len(root)} bytes, not 32")
+        raise NoteFormatError(
+            _("the checkpoint root hash is {n} bytes, not 32").format(n=len(root))
+        )
     return Checkpoint(origin, size, root, tuple(extensions))
 
 
@@ -539,7 +597,9 @@ def _checked_signature(sign: SignFunction, public_key: bytes, message: bytes, na
     signature = sign(message)
     if not isinstance(signature, bytes) or not _ed25519_verify(public_key, message, signature):
         raise SigningKeyError(
-            f"the signing function for {_show(name)} does not sign with its public key"
+            _("the signing function for {name} does not sign with its public key").format(
+                name=_show(name)
+            )
         )
     return signature
 
@@ -582,7 +642,7 @@ def sign_note(note: Note, signer: NoteSigner) -> Note:
     """``note`` with an Ed25519 signature by ``signer`` over its text added (replacing an
     earlier signature by the same key)."""
     if note.text.startswith(("{", "cosignature/")):
-        raise UsageError("refusing to sign a note text that reads like a record or cosignature")
+        raise UsageError(_("refusing to sign a note text that reads like a record or cosignature"))
     message = note.text.encode("utf-8")
     signature = _checked_signature(signer.sign, signer.public_key, message, signer.name)
     return note.with_signature(NoteSignature(signer.name, signer.verifier_key.key_id, signature))
@@ -596,7 +656,7 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> Note:
 def cosignature_message(text: str, timestamp: int) -> bytes:
     """``cosignature/v1\\ntime <timestamp>\\n`` followed by the whole checkpoint body."""
     if not isinstance(timestamp, int) or not 0 <= timestamp <= COSIGNATURE_TIME_LIMIT:
-        raise UsageError("a cosignature time is an integer in 0 … 2^63−1")
+        raise UsageError(_("a cosignature time is an integer in 0 … 2^63−1"))
     return f"{_COSIG_HEADER}time {timestamp}\n{text}".encode()
 
 
@@ -610,9 +670,9 @@ def cosign_checkpoint(verified: CheckpointVerification, cosigner: Cosigner, at: 
     the origin (a consistency proof, ``custody.merkle``), since a cosignature states exactly
     that."""
     if not verified.ok:
-        raise UsageError("refusing to cosign a checkpoint that did not verify")
+        raise UsageError(_("refusing to cosign a checkpoint that did not verify"))
     if at.tzinfo is None:
-        raise UsageError("naive datetime: cosignature times must be timezone-aware")
+        raise UsageError(_("naive datetime: cosignature times must be timezone-aware"))
     # Whole seconds, rounded down, exactly: a float timestamp can round x.9999995 up a second.
     timestamp = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
     message = cosignature_message(verified.note.text, timestamp)
@@ -687,22 +747,34 @@ class NoteVerification:
             for c in self.failed
         ]
         if not self.verified:
-            found.append("no signature from a configured key verified")
+            found.append(_("no signature from a configured key verified"))
         return tuple(found)
 
     def raise_for_failure(self) -> None:
         if not self.ok:
-            raise NoteVerificationError("the note did not verify: " + "; ".join(self.problems))
+            raise NoteVerificationError(
+                _("the note did not verify: {problems}").format(problems="; ".join(self.problems))
+            )
+
+
+def _failed(check: SignatureCheck) -> str:
+    return _("signature by {name} ({key_id}) failed: {reason}").format(
+        name=check.signature.name, key_id=check.signature.key_id_hex, reason=check.reason
+    )
 
 
 def _index_keys(keys: Iterable[VerifierKey]) -> dict[tuple[str, int], VerifierKey]:
     index: dict[tuple[str, int], VerifierKey] = {}
     for key in keys:
         if not isinstance(key, VerifierKey):
-            raise UsageError("verification keys must be VerifierKey objects")
+            raise UsageError(_("verification keys must be VerifierKey objects"))
         if (key.name, key.key_id) in index and index[(key.name, key.key_id)] != key:
             # Go's VerifierList reports the same as "ambiguous key": never guess between them.
-            raise UsageError(f"two verifier keys share name {key.name} and ID {key.key_id_hex}")
+            raise UsageError(
+                _("two verifier keys share name {name} and ID {key_id_hex}").format(
+                    name=key.name, key_id_hex=key.key_id_hex
+                )
+            )
         index[(key.name, key.key_id)] = key
     return index
 
@@ -713,27 +785,31 @@ def _check_one(
     if key.sig_type == SIG_TYPE_ED25519:
         if _ed25519_verify(key.public_key, text, sig.signature):
             return SignatureCheck(sig, SignatureStatus.VERIFIED, key)
-        return SignatureCheck(sig, SignatureStatus.FAILED, key, reason="Ed25519 signature invalid")
+        return SignatureCheck(
+            sig, SignatureStatus.FAILED, key, reason=_("Ed25519 signature invalid")
+        )
     if len(sig.signature) != _COSIG_SIZE:
         return SignatureCheck(
             sig,
             SignatureStatus.FAILED,
             key,
-            reason=f"a cosignature/v1 is {_COSIG_SIZE} bytes, this is {len(sig.signature)}",
+            reason=_("a cosignature/v1 is {size} bytes, this is {n}").format(
+                size=_COSIG_SIZE, n=len(sig.signature)
+            ),
         )
     timestamp = int.from_bytes(sig.signature[:8], "big")
     if timestamp > COSIGNATURE_TIME_LIMIT:
         return SignatureCheck(
-            sig, SignatureStatus.FAILED, key, timestamp, "cosignature time exceeds 2^63−1"
+            sig, SignatureStatus.FAILED, key, timestamp, _("cosignature time exceeds 2^63−1")
         )
     message = f"{_COSIG_HEADER}time {timestamp}\n".encode() + text
     if not _ed25519_verify(key.public_key, message, sig.signature[8:]):
         return SignatureCheck(
-            sig, SignatureStatus.FAILED, key, timestamp, "cosignature/v1 signature invalid"
+            sig, SignatureStatus.FAILED, key, timestamp, _("cosignature/v1 signature invalid")
         )
     if now is not None and timestamp > (now + FUTURE_TOLERANCE).timestamp():
         return SignatureCheck(
-            sig, SignatureStatus.FAILED, key, timestamp, "cosignature time is in the future"
+            sig, SignatureStatus.FAILED, key, timestamp, _("cosignature time is in the future")
         )
     return SignatureCheck(sig, SignatureStatus.VERIFIED, key, timestamp)
 
@@ -747,9 +823,9 @@ def verify_note(
     else is reported in the result. With ``now``, cosignatures dated more than
     ``FUTURE_TOLERANCE`` after it fail."""
     if not keys:
-        raise UsageError("verify_note needs at least one key: nothing checked is no pass")
+        raise UsageError(_("verify_note needs at least one key: nothing checked is no pass"))
     if now is not None and now.tzinfo is None:
-        raise UsageError("naive datetime: 'now' must be timezone-aware")
+        raise UsageError(_("naive datetime: 'now' must be timezone-aware"))
     note = parse_note(data) if isinstance(data, bytes) else data
     index = _index_keys(keys)
     text = note.text.encode("utf-8")
@@ -784,7 +860,9 @@ class CheckpointVerification:
     def raise_for_failure(self) -> None:
         if self.problems:
             raise NoteVerificationError(
-                "the checkpoint did not verify: " + "; ".join(self.problems)
+                _("the checkpoint did not verify: {problems}").format(
+                    problems="; ".join(self.problems)
+                )
             )
 
 
@@ -804,14 +882,18 @@ def verify_checkpoint(
     This says nothing about the ledger: the caller compares ``checkpoint.tree_size`` and
     ``checkpoint.root_hash`` with the ledger's Merkle tree (or a consistency proof)."""
     if not log_keys:
-        raise UsageError("verify_checkpoint needs the log's key: nothing checked is no pass")
+        raise UsageError(_("verify_checkpoint needs the log's key: nothing checked is no pass"))
     if any(k.sig_type != SIG_TYPE_ED25519 for k in log_keys):
-        raise UsageError("log keys are Ed25519 note keys (type 0x01)")
+        raise UsageError(_("log keys are Ed25519 note keys (type 0x01)"))
     if any(k.sig_type != SIG_TYPE_COSIGNATURE_V1 for k in cosigner_keys):
-        raise UsageError("cosigner keys are cosignature/v1 keys (type 0x04)")
+        raise UsageError(_("cosigner keys are cosignature/v1 keys (type 0x04)"))
     wanted = len(set(cosigner_keys)) if quorum is None else quorum
     if not 0 <= wanted <= len(set(cosigner_keys)):
-        raise UsageError(f"a quorum of {wanted} cannot be met by {len(cosigner_keys)} cosigners")
+        raise UsageError(
+            _("a quorum of {wanted} cannot be met by {n} cosigners").format(
+                wanted=wanted, n=len(cosigner_keys)
+            )
+        )
     note = parse_note(data) if isinstance(data, bytes) else data
     checkpoint = parse_checkpoint(note.text)
     result = verify_note(note, [*log_keys, *cosigner_keys], now=now)
@@ -821,7 +903,9 @@ def verify_checkpoint(
     ]
     if checkpoint.origin != origin:
         problems.append(
-            f"the checkpoint is for origin {_show(checkpoint.origin)}, expected {_show(origin)}"
+            _("the checkpoint is for origin {origin}, expected {expected}").format(
+                origin=_show(checkpoint.origin), expected=_show(origin)
+            )
         )
     log_ids = {(k.name, k.key_id) for k in log_keys}
     by_log = tuple(
@@ -835,9 +919,15 @@ def verify_checkpoint(
     signed_by = {c.key for c in cosigs}
     missing = tuple(k for k in dict.fromkeys(cosigner_keys) if k not in signed_by)
     if not by_log:
-        problems.append("no signature by the log's key verified")
+        problems.append(_("no signature by the log's key verified"))
     if len(cosigs) < wanted:
-        problems.append(f"{len(cosigs)} of the {wanted} required cosignatures verified")
+        problems.append(
+            ngettext(
+                "{verified} of the {n} required cosignature verified",
+                "{verified} of the {n} required cosignatures verified",
+                wanted,
+            ).format(verified=len(cosigs), n=wanted)
+        )
     return CheckpointVerification(
         note, checkpoint, result, by_log, cosigs, missing, wanted, tuple(problems)
     )

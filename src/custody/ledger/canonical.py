@@ -28,6 +28,7 @@ import orjson
 import rfc8785
 
 from custody.errors import RecordError
+from custody.i18n import _
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -41,7 +42,9 @@ def encode(value: Any) -> bytes:
     try:
         return bytes(rfc8785.dumps(value))
     except rfc8785.CanonicalizationError as exc:
-        raise RecordError(f"value cannot be written as canonical JSON: {exc}") from exc
+        raise RecordError(
+            _("value cannot be written as canonical JSON: {why}").format(why=exc)
+        ) from exc
 
 
 def _plain(value: Any, depth: int) -> bool:
@@ -102,19 +105,19 @@ def _checked_float(literal: str) -> float:
     except rfc8785.CanonicalizationError:
         canonical = None
     if canonical != literal:
-        raise _NotCanonical(f"number {literal} is not in canonical form")
+        raise _NotCanonical(_("number {literal} is not in canonical form").format(literal=literal))
     return value
 
 
 def _no_constant(name: str) -> Any:
-    raise _NotCanonical(f"{name} is not allowed in JSON")
+    raise _NotCanonical(_("{name} is not allowed in JSON").format(name=name))
 
 
 def _unique_pairs(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _NotCanonical(f"duplicate member name {key!r}")
+            raise _NotCanonical(_("duplicate member name {key!r}").format(key=key))
         out[key] = value
     return out
 
@@ -142,19 +145,19 @@ def decode(data: bytes, *, require_canonical: bool = True) -> Any:
     try:
         text = data.decode("utf-8", errors="strict")
     except UnicodeDecodeError as exc:
-        raise RecordError(f"not valid UTF-8 at byte {exc.start}") from exc
+        raise RecordError(_("not valid UTF-8 at byte {start}").format(start=exc.start)) from exc
     try:
         value = (_STRICT if require_canonical else _LOOSE).decode(text)
     except _NotCanonical as exc:
         raise RecordError(str(exc)) from None
     except RecursionError as exc:
-        raise RecordError("JSON nested too deeply") from exc
+        raise RecordError(_("JSON nested too deeply")) from exc
     except ValueError as exc:  # includes JSONDecodeError and over-long integers
-        raise RecordError(f"not valid JSON: {str(exc)[:120]}") from exc
+        raise RecordError(_("not valid JSON: {why}").format(why=str(exc)[:120])) from exc
     if require_canonical:
         canonical, value = _is_canonical(value, data, text)
         if not canonical:
-            raise RecordError("JSON is not in RFC 8785 canonical form")
+            raise RecordError(_("JSON is not in RFC 8785 canonical form"))
     return value
 
 

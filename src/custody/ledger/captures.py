@@ -20,7 +20,7 @@ refused, so a later format change cannot pass as this one.
 URLs, outcome, server address, TLS chain subjects and digests, the insecure flag, media with
 their WARC record ids, and what could not be had.
 
-Imports only ``custody.errors``, ``custody.clock`` and ``ledger.fields``.
+Imports only ``custody.errors``, ``custody.clock``, ``custody.i18n`` and ``ledger.fields``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 from custody.clock import check_time
 from custody.errors import RecordError
+from custody.i18n import _, ngettext
 from custody.ledger.fields import HEX64
 
 CAPTURE_FORMAT = "custody-web-capture/1"
@@ -76,25 +77,25 @@ def _typed(obj: Mapping[str, Any], name: str, kinds: tuple[type, ...], *, null: 
     if value is None and (null or name not in obj):
         return None
     if not isinstance(value, kinds) or (value.__class__ is bool and bool not in kinds):
-        raise _fail(f"field {name!r} has the wrong type")
+        raise _fail(_("field {name!r} has the wrong type").format(name=name))
     return value
 
 
 def _hex(value: Any, what: str) -> str:
     if not isinstance(value, str) or not HEX64.fullmatch(value):
-        raise _fail(f"{what} is not 64 lowercase hex digits")
+        raise _fail(_("{what} is not 64 lowercase hex digits").format(what=what))
     return value
 
 
 def _count(value: Any, what: str) -> int:
     if value.__class__ is not int or value < 0:
-        raise _fail(f"{what} is not a count")
+        raise _fail(_("{what} is not a count").format(what=what))
     return int(value)
 
 
 def _strings(value: Any, what: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(f"{what} must be a list of strings")
+        raise _fail(_("{what} must be a list of strings").format(what=what))
     return value
 
 
@@ -107,7 +108,7 @@ def plain_path(path: str) -> bool:
 def _dicts(obj: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     value = _typed(obj, name, (list,)) or []
     if not all(isinstance(v, dict) for v in value):
-        raise _fail(f"every entry of {name!r} must be an object")
+        raise _fail(_("every entry of {name!r} must be an object").format(name=name))
     return list(value)
 
 
@@ -115,20 +116,23 @@ def check_capture_event(folder: str, capture: Any, items: Iterable[tuple[str, st
     """Raise RecordError unless ``capture`` is a well-formed account and ``items`` (each
     ``(path, sha256)`` as the event names it) are exactly its files inside ``folder``."""
     if not plain_path(folder) or folder.split("/")[0] == ".custody":
-        raise RecordError("event: 'folder' must be a plain relative path inside the root")
+        raise RecordError(_("event: 'folder' must be a plain relative path inside the root"))
     if not isinstance(capture, dict):
-        raise _fail("must be an object")
+        raise _fail(_("must be an object"))
     if capture.get("format") != CAPTURE_FORMAT:
-        raise _fail(f"format {capture.get('format')!r} is not {CAPTURE_FORMAT!r} "
-                    "(made by a newer custody? upgrade custody)")
+        raise _fail(
+            _(
+                "format {format!r} is not {expected!r} (made by a newer custody? upgrade custody)"
+            ).format(format=capture.get("format"), expected=CAPTURE_FORMAT)
+        )
     missing = _REQUIRED - capture.keys()
     if missing:
-        raise _fail(f"missing field(s) {', '.join(sorted(missing))}")
+        raise _fail(_("missing field(s) {names}").format(names=", ".join(sorted(missing))))
     extra = capture.keys() - _ALLOWED
     if extra:
-        raise _fail(f"unknown field(s) {', '.join(sorted(extra))}")
+        raise _fail(_("unknown field(s) {names}").format(names=", ".join(sorted(extra))))
     if capture["outcome"] not in CAPTURE_OUTCOMES:
-        raise _fail(f"unknown outcome {capture['outcome']!r}")
+        raise _fail(_("unknown outcome {outcome!r}").format(outcome=capture["outcome"]))
     _typed(capture, "requested_url", (str,))
     for name in ("final_url", "title", "error", "navigation_error", "user_agent"):
         _typed(capture, name, (str,), null=True)
@@ -167,14 +171,14 @@ def _check_files(capture: Mapping[str, Any]) -> dict[str, str]:
     files: dict[str, str] = {}
     for entry in _dicts(capture, "files"):
         if entry.keys() != _FILE_FIELDS:
-            raise _fail("a file entry has exactly path, role, sha256 and bytes")
+            raise _fail(_("a file entry has exactly path, role, sha256 and bytes"))
         path = entry["path"]
         if not isinstance(path, str) or not plain_path(path) or path == RECORD_FILE:
-            raise _fail(f"file path {path!r} is not a plain relative path")
+            raise _fail(_("file path {path!r} is not a plain relative path").format(path=path))
         if path in files:
-            raise _fail(f"file {path!r} is listed twice")
+            raise _fail(_("file {path!r} is listed twice").format(path=path))
         if not isinstance(entry["role"], str):
-            raise _fail("a file's role must be a string")
+            raise _fail(_("a file's role must be a string"))
         files[path] = _hex(entry["sha256"], f"the sha256 of {path!r}")
         _count(entry["bytes"], f"the size of {path!r}")
     return files
@@ -184,7 +188,9 @@ def _check_media(capture: Mapping[str, Any], files: Mapping[str, str]) -> None:
     for media in _dicts(capture, "media"):
         path = media.get("path")
         if not isinstance(path, str) or files.get(path) != _hex(media.get("sha256"), "media"):
-            raise _fail(f"media {path!r} is not among the files with that sha256")
+            raise _fail(
+                _("media {path!r} is not among the files with that sha256").format(path=path)
+            )
         _strings(media.get("warc_record_ids"), "a media file's warc_record_ids")
         _strings(media.get("urls"), "a media file's urls")
         _typed(media, "match", (str,))
@@ -207,19 +213,27 @@ def _check_items(folder: str, files: Mapping[str, str], items: Iterable[tuple[st
     named: dict[str, str] = {}
     for path, sha256 in items:
         if path in named:
-            raise RecordError(f"event: a capture names {path!r} twice")
+            raise RecordError(_("event: a capture names {path!r} twice").format(path=path))
         named[path] = sha256
     expected = {f"{folder}/{path}": sha for path, sha in files.items()}
     record = f"{folder}/{RECORD_FILE}"
     if record not in named:
-        raise RecordError(f"event: a capture names its record {record!r} as an item")
+        raise RecordError(
+            _("event: a capture names its record {record!r} as an item").format(record=record)
+        )
     del named[record]
     if named.keys() != expected.keys():
         odd = sorted(named.keys() ^ expected.keys())
-        raise RecordError(f"event: the capture's items are not the files it lists: {odd[0]!r}")
+        raise RecordError(
+            _("event: the capture's items are not the files it lists: {path!r}").format(path=odd[0])
+        )
     for path, sha256 in named.items():
         if expected[path] != sha256:
-            raise RecordError(f"event: item {path!r} has another sha256 than the capture lists")
+            raise RecordError(
+                _("event: item {path!r} has another sha256 than the capture lists").format(
+                    path=path
+                )
+            )
 
 
 # --- for people ---------------------------------------------------------------------------
@@ -272,67 +286,100 @@ def capture_summary(capture: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def capture_lines(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``capture_summary`` as labelled lines of text, in the order a person reads them."""
-    rows: list[tuple[str, str]] = [("requested", str(summary["requested_url"]))]
+    """``capture_summary`` as labelled lines of text, in the order a person reads them (in the
+    run's language; the values are the capture's own)."""
+    rows: list[tuple[str, str]] = [(_("requested"), str(summary["requested_url"]))]
     status = summary.get("http_status")
-    rows.append(("outcome", str(summary["outcome"])
-                 + (f" (HTTP {status})" if status is not None else "")))
+    rows.append(
+        (
+            _("outcome"),
+            str(summary["outcome"]) + (f" (HTTP {status})" if status is not None else ""),
+        )
+    )
     if summary.get("error"):
-        rows.append(("error", str(summary["error"])))
+        rows.append((_("error"), str(summary["error"])))
     if summary.get("final_url"):
-        rows.append(("final URL", str(summary["final_url"])))
+        rows.append((_("final URL"), str(summary["final_url"])))
     for hop in summary.get("redirects") or []:
-        rows.append(("redirect", f"{hop['status']} {hop['url']} -> {hop['location']}"))
+        rows.append((_("redirect"), f"{hop['status']} {hop['url']} -> {hop['location']}"))
     if summary.get("server_ip"):
         port = summary.get("server_port")
-        rows.append(("server", f"{summary['server_ip']}" + (f" port {port}" if port else "")))
+        address = str(summary["server_ip"])
+        if port:
+            address = _("{address} port {port}").format(address=address, port=port)
+        rows.append((_("server"), address))
     for origin in summary.get("tls") or []:
         verified = origin.get("verified")
-        state = ("verified" if verified else f"NOT verified ({origin.get('verify_error')})"
-                 if verified is False else "not probed")
+        if verified:
+            state = _("verified")
+        elif verified is False:
+            state = _("NOT verified ({why})").format(why=origin.get("verify_error"))
+        else:
+            state = _("not probed")
         same = origin.get("probe_matches_recording")
         if same is not None:
-            state += ("; the recorded connections presented this chain" if same
-                      else "; the recorded connections presented ANOTHER chain")
+            state += "; " + (
+                _("the recorded connections presented this chain")
+                if same
+                else _("the recorded connections presented ANOTHER chain")
+            )
         rows.append((f"TLS {origin['host']}:{origin['port']}", state))
         for number, cert in enumerate(origin.get("chain") or []):
-            rows.append((f"  cert {number}", str(cert["subject"])))
+            rows.append(("  " + _("cert {number}").format(number=number), str(cert["subject"])))
             rows.append(("    sha256", str(cert["sha256"])))
-    rows.append(("insecure", "YES: the server's certificate was not required to verify"
-                 if summary.get("insecure") else "no"))
-    rows.append(("captured", f"{summary['started_at']} to {summary['ended_at']}"))
+    rows.append(
+        (
+            _("insecure"),
+            _("YES: the server's certificate was not required to verify")
+            if summary.get("insecure")
+            else _("no"),
+        )
+    )
+    rows.append(
+        (
+            _("captured"),
+            _("{start} to {end}").format(start=summary["started_at"], end=summary["ended_at"]),
+        )
+    )
     if summary.get("user_agent"):
-        rows.append(("user agent", str(summary["user_agent"])))
+        rows.append((_("user agent"), str(summary["user_agent"])))
     if summary.get("warc_sha256"):
         rows.append(("WARC sha256", str(summary["warc_sha256"])))
     for media in summary.get("media") or []:
-        rows.append(("media", f"{media['path']} ({media['source']}, {media['match']})"))
+        rows.append((_("media"), f"{media['path']} ({media['source']}, {media['match']})"))
         rows.append(("  sha256", str(media["sha256"])))
         for record_id in media["warc_record_ids"] or ["none"]:
             rows.append(("  WARC id", str(record_id)))
     for miss in summary.get("media_misses") or []:
-        rows.append(("media missed", f"{miss.get('url')}: {miss.get('tool')}: {miss.get('error')}"))
+        rows.append(
+            (_("media missed"), f"{miss.get('url')}: {miss.get('tool')}: {miss.get('error')}")
+        )
     for note in summary.get("notes") or []:
-        rows.append(("note", note))
+        rows.append((_("note"), note))
     return rows
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
-    """One sentence: what was captured, from where, how it went."""
+    """One sentence for a person: what was captured, from where, how it went (its clauses in
+    the run's language)."""
     status = summary.get("http_status")
-    text = f"web capture of {summary['requested_url']}: {summary['outcome']}"
+    text = _("web capture of {url}: {outcome}").format(
+        url=summary["requested_url"], outcome=summary["outcome"]
+    )
     if status is not None:
         text += f" (HTTP {status})"
     if summary.get("final_url") and summary["final_url"] != summary["requested_url"]:
-        text += f", ended at {summary['final_url']}"
+        text += ", " + _("ended at {url}").format(url=summary["final_url"])
     if summary.get("server_ip"):
-        text += f", server {summary['server_ip']}"
+        text += ", " + _("server {address}").format(address=summary["server_ip"])
     if summary.get("insecure"):
-        text += ", INSECURE: certificate not verified"
+        text += ", " + _("INSECURE: certificate not verified")
     media, misses = summary.get("media") or [], summary.get("media_misses") or []
-    text += f"; {len(media)} media file(s)"
+    text += "; " + ngettext("{n} media file(s)", "{n} media file(s)", len(media)).format(
+        n=len(media)
+    )
     if misses:
-        text += f", {len(misses)} missed"
+        text += ", " + ngettext("{n} missed", "{n} missed", len(misses)).format(n=len(misses))
     if summary.get("error"):
         text += f"; {summary['error']}"
     return text

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from custody.errors import RecordError
 from custody.findings import Code, Finding, VerificationResult
+from custody.i18n import _, ngettext
 from custody.ledger import merkle
 from custody.ledger.bodies import (
     CaseBody,
@@ -141,8 +142,10 @@ class _Pass:
                 Finding(
                     Code.TRUNCATED_RECORD,
                     f"record {position}",
-                    "the ledger ends with an incomplete line (a write was cut off); "
-                    "'custody repair' removes it",
+                    _(
+                        "the ledger ends with an incomplete line (a write was cut off); 'custody "
+                        "repair' removes it"
+                    ),
                     position,
                     "a complete line ending in a newline",
                     f"{facts.size} bytes without a newline",
@@ -230,22 +233,33 @@ class _Pass:
         for group in body.objects:
             self.reference_count += 1 + len(group.timestamps)
             if group.checkpoint >= position or self.state.kinds[group.checkpoint] != ord("c"):
-                self._refuse(position, f"names record {group.checkpoint} as a checkpoint")
+                self._refuse(
+                    position,
+                    _("names record {seq} as a checkpoint").format(seq=group.checkpoint),
+                )
             for seq in group.timestamps:
                 stamp = stamps.get(seq)
                 if stamp is None or seq >= position or stamp.checkpoint != group.checkpoint:
                     self._refuse(
                         position,
-                        f"names record {seq} as a timestamp over checkpoint {group.checkpoint}",
+                        _("names record {seq} as a timestamp over checkpoint {checkpoint}").format(
+                            seq=seq, checkpoint=group.checkpoint
+                        ),
                     )
         if body.previous is not None:
             self.reference_count += 1
             earlier = dict(self.state.evidence_records).get(body.previous)
             if earlier is None or body.previous >= position:
-                self._refuse(position, f"renews record {body.previous}, not an evidence record")
+                self._refuse(
+                    position,
+                    _("renews record {seq}, not an evidence record").format(seq=body.previous),
+                )
             elif earlier.objects != body.objects:
                 self._refuse(
-                    position, f"renews evidence record {body.previous} but for other objects"
+                    position,
+                    _("renews evidence record {seq} but for other objects").format(
+                        seq=body.previous
+                    ),
                 )
 
     def _validation_references(self, position: int, body: ValidationBody) -> None:
@@ -258,11 +272,13 @@ class _Pass:
             if kind == ord("t") and stamp is not None:
                 if stamp.token_sha256 != ref.token_sha256:
                     self._refuse(
-                        position, f"names record {ref.record}'s token with another SHA-256"
+                        position,
+                        _("names record {seq}'s token with another SHA-256").format(seq=ref.record),
                     )
             elif kind != ord("E"):
                 self._refuse(
-                    position, f"is for record {ref.record}, which holds no timestamp token"
+                    position,
+                    _("is for record {seq}, which holds no timestamp token").format(seq=ref.record),
                 )
 
     def _reference(self, position: int, ref: Reference) -> None:
@@ -289,7 +305,7 @@ def key_states(lines: Iterable[tuple[int, bytes]]) -> dict[str, KeyState]:
     """
     chosen = sorted(lines)
     keys: dict[str, bytes] = {}
-    for _, data in chosen:
+    for _seq, data in chosen:
         learn_key(data, keys)
     facts = [(seq, examine(data, True, keys, False)) for seq, data in chosen]
     # Writers refuse a key that *any* verifier would find ended: every key is given the
@@ -324,8 +340,10 @@ def _chain_link(
             Finding(
                 Code.RECORD_ALTERED,
                 f"record {position - 1}",
-                f"record {position} (validly signed) chains to other bytes than this record "
-                "holds: it was changed after it was written",
+                _(
+                    "record {position} (validly signed) chains to other bytes than this "
+                    "record holds: it was changed after it was written"
+                ).format(position=position),
                 position - 1,
                 prev,
                 before_hash,
@@ -335,7 +353,7 @@ def _chain_link(
         Finding(
             Code.CHAIN_BROKEN,
             f"record {position}",
-            "the previous-line hash does not match the line before it",
+            _("the previous-line hash does not match the line before it"),
             position,
             before_hash,
             prev,
@@ -389,7 +407,7 @@ def _finish(
             Finding(
                 Code.NO_CHECKPOINT,
                 "ledger",
-                "no checkpoint has been signed yet: run 'custody sign'",
+                _("no checkpoint has been signed yet: run 'custody sign'"),
             )
         )
     result.ledger_size = state.records
@@ -400,57 +418,80 @@ def _finish(
         "record structure",
         run.structure,
         state.records,
-        f"{state.records} lines parsed as canonical, well-formed records in sequence",
+        ngettext(
+            "{n} line parsed as a canonical, well-formed record in sequence",
+            "{n} lines parsed as canonical, well-formed records in sequence",
+            state.records,
+        ).format(n=state.records),
     )
     result.add_check(
         "hash chain",
         run.chain,
         state.records,
-        "each record names the SHA-256 of the line before it",
+        _("each record names the SHA-256 of the line before it"),
     )
     result.add_check(
         "signatures",
         rules.signatures,
         rules.signed_count,
-        f"{rules.signed_count} Ed25519 signatures checked against {len(state.keys)} "
-        "introduced keys",
+        ngettext(
+            "{signed} Ed25519 signatures checked against {n} introduced key",
+            "{signed} Ed25519 signatures checked against {n} introduced keys",
+            len(state.keys),
+        ).format(signed=rules.signed_count, n=len(state.keys)),
     )
     result.add_check(
         "keys and roles",
         rules.identities,
         len(state.keys),
-        "each signer introduced before it signed, not revoked, retired or compromised, in a "
-        "role allowed to make the record, and with authority to change the state of evidence",
+        _(
+            "each signer introduced before it signed, not revoked, retired or "
+            "compromised, in a role allowed to make the record, and with authority "
+            "to change the state of evidence"
+        ),
     )
     result.add_check(
         "references",
         run.references,
         run.reference_count,
-        f"{run.reference_count} references from events, duplicates and new versions name an "
-        "earlier item record with that content",
+        ngettext(
+            "{n} reference from an event, a duplicate or a new version names an earlier item "
+            "record with that content",
+            "{n} references from events, duplicates and new versions name an earlier item "
+            "record with that content",
+            run.reference_count,
+        ).format(n=run.reference_count),
     )
     result.add_check(
         "checkpoints",
         checkpoint_findings,
         len(state.checkpoints),
-        f"{len(state.checkpoints)} checkpoint roots recomputed (RFC 9162) and chained by "
-        "consistency proofs",
+        ngettext(
+            "{n} checkpoint root recomputed (RFC 9162) and chained by consistency proofs",
+            "{n} checkpoint roots recomputed (RFC 9162) and chained by consistency proofs",
+            len(state.checkpoints),
+        ).format(n=len(state.checkpoints)),
     )
     if state.exhibits.records or run.exhibit_findings:
         result.add_check(
             "exhibit numbers",
             run.exhibit_findings,
             state.exhibits.records,
-            f"{len(state.exhibits.by_item)} exhibit numbers, each given to one item record "
-            "only, never changed and never reused",
+            ngettext(
+                "{n} exhibit number, given to one item record only, never changed and never reused",
+                "{n} exhibit numbers, each given to one item record only, never changed and "
+                "never reused",
+                len(state.exhibits.by_item),
+            ).format(n=len(state.exhibits.by_item)),
         )
     if trusted is not None:
         result.add_check(
             "held checkpoint",
             check_held(state, trusted),
             1,
-            f"today's ledger extends the checkpoint of {trusted.tree_size} records "
-            f"from {trusted.source}",
+            _("today's ledger extends the checkpoint of {tree_size} records from {source}").format(
+                tree_size=trusted.tree_size, source=trusted.source
+            ),
         )
     return state
 
@@ -466,7 +507,7 @@ def _check_checkpoints(state: LedgerState) -> list[Finding]:
                 Finding(
                     Code.CHECKPOINT_MISMATCH,
                     where,
-                    "checkpoint claims records that come after it",
+                    _("checkpoint claims records that come after it"),
                     position,
                     f"tree size <= {position}",
                     str(body.tree_size),
@@ -479,8 +520,10 @@ def _check_checkpoints(state: LedgerState) -> list[Finding]:
                 Finding(
                     Code.CHECKPOINT_MISMATCH,
                     where,
-                    f"the root of the first {body.tree_size} records is not the one signed here: "
-                    "records it covers were changed, removed or reordered",
+                    _(
+                        "the root of the first {tree_size} records is not the one signed here: "
+                        "records it covers were changed, removed or reordered"
+                    ).format(tree_size=body.tree_size),
                     position,
                     body.root,
                     actual,
@@ -497,9 +540,10 @@ def _check_checkpoints(state: LedgerState) -> list[Finding]:
                 Finding(
                     Code.NOT_APPEND_ONLY,
                     f"record {position}",
-                    f"this checkpoint covers {body.tree_size} records, fewer than the "
-                    f"{previous.tree_size} an earlier checkpoint covers: a later checkpoint "
-                    "may never be smaller",
+                    _(
+                        "this checkpoint covers {tree_size} records, fewer than the {earlier} "
+                        "an earlier checkpoint covers: a later checkpoint may never be smaller"
+                    ).format(tree_size=body.tree_size, earlier=previous.tree_size),
                     position,
                     f"tree size >= {previous.tree_size}",
                     str(body.tree_size),
@@ -532,8 +576,10 @@ def check_held(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
             Finding(
                 Code.NOT_APPEND_ONLY,
                 where,
-                "the ledger is shorter than the checkpoint you hold: records were removed "
-                "or the ledger was rolled back",
+                _(
+                    "the ledger is shorter than the checkpoint you hold: records were "
+                    "removed or the ledger was rolled back"
+                ),
                 None,
                 f"at least {trusted.tree_size} records",
                 f"{state.tree.size} records",
@@ -545,8 +591,10 @@ def check_held(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
             Finding(
                 Code.NOT_APPEND_ONLY,
                 where,
-                f"the first {trusted.tree_size} records are not the ones your checkpoint "
-                "covers: the ledger was rewritten",
+                _(
+                    "the first {tree_size} records are not the ones your checkpoint covers: "
+                    "the ledger was rewritten"
+                ).format(tree_size=trusted.tree_size),
                 None,
                 trusted.root.hex(),
                 actual.hex(),
@@ -566,8 +614,11 @@ def check_held(state: LedgerState, trusted: TrustedCheckpoint) -> list[Finding]:
                 Finding(
                     Code.NOT_APPEND_ONLY,
                     where,
-                    f"the checkpoint you hold was record {position} of this ledger and is not "
-                    "there any more: the ledger was rolled back or rewritten after it was signed",
+                    _(
+                        "the checkpoint you hold was record {position} of this ledger and is not "
+                        "there any more: the ledger was rolled back or rewritten after it was "
+                        "signed"
+                    ).format(position=position),
                     None,
                     f"record {position}: the checkpoint you hold",
                     f"{state.tree.size} records"
@@ -593,7 +644,9 @@ def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
                 Finding(
                     Code.RECORD_DUPLICATED,
                     f"record {seq}",
-                    f"sequence number {seq} appears again at line {position + 1}",
+                    _("sequence number {seq} appears again at line {line}").format(
+                        seq=seq, line=position + 1
+                    ),
                     seq,
                     f"line {seen[seq] + 1} only",
                     f"also line {position + 1}",
@@ -606,7 +659,9 @@ def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
                 Finding(
                     Code.RECORDS_REORDERED,
                     f"record {seq}",
-                    f"record {seq} appears after record {highest}",
+                    _("record {seq} appears after record {highest}").format(
+                        seq=seq, highest=highest
+                    ),
                     seq,
                     f"line {seq + 1}",
                     f"line {position + 1}",
@@ -630,7 +685,9 @@ def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
                     Finding(
                         Code.RECORD_MISSING,
                         f"records {start}-{end - 1}",
-                        f"{end - start} records ({start} to {end - 1}) are not in the ledger",
+                        _("{n} records ({start} to {last}) are not in the ledger").format(
+                            n=end - start, start=start, last=end - 1
+                        ),
                         start,
                         f"records {start}-{end - 1}",
                         "nothing",
@@ -642,7 +699,7 @@ def _sequence_findings(seqs: Sequence[int]) -> list[Finding]:
                     Finding(
                         Code.RECORD_MISSING,
                         f"record {seq}",
-                        f"record {seq} is not in the ledger",
+                        _("record {seq} is not in the ledger").format(seq=seq),
                         seq,
                         f"record {seq}",
                         "nothing",

@@ -18,6 +18,7 @@ from typing import Any
 
 from custody.errors import InputError
 from custody.findings import Code, Finding
+from custody.i18n import _, ngettext
 from custody.keys.keyring import fingerprint_of, verify_ed25519
 from custody.ledger.bodies import WitnessBody
 from custody.ledger.c2sp import (
@@ -60,7 +61,7 @@ def cosign(
     signature = sign(message)
     body = WitnessBody(tree_size, root, public_key, name, seconds, signature)
     if not is_valid(identity, body):
-        raise InputError("the witness key did not produce a valid cosignature")
+        raise InputError(_("the witness key did not produce a valid cosignature"))
     return body
 
 
@@ -99,18 +100,20 @@ def from_document(data: bytes, where: str) -> tuple[str, WitnessBody]:
     from custody.errors import RecordError
 
     if len(data) > MAX_DOCUMENT:
-        raise InputError(f"{where} is too large to be a cosignature file")
+        raise InputError(_("{path} is too large to be a cosignature file").format(path=where))
     try:
         document = json.loads(data)
         if not isinstance(document, dict) or document.get("format") != DOCUMENT_FORMAT:
-            raise ValueError(f"not a {DOCUMENT_FORMAT} file")
+            raise ValueError(_("not a {format} file").format(format=DOCUMENT_FORMAT))
         identity = str(document["ledger"])
         bytes.fromhex(identity)
         if len(identity) != 64:
-            raise ValueError("the ledger identity is not 64 hex digits")
+            raise ValueError(_("the ledger identity is not 64 hex digits"))
         body = WitnessBody.from_json(document["cosignature"])
     except (ValueError, KeyError, TypeError, RecordError) as exc:
-        raise InputError(f"{where} is not a cosignature file: {exc}") from None
+        raise InputError(
+            _("{path} is not a cosignature file: {why}").format(path=where, why=exc)
+        ) from None
     return identity, body
 
 
@@ -157,15 +160,22 @@ def coverage_findings(
             Finding(
                 Code.WITNESS_MISSING,
                 f"records {uncovered[0]}-{uncovered[-1]}",
-                f"{len(uncovered)} record(s) are not covered by a checkpoint that at least "
-                f"{covered.quorum} of your witnesses cosigned",
+                ngettext(
+                    "{n} record(s) are not covered by a checkpoint that at least {quorum} of "
+                    "your witnesses cosigned",
+                    "{n} record(s) are not covered by a checkpoint that at least {quorum} of "
+                    "your witnesses cosigned",
+                    len(uncovered),
+                ).format(n=len(uncovered), quorum=covered.quorum),
                 uncovered[0],
                 f"cosigned by {covered.quorum} of {witnesses} witnesses",
                 f"covered up to {covered.size} records",
             )
         )
-    detail = (
-        f"; {covered.quorum} of your {witnesses} witnesses cover the first {covered.size} "
-        "records"
-    )
+    # Appended to the check's own detail, as a second clause.
+    detail = "; " + ngettext(
+        "{quorum} of your {witnesses} witnesses cover the first {n} records",
+        "{quorum} of your {witnesses} witnesses cover the first {n} records",
+        covered.size,
+    ).format(quorum=covered.quorum, witnesses=witnesses, n=covered.size)
     return findings, detail

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.errors import RecordError, StorageError
+from custody.i18n import _
 from custody.ledger.bodies import COMMITTED_FIELDS, ItemBody
 from custody.system.files import describe_os_error
 
@@ -74,21 +75,21 @@ def make(name: str, value: Any) -> Disclosure:
 def decode(text: str) -> tuple[str, str, Any]:
     """The parts of a disclosure string, checked strictly (it may come from anywhere)."""
     if not text or len(text) > MAX_DISCLOSURE or not text.isascii():
-        raise RecordError("a disclosure is a non-empty base64url string")
+        raise RecordError(_("a disclosure is a non-empty base64url string"))
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         array = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise RecordError("a disclosure is base64url of a JSON array") from None
+        raise RecordError(_("a disclosure is base64url of a JSON array")) from None
     if _b64url(raw) != text:
-        raise RecordError("a disclosure is not in canonical base64url")
+        raise RecordError(_("a disclosure is not in canonical base64url"))
     if not (isinstance(array, list) and len(array) == 3):
-        raise RecordError("a disclosure is the array [salt, name, value]")
+        raise RecordError(_("a disclosure is the array [salt, name, value]"))
     salt, name, value = array
     if not isinstance(salt, str) or len(salt) < 16 or not isinstance(name, str):
-        raise RecordError("a disclosure's salt and name are strings (salt of 128 bits)")
+        raise RecordError(_("a disclosure's salt and name are strings (salt of 128 bits)"))
     if name not in COMMITTED_FIELDS:
-        raise RecordError(f"a disclosure names an unknown field {name!r}")
+        raise RecordError(_("a disclosure names an unknown field {name!r}").format(name=name))
     _check_value(name, value)
     return salt, name, value
 
@@ -96,9 +97,9 @@ def decode(text: str) -> tuple[str, str, Any]:
 def _check_value(name: str, value: Any) -> None:
     if name == "volume":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise RecordError("a disclosed volume is an object of strings")
+            raise RecordError(_("a disclosed volume is an object of strings"))
     elif not isinstance(value, str):
-        raise RecordError(f"a disclosed {name} is a string")
+        raise RecordError(_("a disclosed {name} is a string").format(name=name))
 
 
 def commit(body: ItemBody) -> tuple[ItemBody, list[Disclosure]]:
@@ -163,7 +164,9 @@ def parse_lines(data: bytes, where: str) -> dict[str, Disclosure]:
             disclosure = Disclosure(line.decode("ascii"))
             disclosure.parts()
         except (UnicodeDecodeError, RecordError) as exc:
-            raise RecordError(f"{where} line {number}: {exc}") from None
+            raise RecordError(
+                _("{where} line {number}: {why}").format(where=where, number=number, why=exc)
+            ) from None
         found[disclosure.digest] = disclosure
     return found
 

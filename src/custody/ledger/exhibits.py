@@ -9,7 +9,7 @@ that item, has no effect and is an EXHIBIT_CONFLICT finding. Giving an item the 
 already has again changes nothing. Numbers are compared after NFKC normalisation and case
 folding (``bodies.exhibit_key``): "P-1" and "p-1" are one number.
 
-May import: ``custody.findings``, ``custody.ledger.bodies``. Decides nothing about
+May import: ``custody.findings``, ``custody.i18n``, ``custody.ledger.bodies``. Decides nothing about
 signatures: callers feed only records that are authentic and allowed.
 """
 
@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from custody.findings import Code, Finding
+from custody.i18n import _
 from custody.ledger.bodies import ExhibitBody, exhibit_key
 
 
@@ -64,9 +65,11 @@ class ExhibitBook:
             return Finding(
                 Code.EXHIBIT_CONFLICT,
                 where,
-                f"exhibit {body.exhibit!r} was given to item record {held.item} ({held.path}) "
-                f"at record {held.record}; an exhibit number is never reused, so this record "
-                f"has no effect",
+                _(
+                    "exhibit {exhibit!r} was given to item record {item} ({path}) at record "
+                    "{record}; an exhibit number is never reused, so this record has no "
+                    "effect"
+                ).format(exhibit=body.exhibit, item=held.item, path=held.path, record=held.record),
                 position,
                 f"exhibit {held.label} = item record {held.item}",
                 f"item record {item}",
@@ -75,9 +78,11 @@ class ExhibitBook:
             return Finding(
                 Code.EXHIBIT_CONFLICT,
                 where,
-                f"item record {item} ({given.path}) is already exhibit {given.label!r} (record "
-                f"{given.record}); an exhibit number is stable once assigned, so this record "
-                "has no effect",
+                _(
+                    "item record {item} ({path}) is already exhibit {label!r} (record "
+                    "{record}); an exhibit number is stable once assigned, so this record "
+                    "has no effect"
+                ).format(item=item, path=given.path, label=given.label, record=given.record),
                 position,
                 f"exhibit {given.label}",
                 f"exhibit {body.exhibit}",

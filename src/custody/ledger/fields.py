@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from custody.errors import RecordError
+from custody.i18n import _
 
 DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha3-256": 64, "blake3": 64, "sha1": 40, "md5": 32}
 
@@ -26,10 +27,14 @@ def get_field(obj: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
     try:
         value = obj[name]
     except KeyError:
-        raise RecordError(f"{where}: missing field {name!r}") from None
+        raise RecordError(
+            _("{where}: missing field {name!r}").format(where=where, name=name)
+        ) from None
     # bool is an int subclass; a JSON true is never a valid count or sequence number
     if not isinstance(value, kind) or (value.__class__ is bool and kind is not bool):
-        raise RecordError(f"{where}: field {name!r} has the wrong type")
+        raise RecordError(
+            _("{where}: field {name!r} has the wrong type").format(where=where, name=name)
+        )
     return value
 
 
@@ -42,14 +47,18 @@ def opt_field(obj: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
 def nonneg_field(obj: Mapping[str, Any], name: str, where: str) -> int:
     value: int = get_field(obj, name, int, where)
     if value < 0:
-        raise RecordError(f"{where}: field {name!r} is negative")
+        raise RecordError(_("{where}: field {name!r} is negative").format(where=where, name=name))
     return value
 
 
 def hex64_field(obj: Mapping[str, Any], name: str, where: str) -> str:
     value: str = get_field(obj, name, str, where)
     if not HEX64.fullmatch(value):
-        raise RecordError(f"{where}: field {name!r} is not 64 lowercase hex digits")
+        raise RecordError(
+            _("{where}: field {name!r} is not 64 lowercase hex digits").format(
+                where=where, name=name
+            )
+        )
     return value
 
 
@@ -58,7 +67,11 @@ def only_fields(obj: Mapping[str, Any], allowed: frozenset[str] | set[str], wher
         return
     extra = set(obj) - allowed
     if extra:
-        raise RecordError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+        raise RecordError(
+            _("{where}: unknown field(s) {names}").format(
+                where=where, names=", ".join(sorted(extra))
+            )
+        )
 
 
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:

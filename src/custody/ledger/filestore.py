@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import LedgerError, RecordError, StorageError
+from custody.i18n import N_, _
 from custody.keys.keyring import SigningKey
 from custody.ledger.bodies import RepairBody
 from custody.ledger.index import Head, LedgerIndex
@@ -36,11 +37,11 @@ READ_CHUNK = 1 << 20
 
 # SQLite primary result codes (sqlite3.h) for the index's write failures.
 _SQLITE_REASONS = {
-    3: "permission denied",  # SQLITE_PERM
-    8: "the file system is read-only",  # SQLITE_READONLY
-    10: "an input/output error",  # SQLITE_IOERR
-    13: "the disk is full",  # SQLITE_FULL
-    14: "it cannot be opened",  # SQLITE_CANTOPEN
+    3: N_("permission denied"),  # SQLITE_PERM
+    8: N_("the file system is read-only"),  # SQLITE_READONLY
+    10: N_("an input/output error"),  # SQLITE_IOERR
+    13: N_("the disk is full"),  # SQLITE_FULL
+    14: N_("it cannot be opened"),  # SQLITE_CANTOPEN
 }
 
 
@@ -55,8 +56,11 @@ def _index_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         code = getattr(exc, "sqlite_errorcode", None)
-        reason = _SQLITE_REASONS.get(code & 0xFF if isinstance(code, int) else -1, str(exc))
-        raise StorageError(f"cannot update the ledger index {path}: {reason}") from None
+        known = _SQLITE_REASONS.get(code & 0xFF if isinstance(code, int) else -1)
+        reason = _(known) if known else str(exc)
+        raise StorageError(
+            _("cannot update the ledger index {path}: {reason}").format(path=path, reason=reason)
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,9 @@ class FileLedger(Ledger):
         self.root = root
         self.path = root.ledger_path
         if not self.path.exists():
-            raise LedgerError(f"{self.path} is missing: this evidence root has no ledger")
+            raise LedgerError(
+                _("{path} is missing: this evidence root has no ledger").format(path=self.path)
+            )
         self._index: LedgerIndex | None = None
         self._pinned_end: int | None = None
 
@@ -172,7 +178,11 @@ class FileLedger(Ledger):
     def read(self, seq: int) -> SignedRecord:
         span = self.index.record_span(seq)
         if span is None:
-            raise LedgerError(f"no record {seq}: the ledger has {self.index.size} records")
+            raise LedgerError(
+                _("no record {seq}: the ledger has {size} records").format(
+                    seq=seq, size=self.index.size
+                )
+            )
         offset, length = span
         with open(self.path, "rb") as handle:
             handle.seek(offset)
@@ -221,14 +231,18 @@ class FileLedger(Ledger):
                     signed.record.typed_body()
             except RecordError as exc:
                 raise LedgerError(
-                    f"ledger record {size} (byte {raw.offset}) is malformed: {exc}; "
-                    "run 'custody verify' for the full report"
+                    _(
+                        "ledger record {seq} (byte {offset}) is malformed: {why}; run 'custody "
+                        "verify' for the full report"
+                    ).format(seq=size, offset=raw.offset, why=exc)
                 ) from None
             record = signed.record
             if record.seq != size or record.prev != last_hash:
                 raise LedgerError(
-                    f"ledger record {size} (byte {raw.offset}) does not follow the one before it "
-                    "(sequence or hash chain broken); run 'custody verify'"
+                    _(
+                        "ledger record {seq} (byte {offset}) does not follow the one before it "
+                        "(sequence or hash chain broken); run 'custody verify'"
+                    ).format(seq=size, offset=raw.offset)
                 )
             batch.append((raw.offset, signed))
             size, last_hash = size + 1, signed.line_hash
@@ -302,8 +316,10 @@ class FileLedger(Ledger):
     def _refuse_torn(self, index: Any) -> None:
         if self._sync(index):
             raise LedgerError(
-                f"{self.path} ends with an incomplete record (a write was cut off); "
-                "run 'custody repair' before adding records"
+                _(
+                    "{path} ends with an incomplete record (a write was cut off); run "
+                    "'custody repair' before adding records"
+                ).format(path=self.path)
             )
 
     @contextlib.contextmanager

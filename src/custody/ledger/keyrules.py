@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.findings import Code, Finding
+from custody.i18n import N_, _
 from custody.ledger.bodies import EventBody, KeyBody, RevocationBody
 from custody.ledger.linefacts import LineFacts
 
@@ -117,7 +118,7 @@ class KeyRules:
                 Finding(
                     Code.UNKNOWN_KEY,
                     f"record {position}",
-                    "signed by a key that the ledger has not introduced before this record",
+                    _("signed by a key that the ledger has not introduced before this record"),
                     position,
                     "a key introduced earlier in the ledger",
                     facts.signer,
@@ -126,12 +127,18 @@ class KeyRules:
             return False
         self.signed_count += 1
         if not facts.signature_ok:
-            named = f"key {signer.name!r}" if signer else f"the key {facts.signer}"
+            mismatch = (
+                _("the signature does not verify with key {name!r}").format(name=signer.name)
+                if signer
+                else _("the signature does not verify with the key {fingerprint}").format(
+                    fingerprint=facts.signer
+                )
+            )
             self.signatures.append(
                 Finding(
                     Code.BAD_SIGNATURE,
                     f"record {position}",
-                    f"the signature does not verify with {named}",
+                    mismatch,
                     position,
                     "a valid Ed25519 signature",
                     "an invalid signature",
@@ -155,10 +162,12 @@ class KeyRules:
                 Finding(
                     Code.UNAUTHORISED_SIGNER,
                     f"record {position}",
-                    f"{_describe_change(facts)} signed by key {signer.name!r}, which has no "
-                    "authority here: it introduced itself (or was introduced by a key that did) "
-                    "and is not among your trust anchors. Confirm its fingerprint with its holder "
-                    "and add it with 'custody trust add' if it is genuine",
+                    _(
+                        "{change} signed by key {name!r}, which has no authority here: it "
+                        "introduced itself (or was introduced by a key that did) and is not among "
+                        "your trust anchors. Confirm its fingerprint with its holder and add it "
+                        "with 'custody trust add' if it is genuine"
+                    ).format(change=_describe_change(facts), name=signer.name),
                     position,
                     "a key introduced by the ledger's first key or by one of your trust anchors",
                     signer.fingerprint,
@@ -172,10 +181,11 @@ class KeyRules:
     def _still_valid(self, position: int, signer: KeyState, body: Any) -> bool:
         ended = signer.revoked_at if signer.revoked_at is not None else signer.retired_at
         if ended is not None and position > ended:
-            how = (
-                "revoked" if signer.revoked_at is not None else "retired (replaced by a successor)"
-            )
-            message = f"signed by key {signer.name!r}, {how} at record {ended}"
+            message = (
+                _("signed by key {name!r}, revoked at record {seq}")
+                if signer.revoked_at is not None
+                else _("signed by key {name!r}, retired (replaced by a successor) at record {seq}")
+            ).format(name=signer.name, seq=ended)
             self._revoked(position, signer, message)
             return False
         since = signer.compromised_from
@@ -189,8 +199,10 @@ class KeyRules:
             self._revoked(
                 position,
                 signer,
-                f"signed by key {signer.name!r} after it was compromised: record {revocation} "
-                f"revokes it as compromised since record {since}",
+                _(
+                    "signed by key {name!r} after it was compromised: record {revocation} "
+                    "revokes it as compromised since record {since}"
+                ).format(name=signer.name, revocation=revocation, since=since),
             )
             return False
         return True
@@ -214,8 +226,10 @@ class KeyRules:
             Finding(
                 Code.UNTRUSTED_SIGNER,
                 f"record {position}",
-                f"signed by key {signer.name!r}, which is neither one of the keys you said to "
-                "trust nor introduced by one of them",
+                _(
+                    "signed by key {name!r}, which is neither one of the keys you said to "
+                    "trust nor introduced by one of them"
+                ).format(name=signer.name),
                 position,
                 "a key you trust, or one introduced by it",
                 signer.fingerprint,
@@ -248,7 +262,9 @@ class KeyRules:
                 Finding(
                     Code.ROLE_NOT_ALLOWED,
                     where,
-                    f"{what} needs the custodian role; key {signer.name!r} is a {signer.role}",
+                    _("{what} needs the custodian role; key {name!r} is a {role}").format(
+                        what=_(what), name=signer.name, role=signer.role
+                    ),
                     position,
                     "custodian",
                     signer.role,
@@ -260,18 +276,18 @@ class KeyRules:
             if body.fingerprint in self.keys:
                 return True  # a repeated introduction changes nothing
             if body.role == "custodian" and signer.role != "custodian":
-                return refuse("introducing a custodian's key")
+                return refuse(N_("introducing a custodian's key"))
             if body.replaces == signer.fingerprint:
                 signer.retired_at = position
             self._introduce(position, body, signer.fingerprint, signer)
         elif isinstance(body, RevocationBody):
             if body.key != signer.fingerprint and signer.role != "custodian":
-                return refuse("revoking another person's key")
+                return refuse(N_("revoking another person's key"))
             self._revoke(position, body)
         elif (
             isinstance(body, EventBody) and body.action == "dispose" and signer.role != "custodian"
         ):
-            return refuse("disposal")
+            return refuse(N_("disposal"))
         return True
 
     def _revoke(self, position: int, body: RevocationBody) -> None:
@@ -309,8 +325,10 @@ class KeyRules:
                     Finding(
                         Code.ROLE_NOT_ALLOWED,
                         where,
-                        f"key {body.name!r} claims the custodian role by introducing itself; "
-                        "an existing custodian must introduce it",
+                        _(
+                            "key {name!r} claims the custodian role by introducing itself; an "
+                            "existing custodian must introduce it"
+                        ).format(name=body.name),
                         position,
                         "introduced by a custodian",
                         "self-introduced",
@@ -322,9 +340,11 @@ class KeyRules:
                     Finding(
                         Code.KEY_UNVOUCHED,
                         where,
-                        f"key {body.name!r} ({body.role}) introduced itself: it may add new items "
-                        "but not change the state of evidence; confirm fingerprint "
-                        f"{body.fingerprint} with its holder and 'custody trust add' it if genuine",
+                        _(
+                            "key {name!r} ({role}) introduced itself: it may add new items but "
+                            "not change the state of evidence; confirm fingerprint {fingerprint} "
+                            "with its holder and 'custody trust add' it if genuine"
+                        ).format(name=body.name, role=body.role, fingerprint=body.fingerprint),
                         position,
                         "a key introduced by a known key",
                         body.fingerprint,
@@ -336,8 +356,10 @@ class KeyRules:
                     Finding(
                         Code.KEY_NAME_REUSED,
                         where,
-                        f"a second key is named {body.name!r}; the names are only labels, "
-                        "the fingerprints identify the signers",
+                        _(
+                            "a second key is named {name!r}; the names are only labels, the "
+                            "fingerprints identify the signers"
+                        ).format(name=body.name),
                         position,
                         other.fingerprint,
                         body.fingerprint,
@@ -375,14 +397,15 @@ def _changes_state(facts: LineFacts) -> bool:
 
 
 def _describe_change(facts: LineFacts) -> str:
+    """What the record does, as the subject of a finding's sentence (in the run's language)."""
     if facts.type == "event" and isinstance(facts.body, EventBody):
-        return f"a custody event ({facts.body.action})"
+        return _("a custody event ({action})").format(action=facts.body.action)
     if facts.type == "revocation":
-        return "a revocation"
+        return _("a revocation")
     if facts.type == "case":
-        return "the case details"
+        return _("the case details")
     if facts.type == "exhibit":
-        return "an exhibit number"
+        return _("an exhibit number")
     if facts.type == "key":
-        return "an introduction of another key (or a rotation)"
-    return "a new version of an item"
+        return _("an introduction of another key (or a rotation)")
+    return _("a new version of an item")

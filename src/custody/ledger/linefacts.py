@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, NamedTuple
 
+from custody import i18n
 from custody.errors import RecordError
 from custody.keys.keyring import verify_ed25519
 from custody.ledger import merkle
@@ -153,7 +154,11 @@ def line_facts(lines: LineSource, keep_items: bool) -> Iterator[LineFacts]:
             yield from _examine_chunk(chunk, keys, keep_items)
         return
     workers = os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) as pool:
+    # Workers say what is wrong with a line (a finding's message) in the run's language,
+    # whichever way the pool starts its processes.
+    with ProcessPoolExecutor(
+        workers, initializer=i18n.set_language, initargs=(i18n.current_language(),)
+    ) as pool:
         window: list[Future[list[LineFacts]]] = []
         for chunk in itertools.chain(ahead, chunks):
             window.append(pool.submit(_examine_chunk, chunk, dict(keys), keep_items))

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from custody.errors import ProofError
+from custody.i18n import _
 
 __all__ = [
     "EMPTY_ROOT",
@@ -165,7 +166,7 @@ class MemoryTree:
     def append_leaf_hash(self, h: bytes) -> int:
         """Append a leaf given its leaf hash; return its index."""
         index = self.size
-        for level, _, node in completed_nodes(self, h):
+        for level, _index, node in completed_nodes(self, h):
             if level == len(self._levels):
                 self._levels.append(bytearray())
             # Nodes complete left to right, so each one lands at the end of its level.
@@ -263,20 +264,29 @@ def consistency_proof(store: NodeStore, old_size: int, new_size: int) -> list[by
 
 def _check_size(name: str, value: object) -> int:
     if not isinstance(value, int) or not 0 <= value <= MAX_TREE_SIZE:
-        raise MerkleProofError(f"{name} {value!r} is not an integer in 0..2**64-1")
+        raise MerkleProofError(
+            _("{name} {value!r} is not an integer in 0..2**64-1").format(name=name, value=value)
+        )
     return value
 
 
 def _check_hash(name: str, value: object) -> bytes:
     if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
-        shown = f"{len(value)} bytes" if isinstance(value, bytes | bytearray) else "not bytes"
-        raise MerkleProofError(f"{name} is {shown}, expected a {HASH_SIZE}-byte SHA-256 hash")
+        if isinstance(value, bytes | bytearray):
+            message = _("{name} is {n} bytes, expected a {size}-byte SHA-256 hash").format(
+                name=name, n=len(value), size=HASH_SIZE
+            )
+        else:
+            message = _("{name} is not bytes, expected a {size}-byte SHA-256 hash").format(
+                name=name, size=HASH_SIZE
+            )
+        raise MerkleProofError(message)
     return bytes(value)
 
 
 def _check_proof(name: str, proof: object) -> list[bytes]:
     if not isinstance(proof, Sequence) or isinstance(proof, str | bytes | bytearray):
-        raise MerkleProofError(f"{name} is not a list of hashes")
+        raise MerkleProofError(_("{name} is not a list of hashes").format(name=name))
     return [_check_hash(f"{name} element {i}", p) for i, p in enumerate(proof)]
 
 
@@ -289,14 +299,19 @@ def verify_inclusion(
     sn = _check_size("tree size", size)
     path = _check_proof("inclusion proof", proof)
     expected_root = _check_hash("root hash", root)
-    where = f"leaf {index} of a {size}-leaf tree"
     if fn >= sn:
-        raise MerkleProofError(f"leaf index {index} is not below tree size {size}")
+        raise MerkleProofError(
+            _("leaf index {index} is not below tree size {size}").format(index=index, size=size)
+        )
     sn -= 1
     r = leaf
     for p in path:
         if sn == 0:
-            raise MerkleProofError(f"inclusion proof for {where} has too many hashes")
+            raise MerkleProofError(
+                _(
+                    "inclusion proof for leaf {index} of a {size}-leaf tree has too many hashes"
+                ).format(index=index, size=size)
+            )
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             # A right-edge node with no sibling is promoted unchanged; skip those levels.
@@ -308,9 +323,18 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise MerkleProofError(f"inclusion proof for {where} has too few hashes")
+        raise MerkleProofError(
+            _("inclusion proof for leaf {index} of a {size}-leaf tree has too few hashes").format(
+                index=index, size=size
+            )
+        )
     if r != expected_root:
-        raise MerkleProofError(f"inclusion proof for {where} does not lead to the root hash")
+        raise MerkleProofError(
+            _(
+                "inclusion proof for leaf {index} of a {size}-leaf tree does not lead to the root "
+                "hash"
+            ).format(index=index, size=size)
+        )
 
 
 def verify_consistency(
@@ -327,21 +351,32 @@ def verify_consistency(
     second = _check_hash("new root hash", new_root)
     path = _check_proof("consistency proof", proof)
     if fn > sn:
-        raise MerkleProofError(f"old tree size {old_size} is larger than new size {new_size}")
+        raise MerkleProofError(
+            _("old tree size {old_size} is larger than new size {new_size}").format(
+                old_size=old_size, new_size=new_size
+            )
+        )
     if fn == sn or fn == 0:
         if path:
             raise MerkleProofError(
-                f"consistency proof from size {old_size} to {new_size} must be empty,"
-                f" got {len(path)} hashes"
+                _(
+                    "consistency proof from size {old_size} to {new_size} must be empty, got "
+                    "{n} hashes"
+                ).format(old_size=old_size, new_size=new_size, n=len(path))
             )
         if fn == sn and first != second:
-            raise MerkleProofError(f"root hashes differ for the same tree size {old_size}")
+            raise MerkleProofError(
+                _("root hashes differ for the same tree size {old_size}").format(old_size=old_size)
+            )
         if fn == 0 and first != EMPTY_ROOT:
-            raise MerkleProofError("old root hash is not the empty-tree hash for tree size 0")
+            raise MerkleProofError(_("old root hash is not the empty-tree hash for tree size 0"))
         return
-    where = f"from size {old_size} to {new_size}"
     if not path:
-        raise MerkleProofError(f"consistency proof {where} is empty")
+        raise MerkleProofError(
+            _("consistency proof from size {old_size} to {new_size} is empty").format(
+                old_size=old_size, new_size=new_size
+            )
+        )
     # When the old tree is perfect its root is itself a node of the new tree, so the
     # proof omits it and the verifier supplies it.
     if (fn & (fn - 1)) == 0:
@@ -354,7 +389,11 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise MerkleProofError(f"consistency proof {where} has too many hashes")
+            raise MerkleProofError(
+                _(
+                    "consistency proof from size {old_size} to {new_size} has too many hashes"
+                ).format(old_size=old_size, new_size=new_size)
+            )
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -366,8 +405,22 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise MerkleProofError(f"consistency proof {where} has too few hashes")
+        raise MerkleProofError(
+            _("consistency proof from size {old_size} to {new_size} has too few hashes").format(
+                old_size=old_size, new_size=new_size
+            )
+        )
     if fr != first:
-        raise MerkleProofError(f"consistency proof {where} does not match the old root hash")
+        raise MerkleProofError(
+            _(
+                "consistency proof from size {old_size} to {new_size} does not match the old root "
+                "hash"
+            ).format(old_size=old_size, new_size=new_size)
+        )
     if sr != second:
-        raise MerkleProofError(f"consistency proof {where} does not match the new root hash")
+        raise MerkleProofError(
+            _(
+                "consistency proof from size {old_size} to {new_size} does not match the new root "
+                "hash"
+            ).format(old_size=old_size, new_size=new_size)
+        )

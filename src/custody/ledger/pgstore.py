@@ -30,6 +30,7 @@ from typing import Any
 
 from custody.clock import Clock, utc_now
 from custody.errors import LedgerBusyError, LedgerError, StorageError, UsageError
+from custody.i18n import _
 from custody.keys.keyring import SigningKey
 from custody.ledger import merkle
 from custody.ledger.index import GrowingTree, Head, ItemRow, index_rows
@@ -95,7 +96,9 @@ def _connection_errors() -> Iterator[None]:
     except psycopg.OperationalError as exc:
         detail = " ".join(str(exc).split())[:200]
         lost = ConnectionLostError(
-            f"lost the connection to the PostgreSQL ledger (run the command again): {detail}"
+            _(
+                "lost the connection to the PostgreSQL ledger (run the command again): {detail}"
+            ).format(detail=detail)
         )
         lost.detail = detail
         raise lost from None
@@ -106,14 +109,18 @@ def _connect(url: str) -> Any:
         import psycopg
     except ImportError:
         raise UsageError(
-            "this evidence root keeps its ledger in PostgreSQL: install psycopg "
-            "(pip install 'custody[postgres]')"
+            _(
+                "this evidence root keeps its ledger in PostgreSQL: install psycopg (pip "
+                "install 'custody[postgres]')"
+            )
         ) from None
     try:
         return psycopg.connect(url, connect_timeout=15, application_name="custody")
     except psycopg.OperationalError as exc:
         detail = " ".join(str(exc).split())[:300]
-        raise LedgerError(f"cannot reach the PostgreSQL ledger: {detail}") from None
+        raise LedgerError(
+            _("cannot reach the PostgreSQL ledger: {detail}").format(detail=detail)
+        ) from None
 
 
 def create_schema(url: str) -> int:
@@ -138,12 +145,17 @@ def create_schema(url: str) -> int:
         return int(row[0])
     except psycopg.OperationalError as exc:
         detail = " ".join(str(exc).split())[:300]
-        raise LedgerError(f"cannot reach the PostgreSQL ledger: {detail}") from None
+        raise LedgerError(
+            _("cannot reach the PostgreSQL ledger: {detail}").format(detail=detail)
+        ) from None
     except psycopg.Error as exc:
         detail = exc.diag.message_primary or " ".join(str(exc).split())[:300]
         raise LedgerError(
-            f"cannot set up the ledger tables in PostgreSQL: {detail} (the first 'custody "
-            "init' needs a role that may create tables in the database, e.g. its owner)"
+            _(
+                "cannot set up the ledger tables in PostgreSQL: {detail} (the first "
+                "'custody init' needs a role that may create tables in the database, "
+                "e.g. its owner)"
+            ).format(detail=detail)
         ) from None
     finally:
         conn.close()
@@ -181,9 +193,11 @@ class PgIndex(merkle.NodeStore):
         )
         if row is None:
             raise MissingNodeError(
-                f"Merkle node ({level}, {index}) is missing from the database's custody_nodes "
-                "table; rebuild it from the records: 'custody ledger dump --out FILE', then "
-                "'custody ledger load FILE' into an empty database"
+                _(
+                    "Merkle node ({level}, {index}) is missing from the database's "
+                    "custody_nodes table; rebuild it from the records: 'custody ledger dump "
+                    "--out FILE', then 'custody ledger load FILE' into an empty database"
+                ).format(level=level, index=index)
             )
         return bytes(row[0])
 
@@ -198,7 +212,7 @@ class PgIndex(merkle.NodeStore):
         last_hash = head.last_hash
         records, items, events, keys, nodes = [], [], [], [], []
         tags: list[tuple[bool, str, int]] = []  # (adding?, tag, item) in ledger order
-        for _, signed in entries:
+        for _offset, signed in entries:
             record = signed.record
             rows = index_rows(signed)
             records.append((record.seq, signed.line, record.type, record.signer, signed.line_hash))
@@ -364,7 +378,11 @@ class PgLedger(Ledger):
     def read(self, seq: int) -> SignedRecord:
         row = self._index._one("SELECT line FROM custody_records WHERE seq = %s", (seq,))
         if row is None:
-            raise LedgerError(f"no record {seq}: the ledger has {self.index.size} records")
+            raise LedgerError(
+                _("no record {seq}: the ledger has {size} records").format(
+                    seq=seq, size=self.index.size
+                )
+            )
         return SignedRecord.parse(bytes(row[0]))
 
     def _stream(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -410,7 +428,9 @@ class PgLedger(Ledger):
                     conn.execute("SELECT size FROM custody_head WHERE id = 1 FOR UPDATE")
                 except psycopg.errors.LockNotAvailable:
                     raise LedgerBusyError(
-                        f"another custody process held the ledger for {lock_timeout:.0f} s"
+                        _(
+                            "another custody process held the ledger for {lock_timeout:.0f} s"
+                        ).format(lock_timeout=lock_timeout)
                     ) from None
                 head = self._index.head()
                 refuse_ended_signer(self, signer)
@@ -420,8 +440,10 @@ class PgLedger(Ledger):
         except (psycopg.OperationalError, ConnectionLostError) as exc:
             detail = getattr(exc, "detail", "") or " ".join(str(exc).split())[:200]
             raise LedgerError(
-                f"the connection to the PostgreSQL ledger failed; nothing of this batch was "
-                f"written (run the command again to resume): {detail}"
+                _(
+                    "the connection to the PostgreSQL ledger failed; nothing of this batch "
+                    "was written (run the command again to resume): {detail}"
+                ).format(detail=detail)
             ) from None
 
     def check_appendable(self, *, lock_timeout: float = 120.0) -> None:
@@ -469,7 +491,7 @@ class PgLedger(Ledger):
         with self.conn.transaction():
             self.conn.execute("SELECT size FROM custody_head WHERE id = 1 FOR UPDATE")
             if self._index.head().size:
-                raise UsageError("the database already holds a ledger; load needs an empty one")
+                raise UsageError(_("the database already holds a ledger; load needs an empty one"))
             batch: list[tuple[int, SignedRecord]] = []
             count = 0
             for line in lines:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custody.errors import ExitCode, ProofError, RecordError, UsageError
+from custody.i18n import _
 from custody.keys.keyring import PublicKey
 from custody.ledger import canonical, merkle
 from custody.ledger.bodies import CheckpointBody, KeyBody
@@ -41,10 +42,16 @@ def covering_checkpoint(ledger: Ledger, seq: int, at: int | None = None) -> Sign
     if at is not None:
         signed = ledger.read(at)
         if signed.record.type != "checkpoint":
-            raise UsageError(f"record {at} is a {signed.record.type} record, not a checkpoint")
+            raise UsageError(
+                _("record {at} is a {type} record, not a checkpoint").format(
+                    at=at, type=signed.record.type
+                )
+            )
         if int(signed.record.body["tree_size"]) <= seq:
             raise UsageError(
-                f"checkpoint {at} covers records 0-{signed.record.body['tree_size'] - 1}, not {seq}"
+                _("checkpoint {at} covers records 0-{last}, not {seq}").format(
+                    at=at, last=signed.record.body["tree_size"] - 1, seq=seq
+                )
             )
         return signed
     for position in reversed(ledger.index.records_of_type("checkpoint")):
@@ -53,7 +60,9 @@ def covering_checkpoint(ledger: Ledger, seq: int, at: int | None = None) -> Sign
         signed = ledger.read(position)
         if int(signed.record.body["tree_size"]) > seq:
             return signed
-    raise UsageError(f"no checkpoint covers record {seq} yet: run 'custody sign' first")
+    raise UsageError(
+        _("no checkpoint covers record {seq} yet: run 'custody sign' first").format(seq=seq)
+    )
 
 
 def _key_lines(ledger: Ledger, fingerprints: Iterable[str]) -> list[str]:
@@ -109,7 +118,9 @@ def inclusion_document(
     outcome = check_document(document)
     if not outcome.ok:
         raise ProofError(
-            f"internal check of the proof failed: {outcome.failures[0]}; run 'custody verify'"
+            _("internal check of the proof failed: {failure}; run 'custody verify'").format(
+                failure=outcome.failures[0]
+            )
         )
     return document
 
@@ -120,7 +131,9 @@ def consistency_document(
     size = ledger.index.size
     new_size = size if new_size is None else new_size
     if not 0 < old_size <= new_size <= size:
-        raise UsageError(f"need 0 < OLD_SIZE <= NEW_SIZE <= {size} (the ledger size)")
+        raise UsageError(
+            _("need 0 < OLD_SIZE <= NEW_SIZE <= {size} (the ledger size)").format(size=size)
+        )
     proof = merkle.consistency_proof(ledger.index, old_size, new_size)
     document: dict[str, Any] = {
         "format": CONSISTENCY_FORMAT,
@@ -143,7 +156,9 @@ def consistency_document(
     outcome = check_document(document)
     if not outcome.ok:
         raise ProofError(
-            f"internal check of the proof failed: {outcome.failures[0]}; run 'custody verify'"
+            _("internal check of the proof failed: {failure}; run 'custody verify'").format(
+                failure=outcome.failures[0]
+            )
         )
     return document
 
@@ -200,12 +215,16 @@ def load_document(data: bytes, source: str) -> dict[str, Any]:
     try:
         document = canonical.decode(data.strip(), require_canonical=False)
     except RecordError as exc:
-        raise ProofFileError(f"{source} is not a custody proof: {exc}") from None
+        raise ProofFileError(
+            _("{source} is not a custody proof: {why}").format(source=source, why=exc)
+        ) from None
     if not isinstance(document, dict) or document.get("format") not in (
         INCLUSION_FORMAT,
         CONSISTENCY_FORMAT,
     ):
-        raise ProofFileError(f"{source} is not a custody proof (unknown or missing 'format')")
+        raise ProofFileError(
+            _("{source} is not a custody proof (unknown or missing 'format')").format(source=source)
+        )
     return document
 
 
@@ -213,42 +232,44 @@ def _utf8(text: str, what: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is no ledger line
-        raise ProofError(f"{what} is not valid Unicode text") from None
+        raise ProofError(_("{what} is not valid Unicode text").format(what=what)) from None
 
 
 def _hex(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
-        raise ProofError(f"{what} is not a hex string")
+        raise ProofError(_("{what} is not a hex string").format(what=what))
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise ProofError(f"{what} is not a hex string") from None
+        raise ProofError(_("{what} is not a hex string").format(what=what)) from None
     if len(raw) != 32:
-        raise ProofError(f"{what} is not a SHA-256 hash")
+        raise ProofError(_("{what} is not a SHA-256 hash").format(what=what))
     return raw
 
 
 def _int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProofError(f"{what} is not a non-negative integer")
+        raise ProofError(_("{what} is not a non-negative integer").format(what=what))
     return value
 
 
 def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]:
     lines = document.get("key_lines", [])
     if not isinstance(lines, list):
-        raise ProofError("key_lines is not a list")
+        raise ProofError(_("key_lines is not a list"))
     pending: list[tuple[SignedRecord, KeyBody]] = []
     for text in lines:
         if not isinstance(text, str):
-            raise ProofError("key_lines holds something other than record lines")
+            raise ProofError(_("key_lines holds something other than record lines"))
         try:
             signed = SignedRecord.parse(_utf8(text, "a key record"))
             body = signed.record.typed_body()
         except RecordError as exc:
-            raise ProofError(f"a key record in the proof is malformed: {exc}") from None
+            raise ProofError(
+                _("a key record in the proof is malformed: {why}").format(why=exc)
+            ) from None
         if not isinstance(body, KeyBody):
-            raise ProofError("key_lines holds a record that is not a key introduction")
+            raise ProofError(_("key_lines holds a record that is not a key introduction"))
         pending.append((signed, body))
     # A key counts once its introduction verifies: self-signed (proof of possession) or
     # signed by a key that already counts. Never on the introduction's word alone.
@@ -269,8 +290,11 @@ def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]
                 outcome.add(
                     f"key {body.name}",
                     False,
-                    "its introduction record is not validly "
-                    + ("self-signed" if self_signed else f"signed by {introducer.name!r}"),
+                    _("its introduction record is not validly self-signed")
+                    if self_signed
+                    else _("its introduction record is not validly signed by {name!r}").format(
+                        name=introducer.name
+                    ),
                 )
                 continue
             keys[body.fingerprint] = public
@@ -281,8 +305,9 @@ def _keys(document: dict[str, Any], outcome: ProofCheck) -> dict[str, PublicKey]
         outcome.add(
             f"key {body.name}",
             False,
-            f"introduced by key {signed.record.signer[:16]}…, whose introduction the proof "
-            "does not include",
+            _("introduced by key {signer}…, whose introduction the proof does not include").format(
+                signer=signed.record.signer[:16]
+            ),
         )
     return keys
 
@@ -291,23 +316,27 @@ def _check_signed_line(
     text: Any, what: str, keys: dict[str, PublicKey], outcome: ProofCheck
 ) -> SignedRecord | None:
     if not isinstance(text, str):
-        outcome.add(what, False, "missing")
+        outcome.add(what, False, _("missing"))
         return None
     try:
         signed = SignedRecord.parse(_utf8(text, what))
     except (RecordError, ProofError) as exc:
-        outcome.add(what, False, f"malformed record: {exc}")
+        outcome.add(what, False, _("malformed record: {why}").format(why=exc))
         return None
     key = keys.get(signed.record.signer)
     if key is None:
         outcome.add(
-            f"{what} signature", False, f"signed by key {signed.record.signer[:16]}…, not included"
+            f"{what} signature",
+            False,
+            _("signed by key {signer}…, not included").format(signer=signed.record.signer[:16]),
         )
     else:
         outcome.add(
             f"{what} signature",
             key.verify(signed.signature, signed.signed_bytes),
-            f"Ed25519 signature by {key.name!r} ({signed.record.signer[:16]}…)",
+            _("Ed25519 signature by {name!r} ({signer}…)").format(
+                name=key.name, signer=signed.record.signer[:16]
+            ),
         )
     return signed
 
@@ -317,7 +346,7 @@ def check_document(document: Any) -> ProofCheck:
     document that is not a JSON object too: it fails as "proof format")."""
     if not isinstance(document, dict):
         outcome = ProofCheck("consistency")
-        outcome.add("proof format", False, "a proof document is a JSON object")
+        outcome.add("proof format", False, _("a proof document is a JSON object"))
         return outcome
     kind = "inclusion" if document.get("format") == INCLUSION_FORMAT else "consistency"
     outcome = ProofCheck(kind)
@@ -340,7 +369,7 @@ def _check_first_line(document: dict[str, Any], outcome: ProofCheck) -> None:
     size, root = outcome.tree
     line = document.get("first_line")
     if not isinstance(line, str):
-        raise ProofError("first_line is not a record line")
+        raise ProofError(_("first_line is not a record line"))
     raw = _utf8(line, "first_line")
     path = [
         _hex(h, "first_line_path element")
@@ -349,10 +378,18 @@ def _check_first_line(document: dict[str, Any], outcome: ProofCheck) -> None:
     try:
         merkle.verify_inclusion(merkle.leaf_hash(raw), 0, size, path, bytes.fromhex(root))
     except merkle.MerkleProofError as exc:
-        outcome.add("ledger identity", False, f"line 0 is not leaf 0 of the tree: {exc}")
+        outcome.add(
+            "ledger identity", False, _("line 0 is not leaf 0 of the tree: {why}").format(why=exc)
+        )
         return
     outcome.ledger_identity = hashlib.sha256(raw).hexdigest()
-    outcome.add("ledger identity", True, f"line 0 is leaf 0: ledger {outcome.ledger_identity}")
+    outcome.add(
+        "ledger identity",
+        True,
+        _("line 0 is leaf 0: ledger {ledger_identity}").format(
+            ledger_identity=outcome.ledger_identity
+        ),
+    )
 
 
 def _check_inclusion(
@@ -364,19 +401,21 @@ def _check_inclusion(
     path = [_hex(h, "audit_path element") for h in _list(document.get("audit_path"), "audit_path")]
     line = document.get("record_line")
     if not isinstance(line, str):
-        raise ProofError("record_line is missing")
+        raise ProofError(_("record_line is missing"))
     leaf = merkle.leaf_hash(_utf8(line, "record_line"))
     outcome.add(
         "leaf hash",
         leaf == _hex(document.get("leaf_hash"), "leaf_hash"),
-        f"SHA-256(0x00 || record line) = {leaf.hex()}",
+        _("SHA-256(0x00 || record line) = {leaf}").format(leaf=leaf.hex()),
     )
     record = _check_signed_line(line, "record", keys, outcome)
     if record is not None:
         outcome.add(
             "record position",
             record.record.seq == index,
-            f"record says sequence {record.record.seq}, proof says leaf {index}",
+            _("record says sequence {seq}, proof says leaf {index}").format(
+                seq=record.record.seq, index=index
+            ),
         )
     try:
         merkle.verify_inclusion(leaf, index, size, path, root)
@@ -384,7 +423,9 @@ def _check_inclusion(
         outcome.add(
             "inclusion",
             True,
-            f"leaf {index} is in the tree of {size} records with root {root.hex()}",
+            _("leaf {index} is in the tree of {size} records with root {root}").format(
+                index=index, size=size, root=root.hex()
+            ),
         )
     except merkle.MerkleProofError as exc:
         outcome.add("inclusion", False, str(exc))
@@ -403,18 +444,22 @@ def _check_checkpoint_line(
         outcome.add(what, False, str(exc))
         return
     if not isinstance(body, CheckpointBody):
-        outcome.add(what, False, f"a {checkpoint.record.type} record, not a checkpoint")
+        outcome.add(
+            what, False, _("a {type} record, not a checkpoint").format(type=checkpoint.record.type)
+        )
         return
     outcome.add(
         f"{what} commits to this tree",
         body.tree_size == size and body.root == root.hex(),
-        f"checkpoint record {checkpoint.record.seq}: size {body.tree_size}, root {body.root}",
+        _("checkpoint record {seq}: size {tree_size}, root {root}").format(
+            seq=checkpoint.record.seq, tree_size=body.tree_size, root=body.root
+        ),
     )
 
 
 def _list(value: Any, what: str) -> Sequence[Any]:
     if not isinstance(value, list):
-        raise ProofError(f"{what} is not a list")
+        raise ProofError(_("{what} is not a list").format(what=what))
     return value
 
 
@@ -432,7 +477,9 @@ def _check_consistency(
         outcome.add(
             "consistency",
             True,
-            f"the tree of {new_size} records extends the tree of {old_size} records",
+            _("the tree of {new_size} records extends the tree of {old_size} records").format(
+                new_size=new_size, old_size=old_size
+            ),
         )
     except merkle.MerkleProofError as exc:
         outcome.add("consistency", False, str(exc))

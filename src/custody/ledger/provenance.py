@@ -22,7 +22,7 @@ allow, each of its type; a string holds at most ``MAX_TEXT`` characters and a li
 Schema in ``schemas/record.schema.json`` from the same specs, and a test keeps the two in
 step.
 
-May import: ``custody.errors``, ``custody.clock`` and the standard library.
+May import: ``custody.errors``, ``custody.clock``, ``custody.i18n`` and the standard library.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 
 from custody.clock import check_time
 from custody.errors import RecordError
+from custody.i18n import _
 
 KINDS = ("whatsapp", "telegram", "proofmode", "c2pa", "bagit")
 CHECK_STATES = ("passed", "failed", "not_checkable")
@@ -316,17 +317,17 @@ def _fail(where: str, why: str) -> RecordError:
 
 def _check_str(value: Any, where: str) -> str:
     if value.__class__ is not str:
-        raise _fail(where, "not a string")
+        raise _fail(where, _("not a string"))
     if len(value) > MAX_TEXT:
-        raise _fail(where, f"longer than {MAX_TEXT} characters")
+        raise _fail(where, _("longer than {limit} characters").format(limit=MAX_TEXT))
     return value
 
 
 def _check_list(value: Any, where: str) -> list[Any]:
     if value.__class__ is not list:
-        raise _fail(where, "not a list")
+        raise _fail(where, _("not a list"))
     if len(value) > MAX_LIST:
-        raise _fail(where, f"more than {MAX_LIST} entries")
+        raise _fail(where, _("more than {limit} entries").format(limit=MAX_LIST))
     return value
 
 
@@ -335,7 +336,12 @@ def _check_value(kind: Any, value: Any, where: str) -> None:
         form, detail = kind
         if form == "enum":
             if _check_str(value, where) not in detail:
-                raise _fail(where, f"{value!r} is not one of {', '.join(detail)}")
+                raise _fail(
+                    where,
+                    _("{value!r} is not one of {choices}").format(
+                        value=value, choices=", ".join(detail)
+                    ),
+                )
         elif form == "obj":
             check_object(value, detail, where)
         else:  # objs
@@ -346,17 +352,17 @@ def _check_value(kind: Any, value: Any, where: str) -> None:
         _check_str(value, where)
     elif kind in ("int", "count"):
         if value.__class__ is not int:
-            raise _fail(where, "not an integer")
+            raise _fail(where, _("not an integer"))
         if kind == "count" and value < 0:
-            raise _fail(where, "negative")
+            raise _fail(where, _("negative"))
         if abs(value) > 9007199254740991:
-            raise _fail(where, "beyond the integers JSON keeps exactly")
+            raise _fail(where, _("beyond the integers JSON keeps exactly"))
     elif kind == "bool":
         if value.__class__ is not bool:
-            raise _fail(where, "not true or false")
+            raise _fail(where, _("not true or false"))
     elif kind == "hex64":
         if not _HEX64.fullmatch(_check_str(value, where)):
-            raise _fail(where, "not 64 lowercase hex digits")
+            raise _fail(where, _("not 64 lowercase hex digits"))
     elif kind == "time":
         try:
             check_time(_check_str(value, where), utc=True)
@@ -368,17 +374,17 @@ def _check_value(kind: Any, value: Any, where: str) -> None:
     elif kind == "pairs":
         for n, entry in enumerate(_check_list(value, where)):
             if entry.__class__ is not list or len(entry) != 2:
-                raise _fail(f"{where}[{n}]", "not a [name, value] pair")
+                raise _fail(f"{where}[{n}]", _("not a [name, value] pair"))
             _check_str(entry[0], f"{where}[{n}]")
             _check_str(entry[1], f"{where}[{n}]")
     elif kind == "digests":
         if value.__class__ is not dict or len(value) > 64:
-            raise _fail(where, "not an object of at most 64 digests")
+            raise _fail(where, _("not an object of at most 64 digests"))
         for name, digest in value.items():
             _check_str(name, where)
             text = _check_str(digest, f"{where}.{name}")
             if not 8 <= len(text) <= 256 or not _HEX.fullmatch(text):
-                raise _fail(f"{where}.{name}", "not lowercase hex")
+                raise _fail(f"{where}.{name}", _("not lowercase hex"))
     else:  # pragma: no cover - a spec naming an unknown code is a bug here
         raise AssertionError(kind)
 
@@ -387,14 +393,14 @@ def check_object(value: Any, spec: Spec, where: str) -> None:
     """Raise ``RecordError`` unless ``value`` is an object holding only ``spec``'s members,
     every required one, each of its type."""
     if value.__class__ is not dict:
-        raise _fail(where, "not an object")
+        raise _fail(where, _("not an object"))
     for name in value:
         if name not in spec:
-            raise _fail(where, f"unknown member {name!r}")
+            raise _fail(where, _("unknown member {name!r}").format(name=name))
     for name, (kind, required) in spec.items():
         if name not in value:
             if required:
-                raise _fail(where, f"missing member {name!r}")
+                raise _fail(where, _("missing member {name!r}").format(name=name))
             continue
         _check_value(kind, value[name], f"{where}.{name}")
 
@@ -402,15 +408,15 @@ def check_object(value: Any, spec: Spec, where: str) -> None:
 def check_entry(value: Any, where: str = "provenance") -> None:
     """Raise ``RecordError`` unless ``value`` is one well-formed provenance entry."""
     if value.__class__ is not dict:
-        raise _fail(where, "not an object")
+        raise _fail(where, _("not an object"))
     kind = value.get("kind")
     roles = SPECS.get(kind) if isinstance(kind, str) else None
     if roles is None:
-        raise _fail(where, f"unknown kind {kind!r}")
+        raise _fail(where, _("unknown kind {kind!r}").format(kind=kind))
     role = value.get("role")
     extra = roles.get(role) if isinstance(role, str) else None
     if extra is None:
-        raise _fail(where, f"a {kind} entry has no role {role!r}")
+        raise _fail(where, _("a {kind} entry has no role {role!r}").format(kind=kind, role=role))
     check_object(value, {**_COMMON, **extra}, f"{where} ({kind} {role})")
 
 
@@ -446,13 +452,13 @@ def check_provenance(value: Any) -> None:
     """Raise ``RecordError`` unless ``value`` is an item's ``provenance`` list."""
     entries = _check_list(value, "provenance")
     if not entries:
-        raise _fail("provenance", "an empty list is written as no member at all")
+        raise _fail("provenance", _("an empty list is written as no member at all"))
     kinds: list[str] = []
     for n, entry in enumerate(entries):
         check_entry(entry, f"provenance[{n}]")
         kinds.append(entry["kind"])
     if len(set(kinds)) != len(kinds):
-        raise _fail("provenance", "two entries of one kind")
+        raise _fail("provenance", _("two entries of one kind"))
 
 
 def parse_provenance(value: Any) -> tuple[Provenance, ...]:

@@ -26,6 +26,7 @@ from typing import Any
 from custody.clock import check_record_time
 from custody.encoding import b64decode, b64encode
 from custody.errors import RecordError
+from custody.i18n import _
 from custody.ledger import canonical
 from custody.ledger.bodies import BODY_TYPES, ItemBody
 from custody.ledger.fields import get_field, hex64_field, nonneg_field, only_fields
@@ -77,8 +78,10 @@ def check_line_length(length: int) -> None:
     """RecordError for a line longer than ``MAX_LINE_BYTES``."""
     if length > MAX_LINE_BYTES:
         raise RecordError(
-            f"the line is {length} bytes, more than the {MAX_LINE_BYTES >> 20} MiB "
-            f"({MAX_LINE_BYTES} bytes) a record may be"
+            _(
+                "the line is {length} bytes, more than the {mib} MiB ({limit} "
+                "bytes) a record may be"
+            ).format(length=length, mib=MAX_LINE_BYTES >> 20, limit=MAX_LINE_BYTES)
         )
 
 
@@ -124,17 +127,21 @@ class Record:
         try:
             ItemBody.check_json(self.body)
         except RecordError as exc:
-            raise RecordError(f"record {self.seq}: {exc}") from exc
+            raise RecordError(_("record {seq}: {why}").format(seq=self.seq, why=exc)) from exc
 
     def typed_body(self) -> Any:
         """The body as its dataclass (``KeyBody``, ``ItemBody``...); RecordError if malformed."""
         body_class = BODY_TYPES.get(self.type)
         if body_class is None:
-            raise RecordError(f"record {self.seq}: no body format known for type {self.type!r}")
+            raise RecordError(
+                _("record {seq}: no body format known for type {type!r}").format(
+                    seq=self.seq, type=self.type
+                )
+            )
         try:
             return body_class.from_json(self.body)
         except RecordError as exc:
-            raise RecordError(f"record {self.seq}: {exc}") from exc
+            raise RecordError(_("record {seq}: {why}").format(seq=self.seq, why=exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -181,32 +188,37 @@ class SignedRecord:
         check_line_length(len(line))
         obj = canonical.decode(line)
         if not isinstance(obj, dict):
-            raise RecordError("a ledger line must be a JSON object")
+            raise RecordError(_("a ledger line must be a JSON object"))
         only_fields(obj, _LINE_FIELDS, "line")
         signature = b64decode(get_field(obj, "sig", str, "line"), "signature")
         if len(signature) != 64:
-            raise RecordError("an Ed25519 signature is 64 bytes")
+            raise RecordError(_("an Ed25519 signature is 64 bytes"))
         signed = get_field(obj, "signed", dict, "line")
         w = "record"
         only_fields(signed, _RECORD_FIELDS, w)
         version = get_field(signed, "v", int, w)
         if version != FORMAT_VERSION:
             raise RecordError(
-                f"record format version {version} is not supported by this custody; upgrade custody"
+                _(
+                    "record format version {version} is not supported by this custody; "
+                    "upgrade custody"
+                ).format(version=version)
             )
         record_type = get_field(signed, "type", str, w)
         if record_type not in RECORD_TYPES:
-            raise RecordError(f"unknown record type {record_type!r}")
+            raise RecordError(
+                _("unknown record type {record_type!r}").format(record_type=record_type)
+            )
         prev = signed.get("prev")
         if prev is not None:
             prev = hex64_field(signed, "prev", w)
         elif "prev" not in signed:
-            raise RecordError("record: missing field 'prev'")
+            raise RecordError(_("record: missing field 'prev'"))
         time = get_field(signed, "time", str, w)
         try:
             check_record_time(time)
         except ValueError as exc:
-            raise RecordError(f"record: {exc}") from exc
+            raise RecordError(_("record: {why}").format(why=exc)) from exc
         record = Record(
             seq=nonneg_field(signed, "seq", w),
             type=record_type,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from custody.findings import Code, Finding
+from custody.i18n import N_, _
 from custody.ledger.records import Record
 
 
@@ -17,7 +18,33 @@ class Reference(NamedTuple):
 
     target: int
     sha256: str | None
-    what: str  # who names it, for the finding: "the event", "its duplicate_of"...
+    what: str  # who names it, a key of _PROBLEMS: "the event", "its duplicate_of"...
+
+
+# What REFERENCE_INVALID says, for each kind of reference: (the target comes later, the
+# target is not an item record, the target holds other content). Whole sentences each.
+_PROBLEMS = {
+    "its duplicate_of": (
+        N_("its duplicate_of names record {seq}, which does not come before it"),
+        N_("its duplicate_of names record {seq}, which is not an item record"),
+        N_("its duplicate_of names record {seq} with other content than it holds"),
+    ),
+    "its supersedes": (
+        N_("its supersedes names record {seq}, which does not come before it"),
+        N_("its supersedes names record {seq}, which is not an item record"),
+        N_("its supersedes names record {seq} with other content than it holds"),
+    ),
+    "the event": (
+        N_("the event names record {seq}, which does not come before it"),
+        N_("the event names record {seq}, which is not an item record"),
+        N_("the event names record {seq} with other content than it holds"),
+    ),
+    "the exhibit": (
+        N_("the exhibit names record {seq}, which does not come before it"),
+        N_("the exhibit names record {seq}, which is not an item record"),
+        N_("the exhibit names record {seq} with other content than it holds"),
+    ),
+}
 
 
 def references(record_type: str, body: Any) -> tuple[Reference, ...]:
@@ -43,16 +70,18 @@ def reference_finding(position: int, ref: Reference, held: bytes | None) -> Find
     """REFERENCE_INVALID unless ``ref`` (made by record ``position``) names an earlier item
     record with that content. ``held``: the SHA-256 of the target if it is an item record."""
     expected = found = None
+    later, not_item, other = _PROBLEMS[ref.what]
     if ref.target >= position:
-        problem = f"{ref.what} names record {ref.target}, which does not come before it"
+        problem = later
     elif held is None:
-        problem = f"{ref.what} names record {ref.target}, which is not an item record"
+        problem = not_item
     else:
         if ref.sha256 is None or held.hex() == ref.sha256:
             return None
         expected, found = ref.sha256, held.hex()
-        problem = f"{ref.what} names record {ref.target} with other content than it holds"
-    return Finding(Code.REFERENCE_INVALID, f"record {position}", problem, position, expected, found)
+        problem = other
+    message = _(problem).format(seq=ref.target)
+    return Finding(Code.REFERENCE_INVALID, f"record {position}", message, position, expected, found)
 
 
 def reference_findings(records: Mapping[int, Record]) -> tuple[list[Finding], int]:

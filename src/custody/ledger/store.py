@@ -20,6 +20,7 @@ from typing import Any
 
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import LedgerError, RecordError, SigningKeyError, StorageError
+from custody.i18n import _
 from custody.keys.keyring import PublicKey, SigningKey
 from custody.ledger import merkle
 from custody.ledger.bodies import CheckpointBody, KeyBody
@@ -147,16 +148,20 @@ class Ledger(abc.ABC):
         if state is None:
             return None
         if state.revoked_at is not None:
-            return f"it was revoked at record {state.revoked_at}"
+            return _("it was revoked at record {seq}").format(seq=state.revoked_at)
         if state.retired_at is not None:
-            return f"it was replaced by a successor at record {state.retired_at}"
+            return _("it was replaced by a successor at record {seq}").format(seq=state.retired_at)
         return None
 
 
 def refuse_ended_signer(ledger: Ledger, signer: SigningKey) -> None:
     ended = ledger.key_ended(signer.fingerprint)
     if ended:
-        raise SigningKeyError(f"key {signer.name!r} may no longer sign in this ledger: {ended}")
+        raise SigningKeyError(
+            _("key {name!r} may no longer sign in this ledger: {ended}").format(
+                name=signer.name, ended=ended
+            )
+        )
 
 
 def parse_typed(line: bytes) -> SignedRecord:
@@ -205,7 +210,7 @@ class LedgerWriter:
 
     def append(self, record_type: str, body: Mapping[str, Any]) -> SignedRecord:
         if self._failed:
-            raise LedgerError("an earlier write to the ledger failed; nothing more is appended")
+            raise LedgerError(_("an earlier write to the ledger failed; nothing more is appended"))
         # Every record's signer is introduced before it: a key record vouching for another
         # key too (only a key's own introduction comes first by itself).
         own_key = record_type == "key" and body.get("fingerprint") == self.signer.fingerprint
@@ -225,7 +230,11 @@ class LedgerWriter:
         try:
             check_line_length(len(signed.line))  # never write what verify would refuse
         except RecordError as exc:
-            raise LedgerError(f"a {record_type} record is not written: {exc}") from None
+            raise LedgerError(
+                _("a {record_type} record is not written: {why}").format(
+                    record_type=record_type, why=exc
+                )
+            ) from None
         self._pending.append((self._offset, signed))
         self._size += 1
         self._offset += len(signed.line) + 1

@@ -23,17 +23,56 @@ from pathlib import Path
 from typing import BinaryIO
 
 from custody.errors import LedgerBusyError, StorageError
+from custody.i18n import N_, _
+
+# Why the operating system refused, for the errors people meet most; any other is the
+# system's own words (strerror).
+_REASONS = {
+    errno.ENOSPC: N_("the disk is full"),
+    errno.EDQUOT: N_("the disk quota is exhausted"),
+    errno.EROFS: N_("the file system is read-only"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("operation not permitted"),
+}
+
+# One whole sentence per action (a translation cannot be built from a verb and a path).
+# Callers name the action by its English words; an action not listed here is said in the
+# generic sentence below, with those words as they are.
+_ACTIONS = {
+    "read": N_("cannot read {path}: {reason}"),
+    "write": N_("cannot write {path}: {reason}"),
+    "copy to": N_("cannot copy to {path}: {reason}"),
+    "append to": N_("cannot append to {path}: {reason}"),
+    "create": N_("cannot create {path}: {reason}"),
+    "initialise": N_("cannot initialise {path}: {reason}"),
+    "repair": N_("cannot repair {path}: {reason}"),
+    "quarantine": N_("cannot quarantine {path}: {reason}"),
+    "move aside": N_("cannot move aside {path}: {reason}"),
+    "look at": N_("cannot look at {path}: {reason}"),
+    "open the folder": N_("cannot open the folder {path}: {reason}"),
+    "open the lock file": N_("cannot open the lock file {path}: {reason}"),
+    "use the folder": N_("cannot use the folder {path}: {reason}"),
+    "import into": N_("cannot import into {path}: {reason}"),
+    "write the bundle in": N_("cannot write the bundle in {path}: {reason}"),
+    "write the vault's ledger in": N_("cannot write the vault's ledger in {path}: {reason}"),
+    "create a temporary folder in": N_("cannot create a temporary folder in {path}: {reason}"),
+}
 
 
 def describe_os_error(exc: OSError, action: str, path: os.PathLike[str] | str | bytes) -> str:
-    reason = {
-        errno.ENOSPC: "the disk is full",
-        errno.EDQUOT: "the disk quota is exhausted",
-        errno.EROFS: "the file system is read-only",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "operation not permitted",
-    }.get(exc.errno or 0, exc.strerror or str(exc))
-    return f"cannot {action} {os.fsdecode(path)}: {reason}"
+    """One line for a person: what custody could not do, where, and why (in their language).
+
+    For messages only: never write its result into a record or a file.
+    """
+    known = _REASONS.get(exc.errno or 0)
+    reason = _(known) if known else (exc.strerror or str(exc))
+    template = _ACTIONS.get(action)
+    shown = os.fsdecode(path)
+    if template is None:
+        return _("cannot {action} {path}: {reason}").format(
+            action=action, path=shown, reason=reason
+        )
+    return _(template).format(path=shown, reason=reason)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -155,8 +194,10 @@ def exclusive_lock(lock_path: Path, *, timeout: float = 120.0) -> Iterator[None]
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LedgerBusyError(
-                        f"another custody process has held {lock_path} for {timeout:.0f} s; "
-                        "try again when it has finished"
+                        _(
+                            "another custody process has held {path} for {seconds} s; "
+                            "try again when it has finished"
+                        ).format(path=lock_path, seconds=f"{timeout:.0f}")
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)

@@ -19,7 +19,7 @@ are resolved when it is opened; everything below it is custody's to guard. (The 
 the one ``openat``-based tools use against symlink races, e.g. GNU coreutils' ``fts`` with
 ``FTS_NOFOLLOW`` and Python's own ``shutil.rmtree`` with ``dir_fd``; CWE-59, CWE-367.)
 
-Imports only custody.errors and custody.system.files.
+Imports only custody.errors, custody.i18n and custody.system.files.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from custody.errors import StorageError, UnsafePathError
+from custody.i18n import N_, _
 from custody.system.files import describe_os_error, write_atomic_at
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -39,26 +40,76 @@ NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLO
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+# What relative_parts refuses, one whole sentence for each kind of name it is given.
+_REFUSED = {
+    "path": (
+        N_("refused an empty path"),
+        N_("refused the absolute path {name}"),
+        N_("refused the path {name}: it holds a NUL byte"),
+        N_("refused the path {name}: an empty, '.' or '..' component could leave its folder"),
+    ),
+    "folder name": (
+        N_("refused an empty folder name"),
+        N_("refused the absolute folder name {name}"),
+        N_("refused the folder name {name}: it holds a NUL byte"),
+        N_(
+            "refused the folder name {name}: an empty, '.' or '..' component could leave "
+            "its folder"
+        ),
+    ),
+    "file name": (
+        N_("refused an empty file name"),
+        N_("refused the absolute file name {name}"),
+        N_("refused the file name {name}: it holds a NUL byte"),
+        N_(
+            "refused the file name {name}: an empty, '.' or '..' component could leave "
+            "its folder"
+        ),
+    ),
+}
+
+
 def relative_parts(rel: bytes | str, what: str = "path") -> list[bytes]:
-    """The components of a relative name, or UnsafePathError if it could leave its folder."""
+    """The components of a relative name, or UnsafePathError if it could leave its folder.
+
+    ``what`` is the kind of name: "path", "folder name" or "file name".
+    """
     raw = os.fsencode(rel)
-    shown = raw.decode("utf-8", "replace")
+    shown = repr(raw.decode("utf-8", "replace"))
+    empty, absolute, nul, component = _REFUSED.get(what, _REFUSED["path"])
     if not raw:
-        raise UnsafePathError(f"refused an empty {what}")
+        raise UnsafePathError(_(empty))
     if raw.startswith(b"/"):
-        raise UnsafePathError(f"refused the absolute {what} {shown!r}")
+        raise UnsafePathError(_(absolute).format(name=shown))
     if b"\0" in raw:
-        raise UnsafePathError(f"refused the {what} {shown!r}: it holds a NUL byte")
+        raise UnsafePathError(_(nul).format(name=shown))
     parts = raw.split(b"/")
     if any(p in (b"", b".", b"..") for p in parts):
-        raise UnsafePathError(
-            f"refused the {what} {shown!r}: an empty, '.' or '..' component could leave its folder"
-        )
+        raise UnsafePathError(_(component).format(name=shown))
     return parts
 
 
 def _display(path: bytes) -> str:
     return path.decode("utf-8", "replace")
+
+
+# What _refuse_link says for each action it is given (a link met; not a folder).
+_REFUSED_ACTION = {
+    "write": (
+        N_(
+            "refused to write {path}: it is a symbolic link, and custody never writes through "
+            "links"
+        ),
+        N_("refused to write {path}: it exists and is not a folder"),
+    ),
+    "use the folder": (
+        N_(
+            "refused to use the folder {path}: it is a symbolic link, and custody never "
+            "writes through links"
+        ),
+        N_("refused to use the folder {path}: it exists and is not a folder"),
+    ),
+}
 
 
 class Folder:
@@ -119,15 +170,11 @@ class Folder:
             mode = os.lstat(name, dir_fd=self.fd).st_mode
         except OSError:
             mode = 0
+        link, not_folder = _REFUSED_ACTION.get(action, _REFUSED_ACTION["write"])
         if stat.S_ISLNK(mode) or exc.errno == errno.ELOOP:
-            raise UnsafePathError(
-                f"refused to {action} {_display(full)}: it is a symbolic link, and custody "
-                "never writes through links"
-            ) from None
+            raise UnsafePathError(_(link).format(path=_display(full))) from None
         if exc.errno == errno.ENOTDIR:
-            raise UnsafePathError(
-                f"refused to {action} {_display(full)}: it exists and is not a folder"
-            ) from None
+            raise UnsafePathError(_(not_folder).format(path=_display(full))) from None
         raise StorageError(describe_os_error(exc, action, full)) from None
 
     def sub(self, rel: bytes | str, *, create: bool = True, mode: int = 0o755) -> Folder:
@@ -180,18 +227,24 @@ class Folder:
         raw = os.fsencode(name)
         relative_parts(raw, "file name")
         if b"/" in raw:
-            raise UnsafePathError(f"refused the file name {_display(raw)!r}: it holds a '/'")
+            raise UnsafePathError(
+                _("refused the file name {name}: it holds a '/'").format(name=repr(_display(raw)))
+            )
         try:
             return os.open(raw, NEW_FILE_FLAGS, mode, dir_fd=self.fd)
         except FileExistsError:
             st = self.lstat(raw)
             if st is not None and stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(
-                    f"refused to write {_display(self.where(raw))}: a symbolic link is there, "
-                    "and custody never writes through links"
+                    _(
+                        "refused to write {path}: a symbolic link is there, and custody never "
+                        "writes through links"
+                    ).format(path=_display(self.where(raw)))
                 ) from None
             raise UnsafePathError(
-                f"refused to write {_display(self.where(raw))}: it exists already; not overwritten"
+                _("refused to write {path}: it exists already; not overwritten").format(
+                    path=_display(self.where(raw))
+                )
             ) from None
         except OSError as exc:
             self._refuse_link(raw, exc, "write")
@@ -205,13 +258,17 @@ class Folder:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafePathError(
-                    f"refused to read {_display(self.where(raw))}: it is a symbolic link"
+                    _("refused to read {path}: it is a symbolic link").format(
+                        path=_display(self.where(raw))
+                    )
                 ) from None
             raise StorageError(describe_os_error(exc, "read", self.where(raw))) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise UnsafePathError(
-                f"refused to read {_display(self.where(raw))}: not a regular file"
+                _("refused to read {path}: not a regular file").format(
+                    path=_display(self.where(raw))
+                )
             )
         return fd
 
@@ -225,7 +282,9 @@ class Folder:
         relative_parts(raw, "file name")
         st = self.lstat(raw)
         if st is not None and stat.S_ISDIR(st.st_mode):
-            raise UnsafePathError(f"refused to write {_display(self.where(raw))}: it is a folder")
+            raise UnsafePathError(
+                _("refused to write {path}: it is a folder").format(path=_display(self.where(raw)))
+            )
         try:
             write_atomic_at(self.fd, raw, data, mode)
         except OSError as exc:
@@ -276,8 +335,15 @@ def read_tree(base: Folder, rel: bytes | str = b"") -> Iterator[tuple[bytes, byt
                 with os.fdopen(fd, "rb") as handle:
                     yield name, handle.read()
             else:
-                kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-                raise UnsafePathError(
-                    f"refused to copy {_display(folder.where(name))}: it is {kind}, and "
-                    "custody never copies through links"
+                message = (
+                    N_(
+                        "refused to copy {path}: it is a symbolic link, and custody never "
+                        "copies through links"
+                    )
+                    if stat.S_ISLNK(st.st_mode)
+                    else N_(
+                        "refused to copy {path}: it is not a regular file, and custody never "
+                        "copies through links"
+                    )
                 )
+                raise UnsafePathError(_(message).format(path=_display(folder.where(name))))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from custody.errors import InputError, UsageError
 from custody.home import user_config_path
+from custody.i18n import _
 from custody.root import EvidenceRoot
 from custody.system.files import write_atomic
 
@@ -40,7 +41,9 @@ def _load(path: Path) -> dict[str, object]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"your custody config {path} cannot be read: {exc}") from None
+        raise InputError(
+            _("your custody config {path} cannot be read: {why}").format(path=path, why=exc)
+        ) from None
 
 
 def known_ledgers(path: Path | None = None) -> dict[str, str]:
@@ -72,19 +75,22 @@ def confirm_ledger(root: EvidenceRoot, confirmed: str | None = None) -> None:
     backend = root.config().ledger
     if not backend.startswith(_PG):
         if confirmed is not None:
-            raise UsageError("--ledger applies only to roots whose ledger is in PostgreSQL")
+            raise UsageError(_("--ledger applies only to roots whose ledger is in PostgreSQL"))
         return
     if confirmed is not None:
         if confirmed != backend:
             raise UsageError(
-                f"--ledger {redacted(confirmed)} is not the database this root names "
-                f"({redacted(backend)})"
+                _("--ledger {confirmed} is not the database this root names ({backend})").format(
+                    confirmed=redacted(confirmed), backend=redacted(backend)
+                )
             )
         remember_ledger(root, backend)
         return
     if known_ledgers().get(str(root.path)) == backend:
         return
     raise UsageError(
-        f"{root.path} names a ledger database you have not used for it ({redacted(backend)}); "
-        "if it is yours, confirm it once with --ledger URL"
+        _(
+            "{path} names a ledger database you have not used for it ({backend}); if "
+            "it is yours, confirm it once with --ledger URL"
+        ).format(path=root.path, backend=redacted(backend))
     )

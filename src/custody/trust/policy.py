@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from custody.errors import UsageError
+from custody.i18n import _, ngettext
 from custody.ledger.checks import TrustedCheckpoint
 from custody.timestamps.stamping import Trust
 from custody.trust.remembered import RememberedLedgers
@@ -69,43 +70,66 @@ class TrustPolicy:
         lines: list[str] = []
         if not self.anchors:
             lines.append(
-                "no trust anchors: you hold no key and trust none, so no signer can be "
-                "confirmed (confirm a signer's fingerprint by another channel, then "
-                "'custody trust add')"
+                _(
+                    "no trust anchors: you hold no key and trust none, so no signer can be "
+                    "confirmed (confirm a signer's fingerprint by another channel, then "
+                    "'custody trust add')"
+                )
             )
         for a in self.anchors:
-            label = f"{a.name!r} " if a.name else ""
-            lines.append(f"key {label}{group(a.fingerprint)}: {a.source}")
+            lines.append(
+                _("key {name!r} {fingerprint}: {source}").format(
+                    name=a.name, fingerprint=group(a.fingerprint), source=a.source
+                )
+                if a.name
+                else _("key {fingerprint}: {source}").format(
+                    fingerprint=group(a.fingerprint), source=a.source
+                )
+            )
         if self.pinned:
-            lines.append("only signers trusted through the keys above count (--trusted-key)")
+            lines.append(_("only signers trusted through the keys above count (--trusted-key)"))
         if self.held is not None:
             lines.append(
-                f"the evidence must extend the checkpoint of {self.held.tree_size} records "
-                f"from {self.held.source}"
+                ngettext(
+                    "the evidence must extend the checkpoint of {n} records from {source}",
+                    "the evidence must extend the checkpoint of {n} records from {source}",
+                    self.held.tree_size,
+                ).format(n=self.held.tree_size, source=self.held.source)
             )
         if self.require_timestamps:
-            lines.append("every record must be covered by a trusted timestamp")
+            lines.append(_("every record must be covered by a trusted timestamp"))
         if self.min_witnesses:
             lines.append(
-                f"at least {self.min_witnesses} of these witnesses must have cosigned a "
-                "checkpoint covering every record: "
-                + ", ".join(group(w) for w in self.witnesses)
+                ngettext(
+                    "at least {n} of these witnesses must have cosigned a checkpoint covering "
+                    "every record: {witnesses}",
+                    "at least {n} of these witnesses must have cosigned a checkpoint covering "
+                    "every record: {witnesses}",
+                    self.min_witnesses,
+                ).format(
+                    n=self.min_witnesses, witnesses=", ".join(group(w) for w in self.witnesses)
+                )
             )
         if self.remembered is not None:
             lines.append(
-                "the ledger must extend every checkpoint of it you verified before "
-                f"(remembered in {self.remembered.directory})"
+                _(
+                    "the ledger must extend every checkpoint of it you verified before "
+                    "(remembered in {folder})"
+                ).format(folder=self.remembered.directory)
             )
         if self.at is not None:
             lines.append(
-                f"every timestamp chain must still stand at {self.at:%Y-%m-%dT%H:%M:%SZ} "
-                "(long-term validity, --at)"
+                _(
+                    "every timestamp chain must still stand at {time} (long-term validity, --at)"
+                ).format(time=f"{self.at:%Y-%m-%dT%H:%M:%SZ}")
             )
         lines.append(
-            "timestamp authorities: the roots you supplied"
+            _("timestamp authorities: the roots you supplied")
             if self.tsa.roots
-            else "timestamp authorities: no roots supplied (tokens checked only against the "
-            "certificates they carry; supply --tsa-root)"
+            else _(
+                "timestamp authorities: no roots supplied (tokens checked only against the "
+                "certificates they carry; supply --tsa-root)"
+            )
         )
         return lines
 
@@ -120,8 +144,10 @@ def _witness_fingerprints(specs: Sequence[str]) -> tuple[str, ...]:
             continue
         path = Path(spec)
         if not path.exists():
-            raise UsageError(f"--witness {spec!r} is neither a fingerprint nor a key file")
-        found.update((fp, None) for fp, _ in fingerprints_in_file(path))
+            raise UsageError(
+                _("--witness {spec!r} is neither a fingerprint nor a key file").format(spec=spec)
+            )
+        found.update((fp, None) for fp, _pem in fingerprints_in_file(path))
     return tuple(found)
 
 
@@ -135,7 +161,9 @@ def own_anchors() -> list[Anchor]:
     from custody.keys.keyring import Keyring
 
     return [
-        Anchor(k.public.fingerprint, k.name, f"your own key {k.name!r} (keyring)")
+        Anchor(
+            k.public.fingerprint, k.name, _("your own key {name!r} (keyring)").format(name=k.name)
+        )
         for k in Keyring().list()
     ]
 
@@ -143,8 +171,12 @@ def own_anchors() -> list[Anchor]:
 def stored_anchors(store: TrustStore | None = None) -> list[Anchor]:
     anchors = []
     for a in (store or TrustStore()).anchors():
-        note = f"; {a.note}" if a.note else ""
-        anchors.append(Anchor(a.fingerprint, a.name, f"your trust store (added {a.added}{note})"))
+        source = (
+            _("your trust store (added {added}; {note})").format(added=a.added, note=a.note)
+            if a.note
+            else _("your trust store (added {added})").format(added=a.added)
+        )
+        anchors.append(Anchor(a.fingerprint, a.name, source))
     return anchors
 
 
@@ -166,7 +198,10 @@ def policy_for(
     for path in trusted_keys:
         for fingerprint, _pem in fingerprints_in_file(path):
             anchors.setdefault(
-                fingerprint, Anchor(fingerprint, None, f"--trusted-key {path} (this run only)")
+                fingerprint,
+                Anchor(
+                    fingerprint, None, _("--trusted-key {path} (this run only)").format(path=path)
+                ),
             )
     if held is not None and held.line is not None:
         # A checkpoint you kept came to you from its signer: that signer is whom you trust
@@ -175,14 +210,25 @@ def policy_for(
 
         signer = SignedRecord.parse(held.line).record.signer
         anchors.setdefault(
-            signer, Anchor(signer, None, f"signed the checkpoint you hold ({held.source})")
+            signer,
+            Anchor(
+                signer,
+                None,
+                _("signed the checkpoint you hold ({source})").format(source=held.source),
+            ),
         )
     named = _witness_fingerprints(witnesses)
     if min_witnesses is not None and not named:
-        raise UsageError("--min-witnesses needs the witnesses: --witness PEM|FINGERPRINT")
+        raise UsageError(_("--min-witnesses needs the witnesses: --witness PEM|FINGERPRINT"))
     quorum = len(named) if min_witnesses is None else min_witnesses
     if named and not 1 <= quorum <= len(named):
-        raise UsageError(f"--min-witnesses must be between 1 and {len(named)}, the witnesses named")
+        raise UsageError(
+            ngettext(
+                "--min-witnesses must be between 1 and {n}, the witnesses named",
+                "--min-witnesses must be between 1 and {n}, the witnesses named",
+                len(named),
+            ).format(n=len(named))
+        )
     return TrustPolicy(
         witnesses=named,
         min_witnesses=quorum if named else 0,

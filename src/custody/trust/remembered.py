@@ -24,6 +24,7 @@ from typing import Any
 from custody.clock import Clock, format_time, utc_now
 from custody.errors import InputError, UsageError
 from custody.home import remembered_dir
+from custody.i18n import _, ngettext
 from custody.system.files import write_atomic
 
 FORMAT = "custody-remembered-ledger/1"
@@ -42,10 +43,11 @@ class SeenCheckpoint:
     cosigned: bool = False  # this person cosigned it as a witness
 
     def describe(self) -> str:
-        return (
-            f"the checkpoint of {self.tree_size} records (root {self.root}) you verified on "
-            f"{self.first_seen} from {self.source}"
-        )
+        return ngettext(
+            "the checkpoint of {n} records (root {root}) you verified on {time} from {source}",
+            "the checkpoint of {n} records (root {root}) you verified on {time} from {source}",
+            self.tree_size,
+        ).format(n=self.tree_size, root=self.root, time=self.first_seen, source=self.source)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,12 +62,12 @@ class SeenCheckpoint:
     @classmethod
     def from_json(cls, obj: Any) -> SeenCheckpoint:
         if not isinstance(obj, dict):
-            raise ValueError("a checkpoint entry is not an object")
+            raise ValueError(_("a checkpoint entry is not an object"))
         size, root = obj["tree_size"], str(obj["root"])
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValueError("tree_size is not a count")
+            raise ValueError(_("tree_size is not a count"))
         if not _HEX64.fullmatch(root):
-            raise ValueError("root is not 64 hex digits")
+            raise ValueError(_("root is not 64 hex digits"))
         line = obj.get("line")
         return cls(
             size,
@@ -107,7 +109,9 @@ class RememberedLedgers:
 
     def _path(self, identity: str) -> Path:
         if not _HEX64.fullmatch(identity):
-            raise UsageError(f"{identity!r} is not a ledger identity (64 hex digits)")
+            raise UsageError(
+                _("{identity!r} is not a ledger identity (64 hex digits)").format(identity=identity)
+            )
         return self.directory / f"{identity}.json"
 
     def get(self, identity: str) -> RememberedLedger | None:
@@ -117,14 +121,18 @@ class RememberedLedgers:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            raise InputError(
+                _("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)
+            ) from None
         try:
             document = json.loads(data)
             if document.get("format") != FORMAT or document.get("ledger") != identity:
-                raise ValueError(f"not {FORMAT} for this ledger")
+                raise ValueError(_("not {format} for this ledger").format(format=FORMAT))
             seen = [SeenCheckpoint.from_json(c) for c in document["checkpoints"]]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"your remembered ledger {path} is damaged: {exc}") from None
+            raise InputError(
+                _("your remembered ledger {path} is damaged: {why}").format(path=path, why=exc)
+            ) from None
         return RememberedLedger(identity, seen)
 
     def all(self) -> list[RememberedLedger]:
@@ -175,7 +183,7 @@ class RememberedLedgers:
     def forget(self, identity: str) -> RememberedLedger:
         ledger = self.get(identity)
         if ledger is None:
-            raise UsageError(f"no remembered ledger {identity}")
+            raise UsageError(_("no remembered ledger {identity}").format(identity=identity))
         self._path(identity).unlink()
         return ledger
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from custody.i18n import _
 from custody.ledger.keyrules import KeyState
 from custody.trust.policy import TrustPolicy, group
 
@@ -27,7 +28,9 @@ def judge_signers(keys: Mapping[str, KeyState], policy: TrustPolicy) -> list[dic
         anchor = policy.anchor(key.fingerprint)
         result: list[str] | None
         if anchor is not None:
-            result = [f"{_label(key)} is an anchor: {anchor.source}"]
+            result = [
+                _("{key} is an anchor: {source}").format(key=_label(key), source=anchor.source)
+            ]
         elif key.introduced_by == key.fingerprint or key.fingerprint in seen:
             result = None
         else:
@@ -38,8 +41,12 @@ def judge_signers(keys: Mapping[str, KeyState], policy: TrustPolicy) -> list[dic
                 else None
             )
             result = (
-                [f"{_label(key)} was introduced by {_label(introducer)} at record "
-                 f"{key.introduced_at}", *upper]
+                [
+                    _("{key} was introduced by {introducer} at record {seq}").format(
+                        key=_label(key), introducer=_label(introducer), seq=key.introduced_at
+                    ),
+                    *upper,
+                ]
                 if upper is not None and introducer is not None
                 else None
             )
@@ -72,15 +79,16 @@ def _how_to_confirm(key: KeyState, keys: Mapping[str, KeyState]) -> str:
             break
         seen.add(up.fingerprint)
         top = up
-    target = (
-        "this fingerprint"
-        if top is key
-        else f"the fingerprint of {_label(top)}, which introduced it ({group(top.fingerprint)})"
-    )
-    return (
-        f"compare {target} with one you obtain from its holder by another channel "
-        f"(a call, a meeting); if they match, run 'custody trust add' with it"
-    )
+    if top is key:
+        return _(
+            "compare this fingerprint with one you obtain from its holder by another channel "
+            "(a call, a meeting); if they match, run 'custody trust add' with it"
+        )
+    return _(
+        "compare the fingerprint of {key}, which introduced it ({fingerprint}), with one you "
+        "obtain from its holder by another channel (a call, a meeting); if they match, run "
+        "'custody trust add' with it"
+    ).format(key=_label(top), fingerprint=group(top.fingerprint))
 
 
 def judge_proof_signers(
@@ -98,13 +106,19 @@ def judge_proof_signers(
             anchor = policy.anchor(current)
             label = repr(signers.get(current, current))
             if anchor is not None:
-                steps.append(f"{label} is an anchor: {anchor.source}")
+                steps.append(
+                    _("{key} is an anchor: {source}").format(key=label, source=anchor.source)
+                )
                 anchored = True
                 break
             upper = introduced_by.get(current)
             if upper is None or upper == current:
                 break
-            steps.append(f"{label} was introduced by {signers.get(upper, upper)!r}")
+            steps.append(
+                _("{key} was introduced by {introducer!r}").format(
+                    key=label, introducer=signers.get(upper, upper)
+                )
+            )
             current = upper
         judged.append(
             {

@@ -20,6 +20,7 @@ from typing import Any
 
 from custody.errors import InputError, UsageError
 from custody.home import trust_store_path
+from custody.i18n import _
 from custody.keys.keyring import fingerprint_of
 from custody.system.files import write_atomic
 
@@ -60,9 +61,9 @@ def fingerprint_from_pem(data: bytes, where: str) -> str:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
-        raise InputError(f"{where} is not a readable public key") from None
+        raise InputError(_("{where} is not a readable public key").format(where=where)) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"{where} is not an Ed25519 public key")
+        raise InputError(_("{where} is not an Ed25519 public key").format(where=where))
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return fingerprint_of(raw)
 
@@ -72,7 +73,9 @@ def fingerprints_in_file(path: Path) -> list[tuple[str, str | None]]:
     try:
         data = path.read_bytes()[: 1 << 20]
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)
+        ) from None
     if b"BEGIN PUBLIC KEY" in data:
         return [(fingerprint_from_pem(data, str(path)), data.decode("ascii", "replace"))]
     found: list[tuple[str, str | None]] = []
@@ -83,11 +86,13 @@ def fingerprints_in_file(path: Path) -> list[tuple[str, str | None]]:
         fingerprint = normalise_fingerprint(text)
         if fingerprint is None:
             raise InputError(
-                f"{path}: {text[:80]!r} is neither a PEM public key nor a 64-hex-digit fingerprint"
+                _(
+                    "{path}: {text!r} is neither a PEM public key nor a 64-hex-digit fingerprint"
+                ).format(path=path, text=text[:80])
             )
         found.append((fingerprint, None))
     if not found:
-        raise InputError(f"{path} holds no public key and no fingerprint")
+        raise InputError(_("{path} holds no public key and no fingerprint").format(path=path))
     return found
 
 
@@ -103,13 +108,19 @@ class TrustStore:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise InputError(f"cannot read your trust store {self.path}: {exc.strerror}") from None
+            raise InputError(
+                _("cannot read your trust store {path}: {strerror}").format(
+                    path=self.path, strerror=exc.strerror
+                )
+            ) from None
         if len(data) > _MAX_STORE:
-            raise InputError(f"your trust store {self.path} is too large to be one")
+            raise InputError(
+                _("your trust store {path} is too large to be one").format(path=self.path)
+            )
         try:
             document = json.loads(data)
             if document.get("format") != STORE_FORMAT:
-                raise ValueError(f"not {STORE_FORMAT}")
+                raise ValueError(_("not {format}").format(format=STORE_FORMAT))
             return [
                 StoredAnchor(
                     str(a["fingerprint"]),
@@ -122,7 +133,9 @@ class TrustStore:
                 if _HEX64.fullmatch(str(a["fingerprint"]))
             ]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"your trust store {self.path} is damaged: {exc}") from None
+            raise InputError(
+                _("your trust store {path} is damaged: {why}").format(path=self.path, why=exc)
+            ) from None
 
     def add(self, anchor: StoredAnchor) -> bool:
         """Add (or update the name and note of) an anchor; False if it was there unchanged."""
@@ -154,9 +167,17 @@ class TrustStore:
             if (fingerprint is not None and a.fingerprint == fingerprint) or a.name == selector
         ]
         if not chosen:
-            raise UsageError(f"no trust anchor matches {selector!r} (see 'custody trust list')")
+            raise UsageError(
+                _("no trust anchor matches {selector!r} (see 'custody trust list')").format(
+                    selector=selector
+                )
+            )
         if len(chosen) > 1:
-            raise UsageError(f"several anchors are named {selector!r}: give the fingerprint")
+            raise UsageError(
+                _("several anchors are named {selector!r}: give the fingerprint").format(
+                    selector=selector
+                )
+            )
         self._write([a for a in anchors if a is not chosen[0]])
         return chosen[0]
 

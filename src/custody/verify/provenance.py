@@ -37,6 +37,7 @@ from typing import Any
 
 from custody.errors import CustodyError
 from custody.findings import Code, Finding, VerificationResult
+from custody.i18n import _, ngettext
 from custody.ledger.bodies import ItemBody
 from custody.ledger.checks import LedgerState
 from custody.ledger.describe import provenance_summary
@@ -68,7 +69,7 @@ def verify_provenance(
             data = entry.data
             rechecks: list[dict[str, str]] = []
             if not intact:
-                rechecks.append(_row("all", "-", "not_rechecked", "the file is not as recorded"))
+                rechecks.append(_row("all", "-", "not_rechecked", _("the file is not as recorded")))
             elif entry.kind == "c2pa":
                 rechecks += _c2pa(file, data)
             elif entry.kind == "proofmode" and entry.role == "media":
@@ -94,8 +95,13 @@ def verify_provenance(
         "provenance",
         findings,
         len(items),
-        f"{len(items)} items carry what their sources say of them (claims, not re-checkable); "
-        f"{rechecked} checks of the sources' own proofs re-run offline",
+        ngettext(
+            "{n} items carry what their sources say of them (claims, not re-checkable); "
+            "{rechecked} checks of the sources' own proofs re-run offline",
+            "{n} items carry what their sources say of them (claims, not re-checkable); "
+            "{rechecked} checks of the sources' own proofs re-run offline",
+            len(items),
+        ).format(n=len(items), rechecked=rechecked),
     )
 
 
@@ -106,12 +112,18 @@ def _row(check: str, recorded: str, now: str, detail: str) -> dict[str, str]:
 def _finding(row: Mapping[str, str], seq: int, path: str, source: str) -> list[Finding]:
     recorded, now = row["recorded"], row["now"]
     if now == "failed":
-        when = "as at intake" if recorded == "failed" else f"it was {recorded} at intake"
+        fails = (
+            _("{check} of {source} fails (as at intake): {detail}")
+            if recorded == "failed"
+            else _("{check} of {source} fails (it was {recorded} at intake): {detail}")
+        )
         return [
             Finding(
                 Code.SOURCE_CHECK_FAILED,
                 path,
-                f"{row['check']} of {source} fails ({when}): {row['detail']}",
+                fails.format(
+                    check=row["check"], source=source, recorded=recorded, detail=row["detail"]
+                ),
                 seq,
                 recorded,
                 now,
@@ -122,8 +134,13 @@ def _finding(row: Mapping[str, str], seq: int, path: str, source: str) -> list[F
             Finding(
                 Code.SOURCE_CHECK_CHANGED,
                 path,
-                f"{row['check']} of {source} was {recorded} at intake and is {now} now: "
-                f"{row['detail']}",
+                _("{check} of {source} was {recorded} at intake and is {now} now: {detail}").format(
+                    check=row["check"],
+                    source=source,
+                    recorded=recorded,
+                    now=now,
+                    detail=row["detail"],
+                ),
                 seq,
                 recorded,
                 now,
@@ -142,14 +159,17 @@ def _c2pa(file: Path, data: Mapping[str, Any]) -> list[dict[str, str]]:
     except CustodyError as exc:
         return [_row("c2pa_validation", was, "not_rechecked", str(exc))]
     if report is None:
-        return [_row("c2pa_validation", was, "failed", "no C2PA manifest is found in the file now")]
+        return [
+            _row("c2pa_validation", was, "failed", _("no C2PA manifest is found in the file now"))
+        ]
     state = str(report.validation_state)
-    codes = ", ".join(report.failure_codes) or "no failure code"
-    detail = f"recorded {recorded}; the C2PA SDK ({report.sdk_version}) says {state} ({codes})"
+    codes = ", ".join(report.failure_codes) or _("no failure code")
+    detail = _("recorded {recorded}; the C2PA SDK ({version}) says {state} ({codes})").format(
+        recorded=recorded, version=report.sdk_version, state=state, codes=codes
+    )
     if report.manifest_store_sha256 != data.get("manifest_store_sha256"):
-        detail += (
-            f"; manifest store SHA-256 {report.manifest_store_sha256}, recorded "
-            f"{data.get('manifest_store_sha256')}"
+        detail += "; " + _("manifest store SHA-256 {found}, recorded {recorded}").format(
+            found=report.manifest_store_sha256, recorded=data.get("manifest_store_sha256")
         )
         return [_row("c2pa_manifest_store", "passed", "failed", detail)]
     return [_row("c2pa_validation", was, "failed" if state == "invalid" else "passed", detail)]
@@ -159,15 +179,18 @@ def _chat(data: Mapping[str, Any], by_path: Mapping[str, ItemBody]) -> list[dict
     chat = data.get("chat_file") or {}
     current = by_path.get(str(chat.get("path")))
     if current is None:
-        detail = f"{chat.get('path')}, which the claims were read from, is no longer an item"
-        return [_row("chat_file", "passed", "failed", detail)]
-    if current.sha256 != chat.get("sha256"):
-        detail = (
-            f"{chat.get('path')} is now recorded with SHA-256 {current.sha256}, not the "
-            f"{chat.get('sha256')} the claims were read from"
+        detail = _("{path}, which the claims were read from, is no longer an item").format(
+            path=chat.get("path")
         )
         return [_row("chat_file", "passed", "failed", detail)]
-    return [_row("chat_file", "passed", "passed", f"{chat.get('path')} is the recorded chat file")]
+    if current.sha256 != chat.get("sha256"):
+        detail = _(
+            "{path} is now recorded with SHA-256 {sha256}, not the {recorded} the claims were "
+            "read from"
+        ).format(path=chat.get("path"), sha256=current.sha256, recorded=chat.get("sha256"))
+        return [_row("chat_file", "passed", "failed", detail)]
+    detail = _("{path} is the recorded chat file").format(path=chat.get("path"))
+    return [_row("chat_file", "passed", "passed", detail)]
 
 
 def _bag(data: Mapping[str, Any], body: ItemBody) -> list[dict[str, str]]:
@@ -180,15 +203,22 @@ def _bag(data: Mapping[str, Any], body: ItemBody) -> list[dict[str, str]]:
                 "bag_digests",
                 "passed",
                 "not_checkable",
-                f"the bag's {names} digests were checked at intake; custody keeps other "
-                "algorithms (re-check the bag with 'custody bagit validate' or bagit.py)",
+                _(
+                    "the bag's {algorithms} digests were checked at intake; custody keeps other "
+                    "algorithms (re-check the bag with 'custody bagit validate' or bagit.py)"
+                ).format(algorithms=names),
             )
         ]
     wrong = [a for a in shared if digests[a] != body.digests[a]]
     if wrong:
-        detail = "; ".join(f"{a}: bag {digests[a]}, item {body.digests[a]}" for a in wrong)
+        detail = "; ".join(
+            _("{algorithm}: bag {bag}, item {item}").format(
+                algorithm=a, bag=digests[a], item=body.digests[a]
+            )
+            for a in wrong
+        )
         return [_row("bag_digests", "passed", "failed", detail)]
-    detail = f"the bag's {', '.join(shared)} digests are the item's"
+    detail = _("the bag's {algorithms} digests are the item's").format(algorithms=", ".join(shared))
     return [_row("bag_digests", "passed", "passed", detail)]
 
 
@@ -205,7 +235,7 @@ class _Bundles:
 
         if bundle_path not in self.read:
             if shutil.which(self.gpg) is None:
-                self.read[bundle_path] = "GnuPG (gpg) is not installed here"
+                self.read[bundle_path] = _("GnuPG (gpg) is not installed here")
             else:
                 try:
                     self.read[bundle_path] = read_proofmode(
@@ -225,20 +255,20 @@ class _Bundles:
             ]
         media = next((m for m in bundle.media if m.media_file == data.get("path_in_source")), None)
         if media is None:
-            return [_row("proof_set", "passed", "failed", "the bundle no longer pairs this media "
-                         "file with a proof")]  # fmt: skip
+            return [_row("proof_set", "passed", "failed",
+                         _("the bundle no longer pairs this media file with a proof"))]  # fmt: skip
         rows = []
         now = {c.name: c for c in media.checks}
         for name in dict.fromkeys([*recorded, *now]):
             was = str(recorded[name].get("state")) if name in recorded else "-"
             check = now.get(name)
             if check is None:
-                rows.append(_row(name, was, "not_rechecked", "not made on re-reading"))
+                rows.append(_row(name, was, "not_rechecked", _("not made on re-reading")))
                 continue
             detail = check.reason
             if name == "ots_attestation" and check.problem is not None:
-                detail += (
-                    "; an expert checks it with the OpenTimestamps client and a Bitcoin node: "
+                detail += "; " + _(
+                    "an expert checks it with the OpenTimestamps client and a Bitcoin node: "
                     "ots verify -f MEDIA PROOF.ots"
                 )
             rows.append(_row(name, was, str(check.state), detail))

@@ -50,6 +50,7 @@ from custody.evidence.hashing import (
     hash_file,
 )
 from custody.findings import WARNINGS, Check, Code, Finding, VerificationResult
+from custody.i18n import N_, _, ngettext
 from custody.ledger.bodies import CheckpointBody
 from custody.ledger.checks import (
     SELF_DATED_KINDS,
@@ -78,8 +79,12 @@ __all__ = [
 ]
 
 
+# What the payload manifest is called where a file differs from it (bundle_check).
+PAYLOAD_MANIFEST = N_("the payload manifest")
+
 # Said instead of "0 of 0 tokens valid": nothing was checked, and what that leaves unproven.
-NO_TOKENS = (
+# English here (other modules adapt it); shown through _().
+NO_TOKENS = N_(
     "no RFC 3161 timestamp token to check: nothing independent proves when these records "
     "existed, only the times their signers wrote in them ('custody timestamp' gets tokens)"
 )
@@ -94,14 +99,20 @@ def digests_differ(
     recorded: dict[str, str] | Any,
     actual: dict[str, str] | Any,
     differ: list[str],
-    against: str = "the record",
+    against: str = N_("the record"),
 ) -> Finding:
-    """FILE_MODIFIED for one file: every differing digest, as ``algorithm:hex`` pairs."""
+    """FILE_MODIFIED for one file: every differing digest, as ``algorithm:hex`` pairs.
+
+    ``against``: what the file was compared with, in words ("the record", "the payload
+    manifest"); said in the run's language where the catalog has it."""
     return Finding(
         Code.FILE_MODIFIED,
         item,
-        f"content differs from {against}: {', '.join(differ)} "
-        f"{'digest differs' if len(differ) == 1 else 'digests differ'}",
+        ngettext(
+            "content differs from {against}: {algorithms} digest differs",
+            "content differs from {against}: {algorithms} digests differ",
+            len(differ),
+        ).format(against=_(against), algorithms=", ".join(differ)),
         seq,
         " ".join(f"{a}:{recorded[a]}" for a in differ),
         " ".join(f"{a}:{actual[a]}" for a in differ),
@@ -148,7 +159,11 @@ def verify_files(
                     Finding(
                         Code.FILE_MODIFIED,
                         display,
-                        f"replaced by a {kind}",
+                        (
+                            _("replaced by a symbolic link")
+                            if kind == "symbolic link"
+                            else _("replaced by a special file")
+                        ),
                         seq,
                         "regular file",
                         kind,
@@ -164,7 +179,7 @@ def verify_files(
                     Finding(
                         Code.FILE_MODIFIED,
                         display,
-                        "size differs from the record",
+                        _("size differs from the record"),
                         seq,
                         f"{body.size} bytes",
                         f"{size} bytes",
@@ -184,7 +199,14 @@ def verify_files(
         except EvidenceReadError as exc:
             return (
                 path,
-                [Finding(Code.FILE_UNREADABLE, display, f"could not be read: {exc.reason}", seq)],
+                [
+                    Finding(
+                        Code.FILE_UNREADABLE,
+                        display,
+                        _("could not be read: {why}").format(why=exc.reason),
+                        seq,
+                    )
+                ],
                 0,
             )
         observer.finished_file(display)
@@ -228,10 +250,12 @@ def verify_files(
             Finding(
                 Code.ORIGINAL_MISSING,
                 body.path,
-                f"the bytes acquired as record {seq} are no longer in the evidence root: a later "
-                "version replaced them and no authorised event says why. Restore them from a "
-                "vault copy ('custody vault restore'), or record what happened ('custody event "
-                "supersede' or 'dispose' with a reason)",
+                _(
+                    "the bytes acquired as record {seq} are no longer in the evidence root: "
+                    "a later version replaced them and no authorised event says why. Restore "
+                    "them from a vault copy ('custody vault restore'), or record what "
+                    "happened ('custody event supersede' or 'dispose' with a reason)"
+                ).format(seq=seq),
                 seq,
                 body.sha256,
                 "nothing with that SHA-256",
@@ -247,7 +271,7 @@ def verify_files(
                 Finding(
                     Code.FILE_MOVED,
                     body.path,
-                    "not at its recorded path; the same content is elsewhere",
+                    _("not at its recorded path; the same content is elsewhere"),
                     state.item_seq[path],
                     body.path,
                     new_path.decode("utf-8", "replace"),
@@ -258,7 +282,7 @@ def verify_files(
                 Finding(
                     Code.FILE_MISSING,
                     body.path,
-                    "not found",
+                    _("not found"),
                     state.item_seq[path],
                     body.sha256,
                     "nothing",
@@ -270,7 +294,7 @@ def verify_files(
                 Finding(
                     Code.FILE_UNEXPECTED,
                     path.decode("utf-8", "replace"),
-                    "present in the evidence root but never catalogued",
+                    _("present in the evidence root but never catalogued"),
                     None,
                     "nothing",
                     on_disk[path],
@@ -278,21 +302,23 @@ def verify_files(
             )
     if fast:
         blake3_count = sum(1 for p in expected if "blake3" in expected[p].digests)
-        detail = (
-            f"FAST FIXITY CHECK, not a full verification: {blake3_count} catalogued files "
-            f"re-hashed with BLAKE3 alone"
-            + (
-                f" and {len(expected) - blake3_count} with SHA-256 (no BLAKE3 recorded)"
-                if blake3_count < len(expected)
-                else ""
-            )
-            + f"; {len(on_disk)} entries on disk"
-        )
+        if blake3_count < len(expected):
+            detail = _(
+                "FAST FIXITY CHECK, not a full verification: {blake3} catalogued files "
+                "re-hashed with BLAKE3 alone and {sha256} with SHA-256 (no BLAKE3 recorded); "
+                "{entries} entries on disk"
+            ).format(blake3=blake3_count, sha256=len(expected) - blake3_count, entries=len(on_disk))
+        else:
+            detail = _(
+                "FAST FIXITY CHECK, not a full verification: {blake3} catalogued files "
+                "re-hashed with BLAKE3 alone; {entries} entries on disk"
+            ).format(blake3=blake3_count, entries=len(on_disk))
     else:
-        detail = (
-            f"{len(expected)} catalogued files re-hashed and compared; "
-            f"{len(on_disk)} entries on disk"
-        )
+        detail = ngettext(
+            "{n} catalogued files re-hashed and compared; {entries} entries on disk",
+            "{n} catalogued files re-hashed and compared; {entries} entries on disk",
+            len(expected),
+        ).format(n=len(expected), entries=len(on_disk))
     result.add_check("fast fixity" if fast else "files", findings, len(expected), detail)
 
 
@@ -371,7 +397,9 @@ def verify_root(
         first = next(store.raw_lines(), None)
         if first is None:
             # "Nothing checked" is never a pass, whether the ledger is new or was emptied.
-            raise LedgerError(f"the ledger of {root.path} is empty: no record to verify")
+            raise LedgerError(
+                _("the ledger of {path} is empty: no record to verify").format(path=root.path)
+            )
         state = verify_ledger_lines(
             store.raw_lines,
             result,
@@ -442,7 +470,11 @@ def _identify(
         "remembered checkpoints",
         findings,
         len(seen),
-        f"the ledger extends the {len(seen)} checkpoint(s) of it you verified before",
+        ngettext(
+            "the ledger extends the {n} checkpoint(s) of it you verified before",
+            "the ledger extends the {n} checkpoint(s) of it you verified before",
+            len(seen),
+        ).format(n=len(seen)),
     )
 
 
@@ -461,10 +493,9 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
     findings: list[Finding] = []
     for position, body in state.witnesses:
         if root_at(body.tree_size) != body.root:
-            message = (
-                f"the witness {body.witness_name} cosigned a tree of {body.tree_size} records "
-                "that is not this ledger's"
-            )
+            message = _(
+                "the witness {witness} cosigned a tree of {n} records that is not this ledger's"
+            ).format(witness=body.witness_name, n=body.tree_size)
             findings.append(
                 Finding(
                     Code.COSIGNATURE_INVALID,
@@ -478,12 +509,17 @@ def _witnesses(state: LedgerState, result: VerificationResult, policy: TrustPoli
         elif not cosignatures.is_valid(identity, body):
             findings.append(
                 Finding(Code.COSIGNATURE_INVALID, f"record {position}",
-                        f"the cosignature by {body.witness_name} does not verify", position)
+                        _("the cosignature by {witness} does not verify").format(
+                            witness=body.witness_name), position)
             )  # fmt: skip
-    detail = f"{len(state.witnesses)} witness cosignature(s) checked over the ledger's tree"
+    detail = ngettext(
+        "{n} witness cosignature(s) checked over the ledger's tree",
+        "{n} witness cosignature(s) checked over the ledger's tree",
+        len(state.witnesses),
+    ).format(n=len(state.witnesses))
     if policy.min_witnesses:
         covered = cosignatures.coverage(
-            identity, (b for _, b in state.witnesses), policy.witnesses,
+            identity, (b for _seq, b in state.witnesses), policy.witnesses,
             policy.min_witnesses, root_at,
         )  # fmt: skip
         # (Checkpoints, witness records and self-dated records - timestamps, validation
@@ -520,7 +556,9 @@ def verify_full_metadata(
                 Finding(
                     Code.FILE_MISSING,
                     where,
-                    f"the whole metadata of {body.path} (record {seq}) is not kept",
+                    _("the whole metadata of {path} (record {seq}) is not kept").format(
+                        path=body.path, seq=seq
+                    ),
                     seq,
                 )
             )
@@ -531,7 +569,9 @@ def verify_full_metadata(
                 Finding(
                     Code.FILE_MODIFIED,
                     where,
-                    f"the whole metadata of {body.path} is not what record {seq} names",
+                    _("the whole metadata of {path} is not what record {seq} names").format(
+                        path=body.path, seq=seq
+                    ),
                     seq,
                     full.sha256,
                     digest,
@@ -542,7 +582,11 @@ def verify_full_metadata(
             "whole metadata",
             findings,
             checked,
-            f"{checked} items' whole metadata, kept beside the ledger, against their records",
+            ngettext(
+                "{n} items' whole metadata, kept beside the ledger, against their records",
+                "{n} items' whole metadata, kept beside the ledger, against their records",
+                checked,
+            ).format(n=checked),
         )
 
 
@@ -573,10 +617,17 @@ def verify_captures(root: EvidenceRoot, state: LedgerState, result: Verification
         checked += 1
         linked = _linked_component(root, body.folder)
         if linked is not None:
-            findings.append(Finding(
-                Code.CAPTURE_FOLDER_CHANGED, linked,
-                f"web capture (record {position}): the capture folder is reached through a "
-                "symbolic link or is not a folder; not followed", position))
+            findings.append(
+                Finding(
+                    Code.CAPTURE_FOLDER_CHANGED,
+                    linked,
+                    _(
+                        "web capture (record {position}): the capture folder is reached through "
+                        "a symbolic link or is not a folder; not followed"
+                    ).format(position=position),
+                    position,
+                )
+            )
             continue
         report = check_capture(root.path / body.folder, body.capture)
         for problem in report.findings:
@@ -589,7 +640,9 @@ def verify_captures(root: EvidenceRoot, state: LedgerState, result: Verification
                 Finding(
                     code,
                     item,
-                    f"web capture (record {position}): {problem.code}: {problem.detail}",
+                    _("web capture (record {position}): {code}: {detail}").format(
+                        position=position, code=problem.code, detail=problem.detail
+                    ),
                     position,
                 )
             )
@@ -597,8 +650,13 @@ def verify_captures(root: EvidenceRoot, state: LedgerState, result: Verification
         "web captures",
         findings,
         checked,
-        f"{checked} capture folder(s) checked against their signed records: files, WACZ "
-        "manifest, every WARC record's digests, media linked to WARC records",
+        ngettext(
+            "{n} capture folder(s) checked against their signed records: files, WACZ "
+            "manifest, every WARC record's digests, media linked to WARC records",
+            "{n} capture folder(s) checked against their signed records: files, WACZ "
+            "manifest, every WARC record's digests, media linked to WARC records",
+            checked,
+        ).format(n=checked),
     )
 
 
@@ -666,27 +724,34 @@ def verify_timestamps(
                 f"record {uncovered[0]}"
                 if len(uncovered) == 1
                 else f"records {uncovered[0]}-{uncovered[-1]}",
-                f"{len(uncovered)} record(s) not yet covered by a trusted timestamp: "
-                "run 'custody timestamp'",
+                ngettext(
+                    "{n} record(s) not yet covered by a trusted timestamp: run 'custody timestamp'",
+                    "{n} record(s) not yet covered by a trusted timestamp: run 'custody timestamp'",
+                    len(uncovered),
+                ).format(n=len(uncovered)),
                 uncovered[0],
                 "a trusted timestamp",
                 "none yet",
                 required=require,
             )
         )
-    trust = (
-        "the TSA roots you supplied"
-        if review.trust == "roots"
-        else "only the certificates stored with each token (weaker: supply --tsa-root)"
-    )
-    result.add_check(
-        "timestamps",
-        findings,
-        review.checked,
-        f"{len(review.valid)} of {review.checked} RFC 3161 tokens valid, checked against {trust}"
-        if review.checked
-        else NO_TOKENS,
-    )
+    if not review.checked:
+        detail = _(NO_TOKENS)
+    elif review.trust == "roots":
+        detail = ngettext(
+            "{valid} of {n} RFC 3161 tokens valid, checked against the TSA roots you supplied",
+            "{valid} of {n} RFC 3161 tokens valid, checked against the TSA roots you supplied",
+            review.checked,
+        ).format(valid=len(review.valid), n=review.checked)
+    else:
+        detail = ngettext(
+            "{valid} of {n} RFC 3161 tokens valid, checked against only the certificates "
+            "stored with each token (weaker: supply --tsa-root)",
+            "{valid} of {n} RFC 3161 tokens valid, checked against only the certificates "
+            "stored with each token (weaker: supply --tsa-root)",
+            review.checked,
+        ).format(valid=len(review.valid), n=review.checked)
+    result.add_check("timestamps", findings, review.checked, detail)
     result.timestamps = token_rows(review)
     if not clock:
         return
@@ -701,7 +766,7 @@ def verify_timestamps(
                 Finding(
                     Code(flag),
                     body.path,
-                    _CLOCK_MESSAGES[flag],
+                    _(_CLOCK_MESSAGES[flag]),
                     row.seq,
                     row.earliest_timestamp,
                     row.capture_time if flag.startswith("CAPTURE") else row.catalogued,
@@ -711,7 +776,7 @@ def verify_timestamps(
         "clocks",
         clock_findings,
         len(state.items),
-        "claimed capture time, catalogue time and earliest trusted time compared per item",
+        _("claimed capture time, catalogue time and earliest trusted time compared per item"),
     )
 
 
@@ -725,7 +790,7 @@ def verify_longterm(
 ) -> None:
     """Validation material, evidence records and (with ``at``) every checkpoint's proof of
     time (``custody.timestamps.longterm_check``). Nothing to check, nothing added."""
-    has_material = any(b.validation for _, b in state.timestamps)
+    has_material = any(b.validation for _seq, b in state.timestamps)
     if not (state.evidence_records or state.validations or has_material or at is not None):
         return
     from custody.timestamps.longterm import LongtermState
@@ -735,25 +800,36 @@ def verify_longterm(
         state.checkpoint_lines, state.timestamps, state.evidence_records, state.validations
     )
     review = review_root(longterm, read_file, trust=trust, at=at)
-    when = f"at {format_time(review.judged_at)}" if review.judged_at else ""
-    asked = "long-term validity required" if at is not None else "lapses reported as warnings"
+    when = _("at {time}").format(time=format_time(review.judged_at)) if review.judged_at else ""
+    asked = _("long-term validity required") if at is not None else _("lapses reported as warnings")
     result.add_check(
         "long-term evidence",
         review.findings,
         review.checked,
-        f"{review.checked} RFC 4998 evidence record(s) checked against their checkpoints and "
-        f"token files, validation material against its records; judged {when} ({asked})",
+        ngettext(
+            "{n} RFC 4998 evidence record(s) checked against their checkpoints and token "
+            "files, validation material against its records; judged {when} ({asked})",
+            "{n} RFC 4998 evidence record(s) checked against their checkpoints and token "
+            "files, validation material against its records; judged {when} ({asked})",
+            review.checked,
+        ).format(n=review.checked, when=when, asked=asked),
     )
     result.evidence_records = review.rows
 
 
 _CLOCK_MESSAGES = {
-    "CAPTURE_AFTER_TIMESTAMP": "the capture time the file claims is later than a trusted "
-    "timestamp proving the file already existed: the device clock or the metadata is wrong",
-    "CATALOGUED_AFTER_TIMESTAMP": "the catalogue time is later than the trusted timestamp "
-    "covering the record: the cataloguing computer's clock was ahead",
-    "CATALOGUE_TIME_FAR": "the catalogue time is more than 7 days from every trusted "
-    "timestamp: check the cataloguing computer's clock",
+    "CAPTURE_AFTER_TIMESTAMP": N_(
+        "the capture time the file claims is later than a trusted timestamp proving the "
+        "file already existed: the device clock or the metadata is wrong"
+    ),
+    "CATALOGUED_AFTER_TIMESTAMP": N_(
+        "the catalogue time is later than the trusted timestamp covering the record: the "
+        "cataloguing computer's clock was ahead"
+    ),
+    "CATALOGUE_TIME_FAR": N_(
+        "the catalogue time is more than 7 days from every trusted timestamp: check the "
+        "cataloguing computer's clock"
+    ),
 }
 
 
@@ -763,7 +839,13 @@ def trusted_checkpoint_from_line(data: bytes, source: str) -> TrustedCheckpoint:
         signed = SignedRecord.parse(data.strip())
         body = signed.record.typed_body()
     except RecordError as exc:
-        raise CustodyError(f"{source} is not a checkpoint record: {exc}") from None
+        raise CustodyError(
+            _("{source} is not a checkpoint record: {why}").format(source=source, why=exc)
+        ) from None
     if not isinstance(body, CheckpointBody):
-        raise CustodyError(f"{source} holds a {signed.record.type} record, not a checkpoint")
+        raise CustodyError(
+            _("{source} holds a {type} record, not a checkpoint").format(
+                source=source, type=signed.record.type
+            )
+        )
     return TrustedCheckpoint(body.tree_size, bytes.fromhex(body.root), source, signed.line)
