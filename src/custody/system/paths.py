@@ -53,18 +53,14 @@ _REFUSED = {
         N_("refused the absolute folder name {name}"),
         N_("refused the folder name {name}: it holds a NUL byte"),
         N_(
-            "refused the folder name {name}: an empty, '.' or '..' component could leave "
-            "its folder"
+            "refused the folder name {name}: an empty, '.' or '..' component could leave its folder"
         ),
     ),
     "file name": (
         N_("refused an empty file name"),
         N_("refused the absolute file name {name}"),
         N_("refused the file name {name}: it holds a NUL byte"),
-        N_(
-            "refused the file name {name}: an empty, '.' or '..' component could leave "
-            "its folder"
-        ),
+        N_("refused the file name {name}: an empty, '.' or '..' component could leave its folder"),
     ),
 }
 
@@ -97,8 +93,7 @@ def _display(path: bytes) -> str:
 _REFUSED_ACTION = {
     "write": (
         N_(
-            "refused to write {path}: it is a symbolic link, and custody never writes through "
-            "links"
+            "refused to write {path}: it is a symbolic link, and custody never writes through links"
         ),
         N_("refused to write {path}: it exists and is not a folder"),
     ),
