@@ -29,7 +29,7 @@ from custody.cli.common import (
     select_items,
     signer_for,
 )
-from custody.cli.render import exit_code, render_verification, styled, verdict_word
+from custody.cli.render import exit_code, render_verification, said, styled, verdict_word
 from custody.cli.verify import (
     CheckpointOpt,
     DisclosuresOpt,
@@ -42,7 +42,11 @@ from custody.cli.verify import (
     trust_policy,
 )
 from custody.errors import ExitCode
-from custody.i18n import _, ngettext
+from custody.i18n import N_, _, ngettext
+
+# The members of an evidence record's data object (custody.timestamps.longterm_export: the
+# names its --json gives them), in words.
+MEMBERS = {"checkpoint line": N_("checkpoint line"), "token file": N_("token file")}
 
 
 @app.command("export-case")
@@ -290,12 +294,11 @@ def export_evidence_record(
     out.print(escape(_("Its data object is this group (all members, any order):")))
     for member in found.members:
         where = member.get("how") or member.get("file")
-        # The member's name ("checkpoint line", "token file") is the library's identifier.
         out.print(
             "  "
             + escape(
                 _("{member} of record {seq}: {where}").format(
-                    member=member["member"], seq=member["record"], where=where
+                    member=said(MEMBERS, member["member"]), seq=member["record"], where=where
                 )
             )
         )

@@ -389,7 +389,8 @@ def _signers_as_blocks(result: VerificationResult) -> None:
         out.print(_pairs(escape(_("Key that signed")), [(escape(n), v) for n, v in rows]))
         if k.get("confirm") and k.get("records"):
             label = styled("yellow", _("to confirm"))
-            out.print(f"{label}: {escape(k['confirm'])}")
+            # Wrapped between words at a terminal, as the wide layout's line is.
+            out.print(f"{label}: {escape(k['confirm'])}", soft_wrap=False)
 
 
 def _render_rich(result: VerificationResult) -> None:

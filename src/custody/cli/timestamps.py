@@ -491,15 +491,14 @@ def render_renew(report: Any) -> None:
         else:
             colour = "green" if action.outcome == "done" else "red"
             mark = f"[{colour}]{escape(said(OUTCOMES, action.outcome))}[/]"
-        # The action ("initial", "timestamp-renewal", "hashtree-renewal") is the name the
-        # record and --json give it.
+        doing = said(ACTIONS, action.action)
         if action.renews is not None:
             what = _("{action} of record {seq}, checkpoint(s) {checkpoints}").format(
-                action=action.action, seq=action.renews, checkpoints=checkpoints
+                action=doing, seq=action.renews, checkpoints=checkpoints
             )
         else:
             what = _("{action}, checkpoint(s) {checkpoints}").format(
-                action=action.action, checkpoints=checkpoints
+                action=doing, checkpoints=checkpoints
             )
         out.print(f"  {mark} {escape(what)}")
         out.print("    " + shown(_("why: {reason}").format(reason=action.reason)))
@@ -577,3 +576,13 @@ def render_renew(report: Any) -> None:
 
 # How a renewal went (custody.timestamps.longterm.RenewAction.outcome), in words.
 OUTCOMES = {"done": N_("done"), "pending": N_("pending"), "failed": N_("failed")}
+
+# What a renewal does (RenewAction.action: the name the record and --json give it), in words.
+ACTIONS = {
+    # Translators: custody renew puts a stamped checkpoint under its first evidence record.
+    "initial": N_("initial"),
+    # Translators: a new archive timestamp over an evidence record (RFC 4998 section 5.2).
+    "timestamp-renewal": N_("timestamp-renewal"),
+    # Translators: a new hash tree and archive timestamp, under another algorithm (5.3).
+    "hashtree-renewal": N_("hashtree-renewal"),
+}
