@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.cells import cell_len
 from rich.markup import escape
 
 from custody.cli.common import (
@@ -27,6 +26,7 @@ from custody.cli.common import (
     signer_for,
 )
 from custody.cli.fastpath import printable
+from custody.cli.printable import columns, pad
 from custody.cli.render import styled
 from custody.cli.timestamps import render_stamp, stamp_root
 from custody.errors import ExitCode
@@ -141,8 +141,8 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
     digest or record id stays on one line of an 80-column terminal. Nothing is cut."""
     width = 12  # 2 + 12 + 2 + a 64-digit SHA-256 = 80
     for label, value in rows:
-        # Widths in terminal cells: an Arabic label's vowel marks take none.
-        if cell_len(label) > width or 4 + width + len(value) > max(out.width, 80):
+        # Widths in terminal columns: an Arabic label's vowel marks take none.
+        if columns(label) > width or 4 + width + len(value) > max(out.width, 80):
             indent = len(label) - len(label.lstrip())
             out.print(f"  {shown(label)}")
             # A value with spaces (a user agent, an error) wraps at words; a word longer
@@ -157,8 +157,7 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
             for line in lines or [""]:
                 out.print(lead + escape(line))
         else:
-            pad = " " * (width - cell_len(label))
-            out.print(f"  {shown(label)}{pad}  {shown(value)}")
+            out.print(f"  {shown(pad(label, width))}  {shown(value)}")
 
 
 def render_capture(outcome: Any) -> None:

@@ -485,12 +485,12 @@ def report(
 
 def _unlock_preparer(key: str | None) -> Any:
     """The preparer's custody key and PDF-signing identity (passphrase asked once)."""
-    from custody.cli.common import ask_passphrase
+    from custody.cli.common import ask_passphrase, passphrase_prompt
     from custody.delivery.report.signing import unlock_preparer
     from custody.keys.keyring import Keyring
 
     key_file = Keyring().select(key)
-    passphrase = ask_passphrase(_("Passphrase for key {name}").format(name=repr(key_file.name)))
+    passphrase = ask_passphrase(passphrase_prompt(key_file.name))
     return unlock_preparer(key_file, passphrase)
 
 
