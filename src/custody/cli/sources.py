@@ -66,9 +66,11 @@ def run_intake(
                 expected_fingerprints=expected,
             )
     except BagInvalidError as exc:
-        # Every reason, one a line, before the one-line error the CLI always ends with.
+        # Every reason, one a line, before the one-line error the CLI always ends with; each
+        # line framed as 'custody bagit validate' frames it ("error: " stays English in every
+        # language, a format scripts key on; the finding's message is in the run's language).
         for finding in exc.validation.errors:
-            err.print(shown(_("error: {reason}").format(reason=finding)), soft_wrap=True)
+            err.print(f"error: {shown(str(finding))}", soft_wrap=True)
         raise
 
 
