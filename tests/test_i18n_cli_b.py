@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,6 @@ from custody import i18n
 from custody.errors import ExitCode
 
 CLI = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def english_afterwards() -> Iterator[None]:
-    """A run with --lang ar leaves the process speaking Arabic; the next test must not."""
-    yield
-    i18n.set_language(i18n.SOURCE_LANGUAGE)
 
 
 def arabic(message: str) -> str:
