@@ -26,8 +26,11 @@ from custody.cli.common import (
     signer_for,
 )
 from custody.cli.fastpath import printable
+from custody.cli.printable import columns, pad
+from custody.cli.render import styled
 from custody.cli.timestamps import render_stamp, stamp_root
 from custody.errors import ExitCode
+from custody.i18n import _, ngettext
 
 
 @app.command()
@@ -93,7 +96,13 @@ def capture(
 
     def announce(url: str, folder: str) -> None:
         if not json_output:
-            err.print(f"capturing {shown(url)} into {shown(folder)}/ (at most {timeout:g} s)")
+            err.print(
+                shown(
+                    _("capturing {url} into {folder}/ (at most {seconds} s)").format(
+                        url=url, folder=folder, seconds=f"{timeout:g}"
+                    )
+                )
+            )
 
     report = capture_urls(
         evidence,
@@ -132,46 +141,88 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
     digest or record id stays on one line of an 80-column terminal. Nothing is cut."""
     width = 12  # 2 + 12 + 2 + a 64-digit SHA-256 = 80
     for label, value in rows:
-        if len(label) > width or 4 + width + len(value) > max(out.width, 80):
+        # Widths in terminal columns: an Arabic label's vowel marks take none.
+        if columns(label) > width or 4 + width + len(value) > max(out.width, 80):
             indent = len(label) - len(label.lstrip())
             out.print(f"  {shown(label)}")
             # A value with spaces (a user agent, an error) wraps at words; a word longer
             # than the line (a URL, a digest) is never broken.
             lead = " " * (indent + 6)
-            lines = textwrap.wrap(printable(value), max(out.width, 80) - len(lead),
-                                  break_long_words=False, break_on_hyphens=False)
+            lines = textwrap.wrap(
+                printable(value),
+                max(out.width, 80) - len(lead),
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
             for line in lines or [""]:
                 out.print(lead + escape(line))
         else:
-            out.print(f"  {shown(label):<{width}}  {shown(value)}")
+            out.print(f"  {shown(pad(label, width))}  {shown(value)}")
 
 
 def render_capture(outcome: Any) -> None:
     from custody.ledger.captures import capture_lines
 
     if outcome.captured and outcome.complete:
-        head = "[bold green]Captured[/]"
+        head = styled("bold green", _("Captured"))
     elif outcome.captured:
-        head = "[bold yellow]Captured in part[/]"
+        head = styled("bold yellow", _("Captured in part"))
     else:
-        head = "[bold red]NOT captured[/]"
+        head = styled("bold red", _("NOT captured"))
     out.print(f"{head} {shown(outcome.url)}")
-    rows: list[tuple[str, str]] = [("folder", f"{outcome.folder}/")]
+    rows: list[tuple[str, str]] = [(_("folder"), f"{outcome.folder}/")]
     if outcome.summary is not None:
+        # The capture's own lines (custody.ledger.captures), as `custody show` gives them.
         rows += capture_lines(outcome.summary)
     elif outcome.error:
-        rows.append(("error", outcome.error))
+        rows.append((_("error"), outcome.error))
     if outcome.items:
         first, last = outcome.items[0].seq, outcome.items[-1].seq
-        rows.append(("items", f"{len(outcome.items)} files, records {first}-{last}"
-                     if first != last else f"1 file, record {first}"))
+        count = len(outcome.items)
+        rows.append(
+            (
+                _("items"),
+                ngettext(
+                    "{n} files, records {first}-{last}",
+                    "{n} files, records {first}-{last}",
+                    count,
+                ).format(n=count, first=first, last=last)
+                if first != last
+                else _("1 file, record {seq}").format(seq=first),
+            )
+        )
     if outcome.event is not None:
-        rows.append(("recorded", f"capture record {outcome.event} (custody show {outcome.event})"))
-    rows.append(("took", f"{outcome.seconds:.1f} s"))
+        rows.append(
+            (
+                _("recorded"),
+                _("capture record {seq} (custody show {seq})").format(seq=outcome.event),
+            )
+        )
+    rows.append((_("took"), _("{seconds} s").format(seconds=f"{outcome.seconds:.1f}")))
     print_rows(rows)
-    if not outcome.captured:
-        recorded = (f"; the attempt is recorded as record {outcome.event}"
-                    if outcome.event is not None else "")
-        err.print(f"custody: NOT captured: {shown(outcome.url)} ({outcome.outcome}){recorded}")
+    # The outcome ("timeout", "http-error"...) is the name the capture record gives it.
+    if not outcome.captured and outcome.event is not None:
+        err.print(
+            shown(
+                _(
+                    "custody: NOT captured: {url} ({outcome}); the attempt is recorded as "
+                    "record {seq}"
+                ).format(url=outcome.url, outcome=outcome.outcome, seq=outcome.event)
+            )
+        )
+    elif not outcome.captured:
+        err.print(
+            shown(
+                _("custody: NOT captured: {url} ({outcome})").format(
+                    url=outcome.url, outcome=outcome.outcome
+                )
+            )
+        )
     elif not outcome.complete:
-        err.print(f"custody: captured only in part: {shown(outcome.url)} ({outcome.outcome})")
+        err.print(
+            shown(
+                _("custody: captured only in part: {url} ({outcome})").format(
+                    url=outcome.url, outcome=outcome.outcome
+                )
+            )
+        )

@@ -29,7 +29,7 @@ from custody.cli.common import (
     select_items,
     signer_for,
 )
-from custody.cli.render import exit_code, render_verification
+from custody.cli.render import exit_code, render_verification, said, styled, verdict_word
 from custody.cli.verify import (
     CheckpointOpt,
     DisclosuresOpt,
@@ -42,6 +42,11 @@ from custody.cli.verify import (
     trust_policy,
 )
 from custody.errors import ExitCode
+from custody.i18n import N_, _, ngettext
+
+# The members of an evidence record's data object (custody.timestamps.longterm_export: the
+# names its --json gives them), in words.
+MEMBERS = {"checkpoint line": N_("checkpoint line"), "token file": N_("token file")}
 
 
 @app.command("export-case")
@@ -66,7 +71,7 @@ def export_case(
     from custody.system.files import write_atomic
 
     if output is None:
-        raise UsageError("say where to write with --out FILE.jsonld")
+        raise UsageError(_("say where to write with --out FILE.jsonld"))
     with open_ledger(evidence_root(root)) as ledger:
         selected = items or tag or incident or exhibit
         seqs = (
@@ -86,7 +91,15 @@ def export_case(
     if json_output:
         emit_json({"out": str(output), "objects": len(graph)})
     else:
-        out.print(f"CASE/UCO JSON-LD with {len(graph)} objects written to {escape(str(output))}")
+        out.print(
+            escape(
+                ngettext(
+                    "CASE/UCO JSON-LD with {n} objects written to {path}",
+                    "CASE/UCO JSON-LD with {n} objects written to {path}",
+                    len(graph),
+                ).format(n=len(graph), path=output)
+            )
+        )
 
 
 @app.command("export")
@@ -124,10 +137,10 @@ def export_command(
     from custody.trust.databases import confirm_ledger
 
     if out_dir is None:
-        raise UsageError("say where to write the bundle with --out DIR")
+        raise UsageError(_("say where to write the bundle with --out DIR"))
     if all_items and (items or tag or incident or exhibit):
         raise UsageError(
-            "--all already names every item: drop ITEMS, --tag, --incident and --exhibit"
+            _("--all already names every item: drop ITEMS, --tag, --incident and --exhibit")
         )
     evidence = evidence_root(root)
     confirm_ledger(evidence, ledger)
@@ -142,24 +155,57 @@ def export_command(
     if json_output:
         emit_json(report.to_json())
         return
+    label = _("warning")
     for warning in report.warnings:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
+        err.print(f"{styled('yellow', label)}: {escape(warning)}")
     if report.disclosed:
-        shown_fields = ", ".join(f"{n} ({c} item(s))" for n, c in sorted(report.disclosed.items()))
+        # A whole sentence, yellow on a terminal (its first words were, before translation).
         err.print(
-            f"[yellow]this bundle reveals[/] {shown_fields}: these can identify the people who "
-            "collected the evidence; to leave them out: --withhold collector,source_path,volume"
+            escape(
+                _(
+                    "this bundle reveals {fields}: these can identify the people who collected "
+                    "the evidence; to leave them out: --withhold collector,source_path,volume"
+                ).format(fields=_field_counts(report.disclosed))
+            ),
+            style="yellow",
         )
     if report.withheld:
-        held = ", ".join(f"{n} ({c} item(s))" for n, c in sorted(report.withheld.items()))
-        err.print(f"withheld (only salted commitments in the records): {held}")
+        err.print(
+            escape(
+                _("withheld (only salted commitments in the records): {fields}").format(
+                    fields=_field_counts(report.withheld)
+                )
+            )
+        )
     out.print(
-        f"bundle of {len(report.items)} item(s), {human_size(report.payload_bytes)}, "
-        f"{report.records} ledger records with inclusion proofs against checkpoint "
-        f"{report.checkpoint}, {report.timestamps} timestamp token(s): {escape(report.out)}"
+        escape(
+            ngettext(
+                "bundle of {n} item(s), {size}, {records} ledger records with inclusion proofs "
+                "against checkpoint {checkpoint}, {timestamps} timestamp token(s): {path}",
+                "bundle of {n} item(s), {size}, {records} ledger records with inclusion proofs "
+                "against checkpoint {checkpoint}, {timestamps} timestamp token(s): {path}",
+                len(report.items),
+            ).format(
+                n=len(report.items),
+                size=human_size(report.payload_bytes),
+                records=report.records,
+                checkpoint=report.checkpoint,
+                timestamps=report.timestamps,
+                path=report.out,
+            )
+        )
     )
     if report.zip:
-        out.print(f"zip: {escape(report.zip)}")
+        out.print(escape(_("zip: {path}").format(path=report.zip)))
+
+
+def _field_counts(counts: dict[str, int]) -> str:
+    """Counts by field, as "collector (3 item(s)), volume (1 item(s))"; the field names as
+    the option takes them."""
+    return ", ".join(
+        ngettext("{field} ({n} item(s))", "{field} ({n} item(s))", c).format(field=name, n=c)
+        for name, c in sorted(counts.items())
+    )
 
 
 def _fields(values: list[str], option: str = "--withhold") -> list[str]:
@@ -175,7 +221,9 @@ def _fields(values: list[str], option: str = "--withhold") -> list[str]:
                 chosen.append(name)
             else:
                 raise UsageError(
-                    f"{option} {name!r}: choose among {', '.join(COMMITTED_FIELDS)} or all"
+                    _("{option} {name}: choose among {fields} or all").format(
+                        option=option, name=repr(name), fields=", ".join(COMMITTED_FIELDS)
+                    )
                 )
     return list(dict.fromkeys(chosen))
 
@@ -204,13 +252,15 @@ def export_evidence_record(
     from custody.timestamps.longterm_export import item_evidence
 
     if output is None:
-        raise UsageError("say where to write with --out FILE.ers")
+        raise UsageError(_("say where to write with --out FILE.ers"))
     evidence = evidence_root(root)
     target = Path(os.path.abspath(output))
     if evidence.path == target or evidence.path in target.parents:
-        raise UsageError(f"{output} is inside the evidence root; write it somewhere else")
+        raise UsageError(
+            _("{path} is inside the evidence root; write it somewhere else").format(path=output)
+        )
     if os.path.lexists(target):
-        raise UsageError(f"{output} exists; not overwritten")
+        raise UsageError(_("{path} exists; not overwritten").format(path=output))
     with open_ledger(evidence) as ledger:
         seq = resolve_record(ledger, item)
         found = item_evidence(ledger, seq)
@@ -229,16 +279,31 @@ def export_evidence_record(
             }
         )
         return
+    chains = len(found.record.chains)
     out.print(
-        f"RFC 4998 evidence record of checkpoint {found.checkpoint} (covers record {seq}), "
-        f"{len(found.record.chains)} chain(s), {len(der)} bytes: {escape(str(output))}"
+        escape(
+            ngettext(
+                "RFC 4998 evidence record of checkpoint {checkpoint} (covers record {seq}), "
+                "{n} chain(s), {size} bytes: {path}",
+                "RFC 4998 evidence record of checkpoint {checkpoint} (covers record {seq}), "
+                "{n} chain(s), {size} bytes: {path}",
+                chains,
+            ).format(checkpoint=found.checkpoint, seq=seq, n=chains, size=len(der), path=output)
+        )
     )
-    out.print("Its data object is this group (all members, any order):")
+    out.print(escape(_("Its data object is this group (all members, any order):")))
     for member in found.members:
         where = member.get("how") or member.get("file")
-        out.print(f"  {member['member']} of record {member['record']}: {escape(str(where))}")
+        out.print(
+            "  "
+            + escape(
+                _("{member} of record {seq}: {where}").format(
+                    member=said(MEMBERS, member["member"]), seq=member["record"], where=where
+                )
+            )
+        )
         out.print(f"    sha256 {member['sha256']}")
-    out.print(f"The item is in that checkpoint: {escape(proof)}")
+    out.print(escape(_("The item is in that checkpoint: {command}").format(command=proof)))
 
 
 @app.command()
@@ -312,16 +377,18 @@ def report(
     from custody.system.files import write_atomic
 
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
-        raise UsageError("say where to write with --out report.html or --out report.pdf")
+        raise UsageError(_("say where to write with --out report.html or --out report.pdf"))
     is_pdf = output.suffix.lower() == ".pdf"
     if sign and not is_pdf:
-        raise UsageError("--sign signs PDF reports: write one with --out report.pdf")
+        raise UsageError(_("--sign signs PDF reports: write one with --out report.pdf"))
     if not sign and (level != "B-LTA" or tsa or ca_out is not None or key is not None):
-        raise UsageError("--level, --tsa, --ca-out and --key apply only with --sign")
+        raise UsageError(_("--level, --tsa, --ca-out and --key apply only with --sign"))
     if level not in ("B-LT", "B-LTA"):
-        raise UsageError("--level is B-LTA or B-LT")
+        raise UsageError(_("--level is B-LTA or B-LT"))
     if sign and (output.exists() or output.is_symlink()):
-        raise UsageError(f"{output} already exists; a signed report is always a new file")
+        raise UsageError(
+            _("{path} already exists; a signed report is always a new file").format(path=output)
+        )
     from custody.cli.verify import is_bundle
     from custody.root import find_root
     from custody.trust.databases import confirm_ledger
@@ -329,9 +396,9 @@ def report(
     target = source if source is not None else evidence_root(None).path
     if is_bundle(target):
         if ledger is not None:
-            raise UsageError("--ledger applies to evidence roots, not bundles")
+            raise UsageError(_("--ledger applies to evidence roots, not bundles"))
     elif disclosures is not None:
-        raise UsageError("--disclosures applies to bundles: an evidence root keeps its own")
+        raise UsageError(_("--disclosures applies to bundles: an evidence root keeps its own"))
     else:
         confirm_ledger(find_root(explicit=str(target)), ledger)
     policy = trust_policy(
@@ -380,15 +447,35 @@ def report(
             }
         emit_json(document)
     else:
-        out.print(f"{built.verdict}: report written to {escape(str(output))}")
-        if signed is not None and preparer is not None:
-            made = " (made now)" if preparer.created else ""
-            out.print(
-                f"signed: PAdES {signed.level}, SHA-256 {signed.sha256}; signature time "
-                f"{signed.signature_timestamp} from {escape(signed.tsa_url)}; preparer CA "
-                f"certificate{made} SHA-256 {signed.anchor_certificate_sha256}, bound to "
-                f"custody key {preparer.custody.fingerprint}"
+        out.print(
+            escape(
+                _("{verdict}: report written to {path}").format(
+                    verdict=verdict_word(built.verdict_code), path=output
+                )
             )
+        )
+        if signed is not None and preparer is not None:
+            signing = {
+                "level": signed.level,
+                "sha256": signed.sha256,
+                "time": signed.signature_timestamp,
+                "tsa": signed.tsa_url,
+                "ca_sha256": signed.anchor_certificate_sha256,
+                "fingerprint": preparer.custody.fingerprint,
+            }
+            if preparer.created:
+                text = _(
+                    "signed: PAdES {level}, SHA-256 {sha256}; signature time {time} from {tsa}; "
+                    "preparer CA certificate (made now) SHA-256 {ca_sha256}, bound to custody "
+                    "key {fingerprint}"
+                )
+            else:
+                text = _(
+                    "signed: PAdES {level}, SHA-256 {sha256}; signature time {time} from {tsa}; "
+                    "preparer CA certificate SHA-256 {ca_sha256}, bound to custody key "
+                    "{fingerprint}"
+                )
+            out.print(escape(text.format(**signing)))
     raise typer.Exit(
         {"verified": ExitCode.OK, "unconfirmed": ExitCode.UNCONFIRMED}.get(
             built.verdict_code, ExitCode.FINDINGS
@@ -398,12 +485,12 @@ def report(
 
 def _unlock_preparer(key: str | None) -> Any:
     """The preparer's custody key and PDF-signing identity (passphrase asked once)."""
-    from custody.cli.common import ask_passphrase
+    from custody.cli.common import ask_passphrase, passphrase_prompt
     from custody.delivery.report.signing import unlock_preparer
     from custody.keys.keyring import Keyring
 
     key_file = Keyring().select(key)
-    passphrase = ask_passphrase(f"Passphrase for key {key_file.name!r}")
+    passphrase = ask_passphrase(passphrase_prompt(key_file.name))
     return unlock_preparer(key_file, passphrase)
 
 
@@ -431,7 +518,11 @@ def _signing_tsas(
         try:
             pems.append(path.read_bytes()[: 4 << 20])
         except OSError as exc:
-            raise InputError(f"cannot read TSA certificate file {path}: {exc.strerror}") from None
+            raise InputError(
+                _("cannot read TSA certificate file {path}: {why}").format(
+                    path=path, why=exc.strerror
+                )
+            ) from None
     return urls, pems
 
 
@@ -466,12 +557,12 @@ def disclose(
     from custody.system.files import write_atomic
 
     if output is None:
-        raise UsageError("say where to write the disclosures with --out FILE")
+        raise UsageError(_("say where to write the disclosures with --out FILE"))
     if output.exists():
-        raise UsageError(f"{output} exists; not overwritten")
+        raise UsageError(_("{path} exists; not overwritten").format(path=output))
     fields = _fields(field or [], "--field")
     if not fields:
-        raise UsageError("say which values to reveal with --field (collector, source_path, ...)")
+        raise UsageError(_("say which values to reveal with --field (collector, source_path, ...)"))
     evidence = evidence_root(root)
     with open_ledger(evidence) as ledger:
         seqs = select_items(ledger, items, tag, incident, exhibit)
@@ -483,11 +574,14 @@ def disclose(
             if name in fields and digest in known:
                 chosen.append((seq, name, known[digest]))
     if not chosen:
+        or_word = _("or")  # between field names, which stay as the option takes them
         raise UsageError(
-            f"none of these items has a committed {' or '.join(fields)} whose value this root "
-            "keeps (records made before commitments hold their values in the clear)"
+            _(
+                "none of these items has a committed {fields} whose value this root keeps "
+                "(records made before commitments hold their values in the clear)"
+            ).format(fields=f" {or_word} ".join(fields))
         )
-    write_atomic(output, b"".join(d.text.encode("ascii") + b"\n" for _, _, d in chosen))
+    write_atomic(output, b"".join(d.text.encode("ascii") + b"\n" for *_seq, d in chosen))
     if json_output:
         emit_json(
             {
@@ -500,8 +594,22 @@ def disclose(
         )
         return
     for seq, name, d in chosen:
-        out.print(f"record {seq}: {name} = {escape(str(d.parts()[2]))} (commitment {d.digest})")
-    out.print(f"{len(chosen)} disclosure(s) written to {escape(str(output))}")
+        out.print(
+            escape(
+                _("record {seq}: {field} = {value} (commitment {digest})").format(
+                    seq=seq, field=name, value=d.parts()[2], digest=d.digest
+                )
+            )
+        )
+    out.print(
+        escape(
+            ngettext(
+                "{n} disclosure(s) written to {path}",
+                "{n} disclosure(s) written to {path}",
+                len(chosen),
+            ).format(n=len(chosen), path=output)
+        )
+    )
 
 
 @app.command("import")
@@ -542,15 +650,24 @@ def import_command(
         if report.event is None:
             render_verification(report.verification)
             why = (
-                "the bundle does not verify"
+                _("the bundle does not verify; nothing was written")
                 if not report.verification.ok
-                else "a signer is not a key you trust: confirm its fingerprint with the sender "
-                "by another channel, then 'custody trust add' it (or pass --trusted-key)"
+                else _(
+                    "a signer is not a key you trust: confirm its fingerprint with the sender "
+                    "by another channel, then 'custody trust add' it (or pass --trusted-key); "
+                    "nothing was written"
+                )
             )
-            err.print(f"[bold red]refused[/]: {why}; nothing was written")
+            refused = styled("bold red", _("refused"))
+            err.print(f"{refused}: {escape(why)}")
         else:
             out.print(
-                f"imported {report.imported} item(s) into {escape(report.folder)}; "
-                f"receipt recorded as record {report.event}"
+                escape(
+                    ngettext(
+                        "imported {n} item(s) into {folder}; receipt recorded as record {seq}",
+                        "imported {n} item(s) into {folder}; receipt recorded as record {seq}",
+                        report.imported,
+                    ).format(n=report.imported, folder=report.folder, seq=report.event)
+                )
             )
     raise typer.Exit(exit_code(report.verification))

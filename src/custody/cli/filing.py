@@ -18,6 +18,7 @@ from custody.cli.common import (
     evidence_root,
     out,
 )
+from custody.cli.render import verdict_word
 from custody.cli.verify import (
     CheckpointOpt,
     RequireTimestampsOpt,
@@ -27,6 +28,7 @@ from custody.cli.verify import (
     trust_policy,
 )
 from custody.errors import ExitCode
+from custody.i18n import _, ngettext
 
 SourceArg = Annotated[
     Path | None, typer.Argument(help="Evidence root, bundle folder or .zip (default: here).")
@@ -56,7 +58,7 @@ def verified_report(
     target = source if source is not None else evidence_root(None).path
     if is_bundle(target):
         if ledger is not None:
-            raise UsageError("--ledger applies to evidence roots, not bundles")
+            raise UsageError(_("--ledger applies to evidence roots, not bundles"))
     else:
         confirm_ledger(find_root(explicit=str(target)), ledger)
     return build_report(
@@ -110,7 +112,7 @@ def register(
     from custody.errors import UsageError
 
     if output is None:
-        raise UsageError("say where to write with --out register.csv or --out register.xlsx")
+        raise UsageError(_("say where to write with --out register.csv or --out register.xlsx"))
     register_format(output)
     # The register is a file with no language of its own (English column headings, a file
     # format): everything it takes from the report - statuses, what was trusted - is made
@@ -132,9 +134,15 @@ def register(
             }
         )
     else:
+        rows = len(table.rows)
         out.print(
-            f"{built.verdict}: register of {len(table.rows)} item(s) written to "
-            f"{escape(str(output))}"
+            escape(
+                ngettext(
+                    "{verdict}: register of {n} item(s) written to {path}",
+                    "{verdict}: register of {n} item(s) written to {path}",
+                    rows,
+                ).format(verdict=verdict_word(built.verdict_code), n=rows, path=output)
+            )
         )
     _exit(built)
 
@@ -189,7 +197,7 @@ def certify(
     if list_templates:
         given = [template, output, name, title, organisation, place, exhibit, tag, source]
         if any(v is not None for v in given):
-            raise UsageError("--list lists the templates; it takes no other option")
+            raise UsageError(_("--list lists the templates; it takes no other option"))
         found = available(template_dir)
         if json_output:
             emit_json({"templates": [t.to_json() for t in found]})
@@ -198,9 +206,9 @@ def certify(
                 out.out(f"{t.name} ({t.lang}): {t.path}", highlight=False)
         return
     if template is None:
-        raise UsageError("choose a template with --template NAME (see 'custody certify --list')")
+        raise UsageError(_("choose a template with --template NAME (see 'custody certify --list')"))
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
-        raise UsageError("say where to write with --out FILE.html or --out FILE.pdf")
+        raise UsageError(_("say where to write with --out FILE.html or --out FILE.pdf"))
     # The certification is a document in its template's language: what it takes from the
     # report (findings, statuses) is made in that language, or in English when custody has
     # no messages in it - never in the language this run happens to speak.
@@ -231,8 +239,21 @@ def certify(
             }
         )
     else:
+        items = len(built.items)
         out.print(
-            f"{built.verdict}: {escape(template)} filled for {len(built.items)} item(s), "
-            f"written to {escape(str(output))}; review it with counsel before signing"
+            escape(
+                ngettext(
+                    "{verdict}: {template} filled for {n} item(s), written to {path}; review "
+                    "it with counsel before signing",
+                    "{verdict}: {template} filled for {n} item(s), written to {path}; review "
+                    "it with counsel before signing",
+                    items,
+                ).format(
+                    verdict=verdict_word(built.verdict_code),
+                    template=template,
+                    n=items,
+                    path=output,
+                )
+            )
         )
     _exit(built)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from custody.cli.common import (
@@ -23,6 +24,15 @@ from custody.cli.common import (
     shown,
     signer_for,
 )
+from custody.cli.render import said, styled
+from custody.i18n import N_, _, ngettext
+
+# What a source names but does not hold (custody.acquisition.intake), in words.
+MISSING_WORDS = {
+    "omitted": N_("OMITTED"),
+    "unsafe": N_("UNSAFE NAME"),
+    "missing": N_("MISSING"),
+}
 
 
 def run_intake(
@@ -43,7 +53,7 @@ def run_intake(
     evidence = evidence_root(root)
     signer = signer_for(key)
     try:
-        with progress_bar("Ingesting", not json_output) as observer:
+        with progress_bar(_("Ingesting"), not json_output) as observer:
             return intake(
                 evidence,
                 str(source),
@@ -56,7 +66,9 @@ def run_intake(
                 expected_fingerprints=expected,
             )
     except BagInvalidError as exc:
-        # Every reason, one a line, before the one-line error the CLI always ends with.
+        # Every reason, one a line, before the one-line error the CLI always ends with; each
+        # line framed as 'custody bagit validate' frames it ("error: " stays English in every
+        # language, a format scripts key on; the finding's message is in the run's language).
         for finding in exc.validation.errors:
             err.print(f"error: {shown(str(finding))}", soft_wrap=True)
         raise
@@ -101,56 +113,81 @@ def intake_json(report: Any) -> dict[str, Any]:
 
 def render_intake(report: Any) -> None:
     """What the source said, as its claims; what failed, loudly; nothing cut short."""
-    err.print(f"According to {shown(report.source)}:")
+    err.print(shown(_("According to {source}:").format(source=report.source)))
     roles: dict[str, int] = {}
     for role in report.roles.values():
         roles[role] = roles.get(role, 0) + 1
     for role, count in sorted(roles.items()):
-        err.print(f"  {count} file(s) recorded as {shown(role)}")
+        # The role ("media", "chat") is the name the provenance entry records.
+        text = ngettext(
+            "{n} file(s) recorded as {role}", "{n} file(s) recorded as {role}", count
+        ).format(n=count, role=role)
+        err.print(f"  {shown(text)}")
     for m in report.missing:
-        word = {"omitted": "OMITTED", "unsafe": "UNSAFE NAME"}.get(m.status, "MISSING")
-        said = "".join(
-            f", {label} {shown(value)}"
-            for label, value in (("from", m.sender), ("at", m.time_as_written))
-            if value
-        )
-        err.print(
-            f"  [bold yellow]{word}[/] {shown(m.name)} ({shown(m.where)}{said}): {shown(m.reason)}"
-        )
+        word = said(MISSING_WORDS, m.status if m.status in MISSING_WORDS else "missing")
+        # What the source says of it (its sender, its time as written) is its claim.
+        fields = {"name": m.name, "where": m.where, "sender": m.sender,
+                  "time": m.time_as_written, "reason": m.reason}  # fmt: skip
+        if m.sender and m.time_as_written:
+            text = _("{name} ({where}, from {sender}, at {time}): {reason}")
+        elif m.sender:
+            text = _("{name} ({where}, from {sender}): {reason}")
+        elif m.time_as_written:
+            text = _("{name} ({where}, at {time}): {reason}")
+        else:
+            text = _("{name} ({where}): {reason}")
+        err.print(f"  [bold yellow]{escape(word)}[/] {shown(text.format(**fields))}")
+    note = _("note")
     for p in report.problems:
-        where = f" ({shown(p.where)})" if p.where else ""
-        err.print(f"  [yellow]note[/] {shown(p.code)}{where}: {shown(p.message)}")
+        # The problem's code is the reader's identifier; its message is the reader's words.
+        if p.where:
+            text = _("{code} ({where}): {message}").format(
+                code=p.code, where=p.where, message=p.message
+            )
+        else:
+            text = _("{code}: {message}").format(code=p.code, message=p.message)
+        err.print(f"  {styled('yellow', note)} {shown(text)}")
+    bag_warning = _("bag warning")
     for warning in report.warnings:
-        err.print(f"  [yellow]bag warning[/] {shown(warning)}")
+        err.print(f"  {styled('yellow', bag_warning)} {shown(warning)}")
     if report.checks:
         counts: dict[str, dict[str, int]] = {}
         for c in report.checks:
             states = counts.setdefault(c.name, {})
             states[c.state] = states.get(c.state, 0) + 1
-        table = Table("check", "passed", "failed", "not checkable",
-                      title="Checks of the source's own proofs (files)")  # fmt: skip
+        table = Table(
+            *(escape(h) for h in (_("check"), _("passed"), _("failed"), _("not checkable"))),
+            title=escape(_("Checks of the source's own proofs (files)")),
+        )
         for name, states in counts.items():
             failed = states.get("failed", 0)
             table.add_row(
-                name,
+                escape(name),
                 str(states.get("passed", 0)),
                 f"[bold red]{failed}[/]" if failed else "0",
                 str(states.get("not_checkable", 0)),
             )
         err.print(table)
         unchecked = {c.name: c.reason for c in report.checks if c.state == "not_checkable"}
+        not_checkable = _("not checkable")
         for name, reason in unchecked.items():
-            err.print(f"  [yellow]not checkable[/] {name}: {shown(reason)}")
+            err.print(f"  {styled('yellow', not_checkable)} {shown(name)}: {shown(reason)}")
+        check_failed = _("CHECK FAILED")
         for c in report.failed_checks:
-            err.print(f"[bold red]CHECK FAILED[/] {shown(c.path)} {c.name}: {shown(c.reason)}")
+            err.print(
+                f"{styled('bold red', check_failed)} {shown(c.path)} {shown(c.name)}: "
+                f"{shown(c.reason)}"
+            )
+    not_attached = _("CLAIMS NOT ATTACHED")
     for path, why in report.unlinked:
-        err.print(f"[bold red]CLAIMS NOT ATTACHED[/] {shown(path)}: {shown(why)}")
+        err.print(f"{styled('bold red', not_attached)} {shown(path)}: {shown(why)}")
+    already = _("already recorded")
     for path in report.already_recorded:
-        err.print(
-            f"[yellow]already recorded[/] {shown(path)}: the same file was recorded earlier "
-            "without this source's claims; ingest the source into another folder (--into) "
-            "to record them"
-        )
+        text = _(
+            "{path}: the same file was recorded earlier without this source's claims; ingest "
+            "the source into another folder (--into) to record them"
+        ).format(path=path)
+        err.print(f"{styled('yellow', already)} {shown(text)}")
 
 
 # --- custody bagit validate -----------------------------------------------------------------

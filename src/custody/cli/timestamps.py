@@ -25,7 +25,9 @@ from custody.cli.common import (
     signer_for,
     unlocker_for,
 )
+from custody.cli.render import said, styled
 from custody.errors import ExitCode, InputError, UsageError
+from custody.i18n import N_, _, ngettext
 
 timestamp_app = typer.Typer(invoke_without_command=True)
 app.add_typer(timestamp_app, name="timestamp")
@@ -114,18 +116,24 @@ def timestamp(
         named = [name for name, on in given.items() if on]
         if named:
             raise UsageError(
-                f"{', '.join(named)} apply to 'custody timestamp' itself, not to "
-                f"'timestamp {ctx.invoked_subcommand}': put them after the subcommand"
+                _(
+                    "{options} apply to 'custody timestamp' itself, not to "
+                    "'timestamp {subcommand}': put them after the subcommand"
+                ).format(options=", ".join(named), subcommand=ctx.invoked_subcommand)
             )
         return
     if request_out is not None and responses is not None:
-        raise UsageError("--request-out and --responses are two ends of the air gap: use one")
+        raise UsageError(_("--request-out and --responses are two ends of the air gap: use one"))
     if request_out is not None and tsa_root:
-        raise UsageError("--tsa-root checks replies: give it with --responses, not --request-out")
+        raise UsageError(
+            _("--tsa-root checks replies: give it with --responses, not --request-out")
+        )
     if responses is not None and (tsa or min_success is not None):
         raise UsageError(
-            "--tsa and --min choose what to request: give them with --request-out; the "
-            "replies are checked against the requests as they were made"
+            _(
+                "--tsa and --min choose what to request: give them with --request-out; the "
+                "replies are checked against the requests as they were made"
+            )
         )
     evidence = evidence_root(root)
     if request_out is not None:
@@ -156,16 +164,16 @@ def _write_requests(
     from custody.timestamps.stamping import _dump, write_requests
 
     if target.exists():
-        raise UsageError(f"{target} exists; not overwritten")
+        raise UsageError(_("{path} exists; not overwritten").format(path=target))
     signer = signer_for(key)
     batch = write_requests(evidence, signer, tsa_urls=tsa or None, min_success=min_success)
     if batch.new_checkpoint is not None:
-        err.print(f"made checkpoint record {batch.new_checkpoint}")
+        err.print(_("made checkpoint record {seq}").format(seq=batch.new_checkpoint))
     if not batch.count:
         if json_output:
             emit_json({**batch.to_json(), "out": None})
         else:
-            out.print("Every checkpoint already has its timestamps: no request to carry.")
+            out.print(_("Every checkpoint already has its timestamps: no request to carry."))
         return
     write_atomic(target, _dump(batch.document))
     if json_output:
@@ -175,14 +183,35 @@ def _write_requests(
     checkpoints = sorted({r["checkpoint"] for r in document["requests"]})
     authorities = sorted({r["tsa"] for r in document["requests"]})
     out.print(
-        f"{batch.count} request(s) for checkpoint(s) {', '.join(map(str, checkpoints))} to "
-        f"{len(authorities)} authority(ies) written to {escape(str(target))}"
+        escape(
+            ngettext(
+                "{n} request(s) for checkpoint(s) {checkpoints} to {authorities} "
+                "authority(ies) written to {path}",
+                "{n} request(s) for checkpoint(s) {checkpoints} to {authorities} "
+                "authority(ies) written to {path}",
+                batch.count,
+            ).format(
+                n=batch.count,
+                checkpoints=", ".join(map(str, checkpoints)),
+                authorities=len(authorities),
+                path=target,
+            )
+        )
     )
-    out.print(f"  a copy is kept in {escape(str(batch.kept))}; replies are checked against it")
     out.print(
-        "Next: carry the file to any online machine (it holds no key and no evidence) and "
-        f"run 'custody timestamp fetch {escape(target.name)} --out replies.json'; bring "
-        "replies.json back and run 'custody timestamp --responses replies.json' here."
+        "  "
+        + escape(
+            _("a copy is kept in {path}; replies are checked against it").format(path=batch.kept)
+        )
+    )
+    out.print(
+        escape(
+            _(
+                "Next: carry the file to any online machine (it holds no key and no evidence) "
+                "and run 'custody timestamp fetch {name} --out replies.json'; bring "
+                "replies.json back and run 'custody timestamp --responses replies.json' here."
+            ).format(name=target.name)
+        )
     )
 
 
@@ -194,7 +223,9 @@ def _accept(
     try:
         data = responses.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {responses}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=responses, why=exc.strerror)
+        ) from None
     document = load_exchange(data, RESPONSES_FORMAT, str(responses))
     trust = root_trust(evidence, tsa_root)
     signer = signer_for(key)
@@ -233,15 +264,17 @@ def timestamp_fetch(
     )
 
     if output is None:
-        raise UsageError("say where to write the replies with --out FILE")
+        raise UsageError(_("say where to write the replies with --out FILE"))
     if output.exists():
-        raise UsageError(f"{output} exists; not overwritten")
+        raise UsageError(_("{path} exists; not overwritten").format(path=output))
     if not 0 < timeout <= 600:
-        raise UsageError("--timeout is a number of seconds between 0 and 600")
+        raise UsageError(_("--timeout is a number of seconds between 0 and 600"))
     try:
         data = requests_file.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {requests_file}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=requests_file, why=exc.strerror)
+        ) from None
     document = load_exchange(data, REQUESTS_FORMAT, str(requests_file))
     replies, outcomes = fetch_responses(document, timeout=timeout)
     write_atomic(output, _dump(replies))
@@ -258,67 +291,112 @@ def timestamp_fetch(
     else:
         _render_fetched(outcomes)
         out.print(
-            f"{received} of {len(outcomes)} reply(ies) written to {escape(str(output))}; "
-            "take it back to the evidence machine: custody timestamp --responses "
-            f"{escape(output.name)}"
+            escape(
+                ngettext(
+                    "{received} of {n} reply(ies) written to {path}; take it back to the "
+                    "evidence machine: custody timestamp --responses {name}",
+                    "{received} of {n} reply(ies) written to {path}; take it back to the "
+                    "evidence machine: custody timestamp --responses {name}",
+                    len(outcomes),
+                ).format(received=received, n=len(outcomes), path=output, name=output.name)
+            )
         )
     if received < len(outcomes):
         raise typer.Exit(ExitCode.TIMESTAMP_PENDING)
+
+
+def _authority_failed(tsa: str, reason: str, checkpoints: list[int], *, skipped: bool) -> str:
+    """One line for an authority that failed, as "failed TSA: why (checkpoint(s) 4, 9)",
+    the authority named once (markup included)."""
+    # The library's reason names the authority again ("timestamp authority URL ..."); said
+    # once is enough. Replaced in the reason's own language: English, or left as it is.
+    said = reason.replace(f"timestamp authority {tsa}", "the authority")
+    mark = styled("dim", _("not recorded")) if skipped else styled("red", _("failed"))
+    rest = _("{tsa}: {reason} (checkpoint(s) {checkpoints})").format(
+        tsa=tsa, reason=said, checkpoints=", ".join(map(str, checkpoints))
+    )
+    return f"{mark} {escape(rest)}"
 
 
 def _render_fetched(outcomes: list[Any]) -> None:
     seen_dead: set[str] = set()
     for o in outcomes:
         if o.ok:
-            out.print(f"checkpoint {o.checkpoint}: [green]received[/] from {escape(o.tsa)}")
+            # A whole sentence, green on a terminal (its one word "received" was, before).
+            out.print(
+                escape(
+                    _("checkpoint {checkpoint}: received from {tsa}").format(
+                        checkpoint=o.checkpoint, tsa=o.tsa
+                    )
+                ),
+                style="green",
+            )
         elif o.tsa not in seen_dead:
             seen_dead.add(o.tsa)
             others = sorted({x.checkpoint for x in outcomes if x.tsa == o.tsa and not x.ok})
-            said = o.reason.replace(f"timestamp authority {o.tsa}", "the authority")
-            out.print(
-                f"[red]failed[/] {escape(o.tsa)}: {escape(said)} (checkpoint(s) "
-                f"{', '.join(map(str, others))})"
-            )
+            out.print(_authority_failed(o.tsa, o.reason, others, skipped=False))
 
 
 def render_stamp(report: Any) -> None:
     """Stamped tokens one line each; an authority that failed, once, with the checkpoints it
     was not asked for again; then the pending summary."""
     if report.new_checkpoint is not None:
-        err.print(f"made checkpoint record {report.new_checkpoint}")
+        err.print(_("made checkpoint record {seq}").format(seq=report.new_checkpoint))
     if not report.checkpoints:
-        out.print("Every checkpoint already has its timestamps.")
+        out.print(_("Every checkpoint already has its timestamps."))
         return
     failures: dict[tuple[str, str], list[int]] = {}
     for entry in report.checkpoints:
         for o in entry.outcomes:
             if o.ok:
+                # A whole sentence, green on a terminal (its one word "stamped" was, before).
+                # The reason is the library's account of the token.
                 out.print(
-                    f"checkpoint {entry.checkpoint}: [green]stamped[/] by {escape(o.tsa)} at "
-                    f"{o.gen_time} (record {o.record}): {escape(o.reason)}"
+                    escape(
+                        _(
+                            "checkpoint {checkpoint}: stamped by {tsa} at {time} "
+                            "(record {seq}): {reason}"
+                        ).format(
+                            checkpoint=entry.checkpoint,
+                            tsa=o.tsa,
+                            time=o.gen_time,
+                            seq=o.record,
+                            reason=o.reason,
+                        )
+                    ),
+                    style="green",
                 )
             else:
                 failures.setdefault((o.tsa, o.reason), []).append(entry.checkpoint)
     for (tsa, reason), checkpoints in failures.items():
-        listing = ", ".join(map(str, checkpoints))
-        said = reason.replace(f"timestamp authority {tsa}", "the authority")
-        mark = "[dim]not recorded[/]" if reason.startswith("skipped") else "[red]failed[/]"
-        out.print(f"{mark} {escape(tsa)}: {escape(said)} (checkpoint(s) {listing})")
+        # "skipped ..." is how the library says an authority was not asked again.
+        out.print(_authority_failed(tsa, reason, checkpoints, skipped=reason.startswith("skipped")))
     pending = report.pending
     added = sum(1 for entry in report.checkpoints for o in entry.outcomes if o.ok)
     if pending:
         listing = ", ".join(str(c.checkpoint) for c in pending)
-        out.print(
-            f"[bold yellow]PENDING[/]: checkpoint(s) {listing} have fewer than the "
-            f"{report.min_success} token(s) the policy asks for; run 'custody timestamp' "
-            "again when the timestamp authorities can be reached (or, on a machine that "
-            "must stay offline, 'custody timestamp --request-out FILE')"
-        )
+        text = ngettext(
+            "checkpoint(s) {checkpoints} have fewer than the {n} token(s) the policy asks "
+            "for; run 'custody timestamp' again when the timestamp authorities can be reached "
+            "(or, on a machine that must stay offline, 'custody timestamp --request-out FILE')",
+            "checkpoint(s) {checkpoints} have fewer than the {n} token(s) the policy asks "
+            "for; run 'custody timestamp' again when the timestamp authorities can be reached "
+            "(or, on a machine that must stay offline, 'custody timestamp --request-out FILE')",
+            report.min_success,
+        ).format(checkpoints=listing, n=report.min_success)
+        pending_word = _("PENDING")
+        out.print(f"{styled('bold yellow', pending_word)}: {escape(text)}")
     elif added:
         stamped = sum(1 for entry in report.checkpoints if any(o.ok for o in entry.outcomes))
-        out.print(f"[bold green]Stamped[/]: {added} token(s) over {stamped} checkpoint(s).")
+        text = ngettext(
+            "{n} token(s) over {checkpoints} checkpoint(s).",
+            "{n} token(s) over {checkpoints} checkpoint(s).",
+            added,
+        ).format(n=added, checkpoints=stamped)
+        stamped_word = _("Stamped")
+        out.print(f"{styled('bold green', stamped_word)}: {escape(text)}")
     else:
-        out.print("No new token recorded; no checkpoint is pending.")
+        out.print(_("No new token recorded; no checkpoint is pending."))
 
 
 @app.command()
@@ -391,59 +469,120 @@ def renew(
 def render_renew(report: Any) -> None:
     from custody.clock import format_time
 
-    verb = "would" if report.dry_run else "did"
-    out.print(f"Evidence records (RFC 4998), judged {format_time(report.at)}")
     out.print(
-        f"renewing what lapses before {format_time(report.renew_before)}"
-        + (f", migrating to {report.requested_algorithm}" if report.requested_algorithm else "")
+        escape(_("Evidence records (RFC 4998), judged {time}").format(time=format_time(report.at)))
     )
+    before = format_time(report.renew_before)
+    if report.requested_algorithm:
+        out.print(
+            escape(
+                _("renewing what lapses before {time}, migrating to {algorithm}").format(
+                    time=before, algorithm=report.requested_algorithm
+                )
+            )
+        )
+    else:
+        out.print(escape(_("renewing what lapses before {time}").format(time=before)))
     for action in report.actions:
-        target = f" of record {action.renews}" if action.renews is not None else ""
         checkpoints = ", ".join(str(g.checkpoint) for g in action.objects)
         if action.outcome == "planned":
-            mark = "[yellow]would[/]" if report.dry_run else "[yellow]planned[/]"
-        elif action.outcome == "done":
-            mark = "[green]done[/]"
+            word = _("would") if report.dry_run else _("planned")
+            mark = f"[yellow]{escape(word)}[/]"
         else:
-            mark = f"[red]{action.outcome}[/]"
-        out.print(f"  {mark} {action.action}{target}, checkpoint(s) {checkpoints}")
-        out.print(f"    why: {shown(action.reason)}")
+            colour = "green" if action.outcome == "done" else "red"
+            mark = f"[{colour}]{escape(said(OUTCOMES, action.outcome))}[/]"
+        doing = said(ACTIONS, action.action)
+        if action.renews is not None:
+            what = _("{action} of record {seq}, checkpoint(s) {checkpoints}").format(
+                action=doing, seq=action.renews, checkpoints=checkpoints
+            )
+        else:
+            what = _("{action}, checkpoint(s) {checkpoints}").format(
+                action=doing, checkpoints=checkpoints
+            )
+        out.print(f"  {mark} {escape(what)}")
+        out.print("    " + shown(_("why: {reason}").format(reason=action.reason)))
         if action.outcome == "done":
             out.print(
-                f"    {action.algorithm} archive timestamp of {action.gen_time} by "
-                f"{shown(action.tsa or '')}"
+                "    "
+                + shown(
+                    _("{algorithm} archive timestamp of {time} by {tsa}").format(
+                        algorithm=action.algorithm, time=action.gen_time, tsa=action.tsa or ""
+                    )
+                )
             )
-            out.print(f"    record {action.record}, {action.bytes_added} bytes added")
+            out.print(
+                "    "
+                + escape(
+                    _("record {seq}, {size} bytes added").format(
+                        seq=action.record, size=action.bytes_added
+                    )
+                )
+            )
         elif action.message:
             out.print(f"    {shown(action.message)}")
+    current = _("current")
     for row in report.current:
         checkpoints = ", ".join(str(c) for c in row["checkpoints"])
-        out.print(
-            f"  [green]current[/] record {row['evidence_record']}, checkpoint(s) {checkpoints}"
+        text = _("record {seq}, checkpoint(s) {checkpoints}").format(
+            seq=row["evidence_record"], checkpoints=checkpoints
         )
+        out.print(f"  {styled('green', current)} {escape(text)}")
         out.print(f"    {shown(row['reason'])}")
+    skipped = _("skipped")
     for row in report.skipped:
-        out.print(f"  [yellow]skipped[/] checkpoint {row['checkpoint']}: {shown(row['reason'])}")
+        text = _("checkpoint {checkpoint}: {reason}").format(
+            checkpoint=row["checkpoint"], reason=row["reason"]
+        )
+        out.print(f"  {styled('yellow', skipped)} {shown(text)}")
+    validation = _("validation")
     for row in report.validation:
         if row["record"] is None:
-            out.print(
-                f"  [yellow]{verb} fetch[/] validation material for record {row['for']} "
-                f"({row['missing']} item(s) missing)"
-            )
+            word = _("would fetch") if report.dry_run else _("did fetch")
+            text = ngettext(
+                "validation material for record {seq} ({n} item(s) missing)",
+                "validation material for record {seq} ({n} item(s) missing)",
+                row["missing"],
+            ).format(seq=row["for"], n=row["missing"])
+            out.print(f"  [yellow]{escape(word)}[/] {escape(text)}")
         else:
-            out.print(
-                f"  [green]validation[/] record {row['record']}: {row['files']} file(s) for "
-                f"record {row['for']}, {row['missing']} still missing"
-            )
+            text = ngettext(
+                "record {seq}: {n} file(s) for record {target}, {missing} still missing",
+                "record {seq}: {n} file(s) for record {target}, {missing} still missing",
+                row["files"],
+            ).format(seq=row["record"], n=row["files"], target=row["for"], missing=row["missing"])
+            out.print(f"  {styled('green', validation)} {escape(text)}")
     if not report.actions and not report.validation:
-        out.print("Nothing is due.")
+        out.print(_("Nothing is due."))
     if report.failed:
-        err.print(
-            f"[bold red]FAILED[/]: {len(report.failed)} evidence set(s) cannot be read: "
-            "run 'custody verify'"
-        )
+        text = ngettext(
+            "{n} evidence set(s) cannot be read: run 'custody verify'",
+            "{n} evidence set(s) cannot be read: run 'custody verify'",
+            len(report.failed),
+        ).format(n=len(report.failed))
+        failed_word = _("FAILED")
+        err.print(f"{styled('bold red', failed_word)}: {escape(text)}")
     elif report.pending:
-        err.print(
-            f"[bold yellow]PENDING[/]: {len(report.pending)} renewal(s) could not be made (no "
-            "timestamp authority answered); run 'custody renew' again before the deadlines"
-        )
+        text = ngettext(
+            "{n} renewal(s) could not be made (no timestamp authority answered); run "
+            "'custody renew' again before the deadlines",
+            "{n} renewal(s) could not be made (no timestamp authority answered); run "
+            "'custody renew' again before the deadlines",
+            len(report.pending),
+        ).format(n=len(report.pending))
+        pending_word = _("PENDING")
+        err.print(f"{styled('bold yellow', pending_word)}: {escape(text)}")
+
+
+# How a renewal went (custody.timestamps.longterm.RenewAction.outcome), in words.
+OUTCOMES = {"done": N_("done"), "pending": N_("pending"), "failed": N_("failed")}
+
+# What a renewal does (RenewAction.action: the name the record and --json give it), in words.
+ACTIONS = {
+    # Translators: custody renew puts a stamped checkpoint under its first evidence record.
+    "initial": N_("initial"),
+    # Translators: a new archive timestamp over an evidence record (RFC 4998 section 5.2).
+    "timestamp-renewal": N_("timestamp-renewal"),
+    # Translators: a new hash tree and archive timestamp, under another algorithm (5.3).
+    "hashtree-renewal": N_("hashtree-renewal"),
+}

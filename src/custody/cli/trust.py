@@ -11,6 +11,7 @@ from rich.markup import escape
 from custody.cli.common import JsonOpt, app, emit_json, out
 from custody.cli.render import grouped
 from custody.errors import UsageError
+from custody.i18n import _, ngettext
 
 trust_app = typer.Typer(
     help="Trust anchors: the signers you have confirmed (kept in your custody home).",
@@ -50,20 +51,35 @@ def trust_add(
         path = Path(key)
         if not path.exists():
             raise UsageError(
-                f"{key!r} is neither a fingerprint (64 hex digits) nor a public key file"
+                _("{key} is neither a fingerprint (64 hex digits) nor a public key file").format(
+                    key=repr(key)
+                )
             )
         found = fingerprints_in_file(path)
         if len(found) != 1:
-            raise UsageError(f"{path} names {len(found)} keys; add them one at a time")
+            raise UsageError(
+                ngettext(
+                    "{path} names {n} keys; add them one at a time",
+                    "{path} names {n} keys; add them one at a time",
+                    len(found),
+                ).format(path=path, n=len(found))
+            )
         fingerprint, pem = found[0]
     store = TrustStore()
     changed = store.add(StoredAnchor(fingerprint, name, note, format_time(utc_now()), pem))
     if json_output:
         emit_json({"fingerprint": fingerprint, "name": name, "added": changed})
         return
-    what = "now trusted" if changed else "was already trusted"
-    label = f" ({escape(name)})" if name else ""
-    out.print(f"key {grouped(fingerprint)}{label} {what}; kept in {escape(str(store.path))}")
+    fields = {"fingerprint": grouped(fingerprint), "name": name, "path": store.path}
+    if changed and name:
+        text = _("key {fingerprint} ({name}) now trusted; kept in {path}")
+    elif changed:
+        text = _("key {fingerprint} now trusted; kept in {path}")
+    elif name:
+        text = _("key {fingerprint} ({name}) was already trusted; kept in {path}")
+    else:
+        text = _("key {fingerprint} was already trusted; kept in {path}")
+    out.print(escape(text.format(**fields)))
 
 
 @trust_app.command("list")
@@ -83,13 +99,22 @@ def trust_list(json_output: JsonOpt = False) -> None:
         )
         return
     if not own and not stored:
-        out.print("You trust no key yet: 'custody trust add' a signer you have confirmed.")
+        out.print(_("You trust no key yet: 'custody trust add' a signer you have confirmed."))
     for a in own:
-        out.print(f"{grouped(a.fingerprint)}  your own key {escape(str(a.name))}")
-    for s in stored:
-        label = f"{escape(s.name)}, " if s.name else ""
-        note = f"; {escape(s.note)}" if s.note else ""
-        out.print(f"{grouped(s.fingerprint)}  {label}added {s.added}{note}")
+        text = _("your own key {name}").format(name=a.name)
+        out.print(f"{grouped(a.fingerprint)}  {escape(text)}")
+    for anchor in stored:
+        fields = {"name": anchor.name, "time": anchor.added, "note": anchor.note}
+        # Four whole sentences: a name and a note are each there or not.
+        if anchor.name and anchor.note:
+            text = _("{name}, added {time}; {note}")
+        elif anchor.name:
+            text = _("{name}, added {time}")
+        elif anchor.note:
+            text = _("added {time}; {note}")
+        else:
+            text = _("added {time}")
+        out.print(f"{grouped(anchor.fingerprint)}  {escape(text.format(**fields))}")
 
 
 @trust_app.command("remove")
@@ -104,7 +129,11 @@ def trust_remove(
     if json_output:
         emit_json({"fingerprint": removed.fingerprint, "name": removed.name, "removed": True})
     else:
-        out.print(f"key {grouped(removed.fingerprint)} is no longer trusted")
+        out.print(
+            _("key {fingerprint} is no longer trusted").format(
+                fingerprint=grouped(removed.fingerprint)
+            )
+        )
 
 
 @trust_app.command("ledgers")
@@ -118,15 +147,29 @@ def trust_ledgers(json_output: JsonOpt = False) -> None:
         emit_json({"ledgers": [ledger.to_json() for ledger in ledgers]})
         return
     if not ledgers:
-        out.print("No ledger remembered yet: every verification that finds one intact adds it.")
+        out.print(_("No ledger remembered yet: every verification that finds one intact adds it."))
     for ledger in ledgers:
-        out.print(f"ledger {ledger.identity}")
+        out.print(_("ledger {identity}").format(identity=ledger.identity))
         for seen in sorted(ledger.checkpoints, key=lambda c: c.tree_size):
-            cosigned = "; you cosigned it" if seen.cosigned else ""
-            out.print(
-                f"  {seen.tree_size} records, root {seen.root}: first seen {seen.first_seen} "
-                f"from {escape(seen.source)}{cosigned}"
-            )
+            fields = {
+                "n": seen.tree_size,
+                "root": seen.root,
+                "time": seen.first_seen,
+                "source": seen.source,
+            }
+            if seen.cosigned:
+                text = ngettext(
+                    "{n} records, root {root}: first seen {time} from {source}; you cosigned it",
+                    "{n} records, root {root}: first seen {time} from {source}; you cosigned it",
+                    seen.tree_size,
+                )
+            else:
+                text = ngettext(
+                    "{n} records, root {root}: first seen {time} from {source}",
+                    "{n} records, root {root}: first seen {time} from {source}",
+                    seen.tree_size,
+                )
+            out.print("  " + escape(text.format(**fields)))
 
 
 @trust_app.command("forget")
@@ -142,11 +185,20 @@ def trust_forget(
 
     if not yes:
         raise UsageError(
-            "forgetting a ledger means later verifications no longer check its history "
-            "against what you saw; add --yes if that is what you want"
+            _(
+                "forgetting a ledger means later verifications no longer check its history "
+                "against what you saw; add --yes if that is what you want"
+            )
         )
     forgotten = RememberedLedgers().forget(ledger)
     if json_output:
         emit_json({"forgotten": forgotten.to_json()})
     else:
-        out.print(f"forgot ledger {forgotten.identity} ({len(forgotten.checkpoints)} checkpoints)")
+        count = len(forgotten.checkpoints)
+        out.print(
+            ngettext(
+                "forgot ledger {identity} ({n} checkpoints)",
+                "forgot ledger {identity} ({n} checkpoints)",
+                count,
+            ).format(identity=forgotten.identity, n=count)
+        )

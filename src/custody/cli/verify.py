@@ -22,6 +22,7 @@ from custody.cli.common import (
 )
 from custody.cli.render import exit_code, render_record_check, render_verification
 from custody.errors import InputError, UsageError
+from custody.i18n import _
 
 if TYPE_CHECKING:
     from custody.findings import VerificationResult
@@ -80,7 +81,9 @@ def load_disclosures(path: Path | None) -> dict[str, object] | None:
     try:
         return dict(parse_lines(path.read_bytes()[: 1 << 26], str(path)))
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
     except RecordError as exc:
         raise InputError(str(exc)) from None
 
@@ -142,10 +145,10 @@ def verify(
     from custody.verify.roots import verify_root
 
     if ledger_only and files_only:
-        raise UsageError("--ledger-only and --files-only exclude each other")
+        raise UsageError(_("--ledger-only and --files-only exclude each other"))
     when = parse_date(at, "--at") if at is not None else None
     if when is not None and files_only:
-        raise UsageError("--at judges the ledger's timestamps; it cannot go with --files-only")
+        raise UsageError(_("--at judges the ledger's timestamps; it cannot go with --files-only"))
     bundle = target is not None and is_bundle(target)
     if fast:
         from custody.cli.fixity import check_fast_options, run_fast
@@ -167,13 +170,13 @@ def verify(
             )
         )
     if bundle and root is not None:
-        raise UsageError("--root names an evidence root; a bundle is verified on its own")
+        raise UsageError(_("--root names an evidence root; a bundle is verified on its own"))
     if bundle and (ledger_only or files_only or ledger is not None):
         raise UsageError(
-            "--ledger-only, --files-only and --ledger apply to evidence roots, not bundles"
+            _("--ledger-only, --files-only and --ledger apply to evidence roots, not bundles")
         )
     if disclosures is not None and not bundle:
-        raise UsageError("--disclosures applies to bundles: an evidence root keeps its own")
+        raise UsageError(_("--disclosures applies to bundles: an evidence root keeps its own"))
     policy = trust_policy(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key,
         witness, min_witnesses, when,
@@ -187,7 +190,7 @@ def verify(
         chosen = root or target
         evidence = find_root(explicit=str(chosen)) if chosen else evidence_root(None)
         confirm_ledger(evidence, ledger)
-        with progress_bar("Re-hashing", not json_output) as observer:
+        with progress_bar(_("Re-hashing"), not json_output) as observer:
             result = verify_root(
                 evidence,
                 policy=policy,
@@ -235,11 +238,13 @@ def verify_evidence_record(
     from custody.timestamps.stamping import load_trust
 
     if not data:
-        raise UsageError("give the data object the record covers with --data FILE")
+        raise UsageError(_("give the data object the record covers with --data FILE"))
     if not tsa_root:
         raise UsageError(
-            "give the TSAs' root certificates with --tsa-root PEM: the roots a record carries "
-            "prove nothing about whose timestamps they are"
+            _(
+                "give the TSAs' root certificates with --tsa-root PEM: the roots a record "
+                "carries prove nothing about whose timestamps they are"
+            )
         )
     when = parse_date(at, "--at") if at is not None else None
     trust = load_trust(tsa_root)
@@ -261,9 +266,15 @@ def _read_bounded(path: Path, limit: int) -> bytes:
         with path.open("rb") as stream:
             data = stream.read(limit + 1)
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
     if len(data) > limit:
-        raise InputError(f"{path} is larger than {limit >> 20} MiB; it is not what was asked for")
+        raise InputError(
+            _("{path} is larger than {size} MiB; it is not what was asked for").format(
+                path=path, size=limit >> 20
+            )
+        )
     return data
 
 
@@ -304,21 +315,23 @@ def trust_policy(
     held = None
     if checkpoint is not None:
         if tree_size is not None or root_hash is not None:
-            raise UsageError("--checkpoint and --size/--root-hash exclude each other")
+            raise UsageError(_("--checkpoint and --size/--root-hash exclude each other"))
         try:
             data = checkpoint.read_bytes()[: 1 << 20]
         except OSError as exc:
-            raise InputError(f"cannot read {checkpoint}: {exc.strerror}") from None
+            raise InputError(
+                _("cannot read {path}: {why}").format(path=checkpoint, why=exc.strerror)
+            ) from None
         held = trusted_checkpoint_from_line(data, str(checkpoint))
     elif tree_size is not None or root_hash is not None:
         if tree_size is None or root_hash is None:
-            raise UsageError("--size and --root-hash go together")
+            raise UsageError(_("--size and --root-hash go together"))
         try:
             raw = bytes.fromhex(root_hash)
         except ValueError:
             raw = b""
         if len(raw) != 32 or tree_size < 1:
-            raise UsageError("--root-hash must be 64 hex digits and --size at least 1")
+            raise UsageError(_("--root-hash must be 64 hex digits and --size at least 1"))
         held = TrustedCheckpoint(tree_size, raw, "the command line")
     return policy_for(
         trusted_keys=trusted_key or [],

@@ -20,6 +20,7 @@ from custody.cli.common import (
     signer_for,
 )
 from custody.errors import InputError, UsageError
+from custody.i18n import _, ngettext
 
 witness_app = typer.Typer(
     help="Witnesses: second parties who cosign checkpoints after checking them.",
@@ -41,8 +42,11 @@ def witness_cosign(
     ] = None,
     proof: Annotated[
         Path | None,
-        typer.Option("--proof", help="For a checkpoint note: a consistency proof from the "
-                     "size you saw before (custody proof consistency)."),
+        typer.Option(
+            "--proof",
+            help="For a checkpoint note: a consistency proof from the "
+            "size you saw before (custody proof consistency).",
+        ),
     ] = None,
     key: KeyOpt = None,
     json_output: JsonOpt = False,
@@ -59,17 +63,19 @@ def witness_cosign(
 
     note_input = target.is_file() and not is_bundle(target)
     if not note_input and (log_key is not None or proof is not None):
-        raise UsageError("--log-key and --proof apply to a checkpoint note, not a root or bundle")
+        raise UsageError(
+            _("--log-key and --proof apply to a checkpoint note, not a root or bundle")
+        )
     policy = policy_for()
     if note_input:
         if log_key is None:
-            raise UsageError("a checkpoint note needs the ledger signer's key: --log-key PEM")
+            raise UsageError(_("a checkpoint note needs the ledger signer's key: --log-key PEM"))
         from custody.ledger.proofs import load_document
         from custody.trust.store import fingerprints_in_file
 
         pem = fingerprints_in_file(log_key)[0][1]
         if pem is None:
-            raise UsageError("--log-key takes a PEM public key (custody keys export)")
+            raise UsageError(_("--log-key takes a PEM public key (custody keys export)"))
         raw = _raw_public_key(pem.encode())
         document = load_document(_read(proof), str(proof)) if proof is not None else None
         signer = signer_for(key)
@@ -95,10 +101,23 @@ def witness_cosign(
         emit_json({**done.document, "out": str(output)})
         return
     out.print(
-        f"cosigned ledger {done.identity} at {done.tree_size} records (root {done.root}) as "
-        f"{escape(done.body.witness_name)}; written to {escape(str(output))}"
+        escape(
+            ngettext(
+                "cosigned ledger {identity} at {n} records (root {root}) as {witness}; "
+                "written to {path}",
+                "cosigned ledger {identity} at {n} records (root {root}) as {witness}; "
+                "written to {path}",
+                done.tree_size,
+            ).format(
+                identity=done.identity,
+                n=done.tree_size,
+                root=done.root,
+                witness=done.body.witness_name,
+                path=output,
+            )
+        )
     )
-    out.print(f"your witness key (vkey): {done.document['vkey']}")
+    out.print(escape(_("your witness key (vkey): {vkey}").format(vkey=done.document["vkey"])))
 
 
 @witness_app.command("add")
@@ -117,15 +136,22 @@ def witness_add(
     if json_output:
         emit_json({"records": written})
     else:
-        out.print(f"{len(written)} cosignature(s) recorded as record(s) "
-                  f"{', '.join(map(str, written))}")  # fmt: skip
+        out.print(
+            ngettext(
+                "{n} cosignature(s) recorded as record(s) {records}",
+                "{n} cosignature(s) recorded as record(s) {records}",
+                len(written),
+            ).format(n=len(written), records=", ".join(map(str, written)))
+        )
 
 
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()[: 1 << 20]
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(
+            _("cannot read {path}: {why}").format(path=path, why=exc.strerror)
+        ) from None
 
 
 def _raw_public_key(pem: bytes) -> bytes:
@@ -134,5 +160,5 @@ def _raw_public_key(pem: bytes) -> bytes:
 
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError("--log-key is not an Ed25519 public key")
+        raise InputError(_("--log-key is not an Ed25519 public key"))
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
