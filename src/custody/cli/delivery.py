@@ -344,7 +344,12 @@ def report(
         typer.Option("--template-dir", help="A folder of report templates that override ours."),
     ] = None,
     lang: Annotated[
-        str, typer.Option("--lang", help="The report's language (strings/LANG.toml).")
+        str,
+        typer.Option(
+            "--lang",
+            help="The report's language: en or ar, or two side by side (ar,en); a "
+            "--template-dir may add its own (strings/LANG.toml).",
+        ),
     ] = "en",
     checkpoint: CheckpointOpt = None,
     tree_size: SizeOpt = None,
@@ -369,13 +374,15 @@ def report(
 
     Exit 0 when the evidence is VERIFIED, 10 when it is intact but a signer is not confirmed,
     1 when it is not verified; the report is written in every case and says which."""
+    from custody.delivery.report.bilingual import build_in
     from custody.delivery.report.build import build_report
-    from custody.delivery.report.html import render_html
+    from custody.delivery.report.html import render_html, report_languages
     from custody.delivery.report.model import Preparer
     from custody.delivery.report.pdf import print_pdf
     from custody.errors import UsageError
     from custody.system.files import write_atomic
 
+    languages = report_languages(lang, template_dir)
     if output is None or output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UsageError(_("say where to write with --out report.html or --out report.pdf"))
     is_pdf = output.suffix.lower() == ".pdf"
@@ -405,18 +412,29 @@ def report(
         checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
     )
     preparer = _unlock_preparer(key) if sign else None
-    built = build_report(
-        target,
-        policy=policy,
-        exhibits=exhibit or [],
-        tags=tag or [],
-        incidents=incident or [],
-        disclosures=load_disclosures(disclosures),  # type: ignore[arg-type]
-        preparer=(
-            Preparer(preparer.custody.name, preparer.custody.fingerprint) if preparer else None
+    # custody's own sentences in the report (findings, checks, events) are in its language,
+    # in both for a bilingual report: built once per language (custody.delivery.report.
+    # bilingual), whatever language this run speaks.
+    built = build_in(
+        languages,
+        lambda: build_report(
+            target,
+            policy=policy,
+            exhibits=exhibit or [],
+            tags=tag or [],
+            incidents=incident or [],
+            disclosures=load_disclosures(disclosures),  # type: ignore[arg-type]
+            preparer=(
+                Preparer(preparer.custody.name, preparer.custody.fingerprint) if preparer else None
+            ),
         ),
     )
-    html_text = render_html(built, lang=lang, template_dir=template_dir)
+    html_text = render_html(
+        built,
+        lang=languages[0],
+        second=languages[1] if len(languages) > 1 else None,
+        template_dir=template_dir,
+    )
     signed = None
     if preparer is not None:
         from custody.delivery.report.signing import sign_report

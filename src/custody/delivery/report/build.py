@@ -51,6 +51,7 @@ from custody.errors import CustodyError, InputError, UsageError
 from custody.findings import Finding, VerificationResult
 from custody.handling.case import CaseDetails, book_of
 from custody.handling.history import Entry, describe_event, describe_exhibit, describe_item
+from custody.i18n import N_, _, ngettext
 from custody.ledger.bodies import (
     CaseBody,
     CheckpointBody,
@@ -124,9 +125,9 @@ def build_report(
     report.reproduce.append(tool_command())
     report.preparer = preparer
     report.selection = [
-        *(f"exhibit {e}" for e in exhibits),
-        *(f"tag {t}" for t in tags),
-        *(f"incident {i}" for i in incidents),
+        *(_("exhibit {label}").format(label=e) for e in exhibits),
+        *(_("tag {tag}").format(tag=t) for t in tags),
+        *(_("incident {incident}").format(incident=i) for i in incidents),
     ]
     return report
 
@@ -141,7 +142,7 @@ def _unreadable(path: Path, reason: str) -> Report:
         generated=_now(),
         tool=f"custody {__version__}",
         verdict_code="failed",
-        checks=[Check("bundle readable", False, 0, "the bundle file could be opened and read")],
+        checks=[Check("bundle readable", False, 0, _("the bundle file could be opened and read"))],
         findings=[finding],
         items=[],
         keys=[],
@@ -179,17 +180,23 @@ class _Selection:
         ``incidents`` map each name to the items that have it now."""
         for key, label in self.exhibits.items():
             if key not in book.by_key:
-                known = ", ".join(e.label for e in book.in_order()[:20]) or "none"
-                raise UsageError(f"no item has the exhibit number {label!r} (exhibits: {known})")
+                known = ", ".join(e.label for e in book.in_order()[:20]) or _("none")
+                raise UsageError(
+                    _("no item has the exhibit number {label!r} (exhibits: {known})").format(
+                        label=label, known=known
+                    )
+                )
         for tag in self.tags:
             if not tagged.get(tag):
-                raise UsageError(f"no item has the tag {tag!r}")
+                raise UsageError(_("no item has the tag {tag!r}").format(tag=tag))
             self.chosen |= tagged[tag]
         for incident in self.incidents:
             if not incidents.get(incident):
-                known = ", ".join(repr(i) for i in sorted(incidents)) or "none recorded"
+                known = ", ".join(repr(i) for i in sorted(incidents)) or _("none recorded")
                 raise UsageError(
-                    f"no item is noted as part of the incident {incident!r} (incidents: {known})"
+                    _(
+                        "no item is noted as part of the incident {incident!r} (incidents: {known})"
+                    ).format(incident=incident, known=known)
                 )
             self.chosen |= incidents[incident]
 
@@ -218,7 +225,7 @@ def _in_filing_order(items: list[ReportItem]) -> list[ReportItem]:
 def current_holder(entries: Sequence[Entry]) -> str:
     """Who holds an item now, as its records say: the person whose key catalogued it, then
     each transfer's recipient, each receipt's signer; or that it was disposed of."""
-    holder = "unknown"
+    holder = _("unknown")
     for entry in entries:
         if entry.kind in ("catalogued", "ingested", "receive"):
             holder = entry.signer_name
@@ -226,7 +233,11 @@ def current_holder(entries: Sequence[Entry]) -> str:
             holder = str(entry.detail.get("to") or holder)
         elif entry.kind == "dispose":
             reason = entry.detail.get("reason")
-            holder = "nobody: disposed of" + (f" ({reason})" if reason else "")
+            holder = (
+                _("nobody: disposed of ({reason})").format(reason=reason)
+                if reason
+                else _("nobody: disposed of")
+            )
     return holder
 
 
@@ -277,14 +288,21 @@ def _status(found: list[Finding]) -> tuple[str, bool]:
         # The item's own record is not authentic, so no authentic record describes the
         # file (issue 15, point 20): the record is in doubt, not the file's bytes.
         return (
-            f"{others[0].code}: {others[0].message}; no authentic record describes the file",
+            _("{code}: {message}; no authentic record describes the file").format(
+                code=others[0].code, message=others[0].message
+            ),
             True,
         )
     if files:
-        return f"{files[0].code}: {files[0].message}", False
+        return _("{code}: {message}").format(code=files[0].code, message=files[0].message), False
     if others:
-        return f"the file matches its record, but {others[0].code}: {others[0].message}", True
-    return "the file matches its record exactly (size and every digest)", True
+        return (
+            _("the file matches its record, but {code}: {message}").format(
+                code=others[0].code, message=others[0].message
+            ),
+            True,
+        )
+    return _("the file matches its record exactly (size and every digest)"), True
 
 
 def _covering(timestamps: Sequence[dict[str, Any]], seq: int) -> list[dict[str, Any]]:
@@ -314,11 +332,11 @@ def _make_item(
     mime = body.mime
     kind = media_kind(mime)
     if not pictures:
-        thumb = Thumbnail(None, "no thumbnail (not asked for)")
+        thumb = Thumbnail(None, _("no thumbnail (not asked for)"))
     elif not intact:
-        thumb = Thumbnail(None, "no thumbnail: the file does not match its record")
+        thumb = Thumbnail(None, _("no thumbnail: the file does not match its record"))
     elif file_path is None:
-        thumb = Thumbnail(None, "no thumbnail: the file could not be read")
+        thumb = Thumbnail(None, _("no thumbnail: the file could not be read"))
     else:
         thumb = thumbnail(file_path, mime, body.metadata, tmp)
     return ReportItem(
@@ -344,7 +362,7 @@ def _make_item(
         tags=list(body.tags) if tags is None else tags,
         acquired_from=values.get("source_path") if body.acquisition else None,
         catalogued=signed.record.time,
-        catalogued_by=names.get(signed.record.signer, "an unknown key"),
+        catalogued_by=names.get(signed.record.signer, _("an unknown key")),
         timestamps=_covering(result.timestamps, signed.seq),
         clock=clock,
         events=events,
@@ -441,9 +459,9 @@ def _from_root(
         book = exhibit_book(ledger, rejected)
         case = case_details(ledger, rejected)
         current = [(ref.seq, ledger.read(ref.seq)) for ref in current_items(ledger)]
-        bodies: list[ItemBody] = [s.record.typed_body() for _, s in current]
+        bodies: list[ItemBody] = [s.record.typed_body() for _seq, s in current]
         events_of = {seq: [ledger.read(e) for e in ledger.index.events_naming(seq)]
-                     for seq, _ in current}  # fmt: skip
+                     for seq, _signed in current}  # fmt: skip
         item_tags = {
             seq: tags_of([signed, *events_of[seq]]).get(seq, []) for seq, signed in current
         }
@@ -531,7 +549,7 @@ def _captures(
         found.append({
             "record": record.seq,
             "time": record.record.time,
-            "signer_name": names.get(record.record.signer, "unknown key"),
+            "signer_name": names.get(record.record.signer, _("unknown key")),
             "folder": body.get("folder"),
             "items": [ref.get("seq") for ref in body.get("items", [])],
             **capture_summary(body.get("capture") or {}),
@@ -555,7 +573,7 @@ def _bundle_history(
         signer = record.record.signer
         entries.append(
             Entry(record.seq, record.record.time, kind, signer,
-                  names.get(signer, "unknown key"), summary, detail)
+                  names.get(signer, _("unknown key")), summary, detail)
         )  # fmt: skip
 
     add(signed, *describe_item(seq, item, item, seq, known))
@@ -576,15 +594,20 @@ def _bundle_history(
             if checkpoint.tree_size > seq:
                 covering.append(other_seq)
                 statement = f": {checkpoint.statement}" if checkpoint.statement else ""
-                add(record, "checkpoint",
-                    f"checkpoint of {checkpoint.tree_size} records covers it{statement}",
+                covers = ngettext(
+                    "checkpoint of {n} record covers it",
+                    "checkpoint of {n} records covers it",
+                    checkpoint.tree_size,
+                ).format(n=checkpoint.tree_size)
+                add(record, "checkpoint", f"{covers}{statement}",
                     {"tree_size": checkpoint.tree_size, "root": checkpoint.root})  # fmt: skip
         elif kind == "timestamp" and other_seq in valid:
             stamp = TimestampBody.from_json(record.record.body)
             if stamp.checkpoint in covering:
                 add(record, "timestamp",
-                    f"trusted time {stamp.gen_time} from {stamp.tsa_name or stamp.tsa} "
-                    f"over checkpoint {stamp.checkpoint}",
+                    _("trusted time {time} from {tsa} over checkpoint {checkpoint}").format(
+                        time=stamp.gen_time, tsa=stamp.tsa_name or stamp.tsa,
+                        checkpoint=stamp.checkpoint),
                     {"gen_time": stamp.gen_time, "tsa": stamp.tsa,
                      "checkpoint": stamp.checkpoint})  # fmt: skip
     entries.sort(key=lambda e: e.seq)
@@ -601,9 +624,19 @@ def bundle_disclosures(source: Any) -> dict[str, Disclosure]:
         return {}
 
 
+# The roles of keys as a report names them (the role itself stays as recorded everywhere else).
+_ROLES = {"documenter": N_("documenter"), "custodian": N_("custodian"), "lawyer": N_("lawyer")}
+
+
 def _key_name(key: dict[str, Any]) -> str:
-    holder = f", {key['holder']}" if key.get("holder") else ""
-    return f"{key['name']} ({key['role']}{holder})"
+    """A key as a report names its signer: handle, role and holder ("amina (documenter,
+    Amina Haddad)"), in the language the report is built in."""
+    role = _(_ROLES[key["role"]]) if key["role"] in _ROLES else str(key["role"])
+    if key.get("holder"):
+        return _("{name} ({role}, {holder})").format(
+            name=key["name"], role=role, holder=key["holder"]
+        )
+    return _("{name} ({role})").format(name=key["name"], role=role)
 
 
 def _from_bundle(
@@ -760,7 +793,7 @@ def _bag_info(source: Any) -> dict[str, str]:
               "External-Description", "Bagging-Date", "Bag-Software-Agent")  # fmt: skip
     found: dict[str, str] = {}
     for line in text.splitlines():
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         if key in wanted and value.strip():
             found[key] = value.strip()
     return found
@@ -790,5 +823,7 @@ def _payload_copy(source: Any, rel: str, tmp: Path) -> Path | None:
         return None
     if copied.hexdigest() != source.pinned(rel):
         # The picture shown must be of the bytes verified (one snapshot of the bundle).
-        raise InputError(f"{rel} in the bundle changed while the report was being made")
+        raise InputError(
+            _("{path} in the bundle changed while the report was being made").format(path=rel)
+        )
     return target

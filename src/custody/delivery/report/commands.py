@@ -11,6 +11,7 @@ from pathlib import Path
 
 from custody.delivery.report.formats import INVISIBLE
 from custody.delivery.report.model import Command, Report, ReportItem
+from custody.i18n import _
 from custody.ledger.bodies import TimestampBody
 from custody.ledger.records import SignedRecord
 
@@ -44,8 +45,10 @@ TREE_DIGEST = (
 def tool_command() -> Command:
     """How to recompute the digest of the custody that made a document."""
     return Command(
-        "the custody that made this document: the SHA-256 of the sha256sum listing of its "
-        "installed files (must equal the digest under \"Made with\")",
+        _(
+            "the custody that made this document: the SHA-256 of the sha256sum listing of its "
+            'installed files (must equal the digest under "Made with")'
+        ),
         "cd \"$(python3 -c 'import custody, os; print(os.path.dirname(custody.__file__))')\" "
         "&& find . -type f ! -name '*.pyc' -printf '%P\\0' | LC_ALL=C sort -z "
         "| xargs -0 sha256sum | sha256sum",
@@ -58,18 +61,23 @@ def _token_commands(
     from custody.timestamps.rfc3161 import openssl_verify_command
 
     commands = []
-    for stamp, _ in stamps:
+    for stamp, _raw in stamps:
         token = f"{token_dir}/{stamp.token_file.rsplit('/', 1)[-1]}"
         argv = openssl_verify_command(
             token=token, digest=stamp.imprint, ca_file="TSA-ROOT.pem", untrusted=None
         )
         commands.append(
             Command(
-                f"the RFC 3161 token of record over checkpoint {stamp.checkpoint} (genTime "
-                f"{stamp.gen_time}, {stamp.tsa_name or stamp.tsa}); the digest is the SHA-256 "
-                "of the checkpoint line; TSA-ROOT.pem is the TSA's root certificate, obtained "
-                "from the TSA itself (add -untrusted with its intermediates if the token does "
-                "not carry them)",
+                _(
+                    "the RFC 3161 token of record over checkpoint {checkpoint} (genTime {time}, "
+                    "{tsa}); the digest is the SHA-256 of the checkpoint line; TSA-ROOT.pem is "
+                    "the TSA's root certificate, obtained from the TSA itself (add -untrusted "
+                    "with its intermediates if the token does not carry them)"
+                ).format(
+                    checkpoint=stamp.checkpoint,
+                    time=stamp.gen_time,
+                    tsa=stamp.tsa_name or stamp.tsa,
+                ),
                 f"cd {shlex.quote(base)} && " + shlex.join(argv),
             )
         )
@@ -81,20 +89,24 @@ def root_commands(
 ) -> list[Command]:
     q = shlex.quote(str(root))
     commands = [
-        Command("every check at once, with custody installed", f"custody verify --root {q}"),
+        Command(_("every check at once, with custody installed"), f"custody verify --root {q}"),
         Command(
-            "each file against the SHA-256 recorded for it (every line must say OK)",
+            _("each file against the SHA-256 recorded for it (every line must say OK)"),
             _manifest_heredoc(root, report.items),
         ),
         Command(
-            "the signature of every ledger record, with the public keys kept beside the ledger "
-            "(every line must say 'Signature Verified Successfully')",
+            _(
+                "the signature of every ledger record, with the public keys kept beside the "
+                "ledger (every line must say 'Signature Verified Successfully')"
+            ),
             f"cd {q}/.custody && "
             + _SIGNATURE_LOOP.replace("{keys}", "keys").replace("{lines}", "ledger.jsonl"),
         ),
         Command(
-            "the Merkle root of the whole ledger (RFC 9162), to compare with the latest "
-            "checkpoint's root",
+            _(
+                "the Merkle root of the whole ledger (RFC 9162), to compare with the latest "
+                "checkpoint's root"
+            ),
             f"cd {q}/.custody && python3 -c '\nimport hashlib\n"
             "def root(h):\n"
             "    if len(h) == 1: return h[0]\n"
@@ -123,48 +135,56 @@ def bundle_commands(
             unpack = f"cd {shlex.quote(str(path.parent))} && unzip {shlex.quote(path.name)}"
         else:
             unpack = f"unzip {shlex.quote(str(path))} -d {shlex.quote(folder)}"
-        commands.append(Command("unpack the bundle (the checks below run on the folder)", unpack))
+        commands.append(
+            Command(_("unpack the bundle (the checks below run on the folder)"), unpack)
+        )
     else:
         folder = str(path)
     q = shlex.quote(folder)
     if path.is_file():
         commands.append(
             Command(
-                "the zip file itself (must equal the bundle zip's SHA-256 above)",
+                _("the zip file itself (must equal the bundle zip's SHA-256 above)"),
                 f"sha256sum {shlex.quote(str(path))}",
             )
         )
     commands.append(
         Command(
-            "the folder tree digest: every file of the bundle in one SHA-256 (must equal the "
-            "bundle's tree digest above)",
+            _(
+                "the folder tree digest: every file of the bundle in one SHA-256 (must equal "
+                "the bundle's tree digest above)"
+            ),
             f"cd {q} && {TREE_DIGEST}",
         )
     )
     commands += [
         Command(
-            "every check at once, with custody installed",
+            _("every check at once, with custody installed"),
             f"custody verify {shlex.quote(str(path))}",
         ),
         Command(
-            "the BagIt bag is complete and valid (RFC 8493), with the independent bagit-python",
+            _("the BagIt bag is complete and valid (RFC 8493), with the independent bagit-python"),
             f"bagit.py --validate {q}",
         ),
         Command(
-            "each evidence file against the SHA-256 payload manifest (every line must say OK)",
+            _("each evidence file against the SHA-256 payload manifest (every line must say OK)"),
             f"cd {q} && sha256sum -c manifest-sha256.txt",
         ),
         Command(
-            "the signature of every record in the bundle (every line must say 'Signature "
-            "Verified Successfully')",
+            _(
+                "the signature of every record in the bundle (every line must say 'Signature "
+                "Verified Successfully')"
+            ),
             f"cd {q} && "
             + _SIGNATURE_LOOP.replace("{keys}", "custody/keys").replace(
                 "{lines}", "custody/records.jsonl"
             ),
         ),
         Command(
-            "each record's inclusion proof against the checkpoint's Merkle root (RFC 9162 "
-            "section 2.1.3.2; prints the root, which must equal the checkpoint's)",
+            _(
+                "each record's inclusion proof against the checkpoint's Merkle root (RFC 9162 "
+                "section 2.1.3.2; prints the root, which must equal the checkpoint's)"
+            ),
             f"cd {q} && for p in custody/proofs/record-*.json; do python3 -c '\n"
             "import hashlib, json, sys\n"
             "p = json.load(open(sys.argv[1]))\n"

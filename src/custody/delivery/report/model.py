@@ -12,6 +12,7 @@ from custody.errors import ExitCode, ToolMissingError
 from custody.findings import Check, Finding
 from custody.handling.case import CaseDetails
 from custody.handling.history import Entry
+from custody.i18n import _
 
 
 class RenderError(ToolMissingError):
@@ -122,14 +123,15 @@ class KeyInfo:
     @classmethod
     def from_signer(cls, k: dict[str, Any]) -> KeyInfo:
         """From a verification result's signer entry (``custody.trust.signers``)."""
+        # For people, in the language the report is built in.
         status = (
-            f"compromised since record {k['compromised_from']}"
+            _("compromised since record {record}").format(record=k["compromised_from"])
             if k.get("compromised_from") is not None
-            else f"revoked at record {k['revoked_at']}"
+            else _("revoked at record {record}").format(record=k["revoked_at"])
             if k.get("revoked_at") is not None
-            else f"retired at record {k['retired_at']}"
+            else _("retired at record {record}").format(record=k["retired_at"])
             if k.get("retired_at") is not None
-            else "valid"
+            else _("valid")
         )
         return cls(
             k["fingerprint"],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from custody.delivery.report.model import RenderError
 from custody.errors import ToolMissingError
+from custody.i18n import _
 from custody.system.children import child_env
 
 PDF_TIMEOUT = 300.0
@@ -43,8 +44,11 @@ def print_pdf(html_text: str, *, timeout: float = PDF_TIMEOUT) -> bytes:
     browser = find_chromium()
     if browser is None:
         raise ToolMissingError(
-            "chromium is not installed: install Debian's 'chromium' package "
-            "(apt-get install chromium) to write PDF reports, or write HTML with --out FILE.html"
+            _(
+                "chromium is not installed: install Debian's 'chromium' package "
+                "(apt-get install chromium) to write PDF reports, or write HTML with "
+                "--out FILE.html"
+            )
         )
     with tempfile.TemporaryDirectory(prefix="custody-pdf-") as tmp:
         folder = Path(tmp)
@@ -87,11 +91,19 @@ def print_pdf(html_text: str, *, timeout: float = PDF_TIMEOUT) -> bytes:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise RenderError(f"chromium did not finish printing within {timeout:.0f} s") from None
+            raise RenderError(
+                _("chromium did not finish printing within {seconds} s").format(
+                    seconds=f"{timeout:.0f}"
+                )
+            ) from None
         except OSError as exc:
-            raise RenderError(f"chromium could not be started: {exc.strerror}") from None
+            raise RenderError(
+                _("chromium could not be started: {why}").format(why=exc.strerror)
+            ) from None
         data = pdf.read_bytes() if pdf.is_file() else b""
         if proc.returncode != 0 or not data.startswith(b"%PDF"):
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            raise RenderError(f"chromium could not print the report: {detail[0][:200]}")
+            raise RenderError(
+                _("chromium could not print the report: {why}").format(why=detail[0][:200])
+            )
         return data

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.delivery.report.model import Thumbnail, media_kind
+from custody.i18n import _
 from custody.ledger.describe import highlights
 from custody.system.children import child_env
 
@@ -110,11 +111,11 @@ def thumbnail(path: Path, mime: str | None, metadata: Any, tmp: Path) -> Thumbna
     """A JPEG thumbnail (images) or still (videos) of at most 240 px, as a data: URI."""
     kind = media_kind(mime)
     if kind == "audio":
-        return Thumbnail(None, "no thumbnail: an audio recording has no picture")
+        return Thumbnail(None, _("no thumbnail: an audio recording has no picture"))
     if kind == "document":
-        return Thumbnail(None, "no thumbnail: documents are not previewed; see the file itself")
+        return Thumbnail(None, _("no thumbnail: documents are not previewed; see the file itself"))
     if kind not in ("image", "video"):
-        return Thumbnail(None, "no thumbnail: not an image or a video")
+        return Thumbnail(None, _("no thumbnail: not an image or a video"))
     ffmpeg = shutil.which("ffmpeg")
     meta = metadata if isinstance(metadata, dict) else None
     orientation = (meta or {}).get("IFD0:Orientation")
@@ -123,7 +124,7 @@ def thumbnail(path: Path, mime: str | None, metadata: Any, tmp: Path) -> Thumbna
     note = ""
     if ffmpeg and kind == "image" and mime in _IMAGE_DEMUXERS:
         jpeg = _ffmpeg_still(ffmpeg, _IMAGE_DEMUXERS[mime], path, None, 0, rotate)
-        note = f"thumbnail made from the file with ffmpeg ({THUMBNAIL_PX} px)"
+        note = _("thumbnail made from the file with ffmpeg ({px} px)").format(px=THUMBNAIL_PX)
     elif ffmpeg and kind == "video" and mime in _VIDEO_DEMUXERS:
         duration = _duration(meta)
         seek = 1.0 if duration > 2 else 0.0
@@ -131,22 +132,28 @@ def thumbnail(path: Path, mime: str | None, metadata: Any, tmp: Path) -> Thumbna
         if jpeg is None and seek:
             seek = 0.0
             jpeg = _ffmpeg_still(ffmpeg, _VIDEO_DEMUXERS[mime], path, None, 0, None)
-        note = f"still from the video at {seek:.0f} s, made with ffmpeg"
+        note = _("still from the video at {seconds} s, made with ffmpeg").format(
+            seconds=f"{seek:.0f}"
+        )
     if jpeg is None and ffmpeg and mime in _HEIF:
         decoded = _heif_decode(path, tmp)
         if decoded is not None:
             jpeg = _ffmpeg_still(ffmpeg, "jpeg_pipe", None, decoded, 0, None)
-            note = "thumbnail decoded with libheif's heif-convert, scaled with ffmpeg"
+            note = _("thumbnail decoded with libheif's heif-convert, scaled with ffmpeg")
     if jpeg is None:
         preview = _embedded_preview(path)
         if preview is not None and ffmpeg:
             jpeg = _ffmpeg_still(ffmpeg, "jpeg_pipe", None, preview, 0, rotate)
-            note = "the preview picture embedded in the file (read with exiftool), scaled"
+            note = _("the preview picture embedded in the file (read with exiftool), scaled")
     if jpeg is None:
         if not ffmpeg:
-            return Thumbnail(None, "no thumbnail: ffmpeg is not installed")
-        what = "picture" if kind == "image" else "still"
-        return Thumbnail(None, f"no {what} could be made from this file (damaged or unsupported)")
+            return Thumbnail(None, _("no thumbnail: ffmpeg is not installed"))
+        return Thumbnail(
+            None,
+            _("no picture could be made from this file (damaged or unsupported)")
+            if kind == "image"
+            else _("no still could be made from this file (damaged or unsupported)"),
+        )
     return Thumbnail("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"), note)
 
 
