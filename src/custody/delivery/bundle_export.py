@@ -18,9 +18,11 @@ SHA-512 payload manifests. The custody material is tag files under ``custody/``:
   certificates, CRLs and OCSP answers kept for those tokens (``custody.timestamps.longterm``);
 * ``index.json`` - a machine-readable map of all of it;
 
-plus ``HOW-TO-VERIFY.txt`` and a tag manifest. bagit-python is the independent validator;
-the bag is written here (bagit-python's ``make_bag`` moves files and changes the process's
-working directory), each original read once and its copy re-read to prove it.
+plus ``HOW-TO-VERIFY.txt`` and ``HOW-TO-VERIFY.ar.txt`` (the same steps and commands in
+English and in Arabic, ``custody.delivery.how_to_verify``) and a tag manifest. bagit-python
+is the independent validator; the bag is written here (bagit-python's ``make_bag`` moves
+files and changes the process's working directory), each original read once and its copy
+re-read to prove it.
 
 ``verify_bundle`` checks a bundle folder or zip without trusting anything in it except
 what the checks establish: every manifest entry, every record's signature and inclusion
@@ -31,7 +33,6 @@ altered proofs, tokens or records, zip bombs - get findings, and nothing is ever
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -47,6 +48,8 @@ from typing import Any
 
 from custody import __version__
 from custody.delivery.bundle_format import BUNDLE_FORMAT, PAYLOAD_ALGORITHMS, WITHHELD_REASON
+from custody.delivery.how_to_verify import INSTRUCTIONS, VERIFY_SCRIPT
+from custody.delivery.how_to_verify import write_all as write_how_to_verify
 from custody.errors import StorageError, UsageError
 from custody.evidence.hashing import available_cores, hash_fd, new_hash, open_evidence
 from custody.handling.case import CaseDetails, latest_case
@@ -655,11 +658,17 @@ def _write_custody(
     if note_file is not None:
         index["checkpoint_note"] = note_file
     spec = _write_spec(folder)
-    index["tools"] = {"verify_script": f"custody/{VERIFY_SCRIPT}", "specification": spec}
+    index["tools"] = {
+        "verify_script": f"custody/{VERIFY_SCRIPT}",
+        "specification": spec,
+        # The instructions at the top of the bundle, one file per language (written below,
+        # from this index).
+        "instructions": {lang: entry["name"] for lang, entry in INSTRUCTIONS.items()},
+    }
     write_atomic(
         folder / "index.json", (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
     )
-    write_atomic(out / "HOW-TO-VERIFY.txt", how_to_verify(index, lines).encode())
+    write_how_to_verify(index, lines, out)
 
 
 def _write_witness_material(
@@ -809,7 +818,6 @@ def _zip(out: Path) -> Path:
     return target
 
 
-VERIFY_SCRIPT = "verify-bundle.py"
 # The normative documents a verifier needs, carried in every bundle (custody/spec/).
 SPEC_DOCUMENTS = ("format.md", "merkle.md", "proofs.md", "bundle.md", "long-term.md")
 
@@ -836,192 +844,3 @@ def _write_spec(folder: Path) -> list[str]:
         write_atomic(folder / "spec" / name, (docs / name).read_bytes())
         written.append(f"custody/spec/{name}")
     return written
-
-
-def _grouped(fingerprint: str) -> str:
-    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
-
-
-def _reveals(index: dict[str, Any], step: int) -> str:
-    info = index.get("disclosures") or {}
-    held = info.get("withheld") or []
-    count = int(info.get("count") or 0)
-    text = f"""{step}. What this bundle reveals about the people who collected the evidence
-   The keys above name their holders. Item records may name who collected each file
-   (collector), the path it was copied from and the disk it was on (source_path, volume):
-   custody records these as salted commitments, and keeps the values apart."""
-    if count:
-        text += f"""
-   This bundle discloses {count} such value(s) in custody/disclosures.jsonl: each line is
-   base64url of [salt, field, value], and its SHA-256 is the commitment in a signed record
-   (step 2 checks each one)."""
-    if held:
-        text += f"""
-   WITHHELD from this bundle: {", ".join(held)}. The records hold only salted commitments to
-   them; the values cannot be derived from this bundle. The sender can disclose them to a
-   court ('custody disclose'), and each disclosure is checked against its commitment."""
-    if not count and not held:
-        text += """
-   No item record in this bundle holds such commitments."""
-    return text
-
-
-def _longterm_step(index: dict[str, Any], step: int) -> str:
-    records = index.get("evidence_records") or []
-    if not records:
-        return f"""{step}. The timestamps outlive their certificates: NOT YET IN THIS BUNDLE
-   No RFC 4998 evidence record travels with it ('custody renew' had not covered its
-   checkpoint), so its timestamps stand only while step 5 can check them."""
-    files = ", ".join(str(r["file"]) for r in records)
-    return f"""{step}. The timestamps outlive their certificates (RFC 4998)
-   {files} is an RFC 4998 evidence record (DER) whose data object is the group: the
-   checkpoint line of step 5 and each token file it lists in custody/index.json
-   ("evidence_records"). Check it with Bouncy Castle's org.bouncycastle.tsp.ers or by hand
-   (custody/spec/long-term.md section 4); the certificates, CRLs and OCSP answers kept for
-   the tokens are under custody/validation/."""
-
-
-def _witness_step(index: dict[str, Any], step: int) -> str:
-    cosigned = index.get("cosignatures") or []
-    note = index.get("checkpoint_note")
-    if not cosigned and not note:
-        return f"""{step}. Witnesses: none
-   No witness cosignature and no signed checkpoint note travel with this bundle."""
-    checkpoint = index["checkpoint"]
-    text = f"""{step}. Witnesses and the checkpoint note (C2SP)"""
-    if cosigned:
-        files = ", ".join(str(c["file"]) for c in cosigned)
-        text += f"""
-   {files}: a witness (a second party) checked that the ledger's checkpoint extends
-   every checkpoint of this ledger it had seen, and cosigned it (c2sp.org/tlog-cosignature,
-   Ed25519 over "cosignature/v1", "time T" and the checkpoint note's text). Each file gives
-   the witness's "witness_fingerprint", its verifier key "vkey" and the cosigned checkpoint
-   as a signed "note". A cosignature is worth what its witness is: compare the fingerprint
-   with one the witness gave you by another channel, as in step 4."""
-    if note:
-        root = base64.b64encode(bytes.fromhex(str(checkpoint["root"]))).decode()
-        text += f"""
-   {note} is the checkpoint (record {checkpoint["record"]}) as a C2SP signed note
-   (c2sp.org/signed-note, tlog-checkpoint): the ledger's origin, the tree size and the
-   root in base64, then the signer's signature line. Its size and root must be these:
-   $ sed -n 2,3p {note}
-   Expected: {checkpoint["tree_size"]} and {root}
-   Go's golang.org/x/mod/sumdb/note checks its signature (note.Open) with the verifier
-   key note.NewEd25519VerifierKey makes from the origin (line 1) and the signer's
-   32-byte public key (step 4's command prints its SHA-256; the key is
-   custody/keys/{checkpoint["signer"]}.pem)."""
-    return text
-
-
-def how_to_verify(index: dict[str, Any], lines: Sequence[bytes]) -> str:
-    """HOW-TO-VERIFY.txt: every step with standard tools, each command on a line of its own
-    starting with "$ " (tests/test_how_to_verify.py runs them, literally, in a fresh
-    environment without custody)."""
-    checkpoint = index["checkpoint"]
-    records = [SignedRecord.parse(line) for line in lines]
-    position = {r.seq: number for number, r in enumerate(records, 1)}
-    example = next((r for r in records if r.record.type == "item"), records[0])
-    n, pem = position[example.seq], f"custody/keys/{example.record.signer}.pem"
-    keys = index["keys"]
-    key_lines = "\n".join(
-        f"     {k['name']}{' (' + k['holder'] + ')' if k.get('holder') else ''}, {k['role']}:\n"
-        f"       {_grouped(k['fingerprint'])}"
-        for k in keys
-    )
-    checkpoint_line = position.get(int(checkpoint["record"]), 0)
-    tokens = index["timestamps"]
-    if tokens:
-        digest = tokens[0]["imprint"]
-        token_steps = "\n".join(
-            f"   $ openssl ts -reply -in {t['file']} -text\n"
-            f'   $ openssl ts -verify -digest {t["imprint"]} -in {t["file"]} -CAfile "$TSA_ROOT"'
-            for t in tokens
-        )
-        when = f"""5. When: the checkpoint existed at the trusted time (RFC 3161)
-   {len(tokens)} timestamp token(s) under custody/timestamps/ cover the checkpoint. Each is a
-   signed statement by a timestamp authority that the SHA-256 of the checkpoint line
-   (line {checkpoint_line} of custody/records.jsonl, without its newline) existed at its genTime:
-   $ sed -n '{checkpoint_line}p' custody/records.jsonl | tr -d '\\n' | sha256sum
-   Expected: {digest}
-   Then read and check each token, with TSA_ROOT set to the file of the authority's root
-   certificate that you obtained from the authority itself (not from this bundle):
-{token_steps}
-   Each must print "Verification: OK". If the authority's certificate has since expired,
-   add -attime <genTime in seconds since 1970>."""
-    else:
-        when = """5. When: THIS BUNDLE CARRIES NO TRUSTED TIMESTAMP
-   Nothing in it independently proves when these records existed: the times written in
-   the records are what the signers' computers said, and a signer could have set them to
-   anything. If the time matters, ask the sender to run 'custody timestamp' (or, offline,
-   'custody timestamp --request-out') and send the bundle again."""
-    return f"""HOW TO VERIFY THIS EVIDENCE BUNDLE
-==================================
-
-This folder is a BagIt bag (RFC 8493) made by {index["tool"]} on {index["created"]}.
-It holds {len(index["items"])} evidence file(s) under data/, exactly as catalogued, and
-under custody/ the records, proofs, keys and timestamps that show where they came from.
-
-Every step uses standard tools (bash, coreutils, openssl, Python 3); none needs custody.
-On Debian or Ubuntu:  sudo apt install coreutils openssl python3 python3-venv
-Open a terminal in this folder (the one holding this file). Lines that start with "$ "
-are commands: type them without the "$ ".
-
-1. The bag is complete and no file was changed (BagIt)
-   bagit-python checks the bag. Debian has no package for it ("apt install python3-bagit"
-   finds nothing) and its Python refuses "pip install" outside a virtual environment
-   ("externally-managed-environment"), so install it in one, in your home folder:
-   $ python3 -m venv ~/bagit-venv
-   $ ~/bagit-venv/bin/pip install bagit
-   $ ~/bagit-venv/bin/bagit.py --validate .
-   Expected: a line ending "is valid". The same check without bagit:
-   $ sha256sum -c manifest-sha256.txt
-   $ sha512sum -c manifest-sha512.txt
-   Every line must end in "OK".
-
-2. Every record, proof, file and signature, by one short script
-   custody/{VERIFY_SCRIPT} uses only Python's standard library (and openssl for the
-   Ed25519 signatures); it is short, read it first if you wish. It folds each record's
-   inclusion proof up to the checkpoint's Merkle root (RFC 9162), compares every file
-   with its item record, recomputes each key's fingerprint and checks every signature:
-   $ python3 custody/{VERIFY_SCRIPT}
-   Expected last line: "ALL CHECKS PASSED".
-
-3. One signature by hand: line {n} of custody/records.jsonl (record {example.seq})
-   What is signed is the value of "signed", exactly as stored (see custody/spec/format.md
-   section 3). Its key is {pem}:
-   $ sed -n '{n}p' custody/records.jsonl | tr -d '\\n' > line.tmp
-   $ sed 's/^{{"sig":"[^"]*","signed"://; s/}}$//' line.tmp > msg.tmp
-   $ sed 's/^{{"sig":"\\([^"]*\\)".*/\\1/' line.tmp | base64 -d > sig.tmp
-   $ openssl pkeyutl -verify -pubin -inkey {pem} -rawin -in msg.tmp -sigfile sig.tmp
-   Expected: "Signature Verified Successfully". (Then: rm line.tmp msg.tmp sig.tmp)
-
-4. WHO signed: compare the fingerprints with ones you obtained separately
-   The records were signed by these keys:
-{key_lines}
-   A key's fingerprint is the SHA-256 of its raw public key; recompute one from its file:
-   $ openssl pkey -pubin -in {pem} -outform DER | tail -c 32 | sha256sum
-   Compare each fingerprint with the one its holder gave you by ANOTHER CHANNEL than this
-   bundle: read aloud on a call, on paper, in person. Never with anything in this bundle:
-   whoever could alter it could also replace the keys. If they differ, or you have none,
-   the steps above prove only that the records are consistent with each other, not who
-   made them.
-
-{when}
-
-{_longterm_step(index, 6)}
-
-{_witness_step(index, 7)}
-
-{_reveals(index, 8)}
-
-9. The format, carried in this bundle
-   custody/spec/format.md defines the records precisely enough to write an independent
-   verifier; custody/spec/merkle.md the Merkle tree and proofs (RFC 9162);
-   custody/spec/proofs.md the proof files; custody/spec/bundle.md this bundle's layout and
-   what it reveals; custody/spec/long-term.md the evidence records. custody/index.json
-   lists every file named above. The checkpoint is record {checkpoint["record"]}: the first
-   {checkpoint["tree_size"]} ledger records have the Merkle root {checkpoint["root"]}.
-
-10. All of it at once, with custody installed:  custody verify .
-   (judged for the long term at a date: custody verify . --at 2036-01-01)
-"""

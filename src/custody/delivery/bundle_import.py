@@ -13,6 +13,7 @@ from typing import Any
 
 from custody.delivery.bundle_check import verify_source
 from custody.delivery.bundle_source import BundleSource, bundle_records, load_index
+from custody.delivery.how_to_verify import INSTRUCTIONS
 from custody.errors import InputError, StorageError, UsageError
 from custody.findings import Verdict, VerificationResult
 from custody.i18n import _
@@ -21,6 +22,9 @@ from custody.root import STATE_DIR, EvidenceRoot
 from custody.system.files import describe_os_error, write_all
 from custody.system.paths import Folder, write_file_under
 from custody.trust.policy import TrustPolicy
+
+# The instructions in every language a bundle carries them in (kept with its material).
+_INSTRUCTIONS = frozenset(entry["name"] for entry in INSTRUCTIONS.values())
 
 # --- import ---------------------------------------------------------------------------------
 
@@ -188,7 +192,7 @@ def _material(source: BundleSource) -> dict[str, bytes]:
     return {
         rel: source.read(rel)
         for rel in source.files
-        if rel.startswith("custody/") or rel in ("bag-info.txt", "HOW-TO-VERIFY.txt")
+        if rel.startswith("custody/") or rel == "bag-info.txt" or rel in _INSTRUCTIONS
     }
 
 

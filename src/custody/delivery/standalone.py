@@ -234,7 +234,7 @@ def main() -> int:
     if openssl is None:
         print(
             "SKIP signatures: openssl is not installed (apt install openssl), or check them "
-            "by hand as HOW-TO-VERIFY.txt shows"
+            "by hand as HOW-TO-VERIFY.txt (in Arabic, HOW-TO-VERIFY.ar.txt) shows"
         )
     else:
         work = tempfile.mkdtemp(prefix="custody-verify-")
