@@ -20,6 +20,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # libreoffice-calc-nogui: headless LibreOffice, the independent reader of the XLSX register
 # (tests/test_filing.py converts it back to CSV and compares).
 # hashdeep: a peer bench/run.py measures custody beside (what documenters use today).
+# fonts-noto-core (Noto Naskh Arabic) and fonts-dejavu-core (DejaVu Sans, Sans Mono): the
+# fonts of the court report in Arabic and English, embedded in its PDF by Chromium
+# (tests/test_report_arabic.py checks with pdffonts, from poppler-utils).
 packages=(libimage-exiftool-perl openssl gpg sqv b3sum ffmpeg poppler-utils python3-venv chromium fonts-noto-core fonts-dejavu-core libheif-examples golang-go golang-golang-x-mod-dev default-jdk-headless libbcpkix-java libbcprov-java libbcutil-java faketime libnss3-tools libreoffice-calc-nogui hashdeep gettext)
 # PostgreSQL only for the shared-ledger backend and its tests (scripts/test.sh asks for it).
 if [ "${CUSTODY_WITH_POSTGRES:-0}" = "1" ]; then packages+=(postgresql); fi
