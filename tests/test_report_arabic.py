@@ -238,7 +238,7 @@ def test_the_arabic_report_is_right_to_left_and_in_arabic(arabic: str) -> None:
     assert re.search(r'<html lang="ar" dir="rtl"', arabic)
     text = visible_text(arabic)
     assert "تقرير سلسلة العهدة" in text and "تمّ التحقق" in text  # the title, the verdict
-    assert "الأدلة، دليلاً دليلاً" in text and "الفحوص التي أُجريت ونتائجها" in text
+    assert "الأدلة، مادةً مادة" in text and "الفحوص التي أُجريت ونتائجها" in text
     # Dates a court reads unambiguously: the RFC 3339 time, and the date in words with the
     # Syriac and the Western month names; Western digits throughout.
     written = re.findall(r"\d{1,2} [^\s/()]+(?: [^\s/()]+)?/[^\s/()]+ \d{4}", text)

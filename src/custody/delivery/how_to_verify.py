@@ -26,15 +26,11 @@ from custody.ledger.records import SignedRecord
 TEMPLATES = Path(__file__).with_name("templates") / "how-to-verify"
 VERIFY_SCRIPT = "verify-bundle.py"
 
-# Every language the instructions are written in: its file at the top of the bundle, its
-# name in English, and a line in that language pointing to it (shown in the English file).
+# Every language the instructions are written in: its file at the top of the bundle and
+# its name in English (the English file names the others; it stays English throughout).
 INSTRUCTIONS: Mapping[str, Mapping[str, str]] = {
-    "en": {"name": "HOW-TO-VERIFY.txt", "language": "English", "pointer": ""},
-    "ar": {
-        "name": "HOW-TO-VERIFY.ar.txt",
-        "language": "Arabic",
-        "pointer": "التعليمات نفسها والأوامر نفسها بالعربية في الملف المجاور",
-    },
+    "en": {"name": "HOW-TO-VERIFY.txt", "language": "English"},
+    "ar": {"name": "HOW-TO-VERIFY.ar.txt", "language": "Arabic"},
 }
 
 
