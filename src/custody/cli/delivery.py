@@ -408,18 +408,22 @@ def report(
         raise UsageError(_("--disclosures applies to bundles: an evidence root keeps its own"))
     else:
         confirm_ledger(find_root(explicit=str(target)), ledger)
-    policy = trust_policy(
-        checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
-    )
+    # The trust options checked before the passphrase is asked (and made again per language
+    # below).
+    trust_policy(checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key)
     preparer = _unlock_preparer(key) if sign else None
     # custody's own sentences in the report (findings, checks, events) are in its language,
     # in both for a bilingual report: built once per language (custody.delivery.report.
     # bilingual), whatever language this run speaks.
+    # The policy is made again in each language: what it says of the preparer's anchors
+    # ("--trusted-key FILE (this run only)") is shown in the report.
     built = build_in(
         languages,
         lambda: build_report(
             target,
-            policy=policy,
+            policy=trust_policy(
+                checkpoint, tree_size, root_hash, tsa_root, require_timestamps, trusted_key
+            ),
             exhibits=exhibit or [],
             tags=tag or [],
             incidents=incident or [],

@@ -62,11 +62,20 @@ def _facts(report: Report) -> Any:
         report.checkpoint,
         report.source_digest,
         [(i.seq, i.path, i.size, i.digests, i.intact, i.exhibit) for i in report.items],
-        [(str(f.code), f.seq, f.expected, f.found, f.severity) for f in report.findings],
+        [
+            (str(f.code), f.seq, _value(f.expected), _value(f.found), f.severity)
+            for f in report.findings
+        ],
         [(c.name, c.passed, c.covered) for c in report.checks],
         [(k.fingerprint, k.records, k.anchored) for k in report.keys],
         [t.get("record") for t in report.timestamps],
     )
+
+
+def _value(text: str | None) -> str | None:
+    """A finding's expected or found value when it is a value (a digest, a size, a name
+    without spaces); None when it is words ("no root supplied"), which are translated."""
+    return None if text is None or any(ch.isspace() for ch in text) else text
 
 
 def paired(first: Report, second: Report) -> Report:

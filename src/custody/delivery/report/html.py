@@ -111,6 +111,10 @@ def sentence_direction(value: object) -> str:
     return "rtl" if rtl > ltr else "ltr"
 
 
+# A run of words longer than this (a digest, a fingerprint, a path with its command) is
+# never split between two lines of the sentence around it.
+_LONG = 32
+
 _PAIRS = {")": "(", "]": "[", "}": "{", ">": "<", "\u00bb": "\u00ab", "\u201d": "\u201c"}
 
 
@@ -168,6 +172,8 @@ def isolate(value: object, direction: str | None = None) -> Any:
         run = "".join(parts[i : last + 1])
         lead, core, trail = _outside(run)
         attr = ' dir="ltr"' if other == "ltr" else ' dir="rtl"'
+        if len(core) > _LONG:  # a digest, a path: kept whole on a line (report.css.j2)
+            attr += ' class="long"'
         out.append(f"{escape(lead)}<bdi{attr}>{escape(core)}</bdi>{escape(trail)}")
         i = last + 1
     return Markup("".join(out))
@@ -328,10 +334,14 @@ def _read_strings(path: Path) -> dict[str, Any]:
 
 
 def _ltr(value: object) -> Any:
-    """A value that reads left to right, isolated (``<bdi dir="ltr">``)."""
+    """A value that reads left to right, isolated (``<bdi dir="ltr">``); a long one is marked
+    so, to be kept whole on a line of its own rather than unbroken (report.css.j2)."""
     from markupsafe import Markup, escape
 
-    return Markup('<bdi dir="ltr">{}</bdi>').format(escape(shown(value)))
+    text = shown(value)
+    if len(text) > _LONG:
+        return Markup('<bdi dir="ltr" class="long">{}</bdi>').format(escape(text))
+    return Markup('<bdi dir="ltr">{}</bdi>').format(escape(text))
 
 
 def _time(value: object) -> Any:
@@ -460,9 +470,12 @@ def environment(
         if not isolating:
             return pattern.format(**values)
         filled: dict[str, object] = {}
+        own = sentence_direction(pattern)
         for key, value in values.items():
             if hasattr(value, "__html__") or isinstance(value, int):
                 filled[key] = value
+            elif " " in str(value).strip() and sentence_direction(value) == own:
+                filled[key] = escape(shown(value))  # words in the sentence's own language
             elif _token_direction(str(value)) == "rtl":
                 filled[key] = _auto(value)
             else:
