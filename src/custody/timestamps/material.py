@@ -44,7 +44,6 @@ from custody.errors import InputError, TimestampError
 from custody.timestamps.cms import is_self_signed, parse_token
 from custody.timestamps.der import DerError
 from custody.timestamps.rfc3161 import token_of, wrap_token
-from custody.timestamps.tsa_client import http_get, http_post
 
 __all__ = [
     "Missing",
@@ -211,6 +210,9 @@ def collect_validation_material(
     ``token_der`` is not a timestamp token (a TimeStampToken, or a TimeStampResp holding
     one).
     """
+    # Imported here: reading a token's material (export, verify) needs no HTTP client.
+    from custody.timestamps.tsa_client import http_get, http_post
+
     dead = unreachable if unreachable is not None else set()
     certs = token_certificates(token_der)
     pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
