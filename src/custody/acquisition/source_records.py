@@ -18,17 +18,23 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custody import __version__
-from custody.acquisition.sources.bagit import BagValidation, PayloadFile, TagFile
-from custody.acquisition.sources.c2pa import C2paReport, read_c2pa
-from custody.acquisition.sources.claims import MediaClaim, Problem
-from custody.acquisition.sources.proofmode import MediaProof
 from custody.acquisition.sources.said import Said
 from custody.errors import InputError
 from custody.i18n import N_
 from custody.ledger.provenance import MAX_LIST, MAX_TEXT, Provenance
+
+if TYPE_CHECKING:
+    # Types only: every catalogue imports this module, and the readers pull in their
+    # libraries (ProofMode's: opentimestamps, pycryptodome, cffi, pycparser, gnupg). They
+    # are imported where a source of that kind is read; ``read_manifest`` imports the C2PA
+    # reader when a file is first hashed.
+    from custody.acquisition.sources.bagit import BagValidation, PayloadFile, TagFile
+    from custody.acquisition.sources.c2pa import C2paReport
+    from custody.acquisition.sources.claims import MediaClaim, Problem
+    from custody.acquisition.sources.proofmode import MediaProof
 
 CUSTODY = f"custody {__version__}"
 
@@ -453,6 +459,8 @@ def read_manifest(
     """
     if any(p.kind == "c2pa" for p in known):
         return ()
+    from custody.acquisition.sources.c2pa.reader import read_c2pa
+
     try:
         report = read_c2pa(os.fsdecode(path), anchors_pem)
     except InputError:

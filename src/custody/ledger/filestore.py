@@ -142,7 +142,8 @@ class FileLedger(Ledger):
         if self._index is None:
             path = self.root.cache_dir / "index.sqlite"
             with _index_errors(path):
-                self._index = LedgerIndex(path)
+                # A damaged page found later is rebuilt from the ledger by the same sync.
+                self._index = LedgerIndex(path, rebuild=self._sync)
                 self._sync(self._index)
         return self._index
 

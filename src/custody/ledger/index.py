@@ -10,17 +10,28 @@ tree (so an inclusion proof costs O(log n) lookups at any ledger size).
 The index remembers how many bytes of the ledger it has consumed and the hash of the
 last line it read. On open it checks that line is still there unchanged; if the ledger
 was rolled back or rewritten it rebuilds from scratch.
+
+A damaged file (docs/format.md §1: the cache is "rebuildable, never trusted") is thrown
+away and rebuilt from the ledger whenever the damage shows: on open, which reads only the
+header, the schema and one path down the largest trees (a bounded probe: counting the
+tree's nodes read every page of a 4.5 GB index on every command), or at the first damaged
+page a later lookup reads (``_rebuilt_if_damaged``), which then answers from the rebuilt
+index.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
+from custody.errors import StorageError
+from custody.i18n import _
 from custody.ledger import merkle
 from custody.ledger.bodies import ItemBody
 from custody.ledger.records import SignedRecord
@@ -127,27 +138,111 @@ class GrowingTree:
         return nodes
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+# SQLite's primary result codes (sqlite3.h) for a damaged file: SQLITE_CORRUPT ("database
+# disk image is malformed") and SQLITE_NOTADB ("file is not a database").
+_DAMAGED_CODES = frozenset({11, 26})
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _DAMAGED_CODES
+
+
+def _rebuilt_if_damaged(
+    method: Callable[Concatenate[LedgerIndex, _P], _T],
+) -> Callable[Concatenate[LedgerIndex, _P], _T]:
+    """Run ``method``; if it reads a damaged page, rebuild the index and run it again.
+
+    Only the outermost guarded call recovers: a lookup made inside ``add`` lets ``add``
+    start over, and ``add`` files nothing twice (it skips records already indexed).
+    """
+
+    @functools.wraps(method)
+    def guarded(self: LedgerIndex, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        self._depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            damage = exc
+        finally:
+            self._depth -= 1
+        self._rebuild_after(damage)
+        self._depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            raise StorageError(_cannot_rebuild(self.path, exc)) from None
+        finally:
+            self._depth -= 1
+
+    return guarded
+
+
+def _cannot_rebuild(path: Path | None, damage: sqlite3.DatabaseError) -> str:
+    return _("the ledger index {path} is damaged and could not be rebuilt: {why}").format(
+        path=path or ":memory:", why=str(damage)
+    )
+
+
 class LedgerIndex(merkle.NodeStore):
     """SQLite-backed index; also the persistent node store of the ledger's Merkle tree."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(
+        self, path: Path | None, rebuild: Callable[[LedgerIndex], object] | None = None
+    ) -> None:
         # ``None`` (or an unwritable cache) gives an in-memory index, rebuilt per process:
         # a read-only copy of an evidence root can still be read, proved and verified.
+        # ``rebuild`` fills an emptied index from the ledger (the store's sync); it is
+        # called when a damaged page turns up after the open.
         self.path = path
         self.db = self._connect(path)
+        self._rebuild = rebuild
+        self._depth = 0  # guarded calls under way (see _rebuilt_if_damaged)
+        self._rebuilding = False
+
+    def _rebuild_after(self, damage: sqlite3.DatabaseError) -> None:
+        """Throw the damaged file away and rebuild it from the ledger (or say why not)."""
+        if self.path is None or self._rebuilding:
+            raise StorageError(_cannot_rebuild(self.path, damage))
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        self.db = self._connect(self.path, discard=True)
+        if self._rebuild is None:
+            raise StorageError(
+                _(
+                    "the ledger index {path} was damaged ({why}); it was removed and will be "
+                    "rebuilt from the ledger by the next command"
+                ).format(path=self.path, why=str(damage))
+            )
+        self._rebuilding = True
+        try:
+            self._rebuild(self)
+        finally:
+            self._rebuilding = False
 
     @staticmethod
-    def _connect(path: Path | None) -> sqlite3.Connection:
-        try:
-            return LedgerIndex._open(path)
-        except sqlite3.DatabaseError:
-            # A damaged cache is only a cache: throw it away and rebuild from the ledger.
-            if path is None:
-                raise
+    def _connect(path: Path | None, *, discard: bool = False) -> sqlite3.Connection:
+        if not discard:
+            try:
+                return LedgerIndex._open(path)
+            except sqlite3.DatabaseError:
+                if path is None:
+                    raise
+        # A damaged cache is only a cache: throw it away and rebuild from the ledger.
+        if path is not None:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(OSError):
                     os.unlink(f"{path}{suffix}")
-            return LedgerIndex._open(path)
+        return LedgerIndex._open(path)
 
     @staticmethod
     def _open(path: Path | None) -> sqlite3.Connection:
@@ -167,7 +262,11 @@ class LedgerIndex(merkle.NodeStore):
             # Derived data: losing the last transactions only costs a re-read of the ledger.
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
-            db.execute("SELECT count(*) FROM nodes").fetchone()
+            # A bounded probe: the header and the schema (read above) and one path from the
+            # root to the last leaf of the two largest trees. Damage elsewhere is found
+            # when a lookup reads it (_rebuilt_if_damaged).
+            db.execute("SELECT hash FROM nodes ORDER BY level DESC, idx DESC LIMIT 1").fetchone()
+            db.execute("SELECT offset FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -189,17 +288,20 @@ class LedgerIndex(merkle.NodeStore):
 
     # --- head and consistency -------------------------------------------------------------
 
+    @_rebuilt_if_damaged
     def head(self) -> Head:
         size = int(self._meta(self.db, "size") or 0)
         offset = int(self._meta(self.db, "offset") or 0)
         return Head(size, offset, self._meta(self.db, "last_hash"))
 
+    @_rebuilt_if_damaged
     def last_record_span(self) -> tuple[int, int] | None:
         row = self.db.execute(
             "SELECT offset, length FROM records ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
+    @_rebuilt_if_damaged
     def reset(self) -> None:
         self.db.executescript(
             "BEGIN; DELETE FROM records; DELETE FROM items; DELETE FROM tags; DELETE FROM keys;"
@@ -209,14 +311,26 @@ class LedgerIndex(merkle.NodeStore):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db is db:
+                # SQLite may have ended the transaction itself: keep the error that did.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        if self.db is not db:
+            return  # rebuilt from the ledger inside the transaction: nothing left to commit
+        try:
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc) or self._depth:
+                raise
+            self._rebuild_after(exc)
 
+    @_rebuilt_if_damaged
     def add(self, entries: Iterable[tuple[int, SignedRecord]]) -> None:
         """Index records (with their byte offsets) that follow the current head.
 
@@ -265,6 +379,7 @@ class LedgerIndex(merkle.NodeStore):
     def size(self) -> int:
         return self.head().size
 
+    @_rebuilt_if_damaged
     def node(self, level: int, index: int) -> bytes:
         row = self.db.execute(
             "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
@@ -275,10 +390,12 @@ class LedgerIndex(merkle.NodeStore):
 
     # --- lookups ----------------------------------------------------------------------------
 
+    @_rebuilt_if_damaged
     def record_span(self, seq: int) -> tuple[int, int] | None:
         row = self.db.execute("SELECT offset, length FROM records WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
+    @_rebuilt_if_damaged
     def latest_item_at(self, path: bytes) -> ItemRow | None:
         row = self.db.execute(
             "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE path = ? "
@@ -287,6 +404,7 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchone()
         return None if row is None else ItemRow(row[0], bytes(row[1]), row[2], row[3], row[4])
 
+    @_rebuilt_if_damaged
     def first_item_with(self, sha256: str) -> ItemRow | None:
         row = self.db.execute(
             "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 = ? "
@@ -295,6 +413,7 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchone()
         return None if row is None else ItemRow(row[0], bytes(row[1]), row[2], row[3], row[4])
 
+    @_rebuilt_if_damaged
     def items_with_prefix(self, prefix: str) -> list[ItemRow]:
         rows = self.db.execute(
             "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 >= ? AND sha256 < ? "
@@ -303,6 +422,7 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchall()
         return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    @_rebuilt_if_damaged
     def items_at_or_under(self, path: bytes) -> list[ItemRow]:
         """Items at this exact path or inside this folder (latest record per path only).
 
@@ -322,11 +442,13 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchall()
         return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    @_rebuilt_if_damaged
     def items_tagged(self, tag: str) -> list[int]:
         return [
             r[0] for r in self.db.execute("SELECT seq FROM tags WHERE tag = ? ORDER BY seq", (tag,))
         ]
 
+    @_rebuilt_if_damaged
     def events_naming(self, item: int) -> list[int]:
         return [
             r[0]
@@ -335,6 +457,7 @@ class LedgerIndex(merkle.NodeStore):
             )
         ]
 
+    @_rebuilt_if_damaged
     def items_with(self, sha256: str) -> list[ItemRow]:
         rows = self.db.execute(
             "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE sha256 = ? ORDER BY seq",
@@ -342,6 +465,7 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchall()
         return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    @_rebuilt_if_damaged
     def items_at(self, path: bytes) -> list[ItemRow]:
         rows = self.db.execute(
             "SELECT seq, path, sha256, size, mtime_ns FROM items WHERE path = ? ORDER BY seq",
@@ -349,6 +473,7 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchall()
         return [ItemRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    @_rebuilt_if_damaged
     def records_of_type(self, record_type: str) -> list[int]:
         return [
             r[0]
@@ -357,6 +482,7 @@ class LedgerIndex(merkle.NodeStore):
             )
         ]
 
+    @_rebuilt_if_damaged
     def last_type_except(self, *skipped: str) -> str | None:
         """Type of the last record not of a ``skipped`` type (None if there is none)."""
         marks = ",".join("?" * len(skipped))
@@ -366,10 +492,12 @@ class LedgerIndex(merkle.NodeStore):
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @_rebuilt_if_damaged
     def key_known(self, fingerprint: str) -> bool:
         row = self.db.execute("SELECT 1 FROM keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return row is not None
 
+    @_rebuilt_if_damaged
     def record_type(self, seq: int) -> str | None:
         row = self.db.execute("SELECT type FROM records WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else str(row[0])

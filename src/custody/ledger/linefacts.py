@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 from custody import i18n
@@ -153,6 +153,10 @@ def line_facts(lines: LineSource, keep_items: bool) -> Iterator[LineFacts]:
         for chunk in ahead:
             yield from _examine_chunk(chunk, keys, keep_items)
         return
+    # Imported here: multiprocessing is needed only for a large ledger, and every append
+    # that checks its signer's key (Ledger.key_ended) comes through this module.
+    from concurrent.futures import ProcessPoolExecutor
+
     workers = os.cpu_count() or 1
     # Workers say what is wrong with a line (a finding's message) in the run's language,
     # whichever way the pool starts its processes.

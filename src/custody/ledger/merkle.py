@@ -136,16 +136,18 @@ class MemoryTree:
         return bytes(self._levels[level][start : start + HASH_SIZE])
 
     @classmethod
-    def from_leaf_hashes(cls, leaves: bytes) -> MemoryTree:
+    def from_leaf_hashes(cls, leaves: bytes | bytearray, *, adopt: bool = False) -> MemoryTree:
         """Build a whole tree at once from concatenated 32-byte leaf hashes.
 
         Level by level, each perfect pair hashed once: the same nodes as appending the
-        leaves one by one, at a fraction of the interpreter overhead.
+        leaves one by one, at a fraction of the interpreter overhead. ``adopt``: a
+        bytearray of leaves becomes the tree's lowest level without a copy (the caller
+        gives it up): at 10,000,000 records a copy is 320 MB.
         """
         if len(leaves) % HASH_SIZE:
             raise ValueError("leaf hashes must be a multiple of 32 bytes")
         tree = cls()
-        tree._levels = [bytearray(leaves)]
+        tree._levels = [leaves if adopt and isinstance(leaves, bytearray) else bytearray(leaves)]
         level = tree._levels[0]
         pair = 2 * HASH_SIZE
         sha256 = hashlib.sha256

@@ -37,7 +37,7 @@ import datetime as _dt
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from custody.clock import Clock, format_time, parse_time, utc_now
 from custody.errors import InputError, StorageError, TimestampError, UsageError
@@ -64,7 +64,9 @@ from custody.timestamps.ers import (
 )
 from custody.timestamps.keeping import MaterialPool, TokenGaps, collect_and_keep, fill_gaps
 from custody.timestamps.rfc3161 import check_response, token_of, usable
-from custody.timestamps.tsa_client import HttpTsa
+
+if TYPE_CHECKING:  # the TSA client (http.client, ssl) is imported only to ask a TSA
+    from custody.timestamps.tsa_client import HttpTsa
 
 __all__ = [
     "LongtermState",
@@ -461,6 +463,8 @@ def _with_tsa(
 ) -> tuple[Any, str]:
     """``run`` with the first TSA that gives a usable token; TimestampError naming each
     failure otherwise. Unreachable TSAs are not asked again in the same run."""
+    from custody.timestamps.tsa_client import HttpTsa
+
     reasons = []
     for url in urls:
         if url in dead:

@@ -21,7 +21,7 @@ May import: ``custody.errors``, ``custody.timestamps.algorithms``, ``custody.tim
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 
@@ -42,7 +42,9 @@ from custody.timestamps.ers.syntax import (
 )
 from custody.timestamps.ers.trees import DataObject, Tree, members
 from custody.timestamps.rfc3161 import stamp_digest
-from custody.timestamps.tsa_client import Transport
+
+if TYPE_CHECKING:  # a type only: reading evidence records needs no TSA client
+    from custody.timestamps.tsa_client import Transport
 
 __all__ = [
     "MAX_OBJECTS",
