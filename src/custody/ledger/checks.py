@@ -408,8 +408,9 @@ def verify_ledger_lines(
     ``anchors``: the fingerprints the verifier trusts (they have authority here, see
     ``custody.ledger.keyrules``); ``pinned``: signers outside their chains are errors.
 
-    One streaming pass, so memory grows with the ledger only by the Merkle tree (64 bytes
-    a record), the sequence numbers and, if asked, the items. A key revoked as compromised
+    One streaming pass, so memory grows with the ledger only by the leaf hashes and item
+    digests during the pass, then the Merkle tree (65 bytes a record either way, with the
+    record's kind), and, if asked, the items. A key revoked as compromised
     since an earlier record makes the records between invalid after the fact: then the
     lines are judged once more, knowing the compromise from the start.
     """
