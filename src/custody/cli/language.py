@@ -21,7 +21,7 @@ path (``custody.cli.fastpath``) can choose a language without loading it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from custody import i18n
@@ -93,44 +93,41 @@ def hook_framework() -> None:
             module.ngettext = i18n.ngettext  # type: ignore[attr-defined]
 
 
-def help_texts(command: Any) -> list[str]:
-    """Every help text of a Click command tree, in the order ``--help`` would show them."""
-    texts: list[str] = []
+_COMMAND_TEXTS = ("help", "short_help", "epilog")
 
-    def visit(cmd: Any) -> None:
-        for text in (cmd.help, cmd.short_help, cmd.epilog):
-            if text:
-                texts.append(text)
+
+def _commands(command: Any) -> Iterator[Any]:
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _commands(sub)
+
+
+def _help_places(command: Any) -> Iterator[tuple[Any, str]]:
+    """(holder, attribute) of every help text of a Click command tree, in the order
+    ``--help`` would show them: the one walk both extraction and translation use."""
+    for cmd in _commands(command):
+        for attribute in _COMMAND_TEXTS:
+            if getattr(cmd, attribute, None):
+                yield cmd, attribute
         for param in cmd.params:
             if getattr(param, "help", None):
-                texts.append(param.help)
-        for sub in getattr(cmd, "commands", {}).values():
-            visit(sub)
+                yield param, "help"
 
-    visit(command)
-    return texts
+
+def help_texts(command: Any) -> list[str]:
+    """Every help text of a Click command tree, in the order ``--help`` would show them."""
+    return [getattr(holder, attribute) for holder, attribute in _help_places(command)]
 
 
 def translate_help(command: Any) -> None:
     """Put every help text of the tree through the catalog (a no-op in English)."""
     if i18n.current_language() == i18n.SOURCE_LANGUAGE:
         return
-
-    def visit(cmd: Any) -> None:
-        if cmd.help:
-            cmd.help = i18n._(cmd.help)
-        if cmd.short_help:
-            cmd.short_help = i18n._(cmd.short_help)
-        if cmd.epilog:
-            cmd.epilog = i18n._(cmd.epilog)
+    for holder, attribute in list(_help_places(command)):
+        setattr(holder, attribute, i18n._(getattr(holder, attribute)))
+    for cmd in _commands(command):
         for param in cmd.params:
-            if getattr(param, "help", None):
-                param.help = i18n._(param.help)
             _keep_path_metavar(param)
-        for sub in getattr(cmd, "commands", {}).values():
-            visit(sub)
-
-    visit(command)
 
 
 def _keep_path_metavar(param: Any) -> None:
