@@ -45,14 +45,6 @@ from custody.i18n import _
 from custody.timestamps.cms import is_self_signed, parse_token
 from custody.timestamps.der import DerError
 from custody.timestamps.rfc3161 import token_of, wrap_token
-from custody.timestamps.tsa_client import (
-    CRL_POINT,
-    ISSUER_LOCATION,
-    OCSP_RESPONDER,
-    english_message,
-    http_get,
-    http_post,
-)
 
 __all__ = [
     "Missing",
@@ -222,6 +214,17 @@ def collect_validation_material(
     ``token_der`` is not a timestamp token (a TimeStampToken, or a TimeStampResp holding
     one).
     """
+    # Imported here: reading a token's material (export, verify) needs no HTTP client.
+    from custody.timestamps.tsa_client import (
+        CRL_POINT,
+        ISSUER_LOCATION,
+        OCSP_RESPONDER,
+        english_message,
+        http_get,
+        http_post,
+    )
+
+    what = {"crl": CRL_POINT, "ocsp": OCSP_RESPONDER, "issuer": ISSUER_LOCATION}
     dead = unreachable if unreachable is not None else set()
     certs = token_certificates(token_der)
     pool = [c for der in [*certs, *extra_certificates] for c in _load_any_cert(der)]
@@ -251,7 +254,7 @@ def collect_validation_material(
         if skipped(url, kind, subject):
             return None
         try:
-            return http_get(url, timeout=timeout, max_bytes=max_bytes, what=_WHAT[kind])
+            return http_get(url, timeout=timeout, max_bytes=max_bytes, what=what[kind])
         except TimestampError as err:
             failed(url, kind, subject, err)
             return None
@@ -316,7 +319,7 @@ def collect_validation_material(
                     content_type="application/ocsp-request",
                     timeout=timeout,
                     max_bytes=max_bytes,
-                    what=_WHAT["ocsp"],
+                    what=what["ocsp"],
                 )
                 answer = ocsp.load_der_ocsp_response(body)
             except TimestampError as err:
@@ -337,9 +340,6 @@ def collect_validation_material(
         missing=tuple(missing),
         collected_at=clock(),
     )
-
-
-_WHAT: Final = {"crl": CRL_POINT, "ocsp": OCSP_RESPONDER, "issuer": ISSUER_LOCATION}
 
 
 def _host(url: str) -> str:
